@@ -1,0 +1,12 @@
+// Subcommands of the `warden` binary. Each takes the arguments after its name and returns the
+// process exit code: 0 done, 2 bad input (message on stderr).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace warden::cli {
+
+int RunExplain(const std::vector<std::string>& args);
+
+}  // namespace warden::cli

@@ -1,0 +1,32 @@
+// warden: one binary, one subcommand per role (explain now; node, control, gateway, inspect to come).
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "agent/cli/commands.h"
+
+namespace {
+void Usage(std::ostream& out) {
+  out << "usage: warden <command> [options]\n\n"
+         "commands:\n"
+         "  explain   why a flow is allowed or denied (NetworkPolicy, compiled tables)\n\n"
+         "Run `warden <command> --help` for the options of a command.\n";
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    Usage(std::cerr);
+    return 2;
+  }
+  std::string cmd = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (cmd == "explain") return warden::cli::RunExplain(args);
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    Usage(std::cout);
+    return 0;
+  }
+  std::cerr << "warden: unknown command \"" << cmd << "\"\n";
+  Usage(std::cerr);
+  return 2;
+}

@@ -1,0 +1,388 @@
+#include "agent/policy/compiler.h"
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "agent/policy/identity_allocator.h"
+#include "agent/policy/port_sets.h"
+
+namespace warden::policy {
+
+wd_ipcache_key MakeIpcacheKey(const Cidr& prefix) {
+  wd_ipcache_key k;
+  std::memset(&k, 0, sizeof(k));
+  k.prefixlen = WD_IPCACHE_PREFIX_BASE + prefix.prefix_len;
+  k.family = prefix.addr.family == Family::kV4 ? WD_AF_INET : WD_AF_INET6;
+  std::memcpy(k.addr, prefix.addr.bytes.data(), 16);
+  return k;
+}
+
+namespace {
+
+using Signature = std::vector<NamedPort>;
+
+Signature SignatureOf(const Pod& pod) {
+  Signature sig;
+  for (const auto& cp : pod.ports) {
+    if (!cp.name.empty()) sig.push_back(NamedPort{cp.name, cp.protocol, cp.port});
+  }
+  std::sort(sig.begin(), sig.end());
+  return sig;
+}
+
+std::string SignatureText(const Signature& sig) {
+  return absl::StrJoin(sig, ",", [](std::string* out, const NamedPort& p) {
+    absl::StrAppend(out, p.name, "/", ProtocolName(p.protocol), "/", p.port);
+  });
+}
+
+std::string LabelsText(const Labels& labels) {
+  return absl::StrJoin(labels, ",", absl::PairFormatter("="));
+}
+
+// A set of prefixes answering "which is the longest one that covers this prefix", the question
+// an LPM trie answers for one address.
+class PrefixSet {
+ public:
+  void Add(const Cidr& c) {
+    if (by_len_[Slot(c)].insert(c.addr.bytes).second) all_.push_back(c);
+  }
+  const std::vector<Cidr>& all() const { return all_; }
+  std::optional<Cidr> LongestCovering(const Cidr& q) const {
+    int fam = q.addr.family == Family::kV4 ? 0 : 1;
+    for (int len = q.prefix_len; len >= 0; --len) {
+      const auto& set = by_len_[fam * 129 + len];
+      if (set.empty()) continue;
+      auto masked = ParseCidrMask(q.addr, len);
+      if (set.count(masked.addr.bytes)) return masked;
+    }
+    return std::nullopt;
+  }
+
+ private:
+  static int Slot(const Cidr& c) { return (c.addr.family == Family::kV4 ? 0 : 129) + c.prefix_len; }
+  static Cidr ParseCidrMask(const IpAddress& a, int len) {
+    Cidr c{a, len};
+    for (int i = 0; i < 16; ++i) {
+      int bit0 = i * 8;
+      if (bit0 >= len) c.addr.bytes[i] = 0;
+      else if (bit0 + 8 > len) c.addr.bytes[i] &= static_cast<uint8_t>(0xff << (8 - (len - bit0)));
+    }
+    return c;
+  }
+  std::array<std::set<std::array<uint8_t, 16>>, 258> by_len_;
+  std::vector<Cidr> all_;
+};
+
+struct PodIdentityKey {
+  std::string ns;
+  Labels labels;
+  std::string sa;
+  Signature sig;
+  auto operator<=>(const PodIdentityKey&) const = default;
+};
+
+struct CidrIdentityKey {
+  std::optional<Cidr> prefix;
+  Signature sig;
+  auto operator<=>(const CidrIdentityKey&) const = default;
+};
+
+class Compiler {
+ public:
+  explicit Compiler(const ClusterState& st) : st_(st) {}
+
+  Snapshot Run() {
+    BuildPodIdentities();
+    BuildCidrIdentities();
+    BuildIpcache();
+    for (const auto& [_, np] : st_.policies) CompilePolicy(np);
+    snap_.portsets = portsets_.Bitmaps();
+    CollectIdentities();
+    return std::move(snap_);
+  }
+
+ private:
+  // ---- identities ---------------------------------------------------------------------------
+  void BuildPodIdentities() {
+    std::map<PodIdentityKey, std::vector<const Pod*>> groups;
+    for (const auto& [key, pod] : st_.pods) {
+      if (pod.host_network) continue;  // addressed as its node: the host identity
+      groups[PodIdentityKey{pod.ns, pod.labels, pod.service_account, SignatureOf(pod)}].push_back(&pod);
+    }
+    std::vector<std::string> canon;
+    for (const auto& [k, _] : groups) {
+      canon.push_back(absl::StrCat("pod\n", k.ns, "\n", LabelsText(k.labels), "\n", k.sa, "\n", SignatureText(k.sig)));
+    }
+    std::vector<uint32_t> ids = pod_alloc_.Allocate(SortedCopy(canon));
+    // Allocate() wants sorted keys; map each canonical key back to its id.
+    std::map<std::string, uint32_t> id_of;
+    {
+      std::vector<std::string> sorted = SortedCopy(canon);
+      for (size_t i = 0; i < sorted.size(); ++i) id_of[sorted[i]] = ids[i];
+    }
+    size_t i = 0;
+    for (const auto& [k, members] : groups) {
+      Identity id;
+      id.id = id_of[canon[i++]];
+      id.kind = IdentityKind::kPod;
+      id.ns = k.ns;
+      id.labels = k.labels;
+      id.service_account = k.sa;
+      id.named_ports = k.sig;
+      id.name = absl::StrCat(k.ns, " {", LabelsText(k.labels), "} sa=", k.sa);
+      if (!k.sig.empty()) absl::StrAppend(&id.name, " ports=", SignatureText(k.sig));
+      for (const Pod* p : members) {
+        id.pods.push_back(p->Key());
+        snap_.pods[p->Key()].identity = id.id;
+      }
+      by_namespace_[k.ns].push_back(pod_identities_.size());
+      pod_identities_.push_back(std::move(id));
+    }
+    for (size_t j = 0; j < pod_identities_.size(); ++j) {
+      for (const auto& key : pod_identities_[j].pods) pod_sig_[st_.FindPod(key)] = &pod_identities_[j].named_ports;
+    }
+  }
+
+  static std::vector<std::string> SortedCopy(std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  }
+
+  void BuildCidrIdentities() {
+    for (const auto& [_, np] : st_.policies) {
+      for (const auto* rules : {&np.ingress, &np.egress}) {
+        for (const auto& rule : *rules) {
+          for (const auto& peer : rule.peers) {
+            if (!peer.ip_block) continue;
+            prefixes_.Add(peer.ip_block->cidr);
+            for (const auto& ex : peer.ip_block->except) prefixes_.Add(ex);
+          }
+        }
+      }
+    }
+    prefixes_.Add(*ParseCidr("0.0.0.0/0"));
+    prefixes_.Add(*ParseCidr("::/0"));
+
+    std::set<CidrIdentityKey> keys;
+    for (const auto& p : prefixes_.all()) keys.insert(CidrIdentityKey{p, {}});
+    for (const auto& [key, pod] : st_.pods) {
+      if (pod.host_network) continue;
+      const Signature& sig = *pod_sig_.at(&pod);
+      if (pod.ips.empty()) keys.insert(CidrIdentityKey{std::nullopt, sig});
+      for (const auto& ip : pod.ips) keys.insert(CidrIdentityKey{*prefixes_.LongestCovering(HostPrefix(ip)), sig});
+    }
+    std::vector<std::string> canon;
+    std::map<std::string, CidrIdentityKey> back;
+    for (const auto& k : keys) {
+      std::string c = absl::StrCat("cidr\n", k.prefix ? k.prefix->ToString() : "-", "\n", SignatureText(k.sig));
+      canon.push_back(c);
+      back.emplace(c, k);
+    }
+    std::sort(canon.begin(), canon.end());
+    std::vector<uint32_t> ids = cidr_alloc_.Allocate(canon);
+    for (size_t i = 0; i < canon.size(); ++i) {
+      const CidrIdentityKey& k = back.at(canon[i]);
+      Identity id;
+      id.id = ids[i];
+      id.kind = IdentityKind::kCidr;
+      id.prefix = k.prefix;
+      id.named_ports = k.sig;
+      id.name = k.prefix ? absl::StrCat("cidr ", k.prefix->ToString()) : "pods without an address";
+      if (!k.sig.empty()) absl::StrAppend(&id.name, " (pods with ports ", SignatureText(k.sig), ")");
+      cidr_id_[k] = id.id;
+      cidr_identities_.push_back(std::move(id));
+    }
+  }
+
+  uint32_t CidrIdentityOf(const Cidr& q, const Signature& sig) const {
+    return cidr_id_.at(CidrIdentityKey{*prefixes_.LongestCovering(q), sig});
+  }
+
+  void BuildIpcache() {
+    PrefixSet cluster;
+    for (const auto& [_, node] : st_.nodes) {
+      for (const auto& c : node.pod_cidrs) cluster.Add(c);
+    }
+    std::map<Cidr, wd_ipcache_value> entries;
+    for (const auto& p : prefixes_.all()) {
+      entries[p] = wd_ipcache_value{cluster.LongestCovering(p) ? WD_ID_CLUSTER : WD_ID_WORLD, CidrIdentityOf(p, {})};
+    }
+    for (const auto& c : cluster.all()) entries[c] = wd_ipcache_value{WD_ID_CLUSTER, CidrIdentityOf(c, {})};
+    for (const auto& [_, node] : st_.nodes) {
+      for (const auto& ip : node.addresses) entries[HostPrefix(ip)] = wd_ipcache_value{WD_ID_HOST, CidrIdentityOf(HostPrefix(ip), {})};
+    }
+    for (const auto& [key, pod] : st_.pods) {
+      if (pod.host_network) continue;
+      const Signature& sig = *pod_sig_.at(&pod);
+      PodRecord& rec = snap_.pods[key];
+      if (pod.ips.empty()) rec.no_address_cidr_identity = cidr_id_.at(CidrIdentityKey{std::nullopt, sig});
+      for (const auto& ip : pod.ips) entries[HostPrefix(ip)] = wd_ipcache_value{rec.identity, CidrIdentityOf(HostPrefix(ip), sig)};
+    }
+    snap_.ipcache.reserve(entries.size());
+    for (const auto& [c, v] : entries) snap_.ipcache.emplace_back(MakeIpcacheKey(c), v);
+  }
+
+  void CollectIdentities() {
+    auto& ids = snap_.identities;
+    ids.reserve(pod_identities_.size() + cidr_identities_.size() + 3);
+    for (uint32_t r : {WD_ID_HOST, WD_ID_WORLD, WD_ID_CLUSTER}) {
+      Identity id;
+      id.id = r;
+      id.kind = IdentityKind::kReserved;
+      id.name = r == WD_ID_HOST ? "host" : r == WD_ID_WORLD ? "world" : "cluster (unknown address)";
+      ids.push_back(std::move(id));
+    }
+    ids.insert(ids.end(), pod_identities_.begin(), pod_identities_.end());
+    ids.insert(ids.end(), cidr_identities_.begin(), cidr_identities_.end());
+    std::sort(ids.begin(), ids.end(), [](const Identity& a, const Identity& b) { return a.id < b.id; });
+    for (size_t i = 0; i < ids.size(); ++i) snap_.identity_index[ids[i].id] = i;
+  }
+
+  // ---- policies -----------------------------------------------------------------------------
+  struct PortValue {
+    uint16_t set[WD_L4_COUNT] = {WD_PORTSET_EMPTY, WD_PORTSET_EMPTY, WD_PORTSET_EMPTY};
+    uint16_t flags = 0;
+  };
+
+  PortValue ResolvePorts(const PolicyRule& rule, const Signature* dest_sig) {
+    PortValue v;
+    if (rule.ports.empty()) {
+      for (auto& s : v.set) s = WD_PORTSET_ALL;
+      v.flags = WD_POLICY_OTHER_L4;
+      return v;
+    }
+    std::vector<PortRange> ranges[WD_L4_COUNT];
+    for (const auto& pp : rule.ports) {
+      int l4 = static_cast<int>(pp.protocol);
+      if (std::holds_alternative<std::monostate>(pp.port)) {
+        ranges[l4].push_back({0, 65535});
+      } else if (const int* p = std::get_if<int>(&pp.port)) {
+        ranges[l4].push_back({static_cast<uint16_t>(*p), static_cast<uint16_t>(pp.end_port.value_or(*p))});
+      } else if (dest_sig) {
+        const std::string& name = std::get<std::string>(pp.port);
+        for (const auto& np : *dest_sig) {
+          if (np.name == name && np.protocol == pp.protocol) {
+            ranges[l4].push_back({static_cast<uint16_t>(np.port), static_cast<uint16_t>(np.port)});
+          }
+        }
+      }
+    }
+    for (int i = 0; i < WD_L4_COUNT; ++i) v.set[i] = portsets_.Intern(std::move(ranges[i]));
+    return v;
+  }
+
+  static bool HasNamedPort(const PolicyRule& rule) {
+    return std::any_of(rule.ports.begin(), rule.ports.end(),
+                       [](const PolicyPort& p) { return std::holds_alternative<std::string>(p.port); });
+  }
+
+  std::vector<const Identity*> Peers(const NetworkPolicy& np, const PolicyRule& rule) {
+    std::vector<const Identity*> out;
+    if (rule.peers.empty()) {  // every peer: every address and every pod has a CIDR identity
+      for (const auto& id : cidr_identities_) out.push_back(&id);
+      return out;
+    }
+    std::set<uint32_t> seen;
+    auto add = [&](const Identity& id) {
+      if (seen.insert(id.id).second) out.push_back(&id);
+    };
+    for (const auto& peer : rule.peers) {
+      if (peer.ip_block) {
+        for (const auto& id : cidr_identities_) {
+          if (!id.prefix || !peer.ip_block->cidr.Covers(*id.prefix)) continue;
+          bool excepted = std::any_of(peer.ip_block->except.begin(), peer.ip_block->except.end(),
+                                      [&](const Cidr& ex) { return ex.Covers(*id.prefix); });
+          if (!excepted) add(id);
+        }
+        continue;
+      }
+      for (const auto& [ns_name, ns] : st_.namespaces) {
+        bool ns_ok = peer.namespace_selector ? peer.namespace_selector->Matches(ns.labels) : ns_name == np.ns;
+        if (!ns_ok) continue;
+        auto it = by_namespace_.find(ns_name);
+        if (it == by_namespace_.end()) continue;
+        for (size_t idx : it->second) {
+          const Identity& id = pod_identities_[idx];
+          if (!peer.pod_selector || peer.pod_selector->Matches(id.labels)) add(id);
+        }
+      }
+    }
+    return out;
+  }
+
+  void CompilePolicy(const NetworkPolicy& np) {
+    std::vector<Identity*> selected;
+    auto it = by_namespace_.find(np.ns);
+    if (it != by_namespace_.end()) {
+      for (size_t idx : it->second) {
+        if (np.pod_selector.Matches(pod_identities_[idx].labels)) selected.push_back(&pod_identities_[idx]);
+      }
+    }
+    if (selected.empty()) return;
+    for (Identity* id : selected) {
+      if (np.affects_ingress) id->isolated |= WD_ISOLATED_INGRESS;
+      if (np.affects_egress) id->isolated |= WD_ISOLATED_EGRESS;
+    }
+    if (np.affects_ingress) {
+      for (const auto& rule : np.ingress) CompileRule(np, rule, WD_DIR_INGRESS, selected);
+    }
+    if (np.affects_egress) {
+      for (const auto& rule : np.egress) CompileRule(np, rule, WD_DIR_EGRESS, selected);
+    }
+  }
+
+  void CompileRule(const NetworkPolicy& np, const PolicyRule& rule, uint8_t dir,
+                   const std::vector<Identity*>& selected) {
+    std::vector<const Identity*> peers = Peers(np, rule);
+    if (peers.empty()) return;
+    bool named = HasNamedPort(rule);
+    PortValue fixed;
+    if (!named) fixed = ResolvePorts(rule, nullptr);
+    // Named ports resolve on the destination: the local pod for ingress, the peer for egress.
+    absl::flat_hash_map<const Signature*, PortValue> by_sig;
+    auto value_for = [&](const Identity& dest) -> const PortValue& {
+      if (!named) return fixed;
+      auto [it, fresh] = by_sig.try_emplace(&dest.named_ports);
+      if (fresh) it->second = ResolvePorts(rule, &dest.named_ports);
+      return it->second;
+    };
+    for (const Identity* local : selected) {
+      for (const Identity* remote : peers) {
+        const PortValue& v = value_for(dir == WD_DIR_INGRESS ? *local : *remote);
+        if (v.flags == 0 && v.set[0] == WD_PORTSET_EMPTY && v.set[1] == WD_PORTSET_EMPTY &&
+            v.set[2] == WD_PORTSET_EMPTY) {
+          continue;  // a named port this destination does not declare: nothing to allow
+        }
+        auto [e, fresh] = snap_.policy.try_emplace(PolicyKey{local->id, remote->id, dir});
+        wd_policy_value& out = e->second;
+        if (fresh) std::memset(&out, 0, sizeof(out));
+        for (int i = 0; i < WD_L4_COUNT; ++i) out.portset[i] = portsets_.Union(out.portset[i], v.set[i]);
+        out.flags |= v.flags;
+      }
+    }
+  }
+
+  const ClusterState& st_;
+  Snapshot snap_;
+  IdentityAllocator pod_alloc_{WD_ID_POD_MIN, WD_ID_POD_MAX};
+  IdentityAllocator cidr_alloc_{WD_ID_CIDR_FLAG | 1u, WD_ID_CIDR_FLAG | 0x00ffffffu};
+  std::vector<Identity> pod_identities_;
+  std::vector<Identity> cidr_identities_;
+  std::map<std::string, std::vector<size_t>> by_namespace_;
+  absl::flat_hash_map<const Pod*, const Signature*> pod_sig_;
+  PrefixSet prefixes_;
+  std::map<CidrIdentityKey, uint32_t> cidr_id_;
+  PortSetTable portsets_;
+
+};
+
+}  // namespace
+
+Snapshot Compile(const ClusterState& state) { return Compiler(state).Run(); }
+
+}  // namespace warden::policy

@@ -1,0 +1,162 @@
+#include "agent/policy/explain.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace warden::policy {
+
+absl::StatusOr<Explainer::End> Explainer::ResolveEnd(const std::string& text, const char* flag) const {
+  End e;
+  e.text = text;
+  if (auto ip = ParseIp(text); ip.ok()) {
+    e.ip = *ip;
+    e.pod = state_.FindPodByIp(*ip);
+    e.any_pod = e.pod;
+    if (e.pod) e.text = e.pod->Key();
+    return e;
+  }
+  if (text.find('/') == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, " \"", text, "\": expected NAMESPACE/POD or an IP address"));
+  }
+  const Pod* pod = state_.FindPod(text);
+  if (!pod) return absl::NotFoundError(absl::StrCat("--", flag, " \"", text, "\": no such pod in the manifests"));
+  e.any_pod = pod;
+  if (!pod->host_network) e.pod = pod;
+  if (!pod->ips.empty()) e.ip = pod->ips.front();
+  return e;
+}
+
+wd_ipcache_value Explainer::RemoteOf(const End& e) const {
+  if (e.ip) return twin_.LookupIpcache(*e.ip).value_or(wd_ipcache_value{WD_ID_WORLD, WD_ID_NONE});
+  // A pod with no address: what its packets would carry if it had one the ipcache knows.
+  const PodRecord& rec = snap_.pods.at(e.pod->Key());
+  return wd_ipcache_value{rec.identity, rec.no_address_cidr_identity};
+}
+
+FlowExplanation Explainer::Evaluate(End from, End to, const std::string& port_text,
+                                    std::optional<int> port, Protocol protocol) const {
+  FlowExplanation fx;
+  fx.from = from.text;
+  fx.to = to.text;
+  fx.port_text = port_text;
+  fx.port = port.value_or(0);
+  fx.protocol = protocol;
+  // Pick addresses of one family: the destination's, as a client would.
+  if (from.any_pod && to.ip && from.ip && from.ip->family != to.ip->family) {
+    from.ip.reset();
+    for (const auto& ip : from.any_pod->ips) {
+      if (ip.family == to.ip->family) from.ip = ip;
+    }
+    if (!from.ip && to.any_pod && !to.any_pod->ips.empty()) {
+      // Try the other family of the destination.
+      for (const auto& dip : to.any_pod->ips) {
+        for (const auto& sip : from.any_pod->ips) {
+          if (sip.family == dip.family) {
+            from.ip = sip;
+            to.ip = dip;
+          }
+        }
+      }
+    }
+  }
+  if (from.ip) fx.from_ip = from.ip->ToString();
+  if (to.ip) fx.to_ip = to.ip->ToString();
+  if (from.pod) fx.from_identity = snap_.pods.at(from.pod->Key()).identity;
+  if (to.pod) fx.to_identity = snap_.pods.at(to.pod->Key()).identity;
+
+  if (from.ip && to.ip && from.ip->family != to.ip->family) {
+    fx.allowed = false;
+    fx.reason = "no common address family between source and destination";
+    return fx;
+  }
+  if (!port) {
+    fx.allowed = false;
+    fx.reason = absl::StrCat(to.text, " declares no ", ProtocolName(protocol), " port named \"", port_text, "\"");
+    return fx;
+  }
+  L4 l4{protocol, *port};
+  Endpoint from_ep{from.pod, from.ip};
+  Endpoint to_ep{to.pod, to.ip};
+
+  auto side = [&](SideReport* out, Direction dir, const End& local, const End& remote, const Endpoint& remote_ep) {
+    if (!local.pod) {
+      out->applies = false;
+      out->allowed = true;
+      out->reason = absl::StrCat(local.text, " is not a pod Warden enforces on");
+      return;
+    }
+    out->applies = true;
+    uint8_t wd_dir = dir == Direction::kIngress ? WD_DIR_INGRESS : WD_DIR_EGRESS;
+    uint32_t local_id = snap_.pods.at(local.pod->Key()).identity;
+    TwinVerdict tv = twin_.Lookup(local_id, RemoteOf(remote), wd_dir, protocol, static_cast<uint16_t>(*port));
+    SideDecision md = model_.Evaluate(dir, *local.pod, remote_ep, l4);
+    out->allowed = tv.allowed;
+    out->isolated = tv.isolated;
+    out->isolating_policies = md.isolating_policies;
+    out->policy = md.allowing_policy;
+    out->rule = md.rule_index;
+    out->reason = md.reason;
+    if (tv.allowed != md.allowed || tv.isolated != md.isolated) {
+      fx.consistent = false;
+      absl::StrAppend(&out->reason, " [INTERNAL ERROR: the compiled tables say ", tv.allowed ? "allow" : "deny",
+                      "; please report this]");
+    }
+  };
+  side(&fx.egress, Direction::kEgress, from, to, to_ep);
+  side(&fx.ingress, Direction::kIngress, to, from, from_ep);
+  fx.allowed = fx.egress.allowed && fx.ingress.allowed;
+  if (fx.allowed) {
+    fx.reason = absl::StrCat("egress: ", fx.egress.reason, "; ingress: ", fx.ingress.reason);
+  } else if (!fx.egress.allowed && !fx.ingress.allowed) {
+    fx.reason = absl::StrCat("egress denied: ", fx.egress.reason, "; ingress denied: ", fx.ingress.reason);
+  } else if (!fx.egress.allowed) {
+    fx.reason = absl::StrCat("egress denied: ", fx.egress.reason);
+  } else {
+    fx.reason = absl::StrCat("ingress denied: ", fx.ingress.reason);
+  }
+  return fx;
+}
+
+absl::StatusOr<FlowExplanation> Explainer::Explain(const std::string& from, const std::string& to,
+                                                   const std::string& port, Protocol protocol) const {
+  auto f = ResolveEnd(from, "from");
+  if (!f.ok()) return f.status();
+  auto t = ResolveEnd(to, "to");
+  if (!t.ok()) return t.status();
+  if (!f->ip && !f->pod) return absl::InvalidArgumentError("--from: not a pod or an address");
+  if (!t->ip && !t->pod) {
+    return absl::InvalidArgumentError(absl::StrCat("--to \"", to, "\": the pod has no address (status.podIP)"));
+  }
+  int n = 0;
+  if (absl::SimpleAtoi(port, &n)) {
+    if (n < 1 || n > 65535) return absl::InvalidArgumentError(absl::StrCat("--port ", port, ": must be 1-65535"));
+    return Evaluate(*f, *t, port, n, protocol);
+  }
+  if (!t->any_pod) {
+    return absl::InvalidArgumentError(absl::StrCat("--port \"", port, "\": a named port needs a destination pod"));
+  }
+  auto resolved = Model::ResolveNamedPort(*t->any_pod, port, protocol);
+  if (!resolved) {
+    return absl::InvalidArgumentError(absl::StrCat("--port \"", port, "\": ", t->any_pod->Key(), " declares no ",
+                                                   ProtocolName(protocol), " port with that name"));
+  }
+  return Evaluate(*f, *t, port, *resolved, protocol);
+}
+
+FlowExplanation Explainer::ExplainPods(const Pod& from, const Pod& to, const std::string& port,
+                                       Protocol protocol) const {
+  End f{from.Key(), from.host_network ? nullptr : &from, &from, std::nullopt};
+  if (!from.ips.empty()) f.ip = from.ips.front();
+  End t{to.Key(), to.host_network ? nullptr : &to, &to, std::nullopt};
+  if (!to.ips.empty()) t.ip = to.ips.front();
+  int n = 0;
+  std::optional<int> number;
+  if (absl::SimpleAtoi(port, &n)) {
+    number = n;
+  } else {
+    number = Model::ResolveNamedPort(to, port, protocol);
+  }
+  return Evaluate(f, t, port, number, protocol);
+}
+
+}  // namespace warden::policy

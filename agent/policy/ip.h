@@ -1,0 +1,50 @@
+// IPv4/IPv6 addresses and CIDR prefixes, as NetworkPolicy ipBlocks and pod IPs use them.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace warden::policy {
+
+enum class Family : uint8_t { kV4 = 4, kV6 = 6 };
+
+struct IpAddress {
+  Family family = Family::kV4;
+  std::array<uint8_t, 16> bytes{};  // IPv4 uses bytes[0..3]
+
+  int bits() const { return family == Family::kV4 ? 32 : 128; }
+  std::string ToString() const;
+  auto operator<=>(const IpAddress&) const = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const IpAddress& a) {
+    return H::combine(std::move(h), a.family, a.bytes);
+  }
+};
+
+// A prefix with its host bits cleared.
+struct Cidr {
+  IpAddress addr;
+  int prefix_len = 0;
+
+  bool Contains(const IpAddress& ip) const;
+  // True when every address of `inner` is in this prefix.
+  bool Covers(const Cidr& inner) const;
+  std::string ToString() const;
+  auto operator<=>(const Cidr&) const = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const Cidr& c) {
+    return H::combine(std::move(h), c.addr, c.prefix_len);
+  }
+};
+
+absl::StatusOr<IpAddress> ParseIp(absl::string_view text);
+// Accepts "a.b.c.d/n" and "x::y/n" as the API server does, clearing host bits.
+absl::StatusOr<Cidr> ParseCidr(absl::string_view text);
+// The /32 or /128 prefix of one address.
+Cidr HostPrefix(const IpAddress& ip);
+
+}  // namespace warden::policy

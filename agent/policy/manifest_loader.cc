@@ -1,0 +1,803 @@
+#include "agent/policy/manifest_loader.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <variant>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "agent/policy/k8s_names.h"
+#include "yaml-cpp/yaml.h"
+
+namespace warden::policy {
+
+std::string ManifestError::ToString() const {
+  std::string out = file;
+  if (line > 0) absl::StrAppend(&out, ":", line);
+  absl::StrAppend(&out, ": ");
+  if (!object.empty()) absl::StrAppend(&out, object, ": ");
+  if (!field.empty()) absl::StrAppend(&out, field, ": ");
+  absl::StrAppend(&out, message);
+  return out;
+}
+
+namespace {
+
+using Staged = std::variant<Namespace, Node, Pod, NetworkPolicy>;
+
+std::string Quote(const std::string& s) { return absl::StrCat("\"", s, "\""); }
+
+// Decodes the documents of one file. Errors carry the file, the line of the offending node,
+// the object ("Kind ns/name") and the field path.
+class FileDecoder {
+ public:
+  FileDecoder(std::string file, std::vector<ManifestError>* errors, std::vector<std::string>* notes)
+      : file_(std::move(file)), errors_(errors), notes_(notes) {}
+
+  int error_count() const { return error_count_; }
+  std::vector<Staged>& staged() { return staged_; }
+
+  void DecodeDocument(const YAML::Node& doc, const std::string& path) {
+    if (!doc || doc.IsNull()) return;
+    object_.clear();
+    object_line_ = Line(doc);
+    if (!doc.IsMap()) {
+      Fail(doc, path, "a manifest document must be a mapping with apiVersion and kind");
+      return;
+    }
+    std::string api_version, kind;
+    ReadString(doc, "apiVersion", Join(path, "apiVersion"), &api_version);
+    if (!ReadString(doc, "kind", Join(path, "kind"), &kind) || kind.empty()) {
+      Fail(doc, Join(path, "kind"), "Required value: kind is required");
+      return;
+    }
+    if (kind == "List" || absl::EndsWith(kind, "List")) {
+      const YAML::Node items = doc["items"];
+      if (items && !items.IsNull() && !items.IsSequence()) {
+        Fail(items, Join(path, "items"), "must be a list");
+        return;
+      }
+      if (!items) return;
+      for (size_t i = 0; i < items.size(); ++i) {
+        DecodeDocument(items[i], absl::StrCat(Join(path, "items"), "[", i, "]"));
+      }
+      return;
+    }
+    path_prefix_ = path;
+    if (kind == "Namespace" && api_version == "v1") {
+      DecodeNamespace(doc);
+    } else if (kind == "Node" && api_version == "v1") {
+      DecodeNode(doc);
+    } else if (kind == "Pod" && api_version == "v1") {
+      DecodePod(doc);
+    } else if (kind == "NetworkPolicy" && api_version == "networking.k8s.io/v1") {
+      DecodeNetworkPolicy(doc);
+    } else {
+      notes_->push_back(absl::StrCat(file_, ":", Line(doc), ": ignoring ", api_version, " ", kind,
+                                     " (not a kind Warden reads)"));
+    }
+  }
+
+ private:
+  // ---- error reporting -------------------------------------------------------------------
+  int Line(const YAML::Node& n) const {
+    if (n && n.Mark().line >= 0) return n.Mark().line + 1;
+    return object_line_;
+  }
+  std::string Join(const std::string& base, const std::string& field) const {
+    return base.empty() ? field : absl::StrCat(base, ".", field);
+  }
+  std::string Field(const std::string& f) const { return Join(path_prefix_, f); }
+  void Fail(const YAML::Node& at, const std::string& field, const std::string& msg) {
+    errors_->push_back(ManifestError{file_, Line(at), object_, field, msg});
+    ++error_count_;
+  }
+
+  // ---- typed readers: return false (and report) on a type error --------------------------
+  bool ReadString(const YAML::Node& parent, const char* key, const std::string& field,
+                  std::string* out) {
+    const YAML::Node n = parent[key];
+    if (!n || n.IsNull()) return false;
+    if (!n.IsScalar()) {
+      Fail(n, field, "must be a string");
+      return false;
+    }
+    *out = n.Scalar();
+    return true;
+  }
+
+  std::optional<int64_t> ScalarInt(const YAML::Node& n, const std::string& field) {
+    int64_t v = 0;
+    if (!n.IsScalar() || n.Tag() == "!" || !absl::SimpleAtoi(n.Scalar(), &v)) {
+      Fail(n, field, absl::StrCat("must be an integer", n.IsScalar() ? ", got " + Quote(n.Scalar()) : ""));
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  bool ReadBool(const YAML::Node& parent, const char* key, const std::string& field, bool* out) {
+    const YAML::Node n = parent[key];
+    if (!n || n.IsNull()) return false;
+    if (!n.IsScalar() || (n.Scalar() != "true" && n.Scalar() != "false")) {
+      Fail(n, field, "must be true or false");
+      return false;
+    }
+    *out = n.Scalar() == "true";
+    return true;
+  }
+
+  // Checks that a mapping has only the given keys (strict field validation, as kubectl's
+  // default). Used where a misspelt key would silently change what is enforced.
+  void CheckKnownKeys(const YAML::Node& n, const std::string& field,
+                      std::initializer_list<const char*> known) {
+    if (!n.IsMap()) return;
+    for (const auto& kv : n) {
+      std::string k = kv.first.Scalar();
+      bool ok = std::any_of(known.begin(), known.end(), [&](const char* x) { return k == x; });
+      if (!ok) {
+        std::vector<std::string> names(known.begin(), known.end());
+        Fail(kv.first, Join(field, k),
+             absl::StrCat("unknown field ", Quote(k), " (known: ", absl::StrJoin(names, ", "), ")"));
+      }
+    }
+  }
+
+  bool IsMapOrReport(const YAML::Node& n, const std::string& field) {
+    if (n.IsMap()) return true;
+    Fail(n, field, "must be an object");
+    return false;
+  }
+  bool IsSeqOrReport(const YAML::Node& n, const std::string& field) {
+    if (n.IsSequence()) return true;
+    Fail(n, field, "must be a list");
+    return false;
+  }
+
+  Labels ReadLabels(const YAML::Node& parent, const char* key, const std::string& field) {
+    Labels labels;
+    const YAML::Node n = parent[key];
+    if (!n || n.IsNull()) return labels;
+    if (!IsMapOrReport(n, field)) return labels;
+    for (const auto& kv : n) {
+      std::string k = kv.first.Scalar();
+      std::string f = Join(field, k);
+      if (!kv.second.IsScalar() && !kv.second.IsNull()) {
+        Fail(kv.second, f, "label values must be strings");
+        continue;
+      }
+      std::string v = kv.second.IsNull() ? "" : kv.second.Scalar();
+      if (std::string why = CheckQualifiedName(k); !why.empty()) {
+        Fail(kv.first, f, absl::StrCat("Invalid value: ", Quote(k), ": ", why));
+      }
+      if (std::string why = CheckLabelValue(v); !why.empty()) {
+        Fail(kv.second, f, absl::StrCat("Invalid value: ", Quote(v), ": ", why));
+      }
+      labels[k] = v;
+    }
+    return labels;
+  }
+
+  // metadata.name / metadata.namespace; sets object_ for error messages.
+  struct Meta {
+    std::string name, ns, uid;
+    Labels labels;
+  };
+  Meta ReadMeta(const YAML::Node& doc, const std::string& kind, bool namespaced) {
+    Meta m;
+    const YAML::Node md = doc["metadata"];
+    std::string mf = Field("metadata");
+    if (!md || md.IsNull()) {
+      object_ = kind;
+      Fail(doc, mf, "Required value: metadata.name is required");
+      return m;
+    }
+    if (!IsMapOrReport(md, mf)) return m;
+    ReadString(md, "name", Join(mf, "name"), &m.name);
+    if (namespaced) {
+      ReadString(md, "namespace", Join(mf, "namespace"), &m.ns);
+      if (m.ns.empty()) m.ns = "default";
+    }
+    object_ = namespaced ? absl::StrCat(kind, " ", m.ns, "/", m.name) : absl::StrCat(kind, " ", m.name);
+    if (m.name.empty()) {
+      Fail(md, Join(mf, "name"), "Required value: name is required");
+    } else {
+      std::string why = kind == "Namespace" ? CheckDns1123Label(m.name) : CheckDns1123Subdomain(m.name);
+      if (!why.empty()) Fail(md["name"], Join(mf, "name"), absl::StrCat("Invalid value: ", Quote(m.name), ": ", why));
+    }
+    if (namespaced) {
+      if (std::string why = CheckDns1123Label(m.ns); !why.empty()) {
+        Fail(md["namespace"], Join(mf, "namespace"), absl::StrCat("Invalid value: ", Quote(m.ns), ": ", why));
+      }
+    }
+    ReadString(md, "uid", Join(mf, "uid"), &m.uid);
+    m.labels = ReadLabels(md, "labels", Join(mf, "labels"));
+    return m;
+  }
+
+  // ---- kinds ------------------------------------------------------------------------------
+  void DecodeNamespace(const YAML::Node& doc) {
+    int before = error_count_;
+    Meta m = ReadMeta(doc, "Namespace", false);
+    if (error_count_ != before) return;
+    Namespace ns;
+    ns.name = m.name;
+    ns.labels = m.labels;
+    // The API server sets this label on every namespace (and overwrites any other value).
+    ns.labels[kNamespaceNameLabel] = m.name;
+    ns.source = SourceRef{file_, object_line_};
+    staged_.push_back(std::move(ns));
+  }
+
+  void DecodeNode(const YAML::Node& doc) {
+    int before = error_count_;
+    Meta m = ReadMeta(doc, "Node", false);
+    Node node;
+    node.name = m.name;
+    node.labels = m.labels;
+    const YAML::Node spec = doc["spec"];
+    if (spec && spec.IsMap()) {
+      std::string cidr;
+      if (ReadString(spec, "podCIDR", Field("spec.podCIDR"), &cidr)) AddCidr(spec["podCIDR"], Field("spec.podCIDR"), cidr, &node.pod_cidrs);
+      const YAML::Node list = spec["podCIDRs"];
+      if (list && !list.IsNull() && IsSeqOrReport(list, Field("spec.podCIDRs"))) {
+        for (size_t i = 0; i < list.size(); ++i) {
+          std::string f = absl::StrCat(Field("spec.podCIDRs"), "[", i, "]");
+          if (!list[i].IsScalar()) { Fail(list[i], f, "must be a string"); continue; }
+          AddCidr(list[i], f, list[i].Scalar(), &node.pod_cidrs);
+        }
+      }
+    }
+    const YAML::Node status = doc["status"];
+    if (status && status.IsMap()) {
+      const YAML::Node addrs = status["addresses"];
+      if (addrs && !addrs.IsNull() && IsSeqOrReport(addrs, Field("status.addresses"))) {
+        for (size_t i = 0; i < addrs.size(); ++i) {
+          std::string f = absl::StrCat(Field("status.addresses"), "[", i, "]");
+          if (!IsMapOrReport(addrs[i], f)) continue;
+          std::string type, address;
+          ReadString(addrs[i], "type", f + ".type", &type);
+          ReadString(addrs[i], "address", f + ".address", &address);
+          if (type != "InternalIP" && type != "ExternalIP") continue;
+          auto ip = ParseIp(address);
+          if (!ip.ok()) { Fail(addrs[i]["address"], f + ".address", absl::StrCat("Invalid value: ", std::string(ip.status().message()))); continue; }
+          node.addresses.push_back(*ip);
+        }
+      }
+    }
+    if (error_count_ != before) return;
+    node.source = SourceRef{file_, object_line_};
+    staged_.push_back(std::move(node));
+  }
+
+  void AddCidr(const YAML::Node& at, const std::string& field, const std::string& text,
+               std::vector<Cidr>* out) {
+    auto c = ParseCidr(text);
+    if (!c.ok()) {
+      Fail(at, field, absl::StrCat("Invalid value: ", std::string(c.status().message())));
+      return;
+    }
+    if (std::find(out->begin(), out->end(), *c) == out->end()) out->push_back(*c);
+  }
+
+  void DecodePod(const YAML::Node& doc) {
+    int before = error_count_;
+    Meta m = ReadMeta(doc, "Pod", true);
+    Pod pod;
+    pod.ns = m.ns;
+    pod.name = m.name;
+    pod.uid = m.uid;
+    pod.labels = m.labels;
+    const YAML::Node spec = doc["spec"];
+    if (spec && !spec.IsNull() && IsMapOrReport(spec, Field("spec"))) {
+      std::string sa;
+      if (ReadString(spec, "serviceAccountName", Field("spec.serviceAccountName"), &sa) ||
+          ReadString(spec, "serviceAccount", Field("spec.serviceAccount"), &sa)) {
+        if (std::string why = CheckDns1123Subdomain(sa); !why.empty()) {
+          Fail(spec["serviceAccountName"], Field("spec.serviceAccountName"), absl::StrCat("Invalid value: ", Quote(sa), ": ", why));
+        }
+        pod.service_account = sa;
+      }
+      ReadString(spec, "nodeName", Field("spec.nodeName"), &pod.node_name);
+      ReadBool(spec, "hostNetwork", Field("spec.hostNetwork"), &pod.host_network);
+      DecodeContainerPorts(spec, &pod);
+    }
+    const YAML::Node status = doc["status"];
+    if (status && !status.IsNull() && IsMapOrReport(status, Field("status"))) {
+      std::string pod_ip;
+      if (ReadString(status, "podIP", Field("status.podIP"), &pod_ip) && !pod_ip.empty()) {
+        AddPodIp(status["podIP"], Field("status.podIP"), pod_ip, &pod);
+      }
+      const YAML::Node ips = status["podIPs"];
+      if (ips && !ips.IsNull() && IsSeqOrReport(ips, Field("status.podIPs"))) {
+        for (size_t i = 0; i < ips.size(); ++i) {
+          std::string f = absl::StrCat(Field("status.podIPs"), "[", i, "].ip");
+          std::string ip;
+          if (ips[i].IsMap() && ReadString(ips[i], "ip", f, &ip)) {
+            AddPodIp(ips[i]["ip"], f, ip, &pod);
+          } else {
+            Fail(ips[i], f, "Required value: each podIPs entry needs an ip");
+          }
+        }
+      }
+      if (pod.ips.size() > 2 || (pod.ips.size() == 2 && pod.ips[0].family == pod.ips[1].family)) {
+        Fail(status, Field("status.podIPs"), "Invalid value: a pod has at most one IPv4 and one IPv6 address");
+      }
+    }
+    if (error_count_ != before) return;
+    pod.source = SourceRef{file_, object_line_};
+    staged_.push_back(std::move(pod));
+  }
+
+  void AddPodIp(const YAML::Node& at, const std::string& field, const std::string& text, Pod* pod) {
+    auto ip = ParseIp(text);
+    if (!ip.ok()) {
+      Fail(at, field, absl::StrCat("Invalid value: ", std::string(ip.status().message())));
+      return;
+    }
+    if (std::find(pod->ips.begin(), pod->ips.end(), *ip) == pod->ips.end()) pod->ips.push_back(*ip);
+  }
+
+  void DecodeContainerPorts(const YAML::Node& spec, Pod* pod) {
+    std::set<std::string> names;
+    for (const char* list_name : {"containers", "initContainers"}) {
+      const YAML::Node containers = spec[list_name];
+      std::string cf = Field(absl::StrCat("spec.", list_name));
+      if (!containers || containers.IsNull() || !IsSeqOrReport(containers, cf)) continue;
+      for (size_t c = 0; c < containers.size(); ++c) {
+        const YAML::Node ports = containers[c]["ports"];
+        std::string pf = absl::StrCat(cf, "[", c, "].ports");
+        if (!ports || ports.IsNull() || !IsSeqOrReport(ports, pf)) continue;
+        // Named ports of init containers count only for restartable (sidecar) ones.
+        std::string restart;
+        if (std::string(list_name) == "initContainers" &&
+            !(containers[c]["restartPolicy"] && containers[c]["restartPolicy"].IsScalar() &&
+              containers[c]["restartPolicy"].Scalar() == "Always")) {
+          continue;
+        }
+        for (size_t i = 0; i < ports.size(); ++i) {
+          std::string f = absl::StrCat(pf, "[", i, "]");
+          const YAML::Node p = ports[i];
+          if (!IsMapOrReport(p, f)) continue;
+          ContainerPort cp;
+          const YAML::Node num = p["containerPort"];
+          if (!num || num.IsNull()) {
+            Fail(p, f + ".containerPort", "Required value");
+            continue;
+          }
+          auto n = ScalarInt(num, f + ".containerPort");
+          if (!n) continue;
+          if (*n < 1 || *n > 65535) {
+            Fail(num, f + ".containerPort", absl::StrCat("Invalid value: ", *n, ": must be between 1 and 65535, inclusive"));
+            continue;
+          }
+          cp.port = static_cast<int>(*n);
+          std::string proto = "TCP";
+          ReadString(p, "protocol", f + ".protocol", &proto);
+          auto pr = ParseProtocol(proto);
+          if (!pr) {
+            Fail(p["protocol"], f + ".protocol", absl::StrCat("Unsupported value: ", Quote(proto), ": supported values: \"SCTP\", \"TCP\", \"UDP\""));
+            continue;
+          }
+          cp.protocol = *pr;
+          if (ReadString(p, "name", f + ".name", &cp.name) && !cp.name.empty()) {
+            if (std::string why = CheckPortName(cp.name); !why.empty()) {
+              Fail(p["name"], f + ".name", absl::StrCat("Invalid value: ", Quote(cp.name), ": ", why));
+              continue;
+            }
+            if (!names.insert(cp.name).second) {
+              Fail(p["name"], f + ".name", absl::StrCat("Duplicate value: ", Quote(cp.name)));
+              continue;
+            }
+          }
+          pod->ports.push_back(cp);
+        }
+      }
+    }
+  }
+
+  // ---- NetworkPolicy ----------------------------------------------------------------------
+  void DecodeNetworkPolicy(const YAML::Node& doc) {
+    int before = error_count_;
+    Meta m = ReadMeta(doc, "NetworkPolicy", true);
+    NetworkPolicy np;
+    np.ns = m.ns;
+    np.name = m.name;
+    const YAML::Node spec = doc["spec"];
+    std::string sf = Field("spec");
+    if (!spec || spec.IsNull()) {
+      Fail(doc, sf, "Required value: spec is required");
+      return;
+    }
+    if (!IsMapOrReport(spec, sf)) return;
+    CheckKnownKeys(spec, sf, {"podSelector", "policyTypes", "ingress", "egress"});
+    if (auto sel = ReadSelector(spec, "podSelector", sf + ".podSelector")) np.pod_selector = *sel;
+
+    bool has_egress_rules = false;
+    const YAML::Node ingress = spec["ingress"];
+    if (ingress && !ingress.IsNull() && IsSeqOrReport(ingress, sf + ".ingress")) {
+      for (size_t i = 0; i < ingress.size(); ++i) {
+        np.ingress.push_back(ReadRule(ingress[i], absl::StrCat(sf, ".ingress[", i, "]"), "from"));
+      }
+    }
+    const YAML::Node egress = spec["egress"];
+    if (egress && !egress.IsNull() && IsSeqOrReport(egress, sf + ".egress")) {
+      for (size_t i = 0; i < egress.size(); ++i) {
+        np.egress.push_back(ReadRule(egress[i], absl::StrCat(sf, ".egress[", i, "]"), "to"));
+      }
+      has_egress_rules = egress.size() > 0;
+    }
+
+    const YAML::Node types = spec["policyTypes"];
+    bool types_given = false;
+    if (types && !types.IsNull() && IsSeqOrReport(types, sf + ".policyTypes")) {
+      if (types.size() > 2) {
+        Fail(types, sf + ".policyTypes", absl::StrCat("Too many: ", types.size(), ": must have at most 2 items"));
+      }
+      for (size_t i = 0; i < types.size(); ++i) {
+        std::string f = absl::StrCat(sf, ".policyTypes[", i, "]");
+        std::string t = types[i].IsScalar() ? types[i].Scalar() : "";
+        if (t == "Ingress") {
+          np.affects_ingress = true;
+        } else if (t == "Egress") {
+          np.affects_egress = true;
+        } else {
+          Fail(types[i], f, absl::StrCat("Unsupported value: ", Quote(t), ": supported values: \"Ingress\", \"Egress\""));
+        }
+      }
+      types_given = types.size() > 0;
+    }
+    if (!types_given) {
+      // Defaulting as the API server does: Ingress always, Egress only when egress rules exist
+      // (an empty `egress: []` does not count).
+      np.affects_ingress = true;
+      np.affects_egress = has_egress_rules;
+    }
+    if (error_count_ != before) return;
+    np.source = SourceRef{file_, object_line_};
+    staged_.push_back(std::move(np));
+  }
+
+  std::optional<LabelSelector> ReadSelector(const YAML::Node& parent, const char* key,
+                                            const std::string& field) {
+    const YAML::Node n = parent[key];
+    if (!n || n.IsNull()) return std::nullopt;
+    if (!IsMapOrReport(n, field)) return std::nullopt;
+    CheckKnownKeys(n, field, {"matchLabels", "matchExpressions"});
+    LabelSelector sel;
+    sel.match_labels = ReadLabels(n, "matchLabels", field + ".matchLabels");
+    const YAML::Node exprs = n["matchExpressions"];
+    std::string ef = field + ".matchExpressions";
+    if (exprs && !exprs.IsNull() && IsSeqOrReport(exprs, ef)) {
+      for (size_t i = 0; i < exprs.size(); ++i) {
+        std::string f = absl::StrCat(ef, "[", i, "]");
+        const YAML::Node e = exprs[i];
+        if (!IsMapOrReport(e, f)) continue;
+        CheckKnownKeys(e, f, {"key", "operator", "values"});
+        SelectorRequirement req;
+        if (!ReadString(e, "key", f + ".key", &req.key) || req.key.empty()) {
+          Fail(e, f + ".key", "Required value");
+        } else if (std::string why = CheckQualifiedName(req.key); !why.empty()) {
+          Fail(e["key"], f + ".key", absl::StrCat("Invalid value: ", Quote(req.key), ": ", why));
+        }
+        std::string op;
+        ReadString(e, "operator", f + ".operator", &op);
+        if (op == "In") req.op = SelectorOp::kIn;
+        else if (op == "NotIn") req.op = SelectorOp::kNotIn;
+        else if (op == "Exists") req.op = SelectorOp::kExists;
+        else if (op == "DoesNotExist") req.op = SelectorOp::kDoesNotExist;
+        else {
+          Fail(e["operator"] ? e["operator"] : e, f + ".operator",
+               op.empty() ? "Required value"
+                          : absl::StrCat("Invalid value: ", Quote(op), ": not a valid selector operator (In, NotIn, Exists, DoesNotExist)"));
+          continue;
+        }
+        const YAML::Node vals = e["values"];
+        if (vals && !vals.IsNull() && IsSeqOrReport(vals, f + ".values")) {
+          for (size_t j = 0; j < vals.size(); ++j) {
+            std::string vf = absl::StrCat(f, ".values[", j, "]");
+            if (!vals[j].IsScalar()) { Fail(vals[j], vf, "must be a string"); continue; }
+            std::string v = vals[j].Scalar();
+            if (std::string why = CheckLabelValue(v); !why.empty()) {
+              Fail(vals[j], vf, absl::StrCat("Invalid value: ", Quote(v), ": ", why));
+            }
+            req.values.push_back(v);
+          }
+        }
+        bool needs_values = req.op == SelectorOp::kIn || req.op == SelectorOp::kNotIn;
+        if (needs_values && req.values.empty()) {
+          Fail(e, f + ".values", "Required value: must be specified when `operator` is 'In' or 'NotIn'");
+        }
+        if (!needs_values && !req.values.empty()) {
+          Fail(vals, f + ".values", "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'");
+        }
+        sel.match_expressions.push_back(std::move(req));
+      }
+    }
+    return sel;
+  }
+
+  PolicyRule ReadRule(const YAML::Node& n, const std::string& field, const char* peers_key) {
+    PolicyRule rule;
+    if (n.IsNull()) return rule;  // `- {}` and `-` (null) both mean an empty rule
+    if (!IsMapOrReport(n, field)) return rule;
+    CheckKnownKeys(n, field, {peers_key, "ports"});
+    const YAML::Node ports = n["ports"];
+    if (ports && !ports.IsNull() && IsSeqOrReport(ports, field + ".ports")) {
+      for (size_t i = 0; i < ports.size(); ++i) {
+        if (auto p = ReadPort(ports[i], absl::StrCat(field, ".ports[", i, "]"))) rule.ports.push_back(*p);
+      }
+    }
+    const YAML::Node peers = n[peers_key];
+    std::string pf = absl::StrCat(field, ".", peers_key);
+    if (peers && !peers.IsNull() && IsSeqOrReport(peers, pf)) {
+      for (size_t i = 0; i < peers.size(); ++i) {
+        if (auto p = ReadPeer(peers[i], absl::StrCat(pf, "[", i, "]"))) rule.peers.push_back(*p);
+      }
+    }
+    return rule;
+  }
+
+  std::optional<PolicyPort> ReadPort(const YAML::Node& n, const std::string& field) {
+    PolicyPort port;
+    if (n.IsNull()) return port;  // all ports of TCP
+    if (!IsMapOrReport(n, field)) return std::nullopt;
+    CheckKnownKeys(n, field, {"protocol", "port", "endPort"});
+    int before = error_count_;
+    std::string proto = "TCP";
+    ReadString(n, "protocol", field + ".protocol", &proto);
+    if (auto p = ParseProtocol(proto)) {
+      port.protocol = *p;
+    } else {
+      Fail(n["protocol"], field + ".protocol", absl::StrCat("Unsupported value: ", Quote(proto), ": supported values: \"SCTP\", \"TCP\", \"UDP\""));
+    }
+    const YAML::Node pn = n["port"];
+    if (pn && !pn.IsNull()) {
+      int64_t v = 0;
+      if (!pn.IsScalar()) {
+        Fail(pn, field + ".port", "must be an integer or a port name");
+      } else if (pn.Tag() != "!" && absl::SimpleAtoi(pn.Scalar(), &v)) {
+        if (v < 1 || v > 65535) {
+          Fail(pn, field + ".port", absl::StrCat("Invalid value: ", v, ": must be between 1 and 65535, inclusive"));
+        } else {
+          port.port = static_cast<int>(v);
+        }
+      } else {
+        std::string name = pn.Scalar();
+        if (std::string why = CheckPortName(name); !why.empty()) {
+          Fail(pn, field + ".port", absl::StrCat("Invalid value: ", Quote(name), ": ", why));
+        } else {
+          port.port = name;
+        }
+      }
+    }
+    const YAML::Node en = n["endPort"];
+    if (en && !en.IsNull()) {
+      if (auto e = ScalarInt(en, field + ".endPort")) {
+        if (std::holds_alternative<std::string>(port.port)) {
+          Fail(en, field + ".endPort", "Invalid value: may not be specified when `port` is non-numeric");
+        } else if (std::holds_alternative<std::monostate>(port.port)) {
+          if (!pn || pn.IsNull()) Fail(en, field + ".endPort", "Required value: may not be specified when `port` is not specified");
+        } else if (*e < std::get<int>(port.port)) {
+          Fail(en, field + ".endPort", absl::StrCat("Invalid value: ", *e, ": must be greater than or equal to `port`"));
+        } else if (*e > 65535) {
+          Fail(en, field + ".endPort", absl::StrCat("Invalid value: ", *e, ": must be between 1 and 65535, inclusive"));
+        } else {
+          port.end_port = static_cast<int>(*e);
+        }
+      }
+    }
+    if (error_count_ != before) return std::nullopt;
+    return port;
+  }
+
+  std::optional<PolicyPeer> ReadPeer(const YAML::Node& n, const std::string& field) {
+    PolicyPeer peer;
+    if (n.IsNull() || (n.IsMap() && n.size() == 0)) {
+      Fail(n, field, "Required value: must specify a peer");
+      return std::nullopt;
+    }
+    if (!IsMapOrReport(n, field)) return std::nullopt;
+    CheckKnownKeys(n, field, {"podSelector", "namespaceSelector", "ipBlock"});
+    int before = error_count_;
+    peer.pod_selector = ReadSelector(n, "podSelector", field + ".podSelector");
+    peer.namespace_selector = ReadSelector(n, "namespaceSelector", field + ".namespaceSelector");
+    const YAML::Node ib = n["ipBlock"];
+    if (ib && !ib.IsNull() && IsMapOrReport(ib, field + ".ipBlock")) {
+      std::string bf = field + ".ipBlock";
+      CheckKnownKeys(ib, bf, {"cidr", "except"});
+      IpBlock block;
+      std::string cidr;
+      bool cidr_ok = false;
+      if (!ReadString(ib, "cidr", bf + ".cidr", &cidr) || cidr.empty()) {
+        Fail(ib, bf + ".cidr", "Required value");
+      } else if (auto c = ParseCidr(cidr); !c.ok()) {
+        Fail(ib["cidr"], bf + ".cidr", absl::StrCat("Invalid value: ", std::string(c.status().message())));
+      } else {
+        block.cidr = *c;
+        cidr_ok = true;
+      }
+      const YAML::Node ex = ib["except"];
+      if (ex && !ex.IsNull() && IsSeqOrReport(ex, bf + ".except")) {
+        for (size_t i = 0; i < ex.size(); ++i) {
+          std::string f = absl::StrCat(bf, ".except[", i, "]");
+          if (!ex[i].IsScalar()) { Fail(ex[i], f, "must be a string"); continue; }
+          auto c = ParseCidr(ex[i].Scalar());
+          if (!c.ok()) {
+            Fail(ex[i], f, absl::StrCat("Invalid value: ", std::string(c.status().message())));
+            continue;
+          }
+          // As the API server: each except must be a strict subset of cidr.
+          if (cidr_ok && (!block.cidr.Covers(*c) || c->prefix_len <= block.cidr.prefix_len)) {
+            Fail(ex[i], f, absl::StrCat("Invalid value: ", Quote(ex[i].Scalar()), ": must be a strict subset of `cidr` (", cidr, ")"));
+            continue;
+          }
+          block.except.push_back(*c);
+        }
+      }
+      peer.ip_block = block;
+      if (peer.pod_selector || peer.namespace_selector) {
+        Fail(n, field, "Forbidden: may not specify more than 1 peer type (ipBlock with podSelector or namespaceSelector)");
+      }
+    }
+    if (!peer.pod_selector && !peer.namespace_selector && !peer.ip_block && error_count_ == before) {
+      Fail(n, field, "Required value: must specify a peer");
+    }
+    if (error_count_ != before) return std::nullopt;
+    return peer;
+  }
+
+  std::string file_;
+  std::vector<ManifestError>* errors_;
+  std::vector<std::string>* notes_;
+  std::string object_;
+  std::string path_prefix_;
+  int object_line_ = 0;
+  int error_count_ = 0;
+  std::vector<Staged> staged_;
+};
+
+std::string KindKey(const Staged& s) {
+  return std::visit(
+      [](const auto& o) -> std::string {
+        using T = std::decay_t<decltype(o)>;
+        if constexpr (std::is_same_v<T, Namespace>) return "Namespace " + o.name;
+        if constexpr (std::is_same_v<T, Node>) return "Node " + o.name;
+        if constexpr (std::is_same_v<T, Pod>) return "Pod " + o.Key();
+        if constexpr (std::is_same_v<T, NetworkPolicy>) return "NetworkPolicy " + o.Key();
+      },
+      s);
+}
+
+const SourceRef& SourceOf(const Staged& s) {
+  return std::visit([](const auto& o) -> const SourceRef& { return o.source; }, s);
+}
+
+bool Exists(const ClusterState& st, const Staged& s) {
+  return std::visit(
+      [&](const auto& o) -> bool {
+        using T = std::decay_t<decltype(o)>;
+        if constexpr (std::is_same_v<T, Namespace>) return st.namespaces.count(o.name) > 0;
+        if constexpr (std::is_same_v<T, Node>) return st.nodes.count(o.name) > 0;
+        if constexpr (std::is_same_v<T, Pod>) return st.pods.count(o.Key()) > 0;
+        if constexpr (std::is_same_v<T, NetworkPolicy>) return st.policies.count(o.Key()) > 0;
+      },
+      s);
+}
+
+const SourceRef* ExistingSource(const ClusterState& st, const Staged& s) {
+  return std::visit(
+      [&](const auto& o) -> const SourceRef* {
+        using T = std::decay_t<decltype(o)>;
+        if constexpr (std::is_same_v<T, Namespace>) return &st.namespaces.at(o.name).source;
+        if constexpr (std::is_same_v<T, Node>) return &st.nodes.at(o.name).source;
+        if constexpr (std::is_same_v<T, Pod>) return &st.pods.at(o.Key()).source;
+        if constexpr (std::is_same_v<T, NetworkPolicy>) return &st.policies.at(o.Key()).source;
+      },
+      s);
+}
+
+void Commit(ClusterState* st, Staged&& s) {
+  std::visit(
+      [&](auto&& o) {
+        using T = std::decay_t<decltype(o)>;
+        if constexpr (std::is_same_v<T, Namespace>) st->namespaces.emplace(o.name, std::move(o));
+        if constexpr (std::is_same_v<T, Node>) st->nodes.emplace(o.name, std::move(o));
+        if constexpr (std::is_same_v<T, Pod>) st->pods.emplace(o.Key(), std::move(o));
+        if constexpr (std::is_same_v<T, NetworkPolicy>) st->policies.emplace(o.Key(), std::move(o));
+      },
+      std::move(s));
+}
+
+void LoadOne(const std::string& file, const std::string& content, LoadResult* out) {
+  FileDecoder dec(file, &out->errors, &out->notes);
+  try {
+    std::vector<YAML::Node> docs = YAML::LoadAll(content);
+    for (const auto& d : docs) dec.DecodeDocument(d, "");
+  } catch (const YAML::Exception& e) {
+    out->errors.push_back(ManifestError{file, e.mark.line >= 0 ? e.mark.line + 1 : 0, "", "",
+                                        absl::StrCat("cannot parse: ", e.msg)});
+    return;
+  }
+  if (dec.error_count() > 0) return;
+
+  // Duplicate names (within this file or against files already loaded) reject this file.
+  std::set<std::string> seen;
+  bool duplicate = false;
+  for (const auto& s : dec.staged()) {
+    std::string key = KindKey(s);
+    std::string where;
+    if (Exists(out->state, s)) {
+      const SourceRef* prev = ExistingSource(out->state, s);
+      where = absl::StrCat(prev->file, ":", prev->line);
+    } else if (!seen.insert(key).second) {
+      where = "earlier in this file";
+    } else {
+      continue;
+    }
+    out->errors.push_back(ManifestError{file, SourceOf(s).line, key, "metadata.name",
+                                        absl::StrCat("Duplicate value: already defined at ", where)});
+    duplicate = true;
+  }
+  if (duplicate) return;
+  for (auto& s : dec.staged()) Commit(&out->state, std::move(s));
+}
+
+}  // namespace
+
+LoadResult LoadManifestTexts(const std::vector<std::pair<std::string, std::string>>& files) {
+  LoadResult out;
+  for (const auto& [name, content] : files) {
+    LoadOne(name, content, &out);
+    ++out.files_read;
+  }
+  out.state.Finalize();
+  for (const auto& [name, ns] : out.state.namespaces) {
+    if (ns.implicit) out.notes.push_back(absl::StrCat("namespace ", name, " has no Namespace object; using only its name label"));
+  }
+  return out;
+}
+
+LoadResult LoadManifestDir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> paths;
+  std::error_code ec;
+  LoadResult failed;
+  if (!fs::is_directory(dir, ec)) {
+    failed.errors.push_back(ManifestError{dir, 0, "", "", "not a readable directory"});
+    return failed;
+  }
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    if (!it->is_regular_file()) continue;
+    std::string ext = it->path().extension().string();
+    if (ext == ".yaml" || ext == ".yml" || ext == ".json") paths.push_back(it->path().string());
+  }
+  if (ec) {
+    failed.errors.push_back(ManifestError{dir, 0, "", "", absl::StrCat("cannot list: ", ec.message())});
+    return failed;
+  }
+  std::sort(paths.begin(), paths.end());
+  std::vector<std::pair<std::string, std::string>> files;
+  std::vector<ManifestError> read_errors;
+  for (const auto& p : paths) {
+    std::ifstream in(p, std::ios::binary);
+    if (!in) {
+      read_errors.push_back(ManifestError{p, 0, "", "", "cannot read file"});
+      continue;
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    files.emplace_back(p, ss.str());
+  }
+  LoadResult out = LoadManifestTexts(files);
+  out.errors.insert(out.errors.begin(), read_errors.begin(), read_errors.end());
+  return out;
+}
+
+}  // namespace warden::policy

@@ -1,0 +1,102 @@
+// The Kubernetes objects Warden enforces, as plain structs after validation and defaulting.
+// Only what the semantics need is kept; SourceRef says where each object came from.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "agent/policy/ip.h"
+#include "agent/policy/labels.h"
+
+namespace warden::policy {
+
+enum class Protocol : uint8_t { kTCP, kUDP, kSCTP };
+constexpr int kProtocolCount = 3;
+const char* ProtocolName(Protocol p);
+std::optional<Protocol> ParseProtocol(const std::string& s);
+
+inline constexpr char kNamespaceNameLabel[] = "kubernetes.io/metadata.name";
+
+struct SourceRef {
+  std::string file;
+  int line = 0;  // 1-based; 0 when unknown
+};
+
+struct Namespace {
+  std::string name;
+  Labels labels;  // always includes kubernetes.io/metadata.name
+  bool implicit = false;  // created because a pod or policy named it, not declared
+  SourceRef source;
+};
+
+struct Node {
+  std::string name;
+  Labels labels;
+  std::vector<Cidr> pod_cidrs;         // spec.podCIDR(s)
+  std::vector<IpAddress> addresses;    // status.addresses InternalIP/ExternalIP
+  SourceRef source;
+};
+
+struct ContainerPort {
+  std::string name;  // may be empty
+  int port = 0;
+  Protocol protocol = Protocol::kTCP;
+};
+
+struct Pod {
+  std::string ns;
+  std::string name;
+  std::string uid;
+  Labels labels;
+  std::string service_account = "default";
+  std::string node_name;
+  bool host_network = false;
+  std::vector<ContainerPort> ports;
+  std::vector<IpAddress> ips;  // status.podIPs, podIP first
+  SourceRef source;
+
+  std::string Key() const { return ns + "/" + name; }
+};
+
+// A NetworkPolicyPort after defaulting: protocol defaults to TCP; no port = all ports.
+struct PolicyPort {
+  Protocol protocol = Protocol::kTCP;
+  std::variant<std::monostate, int, std::string> port;  // none, number, or named port
+  std::optional<int> end_port;
+};
+
+struct IpBlock {
+  Cidr cidr;
+  std::vector<Cidr> except;
+};
+
+// A NetworkPolicyPeer. Validation guarantees either ip_block alone, or at least one selector.
+struct PolicyPeer {
+  std::optional<LabelSelector> pod_selector;
+  std::optional<LabelSelector> namespace_selector;
+  std::optional<IpBlock> ip_block;
+};
+
+// One ingress or egress rule. Empty peers = every peer; empty ports = every port and protocol.
+struct PolicyRule {
+  std::vector<PolicyPeer> peers;
+  std::vector<PolicyPort> ports;
+};
+
+struct NetworkPolicy {
+  std::string ns;
+  std::string name;
+  LabelSelector pod_selector;
+  bool affects_ingress = false;  // policyTypes after defaulting
+  bool affects_egress = false;
+  std::vector<PolicyRule> ingress;
+  std::vector<PolicyRule> egress;
+  SourceRef source;
+
+  std::string Key() const { return ns + "/" + name; }
+};
+
+}  // namespace warden::policy

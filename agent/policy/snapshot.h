@@ -1,0 +1,94 @@
+// The compiled snapshot: exactly the tables the kernel datapath looks up (layouts from
+// bpf/warden_structs.h), plus the identity catalogue that explains them. It is what the control
+// plane will push and what the node agent will write into BPF maps; `explain` evaluates it
+// through the user-space twin of the kernel lookup (lookup.h).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "agent/policy/objects.h"
+#include "warden_structs.h"
+
+namespace warden::policy {
+
+// A named port a pod declares; pods that differ here get different identities so that a named
+// port resolves to one number per identity.
+struct NamedPort {
+  std::string name;
+  Protocol protocol = Protocol::kTCP;
+  int port = 0;
+  auto operator<=>(const NamedPort&) const = default;
+};
+
+enum class IdentityKind { kReserved, kPod, kCidr };
+
+struct Identity {
+  uint32_t id = 0;
+  IdentityKind kind = IdentityKind::kReserved;
+  std::string name;  // readable: "team-x app=web sa=default", "cidr 10.0.0.0/8", "world"
+  // Pod identities: namespace, labels, service account; members are "ns/name" keys.
+  std::string ns;
+  Labels labels;
+  std::string service_account;
+  std::vector<std::string> pods;
+  // Pod and CIDR identities: the named ports of the pods (for CIDR identities: of the pods whose
+  // address falls under `prefix`).
+  std::vector<NamedPort> named_ports;
+  // CIDR identities: the prefix, or none for "pods without an address".
+  std::optional<Cidr> prefix;
+  uint8_t isolated = 0;  // WD_ISOLATED_* (pod identities)
+};
+
+struct PolicyKey {
+  uint32_t local = 0;
+  uint32_t remote = 0;
+  uint8_t direction = WD_DIR_INGRESS;
+  bool operator==(const PolicyKey&) const = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const PolicyKey& k) {
+    return H::combine(std::move(h), k.local, k.remote, k.direction);
+  }
+  wd_policy_key ToAbi() const {
+    wd_policy_key k{};
+    k.local_identity = local;
+    k.remote_identity = remote;
+    k.direction = direction;
+    return k;
+  }
+};
+
+struct PodRecord {
+  uint32_t identity = 0;
+  // The CIDR identity that stands for this pod when it has no address (see docs/datapath.md).
+  uint32_t no_address_cidr_identity = 0;
+};
+
+struct Snapshot {
+  std::vector<Identity> identities;  // sorted by id
+  absl::flat_hash_map<uint32_t, size_t> identity_index;
+  std::map<std::string, PodRecord> pods;  // "ns/name" -> identity
+  // Kernel tables.
+  std::vector<std::pair<wd_ipcache_key, wd_ipcache_value>> ipcache;  // sorted by key bytes
+  absl::flat_hash_map<PolicyKey, wd_policy_value> policy;
+  std::vector<wd_portset> portsets;  // [WD_PORTSET_EMPTY], [WD_PORTSET_ALL], then interned sets
+
+  const Identity* FindIdentity(uint32_t id) const {
+    auto it = identity_index.find(id);
+    return it == identity_index.end() ? nullptr : &identities[it->second];
+  }
+  wd_identity_info InfoOf(uint32_t id) const {
+    wd_identity_info info{};
+    info.identity = id;
+    if (const Identity* i = FindIdentity(id)) info.isolated = i->isolated;
+    return info;
+  }
+};
+
+wd_ipcache_key MakeIpcacheKey(const Cidr& prefix);
+
+}  // namespace warden::policy
