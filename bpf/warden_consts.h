@@ -44,4 +44,43 @@
 #define WD_AF_INET 4
 #define WD_AF_INET6 6
 
+/* wd_endpoint.flags */
+#define WD_EP_GATEWAY (1u << 0) /* an egress-gateway pod: may reach the world from a gateway node */
+
+/* wd_config.pool */
+#define WD_POOL_DEFAULT 0 /* no direct egress to the world, except the lockdown allowances */
+#define WD_POOL_GATEWAY 1 /* only gateway endpoints reach the world, on ports 80 and 443 */
+
+/* wd_config.unknown_pod */
+#define WD_UNKNOWN_POD_DENY 0
+#define WD_UNKNOWN_POD_ALLOW 1
+
+/* Verdict reasons: index of the counters array and wd_event.reason. Keep in line with
+ * agent/datapath/reasons.cc. */
+#define WD_REASON_ALLOW_POLICY 0       /* a NetworkPolicy rule allows it */
+#define WD_REASON_ALLOW_NOT_ISOLATED 1 /* no policy of this direction selects the pod */
+#define WD_REASON_ALLOW_TRACKED 2      /* part of a flow already allowed (conntrack) */
+#define WD_REASON_ALLOW_HOST 3         /* a host process, not a pod, within the lockdown rules */
+#define WD_REASON_ALLOW_UNKNOWN_POD 4  /* a pod Warden does not know, with --unknown-pod allow */
+#define WD_REASON_DENY_POLICY 5        /* the pod is isolated and no rule allows it */
+#define WD_REASON_DENY_POOL_LOCKDOWN 6 /* direct egress to the world from this node pool */
+#define WD_REASON_DENY_UNKNOWN_POD 7   /* a pod Warden does not know (fail closed) */
+#define WD_REASON_DENY_NOT_CONFIGURED 8 /* the agent has not written its configuration yet */
+#define WD_REASON_COUNT 9
+
+/* wd_event.verdict */
+#define WD_VERDICT_ALLOW 1
+#define WD_VERDICT_DENY 0
+
+/* wd_event.hook */
+#define WD_HOOK_EGRESS 0
+#define WD_HOOK_INGRESS 1
+#define WD_HOOK_CONNECT 2
+#define WD_HOOK_SENDMSG 3
+
+/* Conntrack entry origin (wd_ct_value.origin) = the direction whose policy admitted it. */
+#define WD_CT_MAX_ENTRIES 65536
+
+#define WD_MAX_POD_LEVELS 2
+
 #endif /* WARDEN_CONSTS_H */

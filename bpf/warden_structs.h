@@ -55,4 +55,69 @@ struct wd_portset {
   __u64 bits[WD_PORTSET_WORDS];
 };
 
+/* ---- node-local maps (written by `warden node`) ------------------------------------------ */
+
+/* endpoint: a pod cgroup's id -> the pod's identity. Processes in nested (container) cgroups
+ * are found through their ancestor at one of wd_config.pod_levels. */
+struct wd_endpoint {
+  __u32 identity;
+  __u8 isolated; /* WD_ISOLATED_* bits of the identity */
+  __u8 flags;    /* WD_EP_* */
+  __u8 pad[2];
+};
+
+/* config: one entry, written by the agent before it attaches and on every change. */
+struct wd_config {
+  __u64 kubepods_cgroup_id; /* the node's kubepods cgroup: below it every process is a pod's */
+  __u32 kubepods_level;     /* its level (root = 0) */
+  __u32 pod_levels[WD_MAX_POD_LEVELS]; /* levels where pod cgroups sit (Guaranteed, other QoS) */
+  __u32 generation;         /* bumped on every policy change: conntrack entries re-check */
+  __u8 configured;          /* 0 until the agent has written every table once */
+  __u8 pool;                /* WD_POOL_* */
+  __u8 unknown_pod;         /* WD_UNKNOWN_POD_* */
+  __u8 active;              /* which copy of the double-buffered tables is live: 0 = _a, 1 = _b */
+};
+
+/* lockdown: an LPM trie of world destinations that a default-pool node may still reach
+ * directly (metadata server, private API VIPs, ...); same key as the ipcache, the value says
+ * which ports, as a policy entry does. NetworkPolicy still applies to pods on top. */
+/* key: struct wd_ipcache_key, value: struct wd_policy_value */
+
+/* conntrack: flows admitted once, keyed from the local endpoint's side. The local address is
+ * not part of the key: two pods of one identity share a policy, so they may share entries. */
+struct wd_ct_key {
+  __u32 local_identity;
+  __u8 family;
+  __u8 protocol; /* IPPROTO_* */
+  __u16 local_port;
+  __u16 remote_port;
+  __u8 pad[2];
+  __u8 remote_addr[16];
+};
+
+struct wd_ct_value {
+  __u32 generation; /* wd_config.generation when admitted or last re-checked */
+  __u8 origin;      /* WD_DIR_* of the direction that admitted the flow */
+  __u8 pad[3];
+};
+
+/* events: one per denied packet or connect, and per new allowed flow, in a ring buffer. */
+struct wd_event {
+  __u64 timestamp_ns;
+  __u64 cgroup_id;
+  __u32 local_identity;
+  __u32 remote_identity;
+  __u8 hook;     /* WD_HOOK_* */
+  __u8 verdict;  /* WD_VERDICT_* */
+  __u8 reason;   /* WD_REASON_* */
+  __u8 family;
+  __u8 protocol;
+  __u8 direction; /* WD_DIR_* */
+  __u16 local_port;
+  __u16 remote_port;
+  __u8 pad[2];
+  __u8 local_addr[16];
+  __u8 remote_addr[16];
+};
+
 #endif /* WARDEN_STRUCTS_H */

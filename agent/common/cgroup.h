@@ -1,0 +1,25 @@
+// cgroup v2 facts Warden needs: where the hierarchy is mounted (never assumed), a cgroup's id
+// (the inode of its directory, as bpf_skb_cgroup_id() reports it), and moving processes.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace warden::common {
+
+// The mount point of the cgroup2 filesystem, from /proc/self/mountinfo.
+absl::StatusOr<std::string> FindCgroup2Mount();
+// The id the kernel gives the cgroup at `path` (a directory on cgroup2).
+absl::StatusOr<uint64_t> CgroupId(const std::string& path);
+// How deep `path` is below the cgroup2 root (the root is level 0).
+absl::StatusOr<uint32_t> CgroupLevel(const std::string& path);
+// The cgroup2 directory of process `pid` (0 = this process).
+absl::StatusOr<std::string> CgroupOfProcess(pid_t pid);
+// Moves process `pid` into the cgroup at `path`.
+absl::Status MoveToCgroup(const std::string& path, pid_t pid);
+
+}  // namespace warden::common

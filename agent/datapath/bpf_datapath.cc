@@ -1,0 +1,387 @@
+#include "agent/datapath/bpf_datapath.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "warden.skel.h"
+
+namespace warden::datapath {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+absl::Status Errno(const std::string& what, int err) {
+  return absl::Status(absl::ErrnoToStatusCode(err), absl::StrCat(what, ": ", std::strerror(err)));
+}
+
+bool IsBpffs(const std::string& path) {
+  struct statfs st;
+  return statfs(path.c_str(), &st) == 0 && st.f_type == BPF_FS_MAGIC;
+}
+
+// Makes sure `dir` lives on a bpffs, mounting /sys/fs/bpf if that is where it should be.
+absl::Status EnsureBpffs(const std::string& dir) {
+  fs::path p = fs::absolute(dir);
+  fs::path probe = p;
+  while (!fs::exists(probe) && probe.has_parent_path() && probe != probe.parent_path()) probe = probe.parent_path();
+  if (!IsBpffs(probe.string())) {
+    if (p.string().rfind("/sys/fs/bpf", 0) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat("--bpffs ", dir, " is not on a bpf filesystem"));
+    }
+    if (mount("bpf", "/sys/fs/bpf", "bpf", 0, nullptr) != 0 && errno != EBUSY) {
+      return Errno("mounting bpffs on /sys/fs/bpf", errno);
+    }
+    if (!IsBpffs("/sys/fs/bpf")) return absl::FailedPreconditionError("/sys/fs/bpf is not a bpf filesystem");
+  }
+  std::error_code ec;
+  fs::create_directories(p / "links", ec);
+  if (ec) return absl::InternalError(absl::StrCat("creating ", (p / "links").string(), ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+const char* SideSuffix(int side) { return side ? "_b" : "_a"; }
+
+template <typename K, typename V, typename Fn>
+absl::Status ForEachEntry(int fd, Fn fn) {
+  K key, next;
+  V value;
+  void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    if (bpf_map_lookup_elem(fd, &next, &value) == 0) fn(next, value);
+    key = next;
+    prev = &key;
+  }
+  if (errno != ENOENT) return Errno("iterating a map", errno);
+  return absl::OkStatus();
+}
+
+absl::Status Update(int fd, const void* k, const void* v, const char* what) {
+  if (bpf_map_update_elem(fd, k, v, BPF_ANY) != 0) {
+    int err = errno;
+    if (err == E2BIG || err == ENOMEM || err == ENOSPC) {
+      return absl::ResourceExhaustedError(absl::StrCat("map ", what, " is full: ", std::strerror(err)));
+    }
+    return Errno(absl::StrCat("writing map ", what), err);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Delete(int fd, const void* k, const char* what) {
+  if (bpf_map_delete_elem(fd, k) != 0 && errno != ENOENT) return Errno(absl::StrCat("deleting from map ", what), errno);
+  return absl::OkStatus();
+}
+
+// Makes a keyed map equal to `want`, given what it holds (`have`).
+template <typename K, typename V, typename KeyOf>
+absl::Status Sync(int fd, const char* what, const absl::flat_hash_map<K, V>& have,
+                  const absl::flat_hash_map<K, V>& want, KeyOf key_of) {
+  for (const auto& [k, v] : want) {
+    auto it = have.find(k);
+    if (it != have.end() && SameBytes(it->second, v)) continue;
+    if (auto st = Update(fd, key_of(k), &v, what); !st.ok()) return st;
+  }
+  for (const auto& [k, v] : have) {
+    if (!want.count(k)) {
+      if (auto st = Delete(fd, key_of(k), what); !st.ok()) return st;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<BpfDatapath>> BpfDatapath::Open(const Options& opts) {
+  if (opts.bpffs_dir.empty()) return absl::InvalidArgumentError("--bpffs: a directory is required");
+  if (auto st = EnsureBpffs(opts.bpffs_dir); !st.ok()) return st;
+  std::unique_ptr<BpfDatapath> dp(new BpfDatapath(opts));
+  dp->opts_.bpffs_dir = fs::absolute(opts.bpffs_dir).string();
+
+  LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = dp->opts_.bpffs_dir.c_str());
+  dp->skel_ = warden_bpf__open_opts(&oo);
+  if (!dp->skel_) return Errno("opening the BPF object", errno);
+  auto resize = [&](const char* base, uint32_t n) -> absl::Status {
+    if (!n) return absl::OkStatus();
+    for (int side = 0; side < 2; ++side) {
+      std::string name = absl::StrCat(base, SideSuffix(side));
+      bpf_map* m = bpf_object__find_map_by_name(dp->skel_->obj, name.c_str());
+      if (!m || bpf_map__set_max_entries(m, n) != 0) return Errno(absl::StrCat("resizing ", name), errno);
+    }
+    return absl::OkStatus();
+  };
+  if (auto st = resize("wd_policy", opts.max_policy_entries); !st.ok()) return st;
+  if (auto st = resize("wd_portsets", opts.max_portsets); !st.ok()) return st;
+  if (auto st = resize("wd_ipcache", opts.max_ipcache_entries); !st.ok()) return st;
+  if (int err = warden_bpf__load(dp->skel_); err != 0) {
+    return Errno(absl::StrCat("loading the BPF programs (pinned maps under ", dp->opts_.bpffs_dir,
+                              " that do not match this version must be removed)"),
+                 -err);
+  }
+  auto max_of = [&](const char* name) {
+    bpf_map* m = bpf_object__find_map_by_name(dp->skel_->obj, name);
+    return m ? bpf_map__max_entries(m) : 0u;
+  };
+  dp->capacity_ = Capacity{max_of("wd_endpoints_a"), max_of("wd_ipcache_a"), max_of("wd_policy_a"),
+                           max_of("wd_portsets_a"), max_of("wd_lockdown_a")};
+  return dp;
+}
+
+BpfDatapath::~BpfDatapath() {
+  if (rb_) ring_buffer__free(rb_);
+  if (skel_) warden_bpf__destroy(skel_);
+}
+
+int BpfDatapath::ProgramFd(const std::string& name) const {
+  bpf_program* p = bpf_object__find_program_by_name(skel_->obj, name.c_str());
+  return p ? bpf_program__fd(p) : -1;
+}
+
+int BpfDatapath::MapFd(const std::string& name) const {
+  bpf_map* m = bpf_object__find_map_by_name(skel_->obj, name.c_str());
+  return m ? bpf_map__fd(m) : -1;
+}
+
+absl::StatusOr<std::vector<AttachPoint>> BpfDatapath::Attach() {
+  if (opts_.cgroup_path.empty()) return absl::InvalidArgumentError("no cgroup to attach to");
+  int cg = open(opts_.cgroup_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cg < 0) return Errno(absl::StrCat("opening cgroup ", opts_.cgroup_path), errno);
+  std::vector<AttachPoint> out;
+  absl::Status status;
+  for (const char* name : kProgramNames) {
+    bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, name);
+    std::string pin = absl::StrCat(opts_.bpffs_dir, "/links/", name);
+    AttachPoint ap{name, pin, false};
+    bpf_link* link = nullptr;
+    if (access(pin.c_str(), F_OK) == 0) {
+      link = bpf_link__open(pin.c_str());
+      if (link && bpf_link__update_program(link, prog) == 0) {
+        ap.adopted = true;
+      } else {
+        status = Errno(absl::StrCat("adopting the pinned link ", pin), errno);
+        if (link) bpf_link__destroy(link);
+        break;
+      }
+    } else {
+      link = bpf_program__attach_cgroup(prog, cg);
+      if (!link) {
+        status = Errno(absl::StrCat("attaching ", name, " to ", opts_.cgroup_path), errno);
+        break;
+      }
+      if (bpf_link__pin(link, pin.c_str()) != 0) {
+        status = Errno(absl::StrCat("pinning ", pin), errno);
+        bpf_link__destroy(link);
+        break;
+      }
+    }
+    // The pin keeps the link (and the enforcement) alive after this process exits.
+    bpf_link__disconnect(link);
+    bpf_link__destroy(link);
+    out.push_back(ap);
+  }
+  close(cg);
+  if (!status.ok()) return status;
+  return out;
+}
+
+absl::Status BpfDatapath::DetachAndUnpin() {
+  for (const char* name : kProgramNames) {
+    std::string pin = absl::StrCat(opts_.bpffs_dir, "/links/", name);
+    if (unlink(pin.c_str()) != 0 && errno != ENOENT) return Errno(absl::StrCat("removing ", pin), errno);
+  }
+  bpf_map* m;
+  bpf_object__for_each_map(m, skel_->obj) {
+    if (bpf_map__is_pinned(m) && bpf_map__unpin(m, nullptr) != 0) {
+      return Errno(absl::StrCat("unpinning map ", bpf_map__name(m)), errno);
+    }
+  }
+  rmdir((opts_.bpffs_dir + "/links").c_str());
+  rmdir(opts_.bpffs_dir.c_str());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<wd_config> BpfDatapath::ReadConfig() const {
+  uint32_t zero = 0;
+  wd_config cfg;
+  if (bpf_map_lookup_elem(MapFd("wd_config"), &zero, &cfg) != 0) return Errno("reading wd_config", errno);
+  return cfg;
+}
+
+absl::StatusOr<NodeTables> BpfDatapath::ReadSide(int side) const {
+  NodeTables t;
+  auto fd = [&](const char* base) { return MapFd(absl::StrCat(base, SideSuffix(side))); };
+  absl::Status st = ForEachEntry<uint64_t, wd_endpoint>(fd("wd_endpoints"), [&](uint64_t k, const wd_endpoint& v) { t.endpoints[k] = v; });
+  if (!st.ok()) return st;
+  st = ForEachEntry<wd_ipcache_key, wd_ipcache_value>(fd("wd_ipcache"), [&](const wd_ipcache_key& k, const wd_ipcache_value& v) { t.ipcache[k] = v; });
+  if (!st.ok()) return st;
+  st = ForEachEntry<wd_policy_key, wd_policy_value>(fd("wd_policy"), [&](const wd_policy_key& k, const wd_policy_value& v) { t.policy[k] = v; });
+  if (!st.ok()) return st;
+  st = ForEachEntry<wd_ipcache_key, wd_policy_value>(fd("wd_lockdown"), [&](const wd_ipcache_key& k, const wd_policy_value& v) { t.lockdown[k] = v; });
+  if (!st.ok()) return st;
+  int ps = fd("wd_portsets");
+  t.portsets.resize(capacity_.portsets);
+  for (uint32_t i = 0; i < capacity_.portsets; ++i) {
+    if (bpf_map_lookup_elem(ps, &i, &t.portsets[i]) != 0) return Errno("reading wd_portsets", errno);
+  }
+  return t;
+}
+
+absl::StatusOr<NodeTables> BpfDatapath::ReadLiveTables() const {
+  auto cfg = ReadConfig();
+  if (!cfg.ok()) return cfg.status();
+  return ReadSide(cfg->active);
+}
+
+absl::Status BpfDatapath::WriteSide(int side, const NodeTables& t) {
+  auto too_big = [](const char* what, size_t n, uint32_t cap) {
+    return absl::ResourceExhaustedError(absl::StrCat("map full: ", n, " ", what, " entries needed, room for ", cap));
+  };
+  if (t.endpoints.size() > capacity_.endpoints) return too_big("endpoint", t.endpoints.size(), capacity_.endpoints);
+  if (t.ipcache.size() > capacity_.ipcache) return too_big("ipcache", t.ipcache.size(), capacity_.ipcache);
+  if (t.policy.size() > capacity_.policy) return too_big("policy", t.policy.size(), capacity_.policy);
+  if (t.portsets.size() > capacity_.portsets) return too_big("portset", t.portsets.size(), capacity_.portsets);
+  if (t.lockdown.size() > capacity_.lockdown) return too_big("lockdown", t.lockdown.size(), capacity_.lockdown);
+
+  if (!mirror_[side]) {
+    auto have = ReadSide(side);
+    if (!have.ok()) return have.status();
+    mirror_[side] = std::move(*have);
+  }
+  auto fd = [&](const char* base) { return MapFd(absl::StrCat(base, SideSuffix(side))); };
+  // Whatever happens below, the idle copy's contents are unknown until written in full.
+  NodeTables before = std::move(*mirror_[side]);
+  mirror_[side].reset();
+  absl::Status st;
+  // Portsets first: the other tables refer to them.
+  int ps = fd("wd_portsets");
+  for (uint32_t i = 0; i < t.portsets.size(); ++i) {
+    if (i < before.portsets.size() && SameBytes(before.portsets[i], t.portsets[i])) continue;
+    if (st = Update(ps, &i, &t.portsets[i], "wd_portsets"); !st.ok()) return st;
+  }
+  st = Sync(fd("wd_endpoints"), "wd_endpoints", before.endpoints, t.endpoints, [](const uint64_t& k) { return &k; });
+  if (!st.ok()) return st;
+  st = Sync(fd("wd_ipcache"), "wd_ipcache", before.ipcache, t.ipcache, [](const Raw<wd_ipcache_key>& k) { return &k.v; });
+  if (!st.ok()) return st;
+  st = Sync(fd("wd_policy"), "wd_policy", before.policy, t.policy, [](const Raw<wd_policy_key>& k) { return &k.v; });
+  if (!st.ok()) return st;
+  st = Sync(fd("wd_lockdown"), "wd_lockdown", before.lockdown, t.lockdown, [](const Raw<wd_ipcache_key>& k) { return &k.v; });
+  if (!st.ok()) return st;
+  mirror_[side] = t;
+  // Portsets beyond t's count keep old contents in the kernel; keep the mirror in line.
+  if (before.portsets.size() > t.portsets.size()) {
+    mirror_[side]->portsets.insert(mirror_[side]->portsets.end(), before.portsets.begin() + t.portsets.size(),
+                                   before.portsets.end());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BpfDatapath::Apply(const NodeTables& tables, const NodeConfig& config) {
+  auto cur = ReadConfig();
+  if (!cur.ok()) return cur.status();
+  int idle = cur->configured ? !cur->active : 0;
+  // Programs that read the old `active` finish within microseconds; give them a grace period
+  // before the copy they may still be reading is rewritten.
+  auto since = std::chrono::steady_clock::now() - last_flip_;
+  if (since < std::chrono::milliseconds(20)) std::this_thread::sleep_for(std::chrono::milliseconds(20) - since);
+  if (auto st = WriteSide(idle, tables); !st.ok()) return st;
+  wd_config next{};
+  next.kubepods_cgroup_id = config.kubepods_cgroup_id;
+  next.kubepods_level = config.kubepods_level;
+  for (int i = 0; i < WD_MAX_POD_LEVELS; ++i) next.pod_levels[i] = config.pod_levels[i];
+  next.generation = cur->generation + 1;
+  next.configured = 1;
+  next.pool = config.pool;
+  next.unknown_pod = config.unknown_pod;
+  next.active = static_cast<uint8_t>(idle);
+  uint32_t zero = 0;
+  if (bpf_map_update_elem(MapFd("wd_config"), &zero, &next, BPF_ANY) != 0) return Errno("writing wd_config", errno);
+  last_flip_ = std::chrono::steady_clock::now();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::array<uint64_t, 4 * WD_REASON_COUNT>> BpfDatapath::ReadCounters() const {
+  std::array<uint64_t, 4 * WD_REASON_COUNT> out{};
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return Errno("counting CPUs", -ncpu);
+  std::vector<uint64_t> per_cpu(ncpu);
+  int fd = MapFd("wd_counters");
+  for (uint32_t i = 0; i < out.size(); ++i) {
+    if (bpf_map_lookup_elem(fd, &i, per_cpu.data()) != 0) return Errno("reading wd_counters", errno);
+    for (uint64_t v : per_cpu) out[i] += v;
+  }
+  return out;
+}
+
+absl::Status BpfDatapath::PollEvents(int timeout_ms, const std::function<void(const wd_event&)>& fn) {
+  if (!rb_) {
+    rb_ = ring_buffer__new(
+        MapFd("wd_events"),
+        [](void* ctx, void* data, size_t size) -> int {
+          auto* self = static_cast<BpfDatapath*>(ctx);
+          if (size >= sizeof(wd_event) && self->rb_fn_) {
+            wd_event e;
+            std::memcpy(&e, data, sizeof(e));
+            self->rb_fn_(e);
+          }
+          return 0;
+        },
+        this, nullptr);
+    if (!rb_) return Errno("opening the event ring buffer", errno);
+  }
+  rb_fn_ = fn;
+  int n = ring_buffer__poll(rb_, timeout_ms);
+  rb_fn_ = nullptr;
+  if (n < 0 && n != -EINTR) return Errno("polling events", -n);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint32_t> BpfDatapath::TestRun(const std::string& program, const std::vector<uint8_t>& packet,
+                                              uint32_t repeat, uint32_t* avg_ns) const {
+  int fd = ProgramFd(program);
+  if (fd < 0) return absl::NotFoundError(absl::StrCat("no program ", program));
+  std::vector<uint8_t> out(packet.size() + 256);
+  LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = packet.data(), .data_out = out.data(),
+              .data_size_in = static_cast<uint32_t>(packet.size()),
+              .data_size_out = static_cast<uint32_t>(out.size()), .repeat = static_cast<int>(repeat));
+  if (bpf_prog_test_run_opts(fd, &o) != 0) return Errno(absl::StrCat("BPF_PROG_TEST_RUN of ", program), errno);
+  if (avg_ns) *avg_ns = o.duration;
+  return o.retval;
+}
+
+const char* ReasonName(uint8_t reason) {
+  switch (reason) {
+    case WD_REASON_ALLOW_POLICY: return "policy-allow";
+    case WD_REASON_ALLOW_NOT_ISOLATED: return "not-isolated";
+    case WD_REASON_ALLOW_TRACKED: return "tracked";
+    case WD_REASON_ALLOW_HOST: return "host-allow";
+    case WD_REASON_ALLOW_UNKNOWN_POD: return "unknown-pod-allow";
+    case WD_REASON_DENY_POLICY: return "policy-deny";
+    case WD_REASON_DENY_POOL_LOCKDOWN: return "pool-lockdown";
+    case WD_REASON_DENY_UNKNOWN_POD: return "unknown-pod";
+    case WD_REASON_DENY_NOT_CONFIGURED: return "not-configured";
+  }
+  return "unknown";
+}
+
+const char* HookName(uint8_t hook) {
+  switch (hook) {
+    case WD_HOOK_EGRESS: return "egress";
+    case WD_HOOK_INGRESS: return "ingress";
+    case WD_HOOK_CONNECT: return "connect";
+    case WD_HOOK_SENDMSG: return "sendmsg";
+  }
+  return "unknown";
+}
+
+}  // namespace warden::datapath

@@ -1,0 +1,107 @@
+// BpfDatapath: the one class that owns every libbpf call (as Katran's BpfAdapter). It loads
+// Warden's programs with their maps pinned under a per-node bpffs directory, attaches them to
+// the node's cgroup through pinned bpf_links (adopting the links of an earlier agent by
+// replacing their program in place, so enforcement never stops), writes the verdict tables
+// atomically (double-buffered: the idle copy is written, then one byte flips), and reads
+// events and counters.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "agent/datapath/node_tables.h"
+#include "warden_structs.h"
+
+struct warden_bpf;
+struct ring_buffer;
+
+namespace warden::datapath {
+
+// Program names, as in bpf/warden.bpf.c; also the names of their pinned links.
+inline constexpr const char* kProgramNames[] = {"wd_egress",  "wd_ingress",  "wd_connect4",
+                                                "wd_connect6", "wd_sendmsg4", "wd_sendmsg6"};
+
+struct AttachPoint {
+  std::string program;
+  std::string link_pin;
+  bool adopted = false;  // an existing pinned link had its program replaced
+};
+
+struct Capacity {
+  uint32_t endpoints = 0, ipcache = 0, policy = 0, portsets = 0, lockdown = 0;
+};
+
+class BpfDatapath {
+ public:
+  struct Options {
+    std::string bpffs_dir;    // maps pinned here by name; links under links/
+    std::string cgroup_path;  // where the programs attach (the node's cgroup); may be empty
+    uint32_t max_policy_entries = 0;  // 0 = as compiled in bpf/warden_maps.h
+    uint32_t max_portsets = 0;
+    uint32_t max_ipcache_entries = 0;
+  };
+
+  // Mounts bpffs if needed, loads the programs and creates or reuses the pinned maps.
+  static absl::StatusOr<std::unique_ptr<BpfDatapath>> Open(const Options& opts);
+  ~BpfDatapath();
+  BpfDatapath(const BpfDatapath&) = delete;
+  BpfDatapath& operator=(const BpfDatapath&) = delete;
+
+  // Attaches every program to the cgroup, or adopts the links pinned by an earlier agent.
+  absl::StatusOr<std::vector<AttachPoint>> Attach();
+  // Removes the pinned links (which detaches the programs) and the pinned maps.
+  absl::Status DetachAndUnpin();
+
+  // Writes `tables` into the idle copy, then makes it live together with `config` and a new
+  // generation (conntrack entries re-check). Fails, changing nothing live, when a table does
+  // not fit.
+  absl::Status Apply(const NodeTables& tables, const NodeConfig& config);
+  absl::StatusOr<wd_config> ReadConfig() const;
+  Capacity capacity() const { return capacity_; }
+
+  // Reads the live copy back from the kernel (for inspect and tests).
+  absl::StatusOr<NodeTables> ReadLiveTables() const;
+
+  // Summed over CPUs; index hook * WD_REASON_COUNT + reason.
+  absl::StatusOr<std::array<uint64_t, 4 * WD_REASON_COUNT>> ReadCounters() const;
+
+  // Calls `fn` for each event until the ring buffer is empty or `timeout_ms` passed.
+  absl::Status PollEvents(int timeout_ms, const std::function<void(const wd_event&)>& fn);
+
+  // Runs a cgroup_skb program on one crafted packet (Ethernet header first) with
+  // BPF_PROG_TEST_RUN; returns the program's verdict (1 pass, 0 drop). `repeat` > 1 times it:
+  // *avg_ns receives the kernel's average run time.
+  absl::StatusOr<uint32_t> TestRun(const std::string& program, const std::vector<uint8_t>& packet,
+                                   uint32_t repeat = 1, uint32_t* avg_ns = nullptr) const;
+
+  // For attach-free tests.
+  int ProgramFd(const std::string& name) const;
+  int MapFd(const std::string& name) const;
+  const std::string& bpffs_dir() const { return opts_.bpffs_dir; }
+
+ private:
+  explicit BpfDatapath(Options opts) : opts_(std::move(opts)) {}
+  absl::Status WriteSide(int side, const NodeTables& t);
+  absl::StatusOr<NodeTables> ReadSide(int side) const;
+
+  Options opts_;
+  warden_bpf* skel_ = nullptr;
+  ring_buffer* rb_ = nullptr;
+  std::function<void(const wd_event&)> rb_fn_;
+  Capacity capacity_;
+  // What each copy holds, once known; lets an update write only the difference.
+  std::optional<NodeTables> mirror_[2];
+  std::chrono::steady_clock::time_point last_flip_{};
+};
+
+const char* ReasonName(uint8_t reason);
+const char* HookName(uint8_t hook);
+
+}  // namespace warden::datapath

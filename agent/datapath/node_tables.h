@@ -1,0 +1,51 @@
+// The contents of one node's verdict tables, as bytes in the ABI layouts of
+// bpf/warden_structs.h. The datapath writes these and knows nothing of what they mean.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
+#include "warden_structs.h"
+
+namespace warden::datapath {
+
+// A POD struct compared and hashed by its bytes (all ABI structs have explicit padding).
+template <typename T>
+struct Raw {
+  T v;
+  Raw() { std::memset(&v, 0, sizeof(v)); }
+  Raw(const T& x) : v(x) {}  // NOLINT: implicit on purpose
+  bool operator==(const Raw& o) const { return std::memcmp(&v, &o.v, sizeof(T)) == 0; }
+  template <typename H>
+  friend H AbslHashValue(H h, const Raw& r) {
+    return H::combine(std::move(h), std::string_view(reinterpret_cast<const char*>(&r.v), sizeof(T)));
+  }
+};
+
+template <typename T>
+bool SameBytes(const T& a, const T& b) {
+  return std::memcmp(&a, &b, sizeof(T)) == 0;
+}
+
+struct NodeTables {
+  absl::flat_hash_map<uint64_t, wd_endpoint> endpoints;  // pod cgroup id -> endpoint
+  absl::flat_hash_map<Raw<wd_ipcache_key>, wd_ipcache_value> ipcache;
+  absl::flat_hash_map<Raw<wd_policy_key>, wd_policy_value> policy;
+  std::vector<wd_portset> portsets;  // index = portset id
+  absl::flat_hash_map<Raw<wd_ipcache_key>, wd_policy_value> lockdown;
+};
+
+// What the agent says about the node besides the tables.
+struct NodeConfig {
+  uint64_t kubepods_cgroup_id = 0;
+  uint32_t kubepods_level = 0;
+  uint32_t pod_levels[WD_MAX_POD_LEVELS] = {0, 0};
+  uint8_t pool = WD_POOL_DEFAULT;
+  uint8_t unknown_pod = WD_UNKNOWN_POD_DENY;
+};
+
+}  // namespace warden::datapath

@@ -1,0 +1,124 @@
+#include "agent/node/tables_builder.h"
+
+#include <cstring>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace warden::node {
+
+using policy::Cidr;
+using policy::Protocol;
+
+std::string Allowance::ToString() const {
+  std::string s = cidr.ToString();
+  if (port_lo != 0 || port_hi != 65535) {
+    absl::StrAppend(&s, ":", port_lo);
+    if (port_hi != port_lo) absl::StrAppend(&s, "-", port_hi);
+  }
+  if (protocol) absl::StrAppend(&s, "/", policy::ProtocolName(*protocol));
+  return s;
+}
+
+absl::StatusOr<Allowance> ParseAllowance(const std::string& text) {
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat("allowance \"", text, "\": ", why,
+                                                   " (expected CIDR[:PORT[-END]][/TCP|UDP|SCTP])"));
+  };
+  Allowance a;
+  std::string rest = text;
+  // The protocol, if any, follows the last '/' that comes after a ':' or the prefix length.
+  size_t slash = rest.rfind('/');
+  if (slash != std::string::npos) {
+    if (auto p = policy::ParseProtocol(rest.substr(slash + 1))) {
+      a.protocol = *p;
+      rest = rest.substr(0, slash);
+    }
+  }
+  size_t colon = rest.rfind(':');
+  size_t plen = rest.rfind('/');
+  std::string cidr = rest, ports;
+  if (colon != std::string::npos && plen != std::string::npos && colon > plen) {
+    cidr = rest.substr(0, colon);
+    ports = rest.substr(colon + 1);
+  }
+  auto c = policy::ParseCidr(cidr);
+  if (!c.ok()) return bad(std::string(c.status().message()));
+  a.cidr = *c;
+  if (!ports.empty()) {
+    size_t dash = ports.find('-');
+    int lo = 0, hi = 0;
+    if (!absl::SimpleAtoi(ports.substr(0, dash), &lo) ||
+        !absl::SimpleAtoi(dash == std::string::npos ? ports.substr(0, dash) : ports.substr(dash + 1), &hi) ||
+        lo < 1 || hi > 65535 || hi < lo) {
+      return bad("bad port or range");
+    }
+    a.port_lo = static_cast<uint16_t>(lo);
+    a.port_hi = static_cast<uint16_t>(hi);
+  }
+  return a;
+}
+
+namespace {
+
+// The value a set of allowances gives, as a policy entry would.
+struct LockdownValue {
+  wd_portset sets[WD_L4_COUNT];
+  bool other = false;
+  LockdownValue() { std::memset(sets, 0, sizeof(sets)); }
+  void Add(const Allowance& a) {
+    for (int l4 = 0; l4 < WD_L4_COUNT; ++l4) {
+      if (a.protocol && static_cast<int>(*a.protocol) != l4) continue;
+      for (uint32_t p = a.port_lo; p <= a.port_hi; ++p) sets[l4].bits[p / 64] |= uint64_t{1} << (p % 64);
+    }
+    if (!a.protocol) other = true;
+  }
+};
+
+uint16_t InternPortset(std::vector<wd_portset>* sets, const wd_portset& s) {
+  for (size_t i = 0; i < sets->size(); ++i) {
+    if (datapath::SameBytes((*sets)[i], s)) return static_cast<uint16_t>(i);
+  }
+  sets->push_back(s);
+  return static_cast<uint16_t>(sets->size() - 1);
+}
+
+}  // namespace
+
+datapath::NodeTables BuildNodeTables(const policy::Snapshot& snap, const std::vector<LocalPod>& pods,
+                                     const std::vector<Allowance>& allowances) {
+  datapath::NodeTables t;
+  absl::flat_hash_set<uint32_t> local_ids;
+  for (const auto& p : pods) {
+    auto it = snap.pods.find(p.key);
+    if (it == snap.pods.end()) continue;  // not a pod the snapshot knows: stays unknown
+    uint32_t id = it->second.identity;
+    wd_endpoint ep{};
+    ep.identity = id;
+    ep.isolated = snap.InfoOf(id).isolated;
+    ep.flags = p.gateway ? WD_EP_GATEWAY : 0;
+    t.endpoints[p.cgroup_id] = ep;
+    local_ids.insert(id);
+  }
+  for (const auto& [k, v] : snap.ipcache) t.ipcache[k] = v;
+  for (const auto& [k, v] : snap.policy) {
+    if (local_ids.count(k.local)) t.policy[k.ToAbi()] = v;
+  }
+  t.portsets = snap.portsets;
+  // Lockdown: an LPM lookup finds only the longest prefix, so each allowance also carries the
+  // ports of every allowance that covers it.
+  for (const auto& a : allowances) {
+    LockdownValue lv;
+    for (const auto& b : allowances) {
+      if (b.cidr.Covers(a.cidr)) lv.Add(b);
+    }
+    wd_policy_value v{};
+    for (int l4 = 0; l4 < WD_L4_COUNT; ++l4) v.portset[l4] = InternPortset(&t.portsets, lv.sets[l4]);
+    v.flags = lv.other ? WD_POLICY_OTHER_L4 : 0;
+    t.lockdown[policy::MakeIpcacheKey(a.cidr)] = v;
+  }
+  return t;
+}
+
+}  // namespace warden::node

@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Warden's cgroup programs, attached to a node's cgroup: every socket of every process on the
+ * node (pods and host processes) passes through them.
+ *   cgroup_skb/egress, cgroup_skb/ingress: the verdict on every packet (conntrack for flows
+ *     already admitted, re-checked when the policy generation changes).
+ *   cgroup/connect4|6, cgroup/sendmsg4|6: refuse a denied TCP connect or UDP send at once, so
+ *     the application sees EPERM instead of a time-out. */
+#include "vmlinux.h"
+
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "warden_verdict.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+static __always_inline const struct wd_config *wd_cfg(void) {
+  __u32 zero = 0;
+  return bpf_map_lookup_elem(&wd_config, &zero);
+}
+
+static __always_inline void wd_count(__u8 hook, __u8 reason) {
+  __u32 idx = (__u32)hook * WD_REASON_COUNT + reason;
+  __u64 *c = bpf_map_lookup_elem(&wd_counters, &idx);
+  if (c) *c += 1;
+}
+
+static __always_inline void wd_emit(__u8 hook, __u8 dir, const struct wd_local *local,
+                                    const struct wd_flow *f, const struct wd_decision *d) {
+  struct wd_event *e = bpf_ringbuf_reserve(&wd_events, sizeof(*e), 0);
+  if (!e) return;
+  e->timestamp_ns = bpf_ktime_get_ns();
+  e->cgroup_id = local->cgroup_id;
+  e->local_identity = local->identity;
+  e->remote_identity = d->remote_identity;
+  e->hook = hook;
+  e->verdict = d->allow ? WD_VERDICT_ALLOW : WD_VERDICT_DENY;
+  e->reason = d->reason;
+  e->family = f->family;
+  e->protocol = f->protocol;
+  e->direction = dir;
+  e->local_port = f->local_port;
+  e->remote_port = f->remote_port;
+  e->pad[0] = e->pad[1] = 0;
+  __builtin_memcpy(e->local_addr, f->local_addr, 16);
+  __builtin_memcpy(e->remote_addr, f->remote_addr, 16);
+  bpf_ringbuf_submit(e, 0);
+}
+
+#define WD_SKB_ANCESTOR(level) bpf_skb_ancestor_cgroup_id(skb, (level))
+
+static __always_inline int wd_skb(struct __sk_buff *skb, __u8 dir) {
+  __u8 hook = dir == WD_DIR_EGRESS ? WD_HOOK_EGRESS : WD_HOOK_INGRESS;
+  const struct wd_config *cfg = wd_cfg();
+  if (!cfg || !cfg->configured) {
+    wd_count(hook, WD_REASON_DENY_NOT_CONFIGURED);
+    return 0;
+  }
+  struct wd_flow f;
+  if (wd_parse_skb(skb, dir == WD_DIR_EGRESS, &f) < 0) return 1; /* not IP: not ours to judge */
+
+  struct wd_local local;
+  __u64 self = bpf_skb_cgroup_id(skb);
+  if (cfg->active) {
+    WD_FIND_LOCAL(&local, cfg, &wd_endpoints_b, self, WD_SKB_ANCESTOR);
+  } else {
+    WD_FIND_LOCAL(&local, cfg, &wd_endpoints_a, self, WD_SKB_ANCESTOR);
+  }
+
+  /* Conntrack: a flow admitted under the current policy generation passes. */
+  struct wd_ct_key ck = {};
+  ck.local_identity = local.identity;
+  ck.family = f.family;
+  ck.protocol = f.protocol;
+  ck.local_port = f.local_port;
+  ck.remote_port = f.remote_port;
+  __builtin_memcpy(ck.remote_addr, f.remote_addr, 16);
+  struct wd_ct_value *cv = bpf_map_lookup_elem(&wd_ct, &ck);
+  __u8 origin = dir;
+  if (cv) {
+    if (cv->generation == cfg->generation) {
+      wd_count(hook, WD_REASON_ALLOW_TRACKED);
+      return 1;
+    }
+    origin = cv->origin; /* re-check the direction that admitted the flow */
+  }
+
+  struct wd_decision d;
+  __u16 port = origin == WD_DIR_EGRESS ? f.remote_port : f.local_port;
+  WD_DECIDE(cfg, &local, origin, f.family, f.remote_addr, f.protocol, port, &d);
+  wd_count(hook, d.reason);
+  if (d.allow) {
+    struct wd_ct_value nv = {};
+    nv.generation = cfg->generation;
+    nv.origin = origin;
+    bpf_map_update_elem(&wd_ct, &ck, &nv, BPF_ANY);
+    if (!cv) wd_emit(hook, dir, &local, &f, &d);
+    return 1;
+  }
+  if (cv) bpf_map_delete_elem(&wd_ct, &ck);
+  wd_emit(hook, dir, &local, &f, &d);
+  return 0;
+}
+
+SEC("cgroup_skb/egress")
+int wd_egress(struct __sk_buff *skb) { return wd_skb(skb, WD_DIR_EGRESS); }
+
+SEC("cgroup_skb/ingress")
+int wd_ingress(struct __sk_buff *skb) { return wd_skb(skb, WD_DIR_INGRESS); }
+
+/* ---- connect and sendmsg: the same egress decision, before any packet exists ---------------- */
+
+#define WD_CUR_ANCESTOR(level) bpf_get_current_ancestor_cgroup_id((level))
+
+static __always_inline int wd_sock_addr(struct bpf_sock_addr *ctx, __u8 hook, __u8 family,
+                                        const __u8 *addr) {
+  const struct wd_config *cfg = wd_cfg();
+  if (!cfg || !cfg->configured) {
+    wd_count(hook, WD_REASON_DENY_NOT_CONFIGURED);
+    return 0;
+  }
+  __u8 proto = ctx->protocol;
+  if (proto != WD_IPPROTO_TCP && proto != WD_IPPROTO_UDP) return 1;
+
+  struct wd_flow f = {};
+  f.family = family;
+  f.protocol = proto;
+  f.remote_port = bpf_ntohs((__u16)ctx->user_port);
+  __builtin_memcpy(f.remote_addr, addr, family == WD_AF_INET ? 4 : 16);
+  struct bpf_sock *sk = ctx->sk;
+  if (sk) f.local_port = (__u16)sk->src_port;
+
+  struct wd_local local;
+  __u64 self = bpf_get_current_cgroup_id();
+  if (cfg->active) {
+    WD_FIND_LOCAL(&local, cfg, &wd_endpoints_b, self, WD_CUR_ANCESTOR);
+  } else {
+    WD_FIND_LOCAL(&local, cfg, &wd_endpoints_a, self, WD_CUR_ANCESTOR);
+  }
+
+  /* A UDP reply from a bound socket to a peer whose request was admitted on ingress. */
+  if (f.local_port) {
+    struct wd_ct_key ck = {};
+    ck.local_identity = local.identity;
+    ck.family = f.family;
+    ck.protocol = f.protocol;
+    ck.local_port = f.local_port;
+    ck.remote_port = f.remote_port;
+    __builtin_memcpy(ck.remote_addr, f.remote_addr, 16);
+    struct wd_ct_value *cv = bpf_map_lookup_elem(&wd_ct, &ck);
+    if (cv && cv->generation == cfg->generation) {
+      wd_count(hook, WD_REASON_ALLOW_TRACKED);
+      return 1;
+    }
+  }
+
+  struct wd_decision d;
+  WD_DECIDE(cfg, &local, WD_DIR_EGRESS, f.family, f.remote_addr, proto, f.remote_port, &d);
+  wd_count(hook, d.reason);
+  if (!d.allow) wd_emit(hook, WD_DIR_EGRESS, &local, &f, &d);
+  return d.allow ? 1 : 0;
+}
+
+SEC("cgroup/connect4")
+int wd_connect4(struct bpf_sock_addr *ctx) {
+  __u32 a = ctx->user_ip4;
+  return wd_sock_addr(ctx, WD_HOOK_CONNECT, WD_AF_INET, (const __u8 *)&a);
+}
+
+SEC("cgroup/sendmsg4")
+int wd_sendmsg4(struct bpf_sock_addr *ctx) {
+  __u32 a = ctx->user_ip4;
+  return wd_sock_addr(ctx, WD_HOOK_SENDMSG, WD_AF_INET, (const __u8 *)&a);
+}
+
+static __always_inline int wd_sock_addr6(struct bpf_sock_addr *ctx, __u8 hook) {
+  __u32 a[4];
+  a[0] = ctx->user_ip6[0];
+  a[1] = ctx->user_ip6[1];
+  a[2] = ctx->user_ip6[2];
+  a[3] = ctx->user_ip6[3];
+  /* An IPv4-mapped address (::ffff:a.b.c.d) on a dual-stack socket sends IPv4. */
+  if (a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff))
+    return wd_sock_addr(ctx, hook, WD_AF_INET, (const __u8 *)&a[3]);
+  return wd_sock_addr(ctx, hook, WD_AF_INET6, (const __u8 *)a);
+}
+
+SEC("cgroup/connect6")
+int wd_connect6(struct bpf_sock_addr *ctx) { return wd_sock_addr6(ctx, WD_HOOK_CONNECT); }
+
+SEC("cgroup/sendmsg6")
+int wd_sendmsg6(struct bpf_sock_addr *ctx) { return wd_sock_addr6(ctx, WD_HOOK_SENDMSG); }

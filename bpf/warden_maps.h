@@ -1,0 +1,84 @@
+/* Warden's BPF maps. The tables that decide verdicts come in two copies (_a and _b): the agent
+ * writes the idle copy, then flips wd_config.active, so that a policy update is atomic for
+ * every packet (each packet reads `active` once and uses one copy throughout). All maps are
+ * pinned by name under the agent's bpffs directory. */
+#ifndef WARDEN_MAPS_H
+#define WARDEN_MAPS_H
+
+#include "warden_structs.h"
+
+#define WD_TABLES(side)                                                        \
+  struct {                                                                     \
+    __uint(type, BPF_MAP_TYPE_HASH);                                           \
+    __uint(max_entries, 16384);                                                \
+    __type(key, __u64); /* cgroup id */                                        \
+    __type(value, struct wd_endpoint);                                         \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);                                       \
+  } wd_endpoints_##side SEC(".maps");                                          \
+  struct {                                                                     \
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);                                       \
+    __uint(max_entries, 65536);                                                \
+    __type(key, struct wd_ipcache_key);                                        \
+    __type(value, struct wd_ipcache_value);                                    \
+    __uint(map_flags, BPF_F_NO_PREALLOC);                                      \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);                                       \
+  } wd_ipcache_##side SEC(".maps");                                            \
+  struct {                                                                     \
+    __uint(type, BPF_MAP_TYPE_HASH);                                           \
+    __uint(max_entries, 262144);                                               \
+    __type(key, struct wd_policy_key);                                         \
+    __type(value, struct wd_policy_value);                                     \
+    __uint(map_flags, BPF_F_NO_PREALLOC);                                      \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);                                       \
+  } wd_policy_##side SEC(".maps");                                             \
+  struct {                                                                     \
+    __uint(type, BPF_MAP_TYPE_ARRAY);                                          \
+    __uint(max_entries, 256);                                                  \
+    __type(key, __u32);                                                        \
+    __type(value, struct wd_portset);                                          \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);                                       \
+  } wd_portsets_##side SEC(".maps");                                           \
+  struct {                                                                     \
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);                                       \
+    __uint(max_entries, 1024);                                                 \
+    __type(key, struct wd_ipcache_key);                                        \
+    __type(value, struct wd_policy_value);                                     \
+    __uint(map_flags, BPF_F_NO_PREALLOC);                                      \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);                                       \
+  } wd_lockdown_##side SEC(".maps");
+
+WD_TABLES(a)
+WD_TABLES(b)
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct wd_config);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} wd_config SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, WD_CT_MAX_ENTRIES);
+  __type(key, struct wd_ct_key);
+  __type(value, struct wd_ct_value);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} wd_ct SEC(".maps");
+
+/* Packet and connect counters per (hook, reason): index hook * WD_REASON_COUNT + reason. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 4 * WD_REASON_COUNT);
+  __type(key, __u32);
+  __type(value, __u64);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} wd_counters SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 256 * 1024);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} wd_events SEC(".maps");
+
+#endif /* WARDEN_MAPS_H */
