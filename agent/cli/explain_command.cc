@@ -167,6 +167,7 @@ int RunExplain(const std::vector<std::string>& args) {
   if (!proto) return fail("--protocol: unknown protocol \"" + protocol + "\" (TCP, UDP or SCTP)");
 
   LoadResult loaded = LoadManifestDir(manifests);
+  for (const auto& n : loaded.notes) std::cerr << "info: " << n << "\n";
   for (const auto& e : loaded.errors) std::cerr << "error: " << e.ToString() << "\n";
   int exit_code = loaded.errors.empty() ? 0 : 2;
   if (!loaded.errors.empty()) {

@@ -41,20 +41,24 @@ FlowExplanation Explainer::Evaluate(End from, End to, const std::string& port_te
   fx.port_text = port_text;
   fx.port = port.value_or(0);
   fx.protocol = protocol;
-  // Pick addresses of one family: the destination's, as a client would.
-  if (from.any_pod && to.ip && from.ip && from.ip->family != to.ip->family) {
-    from.ip.reset();
-    for (const auto& ip : from.any_pod->ips) {
-      if (ip.family == to.ip->family) from.ip = ip;
+  // Pick addresses of one family, as a client would: the destination's address family first,
+  // then the other family both ends have (either end may be a pod with two addresses).
+  bool common_family = true;
+  if (from.ip && to.ip && from.ip->family != to.ip->family) {
+    std::vector<IpAddress> src = from.any_pod ? from.any_pod->ips : std::vector<IpAddress>{*from.ip};
+    std::vector<IpAddress> dst = {*to.ip};
+    if (to.any_pod) {
+      for (const auto& ip : to.any_pod->ips) {
+        if (ip != *to.ip) dst.push_back(ip);
+      }
     }
-    if (!from.ip && to.any_pod && !to.any_pod->ips.empty()) {
-      // Try the other family of the destination.
-      for (const auto& dip : to.any_pod->ips) {
-        for (const auto& sip : from.any_pod->ips) {
-          if (sip.family == dip.family) {
-            from.ip = sip;
-            to.ip = dip;
-          }
+    common_family = false;
+    for (const auto& dip : dst) {
+      for (const auto& sip : src) {
+        if (!common_family && sip.family == dip.family) {
+          from.ip = sip;
+          to.ip = dip;
+          common_family = true;
         }
       }
     }
@@ -64,10 +68,17 @@ FlowExplanation Explainer::Evaluate(End from, End to, const std::string& port_te
   if (from.pod) fx.from_identity = snap_.pods.at(from.pod->Key()).identity;
   if (to.pod) fx.to_identity = snap_.pods.at(to.pod->Key()).identity;
 
-  if (from.ip && to.ip && from.ip->family != to.ip->family) {
+  if (!common_family) {
     fx.allowed = false;
     fx.reason = "no common address family between source and destination";
     return fx;
+  }
+  for (const End* e : {&from, &to}) {
+    if (!e->pod && !e->ip) {  // a hostNetwork pod without status.podIP: nothing to look up
+      fx.allowed = false;
+      fx.reason = absl::StrCat(e->text, " has no address (status.podIP) to send or receive from");
+      return fx;
+    }
   }
   if (!port) {
     fx.allowed = false;

@@ -32,6 +32,20 @@ using Staged = std::variant<Namespace, Node, Pod, NetworkPolicy>;
 
 std::string Quote(const std::string& s) { return absl::StrCat("\"", s, "\""); }
 
+// A plain (unquoted) scalar that YAML reads as a number, boolean or null, which the API server
+// refuses where a string is required (label values, selector values).
+bool IsTypedPlainScalar(const YAML::Node& n) {
+  if (!n.IsScalar() || n.Tag() == "!") return false;
+  static const char* kWords[] = {"true", "True", "TRUE", "false", "False", "FALSE", "yes", "Yes", "YES",
+                                 "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL", "~"};
+  const std::string& v = n.Scalar();
+  for (const char* w : kWords) {
+    if (v == w) return true;
+  }
+  double d;
+  return !v.empty() && absl::SimpleAtod(v, &d) && v.find_first_not_of("0123456789+-.eE_xXoabcdefABCDEF") == std::string::npos;
+}
+
 // Decodes the documents of one file. Errors carry the file, the line of the offending node,
 // the object ("Kind ns/name") and the field path.
 class FileDecoder {
@@ -147,6 +161,22 @@ class FileDecoder {
     }
   }
 
+  // yaml-cpp keeps the first of two equal keys; the API server refuses such a document (strict
+  // decoding). Report every key that appears twice in one mapping.
+  void CheckDuplicateKeys(const YAML::Node& n, const std::string& field) {
+    if (n.IsMap()) {
+      std::set<std::string> seen;
+      for (const auto& kv : n) {
+        std::string k = kv.first.IsScalar() ? kv.first.Scalar() : "";
+        std::string f = Join(field, k);
+        if (!seen.insert(k).second) Fail(kv.first, f, absl::StrCat("Duplicate value: key ", Quote(k), " is already set in this mapping"));
+        CheckDuplicateKeys(kv.second, f);
+      }
+    } else if (n.IsSequence()) {
+      for (size_t i = 0; i < n.size(); ++i) CheckDuplicateKeys(n[i], absl::StrCat(field, "[", i, "]"));
+    }
+  }
+
   bool IsMapOrReport(const YAML::Node& n, const std::string& field) {
     if (n.IsMap()) return true;
     Fail(n, field, "must be an object");
@@ -166,8 +196,8 @@ class FileDecoder {
     for (const auto& kv : n) {
       std::string k = kv.first.Scalar();
       std::string f = Join(field, k);
-      if (!kv.second.IsScalar() && !kv.second.IsNull()) {
-        Fail(kv.second, f, "label values must be strings");
+      if ((!kv.second.IsScalar() && !kv.second.IsNull()) || IsTypedPlainScalar(kv.second)) {
+        Fail(kv.second, f, "Invalid value: label values must be strings (quote it)");
         continue;
       }
       std::string v = kv.second.IsNull() ? "" : kv.second.Scalar();
@@ -198,11 +228,15 @@ class FileDecoder {
     }
     if (!IsMapOrReport(md, mf)) return m;
     ReadString(md, "name", Join(mf, "name"), &m.name);
-    if (namespaced) {
-      ReadString(md, "namespace", Join(mf, "namespace"), &m.ns);
-      if (m.ns.empty()) m.ns = "default";
-    }
-    object_ = namespaced ? absl::StrCat(kind, " ", m.ns, "/", m.name) : absl::StrCat(kind, " ", m.name);
+    if (namespaced) ReadString(md, "namespace", Join(mf, "namespace"), &m.ns);
+    object_ = namespaced ? absl::StrCat(kind, " ", m.ns.empty() ? "default" : m.ns, "/", m.name)
+                         : absl::StrCat(kind, " ", m.name);
+    CheckKnownKeys(md, mf, {"name", "generateName", "namespace", "uid", "labels", "annotations",
+                            "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
+                            "deletionGracePeriodSeconds", "ownerReferences", "finalizers",
+                            "managedFields", "selfLink"});
+    CheckDuplicateKeys(doc, path_prefix_);
+    if (namespaced && m.ns.empty()) m.ns = "default";
     if (m.name.empty()) {
       Fail(md, Join(mf, "name"), "Required value: name is required");
     } else {
@@ -500,7 +534,7 @@ class FileDecoder {
         if (vals && !vals.IsNull() && IsSeqOrReport(vals, f + ".values")) {
           for (size_t j = 0; j < vals.size(); ++j) {
             std::string vf = absl::StrCat(f, ".values[", j, "]");
-            if (!vals[j].IsScalar()) { Fail(vals[j], vf, "must be a string"); continue; }
+            if (!vals[j].IsScalar() || IsTypedPlainScalar(vals[j])) { Fail(vals[j], vf, "must be a string (quote it)"); continue; }
             std::string v = vals[j].Scalar();
             if (std::string why = CheckLabelValue(v); !why.empty()) {
               Fail(vals[j], vf, absl::StrCat("Invalid value: ", Quote(v), ": ", why));

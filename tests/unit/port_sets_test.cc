@@ -1,0 +1,229 @@
+// Tests of PortSetTable: interning with normalization, memoized unions, kernel bitmaps.
+#include "agent/policy/port_sets.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace warden::policy {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+std::string RangesText(const std::vector<PortRange>& r) {
+  return absl::StrJoin(r, ",", [](std::string* out, const PortRange& p) {
+    absl::StrAppend(out, p.first, "-", p.second);
+  });
+}
+
+int PopCount(const wd_portset& s) {
+  int n = 0;
+  for (uint64_t w : s.bits) n += std::popcount(w);
+  return n;
+}
+
+TEST(PortSetTableTest, ReservedSets) {
+  PortSetTable t;
+  EXPECT_EQ(t.size(), 2u);
+  EXPECT_THAT(t.Ranges(WD_PORTSET_EMPTY), IsEmpty());
+  EXPECT_THAT(t.Ranges(WD_PORTSET_ALL), ElementsAre(PortRange{0, 65535}));
+  EXPECT_EQ(t.Intern({}), WD_PORTSET_EMPTY);
+  EXPECT_EQ(t.Intern({{0, 65535}}), WD_PORTSET_ALL);
+  // Any spelling of "all ports" is the ALL set.
+  EXPECT_EQ(t.Intern({{0, 100}, {101, 65535}}), WD_PORTSET_ALL);
+  EXPECT_EQ(t.Intern({{30000, 65535}, {0, 40000}}), WD_PORTSET_ALL);
+  EXPECT_EQ(t.Intern({{5, 6}, {0, 65535}}), WD_PORTSET_ALL);
+  EXPECT_EQ(t.size(), 2u);
+}
+
+struct NormalizeCase {
+  std::string name;
+  std::vector<PortRange> in;
+  std::vector<PortRange> want;
+};
+
+void PrintTo(const NormalizeCase& c, std::ostream* os) { *os << c.name; }
+
+class NormalizeTest : public ::testing::TestWithParam<NormalizeCase> {};
+
+TEST_P(NormalizeTest, InternNormalizes) {
+  PortSetTable t;
+  uint16_t id = t.Intern(GetParam().in);
+  EXPECT_EQ(RangesText(t.Ranges(id)), RangesText(GetParam().want));
+  EXPECT_EQ(t.Ranges(id), GetParam().want);
+  // The normalized spelling is the same set.
+  EXPECT_EQ(t.Intern(GetParam().want), id);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    PortSetTableTest, NormalizeTest,
+    ::testing::Values(NormalizeCase{"Single", {{80, 80}}, {{80, 80}}},
+                      NormalizeCase{"Sorted", {{90, 100}, {80, 85}}, {{80, 85}, {90, 100}}},
+                      NormalizeCase{"Overlapping", {{80, 90}, {85, 95}}, {{80, 95}}},
+                      NormalizeCase{"Adjacent", {{80, 90}, {91, 95}}, {{80, 95}}},
+                      NormalizeCase{"AdjacentReversed", {{91, 95}, {80, 90}}, {{80, 95}}},
+                      NormalizeCase{"GapOfOne", {{80, 90}, {92, 95}}, {{80, 90}, {92, 95}}},
+                      NormalizeCase{"Contained", {{80, 90}, {82, 85}}, {{80, 90}}},
+                      NormalizeCase{"ContainedFirst", {{82, 85}, {80, 90}}, {{80, 90}}},
+                      NormalizeCase{"Duplicates", {{5, 5}, {5, 5}, {5, 5}}, {{5, 5}}},
+                      NormalizeCase{"Extremes", {{65535, 65535}, {0, 0}}, {{0, 0}, {65535, 65535}}},
+                      NormalizeCase{
+                          "TopEdgeOverlap", {{65535, 65535}, {65534, 65535}}, {{65534, 65535}}},
+                      NormalizeCase{"BottomAdjacent", {{1, 1}, {0, 0}}, {{0, 1}}},
+                      NormalizeCase{"ChainMerges", {{10, 20}, {0, 5}, {6, 9}}, {{0, 20}}},
+                      NormalizeCase{"SameStartLongerWins", {{100, 200}, {100, 150}}, {{100, 200}}},
+                      NormalizeCase{"ManyDisjoint",
+                                    {{443, 443}, {22, 22}, {8000, 8100}, {80, 80}},
+                                    {{22, 22}, {80, 80}, {443, 443}, {8000, 8100}}}),
+    [](const ::testing::TestParamInfo<NormalizeCase>& info) { return info.param.name; });
+
+TEST(PortSetTableTest, EqualSetsShareOneId) {
+  PortSetTable t;
+  uint16_t a = t.Intern({{80, 80}, {443, 443}});
+  EXPECT_EQ(a, 2);
+  EXPECT_EQ(t.size(), 3u);
+  EXPECT_EQ(t.Intern({{443, 443}, {80, 80}}), a);
+  EXPECT_EQ(t.Intern({{80, 80}, {443, 443}, {80, 80}}), a);
+  EXPECT_EQ(t.size(), 3u);
+  uint16_t b = t.Intern({{80, 81}});
+  EXPECT_EQ(b, 3);
+  EXPECT_NE(b, a);
+  EXPECT_EQ(t.Intern({{80, 80}, {81, 81}}), b);
+  EXPECT_EQ(t.size(), 4u);
+}
+
+TEST(PortSetTableTest, UnionWithReservedSets) {
+  PortSetTable t;
+  uint16_t a = t.Intern({{80, 80}});
+  const size_t before = t.size();
+  EXPECT_EQ(t.Union(a, WD_PORTSET_EMPTY), a);
+  EXPECT_EQ(t.Union(WD_PORTSET_EMPTY, a), a);
+  EXPECT_EQ(t.Union(a, a), a);
+  EXPECT_EQ(t.Union(a, WD_PORTSET_ALL), WD_PORTSET_ALL);
+  EXPECT_EQ(t.Union(WD_PORTSET_ALL, a), WD_PORTSET_ALL);
+  EXPECT_EQ(t.Union(WD_PORTSET_EMPTY, WD_PORTSET_EMPTY), WD_PORTSET_EMPTY);
+  EXPECT_EQ(t.Union(WD_PORTSET_EMPTY, WD_PORTSET_ALL), WD_PORTSET_ALL);
+  EXPECT_EQ(t.size(), before);
+}
+
+TEST(PortSetTableTest, UnionIsNormalizedAndMemoized) {
+  PortSetTable t;
+  uint16_t a = t.Intern({{80, 80}, {1000, 2000}});
+  uint16_t b = t.Intern({{81, 81}, {1500, 3000}});
+  uint16_t u = t.Union(a, b);
+  EXPECT_THAT(t.Ranges(u), ElementsAre(PortRange{80, 81}, PortRange{1000, 3000}));
+  const size_t after_first = t.size();
+  EXPECT_EQ(after_first, 5u);
+  // Commutative, memoized: no new set.
+  EXPECT_EQ(t.Union(b, a), u);
+  EXPECT_EQ(t.Union(a, b), u);
+  EXPECT_EQ(t.size(), after_first);
+  // A union equal to an existing set is that set.
+  EXPECT_EQ(t.Intern({{1000, 3000}, {80, 81}}), u);
+  uint16_t single80 = t.Intern({{80, 80}});
+  uint16_t single81 = t.Intern({{81, 81}});
+  uint16_t both = t.Intern({{80, 81}});
+  EXPECT_EQ(t.Union(single80, single81), both);
+  // Union with a subset is the superset.
+  EXPECT_EQ(t.Union(u, single80), u);
+  EXPECT_EQ(t.Union(single81, u), u);
+}
+
+TEST(PortSetTableTest, UnionThatCoversEverythingIsAll) {
+  PortSetTable t;
+  uint16_t low = t.Intern({{0, 32767}});
+  uint16_t high = t.Intern({{32768, 65535}});
+  EXPECT_EQ(t.Union(low, high), WD_PORTSET_ALL);
+  EXPECT_EQ(t.Union(high, low), WD_PORTSET_ALL);
+}
+
+TEST(PortSetTableTest, BitmapsOfReservedSets) {
+  PortSetTable t;
+  std::vector<wd_portset> bm = t.Bitmaps();
+  ASSERT_EQ(bm.size(), 2u);
+  EXPECT_EQ(PopCount(bm[WD_PORTSET_EMPTY]), 0);
+  EXPECT_EQ(PopCount(bm[WD_PORTSET_ALL]), 65536);
+  for (int p : {0, 1, 63, 64, 65535}) {
+    EXPECT_FALSE(PortsetHas(bm[WD_PORTSET_EMPTY], static_cast<uint16_t>(p))) << p;
+    EXPECT_TRUE(PortsetHas(bm[WD_PORTSET_ALL], static_cast<uint16_t>(p))) << p;
+  }
+}
+
+struct BitCase {
+  std::string name;
+  std::vector<PortRange> ranges;
+  std::vector<int> set, clear;
+  int count;
+};
+
+void PrintTo(const BitCase& c, std::ostream* os) { *os << c.name; }
+
+class BitmapTest : public ::testing::TestWithParam<BitCase> {};
+
+TEST_P(BitmapTest, Bits) {
+  const BitCase& c = GetParam();
+  PortSetTable t;
+  uint16_t id = t.Intern(c.ranges);
+  std::vector<wd_portset> bm = t.Bitmaps();
+  ASSERT_EQ(bm.size(), t.size());
+  ASSERT_LT(id, bm.size());
+  for (int p : c.set) EXPECT_TRUE(PortsetHas(bm[id], static_cast<uint16_t>(p))) << "port " << p;
+  for (int p : c.clear) EXPECT_FALSE(PortsetHas(bm[id], static_cast<uint16_t>(p))) << "port " << p;
+  EXPECT_EQ(PopCount(bm[id]), c.count);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    PortSetTableTest, BitmapTest,
+    ::testing::Values(
+        BitCase{"PortZero", {{0, 0}}, {0}, {1, 63, 64, 65535}, 1},
+        BitCase{"Port65535", {{65535, 65535}}, {65535}, {0, 65534, 65472, 65471}, 1},
+        BitCase{"WordEdges", {{63, 64}}, {63, 64}, {62, 65, 0, 127, 128}, 2},
+        BitCase{"LastWord", {{65472, 65535}}, {65472, 65500, 65535}, {65471, 0}, 64},
+        BitCase{"RangeEdges", {{1000, 2000}}, {1000, 1500, 2000}, {999, 2001}, 1001},
+        BitCase{"AcrossWords", {{60, 130}}, {60, 63, 64, 127, 128, 130}, {59, 131}, 71},
+        BitCase{"SeveralRanges",
+                {{0, 0}, {80, 80}, {443, 443}, {65535, 65535}},
+                {0, 80, 443, 65535},
+                {1, 79, 81, 442, 444, 65534},
+                4},
+        BitCase{"EndPortRange", {{8000, 8100}, {8050, 8200}}, {8000, 8200}, {7999, 8201}, 201}),
+    [](const ::testing::TestParamInfo<BitCase>& info) { return info.param.name; });
+
+TEST(PortSetTableTest, BitmapsIndexedById) {
+  PortSetTable t;
+  uint16_t a = t.Intern({{22, 22}});
+  uint16_t b = t.Intern({{80, 80}});
+  uint16_t u = t.Union(a, b);
+  std::vector<wd_portset> bm = t.Bitmaps();
+  ASSERT_EQ(bm.size(), 5u);
+  EXPECT_TRUE(PortsetHas(bm[a], 22));
+  EXPECT_FALSE(PortsetHas(bm[a], 80));
+  EXPECT_FALSE(PortsetHas(bm[b], 22));
+  EXPECT_TRUE(PortsetHas(bm[b], 80));
+  EXPECT_TRUE(PortsetHas(bm[u], 22));
+  EXPECT_TRUE(PortsetHas(bm[u], 80));
+  EXPECT_EQ(PopCount(bm[u]), 2);
+}
+
+TEST(PortSetTableTest, PortsetHasReadsBitPOfWordPOver64) {
+  wd_portset s{};
+  s.bits[1] = uint64_t{1} << 3;                      // port 67
+  s.bits[WD_PORTSET_WORDS - 1] = uint64_t{1} << 63;  // port 65535
+  EXPECT_TRUE(PortsetHas(s, 67));
+  EXPECT_TRUE(PortsetHas(s, 65535));
+  EXPECT_FALSE(PortsetHas(s, 3));
+  EXPECT_FALSE(PortsetHas(s, 66));
+  EXPECT_FALSE(PortsetHas(s, 68));
+  EXPECT_FALSE(PortsetHas(s, 65534));
+}
+
+}  // namespace
+}  // namespace warden::policy

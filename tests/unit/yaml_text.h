@@ -1,0 +1,43 @@
+// Helpers for tests that build manifests from inline YAML text.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+
+namespace warden::yaml_text {
+
+// Drops one leading newline (so raw strings can start on their own line) and indents every
+// non-empty line by `indent` spaces.
+inline std::string Indent(absl::string_view text, int indent) {
+  if (!text.empty() && text.front() == '\n') text.remove_prefix(1);
+  std::vector<std::string> out;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    out.push_back(line.empty() ? std::string() : absl::StrCat(std::string(indent, ' '), line));
+  }
+  return absl::StrJoin(out, "\n");
+}
+
+// A NetworkPolicy document; `spec` is the body of `spec:` written from column 0.
+inline std::string PolicyYaml(absl::string_view ns, absl::string_view name,
+                              absl::string_view spec) {
+  return absl::StrCat("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: ",
+                      name, "\n  namespace: ", ns, "\nspec:\n", Indent(spec, 2), "\n");
+}
+
+// The 1-based line of the first line of `text` containing `marker`, or 0.
+inline int LineOf(absl::string_view text, absl::string_view marker) {
+  int line = 1;
+  for (absl::string_view l : absl::StrSplit(text, '\n')) {
+    if (absl::StrContains(l, marker)) return line;
+    ++line;
+  }
+  return 0;
+}
+
+}  // namespace warden::yaml_text
