@@ -324,7 +324,7 @@ class FileDecoder {
     Pod pod;
     pod.ns = m.ns;
     pod.name = m.name;
-    pod.uid = m.uid;
+    pod.uid = m.uid.empty() ? DerivedPodUid(m.ns, m.name) : m.uid;
     pod.labels = m.labels;
     const YAML::Node spec = doc["spec"];
     if (spec && !spec.IsNull() && IsMapOrReport(spec, Field("spec"))) {
@@ -796,14 +796,33 @@ LoadResult LoadManifestTexts(const std::vector<std::pair<std::string, std::strin
   return out;
 }
 
-LoadResult LoadManifestDir(const std::string& dir) {
+std::string DerivedPodUid(const std::string& ns, const std::string& name) {
+  auto fnv = [](const std::string& s, uint64_t h) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+    return h;
+  };
+  std::string key = ns + "/" + name;
+  uint64_t a = fnv(key, 1469598103934665603ull), b = fnv(key, 0x9e3779b97f4a7c15ull);
+  char buf[40];
+  snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+           static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
+           static_cast<unsigned>(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffull));
+  return buf;
+}
+
+namespace {
+std::vector<std::pair<std::string, std::string>> ReadManifestFiles(const std::string& dir,
+                                                                   std::vector<ManifestError>* errors) {
   namespace fs = std::filesystem;
   std::vector<std::string> paths;
   std::error_code ec;
-  LoadResult failed;
+  std::vector<std::pair<std::string, std::string>> files;
   if (!fs::is_directory(dir, ec)) {
-    failed.errors.push_back(ManifestError{dir, 0, "", "", "not a readable directory"});
-    return failed;
+    errors->push_back(ManifestError{dir, 0, "", "", "not a readable directory"});
+    return files;
   }
   for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
        it != fs::recursive_directory_iterator(); it.increment(ec)) {
@@ -813,22 +832,67 @@ LoadResult LoadManifestDir(const std::string& dir) {
     if (ext == ".yaml" || ext == ".yml" || ext == ".json") paths.push_back(it->path().string());
   }
   if (ec) {
-    failed.errors.push_back(ManifestError{dir, 0, "", "", absl::StrCat("cannot list: ", ec.message())});
-    return failed;
+    errors->push_back(ManifestError{dir, 0, "", "", absl::StrCat("cannot list: ", ec.message())});
+    return files;
   }
   std::sort(paths.begin(), paths.end());
-  std::vector<std::pair<std::string, std::string>> files;
-  std::vector<ManifestError> read_errors;
   for (const auto& p : paths) {
     std::ifstream in(p, std::ios::binary);
     if (!in) {
-      read_errors.push_back(ManifestError{p, 0, "", "", "cannot read file"});
+      errors->push_back(ManifestError{p, 0, "", "", "cannot read file"});
       continue;
     }
     std::stringstream ss;
     ss << in.rdbuf();
     files.emplace_back(p, ss.str());
   }
+  return files;
+}
+}  // namespace
+
+LoadResult ManifestSource::Load() {
+  std::vector<ManifestError> read_errors;
+  auto files = ReadManifestFiles(dir_, &read_errors);
+  if (!read_errors.empty() && files.empty()) {
+    // The directory itself is unreadable: keep everything as it was.
+    for (const auto& [p, c] : last_good_) files.emplace_back(p, c);
+  }
+  LoadResult first = LoadManifestTexts(files);
+  std::set<std::string> bad;
+  for (const auto& e : first.errors) bad.insert(e.file);
+  if (bad.empty()) {
+    last_good_.clear();
+    for (const auto& [p, c] : files) last_good_[p] = c;
+    first.errors.insert(first.errors.begin(), read_errors.begin(), read_errors.end());
+    return first;
+  }
+  // Again, with each invalid file replaced by its last valid version (or left out).
+  std::vector<std::pair<std::string, std::string>> substituted;
+  for (const auto& [p, c] : files) {
+    if (!bad.count(p)) {
+      substituted.emplace_back(p, c);
+    } else if (auto it = last_good_.find(p); it != last_good_.end()) {
+      substituted.emplace_back(p, it->second);
+      first.notes.push_back(absl::StrCat(p, ": invalid; keeping its last valid version in force"));
+    }
+  }
+  LoadResult out = LoadManifestTexts(substituted);
+  std::map<std::string, std::string> good;
+  std::set<std::string> still_bad;
+  for (const auto& e : out.errors) still_bad.insert(e.file);
+  for (const auto& [p, c] : substituted) {
+    if (!still_bad.count(p)) good[p] = c;
+  }
+  last_good_ = std::move(good);
+  out.errors = first.errors;  // report what is wrong with the files as they are now
+  out.errors.insert(out.errors.begin(), read_errors.begin(), read_errors.end());
+  out.notes = std::move(first.notes);
+  return out;
+}
+
+LoadResult LoadManifestDir(const std::string& dir) {
+  std::vector<ManifestError> read_errors;
+  auto files = ReadManifestFiles(dir, &read_errors);
   LoadResult out = LoadManifestTexts(files);
   out.errors.insert(out.errors.begin(), read_errors.begin(), read_errors.end());
   return out;

@@ -4,6 +4,7 @@
 // files still load.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,5 +35,24 @@ LoadResult LoadManifestDir(const std::string& dir);
 
 // Loads manifests given as (file name, content) pairs, in order. For tests and other sources.
 LoadResult LoadManifestTexts(const std::vector<std::pair<std::string, std::string>>& files);
+
+// Reads a manifests directory again and again for long-running users (the node agent, the
+// control plane). A file that becomes invalid keeps contributing the objects of its last valid
+// version, so a bad edit never loosens (or tightens) what is enforced; its errors are still
+// reported. A file that is deleted stops contributing.
+class ManifestSource {
+ public:
+  explicit ManifestSource(std::string dir) : dir_(std::move(dir)) {}
+  LoadResult Load();
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  std::map<std::string, std::string> last_good_;  // path -> content of its last valid version
+};
+
+// The uid a pod gets when its manifest has none: stable, derived from namespace and name, in
+// the UUID form kubelet uses for cgroup names.
+std::string DerivedPodUid(const std::string& ns, const std::string& name);
 
 }  // namespace warden::policy
