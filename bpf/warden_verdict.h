@@ -73,6 +73,7 @@ static __always_inline int wd_ports_allow(void *portsets, const struct wd_policy
         __u64 id_ = ancestor(lvl_);                                                     \
         struct wd_endpoint *ep_ = bpf_map_lookup_elem(endpoints, &id_);                 \
         if (ep_) {                                                                      \
+          (out)->cgroup_id = id_; /* events name the pod's cgroup, not the container's */ \
           (out)->identity = ep_->identity;                                              \
           (out)->isolated = ep_->isolated;                                              \
           (out)->flags = ep_->flags;                                                    \

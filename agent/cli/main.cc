@@ -9,7 +9,8 @@ namespace {
 void Usage(std::ostream& out) {
   out << "usage: warden <command> [options]\n\n"
          "commands:\n"
-         "  explain   why a flow is allowed or denied (NetworkPolicy, compiled tables)\n\n"
+         "  explain   why a flow is allowed or denied (NetworkPolicy, compiled tables)\n"
+         "  node      the node agent: cgroup BPF enforcement of NetworkPolicy and node-pool lockdown\n\n"
          "Run `warden <command> --help` for the options of a command.\n";
 }
 }  // namespace
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
   std::string cmd = argv[1];
   std::vector<std::string> args(argv + 2, argv + argc);
   if (cmd == "explain") return warden::cli::RunExplain(args);
+  if (cmd == "node") return warden::cli::RunNode(args);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     Usage(std::cout);
     return 0;

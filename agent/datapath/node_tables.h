@@ -49,3 +49,32 @@ struct NodeConfig {
 };
 
 }  // namespace warden::datapath
+
+namespace warden::datapath {
+
+template <typename M>
+bool SameEntries(const M& a, const M& b) {
+  if (a.size() != b.size()) return false;
+  for (const auto& [k, v] : a) {
+    auto it = b.find(k);
+    if (it == b.end() || !SameBytes(it->second, v)) return false;
+  }
+  return true;
+}
+
+inline bool SameTables(const NodeTables& a, const NodeTables& b) {
+  if (a.portsets.size() != b.portsets.size()) return false;
+  for (size_t i = 0; i < a.portsets.size(); ++i) {
+    if (!SameBytes(a.portsets[i], b.portsets[i])) return false;
+  }
+  return SameEntries(a.endpoints, b.endpoints) && SameEntries(a.ipcache, b.ipcache) &&
+         SameEntries(a.policy, b.policy) && SameEntries(a.lockdown, b.lockdown);
+}
+
+inline bool SameConfig(const NodeConfig& a, const NodeConfig& b) {
+  return a.kubepods_cgroup_id == b.kubepods_cgroup_id && a.kubepods_level == b.kubepods_level &&
+         a.pod_levels[0] == b.pod_levels[0] && a.pod_levels[1] == b.pod_levels[1] && a.pool == b.pool &&
+         a.unknown_pod == b.unknown_pod;
+}
+
+}  // namespace warden::datapath

@@ -94,7 +94,7 @@ struct CidrIdentityKey {
 
 class Compiler {
  public:
-  explicit Compiler(const ClusterState& st) : st_(st) {}
+  Compiler(const ClusterState& st, const CompileOptions& opts) : st_(st), opts_(opts) {}
 
   Snapshot Run() {
     BuildPodIdentities();
@@ -208,6 +208,7 @@ class Compiler {
     for (const auto& [_, node] : st_.nodes) {
       for (const auto& c : node.pod_cidrs) cluster.Add(c);
     }
+    for (const auto& c : opts_.cluster_cidrs) cluster.Add(c);
     std::map<Cidr, wd_ipcache_value> entries;
     for (const auto& p : prefixes_.all()) {
       entries[p] = wd_ipcache_value{cluster.LongestCovering(p) ? WD_ID_CLUSTER : WD_ID_WORLD, CidrIdentityOf(p, {})};
@@ -368,6 +369,7 @@ class Compiler {
   }
 
   const ClusterState& st_;
+  const CompileOptions& opts_;
   Snapshot snap_;
   IdentityAllocator pod_alloc_{WD_ID_POD_MIN, WD_ID_POD_MAX};
   IdentityAllocator cidr_alloc_{WD_ID_CIDR_FLAG | 1u, WD_ID_CIDR_FLAG | 0x00ffffffu};
@@ -383,6 +385,8 @@ class Compiler {
 
 }  // namespace
 
-Snapshot Compile(const ClusterState& state) { return Compiler(state).Run(); }
+Snapshot Compile(const ClusterState& state, const CompileOptions& options) {
+  return Compiler(state, options).Run();
+}
 
 }  // namespace warden::policy

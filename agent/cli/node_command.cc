@@ -1,0 +1,92 @@
+// `warden node`: the node agent.
+#include <csignal>
+#include <iostream>
+
+#include <boost/program_options.hpp>
+
+#include "agent/cli/commands.h"
+#include "agent/node/node_agent.h"
+
+namespace warden::cli {
+
+namespace po = boost::program_options;
+
+namespace {
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop = true; }
+}  // namespace
+
+int RunNode(const std::vector<std::string>& args) {
+  node::NodeAgentOptions o;
+  std::string pool = "default", unknown;
+  std::vector<std::string> allow, cluster;
+  po::options_description desc(
+      "warden node: enforce NetworkPolicy and node-pool lockdown on one node with cgroup BPF\n\noptions");
+  desc.add_options()
+      ("help,h", "show this help")
+      ("node", po::value(&o.node), "this node's name (pods with spec.nodeName equal to it are local)")
+      ("manifests", po::value(&o.manifests), "directory of Kubernetes manifests, re-read on change")
+      ("cgroup-root", po::value(&o.cgroup_root), "the node's cgroup v2 directory (programs attach here)")
+      ("bpffs", po::value(&o.bpffs), "per-node bpffs directory for pinned maps and links")
+      ("pool", po::value(&pool)->default_value("default"), "node pool: default (no direct egress) or gateway")
+      ("unknown-pod", po::value(&unknown), "deny or allow traffic of pods Warden does not know (default: deny)")
+      ("allow-world", po::value(&allow)->composing(),
+       "a world destination a default-pool node may reach directly: CIDR[:PORT[-END]][/TCP|UDP|SCTP] (repeatable)")
+      ("cluster-cidr", po::value(&cluster)->composing(), "an address range inside the cluster besides podCIDRs (repeatable)")
+      ("gateway-namespace", po::value(&o.gateway_namespace)->default_value("warden-egress"),
+       "namespace whose pods are egress gateways")
+      ("log", po::value(&o.log_path)->default_value("-"), "verdict log file (JSON lines); - for stdout")
+      ("metrics", po::value(&o.metrics_address), "serve Prometheus /metrics on HOST:PORT")
+      ("interval-ms", po::value(&o.interval_ms)->default_value(100), "reconcile interval");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(desc).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "warden node: " << e.what() << "\n";
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  auto fail = [](const std::string& m) {
+    std::cerr << "warden node: " << m << "\n";
+    return 2;
+  };
+  if (pool == "default") {
+    o.pool = WD_POOL_DEFAULT;
+  } else if (pool == "gateway") {
+    o.pool = WD_POOL_GATEWAY;
+  } else {
+    return fail("--pool must be default or gateway, not \"" + pool + "\"");
+  }
+  if (unknown.empty() || unknown == "deny") {
+    o.unknown_pod = WD_UNKNOWN_POD_DENY;
+  } else if (unknown == "allow") {
+    o.unknown_pod = WD_UNKNOWN_POD_ALLOW;
+  } else {
+    return fail("--unknown-pod must be deny or allow, not \"" + unknown + "\"");
+  }
+  for (const auto& a : allow) {
+    auto p = node::ParseAllowance(a);
+    if (!p.ok()) return fail("--allow-world: " + std::string(p.status().message()));
+    o.allowances.push_back(*p);
+  }
+  for (const auto& c : cluster) {
+    auto p = policy::ParseCidr(c);
+    if (!p.ok()) return fail("--cluster-cidr: " + std::string(p.status().message()));
+    o.cluster_cidrs.push_back(*p);
+  }
+  if (o.interval_ms < 10 || o.interval_ms > 60000) return fail("--interval-ms must be 10..60000");
+  auto agent = node::NodeAgent::Create(o);
+  if (!agent.ok()) return fail(std::string(agent.status().message()));
+  if (auto st = (*agent)->Start(); !st.ok()) return fail(std::string(st.message()));
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGINT, OnSignal);
+  (*agent)->Run(g_stop);
+  std::cerr << "warden node " << o.node << ": stopping; programs stay attached and pinned under " << o.bpffs << "\n";
+  return 0;
+}
+
+}  // namespace warden::cli

@@ -1,0 +1,193 @@
+#include "agent/node/node_agent.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "agent/common/cgroup.h"
+#include "agent/node/verdict_log.h"
+#include "agent/policy/compiler.h"
+
+namespace warden::node {
+
+namespace {
+int64_t NowNs(clockid_t clock) {
+  timespec ts;
+  clock_gettime(clock, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<NodeAgent>> NodeAgent::Create(const NodeAgentOptions& opts) {
+  if (opts.node.empty()) return absl::InvalidArgumentError("--node is required");
+  if (opts.manifests.empty()) return absl::InvalidArgumentError("--manifests is required");
+  if (opts.cgroup_root.empty()) return absl::InvalidArgumentError("--cgroup-root is required");
+  if (opts.bpffs.empty()) return absl::InvalidArgumentError("--bpffs is required");
+  std::unique_ptr<NodeAgent> a(new NodeAgent(opts));
+  if (opts.log_path == "-" || opts.log_path.empty()) {
+    a->log_ = stdout;
+  } else {
+    a->log_ = fopen(opts.log_path.c_str(), "a");
+    if (!a->log_) return absl::InvalidArgumentError(absl::StrCat("--log ", opts.log_path, ": cannot open for append"));
+  }
+  datapath::BpfDatapath::Options dopts;
+  dopts.bpffs_dir = opts.bpffs;
+  dopts.cgroup_path = opts.cgroup_root;
+  auto dp = datapath::BpfDatapath::Open(dopts);
+  if (!dp.ok()) return dp.status();
+  a->dp_ = std::move(*dp);
+  return a;
+}
+
+NodeAgent::~NodeAgent() {
+  http_.reset();
+  if (log_ && log_ != stdout) fclose(log_);
+}
+
+void NodeAgent::Log(const std::string& msg) const {
+  std::cerr << "warden node " << opts_.node << ": " << msg << std::endl;
+}
+
+std::string NodeAgent::ManifestFingerprint() const {
+  namespace fs = std::filesystem;
+  std::string fp;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(opts_.manifests, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    struct stat st;
+    if (stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    absl::StrAppend(&fp, it->path().string(), ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":", st.st_size, ";");
+  }
+  if (ec) absl::StrAppend(&fp, "error:", ec.message());
+  return fp;
+}
+
+absl::StatusOr<bool> NodeAgent::Reconcile() {
+  std::string fp = ManifestFingerprint();
+  if (!have_state_ || fp != fingerprint_) {
+    policy::LoadResult loaded = source_.Load();
+    stats_.manifest_errors = loaded.errors.size();
+    for (const auto& e : loaded.errors) Log("manifest error: " + e.ToString());
+    state_ = std::make_unique<policy::ClusterState>(std::move(loaded.state));
+    policy::CompileOptions co;
+    co.cluster_cidrs = opts_.cluster_cidrs;
+    snap_ = std::make_unique<policy::Snapshot>(policy::Compile(*state_, co));
+    fingerprint_ = fp;
+    have_state_ = true;
+  }
+  auto kubepods = FindKubepods(opts_.cgroup_root);
+  if (!kubepods.ok()) return kubepods.status();
+  std::vector<LocalPod> local;
+  absl::flat_hash_map<uint64_t, std::string> by_cgroup;
+  uint64_t missing = 0;
+  for (const auto& [key, pod] : state_->pods) {
+    if (pod.node_name != opts_.node || pod.host_network) continue;
+    auto path = FindPodCgroup(*kubepods, pod.uid);
+    if (!path) {
+      ++missing;  // not started yet (or already gone): its processes, if any, stay unknown
+      continue;
+    }
+    auto id = common::CgroupId(*path);
+    if (!id.ok()) continue;
+    local.push_back(LocalPod{key, *id, pod.ns == opts_.gateway_namespace});
+    by_cgroup[*id] = key;
+  }
+  stats_.local_pods = local.size();
+  stats_.pods_without_cgroup = missing;
+  datapath::NodeTables tables = BuildNodeTables(*snap_, local, opts_.allowances);
+  datapath::NodeConfig cfg;
+  cfg.kubepods_cgroup_id = kubepods->id;
+  cfg.kubepods_level = kubepods->level;
+  cfg.pod_levels[0] = kubepods->level + 1;  // Guaranteed pods
+  cfg.pod_levels[1] = kubepods->level + 2;  // Burstable and BestEffort pods
+  cfg.pool = opts_.pool;
+  cfg.unknown_pod = opts_.unknown_pod;
+  if (applied_ && datapath::SameTables(*applied_, tables) && datapath::SameConfig(applied_config_, cfg)) return false;
+  if (auto st = dp_->Apply(tables, cfg); !st.ok()) {
+    ++stats_.apply_errors;
+    return st;  // the tables in force stay as they were
+  }
+  applied_ = std::move(tables);
+  applied_config_ = cfg;
+  pod_by_cgroup_ = std::move(by_cgroup);
+  ++stats_.applies;
+  stats_.last_apply_unix_ms = NowNs(CLOCK_REALTIME) / 1000000;
+  if (auto c = dp_->ReadConfig(); c.ok()) stats_.generation = c->generation;
+  return true;
+}
+
+absl::Status NodeAgent::Start() {
+  auto r = Reconcile();
+  if (!r.ok()) return r.status();
+  auto attached = dp_->Attach();
+  if (!attached.ok()) return attached.status();
+  int adopted = 0;
+  for (const auto& ap : *attached) adopted += ap.adopted;
+  Log(absl::StrCat(adopted ? "adopted " : "attached ", attached->size(), " programs on ", opts_.cgroup_root,
+                   " (", stats_.local_pods.load(), " local pods, generation ", stats_.generation.load(), ")"));
+  if (!opts_.metrics_address.empty()) {
+    auto http = common::HttpServer::Start(opts_.metrics_address, [this](const std::string& path) {
+      if (path != "/metrics") return common::HttpResponse{404, "text/plain", "not found\n"};
+      return common::HttpResponse{200, "text/plain; version=0.0.4", RenderMetrics()};
+    });
+    if (!http.ok()) return http.status();
+    http_ = std::move(*http);
+  }
+  return absl::OkStatus();
+}
+
+void NodeAgent::DrainEvents(int timeout_ms) {
+  EventContext ctx{opts_.node, state_.get(), snap_.get(), &pod_by_cgroup_};
+  int64_t offset = NowNs(CLOCK_REALTIME) - NowNs(CLOCK_MONOTONIC);
+  auto st = dp_->PollEvents(timeout_ms, [&](const wd_event& e) {
+    ++stats_.events;
+    std::string line = VerdictLogLine(e, static_cast<int64_t>(e.timestamp_ns) + offset, ctx);
+    fprintf(log_, "%s\n", line.c_str());
+  });
+  fflush(log_);
+  if (!st.ok()) Log(std::string(st.message()));
+}
+
+void NodeAgent::Run(const std::atomic<bool>& stop) {
+  while (!stop.load()) {
+    auto r = Reconcile();
+    if (!r.ok()) Log(absl::StrCat("keeping the tables in force: ", r.status().message()));
+    DrainEvents(opts_.interval_ms);
+  }
+}
+
+std::string NodeAgent::RenderMetrics() const {
+  std::string out;
+  std::string node = absl::StrCat("node=\"", opts_.node, "\"");
+  absl::StrAppend(&out, "# HELP warden_verdicts_total Packets and connects judged by the datapath.\n",
+                  "# TYPE warden_verdicts_total counter\n");
+  if (auto c = dp_->ReadCounters(); c.ok()) {
+    for (uint8_t hook = 0; hook < 4; ++hook) {
+      for (uint8_t reason = 0; reason < WD_REASON_COUNT; ++reason) {
+        bool allow = reason <= WD_REASON_ALLOW_UNKNOWN_POD;
+        absl::StrAppend(&out, "warden_verdicts_total{", node, ",hook=\"", datapath::HookName(hook), "\",reason=\"",
+                        datapath::ReasonName(reason), "\",verdict=\"", allow ? "allow" : "deny", "\"} ",
+                        (*c)[hook * WD_REASON_COUNT + reason], "\n");
+      }
+    }
+  }
+  auto gauge = [&](const char* name, const char* help, const char* type, uint64_t v) {
+    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n", name, "{", node, "} ", v, "\n");
+  };
+  gauge("warden_policy_generation", "Generation of the tables in force.", "gauge", stats_.generation.load());
+  gauge("warden_applies_total", "Table updates applied.", "counter", stats_.applies.load());
+  gauge("warden_apply_errors_total", "Table updates refused (previous tables kept).", "counter", stats_.apply_errors.load());
+  gauge("warden_manifest_errors", "Invalid manifest objects in the last load.", "gauge", stats_.manifest_errors.load());
+  gauge("warden_local_pods", "Pods on this node with a known cgroup.", "gauge", stats_.local_pods.load());
+  gauge("warden_pods_without_cgroup", "Pods scheduled here whose cgroup is not there.", "gauge", stats_.pods_without_cgroup.load());
+  gauge("warden_events_total", "Verdict events logged.", "counter", stats_.events.load());
+  gauge("warden_last_apply_timestamp_ms", "Wall-clock time of the last table update.", "gauge",
+        static_cast<uint64_t>(stats_.last_apply_unix_ms.load()));
+  return out;
+}
+
+}  // namespace warden::node

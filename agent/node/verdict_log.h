@@ -1,0 +1,27 @@
+// The agent's verdict log: one JSON object per line for each event the datapath reports (every
+// denied packet or connect, and every newly admitted flow), naming the pod, its identity, the
+// addresses and ports, the verdict, the reason and the NetworkPolicy involved.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "agent/policy/cluster.h"
+#include "agent/policy/snapshot.h"
+#include "warden_structs.h"
+
+namespace warden::node {
+
+struct EventContext {
+  std::string node;
+  const policy::ClusterState* state = nullptr;
+  const policy::Snapshot* snap = nullptr;
+  const absl::flat_hash_map<uint64_t, std::string>* pod_by_cgroup = nullptr;  // pod cgroup id -> "ns/name"
+};
+
+// The JSON line (without the newline) for one event. `wall_ns` is the event's wall-clock time.
+std::string VerdictLogLine(const wd_event& e, int64_t wall_ns, const EventContext& ctx);
+
+}  // namespace warden::node
