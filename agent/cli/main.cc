@@ -10,7 +10,8 @@ void Usage(std::ostream& out) {
   out << "usage: warden <command> [options]\n\n"
          "commands:\n"
          "  explain   why a flow is allowed or denied (NetworkPolicy, compiled tables)\n"
-         "  node      the node agent: cgroup BPF enforcement of NetworkPolicy and node-pool lockdown\n\n"
+         "  node      the node agent: cgroup BPF enforcement of NetworkPolicy and node-pool lockdown\n"
+         "  lab       a lab cluster of network namespaces and cgroups, with real probes\n\n"
          "Run `warden <command> --help` for the options of a command.\n";
 }
 }  // namespace
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 2, argv + argc);
   if (cmd == "explain") return warden::cli::RunExplain(args);
   if (cmd == "node") return warden::cli::RunNode(args);
+  if (cmd == "lab") return warden::cli::RunLab(args);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     Usage(std::cout);
     return 0;

@@ -1,0 +1,262 @@
+#include "agent/lab/probe.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "agent/common/cgroup.h"
+
+namespace warden::lab {
+
+namespace {
+
+bool ToSockaddr(const std::string& ip, int port, sockaddr_storage* ss, socklen_t* len) {
+  std::memset(ss, 0, sizeof(*ss));
+  auto* v4 = reinterpret_cast<sockaddr_in*>(ss);
+  if (inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    *len = sizeof(sockaddr_in);
+    return true;
+  }
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(ss);
+  if (inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    *len = sizeof(sockaddr_in6);
+    return true;
+  }
+  return false;
+}
+
+int64_t MsLeft(std::chrono::steady_clock::time_point deadline) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+}
+
+ProbeResult Fail(ProbeOutcome o, const std::string& d) { return ProbeResult{o, d}; }
+
+ProbeResult FromErrno(int err, const char* what) {
+  if (err == EPERM || err == EACCES) return Fail(ProbeOutcome::kRefusedByPolicy, absl::StrCat(what, ": EPERM (refused by policy)"));
+  if (err == ECONNREFUSED) return Fail(ProbeOutcome::kRefused, absl::StrCat(what, ": connection refused (nothing listens)"));
+  if (err == ETIMEDOUT) return Fail(ProbeOutcome::kTimeout, absl::StrCat(what, ": timed out"));
+  return Fail(ProbeOutcome::kError, absl::StrCat(what, ": ", std::strerror(err)));
+}
+
+}  // namespace
+
+const char* OutcomeName(ProbeOutcome o) {
+  switch (o) {
+    case ProbeOutcome::kConnected: return "connected";
+    case ProbeOutcome::kRefusedByPolicy: return "eperm";
+    case ProbeOutcome::kTimeout: return "timeout";
+    case ProbeOutcome::kRefused: return "refused";
+    case ProbeOutcome::kError: return "error";
+  }
+  return "?";
+}
+
+absl::Status EnterPlace(const std::string& cgroup, const std::string& netns) {
+  if (!cgroup.empty()) {
+    if (auto st = common::MoveToCgroup(cgroup, getpid()); !st.ok()) return st;
+  }
+  if (!netns.empty()) {
+    std::string path = "/var/run/netns/" + netns;
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return absl::NotFoundError(absl::StrCat("netns ", netns, ": ", std::strerror(errno)));
+    int rc = setns(fd, CLONE_NEWNET);
+    int err = errno;
+    close(fd);
+    if (rc != 0) return absl::InternalError(absl::StrCat("setns ", netns, ": ", std::strerror(err)));
+  }
+  return absl::OkStatus();
+}
+
+ProbeResult ProbeTcp(const std::string& ip, int port, int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  sockaddr_storage ss;
+  socklen_t len;
+  if (!ToSockaddr(ip, port, &ss, &len)) return Fail(ProbeOutcome::kError, "bad address " + ip);
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return FromErrno(errno, "socket");
+  ProbeResult r;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS) {
+    r = FromErrno(errno, "connect");
+    close(fd);
+    return r;
+  }
+  pollfd p{fd, POLLOUT, 0};
+  int n = poll(&p, 1, static_cast<int>(std::max<int64_t>(0, MsLeft(deadline))));
+  if (n == 0) {
+    close(fd);
+    return Fail(ProbeOutcome::kTimeout, "connect: no answer in time");
+  }
+  int err = 0;
+  socklen_t el = sizeof(err);
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
+  if (err != 0) {
+    close(fd);
+    return FromErrno(err, "connect");
+  }
+  char out = 'w', in = 0;
+  if (send(fd, &out, 1, MSG_NOSIGNAL) != 1) {
+    r = FromErrno(errno, "send");
+    close(fd);
+    return r;
+  }
+  p = pollfd{fd, POLLIN, 0};
+  n = poll(&p, 1, static_cast<int>(std::max<int64_t>(0, MsLeft(deadline))));
+  if (n <= 0) {
+    close(fd);
+    return Fail(ProbeOutcome::kTimeout, "connected, but no echo in time");
+  }
+  ssize_t got = recv(fd, &in, 1, 0);
+  close(fd);
+  if (got == 1 && in == out) return ProbeResult{ProbeOutcome::kConnected, "connected and echoed one byte"};
+  return Fail(ProbeOutcome::kError, "connected, but the echo was wrong");
+}
+
+ProbeResult ProbeUdp(const std::string& ip, int port, int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  sockaddr_storage ss;
+  socklen_t len;
+  if (!ToSockaddr(ip, port, &ss, &len)) return Fail(ProbeOutcome::kError, "bad address " + ip);
+  int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return FromErrno(errno, "socket");
+  // Unconnected sendto (sendmsg hook); the reply must come back from the address probed.
+  const char msg[] = "warden-probe";
+  ProbeResult r = Fail(ProbeOutcome::kTimeout, "no reply in time");
+  int64_t interval = std::max<int64_t>(50, timeout_ms / 4);
+  while (MsLeft(deadline) > 0) {
+    if (sendto(fd, msg, sizeof(msg), 0, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
+      r = FromErrno(errno, "sendto");
+      break;
+    }
+    pollfd p{fd, POLLIN, 0};
+    int n = poll(&p, 1, static_cast<int>(std::min<int64_t>(interval, std::max<int64_t>(0, MsLeft(deadline)))));
+    if (n > 0) {
+      char buf[64];
+      sockaddr_storage from;
+      socklen_t fl = sizeof(from);
+      ssize_t got = recvfrom(fd, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &fl);
+      if (got == static_cast<ssize_t>(sizeof(msg)) && std::memcmp(buf, msg, sizeof(msg)) == 0) {
+        r = ProbeResult{ProbeOutcome::kConnected, "datagram echoed"};
+        break;
+      }
+      if (got < 0) {
+        r = FromErrno(errno, "recvfrom");
+        if (r.outcome != ProbeOutcome::kRefused) break;
+      }
+    }
+  }
+  close(fd);
+  return r;
+}
+
+ProbeResult ProbeFrom(const std::string& cgroup, const std::string& netns, const std::string& ip, int port, bool udp,
+                      int timeout_ms) {
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) return Fail(ProbeOutcome::kError, "pipe failed");
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(pipefd[0]);
+    close(pipefd[1]);
+    return Fail(ProbeOutcome::kError, "fork failed");
+  }
+  if (pid == 0) {
+    close(pipefd[0]);
+    ProbeResult r;
+    if (auto st = EnterPlace(cgroup, netns); !st.ok()) {
+      r = Fail(ProbeOutcome::kError, std::string(st.message()));
+    } else {
+      r = udp ? ProbeUdp(ip, port, timeout_ms) : ProbeTcp(ip, port, timeout_ms);
+    }
+    std::string msg = absl::StrCat(static_cast<int>(r.outcome), "\n", r.detail);
+    ssize_t w = write(pipefd[1], msg.data(), msg.size());
+    (void)w;
+    _exit(0);
+  }
+  close(pipefd[1]);
+  std::string out;
+  char buf[512];
+  ssize_t n;
+  while ((n = read(pipefd[0], buf, sizeof(buf))) > 0) out.append(buf, n);
+  close(pipefd[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  size_t nl = out.find('\n');
+  if (nl == std::string::npos) return Fail(ProbeOutcome::kError, "probe process died");
+  return ProbeResult{static_cast<ProbeOutcome>(std::atoi(out.substr(0, nl).c_str())), out.substr(nl + 1)};
+}
+
+absl::Status ServeForever(const std::vector<int>& tcp_ports, const std::vector<int>& udp_ports) {
+  std::vector<pollfd> fds;
+  std::vector<bool> is_tcp;
+  auto listen_on = [&](int port, bool tcp) -> absl::Status {
+    int fd = socket(AF_INET6, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+    int zero = 0, one = 1;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));  // IPv4 and IPv6
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(static_cast<uint16_t>(port));
+    a.sin6_addr = in6addr_any;
+    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+      return absl::InternalError(absl::StrCat(tcp ? "TCP" : "UDP", " port ", port, ": ", std::strerror(errno)));
+    }
+    if (tcp && listen(fd, 128) != 0) return absl::InternalError(absl::StrCat("listen ", port, ": ", std::strerror(errno)));
+    fds.push_back(pollfd{fd, POLLIN, 0});
+    is_tcp.push_back(tcp);
+    return absl::OkStatus();
+  };
+  for (int p : tcp_ports) {
+    if (auto st = listen_on(p, true); !st.ok()) return st;
+  }
+  for (int p : udp_ports) {
+    if (auto st = listen_on(p, false); !st.ok()) return st;
+  }
+  while (true) {
+    if (poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      return absl::InternalError(absl::StrCat("poll: ", std::strerror(errno)));
+    }
+    for (size_t i = 0; i < fds.size(); ++i) {
+      if (!(fds[i].revents & POLLIN)) continue;
+      if (is_tcp[i]) {
+        int c = accept4(fds[i].fd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c < 0) continue;
+        // One byte back, then close; a short receive timeout so a silent client cannot stall us.
+        timeval tv{0, 500000};
+        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        char b;
+        if (recv(c, &b, 1, 0) == 1) {
+          ssize_t w = send(c, &b, 1, MSG_NOSIGNAL);
+          (void)w;
+        }
+        close(c);
+      } else {
+        char buf[2048];
+        sockaddr_storage from;
+        socklen_t fl = sizeof(from);
+        ssize_t n;
+        while ((n = recvfrom(fds[i].fd, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &fl)) > 0) {
+          ssize_t w = sendto(fds[i].fd, buf, n, 0, reinterpret_cast<sockaddr*>(&from), fl);
+          (void)w;
+          fl = sizeof(from);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace warden::lab
