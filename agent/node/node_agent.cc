@@ -68,7 +68,16 @@ std::string NodeAgent::ManifestFingerprint() const {
 
 absl::StatusOr<bool> NodeAgent::Reconcile() {
   std::string fp = ManifestFingerprint();
-  if (!have_state_ || fp != fingerprint_) {
+  bool reloaded = !have_state_ || fp != fingerprint_;
+  // Counted once this reconcile is over, applied or not: tests wait on it.
+  struct CountLoad {
+    bool on;
+    std::atomic<uint64_t>* n;
+    ~CountLoad() {
+      if (on) ++*n;
+    }
+  } count_load{reloaded, &stats_.manifest_loads};
+  if (reloaded) {
     policy::LoadResult loaded = source_.Load();
     stats_.manifest_errors = loaded.errors.size();
     for (const auto& e : loaded.errors) Log("manifest error: " + e.ToString());
@@ -184,6 +193,7 @@ std::string NodeAgent::RenderMetrics() const {
   gauge("warden_manifest_errors", "Invalid manifest objects in the last load.", "gauge", stats_.manifest_errors.load());
   gauge("warden_local_pods", "Pods on this node with a known cgroup.", "gauge", stats_.local_pods.load());
   gauge("warden_pods_without_cgroup", "Pods scheduled here whose cgroup is not there.", "gauge", stats_.pods_without_cgroup.load());
+  gauge("warden_manifest_loads_total", "Manifest reloads fully reconciled.", "counter", stats_.manifest_loads.load());
   gauge("warden_events_total", "Verdict events logged.", "counter", stats_.events.load());
   gauge("warden_last_apply_timestamp_ms", "Wall-clock time of the last table update.", "gauge",
         static_cast<uint64_t>(stats_.last_apply_unix_ms.load()));

@@ -43,7 +43,7 @@ struct NodeAgentOptions {
 
 struct AgentStats {
   std::atomic<uint64_t> applies{0}, apply_errors{0}, manifest_errors{0}, events{0}, local_pods{0};
-  std::atomic<uint64_t> pods_without_cgroup{0}, generation{0};
+  std::atomic<uint64_t> pods_without_cgroup{0}, generation{0}, manifest_loads{0};
   std::atomic<int64_t> last_apply_unix_ms{0};
 };
 
