@@ -10,5 +10,6 @@ namespace warden::cli {
 int RunExplain(const std::vector<std::string>& args);
 int RunNode(const std::vector<std::string>& args);
 int RunLab(const std::vector<std::string>& args);
+int RunInspect(const std::vector<std::string>& args);
 
 }  // namespace warden::cli

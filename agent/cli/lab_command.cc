@@ -38,6 +38,7 @@ json ReportJson(const lab::ProbeReport& r) {
 int Usage() {
   std::cerr << "usage: warden lab up --manifests DIR [--state DIR] [--serve-ports P,..] [--no-agents] [-- AGENT-FLAGS...]\n"
                "       warden lab down [--state DIR]\n"
+               "       warden lab start-agent --node NAME   (start a node's agent again, as it was)\n"
                "       warden lab probe --from NS/POD|node:NAME|internet --to NS/POD|IP --port P [--protocol TCP|UDP]\n"
                "       warden lab matrix [--ports 80,81] [--protocols TCP,UDP] [--output text|json]\n"
                "       warden lab serve --cgroup PATH --netns NAME [--tcp P,..] [--udp P,..]   (used by the lab)\n";
@@ -64,7 +65,7 @@ int RunLab(const std::vector<std::string>& all) {
       ("from", po::value(&from))("to", po::value(&to))("port", po::value(&port))("protocol", po::value(&protocol))
       ("ports", po::value(&ports))("protocols", po::value(&protocols))("output,o", po::value(&output))
       ("timeout-ms", po::value(&timeout_ms))("parallel", po::value(&parallel))
-      ("cgroup", po::value(&cgroup))("netns", po::value(&netns))("tcp", po::value(&tcp))("udp", po::value(&udp));
+      ("cgroup", po::value(&cgroup))("netns", po::value(&netns))("tcp", po::value(&tcp))("udp", po::value(&udp))("node", po::value<std::string>());
   try {
     po::variables_map vm;
     po::store(po::command_line_parser(args).options(desc).run(), vm);
@@ -93,6 +94,16 @@ int RunLab(const std::vector<std::string>& all) {
   }
   if (verb == "down") {
     if (auto st = lab::LabDown(state); !st.ok()) return fail(st);
+    return 0;
+  }
+  if (verb == "start-agent") {
+    std::string node;
+    for (size_t i = 0; i + 1 < args.size(); ++i) {
+      if (args[i] == "--node") node = args[i + 1];
+    }
+    auto pid = lab::LabStartAgent(state, node);
+    if (!pid.ok()) return fail(pid.status());
+    std::cout << *pid << "\n";
     return 0;
   }
   if (verb == "serve") {

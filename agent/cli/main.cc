@@ -11,6 +11,7 @@ void Usage(std::ostream& out) {
          "commands:\n"
          "  explain   why a flow is allowed or denied (NetworkPolicy, compiled tables)\n"
          "  node      the node agent: cgroup BPF enforcement of NetworkPolicy and node-pool lockdown\n"
+         "  inspect   the datapath state an agent pinned (tables, attach points, counters)\n"
          "  lab       a lab cluster of network namespaces and cgroups, with real probes\n\n"
          "Run `warden <command> --help` for the options of a command.\n";
 }
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
   if (cmd == "explain") return warden::cli::RunExplain(args);
   if (cmd == "node") return warden::cli::RunNode(args);
   if (cmd == "lab") return warden::cli::RunLab(args);
+  if (cmd == "inspect") return warden::cli::RunInspect(args);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     Usage(std::cout);
     return 0;

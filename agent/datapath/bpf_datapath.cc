@@ -359,6 +359,107 @@ absl::StatusOr<uint32_t> BpfDatapath::TestRun(const std::string& program, const 
   return o.retval;
 }
 
+namespace {
+
+struct PinnedFd {
+  int fd = -1;
+  ~PinnedFd() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+absl::StatusOr<uint32_t> MaxEntries(int fd) {
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return Errno("reading map info", errno);
+  return info.max_entries;
+}
+
+}  // namespace
+
+const char* AttachTypeName(uint32_t t) {
+  switch (t) {
+    case BPF_CGROUP_INET_EGRESS: return "cgroup_inet_egress";
+    case BPF_CGROUP_INET_INGRESS: return "cgroup_inet_ingress";
+    case BPF_CGROUP_INET4_CONNECT: return "cgroup_inet4_connect";
+    case BPF_CGROUP_INET6_CONNECT: return "cgroup_inet6_connect";
+    case BPF_CGROUP_UDP4_SENDMSG: return "cgroup_udp4_sendmsg";
+    case BPF_CGROUP_UDP6_SENDMSG: return "cgroup_udp6_sendmsg";
+  }
+  return "other";
+}
+
+absl::StatusOr<PinnedState> ReadPinnedState(const std::string& dir) {
+  PinnedState ps;
+  auto open_pin = [&](const std::string& name, PinnedFd* out) -> absl::Status {
+    std::string path = absl::StrCat(dir, "/", name);
+    out->fd = bpf_obj_get(path.c_str());
+    if (out->fd < 0) return Errno(absl::StrCat("opening pinned ", path, " (is an agent using --bpffs ", dir, "?)"), errno);
+    return absl::OkStatus();
+  };
+  PinnedFd cfg_fd;
+  if (auto st = open_pin("wd_config", &cfg_fd); !st.ok()) return st;
+  uint32_t zero = 0;
+  if (bpf_map_lookup_elem(cfg_fd.fd, &zero, &ps.config) != 0) return Errno("reading wd_config", errno);
+  const char* side = ps.config.active ? "_b" : "_a";
+  PinnedFd ep, ipc, pol, pset, lock, ctr, ct;
+  for (auto [name, fd] : std::initializer_list<std::pair<std::string, PinnedFd*>>{
+           {absl::StrCat("wd_endpoints", side), &ep}, {absl::StrCat("wd_ipcache", side), &ipc},
+           {absl::StrCat("wd_policy", side), &pol}, {absl::StrCat("wd_portsets", side), &pset},
+           {absl::StrCat("wd_lockdown", side), &lock}, {"wd_counters", &ctr}, {"wd_ct", &ct}}) {
+    if (auto st = open_pin(name, fd); !st.ok()) return st;
+  }
+  absl::Status st = ForEachEntry<uint64_t, wd_endpoint>(ep.fd, [&](uint64_t k, const wd_endpoint& v) { ps.live.endpoints[k] = v; });
+  if (st.ok()) st = ForEachEntry<wd_ipcache_key, wd_ipcache_value>(ipc.fd, [&](const wd_ipcache_key& k, const wd_ipcache_value& v) { ps.live.ipcache[k] = v; });
+  if (st.ok()) st = ForEachEntry<wd_policy_key, wd_policy_value>(pol.fd, [&](const wd_policy_key& k, const wd_policy_value& v) { ps.live.policy[k] = v; });
+  if (st.ok()) st = ForEachEntry<wd_ipcache_key, wd_policy_value>(lock.fd, [&](const wd_ipcache_key& k, const wd_policy_value& v) { ps.live.lockdown[k] = v; });
+  if (st.ok()) {
+    st = ForEachEntry<wd_ct_key, wd_ct_value>(ct.fd, [&](const wd_ct_key&, const wd_ct_value&) { ++ps.conntrack_entries; });
+  }
+  if (!st.ok()) return st;
+  auto cap = [](int fd) { auto m = MaxEntries(fd); return m.ok() ? *m : 0u; };
+  ps.capacity = Capacity{cap(ep.fd), cap(ipc.fd), cap(pol.fd), cap(pset.fd), cap(lock.fd)};
+  // Port sets: only those the policy and lockdown entries refer to.
+  uint32_t max_set = 0;
+  for (const auto& [k, v] : ps.live.policy) for (uint16_t x : v.portset) max_set = std::max<uint32_t>(max_set, x);
+  for (const auto& [k, v] : ps.live.lockdown) for (uint16_t x : v.portset) max_set = std::max<uint32_t>(max_set, x);
+  ps.live.portsets.resize(std::min(max_set + 1, ps.capacity.portsets));
+  for (uint32_t i = 0; i < ps.live.portsets.size(); ++i) {
+    if (bpf_map_lookup_elem(pset.fd, &i, &ps.live.portsets[i]) != 0) return Errno("reading wd_portsets", errno);
+  }
+  int ncpu = libbpf_num_possible_cpus();
+  std::vector<uint64_t> per_cpu(ncpu > 0 ? ncpu : 1);
+  for (uint32_t i = 0; i < ps.counters.size(); ++i) {
+    if (bpf_map_lookup_elem(ctr.fd, &i, per_cpu.data()) == 0) {
+      for (uint64_t v : per_cpu) ps.counters[i] += v;
+    }
+  }
+  for (const char* name : kProgramNames) {
+    LinkState ls;
+    ls.name = name;
+    PinnedFd lf;
+    std::string path = absl::StrCat(dir, "/links/", name);
+    lf.fd = bpf_obj_get(path.c_str());
+    if (lf.fd >= 0) {
+      bpf_link_info info{};
+      uint32_t len = sizeof(info);
+      if (bpf_obj_get_info_by_fd(lf.fd, &info, &len) == 0) {
+        ls.link_id = info.id;
+        ls.prog_id = info.prog_id;
+        ls.attach_type = info.cgroup.attach_type;
+        ls.cgroup_id = info.cgroup.cgroup_id;
+        PinnedFd pf;
+        pf.fd = bpf_prog_get_fd_by_id(info.prog_id);
+        bpf_prog_info pi{};
+        uint32_t plen = sizeof(pi);
+        if (pf.fd >= 0 && bpf_obj_get_info_by_fd(pf.fd, &pi, &plen) == 0) ls.prog_name = pi.name;
+      }
+    }
+    ps.links.push_back(ls);
+  }
+  return ps;
+}
+
 const char* ReasonName(uint8_t reason) {
   switch (reason) {
     case WD_REASON_ALLOW_POLICY: return "policy-allow";

@@ -101,6 +101,26 @@ class BpfDatapath {
   std::chrono::steady_clock::time_point last_flip_{};
 };
 
+// What `warden inspect` reads from an agent's pins, without loading anything.
+struct LinkState {
+  std::string name;
+  uint32_t link_id = 0, prog_id = 0, attach_type = 0;
+  uint64_t cgroup_id = 0;
+  std::string prog_name;
+};
+
+struct PinnedState {
+  wd_config config{};
+  NodeTables live;
+  std::array<uint64_t, 4 * WD_REASON_COUNT> counters{};
+  std::vector<LinkState> links;
+  Capacity capacity;
+  uint32_t conntrack_entries = 0;
+};
+
+absl::StatusOr<PinnedState> ReadPinnedState(const std::string& bpffs_dir);
+const char* AttachTypeName(uint32_t attach_type);
+
 const char* ReasonName(uint8_t reason);
 const char* HookName(uint8_t hook);
 

@@ -136,6 +136,30 @@ std::vector<std::string> LabNetns() {
 
 std::string Ports(const std::vector<int>& p) { return absl::StrJoin(p, ","); }
 
+// Starts a node's agent inside the lab's agents cgroup, output to logs/<node>.log.
+absl::StatusOr<pid_t> StartAgent(const json& state, const json& node, const std::string& state_dir) {
+  std::vector<std::string> argv = node["agent_argv"];
+  std::string cg = state["lab_cgroup"].get<std::string>() + "/agents";
+  std::string log = absl::StrCat(state_dir, "/logs/", node["name"].get<std::string>(), ".log");
+  pid_t pid = fork();
+  if (pid < 0) return absl::InternalError("fork failed");
+  if (pid == 0) {
+    common::MoveToCgroup(cg, getpid()).IgnoreError();
+    setsid();
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  return pid;
+}
+
 }  // namespace
 
 absl::Status LabDown(const std::string& state_dir) {
@@ -329,25 +353,10 @@ absl::Status LabUp(const LabOptions& o) {
       }
       argv.insert(argv.end(), o.agent_args.begin(), o.agent_args.end());
       n["metrics"] = absl::StrCat("127.0.0.1:", metrics_port++);
-      // Start it inside the agents cgroup: fork, move, exec.
-      pid_t pid = fork();
-      if (pid < 0) return absl::InternalError("fork failed");
-      if (pid == 0) {
-        common::MoveToCgroup(lab_cg + "/agents", getpid()).IgnoreError();
-        setsid();
-        std::string log = absl::StrCat(o.state_dir, "/logs/", n["name"].get<std::string>(), ".log");
-        int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd >= 0) {
-          dup2(fd, 1);
-          dup2(fd, 2);
-        }
-        std::vector<char*> args;
-        for (auto& a : argv) args.push_back(a.data());
-        args.push_back(nullptr);
-        execv(args[0], args.data());
-        _exit(127);
-      }
-      n["agent_pid"] = pid;
+      n["agent_argv"] = argv;
+      auto pid = StartAgent(state, n, o.state_dir);
+      if (!pid.ok()) return pid.status();
+      n["agent_pid"] = *pid;
     }
     // Ready when every program of every node is attached (its link pinned).
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -403,6 +412,21 @@ ProbeReport Report(const ProbeSpec& s, const ProbeResult& r) {
 }
 
 }  // namespace
+
+absl::StatusOr<pid_t> LabStartAgent(const std::string& state_dir, const std::string& node) {
+  auto state = ReadState(state_dir);
+  if (!state.ok()) return state.status();
+  for (auto& n : (*state)["nodes"]) {
+    if (n["name"] != node) continue;
+    if (!n.contains("agent_argv")) return absl::FailedPreconditionError("the lab was brought up without agents");
+    auto pid = StartAgent(*state, n, state_dir);
+    if (!pid.ok()) return pid.status();
+    n["agent_pid"] = *pid;
+    std::ofstream(state_dir + "/state.json") << state->dump(2) << "\n";
+    return *pid;
+  }
+  return absl::NotFoundError(absl::StrCat("--node ", node, ": no such node in the lab"));
+}
 
 absl::StatusOr<ProbeReport> LabProbe(const std::string& state_dir, const ProbeSpec& spec) {
   auto state = ReadState(state_dir);

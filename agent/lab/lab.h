@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/types.h>
+
 #include "absl/status/statusor.h"
 
 namespace warden::lab {
@@ -45,6 +47,9 @@ struct ProbeReport {
   std::string outcome;  // connected, eperm, timeout, refused, error
   std::string detail;
 };
+
+// Starts the agent of `node` again (after it was killed), with the flags it had.
+absl::StatusOr<pid_t> LabStartAgent(const std::string& state_dir, const std::string& node);
 
 absl::StatusOr<ProbeReport> LabProbe(const std::string& state_dir, const ProbeSpec& spec);
 

@@ -1,0 +1,208 @@
+// `warden inspect`: the datapath state an agent pinned under its bpffs directory, read
+// straight from the kernel: configuration, attach points, endpoints, ipcache, policy, lockdown
+// and counters. With --manifests, identity numbers are shown with what they stand for.
+#include <arpa/inet.h>
+
+#include <iomanip>
+#include <iostream>
+#include <map>
+
+#include <boost/program_options.hpp>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "agent/cli/commands.h"
+#include "agent/datapath/bpf_datapath.h"
+#include "agent/policy/compiler.h"
+#include "agent/policy/manifest_loader.h"
+
+namespace warden::cli {
+
+namespace po = boost::program_options;
+using nlohmann::json;
+
+namespace {
+
+std::string Prefix(const wd_ipcache_key& k) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  inet_ntop(k.family == WD_AF_INET ? AF_INET : AF_INET6, k.addr, buf, sizeof(buf));
+  return absl::StrCat(buf, "/", k.prefixlen - WD_IPCACHE_PREFIX_BASE);
+}
+
+std::string Ports(const std::vector<wd_portset>& sets, const wd_policy_value& v) {
+  static const char* kNames[] = {"TCP", "UDP", "SCTP"};
+  std::string out;
+  for (int l4 = 0; l4 < WD_L4_COUNT; ++l4) {
+    uint16_t id = v.portset[l4];
+    if (id == WD_PORTSET_EMPTY) continue;
+    if (!out.empty()) out += " ";
+    if (id == WD_PORTSET_ALL) {
+      absl::StrAppend(&out, kNames[l4], "/*");
+      continue;
+    }
+    if (id >= sets.size()) {
+      absl::StrAppend(&out, kNames[l4], "/set#", id);
+      continue;
+    }
+    // Ranges of set bits.
+    std::string ranges;
+    int start = -1;
+    for (int p = 0; p <= 65536; ++p) {
+      bool on = p < 65536 && ((sets[id].bits[p / 64] >> (p % 64)) & 1);
+      if (on && start < 0) start = p;
+      if (!on && start >= 0) {
+        if (!ranges.empty()) ranges += ",";
+        absl::StrAppend(&ranges, start == p - 1 ? absl::StrCat(start) : absl::StrCat(start, "-", p - 1));
+        start = -1;
+      }
+    }
+    absl::StrAppend(&out, kNames[l4], "/", ranges);
+  }
+  if (v.flags & WD_POLICY_OTHER_L4) out += out.empty() ? "other-L4" : " other-L4";
+  return out.empty() ? "-" : out;
+}
+
+}  // namespace
+
+int RunInspect(const std::vector<std::string>& args) {
+  std::string bpffs, manifests, output = "text";
+  bool entries = false;
+  po::options_description desc("warden inspect: the datapath state pinned by an agent\n\noptions");
+  desc.add_options()("help,h", "show this help")("bpffs", po::value(&bpffs), "the agent's --bpffs directory")
+      ("manifests", po::value(&manifests), "name identities from these manifests")
+      ("entries", po::bool_switch(&entries), "list every policy entry, not only counts")
+      ("output,o", po::value(&output)->default_value("text"), "text or json");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(desc).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "warden inspect: " << e.what() << "\n";
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  if (bpffs.empty()) {
+    std::cerr << "warden inspect: --bpffs DIR is required\n";
+    return 2;
+  }
+  if (output != "text" && output != "json") {
+    std::cerr << "warden inspect: --output must be text or json\n";
+    return 2;
+  }
+  auto ps = datapath::ReadPinnedState(bpffs);
+  if (!ps.ok()) {
+    std::cerr << "warden inspect: " << ps.status().message() << "\n";
+    return 2;
+  }
+  std::map<uint32_t, std::string> names = {{WD_ID_HOST, "host"}, {WD_ID_WORLD, "world"}, {WD_ID_CLUSTER, "cluster"}};
+  if (!manifests.empty()) {
+    auto loaded = policy::LoadManifestDir(manifests);
+    auto snap = policy::Compile(loaded.state);
+    for (const auto& id : snap.identities) names[id.id] = id.name;
+  }
+  auto name_of = [&](uint32_t id) {
+    auto it = names.find(id);
+    return it == names.end() ? std::string() : it->second;
+  };
+  const auto& c = ps->config;
+  std::map<uint32_t, size_t> per_local;
+  for (const auto& [k, v] : ps->live.policy) ++per_local[k.v.local_identity];
+
+  if (output == "json") {
+    json j;
+    j["config"] = {{"generation", c.generation}, {"active", c.active ? "b" : "a"}, {"configured", c.configured != 0},
+                   {"pool", c.pool == WD_POOL_GATEWAY ? "gateway" : "default"},
+                   {"unknown_pod", c.unknown_pod == WD_UNKNOWN_POD_ALLOW ? "allow" : "deny"},
+                   {"kubepods_cgroup_id", c.kubepods_cgroup_id}, {"kubepods_level", c.kubepods_level}};
+    for (const auto& l : ps->links) {
+      j["attach"].push_back({{"program", l.name}, {"attached", l.link_id != 0}, {"link_id", l.link_id}, {"prog_id", l.prog_id},
+                             {"attach_type", datapath::AttachTypeName(l.attach_type)}, {"cgroup_id", l.cgroup_id}});
+    }
+    j["endpoints"] = json::array();
+    for (const auto& [cg, e] : ps->live.endpoints) {
+      j["endpoints"].push_back({{"cgroup_id", cg}, {"identity", e.identity}, {"name", name_of(e.identity)},
+                                {"isolated_ingress", (e.isolated & WD_ISOLATED_INGRESS) != 0},
+                                {"isolated_egress", (e.isolated & WD_ISOLATED_EGRESS) != 0}, {"gateway", (e.flags & WD_EP_GATEWAY) != 0}});
+    }
+    j["ipcache"] = json::array();
+    for (const auto& [k, v] : ps->live.ipcache) {
+      j["ipcache"].push_back({{"prefix", Prefix(k.v)}, {"identity", v.identity}, {"cidr_identity", v.cidr_identity},
+                              {"name", name_of(v.identity)}});
+    }
+    j["policy"] = {{"entries", ps->live.policy.size()}, {"capacity", ps->capacity.policy}};
+    for (const auto& [id, n] : per_local) j["policy"]["by_local_identity"][std::to_string(id)] = n;
+    if (entries) {
+      for (const auto& [k, v] : ps->live.policy) {
+        j["policy"]["list"].push_back({{"local", k.v.local_identity}, {"remote", k.v.remote_identity},
+                                       {"direction", k.v.direction == WD_DIR_EGRESS ? "egress" : "ingress"},
+                                       {"ports", Ports(ps->live.portsets, v)}});
+      }
+    }
+    j["lockdown"] = json::array();
+    for (const auto& [k, v] : ps->live.lockdown) j["lockdown"].push_back({{"prefix", Prefix(k.v)}, {"ports", Ports(ps->live.portsets, v)}});
+    j["conntrack_entries"] = ps->conntrack_entries;
+    for (uint8_t h = 0; h < 4; ++h) {
+      for (uint8_t r = 0; r < WD_REASON_COUNT; ++r) {
+        uint64_t n = ps->counters[h * WD_REASON_COUNT + r];
+        if (n) j["counters"][datapath::HookName(h)][datapath::ReasonName(r)] = n;
+      }
+    }
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+
+  std::cout << "config     generation " << c.generation << ", live copy " << (c.active ? "b" : "a") << ", pool "
+            << (c.pool == WD_POOL_GATEWAY ? "gateway" : "default") << ", unknown pods "
+            << (c.unknown_pod == WD_UNKNOWN_POD_ALLOW ? "allow" : "deny") << ", kubepods cgroup " << c.kubepods_cgroup_id
+            << " (level " << c.kubepods_level << ")" << (c.configured ? "" : "  NOT CONFIGURED: everything is dropped") << "\n\n";
+  std::cout << "attach points\n";
+  std::cout << "  " << std::left << std::setw(14) << "program" << std::setw(24) << "attach type" << std::setw(12) << "cgroup id"
+            << std::setw(9) << "link id" << "prog id\n";
+  for (const auto& l : ps->links) {
+    std::cout << "  " << std::setw(14) << l.name;
+    if (!l.link_id) {
+      std::cout << "(not attached)\n";
+      continue;
+    }
+    std::cout << std::setw(24) << datapath::AttachTypeName(l.attach_type) << std::setw(12) << l.cgroup_id << std::setw(9)
+              << l.link_id << l.prog_id << "\n";
+  }
+  std::cout << "\nendpoints (" << ps->live.endpoints.size() << " of " << ps->capacity.endpoints << ")\n";
+  std::cout << "  " << std::setw(12) << "cgroup id" << std::setw(11) << "identity" << std::setw(10) << "isolated"
+            << "name\n";
+  for (const auto& [cg, e] : ps->live.endpoints) {
+    std::string iso = std::string(e.isolated & WD_ISOLATED_INGRESS ? "I" : "-") + (e.isolated & WD_ISOLATED_EGRESS ? "E" : "-") +
+                      (e.flags & WD_EP_GATEWAY ? " gw" : "");
+    std::cout << "  " << std::setw(12) << cg << std::setw(11) << e.identity << std::setw(10) << iso << name_of(e.identity) << "\n";
+  }
+  std::cout << "\nipcache (" << ps->live.ipcache.size() << " of " << ps->capacity.ipcache << ")\n";
+  std::cout << "  " << std::setw(22) << "prefix" << std::setw(11) << "identity" << std::setw(11) << "cidr id" << "name\n";
+  std::map<std::string, std::pair<uint32_t, uint32_t>> sorted;
+  for (const auto& [k, v] : ps->live.ipcache) sorted[Prefix(k.v)] = {v.identity, v.cidr_identity};
+  for (const auto& [p, v] : sorted) {
+    std::cout << "  " << std::setw(22) << p << std::setw(11) << v.first << std::setw(11) << v.second << name_of(v.first) << "\n";
+  }
+  std::cout << "\npolicy (" << ps->live.policy.size() << " entries of " << ps->capacity.policy << ")\n";
+  for (const auto& [id, n] : per_local) std::cout << "  local identity " << id << " " << name_of(id) << ": " << n << " entries\n";
+  if (entries) {
+    for (const auto& [k, v] : ps->live.policy) {
+      std::cout << "  " << (k.v.direction == WD_DIR_EGRESS ? "egress  " : "ingress ") << k.v.local_identity << " <-> "
+                << k.v.remote_identity << "  " << Ports(ps->live.portsets, v) << "\n";
+    }
+  }
+  std::cout << "\nlockdown allowances (" << ps->live.lockdown.size() << ")\n";
+  for (const auto& [k, v] : ps->live.lockdown) std::cout << "  " << std::setw(22) << Prefix(k.v) << Ports(ps->live.portsets, v) << "\n";
+  std::cout << "\nconntrack  " << ps->conntrack_entries << " flows\n\ncounters\n";
+  for (uint8_t h = 0; h < 4; ++h) {
+    for (uint8_t r = 0; r < WD_REASON_COUNT; ++r) {
+      uint64_t n = ps->counters[h * WD_REASON_COUNT + r];
+      if (n) std::cout << "  " << std::setw(9) << datapath::HookName(h) << std::setw(20) << datapath::ReasonName(r) << n << "\n";
+    }
+  }
+  return 0;
+}
+
+}  // namespace warden::cli
