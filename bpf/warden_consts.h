@@ -12,6 +12,7 @@
 #define WD_ID_HOST 1u    /* a node's own addresses */
 #define WD_ID_WORLD 2u   /* outside the cluster */
 #define WD_ID_CLUSTER 3u /* inside a cluster CIDR but not a known pod */
+#define WD_ID_LOCAL_HOST 4u /* this node's own addresses (node-local tables only) */
 #define WD_ID_POD_MIN 256u
 #define WD_ID_POD_MAX 0x00ffffffu
 #define WD_ID_CIDR_FLAG 0x01000000u
@@ -60,7 +61,7 @@
 #define WD_REASON_ALLOW_POLICY 0       /* a NetworkPolicy rule allows it */
 #define WD_REASON_ALLOW_NOT_ISOLATED 1 /* no policy of this direction selects the pod */
 #define WD_REASON_ALLOW_TRACKED 2      /* part of a flow already allowed (conntrack) */
-#define WD_REASON_ALLOW_HOST 3         /* a host process, not a pod, within the lockdown rules */
+#define WD_REASON_ALLOW_HOST 3         /* a host process (lockdown permitting), or the pod's own node */
 #define WD_REASON_ALLOW_UNKNOWN_POD 4  /* a pod Warden does not know, with --unknown-pod allow */
 #define WD_REASON_DENY_POLICY 5        /* the pod is isolated and no rule allows it */
 #define WD_REASON_DENY_POOL_LOCKDOWN 6 /* direct egress to the world from this node pool */

@@ -123,6 +123,12 @@ static __always_inline void wd_decide(void *ipcache, void *policy, void *portset
     d->reason = d->allow ? WD_REASON_ALLOW_UNKNOWN_POD : WD_REASON_DENY_UNKNOWN_POD;
     return;
   }
+  /* A pod cannot block traffic from its own node (kubelet probes): Kubernetes semantics. */
+  if (dir == WD_DIR_INGRESS && remote.identity == WD_ID_LOCAL_HOST) {
+    d->allow = 1;
+    d->reason = WD_REASON_ALLOW_HOST;
+    return;
+  }
   /* NetworkPolicy. Step 1: isolation. */
   if (!((local->isolated >> dir) & 1)) {
     d->allow = 1;

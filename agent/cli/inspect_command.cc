@@ -97,7 +97,8 @@ int RunInspect(const std::vector<std::string>& args) {
     std::cerr << "warden inspect: " << ps.status().message() << "\n";
     return 2;
   }
-  std::map<uint32_t, std::string> names = {{WD_ID_HOST, "host"}, {WD_ID_WORLD, "world"}, {WD_ID_CLUSTER, "cluster"}};
+  std::map<uint32_t, std::string> names = {{WD_ID_HOST, "host"}, {WD_ID_WORLD, "world"}, {WD_ID_CLUSTER, "cluster"},
+                                           {WD_ID_LOCAL_HOST, "this node"}};
   if (!manifests.empty()) {
     auto loaded = policy::LoadManifestDir(manifests);
     auto snap = policy::Compile(loaded.state);

@@ -304,8 +304,13 @@ absl::Status LabUp(const LabOptions& o) {
     LAB_SH("ip -n ", ns, " route add 169.254.1.1 dev eth0 scope link");
     LAB_SH("ip -n ", ns, " route add default via 169.254.1.1 dev eth0");
     LAB_SH("ip -n ", nns, " link set wlp", j, " up");
-    LAB_SH("ip netns exec ", nns, " sysctl -qw net.ipv4.conf.wlp", j, ".proxy_arp=1");
-    LAB_SH("ip -n ", nns, " route add ", ip, "/32 dev wlp", j);
+    // Proxy ARP answers the pod's gateway (169.254.1.1); without proxy_delay=0 the kernel
+    // delays those answers by up to 0.8 s.
+    LAB_SH("ip netns exec ", nns, " sysctl -qw net.ipv4.conf.wlp", j, ".proxy_arp=1 net.ipv4.neigh.wlp", j,
+           ".proxy_delay=0");
+    // Host processes reach their pods from the node's own address (as on a real node), not
+    // from the metadata address on lo.
+    LAB_SH("ip -n ", nns, " route add ", ip, "/32 dev wlp", j, " src ", node["ip"].get<std::string>());
     std::vector<int> tcp, udp;
     for (const auto& cp : pod.ports) {
       if (cp.protocol == policy::Protocol::kTCP) tcp.push_back(cp.port);

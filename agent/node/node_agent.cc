@@ -107,7 +107,9 @@ absl::StatusOr<bool> NodeAgent::Reconcile() {
   }
   stats_.local_pods = local.size();
   stats_.pods_without_cgroup = missing;
-  datapath::NodeTables tables = BuildNodeTables(*snap_, local, opts_.allowances);
+  std::vector<policy::IpAddress> own;
+  if (auto n = state_->nodes.find(opts_.node); n != state_->nodes.end()) own = n->second.addresses;
+  datapath::NodeTables tables = BuildNodeTables(*snap_, local, opts_.allowances, own);
   datapath::NodeConfig cfg;
   cfg.kubepods_cgroup_id = kubepods->id;
   cfg.kubepods_level = kubepods->level;

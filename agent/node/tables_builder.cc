@@ -87,7 +87,8 @@ uint16_t InternPortset(std::vector<wd_portset>* sets, const wd_portset& s) {
 }  // namespace
 
 datapath::NodeTables BuildNodeTables(const policy::Snapshot& snap, const std::vector<LocalPod>& pods,
-                                     const std::vector<Allowance>& allowances) {
+                                     const std::vector<Allowance>& allowances,
+                                     const std::vector<policy::IpAddress>& node_addresses) {
   datapath::NodeTables t;
   absl::flat_hash_set<uint32_t> local_ids;
   for (const auto& p : pods) {
@@ -102,6 +103,11 @@ datapath::NodeTables BuildNodeTables(const policy::Snapshot& snap, const std::ve
     local_ids.insert(id);
   }
   for (const auto& [k, v] : snap.ipcache) t.ipcache[k] = v;
+  for (const auto& ip : node_addresses) {
+    wd_ipcache_key k = policy::MakeIpcacheKey(policy::HostPrefix(ip));
+    auto it = t.ipcache.find(k);
+    if (it != t.ipcache.end()) it->second.identity = WD_ID_LOCAL_HOST;
+  }
   for (const auto& [k, v] : snap.policy) {
     if (local_ids.count(k.local)) t.policy[k.ToAbi()] = v;
   }

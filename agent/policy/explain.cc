@@ -1,5 +1,7 @@
 #include "agent/policy/explain.h"
 
+#include <algorithm>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -99,8 +101,17 @@ FlowExplanation Explainer::Evaluate(End from, End to, const std::string& port_te
     out->applies = true;
     uint8_t wd_dir = dir == Direction::kIngress ? WD_DIR_INGRESS : WD_DIR_EGRESS;
     uint32_t local_id = snap_.pods.at(local.pod->Key()).identity;
-    TwinVerdict tv = twin_.Lookup(local_id, RemoteOf(remote), wd_dir, protocol, static_cast<uint16_t>(*port));
     SideDecision md = model_.Evaluate(dir, *local.pod, remote_ep, l4);
+    if (md.from_own_node) {
+      // The node's own tables mark its addresses WD_ID_LOCAL_HOST, which the kernel admits
+      // before any policy lookup; the cluster-wide twin has no node to stand on.
+      out->allowed = true;
+      out->isolated = md.isolated;
+      out->isolating_policies = md.isolating_policies;
+      out->reason = md.reason;
+      return;
+    }
+    TwinVerdict tv = twin_.Lookup(local_id, RemoteOf(remote), wd_dir, protocol, static_cast<uint16_t>(*port));
     out->allowed = tv.allowed;
     out->isolated = tv.isolated;
     out->isolating_policies = md.isolating_policies;

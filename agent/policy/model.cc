@@ -55,8 +55,31 @@ bool Model::PortMatches(const PolicyPort& pp, const L4& l4, const Pod* dest) {
   return n && *n == l4.port;
 }
 
+bool Model::FromOwnNode(const Pod& pod, const Endpoint& remote) const {
+  if (!remote.ip || remote.pod) return false;
+  auto n = state_.nodes.find(pod.node_name);
+  if (n == state_.nodes.end()) return false;
+  for (const auto& a : n->second.addresses) {
+    if (a == *remote.ip) return true;
+  }
+  return false;
+}
+
 SideDecision Model::Evaluate(Direction dir, const Pod& local, const Endpoint& remote, const L4& l4) const {
   SideDecision d;
+  if (dir == Direction::kIngress && FromOwnNode(local, remote)) {
+    // "Pods cannot block access from their resident node" (NetworkPolicy documentation).
+    for (const auto& [key, np] : state_.policies) {
+      if (np.affects_ingress && Selects(np, local)) {
+        d.isolated = true;
+        d.isolating_policies.push_back(key);
+      }
+    }
+    d.allowed = true;
+    d.from_own_node = true;
+    d.reason = absl::StrCat("from ", local.Key(), "'s own node ", local.node_name, " (a pod cannot block its node)");
+    return d;
+  }
   const char* type = dir == Direction::kIngress ? "Ingress" : "Egress";
   for (const auto& [key, np] : state_.policies) {
     if (np.ns != local.ns || !Selects(np, local)) continue;

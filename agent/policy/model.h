@@ -33,6 +33,7 @@ struct SideDecision {
   std::vector<std::string> isolating_policies;  // "ns/name" of the policies selecting the pod
   std::string allowing_policy;                   // "ns/name"
   int rule_index = -1;
+  bool from_own_node = false;  // ingress from the pod's own node: always allowed
   std::string reason;
 };
 
@@ -44,6 +45,8 @@ class Model {
   SideDecision Evaluate(Direction dir, const Pod& local, const Endpoint& remote, const L4& l4) const;
 
   bool Selects(const NetworkPolicy& np, const Pod& pod) const;
+  // An address of the node `pod` runs on (traffic from there is always admitted).
+  bool FromOwnNode(const Pod& pod, const Endpoint& remote) const;
   bool PeerMatches(const NetworkPolicy& np, const PolicyPeer& peer, const Endpoint& ep) const;
   // `dest` is the pod receiving the traffic (resolves named ports), or null for an address.
   static bool PortMatches(const PolicyPort& pp, const L4& l4, const Pod* dest);

@@ -83,6 +83,7 @@ struct Scene {
   std::vector<node::Allowance> allow;
   bool gateway = false;
   bool host = false;  // run packets as a host process instead
+  std::vector<std::string> node_addresses;  // this node's own addresses
 };
 
 class BpfTest : public ::testing::Test {
@@ -133,7 +134,9 @@ class BpfTest : public ::testing::Test {
     ASSERT_TRUE(pod_id.ok() && kubepods_id.ok() && kubepods_level.ok());
     std::vector<node::LocalPod> pods;
     if (!s.local_pod.empty()) pods.push_back({s.local_pod, *pod_id, s.gateway});
-    tables_ = node::BuildNodeTables(*snap_, pods, s.allow);
+    std::vector<policy::IpAddress> own;
+    for (const auto& a : s.node_addresses) own.push_back(*policy::ParseIp(a));
+    tables_ = node::BuildNodeTables(*snap_, pods, s.allow, own);
     datapath::NodeConfig cfg;
     cfg.kubepods_cgroup_id = *kubepods_id;
     cfg.kubepods_level = *kubepods_level;

@@ -136,6 +136,24 @@ TEST_F(BpfTest, IngressUsesLocalPortAndRemoteIdentity) {
   EXPECT_EQ(Counter(WD_HOOK_INGRESS, WD_REASON_DENY_POLICY), 3u);
 }
 
+TEST_F(BpfTest, APodAlwaysAcceptsItsOwnNode) {
+  Load(All(), {.local_pod = "x/a", .node_addresses = {"10.10.0.1"}});
+  EXPECT_EQ(Ingress(Ipv4Packet("10.10.0.1", "10.244.1.10", kTCP, 40000, 9999)), 1u);
+  EXPECT_EQ(Counter(WD_HOOK_INGRESS, WD_REASON_ALLOW_HOST), 1u);
+  // Another node is just a host address: x/a's ingress rules do not admit it.
+  LoadPod(All() + R"(
+---
+apiVersion: v1
+kind: Node
+metadata: {name: n2}
+status: {addresses: [{type: InternalIP, address: 10.10.0.2}]}
+)", "x/a");
+  EXPECT_EQ(Ingress(Ipv4Packet("10.10.0.2", "10.244.1.10", kTCP, 40001, 9999)), 0u);
+  // Egress to the own node stays under NetworkPolicy.
+  Load(All(), {.local_pod = "x/a", .node_addresses = {"10.10.0.1"}});
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.10.0.1", kTCP, 40002, 22)), 0u);
+}
+
 TEST_F(BpfTest, RepliesOfAdmittedFlowsPass) {
   LoadPod(All(), "x/a");
   // x/a -> x/b:80 admitted on egress; x/b's reply comes in on x/a's ephemeral port, which no

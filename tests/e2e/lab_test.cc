@@ -174,7 +174,8 @@ class LabTest : public ::testing::Test {
                         " --protocols TCP,UDP --output json");
     ASSERT_EQ(exp.code, 0) << exp.err;
     std::map<std::string, json> want;
-    for (const auto& r : json::parse(exp.out)["results"]) {
+    const json explained = json::parse(exp.out);
+    for (const auto& r : explained["results"]) {
       want[r["from"].get<std::string>() + ">" + r["to"].get<std::string>() + ":" + std::to_string(r["port"].get<int>()) + "/" +
            r["protocol"].get<std::string>()] = r;
     }

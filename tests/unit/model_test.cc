@@ -416,7 +416,7 @@ ingress:
            {"prod/db", "prod/web", "8080", TCP, Side::kOpen, Side::kAllow},
            // Selectors select pods only, never outside addresses or nodes.
            {"8.8.8.8", "prod/web", "8080", TCP, Side::kNA, Side::kDeny},
-           {"192.168.0.1", "prod/web", "8080", TCP, Side::kNA, Side::kDeny},
+           {"192.168.0.2", "prod/web", "8080", TCP, Side::kNA, Side::kDeny},
            {"10.244.3.99", "prod/web", "8080", TCP, Side::kNA, Side::kDeny},
        }},
       {"EmptyNamespaceSelectorWithPodSelector",
@@ -678,7 +678,8 @@ ingress:
            {"8.8.8.8", "prod/web", "8080", TCP, Side::kNA, Side::kAllow},
            {"other/client", "prod/web", "8080", TCP, Side::kOpen, Side::kAllow},
            {"prod/pending", "prod/web", "8080", TCP, Side::kOpen, Side::kAllow},
-           {"192.168.0.1", "prod/web", "8080", TCP, Side::kNA, Side::kAllow},
+           {"192.168.0.2", "prod/web", "8080", TCP, Side::kNA, Side::kAllow},
+           {"192.168.0.2", "prod/web", "8081", TCP, Side::kNA, Side::kDeny},
            {"other/client", "prod/web", "8081", TCP, Side::kOpen, Side::kDeny},
        }},
       {"NumericPort",
@@ -1173,6 +1174,55 @@ TEST(ModelTest, PortMatches) {
   EXPECT_EQ(Model::ResolveNamedPort(*web, "dns", UDP), 53);
   EXPECT_EQ(Model::ResolveNamedPort(*web, "dns", TCP), std::nullopt);
   EXPECT_EQ(Model::ResolveNamedPort(*web, "nope", TCP), std::nullopt);
+}
+
+}  // namespace
+}  // namespace warden::policy
+
+namespace warden::policy {
+namespace {
+
+// "Pods cannot block access from their resident node": ingress from the addresses of the node a
+// pod runs on is always admitted; other nodes are ordinary addresses.
+TEST(OwnNode, APodCannotBlockItsNode) {
+  LoadResult r = LoadManifestTexts({{"c.yaml", R"(
+apiVersion: v1
+kind: Node
+metadata: {name: n1}
+status: {addresses: [{type: InternalIP, address: 192.168.9.1}]}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: n2}
+status: {addresses: [{type: InternalIP, address: 192.168.9.2}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: p}
+spec: {nodeName: n1}
+status: {podIP: 10.9.0.1}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny, namespace: p}
+spec: {podSelector: {}, policyTypes: [Ingress, Egress]}
+)"}});
+  ASSERT_TRUE(r.errors.empty());
+  Snapshot snap = Compile(r.state);
+  Explainer ex(r.state, snap);
+  auto own = ex.Explain("192.168.9.1", "p/web", "8080", Protocol::kTCP);
+  ASSERT_TRUE(own.ok());
+  EXPECT_TRUE(own->allowed);
+  EXPECT_TRUE(own->ingress.isolated);
+  EXPECT_NE(own->ingress.reason.find("own node n1"), std::string::npos) << own->ingress.reason;
+  auto other = ex.Explain("192.168.9.2", "p/web", "8080", Protocol::kTCP);
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(other->allowed);
+  EXPECT_TRUE(other->consistent);
+  // Egress to the own node stays under policy.
+  auto out = ex.Explain("p/web", "192.168.9.1", "22", Protocol::kTCP);
+  ASSERT_TRUE(out.ok());
+  EXPECT_FALSE(out->allowed);
 }
 
 }  // namespace
