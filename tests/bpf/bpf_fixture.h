@@ -84,6 +84,7 @@ struct Scene {
   bool gateway = false;
   bool host = false;  // run packets as a host process instead
   std::vector<std::string> node_addresses;  // this node's own addresses
+  bool guaranteed = false;  // the pod sits at kubepods/pod-g (Guaranteed QoS) instead
 };
 
 class BpfTest : public ::testing::Test {
@@ -105,14 +106,15 @@ class BpfTest : public ::testing::Test {
     home_cgroup_ = *home;
     cg_base_ = *mount + "/warden-test-" + std::to_string(getpid());
     for (const char* sub : {"", "/host", "/kubepods", "/kubepods/burstable", "/kubepods/burstable/pod-test",
-                            "/kubepods/burstable/pod-test/c1"}) {
+                            "/kubepods/burstable/pod-test/c1", "/kubepods/pod-g", "/kubepods/pod-g/c1"}) {
       ASSERT_EQ(mkdir((cg_base_ + sub).c_str(), 0755) == 0 || errno == EEXIST, true) << cg_base_ + sub;
     }
   }
 
   void TearDown() override {
     EXPECT_TRUE(common::MoveToCgroup(home_cgroup_, getpid()).ok());
-    for (const char* sub : {"/kubepods/burstable/pod-test/c1", "/kubepods/burstable/pod-test", "/kubepods/burstable",
+    for (const char* sub : {"/kubepods/pod-g/c1", "/kubepods/pod-g", "/kubepods/burstable/pod-test/c1",
+                            "/kubepods/burstable/pod-test", "/kubepods/burstable",
                             "/kubepods", "/host", ""}) {
       rmdir((cg_base_ + sub).c_str());
     }
@@ -128,7 +130,8 @@ class BpfTest : public ::testing::Test {
     ASSERT_TRUE(loaded.errors.empty()) << loaded.errors[0].ToString();
     state_ = std::make_unique<policy::ClusterState>(std::move(loaded.state));
     snap_ = std::make_unique<policy::Snapshot>(policy::Compile(*state_));
-    auto pod_id = common::CgroupId(cg_base_ + "/kubepods/burstable/pod-test");
+    std::string pod_dir = cg_base_ + (s.guaranteed ? "/kubepods/pod-g" : "/kubepods/burstable/pod-test");
+    auto pod_id = common::CgroupId(pod_dir);
     auto kubepods_id = common::CgroupId(cg_base_ + "/kubepods");
     auto kubepods_level = common::CgroupLevel(cg_base_ + "/kubepods");
     ASSERT_TRUE(pod_id.ok() && kubepods_id.ok() && kubepods_level.ok());
@@ -147,7 +150,7 @@ class BpfTest : public ::testing::Test {
     config_ = cfg;
     auto st = dp_->Apply(tables_, cfg);
     ASSERT_TRUE(st.ok()) << st;
-    std::string where = s.host ? cg_base_ + "/host" : cg_base_ + "/kubepods/burstable/pod-test/c1";
+    std::string where = s.host ? cg_base_ + "/host" : pod_dir + "/c1";
     ASSERT_TRUE(common::MoveToCgroup(where, getpid()).ok());
   }
   void LoadPod(const std::string& yaml, const std::string& local_pod) {

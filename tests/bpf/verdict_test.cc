@@ -96,6 +96,14 @@ TEST_F(BpfTest, PolicyPortsAndRanges) {
   EXPECT_EQ(Counter(WD_HOOK_EGRESS, WD_REASON_DENY_POLICY), 4u);
 }
 
+TEST_F(BpfTest, GuaranteedPodsSitOneLevelHigher) {
+  Load(All(), {.local_pod = "x/a", .guaranteed = true});
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTCP, 40000, 80)), 1u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTCP, 40001, 91)), 0u);
+  EXPECT_EQ(Counter(WD_HOOK_EGRESS, WD_REASON_DENY_POLICY), 1u);
+  EXPECT_EQ(Counter(WD_HOOK_EGRESS, WD_REASON_DENY_UNKNOWN_POD), 0u);
+}
+
 TEST_F(BpfTest, RuleWithoutPortsAllowsEveryProtocol) {
   LoadPod(All(), "x/a");
   EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.2.10", kICMP, 0, 0)), 1u);   // to y/c

@@ -1,0 +1,94 @@
+// Finding pods' cgroups by kubelet's naming, for both cgroup drivers, on the real cgroup2
+// filesystem. Needs root.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "agent/common/cgroup.h"
+#include "agent/node/pod_cgroups.h"
+
+namespace warden::node {
+namespace {
+
+namespace fs = std::filesystem;
+
+class PodCgroupsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(geteuid(), 0u) << "this test creates cgroups: it must run as root";
+    auto m = common::FindCgroup2Mount();
+    ASSERT_TRUE(m.ok()) << m.status();
+    base_ = *m + "/warden-test-pc-" + std::to_string(getpid());
+    ASSERT_EQ(mkdir(base_.c_str(), 0755), 0) << base_;
+  }
+  void TearDown() override {
+    // cgroup directories are removed bottom-up with rmdir.
+    std::vector<fs::path> dirs;
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(base_, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (it->is_directory()) dirs.push_back(it->path());
+    }
+    std::sort(dirs.begin(), dirs.end(), [](const fs::path& a, const fs::path& b) { return a.native().size() > b.native().size(); });
+    for (const auto& d : dirs) rmdir(d.c_str());
+    rmdir(base_.c_str());
+  }
+  void Mk(const std::string& rel) {
+    fs::path p = base_;
+    for (const auto& part : fs::path(rel)) {
+      p /= part;
+      ASSERT_TRUE(mkdir(p.c_str(), 0755) == 0 || errno == EEXIST) << p;
+    }
+  }
+  std::string base_;
+};
+
+const char* kUid = "1f0e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+
+TEST_F(PodCgroupsTest, CgroupfsDriver) {
+  Mk("node/kubepods/pod" + std::string(kUid));
+  Mk("node/kubepods/burstable/pod11111111-2222-3333-4444-555555555555/container");
+  Mk("node/kubepods/besteffort/pod66666666-7777-8888-9999-000000000000");
+  auto k = FindKubepods(base_ + "/node");
+  ASSERT_TRUE(k.ok()) << k.status();
+  EXPECT_FALSE(k->systemd);
+  EXPECT_EQ(k->path, base_ + "/node/kubepods");
+  auto level = common::CgroupLevel(base_ + "/node/kubepods");
+  ASSERT_TRUE(level.ok());
+  EXPECT_EQ(k->level, *level);
+  EXPECT_EQ(k->id, *common::CgroupId(base_ + "/node/kubepods"));
+  EXPECT_EQ(FindPodCgroup(*k, kUid), base_ + "/node/kubepods/pod" + kUid);
+  EXPECT_EQ(FindPodCgroup(*k, "11111111-2222-3333-4444-555555555555"),
+            base_ + "/node/kubepods/burstable/pod11111111-2222-3333-4444-555555555555");
+  EXPECT_EQ(FindPodCgroup(*k, "66666666-7777-8888-9999-000000000000"),
+            base_ + "/node/kubepods/besteffort/pod66666666-7777-8888-9999-000000000000");
+  EXPECT_FALSE(FindPodCgroup(*k, "00000000-0000-0000-0000-000000000000").has_value());
+}
+
+TEST_F(PodCgroupsTest, SystemdDriver) {
+  std::string u = kUid;
+  std::replace(u.begin(), u.end(), '-', '_');
+  Mk("node/kubepods.slice/kubepods-pod" + u + ".slice");
+  Mk("node/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod11111111_2222_3333_4444_555555555555.slice");
+  auto k = FindKubepods(base_ + "/node");
+  ASSERT_TRUE(k.ok()) << k.status();
+  EXPECT_TRUE(k->systemd);
+  EXPECT_EQ(FindPodCgroup(*k, kUid), base_ + "/node/kubepods.slice/kubepods-pod" + u + ".slice");
+  EXPECT_EQ(FindPodCgroup(*k, "11111111-2222-3333-4444-555555555555"),
+            base_ + "/node/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod11111111_2222_3333_4444_555555555555.slice");
+}
+
+TEST_F(PodCgroupsTest, NoKubepodsYetAndBadRoot) {
+  Mk("node");
+  auto k = FindKubepods(base_ + "/node");
+  ASSERT_TRUE(k.ok());
+  EXPECT_TRUE(k->path.empty());
+  EXPECT_FALSE(FindPodCgroup(*k, kUid).has_value());
+  EXPECT_FALSE(FindKubepods(base_ + "/missing").ok());
+  EXPECT_FALSE(FindKubepods("/tmp").ok());  // not a cgroup directory
+}
+
+}  // namespace
+}  // namespace warden::node
