@@ -47,6 +47,17 @@ static __always_inline void wd_emit(__u8 hook, __u8 dir, const struct wd_local *
   bpf_ringbuf_submit(e, 0);
 }
 
+static __always_inline void wd_ct_key_of(struct wd_ct_key *k, const struct wd_local *local,
+                                         const struct wd_flow *f) {
+  __builtin_memset(k, 0, sizeof(*k));
+  k->local_identity = local->identity;
+  k->family = f->family;
+  k->protocol = f->protocol;
+  k->local_port = f->local_port;
+  k->remote_port = f->remote_port;
+  __builtin_memcpy(k->remote_addr, f->remote_addr, 16);
+}
+
 #define WD_SKB_ANCESTOR(level) bpf_skb_ancestor_cgroup_id(skb, (level))
 
 static __always_inline int wd_skb(struct __sk_buff *skb, __u8 dir) {
@@ -68,13 +79,8 @@ static __always_inline int wd_skb(struct __sk_buff *skb, __u8 dir) {
   }
 
   /* Conntrack: a flow admitted under the current policy generation passes. */
-  struct wd_ct_key ck = {};
-  ck.local_identity = local.identity;
-  ck.family = f.family;
-  ck.protocol = f.protocol;
-  ck.local_port = f.local_port;
-  ck.remote_port = f.remote_port;
-  __builtin_memcpy(ck.remote_addr, f.remote_addr, 16);
+  struct wd_ct_key ck;
+  wd_ct_key_of(&ck, &local, &f);
   struct wd_ct_value *cv = bpf_map_lookup_elem(&wd_ct, &ck);
   __u8 origin = dir;
   if (cv) {
@@ -140,13 +146,8 @@ static __always_inline int wd_sock_addr(struct bpf_sock_addr *ctx, __u8 hook, __
 
   /* A UDP reply from a bound socket to a peer whose request was admitted on ingress. */
   if (f.local_port) {
-    struct wd_ct_key ck = {};
-    ck.local_identity = local.identity;
-    ck.family = f.family;
-    ck.protocol = f.protocol;
-    ck.local_port = f.local_port;
-    ck.remote_port = f.remote_port;
-    __builtin_memcpy(ck.remote_addr, f.remote_addr, 16);
+    struct wd_ct_key ck;
+    wd_ct_key_of(&ck, &local, &f);
     struct wd_ct_value *cv = bpf_map_lookup_elem(&wd_ct, &ck);
     if (cv && cv->generation == cfg->generation) {
       wd_count(hook, WD_REASON_ALLOW_TRACKED);

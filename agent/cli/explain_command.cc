@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "agent/cli/commands.h"
+#include "agent/cli/flags.h"
 #include "agent/policy/compiler.h"
 #include "agent/policy/explain.h"
 #include "agent/policy/manifest_loader.h"
@@ -127,17 +128,7 @@ int RunExplain(const std::vector<std::string>& args) {
       ("protocols", po::value(&protocols)->default_value("TCP"), "matrix protocols, comma-separated")
       ("output,o", po::value(&output)->default_value("text"), "text or json");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(desc).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "warden explain: " << e.what() << "\n";
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << desc << "\n";
-    return 0;
-  }
+  if (auto done = ParseFlags("explain", desc, args, &vm)) return *done;
   auto fail = [](const std::string& msg) {
     std::cerr << "warden explain: " << msg << "\n";
     return 2;

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/cli/commands.h"
+#include "agent/cli/flags.h"
 #include "agent/datapath/bpf_datapath.h"
 #include "agent/policy/compiler.h"
 #include "agent/policy/manifest_loader.h"
@@ -73,17 +74,7 @@ int RunInspect(const std::vector<std::string>& args) {
       ("entries", po::bool_switch(&entries), "list every policy entry, not only counts")
       ("output,o", po::value(&output)->default_value("text"), "text or json");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(desc).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "warden inspect: " << e.what() << "\n";
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << desc << "\n";
-    return 0;
-  }
+  if (auto done = ParseFlags("inspect", desc, args, &vm)) return *done;
   if (bpffs.empty()) {
     std::cerr << "warden inspect: --bpffs DIR is required\n";
     return 2;

@@ -5,6 +5,7 @@
 #include <boost/program_options.hpp>
 
 #include "agent/cli/commands.h"
+#include "agent/cli/flags.h"
 #include "agent/node/node_agent.h"
 
 namespace warden::cli {
@@ -39,17 +40,7 @@ int RunNode(const std::vector<std::string>& args) {
       ("metrics", po::value(&o.metrics_address), "serve Prometheus /metrics on HOST:PORT")
       ("interval-ms", po::value(&o.interval_ms)->default_value(100), "reconcile interval");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(desc).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "warden node: " << e.what() << "\n";
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << desc << "\n";
-    return 0;
-  }
+  if (auto done = ParseFlags("node", desc, args, &vm)) return *done;
   auto fail = [](const std::string& m) {
     std::cerr << "warden node: " << m << "\n";
     return 2;

@@ -13,33 +13,15 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/e2e/e2e_util.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-struct CliRun {
-  int code = -1;
-  std::string out, err;
-};
-
-// Runs warden with `args` (already shell-quoted where needed).
-CliRun Warden(const std::string& args) {
-  fs::path err_file = fs::temp_directory_path() / ("warden-cli-err-" + std::to_string(getpid()));
-  std::string cmd = std::string(WARDEN_BINARY_DIR) + "/bin/warden " + args + " 2>" + err_file.string();
-  CliRun r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err_file);
-  r.err.assign(std::istreambuf_iterator<char>(in), {});
-  fs::remove(err_file);
-  return r;
-}
+using CliRun = ::warden::e2e::Result;
+using ::warden::e2e::Warden;
 
 class ExplainCli : public ::testing::Test {
  protected:
