@@ -14,20 +14,20 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-static __always_inline const struct wd_config *wd_cfg(void) {
+static __always_inline const struct wd_config* wd_cfg(void) {
   __u32 zero = 0;
   return bpf_map_lookup_elem(&wd_config, &zero);
 }
 
 static __always_inline void wd_count(__u8 hook, __u8 reason) {
   __u32 idx = (__u32)hook * WD_REASON_COUNT + reason;
-  __u64 *c = bpf_map_lookup_elem(&wd_counters, &idx);
+  __u64* c = bpf_map_lookup_elem(&wd_counters, &idx);
   if (c) *c += 1;
 }
 
-static __always_inline void wd_emit(__u8 hook, __u8 dir, const struct wd_local *local,
-                                    const struct wd_flow *f, const struct wd_decision *d) {
-  struct wd_event *e = bpf_ringbuf_reserve(&wd_events, sizeof(*e), 0);
+static __always_inline void wd_emit(__u8 hook, __u8 dir, const struct wd_local* local,
+                                    const struct wd_flow* f, const struct wd_decision* d) {
+  struct wd_event* e = bpf_ringbuf_reserve(&wd_events, sizeof(*e), 0);
   if (!e) return;
   e->timestamp_ns = bpf_ktime_get_ns();
   e->cgroup_id = local->cgroup_id;
@@ -47,8 +47,8 @@ static __always_inline void wd_emit(__u8 hook, __u8 dir, const struct wd_local *
   bpf_ringbuf_submit(e, 0);
 }
 
-static __always_inline void wd_ct_key_of(struct wd_ct_key *k, const struct wd_local *local,
-                                         const struct wd_flow *f) {
+static __always_inline void wd_ct_key_of(struct wd_ct_key* k, const struct wd_local* local,
+                                         const struct wd_flow* f) {
   __builtin_memset(k, 0, sizeof(*k));
   k->local_identity = local->identity;
   k->family = f->family;
@@ -60,9 +60,9 @@ static __always_inline void wd_ct_key_of(struct wd_ct_key *k, const struct wd_lo
 
 #define WD_SKB_ANCESTOR(level) bpf_skb_ancestor_cgroup_id(skb, (level))
 
-static __always_inline int wd_skb(struct __sk_buff *skb, __u8 dir) {
+static __always_inline int wd_skb(struct __sk_buff* skb, __u8 dir) {
   __u8 hook = dir == WD_DIR_EGRESS ? WD_HOOK_EGRESS : WD_HOOK_INGRESS;
-  const struct wd_config *cfg = wd_cfg();
+  const struct wd_config* cfg = wd_cfg();
   if (!cfg || !cfg->configured) {
     wd_count(hook, WD_REASON_DENY_NOT_CONFIGURED);
     return 0;
@@ -81,7 +81,7 @@ static __always_inline int wd_skb(struct __sk_buff *skb, __u8 dir) {
   /* Conntrack: a flow admitted under the current policy generation passes. */
   struct wd_ct_key ck;
   wd_ct_key_of(&ck, &local, &f);
-  struct wd_ct_value *cv = bpf_map_lookup_elem(&wd_ct, &ck);
+  struct wd_ct_value* cv = bpf_map_lookup_elem(&wd_ct, &ck);
   __u8 origin = dir;
   if (cv) {
     if (cv->generation == cfg->generation) {
@@ -109,18 +109,18 @@ static __always_inline int wd_skb(struct __sk_buff *skb, __u8 dir) {
 }
 
 SEC("cgroup_skb/egress")
-int wd_egress(struct __sk_buff *skb) { return wd_skb(skb, WD_DIR_EGRESS); }
+int wd_egress(struct __sk_buff* skb) { return wd_skb(skb, WD_DIR_EGRESS); }
 
 SEC("cgroup_skb/ingress")
-int wd_ingress(struct __sk_buff *skb) { return wd_skb(skb, WD_DIR_INGRESS); }
+int wd_ingress(struct __sk_buff* skb) { return wd_skb(skb, WD_DIR_INGRESS); }
 
 /* ---- connect and sendmsg: the same egress decision, before any packet exists ---------------- */
 
 #define WD_CUR_ANCESTOR(level) bpf_get_current_ancestor_cgroup_id((level))
 
-static __always_inline int wd_sock_addr(struct bpf_sock_addr *ctx, __u8 hook, __u8 family,
-                                        const __u8 *addr) {
-  const struct wd_config *cfg = wd_cfg();
+static __always_inline int wd_sock_addr(struct bpf_sock_addr* ctx, __u8 hook, __u8 family,
+                                        const __u8* addr) {
+  const struct wd_config* cfg = wd_cfg();
   if (!cfg || !cfg->configured) {
     wd_count(hook, WD_REASON_DENY_NOT_CONFIGURED);
     return 0;
@@ -133,7 +133,7 @@ static __always_inline int wd_sock_addr(struct bpf_sock_addr *ctx, __u8 hook, __
   f.protocol = proto;
   f.remote_port = bpf_ntohs((__u16)ctx->user_port);
   __builtin_memcpy(f.remote_addr, addr, family == WD_AF_INET ? 4 : 16);
-  struct bpf_sock *sk = ctx->sk;
+  struct bpf_sock* sk = ctx->sk;
   if (sk) f.local_port = (__u16)sk->src_port;
 
   struct wd_local local;
@@ -148,7 +148,7 @@ static __always_inline int wd_sock_addr(struct bpf_sock_addr *ctx, __u8 hook, __
   if (f.local_port) {
     struct wd_ct_key ck;
     wd_ct_key_of(&ck, &local, &f);
-    struct wd_ct_value *cv = bpf_map_lookup_elem(&wd_ct, &ck);
+    struct wd_ct_value* cv = bpf_map_lookup_elem(&wd_ct, &ck);
     if (cv && cv->generation == cfg->generation) {
       wd_count(hook, WD_REASON_ALLOW_TRACKED);
       return 1;
@@ -163,18 +163,18 @@ static __always_inline int wd_sock_addr(struct bpf_sock_addr *ctx, __u8 hook, __
 }
 
 SEC("cgroup/connect4")
-int wd_connect4(struct bpf_sock_addr *ctx) {
+int wd_connect4(struct bpf_sock_addr* ctx) {
   __u32 a = ctx->user_ip4;
-  return wd_sock_addr(ctx, WD_HOOK_CONNECT, WD_AF_INET, (const __u8 *)&a);
+  return wd_sock_addr(ctx, WD_HOOK_CONNECT, WD_AF_INET, (const __u8*)&a);
 }
 
 SEC("cgroup/sendmsg4")
-int wd_sendmsg4(struct bpf_sock_addr *ctx) {
+int wd_sendmsg4(struct bpf_sock_addr* ctx) {
   __u32 a = ctx->user_ip4;
-  return wd_sock_addr(ctx, WD_HOOK_SENDMSG, WD_AF_INET, (const __u8 *)&a);
+  return wd_sock_addr(ctx, WD_HOOK_SENDMSG, WD_AF_INET, (const __u8*)&a);
 }
 
-static __always_inline int wd_sock_addr6(struct bpf_sock_addr *ctx, __u8 hook) {
+static __always_inline int wd_sock_addr6(struct bpf_sock_addr* ctx, __u8 hook) {
   __u32 a[4];
   a[0] = ctx->user_ip6[0];
   a[1] = ctx->user_ip6[1];
@@ -182,12 +182,12 @@ static __always_inline int wd_sock_addr6(struct bpf_sock_addr *ctx, __u8 hook) {
   a[3] = ctx->user_ip6[3];
   /* An IPv4-mapped address (::ffff:a.b.c.d) on a dual-stack socket sends IPv4. */
   if (a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff))
-    return wd_sock_addr(ctx, hook, WD_AF_INET, (const __u8 *)&a[3]);
-  return wd_sock_addr(ctx, hook, WD_AF_INET6, (const __u8 *)a);
+    return wd_sock_addr(ctx, hook, WD_AF_INET, (const __u8*)&a[3]);
+  return wd_sock_addr(ctx, hook, WD_AF_INET6, (const __u8*)a);
 }
 
 SEC("cgroup/connect6")
-int wd_connect6(struct bpf_sock_addr *ctx) { return wd_sock_addr6(ctx, WD_HOOK_CONNECT); }
+int wd_connect6(struct bpf_sock_addr* ctx) { return wd_sock_addr6(ctx, WD_HOOK_CONNECT); }
 
 SEC("cgroup/sendmsg6")
-int wd_sendmsg6(struct bpf_sock_addr *ctx) { return wd_sock_addr6(ctx, WD_HOOK_SENDMSG); }
+int wd_sendmsg6(struct bpf_sock_addr* ctx) { return wd_sock_addr6(ctx, WD_HOOK_SENDMSG); }

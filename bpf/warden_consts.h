@@ -8,10 +8,10 @@
 /* Reserved security identities. Pod identities start at WD_ID_POD_MIN; identities derived from
  * CIDRs (ipBlocks and the whole address space) have WD_ID_CIDR_FLAG set, as in Cilium's
  * local-scope identities, so the two spaces never collide. */
-#define WD_ID_NONE 0u    /* never appears in a map value; "no identity" */
-#define WD_ID_HOST 1u    /* a node's own addresses */
-#define WD_ID_WORLD 2u   /* outside the cluster */
-#define WD_ID_CLUSTER 3u /* inside a cluster CIDR but not a known pod */
+#define WD_ID_NONE 0u       /* never appears in a map value; "no identity" */
+#define WD_ID_HOST 1u       /* a node's own addresses */
+#define WD_ID_WORLD 2u      /* outside the cluster */
+#define WD_ID_CLUSTER 3u    /* inside a cluster CIDR but not a known pod */
 #define WD_ID_LOCAL_HOST 4u /* this node's own addresses (node-local tables only) */
 #define WD_ID_POD_MIN 256u
 #define WD_ID_POD_MAX 0x00ffffffu
@@ -46,7 +46,8 @@
 #define WD_AF_INET6 6
 
 /* wd_endpoint.flags */
-#define WD_EP_GATEWAY (1u << 0) /* an egress-gateway pod: may reach the world from a gateway node */
+#define WD_EP_GATEWAY (1u << 0) /* an egress-gateway pod: may reach the world from a gateway node \
+                                 */
 
 /* wd_config.pool */
 #define WD_POOL_DEFAULT 0 /* no direct egress to the world, except the lockdown allowances */
@@ -61,11 +62,11 @@
 #define WD_REASON_ALLOW_POLICY 0       /* a NetworkPolicy rule allows it */
 #define WD_REASON_ALLOW_NOT_ISOLATED 1 /* no policy of this direction selects the pod */
 #define WD_REASON_ALLOW_TRACKED 2      /* part of a flow already allowed (conntrack) */
-#define WD_REASON_ALLOW_HOST 3         /* a host process (lockdown permitting), or the pod's own node */
-#define WD_REASON_ALLOW_UNKNOWN_POD 4  /* a pod Warden does not know, with --unknown-pod allow */
-#define WD_REASON_DENY_POLICY 5        /* the pod is isolated and no rule allows it */
-#define WD_REASON_DENY_POOL_LOCKDOWN 6 /* direct egress to the world from this node pool */
-#define WD_REASON_DENY_UNKNOWN_POD 7   /* a pod Warden does not know (fail closed) */
+#define WD_REASON_ALLOW_HOST 3 /* a host process (lockdown permitting), or the pod's own node */
+#define WD_REASON_ALLOW_UNKNOWN_POD 4   /* a pod Warden does not know, with --unknown-pod allow */
+#define WD_REASON_DENY_POLICY 5         /* the pod is isolated and no rule allows it */
+#define WD_REASON_DENY_POOL_LOCKDOWN 6  /* direct egress to the world from this node pool */
+#define WD_REASON_DENY_UNKNOWN_POD 7    /* a pod Warden does not know (fail closed) */
 #define WD_REASON_DENY_NOT_CONFIGURED 8 /* the agent has not written its configuration yet */
 #define WD_REASON_COUNT 9
 

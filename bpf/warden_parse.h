@@ -32,7 +32,7 @@ static __always_inline int wd_has_ports(__u8 proto) {
 
 /* Returns 0 and fills `f` for IPv4/IPv6, -1 for anything else. `egress` orients the flow: the
  * local end is the source on egress and the destination on ingress. */
-static __always_inline int wd_parse_skb(struct __sk_buff *skb, int egress, struct wd_flow *f) {
+static __always_inline int wd_parse_skb(struct __sk_buff* skb, int egress, struct wd_flow* f) {
   __u8 *src, *dst;
   __u32 l4_off = 0;
   int ports = 0;

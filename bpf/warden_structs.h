@@ -71,11 +71,11 @@ struct wd_config {
   __u64 kubepods_cgroup_id; /* the node's kubepods cgroup: below it every process is a pod's */
   __u32 kubepods_level;     /* its level (root = 0) */
   __u32 pod_levels[WD_MAX_POD_LEVELS]; /* levels where pod cgroups sit (Guaranteed, other QoS) */
-  __u32 generation;         /* bumped on every policy change: conntrack entries re-check */
-  __u8 configured;          /* 0 until the agent has written every table once */
-  __u8 pool;                /* WD_POOL_* */
-  __u8 unknown_pod;         /* WD_UNKNOWN_POD_* */
-  __u8 active;              /* which copy of the double-buffered tables is live: 0 = _a, 1 = _b */
+  __u32 generation; /* bumped on every policy change: conntrack entries re-check */
+  __u8 configured;  /* 0 until the agent has written every table once */
+  __u8 pool;        /* WD_POOL_* */
+  __u8 unknown_pod; /* WD_UNKNOWN_POD_* */
+  __u8 active;      /* which copy of the double-buffered tables is live: 0 = _a, 1 = _b */
 };
 
 /* lockdown: an LPM trie of world destinations that a default-pool node may still reach
@@ -107,9 +107,9 @@ struct wd_event {
   __u64 cgroup_id;
   __u32 local_identity;
   __u32 remote_identity;
-  __u8 hook;     /* WD_HOOK_* */
-  __u8 verdict;  /* WD_VERDICT_* */
-  __u8 reason;   /* WD_REASON_* */
+  __u8 hook;    /* WD_HOOK_* */
+  __u8 verdict; /* WD_VERDICT_* */
+  __u8 reason;  /* WD_REASON_* */
   __u8 family;
   __u8 protocol;
   __u8 direction; /* WD_DIR_* */

@@ -31,8 +31,11 @@ json PortJson(const FlowExplanation& fx) {
 }
 
 json SideJson(const SideReport& s) {
-  json j = {{"verdict", Word(s.allowed)}, {"applies", s.applies}, {"isolated", s.isolated},
-            {"reason", s.reason}, {"isolating_policies", s.isolating_policies}};
+  json j = {{"verdict", Word(s.allowed)},
+            {"applies", s.applies},
+            {"isolated", s.isolated},
+            {"reason", s.reason},
+            {"isolating_policies", s.isolating_policies}};
   if (!s.policy.empty()) {
     j["policy"] = s.policy;
     j["rule"] = s.rule;
@@ -41,9 +44,13 @@ json SideJson(const SideReport& s) {
 }
 
 json FlowJson(const FlowExplanation& fx) {
-  json j = {{"from", fx.from}, {"to", fx.to}, {"port", PortJson(fx)},
-            {"protocol", ProtocolName(fx.protocol)}, {"verdict", Word(fx.allowed)},
-            {"egress", SideJson(fx.egress)}, {"ingress", SideJson(fx.ingress)},
+  json j = {{"from", fx.from},
+            {"to", fx.to},
+            {"port", PortJson(fx)},
+            {"protocol", ProtocolName(fx.protocol)},
+            {"verdict", Word(fx.allowed)},
+            {"egress", SideJson(fx.egress)},
+            {"ingress", SideJson(fx.ingress)},
             {"reason", fx.reason}};
   if (!fx.from_ip.empty()) j["from_ip"] = fx.from_ip;
   if (!fx.to_ip.empty()) j["to_ip"] = fx.to_ip;
@@ -60,12 +67,14 @@ void PrintFlowText(const FlowExplanation& fx, std::ostream& out) {
     if (id) s += " identity " + std::to_string(id);
     return s;
   };
-  out << (fx.allowed ? "ALLOW" : "DENY") << "  " << end(fx.from, fx.from_ip, fx.from_identity) << " -> "
-      << end(fx.to, fx.to_ip, fx.to_identity) << "  " << ProtocolName(fx.protocol) << "/" << fx.port_text;
+  out << (fx.allowed ? "ALLOW" : "DENY") << "  " << end(fx.from, fx.from_ip, fx.from_identity)
+      << " -> " << end(fx.to, fx.to_ip, fx.to_identity) << "  " << ProtocolName(fx.protocol) << "/"
+      << fx.port_text;
   if (fx.port_text != std::to_string(fx.port) && fx.port) out << " (port " << fx.port << ")";
   out << "\n";
   auto side = [&](const char* name, const SideReport& s) {
-    out << "  " << std::left << std::setw(8) << name << std::setw(6) << Word(s.allowed) << s.reason << "\n";
+    out << "  " << std::left << std::setw(8) << name << std::setw(6) << Word(s.allowed) << s.reason
+        << "\n";
   };
   side("egress", fx.egress);
   side("ingress", fx.ingress);
@@ -74,8 +83,8 @@ void PrintFlowText(const FlowExplanation& fx, std::ostream& out) {
 }
 
 void PrintMatrixText(const std::vector<const Pod*>& pods, const std::vector<std::string>& ports,
-                     const std::vector<Protocol>& protos, const std::vector<FlowExplanation>& results,
-                     std::ostream& out) {
+                     const std::vector<Protocol>& protos,
+                     const std::vector<FlowExplanation>& results, std::ostream& out) {
   // One grid per port and protocol, as the upstream truth tables print them:
   // rows are sources, columns destinations; "." allowed, "X" denied, "-" same pod.
   size_t width = 0;
@@ -111,22 +120,26 @@ void PrintMatrixText(const std::vector<const Pod*>& pods, const std::vector<std:
 int RunExplain(const std::vector<std::string>& args) {
   po::options_description desc(
       "warden explain: why a flow is allowed or denied by NetworkPolicy\n\n"
-      "  warden explain --manifests DIR --from NS/POD --to NS/POD|IP --port PORT|NAME [--protocol TCP]\n"
+      "  warden explain --manifests DIR --from NS/POD --to NS/POD|IP --port PORT|NAME [--protocol "
+      "TCP]\n"
       "  warden explain --manifests DIR --matrix [--ports 80,81] [--protocols TCP,UDP,SCTP]\n\n"
       "options");
-  std::string manifests, from, to, port, protocol = "TCP", ports = "80", protocols = "TCP", output = "text";
+  std::string manifests, from, to, port, protocol = "TCP", ports = "80", protocols = "TCP",
+                                         output = "text";
   bool matrix = false;
-  desc.add_options()
-      ("help,h", "show this help")
-      ("manifests", po::value(&manifests), "directory of Kubernetes manifests (YAML/JSON, recursive)")
-      ("from", po::value(&from), "source: NAMESPACE/POD or an IP address")
-      ("to", po::value(&to), "destination: NAMESPACE/POD or an IP address")
-      ("port", po::value(&port), "destination port number, or a port name of the destination pod")
-      ("protocol", po::value(&protocol)->default_value("TCP"), "TCP, UDP or SCTP")
-      ("matrix", po::bool_switch(&matrix), "every ordered pair of distinct pods")
-      ("ports", po::value(&ports)->default_value("80"), "matrix ports, comma-separated (numbers or names)")
-      ("protocols", po::value(&protocols)->default_value("TCP"), "matrix protocols, comma-separated")
-      ("output,o", po::value(&output)->default_value("text"), "text or json");
+  desc.add_options()("help,h", "show this help")(
+      "manifests", po::value(&manifests),
+      "directory of Kubernetes manifests (YAML/JSON, recursive)")(
+      "from", po::value(&from), "source: NAMESPACE/POD or an IP address")(
+      "to", po::value(&to), "destination: NAMESPACE/POD or an IP address")(
+      "port", po::value(&port), "destination port number, or a port name of the destination pod")(
+      "protocol", po::value(&protocol)->default_value("TCP"), "TCP, UDP or SCTP")(
+      "matrix", po::bool_switch(&matrix), "every ordered pair of distinct pods")(
+      "ports", po::value(&ports)->default_value("80"),
+      "matrix ports, comma-separated (numbers or names)")(
+      "protocols", po::value(&protocols)->default_value("TCP"),
+      "matrix protocols, comma-separated")("output,o", po::value(&output)->default_value("text"),
+                                           "text or json");
   po::variables_map vm;
   if (auto done = ParseFlags("explain", desc, args, &vm)) return *done;
   auto fail = [](const std::string& msg) {
@@ -134,25 +147,31 @@ int RunExplain(const std::vector<std::string>& args) {
     return 2;
   };
   if (manifests.empty()) return fail("--manifests DIR is required");
-  if (output != "text" && output != "json") return fail("--output must be text or json, not \"" + output + "\"");
+  if (output != "text" && output != "json")
+    return fail("--output must be text or json, not \"" + output + "\"");
   std::vector<Protocol> protos;
   std::vector<std::string> port_list;
   if (matrix) {
-    if (vm.count("from") || vm.count("to") || vm.count("port")) return fail("--matrix takes no --from/--to/--port");
+    if (vm.count("from") || vm.count("to") || vm.count("port"))
+      return fail("--matrix takes no --from/--to/--port");
     for (absl::string_view p : absl::StrSplit(protocols, ',', absl::SkipWhitespace())) {
       auto pr = ParseProtocol(std::string(p));
-      if (!pr) return fail("--protocols: unknown protocol \"" + std::string(p) + "\" (TCP, UDP or SCTP)");
+      if (!pr)
+        return fail("--protocols: unknown protocol \"" + std::string(p) + "\" (TCP, UDP or SCTP)");
       protos.push_back(*pr);
     }
     for (absl::string_view p : absl::StrSplit(ports, ',', absl::SkipWhitespace())) {
       int n = 0;
       std::string s(p);
-      if (absl::SimpleAtoi(s, &n) ? (n < 1 || n > 65535) : s.empty()) return fail("--ports: bad port \"" + s + "\"");
+      if (absl::SimpleAtoi(s, &n) ? (n < 1 || n > 65535) : s.empty())
+        return fail("--ports: bad port \"" + s + "\"");
       port_list.push_back(s);
     }
-    if (protos.empty() || port_list.empty()) return fail("--ports and --protocols must not be empty");
+    if (protos.empty() || port_list.empty())
+      return fail("--ports and --protocols must not be empty");
   } else {
-    if (from.empty() || to.empty() || port.empty()) return fail("--from, --to and --port are required (or --matrix)");
+    if (from.empty() || to.empty() || port.empty())
+      return fail("--from, --to and --port are required (or --matrix)");
   }
   auto proto = ParseProtocol(protocol);
   if (!proto) return fail("--protocol: unknown protocol \"" + protocol + "\" (TCP, UDP or SCTP)");
@@ -198,9 +217,13 @@ int RunExplain(const std::vector<std::string>& args) {
   if (output == "json") {
     json arr = json::array();
     for (const auto& fx : results) {
-      arr.push_back({{"from", fx.from}, {"to", fx.to}, {"port", PortJson(fx)},
-                     {"protocol", ProtocolName(fx.protocol)}, {"verdict", Word(fx.allowed)},
-                     {"egress", Word(fx.egress.allowed)}, {"ingress", Word(fx.ingress.allowed)},
+      arr.push_back({{"from", fx.from},
+                     {"to", fx.to},
+                     {"port", PortJson(fx)},
+                     {"protocol", ProtocolName(fx.protocol)},
+                     {"verdict", Word(fx.allowed)},
+                     {"egress", Word(fx.egress.allowed)},
+                     {"ingress", Word(fx.ingress.allowed)},
                      {"reason", fx.reason}});
     }
     std::cout << json{{"results", arr}}.dump(1) << "\n";

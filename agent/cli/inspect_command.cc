@@ -53,7 +53,8 @@ std::string Ports(const std::vector<wd_portset>& sets, const wd_policy_value& v)
       if (on && start < 0) start = p;
       if (!on && start >= 0) {
         if (!ranges.empty()) ranges += ",";
-        absl::StrAppend(&ranges, start == p - 1 ? absl::StrCat(start) : absl::StrCat(start, "-", p - 1));
+        absl::StrAppend(&ranges,
+                        start == p - 1 ? absl::StrCat(start) : absl::StrCat(start, "-", p - 1));
         start = -1;
       }
     }
@@ -69,10 +70,11 @@ int RunInspect(const std::vector<std::string>& args) {
   std::string bpffs, manifests, output = "text";
   bool entries = false;
   po::options_description desc("warden inspect: the datapath state pinned by an agent\n\noptions");
-  desc.add_options()("help,h", "show this help")("bpffs", po::value(&bpffs), "the agent's --bpffs directory")
-      ("manifests", po::value(&manifests), "name identities from these manifests")
-      ("entries", po::bool_switch(&entries), "list every policy entry, not only counts")
-      ("output,o", po::value(&output)->default_value("text"), "text or json");
+  desc.add_options()("help,h", "show this help")("bpffs", po::value(&bpffs),
+                                                 "the agent's --bpffs directory")(
+      "manifests", po::value(&manifests), "name identities from these manifests")(
+      "entries", po::bool_switch(&entries), "list every policy entry, not only counts")(
+      "output,o", po::value(&output)->default_value("text"), "text or json");
   po::variables_map vm;
   if (auto done = ParseFlags("inspect", desc, args, &vm)) return *done;
   if (bpffs.empty()) {
@@ -88,7 +90,9 @@ int RunInspect(const std::vector<std::string>& args) {
     std::cerr << "warden inspect: " << ps.status().message() << "\n";
     return 2;
   }
-  std::map<uint32_t, std::string> names = {{WD_ID_HOST, "host"}, {WD_ID_WORLD, "world"}, {WD_ID_CLUSTER, "cluster"},
+  std::map<uint32_t, std::string> names = {{WD_ID_HOST, "host"},
+                                           {WD_ID_WORLD, "world"},
+                                           {WD_ID_CLUSTER, "cluster"},
                                            {WD_ID_LOCAL_HOST, "this node"}};
   if (!manifests.empty()) {
     auto loaded = policy::LoadManifestDir(manifests);
@@ -105,36 +109,51 @@ int RunInspect(const std::vector<std::string>& args) {
 
   if (output == "json") {
     json j;
-    j["config"] = {{"generation", c.generation}, {"active", c.active ? "b" : "a"}, {"configured", c.configured != 0},
+    j["config"] = {{"generation", c.generation},
+                   {"active", c.active ? "b" : "a"},
+                   {"configured", c.configured != 0},
                    {"pool", c.pool == WD_POOL_GATEWAY ? "gateway" : "default"},
                    {"unknown_pod", c.unknown_pod == WD_UNKNOWN_POD_ALLOW ? "allow" : "deny"},
-                   {"kubepods_cgroup_id", c.kubepods_cgroup_id}, {"kubepods_level", c.kubepods_level}};
+                   {"kubepods_cgroup_id", c.kubepods_cgroup_id},
+                   {"kubepods_level", c.kubepods_level}};
     for (const auto& l : ps->links) {
-      j["attach"].push_back({{"program", l.name}, {"attached", l.link_id != 0}, {"link_id", l.link_id}, {"prog_id", l.prog_id},
-                             {"attach_type", datapath::AttachTypeName(l.attach_type)}, {"cgroup_id", l.cgroup_id}});
+      j["attach"].push_back({{"program", l.name},
+                             {"attached", l.link_id != 0},
+                             {"link_id", l.link_id},
+                             {"prog_id", l.prog_id},
+                             {"attach_type", datapath::AttachTypeName(l.attach_type)},
+                             {"cgroup_id", l.cgroup_id}});
     }
     j["endpoints"] = json::array();
     for (const auto& [cg, e] : ps->live.endpoints) {
-      j["endpoints"].push_back({{"cgroup_id", cg}, {"identity", e.identity}, {"name", name_of(e.identity)},
+      j["endpoints"].push_back({{"cgroup_id", cg},
+                                {"identity", e.identity},
+                                {"name", name_of(e.identity)},
                                 {"isolated_ingress", (e.isolated & WD_ISOLATED_INGRESS) != 0},
-                                {"isolated_egress", (e.isolated & WD_ISOLATED_EGRESS) != 0}, {"gateway", (e.flags & WD_EP_GATEWAY) != 0}});
+                                {"isolated_egress", (e.isolated & WD_ISOLATED_EGRESS) != 0},
+                                {"gateway", (e.flags & WD_EP_GATEWAY) != 0}});
     }
     j["ipcache"] = json::array();
     for (const auto& [k, v] : ps->live.ipcache) {
-      j["ipcache"].push_back({{"prefix", Prefix(k.v)}, {"identity", v.identity}, {"cidr_identity", v.cidr_identity},
+      j["ipcache"].push_back({{"prefix", Prefix(k.v)},
+                              {"identity", v.identity},
+                              {"cidr_identity", v.cidr_identity},
                               {"name", name_of(v.identity)}});
     }
     j["policy"] = {{"entries", ps->live.policy.size()}, {"capacity", ps->capacity.policy}};
     for (const auto& [id, n] : per_local) j["policy"]["by_local_identity"][std::to_string(id)] = n;
     if (entries) {
       for (const auto& [k, v] : ps->live.policy) {
-        j["policy"]["list"].push_back({{"local", k.v.local_identity}, {"remote", k.v.remote_identity},
-                                       {"direction", k.v.direction == WD_DIR_EGRESS ? "egress" : "ingress"},
-                                       {"ports", Ports(ps->live.portsets, v)}});
+        j["policy"]["list"].push_back(
+            {{"local", k.v.local_identity},
+             {"remote", k.v.remote_identity},
+             {"direction", k.v.direction == WD_DIR_EGRESS ? "egress" : "ingress"},
+             {"ports", Ports(ps->live.portsets, v)}});
       }
     }
     j["lockdown"] = json::array();
-    for (const auto& [k, v] : ps->live.lockdown) j["lockdown"].push_back({{"prefix", Prefix(k.v)}, {"ports", Ports(ps->live.portsets, v)}});
+    for (const auto& [k, v] : ps->live.lockdown)
+      j["lockdown"].push_back({{"prefix", Prefix(k.v)}, {"ports", Ports(ps->live.portsets, v)}});
     j["conntrack_entries"] = ps->conntrack_entries;
     for (uint8_t h = 0; h < 4; ++h) {
       for (uint8_t r = 0; r < WD_REASON_COUNT; ++r) {
@@ -146,52 +165,67 @@ int RunInspect(const std::vector<std::string>& args) {
     return 0;
   }
 
-  std::cout << "config     generation " << c.generation << ", live copy " << (c.active ? "b" : "a") << ", pool "
-            << (c.pool == WD_POOL_GATEWAY ? "gateway" : "default") << ", unknown pods "
-            << (c.unknown_pod == WD_UNKNOWN_POD_ALLOW ? "allow" : "deny") << ", kubepods cgroup " << c.kubepods_cgroup_id
-            << " (level " << c.kubepods_level << ")" << (c.configured ? "" : "  NOT CONFIGURED: everything is dropped") << "\n\n";
+  std::cout << "config     generation " << c.generation << ", live copy " << (c.active ? "b" : "a")
+            << ", pool " << (c.pool == WD_POOL_GATEWAY ? "gateway" : "default") << ", unknown pods "
+            << (c.unknown_pod == WD_UNKNOWN_POD_ALLOW ? "allow" : "deny") << ", kubepods cgroup "
+            << c.kubepods_cgroup_id << " (level " << c.kubepods_level << ")"
+            << (c.configured ? "" : "  NOT CONFIGURED: everything is dropped") << "\n\n";
   std::cout << "attach points\n";
-  std::cout << "  " << std::left << std::setw(14) << "program" << std::setw(24) << "attach type" << std::setw(12) << "cgroup id"
-            << std::setw(9) << "link id" << "prog id\n";
+  std::cout << "  " << std::left << std::setw(14) << "program" << std::setw(24) << "attach type"
+            << std::setw(12) << "cgroup id" << std::setw(9) << "link id"
+            << "prog id\n";
   for (const auto& l : ps->links) {
     std::cout << "  " << std::setw(14) << l.name;
     if (!l.link_id) {
       std::cout << "(not attached)\n";
       continue;
     }
-    std::cout << std::setw(24) << datapath::AttachTypeName(l.attach_type) << std::setw(12) << l.cgroup_id << std::setw(9)
-              << l.link_id << l.prog_id << "\n";
+    std::cout << std::setw(24) << datapath::AttachTypeName(l.attach_type) << std::setw(12)
+              << l.cgroup_id << std::setw(9) << l.link_id << l.prog_id << "\n";
   }
-  std::cout << "\nendpoints (" << ps->live.endpoints.size() << " of " << ps->capacity.endpoints << ")\n";
-  std::cout << "  " << std::setw(12) << "cgroup id" << std::setw(11) << "identity" << std::setw(10) << "isolated"
+  std::cout << "\nendpoints (" << ps->live.endpoints.size() << " of " << ps->capacity.endpoints
+            << ")\n";
+  std::cout << "  " << std::setw(12) << "cgroup id" << std::setw(11) << "identity" << std::setw(10)
+            << "isolated"
             << "name\n";
   for (const auto& [cg, e] : ps->live.endpoints) {
-    std::string iso = std::string(e.isolated & WD_ISOLATED_INGRESS ? "I" : "-") + (e.isolated & WD_ISOLATED_EGRESS ? "E" : "-") +
+    std::string iso = std::string(e.isolated & WD_ISOLATED_INGRESS ? "I" : "-") +
+                      (e.isolated & WD_ISOLATED_EGRESS ? "E" : "-") +
                       (e.flags & WD_EP_GATEWAY ? " gw" : "");
-    std::cout << "  " << std::setw(12) << cg << std::setw(11) << e.identity << std::setw(10) << iso << name_of(e.identity) << "\n";
+    std::cout << "  " << std::setw(12) << cg << std::setw(11) << e.identity << std::setw(10) << iso
+              << name_of(e.identity) << "\n";
   }
   std::cout << "\nipcache (" << ps->live.ipcache.size() << " of " << ps->capacity.ipcache << ")\n";
-  std::cout << "  " << std::setw(22) << "prefix" << std::setw(11) << "identity" << std::setw(11) << "cidr id" << "name\n";
+  std::cout << "  " << std::setw(22) << "prefix" << std::setw(11) << "identity" << std::setw(11)
+            << "cidr id"
+            << "name\n";
   std::map<std::string, std::pair<uint32_t, uint32_t>> sorted;
   for (const auto& [k, v] : ps->live.ipcache) sorted[Prefix(k.v)] = {v.identity, v.cidr_identity};
   for (const auto& [p, v] : sorted) {
-    std::cout << "  " << std::setw(22) << p << std::setw(11) << v.first << std::setw(11) << v.second << name_of(v.first) << "\n";
+    std::cout << "  " << std::setw(22) << p << std::setw(11) << v.first << std::setw(11) << v.second
+              << name_of(v.first) << "\n";
   }
-  std::cout << "\npolicy (" << ps->live.policy.size() << " entries of " << ps->capacity.policy << ")\n";
-  for (const auto& [id, n] : per_local) std::cout << "  local identity " << id << " " << name_of(id) << ": " << n << " entries\n";
+  std::cout << "\npolicy (" << ps->live.policy.size() << " entries of " << ps->capacity.policy
+            << ")\n";
+  for (const auto& [id, n] : per_local)
+    std::cout << "  local identity " << id << " " << name_of(id) << ": " << n << " entries\n";
   if (entries) {
     for (const auto& [k, v] : ps->live.policy) {
-      std::cout << "  " << (k.v.direction == WD_DIR_EGRESS ? "egress  " : "ingress ") << k.v.local_identity << " <-> "
-                << k.v.remote_identity << "  " << Ports(ps->live.portsets, v) << "\n";
+      std::cout << "  " << (k.v.direction == WD_DIR_EGRESS ? "egress  " : "ingress ")
+                << k.v.local_identity << " <-> " << k.v.remote_identity << "  "
+                << Ports(ps->live.portsets, v) << "\n";
     }
   }
   std::cout << "\nlockdown allowances (" << ps->live.lockdown.size() << ")\n";
-  for (const auto& [k, v] : ps->live.lockdown) std::cout << "  " << std::setw(22) << Prefix(k.v) << Ports(ps->live.portsets, v) << "\n";
+  for (const auto& [k, v] : ps->live.lockdown)
+    std::cout << "  " << std::setw(22) << Prefix(k.v) << Ports(ps->live.portsets, v) << "\n";
   std::cout << "\nconntrack  " << ps->conntrack_entries << " flows\n\ncounters\n";
   for (uint8_t h = 0; h < 4; ++h) {
     for (uint8_t r = 0; r < WD_REASON_COUNT; ++r) {
       uint64_t n = ps->counters[h * WD_REASON_COUNT + r];
-      if (n) std::cout << "  " << std::setw(9) << datapath::HookName(h) << std::setw(20) << datapath::ReasonName(r) << n << "\n";
+      if (n)
+        std::cout << "  " << std::setw(9) << datapath::HookName(h) << std::setw(20)
+                  << datapath::ReasonName(r) << n << "\n";
     }
   }
   return 0;

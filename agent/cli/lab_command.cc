@@ -30,18 +30,28 @@ bool ParseInts(const std::string& s, std::vector<int>* out) {
 json ReportJson(const lab::ProbeReport& r) {
   std::string egress = r.allowed ? "allow" : (r.outcome == "eperm" ? "deny" : "unknown");
   std::string ingress = r.allowed ? "allow" : "unknown";
-  return {{"from", r.from}, {"to", r.to}, {"port", r.port}, {"protocol", r.protocol},
-          {"verdict", r.allowed ? "allow" : "deny"}, {"egress", egress}, {"ingress", ingress},
-          {"reason", r.detail}, {"outcome", r.outcome}};
+  return {{"from", r.from},
+          {"to", r.to},
+          {"port", r.port},
+          {"protocol", r.protocol},
+          {"verdict", r.allowed ? "allow" : "deny"},
+          {"egress", egress},
+          {"ingress", ingress},
+          {"reason", r.detail},
+          {"outcome", r.outcome}};
 }
 
 int Usage() {
-  std::cerr << "usage: warden lab up --manifests DIR [--state DIR] [--serve-ports P,..] [--no-agents] [-- AGENT-FLAGS...]\n"
-               "       warden lab down [--state DIR]\n"
-               "       warden lab start-agent --node NAME   (start a node's agent again, as it was)\n"
-               "       warden lab probe --from NS/POD|node:NAME|internet --to NS/POD|IP --port P [--protocol TCP|UDP]\n"
-               "       warden lab matrix [--ports 80,81] [--protocols TCP,UDP] [--output text|json]\n"
-               "       warden lab serve --cgroup PATH --netns NAME [--tcp P,..] [--udp P,..]   (used by the lab)\n";
+  std::cerr
+      << "usage: warden lab up --manifests DIR [--state DIR] [--serve-ports P,..] [--no-agents] "
+         "[-- AGENT-FLAGS...]\n"
+         "       warden lab down [--state DIR]\n"
+         "       warden lab start-agent --node NAME   (start a node's agent again, as it was)\n"
+         "       warden lab probe --from NS/POD|node:NAME|internet --to NS/POD|IP --port P "
+         "[--protocol TCP|UDP]\n"
+         "       warden lab matrix [--ports 80,81] [--protocols TCP,UDP] [--output text|json]\n"
+         "       warden lab serve --cgroup PATH --netns NAME [--tcp P,..] [--udp P,..]   (used by "
+         "the lab)\n";
   return 2;
 }
 
@@ -56,16 +66,19 @@ int RunLab(const std::vector<std::string>& all) {
     agent_args.assign(it + 1, args.end());
     args.erase(it, args.end());
   }
-  std::string state = "/run/warden-lab", manifests, from, to, protocol = "TCP", ports = "80", protocols = "TCP",
-              output = "text", cgroup, netns, tcp, udp, serve_ports;
+  std::string state = "/run/warden-lab", manifests, from, to, protocol = "TCP", ports = "80",
+              protocols = "TCP", output = "text", cgroup, netns, tcp, udp, serve_ports;
   int port = 0, timeout_ms = 1000, parallel = 16;
   bool no_agents = false;
   po::options_description desc("warden lab");
-  desc.add_options()("state", po::value(&state))("manifests", po::value(&manifests))("no-agents", po::bool_switch(&no_agents))("serve-ports", po::value(&serve_ports))
-      ("from", po::value(&from))("to", po::value(&to))("port", po::value(&port))("protocol", po::value(&protocol))
-      ("ports", po::value(&ports))("protocols", po::value(&protocols))("output,o", po::value(&output))
-      ("timeout-ms", po::value(&timeout_ms))("parallel", po::value(&parallel))
-      ("cgroup", po::value(&cgroup))("netns", po::value(&netns))("tcp", po::value(&tcp))("udp", po::value(&udp))("node", po::value<std::string>());
+  desc.add_options()("state", po::value(&state))("manifests", po::value(&manifests))(
+      "no-agents", po::bool_switch(&no_agents))("serve-ports", po::value(&serve_ports))(
+      "from", po::value(&from))("to", po::value(&to))("port", po::value(&port))(
+      "protocol", po::value(&protocol))("ports", po::value(&ports))(
+      "protocols", po::value(&protocols))("output,o", po::value(&output))(
+      "timeout-ms", po::value(&timeout_ms))("parallel", po::value(&parallel))(
+      "cgroup", po::value(&cgroup))("netns", po::value(&netns))("tcp", po::value(&tcp))(
+      "udp", po::value(&udp))("node", po::value<std::string>());
   try {
     po::variables_map vm;
     po::store(po::command_line_parser(args).options(desc).run(), vm);
@@ -108,7 +121,8 @@ int RunLab(const std::vector<std::string>& all) {
   }
   if (verb == "serve") {
     std::vector<int> t, u;
-    if (!ParseInts(tcp, &t) || !ParseInts(udp, &u)) return fail(absl::InvalidArgumentError("bad --tcp/--udp port list"));
+    if (!ParseInts(tcp, &t) || !ParseInts(udp, &u))
+      return fail(absl::InvalidArgumentError("bad --tcp/--udp port list"));
     if (auto st = lab::EnterPlace(cgroup, netns); !st.ok()) return fail(st);
     auto st = lab::ServeForever(t, u);
     return fail(st);
@@ -117,7 +131,8 @@ int RunLab(const std::vector<std::string>& all) {
     if (from.empty() || to.empty() || port < 1 || port > 65535) {
       return fail(absl::InvalidArgumentError("--from, --to and --port (1-65535) are required"));
     }
-    if (protocol != "TCP" && protocol != "UDP") return fail(absl::InvalidArgumentError("--protocol must be TCP or UDP"));
+    if (protocol != "TCP" && protocol != "UDP")
+      return fail(absl::InvalidArgumentError("--protocol must be TCP or UDP"));
     auto r = lab::LabProbe(state, lab::ProbeSpec{from, to, port, protocol == "UDP", timeout_ms});
     if (!r.ok()) return fail(r.status());
     if (output == "json") {
@@ -130,10 +145,13 @@ int RunLab(const std::vector<std::string>& all) {
   }
   if (verb == "matrix") {
     std::vector<int> p;
-    if (!ParseInts(ports, &p) || p.empty()) return fail(absl::InvalidArgumentError("--ports: bad list"));
+    if (!ParseInts(ports, &p) || p.empty())
+      return fail(absl::InvalidArgumentError("--ports: bad list"));
     std::vector<std::string> protos;
     for (absl::string_view s : absl::StrSplit(protocols, ',', absl::SkipWhitespace())) {
-      if (s != "TCP" && s != "UDP") return fail(absl::InvalidArgumentError("--protocols: TCP and UDP only (the kernel has no SCTP here)"));
+      if (s != "TCP" && s != "UDP")
+        return fail(absl::InvalidArgumentError(
+            "--protocols: TCP and UDP only (the kernel has no SCTP here)"));
       protos.emplace_back(s);
     }
     auto r = lab::LabMatrix(state, p, protos, timeout_ms, parallel);
@@ -144,8 +162,8 @@ int RunLab(const std::vector<std::string>& all) {
       std::cout << json{{"results", arr}}.dump(1) << "\n";
     } else {
       for (const auto& x : *r) {
-        std::cout << (x.allowed ? "allow " : "deny  ") << x.protocol << "/" << x.port << "  " << x.from << " -> " << x.to
-                  << "  (" << x.outcome << ")\n";
+        std::cout << (x.allowed ? "allow " : "deny  ") << x.protocol << "/" << x.port << "  "
+                  << x.from << " -> " << x.to << "  (" << x.outcome << ")\n";
       }
     }
     return 0;

@@ -1,4 +1,5 @@
-// warden: one binary, one subcommand per role (explain now; node, control, gateway, inspect to come).
+// warden: one binary, one subcommand per role (explain now; node, control, gateway, inspect to
+// come).
 #include <iostream>
 #include <string>
 #include <vector>
@@ -10,7 +11,8 @@ void Usage(std::ostream& out) {
   out << "usage: warden <command> [options]\n\n"
          "commands:\n"
          "  explain   why a flow is allowed or denied (NetworkPolicy, compiled tables)\n"
-         "  node      the node agent: cgroup BPF enforcement of NetworkPolicy and node-pool lockdown\n"
+         "  node      the node agent: cgroup BPF enforcement of NetworkPolicy and node-pool "
+         "lockdown\n"
          "  inspect   the datapath state an agent pinned (tables, attach points, counters)\n"
          "  lab       a lab cluster of network namespaces and cgroups, with real probes\n\n"
          "Run `warden <command> --help` for the options of a command.\n";

@@ -22,23 +22,29 @@ int RunNode(const std::vector<std::string>& args) {
   std::string pool = "default", unknown;
   std::vector<std::string> allow, cluster;
   po::options_description desc(
-      "warden node: enforce NetworkPolicy and node-pool lockdown on one node with cgroup BPF\n\noptions");
-  desc.add_options()
-      ("help,h", "show this help")
-      ("node", po::value(&o.node), "this node's name (pods with spec.nodeName equal to it are local)")
-      ("manifests", po::value(&o.manifests), "directory of Kubernetes manifests, re-read on change")
-      ("cgroup-root", po::value(&o.cgroup_root), "the node's cgroup v2 directory (programs attach here)")
-      ("bpffs", po::value(&o.bpffs), "per-node bpffs directory for pinned maps and links")
-      ("pool", po::value(&pool)->default_value("default"), "node pool: default (no direct egress) or gateway")
-      ("unknown-pod", po::value(&unknown), "deny or allow traffic of pods Warden does not know (default: deny)")
-      ("allow-world", po::value(&allow)->composing(),
-       "a world destination a default-pool node may reach directly: CIDR[:PORT[-END]][/TCP|UDP|SCTP] (repeatable)")
-      ("cluster-cidr", po::value(&cluster)->composing(), "an address range inside the cluster besides podCIDRs (repeatable)")
-      ("gateway-namespace", po::value(&o.gateway_namespace)->default_value("warden-egress"),
-       "namespace whose pods are egress gateways")
-      ("log", po::value(&o.log_path)->default_value("-"), "verdict log file (JSON lines); - for stdout")
-      ("metrics", po::value(&o.metrics_address), "serve Prometheus /metrics on HOST:PORT")
-      ("interval-ms", po::value(&o.interval_ms)->default_value(100), "reconcile interval");
+      "warden node: enforce NetworkPolicy and node-pool lockdown on one node with cgroup "
+      "BPF\n\noptions");
+  desc.add_options()("help,h", "show this help")(
+      "node", po::value(&o.node),
+      "this node's name (pods with spec.nodeName equal to it are local)")(
+      "manifests", po::value(&o.manifests), "directory of Kubernetes manifests, re-read on change")(
+      "cgroup-root", po::value(&o.cgroup_root),
+      "the node's cgroup v2 directory (programs attach here)")(
+      "bpffs", po::value(&o.bpffs), "per-node bpffs directory for pinned maps and links")(
+      "pool", po::value(&pool)->default_value("default"),
+      "node pool: default (no direct egress) or gateway")(
+      "unknown-pod", po::value(&unknown),
+      "deny or allow traffic of pods Warden does not know (default: deny)")(
+      "allow-world", po::value(&allow)->composing(),
+      "a world destination a default-pool node may reach directly: "
+      "CIDR[:PORT[-END]][/TCP|UDP|SCTP] (repeatable)")(
+      "cluster-cidr", po::value(&cluster)->composing(),
+      "an address range inside the cluster besides podCIDRs (repeatable)")(
+      "gateway-namespace", po::value(&o.gateway_namespace)->default_value("warden-egress"),
+      "namespace whose pods are egress gateways")("log", po::value(&o.log_path)->default_value("-"),
+                                                  "verdict log file (JSON lines); - for stdout")(
+      "metrics", po::value(&o.metrics_address), "serve Prometheus /metrics on HOST:PORT")(
+      "interval-ms", po::value(&o.interval_ms)->default_value(100), "reconcile interval");
   po::variables_map vm;
   if (auto done = ParseFlags("node", desc, args, &vm)) return *done;
   auto fail = [](const std::string& m) {
@@ -76,7 +82,8 @@ int RunNode(const std::vector<std::string>& args) {
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
   (*agent)->Run(g_stop);
-  std::cerr << "warden node " << o.node << ": stopping; programs stay attached and pinned under " << o.bpffs << "\n";
+  std::cerr << "warden node " << o.node << ": stopping; programs stay attached and pinned under "
+            << o.bpffs << "\n";
   return 0;
 }
 

@@ -30,7 +30,8 @@ absl::StatusOr<std::string> FindCgroup2Mount() {
     head >> id >> parent >> devno >> root >> mountpoint;
     return mountpoint;
   }
-  return absl::FailedPreconditionError("no cgroup2 filesystem is mounted (see /proc/self/mountinfo)");
+  return absl::FailedPreconditionError(
+      "no cgroup2 filesystem is mounted (see /proc/self/mountinfo)");
 }
 
 absl::StatusOr<uint64_t> CgroupId(const std::string& path) {
@@ -46,7 +47,8 @@ absl::StatusOr<uint32_t> CgroupLevel(const std::string& path) {
   if (!mount.ok()) return mount.status();
   std::filesystem::path rel = std::filesystem::weakly_canonical(path).lexically_relative(*mount);
   if (rel.empty() || rel.native().rfind("..", 0) == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(path, " is not below the cgroup2 mount ", *mount));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is not below the cgroup2 mount ", *mount));
   }
   uint32_t level = 0;
   for (const auto& part : rel) {
@@ -70,7 +72,8 @@ absl::StatusOr<std::string> CgroupOfProcess(pid_t pid) {
 absl::Status MoveToCgroup(const std::string& path, pid_t pid) {
   std::ofstream out(path + "/cgroup.procs");
   out << pid << std::endl;
-  if (!out) return absl::InternalError(absl::StrCat("moving pid ", pid, " into ", path, ": write failed"));
+  if (!out)
+    return absl::InternalError(absl::StrCat("moving pid ", pid, " into ", path, ": write failed"));
   return absl::OkStatus();
 }
 

@@ -53,17 +53,22 @@ struct HttpServer::Impl {
   }
 };
 
-absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& address, Handler handler) {
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& address,
+                                                              Handler handler) {
   size_t colon = address.rfind(':');
   int port = -1;
-  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 || port > 65535) {
+  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
+      port < 0 || port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("\"", address, "\" is not HOST:PORT"));
   }
   std::string host = address.substr(0, colon);
-  if (host.size() > 1 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() > 1 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   beast::error_code ec;
   auto ip = asio::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
-  if (ec) return absl::InvalidArgumentError(absl::StrCat("\"", address, "\": bad address: ", ec.message()));
+  if (ec)
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", address, "\": bad address: ", ec.message()));
   std::unique_ptr<HttpServer> s(new HttpServer());
   s->impl_ = std::make_unique<Impl>();
   s->impl_->handler = std::move(handler);

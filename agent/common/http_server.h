@@ -21,7 +21,8 @@ class HttpServer {
  public:
   using Handler = std::function<HttpResponse(const std::string& path)>;
   // `address` is "HOST:PORT" (port 0 picks a free one).
-  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const std::string& address, Handler handler);
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const std::string& address,
+                                                           Handler handler);
   ~HttpServer();
   uint16_t port() const { return port_; }
 

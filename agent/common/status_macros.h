@@ -7,10 +7,10 @@
 #define WD_CONCAT_INNER(a, b) a##b
 #define WD_CONCAT(a, b) WD_CONCAT_INNER(a, b)
 
-#define WD_RETURN_IF_ERROR(expr)                 \
-  do {                                           \
-    ::absl::Status wd_status_ = (expr);          \
-    if (!wd_status_.ok()) return wd_status_;     \
+#define WD_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::absl::Status wd_status_ = (expr);      \
+    if (!wd_status_.ok()) return wd_status_; \
   } while (0)
 
 #define WD_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \

@@ -36,19 +36,24 @@ bool IsBpffs(const std::string& path) {
 absl::Status EnsureBpffs(const std::string& dir) {
   fs::path p = fs::absolute(dir);
   fs::path probe = p;
-  while (!fs::exists(probe) && probe.has_parent_path() && probe != probe.parent_path()) probe = probe.parent_path();
+  while (!fs::exists(probe) && probe.has_parent_path() && probe != probe.parent_path())
+    probe = probe.parent_path();
   if (!IsBpffs(probe.string())) {
     if (p.string().rfind("/sys/fs/bpf", 0) != 0) {
-      return absl::FailedPreconditionError(absl::StrCat("--bpffs ", dir, " is not on a bpf filesystem"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("--bpffs ", dir, " is not on a bpf filesystem"));
     }
     if (mount("bpf", "/sys/fs/bpf", "bpf", 0, nullptr) != 0 && errno != EBUSY) {
       return Errno("mounting bpffs on /sys/fs/bpf", errno);
     }
-    if (!IsBpffs("/sys/fs/bpf")) return absl::FailedPreconditionError("/sys/fs/bpf is not a bpf filesystem");
+    if (!IsBpffs("/sys/fs/bpf"))
+      return absl::FailedPreconditionError("/sys/fs/bpf is not a bpf filesystem");
   }
   std::error_code ec;
   fs::create_directories(p / "links", ec);
-  if (ec) return absl::InternalError(absl::StrCat("creating ", (p / "links").string(), ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(
+        absl::StrCat("creating ", (p / "links").string(), ": ", ec.message()));
   return absl::OkStatus();
 }
 
@@ -72,7 +77,8 @@ absl::Status Update(int fd, const void* k, const void* v, const char* what) {
   if (bpf_map_update_elem(fd, k, v, BPF_ANY) != 0) {
     int err = errno;
     if (err == E2BIG || err == ENOMEM || err == ENOSPC) {
-      return absl::ResourceExhaustedError(absl::StrCat("map ", what, " is full: ", std::strerror(err)));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("map ", what, " is full: ", std::strerror(err)));
     }
     return Errno(absl::StrCat("writing map ", what), err);
   }
@@ -80,7 +86,8 @@ absl::Status Update(int fd, const void* k, const void* v, const char* what) {
 }
 
 absl::Status Delete(int fd, const void* k, const char* what) {
-  if (bpf_map_delete_elem(fd, k) != 0 && errno != ENOENT) return Errno(absl::StrCat("deleting from map ", what), errno);
+  if (bpf_map_delete_elem(fd, k) != 0 && errno != ENOENT)
+    return Errno(absl::StrCat("deleting from map ", what), errno);
   return absl::OkStatus();
 }
 
@@ -117,7 +124,8 @@ absl::StatusOr<std::unique_ptr<BpfDatapath>> BpfDatapath::Open(const Options& op
     for (int side = 0; side < 2; ++side) {
       std::string name = absl::StrCat(base, SideSuffix(side));
       bpf_map* m = bpf_object__find_map_by_name(dp->skel_->obj, name.c_str());
-      if (!m || bpf_map__set_max_entries(m, n) != 0) return Errno(absl::StrCat("resizing ", name), errno);
+      if (!m || bpf_map__set_max_entries(m, n) != 0)
+        return Errno(absl::StrCat("resizing ", name), errno);
     }
     return absl::OkStatus();
   };
@@ -198,7 +206,8 @@ absl::StatusOr<std::vector<AttachPoint>> BpfDatapath::Attach() {
 absl::Status BpfDatapath::DetachAndUnpin() {
   for (const char* name : kProgramNames) {
     std::string pin = absl::StrCat(opts_.bpffs_dir, "/links/", name);
-    if (unlink(pin.c_str()) != 0 && errno != ENOENT) return Errno(absl::StrCat("removing ", pin), errno);
+    if (unlink(pin.c_str()) != 0 && errno != ENOENT)
+      return Errno(absl::StrCat("removing ", pin), errno);
   }
   bpf_map* m;
   bpf_object__for_each_map(m, skel_->obj) {
@@ -214,25 +223,33 @@ absl::Status BpfDatapath::DetachAndUnpin() {
 absl::StatusOr<wd_config> BpfDatapath::ReadConfig() const {
   uint32_t zero = 0;
   wd_config cfg;
-  if (bpf_map_lookup_elem(MapFd("wd_config"), &zero, &cfg) != 0) return Errno("reading wd_config", errno);
+  if (bpf_map_lookup_elem(MapFd("wd_config"), &zero, &cfg) != 0)
+    return Errno("reading wd_config", errno);
   return cfg;
 }
 
 absl::StatusOr<NodeTables> BpfDatapath::ReadSide(int side) const {
   NodeTables t;
   auto fd = [&](const char* base) { return MapFd(absl::StrCat(base, SideSuffix(side))); };
-  absl::Status st = ForEachEntry<uint64_t, wd_endpoint>(fd("wd_endpoints"), [&](uint64_t k, const wd_endpoint& v) { t.endpoints[k] = v; });
+  absl::Status st = ForEachEntry<uint64_t, wd_endpoint>(
+      fd("wd_endpoints"), [&](uint64_t k, const wd_endpoint& v) { t.endpoints[k] = v; });
   if (!st.ok()) return st;
-  st = ForEachEntry<wd_ipcache_key, wd_ipcache_value>(fd("wd_ipcache"), [&](const wd_ipcache_key& k, const wd_ipcache_value& v) { t.ipcache[k] = v; });
+  st = ForEachEntry<wd_ipcache_key, wd_ipcache_value>(
+      fd("wd_ipcache"),
+      [&](const wd_ipcache_key& k, const wd_ipcache_value& v) { t.ipcache[k] = v; });
   if (!st.ok()) return st;
-  st = ForEachEntry<wd_policy_key, wd_policy_value>(fd("wd_policy"), [&](const wd_policy_key& k, const wd_policy_value& v) { t.policy[k] = v; });
+  st = ForEachEntry<wd_policy_key, wd_policy_value>(
+      fd("wd_policy"), [&](const wd_policy_key& k, const wd_policy_value& v) { t.policy[k] = v; });
   if (!st.ok()) return st;
-  st = ForEachEntry<wd_ipcache_key, wd_policy_value>(fd("wd_lockdown"), [&](const wd_ipcache_key& k, const wd_policy_value& v) { t.lockdown[k] = v; });
+  st = ForEachEntry<wd_ipcache_key, wd_policy_value>(
+      fd("wd_lockdown"),
+      [&](const wd_ipcache_key& k, const wd_policy_value& v) { t.lockdown[k] = v; });
   if (!st.ok()) return st;
   int ps = fd("wd_portsets");
   t.portsets.resize(capacity_.portsets);
   for (uint32_t i = 0; i < capacity_.portsets; ++i) {
-    if (bpf_map_lookup_elem(ps, &i, &t.portsets[i]) != 0) return Errno("reading wd_portsets", errno);
+    if (bpf_map_lookup_elem(ps, &i, &t.portsets[i]) != 0)
+      return Errno("reading wd_portsets", errno);
   }
   return t;
 }
@@ -245,13 +262,19 @@ absl::StatusOr<NodeTables> BpfDatapath::ReadLiveTables() const {
 
 absl::Status BpfDatapath::WriteSide(int side, const NodeTables& t) {
   auto too_big = [](const char* what, size_t n, uint32_t cap) {
-    return absl::ResourceExhaustedError(absl::StrCat("map full: ", n, " ", what, " entries needed, room for ", cap));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("map full: ", n, " ", what, " entries needed, room for ", cap));
   };
-  if (t.endpoints.size() > capacity_.endpoints) return too_big("endpoint", t.endpoints.size(), capacity_.endpoints);
-  if (t.ipcache.size() > capacity_.ipcache) return too_big("ipcache", t.ipcache.size(), capacity_.ipcache);
-  if (t.policy.size() > capacity_.policy) return too_big("policy", t.policy.size(), capacity_.policy);
-  if (t.portsets.size() > capacity_.portsets) return too_big("portset", t.portsets.size(), capacity_.portsets);
-  if (t.lockdown.size() > capacity_.lockdown) return too_big("lockdown", t.lockdown.size(), capacity_.lockdown);
+  if (t.endpoints.size() > capacity_.endpoints)
+    return too_big("endpoint", t.endpoints.size(), capacity_.endpoints);
+  if (t.ipcache.size() > capacity_.ipcache)
+    return too_big("ipcache", t.ipcache.size(), capacity_.ipcache);
+  if (t.policy.size() > capacity_.policy)
+    return too_big("policy", t.policy.size(), capacity_.policy);
+  if (t.portsets.size() > capacity_.portsets)
+    return too_big("portset", t.portsets.size(), capacity_.portsets);
+  if (t.lockdown.size() > capacity_.lockdown)
+    return too_big("lockdown", t.lockdown.size(), capacity_.lockdown);
 
   if (!mirror_[side]) {
     auto have = ReadSide(side);
@@ -269,18 +292,23 @@ absl::Status BpfDatapath::WriteSide(int side, const NodeTables& t) {
     if (i < before.portsets.size() && SameBytes(before.portsets[i], t.portsets[i])) continue;
     if (st = Update(ps, &i, &t.portsets[i], "wd_portsets"); !st.ok()) return st;
   }
-  st = Sync(fd("wd_endpoints"), "wd_endpoints", before.endpoints, t.endpoints, [](const uint64_t& k) { return &k; });
+  st = Sync(fd("wd_endpoints"), "wd_endpoints", before.endpoints, t.endpoints,
+            [](const uint64_t& k) { return &k; });
   if (!st.ok()) return st;
-  st = Sync(fd("wd_ipcache"), "wd_ipcache", before.ipcache, t.ipcache, [](const Raw<wd_ipcache_key>& k) { return &k.v; });
+  st = Sync(fd("wd_ipcache"), "wd_ipcache", before.ipcache, t.ipcache,
+            [](const Raw<wd_ipcache_key>& k) { return &k.v; });
   if (!st.ok()) return st;
-  st = Sync(fd("wd_policy"), "wd_policy", before.policy, t.policy, [](const Raw<wd_policy_key>& k) { return &k.v; });
+  st = Sync(fd("wd_policy"), "wd_policy", before.policy, t.policy,
+            [](const Raw<wd_policy_key>& k) { return &k.v; });
   if (!st.ok()) return st;
-  st = Sync(fd("wd_lockdown"), "wd_lockdown", before.lockdown, t.lockdown, [](const Raw<wd_ipcache_key>& k) { return &k.v; });
+  st = Sync(fd("wd_lockdown"), "wd_lockdown", before.lockdown, t.lockdown,
+            [](const Raw<wd_ipcache_key>& k) { return &k.v; });
   if (!st.ok()) return st;
   mirror_[side] = t;
   // Portsets beyond t's count keep old contents in the kernel; keep the mirror in line.
   if (before.portsets.size() > t.portsets.size()) {
-    mirror_[side]->portsets.insert(mirror_[side]->portsets.end(), before.portsets.begin() + t.portsets.size(),
+    mirror_[side]->portsets.insert(mirror_[side]->portsets.end(),
+                                   before.portsets.begin() + t.portsets.size(),
                                    before.portsets.end());
   }
   return absl::OkStatus();
@@ -293,7 +321,8 @@ absl::Status BpfDatapath::Apply(const NodeTables& tables, const NodeConfig& conf
   // Programs that read the old `active` finish within microseconds; give them a grace period
   // before the copy they may still be reading is rewritten.
   auto since = std::chrono::steady_clock::now() - last_flip_;
-  if (since < std::chrono::milliseconds(20)) std::this_thread::sleep_for(std::chrono::milliseconds(20) - since);
+  if (since < std::chrono::milliseconds(20))
+    std::this_thread::sleep_for(std::chrono::milliseconds(20) - since);
   if (auto st = WriteSide(idle, tables); !st.ok()) return st;
   wd_config next{};
   next.kubepods_cgroup_id = config.kubepods_cgroup_id;
@@ -305,7 +334,8 @@ absl::Status BpfDatapath::Apply(const NodeTables& tables, const NodeConfig& conf
   next.unknown_pod = config.unknown_pod;
   next.active = static_cast<uint8_t>(idle);
   uint32_t zero = 0;
-  if (bpf_map_update_elem(MapFd("wd_config"), &zero, &next, BPF_ANY) != 0) return Errno("writing wd_config", errno);
+  if (bpf_map_update_elem(MapFd("wd_config"), &zero, &next, BPF_ANY) != 0)
+    return Errno("writing wd_config", errno);
   last_flip_ = std::chrono::steady_clock::now();
   return absl::OkStatus();
 }
@@ -317,13 +347,15 @@ absl::StatusOr<std::array<uint64_t, 4 * WD_REASON_COUNT>> BpfDatapath::ReadCount
   std::vector<uint64_t> per_cpu(ncpu);
   int fd = MapFd("wd_counters");
   for (uint32_t i = 0; i < out.size(); ++i) {
-    if (bpf_map_lookup_elem(fd, &i, per_cpu.data()) != 0) return Errno("reading wd_counters", errno);
+    if (bpf_map_lookup_elem(fd, &i, per_cpu.data()) != 0)
+      return Errno("reading wd_counters", errno);
     for (uint64_t v : per_cpu) out[i] += v;
   }
   return out;
 }
 
-absl::Status BpfDatapath::PollEvents(int timeout_ms, const std::function<void(const wd_event&)>& fn) {
+absl::Status BpfDatapath::PollEvents(int timeout_ms,
+                                     const std::function<void(const wd_event&)>& fn) {
   if (!rb_) {
     rb_ = ring_buffer__new(
         MapFd("wd_events"),
@@ -346,15 +378,18 @@ absl::Status BpfDatapath::PollEvents(int timeout_ms, const std::function<void(co
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint32_t> BpfDatapath::TestRun(const std::string& program, const std::vector<uint8_t>& packet,
-                                              uint32_t repeat, uint32_t* avg_ns) const {
+absl::StatusOr<uint32_t> BpfDatapath::TestRun(const std::string& program,
+                                              const std::vector<uint8_t>& packet, uint32_t repeat,
+                                              uint32_t* avg_ns) const {
   int fd = ProgramFd(program);
   if (fd < 0) return absl::NotFoundError(absl::StrCat("no program ", program));
   std::vector<uint8_t> out(packet.size() + 256);
   LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = packet.data(), .data_out = out.data(),
               .data_size_in = static_cast<uint32_t>(packet.size()),
-              .data_size_out = static_cast<uint32_t>(out.size()), .repeat = static_cast<int>(repeat));
-  if (bpf_prog_test_run_opts(fd, &o) != 0) return Errno(absl::StrCat("BPF_PROG_TEST_RUN of ", program), errno);
+              .data_size_out = static_cast<uint32_t>(out.size()),
+              .repeat = static_cast<int>(repeat));
+  if (bpf_prog_test_run_opts(fd, &o) != 0)
+    return Errno(absl::StrCat("BPF_PROG_TEST_RUN of ", program), errno);
   if (avg_ns) *avg_ns = o.duration;
   return o.retval;
 }
@@ -379,12 +414,18 @@ absl::StatusOr<uint32_t> MaxEntries(int fd) {
 
 const char* AttachTypeName(uint32_t t) {
   switch (t) {
-    case BPF_CGROUP_INET_EGRESS: return "cgroup_inet_egress";
-    case BPF_CGROUP_INET_INGRESS: return "cgroup_inet_ingress";
-    case BPF_CGROUP_INET4_CONNECT: return "cgroup_inet4_connect";
-    case BPF_CGROUP_INET6_CONNECT: return "cgroup_inet6_connect";
-    case BPF_CGROUP_UDP4_SENDMSG: return "cgroup_udp4_sendmsg";
-    case BPF_CGROUP_UDP6_SENDMSG: return "cgroup_udp6_sendmsg";
+    case BPF_CGROUP_INET_EGRESS:
+      return "cgroup_inet_egress";
+    case BPF_CGROUP_INET_INGRESS:
+      return "cgroup_inet_ingress";
+    case BPF_CGROUP_INET4_CONNECT:
+      return "cgroup_inet4_connect";
+    case BPF_CGROUP_INET6_CONNECT:
+      return "cgroup_inet6_connect";
+    case BPF_CGROUP_UDP4_SENDMSG:
+      return "cgroup_udp4_sendmsg";
+    case BPF_CGROUP_UDP6_SENDMSG:
+      return "cgroup_udp6_sendmsg";
   }
   return "other";
 }
@@ -394,38 +435,61 @@ absl::StatusOr<PinnedState> ReadPinnedState(const std::string& dir) {
   auto open_pin = [&](const std::string& name, PinnedFd* out) -> absl::Status {
     std::string path = absl::StrCat(dir, "/", name);
     out->fd = bpf_obj_get(path.c_str());
-    if (out->fd < 0) return Errno(absl::StrCat("opening pinned ", path, " (is an agent using --bpffs ", dir, "?)"), errno);
+    if (out->fd < 0)
+      return Errno(absl::StrCat("opening pinned ", path, " (is an agent using --bpffs ", dir, "?)"),
+                   errno);
     return absl::OkStatus();
   };
   PinnedFd cfg_fd;
   if (auto st = open_pin("wd_config", &cfg_fd); !st.ok()) return st;
   uint32_t zero = 0;
-  if (bpf_map_lookup_elem(cfg_fd.fd, &zero, &ps.config) != 0) return Errno("reading wd_config", errno);
+  if (bpf_map_lookup_elem(cfg_fd.fd, &zero, &ps.config) != 0)
+    return Errno("reading wd_config", errno);
   const char* side = ps.config.active ? "_b" : "_a";
   PinnedFd ep, ipc, pol, pset, lock, ctr, ct;
   for (auto [name, fd] : std::initializer_list<std::pair<std::string, PinnedFd*>>{
-           {absl::StrCat("wd_endpoints", side), &ep}, {absl::StrCat("wd_ipcache", side), &ipc},
-           {absl::StrCat("wd_policy", side), &pol}, {absl::StrCat("wd_portsets", side), &pset},
-           {absl::StrCat("wd_lockdown", side), &lock}, {"wd_counters", &ctr}, {"wd_ct", &ct}}) {
+           {absl::StrCat("wd_endpoints", side), &ep},
+           {absl::StrCat("wd_ipcache", side), &ipc},
+           {absl::StrCat("wd_policy", side), &pol},
+           {absl::StrCat("wd_portsets", side), &pset},
+           {absl::StrCat("wd_lockdown", side), &lock},
+           {"wd_counters", &ctr},
+           {"wd_ct", &ct}}) {
     if (auto st = open_pin(name, fd); !st.ok()) return st;
   }
-  absl::Status st = ForEachEntry<uint64_t, wd_endpoint>(ep.fd, [&](uint64_t k, const wd_endpoint& v) { ps.live.endpoints[k] = v; });
-  if (st.ok()) st = ForEachEntry<wd_ipcache_key, wd_ipcache_value>(ipc.fd, [&](const wd_ipcache_key& k, const wd_ipcache_value& v) { ps.live.ipcache[k] = v; });
-  if (st.ok()) st = ForEachEntry<wd_policy_key, wd_policy_value>(pol.fd, [&](const wd_policy_key& k, const wd_policy_value& v) { ps.live.policy[k] = v; });
-  if (st.ok()) st = ForEachEntry<wd_ipcache_key, wd_policy_value>(lock.fd, [&](const wd_ipcache_key& k, const wd_policy_value& v) { ps.live.lockdown[k] = v; });
+  absl::Status st = ForEachEntry<uint64_t, wd_endpoint>(
+      ep.fd, [&](uint64_t k, const wd_endpoint& v) { ps.live.endpoints[k] = v; });
+  if (st.ok())
+    st = ForEachEntry<wd_ipcache_key, wd_ipcache_value>(
+        ipc.fd,
+        [&](const wd_ipcache_key& k, const wd_ipcache_value& v) { ps.live.ipcache[k] = v; });
+  if (st.ok())
+    st = ForEachEntry<wd_policy_key, wd_policy_value>(
+        pol.fd, [&](const wd_policy_key& k, const wd_policy_value& v) { ps.live.policy[k] = v; });
+  if (st.ok())
+    st = ForEachEntry<wd_ipcache_key, wd_policy_value>(
+        lock.fd,
+        [&](const wd_ipcache_key& k, const wd_policy_value& v) { ps.live.lockdown[k] = v; });
   if (st.ok()) {
-    st = ForEachEntry<wd_ct_key, wd_ct_value>(ct.fd, [&](const wd_ct_key&, const wd_ct_value&) { ++ps.conntrack_entries; });
+    st = ForEachEntry<wd_ct_key, wd_ct_value>(
+        ct.fd, [&](const wd_ct_key&, const wd_ct_value&) { ++ps.conntrack_entries; });
   }
   if (!st.ok()) return st;
-  auto cap = [](int fd) { auto m = MaxEntries(fd); return m.ok() ? *m : 0u; };
+  auto cap = [](int fd) {
+    auto m = MaxEntries(fd);
+    return m.ok() ? *m : 0u;
+  };
   ps.capacity = Capacity{cap(ep.fd), cap(ipc.fd), cap(pol.fd), cap(pset.fd), cap(lock.fd)};
   // Port sets: only those the policy and lockdown entries refer to.
   uint32_t max_set = 0;
-  for (const auto& [k, v] : ps.live.policy) for (uint16_t x : v.portset) max_set = std::max<uint32_t>(max_set, x);
-  for (const auto& [k, v] : ps.live.lockdown) for (uint16_t x : v.portset) max_set = std::max<uint32_t>(max_set, x);
+  for (const auto& [k, v] : ps.live.policy)
+    for (uint16_t x : v.portset) max_set = std::max<uint32_t>(max_set, x);
+  for (const auto& [k, v] : ps.live.lockdown)
+    for (uint16_t x : v.portset) max_set = std::max<uint32_t>(max_set, x);
   ps.live.portsets.resize(std::min(max_set + 1, ps.capacity.portsets));
   for (uint32_t i = 0; i < ps.live.portsets.size(); ++i) {
-    if (bpf_map_lookup_elem(pset.fd, &i, &ps.live.portsets[i]) != 0) return Errno("reading wd_portsets", errno);
+    if (bpf_map_lookup_elem(pset.fd, &i, &ps.live.portsets[i]) != 0)
+      return Errno("reading wd_portsets", errno);
   }
   int ncpu = libbpf_num_possible_cpus();
   std::vector<uint64_t> per_cpu(ncpu > 0 ? ncpu : 1);
@@ -462,25 +526,38 @@ absl::StatusOr<PinnedState> ReadPinnedState(const std::string& dir) {
 
 const char* ReasonName(uint8_t reason) {
   switch (reason) {
-    case WD_REASON_ALLOW_POLICY: return "policy-allow";
-    case WD_REASON_ALLOW_NOT_ISOLATED: return "not-isolated";
-    case WD_REASON_ALLOW_TRACKED: return "tracked";
-    case WD_REASON_ALLOW_HOST: return "host-allow";
-    case WD_REASON_ALLOW_UNKNOWN_POD: return "unknown-pod-allow";
-    case WD_REASON_DENY_POLICY: return "policy-deny";
-    case WD_REASON_DENY_POOL_LOCKDOWN: return "pool-lockdown";
-    case WD_REASON_DENY_UNKNOWN_POD: return "unknown-pod";
-    case WD_REASON_DENY_NOT_CONFIGURED: return "not-configured";
+    case WD_REASON_ALLOW_POLICY:
+      return "policy-allow";
+    case WD_REASON_ALLOW_NOT_ISOLATED:
+      return "not-isolated";
+    case WD_REASON_ALLOW_TRACKED:
+      return "tracked";
+    case WD_REASON_ALLOW_HOST:
+      return "host-allow";
+    case WD_REASON_ALLOW_UNKNOWN_POD:
+      return "unknown-pod-allow";
+    case WD_REASON_DENY_POLICY:
+      return "policy-deny";
+    case WD_REASON_DENY_POOL_LOCKDOWN:
+      return "pool-lockdown";
+    case WD_REASON_DENY_UNKNOWN_POD:
+      return "unknown-pod";
+    case WD_REASON_DENY_NOT_CONFIGURED:
+      return "not-configured";
   }
   return "unknown";
 }
 
 const char* HookName(uint8_t hook) {
   switch (hook) {
-    case WD_HOOK_EGRESS: return "egress";
-    case WD_HOOK_INGRESS: return "ingress";
-    case WD_HOOK_CONNECT: return "connect";
-    case WD_HOOK_SENDMSG: return "sendmsg";
+    case WD_HOOK_EGRESS:
+      return "egress";
+    case WD_HOOK_INGRESS:
+      return "ingress";
+    case WD_HOOK_CONNECT:
+      return "connect";
+    case WD_HOOK_SENDMSG:
+      return "sendmsg";
   }
   return "unknown";
 }

@@ -25,7 +25,7 @@ struct ring_buffer;
 namespace warden::datapath {
 
 // Program names, as in bpf/warden.bpf.c; also the names of their pinned links.
-inline constexpr const char* kProgramNames[] = {"wd_egress",  "wd_ingress",  "wd_connect4",
+inline constexpr const char* kProgramNames[] = {"wd_egress",   "wd_ingress",  "wd_connect4",
                                                 "wd_connect6", "wd_sendmsg4", "wd_sendmsg6"};
 
 struct AttachPoint {
@@ -41,8 +41,8 @@ struct Capacity {
 class BpfDatapath {
  public:
   struct Options {
-    std::string bpffs_dir;    // maps pinned here by name; links under links/
-    std::string cgroup_path;  // where the programs attach (the node's cgroup); may be empty
+    std::string bpffs_dir;            // maps pinned here by name; links under links/
+    std::string cgroup_path;          // where the programs attach (the node's cgroup); may be empty
     uint32_t max_policy_entries = 0;  // 0 = as compiled in bpf/warden_maps.h
     uint32_t max_portsets = 0;
     uint32_t max_ipcache_entries = 0;

@@ -22,7 +22,8 @@ struct Raw {
   bool operator==(const Raw& o) const { return std::memcmp(&v, &o.v, sizeof(T)) == 0; }
   template <typename H>
   friend H AbslHashValue(H h, const Raw& r) {
-    return H::combine(std::move(h), std::string_view(reinterpret_cast<const char*>(&r.v), sizeof(T)));
+    return H::combine(std::move(h),
+                      std::string_view(reinterpret_cast<const char*>(&r.v), sizeof(T)));
   }
 };
 
@@ -73,8 +74,8 @@ inline bool SameTables(const NodeTables& a, const NodeTables& b) {
 
 inline bool SameConfig(const NodeConfig& a, const NodeConfig& b) {
   return a.kubepods_cgroup_id == b.kubepods_cgroup_id && a.kubepods_level == b.kubepods_level &&
-         a.pod_levels[0] == b.pod_levels[0] && a.pod_levels[1] == b.pod_levels[1] && a.pool == b.pool &&
-         a.unknown_pod == b.unknown_pod;
+         a.pod_levels[0] == b.pod_levels[0] && a.pod_levels[1] == b.pod_levels[1] &&
+         a.pool == b.pool && a.unknown_pod == b.unknown_pod;
 }
 
 }  // namespace warden::datapath

@@ -35,11 +35,11 @@ using nlohmann::json;
 constexpr const char* kBpffsRoot = "/sys/fs/bpf/warden-lab";
 constexpr const char* kNetnsPrefix = "wl-";
 // The "internet": TEST-NET hosts of the reference scenario and the Google API VIPs.
-const std::vector<std::string> kWorldHosts = {"203.0.113.10", "203.0.113.20", "203.0.113.66",
+const std::vector<std::string> kWorldHosts = {"203.0.113.10",  "203.0.113.20", "203.0.113.66",
                                               "198.51.100.53", "199.36.153.8", "199.36.153.4"};
 // What default-pool nodes may still reach directly (metadata server, Google API VIPs).
-const std::vector<std::string> kAllowances = {"169.254.169.254/32:80/TCP", "199.36.153.8/30:443/TCP",
-                                              "199.36.153.4/30:443/TCP"};
+const std::vector<std::string> kAllowances = {"169.254.169.254/32:80/TCP",
+                                              "199.36.153.8/30:443/TCP", "199.36.153.4/30:443/TCP"};
 
 absl::Status Sh(const std::string& cmd) {
   int rc = std::system((cmd + " >/dev/null 2>&1").c_str());
@@ -51,8 +51,8 @@ absl::Status Sh(const std::string& cmd) {
   return absl::OkStatus();
 }
 
-#define LAB_SH(...)                                                   \
-  do {                                                                \
+#define LAB_SH(...)                                                      \
+  do {                                                                   \
     if (auto st_ = Sh(absl::StrCat(__VA_ARGS__)); !st_.ok()) return st_; \
   } while (0)
 
@@ -85,7 +85,9 @@ absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, const std::str
 
 absl::StatusOr<json> ReadState(const std::string& dir) {
   std::ifstream in(dir + "/state.json");
-  if (!in) return absl::NotFoundError(absl::StrCat("no lab is up (", dir, "/state.json missing): run `scripts/lab up`"));
+  if (!in)
+    return absl::NotFoundError(
+        absl::StrCat("no lab is up (", dir, "/state.json missing): run `scripts/lab up`"));
   try {
     return json::parse(in);
   } catch (const std::exception& e) {
@@ -99,7 +101,8 @@ void KillCgroupTree(const std::string& root) {
     std::vector<pid_t> pids;
     std::error_code ec;
     if (!fs::exists(root, ec)) return;
-    for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    for (auto it = fs::recursive_directory_iterator(root, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
       if (it->path().filename() != "cgroup.procs") continue;
       std::ifstream in(it->path());
       pid_t p;
@@ -116,10 +119,13 @@ void RemoveCgroupTree(const std::string& root) {
   std::error_code ec;
   if (!fs::exists(root, ec)) return;
   std::vector<fs::path> dirs;
-  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(root, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (it->is_directory()) dirs.push_back(it->path());
   }
-  std::sort(dirs.begin(), dirs.end(), [](const fs::path& a, const fs::path& b) { return a.native().size() > b.native().size(); });
+  std::sort(dirs.begin(), dirs.end(), [](const fs::path& a, const fs::path& b) {
+    return a.native().size() > b.native().size();
+  });
   for (const auto& d : dirs) rmdir(d.c_str());
   rmdir(root.c_str());
 }
@@ -137,7 +143,8 @@ std::vector<std::string> LabNetns() {
 std::string Ports(const std::vector<int>& p) { return absl::StrJoin(p, ","); }
 
 // Starts a node's agent inside the lab's agents cgroup, output to logs/<node>.log.
-absl::StatusOr<pid_t> StartAgent(const json& state, const json& node, const std::string& state_dir) {
+absl::StatusOr<pid_t> StartAgent(const json& state, const json& node,
+                                 const std::string& state_dir) {
   std::vector<std::string> argv = node["agent_argv"];
   std::string cg = state["lab_cgroup"].get<std::string>() + "/agents";
   std::string log = absl::StrCat(state_dir, "/logs/", node["name"].get<std::string>(), ".log");
@@ -188,17 +195,20 @@ absl::Status LabUp(const LabOptions& o) {
   if (ec) return absl::InternalError(absl::StrCat("creating ", o.state_dir, ": ", ec.message()));
   fs::create_directories(lab_cg + "/world", ec);
   fs::create_directories(lab_cg + "/agents", ec);
-  if (ec) return absl::InternalError(absl::StrCat("creating cgroups under ", lab_cg, ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(absl::StrCat("creating cgroups under ", lab_cg, ": ", ec.message()));
 
   // Nodes: declared ones, then any a pod names.
   std::vector<std::string> node_names;
   for (const auto& [n, _] : st.nodes) node_names.push_back(n);
   for (const auto& [_, p] : st.pods) {
-    if (!p.node_name.empty() && std::find(node_names.begin(), node_names.end(), p.node_name) == node_names.end()) {
+    if (!p.node_name.empty() &&
+        std::find(node_names.begin(), node_names.end(), p.node_name) == node_names.end()) {
       node_names.push_back(p.node_name);
     }
   }
-  if (node_names.empty()) return absl::InvalidArgumentError("no nodes: declare Node objects or give pods spec.nodeName");
+  if (node_names.empty())
+    return absl::InvalidArgumentError("no nodes: declare Node objects or give pods spec.nodeName");
   json state;
   state["manifests"] = fs::absolute(o.manifests).string();
   state["lab_cgroup"] = lab_cg;
@@ -242,7 +252,8 @@ absl::Status LabUp(const LabOptions& o) {
     node_ip[name] = ip;
     std::string ns = absl::StrCat("wl-node-", i);
     std::string cg = absl::StrCat(lab_cg, "/", name);
-    for (const char* sub : {"", "/system", "/kubepods", "/kubepods/burstable"}) fs::create_directories(cg + sub, ec);
+    for (const char* sub : {"", "/system", "/kubepods", "/kubepods/burstable"})
+      fs::create_directories(cg + sub, ec);
     LAB_SH("ip netns add ", ns);
     LAB_SH("ip -n ", ns, " link set lo up");
     LAB_SH("ip link add wln", i, " type veth peer name wln", i, "c");
@@ -252,11 +263,18 @@ absl::Status LabUp(const LabOptions& o) {
     LAB_SH("ip -n ", ns, " addr add ", ip, "/24 dev eth0");
     LAB_SH("ip -n ", ns, " link set eth0 up");
     LAB_SH("ip -n ", ns, " route add default via ", router);
-    LAB_SH("ip netns exec ", ns, " sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0");
+    LAB_SH("ip netns exec ", ns,
+           " sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 "
+           "net.ipv4.conf.default.rp_filter=0");
     LAB_SH("ip -n ", ns, " addr add 169.254.169.254/32 dev lo");  // the metadata server
     for (const auto& c : pod_cidrs) LAB_SH("ip -n wl-inet route add ", c, " via ", ip);
-    nodes.push_back({{"name", name}, {"netns", ns}, {"ip", ip}, {"pool", pool}, {"cgroup", cg},
-                     {"system_cgroup", cg + "/system"}, {"bpffs", absl::StrCat(kBpffsRoot, "/", name)},
+    nodes.push_back({{"name", name},
+                     {"netns", ns},
+                     {"ip", ip},
+                     {"pool", pool},
+                     {"cgroup", cg},
+                     {"system_cgroup", cg + "/system"},
+                     {"bpffs", absl::StrCat(kBpffsRoot, "/", name)},
                      {"pod_cidrs", pod_cidrs}});
   }
   // Routes between nodes: each node's podCIDRs via its address.
@@ -264,7 +282,8 @@ absl::Status LabUp(const LabOptions& o) {
     for (const auto& b : nodes) {
       if (a["name"] == b["name"]) continue;
       for (const auto& c : b["pod_cidrs"]) {
-        LAB_SH("ip -n ", a["netns"].get<std::string>(), " route add ", c.get<std::string>(), " via ", b["ip"].get<std::string>());
+        LAB_SH("ip -n ", a["netns"].get<std::string>(), " route add ", c.get<std::string>(),
+               " via ", b["ip"].get<std::string>());
       }
     }
   }
@@ -291,7 +310,8 @@ absl::Status LabUp(const LabOptions& o) {
     const json& node = node_by_name[pod.node_name];
     std::string nns = node["netns"];
     std::string ns = absl::StrCat("wl-pod-", j);
-    std::string pod_cg = absl::StrCat(node["cgroup"].get<std::string>(), "/kubepods/burstable/pod", pod.uid);
+    std::string pod_cg =
+        absl::StrCat(node["cgroup"].get<std::string>(), "/kubepods/burstable/pod", pod.uid);
     fs::create_directories(pod_cg + "/probe", ec);
     if (ec) return absl::InternalError(absl::StrCat("creating ", pod_cg, ": ", ec.message()));
     LAB_SH("ip netns add ", ns);
@@ -306,11 +326,12 @@ absl::Status LabUp(const LabOptions& o) {
     LAB_SH("ip -n ", nns, " link set wlp", j, " up");
     // Proxy ARP answers the pod's gateway (169.254.1.1); without proxy_delay=0 the kernel
     // delays those answers by up to 0.8 s.
-    LAB_SH("ip netns exec ", nns, " sysctl -qw net.ipv4.conf.wlp", j, ".proxy_arp=1 net.ipv4.neigh.wlp", j,
-           ".proxy_delay=0");
+    LAB_SH("ip netns exec ", nns, " sysctl -qw net.ipv4.conf.wlp", j,
+           ".proxy_arp=1 net.ipv4.neigh.wlp", j, ".proxy_delay=0");
     // Host processes reach their pods from the node's own address (as on a real node), not
     // from the metadata address on lo.
-    LAB_SH("ip -n ", nns, " route add ", ip, "/32 dev wlp", j, " src ", node["ip"].get<std::string>());
+    LAB_SH("ip -n ", nns, " route add ", ip, "/32 dev wlp", j, " src ",
+           node["ip"].get<std::string>());
     std::vector<int> tcp, udp;
     for (const auto& cp : pod.ports) {
       if (cp.protocol == policy::Protocol::kTCP) tcp.push_back(cp.port);
@@ -320,9 +341,14 @@ absl::Status LabUp(const LabOptions& o) {
       if (std::find(tcp.begin(), tcp.end(), sp) == tcp.end()) tcp.push_back(sp);
       if (std::find(udp.begin(), udp.end(), sp) == udp.end()) udp.push_back(sp);
     }
-    json pj = {{"key", key}, {"node", pod.node_name}, {"netns", ns}, {"cgroup", pod_cg + "/probe"}, {"ip", ip}};
+    json pj = {{"key", key},
+               {"node", pod.node_name},
+               {"netns", ns},
+               {"cgroup", pod_cg + "/probe"},
+               {"ip", ip}};
     if (!tcp.empty() || !udp.empty()) {
-      auto pid = Spawn({self, "lab", "serve", "--cgroup", pod_cg + "/probe", "--netns", ns, "--tcp", Ports(tcp), "--udp", Ports(udp)},
+      auto pid = Spawn({self, "lab", "serve", "--cgroup", pod_cg + "/probe", "--netns", ns, "--tcp",
+                        Ports(tcp), "--udp", Ports(udp)},
                        absl::StrCat(o.state_dir, "/logs/pod-", j, ".log"));
       if (!pid.ok()) return pid.status();
       pj["server_pid"] = *pid;
@@ -332,12 +358,14 @@ absl::Status LabUp(const LabOptions& o) {
   }
   // Servers on the node (metadata) and on the internet hosts.
   for (const auto& n : nodes) {
-    auto pid = Spawn({self, "lab", "serve", "--cgroup", n["system_cgroup"], "--netns", n["netns"], "--tcp", "80"},
-                     absl::StrCat(o.state_dir, "/logs/metadata-", n["name"].get<std::string>(), ".log"));
+    auto pid =
+        Spawn({self, "lab", "serve", "--cgroup", n["system_cgroup"], "--netns", n["netns"], "--tcp",
+               "80"},
+              absl::StrCat(o.state_dir, "/logs/metadata-", n["name"].get<std::string>(), ".log"));
     if (!pid.ok()) return pid.status();
   }
-  auto inet_pid = Spawn({self, "lab", "serve", "--cgroup", lab_cg + "/world", "--netns", "wl-inet", "--tcp", "80,443,8443,53",
-                         "--udp", "53"},
+  auto inet_pid = Spawn({self, "lab", "serve", "--cgroup", lab_cg + "/world", "--netns", "wl-inet",
+                         "--tcp", "80,443,8443,53", "--udp", "53"},
                         o.state_dir + "/logs/internet.log");
   if (!inet_pid.ok()) return inet_pid.status();
   state["nodes"] = nodes;
@@ -347,11 +375,25 @@ absl::Status LabUp(const LabOptions& o) {
   if (o.agents) {
     int metrics_port = 19100;
     for (auto& n : state["nodes"]) {
-      std::vector<std::string> argv = {self, "node", "--node", n["name"], "--manifests", state["manifests"],
-                                       "--cgroup-root", n["cgroup"], "--bpffs", n["bpffs"], "--pool", n["pool"],
-                                       "--cluster-cidr", subnet,
-                                       "--log", absl::StrCat(o.state_dir, "/logs/", n["name"].get<std::string>(), "-verdicts.jsonl"),
-                                       "--metrics", absl::StrCat("127.0.0.1:", metrics_port)};
+      std::vector<std::string> argv = {
+          self,
+          "node",
+          "--node",
+          n["name"],
+          "--manifests",
+          state["manifests"],
+          "--cgroup-root",
+          n["cgroup"],
+          "--bpffs",
+          n["bpffs"],
+          "--pool",
+          n["pool"],
+          "--cluster-cidr",
+          subnet,
+          "--log",
+          absl::StrCat(o.state_dir, "/logs/", n["name"].get<std::string>(), "-verdicts.jsonl"),
+          "--metrics",
+          absl::StrCat("127.0.0.1:", metrics_port)};
       for (const auto& a : kAllowances) {
         argv.push_back("--allow-world");
         argv.push_back(a);
@@ -370,11 +412,13 @@ absl::Status LabUp(const LabOptions& o) {
       while (access(pin.c_str(), F_OK) != 0) {
         int status;
         if (waitpid(n["agent_pid"].get<pid_t>(), &status, WNOHANG) != 0) {
-          return absl::InternalError(absl::StrCat("the agent of node ", n["name"].get<std::string>(), " exited; see ",
-                                                  o.state_dir, "/logs/", n["name"].get<std::string>(), ".log"));
+          return absl::InternalError(
+              absl::StrCat("the agent of node ", n["name"].get<std::string>(), " exited; see ",
+                           o.state_dir, "/logs/", n["name"].get<std::string>(), ".log"));
         }
         if (std::chrono::steady_clock::now() > deadline) {
-          return absl::DeadlineExceededError(absl::StrCat("the agent of node ", n["name"].get<std::string>(), " did not attach in 20 s"));
+          return absl::DeadlineExceededError(absl::StrCat(
+              "the agent of node ", n["name"].get<std::string>(), " did not attach in 20 s"));
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
@@ -401,7 +445,8 @@ absl::StatusOr<Place> PlaceOf(const json& state, const std::string& from) {
   for (const auto& p : state["pods"]) {
     if (p["key"] == from) return Place{p["cgroup"], p["netns"]};
   }
-  return absl::NotFoundError(absl::StrCat("--from ", from, ": no such pod in the lab (NS/POD, node:NAME or internet)"));
+  return absl::NotFoundError(
+      absl::StrCat("--from ", from, ": no such pod in the lab (NS/POD, node:NAME or internet)"));
 }
 
 absl::StatusOr<std::string> AddressOf(const json& state, const std::string& to) {
@@ -409,11 +454,13 @@ absl::StatusOr<std::string> AddressOf(const json& state, const std::string& to) 
     if (p["key"] == to) return p["ip"].get<std::string>();
   }
   if (policy::ParseIp(to).ok()) return to;
-  return absl::NotFoundError(absl::StrCat("--to ", to, ": no such pod in the lab, and not an address"));
+  return absl::NotFoundError(
+      absl::StrCat("--to ", to, ": no such pod in the lab, and not an address"));
 }
 
 ProbeReport Report(const ProbeSpec& s, const ProbeResult& r) {
-  return ProbeReport{s.from, s.to, s.port, s.udp ? "UDP" : "TCP", r.allowed(), OutcomeName(r.outcome), r.detail};
+  return ProbeReport{
+      s.from, s.to, s.port, s.udp ? "UDP" : "TCP", r.allowed(), OutcomeName(r.outcome), r.detail};
 }
 
 }  // namespace
@@ -423,7 +470,8 @@ absl::StatusOr<pid_t> LabStartAgent(const std::string& state_dir, const std::str
   if (!state.ok()) return state.status();
   for (auto& n : (*state)["nodes"]) {
     if (n["name"] != node) continue;
-    if (!n.contains("agent_argv")) return absl::FailedPreconditionError("the lab was brought up without agents");
+    if (!n.contains("agent_argv"))
+      return absl::FailedPreconditionError("the lab was brought up without agents");
     auto pid = StartAgent(*state, n, state_dir);
     if (!pid.ok()) return pid.status();
     n["agent_pid"] = *pid;
@@ -440,11 +488,14 @@ absl::StatusOr<ProbeReport> LabProbe(const std::string& state_dir, const ProbeSp
   if (!place.ok()) return place.status();
   auto addr = AddressOf(*state, spec.to);
   if (!addr.ok()) return addr.status();
-  return Report(spec, ProbeFrom(place->cgroup, place->netns, *addr, spec.port, spec.udp, spec.timeout_ms));
+  return Report(
+      spec, ProbeFrom(place->cgroup, place->netns, *addr, spec.port, spec.udp, spec.timeout_ms));
 }
 
-absl::StatusOr<std::vector<ProbeReport>> LabMatrix(const std::string& state_dir, const std::vector<int>& ports,
-                                                   const std::vector<std::string>& protocols, int timeout_ms, int parallel) {
+absl::StatusOr<std::vector<ProbeReport>> LabMatrix(const std::string& state_dir,
+                                                   const std::vector<int>& ports,
+                                                   const std::vector<std::string>& protocols,
+                                                   int timeout_ms, int parallel) {
   auto state = ReadState(state_dir);
   if (!state.ok()) return state.status();
   std::vector<std::string> keys;

@@ -22,7 +22,7 @@ namespace warden::lab {
 struct LabOptions {
   std::string manifests;
   std::string state_dir = "/run/warden-lab";
-  std::string warden_binary;  // defaults to /proc/self/exe
+  std::string warden_binary;            // defaults to /proc/self/exe
   std::vector<std::string> agent_args;  // extra flags for every `warden node`
   bool agents = true;
   std::vector<int> serve_ports;  // every pod also serves these, on TCP and UDP
@@ -54,8 +54,9 @@ absl::StatusOr<pid_t> LabStartAgent(const std::string& state_dir, const std::str
 absl::StatusOr<ProbeReport> LabProbe(const std::string& state_dir, const ProbeSpec& spec);
 
 // Every ordered pair of distinct pods, each port and protocol, probed for real, in parallel.
-absl::StatusOr<std::vector<ProbeReport>> LabMatrix(const std::string& state_dir, const std::vector<int>& ports,
-                                                   const std::vector<std::string>& protocols, int timeout_ms,
-                                                   int parallel);
+absl::StatusOr<std::vector<ProbeReport>> LabMatrix(const std::string& state_dir,
+                                                   const std::vector<int>& ports,
+                                                   const std::vector<std::string>& protocols,
+                                                   int timeout_ms, int parallel);
 
 }  // namespace warden::lab

@@ -40,14 +40,19 @@ bool ToSockaddr(const std::string& ip, int port, sockaddr_storage* ss, socklen_t
 }
 
 int64_t MsLeft(std::chrono::steady_clock::time_point deadline) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                               std::chrono::steady_clock::now())
+      .count();
 }
 
 ProbeResult Fail(ProbeOutcome o, const std::string& d) { return ProbeResult{o, d}; }
 
 ProbeResult FromErrno(int err, const char* what) {
-  if (err == EPERM || err == EACCES) return Fail(ProbeOutcome::kRefusedByPolicy, absl::StrCat(what, ": EPERM (refused by policy)"));
-  if (err == ECONNREFUSED) return Fail(ProbeOutcome::kRefused, absl::StrCat(what, ": connection refused (nothing listens)"));
+  if (err == EPERM || err == EACCES)
+    return Fail(ProbeOutcome::kRefusedByPolicy, absl::StrCat(what, ": EPERM (refused by policy)"));
+  if (err == ECONNREFUSED)
+    return Fail(ProbeOutcome::kRefused,
+                absl::StrCat(what, ": connection refused (nothing listens)"));
   if (err == ETIMEDOUT) return Fail(ProbeOutcome::kTimeout, absl::StrCat(what, ": timed out"));
   return Fail(ProbeOutcome::kError, absl::StrCat(what, ": ", std::strerror(err)));
 }
@@ -56,11 +61,16 @@ ProbeResult FromErrno(int err, const char* what) {
 
 const char* OutcomeName(ProbeOutcome o) {
   switch (o) {
-    case ProbeOutcome::kConnected: return "connected";
-    case ProbeOutcome::kRefusedByPolicy: return "eperm";
-    case ProbeOutcome::kTimeout: return "timeout";
-    case ProbeOutcome::kRefused: return "refused";
-    case ProbeOutcome::kError: return "error";
+    case ProbeOutcome::kConnected:
+      return "connected";
+    case ProbeOutcome::kRefusedByPolicy:
+      return "eperm";
+    case ProbeOutcome::kTimeout:
+      return "timeout";
+    case ProbeOutcome::kRefused:
+      return "refused";
+    case ProbeOutcome::kError:
+      return "error";
   }
   return "?";
 }
@@ -72,11 +82,13 @@ absl::Status EnterPlace(const std::string& cgroup, const std::string& netns) {
   if (!netns.empty()) {
     std::string path = "/var/run/netns/" + netns;
     int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return absl::NotFoundError(absl::StrCat("netns ", netns, ": ", std::strerror(errno)));
+    if (fd < 0)
+      return absl::NotFoundError(absl::StrCat("netns ", netns, ": ", std::strerror(errno)));
     int rc = setns(fd, CLONE_NEWNET);
     int err = errno;
     close(fd);
-    if (rc != 0) return absl::InternalError(absl::StrCat("setns ", netns, ": ", std::strerror(err)));
+    if (rc != 0)
+      return absl::InternalError(absl::StrCat("setns ", netns, ": ", std::strerror(err)));
   }
   return absl::OkStatus();
 }
@@ -121,7 +133,8 @@ ProbeResult ProbeTcp(const std::string& ip, int port, int timeout_ms) {
   }
   ssize_t got = recv(fd, &in, 1, 0);
   close(fd);
-  if (got == 1 && in == out) return ProbeResult{ProbeOutcome::kConnected, "connected and echoed one byte"};
+  if (got == 1 && in == out)
+    return ProbeResult{ProbeOutcome::kConnected, "connected and echoed one byte"};
   return Fail(ProbeOutcome::kError, "connected, but the echo was wrong");
 }
 
@@ -142,7 +155,9 @@ ProbeResult ProbeUdp(const std::string& ip, int port, int timeout_ms) {
       break;
     }
     pollfd p{fd, POLLIN, 0};
-    int n = poll(&p, 1, static_cast<int>(std::min<int64_t>(interval, std::max<int64_t>(0, MsLeft(deadline)))));
+    int n =
+        poll(&p, 1,
+             static_cast<int>(std::min<int64_t>(interval, std::max<int64_t>(0, MsLeft(deadline)))));
     if (n > 0) {
       char buf[64];
       sockaddr_storage from;
@@ -162,8 +177,8 @@ ProbeResult ProbeUdp(const std::string& ip, int port, int timeout_ms) {
   return r;
 }
 
-ProbeResult ProbeFrom(const std::string& cgroup, const std::string& netns, const std::string& ip, int port, bool udp,
-                      int timeout_ms) {
+ProbeResult ProbeFrom(const std::string& cgroup, const std::string& netns, const std::string& ip,
+                      int port, bool udp, int timeout_ms) {
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) return Fail(ProbeOutcome::kError, "pipe failed");
   pid_t pid = fork();
@@ -195,7 +210,8 @@ ProbeResult ProbeFrom(const std::string& cgroup, const std::string& netns, const
   waitpid(pid, &status, 0);
   size_t nl = out.find('\n');
   if (nl == std::string::npos) return Fail(ProbeOutcome::kError, "probe process died");
-  return ProbeResult{static_cast<ProbeOutcome>(std::atoi(out.substr(0, nl).c_str())), out.substr(nl + 1)};
+  return ProbeResult{static_cast<ProbeOutcome>(std::atoi(out.substr(0, nl).c_str())),
+                     out.substr(nl + 1)};
 }
 
 absl::Status ServeForever(const std::vector<int>& tcp_ports, const std::vector<int>& udp_ports) {
@@ -212,9 +228,11 @@ absl::Status ServeForever(const std::vector<int>& tcp_ports, const std::vector<i
     a.sin6_port = htons(static_cast<uint16_t>(port));
     a.sin6_addr = in6addr_any;
     if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-      return absl::InternalError(absl::StrCat(tcp ? "TCP" : "UDP", " port ", port, ": ", std::strerror(errno)));
+      return absl::InternalError(
+          absl::StrCat(tcp ? "TCP" : "UDP", " port ", port, ": ", std::strerror(errno)));
     }
-    if (tcp && listen(fd, 128) != 0) return absl::InternalError(absl::StrCat("listen ", port, ": ", std::strerror(errno)));
+    if (tcp && listen(fd, 128) != 0)
+      return absl::InternalError(absl::StrCat("listen ", port, ": ", std::strerror(errno)));
     fds.push_back(pollfd{fd, POLLIN, 0});
     is_tcp.push_back(tcp);
     return absl::OkStatus();
@@ -249,7 +267,8 @@ absl::Status ServeForever(const std::vector<int>& tcp_ports, const std::vector<i
         sockaddr_storage from;
         socklen_t fl = sizeof(from);
         ssize_t n;
-        while ((n = recvfrom(fds[i].fd, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &fl)) > 0) {
+        while ((n = recvfrom(fds[i].fd, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from),
+                             &fl)) > 0) {
           ssize_t w = sendto(fds[i].fd, buf, n, 0, reinterpret_cast<sockaddr*>(&from), fl);
           (void)w;
           fl = sizeof(from);

@@ -11,7 +11,13 @@
 
 namespace warden::lab {
 
-enum class ProbeOutcome { kConnected, kRefusedByPolicy /* EPERM */, kTimeout, kRefused /* RST */, kError };
+enum class ProbeOutcome {
+  kConnected,
+  kRefusedByPolicy /* EPERM */,
+  kTimeout,
+  kRefused /* RST */,
+  kError
+};
 
 struct ProbeResult {
   ProbeOutcome outcome = ProbeOutcome::kError;
@@ -27,8 +33,8 @@ ProbeResult ProbeTcp(const std::string& ip, int port, int timeout_ms);
 ProbeResult ProbeUdp(const std::string& ip, int port, int timeout_ms);
 
 // Forks a child that enters (cgroup, netns) and probes; returns the child's result.
-ProbeResult ProbeFrom(const std::string& cgroup, const std::string& netns, const std::string& ip, int port,
-                      bool udp, int timeout_ms);
+ProbeResult ProbeFrom(const std::string& cgroup, const std::string& netns, const std::string& ip,
+                      int port, bool udp, int timeout_ms);
 
 // Echo servers on every given port (TCP: read one byte, write it back; UDP: echo each datagram)
 // on all addresses. Runs until killed.

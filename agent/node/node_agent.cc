@@ -32,7 +32,9 @@ absl::StatusOr<std::unique_ptr<NodeAgent>> NodeAgent::Create(const NodeAgentOpti
     a->log_ = stdout;
   } else {
     a->log_ = fopen(opts.log_path.c_str(), "a");
-    if (!a->log_) return absl::InvalidArgumentError(absl::StrCat("--log ", opts.log_path, ": cannot open for append"));
+    if (!a->log_)
+      return absl::InvalidArgumentError(
+          absl::StrCat("--log ", opts.log_path, ": cannot open for append"));
   }
   datapath::BpfDatapath::Options dopts;
   dopts.bpffs_dir = opts.bpffs;
@@ -56,11 +58,12 @@ std::string NodeAgent::ManifestFingerprint() const {
   namespace fs = std::filesystem;
   std::string fp;
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(opts_.manifests, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(opts_.manifests, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     struct stat st;
     if (stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    absl::StrAppend(&fp, it->path().string(), ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":", st.st_size, ";");
+    absl::StrAppend(&fp, it->path().string(), ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":",
+                    st.st_size, ";");
   }
   if (ec) absl::StrAppend(&fp, "error:", ec.message());
   return fp;
@@ -117,7 +120,9 @@ absl::StatusOr<bool> NodeAgent::Reconcile() {
   cfg.pod_levels[1] = kubepods->level + 2;  // Burstable and BestEffort pods
   cfg.pool = opts_.pool;
   cfg.unknown_pod = opts_.unknown_pod;
-  if (applied_ && datapath::SameTables(*applied_, tables) && datapath::SameConfig(applied_config_, cfg)) return false;
+  if (applied_ && datapath::SameTables(*applied_, tables) &&
+      datapath::SameConfig(applied_config_, cfg))
+    return false;
   if (auto st = dp_->Apply(tables, cfg); !st.ok()) {
     ++stats_.apply_errors;
     return st;  // the tables in force stay as they were
@@ -138,8 +143,9 @@ absl::Status NodeAgent::Start() {
   if (!attached.ok()) return attached.status();
   int adopted = 0;
   for (const auto& ap : *attached) adopted += ap.adopted;
-  Log(absl::StrCat(adopted ? "adopted " : "attached ", attached->size(), " programs on ", opts_.cgroup_root,
-                   " (", stats_.local_pods.load(), " local pods, generation ", stats_.generation.load(), ")"));
+  Log(absl::StrCat(adopted ? "adopted " : "attached ", attached->size(), " programs on ",
+                   opts_.cgroup_root, " (", stats_.local_pods.load(), " local pods, generation ",
+                   stats_.generation.load(), ")"));
   if (!opts_.metrics_address.empty()) {
     auto http = common::HttpServer::Start(opts_.metrics_address, [this](const std::string& path) {
       if (path != "/metrics") return common::HttpResponse{404, "text/plain", "not found\n"};
@@ -174,28 +180,37 @@ void NodeAgent::Run(const std::atomic<bool>& stop) {
 std::string NodeAgent::RenderMetrics() const {
   std::string out;
   std::string node = absl::StrCat("node=\"", opts_.node, "\"");
-  absl::StrAppend(&out, "# HELP warden_verdicts_total Packets and connects judged by the datapath.\n",
+  absl::StrAppend(&out,
+                  "# HELP warden_verdicts_total Packets and connects judged by the datapath.\n",
                   "# TYPE warden_verdicts_total counter\n");
   if (auto c = dp_->ReadCounters(); c.ok()) {
     for (uint8_t hook = 0; hook < 4; ++hook) {
       for (uint8_t reason = 0; reason < WD_REASON_COUNT; ++reason) {
         bool allow = reason <= WD_REASON_ALLOW_UNKNOWN_POD;
-        absl::StrAppend(&out, "warden_verdicts_total{", node, ",hook=\"", datapath::HookName(hook), "\",reason=\"",
-                        datapath::ReasonName(reason), "\",verdict=\"", allow ? "allow" : "deny", "\"} ",
-                        (*c)[hook * WD_REASON_COUNT + reason], "\n");
+        absl::StrAppend(&out, "warden_verdicts_total{", node, ",hook=\"", datapath::HookName(hook),
+                        "\",reason=\"", datapath::ReasonName(reason), "\",verdict=\"",
+                        allow ? "allow" : "deny", "\"} ", (*c)[hook * WD_REASON_COUNT + reason],
+                        "\n");
       }
     }
   }
   auto gauge = [&](const char* name, const char* help, const char* type, uint64_t v) {
-    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n", name, "{", node, "} ", v, "\n");
+    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n", name, "{",
+                    node, "} ", v, "\n");
   };
-  gauge("warden_policy_generation", "Generation of the tables in force.", "gauge", stats_.generation.load());
+  gauge("warden_policy_generation", "Generation of the tables in force.", "gauge",
+        stats_.generation.load());
   gauge("warden_applies_total", "Table updates applied.", "counter", stats_.applies.load());
-  gauge("warden_apply_errors_total", "Table updates refused (previous tables kept).", "counter", stats_.apply_errors.load());
-  gauge("warden_manifest_errors", "Invalid manifest objects in the last load.", "gauge", stats_.manifest_errors.load());
-  gauge("warden_local_pods", "Pods on this node with a known cgroup.", "gauge", stats_.local_pods.load());
-  gauge("warden_pods_without_cgroup", "Pods scheduled here whose cgroup is not there.", "gauge", stats_.pods_without_cgroup.load());
-  gauge("warden_manifest_loads_total", "Manifest reloads fully reconciled.", "counter", stats_.manifest_loads.load());
+  gauge("warden_apply_errors_total", "Table updates refused (previous tables kept).", "counter",
+        stats_.apply_errors.load());
+  gauge("warden_manifest_errors", "Invalid manifest objects in the last load.", "gauge",
+        stats_.manifest_errors.load());
+  gauge("warden_local_pods", "Pods on this node with a known cgroup.", "gauge",
+        stats_.local_pods.load());
+  gauge("warden_pods_without_cgroup", "Pods scheduled here whose cgroup is not there.", "gauge",
+        stats_.pods_without_cgroup.load());
+  gauge("warden_manifest_loads_total", "Manifest reloads fully reconciled.", "counter",
+        stats_.manifest_loads.load());
   gauge("warden_events_total", "Verdict events logged.", "counter", stats_.events.load());
   gauge("warden_last_apply_timestamp_ms", "Wall-clock time of the last table update.", "gauge",
         static_cast<uint64_t>(stats_.last_apply_unix_ms.load()));

@@ -18,9 +18,11 @@ bool IsDir(const std::string& p) {
 }  // namespace
 
 absl::StatusOr<KubepodsCgroup> FindKubepods(const std::string& cgroup_root) {
-  if (!IsDir(cgroup_root)) return absl::NotFoundError(absl::StrCat("--cgroup-root ", cgroup_root, " is not a directory"));
+  if (!IsDir(cgroup_root))
+    return absl::NotFoundError(absl::StrCat("--cgroup-root ", cgroup_root, " is not a directory"));
   if (access((cgroup_root + "/cgroup.procs").c_str(), F_OK) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("--cgroup-root ", cgroup_root, " is not a cgroup v2 directory"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--cgroup-root ", cgroup_root, " is not a cgroup v2 directory"));
   }
   KubepodsCgroup k;
   for (const char* name : {"kubepods", "kubepods.slice"}) {
@@ -41,7 +43,8 @@ absl::StatusOr<KubepodsCgroup> FindKubepods(const std::string& cgroup_root) {
 
 std::string PodCgroupPath(const KubepodsCgroup& k, const std::string& qos, const std::string& uid) {
   if (!k.systemd) {
-    return qos == "guaranteed" ? absl::StrCat(k.path, "/pod", uid) : absl::StrCat(k.path, "/", qos, "/pod", uid);
+    return qos == "guaranteed" ? absl::StrCat(k.path, "/pod", uid)
+                               : absl::StrCat(k.path, "/", qos, "/pod", uid);
   }
   std::string u = uid;
   std::replace(u.begin(), u.end(), '-', '_');

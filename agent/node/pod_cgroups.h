@@ -27,6 +27,7 @@ absl::StatusOr<KubepodsCgroup> FindKubepods(const std::string& cgroup_root);
 std::optional<std::string> FindPodCgroup(const KubepodsCgroup& kubepods, const std::string& uid);
 
 // Where kubelet would put a pod of QoS class `qos` ("guaranteed", "burstable", "besteffort").
-std::string PodCgroupPath(const KubepodsCgroup& kubepods, const std::string& qos, const std::string& uid);
+std::string PodCgroupPath(const KubepodsCgroup& kubepods, const std::string& qos,
+                          const std::string& uid);
 
 }  // namespace warden::node

@@ -50,7 +50,8 @@ absl::StatusOr<Allowance> ParseAllowance(const std::string& text) {
     size_t dash = ports.find('-');
     int lo = 0, hi = 0;
     if (!absl::SimpleAtoi(ports.substr(0, dash), &lo) ||
-        !absl::SimpleAtoi(dash == std::string::npos ? ports.substr(0, dash) : ports.substr(dash + 1), &hi) ||
+        !absl::SimpleAtoi(
+            dash == std::string::npos ? ports.substr(0, dash) : ports.substr(dash + 1), &hi) ||
         lo < 1 || hi > 65535 || hi < lo) {
       return bad("bad port or range");
     }
@@ -70,7 +71,8 @@ struct LockdownValue {
   void Add(const Allowance& a) {
     for (int l4 = 0; l4 < WD_L4_COUNT; ++l4) {
       if (a.protocol && static_cast<int>(*a.protocol) != l4) continue;
-      for (uint32_t p = a.port_lo; p <= a.port_hi; ++p) sets[l4].bits[p / 64] |= uint64_t{1} << (p % 64);
+      for (uint32_t p = a.port_lo; p <= a.port_hi; ++p)
+        sets[l4].bits[p / 64] |= uint64_t{1} << (p % 64);
     }
     if (!a.protocol) other = true;
   }
@@ -86,7 +88,8 @@ uint16_t InternPortset(std::vector<wd_portset>* sets, const wd_portset& s) {
 
 }  // namespace
 
-datapath::NodeTables BuildNodeTables(const policy::Snapshot& snap, const std::vector<LocalPod>& pods,
+datapath::NodeTables BuildNodeTables(const policy::Snapshot& snap,
+                                     const std::vector<LocalPod>& pods,
                                      const std::vector<Allowance>& allowances,
                                      const std::vector<policy::IpAddress>& node_addresses) {
   datapath::NodeTables t;
@@ -120,7 +123,8 @@ datapath::NodeTables BuildNodeTables(const policy::Snapshot& snap, const std::ve
       if (b.cidr.Covers(a.cidr)) lv.Add(b);
     }
     wd_policy_value v{};
-    for (int l4 = 0; l4 < WD_L4_COUNT; ++l4) v.portset[l4] = InternPortset(&t.portsets, lv.sets[l4]);
+    for (int l4 = 0; l4 < WD_L4_COUNT; ++l4)
+      v.portset[l4] = InternPortset(&t.portsets, lv.sets[l4]);
     v.flags = lv.other ? WD_POLICY_OTHER_L4 : 0;
     t.lockdown[policy::MakeIpcacheKey(a.cidr)] = v;
   }

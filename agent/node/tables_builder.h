@@ -34,7 +34,8 @@ absl::StatusOr<Allowance> ParseAllowance(const std::string& text);
 
 // `node_addresses` are this node's own addresses: their ipcache entries say WD_ID_LOCAL_HOST, so
 // that pods here always accept traffic from their node, as Kubernetes requires.
-datapath::NodeTables BuildNodeTables(const policy::Snapshot& snap, const std::vector<LocalPod>& pods,
+datapath::NodeTables BuildNodeTables(const policy::Snapshot& snap,
+                                     const std::vector<LocalPod>& pods,
                                      const std::vector<Allowance>& allowances,
                                      const std::vector<policy::IpAddress>& node_addresses = {});
 

@@ -23,11 +23,16 @@ std::string Addr(uint8_t family, const uint8_t* a) {
 
 std::string ProtoName(uint8_t p) {
   switch (p) {
-    case 6: return "TCP";
-    case 17: return "UDP";
-    case 132: return "SCTP";
-    case 1: return "ICMP";
-    case 58: return "ICMPv6";
+    case 6:
+      return "TCP";
+    case 17:
+      return "UDP";
+    case 132:
+      return "SCTP";
+    case 1:
+      return "ICMP";
+    case 58:
+      return "ICMPv6";
   }
   return std::to_string(p);
 }
@@ -82,7 +87,8 @@ std::string VerdictLogLine(const wd_event& e, int64_t wall_ns, const EventContex
   j["verdict"] = e.verdict == WD_VERDICT_ALLOW ? "allow" : "deny";
   j["reason"] = datapath::ReasonName(e.reason);
   // Which NetworkPolicy: the model names the allowing one, or the ones that isolate the pod.
-  if (pod && ctx.state && (e.reason == WD_REASON_ALLOW_POLICY || e.reason == WD_REASON_DENY_POLICY)) {
+  if (pod && ctx.state &&
+      (e.reason == WD_REASON_ALLOW_POLICY || e.reason == WD_REASON_DENY_POLICY)) {
     std::optional<policy::Protocol> proto;
     if (e.protocol == 6) proto = policy::Protocol::kTCP;
     if (e.protocol == 17) proto = policy::Protocol::kUDP;
@@ -94,7 +100,8 @@ std::string VerdictLogLine(const wd_event& e, int64_t wall_ns, const EventContex
     }
     policy::L4 l4{proto, egress ? e.remote_port : e.local_port};
     policy::Model model(*ctx.state);
-    auto d = model.Evaluate(egress ? policy::Direction::kEgress : policy::Direction::kIngress, *pod, ep, l4);
+    auto d = model.Evaluate(egress ? policy::Direction::kEgress : policy::Direction::kIngress, *pod,
+                            ep, l4);
     j["policy"] = d.allowed ? d.allowing_policy : absl::StrJoin(d.isolating_policies, ",");
   }
   return j.dump();

@@ -18,7 +18,8 @@ struct EventContext {
   std::string node;
   const policy::ClusterState* state = nullptr;
   const policy::Snapshot* snap = nullptr;
-  const absl::flat_hash_map<uint64_t, std::string>* pod_by_cgroup = nullptr;  // pod cgroup id -> "ns/name"
+  const absl::flat_hash_map<uint64_t, std::string>* pod_by_cgroup =
+      nullptr;  // pod cgroup id -> "ns/name"
 };
 
 // The JSON line (without the newline) for one event. `wall_ns` is the event's wall-clock time.

@@ -10,10 +10,10 @@
 namespace warden::policy {
 
 struct ClusterState {
-  std::map<std::string, Namespace> namespaces;   // by name
-  std::map<std::string, Node> nodes;             // by name
-  std::map<std::string, Pod> pods;               // by "ns/name"
-  std::map<std::string, NetworkPolicy> policies; // by "ns/name"
+  std::map<std::string, Namespace> namespaces;    // by name
+  std::map<std::string, Node> nodes;              // by name
+  std::map<std::string, Pod> pods;                // by "ns/name"
+  std::map<std::string, NetworkPolicy> policies;  // by "ns/name"
 
   const Pod* FindPod(const std::string& ns_slash_name) const;
   // The pod that owns `ip` (hostNetwork pods own none). Built by IndexPodIps().

@@ -69,8 +69,10 @@ class PrefixSet {
     Cidr c{a, len};
     for (int i = 0; i < 16; ++i) {
       int bit0 = i * 8;
-      if (bit0 >= len) c.addr.bytes[i] = 0;
-      else if (bit0 + 8 > len) c.addr.bytes[i] &= static_cast<uint8_t>(0xff << (8 - (len - bit0)));
+      if (bit0 >= len)
+        c.addr.bytes[i] = 0;
+      else if (bit0 + 8 > len)
+        c.addr.bytes[i] &= static_cast<uint8_t>(0xff << (8 - (len - bit0)));
     }
     return c;
   }
@@ -112,11 +114,13 @@ class Compiler {
     std::map<PodIdentityKey, std::vector<const Pod*>> groups;
     for (const auto& [key, pod] : st_.pods) {
       if (pod.host_network) continue;  // addressed as its node: the host identity
-      groups[PodIdentityKey{pod.ns, pod.labels, pod.service_account, SignatureOf(pod)}].push_back(&pod);
+      groups[PodIdentityKey{pod.ns, pod.labels, pod.service_account, SignatureOf(pod)}].push_back(
+          &pod);
     }
     std::vector<std::string> canon;
     for (const auto& [k, _] : groups) {
-      canon.push_back(absl::StrCat("pod\n", k.ns, "\n", LabelsText(k.labels), "\n", k.sa, "\n", SignatureText(k.sig)));
+      canon.push_back(absl::StrCat("pod\n", k.ns, "\n", LabelsText(k.labels), "\n", k.sa, "\n",
+                                   SignatureText(k.sig)));
     }
     std::vector<uint32_t> ids = pod_alloc_.Allocate(SortedCopy(canon));
     // Allocate() wants sorted keys; map each canonical key back to its id.
@@ -144,7 +148,8 @@ class Compiler {
       pod_identities_.push_back(std::move(id));
     }
     for (size_t j = 0; j < pod_identities_.size(); ++j) {
-      for (const auto& key : pod_identities_[j].pods) pod_sig_[st_.FindPod(key)] = &pod_identities_[j].named_ports;
+      for (const auto& key : pod_identities_[j].pods)
+        pod_sig_[st_.FindPod(key)] = &pod_identities_[j].named_ports;
     }
   }
 
@@ -174,12 +179,14 @@ class Compiler {
       if (pod.host_network) continue;
       const Signature& sig = *pod_sig_.at(&pod);
       if (pod.ips.empty()) keys.insert(CidrIdentityKey{std::nullopt, sig});
-      for (const auto& ip : pod.ips) keys.insert(CidrIdentityKey{*prefixes_.LongestCovering(HostPrefix(ip)), sig});
+      for (const auto& ip : pod.ips)
+        keys.insert(CidrIdentityKey{*prefixes_.LongestCovering(HostPrefix(ip)), sig});
     }
     std::vector<std::string> canon;
     std::map<std::string, CidrIdentityKey> back;
     for (const auto& k : keys) {
-      std::string c = absl::StrCat("cidr\n", k.prefix ? k.prefix->ToString() : "-", "\n", SignatureText(k.sig));
+      std::string c =
+          absl::StrCat("cidr\n", k.prefix ? k.prefix->ToString() : "-", "\n", SignatureText(k.sig));
       canon.push_back(c);
       back.emplace(c, k);
     }
@@ -193,7 +200,8 @@ class Compiler {
       id.prefix = k.prefix;
       id.named_ports = k.sig;
       id.name = k.prefix ? absl::StrCat("cidr ", k.prefix->ToString()) : "pods without an address";
-      if (!k.sig.empty()) absl::StrAppend(&id.name, " (pods with ports ", SignatureText(k.sig), ")");
+      if (!k.sig.empty())
+        absl::StrAppend(&id.name, " (pods with ports ", SignatureText(k.sig), ")");
       cidr_id_[k] = id.id;
       cidr_identities_.push_back(std::move(id));
     }
@@ -211,18 +219,24 @@ class Compiler {
     for (const auto& c : opts_.cluster_cidrs) cluster.Add(c);
     std::map<Cidr, wd_ipcache_value> entries;
     for (const auto& p : prefixes_.all()) {
-      entries[p] = wd_ipcache_value{cluster.LongestCovering(p) ? WD_ID_CLUSTER : WD_ID_WORLD, CidrIdentityOf(p, {})};
+      entries[p] = wd_ipcache_value{cluster.LongestCovering(p) ? WD_ID_CLUSTER : WD_ID_WORLD,
+                                    CidrIdentityOf(p, {})};
     }
-    for (const auto& c : cluster.all()) entries[c] = wd_ipcache_value{WD_ID_CLUSTER, CidrIdentityOf(c, {})};
+    for (const auto& c : cluster.all())
+      entries[c] = wd_ipcache_value{WD_ID_CLUSTER, CidrIdentityOf(c, {})};
     for (const auto& [_, node] : st_.nodes) {
-      for (const auto& ip : node.addresses) entries[HostPrefix(ip)] = wd_ipcache_value{WD_ID_HOST, CidrIdentityOf(HostPrefix(ip), {})};
+      for (const auto& ip : node.addresses)
+        entries[HostPrefix(ip)] = wd_ipcache_value{WD_ID_HOST, CidrIdentityOf(HostPrefix(ip), {})};
     }
     for (const auto& [key, pod] : st_.pods) {
       if (pod.host_network) continue;
       const Signature& sig = *pod_sig_.at(&pod);
       PodRecord& rec = snap_.pods[key];
-      if (pod.ips.empty()) rec.no_address_cidr_identity = cidr_id_.at(CidrIdentityKey{std::nullopt, sig});
-      for (const auto& ip : pod.ips) entries[HostPrefix(ip)] = wd_ipcache_value{rec.identity, CidrIdentityOf(HostPrefix(ip), sig)};
+      if (pod.ips.empty())
+        rec.no_address_cidr_identity = cidr_id_.at(CidrIdentityKey{std::nullopt, sig});
+      for (const auto& ip : pod.ips)
+        entries[HostPrefix(ip)] =
+            wd_ipcache_value{rec.identity, CidrIdentityOf(HostPrefix(ip), sig)};
     }
     snap_.ipcache.reserve(entries.size());
     for (const auto& [c, v] : entries) snap_.ipcache.emplace_back(MakeIpcacheKey(c), v);
@@ -240,7 +254,8 @@ class Compiler {
     }
     ids.insert(ids.end(), pod_identities_.begin(), pod_identities_.end());
     ids.insert(ids.end(), cidr_identities_.begin(), cidr_identities_.end());
-    std::sort(ids.begin(), ids.end(), [](const Identity& a, const Identity& b) { return a.id < b.id; });
+    std::sort(ids.begin(), ids.end(),
+              [](const Identity& a, const Identity& b) { return a.id < b.id; });
     for (size_t i = 0; i < ids.size(); ++i) snap_.identity_index[ids[i].id] = i;
   }
 
@@ -263,7 +278,8 @@ class Compiler {
       if (std::holds_alternative<std::monostate>(pp.port)) {
         ranges[l4].push_back({0, 65535});
       } else if (const int* p = std::get_if<int>(&pp.port)) {
-        ranges[l4].push_back({static_cast<uint16_t>(*p), static_cast<uint16_t>(pp.end_port.value_or(*p))});
+        ranges[l4].push_back(
+            {static_cast<uint16_t>(*p), static_cast<uint16_t>(pp.end_port.value_or(*p))});
       } else if (dest_sig) {
         const std::string& name = std::get<std::string>(pp.port);
         for (const auto& np : *dest_sig) {
@@ -278,8 +294,9 @@ class Compiler {
   }
 
   static bool HasNamedPort(const PolicyRule& rule) {
-    return std::any_of(rule.ports.begin(), rule.ports.end(),
-                       [](const PolicyPort& p) { return std::holds_alternative<std::string>(p.port); });
+    return std::any_of(rule.ports.begin(), rule.ports.end(), [](const PolicyPort& p) {
+      return std::holds_alternative<std::string>(p.port);
+    });
   }
 
   std::vector<const Identity*> Peers(const NetworkPolicy& np, const PolicyRule& rule) {
@@ -303,7 +320,8 @@ class Compiler {
         continue;
       }
       for (const auto& [ns_name, ns] : st_.namespaces) {
-        bool ns_ok = peer.namespace_selector ? peer.namespace_selector->Matches(ns.labels) : ns_name == np.ns;
+        bool ns_ok = peer.namespace_selector ? peer.namespace_selector->Matches(ns.labels)
+                                             : ns_name == np.ns;
         if (!ns_ok) continue;
         auto it = by_namespace_.find(ns_name);
         if (it == by_namespace_.end()) continue;
@@ -321,7 +339,8 @@ class Compiler {
     auto it = by_namespace_.find(np.ns);
     if (it != by_namespace_.end()) {
       for (size_t idx : it->second) {
-        if (np.pod_selector.Matches(pod_identities_[idx].labels)) selected.push_back(&pod_identities_[idx]);
+        if (np.pod_selector.Matches(pod_identities_[idx].labels))
+          selected.push_back(&pod_identities_[idx]);
       }
     }
     if (selected.empty()) return;
@@ -362,7 +381,8 @@ class Compiler {
         auto [e, fresh] = snap_.policy.try_emplace(PolicyKey{local->id, remote->id, dir});
         wd_policy_value& out = e->second;
         if (fresh) std::memset(&out, 0, sizeof(out));
-        for (int i = 0; i < WD_L4_COUNT; ++i) out.portset[i] = portsets_.Union(out.portset[i], v.set[i]);
+        for (int i = 0; i < WD_L4_COUNT; ++i)
+          out.portset[i] = portsets_.Union(out.portset[i], v.set[i]);
         out.flags |= v.flags;
       }
     }
@@ -380,7 +400,6 @@ class Compiler {
   PrefixSet prefixes_;
   std::map<CidrIdentityKey, uint32_t> cidr_id_;
   PortSetTable portsets_;
-
 };
 
 }  // namespace

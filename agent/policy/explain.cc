@@ -7,7 +7,8 @@
 
 namespace warden::policy {
 
-absl::StatusOr<Explainer::End> Explainer::ResolveEnd(const std::string& text, const char* flag) const {
+absl::StatusOr<Explainer::End> Explainer::ResolveEnd(const std::string& text,
+                                                     const char* flag) const {
   End e;
   e.text = text;
   if (auto ip = ParseIp(text); ip.ok()) {
@@ -18,10 +19,13 @@ absl::StatusOr<Explainer::End> Explainer::ResolveEnd(const std::string& text, co
     return e;
   }
   if (text.find('/') == std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("--", flag, " \"", text, "\": expected NAMESPACE/POD or an IP address"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, " \"", text, "\": expected NAMESPACE/POD or an IP address"));
   }
   const Pod* pod = state_.FindPod(text);
-  if (!pod) return absl::NotFoundError(absl::StrCat("--", flag, " \"", text, "\": no such pod in the manifests"));
+  if (!pod)
+    return absl::NotFoundError(
+        absl::StrCat("--", flag, " \"", text, "\": no such pod in the manifests"));
   e.any_pod = pod;
   if (!pod->host_network) e.pod = pod;
   if (!pod->ips.empty()) e.ip = pod->ips.front();
@@ -47,7 +51,8 @@ FlowExplanation Explainer::Evaluate(End from, End to, const std::string& port_te
   // then the other family both ends have (either end may be a pod with two addresses).
   bool common_family = true;
   if (from.ip && to.ip && from.ip->family != to.ip->family) {
-    std::vector<IpAddress> src = from.any_pod ? from.any_pod->ips : std::vector<IpAddress>{*from.ip};
+    std::vector<IpAddress> src =
+        from.any_pod ? from.any_pod->ips : std::vector<IpAddress>{*from.ip};
     std::vector<IpAddress> dst = {*to.ip};
     if (to.any_pod) {
       for (const auto& ip : to.any_pod->ips) {
@@ -84,14 +89,16 @@ FlowExplanation Explainer::Evaluate(End from, End to, const std::string& port_te
   }
   if (!port) {
     fx.allowed = false;
-    fx.reason = absl::StrCat(to.text, " declares no ", ProtocolName(protocol), " port named \"", port_text, "\"");
+    fx.reason = absl::StrCat(to.text, " declares no ", ProtocolName(protocol), " port named \"",
+                             port_text, "\"");
     return fx;
   }
   L4 l4{protocol, *port};
   Endpoint from_ep{from.pod, from.ip};
   Endpoint to_ep{to.pod, to.ip};
 
-  auto side = [&](SideReport* out, Direction dir, const End& local, const End& remote, const Endpoint& remote_ep) {
+  auto side = [&](SideReport* out, Direction dir, const End& local, const End& remote,
+                  const Endpoint& remote_ep) {
     if (!local.pod) {
       out->applies = false;
       out->allowed = true;
@@ -111,7 +118,8 @@ FlowExplanation Explainer::Evaluate(End from, End to, const std::string& port_te
       out->reason = md.reason;
       return;
     }
-    TwinVerdict tv = twin_.Lookup(local_id, RemoteOf(remote), wd_dir, protocol, static_cast<uint16_t>(*port));
+    TwinVerdict tv =
+        twin_.Lookup(local_id, RemoteOf(remote), wd_dir, protocol, static_cast<uint16_t>(*port));
     out->allowed = tv.allowed;
     out->isolated = tv.isolated;
     out->isolating_policies = md.isolating_policies;
@@ -120,8 +128,8 @@ FlowExplanation Explainer::Evaluate(End from, End to, const std::string& port_te
     out->reason = md.reason;
     if (tv.allowed != md.allowed || tv.isolated != md.isolated) {
       fx.consistent = false;
-      absl::StrAppend(&out->reason, " [INTERNAL ERROR: the compiled tables say ", tv.allowed ? "allow" : "deny",
-                      "; please report this]");
+      absl::StrAppend(&out->reason, " [INTERNAL ERROR: the compiled tables say ",
+                      tv.allowed ? "allow" : "deny", "; please report this]");
     }
   };
   side(&fx.egress, Direction::kEgress, from, to, to_ep);
@@ -130,7 +138,8 @@ FlowExplanation Explainer::Evaluate(End from, End to, const std::string& port_te
   if (fx.allowed) {
     fx.reason = absl::StrCat("egress: ", fx.egress.reason, "; ingress: ", fx.ingress.reason);
   } else if (!fx.egress.allowed && !fx.ingress.allowed) {
-    fx.reason = absl::StrCat("egress denied: ", fx.egress.reason, "; ingress denied: ", fx.ingress.reason);
+    fx.reason =
+        absl::StrCat("egress denied: ", fx.egress.reason, "; ingress denied: ", fx.ingress.reason);
   } else if (!fx.egress.allowed) {
     fx.reason = absl::StrCat("egress denied: ", fx.egress.reason);
   } else {
@@ -140,27 +149,32 @@ FlowExplanation Explainer::Evaluate(End from, End to, const std::string& port_te
 }
 
 absl::StatusOr<FlowExplanation> Explainer::Explain(const std::string& from, const std::string& to,
-                                                   const std::string& port, Protocol protocol) const {
+                                                   const std::string& port,
+                                                   Protocol protocol) const {
   auto f = ResolveEnd(from, "from");
   if (!f.ok()) return f.status();
   auto t = ResolveEnd(to, "to");
   if (!t.ok()) return t.status();
   if (!f->ip && !f->pod) return absl::InvalidArgumentError("--from: not a pod or an address");
   if (!t->ip && !t->pod) {
-    return absl::InvalidArgumentError(absl::StrCat("--to \"", to, "\": the pod has no address (status.podIP)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--to \"", to, "\": the pod has no address (status.podIP)"));
   }
   int n = 0;
   if (absl::SimpleAtoi(port, &n)) {
-    if (n < 1 || n > 65535) return absl::InvalidArgumentError(absl::StrCat("--port ", port, ": must be 1-65535"));
+    if (n < 1 || n > 65535)
+      return absl::InvalidArgumentError(absl::StrCat("--port ", port, ": must be 1-65535"));
     return Evaluate(*f, *t, port, n, protocol);
   }
   if (!t->any_pod) {
-    return absl::InvalidArgumentError(absl::StrCat("--port \"", port, "\": a named port needs a destination pod"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--port \"", port, "\": a named port needs a destination pod"));
   }
   auto resolved = Model::ResolveNamedPort(*t->any_pod, port, protocol);
   if (!resolved) {
-    return absl::InvalidArgumentError(absl::StrCat("--port \"", port, "\": ", t->any_pod->Key(), " declares no ",
-                                                   ProtocolName(protocol), " port with that name"));
+    return absl::InvalidArgumentError(absl::StrCat("--port \"", port, "\": ", t->any_pod->Key(),
+                                                   " declares no ", ProtocolName(protocol),
+                                                   " port with that name"));
   }
   return Evaluate(*f, *t, port, *resolved, protocol);
 }

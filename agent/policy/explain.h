@@ -63,8 +63,8 @@ class Explainer {
     std::optional<IpAddress> ip;
   };
   absl::StatusOr<End> ResolveEnd(const std::string& text, const char* flag) const;
-  FlowExplanation Evaluate(End from, End to, const std::string& port_text,
-                           std::optional<int> port, Protocol protocol) const;
+  FlowExplanation Evaluate(End from, End to, const std::string& port_text, std::optional<int> port,
+                           Protocol protocol) const;
   wd_ipcache_value RemoteOf(const End& e) const;
 
   const ClusterState& state_;

@@ -5,7 +5,9 @@
 namespace warden::policy {
 
 namespace {
-bool IsLowerAlnum(char c) { return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)); }
+bool IsLowerAlnum(char c) {
+  return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c));
+}
 bool IsAlnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
 
 // [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])? of at most 63 characters.
@@ -17,8 +19,7 @@ std::string CheckNamePart(const std::string& s, const char* what) {
   }
   for (char c : s) {
     if (!IsAlnum(c) && c != '-' && c != '_' && c != '.') {
-      return std::string(what) +
-             " must consist of alphanumeric characters, '-', '_' or '.'";
+      return std::string(what) + " must consist of alphanumeric characters, '-', '_' or '.'";
     }
   }
   return "";

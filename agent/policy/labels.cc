@@ -14,7 +14,8 @@ bool LabelSelector::Matches(const Labels& labels) const {
   for (const auto& req : match_expressions) {
     auto it = labels.find(req.key);
     bool has = it != labels.end();
-    bool in = has && std::find(req.values.begin(), req.values.end(), it->second) != req.values.end();
+    bool in =
+        has && std::find(req.values.begin(), req.values.end(), it->second) != req.values.end();
     switch (req.op) {
       case SelectorOp::kIn:
         if (!in) return false;

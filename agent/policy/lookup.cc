@@ -9,13 +9,15 @@ namespace warden::policy {
 namespace {
 // The bytes an LPM trie compares: everything after prefixlen, masked to `bits`.
 std::string MaskedData(const wd_ipcache_key& k, uint32_t bits) {
-  std::string data(reinterpret_cast<const char*>(&k) + sizeof(k.prefixlen), sizeof(k) - sizeof(k.prefixlen));
+  std::string data(reinterpret_cast<const char*>(&k) + sizeof(k.prefixlen),
+                   sizeof(k) - sizeof(k.prefixlen));
   for (size_t i = 0; i < data.size(); ++i) {
     uint32_t bit0 = static_cast<uint32_t>(i) * 8;
     if (bit0 >= bits) {
       data[i] = 0;
     } else if (bit0 + 8 > bits) {
-      data[i] = static_cast<char>(static_cast<uint8_t>(data[i]) & static_cast<uint8_t>(0xff << (8 - (bits - bit0))));
+      data[i] = static_cast<char>(static_cast<uint8_t>(data[i]) &
+                                  static_cast<uint8_t>(0xff << (8 - (bits - bit0))));
     }
   }
   return data;

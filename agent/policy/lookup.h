@@ -38,7 +38,8 @@ class DatapathTwin {
  private:
   const Snapshot& snap_;
   // prefixlen (descending) -> masked key bytes -> value
-  std::map<uint32_t, absl::flat_hash_map<std::string, wd_ipcache_value>, std::greater<uint32_t>> lpm_;
+  std::map<uint32_t, absl::flat_hash_map<std::string, wd_ipcache_value>, std::greater<uint32_t>>
+      lpm_;
 };
 
 }  // namespace warden::policy

@@ -36,14 +36,16 @@ std::string Quote(const std::string& s) { return absl::StrCat("\"", s, "\""); }
 // refuses where a string is required (label values, selector values).
 bool IsTypedPlainScalar(const YAML::Node& n) {
   if (!n.IsScalar() || n.Tag() == "!") return false;
-  static const char* kWords[] = {"true", "True", "TRUE", "false", "False", "FALSE", "yes", "Yes", "YES",
-                                 "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL", "~"};
+  static const char* kWords[] = {"true", "True", "TRUE", "false", "False", "FALSE", "yes", "Yes",
+                                 "YES",  "no",   "No",   "NO",    "on",    "On",    "ON",  "off",
+                                 "Off",  "OFF",  "null", "Null",  "NULL",  "~"};
   const std::string& v = n.Scalar();
   for (const char* w : kWords) {
     if (v == w) return true;
   }
   double d;
-  return !v.empty() && absl::SimpleAtod(v, &d) && v.find_first_not_of("0123456789+-.eE_xXoabcdefABCDEF") == std::string::npos;
+  return !v.empty() && absl::SimpleAtod(v, &d) &&
+         v.find_first_not_of("0123456789+-.eE_xXoabcdefABCDEF") == std::string::npos;
 }
 
 // Decodes the documents of one file. Errors carry the file, the line of the offending node,
@@ -128,7 +130,8 @@ class FileDecoder {
   std::optional<int64_t> ScalarInt(const YAML::Node& n, const std::string& field) {
     int64_t v = 0;
     if (!n.IsScalar() || n.Tag() == "!" || !absl::SimpleAtoi(n.Scalar(), &v)) {
-      Fail(n, field, absl::StrCat("must be an integer", n.IsScalar() ? ", got " + Quote(n.Scalar()) : ""));
+      Fail(n, field,
+           absl::StrCat("must be an integer", n.IsScalar() ? ", got " + Quote(n.Scalar()) : ""));
       return std::nullopt;
     }
     return v;
@@ -155,8 +158,9 @@ class FileDecoder {
       bool ok = std::any_of(known.begin(), known.end(), [&](const char* x) { return k == x; });
       if (!ok) {
         std::vector<std::string> names(known.begin(), known.end());
-        Fail(kv.first, Join(field, k),
-             absl::StrCat("unknown field ", Quote(k), " (known: ", absl::StrJoin(names, ", "), ")"));
+        Fail(
+            kv.first, Join(field, k),
+            absl::StrCat("unknown field ", Quote(k), " (known: ", absl::StrJoin(names, ", "), ")"));
       }
     }
   }
@@ -169,11 +173,14 @@ class FileDecoder {
       for (const auto& kv : n) {
         std::string k = kv.first.IsScalar() ? kv.first.Scalar() : "";
         std::string f = Join(field, k);
-        if (!seen.insert(k).second) Fail(kv.first, f, absl::StrCat("Duplicate value: key ", Quote(k), " is already set in this mapping"));
+        if (!seen.insert(k).second)
+          Fail(kv.first, f,
+               absl::StrCat("Duplicate value: key ", Quote(k), " is already set in this mapping"));
         CheckDuplicateKeys(kv.second, f);
       }
     } else if (n.IsSequence()) {
-      for (size_t i = 0; i < n.size(); ++i) CheckDuplicateKeys(n[i], absl::StrCat(field, "[", i, "]"));
+      for (size_t i = 0; i < n.size(); ++i)
+        CheckDuplicateKeys(n[i], absl::StrCat(field, "[", i, "]"));
     }
   }
 
@@ -231,21 +238,26 @@ class FileDecoder {
     if (namespaced) ReadString(md, "namespace", Join(mf, "namespace"), &m.ns);
     object_ = namespaced ? absl::StrCat(kind, " ", m.ns.empty() ? "default" : m.ns, "/", m.name)
                          : absl::StrCat(kind, " ", m.name);
-    CheckKnownKeys(md, mf, {"name", "generateName", "namespace", "uid", "labels", "annotations",
-                            "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
-                            "deletionGracePeriodSeconds", "ownerReferences", "finalizers",
-                            "managedFields", "selfLink"});
+    CheckKnownKeys(
+        md, mf,
+        {"name", "generateName", "namespace", "uid", "labels", "annotations", "resourceVersion",
+         "generation", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+         "ownerReferences", "finalizers", "managedFields", "selfLink"});
     CheckDuplicateKeys(doc, path_prefix_);
     if (namespaced && m.ns.empty()) m.ns = "default";
     if (m.name.empty()) {
       Fail(md, Join(mf, "name"), "Required value: name is required");
     } else {
-      std::string why = kind == "Namespace" ? CheckDns1123Label(m.name) : CheckDns1123Subdomain(m.name);
-      if (!why.empty()) Fail(md["name"], Join(mf, "name"), absl::StrCat("Invalid value: ", Quote(m.name), ": ", why));
+      std::string why =
+          kind == "Namespace" ? CheckDns1123Label(m.name) : CheckDns1123Subdomain(m.name);
+      if (!why.empty())
+        Fail(md["name"], Join(mf, "name"),
+             absl::StrCat("Invalid value: ", Quote(m.name), ": ", why));
     }
     if (namespaced) {
       if (std::string why = CheckDns1123Label(m.ns); !why.empty()) {
-        Fail(md["namespace"], Join(mf, "namespace"), absl::StrCat("Invalid value: ", Quote(m.ns), ": ", why));
+        Fail(md["namespace"], Join(mf, "namespace"),
+             absl::StrCat("Invalid value: ", Quote(m.ns), ": ", why));
       }
     }
     ReadString(md, "uid", Join(mf, "uid"), &m.uid);
@@ -276,12 +288,16 @@ class FileDecoder {
     const YAML::Node spec = doc["spec"];
     if (spec && spec.IsMap()) {
       std::string cidr;
-      if (ReadString(spec, "podCIDR", Field("spec.podCIDR"), &cidr)) AddCidr(spec["podCIDR"], Field("spec.podCIDR"), cidr, &node.pod_cidrs);
+      if (ReadString(spec, "podCIDR", Field("spec.podCIDR"), &cidr))
+        AddCidr(spec["podCIDR"], Field("spec.podCIDR"), cidr, &node.pod_cidrs);
       const YAML::Node list = spec["podCIDRs"];
       if (list && !list.IsNull() && IsSeqOrReport(list, Field("spec.podCIDRs"))) {
         for (size_t i = 0; i < list.size(); ++i) {
           std::string f = absl::StrCat(Field("spec.podCIDRs"), "[", i, "]");
-          if (!list[i].IsScalar()) { Fail(list[i], f, "must be a string"); continue; }
+          if (!list[i].IsScalar()) {
+            Fail(list[i], f, "must be a string");
+            continue;
+          }
           AddCidr(list[i], f, list[i].Scalar(), &node.pod_cidrs);
         }
       }
@@ -298,7 +314,11 @@ class FileDecoder {
           ReadString(addrs[i], "address", f + ".address", &address);
           if (type != "InternalIP" && type != "ExternalIP") continue;
           auto ip = ParseIp(address);
-          if (!ip.ok()) { Fail(addrs[i]["address"], f + ".address", absl::StrCat("Invalid value: ", std::string(ip.status().message()))); continue; }
+          if (!ip.ok()) {
+            Fail(addrs[i]["address"], f + ".address",
+                 absl::StrCat("Invalid value: ", std::string(ip.status().message())));
+            continue;
+          }
           node.addresses.push_back(*ip);
         }
       }
@@ -332,7 +352,8 @@ class FileDecoder {
       if (ReadString(spec, "serviceAccountName", Field("spec.serviceAccountName"), &sa) ||
           ReadString(spec, "serviceAccount", Field("spec.serviceAccount"), &sa)) {
         if (std::string why = CheckDns1123Subdomain(sa); !why.empty()) {
-          Fail(spec["serviceAccountName"], Field("spec.serviceAccountName"), absl::StrCat("Invalid value: ", Quote(sa), ": ", why));
+          Fail(spec["serviceAccountName"], Field("spec.serviceAccountName"),
+               absl::StrCat("Invalid value: ", Quote(sa), ": ", why));
         }
         pod.service_account = sa;
       }
@@ -359,7 +380,8 @@ class FileDecoder {
         }
       }
       if (pod.ips.size() > 2 || (pod.ips.size() == 2 && pod.ips[0].family == pod.ips[1].family)) {
-        Fail(status, Field("status.podIPs"), "Invalid value: a pod has at most one IPv4 and one IPv6 address");
+        Fail(status, Field("status.podIPs"),
+             "Invalid value: a pod has at most one IPv4 and one IPv6 address");
       }
     }
     if (error_count_ != before) return;
@@ -406,7 +428,8 @@ class FileDecoder {
           auto n = ScalarInt(num, f + ".containerPort");
           if (!n) continue;
           if (*n < 1 || *n > 65535) {
-            Fail(num, f + ".containerPort", absl::StrCat("Invalid value: ", *n, ": must be between 1 and 65535, inclusive"));
+            Fail(num, f + ".containerPort",
+                 absl::StrCat("Invalid value: ", *n, ": must be between 1 and 65535, inclusive"));
             continue;
           }
           cp.port = static_cast<int>(*n);
@@ -414,13 +437,16 @@ class FileDecoder {
           ReadString(p, "protocol", f + ".protocol", &proto);
           auto pr = ParseProtocol(proto);
           if (!pr) {
-            Fail(p["protocol"], f + ".protocol", absl::StrCat("Unsupported value: ", Quote(proto), ": supported values: \"SCTP\", \"TCP\", \"UDP\""));
+            Fail(p["protocol"], f + ".protocol",
+                 absl::StrCat("Unsupported value: ", Quote(proto),
+                              ": supported values: \"SCTP\", \"TCP\", \"UDP\""));
             continue;
           }
           cp.protocol = *pr;
           if (ReadString(p, "name", f + ".name", &cp.name) && !cp.name.empty()) {
             if (std::string why = CheckPortName(cp.name); !why.empty()) {
-              Fail(p["name"], f + ".name", absl::StrCat("Invalid value: ", Quote(cp.name), ": ", why));
+              Fail(p["name"], f + ".name",
+                   absl::StrCat("Invalid value: ", Quote(cp.name), ": ", why));
               continue;
             }
             if (!names.insert(cp.name).second) {
@@ -470,7 +496,8 @@ class FileDecoder {
     bool types_given = false;
     if (types && !types.IsNull() && IsSeqOrReport(types, sf + ".policyTypes")) {
       if (types.size() > 2) {
-        Fail(types, sf + ".policyTypes", absl::StrCat("Too many: ", types.size(), ": must have at most 2 items"));
+        Fail(types, sf + ".policyTypes",
+             absl::StrCat("Too many: ", types.size(), ": must have at most 2 items"));
       }
       for (size_t i = 0; i < types.size(); ++i) {
         std::string f = absl::StrCat(sf, ".policyTypes[", i, "]");
@@ -480,7 +507,9 @@ class FileDecoder {
         } else if (t == "Egress") {
           np.affects_egress = true;
         } else {
-          Fail(types[i], f, absl::StrCat("Unsupported value: ", Quote(t), ": supported values: \"Ingress\", \"Egress\""));
+          Fail(types[i], f,
+               absl::StrCat("Unsupported value: ", Quote(t),
+                            ": supported values: \"Ingress\", \"Egress\""));
         }
       }
       types_given = types.size() > 0;
@@ -520,21 +549,31 @@ class FileDecoder {
         }
         std::string op;
         ReadString(e, "operator", f + ".operator", &op);
-        if (op == "In") req.op = SelectorOp::kIn;
-        else if (op == "NotIn") req.op = SelectorOp::kNotIn;
-        else if (op == "Exists") req.op = SelectorOp::kExists;
-        else if (op == "DoesNotExist") req.op = SelectorOp::kDoesNotExist;
+        if (op == "In")
+          req.op = SelectorOp::kIn;
+        else if (op == "NotIn")
+          req.op = SelectorOp::kNotIn;
+        else if (op == "Exists")
+          req.op = SelectorOp::kExists;
+        else if (op == "DoesNotExist")
+          req.op = SelectorOp::kDoesNotExist;
         else {
           Fail(e["operator"] ? e["operator"] : e, f + ".operator",
-               op.empty() ? "Required value"
-                          : absl::StrCat("Invalid value: ", Quote(op), ": not a valid selector operator (In, NotIn, Exists, DoesNotExist)"));
+               op.empty()
+                   ? "Required value"
+                   : absl::StrCat(
+                         "Invalid value: ", Quote(op),
+                         ": not a valid selector operator (In, NotIn, Exists, DoesNotExist)"));
           continue;
         }
         const YAML::Node vals = e["values"];
         if (vals && !vals.IsNull() && IsSeqOrReport(vals, f + ".values")) {
           for (size_t j = 0; j < vals.size(); ++j) {
             std::string vf = absl::StrCat(f, ".values[", j, "]");
-            if (!vals[j].IsScalar() || IsTypedPlainScalar(vals[j])) { Fail(vals[j], vf, "must be a string (quote it)"); continue; }
+            if (!vals[j].IsScalar() || IsTypedPlainScalar(vals[j])) {
+              Fail(vals[j], vf, "must be a string (quote it)");
+              continue;
+            }
             std::string v = vals[j].Scalar();
             if (std::string why = CheckLabelValue(v); !why.empty()) {
               Fail(vals[j], vf, absl::StrCat("Invalid value: ", Quote(v), ": ", why));
@@ -544,10 +583,12 @@ class FileDecoder {
         }
         bool needs_values = req.op == SelectorOp::kIn || req.op == SelectorOp::kNotIn;
         if (needs_values && req.values.empty()) {
-          Fail(e, f + ".values", "Required value: must be specified when `operator` is 'In' or 'NotIn'");
+          Fail(e, f + ".values",
+               "Required value: must be specified when `operator` is 'In' or 'NotIn'");
         }
         if (!needs_values && !req.values.empty()) {
-          Fail(vals, f + ".values", "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'");
+          Fail(vals, f + ".values",
+               "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'");
         }
         sel.match_expressions.push_back(std::move(req));
       }
@@ -563,7 +604,8 @@ class FileDecoder {
     const YAML::Node ports = n["ports"];
     if (ports && !ports.IsNull() && IsSeqOrReport(ports, field + ".ports")) {
       for (size_t i = 0; i < ports.size(); ++i) {
-        if (auto p = ReadPort(ports[i], absl::StrCat(field, ".ports[", i, "]"))) rule.ports.push_back(*p);
+        if (auto p = ReadPort(ports[i], absl::StrCat(field, ".ports[", i, "]")))
+          rule.ports.push_back(*p);
       }
     }
     const YAML::Node peers = n[peers_key];
@@ -587,7 +629,9 @@ class FileDecoder {
     if (auto p = ParseProtocol(proto)) {
       port.protocol = *p;
     } else {
-      Fail(n["protocol"], field + ".protocol", absl::StrCat("Unsupported value: ", Quote(proto), ": supported values: \"SCTP\", \"TCP\", \"UDP\""));
+      Fail(n["protocol"], field + ".protocol",
+           absl::StrCat("Unsupported value: ", Quote(proto),
+                        ": supported values: \"SCTP\", \"TCP\", \"UDP\""));
     }
     const YAML::Node pn = n["port"];
     if (pn && !pn.IsNull()) {
@@ -596,7 +640,8 @@ class FileDecoder {
         Fail(pn, field + ".port", "must be an integer or a port name");
       } else if (pn.Tag() != "!" && absl::SimpleAtoi(pn.Scalar(), &v)) {
         if (v < 1 || v > 65535) {
-          Fail(pn, field + ".port", absl::StrCat("Invalid value: ", v, ": must be between 1 and 65535, inclusive"));
+          Fail(pn, field + ".port",
+               absl::StrCat("Invalid value: ", v, ": must be between 1 and 65535, inclusive"));
         } else {
           port.port = static_cast<int>(v);
         }
@@ -613,13 +658,18 @@ class FileDecoder {
     if (en && !en.IsNull()) {
       if (auto e = ScalarInt(en, field + ".endPort")) {
         if (std::holds_alternative<std::string>(port.port)) {
-          Fail(en, field + ".endPort", "Invalid value: may not be specified when `port` is non-numeric");
+          Fail(en, field + ".endPort",
+               "Invalid value: may not be specified when `port` is non-numeric");
         } else if (std::holds_alternative<std::monostate>(port.port)) {
-          if (!pn || pn.IsNull()) Fail(en, field + ".endPort", "Required value: may not be specified when `port` is not specified");
+          if (!pn || pn.IsNull())
+            Fail(en, field + ".endPort",
+                 "Required value: may not be specified when `port` is not specified");
         } else if (*e < std::get<int>(port.port)) {
-          Fail(en, field + ".endPort", absl::StrCat("Invalid value: ", *e, ": must be greater than or equal to `port`"));
+          Fail(en, field + ".endPort",
+               absl::StrCat("Invalid value: ", *e, ": must be greater than or equal to `port`"));
         } else if (*e > 65535) {
-          Fail(en, field + ".endPort", absl::StrCat("Invalid value: ", *e, ": must be between 1 and 65535, inclusive"));
+          Fail(en, field + ".endPort",
+               absl::StrCat("Invalid value: ", *e, ": must be between 1 and 65535, inclusive"));
         } else {
           port.end_port = static_cast<int>(*e);
         }
@@ -650,7 +700,8 @@ class FileDecoder {
       if (!ReadString(ib, "cidr", bf + ".cidr", &cidr) || cidr.empty()) {
         Fail(ib, bf + ".cidr", "Required value");
       } else if (auto c = ParseCidr(cidr); !c.ok()) {
-        Fail(ib["cidr"], bf + ".cidr", absl::StrCat("Invalid value: ", std::string(c.status().message())));
+        Fail(ib["cidr"], bf + ".cidr",
+             absl::StrCat("Invalid value: ", std::string(c.status().message())));
       } else {
         block.cidr = *c;
         cidr_ok = true;
@@ -659,7 +710,10 @@ class FileDecoder {
       if (ex && !ex.IsNull() && IsSeqOrReport(ex, bf + ".except")) {
         for (size_t i = 0; i < ex.size(); ++i) {
           std::string f = absl::StrCat(bf, ".except[", i, "]");
-          if (!ex[i].IsScalar()) { Fail(ex[i], f, "must be a string"); continue; }
+          if (!ex[i].IsScalar()) {
+            Fail(ex[i], f, "must be a string");
+            continue;
+          }
           auto c = ParseCidr(ex[i].Scalar());
           if (!c.ok()) {
             Fail(ex[i], f, absl::StrCat("Invalid value: ", std::string(c.status().message())));
@@ -667,7 +721,9 @@ class FileDecoder {
           }
           // As the API server: each except must be a strict subset of cidr.
           if (cidr_ok && (!block.cidr.Covers(*c) || c->prefix_len <= block.cidr.prefix_len)) {
-            Fail(ex[i], f, absl::StrCat("Invalid value: ", Quote(ex[i].Scalar()), ": must be a strict subset of `cidr` (", cidr, ")"));
+            Fail(ex[i], f,
+                 absl::StrCat("Invalid value: ", Quote(ex[i].Scalar()),
+                              ": must be a strict subset of `cidr` (", cidr, ")"));
             continue;
           }
           block.except.push_back(*c);
@@ -675,10 +731,13 @@ class FileDecoder {
       }
       peer.ip_block = block;
       if (peer.pod_selector || peer.namespace_selector) {
-        Fail(n, field, "Forbidden: may not specify more than 1 peer type (ipBlock with podSelector or namespaceSelector)");
+        Fail(n, field,
+             "Forbidden: may not specify more than 1 peer type (ipBlock with podSelector or "
+             "namespaceSelector)");
       }
     }
-    if (!peer.pod_selector && !peer.namespace_selector && !peer.ip_block && error_count_ == before) {
+    if (!peer.pod_selector && !peer.namespace_selector && !peer.ip_block &&
+        error_count_ == before) {
       Fail(n, field, "Required value: must specify a peer");
     }
     if (error_count_ != before) return std::nullopt;
@@ -773,8 +832,9 @@ void LoadOne(const std::string& file, const std::string& content, LoadResult* ou
     } else {
       continue;
     }
-    out->errors.push_back(ManifestError{file, SourceOf(s).line, key, "metadata.name",
-                                        absl::StrCat("Duplicate value: already defined at ", where)});
+    out->errors.push_back(
+        ManifestError{file, SourceOf(s).line, key, "metadata.name",
+                      absl::StrCat("Duplicate value: already defined at ", where)});
     duplicate = true;
   }
   if (duplicate) return;
@@ -791,7 +851,9 @@ LoadResult LoadManifestTexts(const std::vector<std::pair<std::string, std::strin
   }
   out.state.Finalize();
   for (const auto& [name, ns] : out.state.namespaces) {
-    if (ns.implicit) out.notes.push_back(absl::StrCat("namespace ", name, " has no Namespace object; using only its name label"));
+    if (ns.implicit)
+      out.notes.push_back(
+          absl::StrCat("namespace ", name, " has no Namespace object; using only its name label"));
   }
   return out;
 }
@@ -814,8 +876,8 @@ std::string DerivedPodUid(const std::string& ns, const std::string& name) {
 }
 
 namespace {
-std::vector<std::pair<std::string, std::string>> ReadManifestFiles(const std::string& dir,
-                                                                   std::vector<ManifestError>* errors) {
+std::vector<std::pair<std::string, std::string>> ReadManifestFiles(
+    const std::string& dir, std::vector<ManifestError>* errors) {
   namespace fs = std::filesystem;
   std::vector<std::string> paths;
   std::error_code ec;
@@ -824,7 +886,8 @@ std::vector<std::pair<std::string, std::string>> ReadManifestFiles(const std::st
     errors->push_back(ManifestError{dir, 0, "", "", "not a readable directory"});
     return files;
   }
-  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+  for (auto it =
+           fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
        it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) break;
     if (!it->is_regular_file()) continue;

@@ -29,14 +29,16 @@ bool Model::PeerMatches(const NetworkPolicy& np, const PolicyPeer& peer, const E
   if (!ep.pod) return false;  // selectors select pods only
   if (peer.namespace_selector) {
     auto ns = state_.namespaces.find(ep.pod->ns);
-    if (ns == state_.namespaces.end() || !peer.namespace_selector->Matches(ns->second.labels)) return false;
+    if (ns == state_.namespaces.end() || !peer.namespace_selector->Matches(ns->second.labels))
+      return false;
   } else if (ep.pod->ns != np.ns) {
     return false;  // podSelector alone: the policy's own namespace
   }
   return !peer.pod_selector || peer.pod_selector->Matches(ep.pod->labels);
 }
 
-std::optional<int> Model::ResolveNamedPort(const Pod& pod, const std::string& name, Protocol proto) {
+std::optional<int> Model::ResolveNamedPort(const Pod& pod, const std::string& name,
+                                           Protocol proto) {
   for (const auto& cp : pod.ports) {
     if (cp.name == name && cp.protocol == proto) return cp.port;
   }
@@ -65,7 +67,8 @@ bool Model::FromOwnNode(const Pod& pod, const Endpoint& remote) const {
   return false;
 }
 
-SideDecision Model::Evaluate(Direction dir, const Pod& local, const Endpoint& remote, const L4& l4) const {
+SideDecision Model::Evaluate(Direction dir, const Pod& local, const Endpoint& remote,
+                             const L4& l4) const {
   SideDecision d;
   if (dir == Direction::kIngress && FromOwnNode(local, remote)) {
     // "Pods cannot block access from their resident node" (NetworkPolicy documentation).
@@ -77,7 +80,8 @@ SideDecision Model::Evaluate(Direction dir, const Pod& local, const Endpoint& re
     }
     d.allowed = true;
     d.from_own_node = true;
-    d.reason = absl::StrCat("from ", local.Key(), "'s own node ", local.node_name, " (a pod cannot block its node)");
+    d.reason = absl::StrCat("from ", local.Key(), "'s own node ", local.node_name,
+                            " (a pod cannot block its node)");
     return d;
   }
   const char* type = dir == Direction::kIngress ? "Ingress" : "Egress";
@@ -113,17 +117,20 @@ SideDecision Model::Evaluate(Direction dir, const Pod& local, const Endpoint& re
       d.rule_index = static_cast<int>(r);
     }
   }
-  std::string what = l4.protocol ? absl::StrCat(ProtocolName(*l4.protocol), "/", l4.port) : "non-TCP/UDP/SCTP";
+  std::string what =
+      l4.protocol ? absl::StrCat(ProtocolName(*l4.protocol), "/", l4.port) : "non-TCP/UDP/SCTP";
   if (!d.isolated) {
     d.allowed = true;
-    d.reason = absl::StrCat("no NetworkPolicy selects ", local.Key(), " for ", type, " (not isolated)");
+    d.reason =
+        absl::StrCat("no NetworkPolicy selects ", local.Key(), " for ", type, " (not isolated)");
   } else if (d.allowed) {
-    d.reason = absl::StrCat("allowed by NetworkPolicy ", d.allowing_policy, " ", DirectionName(dir), " rule ",
-                            d.rule_index, " (", what, dir == Direction::kIngress ? " from " : " to ",
-                            remote.ToString(), ")");
+    d.reason = absl::StrCat("allowed by NetworkPolicy ", d.allowing_policy, " ", DirectionName(dir),
+                            " rule ", d.rule_index, " (", what,
+                            dir == Direction::kIngress ? " from " : " to ", remote.ToString(), ")");
   } else {
-    d.reason = absl::StrCat(local.Key(), " is isolated for ", type, " by ", absl::StrJoin(d.isolating_policies, ", "),
-                            " and no ", DirectionName(dir), " rule allows ", what,
+    d.reason = absl::StrCat(local.Key(), " is isolated for ", type, " by ",
+                            absl::StrJoin(d.isolating_policies, ", "), " and no ",
+                            DirectionName(dir), " rule allows ", what,
                             dir == Direction::kIngress ? " from " : " to ", remote.ToString());
   }
   return d;

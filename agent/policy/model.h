@@ -31,7 +31,7 @@ struct SideDecision {
   bool allowed = false;
   bool isolated = false;
   std::vector<std::string> isolating_policies;  // "ns/name" of the policies selecting the pod
-  std::string allowing_policy;                   // "ns/name"
+  std::string allowing_policy;                  // "ns/name"
   int rule_index = -1;
   bool from_own_node = false;  // ingress from the pod's own node: always allowed
   std::string reason;
@@ -42,7 +42,8 @@ class Model {
   explicit Model(const ClusterState& state) : state_(state) {}
 
   // Egress: may `local` send to `remote`? Ingress: may `local` receive from `remote`?
-  SideDecision Evaluate(Direction dir, const Pod& local, const Endpoint& remote, const L4& l4) const;
+  SideDecision Evaluate(Direction dir, const Pod& local, const Endpoint& remote,
+                        const L4& l4) const;
 
   bool Selects(const NetworkPolicy& np, const Pod& pod) const;
   // An address of the node `pod` runs on (traffic from there is always admitted).
@@ -50,7 +51,8 @@ class Model {
   bool PeerMatches(const NetworkPolicy& np, const PolicyPeer& peer, const Endpoint& ep) const;
   // `dest` is the pod receiving the traffic (resolves named ports), or null for an address.
   static bool PortMatches(const PolicyPort& pp, const L4& l4, const Pod* dest);
-  static std::optional<int> ResolveNamedPort(const Pod& pod, const std::string& name, Protocol proto);
+  static std::optional<int> ResolveNamedPort(const Pod& pod, const std::string& name,
+                                             Protocol proto);
 
  private:
   const ClusterState& state_;

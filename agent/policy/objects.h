@@ -27,7 +27,7 @@ struct SourceRef {
 
 struct Namespace {
   std::string name;
-  Labels labels;  // always includes kubernetes.io/metadata.name
+  Labels labels;          // always includes kubernetes.io/metadata.name
   bool implicit = false;  // created because a pod or policy named it, not declared
   SourceRef source;
 };
@@ -35,8 +35,8 @@ struct Namespace {
 struct Node {
   std::string name;
   Labels labels;
-  std::vector<Cidr> pod_cidrs;         // spec.podCIDR(s)
-  std::vector<IpAddress> addresses;    // status.addresses InternalIP/ExternalIP
+  std::vector<Cidr> pod_cidrs;       // spec.podCIDR(s)
+  std::vector<IpAddress> addresses;  // status.addresses InternalIP/ExternalIP
   SourceRef source;
 };
 

@@ -11,7 +11,8 @@ std::vector<PortRange> Normalize(std::vector<PortRange> r) {
   std::sort(r.begin(), r.end());
   std::vector<PortRange> out;
   for (const auto& x : r) {
-    if (!out.empty() && static_cast<uint32_t>(x.first) <= static_cast<uint32_t>(out.back().second) + 1) {
+    if (!out.empty() &&
+        static_cast<uint32_t>(x.first) <= static_cast<uint32_t>(out.back().second) + 1) {
       out.back().second = std::max(out.back().second, x.second);
     } else {
       out.push_back(x);
@@ -22,8 +23,8 @@ std::vector<PortRange> Normalize(std::vector<PortRange> r) {
 }  // namespace
 
 PortSetTable::PortSetTable() {
-  Intern({});                // WD_PORTSET_EMPTY
-  Intern({{0, 65535}});      // WD_PORTSET_ALL
+  Intern({});            // WD_PORTSET_EMPTY
+  Intern({{0, 65535}});  // WD_PORTSET_ALL
 }
 
 uint16_t PortSetTable::Intern(std::vector<PortRange> ranges) {

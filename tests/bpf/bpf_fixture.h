@@ -22,8 +22,8 @@
 
 namespace warden::testing {
 
-inline std::vector<uint8_t> Ipv4Packet(const std::string& src, const std::string& dst, uint8_t proto,
-                                       uint16_t sport, uint16_t dport) {
+inline std::vector<uint8_t> Ipv4Packet(const std::string& src, const std::string& dst,
+                                       uint8_t proto, uint16_t sport, uint16_t dport) {
   std::vector<uint8_t> p(14 + 20 + 20, 0);
   p[12] = 0x08;  // EtherType IPv4
   p[13] = 0x00;
@@ -46,8 +46,9 @@ inline std::vector<uint8_t> Ipv4Packet(const std::string& src, const std::string
   return p;
 }
 
-inline std::vector<uint8_t> Ipv6Packet(const std::string& src, const std::string& dst, uint8_t proto,
-                                       uint16_t sport, uint16_t dport, bool with_ext_header = false) {
+inline std::vector<uint8_t> Ipv6Packet(const std::string& src, const std::string& dst,
+                                       uint8_t proto, uint16_t sport, uint16_t dport,
+                                       bool with_ext_header = false) {
   size_t ext = with_ext_header ? 8 : 0;
   std::vector<uint8_t> p(14 + 40 + ext + 20, 0);
   p[12] = 0x86;
@@ -82,7 +83,7 @@ struct Scene {
   uint8_t unknown_pod = WD_UNKNOWN_POD_DENY;
   std::vector<node::Allowance> allow;
   bool gateway = false;
-  bool host = false;  // run packets as a host process instead
+  bool host = false;                        // run packets as a host process instead
   std::vector<std::string> node_addresses;  // this node's own addresses
   bool guaranteed = false;  // the pod sits at kubepods/pod-g (Guaranteed QoS) instead
 };
@@ -90,7 +91,8 @@ struct Scene {
 class BpfTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_EQ(geteuid(), 0u) << "this test loads BPF programs and moves cgroups: it must run as root";
+    ASSERT_EQ(geteuid(), 0u)
+        << "this test loads BPF programs and moves cgroups: it must run as root";
     dir_ = "/sys/fs/bpf/warden-test/" + std::to_string(getpid()) + "-" +
            ::testing::UnitTest::GetInstance()->current_test_info()->name();
     datapath::BpfDatapath::Options opts;
@@ -105,17 +107,19 @@ class BpfTest : public ::testing::Test {
     ASSERT_TRUE(home.ok()) << home.status();
     home_cgroup_ = *home;
     cg_base_ = *mount + "/warden-test-" + std::to_string(getpid());
-    for (const char* sub : {"", "/host", "/kubepods", "/kubepods/burstable", "/kubepods/burstable/pod-test",
-                            "/kubepods/burstable/pod-test/c1", "/kubepods/pod-g", "/kubepods/pod-g/c1"}) {
-      ASSERT_EQ(mkdir((cg_base_ + sub).c_str(), 0755) == 0 || errno == EEXIST, true) << cg_base_ + sub;
+    for (const char* sub :
+         {"", "/host", "/kubepods", "/kubepods/burstable", "/kubepods/burstable/pod-test",
+          "/kubepods/burstable/pod-test/c1", "/kubepods/pod-g", "/kubepods/pod-g/c1"}) {
+      ASSERT_EQ(mkdir((cg_base_ + sub).c_str(), 0755) == 0 || errno == EEXIST, true)
+          << cg_base_ + sub;
     }
   }
 
   void TearDown() override {
     EXPECT_TRUE(common::MoveToCgroup(home_cgroup_, getpid()).ok());
-    for (const char* sub : {"/kubepods/pod-g/c1", "/kubepods/pod-g", "/kubepods/burstable/pod-test/c1",
-                            "/kubepods/burstable/pod-test", "/kubepods/burstable",
-                            "/kubepods", "/host", ""}) {
+    for (const char* sub :
+         {"/kubepods/pod-g/c1", "/kubepods/pod-g", "/kubepods/burstable/pod-test/c1",
+          "/kubepods/burstable/pod-test", "/kubepods/burstable", "/kubepods", "/host", ""}) {
       rmdir((cg_base_ + sub).c_str());
     }
     if (dp_) {
@@ -130,7 +134,8 @@ class BpfTest : public ::testing::Test {
     ASSERT_TRUE(loaded.errors.empty()) << loaded.errors[0].ToString();
     state_ = std::make_unique<policy::ClusterState>(std::move(loaded.state));
     snap_ = std::make_unique<policy::Snapshot>(policy::Compile(*state_));
-    std::string pod_dir = cg_base_ + (s.guaranteed ? "/kubepods/pod-g" : "/kubepods/burstable/pod-test");
+    std::string pod_dir =
+        cg_base_ + (s.guaranteed ? "/kubepods/pod-g" : "/kubepods/burstable/pod-test");
     auto pod_id = common::CgroupId(pod_dir);
     auto kubepods_id = common::CgroupId(cg_base_ + "/kubepods");
     auto kubepods_level = common::CgroupLevel(cg_base_ + "/kubepods");

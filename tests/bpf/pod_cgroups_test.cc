@@ -28,10 +28,13 @@ class PodCgroupsTest : public ::testing::Test {
     // cgroup directories are removed bottom-up with rmdir.
     std::vector<fs::path> dirs;
     std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(base_, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    for (auto it = fs::recursive_directory_iterator(base_, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
       if (it->is_directory()) dirs.push_back(it->path());
     }
-    std::sort(dirs.begin(), dirs.end(), [](const fs::path& a, const fs::path& b) { return a.native().size() > b.native().size(); });
+    std::sort(dirs.begin(), dirs.end(), [](const fs::path& a, const fs::path& b) {
+      return a.native().size() > b.native().size();
+    });
     for (const auto& d : dirs) rmdir(d.c_str());
     rmdir(base_.c_str());
   }
@@ -71,13 +74,16 @@ TEST_F(PodCgroupsTest, SystemdDriver) {
   std::string u = kUid;
   std::replace(u.begin(), u.end(), '-', '_');
   Mk("node/kubepods.slice/kubepods-pod" + u + ".slice");
-  Mk("node/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod11111111_2222_3333_4444_555555555555.slice");
+  Mk("node/kubepods.slice/kubepods-burstable.slice/"
+     "kubepods-burstable-pod11111111_2222_3333_4444_555555555555.slice");
   auto k = FindKubepods(base_ + "/node");
   ASSERT_TRUE(k.ok()) << k.status();
   EXPECT_TRUE(k->systemd);
   EXPECT_EQ(FindPodCgroup(*k, kUid), base_ + "/node/kubepods.slice/kubepods-pod" + u + ".slice");
   EXPECT_EQ(FindPodCgroup(*k, "11111111-2222-3333-4444-555555555555"),
-            base_ + "/node/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod11111111_2222_3333_4444_555555555555.slice");
+            base_ +
+                "/node/kubepods.slice/kubepods-burstable.slice/"
+                "kubepods-burstable-pod11111111_2222_3333_4444_555555555555.slice");
 }
 
 TEST_F(PodCgroupsTest, NoKubepodsYetAndBadRoot) {

@@ -106,9 +106,9 @@ TEST_F(BpfTest, GuaranteedPodsSitOneLevelHigher) {
 
 TEST_F(BpfTest, RuleWithoutPortsAllowsEveryProtocol) {
   LoadPod(All(), "x/a");
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.2.10", kICMP, 0, 0)), 1u);   // to y/c
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.2.10", kICMP, 0, 0)), 1u);  // to y/c
   EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.2.10", kUDP, 5, 9999)), 1u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kICMP, 0, 0)), 0u);   // to x/b
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kICMP, 0, 0)), 0u);  // to x/b
 }
 
 TEST_F(BpfTest, IpBlockWithExceptBehindLockdownAllowance) {
@@ -131,15 +131,17 @@ TEST_F(BpfTest, Ipv6) {
   EXPECT_EQ(Egress(Ipv6Packet("fd00::a", "fd00:dead::1", kTCP, 40001, 443, /*ext=*/true)), 1u);
   EXPECT_EQ(Egress(Ipv6Packet("fd00::a", "fd00:dead::1", kTCP, 40002, 444)), 0u);
   EXPECT_EQ(Egress(Ipv6Packet("fd00::a", "fd00:beef::1", kTCP, 40003, 443)), 0u);  // lockdown
-  EXPECT_EQ(Egress(Ipv6Packet("fd00::a", "fd00::c", kUDP, 40004, 53)), 1u);         // y/c over v6
+  EXPECT_EQ(Egress(Ipv6Packet("fd00::a", "fd00::c", kUDP, 40004, 53)), 1u);        // y/c over v6
 }
 
 TEST_F(BpfTest, IngressUsesLocalPortAndRemoteIdentity) {
   LoadPod(All(), "x/a");
-  EXPECT_EQ(Ingress(Ipv4Packet("10.244.1.11", "10.244.1.10", kTCP, 40000, 8080)), 1u);  // from x/b, http
+  EXPECT_EQ(Ingress(Ipv4Packet("10.244.1.11", "10.244.1.10", kTCP, 40000, 8080)),
+            1u);  // from x/b, http
   EXPECT_EQ(Ingress(Ipv4Packet("10.244.1.11", "10.244.1.10", kTCP, 40001, 8081)), 0u);
   EXPECT_EQ(Ingress(Ipv4Packet("10.244.2.10", "10.244.1.10", kTCP, 40002, 8080)), 0u);  // from y/c
-  EXPECT_EQ(Ingress(Ipv4Packet("203.0.113.9", "10.244.1.10", kTCP, 40003, 8080)), 0u);  // from the world
+  EXPECT_EQ(Ingress(Ipv4Packet("203.0.113.9", "10.244.1.10", kTCP, 40003, 8080)),
+            0u);  // from the world
   EXPECT_EQ(Counter(WD_HOOK_INGRESS, WD_REASON_ALLOW_POLICY), 1u);
   EXPECT_EQ(Counter(WD_HOOK_INGRESS, WD_REASON_DENY_POLICY), 3u);
 }
@@ -155,7 +157,8 @@ apiVersion: v1
 kind: Node
 metadata: {name: n2}
 status: {addresses: [{type: InternalIP, address: 10.10.0.2}]}
-)", "x/a");
+)",
+          "x/a");
   EXPECT_EQ(Ingress(Ipv4Packet("10.10.0.2", "10.244.1.10", kTCP, 40001, 9999)), 0u);
   // Egress to the own node stays under NetworkPolicy.
   Load(All(), {.local_pod = "x/a", .node_addresses = {"10.10.0.1"}});
@@ -197,14 +200,17 @@ TEST_F(BpfTest, UnknownPodFailsClosedUnlessConfigured) {
 }
 
 TEST_F(BpfTest, HostProcessesOnDefaultPool) {
-  Load(All(), {.allow = Allow({"169.254.169.254/32:80/TCP", "199.36.153.8/30:443/TCP"}), .host = true});
+  Load(All(),
+       {.allow = Allow({"169.254.169.254/32:80/TCP", "199.36.153.8/30:443/TCP"}), .host = true});
   EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "203.0.113.66", kTCP, 40000, 443)), 0u);
   EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "169.254.169.254", kTCP, 40001, 80)), 1u);
   EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "169.254.169.254", kTCP, 40002, 81)), 0u);
   EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "199.36.153.9", kTCP, 40003, 443)), 1u);
   EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "199.36.153.12", kTCP, 40004, 443)), 0u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "10.244.1.11", kTCP, 40005, 22)), 1u);  // inside the cluster
-  EXPECT_EQ(Ingress(Ipv4Packet("203.0.113.66", "10.10.0.1", kTCP, 40006, 22)), 1u);  // lockdown is egress-only
+  EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "10.244.1.11", kTCP, 40005, 22)),
+            1u);  // inside the cluster
+  EXPECT_EQ(Ingress(Ipv4Packet("203.0.113.66", "10.10.0.1", kTCP, 40006, 22)),
+            1u);  // lockdown is egress-only
   EXPECT_EQ(Counter(WD_HOOK_EGRESS, WD_REASON_DENY_POOL_LOCKDOWN), 3u);
   EXPECT_EQ(Counter(WD_HOOK_EGRESS, WD_REASON_ALLOW_HOST), 3u);
 }

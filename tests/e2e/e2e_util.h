@@ -21,7 +21,8 @@ struct Result {
 inline Result Sh(const std::string& cmd) {
   static int seq = 0;
   std::filesystem::path err_file =
-      std::filesystem::temp_directory_path() / ("warden-e2e-err-" + std::to_string(getpid()) + "-" + std::to_string(++seq));
+      std::filesystem::temp_directory_path() /
+      ("warden-e2e-err-" + std::to_string(getpid()) + "-" + std::to_string(++seq));
   std::string full = cmd + " 2>" + err_file.string();
   Result r;
   FILE* p = popen(full.c_str(), "r");

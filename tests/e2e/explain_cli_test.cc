@@ -26,8 +26,9 @@ using ::warden::e2e::Warden;
 class ExplainCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("warden-cli-" + std::to_string(getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("warden-cli-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
     Write("cluster.yaml", R"(
 apiVersion: v1
@@ -71,7 +72,9 @@ spec:
 )");
   }
   void TearDown() override { fs::remove_all(dir_); }
-  void Write(const std::string& name, const std::string& text) { std::ofstream(dir_ / name) << text; }
+  void Write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name) << text;
+  }
   std::string M() const { return "--manifests " + dir_.string(); }
 
   fs::path dir_;
@@ -115,14 +118,16 @@ TEST_F(ExplainCli, AddressOfAPodIsThatPod) {
 }
 
 TEST_F(ExplainCli, MatrixJsonSchema) {
-  CliRun r = Warden("explain " + M() + " --matrix --ports 80,8080 --protocols TCP,UDP,SCTP --output json");
+  CliRun r =
+      Warden("explain " + M() + " --matrix --ports 80,8080 --protocols TCP,UDP,SCTP --output json");
   ASSERT_EQ(r.code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   ASSERT_TRUE(j["results"].is_array());
   EXPECT_EQ(j["results"].size(), 3u * 2u * 2u * 3u);  // ordered pairs x ports x protocols
   int allowed = 0;
   for (const auto& row : j["results"]) {
-    for (const char* k : {"from", "to", "port", "protocol", "verdict", "egress", "ingress", "reason"}) {
+    for (const char* k :
+         {"from", "to", "port", "protocol", "verdict", "egress", "ingress", "reason"}) {
       ASSERT_TRUE(row.contains(k)) << k << " missing in " << row.dump();
     }
     EXPECT_NE(row["from"], row["to"]);

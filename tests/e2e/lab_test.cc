@@ -41,18 +41,20 @@ std::string TruthTable() {
   std::string out = kTruthTableCluster;
   int i = 0;
   for (std::string ns : {"x", "y", "z"}) {
-    out += "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: " + ns + ", labels: {ns: " + ns + "}}\n";
+    out += "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: " + ns + ", labels: {ns: " + ns +
+           "}}\n";
     for (std::string pod : {"a", "b", "c"}) {
       int node = 1 + (i % 2);
       std::string ip = "10.244." + std::to_string(node) + "." + std::to_string(10 + i);
-      out += "---\napiVersion: v1\nkind: Pod\nmetadata: {name: " + pod + ", namespace: " + ns + ", labels: {pod: " + pod +
-             "}}\nspec:\n  nodeName: n" + std::to_string(node) +
+      out += "---\napiVersion: v1\nkind: Pod\nmetadata: {name: " + pod + ", namespace: " + ns +
+             ", labels: {pod: " + pod + "}}\nspec:\n  nodeName: n" + std::to_string(node) +
              "\n  containers:\n  - name: c\n    ports:\n"
              "    - {name: serve-80-tcp, containerPort: 80}\n"
              "    - {name: serve-81-tcp, containerPort: 81}\n"
              "    - {name: serve-80-udp, containerPort: 80, protocol: UDP}\n"
              "    - {name: serve-81-udp, containerPort: 81, protocol: UDP}\n"
-             "status: {podIP: " + ip + "}\n";
+             "status: {podIP: " +
+             ip + "}\n";
       ++i;
     }
   }
@@ -158,9 +160,11 @@ class LabTest : public ::testing::Test {
     }
     FAIL() << "agents did not reload the manifests within 10 s";
   }
-  std::string Probe(const std::string& from, const std::string& to, int port, const char* proto, int timeout_ms = 500) {
-    Result r = Warden("lab probe --state " + state_ + " --from " + from + " --to " + to + " --port " + std::to_string(port) +
-                      " --protocol " + proto + " --timeout-ms " + std::to_string(timeout_ms) + " --output json");
+  std::string Probe(const std::string& from, const std::string& to, int port, const char* proto,
+                    int timeout_ms = 500) {
+    Result r = Warden("lab probe --state " + state_ + " --from " + from + " --to " + to +
+                      " --port " + std::to_string(port) + " --protocol " + proto +
+                      " --timeout-ms " + std::to_string(timeout_ms) + " --output json");
     if (r.code != 0) return "error: " + r.err;
     return json::parse(r.out)["outcome"];
   }
@@ -176,8 +180,8 @@ class LabTest : public ::testing::Test {
     std::map<std::string, json> want;
     const json explained = json::parse(exp.out);
     for (const auto& r : explained["results"]) {
-      want[r["from"].get<std::string>() + ">" + r["to"].get<std::string>() + ":" + std::to_string(r["port"].get<int>()) + "/" +
-           r["protocol"].get<std::string>()] = r;
+      want[r["from"].get<std::string>() + ">" + r["to"].get<std::string>() + ":" +
+           std::to_string(r["port"].get<int>()) + "/" + r["protocol"].get<std::string>()] = r;
     }
     auto got = json::parse(lab.out)["results"];
     ASSERT_EQ(got.size(), want.size()) << label;
@@ -189,8 +193,9 @@ class LabTest : public ::testing::Test {
       if (r["verdict"] == "allow") ++allowed;
       if (r["verdict"] != want[k]["verdict"]) {
         ++mismatches;
-        ADD_FAILURE() << label << ": " << k << " lab=" << r["verdict"] << " (" << r["outcome"] << ": " << r["reason"]
-                      << ") explain=" << want[k]["verdict"] << " (" << want[k]["reason"] << ")";
+        ADD_FAILURE() << label << ": " << k << " lab=" << r["verdict"] << " (" << r["outcome"]
+                      << ": " << r["reason"] << ") explain=" << want[k]["verdict"] << " ("
+                      << want[k]["reason"] << ")";
       }
     }
     EXPECT_EQ(mismatches, 0) << label;
@@ -218,13 +223,15 @@ TEST_F(LabTest, RealPacketMatrixEqualsExplainForEveryPolicySet) {
 }
 
 TEST_F(LabTest, ReferenceScenarioMatrixEqualsExplain) {
-  fs::copy(fs::path(WARDEN_SOURCE_DIR) / "deploy/examples/reference", dir_, fs::copy_options::recursive);
+  fs::copy(fs::path(WARDEN_SOURCE_DIR) / "deploy/examples/reference", dir_,
+           fs::copy_options::recursive);
   Up("--serve-ports 8080,53,15443");
   ExpectMatrixEqualsExplain("reference", "8080,53,15443");
 }
 
 TEST_F(LabTest, LockdownAndEpermAtConnect) {
-  fs::copy(fs::path(WARDEN_SOURCE_DIR) / "deploy/examples/reference", dir_, fs::copy_options::recursive);
+  fs::copy(fs::path(WARDEN_SOURCE_DIR) / "deploy/examples/reference", dir_,
+           fs::copy_options::recursive);
   Up();
   // Row 7: refused at connect, with EPERM, not a time-out.
   EXPECT_EQ(Probe("team-x/app", "203.0.113.66", 8443, "TCP"), "eperm");
@@ -285,7 +292,9 @@ struct Prober {
           bool ok = c.allow ? outcome == "connected" : (outcome == "eperm" || outcome == "timeout");
           if (!ok) {
             ++wrong;
-            if (errors.size() < 20) errors.push_back(c.from + " -> " + c.to + ":" + std::to_string(c.port) + " " + outcome);
+            if (errors.size() < 20)
+              errors.push_back(c.from + " -> " + c.to + ":" + std::to_string(c.port) + " " +
+                               outcome);
           }
         }
         ++rounds;
@@ -300,7 +309,8 @@ struct Prober {
 };
 
 TEST_F(LabTest, AgentKilledAndRestartedLosesNoEnforcement) {
-  fs::copy(fs::path(WARDEN_SOURCE_DIR) / "deploy/examples/reference", dir_, fs::copy_options::recursive);
+  fs::copy(fs::path(WARDEN_SOURCE_DIR) / "deploy/examples/reference", dir_,
+           fs::copy_options::recursive);
   Up();
   Prober p;
   p.cases = {{"team-x/app", "team-x/worker", 8080, "TCP", true},
@@ -308,7 +318,8 @@ TEST_F(LabTest, AgentKilledAndRestartedLosesNoEnforcement) {
              {"team-y/app", "team-x/app", 8080, "TCP", false},
              {"node:default-1", "203.0.113.66", 443, "TCP", false},
              {"team-x/app", "kube-system/kube-dns", 53, "UDP", true}};
-  p.Start(this, [this](const Prober::Case& c) { return Probe(c.from, c.to, c.port, c.proto, 300); });
+  p.Start(this,
+          [this](const Prober::Case& c) { return Probe(c.from, c.to, c.port, c.proto, 300); });
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   pid_t agent = 0;
   for (const auto& n : lab_["nodes"]) {
@@ -335,7 +346,8 @@ TEST_F(LabTest, AgentKilledAndRestartedLosesNoEnforcement) {
   }
   EXPECT_THAT(log, HasSubstr("adopted 6 programs"));
   before = p.rounds;
-  while (p.rounds < before + 2 && std::chrono::steady_clock::now() < deadline + std::chrono::seconds(10)) {
+  while (p.rounds < before + 2 &&
+         std::chrono::steady_clock::now() < deadline + std::chrono::seconds(10)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   p.Stop();
@@ -364,7 +376,8 @@ spec:
 }
 
 TEST_F(LabTest, PolicyUpdatesUnderProbingShowNoFlicker) {
-  fs::copy(fs::path(WARDEN_SOURCE_DIR) / "deploy/examples/reference", dir_, fs::copy_options::recursive);
+  fs::copy(fs::path(WARDEN_SOURCE_DIR) / "deploy/examples/reference", dir_,
+           fs::copy_options::recursive);
   Up();
   Prober p;
   p.cases = {{"team-x/app", "team-x/worker", 8080, "TCP", true},
@@ -372,7 +385,8 @@ TEST_F(LabTest, PolicyUpdatesUnderProbingShowNoFlicker) {
              {"team-x/app", "team-y/app", 8080, "TCP", false},
              {"team-x/app", "kube-system/kube-dns", 53, "UDP", true},
              {"team-y/app", "team-x/worker", 8080, "TCP", false}};
-  p.Start(this, [this](const Prober::Case& c) { return Probe(c.from, c.to, c.port, c.proto, 300); });
+  p.Start(this,
+          [this](const Prober::Case& c) { return Probe(c.from, c.to, c.port, c.proto, 300); });
   // Rewrite team-x's policies again and again: each version changes rules that none of the
   // probed flows depends on, and changes identities' isolation elsewhere.
   const std::string a = R"(

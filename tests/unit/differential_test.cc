@@ -78,7 +78,7 @@ struct Scenario {
   uint32_t seed = 0;
   bool dual_stack = false;
   std::string cluster_yaml;
-  std::vector<std::string> policies;  // one YAML document each
+  std::vector<std::string> policies;   // one YAML document each
   std::vector<std::string> world_ips;  // addresses that belong to no pod
 
   std::string PoliciesYaml() const { return absl::StrJoin(policies, "---\n"); }
@@ -94,34 +94,36 @@ struct SelectorKey {
 
 // Keys the selectors draw from, including keys no object carries ("nope"); "pod" twice, so that
 // it is drawn most often, once with a value no pod has.
-const std::vector<SelectorKey> kPodKeys = {
-    {"pod", {"a", "b", "c", "d"}}, {"pod", {"a", "b", "c"}}, {"tier", {"fe", "be"}}, {"nope", {"v"}}};
-const std::vector<SelectorKey> kNamespaceKeys = {{"ns", {"x", "y", "z", "w"}},
-                                                 {std::string(kNamespaceNameLabel), {"x", "y", "z"}},
-                                                 {"team", {"red", "blue"}},
-                                                 {"nope", {"v"}}};
+const std::vector<SelectorKey> kPodKeys = {{"pod", {"a", "b", "c", "d"}},
+                                           {"pod", {"a", "b", "c"}},
+                                           {"tier", {"fe", "be"}},
+                                           {"nope", {"v"}}};
+const std::vector<SelectorKey> kNamespaceKeys = {
+    {"ns", {"x", "y", "z", "w"}},
+    {std::string(kNamespaceNameLabel), {"x", "y", "z"}},
+    {"team", {"red", "blue"}},
+    {"nope", {"v"}}};
 
 const std::vector<std::string> kV4Pool = {
-    "0.0.0.0/0",      "10.0.0.0/8",     "10.244.0.0/16",  "10.244.1.0/24",   "10.244.2.0/24",
-    "10.244.3.0/24",  "10.244.1.10/32", "10.244.2.11/32", "10.244.3.0/28",   "10.244.1.8/30",
-    "10.244.2.12/31", "192.0.2.0/24",   "192.0.2.128/25", "192.168.0.0/16",  "192.168.0.1/32",
+    "0.0.0.0/0",      "10.0.0.0/8",     "10.244.0.0/16",  "10.244.1.0/24",  "10.244.2.0/24",
+    "10.244.3.0/24",  "10.244.1.10/32", "10.244.2.11/32", "10.244.3.0/28",  "10.244.1.8/30",
+    "10.244.2.12/31", "192.0.2.0/24",   "192.0.2.128/25", "192.168.0.0/16", "192.168.0.1/32",
     "8.8.8.0/24",     "10.244.1.0/25"};
-const std::vector<std::string> kV6Pool = {
-    "::/0",
-    "fd00::/8",
-    "fd00:10:244::/48",
-    "fd00:10:244:1::/64",
-    "fd00:10:244:2::/64",
-    "fd00:10:244:1::10/128",
-    "fd00:10:244:3::/120",
-    "fd00:10:244:3::8/126",
-    "2001:db8::/32",
-    "2001:db8::/64"};
-const std::vector<std::string> kV4World = {"8.8.8.8",     "192.0.2.1",  "192.0.2.200", "10.244.1.99",
-                                           "10.1.2.3",    "192.168.0.1", "192.168.5.5", "1.1.1.1",
-                                           "10.244.2.13"};
-const std::vector<std::string> kV6World = {"2001:db8::1", "2001:db8:1::1", "fd00:10:244:1::99", "fd00:10:244:3::9",
-                                           "fe80::1"};
+const std::vector<std::string> kV6Pool = {"::/0",
+                                          "fd00::/8",
+                                          "fd00:10:244::/48",
+                                          "fd00:10:244:1::/64",
+                                          "fd00:10:244:2::/64",
+                                          "fd00:10:244:1::10/128",
+                                          "fd00:10:244:3::/120",
+                                          "fd00:10:244:3::8/126",
+                                          "2001:db8::/32",
+                                          "2001:db8::/64"};
+const std::vector<std::string> kV4World = {"8.8.8.8",     "192.0.2.1", "192.0.2.200",
+                                           "10.244.1.99", "10.1.2.3",  "192.168.0.1",
+                                           "192.168.5.5", "1.1.1.1",   "10.244.2.13"};
+const std::vector<std::string> kV6World = {"2001:db8::1", "2001:db8:1::1", "fd00:10:244:1::99",
+                                           "fd00:10:244:3::9", "fe80::1"};
 
 struct PodPlan {
   std::string ns, name;
@@ -149,14 +151,16 @@ class ScenarioGen {
   static std::string PodYaml(const PodPlan& p) {
     std::vector<std::string> labels;
     for (const auto& [k, v] : p.labels) labels.push_back(absl::StrCat(k, ": ", Q(v)));
-    std::string out = absl::StrCat("apiVersion: v1\nkind: Pod\nmetadata: {name: ", Q(p.name), ", namespace: ", Q(p.ns),
-                                   ", labels: {", absl::StrJoin(labels, ", "), "}}\nspec:\n");
+    std::string out = absl::StrCat("apiVersion: v1\nkind: Pod\nmetadata: {name: ", Q(p.name),
+                                   ", namespace: ", Q(p.ns), ", labels: {",
+                                   absl::StrJoin(labels, ", "), "}}\nspec:\n");
     if (p.host_network) absl::StrAppend(&out, "  hostNetwork: true\n");
     absl::StrAppend(&out, "  containers:\n  - name: serve\n    image: agnhost\n", p.ports_yaml);
     if (!p.ips.empty()) {
       std::vector<std::string> ips;
       for (const auto& ip : p.ips) ips.push_back(absl::StrCat("{ip: ", Q(ip), "}"));
-      absl::StrAppend(&out, "status:\n  podIP: ", Q(p.ips.front()), "\n  podIPs: [", absl::StrJoin(ips, ", "), "]\n");
+      absl::StrAppend(&out, "status:\n  podIP: ", Q(p.ips.front()), "\n  podIPs: [",
+                      absl::StrJoin(ips, ", "), "]\n");
     }
     return out;
   }
@@ -192,14 +196,15 @@ class ScenarioGen {
     for (const auto& ns : kNamespaceNames) {
       std::string labels = absl::StrCat("ns: ", Q(ns));
       if (team.count(ns)) absl::StrAppend(&labels, ", team: ", Q(team.at(ns)));
-      docs.push_back(absl::StrCat("apiVersion: v1\nkind: Namespace\nmetadata: {name: ", Q(ns), ", labels: {", labels,
-                                  "}}\n"));
+      docs.push_back(absl::StrCat("apiVersion: v1\nkind: Namespace\nmetadata: {name: ", Q(ns),
+                                  ", labels: {", labels, "}}\n"));
     }
     if (rng_.Chance(50)) {
       std::string cidrs = Q("10.244.0.0/16");
       if (sc_.dual_stack) absl::StrAppend(&cidrs, ", ", Q("fd00:10:244::/48"));
-      docs.push_back(absl::StrCat("apiVersion: v1\nkind: Node\nmetadata: {name: node-1}\nspec: {podCIDRs: [", cidrs,
-                                  "]}\nstatus: {addresses: [{type: InternalIP, address: \"192.168.0.1\"}]}\n"));
+      docs.push_back(absl::StrCat(
+          "apiVersion: v1\nkind: Node\nmetadata: {name: node-1}\nspec: {podCIDRs: [", cidrs,
+          "]}\nstatus: {addresses: [{type: InternalIP, address: \"192.168.0.1\"}]}\n"));
     }
     bool odd_ports = rng_.Chance(40);
     bool shared_labels = rng_.Chance(20);  // c looks like b: they share an identity
@@ -221,9 +226,13 @@ class ScenarioGen {
           plan.ips = {v4};
         } else {
           int r = rng_.Below(100);
-          if (r < 70) plan.ips = rng_.Chance(50) ? std::vector<std::string>{v4, v6} : std::vector<std::string>{v6, v4};
-          else if (r < 85) plan.ips = {v4};
-          else plan.ips = {v6};
+          if (r < 70)
+            plan.ips = rng_.Chance(50) ? std::vector<std::string>{v4, v6}
+                                       : std::vector<std::string>{v6, v4};
+          else if (r < 85)
+            plan.ips = {v4};
+          else
+            plan.ips = {v6};
         }
         docs.push_back(PodYaml(plan));
       }
@@ -302,7 +311,8 @@ class ScenarioGen {
       case 1:
         return absl::StrCat("{namespaceSelector: ", Selector(kNamespaceKeys), "}");
       case 2:
-        return absl::StrCat("{namespaceSelector: ", Selector(kNamespaceKeys), ", podSelector: ", Selector(kPodKeys), "}");
+        return absl::StrCat("{namespaceSelector: ", Selector(kNamespaceKeys),
+                            ", podSelector: ", Selector(kPodKeys), "}");
       case 3:
       case 4:
         return IpBlock();
@@ -347,8 +357,8 @@ class ScenarioGen {
       }
       case 5:
       case 6: {
-        static const std::vector<std::pair<int, int>> kRanges = {{79, 80}, {80, 81}, {81, 100}, {1, 65535},
-                                                                 {80, 80}, {82, 90},  {1, 79}};
+        static const std::vector<std::pair<int, int>> kRanges = {
+            {79, 80}, {80, 81}, {81, 100}, {1, 65535}, {80, 80}, {82, 90}, {1, 79}};
         auto [lo, hi] = rng_.Pick(kRanges);
         add(ProtocolField());
         add(absl::StrCat("port: ", lo));
@@ -401,8 +411,9 @@ class ScenarioGen {
 
   std::string Policy(int i) {
     std::string ns = rng_.Pick(kNamespaceNames);
-    std::string out = absl::StrCat("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: ",
-                                   Q(absl::StrCat("np-", i)), ", namespace: ", Q(ns), "}\nspec:\n");
+    std::string out =
+        absl::StrCat("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: ",
+                     Q(absl::StrCat("np-", i)), ", namespace: ", Q(ns), "}\nspec:\n");
     absl::StrAppend(&out, "  podSelector: ", Selector(kPodKeys), "\n");
     switch (rng_.Below(5)) {
       case 0:
@@ -456,7 +467,8 @@ struct Flow {
       return s;
     };
     std::string what = protocol ? absl::StrCat(ProtocolName(*protocol), " port ", port) : "ICMP";
-    if (!port_text.empty() && port_text != absl::StrCat(port)) absl::StrAppend(&what, " (\"", port_text, "\")");
+    if (!port_text.empty() && port_text != absl::StrCat(port))
+      absl::StrAppend(&what, " (\"", port_text, "\")");
     return absl::StrCat(end(src_pod, src_ip), " -> ", end(dst_pod, dst_ip), " ", what);
   }
 };
@@ -466,8 +478,8 @@ struct Sides {
   bool ingress = true;
   bool allowed() const { return egress && ingress; }
   std::string ToString() const {
-    return absl::StrCat(allowed() ? "ALLOW" : "DENY", " (egress ", egress ? "allow" : "deny", ", ingress ",
-                        ingress ? "allow" : "deny", ")");
+    return absl::StrCat(allowed() ? "ALLOW" : "DENY", " (egress ", egress ? "allow" : "deny",
+                        ", ingress ", ingress ? "allow" : "deny", ")");
   }
   bool operator==(const Sides&) const = default;
 };
@@ -481,7 +493,8 @@ struct AddressChoice {
   bool no_common_family = false;
 };
 
-AddressChoice ChooseAddresses(const std::vector<IpAddress>& src, const std::vector<IpAddress>& dst) {
+AddressChoice ChooseAddresses(const std::vector<IpAddress>& src,
+                              const std::vector<IpAddress>& dst) {
   AddressChoice c;
   if (dst.empty() || src.empty()) {
     if (!dst.empty()) c.dst = dst.front();
@@ -516,12 +529,14 @@ class Checker {
     Sides v;
     L4 l4{f.protocol, f.port};
     if (const Pod* s = Enforced(f.src_pod)) {
-      SideDecision d = model_.Evaluate(Direction::kEgress, *s, Endpoint{Enforced(f.dst_pod), f.dst_ip}, l4);
+      SideDecision d =
+          model_.Evaluate(Direction::kEgress, *s, Endpoint{Enforced(f.dst_pod), f.dst_ip}, l4);
       v.egress = d.allowed;
       if (d.allowed && d.isolated) ++allowed_while_isolated_;
     }
     if (const Pod* d = Enforced(f.dst_pod)) {
-      SideDecision dd = model_.Evaluate(Direction::kIngress, *d, Endpoint{Enforced(f.src_pod), f.src_ip}, l4);
+      SideDecision dd =
+          model_.Evaluate(Direction::kIngress, *d, Endpoint{Enforced(f.src_pod), f.src_ip}, l4);
       v.ingress = dd.allowed;
       if (dd.allowed && dd.isolated) ++allowed_while_isolated_;
     }
@@ -540,8 +555,8 @@ class Checker {
       if (const Pod* p = Enforced(pod)) {
         uint32_t want = snap_.pods.at(p->Key()).identity;
         if (v->identity != want) {
-          Fail(f, absl::StrCat("ipcache gives ", ip->ToString(), " identity ", v->identity, ", but ", p->Key(),
-                               " has identity ", want));
+          Fail(f, absl::StrCat("ipcache gives ", ip->ToString(), " identity ", v->identity,
+                               ", but ", p->Key(), " has identity ", want));
         }
       }
       return *v;
@@ -555,11 +570,15 @@ class Checker {
     uint16_t port = static_cast<uint16_t>(f.port);
     if (const Pod* s = Enforced(f.src_pod)) {
       uint32_t local = snap_.pods.at(s->Key()).identity;
-      v.egress = twin_.Lookup(local, RemoteValue(f, f.dst_pod, f.dst_ip), WD_DIR_EGRESS, f.protocol, port).allowed;
+      v.egress =
+          twin_.Lookup(local, RemoteValue(f, f.dst_pod, f.dst_ip), WD_DIR_EGRESS, f.protocol, port)
+              .allowed;
     }
     if (const Pod* d = Enforced(f.dst_pod)) {
       uint32_t local = snap_.pods.at(d->Key()).identity;
-      v.ingress = twin_.Lookup(local, RemoteValue(f, f.src_pod, f.src_ip), WD_DIR_INGRESS, f.protocol, port).allowed;
+      v.ingress =
+          twin_.Lookup(local, RemoteValue(f, f.src_pod, f.src_ip), WD_DIR_INGRESS, f.protocol, port)
+              .allowed;
     }
     return v;
   }
@@ -570,18 +589,21 @@ class Checker {
     Sides m = ModelVerdict(f);
     Sides t = TwinVerdictOf(f);
     (m.allowed() ? allowed_ : denied_)++;
-    if (!(m == t)) Fail(f, absl::StrCat("model says ", m.ToString(), ", compiled tables say ", t.ToString()));
+    if (!(m == t))
+      Fail(f, absl::StrCat("model says ", m.ToString(), ", compiled tables say ", t.ToString()));
     return m;
   }
 
-  void CheckExplanation(const Flow& f, const FlowExplanation& fx, const std::optional<Sides>& want) {
+  void CheckExplanation(const Flow& f, const FlowExplanation& fx,
+                        const std::optional<Sides>& want) {
     if (!fx.consistent) Fail(f, absl::StrCat("explain is not consistent: ", fx.reason));
     bool want_allowed = want && want->allowed();
     if (fx.allowed != want_allowed) {
-      Fail(f, absl::StrCat("explain says ", fx.allowed ? "ALLOW" : "DENY", " (", fx.reason, "), expected ",
-                           want ? want->ToString() : "DENY (no such port or no common address family)",
-                           " [explain used ", fx.from_ip.empty() ? "-" : fx.from_ip, " -> ",
-                           fx.to_ip.empty() ? "-" : fx.to_ip, " port ", fx.port, "]"));
+      Fail(f, absl::StrCat(
+                  "explain says ", fx.allowed ? "ALLOW" : "DENY", " (", fx.reason, "), expected ",
+                  want ? want->ToString() : "DENY (no such port or no common address family)",
+                  " [explain used ", fx.from_ip.empty() ? "-" : fx.from_ip, " -> ",
+                  fx.to_ip.empty() ? "-" : fx.to_ip, " port ", fx.port, "]"));
       return;
     }
     if (want && fx.egress.applies && fx.egress.allowed != want->egress) {
@@ -605,8 +627,10 @@ class Checker {
           for (const auto& text : ports) {
             Flow f{s, d, addr.src, addr.dst, proto, 0, text};
             std::optional<int> number;
-            if (text[0] >= '0' && text[0] <= '9') number = std::stoi(text);
-            else number = Model::ResolveNamedPort(*d, text, proto);
+            if (text[0] >= '0' && text[0] <= '9')
+              number = std::stoi(text);
+            else
+              number = Model::ResolveNamedPort(*d, text, proto);
             f.port = number.value_or(0);
             std::optional<Sides> want;
             if (number && !addr.no_common_family) want = Compare(f);
@@ -629,7 +653,8 @@ class Checker {
     for (const auto& text : sc_.world_ips) {
       IpAddress w = *ParseIp(text);
       for (const auto& [_, pod] : st_.pods) {
-        std::vector<std::optional<Protocol>> protos = {Protocol::kTCP, Protocol::kUDP, Protocol::kSCTP, std::nullopt};
+        std::vector<std::optional<Protocol>> protos = {Protocol::kTCP, Protocol::kUDP,
+                                                       Protocol::kSCTP, std::nullopt};
         std::optional<IpAddress> own;
         bool has_ips = !pod.ips.empty();
         for (const auto& ip : pod.ips) {
@@ -674,7 +699,8 @@ class Checker {
       if (p) absl::StrAppend(&pods, "\n  ", PodSummary(*p));
     }
     ADD_FAILURE() << "seed " << sc_.seed << ": " << f.ToString() << ": " << what << "\n--- pods ("
-                  << (sc_.dual_stack ? "dual-stack" : "IPv4") << " cluster) ---" << pods << "\n--- policies ---\n"
+                  << (sc_.dual_stack ? "dual-stack" : "IPv4") << " cluster) ---" << pods
+                  << "\n--- policies ---\n"
                   << sc_.PoliciesYaml() << "--- rerun: WARDEN_DIFF_SEED=" << sc_.seed
                   << " differential_test --gtest_filter=DifferentialSeed.* ---";
   }
@@ -693,9 +719,10 @@ class Checker {
         odd.push_back(absl::StrCat(cp.name, "=", cp.port, "/", ProtocolName(cp.protocol)));
       }
     }
-    return absl::StrCat(p.Key(), p.host_network ? " (hostNetwork)" : "", " {", absl::StrJoin(labels, ","), "} ",
-                        ips.empty() ? "no address" : absl::StrJoin(ips, ","), " ", named, " named ports",
-                        odd.empty() ? "" : absl::StrCat(", unusual: ", absl::StrJoin(odd, " ")));
+    return absl::StrCat(
+        p.Key(), p.host_network ? " (hostNetwork)" : "", " {", absl::StrJoin(labels, ","), "} ",
+        ips.empty() ? "no address" : absl::StrJoin(ips, ","), " ", named, " named ports",
+        odd.empty() ? "" : absl::StrCat(", unusual: ", absl::StrJoin(odd, " ")));
   }
 
   const Scenario& sc_;
@@ -718,7 +745,8 @@ constexpr int kBlocks = 10;  // 10 blocks x 30 seeds = 300 seeds by default
 constexpr uint32_t kFirstSeed = 1;
 
 struct Totals {
-  int seeds = 0, policies = 0, mismatches = 0, flows = 0, allowed = 0, denied = 0, allowed_by_rule = 0;
+  int seeds = 0, policies = 0, mismatches = 0, flows = 0, allowed = 0, denied = 0,
+      allowed_by_rule = 0;
 };
 
 void RunSeed(uint32_t seed, Totals* t) {
@@ -756,9 +784,9 @@ TEST_P(DifferentialTest, ModelAgreesWithCompiledTables) {
   EXPECT_GT(t.allowed, t.flows / 20) << "allowed " << t.allowed << " of " << t.flows;
   EXPECT_GT(t.denied, t.flows / 20) << "denied " << t.denied << " of " << t.flows;
   EXPECT_GT(t.allowed_by_rule, t.flows / 50) << t.allowed_by_rule << " sides allowed by a rule";
-  std::cout << "[ block " << GetParam() << " ] " << t.seeds << " seeds, " << t.policies << " policies, " << t.flows
-            << " flows: " << t.allowed << " allowed, " << t.denied << " denied, " << t.allowed_by_rule
-            << " sides allowed by a rule\n";
+  std::cout << "[ block " << GetParam() << " ] " << t.seeds << " seeds, " << t.policies
+            << " policies, " << t.flows << " flows: " << t.allowed << " allowed, " << t.denied
+            << " denied, " << t.allowed_by_rule << " sides allowed by a rule\n";
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, DifferentialTest, ::testing::Range(0, kBlocks));
@@ -774,8 +802,8 @@ TEST(DifferentialSeed, OneSeed) {
   if (!env) {
     EXPECT_GT(t.denied, t.flows / 4);
   }
-  std::cout << "seed " << seed << ": " << t.flows << " flows, " << t.allowed << " allowed, " << t.denied
-            << " denied\n";
+  std::cout << "seed " << seed << ": " << t.flows << " flows, " << t.allowed << " allowed, "
+            << t.denied << " denied\n";
 }
 
 // The generator really produces what the test claims to cover.
@@ -788,7 +816,8 @@ TEST(DifferentialGenerator, CoversTheSpecFeatures) {
     for (const auto& [_, pod] : lr.state.pods) {
       if (pod.host_network) seen.insert("hostNetwork pod");
       if (pod.ips.empty()) seen.insert("pod without address");
-      if (Model::ResolveNamedPort(pod, "serve-80-tcp", Protocol::kTCP) != 80) seen.insert("renamed port");
+      if (Model::ResolveNamedPort(pod, "serve-80-tcp", Protocol::kTCP) != 80)
+        seen.insert("renamed port");
     }
     for (const auto& [_, np] : lr.state.policies) {
       if (np.pod_selector.Empty()) seen.insert("empty podSelector");
@@ -800,30 +829,54 @@ TEST(DifferentialGenerator, CoversTheSpecFeatures) {
         for (const auto& rule : *rules) {
           if (rule.peers.empty() && rule.ports.empty()) seen.insert("empty rule");
           for (const auto& peer : rule.peers) {
-            if (peer.ip_block) seen.insert(peer.ip_block->except.empty() ? "ipBlock" : "ipBlock except");
-            if (peer.ip_block && peer.ip_block->cidr.addr.family == Family::kV6) seen.insert("ipBlock v6");
+            if (peer.ip_block)
+              seen.insert(peer.ip_block->except.empty() ? "ipBlock" : "ipBlock except");
+            if (peer.ip_block && peer.ip_block->cidr.addr.family == Family::kV6)
+              seen.insert("ipBlock v6");
             if (peer.pod_selector && !peer.namespace_selector) seen.insert("podSelector peer");
             if (!peer.pod_selector && peer.namespace_selector) {
-              seen.insert(peer.namespace_selector->Empty() ? "namespaceSelector {}" : "namespaceSelector peer");
+              seen.insert(peer.namespace_selector->Empty() ? "namespaceSelector {}"
+                                                           : "namespaceSelector peer");
             }
             if (peer.pod_selector && peer.namespace_selector) seen.insert("both selectors peer");
           }
           for (const auto& port : rule.ports) {
             seen.insert(absl::StrCat("port protocol ", ProtocolName(port.protocol)));
             if (std::holds_alternative<std::string>(port.port)) seen.insert("named port");
-            if (std::holds_alternative<std::monostate>(port.port)) seen.insert("protocol-only port");
+            if (std::holds_alternative<std::monostate>(port.port))
+              seen.insert("protocol-only port");
             if (port.end_port) seen.insert("endPort");
           }
         }
       }
     }
   }
-  for (const char* want :
-       {"dual-stack", "hostNetwork pod", "pod without address", "renamed port", "empty podSelector", "both types",
-        "egress only", "ingress only", "In", "NotIn", "Exists", "DoesNotExist", "empty rule", "ipBlock",
-        "ipBlock except", "ipBlock v6", "podSelector peer", "namespaceSelector {}", "namespaceSelector peer",
-        "both selectors peer", "port protocol TCP", "port protocol UDP", "port protocol SCTP", "named port",
-        "protocol-only port", "endPort"}) {
+  for (const char* want : {"dual-stack",
+                           "hostNetwork pod",
+                           "pod without address",
+                           "renamed port",
+                           "empty podSelector",
+                           "both types",
+                           "egress only",
+                           "ingress only",
+                           "In",
+                           "NotIn",
+                           "Exists",
+                           "DoesNotExist",
+                           "empty rule",
+                           "ipBlock",
+                           "ipBlock except",
+                           "ipBlock v6",
+                           "podSelector peer",
+                           "namespaceSelector {}",
+                           "namespaceSelector peer",
+                           "both selectors peer",
+                           "port protocol TCP",
+                           "port protocol UDP",
+                           "port protocol SCTP",
+                           "named port",
+                           "protocol-only port",
+                           "endPort"}) {
     EXPECT_TRUE(seen.count(want)) << want;
   }
 }
@@ -857,7 +910,8 @@ void ExpectSameSnapshot(const Snapshot& a, const Snapshot& b, const std::string&
   }
   ASSERT_EQ(a.ipcache.size(), b.ipcache.size());
   for (size_t i = 0; i < a.ipcache.size(); ++i) {
-    EXPECT_EQ(0, std::memcmp(&a.ipcache[i].first, &b.ipcache[i].first, sizeof(wd_ipcache_key))) << i;
+    EXPECT_EQ(0, std::memcmp(&a.ipcache[i].first, &b.ipcache[i].first, sizeof(wd_ipcache_key)))
+        << i;
     EXPECT_EQ(a.ipcache[i].second.identity, b.ipcache[i].second.identity) << i;
     EXPECT_EQ(a.ipcache[i].second.cidr_identity, b.ipcache[i].second.cidr_identity) << i;
   }
@@ -884,7 +938,8 @@ TEST(DifferentialIdentities, SameInputGivesSameSnapshot) {
     for (const std::string& text : {sc.PoliciesYaml(), sc.cluster_yaml}) {
       std::vector<std::string> docs = absl::StrSplit(text, "---\n");
       std::reverse(docs.begin(), docs.end());
-      reordered.emplace_back(absl::StrCat("part", reordered.size(), ".yaml"), absl::StrJoin(docs, "---\n"));
+      reordered.emplace_back(absl::StrCat("part", reordered.size(), ".yaml"),
+                             absl::StrJoin(docs, "---\n"));
     }
     LoadResult shuffled = LoadScenario(reordered);
     Snapshot a = Compile(first.state);
@@ -914,9 +969,10 @@ TEST(DifferentialIdentities, AddingAPodElsewhereKeepsExistingIdentities) {
     extra.ips = {"10.244.4.10"};
     if (sc.dual_stack) extra.ips.push_back("fd00:10:244:4::10");
     auto files = sc.Files();
-    files.emplace_back("w.yaml", absl::StrCat("apiVersion: v1\nkind: Namespace\nmetadata: {name: w, labels: {ns: "
-                                              "w}}\n---\n",
-                                              ScenarioGen::PodYaml(extra)));
+    files.emplace_back(
+        "w.yaml", absl::StrCat("apiVersion: v1\nkind: Namespace\nmetadata: {name: w, labels: {ns: "
+                               "w}}\n---\n",
+                               ScenarioGen::PodYaml(extra)));
     LoadResult after = LoadScenario(files);
     ASSERT_EQ(after.state.pods.size(), before.state.pods.size() + 1);
     Snapshot s2 = Compile(after.state);

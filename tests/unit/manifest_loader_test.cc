@@ -1039,7 +1039,8 @@ metadata:
     - key: canary
       operator: In
       values: [true] #<-)"),
-       "NetworkPolicy team-x/np", "spec.podSelector.matchExpressions[0].values[0]", "must be a string"},
+       "NetworkPolicy team-x/np", "spec.podSelector.matchExpressions[0].values[0]",
+       "must be a string"},
       // names
       {"InvalidPodNamespace", R"(apiVersion: v1
 kind: Pod

@@ -21,7 +21,9 @@ class ManifestSourceTest : public ::testing::Test {
     fs::create_directories(dir_ / "sub");
   }
   void TearDown() override { fs::remove_all(dir_); }
-  void Write(const std::string& name, const std::string& text) { std::ofstream(dir_ / name) << text; }
+  void Write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name) << text;
+  }
   fs::path dir_;
 };
 
@@ -48,7 +50,9 @@ TEST_F(ManifestSourceTest, InvalidEditKeepsLastValidVersion) {
   ASSERT_EQ(r.state.policies.count("x/deny"), 1u);
 
   // A broken edit: the policy stays in force, the error is reported.
-  Write("sub/policy.yaml", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: x}\nspec:\n  policyTypes: [Sideways]\n");
+  Write("sub/policy.yaml",
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: "
+        "x}\nspec:\n  policyTypes: [Sideways]\n");
   r = src.Load();
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_NE(r.errors[0].file.find("policy.yaml"), std::string::npos);
@@ -80,7 +84,9 @@ TEST_F(ManifestSourceTest, NewInvalidFileContributesNothing) {
   Write("pod.yaml", kPod);
   ManifestSource src(dir_.string());
   ASSERT_TRUE(src.Load().errors.empty());
-  Write("bad.yaml", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: x}\nspec:\n  podSelector: {}\n  ingress: [{from: [{}]}]\n");
+  Write("bad.yaml",
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: "
+        "x}\nspec:\n  podSelector: {}\n  ingress: [{from: [{}]}]\n");
   LoadResult r = src.Load();
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.state.policies.size(), 0u);
