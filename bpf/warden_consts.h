@@ -46,8 +46,8 @@
 #define WD_AF_INET6 6
 
 /* wd_endpoint.flags */
-#define WD_EP_GATEWAY (1u << 0) /* an egress-gateway pod: may reach the world from a gateway node \
-                                 */
+/* An egress-gateway pod: may reach the world from a gateway node. */
+#define WD_EP_GATEWAY (1u << 0)
 
 /* wd_config.pool */
 #define WD_POOL_DEFAULT 0 /* no direct egress to the world, except the lockdown allowances */
