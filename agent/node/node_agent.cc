@@ -24,7 +24,12 @@ int64_t NowNs(clockid_t clock) {
 
 absl::StatusOr<std::unique_ptr<NodeAgent>> NodeAgent::Create(const NodeAgentOptions& opts) {
   if (opts.node.empty()) return absl::InvalidArgumentError("--node is required");
-  if (opts.manifests.empty()) return absl::InvalidArgumentError("--manifests is required");
+  if (opts.manifests.empty() == opts.control.empty()) {
+    return absl::InvalidArgumentError("give either --manifests DIR or --control ADDR");
+  }
+  if (!opts.control.empty() && (opts.tls_cert.empty() || opts.tls_key.empty() || opts.tls_ca.empty())) {
+    return absl::InvalidArgumentError("--control needs --tls-cert, --tls-key and --tls-ca");
+  }
   if (opts.cgroup_root.empty()) return absl::InvalidArgumentError("--cgroup-root is required");
   if (opts.bpffs.empty()) return absl::InvalidArgumentError("--bpffs is required");
   std::unique_ptr<NodeAgent> a(new NodeAgent(opts));
@@ -32,9 +37,12 @@ absl::StatusOr<std::unique_ptr<NodeAgent>> NodeAgent::Create(const NodeAgentOpti
     a->log_ = stdout;
   } else {
     a->log_ = fopen(opts.log_path.c_str(), "a");
-    if (!a->log_)
-      return absl::InvalidArgumentError(
-          absl::StrCat("--log ", opts.log_path, ": cannot open for append"));
+    if (!a->log_) return absl::InvalidArgumentError(absl::StrCat("--log ", opts.log_path, ": cannot open for append"));
+  }
+  if (!opts.state_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(opts.state_dir, ec);
+    if (ec) return absl::InvalidArgumentError(absl::StrCat("--state-dir ", opts.state_dir, ": ", ec.message()));
   }
   datapath::BpfDatapath::Options dopts;
   dopts.bpffs_dir = opts.bpffs;
@@ -46,6 +54,7 @@ absl::StatusOr<std::unique_ptr<NodeAgent>> NodeAgent::Create(const NodeAgentOpti
 }
 
 NodeAgent::~NodeAgent() {
+  if (sync_) sync_->Stop();
   http_.reset();
   if (log_ && log_ != stdout) fclose(log_);
 }
@@ -54,24 +63,62 @@ void NodeAgent::Log(const std::string& msg) const {
   std::cerr << "warden node " << opts_.node << ": " << msg << std::endl;
 }
 
+std::string NodeAgent::StatePath() const {
+  return opts_.state_dir.empty() ? "" : absl::StrCat(opts_.state_dir, "/", opts_.node, ".state");
+}
+
 std::string NodeAgent::ManifestFingerprint() const {
   namespace fs = std::filesystem;
   std::string fp;
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(opts_.manifests, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(opts_.manifests, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
     struct stat st;
     if (stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    absl::StrAppend(&fp, it->path().string(), ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":",
-                    st.st_size, ";");
+    absl::StrAppend(&fp, it->path().string(), ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":", st.st_size, ";");
   }
   if (ec) absl::StrAppend(&fp, "error:", ec.message());
   return fp;
 }
 
 absl::StatusOr<bool> NodeAgent::Reconcile() {
-  std::string fp = ManifestFingerprint();
-  bool reloaded = !have_state_ || fp != fingerprint_;
+  std::lock_guard<std::mutex> l(mu_);
+  return ReconcileLocked();
+}
+
+absl::Status NodeAgent::OfferState(const control::NodeState& s) {
+  std::lock_guard<std::mutex> l(mu_);
+  std::optional<control::NodeState> before = desired_;
+  desired_ = s;
+  auto r = ReconcileLocked();
+  if (!r.ok()) {
+    desired_ = std::move(before);  // NACK: keep what is in force
+    return r.status();
+  }
+  ++stats_.manifest_loads;
+  if (!StatePath().empty()) {
+    if (auto st = control::SaveNodeState(s, StatePath()); !st.ok()) Log(absl::StrCat("cannot persist: ", st.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
+  bool reloaded = false;
+  if (opts_.control.empty()) {
+    std::string fp = ManifestFingerprint();
+    if (!desired_ || fp != fingerprint_) {
+      policy::LoadResult loaded = source_.Load();
+      stats_.manifest_errors = loaded.errors.size();
+      for (const auto& e : loaded.errors) Log("manifest error: " + e.ToString());
+      state_ = std::make_unique<policy::ClusterState>(std::move(loaded.state));
+      policy::CompileOptions co;
+      co.cluster_cidrs = opts_.cluster_cidrs;
+      policy::Snapshot snap = policy::Compile(*state_, co);
+      desired_ = control::ComputeNodeState(*state_, snap, opts_.node, opts_.gateway_namespace);
+      fingerprint_ = fp;
+      reloaded = true;
+    }
+  }
   // Counted once this reconcile is over, applied or not: tests wait on it.
   struct CountLoad {
     bool on;
@@ -80,24 +127,16 @@ absl::StatusOr<bool> NodeAgent::Reconcile() {
       if (on) ++*n;
     }
   } count_load{reloaded, &stats_.manifest_loads};
-  if (reloaded) {
-    policy::LoadResult loaded = source_.Load();
-    stats_.manifest_errors = loaded.errors.size();
-    for (const auto& e : loaded.errors) Log("manifest error: " + e.ToString());
-    state_ = std::make_unique<policy::ClusterState>(std::move(loaded.state));
-    policy::CompileOptions co;
-    co.cluster_cidrs = opts_.cluster_cidrs;
-    snap_ = std::make_unique<policy::Snapshot>(policy::Compile(*state_, co));
-    fingerprint_ = fp;
-    have_state_ = true;
-  }
+  control::NodeState empty;
+  empty.node = opts_.node;
+  const control::NodeState& want = desired_ ? *desired_ : empty;
+
   auto kubepods = FindKubepods(opts_.cgroup_root);
   if (!kubepods.ok()) return kubepods.status();
   std::vector<LocalPod> local;
   absl::flat_hash_map<uint64_t, std::string> by_cgroup;
   uint64_t missing = 0;
-  for (const auto& [key, pod] : state_->pods) {
-    if (pod.node_name != opts_.node || pod.host_network) continue;
+  for (const auto& [key, pod] : want.pods) {
     auto path = FindPodCgroup(*kubepods, pod.uid);
     if (!path) {
       ++missing;  // not started yet (or already gone): its processes, if any, stay unknown
@@ -105,14 +144,12 @@ absl::StatusOr<bool> NodeAgent::Reconcile() {
     }
     auto id = common::CgroupId(*path);
     if (!id.ok()) continue;
-    local.push_back(LocalPod{key, *id, pod.ns == opts_.gateway_namespace});
+    local.push_back(LocalPod{key, *id});
     by_cgroup[*id] = key;
   }
   stats_.local_pods = local.size();
   stats_.pods_without_cgroup = missing;
-  std::vector<policy::IpAddress> own;
-  if (auto n = state_->nodes.find(opts_.node); n != state_->nodes.end()) own = n->second.addresses;
-  datapath::NodeTables tables = BuildNodeTables(*snap_, local, opts_.allowances, own);
+  datapath::NodeTables tables = BuildNodeTables(want, local, opts_.allowances);
   datapath::NodeConfig cfg;
   cfg.kubepods_cgroup_id = kubepods->id;
   cfg.kubepods_level = kubepods->level;
@@ -120,9 +157,7 @@ absl::StatusOr<bool> NodeAgent::Reconcile() {
   cfg.pod_levels[1] = kubepods->level + 2;  // Burstable and BestEffort pods
   cfg.pool = opts_.pool;
   cfg.unknown_pod = opts_.unknown_pod;
-  if (applied_ && datapath::SameTables(*applied_, tables) &&
-      datapath::SameConfig(applied_config_, cfg))
-    return false;
+  if (applied_ && datapath::SameTables(*applied_, tables) && datapath::SameConfig(applied_config_, cfg)) return false;
   if (auto st = dp_->Apply(tables, cfg); !st.ok()) {
     ++stats_.apply_errors;
     return st;  // the tables in force stay as they were
@@ -137,15 +172,36 @@ absl::StatusOr<bool> NodeAgent::Reconcile() {
 }
 
 absl::Status NodeAgent::Start() {
-  auto r = Reconcile();
-  if (!r.ok()) return r.status();
+  bool control = !opts_.control.empty();
+  if (control && !StatePath().empty()) {
+    auto saved = control::LoadNodeState(StatePath());
+    if (saved.ok() && saved->node == opts_.node) {
+      desired_ = std::move(*saved);
+      Log(absl::StrCat("enforcing saved version ", desired_->version, " until the control plane answers"));
+    } else if (!absl::IsNotFound(saved.status())) {
+      Log(absl::StrCat("ignoring saved state: ", saved.status().message()));
+    }
+  }
+  auto cfg = dp_->ReadConfig();
+  if (!cfg.ok()) return cfg.status();
+  // With no state to offer, tables an earlier agent left in force stay untouched until the
+  // control plane answers; fresh tables start empty (every pod unknown: fail closed).
+  if (!control || desired_ || !cfg->configured) {
+    auto r = Reconcile();
+    if (!r.ok()) return r.status();
+  }
   auto attached = dp_->Attach();
   if (!attached.ok()) return attached.status();
   int adopted = 0;
   for (const auto& ap : *attached) adopted += ap.adopted;
-  Log(absl::StrCat(adopted ? "adopted " : "attached ", attached->size(), " programs on ",
-                   opts_.cgroup_root, " (", stats_.local_pods.load(), " local pods, generation ",
-                   stats_.generation.load(), ")"));
+  Log(absl::StrCat(adopted ? "adopted " : "attached ", attached->size(), " programs on ", opts_.cgroup_root, " (",
+                   stats_.local_pods.load(), " local pods, generation ", stats_.generation.load(), ")"));
+  if (control) {
+    SyncClientOptions so{opts_.control, opts_.node, opts_.tls_cert, opts_.tls_key, opts_.tls_ca, opts_.tls_server_name};
+    sync_ = std::make_unique<SyncClient>(so, desired_.value_or(control::NodeState{}),
+                                         [this](const control::NodeState& s) { return OfferState(s); });
+    sync_->Start();
+  }
   if (!opts_.metrics_address.empty()) {
     auto http = common::HttpServer::Start(opts_.metrics_address, [this](const std::string& path) {
       if (path != "/metrics") return common::HttpResponse{404, "text/plain", "not found\n"};
@@ -158,21 +214,28 @@ absl::Status NodeAgent::Start() {
 }
 
 void NodeAgent::DrainEvents(int timeout_ms) {
-  EventContext ctx{opts_.node, state_.get(), snap_.get(), &pod_by_cgroup_};
   int64_t offset = NowNs(CLOCK_REALTIME) - NowNs(CLOCK_MONOTONIC);
-  auto st = dp_->PollEvents(timeout_ms, [&](const wd_event& e) {
+  std::vector<wd_event> events;
+  auto st = dp_->PollEvents(timeout_ms, [&](const wd_event& e) { events.push_back(e); });
+  if (!st.ok()) Log(std::string(st.message()));
+  if (events.empty()) return;
+  std::lock_guard<std::mutex> l(mu_);
+  EventContext ctx{opts_.node, state_.get(), desired_ ? &*desired_ : nullptr, &pod_by_cgroup_};
+  for (const auto& e : events) {
     ++stats_.events;
     std::string line = VerdictLogLine(e, static_cast<int64_t>(e.timestamp_ns) + offset, ctx);
     fprintf(log_, "%s\n", line.c_str());
-  });
+  }
   fflush(log_);
-  if (!st.ok()) Log(std::string(st.message()));
 }
 
 void NodeAgent::Run(const std::atomic<bool>& stop) {
   while (!stop.load()) {
-    auto r = Reconcile();
-    if (!r.ok()) Log(absl::StrCat("keeping the tables in force: ", r.status().message()));
+    // Without any state yet (control mode, control plane not answered), leave the tables alone.
+    if (opts_.control.empty() || desired_) {
+      auto r = Reconcile();
+      if (!r.ok()) Log(absl::StrCat("keeping the tables in force: ", r.status().message()));
+    }
     DrainEvents(opts_.interval_ms);
   }
 }
@@ -180,40 +243,42 @@ void NodeAgent::Run(const std::atomic<bool>& stop) {
 std::string NodeAgent::RenderMetrics() const {
   std::string out;
   std::string node = absl::StrCat("node=\"", opts_.node, "\"");
-  absl::StrAppend(&out,
-                  "# HELP warden_verdicts_total Packets and connects judged by the datapath.\n",
+  absl::StrAppend(&out, "# HELP warden_verdicts_total Packets and connects judged by the datapath.\n",
                   "# TYPE warden_verdicts_total counter\n");
   if (auto c = dp_->ReadCounters(); c.ok()) {
     for (uint8_t hook = 0; hook < 4; ++hook) {
       for (uint8_t reason = 0; reason < WD_REASON_COUNT; ++reason) {
         bool allow = reason <= WD_REASON_ALLOW_UNKNOWN_POD;
-        absl::StrAppend(&out, "warden_verdicts_total{", node, ",hook=\"", datapath::HookName(hook),
-                        "\",reason=\"", datapath::ReasonName(reason), "\",verdict=\"",
-                        allow ? "allow" : "deny", "\"} ", (*c)[hook * WD_REASON_COUNT + reason],
-                        "\n");
+        absl::StrAppend(&out, "warden_verdicts_total{", node, ",hook=\"", datapath::HookName(hook), "\",reason=\"",
+                        datapath::ReasonName(reason), "\",verdict=\"", allow ? "allow" : "deny", "\"} ",
+                        (*c)[hook * WD_REASON_COUNT + reason], "\n");
       }
     }
   }
   auto gauge = [&](const char* name, const char* help, const char* type, uint64_t v) {
-    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n", name, "{",
-                    node, "} ", v, "\n");
+    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n", name, "{", node, "} ", v, "\n");
   };
-  gauge("warden_policy_generation", "Generation of the tables in force.", "gauge",
-        stats_.generation.load());
+  gauge("warden_policy_generation", "Generation of the tables in force.", "gauge", stats_.generation.load());
   gauge("warden_applies_total", "Table updates applied.", "counter", stats_.applies.load());
   gauge("warden_apply_errors_total", "Table updates refused (previous tables kept).", "counter",
         stats_.apply_errors.load());
-  gauge("warden_manifest_errors", "Invalid manifest objects in the last load.", "gauge",
-        stats_.manifest_errors.load());
-  gauge("warden_local_pods", "Pods on this node with a known cgroup.", "gauge",
-        stats_.local_pods.load());
+  gauge("warden_manifest_errors", "Invalid manifest objects in the last load.", "gauge", stats_.manifest_errors.load());
+  gauge("warden_manifest_loads_total", "Desired-state changes fully reconciled.", "counter",
+        stats_.manifest_loads.load());
+  gauge("warden_local_pods", "Pods on this node with a known cgroup.", "gauge", stats_.local_pods.load());
   gauge("warden_pods_without_cgroup", "Pods scheduled here whose cgroup is not there.", "gauge",
         stats_.pods_without_cgroup.load());
-  gauge("warden_manifest_loads_total", "Manifest reloads fully reconciled.", "counter",
-        stats_.manifest_loads.load());
   gauge("warden_events_total", "Verdict events logged.", "counter", stats_.events.load());
   gauge("warden_last_apply_timestamp_ms", "Wall-clock time of the last table update.", "gauge",
         static_cast<uint64_t>(stats_.last_apply_unix_ms.load()));
+  if (sync_) {
+    const auto& s = sync_->stats();
+    gauge("warden_control_connected", "1 while the Sync stream is up.", "gauge", s.connected.load() ? 1 : 0);
+    gauge("warden_control_version", "Version of the control-plane state in force.", "gauge", s.version.load());
+    gauge("warden_control_acks_total", "Updates ACKed.", "counter", s.acks.load());
+    gauge("warden_control_nacks_total", "Updates NACKed.", "counter", s.nacks.load());
+    gauge("warden_control_connects_total", "Sync streams opened.", "counter", s.connects.load());
+  }
   return out;
 }
 

@@ -1,11 +1,14 @@
-// warden node: keeps one node's BPF tables equal to what the manifests say, for the pods that
+// warden node: keeps one node's BPF tables equal to the node's desired state, for the pods that
 // run on the node (found by their cgroups), and reports what the datapath does.
 //
-// Each tick it re-reads the manifests if any file changed, rescans the pods' cgroups, and, if
-// the resulting tables differ from the ones in force, applies them atomically. Bad manifests
-// never loosen enforcement (ManifestSource keeps each file's last valid version); a failed
-// apply keeps the previous tables. Between ticks it drains the event ring buffer into the
-// verdict log.
+// The desired state (control::NodeState) comes from the manifests directory (compiled here) or,
+// with --control, from `warden control` over Sync; then it is persisted under --state-dir so
+// that a restart with the control plane down comes back enforcing it. Each tick rescans the
+// pods' cgroups (and, without --control, re-reads changed manifests); if the resulting tables
+// differ from the ones in force they are applied atomically. Bad input never loosens
+// enforcement: invalid manifest files keep their last valid version, a bad update is NACKed,
+// a failed apply keeps the previous tables. Between ticks the event ring buffer is drained
+// into the verdict log.
 #pragma once
 
 #include <atomic>
@@ -20,6 +23,7 @@
 #include "agent/common/http_server.h"
 #include "agent/datapath/bpf_datapath.h"
 #include "agent/node/pod_cgroups.h"
+#include "agent/node/sync_client.h"
 #include "agent/node/tables_builder.h"
 #include "agent/policy/manifest_loader.h"
 #include "agent/policy/snapshot.h"
@@ -39,6 +43,10 @@ struct NodeAgentOptions {
   std::string log_path = "-";   // verdict log: "-" for stdout
   std::string metrics_address;  // "" for none
   int interval_ms = 100;
+  // Control-plane mode (instead of reading the manifests).
+  std::string control;  // host:port of warden control
+  std::string tls_cert, tls_key, tls_ca, tls_server_name;
+  std::string state_dir;  // where the last applied state is kept
 };
 
 struct AgentStats {
@@ -58,6 +66,8 @@ class NodeAgent {
   void Run(const std::atomic<bool>& stop);
   // One reconcile; returns whether new tables were applied.
   absl::StatusOr<bool> Reconcile();
+  // Control-plane mode: enforce `s` (called by the Sync client; its status becomes ACK/NACK).
+  absl::Status OfferState(const control::NodeState& s);
   void DrainEvents(int timeout_ms);
 
   const AgentStats& stats() const { return stats_; }
@@ -68,14 +78,17 @@ class NodeAgent {
   explicit NodeAgent(NodeAgentOptions opts) : opts_(std::move(opts)), source_(opts_.manifests) {}
   std::string ManifestFingerprint() const;
   void Log(const std::string& msg) const;
+  absl::StatusOr<bool> ReconcileLocked();
+  std::string StatePath() const;
 
   NodeAgentOptions opts_;
   std::unique_ptr<datapath::BpfDatapath> dp_;
   policy::ManifestSource source_;
   std::string fingerprint_;
-  bool have_state_ = false;
-  std::unique_ptr<policy::ClusterState> state_;
-  std::unique_ptr<policy::Snapshot> snap_;
+  std::mutex mu_;  // one reconcile at a time (the agent loop, the Sync client)
+  std::optional<control::NodeState> desired_;
+  std::unique_ptr<policy::ClusterState> state_;  // manifests mode: for naming policies in the log
+  std::unique_ptr<SyncClient> sync_;
   std::optional<datapath::NodeTables> applied_;
   datapath::NodeConfig applied_config_;
   absl::flat_hash_map<uint64_t, std::string> pod_by_cgroup_;

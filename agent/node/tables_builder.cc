@@ -2,7 +2,6 @@
 
 #include <cstring>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -88,33 +87,35 @@ uint16_t InternPortset(std::vector<wd_portset>* sets, const wd_portset& s) {
 
 }  // namespace
 
-datapath::NodeTables BuildNodeTables(const policy::Snapshot& snap,
-                                     const std::vector<LocalPod>& pods,
-                                     const std::vector<Allowance>& allowances,
-                                     const std::vector<policy::IpAddress>& node_addresses) {
+datapath::NodeTables BuildNodeTables(const control::NodeState& state, const std::vector<LocalPod>& pods,
+                                     const std::vector<Allowance>& allowances) {
   datapath::NodeTables t;
-  absl::flat_hash_set<uint32_t> local_ids;
   for (const auto& p : pods) {
-    auto it = snap.pods.find(p.key);
-    if (it == snap.pods.end()) continue;  // not a pod the snapshot knows: stays unknown
+    auto it = state.pods.find(p.key);
+    if (it == state.pods.end()) continue;  // not a pod the state knows: stays unknown
     uint32_t id = it->second.identity;
     wd_endpoint ep{};
     ep.identity = id;
-    ep.isolated = snap.InfoOf(id).isolated;
-    ep.flags = p.gateway ? WD_EP_GATEWAY : 0;
+    if (auto i = state.identities.find(id); i != state.identities.end()) ep.isolated = i->second.isolated;
+    ep.flags = it->second.gateway ? WD_EP_GATEWAY : 0;
     t.endpoints[p.cgroup_id] = ep;
-    local_ids.insert(id);
   }
-  for (const auto& [k, v] : snap.ipcache) t.ipcache[k] = v;
-  for (const auto& ip : node_addresses) {
-    wd_ipcache_key k = policy::MakeIpcacheKey(policy::HostPrefix(ip));
-    auto it = t.ipcache.find(k);
+  for (const auto& [c, v] : state.ipcache) t.ipcache[policy::MakeIpcacheKey(c)] = v;
+  for (const auto& ip : state.node_addresses) {
+    auto it = t.ipcache.find(policy::MakeIpcacheKey(policy::HostPrefix(ip)));
     if (it != t.ipcache.end()) it->second.identity = WD_ID_LOCAL_HOST;
   }
-  for (const auto& [k, v] : snap.policy) {
-    if (local_ids.count(k.local)) t.policy[k.ToAbi()] = v;
+  for (const auto& [k, r] : state.policy) {
+    wd_policy_key key{};
+    key.local_identity = std::get<0>(k);
+    key.remote_identity = std::get<1>(k);
+    key.direction = std::get<2>(k);
+    wd_policy_value v{};
+    for (int i = 0; i < WD_L4_COUNT; ++i) v.portset[i] = r.portset[i];
+    v.flags = r.other ? WD_POLICY_OTHER_L4 : 0;
+    t.policy[key] = v;
   }
-  t.portsets = snap.portsets;
+  t.portsets = control::PortsetBitmaps(state);
   // Lockdown: an LPM lookup finds only the longest prefix, so each allowance also carries the
   // ports of every allowance that covers it.
   for (const auto& a : allowances) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "agent/control/node_state.h"
 #include "agent/datapath/node_tables.h"
 #include "agent/policy/ip.h"
 #include "agent/policy/objects.h"
@@ -16,10 +17,10 @@
 
 namespace warden::node {
 
+// A pod of the node state whose cgroup was found on this node.
 struct LocalPod {
   std::string key;  // "ns/name"
   uint64_t cgroup_id = 0;
-  bool gateway = false;  // an egress-gateway pod (WD_EP_GATEWAY)
 };
 
 // A world destination a default-pool node may still reach directly: "CIDR[:PORT[-END]][/PROTO]".
@@ -32,11 +33,9 @@ struct Allowance {
 
 absl::StatusOr<Allowance> ParseAllowance(const std::string& text);
 
-// `node_addresses` are this node's own addresses: their ipcache entries say WD_ID_LOCAL_HOST, so
-// that pods here always accept traffic from their node, as Kubernetes requires.
-datapath::NodeTables BuildNodeTables(const policy::Snapshot& snap,
-                                     const std::vector<LocalPod>& pods,
-                                     const std::vector<Allowance>& allowances,
-                                     const std::vector<policy::IpAddress>& node_addresses = {});
+// The node's own addresses (state.node_addresses) get WD_ID_LOCAL_HOST in the ipcache, so that
+// pods here always accept traffic from their node, as Kubernetes requires.
+datapath::NodeTables BuildNodeTables(const control::NodeState& state, const std::vector<LocalPod>& pods,
+                                     const std::vector<Allowance>& allowances);
 
 }  // namespace warden::node

@@ -58,14 +58,20 @@ std::string VerdictLogLine(const wd_event& e, int64_t wall_ns, const EventContex
   j["time"] = Rfc3339(wall_ns);
   j["node"] = ctx.node;
   const policy::Pod* pod = nullptr;
+  std::string pod_key;
   if (ctx.pod_by_cgroup) {
     auto it = ctx.pod_by_cgroup->find(e.cgroup_id);
-    if (it != ctx.pod_by_cgroup->end() && ctx.state) pod = ctx.state->FindPod(it->second);
+    if (it != ctx.pod_by_cgroup->end()) pod_key = it->second;
   }
-  if (pod) {
-    j["namespace"] = pod->ns;
-    j["pod"] = pod->name;
-    j["service_account"] = pod->service_account;
+  if (!pod_key.empty() && ctx.state) pod = ctx.state->FindPod(pod_key);
+  if (!pod_key.empty()) {
+    size_t slash = pod_key.find('/');
+    j["namespace"] = pod_key.substr(0, slash);
+    j["pod"] = pod_key.substr(slash + 1);
+    if (ctx.desired) {
+      auto id = ctx.desired->identities.find(e.local_identity);
+      if (id != ctx.desired->identities.end()) j["service_account"] = id->second.service_account;
+    }
   } else if (e.local_identity == WD_ID_HOST) {
     j["namespace"] = "";
     j["pod"] = "";

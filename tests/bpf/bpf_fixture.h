@@ -140,11 +140,13 @@ class BpfTest : public ::testing::Test {
     auto kubepods_id = common::CgroupId(cg_base_ + "/kubepods");
     auto kubepods_level = common::CgroupLevel(cg_base_ + "/kubepods");
     ASSERT_TRUE(pod_id.ok() && kubepods_id.ok() && kubepods_level.ok());
+    // The pods of the YAML have no nodeName: they are the node "" state's pods.
+    control::NodeState ns = control::ComputeNodeState(*state_, *snap_, "", "");
+    for (auto& [key, p] : ns.pods) p.gateway = s.gateway && key == s.local_pod;
+    for (const auto& a : s.node_addresses) ns.node_addresses.push_back(*policy::ParseIp(a));
     std::vector<node::LocalPod> pods;
-    if (!s.local_pod.empty()) pods.push_back({s.local_pod, *pod_id, s.gateway});
-    std::vector<policy::IpAddress> own;
-    for (const auto& a : s.node_addresses) own.push_back(*policy::ParseIp(a));
-    tables_ = node::BuildNodeTables(*snap_, pods, s.allow, own);
+    if (!s.local_pod.empty()) pods.push_back({s.local_pod, *pod_id});
+    tables_ = node::BuildNodeTables(ns, pods, s.allow);
     datapath::NodeConfig cfg;
     cfg.kubepods_cgroup_id = *kubepods_id;
     cfg.kubepods_level = *kubepods_level;

@@ -1,0 +1,115 @@
+#include "agent/control/control_plane.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <iostream>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+
+namespace warden::control {
+
+ControlPlane::ControlPlane(ControlPlaneOptions opts) : opts_(std::move(opts)), source_(opts_.manifests) {}
+
+std::string ControlPlane::Fingerprint() const {
+  namespace fs = std::filesystem;
+  std::string fp;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(opts_.manifests, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    struct stat st;
+    if (stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    absl::StrAppend(&fp, it->path().string(), ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":", st.st_size, ";");
+  }
+  if (ec) absl::StrAppend(&fp, "error:", ec.message());
+  return fp;
+}
+
+ControlPlane::PerNode& ControlPlane::Node(const std::string& node) {
+  PerNode& pn = nodes_[node];
+  if (pn.versions.empty()) {
+    NodeState s;
+    if (snap_) {
+      s = ComputeNodeState(*state_, *snap_, node, opts_.gateway_namespace);
+    } else {
+      s.node = node;
+    }
+    s.version = next_version_++;
+    pn.changed_at[s.version] = std::chrono::steady_clock::now();
+    pn.versions.push_back(std::make_shared<const NodeState>(std::move(s)));
+  }
+  return pn;
+}
+
+bool ControlPlane::Refresh(bool force) {
+  std::string fp = Fingerprint();
+  if (loaded_ && !force && fp == fingerprint_) return false;
+  policy::LoadResult loaded = source_.Load();
+  manifest_errors_ = loaded.errors.size();
+  ++reloads_;
+  for (const auto& e : loaded.errors) std::cerr << "warden control: manifest error: " << e.ToString() << "\n";
+  auto state = std::make_unique<policy::ClusterState>(std::move(loaded.state));
+  policy::CompileOptions co;
+  co.cluster_cidrs = opts_.cluster_cidrs;
+  auto snap = std::make_unique<policy::Snapshot>(policy::Compile(*state, co));
+  auto now = std::chrono::steady_clock::now();
+  bool changed = false;
+  std::lock_guard<std::mutex> l(mu_);
+  fingerprint_ = fp;
+  loaded_ = true;
+  state_ = std::move(state);
+  snap_ = std::move(snap);
+  std::set<std::string> names;
+  for (const auto& [n, _] : state_->nodes) names.insert(n);
+  for (const auto& [_, p] : state_->pods) {
+    if (!p.node_name.empty()) names.insert(p.node_name);
+  }
+  for (const auto& [n, _] : nodes_) names.insert(n);
+  for (const auto& n : names) {
+    NodeState s = ComputeNodeState(*state_, *snap_, n, opts_.gateway_namespace);
+    PerNode& pn = nodes_[n];
+    if (!pn.versions.empty() && pn.versions.back()->SameContents(s)) continue;
+    s.version = next_version_++;
+    pn.changed_at[s.version] = now;
+    pn.versions.push_back(std::make_shared<const NodeState>(std::move(s)));
+    while (pn.versions.size() > opts_.history) {
+      pn.changed_at.erase(pn.versions.front()->version);
+      pn.versions.pop_front();
+    }
+    changed = true;
+  }
+  if (changed) cv_.notify_all();
+  return changed;
+}
+
+std::shared_ptr<const NodeState> ControlPlane::Current(const std::string& node) {
+  std::lock_guard<std::mutex> l(mu_);
+  return Node(node).versions.back();
+}
+
+std::shared_ptr<const NodeState> ControlPlane::Version(const std::string& node, uint64_t version) {
+  std::lock_guard<std::mutex> l(mu_);
+  for (const auto& v : Node(node).versions) {
+    if (v->version == version) return v;
+  }
+  return nullptr;
+}
+
+std::shared_ptr<const NodeState> ControlPlane::WaitChange(const std::string& node, uint64_t seen,
+                                                          std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait_until(l, deadline, [&] { return Node(node).versions.back()->version != seen; });
+  return Node(node).versions.back();
+}
+
+std::chrono::steady_clock::time_point ControlPlane::ChangedAt(const std::string& node, uint64_t version) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto& m = Node(node).changed_at;
+  auto it = m.find(version);
+  return it == m.end() ? std::chrono::steady_clock::now() : it->second;
+}
+
+void ControlPlane::WakeAll() { cv_.notify_all(); }
+
+}  // namespace warden::control

@@ -1,0 +1,393 @@
+#include "agent/control/node_state.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+
+namespace warden::control {
+
+namespace {
+
+using policy::Cidr;
+using policy::Family;
+using policy::IpAddress;
+
+std::vector<policy::PortRange> BitmapToRanges(const wd_portset& b) {
+  std::vector<policy::PortRange> out;
+  int start = -1;
+  for (int p = 0; p <= 65536; ++p) {
+    bool on = p < 65536 && ((b.bits[p / 64] >> (p % 64)) & 1);
+    if (on && start < 0) start = p;
+    if (!on && start >= 0) {
+      out.push_back({static_cast<uint16_t>(start), static_cast<uint16_t>(p - 1)});
+      start = -1;
+    }
+  }
+  return out;
+}
+
+std::string AddrBytes(const IpAddress& a) {
+  return std::string(reinterpret_cast<const char*>(a.bytes.data()), a.family == Family::kV4 ? 4 : 16);
+}
+
+absl::StatusOr<IpAddress> AddrFrom(const std::string& b, const std::string& field) {
+  IpAddress a;
+  if (b.size() == 4) {
+    a.family = Family::kV4;
+  } else if (b.size() == 16) {
+    a.family = Family::kV6;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": an address has 4 or 16 bytes, not ", b.size()));
+  }
+  std::memcpy(a.bytes.data(), b.data(), b.size());
+  return a;
+}
+
+void ToWire(const Cidr& c, v1::Prefix* p) {
+  p->set_address(AddrBytes(c.addr));
+  p->set_length(c.prefix_len);
+}
+
+absl::StatusOr<Cidr> FromWire(const v1::Prefix& p, const std::string& field) {
+  auto a = AddrFrom(p.address(), field + ".address");
+  if (!a.ok()) return a.status();
+  if (static_cast<int>(p.length()) > a->bits()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".length: ", p.length(), " is longer than the address"));
+  }
+  auto c = policy::ParseCidr(absl::StrCat(a->ToString(), "/", p.length()));
+  if (!c.ok()) return c.status();
+  if (c->addr != *a) return absl::InvalidArgumentError(absl::StrCat(field, ": host bits set"));
+  return *c;
+}
+
+void ToWire(uint32_t id, const IdentityRecord& r, v1::Identity* w) {
+  w->set_id(id);
+  w->set_name(r.name);
+  w->set_namespace_(r.ns);
+  w->set_service_account(r.service_account);
+  for (const auto& [k, v] : r.labels) (*w->mutable_labels())[k] = v;
+  w->set_isolated_ingress(r.isolated & WD_ISOLATED_INGRESS);
+  w->set_isolated_egress(r.isolated & WD_ISOLATED_EGRESS);
+}
+
+void ToWire(const std::string& key, const PodRecord& r, v1::Pod* w) {
+  size_t slash = key.find('/');
+  w->set_namespace_(key.substr(0, slash));
+  w->set_name(key.substr(slash + 1));
+  w->set_uid(r.uid);
+  w->set_identity(r.identity);
+  w->set_gateway(r.gateway);
+  for (const auto& a : r.addresses) w->add_addresses(AddrBytes(a));
+}
+
+void ToWire(const PolicyTuple& k, v1::PolicyKey* w) {
+  w->set_local_identity(std::get<0>(k));
+  w->set_remote_identity(std::get<1>(k));
+  w->set_direction(std::get<2>(k) == WD_DIR_EGRESS ? v1::DIRECTION_EGRESS : v1::DIRECTION_INGRESS);
+}
+
+void ToWire(const PolicyTuple& k, const PolicyRecord& r, v1::PolicyEntry* w) {
+  ToWire(k, w->mutable_key());
+  w->set_tcp_portset(r.portset[WD_L4_TCP]);
+  w->set_udp_portset(r.portset[WD_L4_UDP]);
+  w->set_sctp_portset(r.portset[WD_L4_SCTP]);
+  w->set_other_protocols(r.other);
+}
+
+void PortsetsToWire(const NodeState& s, v1::Update* u) {
+  auto* ps = u->mutable_portsets();
+  for (const auto& set : s.portsets) {
+    auto* w = ps->add_sets();
+    for (const auto& [lo, hi] : set) {
+      auto* r = w->add_ranges();
+      r->set_first(lo);
+      r->set_last(hi);
+    }
+  }
+}
+
+void ConfigToWire(const NodeState& s, v1::Update* u) {
+  auto* c = u->mutable_node_config();
+  c->set_node(s.node);
+  for (const auto& a : s.node_addresses) c->add_node_addresses(AddrBytes(a));
+}
+
+absl::StatusOr<PolicyTuple> FromWire(const v1::PolicyKey& k, const std::string& field) {
+  if (k.direction() != v1::DIRECTION_INGRESS && k.direction() != v1::DIRECTION_EGRESS) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".direction: unknown value ", k.direction()));
+  }
+  if (k.local_identity() < WD_ID_POD_MIN || k.local_identity() > WD_ID_POD_MAX) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".local_identity: ", k.local_identity(), " is not a pod identity"));
+  }
+  if (k.remote_identity() == WD_ID_NONE) return absl::InvalidArgumentError(absl::StrCat(field, ".remote_identity: 0"));
+  return PolicyTuple{k.local_identity(), k.remote_identity(),
+                     static_cast<uint8_t>(k.direction() == v1::DIRECTION_EGRESS ? WD_DIR_EGRESS : WD_DIR_INGRESS)};
+}
+
+}  // namespace
+
+bool NodeState::SameContents(const NodeState& o) const {
+  return node == o.node && node_addresses == o.node_addresses && identities == o.identities && pods == o.pods &&
+         policy == o.policy && portsets == o.portsets && ipcache.size() == o.ipcache.size() &&
+         std::equal(ipcache.begin(), ipcache.end(), o.ipcache.begin(), [](const auto& a, const auto& b) {
+           return a.first == b.first && a.second.identity == b.second.identity &&
+                  a.second.cidr_identity == b.second.cidr_identity;
+         });
+}
+
+NodeState ComputeNodeState(const policy::ClusterState& state, const policy::Snapshot& snap, const std::string& node,
+                           const std::string& gateway_namespace) {
+  NodeState s;
+  s.node = node;
+  if (auto n = state.nodes.find(node); n != state.nodes.end()) s.node_addresses = n->second.addresses;
+  std::set<uint32_t> local;
+  for (const auto& [key, pod] : state.pods) {
+    if (pod.node_name != node || pod.host_network) continue;
+    auto rec = snap.pods.find(key);
+    if (rec == snap.pods.end()) continue;
+    s.pods[key] = PodRecord{pod.uid, rec->second.identity, pod.ns == gateway_namespace, pod.ips};
+    local.insert(rec->second.identity);
+  }
+  for (const auto& id : snap.identities) {
+    if (id.kind != policy::IdentityKind::kPod) continue;
+    s.identities[id.id] = IdentityRecord{id.name, id.ns, id.service_account, id.labels, id.isolated};
+  }
+  for (const auto& [k, v] : snap.ipcache) {
+    IpAddress a;
+    a.family = k.family == WD_AF_INET ? Family::kV4 : Family::kV6;
+    std::memcpy(a.bytes.data(), k.addr, 16);
+    s.ipcache[Cidr{a, static_cast<int>(k.prefixlen - WD_IPCACHE_PREFIX_BASE)}] = v;
+  }
+  for (const auto& [k, v] : snap.policy) {
+    if (!local.count(k.local)) continue;
+    PolicyRecord r;
+    for (int i = 0; i < WD_L4_COUNT; ++i) r.portset[i] = v.portset[i];
+    r.other = v.flags & WD_POLICY_OTHER_L4;
+    s.policy[{k.local, k.remote, k.direction}] = r;
+  }
+  for (const auto& b : snap.portsets) s.portsets.push_back(BitmapToRanges(b));
+  return s;
+}
+
+v1::Update FullUpdate(const NodeState& s) {
+  v1::Update u;
+  u.set_version(s.version);
+  u.set_full(true);
+  for (const auto& [id, r] : s.identities) ToWire(id, r, u.add_identities());
+  for (const auto& [k, r] : s.pods) ToWire(k, r, u.add_pods());
+  for (const auto& [c, v] : s.ipcache) {
+    auto* e = u.add_ipcache();
+    ToWire(c, e->mutable_prefix());
+    e->set_identity(v.identity);
+    e->set_cidr_identity(v.cidr_identity);
+  }
+  for (const auto& [k, r] : s.policy) ToWire(k, r, u.add_policy());
+  PortsetsToWire(s, &u);
+  ConfigToWire(s, &u);
+  return u;
+}
+
+v1::Update DeltaUpdate(const NodeState& from, const NodeState& to) {
+  v1::Update u;
+  u.set_version(to.version);
+  u.set_full(false);
+  u.set_base_version(from.version);
+  for (const auto& [id, r] : to.identities) {
+    auto it = from.identities.find(id);
+    if (it == from.identities.end() || !(it->second == r)) ToWire(id, r, u.add_identities());
+  }
+  for (const auto& [id, r] : from.identities) {
+    if (!to.identities.count(id)) u.add_removed_identities(id);
+  }
+  for (const auto& [k, r] : to.pods) {
+    auto it = from.pods.find(k);
+    if (it == from.pods.end() || !(it->second == r)) ToWire(k, r, u.add_pods());
+  }
+  for (const auto& [k, r] : from.pods) {
+    if (!to.pods.count(k)) u.add_removed_pods(k);
+  }
+  for (const auto& [c, v] : to.ipcache) {
+    auto it = from.ipcache.find(c);
+    if (it == from.ipcache.end() || it->second.identity != v.identity || it->second.cidr_identity != v.cidr_identity) {
+      auto* e = u.add_ipcache();
+      ToWire(c, e->mutable_prefix());
+      e->set_identity(v.identity);
+      e->set_cidr_identity(v.cidr_identity);
+    }
+  }
+  for (const auto& [c, v] : from.ipcache) {
+    if (!to.ipcache.count(c)) ToWire(c, u.add_removed_ipcache());
+  }
+  for (const auto& [k, r] : to.policy) {
+    auto it = from.policy.find(k);
+    if (it == from.policy.end() || !(it->second == r)) ToWire(k, r, u.add_policy());
+  }
+  for (const auto& [k, r] : from.policy) {
+    if (!to.policy.count(k)) ToWire(k, u.add_removed_policy());
+  }
+  if (from.portsets != to.portsets) PortsetsToWire(to, &u);
+  if (from.node != to.node || from.node_addresses != to.node_addresses) ConfigToWire(to, &u);
+  return u;
+}
+
+absl::Status ApplyUpdate(const v1::Update& u, NodeState* state) {
+  auto bad = [](const std::string& m) { return absl::InvalidArgumentError(m); };
+  if (u.version() == 0) return bad("version: 0 is not a version");
+  if (!u.full()) {
+    if (u.base_version() != state->version) {
+      return absl::FailedPreconditionError(absl::StrCat("base_version ", u.base_version(), " is not the version held (",
+                                                        state->version, "): resync needed"));
+    }
+    if (u.version() <= state->version) return bad(absl::StrCat("version ", u.version(), " does not move forward"));
+  } else if (!u.has_portsets() || !u.has_node_config()) {
+    return bad("a full update needs portsets and node_config");
+  }
+  // Build the next state aside; commit only if everything checks.
+  NodeState next = u.full() ? NodeState{} : *state;
+  next.version = u.version();
+  if (u.has_node_config()) {
+    next.node = u.node_config().node();
+    next.node_addresses.clear();
+    for (int i = 0; i < u.node_config().node_addresses_size(); ++i) {
+      auto a = AddrFrom(u.node_config().node_addresses(i), absl::StrCat("node_config.node_addresses[", i, "]"));
+      if (!a.ok()) return a.status();
+      next.node_addresses.push_back(*a);
+    }
+  }
+  if (u.has_portsets()) {
+    next.portsets.clear();
+    for (int i = 0; i < u.portsets().sets_size(); ++i) {
+      std::vector<policy::PortRange> set;
+      for (int j = 0; j < u.portsets().sets(i).ranges_size(); ++j) {
+        const auto& r = u.portsets().sets(i).ranges(j);
+        if (r.first() > 65535 || r.last() > 65535 || r.first() > r.last()) {
+          return bad(absl::StrCat("portsets.sets[", i, "].ranges[", j, "]: ", r.first(), "-", r.last(), " is not a port range"));
+        }
+        set.push_back({static_cast<uint16_t>(r.first()), static_cast<uint16_t>(r.last())});
+      }
+      next.portsets.push_back(std::move(set));
+    }
+    std::vector<policy::PortRange> all = {{0, 65535}};
+    if (next.portsets.size() < 2 || !next.portsets[WD_PORTSET_EMPTY].empty() || next.portsets[WD_PORTSET_ALL] != all) {
+      return bad("portsets: set 0 must be empty and set 1 all ports");
+    }
+    if (next.portsets.size() > 0xffff) return bad("portsets: too many sets");
+  }
+  for (uint32_t id : u.removed_identities()) next.identities.erase(id);
+  for (int i = 0; i < u.identities_size(); ++i) {
+    const auto& w = u.identities(i);
+    if (w.id() < WD_ID_POD_MIN || w.id() > WD_ID_POD_MAX) {
+      return bad(absl::StrCat("identities[", i, "].id: ", w.id(), " is not a pod identity"));
+    }
+    IdentityRecord r{w.name(), w.namespace_(), w.service_account(), {}, 0};
+    for (const auto& [k, v] : w.labels()) r.labels[k] = v;
+    r.isolated = (w.isolated_ingress() ? WD_ISOLATED_INGRESS : 0) | (w.isolated_egress() ? WD_ISOLATED_EGRESS : 0);
+    next.identities[w.id()] = std::move(r);
+  }
+  for (const auto& k : u.removed_pods()) next.pods.erase(k);
+  for (int i = 0; i < u.pods_size(); ++i) {
+    const auto& w = u.pods(i);
+    std::string f = absl::StrCat("pods[", i, "]");
+    if (w.namespace_().empty() || w.name().empty()) return bad(f + ": namespace and name are required");
+    if (w.identity() < WD_ID_POD_MIN || w.identity() > WD_ID_POD_MAX) {
+      return bad(absl::StrCat(f, ".identity: ", w.identity(), " is not a pod identity"));
+    }
+    PodRecord r{w.uid(), w.identity(), w.gateway(), {}};
+    for (int j = 0; j < w.addresses_size(); ++j) {
+      auto a = AddrFrom(w.addresses(j), absl::StrCat(f, ".addresses[", j, "]"));
+      if (!a.ok()) return a.status();
+      r.addresses.push_back(*a);
+    }
+    next.pods[w.namespace_() + "/" + w.name()] = std::move(r);
+  }
+  for (int i = 0; i < u.removed_ipcache_size(); ++i) {
+    auto c = FromWire(u.removed_ipcache(i), absl::StrCat("removed_ipcache[", i, "]"));
+    if (!c.ok()) return c.status();
+    next.ipcache.erase(*c);
+  }
+  for (int i = 0; i < u.ipcache_size(); ++i) {
+    auto c = FromWire(u.ipcache(i).prefix(), absl::StrCat("ipcache[", i, "].prefix"));
+    if (!c.ok()) return c.status();
+    next.ipcache[*c] = wd_ipcache_value{u.ipcache(i).identity(), u.ipcache(i).cidr_identity()};
+  }
+  for (int i = 0; i < u.removed_policy_size(); ++i) {
+    auto k = FromWire(u.removed_policy(i), absl::StrCat("removed_policy[", i, "]"));
+    if (!k.ok()) return k.status();
+    next.policy.erase(*k);
+  }
+  for (int i = 0; i < u.policy_size(); ++i) {
+    const auto& w = u.policy(i);
+    std::string f = absl::StrCat("policy[", i, "]");
+    auto k = FromWire(w.key(), f + ".key");
+    if (!k.ok()) return k.status();
+    PolicyRecord r;
+    uint32_t sets[WD_L4_COUNT] = {w.tcp_portset(), w.udp_portset(), w.sctp_portset()};
+    for (int l4 = 0; l4 < WD_L4_COUNT; ++l4) r.portset[l4] = static_cast<uint16_t>(sets[l4]);
+    r.other = w.other_protocols();
+    next.policy[*k] = r;
+  }
+  // References: every port set a policy entry names must exist; the ipcache must cover the
+  // whole address space (the kernel's lookup relies on it).
+  for (const auto& [k, r] : next.policy) {
+    for (uint16_t ps : r.portset) {
+      if (ps >= next.portsets.size()) {
+        return bad(absl::StrCat("policy entry ", std::get<0>(k), "->", std::get<1>(k), " names port set ", ps,
+                                " but there are ", next.portsets.size()));
+      }
+    }
+  }
+  bool v4_default = false, v6_default = false;
+  for (const auto& [c, v] : next.ipcache) {
+    if (c.prefix_len == 0) (c.addr.family == Family::kV4 ? v4_default : v6_default) = true;
+  }
+  if (!v4_default || !v6_default) return bad("ipcache: 0.0.0.0/0 and ::/0 must be present");
+  *state = std::move(next);
+  return absl::OkStatus();
+}
+
+absl::Status SaveNodeState(const NodeState& s, const std::string& path) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out || !FullUpdate(s).SerializeToOstream(&out)) {
+      return absl::InternalError(absl::StrCat("writing ", tmp));
+    }
+    out.flush();
+    if (!out) return absl::InternalError(absl::StrCat("writing ", tmp));
+  }
+  int fd = open(tmp.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    fsync(fd);
+    close(fd);
+  }
+  if (rename(tmp.c_str(), path.c_str()) != 0) return absl::InternalError(absl::StrCat("renaming ", tmp, " to ", path));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<NodeState> LoadNodeState(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": no saved state"));
+  v1::Update u;
+  if (!u.ParseFromIstream(&in)) return absl::DataLossError(absl::StrCat(path, ": not a saved state"));
+  NodeState s;
+  if (auto st = ApplyUpdate(u, &s); !st.ok()) return absl::DataLossError(absl::StrCat(path, ": ", st.message()));
+  return s;
+}
+
+std::vector<wd_portset> PortsetBitmaps(const NodeState& s) {
+  std::vector<wd_portset> out(s.portsets.size());
+  for (size_t i = 0; i < s.portsets.size(); ++i) {
+    std::memset(&out[i], 0, sizeof(wd_portset));
+    for (const auto& [lo, hi] : s.portsets[i]) {
+      for (uint32_t p = lo; p <= hi; ++p) out[i].bits[p / 64] |= uint64_t{1} << (p % 64);
+    }
+  }
+  return out;
+}
+
+}  // namespace warden::control

@@ -1,0 +1,81 @@
+// One node's share of the compiled snapshot: what `warden control` pushes to that node's agent
+// and what the agent enforces. Versions, differences between versions and the translation to
+// and from the wire (proto/warden/v1/sync.proto) live here; the snapshot type is not a protobuf.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "agent/policy/cluster.h"
+#include "agent/policy/port_sets.h"
+#include "agent/policy/snapshot.h"
+#include "warden/v1/sync.pb.h"
+
+namespace warden::control {
+
+struct IdentityRecord {
+  std::string name, ns, service_account;
+  policy::Labels labels;
+  uint8_t isolated = 0;  // WD_ISOLATED_*
+  bool operator==(const IdentityRecord&) const = default;
+};
+
+struct PodRecord {
+  std::string uid;
+  uint32_t identity = 0;
+  bool gateway = false;
+  std::vector<policy::IpAddress> addresses;
+  bool operator==(const PodRecord&) const = default;
+};
+
+using PolicyTuple = std::tuple<uint32_t, uint32_t, uint8_t>;  // local, remote, direction
+
+struct PolicyRecord {
+  uint16_t portset[WD_L4_COUNT] = {0, 0, 0};
+  bool other = false;
+  bool operator==(const PolicyRecord& o) const {
+    return portset[0] == o.portset[0] && portset[1] == o.portset[1] && portset[2] == o.portset[2] && other == o.other;
+  }
+};
+
+struct NodeState {
+  uint64_t version = 0;
+  std::string node;
+  std::vector<policy::IpAddress> node_addresses;
+  std::map<uint32_t, IdentityRecord> identities;
+  std::map<std::string, PodRecord> pods;  // "ns/name" -> pod scheduled on this node
+  std::map<policy::Cidr, wd_ipcache_value> ipcache;
+  std::map<PolicyTuple, PolicyRecord> policy;  // entries of the identities of this node's pods
+  std::vector<std::vector<policy::PortRange>> portsets;
+
+  // Same contents, whatever the version.
+  bool SameContents(const NodeState& o) const;
+};
+
+// The state of `node` in the cluster compiled into `snap` (pods on it, their policy, the whole
+// ipcache and identity catalogue, the port sets). `gateway_namespace`'s pods are gateways.
+NodeState ComputeNodeState(const policy::ClusterState& state, const policy::Snapshot& snap,
+                           const std::string& node, const std::string& gateway_namespace);
+
+// Wire form: everything, or the difference from `from` (whose version becomes base_version).
+v1::Update FullUpdate(const NodeState& s);
+v1::Update DeltaUpdate(const NodeState& from, const NodeState& to);
+
+// Applies an update received from the wire. Checks it completely first (version sequence,
+// field ranges, references to port sets); on any error `state` is left unchanged and the error
+// names the field, so the client can NACK and keep enforcing what it has.
+absl::Status ApplyUpdate(const v1::Update& u, NodeState* state);
+
+// Persisting what an agent enforces (a full update, binary protobuf), written atomically.
+absl::Status SaveNodeState(const NodeState& s, const std::string& path);
+absl::StatusOr<NodeState> LoadNodeState(const std::string& path);
+
+// The port set bitmaps the kernel wants.
+std::vector<wd_portset> PortsetBitmaps(const NodeState& s);
+
+}  // namespace warden::control

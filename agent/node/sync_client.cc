@@ -1,0 +1,145 @@
+#include "agent/node/sync_client.h"
+
+#include <chrono>
+#include <iostream>
+#include <random>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "agent/control/sync_server.h"
+#include "warden/v1/sync.grpc.pb.h"
+
+namespace warden::node {
+
+SyncClient::SyncClient(SyncClientOptions opts, control::NodeState held, ApplyFn apply)
+    : opts_(std::move(opts)), held_(std::move(held)), apply_(std::move(apply)) {
+  stats_.version = held_.version;
+}
+
+SyncClient::~SyncClient() { Stop(); }
+
+void SyncClient::Start() { thread_ = std::thread([this] { Loop(); }); }
+
+void SyncClient::Stop() {
+  stop_ = true;
+  {
+    std::lock_guard<std::mutex> l(ctx_mu_);
+    if (ctx_) ctx_->TryCancel();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void SyncClient::Loop() {
+  std::mt19937 rng(std::random_device{}());
+  int backoff_ms = 100;
+  while (!stop_) {
+    auto started = std::chrono::steady_clock::now();
+    absl::Status st = RunStream();
+    stats_.connected = false;
+    if (stop_) break;
+    std::cerr << "warden node " << opts_.node << ": control plane " << opts_.address << ": " << st.message()
+              << "; enforcing version " << held_.version << " meanwhile\n";
+    // A stream that lived a while resets the backoff.
+    if (std::chrono::steady_clock::now() - started > std::chrono::seconds(10)) backoff_ms = 100;
+    int wait = std::uniform_int_distribution<int>(backoff_ms / 2, backoff_ms)(rng);
+    for (int waited = 0; waited < wait && !stop_; waited += 20) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    backoff_ms = std::min(backoff_ms * 2, 5000);
+  }
+}
+
+absl::Status SyncClient::RunStream() {
+  auto cert = control::ReadFile(opts_.cert);
+  auto key = control::ReadFile(opts_.key);
+  auto ca = control::ReadFile(opts_.ca);
+  if (!cert.ok() || !key.ok() || !ca.ok()) return absl::InvalidArgumentError("cannot read the TLS files");
+  grpc::SslCredentialsOptions o;
+  o.pem_root_certs = *ca;
+  o.pem_private_key = *key;
+  o.pem_cert_chain = *cert;
+  grpc::ChannelArguments args;
+  if (!opts_.server_name.empty()) args.SetSslTargetNameOverride(opts_.server_name);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 2000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 2000);
+  auto channel = grpc::CreateCustomChannel(opts_.address, grpc::SslCredentials(o), args);
+  auto stub = v1::Sync::NewStub(channel);
+  grpc::ClientContext ctx;
+  {
+    std::lock_guard<std::mutex> l(ctx_mu_);
+    if (stop_) return absl::CancelledError("stopping");
+    ctx_ = &ctx;
+  }
+  struct Clear {
+    SyncClient* c;
+    ~Clear() {
+      std::lock_guard<std::mutex> l(c->ctx_mu_);
+      c->ctx_ = nullptr;
+    }
+  } clear{this};
+  auto stream = stub->Stream(&ctx);
+  v1::SyncRequest sub;
+  sub.mutable_subscribe()->set_node(opts_.node);
+  sub.mutable_subscribe()->set_role(v1::ROLE_NODE);
+  sub.mutable_subscribe()->set_have_version(held_.version);
+  if (!stream->Write(sub)) {
+    grpc::Status s = stream->Finish();
+    return absl::UnavailableError(absl::StrCat("cannot subscribe: ", s.error_message()));
+  }
+  ++stats_.connects;
+  stats_.connected = true;
+  // A watchdog cancels a stream that has gone silent (the server heartbeats when idle).
+  std::atomic<int64_t> last_ms{std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch()).count()};
+  std::atomic<bool> finished{false};
+  std::thread watchdog([&] {
+    while (!finished && !stop_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now().time_since_epoch()).count();
+      if (now - last_ms > opts_.silence_ms) {
+        ctx.TryCancel();
+        break;
+      }
+    }
+  });
+  v1::SyncResponse resp;
+  absl::Status result = absl::UnavailableError("stream ended");
+  while (stream->Read(&resp)) {
+    last_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+                  .count();
+    if (!resp.has_update()) continue;
+    ++stats_.updates;
+    const v1::Update& u = resp.update();
+    control::NodeState next = held_;
+    absl::Status st = control::ApplyUpdate(u, &next);
+    if (st.ok() && next.node != opts_.node) {
+      st = absl::InvalidArgumentError(absl::StrCat("node_config.node: \"", next.node, "\" is not this node"));
+    }
+    if (st.ok()) st = apply_(next);
+    v1::SyncRequest ack;
+    ack.mutable_ack()->set_version(u.version());
+    ack.mutable_ack()->set_ok(st.ok());
+    if (!st.ok()) ack.mutable_ack()->set_error(std::string(st.message()));
+    if (st.ok()) {
+      held_ = std::move(next);
+      stats_.version = held_.version;
+      ++stats_.acks;
+    } else {
+      ++stats_.nacks;
+      std::cerr << "warden node " << opts_.node << ": NACK version " << u.version() << ": " << st.message() << "\n";
+    }
+    if (!stream->Write(ack)) break;
+    if (absl::IsFailedPrecondition(st)) {
+      result = absl::FailedPreconditionError("out of step with the control plane: resubscribing");
+      ctx.TryCancel();
+      break;
+    }
+  }
+  finished = true;
+  watchdog.join();
+  grpc::Status s = stream->Finish();
+  if (!s.ok()) return absl::UnavailableError(absl::StrCat("stream closed: ", s.error_message()));
+  return result;
+}
+
+}  // namespace warden::node
