@@ -11,5 +11,6 @@ int RunExplain(const std::vector<std::string>& args);
 int RunNode(const std::vector<std::string>& args);
 int RunLab(const std::vector<std::string>& args);
 int RunInspect(const std::vector<std::string>& args);
+int RunControl(const std::vector<std::string>& args);
 
 }  // namespace warden::cli

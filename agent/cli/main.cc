@@ -11,6 +11,7 @@ void Usage(std::ostream& out) {
   out << "usage: warden <command> [options]\n\n"
          "commands:\n"
          "  explain   why a flow is allowed or denied (NetworkPolicy, compiled tables)\n"
+         "  control   the control plane: pushes each node its state over Sync (mTLS)\n"
          "  node      the node agent: cgroup BPF enforcement of NetworkPolicy and node-pool "
          "lockdown\n"
          "  inspect   the datapath state an agent pinned (tables, attach points, counters)\n"
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
   if (cmd == "node") return warden::cli::RunNode(args);
   if (cmd == "lab") return warden::cli::RunLab(args);
   if (cmd == "inspect") return warden::cli::RunInspect(args);
+  if (cmd == "control") return warden::cli::RunControl(args);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     Usage(std::cout);
     return 0;

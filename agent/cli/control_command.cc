@@ -1,0 +1,81 @@
+// `warden control`: the control plane. Watches the manifests directory, compiles it, and pushes
+// each node its state over Sync (mutual TLS).
+#include <csignal>
+#include <iostream>
+
+#include <boost/program_options.hpp>
+
+#include "agent/cli/commands.h"
+#include "agent/cli/flags.h"
+#include "agent/common/dir_watch.h"
+#include "agent/common/http_server.h"
+#include "agent/control/control_plane.h"
+#include "agent/control/sync_server.h"
+
+namespace warden::cli {
+
+namespace po = boost::program_options;
+
+namespace {
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop = true; }
+}  // namespace
+
+int RunControl(const std::vector<std::string>& args) {
+  control::ControlPlaneOptions o;
+  control::TlsFiles tls;
+  std::string listen = "0.0.0.0:9443", metrics;
+  std::vector<std::string> cluster;
+  po::options_description desc("warden control: compile the manifests and push each node its state over Sync\n\noptions");
+  desc.add_options()("help,h", "show this help")
+      ("manifests", po::value(&o.manifests), "directory of Kubernetes manifests (watched with inotify)")
+      ("listen", po::value(&listen)->default_value("0.0.0.0:9443"), "Sync (gRPC over mutual TLS) address")
+      ("tls-cert", po::value(&tls.cert), "the control plane's certificate (PEM)")
+      ("tls-key", po::value(&tls.key), "its private key (PEM)")
+      ("client-ca", po::value(&tls.ca), "CA of the node certificates (PEM); a node's DNS SAN names it")
+      ("metrics", po::value(&metrics), "serve Prometheus /metrics on HOST:PORT")
+      ("cluster-cidr", po::value(&cluster)->composing(), "an address range inside the cluster besides podCIDRs")
+      ("gateway-namespace", po::value(&o.gateway_namespace)->default_value("warden-egress"),
+       "namespace whose pods are egress gateways");
+  po::variables_map vm;
+  if (auto done = ParseFlags("control", desc, args, &vm)) return *done;
+  auto fail = [](const std::string& m) {
+    std::cerr << "warden control: " << m << "\n";
+    return 2;
+  };
+  if (o.manifests.empty()) return fail("--manifests DIR is required");
+  if (tls.cert.empty() || tls.key.empty() || tls.ca.empty()) {
+    return fail("--tls-cert, --tls-key and --client-ca are required (plaintext is refused)");
+  }
+  for (const auto& c : cluster) {
+    auto p = policy::ParseCidr(c);
+    if (!p.ok()) return fail("--cluster-cidr: " + std::string(p.status().message()));
+    o.cluster_cidrs.push_back(*p);
+  }
+  auto watch = common::DirWatch::Open(o.manifests);
+  if (!watch.ok()) return fail("--manifests: " + std::string(watch.status().message()));
+  control::ControlPlane cp(o);
+  cp.Refresh(true);
+  auto server = control::SyncServer::Start(&cp, listen, tls);
+  if (!server.ok()) return fail(std::string(server.status().message()));
+  std::cerr << "warden control: serving Sync on port " << (*server)->port() << "\n";
+  std::unique_ptr<common::HttpServer> http;
+  if (!metrics.empty()) {
+    auto h = common::HttpServer::Start(metrics, [&](const std::string& path) {
+      if (path != "/metrics") return common::HttpResponse{404, "text/plain", "not found\n"};
+      return common::HttpResponse{200, "text/plain; version=0.0.4", (*server)->RenderMetrics()};
+    });
+    if (!h.ok()) return fail(std::string(h.status().message()));
+    http = std::move(*h);
+  }
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGINT, OnSignal);
+  while (!g_stop) {
+    // inotify says when to look; a slow poll covers what it cannot see (e.g. a remount).
+    watch->Wait(1000);
+    cp.Refresh();
+  }
+  return 0;
+}
+
+}  // namespace warden::cli

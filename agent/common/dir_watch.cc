@@ -1,0 +1,61 @@
+#include "agent/common/dir_watch.h"
+
+#include <poll.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+
+namespace warden::common {
+
+absl::StatusOr<DirWatch> DirWatch::Open(const std::string& dir) {
+  DirWatch w;
+  w.fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (w.fd_ < 0) return absl::InternalError(absl::StrCat("inotify: ", std::strerror(errno)));
+  w.dir_ = dir;
+  w.AddTree(dir);
+  if (w.wds_.empty()) return absl::NotFoundError(absl::StrCat("cannot watch ", dir));
+  return w;
+}
+
+DirWatch::~DirWatch() {
+  if (fd_ >= 0) close(fd_);
+}
+
+void DirWatch::AddTree(const std::string& dir) {
+  constexpr uint32_t kMask =
+      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_ATTRIB;
+  auto add = [&](const std::string& d) {
+    int wd = inotify_add_watch(fd_, d.c_str(), kMask);
+    if (wd >= 0) wds_[wd] = d;
+  };
+  add(dir);
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_directory()) add(it->path().string());
+  }
+}
+
+bool DirWatch::Wait(int timeout_ms) {
+  pollfd p{fd_, POLLIN, 0};
+  if (poll(&p, 1, timeout_ms) <= 0) return false;
+  alignas(inotify_event) char buf[8192];
+  bool new_dir = false;
+  ssize_t n;
+  while ((n = read(fd_, buf, sizeof(buf))) > 0) {
+    for (char* ptr = buf; ptr < buf + n;) {
+      auto* ev = reinterpret_cast<inotify_event*>(ptr);
+      if ((ev->mask & IN_ISDIR) && (ev->mask & (IN_CREATE | IN_MOVED_TO))) new_dir = true;
+      ptr += sizeof(inotify_event) + ev->len;
+    }
+  }
+  if (new_dir) AddTree(dir_);
+  return true;
+}
+
+}  // namespace warden::common
