@@ -26,17 +26,22 @@ int RunControl(const std::vector<std::string>& args) {
   control::TlsFiles tls;
   std::string listen = "0.0.0.0:9443", metrics;
   std::vector<std::string> cluster;
-  po::options_description desc("warden control: compile the manifests and push each node its state over Sync\n\noptions");
-  desc.add_options()("help,h", "show this help")
-      ("manifests", po::value(&o.manifests), "directory of Kubernetes manifests (watched with inotify)")
-      ("listen", po::value(&listen)->default_value("0.0.0.0:9443"), "Sync (gRPC over mutual TLS) address")
-      ("tls-cert", po::value(&tls.cert), "the control plane's certificate (PEM)")
-      ("tls-key", po::value(&tls.key), "its private key (PEM)")
-      ("client-ca", po::value(&tls.ca), "CA of the node certificates (PEM); a node's DNS SAN names it")
-      ("metrics", po::value(&metrics), "serve Prometheus /metrics on HOST:PORT")
-      ("cluster-cidr", po::value(&cluster)->composing(), "an address range inside the cluster besides podCIDRs")
-      ("gateway-namespace", po::value(&o.gateway_namespace)->default_value("warden-egress"),
-       "namespace whose pods are egress gateways");
+  po::options_description desc(
+      "warden control: compile the manifests and push each node its state over Sync\n\noptions");
+  desc.add_options()("help,h", "show this help")(
+      "manifests", po::value(&o.manifests),
+      "directory of Kubernetes manifests (watched with inotify)")(
+      "listen", po::value(&listen)->default_value("0.0.0.0:9443"),
+      "Sync (gRPC over mutual TLS) address")("tls-cert", po::value(&tls.cert),
+                                             "the control plane's certificate (PEM)")(
+      "tls-key", po::value(&tls.key), "its private key (PEM)")(
+      "client-ca", po::value(&tls.ca),
+      "CA of the node certificates (PEM); a node's DNS SAN names it")(
+      "metrics", po::value(&metrics), "serve Prometheus /metrics on HOST:PORT")(
+      "cluster-cidr", po::value(&cluster)->composing(),
+      "an address range inside the cluster besides podCIDRs")(
+      "gateway-namespace", po::value(&o.gateway_namespace)->default_value("warden-egress"),
+      "namespace whose pods are egress gateways");
   po::variables_map vm;
   if (auto done = ParseFlags("control", desc, args, &vm)) return *done;
   auto fail = [](const std::string& m) {

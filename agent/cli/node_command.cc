@@ -45,12 +45,16 @@ int RunNode(const std::vector<std::string>& args) {
                                                   "verdict log file (JSON lines); - for stdout")(
       "metrics", po::value(&o.metrics_address), "serve Prometheus /metrics on HOST:PORT")(
       "interval-ms", po::value(&o.interval_ms)->default_value(100), "reconcile interval")(
-      "control", po::value(&o.control), "get the node's state from warden control at HOST:PORT (instead of --manifests)")(
-      "tls-cert", po::value(&o.tls_cert), "this node's certificate (PEM; a DNS SAN names the node)")(
-      "tls-key", po::value(&o.tls_key), "its private key (PEM)")(
+      "control", po::value(&o.control),
+      "get the node's state from warden control at HOST:PORT (instead of --manifests)")(
+      "tls-cert", po::value(&o.tls_cert),
+      "this node's certificate (PEM; a DNS SAN names the node)")("tls-key", po::value(&o.tls_key),
+                                                                 "its private key (PEM)")(
       "tls-ca", po::value(&o.tls_ca), "the CA that signed the control plane's certificate (PEM)")(
-      "tls-server-name", po::value(&o.tls_server_name), "the name to expect in the control plane's certificate")(
-      "state-dir", po::value(&o.state_dir), "keep the last applied control-plane state here (restart without it)");
+      "tls-server-name", po::value(&o.tls_server_name),
+      "the name to expect in the control plane's certificate")(
+      "state-dir", po::value(&o.state_dir),
+      "keep the last applied control-plane state here (restart without it)");
   po::variables_map vm;
   if (auto done = ParseFlags("node", desc, args, &vm)) return *done;
   auto fail = [](const std::string& m) {

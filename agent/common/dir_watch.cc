@@ -27,8 +27,8 @@ DirWatch::~DirWatch() {
 }
 
 void DirWatch::AddTree(const std::string& dir) {
-  constexpr uint32_t kMask =
-      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_ATTRIB;
+  constexpr uint32_t kMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |
+                             IN_DELETE_SELF | IN_ATTRIB;
   auto add = [&](const std::string& d) {
     int wd = inotify_add_watch(fd_, d.c_str(), kMask);
     if (wd >= 0) wds_[wd] = d;

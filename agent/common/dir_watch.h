@@ -12,7 +12,9 @@ namespace warden::common {
 class DirWatch {
  public:
   static absl::StatusOr<DirWatch> Open(const std::string& dir);
-  DirWatch(DirWatch&& o) noexcept : fd_(o.fd_), dir_(std::move(o.dir_)), wds_(std::move(o.wds_)) { o.fd_ = -1; }
+  DirWatch(DirWatch&& o) noexcept : fd_(o.fd_), dir_(std::move(o.dir_)), wds_(std::move(o.wds_)) {
+    o.fd_ = -1;
+  }
   DirWatch(const DirWatch&) = delete;
   ~DirWatch();
   // True when something changed within `timeout_ms`.

@@ -10,17 +10,19 @@
 
 namespace warden::control {
 
-ControlPlane::ControlPlane(ControlPlaneOptions opts) : opts_(std::move(opts)), source_(opts_.manifests) {}
+ControlPlane::ControlPlane(ControlPlaneOptions opts)
+    : opts_(std::move(opts)), source_(opts_.manifests) {}
 
 std::string ControlPlane::Fingerprint() const {
   namespace fs = std::filesystem;
   std::string fp;
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(opts_.manifests, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(opts_.manifests, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     struct stat st;
     if (stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    absl::StrAppend(&fp, it->path().string(), ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":", st.st_size, ";");
+    absl::StrAppend(&fp, it->path().string(), ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":",
+                    st.st_size, ";");
   }
   if (ec) absl::StrAppend(&fp, "error:", ec.message());
   return fp;
@@ -48,7 +50,8 @@ bool ControlPlane::Refresh(bool force) {
   policy::LoadResult loaded = source_.Load();
   manifest_errors_ = loaded.errors.size();
   ++reloads_;
-  for (const auto& e : loaded.errors) std::cerr << "warden control: manifest error: " << e.ToString() << "\n";
+  for (const auto& e : loaded.errors)
+    std::cerr << "warden control: manifest error: " << e.ToString() << "\n";
   auto state = std::make_unique<policy::ClusterState>(std::move(loaded.state));
   policy::CompileOptions co;
   co.cluster_cidrs = opts_.cluster_cidrs;
@@ -96,14 +99,15 @@ std::shared_ptr<const NodeState> ControlPlane::Version(const std::string& node, 
   return nullptr;
 }
 
-std::shared_ptr<const NodeState> ControlPlane::WaitChange(const std::string& node, uint64_t seen,
-                                                          std::chrono::steady_clock::time_point deadline) {
+std::shared_ptr<const NodeState> ControlPlane::WaitChange(
+    const std::string& node, uint64_t seen, std::chrono::steady_clock::time_point deadline) {
   std::unique_lock<std::mutex> l(mu_);
   cv_.wait_until(l, deadline, [&] { return Node(node).versions.back()->version != seen; });
   return Node(node).versions.back();
 }
 
-std::chrono::steady_clock::time_point ControlPlane::ChangedAt(const std::string& node, uint64_t version) {
+std::chrono::steady_clock::time_point ControlPlane::ChangedAt(const std::string& node,
+                                                              uint64_t version) {
   std::lock_guard<std::mutex> l(mu_);
   auto& m = Node(node).changed_at;
   auto it = m.find(version);

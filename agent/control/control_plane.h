@@ -2,9 +2,9 @@
 // writer (the watch loop); readers (the Sync streams) wait for versions to move.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <atomic>
 #include <deque>
 #include <map>
 #include <memory>

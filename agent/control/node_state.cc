@@ -32,7 +32,8 @@ std::vector<policy::PortRange> BitmapToRanges(const wd_portset& b) {
 }
 
 std::string AddrBytes(const IpAddress& a) {
-  return std::string(reinterpret_cast<const char*>(a.bytes.data()), a.family == Family::kV4 ? 4 : 16);
+  return std::string(reinterpret_cast<const char*>(a.bytes.data()),
+                     a.family == Family::kV4 ? 4 : 16);
 }
 
 absl::StatusOr<IpAddress> AddrFrom(const std::string& b, const std::string& field) {
@@ -42,7 +43,8 @@ absl::StatusOr<IpAddress> AddrFrom(const std::string& b, const std::string& fiel
   } else if (b.size() == 16) {
     a.family = Family::kV6;
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": an address has 4 or 16 bytes, not ", b.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": an address has 4 or 16 bytes, not ", b.size()));
   }
   std::memcpy(a.bytes.data(), b.data(), b.size());
   return a;
@@ -57,7 +59,8 @@ absl::StatusOr<Cidr> FromWire(const v1::Prefix& p, const std::string& field) {
   auto a = AddrFrom(p.address(), field + ".address");
   if (!a.ok()) return a.status();
   if (static_cast<int>(p.length()) > a->bits()) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ".length: ", p.length(), " is longer than the address"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".length: ", p.length(), " is longer than the address"));
   }
   auto c = policy::ParseCidr(absl::StrCat(a->ToString(), "/", p.length()));
   if (!c.ok()) return c.status();
@@ -119,32 +122,39 @@ void ConfigToWire(const NodeState& s, v1::Update* u) {
 
 absl::StatusOr<PolicyTuple> FromWire(const v1::PolicyKey& k, const std::string& field) {
   if (k.direction() != v1::DIRECTION_INGRESS && k.direction() != v1::DIRECTION_EGRESS) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ".direction: unknown value ", k.direction()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".direction: unknown value ", k.direction()));
   }
   if (k.local_identity() < WD_ID_POD_MIN || k.local_identity() > WD_ID_POD_MAX) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ".local_identity: ", k.local_identity(), " is not a pod identity"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".local_identity: ", k.local_identity(), " is not a pod identity"));
   }
-  if (k.remote_identity() == WD_ID_NONE) return absl::InvalidArgumentError(absl::StrCat(field, ".remote_identity: 0"));
-  return PolicyTuple{k.local_identity(), k.remote_identity(),
-                     static_cast<uint8_t>(k.direction() == v1::DIRECTION_EGRESS ? WD_DIR_EGRESS : WD_DIR_INGRESS)};
+  if (k.remote_identity() == WD_ID_NONE)
+    return absl::InvalidArgumentError(absl::StrCat(field, ".remote_identity: 0"));
+  return PolicyTuple{
+      k.local_identity(), k.remote_identity(),
+      static_cast<uint8_t>(k.direction() == v1::DIRECTION_EGRESS ? WD_DIR_EGRESS : WD_DIR_INGRESS)};
 }
 
 }  // namespace
 
 bool NodeState::SameContents(const NodeState& o) const {
-  return node == o.node && node_addresses == o.node_addresses && identities == o.identities && pods == o.pods &&
-         policy == o.policy && portsets == o.portsets && ipcache.size() == o.ipcache.size() &&
-         std::equal(ipcache.begin(), ipcache.end(), o.ipcache.begin(), [](const auto& a, const auto& b) {
-           return a.first == b.first && a.second.identity == b.second.identity &&
-                  a.second.cidr_identity == b.second.cidr_identity;
-         });
+  return node == o.node && node_addresses == o.node_addresses && identities == o.identities &&
+         pods == o.pods && policy == o.policy && portsets == o.portsets &&
+         ipcache.size() == o.ipcache.size() &&
+         std::equal(ipcache.begin(), ipcache.end(), o.ipcache.begin(),
+                    [](const auto& a, const auto& b) {
+                      return a.first == b.first && a.second.identity == b.second.identity &&
+                             a.second.cidr_identity == b.second.cidr_identity;
+                    });
 }
 
-NodeState ComputeNodeState(const policy::ClusterState& state, const policy::Snapshot& snap, const std::string& node,
-                           const std::string& gateway_namespace) {
+NodeState ComputeNodeState(const policy::ClusterState& state, const policy::Snapshot& snap,
+                           const std::string& node, const std::string& gateway_namespace) {
   NodeState s;
   s.node = node;
-  if (auto n = state.nodes.find(node); n != state.nodes.end()) s.node_addresses = n->second.addresses;
+  if (auto n = state.nodes.find(node); n != state.nodes.end())
+    s.node_addresses = n->second.addresses;
   std::set<uint32_t> local;
   for (const auto& [key, pod] : state.pods) {
     if (pod.node_name != node || pod.host_network) continue;
@@ -155,7 +165,8 @@ NodeState ComputeNodeState(const policy::ClusterState& state, const policy::Snap
   }
   for (const auto& id : snap.identities) {
     if (id.kind != policy::IdentityKind::kPod) continue;
-    s.identities[id.id] = IdentityRecord{id.name, id.ns, id.service_account, id.labels, id.isolated};
+    s.identities[id.id] =
+        IdentityRecord{id.name, id.ns, id.service_account, id.labels, id.isolated};
   }
   for (const auto& [k, v] : snap.ipcache) {
     IpAddress a;
@@ -213,7 +224,8 @@ v1::Update DeltaUpdate(const NodeState& from, const NodeState& to) {
   }
   for (const auto& [c, v] : to.ipcache) {
     auto it = from.ipcache.find(c);
-    if (it == from.ipcache.end() || it->second.identity != v.identity || it->second.cidr_identity != v.cidr_identity) {
+    if (it == from.ipcache.end() || it->second.identity != v.identity ||
+        it->second.cidr_identity != v.cidr_identity) {
       auto* e = u.add_ipcache();
       ToWire(c, e->mutable_prefix());
       e->set_identity(v.identity);
@@ -240,10 +252,12 @@ absl::Status ApplyUpdate(const v1::Update& u, NodeState* state) {
   if (u.version() == 0) return bad("version: 0 is not a version");
   if (!u.full()) {
     if (u.base_version() != state->version) {
-      return absl::FailedPreconditionError(absl::StrCat("base_version ", u.base_version(), " is not the version held (",
+      return absl::FailedPreconditionError(absl::StrCat("base_version ", u.base_version(),
+                                                        " is not the version held (",
                                                         state->version, "): resync needed"));
     }
-    if (u.version() <= state->version) return bad(absl::StrCat("version ", u.version(), " does not move forward"));
+    if (u.version() <= state->version)
+      return bad(absl::StrCat("version ", u.version(), " does not move forward"));
   } else if (!u.has_portsets() || !u.has_node_config()) {
     return bad("a full update needs portsets and node_config");
   }
@@ -254,7 +268,8 @@ absl::Status ApplyUpdate(const v1::Update& u, NodeState* state) {
     next.node = u.node_config().node();
     next.node_addresses.clear();
     for (int i = 0; i < u.node_config().node_addresses_size(); ++i) {
-      auto a = AddrFrom(u.node_config().node_addresses(i), absl::StrCat("node_config.node_addresses[", i, "]"));
+      auto a = AddrFrom(u.node_config().node_addresses(i),
+                        absl::StrCat("node_config.node_addresses[", i, "]"));
       if (!a.ok()) return a.status();
       next.node_addresses.push_back(*a);
     }
@@ -266,14 +281,16 @@ absl::Status ApplyUpdate(const v1::Update& u, NodeState* state) {
       for (int j = 0; j < u.portsets().sets(i).ranges_size(); ++j) {
         const auto& r = u.portsets().sets(i).ranges(j);
         if (r.first() > 65535 || r.last() > 65535 || r.first() > r.last()) {
-          return bad(absl::StrCat("portsets.sets[", i, "].ranges[", j, "]: ", r.first(), "-", r.last(), " is not a port range"));
+          return bad(absl::StrCat("portsets.sets[", i, "].ranges[", j, "]: ", r.first(), "-",
+                                  r.last(), " is not a port range"));
         }
         set.push_back({static_cast<uint16_t>(r.first()), static_cast<uint16_t>(r.last())});
       }
       next.portsets.push_back(std::move(set));
     }
     std::vector<policy::PortRange> all = {{0, 65535}};
-    if (next.portsets.size() < 2 || !next.portsets[WD_PORTSET_EMPTY].empty() || next.portsets[WD_PORTSET_ALL] != all) {
+    if (next.portsets.size() < 2 || !next.portsets[WD_PORTSET_EMPTY].empty() ||
+        next.portsets[WD_PORTSET_ALL] != all) {
       return bad("portsets: set 0 must be empty and set 1 all ports");
     }
     if (next.portsets.size() > 0xffff) return bad("portsets: too many sets");
@@ -286,14 +303,16 @@ absl::Status ApplyUpdate(const v1::Update& u, NodeState* state) {
     }
     IdentityRecord r{w.name(), w.namespace_(), w.service_account(), {}, 0};
     for (const auto& [k, v] : w.labels()) r.labels[k] = v;
-    r.isolated = (w.isolated_ingress() ? WD_ISOLATED_INGRESS : 0) | (w.isolated_egress() ? WD_ISOLATED_EGRESS : 0);
+    r.isolated = (w.isolated_ingress() ? WD_ISOLATED_INGRESS : 0) |
+                 (w.isolated_egress() ? WD_ISOLATED_EGRESS : 0);
     next.identities[w.id()] = std::move(r);
   }
   for (const auto& k : u.removed_pods()) next.pods.erase(k);
   for (int i = 0; i < u.pods_size(); ++i) {
     const auto& w = u.pods(i);
     std::string f = absl::StrCat("pods[", i, "]");
-    if (w.namespace_().empty() || w.name().empty()) return bad(f + ": namespace and name are required");
+    if (w.namespace_().empty() || w.name().empty())
+      return bad(f + ": namespace and name are required");
     if (w.identity() < WD_ID_POD_MIN || w.identity() > WD_ID_POD_MAX) {
       return bad(absl::StrCat(f, ".identity: ", w.identity(), " is not a pod identity"));
     }
@@ -336,8 +355,8 @@ absl::Status ApplyUpdate(const v1::Update& u, NodeState* state) {
   for (const auto& [k, r] : next.policy) {
     for (uint16_t ps : r.portset) {
       if (ps >= next.portsets.size()) {
-        return bad(absl::StrCat("policy entry ", std::get<0>(k), "->", std::get<1>(k), " names port set ", ps,
-                                " but there are ", next.portsets.size()));
+        return bad(absl::StrCat("policy entry ", std::get<0>(k), "->", std::get<1>(k),
+                                " names port set ", ps, " but there are ", next.portsets.size()));
       }
     }
   }
@@ -365,7 +384,8 @@ absl::Status SaveNodeState(const NodeState& s, const std::string& path) {
     fsync(fd);
     close(fd);
   }
-  if (rename(tmp.c_str(), path.c_str()) != 0) return absl::InternalError(absl::StrCat("renaming ", tmp, " to ", path));
+  if (rename(tmp.c_str(), path.c_str()) != 0)
+    return absl::InternalError(absl::StrCat("renaming ", tmp, " to ", path));
   return absl::OkStatus();
 }
 
@@ -373,9 +393,11 @@ absl::StatusOr<NodeState> LoadNodeState(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": no saved state"));
   v1::Update u;
-  if (!u.ParseFromIstream(&in)) return absl::DataLossError(absl::StrCat(path, ": not a saved state"));
+  if (!u.ParseFromIstream(&in))
+    return absl::DataLossError(absl::StrCat(path, ": not a saved state"));
   NodeState s;
-  if (auto st = ApplyUpdate(u, &s); !st.ok()) return absl::DataLossError(absl::StrCat(path, ": ", st.message()));
+  if (auto st = ApplyUpdate(u, &s); !st.ok())
+    return absl::DataLossError(absl::StrCat(path, ": ", st.message()));
   return s;
 }
 

@@ -39,7 +39,8 @@ struct PolicyRecord {
   uint16_t portset[WD_L4_COUNT] = {0, 0, 0};
   bool other = false;
   bool operator==(const PolicyRecord& o) const {
-    return portset[0] == o.portset[0] && portset[1] == o.portset[1] && portset[2] == o.portset[2] && other == o.other;
+    return portset[0] == o.portset[0] && portset[1] == o.portset[1] && portset[2] == o.portset[2] &&
+           other == o.other;
   }
 };
 

@@ -30,15 +30,19 @@ void SyncStats::ObserveLatency(double ms) {
 
 class SyncServer::Service final : public v1::Sync::Service {
  public:
-  Service(ControlPlane* cp, SyncStats* stats, int heartbeat_ms) : cp_(cp), stats_(stats), heartbeat_ms_(heartbeat_ms) {}
+  Service(ControlPlane* cp, SyncStats* stats, int heartbeat_ms)
+      : cp_(cp), stats_(stats), heartbeat_ms_(heartbeat_ms) {}
   std::atomic<bool> stopping{false};
 
-  grpc::Status Stream(grpc::ServerContext* ctx, grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* stream) override {
+  grpc::Status Stream(
+      grpc::ServerContext* ctx,
+      grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* stream) override {
     v1::SyncRequest first;
     if (!stream->Read(&first)) return grpc::Status(grpc::StatusCode::CANCELLED, "no subscribe");
     if (!first.has_subscribe() || first.subscribe().node().empty()) {
       ++stats_->refused;
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the first message must be a Subscribe naming the node");
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "the first message must be a Subscribe naming the node");
     }
     const std::string node = first.subscribe().node();
     // The node a certificate may ask for is a DNS name among its subject alternative names.
@@ -49,9 +53,11 @@ class SyncServer::Service final : public v1::Sync::Service {
     }
     if (!allowed) {
       ++stats_->refused;
-      std::cerr << "warden control: refused " << ctx->peer() << ": its certificate does not name node " << node << "\n";
-      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                          absl::StrCat("this certificate may not subscribe to node \"", node, "\""));
+      std::cerr << "warden control: refused " << ctx->peer()
+                << ": its certificate does not name node " << node << "\n";
+      return grpc::Status(
+          grpc::StatusCode::PERMISSION_DENIED,
+          absl::StrCat("this certificate may not subscribe to node \"", node, "\""));
     }
     ++stats_->connected;
     struct Disconnect {
@@ -72,14 +78,14 @@ class SyncServer::Service final : public v1::Sync::Service {
         if (req.ack().ok()) {
           ++stats_->acked;
           acked = req.ack().version();
-          stats_->ObserveLatency(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                                            cp_->ChangedAt(node, acked))
+          stats_->ObserveLatency(std::chrono::duration<double, std::milli>(
+                                     std::chrono::steady_clock::now() - cp_->ChangedAt(node, acked))
                                      .count());
         } else {
           ++stats_->nacked;
           nacked_since_push = true;
-          std::cerr << "warden control: node " << node << " NACKed version " << req.ack().version() << ": "
-                    << req.ack().error() << "\n";
+          std::cerr << "warden control: node " << node << " NACKed version " << req.ack().version()
+                    << ": " << req.ack().error() << "\n";
         }
       }
       done = true;
@@ -111,8 +117,9 @@ class SyncServer::Service final : public v1::Sync::Service {
       auto next = cp_->WaitChange(node, sent, deadline);
       if (next->version == sent && !done && !stopping) {
         v1::SyncResponse hb;
-        hb.mutable_heartbeat()->set_unix_ms(
-            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+        hb.mutable_heartbeat()->set_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                std::chrono::system_clock::now().time_since_epoch())
+                                                .count());
         ok = stream->Write(hb);
       }
     }
@@ -127,14 +134,19 @@ class SyncServer::Service final : public v1::Sync::Service {
   int heartbeat_ms_;
 };
 
-absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(ControlPlane* cp, const std::string& address,
-                                                              const TlsFiles& tls, int heartbeat_ms) {
+absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(ControlPlane* cp,
+                                                              const std::string& address,
+                                                              const TlsFiles& tls,
+                                                              int heartbeat_ms) {
   auto cert = ReadFile(tls.cert);
-  if (!cert.ok()) return absl::InvalidArgumentError(absl::StrCat("--tls-cert: ", cert.status().message()));
+  if (!cert.ok())
+    return absl::InvalidArgumentError(absl::StrCat("--tls-cert: ", cert.status().message()));
   auto key = ReadFile(tls.key);
-  if (!key.ok()) return absl::InvalidArgumentError(absl::StrCat("--tls-key: ", key.status().message()));
+  if (!key.ok())
+    return absl::InvalidArgumentError(absl::StrCat("--tls-key: ", key.status().message()));
   auto ca = ReadFile(tls.ca);
-  if (!ca.ok()) return absl::InvalidArgumentError(absl::StrCat("--client-ca: ", ca.status().message()));
+  if (!ca.ok())
+    return absl::InvalidArgumentError(absl::StrCat("--client-ca: ", ca.status().message()));
   grpc::SslServerCredentialsOptions o(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   o.pem_root_certs = *ca;
   o.pem_key_cert_pairs.push_back({*key, *cert});
@@ -146,7 +158,8 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(ControlPlane* cp, 
   b.AddListeningPort(address, grpc::SslServerCredentials(o), &s->port_);
   b.RegisterService(s->service_.get());
   s->server_ = b.BuildAndStart();
-  if (!s->server_ || s->port_ == 0) return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
+  if (!s->server_ || s->port_ == 0)
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
   return s;
 }
 
@@ -159,25 +172,31 @@ SyncServer::~SyncServer() {
 std::string SyncServer::RenderMetrics() const {
   std::string out;
   auto line = [&](const char* name, const char* type, const char* help, auto v) {
-    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n", name, " ", v, "\n");
+    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n", name, " ",
+                    v, "\n");
   };
   line("warden_control_connected_clients", "gauge", "Sync streams open.", stats_->connected.load());
   line("warden_control_versions_pushed_total", "counter", "Updates sent.", stats_->pushed.load());
   line("warden_control_versions_acked_total", "counter", "Updates ACKed.", stats_->acked.load());
   line("warden_control_versions_nacked_total", "counter", "Updates NACKed.", stats_->nacked.load());
-  line("warden_control_refused_total", "counter", "Subscriptions refused (certificate, protocol).", stats_->refused.load());
-  line("warden_control_manifest_errors", "gauge", "Invalid manifest objects in the last load.", cp_->manifest_errors());
+  line("warden_control_refused_total", "counter", "Subscriptions refused (certificate, protocol).",
+       stats_->refused.load());
+  line("warden_control_manifest_errors", "gauge", "Invalid manifest objects in the last load.",
+       cp_->manifest_errors());
   line("warden_control_reloads_total", "counter", "Manifest reloads.", cp_->reloads());
-  absl::StrAppend(&out, "# HELP warden_control_push_latency_ms From a state change to the node's ACK.\n",
+  absl::StrAppend(&out,
+                  "# HELP warden_control_push_latency_ms From a state change to the node's ACK.\n",
                   "# TYPE warden_control_push_latency_ms histogram\n");
   uint64_t cum = 0;
   size_t n = sizeof(SyncStats::kBucketsMs) / sizeof(double);
   for (size_t i = 0; i <= n; ++i) {
     cum += stats_->latency_buckets[i].load();
     absl::StrAppend(&out, "warden_control_push_latency_ms_bucket{le=\"",
-                    i < n ? absl::StrCat(SyncStats::kBucketsMs[i]) : std::string("+Inf"), "\"} ", cum, "\n");
+                    i < n ? absl::StrCat(SyncStats::kBucketsMs[i]) : std::string("+Inf"), "\"} ",
+                    cum, "\n");
   }
-  absl::StrAppend(&out, "warden_control_push_latency_ms_sum ", stats_->latency_sum_us.load() / 1000.0, "\n",
+  absl::StrAppend(&out, "warden_control_push_latency_ms_sum ",
+                  stats_->latency_sum_us.load() / 1000.0, "\n",
                   "warden_control_push_latency_ms_count ", stats_->latency_count.load(), "\n");
   return out;
 }

@@ -33,8 +33,10 @@ struct SyncStats {
 class SyncServer {
  public:
   // Listens on `address` ("host:port"; port 0 picks one).
-  static absl::StatusOr<std::unique_ptr<SyncServer>> Start(ControlPlane* cp, const std::string& address,
-                                                           const TlsFiles& tls, int heartbeat_ms = 1000);
+  static absl::StatusOr<std::unique_ptr<SyncServer>> Start(ControlPlane* cp,
+                                                           const std::string& address,
+                                                           const TlsFiles& tls,
+                                                           int heartbeat_ms = 1000);
   ~SyncServer();
   int port() const { return port_; }
   const SyncStats& stats() const { return *stats_; }

@@ -193,8 +193,9 @@ absl::StatusOr<std::vector<AttachPoint>> BpfDatapath::Attach() {
         break;
       }
     }
-    // The pin keeps the link (and the enforcement) alive after this process exits.
-    bpf_link__disconnect(link);
+    // The pin keeps the link (and the enforcement) alive after this process exits. Destroying
+    // the bpf_link closes only our fd (no bpf_link__disconnect, which would leak the fd and keep
+    // the programs attached until this process exits even after the pin is removed).
     bpf_link__destroy(link);
     out.push_back(ap);
   }

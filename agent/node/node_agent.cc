@@ -27,7 +27,8 @@ absl::StatusOr<std::unique_ptr<NodeAgent>> NodeAgent::Create(const NodeAgentOpti
   if (opts.manifests.empty() == opts.control.empty()) {
     return absl::InvalidArgumentError("give either --manifests DIR or --control ADDR");
   }
-  if (!opts.control.empty() && (opts.tls_cert.empty() || opts.tls_key.empty() || opts.tls_ca.empty())) {
+  if (!opts.control.empty() &&
+      (opts.tls_cert.empty() || opts.tls_key.empty() || opts.tls_ca.empty())) {
     return absl::InvalidArgumentError("--control needs --tls-cert, --tls-key and --tls-ca");
   }
   if (opts.cgroup_root.empty()) return absl::InvalidArgumentError("--cgroup-root is required");
@@ -37,12 +38,16 @@ absl::StatusOr<std::unique_ptr<NodeAgent>> NodeAgent::Create(const NodeAgentOpti
     a->log_ = stdout;
   } else {
     a->log_ = fopen(opts.log_path.c_str(), "a");
-    if (!a->log_) return absl::InvalidArgumentError(absl::StrCat("--log ", opts.log_path, ": cannot open for append"));
+    if (!a->log_)
+      return absl::InvalidArgumentError(
+          absl::StrCat("--log ", opts.log_path, ": cannot open for append"));
   }
   if (!opts.state_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(opts.state_dir, ec);
-    if (ec) return absl::InvalidArgumentError(absl::StrCat("--state-dir ", opts.state_dir, ": ", ec.message()));
+    if (ec)
+      return absl::InvalidArgumentError(
+          absl::StrCat("--state-dir ", opts.state_dir, ": ", ec.message()));
   }
   datapath::BpfDatapath::Options dopts;
   dopts.bpffs_dir = opts.bpffs;
@@ -71,11 +76,12 @@ std::string NodeAgent::ManifestFingerprint() const {
   namespace fs = std::filesystem;
   std::string fp;
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(opts_.manifests, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(opts_.manifests, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     struct stat st;
     if (stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    absl::StrAppend(&fp, it->path().string(), ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":", st.st_size, ";");
+    absl::StrAppend(&fp, it->path().string(), ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":",
+                    st.st_size, ";");
   }
   if (ec) absl::StrAppend(&fp, "error:", ec.message());
   return fp;
@@ -97,7 +103,8 @@ absl::Status NodeAgent::OfferState(const control::NodeState& s) {
   }
   ++stats_.manifest_loads;
   if (!StatePath().empty()) {
-    if (auto st = control::SaveNodeState(s, StatePath()); !st.ok()) Log(absl::StrCat("cannot persist: ", st.message()));
+    if (auto st = control::SaveNodeState(s, StatePath()); !st.ok())
+      Log(absl::StrCat("cannot persist: ", st.message()));
   }
   return absl::OkStatus();
 }
@@ -157,7 +164,9 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
   cfg.pod_levels[1] = kubepods->level + 2;  // Burstable and BestEffort pods
   cfg.pool = opts_.pool;
   cfg.unknown_pod = opts_.unknown_pod;
-  if (applied_ && datapath::SameTables(*applied_, tables) && datapath::SameConfig(applied_config_, cfg)) return false;
+  if (applied_ && datapath::SameTables(*applied_, tables) &&
+      datapath::SameConfig(applied_config_, cfg))
+    return false;
   if (auto st = dp_->Apply(tables, cfg); !st.ok()) {
     ++stats_.apply_errors;
     return st;  // the tables in force stay as they were
@@ -177,7 +186,8 @@ absl::Status NodeAgent::Start() {
     auto saved = control::LoadNodeState(StatePath());
     if (saved.ok() && saved->node == opts_.node) {
       desired_ = std::move(*saved);
-      Log(absl::StrCat("enforcing saved version ", desired_->version, " until the control plane answers"));
+      Log(absl::StrCat("enforcing saved version ", desired_->version,
+                       " until the control plane answers"));
     } else if (!absl::IsNotFound(saved.status())) {
       Log(absl::StrCat("ignoring saved state: ", saved.status().message()));
     }
@@ -194,12 +204,15 @@ absl::Status NodeAgent::Start() {
   if (!attached.ok()) return attached.status();
   int adopted = 0;
   for (const auto& ap : *attached) adopted += ap.adopted;
-  Log(absl::StrCat(adopted ? "adopted " : "attached ", attached->size(), " programs on ", opts_.cgroup_root, " (",
-                   stats_.local_pods.load(), " local pods, generation ", stats_.generation.load(), ")"));
+  Log(absl::StrCat(adopted ? "adopted " : "attached ", attached->size(), " programs on ",
+                   opts_.cgroup_root, " (", stats_.local_pods.load(), " local pods, generation ",
+                   stats_.generation.load(), ")"));
   if (control) {
-    SyncClientOptions so{opts_.control, opts_.node, opts_.tls_cert, opts_.tls_key, opts_.tls_ca, opts_.tls_server_name};
-    sync_ = std::make_unique<SyncClient>(so, desired_.value_or(control::NodeState{}),
-                                         [this](const control::NodeState& s) { return OfferState(s); });
+    SyncClientOptions so{opts_.control, opts_.node,   opts_.tls_cert,
+                         opts_.tls_key, opts_.tls_ca, opts_.tls_server_name};
+    sync_ =
+        std::make_unique<SyncClient>(so, desired_.value_or(control::NodeState{}),
+                                     [this](const control::NodeState& s) { return OfferState(s); });
     sync_->Start();
   }
   if (!opts_.metrics_address.empty()) {
@@ -243,29 +256,35 @@ void NodeAgent::Run(const std::atomic<bool>& stop) {
 std::string NodeAgent::RenderMetrics() const {
   std::string out;
   std::string node = absl::StrCat("node=\"", opts_.node, "\"");
-  absl::StrAppend(&out, "# HELP warden_verdicts_total Packets and connects judged by the datapath.\n",
+  absl::StrAppend(&out,
+                  "# HELP warden_verdicts_total Packets and connects judged by the datapath.\n",
                   "# TYPE warden_verdicts_total counter\n");
   if (auto c = dp_->ReadCounters(); c.ok()) {
     for (uint8_t hook = 0; hook < 4; ++hook) {
       for (uint8_t reason = 0; reason < WD_REASON_COUNT; ++reason) {
         bool allow = reason <= WD_REASON_ALLOW_UNKNOWN_POD;
-        absl::StrAppend(&out, "warden_verdicts_total{", node, ",hook=\"", datapath::HookName(hook), "\",reason=\"",
-                        datapath::ReasonName(reason), "\",verdict=\"", allow ? "allow" : "deny", "\"} ",
-                        (*c)[hook * WD_REASON_COUNT + reason], "\n");
+        absl::StrAppend(&out, "warden_verdicts_total{", node, ",hook=\"", datapath::HookName(hook),
+                        "\",reason=\"", datapath::ReasonName(reason), "\",verdict=\"",
+                        allow ? "allow" : "deny", "\"} ", (*c)[hook * WD_REASON_COUNT + reason],
+                        "\n");
       }
     }
   }
   auto gauge = [&](const char* name, const char* help, const char* type, uint64_t v) {
-    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n", name, "{", node, "} ", v, "\n");
+    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n", name, "{",
+                    node, "} ", v, "\n");
   };
-  gauge("warden_policy_generation", "Generation of the tables in force.", "gauge", stats_.generation.load());
+  gauge("warden_policy_generation", "Generation of the tables in force.", "gauge",
+        stats_.generation.load());
   gauge("warden_applies_total", "Table updates applied.", "counter", stats_.applies.load());
   gauge("warden_apply_errors_total", "Table updates refused (previous tables kept).", "counter",
         stats_.apply_errors.load());
-  gauge("warden_manifest_errors", "Invalid manifest objects in the last load.", "gauge", stats_.manifest_errors.load());
+  gauge("warden_manifest_errors", "Invalid manifest objects in the last load.", "gauge",
+        stats_.manifest_errors.load());
   gauge("warden_manifest_loads_total", "Desired-state changes fully reconciled.", "counter",
         stats_.manifest_loads.load());
-  gauge("warden_local_pods", "Pods on this node with a known cgroup.", "gauge", stats_.local_pods.load());
+  gauge("warden_local_pods", "Pods on this node with a known cgroup.", "gauge",
+        stats_.local_pods.load());
   gauge("warden_pods_without_cgroup", "Pods scheduled here whose cgroup is not there.", "gauge",
         stats_.pods_without_cgroup.load());
   gauge("warden_events_total", "Verdict events logged.", "counter", stats_.events.load());
@@ -273,8 +292,10 @@ std::string NodeAgent::RenderMetrics() const {
         static_cast<uint64_t>(stats_.last_apply_unix_ms.load()));
   if (sync_) {
     const auto& s = sync_->stats();
-    gauge("warden_control_connected", "1 while the Sync stream is up.", "gauge", s.connected.load() ? 1 : 0);
-    gauge("warden_control_version", "Version of the control-plane state in force.", "gauge", s.version.load());
+    gauge("warden_control_connected", "1 while the Sync stream is up.", "gauge",
+          s.connected.load() ? 1 : 0);
+    gauge("warden_control_version", "Version of the control-plane state in force.", "gauge",
+          s.version.load());
     gauge("warden_control_acks_total", "Updates ACKed.", "counter", s.acks.load());
     gauge("warden_control_nacks_total", "Updates NACKed.", "counter", s.nacks.load());
     gauge("warden_control_connects_total", "Sync streams opened.", "counter", s.connects.load());

@@ -19,7 +19,9 @@ SyncClient::SyncClient(SyncClientOptions opts, control::NodeState held, ApplyFn 
 
 SyncClient::~SyncClient() { Stop(); }
 
-void SyncClient::Start() { thread_ = std::thread([this] { Loop(); }); }
+void SyncClient::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 void SyncClient::Stop() {
   stop_ = true;
@@ -38,12 +40,13 @@ void SyncClient::Loop() {
     absl::Status st = RunStream();
     stats_.connected = false;
     if (stop_) break;
-    std::cerr << "warden node " << opts_.node << ": control plane " << opts_.address << ": " << st.message()
-              << "; enforcing version " << held_.version << " meanwhile\n";
+    std::cerr << "warden node " << opts_.node << ": control plane " << opts_.address << ": "
+              << st.message() << "; enforcing version " << held_.version << " meanwhile\n";
     // A stream that lived a while resets the backoff.
     if (std::chrono::steady_clock::now() - started > std::chrono::seconds(10)) backoff_ms = 100;
     int wait = std::uniform_int_distribution<int>(backoff_ms / 2, backoff_ms)(rng);
-    for (int waited = 0; waited < wait && !stop_; waited += 20) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (int waited = 0; waited < wait && !stop_; waited += 20)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     backoff_ms = std::min(backoff_ms * 2, 5000);
   }
 }
@@ -52,7 +55,8 @@ absl::Status SyncClient::RunStream() {
   auto cert = control::ReadFile(opts_.cert);
   auto key = control::ReadFile(opts_.key);
   auto ca = control::ReadFile(opts_.ca);
-  if (!cert.ok() || !key.ok() || !ca.ok()) return absl::InvalidArgumentError("cannot read the TLS files");
+  if (!cert.ok() || !key.ok() || !ca.ok())
+    return absl::InvalidArgumentError("cannot read the TLS files");
   grpc::SslCredentialsOptions o;
   o.pem_root_certs = *ca;
   o.pem_private_key = *key;
@@ -89,13 +93,15 @@ absl::Status SyncClient::RunStream() {
   stats_.connected = true;
   // A watchdog cancels a stream that has gone silent (the server heartbeats when idle).
   std::atomic<int64_t> last_ms{std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch()).count()};
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count()};
   std::atomic<bool> finished{false};
   std::thread watchdog([&] {
     while (!finished && !stop_) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now().time_since_epoch()).count();
+                        std::chrono::steady_clock::now().time_since_epoch())
+                        .count();
       if (now - last_ms > opts_.silence_ms) {
         ctx.TryCancel();
         break;
@@ -105,7 +111,8 @@ absl::Status SyncClient::RunStream() {
   v1::SyncResponse resp;
   absl::Status result = absl::UnavailableError("stream ended");
   while (stream->Read(&resp)) {
-    last_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+    last_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now().time_since_epoch())
                   .count();
     if (!resp.has_update()) continue;
     ++stats_.updates;
@@ -113,7 +120,8 @@ absl::Status SyncClient::RunStream() {
     control::NodeState next = held_;
     absl::Status st = control::ApplyUpdate(u, &next);
     if (st.ok() && next.node != opts_.node) {
-      st = absl::InvalidArgumentError(absl::StrCat("node_config.node: \"", next.node, "\" is not this node"));
+      st = absl::InvalidArgumentError(
+          absl::StrCat("node_config.node: \"", next.node, "\" is not this node"));
     }
     if (st.ok()) st = apply_(next);
     v1::SyncRequest ack;
@@ -126,7 +134,8 @@ absl::Status SyncClient::RunStream() {
       ++stats_.acks;
     } else {
       ++stats_.nacks;
-      std::cerr << "warden node " << opts_.node << ": NACK version " << u.version() << ": " << st.message() << "\n";
+      std::cerr << "warden node " << opts_.node << ": NACK version " << u.version() << ": "
+                << st.message() << "\n";
     }
     if (!stream->Write(ack)) break;
     if (absl::IsFailedPrecondition(st)) {

@@ -87,7 +87,8 @@ uint16_t InternPortset(std::vector<wd_portset>* sets, const wd_portset& s) {
 
 }  // namespace
 
-datapath::NodeTables BuildNodeTables(const control::NodeState& state, const std::vector<LocalPod>& pods,
+datapath::NodeTables BuildNodeTables(const control::NodeState& state,
+                                     const std::vector<LocalPod>& pods,
                                      const std::vector<Allowance>& allowances) {
   datapath::NodeTables t;
   for (const auto& p : pods) {
@@ -96,7 +97,8 @@ datapath::NodeTables BuildNodeTables(const control::NodeState& state, const std:
     uint32_t id = it->second.identity;
     wd_endpoint ep{};
     ep.identity = id;
-    if (auto i = state.identities.find(id); i != state.identities.end()) ep.isolated = i->second.isolated;
+    if (auto i = state.identities.find(id); i != state.identities.end())
+      ep.isolated = i->second.isolated;
     ep.flags = it->second.gateway ? WD_EP_GATEWAY : 0;
     t.endpoints[p.cgroup_id] = ep;
   }

@@ -35,7 +35,8 @@ absl::StatusOr<Allowance> ParseAllowance(const std::string& text);
 
 // The node's own addresses (state.node_addresses) get WD_ID_LOCAL_HOST in the ipcache, so that
 // pods here always accept traffic from their node, as Kubernetes requires.
-datapath::NodeTables BuildNodeTables(const control::NodeState& state, const std::vector<LocalPod>& pods,
+datapath::NodeTables BuildNodeTables(const control::NodeState& state,
+                                     const std::vector<LocalPod>& pods,
                                      const std::vector<Allowance>& allowances);
 
 }  // namespace warden::node

@@ -17,7 +17,7 @@ namespace warden::node {
 struct EventContext {
   std::string node;
   const policy::ClusterState* state = nullptr;  // when known (manifests mode): names policies
-  const control::NodeState* desired = nullptr;   // the state in force: names pods
+  const control::NodeState* desired = nullptr;  // the state in force: names pods
   const absl::flat_hash_map<uint64_t, std::string>* pod_by_cgroup =
       nullptr;  // pod cgroup id -> "ns/name"
 };

@@ -1,0 +1,337 @@
+// The control plane over real gRPC and mutual TLS on loopback: snapshot then deltas, resync,
+// certificates that may not ask for another node, plaintext and foreign clients refused, NACKs,
+// invalid manifests that change nothing. No root needed.
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "agent/control/control_plane.h"
+#include "agent/control/sync_server.h"
+#include "agent/node/sync_client.h"
+#include "tests/e2e/e2e_util.h"
+#include "warden/v1/sync.grpc.pb.h"
+
+namespace warden::control {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* kCluster = R"(
+apiVersion: v1
+kind: Node
+metadata: {name: n1}
+spec: {podCIDR: 10.244.1.0/24}
+status: {addresses: [{type: InternalIP, address: 10.10.0.11}]}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: n2}
+spec: {podCIDR: 10.244.2.0/24}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: x, labels: {app: a}}
+spec: {nodeName: n1}
+status: {podIP: 10.244.1.10}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b, namespace: x, labels: {app: b}}
+spec: {nodeName: n2}
+status: {podIP: 10.244.2.10}
+)";
+
+const char* kPolicy = R"(
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: p, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: a}}
+  ingress: [{from: [{podSelector: {matchLabels: {app: b}}}], ports: [{port: 80}]}]
+)";
+
+class ControlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("warden-control-test-" + std::to_string(getpid()));
+    fs::create_directories(root_ / "manifests");
+    auto r = e2e::Sh(std::string(WARDEN_SOURCE_DIR) + "/scripts/gen-certs " + (root_ / "pki").string() +
+                     " warden-control,IP:127.0.0.1 n1 n2");
+    ASSERT_EQ(r.code, 0) << r.err;
+    // A second CA, whose certificates the server must not accept.
+    r = e2e::Sh(std::string(WARDEN_SOURCE_DIR) + "/scripts/gen-certs " + (root_ / "other").string() + " n1");
+    ASSERT_EQ(r.code, 0) << r.err;
+    Write("cluster.yaml", kCluster);
+    Write("policy.yaml", kPolicy);
+    ControlPlaneOptions o;
+    o.manifests = (root_ / "manifests").string();
+    cp_ = std::make_unique<ControlPlane>(o);
+    cp_->Refresh(true);
+    auto s = SyncServer::Start(cp_.get(), "127.0.0.1:0", Tls("warden-control"), /*heartbeat_ms=*/200);
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = std::move(*s);
+  }
+  void TearDown() override {
+    server_.reset();
+    cp_.reset();
+    fs::remove_all(root_);
+  }
+  TlsFiles Tls(const std::string& name, const std::string& pki = "pki") {
+    fs::path d = root_ / pki;
+    return TlsFiles{(d / (name + ".pem")).string(), (d / (name + "-key.pem")).string(), (root_ / "pki" / "ca.pem").string()};
+  }
+  void Write(const std::string& name, const std::string& text) {
+    fs::path tmp = root_ / "manifests" / (name + ".tmp");
+    std::ofstream(tmp) << text;
+    fs::rename(tmp, root_ / "manifests" / name);
+    // mtime granularity: make sure the fingerprint sees a change even within one tick.
+    fs::last_write_time(root_ / "manifests" / name, fs::file_time_type::clock::now() + std::chrono::seconds(++bump_));
+  }
+  std::string Address() const { return "127.0.0.1:" + std::to_string(server_->port()); }
+
+  std::shared_ptr<grpc::Channel> Channel(const std::string& cert_name, const std::string& pki = "pki") {
+    TlsFiles t = Tls(cert_name, pki);
+    grpc::SslCredentialsOptions o;
+    o.pem_root_certs = *ReadFile((root_ / "pki" / "ca.pem").string());
+    o.pem_cert_chain = *ReadFile(t.cert);
+    o.pem_private_key = *ReadFile(t.key);
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("warden-control");
+    return grpc::CreateCustomChannel(Address(), grpc::SslCredentials(o), args);
+  }
+
+  // Subscribes and returns the first Update, or the stream's error.
+  struct Sub {
+    std::unique_ptr<grpc::ClientContext> ctx = std::make_unique<grpc::ClientContext>();
+    std::unique_ptr<v1::Sync::Stub> stub;
+    std::unique_ptr<grpc::ClientReaderWriter<v1::SyncRequest, v1::SyncResponse>> stream;
+    bool Next(v1::Update* u, int timeout_ms = 5000) {
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+      v1::SyncResponse r;
+      while (std::chrono::steady_clock::now() < deadline && stream->Read(&r)) {
+        if (r.has_update()) {
+          *u = r.update();
+          return true;
+        }
+      }
+      return false;
+    }
+    void Ack(uint64_t v, bool ok, const std::string& err = "") {
+      v1::SyncRequest req;
+      req.mutable_ack()->set_version(v);
+      req.mutable_ack()->set_ok(ok);
+      req.mutable_ack()->set_error(err);
+      stream->Write(req);
+    }
+  };
+  std::unique_ptr<Sub> Subscribe(std::shared_ptr<grpc::Channel> ch, const std::string& node, uint64_t have = 0) {
+    auto s = std::make_unique<Sub>();
+    s->ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    s->stub = v1::Sync::NewStub(ch);
+    s->stream = s->stub->Stream(s->ctx.get());
+    v1::SyncRequest req;
+    req.mutable_subscribe()->set_node(node);
+    req.mutable_subscribe()->set_role(v1::ROLE_NODE);
+    req.mutable_subscribe()->set_have_version(have);
+    s->stream->Write(req);
+    return s;
+  }
+
+  fs::path root_;
+  int bump_ = 0;
+  std::unique_ptr<ControlPlane> cp_;
+  std::unique_ptr<SyncServer> server_;
+};
+
+TEST_F(ControlTest, SnapshotThenDeltas) {
+  auto sub = Subscribe(Channel("n1"), "n1");
+  v1::Update u;
+  ASSERT_TRUE(sub->Next(&u));
+  EXPECT_TRUE(u.full());
+  NodeState held;
+  ASSERT_TRUE(ApplyUpdate(u, &held).ok());
+  EXPECT_TRUE(held.SameContents(*cp_->Current("n1")));
+  ASSERT_EQ(held.pods.count("x/a"), 1u);
+  EXPECT_EQ(held.pods.count("x/b"), 0u) << "n1 gets only its own pods";
+  EXPECT_EQ(held.node_addresses.size(), 1u);
+  sub->Ack(u.version(), true);
+
+  // Widen the policy: only what changed travels, as a delta on the version held.
+  Write("policy.yaml", std::string(kPolicy).replace(std::string(kPolicy).find("port: 80"), 8, "port: 81"));
+  ASSERT_TRUE(cp_->Refresh());
+  ASSERT_TRUE(sub->Next(&u));
+  EXPECT_FALSE(u.full());
+  EXPECT_EQ(u.base_version(), held.version);
+  EXPECT_FALSE(u.has_node_config());
+  EXPECT_LT(u.ipcache_size(), static_cast<int>(held.ipcache.size()));
+  ASSERT_TRUE(ApplyUpdate(u, &held).ok());
+  EXPECT_TRUE(held.SameContents(*cp_->Current("n1")));
+  sub->Ack(u.version(), true);
+
+  // A change that does not concern n1's state sends n1 nothing.
+  uint64_t v = held.version;
+  Write("zz-other.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n");
+  cp_->Refresh();
+  EXPECT_EQ(cp_->Current("n1")->version, v);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Acks were counted.
+  EXPECT_GE(server_->stats().acked.load(), 2u);
+  EXPECT_EQ(server_->stats().connected.load(), 1);
+  EXPECT_NE(server_->RenderMetrics().find("warden_control_push_latency_ms_count 2"), std::string::npos)
+      << server_->RenderMetrics();
+}
+
+TEST_F(ControlTest, ResyncFromTheVersionHeld) {
+  auto sub = Subscribe(Channel("n1"), "n1");
+  v1::Update u;
+  ASSERT_TRUE(sub->Next(&u));
+  NodeState held;
+  ASSERT_TRUE(ApplyUpdate(u, &held).ok());
+  sub->ctx->TryCancel();
+  // Changes while disconnected; then resubscribe with the version held: a delta from it.
+  Write("policy.yaml", std::string(kPolicy) + "  policyTypes: [Ingress, Egress]\n");
+  ASSERT_TRUE(cp_->Refresh());
+  auto again = Subscribe(Channel("n1"), "n1", held.version);
+  ASSERT_TRUE(again->Next(&u));
+  EXPECT_FALSE(u.full());
+  EXPECT_EQ(u.base_version(), held.version);
+  ASSERT_TRUE(ApplyUpdate(u, &held).ok());
+  EXPECT_TRUE(held.SameContents(*cp_->Current("n1")));
+  // A version the server does not know: a full snapshot.
+  auto stranger = Subscribe(Channel("n1"), "n1", 987654);
+  ASSERT_TRUE(stranger->Next(&u));
+  EXPECT_TRUE(u.full());
+  // Holding the current version: nothing to send (only heartbeats).
+  auto current = Subscribe(Channel("n1"), "n1", held.version);
+  EXPECT_FALSE(current->Next(&u, 700));
+}
+
+TEST_F(ControlTest, ANodeCertificateMayNotAskForAnotherNode) {
+  auto sub = Subscribe(Channel("n1"), "n2");
+  v1::Update u;
+  EXPECT_FALSE(sub->Next(&u, 2000));
+  grpc::Status st = sub->stream->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << st.error_message();
+  EXPECT_GE(server_->stats().refused.load(), 1u);
+}
+
+TEST_F(ControlTest, PlaintextAndForeignCertificatesAreRefused) {
+  auto plain = Subscribe(grpc::CreateChannel(Address(), grpc::InsecureChannelCredentials()), "n1");
+  v1::Update u;
+  EXPECT_FALSE(plain->Next(&u, 2000));
+  EXPECT_EQ(plain->stream->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+  auto foreign = Subscribe(Channel("n1", "other"), "n1");
+  EXPECT_FALSE(foreign->Next(&u, 2000));
+  EXPECT_NE(foreign->stream->Finish().error_code(), grpc::StatusCode::OK);
+  EXPECT_EQ(server_->stats().pushed.load(), 0u);
+}
+
+TEST_F(ControlTest, NackIsCountedAndTheNextUpdateStartsFromWhatTheClientHolds) {
+  auto sub = Subscribe(Channel("n1"), "n1");
+  v1::Update u;
+  ASSERT_TRUE(sub->Next(&u));
+  NodeState held;
+  ASSERT_TRUE(ApplyUpdate(u, &held).ok());
+  sub->Ack(u.version(), true);
+  Write("policy.yaml", std::string(kPolicy) + "  policyTypes: [Ingress, Egress]\n");
+  ASSERT_TRUE(cp_->Refresh());
+  ASSERT_TRUE(sub->Next(&u));
+  sub->Ack(u.version(), false, "could not apply");  // the client keeps `held`
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(server_->stats().nacked.load(), 1u);
+  Write("policy.yaml", kPolicy);
+  ASSERT_TRUE(cp_->Refresh());
+  ASSERT_TRUE(sub->Next(&u));
+  EXPECT_EQ(u.base_version(), held.version) << "after a NACK the delta must start from the version ACKed";
+  ASSERT_TRUE(ApplyUpdate(u, &held).ok());
+  EXPECT_TRUE(held.SameContents(*cp_->Current("n1")));
+}
+
+TEST_F(ControlTest, InvalidManifestChangeKeepsTheLastGoodState) {
+  uint64_t v = cp_->Current("n1")->version;
+  Write("policy.yaml", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\n"
+                       "spec:\n  podSelector: {}\n  policyTypes: [Sideways]\n");
+  cp_->Refresh();
+  EXPECT_EQ(cp_->manifest_errors(), 1u);
+  EXPECT_EQ(cp_->Current("n1")->version, v) << "an invalid file must not change any node's state";
+  EXPECT_NE(server_->RenderMetrics().find("warden_control_manifest_errors 1"), std::string::npos);
+}
+
+// The agent's client: a malformed update is NACKed and never reaches the datapath; a good one
+// is applied and ACKed.
+TEST_F(ControlTest, ClientNacksMalformedUpdatesAndKeepsItsState) {
+  // A Sync server of the test's own that sends one malformed update, then a good one.
+  class Bad final : public v1::Sync::Service {
+   public:
+    explicit Bad(NodeState good) : good_(std::move(good)) {}
+    std::vector<v1::Ack> acks;
+    std::mutex mu;
+    grpc::Status Stream(grpc::ServerContext*, grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* s) override {
+      v1::SyncRequest req;
+      if (!s->Read(&req)) return grpc::Status::OK;
+      v1::SyncResponse bad;
+      *bad.mutable_update() = FullUpdate(good_);
+      bad.mutable_update()->mutable_policy(0)->set_tcp_portset(9999);  // a port set that does not exist
+      s->Write(bad);
+      v1::SyncResponse ok;
+      *ok.mutable_update() = FullUpdate(good_);
+      s->Write(ok);
+      while (s->Read(&req)) {
+        if (!req.has_ack()) continue;
+        std::lock_guard<std::mutex> l(mu);
+        acks.push_back(req.ack());
+      }
+      return grpc::Status::OK;
+    }
+    NodeState good_;
+  };
+  NodeState good = *cp_->Current("n1");
+  ASSERT_FALSE(good.policy.empty());
+  Bad bad(good);
+  grpc::SslServerCredentialsOptions so(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  so.pem_root_certs = *ReadFile((root_ / "pki" / "ca.pem").string());
+  so.pem_key_cert_pairs.push_back({*ReadFile(Tls("warden-control").key), *ReadFile(Tls("warden-control").cert)});
+  int port = 0;
+  grpc::ServerBuilder b;
+  b.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(so), &port);
+  b.RegisterService(&bad);
+  auto server = b.BuildAndStart();
+  ASSERT_GT(port, 0);
+  std::vector<uint64_t> applied;
+  std::mutex mu;
+  TlsFiles t = Tls("n1");
+  node::SyncClient client({"127.0.0.1:" + std::to_string(port), "n1", t.cert, t.key, t.ca, "warden-control"}, NodeState{},
+                          [&](const NodeState& s) {
+                            std::lock_guard<std::mutex> l(mu);
+                            applied.push_back(s.version);
+                            return absl::OkStatus();
+                          });
+  client.Start();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard<std::mutex> l(bad.mu);
+      if (bad.acks.size() >= 2) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  client.Stop();
+  server->Shutdown();
+  std::lock_guard<std::mutex> l(bad.mu);
+  ASSERT_EQ(bad.acks.size(), 2u);
+  EXPECT_FALSE(bad.acks[0].ok());
+  EXPECT_NE(bad.acks[0].error().find("port set 9999"), std::string::npos) << bad.acks[0].error();
+  EXPECT_TRUE(bad.acks[1].ok());
+  EXPECT_EQ(applied.size(), 1u) << "the malformed update must never reach the datapath";
+  EXPECT_EQ(client.stats().nacks.load(), 1u);
+  EXPECT_EQ(client.stats().version.load(), good.version);
+}
+
+}  // namespace
+}  // namespace warden::control
