@@ -9,6 +9,7 @@
 #include "agent/cli/flags.h"
 #include "agent/common/dir_watch.h"
 #include "agent/common/http_server.h"
+#include "agent/common/netns.h"
 #include "agent/control/control_plane.h"
 #include "agent/control/sync_server.h"
 
@@ -26,9 +27,11 @@ int RunControl(const std::vector<std::string>& args) {
   control::TlsFiles tls;
   std::string listen = "0.0.0.0:9443", metrics;
   std::vector<std::string> cluster;
+  std::string netns;
   po::options_description desc(
       "warden control: compile the manifests and push each node its state over Sync\n\noptions");
   desc.add_options()("help,h", "show this help")(
+      "netns", po::value(&netns), "join this network namespace first (/var/run/netns/NAME)")(
       "manifests", po::value(&o.manifests),
       "directory of Kubernetes manifests (watched with inotify)")(
       "listen", po::value(&listen)->default_value("0.0.0.0:9443"),
@@ -44,6 +47,12 @@ int RunControl(const std::vector<std::string>& args) {
       "namespace whose pods are egress gateways");
   po::variables_map vm;
   if (auto done = ParseFlags("control", desc, args, &vm)) return *done;
+  if (!netns.empty()) {
+    if (auto st = common::EnterNetns(netns); !st.ok()) {
+      std::cerr << "warden control: --netns: " << st.message() << "\n";
+      return 2;
+    }
+  }
   auto fail = [](const std::string& m) {
     std::cerr << "warden control: " << m << "\n";
     return 2;

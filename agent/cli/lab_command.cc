@@ -43,10 +43,12 @@ json ReportJson(const lab::ProbeReport& r) {
 
 int Usage() {
   std::cerr
-      << "usage: warden lab up --manifests DIR [--state DIR] [--serve-ports P,..] [--no-agents] "
+      << "usage: warden lab up --manifests DIR [--state DIR] [--serve-ports P,..] [--no-control] "
+         "[--no-agents] "
          "[-- AGENT-FLAGS...]\n"
          "       warden lab down [--state DIR]\n"
          "       warden lab start-agent --node NAME   (start a node's agent again, as it was)\n"
+         "       warden lab start-control             (start the control plane again)\n"
          "       warden lab probe --from NS/POD|node:NAME|internet --to NS/POD|IP --port P "
          "[--protocol TCP|UDP]\n"
          "       warden lab matrix [--ports 80,81] [--protocols TCP,UDP] [--output text|json]\n"
@@ -69,12 +71,12 @@ int RunLab(const std::vector<std::string>& all) {
   std::string state = "/run/warden-lab", manifests, from, to, protocol = "TCP", ports = "80",
               protocols = "TCP", output = "text", cgroup, netns, tcp, udp, serve_ports;
   int port = 0, timeout_ms = 1000, parallel = 16;
-  bool no_agents = false;
+  bool no_agents = false, no_control = false;
   po::options_description desc("warden lab");
   desc.add_options()("state", po::value(&state))("manifests", po::value(&manifests))(
-      "no-agents", po::bool_switch(&no_agents))("serve-ports", po::value(&serve_ports))(
-      "from", po::value(&from))("to", po::value(&to))("port", po::value(&port))(
-      "protocol", po::value(&protocol))("ports", po::value(&ports))(
+      "no-agents", po::bool_switch(&no_agents))("no-control", po::bool_switch(&no_control))(
+      "serve-ports", po::value(&serve_ports))("from", po::value(&from))("to", po::value(&to))(
+      "port", po::value(&port))("protocol", po::value(&protocol))("ports", po::value(&ports))(
       "protocols", po::value(&protocols))("output,o", po::value(&output))(
       "timeout-ms", po::value(&timeout_ms))("parallel", po::value(&parallel))(
       "cgroup", po::value(&cgroup))("netns", po::value(&netns))("tcp", po::value(&tcp))(
@@ -97,6 +99,7 @@ int RunLab(const std::vector<std::string>& all) {
     o.manifests = manifests;
     o.state_dir = state;
     o.agents = !no_agents;
+    o.control = !no_control;
     o.agent_args = agent_args;
     if (!serve_ports.empty() && !ParseInts(serve_ports, &o.serve_ports)) {
       return fail(absl::InvalidArgumentError("--serve-ports: bad list"));
@@ -107,6 +110,12 @@ int RunLab(const std::vector<std::string>& all) {
   }
   if (verb == "down") {
     if (auto st = lab::LabDown(state); !st.ok()) return fail(st);
+    return 0;
+  }
+  if (verb == "start-control") {
+    auto pid = lab::LabStartControl(state);
+    if (!pid.ok()) return fail(pid.status());
+    std::cout << *pid << "\n";
     return 0;
   }
   if (verb == "start-agent") {

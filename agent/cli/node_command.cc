@@ -6,6 +6,7 @@
 
 #include "agent/cli/commands.h"
 #include "agent/cli/flags.h"
+#include "agent/common/netns.h"
 #include "agent/node/node_agent.h"
 
 namespace warden::cli {
@@ -21,10 +22,12 @@ int RunNode(const std::vector<std::string>& args) {
   node::NodeAgentOptions o;
   std::string pool = "default", unknown;
   std::vector<std::string> allow, cluster;
+  std::string netns;
   po::options_description desc(
       "warden node: enforce NetworkPolicy and node-pool lockdown on one node with cgroup "
       "BPF\n\noptions");
   desc.add_options()("help,h", "show this help")(
+      "netns", po::value(&netns), "join this network namespace first (/var/run/netns/NAME)")(
       "node", po::value(&o.node),
       "this node's name (pods with spec.nodeName equal to it are local)")(
       "manifests", po::value(&o.manifests), "directory of Kubernetes manifests, re-read on change")(
@@ -57,6 +60,12 @@ int RunNode(const std::vector<std::string>& args) {
       "keep the last applied control-plane state here (restart without it)");
   po::variables_map vm;
   if (auto done = ParseFlags("node", desc, args, &vm)) return *done;
+  if (!netns.empty()) {
+    if (auto st = common::EnterNetns(netns); !st.ok()) {
+      std::cerr << "warden node: --netns: " << st.message() << "\n";
+      return 2;
+    }
+  }
   auto fail = [](const std::string& m) {
     std::cerr << "warden node: " << m << "\n";
     return 2;

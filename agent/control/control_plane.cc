@@ -116,4 +116,13 @@ std::chrono::steady_clock::time_point ControlPlane::ChangedAt(const std::string&
 
 void ControlPlane::WakeAll() { cv_.notify_all(); }
 
+std::map<std::string, uint64_t> ControlPlane::CurrentVersions() {
+  std::lock_guard<std::mutex> l(mu_);
+  std::map<std::string, uint64_t> out;
+  for (const auto& [n, pn] : nodes_) {
+    if (!pn.versions.empty()) out[n] = pn.versions.back()->version;
+  }
+  return out;
+}
+
 }  // namespace warden::control

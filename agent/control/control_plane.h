@@ -46,6 +46,8 @@ class ControlPlane {
   // When the state of the current version was computed (for push latency).
   std::chrono::steady_clock::time_point ChangedAt(const std::string& node, uint64_t version);
 
+  // Every node's current version.
+  std::map<std::string, uint64_t> CurrentVersions();
   uint64_t manifest_errors() const { return manifest_errors_; }
   uint64_t reloads() const { return reloads_; }
   // Wakes every waiter (shutdown).

@@ -185,6 +185,12 @@ std::string SyncServer::RenderMetrics() const {
        cp_->manifest_errors());
   line("warden_control_reloads_total", "counter", "Manifest reloads.", cp_->reloads());
   absl::StrAppend(&out,
+                  "# HELP warden_control_node_version Current version of each node's state.\n",
+                  "# TYPE warden_control_node_version gauge\n");
+  for (const auto& [n, v] : cp_->CurrentVersions()) {
+    absl::StrAppend(&out, "warden_control_node_version{node=\"", n, "\"} ", v, "\n");
+  }
+  absl::StrAppend(&out,
                   "# HELP warden_control_push_latency_ms From a state change to the node's ACK.\n",
                   "# TYPE warden_control_push_latency_ms histogram\n");
   uint64_t cum = 0;

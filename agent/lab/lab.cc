@@ -34,6 +34,7 @@ using nlohmann::json;
 
 constexpr const char* kBpffsRoot = "/sys/fs/bpf/warden-lab";
 constexpr const char* kNetnsPrefix = "wl-";
+constexpr const char* kControlIp = "10.10.0.2";
 // The "internet": TEST-NET hosts of the reference scenario and the Google API VIPs.
 const std::vector<std::string> kWorldHosts = {"203.0.113.10",  "203.0.113.20", "203.0.113.66",
                                               "198.51.100.53", "199.36.153.8", "199.36.153.4"};
@@ -130,6 +131,32 @@ void RemoveCgroupTree(const std::string& root) {
   rmdir(root.c_str());
 }
 
+// A lab CA and a certificate per name ("name[,IP:a,DNS:b]"), whose SANs hold the name: what
+// scripts/gen-certs does for real deployments.
+absl::Status MakePki(const std::string& dir, const std::vector<std::string>& specs) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  LAB_SH(
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "
+      "/CN=warden-lab-ca -keyout ",
+      dir, "/ca-key.pem -out ", dir, "/ca.pem");
+  for (const auto& spec : specs) {
+    std::string name = spec.substr(0, spec.find(','));
+    std::string sans = "DNS:" + name;
+    if (spec.find(',') != std::string::npos) absl::StrAppend(&sans, spec.substr(spec.find(',')));
+    std::string base = absl::StrCat(dir, "/", name);
+    std::ofstream(base + ".ext") << "subjectAltName=" << sans
+                                 << "\nextendedKeyUsage=serverAuth,clientAuth\n";
+    LAB_SH("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=", name,
+           " -keyout ", base, "-key.pem -out ", base, ".csr");
+    LAB_SH("openssl x509 -req -in ", base, ".csr -CA ", dir, "/ca.pem -CAkey ", dir,
+           "/ca-key.pem -CAcreateserial -days 30 -extfile ", base, ".ext -out ", base, ".pem");
+    fs::remove(base + ".csr", ec);
+    fs::remove(base + ".ext", ec);
+  }
+  return absl::OkStatus();
+}
+
 std::vector<std::string> LabNetns() {
   std::vector<std::string> out;
   std::error_code ec;
@@ -142,12 +169,10 @@ std::vector<std::string> LabNetns() {
 
 std::string Ports(const std::vector<int>& p) { return absl::StrJoin(p, ","); }
 
-// Starts a node's agent inside the lab's agents cgroup, output to logs/<node>.log.
-absl::StatusOr<pid_t> StartAgent(const json& state, const json& node,
-                                 const std::string& state_dir) {
-  std::vector<std::string> argv = node["agent_argv"];
+// Starts a lab daemon (agent, control plane) inside the lab's agents cgroup, output to `log`.
+absl::StatusOr<pid_t> StartProcess(const json& state, std::vector<std::string> argv,
+                                   const std::string& log) {
   std::string cg = state["lab_cgroup"].get<std::string>() + "/agents";
-  std::string log = absl::StrCat(state_dir, "/logs/", node["name"].get<std::string>(), ".log");
   pid_t pid = fork();
   if (pid < 0) return absl::InternalError("fork failed");
   if (pid == 0) {
@@ -165,6 +190,12 @@ absl::StatusOr<pid_t> StartAgent(const json& state, const json& node,
     _exit(127);
   }
   return pid;
+}
+
+absl::StatusOr<pid_t> StartAgent(const json& state, const json& node,
+                                 const std::string& state_dir) {
+  return StartProcess(state, node["agent_argv"],
+                      absl::StrCat(state_dir, "/logs/", node["name"].get<std::string>(), ".log"));
 }
 
 }  // namespace
@@ -371,29 +402,84 @@ absl::Status LabUp(const LabOptions& o) {
   state["nodes"] = nodes;
   state["pods"] = pods;
 
-  // One agent per node, each in the lab's agents cgroup (so that `down` finds it by cgroup).
+  // The control plane, in a network namespace of its own on the fabric, with a lab PKI.
+  std::string pki = o.state_dir + "/pki";
+  if (o.agents && o.control) {
+    std::vector<std::string> names = {"warden-control,IP:" + std::string(kControlIp)};
+    for (const auto& n : state["nodes"]) names.push_back(n["name"]);
+    if (auto st = MakePki(pki, names); !st.ok()) return st;
+    LAB_SH("ip netns add wl-control");
+    LAB_SH("ip -n wl-control link set lo up");
+    LAB_SH("ip link add wlctl type veth peer name wlctlc");
+    LAB_SH("ip link set wlctl netns wl-fabric");
+    LAB_SH("ip link set wlctlc netns wl-control name eth0");
+    LAB_SH("ip -n wl-fabric link set wlctl master br0 up");
+    LAB_SH("ip -n wl-control addr add ", kControlIp, "/24 dev eth0");
+    LAB_SH("ip -n wl-control link set eth0 up");
+    std::vector<std::string> argv = {self,
+                                     "control",
+                                     "--netns",
+                                     "wl-control",
+                                     "--manifests",
+                                     state["manifests"],
+                                     "--listen",
+                                     absl::StrCat(kControlIp, ":9443"),
+                                     "--tls-cert",
+                                     pki + "/warden-control.pem",
+                                     "--tls-key",
+                                     pki + "/warden-control-key.pem",
+                                     "--client-ca",
+                                     pki + "/ca.pem",
+                                     "--metrics",
+                                     "127.0.0.1:19099",
+                                     "--cluster-cidr",
+                                     subnet};
+    state["control"] = {{"netns", "wl-control"},
+                        {"address", absl::StrCat(kControlIp, ":9443")},
+                        {"metrics", "127.0.0.1:19099"},
+                        {"argv", argv}};
+    auto pid = StartProcess(state, argv, o.state_dir + "/logs/control.log");
+    if (!pid.ok()) return pid.status();
+    state["control"]["pid"] = *pid;
+  }
+
+  // One agent per node, in its node's network namespace (as a hostNetwork DaemonSet), in the
+  // lab's agents cgroup (so that `down` finds it by cgroup).
   if (o.agents) {
     int metrics_port = 19100;
     for (auto& n : state["nodes"]) {
-      std::vector<std::string> argv = {
-          self,
-          "node",
-          "--node",
-          n["name"],
-          "--manifests",
-          state["manifests"],
-          "--cgroup-root",
-          n["cgroup"],
-          "--bpffs",
-          n["bpffs"],
-          "--pool",
-          n["pool"],
-          "--cluster-cidr",
-          subnet,
-          "--log",
-          absl::StrCat(o.state_dir, "/logs/", n["name"].get<std::string>(), "-verdicts.jsonl"),
-          "--metrics",
-          absl::StrCat("127.0.0.1:", metrics_port)};
+      std::string name = n["name"];
+      std::vector<std::string> argv = {self,
+                                       "node",
+                                       "--node",
+                                       name,
+                                       "--netns",
+                                       n["netns"],
+                                       "--cgroup-root",
+                                       n["cgroup"],
+                                       "--bpffs",
+                                       n["bpffs"],
+                                       "--pool",
+                                       n["pool"],
+                                       "--log",
+                                       absl::StrCat(o.state_dir, "/logs/", name, "-verdicts.jsonl"),
+                                       "--metrics",
+                                       absl::StrCat("127.0.0.1:", metrics_port)};
+      if (o.control) {
+        for (const char* f : {"--control", "--tls-cert", "--tls-key", "--tls-ca",
+                              "--tls-server-name", "--state-dir"}) {
+          argv.push_back(f);
+          if (std::string(f) == "--control") argv.push_back(absl::StrCat(kControlIp, ":9443"));
+          if (std::string(f) == "--tls-cert") argv.push_back(absl::StrCat(pki, "/", name, ".pem"));
+          if (std::string(f) == "--tls-key")
+            argv.push_back(absl::StrCat(pki, "/", name, "-key.pem"));
+          if (std::string(f) == "--tls-ca") argv.push_back(pki + "/ca.pem");
+          if (std::string(f) == "--tls-server-name") argv.push_back("warden-control");
+          if (std::string(f) == "--state-dir") argv.push_back(o.state_dir + "/agent-state");
+        }
+      } else {
+        argv.insert(argv.end(), {"--manifests", state["manifests"], "--cluster-cidr", subnet});
+      }
       for (const auto& a : kAllowances) {
         argv.push_back("--allow-world");
         argv.push_back(a);
@@ -408,8 +494,11 @@ absl::Status LabUp(const LabOptions& o) {
     // Ready when every program of every node is attached (its link pinned).
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     for (const auto& n : state["nodes"]) {
+      // Attached, and (with a control plane) the first state applied and saved.
       std::string pin = n["bpffs"].get<std::string>() + "/links/wd_sendmsg6";
-      while (access(pin.c_str(), F_OK) != 0) {
+      std::string saved =
+          absl::StrCat(o.state_dir, "/agent-state/", n["name"].get<std::string>(), ".state");
+      while (access(pin.c_str(), F_OK) != 0 || (o.control && access(saved.c_str(), F_OK) != 0)) {
         int status;
         if (waitpid(n["agent_pid"].get<pid_t>(), &status, WNOHANG) != 0) {
           return absl::InternalError(
@@ -464,6 +553,18 @@ ProbeReport Report(const ProbeSpec& s, const ProbeResult& r) {
 }
 
 }  // namespace
+
+absl::StatusOr<pid_t> LabStartControl(const std::string& state_dir) {
+  auto state = ReadState(state_dir);
+  if (!state.ok()) return state.status();
+  if (!state->contains("control"))
+    return absl::FailedPreconditionError("the lab runs without a control plane");
+  auto pid = StartProcess(*state, (*state)["control"]["argv"], state_dir + "/logs/control.log");
+  if (!pid.ok()) return pid.status();
+  (*state)["control"]["pid"] = *pid;
+  std::ofstream(state_dir + "/state.json") << state->dump(2) << "\n";
+  return *pid;
+}
 
 absl::StatusOr<pid_t> LabStartAgent(const std::string& state_dir, const std::string& node) {
   auto state = ReadState(state_dir);

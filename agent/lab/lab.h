@@ -25,6 +25,7 @@ struct LabOptions {
   std::string warden_binary;            // defaults to /proc/self/exe
   std::vector<std::string> agent_args;  // extra flags for every `warden node`
   bool agents = true;
+  bool control = true;           // run `warden control` and the agents in control-plane mode
   std::vector<int> serve_ports;  // every pod also serves these, on TCP and UDP
 };
 
@@ -47,6 +48,9 @@ struct ProbeReport {
   std::string outcome;  // connected, eperm, timeout, refused, error
   std::string detail;
 };
+
+// Starts the control plane again (after it was killed), with the flags it had.
+absl::StatusOr<pid_t> LabStartControl(const std::string& state_dir);
 
 // Starts the agent of `node` again (after it was killed), with the flags it had.
 absl::StatusOr<pid_t> LabStartAgent(const std::string& state_dir, const std::string& node);

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/common/cgroup.h"
+#include "agent/common/netns.h"
 
 namespace warden::lab {
 
@@ -79,17 +80,7 @@ absl::Status EnterPlace(const std::string& cgroup, const std::string& netns) {
   if (!cgroup.empty()) {
     if (auto st = common::MoveToCgroup(cgroup, getpid()); !st.ok()) return st;
   }
-  if (!netns.empty()) {
-    std::string path = "/var/run/netns/" + netns;
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-      return absl::NotFoundError(absl::StrCat("netns ", netns, ": ", std::strerror(errno)));
-    int rc = setns(fd, CLONE_NEWNET);
-    int err = errno;
-    close(fd);
-    if (rc != 0)
-      return absl::InternalError(absl::StrCat("setns ", netns, ": ", std::strerror(err)));
-  }
+  if (!netns.empty()) return common::EnterNetns(netns);
   return absl::OkStatus();
 }
 

@@ -61,11 +61,12 @@ class ControlTest : public ::testing::Test {
   void SetUp() override {
     root_ = fs::temp_directory_path() / ("warden-control-test-" + std::to_string(getpid()));
     fs::create_directories(root_ / "manifests");
-    auto r = e2e::Sh(std::string(WARDEN_SOURCE_DIR) + "/scripts/gen-certs " + (root_ / "pki").string() +
-                     " warden-control,IP:127.0.0.1 n1 n2");
+    auto r = e2e::Sh(std::string(WARDEN_SOURCE_DIR) + "/scripts/gen-certs " +
+                     (root_ / "pki").string() + " warden-control,IP:127.0.0.1 n1 n2");
     ASSERT_EQ(r.code, 0) << r.err;
     // A second CA, whose certificates the server must not accept.
-    r = e2e::Sh(std::string(WARDEN_SOURCE_DIR) + "/scripts/gen-certs " + (root_ / "other").string() + " n1");
+    r = e2e::Sh(std::string(WARDEN_SOURCE_DIR) + "/scripts/gen-certs " +
+                (root_ / "other").string() + " n1");
     ASSERT_EQ(r.code, 0) << r.err;
     Write("cluster.yaml", kCluster);
     Write("policy.yaml", kPolicy);
@@ -73,7 +74,8 @@ class ControlTest : public ::testing::Test {
     o.manifests = (root_ / "manifests").string();
     cp_ = std::make_unique<ControlPlane>(o);
     cp_->Refresh(true);
-    auto s = SyncServer::Start(cp_.get(), "127.0.0.1:0", Tls("warden-control"), /*heartbeat_ms=*/200);
+    auto s =
+        SyncServer::Start(cp_.get(), "127.0.0.1:0", Tls("warden-control"), /*heartbeat_ms=*/200);
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = std::move(*s);
   }
@@ -84,18 +86,21 @@ class ControlTest : public ::testing::Test {
   }
   TlsFiles Tls(const std::string& name, const std::string& pki = "pki") {
     fs::path d = root_ / pki;
-    return TlsFiles{(d / (name + ".pem")).string(), (d / (name + "-key.pem")).string(), (root_ / "pki" / "ca.pem").string()};
+    return TlsFiles{(d / (name + ".pem")).string(), (d / (name + "-key.pem")).string(),
+                    (root_ / "pki" / "ca.pem").string()};
   }
   void Write(const std::string& name, const std::string& text) {
     fs::path tmp = root_ / "manifests" / (name + ".tmp");
     std::ofstream(tmp) << text;
     fs::rename(tmp, root_ / "manifests" / name);
     // mtime granularity: make sure the fingerprint sees a change even within one tick.
-    fs::last_write_time(root_ / "manifests" / name, fs::file_time_type::clock::now() + std::chrono::seconds(++bump_));
+    fs::last_write_time(root_ / "manifests" / name,
+                        fs::file_time_type::clock::now() + std::chrono::seconds(++bump_));
   }
   std::string Address() const { return "127.0.0.1:" + std::to_string(server_->port()); }
 
-  std::shared_ptr<grpc::Channel> Channel(const std::string& cert_name, const std::string& pki = "pki") {
+  std::shared_ptr<grpc::Channel> Channel(const std::string& cert_name,
+                                         const std::string& pki = "pki") {
     TlsFiles t = Tls(cert_name, pki);
     grpc::SslCredentialsOptions o;
     o.pem_root_certs = *ReadFile((root_ / "pki" / "ca.pem").string());
@@ -130,7 +135,8 @@ class ControlTest : public ::testing::Test {
       stream->Write(req);
     }
   };
-  std::unique_ptr<Sub> Subscribe(std::shared_ptr<grpc::Channel> ch, const std::string& node, uint64_t have = 0) {
+  std::unique_ptr<Sub> Subscribe(std::shared_ptr<grpc::Channel> ch, const std::string& node,
+                                 uint64_t have = 0) {
     auto s = std::make_unique<Sub>();
     s->ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     s->stub = v1::Sync::NewStub(ch);
@@ -163,7 +169,8 @@ TEST_F(ControlTest, SnapshotThenDeltas) {
   sub->Ack(u.version(), true);
 
   // Widen the policy: only what changed travels, as a delta on the version held.
-  Write("policy.yaml", std::string(kPolicy).replace(std::string(kPolicy).find("port: 80"), 8, "port: 81"));
+  Write("policy.yaml",
+        std::string(kPolicy).replace(std::string(kPolicy).find("port: 80"), 8, "port: 81"));
   ASSERT_TRUE(cp_->Refresh());
   ASSERT_TRUE(sub->Next(&u));
   EXPECT_FALSE(u.full());
@@ -183,7 +190,8 @@ TEST_F(ControlTest, SnapshotThenDeltas) {
   // Acks were counted.
   EXPECT_GE(server_->stats().acked.load(), 2u);
   EXPECT_EQ(server_->stats().connected.load(), 1);
-  EXPECT_NE(server_->RenderMetrics().find("warden_control_push_latency_ms_count 2"), std::string::npos)
+  EXPECT_NE(server_->RenderMetrics().find("warden_control_push_latency_ms_count 2"),
+            std::string::npos)
       << server_->RenderMetrics();
 }
 
@@ -248,15 +256,17 @@ TEST_F(ControlTest, NackIsCountedAndTheNextUpdateStartsFromWhatTheClientHolds) {
   Write("policy.yaml", kPolicy);
   ASSERT_TRUE(cp_->Refresh());
   ASSERT_TRUE(sub->Next(&u));
-  EXPECT_EQ(u.base_version(), held.version) << "after a NACK the delta must start from the version ACKed";
+  EXPECT_EQ(u.base_version(), held.version)
+      << "after a NACK the delta must start from the version ACKed";
   ASSERT_TRUE(ApplyUpdate(u, &held).ok());
   EXPECT_TRUE(held.SameContents(*cp_->Current("n1")));
 }
 
 TEST_F(ControlTest, InvalidManifestChangeKeepsTheLastGoodState) {
   uint64_t v = cp_->Current("n1")->version;
-  Write("policy.yaml", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\n"
-                       "spec:\n  podSelector: {}\n  policyTypes: [Sideways]\n");
+  Write("policy.yaml",
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\n"
+        "spec:\n  podSelector: {}\n  policyTypes: [Sideways]\n");
   cp_->Refresh();
   EXPECT_EQ(cp_->manifest_errors(), 1u);
   EXPECT_EQ(cp_->Current("n1")->version, v) << "an invalid file must not change any node's state";
@@ -272,12 +282,14 @@ TEST_F(ControlTest, ClientNacksMalformedUpdatesAndKeepsItsState) {
     explicit Bad(NodeState good) : good_(std::move(good)) {}
     std::vector<v1::Ack> acks;
     std::mutex mu;
-    grpc::Status Stream(grpc::ServerContext*, grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* s) override {
+    grpc::Status Stream(grpc::ServerContext*,
+                        grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* s) override {
       v1::SyncRequest req;
       if (!s->Read(&req)) return grpc::Status::OK;
       v1::SyncResponse bad;
       *bad.mutable_update() = FullUpdate(good_);
-      bad.mutable_update()->mutable_policy(0)->set_tcp_portset(9999);  // a port set that does not exist
+      bad.mutable_update()->mutable_policy(0)->set_tcp_portset(
+          9999);  // a port set that does not exist
       s->Write(bad);
       v1::SyncResponse ok;
       *ok.mutable_update() = FullUpdate(good_);
@@ -296,7 +308,8 @@ TEST_F(ControlTest, ClientNacksMalformedUpdatesAndKeepsItsState) {
   Bad bad(good);
   grpc::SslServerCredentialsOptions so(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   so.pem_root_certs = *ReadFile((root_ / "pki" / "ca.pem").string());
-  so.pem_key_cert_pairs.push_back({*ReadFile(Tls("warden-control").key), *ReadFile(Tls("warden-control").cert)});
+  so.pem_key_cert_pairs.push_back(
+      {*ReadFile(Tls("warden-control").key), *ReadFile(Tls("warden-control").cert)});
   int port = 0;
   grpc::ServerBuilder b;
   b.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(so), &port);
@@ -306,12 +319,13 @@ TEST_F(ControlTest, ClientNacksMalformedUpdatesAndKeepsItsState) {
   std::vector<uint64_t> applied;
   std::mutex mu;
   TlsFiles t = Tls("n1");
-  node::SyncClient client({"127.0.0.1:" + std::to_string(port), "n1", t.cert, t.key, t.ca, "warden-control"}, NodeState{},
-                          [&](const NodeState& s) {
-                            std::lock_guard<std::mutex> l(mu);
-                            applied.push_back(s.version);
-                            return absl::OkStatus();
-                          });
+  node::SyncClient client(
+      {"127.0.0.1:" + std::to_string(port), "n1", t.cert, t.key, t.ca, "warden-control"},
+      NodeState{}, [&](const NodeState& s) {
+        std::lock_guard<std::mutex> l(mu);
+        applied.push_back(s.version);
+        return absl::OkStatus();
+      });
   client.Start();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < deadline) {

@@ -136,29 +136,39 @@ class LabTest : public ::testing::Test {
     std::ifstream in(state_ + "/state.json");
     lab_ = json::parse(in);
   }
-  // Sum over nodes of warden_manifest_loads_total.
-  std::map<std::string, long> Loads() {
-    std::map<std::string, long> out;
-    for (const auto& n : lab_["nodes"]) {
-      Result r = Sh("curl -s --max-time 2 http://" + n["metrics"].get<std::string>() + "/metrics");
-      size_t at = r.out.find("warden_manifest_loads_total{");
-      if (at == std::string::npos) continue;
-      size_t sp = r.out.find("} ", at);
-      out[n["name"]] = std::stol(r.out.substr(sp + 2));
-    }
-    return out;
+  // A metric's value (the first series whose line starts with `series`), read inside a netns.
+  static long Metric(const std::string& netns, const std::string& address,
+                     const std::string& series) {
+    Result r =
+        Sh("ip netns exec " + netns + " curl -s --max-time 2 http://" + address + "/metrics");
+    size_t at = r.out.find("\n" + series);
+    if (at == std::string::npos) return -1;
+    size_t sp = r.out.find(' ', at + 1 + series.size());
+    return std::stol(r.out.substr(sp + 1));
   }
-  // Waits until every agent has reconciled a manifest change made after `before`.
-  void WaitReload(const std::map<std::string, long>& before) {
+  long ControlReloads() {
+    return Metric(lab_["control"]["netns"], lab_["control"]["metrics"],
+                  "warden_control_reloads_total");
+  }
+  // Waits until the control plane has seen a manifest change made after `before` reloads and
+  // every agent enforces the version the control plane holds for its node.
+  void WaitReload(long before) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto now = Loads();
-      bool all = now.size() == before.size();
-      for (const auto& [n, v] : before) all = all && now[n] > v;
-      if (all) return;
+    while (std::chrono::steady_clock::now() < deadline && ControlReloads() <= before) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    FAIL() << "agents did not reload the manifests within 10 s";
+    for (const auto& n : lab_["nodes"]) {
+      std::string name = n["name"];
+      long want = Metric(lab_["control"]["netns"], lab_["control"]["metrics"],
+                         "warden_control_node_version{node=\"" + name + "\"}");
+      while (std::chrono::steady_clock::now() < deadline &&
+             Metric(n["netns"], n["metrics"], "warden_control_version{node=\"" + name + "\"}") !=
+                 want) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+          << "node " << name << " did not reach version " << want;
+    }
   }
   std::string Probe(const std::string& from, const std::string& to, int port, const char* proto,
                     int timeout_ms = 500) {
@@ -211,7 +221,7 @@ TEST_F(LabTest, RealPacketMatrixEqualsExplainForEveryPolicySet) {
   Write("cluster.yaml", TruthTable());
   Up();
   for (const auto& [name, yaml] : kPolicySets) {
-    auto before = Loads();
+    long before = ControlReloads();
     if (yaml.empty()) {
       fs::remove(dir_ / "policy.yaml");
     } else {
@@ -225,7 +235,8 @@ TEST_F(LabTest, RealPacketMatrixEqualsExplainForEveryPolicySet) {
 TEST_F(LabTest, ReferenceScenarioMatrixEqualsExplain) {
   fs::copy(fs::path(WARDEN_SOURCE_DIR) / "deploy/examples/reference", dir_,
            fs::copy_options::recursive);
-  Up("--serve-ports 8080,53,15443");
+  // The agents read the manifests themselves here (the other tests use the control plane).
+  Up("--serve-ports 8080,53,15443 --no-control");
   ExpectMatrixEqualsExplain("reference", "8080,53,15443");
 }
 
@@ -354,7 +365,7 @@ TEST_F(LabTest, AgentKilledAndRestartedLosesNoEnforcement) {
   EXPECT_GE(p.rounds, 5);
   EXPECT_EQ(p.wrong, 0) << ::testing::PrintToString(p.errors);
   // And the restarted agent still follows the manifests.
-  auto loads = Loads();
+  long loads = ControlReloads();
   Write("99-open.yaml", R"(
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -417,7 +428,7 @@ spec:
   ingress: [{from: [{namespaceSelector: {matchLabels: {team: y}}}]}]
 )";
   for (int i = 0; i < 10; ++i) {
-    auto loads = Loads();
+    long loads = ControlReloads();
     Write("50-churn.yaml", i % 2 ? b : a);
     WaitReload(loads);
     std::this_thread::sleep_for(std::chrono::milliseconds(150));
@@ -425,6 +436,65 @@ spec:
   p.Stop();
   EXPECT_GE(p.rounds, 3);
   EXPECT_EQ(p.wrong, 0) << ::testing::PrintToString(p.errors);
+}
+
+TEST_F(LabTest, ControlPlaneDownAgentsKeepEnforcingAndCatchUpAfter) {
+  fs::copy(fs::path(WARDEN_SOURCE_DIR) / "deploy/examples/reference", dir_,
+           fs::copy_options::recursive);
+  Up();
+  Prober p;
+  p.cases = {{"team-x/app", "team-x/worker", 8080, "TCP", true},
+             {"team-x/app", "team-y/app", 8080, "TCP", false},
+             {"team-x/app", "203.0.113.66", 8443, "TCP", false}};
+  p.Start(this,
+          [this](const Prober::Case& c) { return Probe(c.from, c.to, c.port, c.proto, 300); });
+  ASSERT_EQ(kill(lab_["control"]["pid"].get<pid_t>(), SIGKILL), 0);
+  // A change made while the control plane is down reaches nobody yet...
+  Write("99-open.yaml", R"(
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: open-8081, namespace: team-y}
+spec:
+  podSelector: {}
+  ingress: [{from: [{namespaceSelector: {}}], ports: [{port: 8081}]}]
+)");
+  int before = p.rounds;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (p.rounds < before + 3 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  // ... and an agent restarted now comes back enforcing the state it saved.
+  pid_t agent = 0;
+  for (const auto& n : lab_["nodes"]) {
+    if (n["name"] == "default-1") agent = n["agent_pid"];
+  }
+  ASSERT_EQ(kill(agent, SIGKILL), 0);
+  Result r = Warden("lab start-agent --state " + state_ + " --node default-1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  before = p.rounds;
+  while (p.rounds < before + 3 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::ifstream in(state_ + "/logs/default-1.log");
+  std::string log((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_THAT(log, HasSubstr("enforcing saved version"));
+  // The control plane returns: everyone catches up, with no gap in enforcement meanwhile.
+  r = Warden("lab start-control --state " + state_);
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream st(state_ + "/state.json");
+  lab_ = json::parse(st);
+  long reloads = -1;
+  while (std::chrono::steady_clock::now() < deadline && (reloads = ControlReloads()) < 1) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  WaitReload(reloads - 1);
+  p.Stop();
+  EXPECT_GE(p.rounds, 6);
+  EXPECT_EQ(p.wrong, 0) << ::testing::PrintToString(p.errors);
+  // team-y/app now serves 8081 to everyone... but team-x's own egress still says no.
+  EXPECT_EQ(Probe("team-x/app", "team-y/app", 8081, "TCP"), "eperm");
+  EXPECT_EQ(Probe("node:default-2", "team-y/app", 8081, "TCP"),
+            "refused");  // admitted, nothing listens
 }
 
 }  // namespace
