@@ -89,6 +89,8 @@ std::string NodeAgent::ManifestFingerprint() const {
 
 absl::StatusOr<bool> NodeAgent::Reconcile() {
   std::lock_guard<std::mutex> l(mu_);
+  // Without any state yet (control mode, control plane not answered), leave the tables alone.
+  if (!opts_.control.empty() && !desired_ && (applied_ || keep_existing_)) return false;
   return ReconcileLocked();
 }
 
@@ -199,6 +201,9 @@ absl::Status NodeAgent::Start() {
   if (!control || desired_ || !cfg->configured) {
     auto r = Reconcile();
     if (!r.ok()) return r.status();
+  } else {
+    keep_existing_ = true;
+    Log(absl::StrCat("no saved state: keeping generation ", cfg->generation, " in force until the control plane answers"));
   }
   auto attached = dp_->Attach();
   if (!attached.ok()) return attached.status();
@@ -244,11 +249,8 @@ void NodeAgent::DrainEvents(int timeout_ms) {
 
 void NodeAgent::Run(const std::atomic<bool>& stop) {
   while (!stop.load()) {
-    // Without any state yet (control mode, control plane not answered), leave the tables alone.
-    if (opts_.control.empty() || desired_) {
-      auto r = Reconcile();
-      if (!r.ok()) Log(absl::StrCat("keeping the tables in force: ", r.status().message()));
-    }
+    auto r = Reconcile();
+    if (!r.ok()) Log(absl::StrCat("keeping the tables in force: ", r.status().message()));
     DrainEvents(opts_.interval_ms);
   }
 }

@@ -87,6 +87,7 @@ class NodeAgent {
   std::string fingerprint_;
   std::mutex mu_;  // one reconcile at a time (the agent loop, the Sync client)
   std::optional<control::NodeState> desired_;
+  bool keep_existing_ = false;  // control mode, no state yet: leave an earlier agent's tables alone
   std::unique_ptr<policy::ClusterState> state_;  // manifests mode: for naming policies in the log
   std::unique_ptr<SyncClient> sync_;
   std::optional<datapath::NodeTables> applied_;
