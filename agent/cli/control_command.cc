@@ -26,7 +26,7 @@ int RunControl(const std::vector<std::string>& args) {
   control::ControlPlaneOptions o;
   control::TlsFiles tls;
   std::string listen = "0.0.0.0:9443", metrics;
-  std::vector<std::string> cluster;
+  std::vector<std::string> cluster, allow;
   std::string netns;
   po::options_description desc(
       "warden control: compile the manifests and push each node its state over Sync\n\noptions");
@@ -43,6 +43,9 @@ int RunControl(const std::vector<std::string>& args) {
       "metrics", po::value(&metrics), "serve Prometheus /metrics on HOST:PORT")(
       "cluster-cidr", po::value(&cluster)->composing(),
       "an address range inside the cluster besides podCIDRs")(
+      "allow-world", po::value(&allow)->composing(),
+      "a world destination default-pool nodes may reach directly: "
+      "CIDR[:PORT[-END]][/TCP|UDP|SCTP]")(
       "gateway-namespace", po::value(&o.gateway_namespace)->default_value("warden-egress"),
       "namespace whose pods are egress gateways");
   po::variables_map vm;
@@ -65,6 +68,11 @@ int RunControl(const std::vector<std::string>& args) {
     auto p = policy::ParseCidr(c);
     if (!p.ok()) return fail("--cluster-cidr: " + std::string(p.status().message()));
     o.cluster_cidrs.push_back(*p);
+  }
+  for (const auto& a : allow) {
+    auto p = control::ParseAllowance(a);
+    if (!p.ok()) return fail("--allow-world: " + std::string(p.status().message()));
+    o.allowances.push_back(*p);
   }
   auto watch = common::DirWatch::Open(o.manifests);
   if (!watch.ok()) return fail("--manifests: " + std::string(watch.status().message()));

@@ -33,7 +33,7 @@ ControlPlane::PerNode& ControlPlane::Node(const std::string& node) {
   if (pn.versions.empty()) {
     NodeState s;
     if (snap_) {
-      s = ComputeNodeState(*state_, *snap_, node, opts_.gateway_namespace);
+      s = ComputeNodeState(*state_, *snap_, node, opts_.gateway_namespace, opts_.allowances);
     } else {
       s.node = node;
     }
@@ -70,7 +70,7 @@ bool ControlPlane::Refresh(bool force) {
   }
   for (const auto& [n, _] : nodes_) names.insert(n);
   for (const auto& n : names) {
-    NodeState s = ComputeNodeState(*state_, *snap_, n, opts_.gateway_namespace);
+    NodeState s = ComputeNodeState(*state_, *snap_, n, opts_.gateway_namespace, opts_.allowances);
     PerNode& pn = nodes_[n];
     if (!pn.versions.empty() && pn.versions.back()->SameContents(s)) continue;
     s.version = next_version_++;

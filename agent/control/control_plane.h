@@ -23,7 +23,8 @@ struct ControlPlaneOptions {
   std::string manifests;
   std::vector<policy::Cidr> cluster_cidrs;
   std::string gateway_namespace = "warden-egress";
-  size_t history = 16;  // versions remembered per node, for deltas after a reconnect
+  std::vector<Allowance> allowances;  // world destinations default-pool nodes may reach
+  size_t history = 16;                // versions remembered per node, for deltas after a reconnect
 };
 
 class ControlPlane {

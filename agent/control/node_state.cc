@@ -7,6 +7,7 @@
 #include <fstream>
 #include <set>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace warden::control {
@@ -114,10 +115,23 @@ void PortsetsToWire(const NodeState& s, v1::Update* u) {
   }
 }
 
+uint32_t ProtoNumber(const std::optional<policy::Protocol>& p) {
+  if (!p) return 0;
+  return *p == policy::Protocol::kTCP ? 6 : *p == policy::Protocol::kUDP ? 17 : 132;
+}
+
 void ConfigToWire(const NodeState& s, v1::Update* u) {
   auto* c = u->mutable_node_config();
   c->set_node(s.node);
   for (const auto& a : s.node_addresses) c->add_node_addresses(AddrBytes(a));
+  c->set_pool(s.pool == WD_POOL_GATEWAY ? v1::POOL_GATEWAY : v1::POOL_DEFAULT);
+  for (const auto& a : s.allowances) {
+    auto* w = c->add_allowances();
+    ToWire(a.cidr, w->mutable_prefix());
+    w->set_protocol(ProtoNumber(a.protocol));
+    w->set_port_first(a.port_lo);
+    w->set_port_last(a.port_hi);
+  }
 }
 
 absl::StatusOr<PolicyTuple> FromWire(const v1::PolicyKey& k, const std::string& field) {
@@ -138,10 +152,60 @@ absl::StatusOr<PolicyTuple> FromWire(const v1::PolicyKey& k, const std::string& 
 
 }  // namespace
 
+std::string Allowance::ToString() const {
+  std::string s = cidr.ToString();
+  if (port_lo != 0 || port_hi != 65535) {
+    absl::StrAppend(&s, ":", port_lo);
+    if (port_hi != port_lo) absl::StrAppend(&s, "-", port_hi);
+  }
+  if (protocol) absl::StrAppend(&s, "/", policy::ProtocolName(*protocol));
+  return s;
+}
+
+absl::StatusOr<Allowance> ParseAllowance(const std::string& text) {
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat("allowance \"", text, "\": ", why,
+                                                   " (expected CIDR[:PORT[-END]][/TCP|UDP|SCTP])"));
+  };
+  Allowance a;
+  std::string rest = text;
+  // The protocol, if any, follows the last '/' that comes after a ':' or the prefix length.
+  size_t slash = rest.rfind('/');
+  if (slash != std::string::npos) {
+    if (auto p = policy::ParseProtocol(rest.substr(slash + 1))) {
+      a.protocol = *p;
+      rest = rest.substr(0, slash);
+    }
+  }
+  size_t colon = rest.rfind(':');
+  size_t plen = rest.rfind('/');
+  std::string cidr = rest, ports;
+  if (colon != std::string::npos && plen != std::string::npos && colon > plen) {
+    cidr = rest.substr(0, colon);
+    ports = rest.substr(colon + 1);
+  }
+  auto c = policy::ParseCidr(cidr);
+  if (!c.ok()) return bad(std::string(c.status().message()));
+  a.cidr = *c;
+  if (!ports.empty()) {
+    size_t dash = ports.find('-');
+    int lo = 0, hi = 0;
+    if (!absl::SimpleAtoi(ports.substr(0, dash), &lo) ||
+        !absl::SimpleAtoi(
+            dash == std::string::npos ? ports.substr(0, dash) : ports.substr(dash + 1), &hi) ||
+        lo < 1 || hi > 65535 || hi < lo) {
+      return bad("bad port or range");
+    }
+    a.port_lo = static_cast<uint16_t>(lo);
+    a.port_hi = static_cast<uint16_t>(hi);
+  }
+  return a;
+}
+
 bool NodeState::SameContents(const NodeState& o) const {
-  return node == o.node && node_addresses == o.node_addresses && identities == o.identities &&
-         pods == o.pods && policy == o.policy && portsets == o.portsets &&
-         ipcache.size() == o.ipcache.size() &&
+  return node == o.node && node_addresses == o.node_addresses && pool == o.pool &&
+         allowances == o.allowances && identities == o.identities && pods == o.pods &&
+         policy == o.policy && portsets == o.portsets && ipcache.size() == o.ipcache.size() &&
          std::equal(ipcache.begin(), ipcache.end(), o.ipcache.begin(),
                     [](const auto& a, const auto& b) {
                       return a.first == b.first && a.second.identity == b.second.identity &&
@@ -150,11 +214,16 @@ bool NodeState::SameContents(const NodeState& o) const {
 }
 
 NodeState ComputeNodeState(const policy::ClusterState& state, const policy::Snapshot& snap,
-                           const std::string& node, const std::string& gateway_namespace) {
+                           const std::string& node, const std::string& gateway_namespace,
+                           const std::vector<Allowance>& allowances) {
   NodeState s;
   s.node = node;
-  if (auto n = state.nodes.find(node); n != state.nodes.end())
+  s.allowances = allowances;
+  if (auto n = state.nodes.find(node); n != state.nodes.end()) {
     s.node_addresses = n->second.addresses;
+    auto pool = n->second.labels.find(kNodePoolLabel);
+    if (pool != n->second.labels.end() && pool->second == "gateway") s.pool = WD_POOL_GATEWAY;
+  }
   std::set<uint32_t> local;
   for (const auto& [key, pod] : state.pods) {
     if (pod.node_name != node || pod.host_network) continue;
@@ -243,7 +312,10 @@ v1::Update DeltaUpdate(const NodeState& from, const NodeState& to) {
     if (!to.policy.count(k)) ToWire(k, u.add_removed_policy());
   }
   if (from.portsets != to.portsets) PortsetsToWire(to, &u);
-  if (from.node != to.node || from.node_addresses != to.node_addresses) ConfigToWire(to, &u);
+  if (from.node != to.node || from.node_addresses != to.node_addresses || from.pool != to.pool ||
+      !(from.allowances == to.allowances)) {
+    ConfigToWire(to, &u);
+  }
   return u;
 }
 
@@ -272,6 +344,35 @@ absl::Status ApplyUpdate(const v1::Update& u, NodeState* state) {
                         absl::StrCat("node_config.node_addresses[", i, "]"));
       if (!a.ok()) return a.status();
       next.node_addresses.push_back(*a);
+    }
+    const auto& c = u.node_config();
+    if (c.pool() != v1::POOL_DEFAULT && c.pool() != v1::POOL_GATEWAY) {
+      return bad(absl::StrCat("node_config.pool: unknown value ", c.pool()));
+    }
+    next.pool = c.pool() == v1::POOL_GATEWAY ? WD_POOL_GATEWAY : WD_POOL_DEFAULT;
+    next.allowances.clear();
+    for (int i = 0; i < c.allowances_size(); ++i) {
+      const auto& w = c.allowances(i);
+      std::string f = absl::StrCat("node_config.allowances[", i, "]");
+      auto cidr = FromWire(w.prefix(), f + ".prefix");
+      if (!cidr.ok()) return cidr.status();
+      Allowance al;
+      al.cidr = *cidr;
+      if (w.protocol() == 6)
+        al.protocol = policy::Protocol::kTCP;
+      else if (w.protocol() == 17)
+        al.protocol = policy::Protocol::kUDP;
+      else if (w.protocol() == 132)
+        al.protocol = policy::Protocol::kSCTP;
+      else if (w.protocol() != 0)
+        return bad(absl::StrCat(f, ".protocol: ", w.protocol(), " is not TCP, UDP or SCTP"));
+      if (w.port_first() > w.port_last() || w.port_last() > 65535) {
+        return bad(
+            absl::StrCat(f, ": ", w.port_first(), "-", w.port_last(), " is not a port range"));
+      }
+      al.port_lo = static_cast<uint16_t>(w.port_first());
+      al.port_hi = static_cast<uint16_t>(w.port_last());
+      next.allowances.push_back(al);
     }
   }
   if (u.has_portsets()) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -17,6 +18,20 @@
 #include "warden/v1/sync.pb.h"
 
 namespace warden::control {
+
+// A world destination a default-pool node may still reach directly: "CIDR[:PORT[-END]][/PROTO]".
+struct Allowance {
+  policy::Cidr cidr;
+  std::optional<policy::Protocol> protocol;  // none: every protocol
+  uint16_t port_lo = 0, port_hi = 65535;
+  std::string ToString() const;
+  bool operator==(const Allowance&) const = default;
+};
+
+absl::StatusOr<Allowance> ParseAllowance(const std::string& text);
+
+// The node label that names a node's pool; "gateway" makes a gateway-pool node.
+inline constexpr char kNodePoolLabel[] = "cloud.google.com/gke-nodepool";
 
 struct IdentityRecord {
   std::string name, ns, service_account;
@@ -53,6 +68,8 @@ struct NodeState {
   std::map<policy::Cidr, wd_ipcache_value> ipcache;
   std::map<PolicyTuple, PolicyRecord> policy;  // entries of the identities of this node's pods
   std::vector<std::vector<policy::PortRange>> portsets;
+  uint8_t pool = WD_POOL_DEFAULT;
+  std::vector<Allowance> allowances;
 
   // Same contents, whatever the version.
   bool SameContents(const NodeState& o) const;
@@ -61,7 +78,8 @@ struct NodeState {
 // The state of `node` in the cluster compiled into `snap` (pods on it, their policy, the whole
 // ipcache and identity catalogue, the port sets). `gateway_namespace`'s pods are gateways.
 NodeState ComputeNodeState(const policy::ClusterState& state, const policy::Snapshot& snap,
-                           const std::string& node, const std::string& gateway_namespace);
+                           const std::string& node, const std::string& gateway_namespace,
+                           const std::vector<Allowance>& allowances = {});
 
 // Wire form: everything, or the difference from `from` (whose version becomes base_version).
 v1::Update FullUpdate(const NodeState& s);

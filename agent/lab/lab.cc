@@ -434,6 +434,10 @@ absl::Status LabUp(const LabOptions& o) {
                                      "127.0.0.1:19099",
                                      "--cluster-cidr",
                                      subnet};
+    for (const auto& a : kAllowances) {
+      argv.push_back("--allow-world");
+      argv.push_back(a);
+    }
     state["control"] = {{"netns", "wl-control"},
                         {"address", absl::StrCat(kControlIp, ":9443")},
                         {"metrics", "127.0.0.1:19099"},

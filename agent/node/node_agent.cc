@@ -158,13 +158,17 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
   }
   stats_.local_pods = local.size();
   stats_.pods_without_cgroup = missing;
-  datapath::NodeTables tables = BuildNodeTables(want, local, opts_.allowances);
+  // With a control plane the pool and its allowances come with the state; the flags hold only
+  // until the first state arrives.
+  bool pushed = !opts_.control.empty() && desired_;
+  datapath::NodeTables tables =
+      BuildNodeTables(want, local, pushed ? want.allowances : opts_.allowances);
   datapath::NodeConfig cfg;
   cfg.kubepods_cgroup_id = kubepods->id;
   cfg.kubepods_level = kubepods->level;
   cfg.pod_levels[0] = kubepods->level + 1;  // Guaranteed pods
   cfg.pod_levels[1] = kubepods->level + 2;  // Burstable and BestEffort pods
-  cfg.pool = opts_.pool;
+  cfg.pool = pushed ? want.pool : opts_.pool;
   cfg.unknown_pod = opts_.unknown_pod;
   if (applied_ && datapath::SameTables(*applied_, tables) &&
       datapath::SameConfig(applied_config_, cfg))
@@ -203,7 +207,8 @@ absl::Status NodeAgent::Start() {
     if (!r.ok()) return r.status();
   } else {
     keep_existing_ = true;
-    Log(absl::StrCat("no saved state: keeping generation ", cfg->generation, " in force until the control plane answers"));
+    Log(absl::StrCat("no saved state: keeping generation ", cfg->generation,
+                     " in force until the control plane answers"));
   }
   auto attached = dp_->Attach();
   if (!attached.ok()) return attached.status();

@@ -23,15 +23,8 @@ struct LocalPod {
   uint64_t cgroup_id = 0;
 };
 
-// A world destination a default-pool node may still reach directly: "CIDR[:PORT[-END]][/PROTO]".
-struct Allowance {
-  policy::Cidr cidr;
-  std::optional<policy::Protocol> protocol;  // none: every protocol
-  uint16_t port_lo = 0, port_hi = 65535;
-  std::string ToString() const;
-};
-
-absl::StatusOr<Allowance> ParseAllowance(const std::string& text);
+using control::Allowance;
+using control::ParseAllowance;
 
 // The node's own addresses (state.node_addresses) get WD_ID_LOCAL_HOST in the ipcache, so that
 // pods here always accept traffic from their node, as Kubernetes requires.

@@ -31,7 +31,7 @@ status: {addresses: [{type: InternalIP, address: 10.10.0.11}]}
 ---
 apiVersion: v1
 kind: Node
-metadata: {name: n2}
+metadata: {name: n2, labels: {cloud.google.com/gke-nodepool: gateway}}
 spec: {podCIDR: 10.244.2.0/24}
 ---
 apiVersion: v1
@@ -72,6 +72,7 @@ class ControlTest : public ::testing::Test {
     Write("policy.yaml", kPolicy);
     ControlPlaneOptions o;
     o.manifests = (root_ / "manifests").string();
+    o.allowances = {*ParseAllowance("169.254.169.254/32:80/TCP")};
     cp_ = std::make_unique<ControlPlane>(o);
     cp_->Refresh(true);
     auto s =
@@ -166,6 +167,11 @@ TEST_F(ControlTest, SnapshotThenDeltas) {
   ASSERT_EQ(held.pods.count("x/a"), 1u);
   EXPECT_EQ(held.pods.count("x/b"), 0u) << "n1 gets only its own pods";
   EXPECT_EQ(held.node_addresses.size(), 1u);
+  // The node-pool configuration travels with the state.
+  EXPECT_EQ(held.pool, WD_POOL_DEFAULT);
+  ASSERT_EQ(held.allowances.size(), 1u);
+  EXPECT_EQ(held.allowances[0].ToString(), "169.254.169.254/32:80/TCP");
+  EXPECT_EQ(cp_->Current("n2")->pool, WD_POOL_GATEWAY);
   sub->Ack(u.version(), true);
 
   // Widen the policy: only what changed travels, as a delta on the version held.
