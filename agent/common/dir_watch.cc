@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -56,6 +57,21 @@ bool DirWatch::Wait(int timeout_ms) {
   }
   if (new_dir) AddTree(dir_);
   return true;
+}
+
+std::string DirFingerprint(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::string fp;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    struct stat st;
+    if (stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    absl::StrAppend(&fp, it->path().string(), ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":",
+                    st.st_size, ";");
+  }
+  if (ec) absl::StrAppend(&fp, "error:", ec.message());
+  return fp;
 }
 
 }  // namespace warden::common

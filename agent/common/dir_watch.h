@@ -29,3 +29,11 @@ class DirWatch {
 };
 
 }  // namespace warden::common
+
+namespace warden::common {
+
+// A string that changes whenever a regular file below `dir` is added, removed or modified
+// (path, mtime, size of each). Cheap enough to compute every tick for a manifests directory.
+std::string DirFingerprint(const std::string& dir);
+
+}  // namespace warden::common

@@ -7,26 +7,14 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "agent/common/dir_watch.h"
 
 namespace warden::control {
 
 ControlPlane::ControlPlane(ControlPlaneOptions opts)
     : opts_(std::move(opts)), source_(opts_.manifests) {}
 
-std::string ControlPlane::Fingerprint() const {
-  namespace fs = std::filesystem;
-  std::string fp;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(opts_.manifests, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    struct stat st;
-    if (stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    absl::StrAppend(&fp, it->path().string(), ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":",
-                    st.st_size, ";");
-  }
-  if (ec) absl::StrAppend(&fp, "error:", ec.message());
-  return fp;
-}
+std::string ControlPlane::Fingerprint() const { return common::DirFingerprint(opts_.manifests); }
 
 ControlPlane::PerNode& ControlPlane::Node(const std::string& node) {
   PerNode& pn = nodes_[node];

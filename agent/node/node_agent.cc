@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/common/cgroup.h"
+#include "agent/common/dir_watch.h"
 #include "agent/node/verdict_log.h"
 #include "agent/policy/compiler.h"
 
@@ -73,18 +74,7 @@ std::string NodeAgent::StatePath() const {
 }
 
 std::string NodeAgent::ManifestFingerprint() const {
-  namespace fs = std::filesystem;
-  std::string fp;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(opts_.manifests, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    struct stat st;
-    if (stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    absl::StrAppend(&fp, it->path().string(), ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":",
-                    st.st_size, ";");
-  }
-  if (ec) absl::StrAppend(&fp, "error:", ec.message());
-  return fp;
+  return common::DirFingerprint(opts_.manifests);
 }
 
 absl::StatusOr<bool> NodeAgent::Reconcile() {
