@@ -85,4 +85,8 @@
 
 #define WD_MAX_POD_LEVELS 2
 
+/* The event ring buffer (bytes) and the fill level past which the reader is woken up. */
+#define WD_EVENTS_RING_BYTES (1024 * 1024)
+#define WD_EVENTS_WAKEUP_BYTES (WD_EVENTS_RING_BYTES / 4)
+
 #endif /* WARDEN_CONSTS_H */

@@ -77,7 +77,7 @@ struct {
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
-  __uint(max_entries, 256 * 1024);
+  __uint(max_entries, WD_EVENTS_RING_BYTES);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } wd_events SEC(".maps");
 

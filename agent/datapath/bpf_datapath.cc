@@ -373,7 +373,10 @@ absl::Status BpfDatapath::PollEvents(int timeout_ms,
     if (!rb_) return Errno("opening the event ring buffer", errno);
   }
   rb_fn_ = fn;
+  // The programs wake the reader only when the ring fills up (BPF_RB_NO_WAKEUP otherwise), so
+  // after waiting, read whatever is there.
   int n = ring_buffer__poll(rb_, timeout_ms);
+  if (n >= 0) n = ring_buffer__consume(rb_);
   rb_fn_ = nullptr;
   if (n < 0 && n != -EINTR) return Errno("polling events", -n);
   return absl::OkStatus();

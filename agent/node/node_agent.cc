@@ -156,8 +156,9 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
   datapath::NodeConfig cfg;
   cfg.kubepods_cgroup_id = kubepods->id;
   cfg.kubepods_level = kubepods->level;
-  cfg.pod_levels[0] = kubepods->level + 1;  // Guaranteed pods
-  cfg.pod_levels[1] = kubepods->level + 2;  // Burstable and BestEffort pods
+  // Burstable and BestEffort pods first: most pods are, and each level tried costs a lookup.
+  cfg.pod_levels[0] = kubepods->level + 2;
+  cfg.pod_levels[1] = kubepods->level + 1;  // Guaranteed pods
   cfg.pool = pushed ? want.pool : opts_.pool;
   cfg.unknown_pod = opts_.unknown_pod;
   if (applied_ && datapath::SameTables(*applied_, tables) &&

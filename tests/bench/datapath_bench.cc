@@ -18,15 +18,20 @@
 //      the agent drains them); Warden with nobody reading events; iptables (nft backend) in the
 //      server's netns: an ESTABLISHED,RELATED accept first, then 10,000 source rules with the
 //      allowing one last, policy DROP; and the same with only the allowing rule (conntrack alone).
-//      An extra Warden round with BPF run-time stats gives the live cost of each program.
+//      Each round runs every variant for --seconds after a 0.2 s warm-up; "vs none" is the
+//      median over rounds of variant / none of the same round. Two extra rounds (Warden with and
+//      without an event reader) with BPF run-time stats give the live cost of each program.
 //  [3] RSS of the real `warden node` with 1,000 local pods (kubelet-named cgroups, generated
 //      manifests), against the same manifests with 0 local pods, and an empty manifest dir.
 //
 // Needs root. Everything it creates is named after its pid and removed at exit:
-//   netns wdb-<pid>-{c,s}, cgroup <cgroup2>/warden-bench-<pid>, bpffs /sys/fs/bpf/warden-bench-<pid>,
-//   /tmp/warden-bench-<pid>.
-// Usage: datapath_bench [--rounds N (5)] [--seconds S (2)] [--repeat N (1000000)] [--single N (20000)]
-//                       [--skip-tcp] [--skip-rss] [--skip-testrun]
+//   netns wdb-<pid>-{c,s}, cgroup <cgroup2>/warden-bench-<pid>, bpffs
+//   /sys/fs/bpf/warden-bench-<pid>, /tmp/warden-bench-<pid>.
+// Usage:
+//   datapath_bench [--rounds N (8)] [--seconds S (1)] [--repeat N (1000000)] [--single N (20000)]
+//                  [--skip-testrun] [--skip-tcp] [--skip-rss]
+//   datapath_bench --skip-tcp --skip-rss --loop ct|deny|early|harness|hit [--loop-seconds S (10)]
+//       runs only that TEST_RUN path on the 100k tables, for `perf record -a`.
 // Prints human-readable lines, then last one line of key=value pairs.
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -44,6 +49,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -121,7 +127,9 @@ std::string ShOut(const std::string& cmd) {
 // Undo actions, run in reverse order at exit (also after a failure or an interrupt).
 class Cleanup {
  public:
-  void Add(std::string what, std::function<void()> fn) { fns_.push_back({std::move(what), std::move(fn)}); }
+  void Add(std::string what, std::function<void()> fn) {
+    fns_.push_back({std::move(what), std::move(fn)});
+  }
   void RunAll() {
     while (!fns_.empty()) {
       auto f = std::move(fns_.back());
@@ -156,7 +164,8 @@ void PinToCpu(int cpu) {
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
-  if (sched_setaffinity(0, sizeof(set), &set) != 0) throw Failure(absl::StrCat("pinning to CPU ", cpu, ": ", strerror(errno)));
+  if (sched_setaffinity(0, sizeof(set), &set) != 0)
+    throw Failure(absl::StrCat("pinning to CPU ", cpu, ": ", strerror(errno)));
 }
 
 // A field of /proc/<pid>/status in kB, or -1.
@@ -165,7 +174,8 @@ long StatusKb(pid_t pid, const char* field) {
   std::string line;
   size_t n = std::strlen(field);
   while (std::getline(in, line)) {
-    if (line.compare(0, n, field) == 0 && line.size() > n && line[n] == ':') return std::strtol(line.c_str() + n + 1, nullptr, 10);
+    if (line.compare(0, n, field) == 0 && line.size() > n && line[n] == ':')
+      return std::strtol(line.c_str() + n + 1, nullptr, 10);
   }
   return -1;
 }
@@ -181,12 +191,15 @@ void RemoveCgroupTree(const std::string& root) {
   std::error_code ec;
   if (!fs::exists(root, ec)) return;
   std::vector<std::string> dirs;
-  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(root, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (it->is_directory(ec)) dirs.push_back(it->path().string());
   }
-  std::sort(dirs.begin(), dirs.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  std::sort(dirs.begin(), dirs.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
   for (const auto& d : dirs) rmdir(d.c_str());
-  if (rmdir(root.c_str()) != 0 && errno != ENOENT) std::fprintf(stderr, "cleanup: rmdir %s: %s\n", root.c_str(), strerror(errno));
+  if (rmdir(root.c_str()) != 0 && errno != ENOENT)
+    std::fprintf(stderr, "cleanup: rmdir %s: %s\n", root.c_str(), strerror(errno));
 }
 
 // Ends a child by its pid: SIGTERM, then SIGKILL after `grace`.
@@ -246,18 +259,17 @@ wd_policy_value PolicyValue(uint16_t tcp_set) {
 
 struct TableSpec {
   int policy_entries = 10;
-  int ipcache_remotes = 10;                      // /32s of remotes 0..n-1
-  std::vector<uint32_t> required_remotes;        // also in the ipcache
-  std::vector<std::pair<uint64_t, uint32_t>> endpoints;  // cgroup id -> identity (isolated both ways)
+  int ipcache_remotes = 10;                // /32s of remotes 0..n-1
+  std::vector<uint32_t> required_remotes;  // also in the ipcache
+  std::vector<std::pair<uint64_t, uint32_t>>
+      endpoints;  // cgroup id -> identity (isolated both ways)
   std::vector<std::pair<uint32_t, uint32_t>> extra_ipcache;  // address -> identity
-  std::vector<wd_policy_key> extra_policy;       // allowed on TCP kPort, counted in policy_entries
+  std::vector<wd_policy_key> extra_policy;  // allowed on TCP kPort, counted in policy_entries
 };
 
 // Policy entry e: local identity 256 + e % 10, remote identity kRemoteBase + e, egress when
 // (e / 10) is even, else ingress; TCP port 8080 allowed. So local 256 has egress entries for the
 // remotes e = 0, 20, 40, ...
-bool IsLocal0Egress(uint32_t e) { return e % kLocals == 0 && (e / kLocals) % 2 == 0; }
-
 NodeTables BuildTables(const TableSpec& s) {
   NodeTables t;
   t.portsets.resize(3);
@@ -284,13 +296,15 @@ NodeTables BuildTables(const TableSpec& s) {
   };
   add_ip(0, 0, WD_ID_WORLD, kCidrWorld);
   add_ip(10u << 24, 8, WD_ID_CLUSTER, kCidrCluster);
-  for (int j = 0; j < s.ipcache_remotes; ++j) add_ip(RemoteAddr(j), 32, kRemoteBase + j, kCidrCluster);
+  for (int j = 0; j < s.ipcache_remotes; ++j)
+    add_ip(RemoteAddr(j), 32, kRemoteBase + j, kCidrCluster);
   for (uint32_t j : s.required_remotes) add_ip(RemoteAddr(j), 32, kRemoteBase + j, kCidrCluster);
   for (const auto& [addr, id] : s.extra_ipcache) add_ip(addr, 32, id, kCidrCluster);
   for (const auto& k : s.extra_policy) t.policy[k] = PolicyValue(2);
   for (int e = 0; static_cast<int>(t.policy.size()) < s.policy_entries; ++e) {
     uint8_t dir = (e / kLocals) % 2 == 0 ? WD_DIR_EGRESS : WD_DIR_INGRESS;
-    t.policy[PolicyKey(kLocalBase + e % kLocals, kRemoteBase + e, dir)] = PolicyValue(e % 3 == 0 ? 2 : 1);
+    t.policy[PolicyKey(kLocalBase + e % kLocals, kRemoteBase + e, dir)] =
+        PolicyValue(e % 3 == 0 ? 2 : 1);
   }
   return t;
 }
@@ -349,9 +363,11 @@ int LoadReturnOne() {
 uint32_t RawTestRun(int fd, const std::vector<uint8_t>& pkt, uint32_t repeat) {
   std::vector<uint8_t> out(pkt.size() + 256);
   LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt.data(), .data_out = out.data(),
-              .data_size_in = static_cast<uint32_t>(pkt.size()), .data_size_out = static_cast<uint32_t>(out.size()),
+              .data_size_in = static_cast<uint32_t>(pkt.size()),
+              .data_size_out = static_cast<uint32_t>(out.size()),
               .repeat = static_cast<int>(repeat));
-  if (bpf_prog_test_run_opts(fd, &o) != 0) throw Failure(absl::StrCat("BPF_PROG_TEST_RUN: ", strerror(errno)));
+  if (bpf_prog_test_run_opts(fd, &o) != 0)
+    throw Failure(absl::StrCat("BPF_PROG_TEST_RUN: ", strerror(errno)));
   return o.duration;
 }
 
@@ -374,26 +390,33 @@ struct TestRunResult {
 struct TestRunConfig {
   std::string label;
   int policy, ipcache;
+  bool guaranteed = false;  // the pod's cgroup at kubepods/pod<uid> (the first pod level)
 };
 
-TestRunResult RunTestRun(const Env& env, Cleanup& cleanup, uint32_t repeat, int single) {
+// For profiling (perf record -a): with `loop_path` set, runs only that path against the 100k
+// tables for `loop_s` seconds and returns no rows.
+TestRunResult RunTestRun(const Env& env, uint32_t repeat, int single,
+                         const std::string& loop_path = "", int loop_s = 0) {
   TestRunResult res;
+  Cleanup cleanup;  // runs when this part ends, also on an exception
   const std::string base = env.cg_base + "/p1";
   const std::string pod = base + "/kubepods/burstable/pod-bench";
-  for (const char* sub : {"", "/kubepods", "/kubepods/burstable", "/kubepods/burstable/pod-bench",
-                          "/kubepods/burstable/pod-bench/c1"}) {
+  const std::string guaranteed_pod = base + "/kubepods/pod-bench-g";
+  for (const char* sub :
+       {"", "/kubepods", "/kubepods/burstable", "/kubepods/burstable/pod-bench",
+        "/kubepods/burstable/pod-bench/c1", "/kubepods/pod-bench-g", "/kubepods/pod-bench-g/c1"}) {
     Mkdirs(base + sub);
   }
   BpfDatapath::Options opts;
   opts.bpffs_dir = env.bpffs + "/p1";
   opts.max_ipcache_entries = 131072;
-  std::unique_ptr<BpfDatapath> dp = Must(BpfDatapath::Open(opts), "opening the datapath");
-  BpfDatapath* dpp = dp.get();
-  cleanup.Add("datapath p1", [dpp] { dpp->DetachAndUnpin().IgnoreError(); });
+  std::shared_ptr<BpfDatapath> dp = Must(BpfDatapath::Open(opts), "opening the datapath");
+  cleanup.Add("datapath p1", [dp] { dp->DetachAndUnpin().IgnoreError(); });
   int ret1 = LoadReturnOne();
   cleanup.Add("return-1 program", [ret1] { close(ret1); });
 
   uint64_t pod_id = Must(common::CgroupId(pod), "cgroup id");
+  uint64_t guaranteed_id = Must(common::CgroupId(guaranteed_pod), "cgroup id");
   uint64_t kubepods_id = Must(common::CgroupId(base + "/kubepods"), "cgroup id");
   uint32_t kubepods_level = Must(common::CgroupLevel(base + "/kubepods"), "cgroup level");
   NodeConfig cfg;
@@ -413,7 +436,8 @@ TestRunResult RunTestRun(const Env& env, Cleanup& cleanup, uint32_t repeat, int 
   });
   PinToCpu(1);
 
-  const uint32_t local_addr = (10u << 24) | (244u << 16) | 7;  // the pod's own address (not looked up)
+  const uint32_t local_addr =
+      (10u << 24) | (244u << 16) | 7;  // the pod's own address (not looked up)
   const uint16_t sport = 40000;
   int ct_fd = dp->MapFd("wd_ct");
   std::vector<uint8_t> arp = ArpPacket();
@@ -431,6 +455,7 @@ TestRunResult RunTestRun(const Env& env, Cleanup& cleanup, uint32_t repeat, int 
       {"100k", 100000, 100000},
       {"100k policy, 10 ipcache", 100000, 10},
       {"10 policy, 100k ipcache", 10, 100000},
+      {"10k, Guaranteed pod", 10000, 10000, true},
   };
   const int passes = 2;
   std::vector<std::vector<TestRunRow>> per_pass(configs.size());
@@ -441,6 +466,7 @@ TestRunResult RunTestRun(const Env& env, Cleanup& cleanup, uint32_t repeat, int 
   for (int pass = 0; pass < passes; ++pass) {
     for (size_t ci = 0; ci < configs.size(); ++ci) {
       CheckInterrupted();
+      if (!loop_path.empty() && ci != 2) continue;
       const TestRunConfig& c = configs[ci];
       // Destinations: remotes with an egress entry of local 256 (hits), and the next remote (an
       // ipcache entry whose policy belongs to another local identity: a miss, denied).
@@ -457,14 +483,19 @@ TestRunResult RunTestRun(const Env& env, Cleanup& cleanup, uint32_t repeat, int 
         spec.required_remotes.push_back(e);
         spec.required_remotes.push_back(e + 1);
       }
-      spec.endpoints = {{pod_id, kLocalBase}};
+      // A Burstable pod's endpoint is found at the second pod level (kubepods/burstable/pod<uid>),
+      // after a miss at the first; a Guaranteed pod's at the first.
+      spec.endpoints = {{c.guaranteed ? guaranteed_id : pod_id, kLocalBase}};
+      Must(common::MoveToCgroup((c.guaranteed ? guaranteed_pod : pod) + "/c1", getpid()),
+           "entering the pod cgroup");
       NodeTables tables = BuildTables(spec);
       auto t0 = Clock::now();
       Must(dp->Apply(tables, cfg), "applying tables");
       double apply_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
       if (pass == 0) {
-        std::printf("  tables %-24s %7zu policy entries, %7zu ipcache entries (written in %.0f ms)\n", c.label.c_str(),
-                    tables.policy.size(), tables.ipcache.size(), apply_ms);
+        std::printf(
+            "  tables %-24s %7zu policy entries, %7zu ipcache entries (written in %.0f ms)\n",
+            c.label.c_str(), tables.policy.size(), tables.ipcache.size(), apply_ms);
         std::fflush(stdout);
       }
       // Random peers for the single-shot "random peer" runs: remotes with an egress entry of
@@ -492,7 +523,9 @@ TestRunResult RunTestRun(const Env& env, Cleanup& cleanup, uint32_t repeat, int 
       auto run = [&](const std::vector<uint8_t>& pkt, uint32_t rep, uint32_t want) {
         uint32_t ns = 0;
         uint32_t v = Must(dp->TestRun("wd_egress", pkt, rep, &ns), "TEST_RUN wd_egress");
-        if (v != want) throw Failure(absl::StrCat("wd_egress returned ", v, ", expected ", want, " (tables ", c.label, ")"));
+        if (v != want)
+          throw Failure(absl::StrCat("wd_egress returned ", v, ", expected ", want, " (tables ",
+                                     c.label, ")"));
         return static_cast<double>(ns);
       };
       TestRunRow row;
@@ -500,6 +533,31 @@ TestRunResult RunTestRun(const Env& env, Cleanup& cleanup, uint32_t repeat, int 
       row.policy = static_cast<int>(tables.policy.size());
       row.ipcache = static_cast<int>(tables.ipcache.size());
 
+      if (!loop_path.empty() && ci == 2) {
+        auto pkt = hit_pkt(hits[0]), miss = hit_pkt(hits[0] + 1);
+        wd_ct_key key = ct_key(hits[0]);
+        run(pkt, 1, 1);
+        auto until = Clock::now() + std::chrono::seconds(loop_s);
+        uint64_t n = 0;
+        while (Clock::now() < until) {
+          CheckInterrupted();
+          if (loop_path == "ct") run(pkt, repeat, 1);
+          if (loop_path == "deny") run(miss, repeat, 0);
+          if (loop_path == "early") run(arp, repeat, 1);
+          if (loop_path == "harness") RawTestRun(ret1, arp, repeat);
+          if (loop_path == "hit") {
+            for (int i = 0; i < 1000; ++i) {
+              bpf_map_delete_elem(ct_fd, &key);
+              run(pkt, 1, 1);
+            }
+            Must(dp->PollEvents(0, noop), "draining events");
+          }
+          ++n;
+        }
+        std::printf("  loop %s: %llu calls\n", loop_path.c_str(),
+                    static_cast<unsigned long long>(n));
+        return res;
+      }
       // Repeated: early return, conntrack hit, deny.
       {
         std::vector<double> v;
@@ -552,16 +610,19 @@ TestRunResult RunTestRun(const Env& env, Cleanup& cleanup, uint32_t repeat, int 
         bpf_map_delete_elem(ct_fd, &rnd_keys[r]);  // may be absent: random peers repeat
         s_random.push_back(run(rnd_pkts[r], 1, 1));
         if (i % 512 == 511) {
-          Must(dp->PollEvents(0, noop), "draining events");  // as the agent does: the ring never fills
+          Must(dp->PollEvents(0, noop),
+               "draining events");  // as the agent does: the ring never fills
           CheckInterrupted();
         }
       }
       auto counters_after = Must(dp->ReadCounters(), "counters");
-      uint64_t policy_allows = counters_after[WD_HOOK_EGRESS * WD_REASON_COUNT + WD_REASON_ALLOW_POLICY] -
-                               counters_before[WD_HOOK_EGRESS * WD_REASON_COUNT + WD_REASON_ALLOW_POLICY];
+      uint64_t policy_allows =
+          counters_after[WD_HOOK_EGRESS * WD_REASON_COUNT + WD_REASON_ALLOW_POLICY] -
+          counters_before[WD_HOOK_EGRESS * WD_REASON_COUNT + WD_REASON_ALLOW_POLICY];
       if (deleted != single || policy_allows < static_cast<uint64_t>(single)) {
-        throw Failure(absl::StrCat("single-shot policy runs did not take the policy path: ", deleted, " conntrack deletes, ",
-                                   policy_allows, " policy allows for ", single, " runs"));
+        throw Failure(absl::StrCat(
+            "single-shot policy runs did not take the policy path: ", deleted,
+            " conntrack deletes, ", policy_allows, " policy allows for ", single, " runs"));
       }
       row.ss_hit = Median(s_hit);
       row.ss_ct = Median(s_ct);
@@ -591,16 +652,13 @@ TestRunResult RunTestRun(const Env& env, Cleanup& cleanup, uint32_t repeat, int 
     r.ss_random = med(&TestRunRow::ss_random);
     res.rows.push_back(r);
   }
-  // Back home; the datapath and its pins go in cleanup.
-  common::MoveToCgroup(env.cg_home, getpid()).IgnoreError();
-  sched_setaffinity(0, sizeof(old_affinity), &old_affinity);
-  return res;
+  return res;  // cleanup: back home, datapath unpinned
 }
 
 // ---- [2] TCP connections per second -------------------------------------------------------------
 
 struct ConnResult {
-  uint64_t conns = 0, errors = 0;
+  uint64_t conns = 0, errors = 0, warmup = 0;  // warmup: connections of the uncounted warm-up
   int64_t ns = 0;
   double per_s() const { return ns > 0 ? conns * 1e9 / ns : 0; }
 };
@@ -678,7 +736,8 @@ ConnResult ClientRun(const sockaddr_in& srv, std::chrono::milliseconds d) {
   return r;
 }
 
-[[noreturn]] void ClientMain(const std::string& cgroup, int netns_fd, uint32_t server, int cmd_fd, int res_fd) {
+[[noreturn]] void ClientMain(const std::string& cgroup, int netns_fd, uint32_t server, int cmd_fd,
+                             int res_fd) {
   EnterChild(cgroup, netns_fd, 0);
   sockaddr_in srv{};
   srv.sin_family = AF_INET;
@@ -687,8 +746,9 @@ ConnResult ClientRun(const sockaddr_in& srv, std::chrono::milliseconds d) {
   for (;;) {
     int32_t ms = 0;
     if (read(cmd_fd, &ms, sizeof(ms)) != sizeof(ms) || ms <= 0) _exit(0);
-    ClientRun(srv, std::chrono::milliseconds(200));  // warm-up, not counted
+    ConnResult w = ClientRun(srv, std::chrono::milliseconds(200));  // warm-up, not counted
     ConnResult r = ClientRun(srv, std::chrono::milliseconds(ms));
+    r.warmup = w.conns;
     if (write(res_fd, &r, sizeof(r)) != sizeof(r)) _exit(15);
   }
 }
@@ -700,7 +760,8 @@ ProgStats ReadProgStats(int fd) {
   bpf_prog_info info;
   std::memset(&info, 0, sizeof(info));
   uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) throw Failure(absl::StrCat("reading program info: ", strerror(errno)));
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0)
+    throw Failure(absl::StrCat("reading program info: ", strerror(errno)));
   return ProgStats{info.run_time_ns, info.run_cnt};
 }
 
@@ -716,6 +777,9 @@ struct TcpResult {
   std::map<std::string, std::vector<double>> rates;
   std::map<std::string, uint64_t> errors;
   std::map<std::string, double> median;
+  // Per round, variant / none of the same round; the median and range of those.
+  std::map<std::string, double> ratio, ratio_min, ratio_max;
+  double none_cv = 0;  // spread of the no-program rate across rounds (stddev / mean)
   std::string iptables_version;
   double iptables_load_ms = 0;
   uint64_t events_drained = 0;
@@ -723,51 +787,68 @@ struct TcpResult {
     std::string prog;
     double avg_ns = 0, per_conn = 0;
   };
-  std::vector<Live> live;
-  double stats_round_rate = 0;
+  struct LiveRound {
+    std::string variant;
+    double rate = 0;
+    std::vector<Live> progs;
+  };
+  std::vector<LiveRound> live;
   int policy_entries = 0;
 };
 
-TcpResult RunTcp(const Env& env, Cleanup& cleanup, int rounds, int seconds) {
+TcpResult RunTcp(const Env& env, int rounds, int seconds) {
   TcpResult res;
-  const uint32_t client_addr = (10u << 24) | (200u << 16) | 1, server_addr = (10u << 24) | (200u << 16) | 2;
+  // Declared before the cleanup list, which refers to them.
+  std::atomic<bool> drain_stop{false};
+  std::thread drainer;
+  std::atomic<uint64_t> drained{0};
+  Cleanup cleanup;  // runs when this part ends, also on an exception
+  const uint32_t client_addr = (10u << 24) | (200u << 16) | 1,
+                 server_addr = (10u << 24) | (200u << 16) | 2;
   // Network: two namespaces joined by a veth pair.
   Sh(absl::StrCat("ip netns add ", env.ns_client));
   cleanup.Add("netns " + env.ns_client, [n = env.ns_client] { ShQuiet("ip netns del " + n); });
   Sh(absl::StrCat("ip netns add ", env.ns_server));
   cleanup.Add("netns " + env.ns_server, [n = env.ns_server] { ShQuiet("ip netns del " + n); });
   Sh(absl::StrCat("ip link add ", env.veth_c, " type veth peer name ", env.veth_s));
-  cleanup.Add("veth", [v = env.veth_c] { ShQuiet("ip link del " + v); });  // gone with the netns if moved
+  cleanup.Add("veth",
+              [v = env.veth_c] { ShQuiet("ip link del " + v); });  // gone with the netns if moved
   Sh(absl::StrCat("ip link set ", env.veth_c, " netns ", env.ns_client));
   Sh(absl::StrCat("ip link set ", env.veth_s, " netns ", env.ns_server));
-  Sh(absl::StrCat("ip -n ", env.ns_client, " addr add ", AddrText(client_addr), "/24 dev ", env.veth_c));
-  Sh(absl::StrCat("ip -n ", env.ns_server, " addr add ", AddrText(server_addr), "/24 dev ", env.veth_s));
-  for (const auto& [ns, dev] : {std::pair{env.ns_client, env.veth_c}, std::pair{env.ns_server, env.veth_s}}) {
+  Sh(absl::StrCat("ip -n ", env.ns_client, " addr add ", AddrText(client_addr), "/24 dev ",
+                  env.veth_c));
+  Sh(absl::StrCat("ip -n ", env.ns_server, " addr add ", AddrText(server_addr), "/24 dev ",
+                  env.veth_s));
+  for (const auto& [ns, dev] :
+       {std::pair{env.ns_client, env.veth_c}, std::pair{env.ns_server, env.veth_s}}) {
     Sh(absl::StrCat("ip -n ", ns, " link set lo up"));
     Sh(absl::StrCat("ip -n ", ns, " link set ", dev, " up"));
   }
   // Reused client ports may meet the server's TIME_WAIT entries; a wide port range keeps that rare.
-  Sh(absl::StrCat("ip netns exec ", env.ns_client, " sysctl -qw net.ipv4.ip_local_port_range=\"1024 65000\""));
+  Sh(absl::StrCat("ip netns exec ", env.ns_client,
+                  " sysctl -qw net.ipv4.ip_local_port_range=\"1024 65000\""));
 
   // cgroups: <base>/p2node (Warden attaches here)/kubepods/burstable/pod-{client,server}.
   const std::string node = env.cg_base + "/p2node";
   const std::string client_cg = node + "/kubepods/burstable/pod-client";
   const std::string server_cg = node + "/kubepods/burstable/pod-server";
-  for (const std::string& d : {node, node + "/kubepods", node + "/kubepods/burstable", client_cg, server_cg}) Mkdirs(d);
+  for (const std::string& d :
+       {node, node + "/kubepods", node + "/kubepods/burstable", client_cg, server_cg})
+    Mkdirs(d);
 
   // Datapath: 10,000 policy entries, the flow allowed (client egress, server ingress).
   BpfDatapath::Options opts;
   opts.bpffs_dir = env.bpffs + "/p2";
   opts.cgroup_path = node;
-  std::unique_ptr<BpfDatapath> dp = Must(BpfDatapath::Open(opts), "opening the datapath");
-  BpfDatapath* dpp = dp.get();
-  std::shared_ptr<BpfDatapath> keep(std::move(dp));
+  std::shared_ptr<BpfDatapath> keep = Must(BpfDatapath::Open(opts), "opening the datapath");
+  BpfDatapath* dpp = keep.get();
   cleanup.Add("datapath p2", [keep] { keep->DetachAndUnpin().IgnoreError(); });
   const uint32_t cid = kLocalBase, sid = kLocalBase + 1;
   TableSpec spec;
   spec.policy_entries = 10000;
   spec.ipcache_remotes = 10000;
-  spec.endpoints = {{Must(common::CgroupId(client_cg), "cgroup id"), cid}, {Must(common::CgroupId(server_cg), "cgroup id"), sid}};
+  spec.endpoints = {{Must(common::CgroupId(client_cg), "cgroup id"), cid},
+                    {Must(common::CgroupId(server_cg), "cgroup id"), sid}};
   spec.extra_ipcache = {{client_addr, cid}, {server_addr, sid}};
   spec.extra_policy = {PolicyKey(cid, sid, WD_DIR_EGRESS), PolicyKey(sid, cid, WD_DIR_INGRESS)};
   NodeTables tables = BuildTables(spec);
@@ -785,19 +866,23 @@ TcpResult RunTcp(const Env& env, Cleanup& cleanup, int rounds, int seconds) {
   // iptables (whatever `iptables` is here; Debian 12: the nf_tables backend).
   res.iptables_version = ShOut("iptables -V 2>&1");
   if (res.iptables_version.empty() || res.iptables_version.find("iptables") == std::string::npos) {
-    throw Failure("iptables is not installed (apt-get install -y iptables; scripts/setup-deps installs it)");
+    throw Failure(
+        "iptables is not installed (apt-get install -y iptables; scripts/setup-deps installs it)");
   }
   const std::string rules_long = env.tmp + "/rules-10k.v4", rules_short = env.tmp + "/rules-1.v4";
   {
     std::ofstream lr(rules_long), sr(rules_short);
     for (std::ofstream* o : {&lr, &sr}) {
-      *o << "*filter\n:INPUT DROP [0:0]\n-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n";
+      *o << "*filter\n:INPUT DROP [0:0]\n-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j "
+            "ACCEPT\n";
     }
     for (int j = 0; j < 9999; ++j) {
-      lr << "-A INPUT -s " << AddrText(RemoteAddr(j)) << "/32 -p tcp -m tcp --dport " << kPort << " -j ACCEPT\n";
+      lr << "-A INPUT -s " << AddrText(RemoteAddr(j)) << "/32 -p tcp -m tcp --dport " << kPort
+         << " -j ACCEPT\n";
     }
     for (std::ofstream* o : {&lr, &sr}) {
-      *o << "-A INPUT -s " << AddrText(client_addr) << "/32 -p tcp -m tcp --dport " << kPort << " -j ACCEPT\nCOMMIT\n";
+      *o << "-A INPUT -s " << AddrText(client_addr) << "/32 -p tcp -m tcp --dport " << kPort
+         << " -j ACCEPT\nCOMMIT\n";
     }
   }
   const std::string in_server = absl::StrCat("ip netns exec ", env.ns_server, " ");
@@ -809,7 +894,8 @@ TcpResult RunTcp(const Env& env, Cleanup& cleanup, int rounds, int seconds) {
     close(netns_c);
   });
   int ready[2], cmd[2], resp[2];
-  if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(cmd, O_CLOEXEC) != 0 || pipe2(resp, O_CLOEXEC) != 0) throw Failure("pipe");
+  if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(cmd, O_CLOEXEC) != 0 || pipe2(resp, O_CLOEXEC) != 0)
+    throw Failure("pipe");
   cleanup.Add("pipes", [=] {
     for (int fd : {ready[0], ready[1], cmd[0], cmd[1], resp[0], resp[1]}) close(fd);
   });
@@ -850,10 +936,12 @@ TcpResult RunTcp(const Env& env, Cleanup& cleanup, int rounds, int seconds) {
     for (const auto& key : keys) bpf_map_delete_elem(fd, &key);
   };
   auto detach = [&] {
-    for (const char* name : datapath::kProgramNames) unlink(absl::StrCat(opts.bpffs_dir, "/links/", name).c_str());
+    for (const char* name : datapath::kProgramNames)
+      unlink(absl::StrCat(opts.bpffs_dir, "/links/", name).c_str());
     // The last reference to a link goes in a work item: wait until the cgroup has no programs.
     auto deadline = Clock::now() + std::chrono::seconds(3);
-    while (AttachedCount(node_fd, BPF_CGROUP_INET_EGRESS) + AttachedCount(node_fd, BPF_CGROUP_INET_INGRESS) +
+    while (AttachedCount(node_fd, BPF_CGROUP_INET_EGRESS) +
+               AttachedCount(node_fd, BPF_CGROUP_INET_INGRESS) +
                AttachedCount(node_fd, BPF_CGROUP_INET4_CONNECT) >
            0) {
       if (Clock::now() > deadline) throw Failure("the programs did not detach");
@@ -861,16 +949,15 @@ TcpResult RunTcp(const Env& env, Cleanup& cleanup, int rounds, int seconds) {
     }
   };
   cleanup.Add("detach", [opts] {
-    for (const char* name : datapath::kProgramNames) unlink(absl::StrCat(opts.bpffs_dir, "/links/", name).c_str());
+    for (const char* name : datapath::kProgramNames)
+      unlink(absl::StrCat(opts.bpffs_dir, "/links/", name).c_str());
   });
   auto attach = [&] {
     clear_ct();  // every connection of the round is a new flow
     Must(dpp->Attach(), "attaching");
-    if (AttachedCount(node_fd, BPF_CGROUP_INET_EGRESS) != 1) throw Failure("wd_egress is not attached");
+    if (AttachedCount(node_fd, BPF_CGROUP_INET_EGRESS) != 1)
+      throw Failure("wd_egress is not attached");
   };
-  std::atomic<bool> drain_stop{false};
-  std::thread drainer;
-  std::atomic<uint64_t> drained{0};
   auto start_drain = [&] {
     drain_stop = false;
     drainer = std::thread([&] {
@@ -893,7 +980,8 @@ TcpResult RunTcp(const Env& env, Cleanup& cleanup, int rounds, int seconds) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   };
   auto ipt_clear = [&] {
-    // Flushing and deleting the built-in chain unhooks it (iptables-nft), so later rounds pay nothing.
+    // Flushing and deleting the built-in chain unhooks it (iptables-nft), so later rounds pay
+    // nothing.
     Sh(in_server + "sh -c 'iptables -P INPUT ACCEPT && iptables -F INPUT && iptables -X INPUT'");
   };
 
@@ -904,8 +992,20 @@ TcpResult RunTcp(const Env& env, Cleanup& cleanup, int rounds, int seconds) {
   std::vector<double> ipt_load_ms;
   std::vector<Variant> variants = {
       {"none", [] {}, [] {}},
-      {"warden", [&] { attach(); start_drain(); }, [&] { stop_drain(); detach(); }},
-      {"warden_noreader", [&] { attach(); }, [&] { detach(); Must(dpp->PollEvents(0, [](const wd_event&) {}), "drain"); }},
+      {"warden",
+       [&] {
+         attach();
+         start_drain();
+       },
+       [&] {
+         stop_drain();
+         detach();
+       }},
+      {"warden_noreader", [&] { attach(); },
+       [&] {
+         detach();
+         Must(dpp->PollEvents(0, [](const wd_event&) {}), "drain");
+       }},
       {"iptables", [&] { ipt_load_ms.push_back(ipt_load(rules_long)); }, [&] { ipt_clear(); }},
       {"iptables_1rule", [&] { ipt_load(rules_short); }, [&] { ipt_clear(); }},
   };
@@ -933,45 +1033,64 @@ TcpResult RunTcp(const Env& env, Cleanup& cleanup, int rounds, int seconds) {
   }
   res.iptables_load_ms = Median(ipt_load_ms);
   res.events_drained = drained;
-  for (const auto& v : variants) res.median[v.name] = Median(res.rates[v.name]);
-
-  // One more Warden round with run-time stats on (BPF_ENABLE_STATS: on while the fd is open, the
-  // same switch as kernel.bpf_stats_enabled, restored when closed), not part of the medians.
+  for (const auto& v : variants) {
+    res.median[v.name] = Median(res.rates[v.name]);
+    std::vector<double> r;
+    for (size_t i = 0; i < res.rates[v.name].size(); ++i) {
+      r.push_back(res.rates[v.name][i] / res.rates["none"][i]);
+    }
+    res.ratio[v.name] = Median(r);
+    res.ratio_min[v.name] = *std::min_element(r.begin(), r.end());
+    res.ratio_max[v.name] = *std::max_element(r.begin(), r.end());
+  }
   {
+    const auto& n = res.rates["none"];
+    double m = Mean(n), var = 0;
+    for (double x : n) var += (x - m) * (x - m);
+    res.none_cv = n.size() > 1 && m > 0 ? std::sqrt(var / (n.size() - 1)) / m : 0;
+  }
+
+  // Two more Warden rounds (events read, events not read) with run-time stats on
+  // (BPF_ENABLE_STATS: on while its fd is open, the same switch as kernel.bpf_stats_enabled, off
+  // again when closed), not part of the medians.
+  for (const std::string name : {"warden", "warden_noreader"}) {
     CheckInterrupted();
+    Variant& v = *std::find_if(variants.begin(), variants.end(),
+                               [&](const Variant& x) { return x.name == name; });
     int stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
     if (stats_fd < 0) throw Failure(absl::StrCat("enabling BPF run-time stats: ", strerror(errno)));
-    attach();
-    start_drain();
     const char* progs[] = {"wd_egress", "wd_ingress", "wd_connect4"};
-    std::vector<ProgStats> before;
-    for (const char* p : progs) before.push_back(ReadProgStats(dpp->ProgramFd(p)));
+    std::vector<ProgStats> before, after;
     ConnResult r;
+    v.setup();
     try {
+      for (const char* p : progs) before.push_back(ReadProgStats(dpp->ProgramFd(p)));
       r = run_client(ms);
+      for (const char* p : progs) after.push_back(ReadProgStats(dpp->ProgramFd(p)));
     } catch (...) {
-      stop_drain();
-      detach();
+      v.teardown();
       close(stats_fd);
       throw;
     }
-    std::vector<ProgStats> after;
-    for (const char* p : progs) after.push_back(ReadProgStats(dpp->ProgramFd(p)));
-    stop_drain();
-    detach();
+    v.teardown();
     close(stats_fd);
-    // The warm-up's connections ran the programs too: count them per measured+warm-up connection.
-    res.stats_round_rate = r.per_s();
-    double conns_all = r.conns * (1.0 + 200.0 / ms);  // approximately, at the same rate
+    TcpResult::LiveRound lr;
+    lr.variant = name;
+    lr.rate = r.per_s();
+    double conns_all = static_cast<double>(r.conns + r.warmup);  // the warm-up ran the programs too
     for (size_t i = 0; i < std::size(progs); ++i) {
-      uint64_t cnt = after[i].run_cnt - before[i].run_cnt, t = after[i].run_time_ns - before[i].run_time_ns;
-      res.live.push_back({progs[i], cnt ? static_cast<double>(t) / cnt : 0, conns_all ? cnt / conns_all : 0});
+      uint64_t cnt = after[i].run_cnt - before[i].run_cnt,
+               t = after[i].run_time_ns - before[i].run_time_ns;
+      lr.progs.push_back(
+          {progs[i], cnt ? static_cast<double>(t) / cnt : 0, conns_all ? cnt / conns_all : 0});
     }
+    res.live.push_back(lr);
   }
   return res;
 }
 
-// ---- [3] agent RSS --------------------------------------------------------------------------------
+// ---- [3] agent RSS
+// --------------------------------------------------------------------------------
 
 std::string PodUid(int i) {
   char buf[64];
@@ -988,8 +1107,9 @@ int WriteManifests(const std::string& dir) {
     const char* names[] = {"bench-node", "other-node", "empty-node"};
     for (int i = 0; i < 3; ++i) {
       n << (i ? "---\n" : "") << "apiVersion: v1\nkind: Node\nmetadata:\n  name: " << names[i]
-        << "\nspec:\n  podCIDR: 10." << 100 + i << ".0.0/16\nstatus:\n  addresses:\n  - type: InternalIP\n    address: 192.168.0."
-        << i + 1 << "\n";
+        << "\nspec:\n  podCIDR: 10." << 100 + i
+        << ".0.0/16\nstatus:\n  addresses:\n  - type: InternalIP\n    address: 192.168.0." << i + 1
+        << "\n";
     }
   }
   int pod = 0;
@@ -997,32 +1117,52 @@ int WriteManifests(const std::string& dir) {
   for (int k = 0; k < namespaces; ++k) {
     std::string ns = absl::StrCat("team", k);
     std::ofstream f(absl::StrCat(dir, "/", ns, ".yaml"));
-    f << "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " << ns << "\n  labels:\n    team: t" << k % 5 << "\n";
+    f << "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " << ns << "\n  labels:\n    team: t"
+      << k % 5 << "\n";
     for (int r = 0; r < per_ns; ++r, ++pod) {
       bool local = pod < 1000;
       int node = local ? 0 : 1;
-      f << "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: app" << r % 10 << "-" << r << "\n  namespace: " << ns
-        << "\n  uid: " << PodUid(pod) << "\n  labels:\n    app: app" << r % 10 << "\n    tier: "
-        << (r % 10 < 3 ? "frontend" : r % 10 < 7 ? "backend" : "data") << "\nspec:\n  nodeName: "
-        << (node == 0 ? "bench-node" : "other-node")
-        << "\n  containers:\n  - name: main\n    ports:\n    - name: http\n      containerPort: 8080\n"
-        << "    - name: metrics\n      containerPort: 9090\nstatus:\n  podIP: 10." << 100 + node << "." << (pod % 1000) / 250
-        << "." << (pod % 250) + 2 << "\n";
+      f << "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: app" << r % 10 << "-" << r
+        << "\n  namespace: " << ns << "\n  uid: " << PodUid(pod) << "\n  labels:\n    app: app"
+        << r % 10 << "\n    tier: "
+        << (r % 10 < 3   ? "frontend"
+            : r % 10 < 7 ? "backend"
+                         : "data")
+        << "\nspec:\n  nodeName: " << (node == 0 ? "bench-node" : "other-node")
+        << "\n  containers:\n  - name: main\n    ports:\n    - name: http\n      containerPort: "
+           "8080\n"
+        << "    - name: metrics\n      containerPort: 9090\nstatus:\n  podIP: 10." << 100 + node
+        << "." << (pod % 1000) / 250 << "." << (pod % 250) + 2 << "\n";
     }
-    f << "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: default-deny\n  namespace: " << ns
-      << "\nspec:\n  podSelector: {}\n  policyTypes: [Ingress, Egress]\n";
-    f << "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: same-namespace\n  namespace: " << ns
-      << "\nspec:\n  podSelector: {}\n  ingress:\n  - from:\n    - podSelector: {}\n  egress:\n  - to:\n    - podSelector: {}\n";
-    f << "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: frontend-from-team\n  namespace: "
-      << ns << "\nspec:\n  podSelector:\n    matchLabels:\n      tier: frontend\n  ingress:\n  - from:\n"
-      << "    - namespaceSelector:\n        matchLabels:\n          team: t" << (k + 1) % 5 << "\n    ports:\n    - port: http\n";
-    f << "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: backend-to-data\n  namespace: " << ns
-      << "\nspec:\n  podSelector:\n    matchLabels:\n      tier: backend\n  policyTypes: [Egress]\n  egress:\n  - to:\n"
-      << "    - namespaceSelector: {}\n      podSelector:\n        matchLabels:\n          tier: data\n    ports:\n"
+    f << "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: "
+         "default-deny\n  namespace: "
+      << ns << "\nspec:\n  podSelector: {}\n  policyTypes: [Ingress, Egress]\n";
+    f << "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: "
+         "same-namespace\n  namespace: "
+      << ns
+      << "\nspec:\n  podSelector: {}\n  ingress:\n  - from:\n    - podSelector: {}\n  egress:\n  - "
+         "to:\n    - podSelector: {}\n";
+    f << "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: "
+         "frontend-from-team\n  namespace: "
+      << ns
+      << "\nspec:\n  podSelector:\n    matchLabels:\n      tier: frontend\n  ingress:\n  - from:\n"
+      << "    - namespaceSelector:\n        matchLabels:\n          team: t" << (k + 1) % 5
+      << "\n    ports:\n    - port: http\n";
+    f << "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: "
+         "backend-to-data\n  namespace: "
+      << ns
+      << "\nspec:\n  podSelector:\n    matchLabels:\n      tier: backend\n  policyTypes: "
+         "[Egress]\n  egress:\n  - to:\n"
+      << "    - namespaceSelector: {}\n      podSelector:\n        matchLabels:\n          tier: "
+         "data\n    ports:\n"
       << "    - port: 5432\n";
-    f << "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: internet\n  namespace: " << ns
-      << "\nspec:\n  podSelector:\n    matchLabels:\n      tier: frontend\n  policyTypes: [Egress]\n  egress:\n  - to:\n"
-      << "    - ipBlock:\n        cidr: 0.0.0.0/0\n        except: [10.0.0.0/8]\n    ports:\n    - port: 443\n";
+    f << "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: "
+         "internet\n  namespace: "
+      << ns
+      << "\nspec:\n  podSelector:\n    matchLabels:\n      tier: frontend\n  policyTypes: "
+         "[Egress]\n  egress:\n  - to:\n"
+      << "    - ipBlock:\n        cidr: 0.0.0.0/0\n        except: [10.0.0.0/8]\n    ports:\n    - "
+         "port: 443\n";
   }
   return pod;
 }
@@ -1055,7 +1195,8 @@ uint16_t FreePort() {
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof(a);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
     close(fd);
     throw Failure("finding a free port");
   }
@@ -1080,20 +1221,27 @@ long Metric(const std::string& text, const std::string& name) {
 struct AgentRss {
   std::string label;
   long local_pods = 0;
-  double rss_mb = 0, hwm_mb = 0, anon_mb = 0, file_mb = 0;
+  double rss_mb = 0, hwm_mb = 0, anon_mb = 0, file_mb = 0, pss_mb = 0;
+  size_t endpoints = 0, policy = 0, ipcache = 0;
   double ready_ms = 0;
 };
 
-AgentRss RunAgent(const Env& env, Cleanup& cleanup, const std::string& label, const std::string& node_name,
+AgentRss RunAgent(const Env& env, int index, const std::string& label, const std::string& node_name,
                   const std::string& manifests, const std::string& cgroup_root, long want_pods) {
   AgentRss out;
   out.label = label;
-  std::string bpffs = env.bpffs + "/agent-" + node_name;
-  std::string log = absl::StrCat(env.tmp, "/agent-", node_name, ".log");
+  bool ended = false;
+  Cleanup cleanup;
+  std::string bpffs = absl::StrCat(env.bpffs, "/agent-", index);
+  std::string log = absl::StrCat(env.tmp, "/agent-", index, ".log");
   uint16_t port = FreePort();
-  std::vector<std::string> argv = {env.warden_binary, "node", "--node", node_name, "--manifests", manifests,
-                                   "--cgroup-root", cgroup_root, "--bpffs", bpffs, "--log", "/dev/null",
-                                   "--metrics", absl::StrCat("127.0.0.1:", port)};
+  std::vector<std::string> argv = {env.warden_binary, "node",
+                                   "--node",          node_name,
+                                   "--manifests",     manifests,
+                                   "--cgroup-root",   cgroup_root,
+                                   "--bpffs",         bpffs,
+                                   "--log",           "/dev/null",
+                                   "--metrics",       absl::StrCat("127.0.0.1:", port)};
   auto t0 = Clock::now();
   pid_t pid = fork();
   if (pid < 0) throw Failure("fork");
@@ -1112,7 +1260,6 @@ AgentRss RunAgent(const Env& env, Cleanup& cleanup, const std::string& label, co
     execv(args[0], args.data());
     _exit(127);
   }
-  bool ended = false;
   cleanup.Add("agent " + node_name, [pid, bpffs, &ended] {
     if (!ended) EndChild(pid);
     std::error_code ec;
@@ -1139,7 +1286,8 @@ AgentRss RunAgent(const Env& env, Cleanup& cleanup, const std::string& label, co
         break;
       }
     }
-    if (Clock::now() > deadline) fail(absl::StrCat("not ready with ", want_pods, " local pods in 60 s"));
+    if (Clock::now() > deadline)
+      fail(absl::StrCat("not ready with ", want_pods, " local pods in 60 s"));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   out.ready_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -1149,6 +1297,20 @@ AgentRss RunAgent(const Env& env, Cleanup& cleanup, const std::string& label, co
   out.hwm_mb = StatusKb(pid, "VmHWM") / 1024.0;
   out.anon_mb = StatusKb(pid, "RssAnon") / 1024.0;
   out.file_mb = StatusKb(pid, "RssFile") / 1024.0;
+  {
+    std::ifstream in(absl::StrCat("/proc/", pid, "/smaps_rollup"));
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("Pss:", 0) == 0)
+        out.pss_mb = std::strtol(line.c_str() + 4, nullptr, 10) / 1024.0;
+    }
+  }
+  // What the agent wrote into its tables.
+  if (auto ps = datapath::ReadPinnedState(bpffs); ps.ok()) {
+    out.endpoints = ps->live.endpoints.size();
+    out.policy = ps->live.policy.size();
+    out.ipcache = ps->live.ipcache.size();
+  }
   EndChild(pid, std::chrono::milliseconds(5000));
   ended = true;
   std::error_code ec;
@@ -1156,7 +1318,7 @@ AgentRss RunAgent(const Env& env, Cleanup& cleanup, const std::string& label, co
   return out;
 }
 
-std::vector<AgentRss> RunRss(const Env& env, Cleanup& cleanup) {
+std::vector<AgentRss> RunRss(const Env& env) {
   std::vector<AgentRss> out;
   const std::string manifests = env.tmp + "/manifests", empty = env.tmp + "/empty";
   int pods = WriteManifests(manifests);
@@ -1165,15 +1327,18 @@ std::vector<AgentRss> RunRss(const Env& env, Cleanup& cleanup) {
   const std::string root = env.cg_base + "/p3node";
   Mkdirs(root + "/kubepods/burstable");
   for (int i = 0; i < 1000; ++i) Mkdirs(absl::StrCat(root, "/kubepods/burstable/pod", PodUid(i)));
-  std::printf("  manifests: %d pods (1000 on bench-node), 100 NetworkPolicies; 1000 pod cgroups under %s\n", pods, root.c_str());
+  std::printf(
+      "  manifests: %d pods (1000 on bench-node), 100 NetworkPolicies; 1000 pod cgroups under %s\n",
+      pods, root.c_str());
   std::fflush(stdout);
-  out.push_back(RunAgent(env, cleanup, "1000 local pods", "bench-node", manifests, root, 1000));
-  out.push_back(RunAgent(env, cleanup, "0 local pods, same manifests", "empty-node", manifests, root, 0));
-  out.push_back(RunAgent(env, cleanup, "empty manifest dir", "empty-node", empty, root, 0));
+  out.push_back(RunAgent(env, 1, "1000 local pods", "bench-node", manifests, root, 1000));
+  out.push_back(RunAgent(env, 2, "0 local pods, same manifests", "empty-node", manifests, root, 0));
+  out.push_back(RunAgent(env, 3, "empty manifest dir", "empty-node", empty, root, 0));
   return out;
 }
 
-// ---- main -----------------------------------------------------------------------------------------
+// ---- main
+// -----------------------------------------------------------------------------------------
 
 int ArgInt(int argc, char** argv, const std::string& flag, int def) {
   for (int i = 1; i + 1 < argc; ++i) {
@@ -1197,18 +1362,27 @@ std::string Fmt(double v, int prec = 1) {
 
 int Main(int argc, char** argv) {
   if (ArgFlag(argc, argv, "-h") || ArgFlag(argc, argv, "--help")) {
-    std::printf("usage: datapath_bench [--rounds N (5)] [--seconds S (2)] [--repeat N (1000000)] [--single N (20000)]\n"
-                "                      [--skip-testrun] [--skip-tcp] [--skip-rss]\n"
-                "needs root: loads BPF programs, creates network namespaces and cgroups\n");
+    std::printf(
+        "usage: datapath_bench [--rounds N (8)] [--seconds S (1)] [--repeat N (1000000)] [--single "
+        "N (20000)]\n"
+        "                      [--skip-testrun] [--skip-tcp] [--skip-rss]\n"
+        "       datapath_bench --skip-tcp --skip-rss --loop ct|deny|early|harness|hit "
+        "[--loop-seconds S (10)]\n"
+        "                      (only that TEST_RUN path on the 100k tables, for perf record -a)\n"
+        "needs root: loads BPF programs, creates network namespaces and cgroups, runs warden "
+        "node\n");
     return 0;
   }
   if (geteuid() != 0) {
-    std::fprintf(stderr, "datapath_bench: must run as root (it loads BPF programs, attaches them to cgroups, creates "
-                         "network namespaces and runs `warden node`): sudo %s\n", argv[0]);
+    std::fprintf(stderr,
+                 "datapath_bench: must run as root (it loads BPF programs, attaches them to "
+                 "cgroups, creates "
+                 "network namespaces and runs `warden node`): sudo %s\n",
+                 argv[0]);
     return 2;
   }
-  const int rounds = ArgInt(argc, argv, "--rounds", 5);
-  const int seconds = ArgInt(argc, argv, "--seconds", 2);
+  const int rounds = ArgInt(argc, argv, "--rounds", 8);
+  const int seconds = ArgInt(argc, argv, "--seconds", 1);
   const uint32_t repeat = ArgInt(argc, argv, "--repeat", 1000000);
   const int single = ArgInt(argc, argv, "--single", 20000);
   const bool do_testrun = !ArgFlag(argc, argv, "--skip-testrun");
@@ -1257,100 +1431,183 @@ int Main(int argc, char** argv) {
       std::ifstream s("/proc/sys/kernel/bpf_stats_enabled");
       int v = 0;
       s >> v;
-      if (v) std::printf("note: kernel.bpf_stats_enabled is already 1: every program run pays for its own timing\n");
+      if (v)
+        std::printf(
+            "note: kernel.bpf_stats_enabled is already 1: every program run pays for its own "
+            "timing\n");
     }
-    std::printf("datapath_bench: pid %d; netns %s/%s, cgroup %s, bpffs %s, tmp %s (all removed at exit)\n", env.pid,
-                env.ns_client.c_str(), env.ns_server.c_str(), env.cg_base.c_str(), env.bpffs.c_str(), env.tmp.c_str());
-    std::printf("machine: %s, %ld CPUs, kernel %s\n", ShOut("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'").c_str(),
+    std::printf(
+        "datapath_bench: pid %d; netns %s/%s, cgroup %s, bpffs %s, tmp %s (all removed at exit)\n",
+        env.pid, env.ns_client.c_str(), env.ns_server.c_str(), env.cg_base.c_str(),
+        env.bpffs.c_str(), env.tmp.c_str());
+    std::printf("machine: %s, %ld CPUs, kernel %s\n",
+                ShOut("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'").c_str(),
                 sysconf(_SC_NPROCESSORS_ONLN), ShOut("uname -r").c_str());
     std::fflush(stdout);
 
     // [1]
     if (do_testrun) {
-      std::printf("\n[1] wd_egress per packet, BPF_PROG_TEST_RUN (repeated: kernel average over %u runs, median of 3; "
-                  "single-shot: median of %d runs of 1)\n",
-                  repeat, single);
+      std::printf(
+          "\n[1] wd_egress per packet, BPF_PROG_TEST_RUN (repeated: kernel average over %u runs, "
+          "median of 3; "
+          "single-shot: median of %d runs of 1)\n",
+          repeat, single);
       std::fflush(stdout);
-      TestRunResult tr = RunTestRun(env, cleanup, repeat, single);
-      double timer = tr.ss_harness - tr.rep_harness;  // what one single-shot run adds (timer reads)
-      std::printf("  harness (return-1 program): %.1f ns repeated, %.1f ns single-shot -> timer cost of a single run %.1f ns\n",
-                  tr.rep_harness, tr.ss_harness, timer);
-      std::printf("  single-shot figures below are net of that timer cost (raw minus %.1f ns)\n\n", timer);
-      std::printf("  %-24s %8s %8s | %9s %9s %9s | %10s %9s %9s %9s %11s\n", "tables", "policy", "ipcache",
-                  "early-ret", "ct-hit", "deny*", "POLICY-HIT", "deny", "ct-hit", "early-ret", "random-peer");
-      std::printf("  %-24s %8s %8s | %-29s | %-54s\n", "", "", "", "  repeated (ns)", "  single-shot, one run per syscall (ns)");
-      for (const auto& r : tr.rows) {
-        std::printf("  %-24s %8d %8d | %9.1f %9.1f %9.1f | %10.1f %9.1f %9.1f %9.1f %11.1f\n", r.label.c_str(), r.policy,
-                    r.ipcache, r.rep_early, r.rep_ct, r.rep_deny, r.ss_hit - timer, r.ss_deny - timer, r.ss_ct - timer,
-                    r.ss_early - timer, r.ss_random - timer);
+      std::string loop_path;
+      for (int i = 1; i + 1 < argc; ++i) {
+        if (std::string(argv[i]) == "--loop") loop_path = argv[i + 1];
       }
-      std::printf("  * repeated deny: every run emits an event; after ~3,600 runs the ring buffer is full and the\n"
-                  "    reserve fails, so this is the deny path under a flood. Single-shot deny drains the ring.\n");
+      TestRunResult tr =
+          RunTestRun(env, repeat, single, loop_path, ArgInt(argc, argv, "--loop-seconds", 10));
+      if (!loop_path.empty()) return 0;
+      double timer = tr.ss_harness - tr.rep_harness;  // what one single-shot run adds (timer reads)
+      std::printf(
+          "  harness (return-1 program): %.1f ns repeated, %.1f ns single-shot -> timer cost of a "
+          "single run %.1f ns\n",
+          tr.rep_harness, tr.ss_harness, timer);
+      std::printf("  single-shot figures below are net of that timer cost (raw minus %.1f ns)\n\n",
+                  timer);
+      std::printf("  %-24s %8s %8s | %9s %9s %9s | %10s %9s %9s %9s %11s\n", "tables", "policy",
+                  "ipcache", "early-ret", "ct-hit", "deny*", "POLICY-HIT", "deny", "ct-hit",
+                  "early-ret", "random-peer");
+      std::printf("  %-24s %8s %8s | %-29s | %-54s\n", "", "", "", "  repeated (ns)",
+                  "  single-shot, one run per syscall (ns)");
+      for (const auto& r : tr.rows) {
+        std::printf("  %-24s %8d %8d | %9.1f %9.1f %9.1f | %10.1f %9.1f %9.1f %9.1f %11.1f\n",
+                    r.label.c_str(), r.policy, r.ipcache, r.rep_early, r.rep_ct, r.rep_deny,
+                    r.ss_hit - timer, r.ss_deny - timer, r.ss_ct - timer, r.ss_early - timer,
+                    r.ss_random - timer);
+      }
+      std::printf(
+          "  * repeated deny: every run emits an event; after ~3,600 runs the ring buffer is full "
+          "and the\n"
+          "    reserve fails, so this is the deny path under a flood. Single-shot deny drains the "
+          "ring.\n");
       const TestRunRow &a = tr.rows[0], &b = tr.rows[1], &c = tr.rows[2];
       double hit10 = a.ss_hit - timer, hit10k = b.ss_hit - timer, hit100k = c.ss_hit - timer;
       double flat = hit100k / hit10;
-      std::printf("\n  policy hit (the first packet of an allowed flow): %.1f / %.1f / %.1f ns at 10 / 10k / 100k; "
-                  "100k/10 = %.2f\n", hit10, hit10k, hit100k, flat);
-      std::printf("  conntrack hit (every later packet): %.1f / %.1f / %.1f ns repeated; 100k/10 = %.2f\n", a.rep_ct, b.rep_ct,
-                  c.rep_ct, c.rep_ct / a.rep_ct);
-      std::printf("  check of the single-shot correction: ct-hit single-shot net %.1f ns vs repeated %.1f ns (10 entries)\n",
-                  a.ss_ct - timer, a.rep_ct);
+      std::printf(
+          "\n  policy hit (the first packet of an allowed flow): %.1f / %.1f / %.1f ns at 10 / 10k "
+          "/ 100k; "
+          "100k/10 = %.2f\n",
+          hit10, hit10k, hit100k, flat);
+      std::printf(
+          "  conntrack hit (every later packet): %.1f / %.1f / %.1f ns repeated; 100k/10 = %.2f\n",
+          a.rep_ct, b.rep_ct, c.rep_ct, c.rep_ct / a.rep_ct);
+      std::printf(
+          "  check of the single-shot correction: ct-hit single-shot net %.1f ns vs repeated %.1f "
+          "ns (10 entries)\n",
+          a.ss_ct - timer, a.rep_ct);
       bool under = std::max({hit10, hit10k, hit100k}) < 100;
-      std::printf("  target < 100 ns per packet: policy hit %s; conntrack hit %s.  target flat within 10%%: policy hit %s "
-                  "(%.2f), conntrack hit %s (%.2f)\n",
-                  under ? "met" : "MISSED", std::max({a.rep_ct, b.rep_ct, c.rep_ct}) < 100 ? "met" : "MISSED",
-                  flat <= 1.10 ? "met" : "MISSED", flat, c.rep_ct / a.rep_ct <= 1.10 ? "met" : "MISSED", c.rep_ct / a.rep_ct);
-      absl::StrAppend(&key_values, "egress_ns_10=", Fmt(hit10), " egress_ns_10k=", Fmt(hit10k), " egress_ns_100k=",
-                      Fmt(hit100k), " flat_ratio=", Fmt(flat, 2), " ct_hit_ns=", Fmt(b.rep_ct), " ct_hit_ns_10=", Fmt(a.rep_ct),
-                      " ct_hit_ns_100k=", Fmt(c.rep_ct), " ct_flat_ratio=", Fmt(c.rep_ct / a.rep_ct, 2), " deny_ns_10=",
-                      Fmt(a.ss_deny - timer), " deny_ns_10k=", Fmt(b.ss_deny - timer), " deny_ns_100k=", Fmt(c.ss_deny - timer),
-                      " random_peer_ns_100k=", Fmt(c.ss_random - timer), " early_return_ns=", Fmt(b.rep_early),
-                      " harness_ns=", Fmt(tr.rep_harness), " timer_ns=", Fmt(timer), " ");
-      const TestRunRow &pol_only = tr.rows[3], &ipc_only = tr.rows[4];
+      std::printf(
+          "  target < 100 ns per packet: policy hit %s; conntrack hit %s.  target flat within "
+          "10%%: policy hit %s "
+          "(%.2f), conntrack hit %s (%.2f)\n",
+          under ? "met" : "MISSED",
+          std::max({a.rep_ct, b.rep_ct, c.rep_ct}) < 100 ? "met" : "MISSED",
+          flat <= 1.10 ? "met" : "MISSED", flat, c.rep_ct / a.rep_ct <= 1.10 ? "met" : "MISSED",
+          c.rep_ct / a.rep_ct);
+      absl::StrAppend(
+          &key_values, "egress_ns_10=", Fmt(hit10), " egress_ns_10k=", Fmt(hit10k),
+          " egress_ns_100k=", Fmt(hit100k), " flat_ratio=", Fmt(flat, 2),
+          " ct_hit_ns=", Fmt(b.rep_ct), " ct_hit_ns_10=", Fmt(a.rep_ct),
+          " ct_hit_ns_100k=", Fmt(c.rep_ct), " ct_flat_ratio=", Fmt(c.rep_ct / a.rep_ct, 2),
+          " deny_ns_10=", Fmt(a.ss_deny - timer), " deny_ns_10k=", Fmt(b.ss_deny - timer),
+          " deny_ns_100k=", Fmt(c.ss_deny - timer),
+          " random_peer_ns_100k=", Fmt(c.ss_random - timer), " early_return_ns=", Fmt(b.rep_early),
+          " harness_ns=", Fmt(tr.rep_harness), " timer_ns=", Fmt(timer), " ");
+      const TestRunRow &pol_only = tr.rows[3], &ipc_only = tr.rows[4], &guar = tr.rows[5];
+      std::printf(
+          "  what grows: the ipcache LPM trie (10 policy + 100k ipcache: %.1f ns), not the "
+          "policy hash (100k policy + 10 ipcache: %.1f ns)\n",
+          ipc_only.ss_hit - timer, pol_only.ss_hit - timer);
+      std::printf(
+          "  endpoint found at the first pod level (Guaranteed) vs the second (Burstable), "
+          "10k: conntrack hit %.1f vs %.1f ns, policy hit %.1f vs %.1f ns\n",
+          guar.rep_ct, b.rep_ct, guar.ss_hit - timer, hit10k);
       absl::StrAppend(&key_values, "hit_ns_100k_policy_10_ipcache=", Fmt(pol_only.ss_hit - timer),
-                      " hit_ns_10_policy_100k_ipcache=", Fmt(ipc_only.ss_hit - timer), " ");
+                      " hit_ns_10_policy_100k_ipcache=", Fmt(ipc_only.ss_hit - timer),
+                      " ct_hit_ns_guaranteed=", Fmt(guar.rep_ct),
+                      " egress_ns_10k_guaranteed=", Fmt(guar.ss_hit - timer), " ");
       std::fflush(stdout);
     }
 
     // [2]
     if (do_tcp) {
-      std::printf("\n[2] TCP connect + 1-byte echo + close between two netns over veth (client CPU 0, server CPU 1), "
-                  "%d rounds x %d s per variant, alternated\n", rounds, seconds);
+      std::printf(
+          "\n[2] TCP connect + 1-byte echo + close between two netns over veth (client CPU 0, "
+          "server CPU 1), "
+          "%d rounds x %d s per variant, alternated\n",
+          rounds, seconds);
       std::fflush(stdout);
-      TcpResult t = RunTcp(env, cleanup, rounds, seconds);
+      TcpResult t = RunTcp(env, rounds, seconds);
       double none = t.median["none"];
-      std::printf("\n  %-16s %12s %10s %8s   %s\n", "variant", "median c/s", "vs none", "errors", "what");
+      std::printf("\n  %-16s %11s %9s %15s %7s   %s\n", "variant", "median c/s", "vs none",
+                  "(range)", "errors", "what");
       std::map<std::string, std::string> what = {
           {"none", "no program attached"},
-          {"warden", absl::StrCat("Warden, ", t.policy_entries, " policy entries, events read as the agent reads them")},
+          {"warden", absl::StrCat("Warden, ", t.policy_entries,
+                                  " policy entries, events read as the agent reads them")},
           {"warden_noreader", "Warden, nobody reading events (ring buffer full after ~3,600)"},
-          {"iptables", absl::StrCat("server INPUT: ctstate ESTABLISHED,RELATED accept, 9,999 non-matching -s rules, allow LAST, policy DROP")},
-          {"iptables_1rule", "server INPUT: ctstate accept + the allowing rule only (conntrack alone)"},
+          {"iptables", absl::StrCat("server INPUT: ctstate ESTABLISHED,RELATED accept, 9,999 "
+                                    "non-matching -s rules, allow LAST, policy DROP")},
+          {"iptables_1rule",
+           "server INPUT: ctstate accept + the allowing rule only (conntrack alone)"},
       };
       for (const auto& v : t.variants) {
-        std::printf("  %-16s %12.0f %10.3f %8llu   %s\n", v.c_str(), t.median[v], t.median[v] / none,
+        std::printf("  %-16s %11.0f %9.3f  (%5.3f-%5.3f) %7llu   %s\n", v.c_str(), t.median[v],
+                    t.ratio[v], t.ratio_min[v], t.ratio_max[v],
                     static_cast<unsigned long long>(t.errors[v]), what[v].c_str());
       }
-      std::printf("  iptables: %s, 10,001 rules loaded with iptables-restore in %.0f ms\n", t.iptables_version.c_str(),
-                  t.iptables_load_ms);
-      std::printf("  events read during Warden rounds: %llu\n", static_cast<unsigned long long>(t.events_drained));
-      std::printf("  live program cost (extra Warden round with BPF run-time stats, %.0f c/s):\n", t.stats_round_rate);
-      for (const auto& l : t.live) {
-        std::printf("    %-12s %7.1f ns per run, %5.2f runs per connection\n", l.prog.c_str(), l.avg_ns, l.per_conn);
+      std::printf(
+          "  (vs none: the median over rounds of variant / none of the same round; range: "
+          "min-max)\n");
+      std::printf(
+          "  spread of the no-program rate across rounds: %.1f%% (stddev / mean)%s\n",
+          t.none_cv * 100,
+          t.none_cv > 0.10 ? ": NOISY, something else is using the CPUs; rerun when idle" : "");
+      std::printf("  iptables: %s, 10,001 rules loaded with iptables-restore in %.0f ms\n",
+                  t.iptables_version.c_str(), t.iptables_load_ms);
+      std::printf("  events read during Warden rounds: %llu\n",
+                  static_cast<unsigned long long>(t.events_drained));
+      std::map<std::string, double> bpf_per_conn;
+      for (const auto& lr : t.live) {
+        std::printf("  live program cost, extra %s round with BPF run-time stats (%.0f c/s):\n",
+                    lr.variant.c_str(), lr.rate);
+        double per_conn_ns = 0;
+        for (const auto& l : lr.progs) {
+          std::printf("    %-12s %7.1f ns per run, %5.2f runs per connection\n", l.prog.c_str(),
+                      l.avg_ns, l.per_conn);
+          per_conn_ns += l.avg_ns * l.per_conn;
+        }
+        std::printf(
+            "    -> %.0f ns of BPF per connection = %.1f%% of a connection's %.1f us at the "
+            "no-program rate\n",
+            per_conn_ns, none > 0 ? per_conn_ns / (1e9 / none) * 100 : 0,
+            none > 0 ? 1e6 / none : 0);
+        bpf_per_conn[lr.variant] = per_conn_ns;
       }
-      double per_conn_ns = 0;
-      for (const auto& l : t.live) per_conn_ns += l.avg_ns * l.per_conn;
-      std::printf("    -> %.0f ns of BPF per connection = %.1f%% of a connection's %.1f us at the no-program rate\n", per_conn_ns,
-                  none > 0 ? per_conn_ns / (1e9 / none) * 100 : 0, none > 0 ? 1e6 / none : 0);
-      double wr = t.median["warden"] / none, ir = t.median["iptables"] / none;
-      std::printf("  target: Warden within 5%% of no program: %s (warden/none = %.3f)\n", wr >= 0.95 ? "met" : "MISSED", wr);
-      absl::StrAppend(&key_values, "conn_per_s_none=", Fmt(none, 0), " conn_per_s_warden=", Fmt(t.median["warden"], 0),
-                      " conn_per_s_warden_noreader=", Fmt(t.median["warden_noreader"], 0), " conn_per_s_iptables=",
-                      Fmt(t.median["iptables"], 0), " conn_per_s_iptables_1rule=", Fmt(t.median["iptables_1rule"], 0),
-                      " warden_vs_none=", Fmt(wr, 3), " warden_noreader_vs_none=", Fmt(t.median["warden_noreader"] / none, 3),
-                      " iptables_vs_none=", Fmt(ir, 3), " iptables_1rule_vs_none=", Fmt(t.median["iptables_1rule"] / none, 3));
-      for (const auto& l : t.live) absl::StrAppend(&key_values, " live_", l.prog, "_ns=", Fmt(l.avg_ns));
-      absl::StrAppend(&key_values, " bpf_ns_per_conn=", Fmt(per_conn_ns, 0), " ");
+      double wr = t.ratio["warden"], ir = t.ratio["iptables"];
+      std::printf("  target: Warden within 5%% of no program: %s (warden/none = %.3f)\n",
+                  wr >= 0.95 ? "met" : "MISSED", wr);
+      absl::StrAppend(&key_values, "conn_per_s_none=", Fmt(none, 0),
+                      " conn_per_s_warden=", Fmt(t.median["warden"], 0),
+                      " conn_per_s_warden_noreader=", Fmt(t.median["warden_noreader"], 0),
+                      " conn_per_s_iptables=", Fmt(t.median["iptables"], 0),
+                      " conn_per_s_iptables_1rule=", Fmt(t.median["iptables_1rule"], 0),
+                      " warden_vs_none=", Fmt(wr, 3),
+                      " warden_noreader_vs_none=", Fmt(t.ratio["warden_noreader"], 3),
+                      " iptables_vs_none=", Fmt(ir, 3),
+                      " iptables_1rule_vs_none=", Fmt(t.ratio["iptables_1rule"], 3),
+                      " none_spread_pct=", Fmt(t.none_cv * 100, 1));
+      for (const auto& lr : t.live) {
+        std::string suffix = lr.variant == "warden" ? "" : "_noreader";
+        for (const auto& l : lr.progs)
+          absl::StrAppend(&key_values, " live_", l.prog, suffix, "_ns=", Fmt(l.avg_ns));
+        absl::StrAppend(&key_values, " bpf_ns_per_conn", suffix, "=",
+                        Fmt(bpf_per_conn[lr.variant], 0));
+      }
+      absl::StrAppend(&key_values, " ");
       uint64_t errs = 0;
       for (const auto& [_, e] : t.errors) errs += e;
       absl::StrAppend(&key_values, "conn_errors=", errs, " ");
@@ -1362,19 +1619,25 @@ int Main(int argc, char** argv) {
       std::printf("\n[3] `warden node` memory (%s)\n", env.warden_binary.c_str());
       std::fflush(stdout);
       if (access(env.warden_binary.c_str(), X_OK) != 0) {
-        throw Failure(env.warden_binary + " is missing: build the `warden` target (scripts/bench datapath does)");
+        throw Failure(env.warden_binary +
+                      " is missing: build the `warden` target (scripts/bench datapath does)");
       }
-      auto rs = RunRss(env, cleanup);
-      std::printf("  %-30s %6s %9s %9s %9s %9s %9s\n", "agent", "pods", "VmRSS MB", "VmHWM MB", "anon MB", "file MB", "ready ms");
+      auto rs = RunRss(env);
+      std::printf("  %-30s %6s %9s %9s %9s %9s %7s %9s   %s\n", "agent", "pods", "VmRSS MB",
+                  "VmHWM MB", "anon MB", "file MB", "Pss MB", "ready ms",
+                  "tables (endpoints/policy/ipcache)");
       for (const auto& r : rs) {
-        std::printf("  %-30s %6ld %9.1f %9.1f %9.1f %9.1f %9.0f\n", r.label.c_str(), r.local_pods, r.rss_mb, r.hwm_mb, r.anon_mb,
-                    r.file_mb, r.ready_ms);
+        std::printf("  %-30s %6ld %9.1f %9.1f %9.1f %9.1f %7.1f %9.0f   %zu/%zu/%zu\n",
+                    r.label.c_str(), r.local_pods, r.rss_mb, r.hwm_mb, r.anon_mb, r.file_mb,
+                    r.pss_mb, r.ready_ms, r.endpoints, r.policy, r.ipcache);
       }
       std::printf("  target < 30 MB with 1,000 local pods: %s (VmRSS %.1f MB, peak %.1f MB)\n",
-                  std::max(rs[0].rss_mb, rs[0].hwm_mb) < 30 ? "met" : "MISSED", rs[0].rss_mb, rs[0].hwm_mb);
-      absl::StrAppend(&key_values, "agent_rss_mb_1000=", Fmt(rs[0].rss_mb), " agent_hwm_mb_1000=", Fmt(rs[0].hwm_mb),
-                      " agent_rss_mb_0=", Fmt(rs[1].rss_mb), " agent_hwm_mb_0=", Fmt(rs[1].hwm_mb), " agent_rss_mb_empty=",
-                      Fmt(rs[2].rss_mb), " ");
+                  std::max(rs[0].rss_mb, rs[0].hwm_mb) < 30 ? "met" : "MISSED", rs[0].rss_mb,
+                  rs[0].hwm_mb);
+      absl::StrAppend(&key_values, "agent_rss_mb_1000=", Fmt(rs[0].rss_mb),
+                      " agent_hwm_mb_1000=", Fmt(rs[0].hwm_mb),
+                      " agent_rss_mb_0=", Fmt(rs[1].rss_mb), " agent_hwm_mb_0=", Fmt(rs[1].hwm_mb),
+                      " agent_rss_mb_empty=", Fmt(rs[2].rss_mb), " ");
     }
   } catch (const std::exception& e) {
     std::fflush(stdout);

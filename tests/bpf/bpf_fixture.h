@@ -150,8 +150,8 @@ class BpfTest : public ::testing::Test {
     datapath::NodeConfig cfg;
     cfg.kubepods_cgroup_id = *kubepods_id;
     cfg.kubepods_level = *kubepods_level;
-    cfg.pod_levels[0] = *kubepods_level + 1;  // Guaranteed: kubepods/pod<uid>
-    cfg.pod_levels[1] = *kubepods_level + 2;  // Burstable, BestEffort: kubepods/<qos>/pod<uid>
+    cfg.pod_levels[0] = *kubepods_level + 2;  // Burstable, BestEffort: kubepods/<qos>/pod<uid>
+    cfg.pod_levels[1] = *kubepods_level + 1;  // Guaranteed: kubepods/pod<uid>
     cfg.pool = s.pool;
     cfg.unknown_pod = s.unknown_pod;
     config_ = cfg;
