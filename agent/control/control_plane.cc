@@ -12,7 +12,13 @@
 namespace warden::control {
 
 ControlPlane::ControlPlane(ControlPlaneOptions opts)
-    : opts_(std::move(opts)), source_(opts_.manifests) {}
+    : opts_(std::move(opts)), source_(opts_.manifests) {
+  // Versions never repeat across restarts of the control plane: an agent that still holds
+  // version N of an earlier run must not mistake a different state numbered N for its own.
+  next_version_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count());
+}
 
 std::string ControlPlane::Fingerprint() const { return common::DirFingerprint(opts_.manifests); }
 

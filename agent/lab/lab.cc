@@ -84,6 +84,13 @@ absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, const std::str
   return pid;
 }
 
+// Replaces state.json atomically: probes running in parallel read it.
+void WriteState(const std::string& dir, const json& state) {
+  std::string tmp = dir + "/state.json.tmp";
+  std::ofstream(tmp) << state.dump(2) << "\n";
+  std::rename(tmp.c_str(), (dir + "/state.json").c_str());
+}
+
 absl::StatusOr<json> ReadState(const std::string& dir) {
   std::ifstream in(dir + "/state.json");
   if (!in)
@@ -517,7 +524,7 @@ absl::Status LabUp(const LabOptions& o) {
       }
     }
   }
-  std::ofstream(o.state_dir + "/state.json") << state.dump(2) << "\n";
+  WriteState(o.state_dir, state);
   return absl::OkStatus();
 }
 
@@ -566,7 +573,7 @@ absl::StatusOr<pid_t> LabStartControl(const std::string& state_dir) {
   auto pid = StartProcess(*state, (*state)["control"]["argv"], state_dir + "/logs/control.log");
   if (!pid.ok()) return pid.status();
   (*state)["control"]["pid"] = *pid;
-  std::ofstream(state_dir + "/state.json") << state->dump(2) << "\n";
+  WriteState(state_dir, *state);
   return *pid;
 }
 
@@ -580,7 +587,7 @@ absl::StatusOr<pid_t> LabStartAgent(const std::string& state_dir, const std::str
     auto pid = StartAgent(*state, n, state_dir);
     if (!pid.ok()) return pid.status();
     n["agent_pid"] = *pid;
-    std::ofstream(state_dir + "/state.json") << state->dump(2) << "\n";
+    WriteState(state_dir, *state);
     return *pid;
   }
   return absl::NotFoundError(absl::StrCat("--node ", node, ": no such node in the lab"));

@@ -279,6 +279,19 @@ TEST_F(ControlTest, InvalidManifestChangeKeepsTheLastGoodState) {
   EXPECT_NE(server_->RenderMetrics().find("warden_control_manifest_errors 1"), std::string::npos);
 }
 
+// An agent may hold version N from an earlier run of the control plane: a restarted control
+// plane must never give a different state the same number.
+TEST_F(ControlTest, VersionsNeverRepeatAcrossRestarts) {
+  uint64_t before = cp_->Current("n1")->version;
+  ControlPlaneOptions o;
+  o.manifests = (root_ / "manifests").string();
+  o.allowances = {*ParseAllowance("169.254.169.254/32:80/TCP")};
+  ControlPlane again(o);
+  again.Refresh(true);
+  EXPECT_GT(again.Current("n1")->version, before);
+  EXPECT_TRUE(again.Current("n1")->SameContents(*cp_->Current("n1")));
+}
+
 // The agent's client: a malformed update is NACKed and never reaches the datapath; a good one
 // is applied and ACKed.
 TEST_F(ControlTest, ClientNacksMalformedUpdatesAndKeepsItsState) {

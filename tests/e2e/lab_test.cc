@@ -475,8 +475,13 @@ spec:
   while (p.rounds < before + 3 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  std::ifstream in(state_ + "/logs/default-1.log");
-  std::string log((std::istreambuf_iterator<char>(in)), {});
+  std::string log;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in(state_ + "/logs/default-1.log");
+    log.assign(std::istreambuf_iterator<char>(in), {});
+    if (log.find("enforcing saved version") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   EXPECT_THAT(log, HasSubstr("enforcing saved version"));
   // The control plane returns: everyone catches up, with no gap in enforcement meanwhile.
   r = Warden("lab start-control --state " + state_);
