@@ -502,17 +502,17 @@ struct Env {
   ClusterSpec cluster;
   std::vector<int> pods_per_node;
   int gap_ms = 300;
-  std::string perf_dir;  // record the control plane and agent n0 with perf during the rounds
+  std::string perf_dir;   // record the control plane and agent n0 with perf during the rounds
   std::string keep_logs;  // copy each scenario's logs here (debugging)
 };
 
 struct ScenarioResult {
   std::string name;
   int agents = 0, rounds = 0;
-  std::vector<double> samples;           // every (agent, round)
-  std::vector<double> round_max;         // per round, the slowest agent
-  std::vector<double> round_min;         // per round, the fastest agent
-  double ready_s = 0;                    // start -> every agent enforcing the first state
+  std::vector<double> samples;    // every (agent, round)
+  std::vector<double> round_max;  // per round, the slowest agent
+  std::vector<double> round_min;  // per round, the fastest agent
+  double ready_s = 0;             // start -> every agent enforcing the first state
   double control_rss_mb = 0, control_hwm_mb = 0, control_rss_start_mb = 0;
   double control_cpu_s = 0, agents_cpu_s = 0, rounds_wall_s = 0, idle_agents_cpu_pct = 0;
   double push_ms_mean = 0;  // the control plane's own push latency histogram, during the rounds
@@ -578,13 +578,13 @@ ScenarioResult RunScenario(const Env& env, const std::string& name, bool control
   if (control_mode) {
     uint16_t port = FreePort();
     control_metrics = FreePort();
-    control = Spawn("control",
-                    {env.warden, "control", "--manifests", env.manifests, "--listen",
-                     absl::StrCat("127.0.0.1:", port), "--tls-cert",
-                     env.pki + "/warden-control.pem", "--tls-key",
-                     env.pki + "/warden-control-key.pem", "--client-ca", env.pki + "/ca.pem",
-                     "--metrics", absl::StrCat("127.0.0.1:", control_metrics)},
-                    logs + "/control.log");
+    control =
+        Spawn("control",
+              {env.warden, "control", "--manifests", env.manifests, "--listen",
+               absl::StrCat("127.0.0.1:", port), "--tls-cert", env.pki + "/warden-control.pem",
+               "--tls-key", env.pki + "/warden-control-key.pem", "--client-ca", env.pki + "/ca.pem",
+               "--metrics", absl::StrCat("127.0.0.1:", control_metrics)},
+              logs + "/control.log");
     pid_t pid = control.pid;
     cleanup.Add([pid] { EndChild(pid); });
     // Up once /metrics answers (it starts after the first compile and the Sync server).
@@ -615,18 +615,12 @@ ScenarioResult RunScenario(const Env& env, const std::string& name, bool control
     std::string node = absl::StrCat("n", i);
     std::string bpffs = absl::StrCat(env.bpffs_base, "/", node);
     uint16_t mport = FreePort();
-    std::vector<std::string> argv = {env.warden,
-                                     "node",
-                                     "--node",
-                                     node,
-                                     "--cgroup-root",
-                                     absl::StrCat(env.cgroup_base, "/", node),
-                                     "--bpffs",
-                                     bpffs,
-                                     "--log",
-                                     absl::StrCat(logs, "/", node, ".jsonl"),
-                                     "--metrics",
-                                     absl::StrCat("127.0.0.1:", mport)};
+    std::vector<std::string> argv = {env.warden,      "node",
+                                     "--node",        node,
+                                     "--cgroup-root", absl::StrCat(env.cgroup_base, "/", node),
+                                     "--bpffs",       bpffs,
+                                     "--log",         absl::StrCat(logs, "/", node, ".jsonl"),
+                                     "--metrics",     absl::StrCat("127.0.0.1:", mport)};
     if (agent_interval_ms > 0) {
       argv.push_back("--interval-ms");
       argv.push_back(absl::StrCat(agent_interval_ms));
@@ -648,7 +642,8 @@ ScenarioResult RunScenario(const Env& env, const std::string& name, bool control
     cleanup.Add([bpffs] {
       std::error_code ec;
       fs::remove_all(bpffs, ec);
-      if (ec) std::fprintf(stderr, "cleanup: removing %s: %s\n", bpffs.c_str(), ec.message().c_str());
+      if (ec)
+        std::fprintf(stderr, "cleanup: removing %s: %s\n", bpffs.c_str(), ec.message().c_str());
     });
     Child ch = Spawn(node, argv, absl::StrCat(logs, "/", node, ".log"));
     pid_t pid = ch.pid;
@@ -670,8 +665,7 @@ ScenarioResult RunScenario(const Env& env, const std::string& name, bool control
         if (Exited(children[i]))
           throw Failure(absl::StrCat("agent ", children[i].label,
                                      " exited early; its log ends with:\n", Tail(children[i].log)));
-        if (control_mode &&
-            !fs::exists(absl::StrCat(state_dir, "/", children[i].label, ".state")))
+        if (control_mode && !fs::exists(absl::StrCat(state_dir, "/", children[i].label, ".state")))
           continue;
         if (access(pins[i].c_str(), F_OK) != 0) continue;
         std::string m = HttpGet(metrics_ports[i], "/metrics");
@@ -699,8 +693,7 @@ ScenarioResult RunScenario(const Env& env, const std::string& name, bool control
               name.c_str(), agents, agents == 1 ? "" : "s", env.pods_per_node[0], res.ready_s);
   std::fflush(stdout);
   if (control_mode)
-    res.full_update_bytes =
-        static_cast<long>(fs::file_size(absl::StrCat(state_dir, "/n0.state")));
+    res.full_update_bytes = static_cast<long>(fs::file_size(absl::StrCat(state_dir, "/n0.state")));
 
   // Settle, then the agents' idle CPU (the reconcile ticks) over one second.
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -751,8 +744,7 @@ ScenarioResult RunScenario(const Env& env, const std::string& name, bool control
     std::vector<double> lat(agents, -1);
     int left = agents;
     auto t0 = Clock::now();
-    if (rename((env.stage + "/toggle.yaml").c_str(), (env.manifests + "/toggle.yaml").c_str()) !=
-        0)
+    if (rename((env.stage + "/toggle.yaml").c_str(), (env.manifests + "/toggle.yaml").c_str()) != 0)
       throw Failure("rename toggle.yaml");
     auto deadline = t0 + std::chrono::seconds(30);
     while (left > 0) {
@@ -782,8 +774,8 @@ ScenarioResult RunScenario(const Env& env, const std::string& name, bool control
     if (res.timeouts) {
       for (int i = 0; i < agents; ++i) {
         if (Exited(children[i]))
-          throw Failure(absl::StrCat("agent ", children[i].label,
-                                     " exited; its log ends with:\n", Tail(children[i].log)));
+          throw Failure(absl::StrCat("agent ", children[i].label, " exited; its log ends with:\n",
+                                     Tail(children[i].log)));
       }
       if (control_mode && Exited(control))
         throw Failure("warden control exited; its log ends with:\n" + Tail(control.log));
@@ -791,8 +783,8 @@ ScenarioResult RunScenario(const Env& env, const std::string& name, bool control
                                  " agents applied the change within 30 s"));
     }
     // Let the dust settle (persisting, ACKs), and do not run in step with the agents' ticks.
-    std::this_thread::sleep_for(std::chrono::milliseconds(
-        env.gap_ms + std::uniform_int_distribution<int>(0, 100)(rng)));
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(env.gap_ms + std::uniform_int_distribution<int>(0, 100)(rng)));
   }
   res.rounds_wall_s = MsBetween(t_rounds, Clock::now()) / 1000;
   for (int i = 0; i < agents; ++i) {
@@ -914,8 +906,9 @@ int Main(int argc, char** argv) {
     fs::create_directories(env.stage);
     fs::create_directories(env.bpffs_base);
 
-    std::printf("control_bench: NetworkPolicy file change -> new verdict live in every agent's "
-                "kernel\n");
+    std::printf(
+        "control_bench: NetworkPolicy file change -> new verdict live in every agent's "
+        "kernel\n");
     std::printf("machine: %u CPUs; warden: %s\n", std::thread::hardware_concurrency(),
                 env.warden.c_str());
 
@@ -954,7 +947,8 @@ int Main(int argc, char** argv) {
         "%.0f / %.0f ms, compile %.0f / %.0f ms, %d node states %.0f / %.0f ms\n",
         a.load_ms, b.load_ms, a.compile_ms, b.compile_ms, env.cluster.nodes, a.node_states_ms,
         b.node_states_ms);
-    double bd_load = std::min(a.load_ms, b.load_ms), bd_compile = std::min(a.compile_ms, b.compile_ms),
+    double bd_load = std::min(a.load_ms, b.load_ms),
+           bd_compile = std::min(a.compile_ms, b.compile_ms),
            bd_states = std::min(a.node_states_ms, b.node_states_ms);
     a.states.clear();
     b.states.clear();
@@ -964,7 +958,8 @@ int Main(int argc, char** argv) {
     {
       std::string cmd = absl::StrCat(env.gen_certs, " ", env.pki, " warden-control,IP:127.0.0.1");
       for (int n = 0; n < env.cluster.nodes; ++n) absl::StrAppend(&cmd, " n", n);
-      if (std::system((cmd + " >/dev/null").c_str()) != 0) throw Failure("gen-certs failed: " + cmd);
+      if (std::system((cmd + " >/dev/null").c_str()) != 0)
+        throw Failure("gen-certs failed: " + cmd);
     }
     // Cgroups: <base>/nI/kubepods/burstable/pod<uid>.
     {
@@ -994,10 +989,11 @@ int Main(int argc, char** argv) {
                        rounds, 60000);
 
     // Report.
-    std::printf("\nlatency from the rename of the policy file to the new tables live in the "
-                "kernel, every (agent, round) (ms):\n");
-    std::printf("  %-17s %6s %7s %8s %8s %8s %8s %8s %8s\n", "scenario", "agents", "samples",
-                "min", "p50", "p90", "p99", "max", "spread");
+    std::printf(
+        "\nlatency from the rename of the policy file to the new tables live in the "
+        "kernel, every (agent, round) (ms):\n");
+    std::printf("  %-17s %6s %7s %8s %8s %8s %8s %8s %8s\n", "scenario", "agents", "samples", "min",
+                "p50", "p90", "p99", "max", "spread");
     auto row = [](const ScenarioResult& r) {
       Summary s = Summarize(r.samples);
       std::vector<double> d;  // per round: last agent - first agent
@@ -1051,9 +1047,10 @@ int Main(int argc, char** argv) {
         "%.1f MB (%.1f MB after the first load)\n",
         pods.size(), env.cluster.nodes, mem.rounds, mem.control_rss_mb, mem.control_hwm_mb,
         mem.control_rss_start_mb);
-    std::printf("full update for one node (n0's saved state, a serialized full Update): %.1f kB; "
-                "the toggle's delta: %.1f kB\n",
-                cn.full_update_bytes / 1024.0, delta_bytes / 1024.0);
+    std::printf(
+        "full update for one node (n0's saved state, a serialized full Update): %.1f kB; "
+        "the toggle's delta: %.1f kB\n",
+        cn.full_update_bytes / 1024.0, delta_bytes / 1024.0);
     int extra = base.extra_flips + c1.extra_flips + cn.extra_flips + cq.extra_flips;
     if (extra) std::printf("warning: %d table flips other than the rounds' changes\n", extra);
     double ratio = s1.p99 > 0 ? sn.p99 / s1.p99 : 0;
@@ -1073,13 +1070,13 @@ int Main(int argc, char** argv) {
         "control_rss_start_mb=%.1f full_update_kb=%.1f delta_update_kb=%.1f "
         "inproc_load_ms=%.0f inproc_compile_ms=%.0f inproc_node_states_ms=%.0f "
         "idle_cpu_pct_1=%.1f idle_cpu_pct_%s=%.1f target_p99_ms=100 target_met=%d\n",
-        pods.size(), a.policies, env.cluster.nodes, n.c_str(), rounds, n.c_str(),
-        contended_rounds, s1.p50, s1.p99, s1.max, n.c_str(), sn.p50, n.c_str(), sn.p99,
-        n.c_str(), sn.max, n.c_str(), ratio, n.c_str(), sq.p50, n.c_str(), sq.p99, n.c_str(),
-        ratio_q, sb.p50, sb.p99, c1.push_ms_mean, n.c_str(), cn.push_ms_mean, n.c_str(),
-        cq.push_ms_mean, mem.control_rss_mb, mem.control_hwm_mb, mem.control_rss_start_mb,
-        cn.full_update_bytes / 1024.0, delta_bytes / 1024.0, bd_load, bd_compile, bd_states,
-        c1.idle_agents_cpu_pct, n.c_str(), cn.idle_agents_cpu_pct, met ? 1 : 0);
+        pods.size(), a.policies, env.cluster.nodes, n.c_str(), rounds, n.c_str(), contended_rounds,
+        s1.p50, s1.p99, s1.max, n.c_str(), sn.p50, n.c_str(), sn.p99, n.c_str(), sn.max, n.c_str(),
+        ratio, n.c_str(), sq.p50, n.c_str(), sq.p99, n.c_str(), ratio_q, sb.p50, sb.p99,
+        c1.push_ms_mean, n.c_str(), cn.push_ms_mean, n.c_str(), cq.push_ms_mean, mem.control_rss_mb,
+        mem.control_hwm_mb, mem.control_rss_start_mb, cn.full_update_bytes / 1024.0,
+        delta_bytes / 1024.0, bd_load, bd_compile, bd_states, c1.idle_agents_cpu_pct, n.c_str(),
+        cn.idle_agents_cpu_pct, met ? 1 : 0);
     std::fflush(stdout);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "control_bench: %s\n", e.what());
