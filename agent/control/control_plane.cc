@@ -50,6 +50,21 @@ bool ControlPlane::Refresh(bool force) {
   policy::CompileOptions co;
   co.cluster_cidrs = opts_.cluster_cidrs;
   auto snap = std::make_unique<policy::Snapshot>(policy::Compile(*state, co));
+  // Compute every node's state before taking the lock: streams keep heartbeating and reading
+  // acks meanwhile.
+  std::set<std::string> names;
+  for (const auto& [n, _] : state->nodes) names.insert(n);
+  for (const auto& [_, p] : state->pods) {
+    if (!p.node_name.empty()) names.insert(p.node_name);
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& [n, _] : nodes_) names.insert(n);
+  }
+  std::map<std::string, NodeState> fresh;
+  for (const auto& n : names) {
+    fresh.emplace(n, ComputeNodeState(*state, *snap, n, opts_.gateway_namespace, opts_.allowances));
+  }
   auto now = std::chrono::steady_clock::now();
   bool changed = false;
   std::lock_guard<std::mutex> l(mu_);
@@ -57,14 +72,7 @@ bool ControlPlane::Refresh(bool force) {
   loaded_ = true;
   state_ = std::move(state);
   snap_ = std::move(snap);
-  std::set<std::string> names;
-  for (const auto& [n, _] : state_->nodes) names.insert(n);
-  for (const auto& [_, p] : state_->pods) {
-    if (!p.node_name.empty()) names.insert(p.node_name);
-  }
-  for (const auto& [n, _] : nodes_) names.insert(n);
-  for (const auto& n : names) {
-    NodeState s = ComputeNodeState(*state_, *snap_, n, opts_.gateway_namespace, opts_.allowances);
+  for (auto& [n, s] : fresh) {
     PerNode& pn = nodes_[n];
     if (!pn.versions.empty() && pn.versions.back()->SameContents(s)) continue;
     s.version = next_version_++;

@@ -24,7 +24,7 @@ struct ControlPlaneOptions {
   std::vector<policy::Cidr> cluster_cidrs;
   std::string gateway_namespace = "warden-egress";
   std::vector<Allowance> allowances;  // world destinations default-pool nodes may reach
-  size_t history = 16;                // versions remembered per node, for deltas after a reconnect
+  size_t history = 4;                 // versions remembered per node, for deltas after a reconnect
 };
 
 class ControlPlane {

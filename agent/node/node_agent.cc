@@ -88,9 +88,11 @@ absl::Status NodeAgent::OfferState(const control::NodeState& s) {
   std::lock_guard<std::mutex> l(mu_);
   std::optional<control::NodeState> before = desired_;
   desired_ = s;
+  ++desired_gen_;
   auto r = ReconcileLocked();
   if (!r.ok()) {
     desired_ = std::move(before);  // NACK: keep what is in force
+    ++desired_gen_;
     return r.status();
   }
   ++stats_.manifest_loads;
@@ -114,6 +116,7 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
       co.cluster_cidrs = opts_.cluster_cidrs;
       policy::Snapshot snap = policy::Compile(*state_, co);
       desired_ = control::ComputeNodeState(*state_, snap, opts_.node, opts_.gateway_namespace);
+      ++desired_gen_;
       fingerprint_ = fp;
       reloaded = true;
     }
@@ -148,6 +151,12 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
   }
   stats_.local_pods = local.size();
   stats_.pods_without_cgroup = missing;
+  // Nothing changed since the last apply (the common tick): no tables to build or compare.
+  std::vector<std::pair<std::string, uint64_t>> inputs;
+  inputs.reserve(local.size() + 1);
+  inputs.emplace_back(absl::StrCat(":kubepods:", kubepods->id, ":", kubepods->level), desired_gen_);
+  for (const auto& lp : local) inputs.emplace_back(lp.key, lp.cgroup_id);
+  if (applied_ && inputs == applied_inputs_) return false;
   // With a control plane the pool and its allowances come with the state; the flags hold only
   // until the first state arrives.
   bool pushed = !opts_.control.empty() && desired_;
@@ -170,6 +179,7 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
   }
   applied_ = std::move(tables);
   applied_config_ = cfg;
+  applied_inputs_ = std::move(inputs);
   pod_by_cgroup_ = std::move(by_cgroup);
   ++stats_.applies;
   stats_.last_apply_unix_ms = NowNs(CLOCK_REALTIME) / 1000000;

@@ -87,7 +87,11 @@ class NodeAgent {
   std::string fingerprint_;
   std::mutex mu_;  // one reconcile at a time (the agent loop, the Sync client)
   std::optional<control::NodeState> desired_;
-  bool keep_existing_ = false;  // control mode, no state yet: leave an earlier agent's tables alone
+  bool keep_existing_ = false;
+  uint64_t desired_gen_ = 0;  // bumped whenever desired_ changes
+  // What the tables in force were built from (desired_gen_, kubepods; pod -> cgroup id).
+  std::vector<std::pair<std::string, uint64_t>>
+      applied_inputs_;  // control mode, no state yet: leave an earlier agent's tables alone
   std::unique_ptr<policy::ClusterState> state_;  // manifests mode: for naming policies in the log
   std::unique_ptr<SyncClient> sync_;
   std::optional<datapath::NodeTables> applied_;
