@@ -806,22 +806,39 @@ void Commit(ClusterState* st, Staged&& s) {
       std::move(s));
 }
 
-void LoadOne(const std::string& file, const std::string& content, LoadResult* out) {
-  FileDecoder dec(file, &out->errors, &out->notes);
+// One file, parsed and decoded: what it would add, or what is wrong with it.
+struct ParsedFile {
+  std::vector<Staged> staged;
+  std::vector<ManifestError> errors;
+  std::vector<std::string> notes;
+};
+
+ParsedFile ParseFile(const std::string& file, const std::string& content) {
+  ParsedFile pf;
+  FileDecoder dec(file, &pf.errors, &pf.notes);
   try {
     std::vector<YAML::Node> docs = YAML::LoadAll(content);
     for (const auto& d : docs) dec.DecodeDocument(d, "");
   } catch (const YAML::Exception& e) {
-    out->errors.push_back(ManifestError{file, e.mark.line >= 0 ? e.mark.line + 1 : 0, "", "",
-                                        absl::StrCat("cannot parse: ", e.msg)});
+    pf.errors.push_back(ManifestError{file, e.mark.line >= 0 ? e.mark.line + 1 : 0, "", "",
+                                      absl::StrCat("cannot parse: ", e.msg)});
+    return pf;
+  }
+  if (pf.errors.empty()) pf.staged = std::move(dec.staged());
+  return pf;
+}
+
+// Adds a parsed file to `out`, unless it has errors or names an object already defined.
+void CommitFile(const std::string& file, const ParsedFile& pf, LoadResult* out) {
+  out->notes.insert(out->notes.end(), pf.notes.begin(), pf.notes.end());
+  if (!pf.errors.empty()) {
+    out->errors.insert(out->errors.end(), pf.errors.begin(), pf.errors.end());
     return;
   }
-  if (dec.error_count() > 0) return;
-
   // Duplicate names (within this file or against files already loaded) reject this file.
   std::set<std::string> seen;
   bool duplicate = false;
-  for (const auto& s : dec.staged()) {
+  for (const auto& s : pf.staged) {
     std::string key = KindKey(s);
     std::string where;
     if (Exists(out->state, s)) {
@@ -838,17 +855,35 @@ void LoadOne(const std::string& file, const std::string& content, LoadResult* ou
     duplicate = true;
   }
   if (duplicate) return;
-  for (auto& s : dec.staged()) Commit(&out->state, std::move(s));
+  for (Staged s : pf.staged) Commit(&out->state, std::move(s));
 }
 
 }  // namespace
 
-LoadResult LoadManifestTexts(const std::vector<std::pair<std::string, std::string>>& files) {
+// Parsed files by path, with the content they were parsed from: a file whose content did not
+// change is not parsed again (parsing dominates reloads of large manifest directories).
+struct ParseCache {
+  std::map<std::string, std::pair<std::string, std::shared_ptr<const ParsedFile>>> files;
+};
+
+namespace {
+
+LoadResult LoadTexts(const std::vector<std::pair<std::string, std::string>>& files,
+                     ParseCache* cache) {
   LoadResult out;
+  std::map<std::string, std::pair<std::string, std::shared_ptr<const ParsedFile>>> used;
   for (const auto& [name, content] : files) {
-    LoadOne(name, content, &out);
+    std::shared_ptr<const ParsedFile> pf;
+    if (cache) {
+      auto it = cache->files.find(name);
+      if (it != cache->files.end() && it->second.first == content) pf = it->second.second;
+    }
+    if (!pf) pf = std::make_shared<const ParsedFile>(ParseFile(name, content));
+    CommitFile(name, *pf, &out);
+    if (cache) used[name] = {content, pf};
     ++out.files_read;
   }
+  if (cache) cache->files = std::move(used);
   out.state.Finalize();
   for (const auto& [name, ns] : out.state.namespaces) {
     if (ns.implicit)
@@ -856,6 +891,12 @@ LoadResult LoadManifestTexts(const std::vector<std::pair<std::string, std::strin
           absl::StrCat("namespace ", name, " has no Namespace object; using only its name label"));
   }
   return out;
+}
+
+}  // namespace
+
+LoadResult LoadManifestTexts(const std::vector<std::pair<std::string, std::string>>& files) {
+  return LoadTexts(files, nullptr);
 }
 
 std::string DerivedPodUid(const std::string& ns, const std::string& name) {
@@ -920,7 +961,8 @@ LoadResult ManifestSource::Load() {
     // The directory itself is unreadable: keep everything as it was.
     for (const auto& [p, c] : last_good_) files.emplace_back(p, c);
   }
-  LoadResult first = LoadManifestTexts(files);
+  if (!cache_) cache_ = std::make_shared<ParseCache>();
+  LoadResult first = LoadTexts(files, cache_.get());
   std::set<std::string> bad;
   for (const auto& e : first.errors) bad.insert(e.file);
   if (bad.empty()) {
@@ -939,7 +981,7 @@ LoadResult ManifestSource::Load() {
       first.notes.push_back(absl::StrCat(p, ": invalid; keeping its last valid version in force"));
     }
   }
-  LoadResult out = LoadManifestTexts(substituted);
+  LoadResult out = LoadTexts(substituted, cache_.get());
   std::map<std::string, std::string> good;
   std::set<std::string> still_bad;
   for (const auto& e : out.errors) still_bad.insert(e.file);

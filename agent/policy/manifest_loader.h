@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,8 @@ LoadResult LoadManifestTexts(const std::vector<std::pair<std::string, std::strin
 // control plane). A file that becomes invalid keeps contributing the objects of its last valid
 // version, so a bad edit never loosens (or tightens) what is enforced; its errors are still
 // reported. A file that is deleted stops contributing.
+struct ParseCache;
+
 class ManifestSource {
  public:
   explicit ManifestSource(std::string dir) : dir_(std::move(dir)) {}
@@ -49,6 +52,7 @@ class ManifestSource {
  private:
   std::string dir_;
   std::map<std::string, std::string> last_good_;  // path -> content of its last valid version
+  std::shared_ptr<ParseCache> cache_;  // files whose content did not change: not re-parsed
 };
 
 // The uid a pod gets when its manifest has none: stable, derived from namespace and name, in
