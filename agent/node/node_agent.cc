@@ -133,6 +133,14 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
   empty.node = opts_.node;
   const control::NodeState& want = desired_ ? *desired_ : empty;
 
+  // Pod cgroups come and go far less often than ticks: with nothing new to apply, rescan them
+  // once a second (a pod whose cgroup is not seen yet stays unknown, denied, meanwhile).
+  auto now = std::chrono::steady_clock::now();
+  if (applied_ && !applied_inputs_.empty() && applied_inputs_.front().second == desired_gen_ &&
+      now - last_scan_ < std::chrono::seconds(1)) {
+    return false;
+  }
+  last_scan_ = now;
   auto kubepods = FindKubepods(opts_.cgroup_root);
   if (!kubepods.ok()) return kubepods.status();
   std::vector<LocalPod> local;

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <mutex>
@@ -87,11 +88,12 @@ class NodeAgent {
   std::string fingerprint_;
   std::mutex mu_;  // one reconcile at a time (the agent loop, the Sync client)
   std::optional<control::NodeState> desired_;
+  // Control mode, no state yet: leave an earlier agent's tables alone.
   bool keep_existing_ = false;
   uint64_t desired_gen_ = 0;  // bumped whenever desired_ changes
-  // What the tables in force were built from (desired_gen_, kubepods; pod -> cgroup id).
-  std::vector<std::pair<std::string, uint64_t>>
-      applied_inputs_;  // control mode, no state yet: leave an earlier agent's tables alone
+  // What the tables in force were built from: (kubepods, desired_gen_), then pod -> cgroup id.
+  std::vector<std::pair<std::string, uint64_t>> applied_inputs_;
+  std::chrono::steady_clock::time_point last_scan_{};
   std::unique_ptr<policy::ClusterState> state_;  // manifests mode: for naming policies in the log
   std::unique_ptr<SyncClient> sync_;
   std::optional<datapath::NodeTables> applied_;
