@@ -50,29 +50,27 @@ int RunControl(const std::vector<std::string>& args) {
       "namespace whose pods are egress gateways");
   po::variables_map vm;
   if (auto done = ParseFlags("control", desc, args, &vm)) return *done;
-  if (!netns.empty()) {
-    if (auto st = common::EnterNetns(netns); !st.ok()) {
-      std::cerr << "warden control: --netns: " << st.message() << "\n";
-      return 2;
-    }
-  }
   auto fail = [](const std::string& m) {
     std::cerr << "warden control: " << m << "\n";
     return 2;
   };
+  if (!netns.empty()) {
+    if (auto st = common::EnterNetns(netns); !st.ok())
+      return fail("--netns: " + std::string(st.message()));
+  }
   if (o.manifests.empty()) return fail("--manifests DIR is required");
   if (tls.cert.empty() || tls.key.empty() || tls.ca.empty()) {
     return fail("--tls-cert, --tls-key and --client-ca are required (plaintext is refused)");
   }
-  for (const auto& c : cluster) {
-    auto p = policy::ParseCidr(c);
-    if (!p.ok()) return fail("--cluster-cidr: " + std::string(p.status().message()));
-    o.cluster_cidrs.push_back(*p);
+  if (auto st = ParseEach("--allow-world", allow, control::ParseAllowance, &o.allowances);
+      !st.ok()) {
+    return fail(std::string(st.message()));
   }
-  for (const auto& a : allow) {
-    auto p = control::ParseAllowance(a);
-    if (!p.ok()) return fail("--allow-world: " + std::string(p.status().message()));
-    o.allowances.push_back(*p);
+  if (auto st = ParseEach(
+          "--cluster-cidr", cluster, [](const std::string& c) { return policy::ParseCidr(c); },
+          &o.cluster_cidrs);
+      !st.ok()) {
+    return fail(std::string(st.message()));
   }
   auto watch = common::DirWatch::Open(o.manifests);
   if (!watch.ok()) return fail("--manifests: " + std::string(watch.status().message()));

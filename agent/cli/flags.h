@@ -8,6 +8,9 @@
 
 #include <boost/program_options.hpp>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
 namespace warden::cli {
 
 // Parses `args` into `vm`. Returns nothing to go on, or the exit code to return at once: 0 after
@@ -29,6 +32,19 @@ inline std::optional<int> ParseFlags(const char* command,
     return 0;
   }
   return std::nullopt;
+}
+
+// Parses every value of a repeatable flag with `parse` (returning absl::StatusOr<T>); the error
+// names the flag.
+template <typename T, typename Parse>
+absl::Status ParseEach(const char* flag, const std::vector<std::string>& values, Parse parse,
+                       std::vector<T>* out) {
+  for (const auto& v : values) {
+    auto p = parse(v);
+    if (!p.ok()) return absl::InvalidArgumentError(absl::StrCat(flag, ": ", p.status().message()));
+    out->push_back(*p);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace warden::cli

@@ -60,16 +60,14 @@ int RunNode(const std::vector<std::string>& args) {
       "keep the last applied control-plane state here (restart without it)");
   po::variables_map vm;
   if (auto done = ParseFlags("node", desc, args, &vm)) return *done;
-  if (!netns.empty()) {
-    if (auto st = common::EnterNetns(netns); !st.ok()) {
-      std::cerr << "warden node: --netns: " << st.message() << "\n";
-      return 2;
-    }
-  }
   auto fail = [](const std::string& m) {
     std::cerr << "warden node: " << m << "\n";
     return 2;
   };
+  if (!netns.empty()) {
+    if (auto st = common::EnterNetns(netns); !st.ok())
+      return fail("--netns: " + std::string(st.message()));
+  }
   if (pool == "default") {
     o.pool = WD_POOL_DEFAULT;
   } else if (pool == "gateway") {
@@ -84,15 +82,15 @@ int RunNode(const std::vector<std::string>& args) {
   } else {
     return fail("--unknown-pod must be deny or allow, not \"" + unknown + "\"");
   }
-  for (const auto& a : allow) {
-    auto p = node::ParseAllowance(a);
-    if (!p.ok()) return fail("--allow-world: " + std::string(p.status().message()));
-    o.allowances.push_back(*p);
+  if (auto st = ParseEach("--allow-world", allow, control::ParseAllowance, &o.allowances);
+      !st.ok()) {
+    return fail(std::string(st.message()));
   }
-  for (const auto& c : cluster) {
-    auto p = policy::ParseCidr(c);
-    if (!p.ok()) return fail("--cluster-cidr: " + std::string(p.status().message()));
-    o.cluster_cidrs.push_back(*p);
+  if (auto st = ParseEach(
+          "--cluster-cidr", cluster, [](const std::string& c) { return policy::ParseCidr(c); },
+          &o.cluster_cidrs);
+      !st.ok()) {
+    return fail(std::string(st.message()));
   }
   if (o.interval_ms < 10 || o.interval_ms > 60000) return fail("--interval-ms must be 10..60000");
   auto agent = node::NodeAgent::Create(o);
