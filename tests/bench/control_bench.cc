@@ -88,6 +88,8 @@
 #define WARDEN_SOURCE_DIR ""
 #endif
 
+#include "tests/bench/bench_util.h"
+
 namespace warden::bench {
 namespace {
 
@@ -95,17 +97,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 // ---- plumbing -----------------------------------------------------------------------------------
-
-std::atomic<bool> g_interrupted{false};
-void OnSignal(int) { g_interrupted = true; }
-
-struct Failure : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-void CheckInterrupted() {
-  if (g_interrupted) throw Failure("interrupted");
-}
 
 double MsBetween(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
@@ -141,18 +132,6 @@ std::string ReadText(const std::string& path) {
   return ss.str();
 }
 
-// A field of /proc/PID/status in kB ("VmRSS", "VmHWM"), or -1.
-long StatusKb(pid_t pid, const char* field) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  size_t n = std::strlen(field);
-  while (std::getline(in, line)) {
-    if (line.compare(0, n, field) == 0 && line.size() > n && line[n] == ':')
-      return std::strtol(line.c_str() + n + 1, nullptr, 10);
-  }
-  return -1;
-}
-
 // utime + stime of a process, in seconds (or 0 when gone).
 double CpuSeconds(pid_t pid) {
   std::string s = ReadText(absl::StrCat("/proc/", pid, "/stat"));
@@ -169,58 +148,6 @@ double CpuSeconds(pid_t pid) {
     }
   }
   return static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
-}
-
-std::string HttpGet(uint16_t port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return "";
-  timeval tv{2, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string out;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
-    std::string req = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-    if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
-      char buf[8192];
-      ssize_t n;
-      while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) out.append(buf, n);
-    }
-  }
-  close(fd);
-  return out;
-}
-
-uint16_t FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    close(fd);
-    throw Failure("finding a free port");
-  }
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-// The value of the first sample of metric `name` (a line "name{...} V" or "name V"), or -1.
-double Metric(const std::string& text, const std::string& name) {
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(name, 0) != 0 || line.size() <= name.size()) continue;
-    char next = line[name.size()];
-    if (next != '{' && next != ' ') continue;
-    size_t sp = line.rfind(' ');
-    double v = -1;
-    if (sp != std::string::npos && absl::SimpleAtod(line.substr(sp + 1), &v)) return v;
-  }
-  return -1;
 }
 
 // ---- child processes ----------------------------------------------------------------------------

@@ -71,6 +71,8 @@
 #include "agent/datapath/bpf_datapath.h"
 #include "agent/datapath/node_tables.h"
 
+#include "tests/bench/bench_util.h"
+
 namespace warden::bench {
 namespace {
 
@@ -81,17 +83,6 @@ using datapath::NodeConfig;
 using datapath::NodeTables;
 
 // ---- plumbing -----------------------------------------------------------------------------------
-
-std::atomic<bool> g_interrupted{false};
-void OnSignal(int) { g_interrupted = true; }
-
-struct Failure : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-void CheckInterrupted() {
-  if (g_interrupted) throw Failure("interrupted");
-}
 
 template <typename T>
 T Must(absl::StatusOr<T> v, const std::string& what) {
@@ -166,18 +157,6 @@ void PinToCpu(int cpu) {
   CPU_SET(cpu, &set);
   if (sched_setaffinity(0, sizeof(set), &set) != 0)
     throw Failure(absl::StrCat("pinning to CPU ", cpu, ": ", strerror(errno)));
-}
-
-// A field of /proc/<pid>/status in kB, or -1.
-long StatusKb(pid_t pid, const char* field) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  size_t n = std::strlen(field);
-  while (std::getline(in, line)) {
-    if (line.compare(0, n, field) == 0 && line.size() > n && line[n] == ':')
-      return std::strtol(line.c_str() + n + 1, nullptr, 10);
-  }
-  return -1;
 }
 
 void Mkdirs(const std::string& p) {
@@ -1165,57 +1144,6 @@ int WriteManifests(const std::string& dir) {
          "port: 443\n";
   }
   return pod;
-}
-
-std::string HttpGet(uint16_t port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return "";
-  timeval tv{1, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string out;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
-    std::string req = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-    if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
-      char buf[4096];
-      ssize_t n;
-      while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) out.append(buf, n);
-    }
-  }
-  close(fd);
-  return out;
-}
-
-uint16_t FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    close(fd);
-    throw Failure("finding a free port");
-  }
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-// The value of a metric line "NAME{...} V", or -1.
-long Metric(const std::string& text, const std::string& name) {
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(name + "{", 0) == 0) {
-      size_t sp = line.rfind(' ');
-      long v = -1;
-      if (sp != std::string::npos && absl::SimpleAtoi(line.substr(sp + 1), &v)) return v;
-    }
-  }
-  return -1;
 }
 
 struct AgentRss {
