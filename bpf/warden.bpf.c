@@ -50,10 +50,10 @@ static __always_inline void wd_emit(__u8 hook, __u8 dir, const struct wd_local* 
   bpf_ringbuf_submit(e, queued > WD_EVENTS_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
-static __always_inline void wd_ct_key_of(struct wd_ct_key* k, const struct wd_local* local,
+static __always_inline void wd_ct_key_of(struct wd_ct_key* k, __u64 cgroup_id,
                                          const struct wd_flow* f) {
   __builtin_memset(k, 0, sizeof(*k));
-  k->local_identity = local->identity;
+  k->cgroup_id = cgroup_id;
   k->family = f->family;
   k->protocol = f->protocol;
   k->local_port = f->local_port;
@@ -61,7 +61,86 @@ static __always_inline void wd_ct_key_of(struct wd_ct_key* k, const struct wd_lo
   __builtin_memcpy(k->remote_addr, f->remote_addr, 16);
 }
 
+static __always_inline void wd_verdict_key_of(struct wd_verdict_key* k, __u64 cgroup_id,
+                                              const struct wd_flow* f, __u8 dir) {
+  __builtin_memset(k, 0, sizeof(*k));
+  k->cgroup_id = cgroup_id;
+  k->family = f->family;
+  k->protocol = f->protocol;
+  k->direction = dir;
+  k->port = dir == WD_DIR_EGRESS ? f->remote_port : f->local_port;
+  __builtin_memcpy(k->remote_addr, f->remote_addr, 16);
+}
+
+/* A cached verdict of the current generation, or NULL. */
+static __always_inline struct wd_verdict_value* wd_cached(const struct wd_config* cfg,
+                                                          const struct wd_verdict_key* k) {
+  struct wd_verdict_value* v = bpf_map_lookup_elem(&wd_verdicts, k);
+  return v && v->generation == cfg->generation ? v : 0;
+}
+
+/* Decides k's direction for `local` and caches the verdict. */
+static __always_inline void wd_decide_cached(const struct wd_config* cfg,
+                                             const struct wd_local* local,
+                                             const struct wd_verdict_key* k,
+                                             const struct wd_flow* f, struct wd_decision* d) {
+  WD_DECIDE(cfg, local, k->direction, f->family, f->remote_addr, f->protocol, k->port, d);
+  struct wd_verdict_value nv = {};
+  nv.pod_cgroup_id = local->cgroup_id;
+  nv.local_identity = local->identity;
+  nv.remote_identity = d->remote_identity;
+  nv.generation = cfg->generation;
+  nv.allow = d->allow;
+  nv.reason = d->reason;
+  bpf_map_update_elem(&wd_verdicts, k, &nv, BPF_ANY);
+}
+
+/* The verdict of direction `dir` (cached, or decided now), into `d`; `local` is resolved on
+ * first need. Evaluates to 1 when it was decided now. */
+#define WD_VERDICT(cfg, k, f, d, local, resolved, RESOLVE) \
+  ({                                                       \
+    int fresh_ = 0;                                        \
+    struct wd_verdict_value* c_ = wd_cached((cfg), (k));   \
+    if (c_) {                                              \
+      (d)->allow = c_->allow;                              \
+      (d)->reason = c_->reason;                            \
+      (d)->remote_identity = c_->remote_identity;          \
+      (local)->cgroup_id = c_->pod_cgroup_id;              \
+      (local)->identity = c_->local_identity;              \
+    } else {                                               \
+      if (!(resolved)) {                                   \
+        RESOLVE;                                           \
+        (resolved) = 1;                                    \
+      }                                                    \
+      wd_decide_cached((cfg), (local), (k), (f), (d));     \
+      fresh_ = 1;                                          \
+    }                                                      \
+    fresh_;                                                \
+  })
+
 #define WD_SKB_ANCESTOR(level) bpf_skb_ancestor_cgroup_id(skb, (level))
+#define WD_SKB_RESOLVE(local, cfg, self)                                 \
+  do {                                                                   \
+    if ((cfg)->active) {                                                 \
+      WD_FIND_LOCAL(local, cfg, &wd_endpoints_b, self, WD_SKB_ANCESTOR); \
+    } else {                                                             \
+      WD_FIND_LOCAL(local, cfg, &wd_endpoints_a, self, WD_SKB_ANCESTOR); \
+    }                                                                    \
+  } while (0)
+
+/* Whether the kernel matched this packet to a TCP socket's connection (any TCP socket but a
+ * listener receiving). Such a packet is either its connection's own direction or a reply to
+ * it, so the reverse direction's verdict may admit it; a listener's inbound packets open new
+ * connections and only their own direction counts. */
+static __always_inline int wd_on_tcp_connection(struct __sk_buff* skb, const struct wd_flow* f,
+                                                __u8 dir) {
+  if (f->protocol != WD_IPPROTO_TCP) return 0;
+  struct bpf_sock* sk = skb->sk;
+  if (!sk) return 0;
+  sk = bpf_sk_fullsock(sk);
+  if (!sk || sk->protocol != WD_IPPROTO_TCP) return 0;
+  return !(dir == WD_DIR_INGRESS && sk->state == BPF_TCP_LISTEN);
+}
 
 static __always_inline int wd_skb(struct __sk_buff* skb, __u8 dir) {
   __u8 hook = dir == WD_DIR_EGRESS ? WD_HOOK_EGRESS : WD_HOOK_INGRESS;
@@ -72,18 +151,64 @@ static __always_inline int wd_skb(struct __sk_buff* skb, __u8 dir) {
   }
   struct wd_flow f;
   if (wd_parse_skb(skb, dir == WD_DIR_EGRESS, &f) < 0) return 1; /* not IP: not ours to judge */
-
-  struct wd_local local;
   __u64 self = bpf_skb_cgroup_id(skb);
-  if (cfg->active) {
-    WD_FIND_LOCAL(&local, cfg, &wd_endpoints_b, self, WD_SKB_ANCESTOR);
-  } else {
-    WD_FIND_LOCAL(&local, cfg, &wd_endpoints_a, self, WD_SKB_ANCESTOR);
+  __u8 rev = dir ^ 1;
+  struct wd_local local = {};
+  int resolved = 0;
+  struct wd_decision d, rd;
+
+  if (wd_on_tcp_connection(skb, &f, dir)) {
+    /* This direction's verdict, else the reverse one's (a reply). Cached verdicts first: a
+     * client's replies arrive on a new local port each time, and must not cost a decision.
+     * The likelier one is looked up first: the service's port is usually the lower one, so a
+     * packet whose higher port is the one its own direction's verdict is keyed by is likely
+     * a reply. */
+    struct wd_verdict_key k, rk;
+    wd_verdict_key_of(&k, self, &f, dir);
+    wd_verdict_key_of(&rk, self, &f, rev);
+    int reply_likely =
+        dir == WD_DIR_EGRESS ? f.remote_port > f.local_port : f.local_port > f.remote_port;
+    struct wd_verdict_value* c = 0;
+    if (!reply_likely) {
+      c = wd_cached(cfg, &k);
+      if (c && c->allow) {
+        wd_count(hook, WD_REASON_ALLOW_TRACKED);
+        return 1;
+      }
+    }
+    struct wd_verdict_value* rc = wd_cached(cfg, &rk);
+    if (rc && rc->allow) {
+      wd_count(hook, WD_REASON_ALLOW_TRACKED);
+      return 1;
+    }
+    if (reply_likely) {
+      c = wd_cached(cfg, &k);
+      if (c && c->allow) {
+        wd_count(hook, WD_REASON_ALLOW_TRACKED);
+        return 1;
+      }
+    }
+    int fresh = WD_VERDICT(cfg, &k, &f, &d, &local, resolved, WD_SKB_RESOLVE(&local, cfg, self));
+    if (d.allow) {
+      wd_count(hook, d.reason);
+      if (fresh) wd_emit(hook, dir, &local, &f, &d);
+      return 1;
+    }
+    if (!rc) {
+      WD_VERDICT(cfg, &rk, &f, &rd, &local, resolved, WD_SKB_RESOLVE(&local, cfg, self));
+      if (rd.allow) {
+        wd_count(hook, rd.reason);
+        return 1;
+      }
+    }
+    wd_count(hook, d.reason);
+    wd_emit(hook, dir, &local, &f, &d);
+    return 0;
   }
 
-  /* Conntrack: a flow admitted under the current policy generation passes. */
+  /* Anything else: a flow admitted under the current generation passes on its exact ports. */
   struct wd_ct_key ck;
-  wd_ct_key_of(&ck, &local, &f);
+  wd_ct_key_of(&ck, self, &f);
   struct wd_ct_value* cv = bpf_map_lookup_elem(&wd_ct, &ck);
   __u8 origin = dir;
   if (cv) {
@@ -93,17 +218,16 @@ static __always_inline int wd_skb(struct __sk_buff* skb, __u8 dir) {
     }
     origin = cv->origin; /* re-check the direction that admitted the flow */
   }
-
-  struct wd_decision d;
-  __u16 port = origin == WD_DIR_EGRESS ? f.remote_port : f.local_port;
-  WD_DECIDE(cfg, &local, origin, f.family, f.remote_addr, f.protocol, port, &d);
+  struct wd_verdict_key k;
+  wd_verdict_key_of(&k, self, &f, origin);
+  int fresh = WD_VERDICT(cfg, &k, &f, &d, &local, resolved, WD_SKB_RESOLVE(&local, cfg, self));
   wd_count(hook, d.reason);
   if (d.allow) {
     struct wd_ct_value nv = {};
     nv.generation = cfg->generation;
     nv.origin = origin;
     bpf_map_update_elem(&wd_ct, &ck, &nv, BPF_ANY);
-    if (!cv) wd_emit(hook, dir, &local, &f, &d);
+    if (!cv && fresh) wd_emit(hook, dir, &local, &f, &d);
     return 1;
   }
   if (cv) bpf_map_delete_elem(&wd_ct, &ck);
@@ -120,6 +244,14 @@ int wd_ingress(struct __sk_buff* skb) { return wd_skb(skb, WD_DIR_INGRESS); }
 /* ---- connect and sendmsg: the same egress decision, before any packet exists ---------------- */
 
 #define WD_CUR_ANCESTOR(level) bpf_get_current_ancestor_cgroup_id((level))
+#define WD_CUR_RESOLVE(local, cfg, self)                                 \
+  do {                                                                   \
+    if ((cfg)->active) {                                                 \
+      WD_FIND_LOCAL(local, cfg, &wd_endpoints_b, self, WD_CUR_ANCESTOR); \
+    } else {                                                             \
+      WD_FIND_LOCAL(local, cfg, &wd_endpoints_a, self, WD_CUR_ANCESTOR); \
+    }                                                                    \
+  } while (0)
 
 static __always_inline int wd_sock_addr(struct bpf_sock_addr* ctx, __u8 hook, __u8 family,
                                         const __u8* addr) {
@@ -139,18 +271,11 @@ static __always_inline int wd_sock_addr(struct bpf_sock_addr* ctx, __u8 hook, __
   struct bpf_sock* sk = ctx->sk;
   if (sk) f.local_port = (__u16)sk->src_port;
 
-  struct wd_local local;
   __u64 self = bpf_get_current_cgroup_id();
-  if (cfg->active) {
-    WD_FIND_LOCAL(&local, cfg, &wd_endpoints_b, self, WD_CUR_ANCESTOR);
-  } else {
-    WD_FIND_LOCAL(&local, cfg, &wd_endpoints_a, self, WD_CUR_ANCESTOR);
-  }
-
   /* A UDP reply from a bound socket to a peer whose request was admitted on ingress. */
   if (f.local_port) {
     struct wd_ct_key ck;
-    wd_ct_key_of(&ck, &local, &f);
+    wd_ct_key_of(&ck, self, &f);
     struct wd_ct_value* cv = bpf_map_lookup_elem(&wd_ct, &ck);
     if (cv && cv->generation == cfg->generation) {
       wd_count(hook, WD_REASON_ALLOW_TRACKED);
@@ -158,10 +283,17 @@ static __always_inline int wd_sock_addr(struct bpf_sock_addr* ctx, __u8 hook, __
     }
   }
 
+  /* The egress verdict; cached, the connect's SYN then needs no decision either. */
+  struct wd_local local = {};
+  int resolved = 0;
   struct wd_decision d;
-  WD_DECIDE(cfg, &local, WD_DIR_EGRESS, f.family, f.remote_addr, proto, f.remote_port, &d);
-  wd_count(hook, d.reason);
-  if (!d.allow) wd_emit(hook, WD_DIR_EGRESS, &local, &f, &d);
+  struct wd_verdict_key k;
+  wd_verdict_key_of(&k, self, &f, WD_DIR_EGRESS);
+  int fresh = WD_VERDICT(cfg, &k, &f, &d, &local, resolved, WD_CUR_RESOLVE(&local, cfg, self));
+  wd_count(hook, fresh || !d.allow ? d.reason : WD_REASON_ALLOW_TRACKED);
+  /* Denials always, and new allowed (pod, peer, port) verdicts once (the local port is not
+   * chosen yet at connect: 0). */
+  if (!d.allow || fresh) wd_emit(hook, WD_DIR_EGRESS, &local, &f, &d);
   return d.allow ? 1 : 0;
 }
 

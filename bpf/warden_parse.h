@@ -30,6 +30,21 @@ static __always_inline int wd_has_ports(__u8 proto) {
   return proto == WD_IPPROTO_TCP || proto == WD_IPPROTO_UDP || proto == WD_IPPROTO_SCTP;
 }
 
+/* Copies `len` bytes at `off` from the packet: straight from its linear part when they are there
+ * (a load and a bounds check), else through bpf_skb_load_bytes (a helper call). */
+#define WD_LOAD(skb, off, dst, len)                     \
+  ({                                                    \
+    int r_ = 0;                                         \
+    __u32 o_ = (off);                                   \
+    void* d_ = (void*)(long)(skb)->data;                \
+    void* e_ = (void*)(long)(skb)->data_end;            \
+    if (o_ <= 0x3fff && d_ + o_ + (len) <= e_)          \
+      __builtin_memcpy((dst), d_ + o_, (len));          \
+    else                                                \
+      r_ = bpf_skb_load_bytes((skb), o_, (dst), (len)); \
+    r_;                                                 \
+  })
+
 /* Returns 0 and fills `f` for IPv4/IPv6, -1 for anything else. `egress` orients the flow: the
  * local end is the source on egress and the destination on ingress. */
 static __always_inline int wd_parse_skb(struct __sk_buff* skb, int egress, struct wd_flow* f) {
@@ -39,7 +54,7 @@ static __always_inline int wd_parse_skb(struct __sk_buff* skb, int egress, struc
   __builtin_memset(f, 0, sizeof(*f));
   if (skb->protocol == bpf_htons(WD_ETH_P_IP)) {
     struct iphdr ip;
-    if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) < 0) return -1;
+    if (WD_LOAD(skb, 0, &ip, sizeof(ip)) < 0) return -1;
     f->family = WD_AF_INET;
     f->protocol = ip.protocol;
     src = egress ? f->local_addr : f->remote_addr;
@@ -51,7 +66,7 @@ static __always_inline int wd_parse_skb(struct __sk_buff* skb, int egress, struc
     l4_off = ip.ihl * 4;
   } else if (skb->protocol == bpf_htons(WD_ETH_P_IPV6)) {
     struct ipv6hdr ip6;
-    if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)) < 0) return -1;
+    if (WD_LOAD(skb, 0, &ip6, sizeof(ip6)) < 0) return -1;
     f->family = WD_AF_INET6;
     src = egress ? f->local_addr : f->remote_addr;
     dst = egress ? f->remote_addr : f->local_addr;
@@ -84,7 +99,7 @@ static __always_inline int wd_parse_skb(struct __sk_buff* skb, int egress, struc
   }
   if (ports) {
     __u16 p[2];
-    if (bpf_skb_load_bytes(skb, l4_off, p, sizeof(p)) < 0) return -1;
+    if (WD_LOAD(skb, l4_off, p, sizeof(p)) < 0) return -1;
     f->local_port = bpf_ntohs(egress ? p[0] : p[1]);
     f->remote_port = bpf_ntohs(egress ? p[1] : p[0]);
   }

@@ -83,10 +83,13 @@ struct wd_config {
  * which ports, as a policy entry does. NetworkPolicy still applies to pods on top. */
 /* key: struct wd_ipcache_key, value: struct wd_policy_value */
 
-/* conntrack: flows admitted once, keyed from the local endpoint's side. The local address is
- * not part of the key: two pods of one identity share a policy, so they may share entries. */
+/* conntrack: flows admitted once, keyed from the local socket's side, for packets the kernel has
+ * not matched to a connected TCP socket (UDP, ICMP, ...): a reply passes only with its flow's
+ * exact ports. TCP sockets need no entry per connection (see wd_verdict_key). */
 struct wd_ct_key {
-  __u32 local_identity;
+  /* The socket's own cgroup (not the pod's identity): a packet of a tracked flow then needs
+   * no endpoint lookup. Identity changes bump wd_config.generation, which re-checks flows. */
+  __u64 cgroup_id;
   __u8 family;
   __u8 protocol; /* IPPROTO_* */
   __u16 local_port;
@@ -99,6 +102,31 @@ struct wd_ct_value {
   __u32 generation; /* wd_config.generation when admitted or last re-checked */
   __u8 origin;      /* WD_DIR_* of the direction that admitted the flow */
   __u8 pad[3];
+};
+
+/* verdicts: an LRU cache of decided verdicts, one per (socket cgroup, direction, peer, the port
+ * NetworkPolicy looks at), valid while wd_config.generation is unchanged. A verdict depends on
+ * nothing else, so every connection between the same pod and peer port shares one entry: a new
+ * connection costs a lookup, not a decision and an insert. Denials are cached too. */
+struct wd_verdict_key {
+  __u64 cgroup_id; /* the socket's own cgroup */
+  __u8 family;
+  __u8 protocol;
+  __u8 direction; /* WD_DIR_* decided */
+  __u8 pad;
+  __u16 port; /* the remote port for egress, the local port for ingress */
+  __u8 pad2[2];
+  __u8 remote_addr[16];
+};
+
+struct wd_verdict_value {
+  __u64 pod_cgroup_id; /* what events name: the pod's cgroup (or the host process's own) */
+  __u32 local_identity;
+  __u32 remote_identity; /* the identity whose entry decided, or the remote's identity */
+  __u32 generation;      /* wd_config.generation of the decision */
+  __u8 allow;
+  __u8 reason; /* WD_REASON_* */
+  __u8 pad[2];
 };
 
 /* events: one per denied packet or connect, and per new allowed flow, in a ring buffer. */

@@ -87,15 +87,20 @@ static __always_inline int wd_ports_allow(void* portsets, const struct wd_policy
 
 /* Decides one direction of a flow for a local endpoint. `port` is the port NetworkPolicy
  * looks at: the remote port for egress, the local port for ingress. */
-static __always_inline void wd_decide(void* ipcache, void* policy, void* portsets, void* lockdown,
-                                      const struct wd_config* cfg, const struct wd_local* local,
-                                      __u8 dir, __u8 family, const __u8* remote_addr, __u8 proto,
-                                      __u16 port, struct wd_decision* d) {
+static __always_inline void wd_decide(void* iphost, void* ipcache, void* policy, void* portsets,
+                                      void* lockdown, const struct wd_config* cfg,
+                                      const struct wd_local* local, __u8 dir, __u8 family,
+                                      const __u8* remote_addr, __u8 proto, __u16 port,
+                                      struct wd_decision* d) {
   struct wd_ipcache_key key;
   struct wd_ipcache_value remote = {WD_ID_WORLD, WD_ID_NONE};
   __u8 l4 = wd_l4_index(proto);
   wd_ipcache_key_of(&key, family, remote_addr);
-  struct wd_ipcache_value* rv = bpf_map_lookup_elem(ipcache, &key);
+  /* Pod and node addresses (full-length prefixes) sit in a hash, whose cost does not grow with
+   * the table; only other addresses walk the LPM trie. The longest match of an address that
+   * has a full-length entry is that entry, so the answer is the trie's. */
+  struct wd_ipcache_value* rv = bpf_map_lookup_elem(iphost, &key);
+  if (!rv) rv = bpf_map_lookup_elem(ipcache, &key);
   if (rv) remote = *rv;
   d->allow = 0;
   d->remote_identity = remote.identity;
@@ -164,9 +169,11 @@ static __always_inline void wd_decide(void* ipcache, void* policy, void* portset
 #define WD_DECIDE(cfg, ...)                                                                     \
   do {                                                                                          \
     if ((cfg)->active)                                                                          \
-      wd_decide(&wd_ipcache_b, &wd_policy_b, &wd_portsets_b, &wd_lockdown_b, cfg, __VA_ARGS__); \
+      wd_decide(&wd_iphost_b, &wd_ipcache_b, &wd_policy_b, &wd_portsets_b, &wd_lockdown_b, cfg, \
+                __VA_ARGS__);                                                                   \
     else                                                                                        \
-      wd_decide(&wd_ipcache_a, &wd_policy_a, &wd_portsets_a, &wd_lockdown_a, cfg, __VA_ARGS__); \
+      wd_decide(&wd_iphost_a, &wd_ipcache_a, &wd_policy_a, &wd_portsets_a, &wd_lockdown_a, cfg, \
+                __VA_ARGS__);                                                                   \
   } while (0)
 
 #endif /* WARDEN_VERDICT_H */

@@ -155,6 +155,7 @@ int RunInspect(const std::vector<std::string>& args) {
     for (const auto& [k, v] : ps->live.lockdown)
       j["lockdown"].push_back({{"prefix", Prefix(k.v)}, {"ports", Ports(ps->live.portsets, v)}});
     j["conntrack_entries"] = ps->conntrack_entries;
+    j["verdict_cache_entries"] = ps->verdict_cache_entries;
     for (uint8_t h = 0; h < 4; ++h) {
       for (uint8_t r = 0; r < WD_REASON_COUNT; ++r) {
         uint64_t n = ps->counters[h * WD_REASON_COUNT + r];
@@ -219,7 +220,9 @@ int RunInspect(const std::vector<std::string>& args) {
   std::cout << "\nlockdown allowances (" << ps->live.lockdown.size() << ")\n";
   for (const auto& [k, v] : ps->live.lockdown)
     std::cout << "  " << std::setw(22) << Prefix(k.v) << Ports(ps->live.portsets, v) << "\n";
-  std::cout << "\nconntrack  " << ps->conntrack_entries << " flows\n\ncounters\n";
+  std::cout << "\nconntrack  " << ps->conntrack_entries << " flows (UDP, ICMP, ...)\n"
+            << "verdicts   " << ps->verdict_cache_entries
+            << " cached (pod, peer, port) verdicts\n\ncounters\n";
   for (uint8_t h = 0; h < 4; ++h) {
     for (uint8_t r = 0; r < WD_REASON_COUNT; ++r) {
       uint64_t n = ps->counters[h * WD_REASON_COUNT + r];

@@ -108,6 +108,25 @@ absl::Status Sync(int fd, const char* what, const absl::flat_hash_map<K, V>& hav
   return absl::OkStatus();
 }
 
+using IpcacheMap = absl::flat_hash_map<Raw<wd_ipcache_key>, wd_ipcache_value>;
+
+// Full-length prefixes (pod and node addresses) live in the exact-match wd_iphost hash, the
+// rest in the wd_ipcache LPM trie; the programs try the hash first (bpf/warden_verdict.h).
+bool IsHostPrefix(const wd_ipcache_key& k) {
+  return k.prefixlen == WD_IPCACHE_PREFIX_BASE + (k.family == WD_AF_INET ? 32u : 128u);
+}
+
+void SplitIpcache(const IpcacheMap& all, IpcacheMap* host, IpcacheMap* prefixes) {
+  for (const auto& [k, v] : all) (IsHostPrefix(k.v) ? host : prefixes)->emplace(k, v);
+}
+
+// Reads the ipcache of one side: its host hash and its LPM trie.
+absl::Status ReadIpcache(int host_fd, int lpm_fd, IpcacheMap* out) {
+  auto put = [&](const wd_ipcache_key& k, const wd_ipcache_value& v) { (*out)[k] = v; };
+  if (auto st = ForEachEntry<wd_ipcache_key, wd_ipcache_value>(host_fd, put); !st.ok()) return st;
+  return ForEachEntry<wd_ipcache_key, wd_ipcache_value>(lpm_fd, put);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<BpfDatapath>> BpfDatapath::Open(const Options& opts) {
@@ -132,6 +151,7 @@ absl::StatusOr<std::unique_ptr<BpfDatapath>> BpfDatapath::Open(const Options& op
   if (auto st = resize("wd_policy", opts.max_policy_entries); !st.ok()) return st;
   if (auto st = resize("wd_portsets", opts.max_portsets); !st.ok()) return st;
   if (auto st = resize("wd_ipcache", opts.max_ipcache_entries); !st.ok()) return st;
+  if (auto st = resize("wd_iphost", opts.max_ipcache_entries); !st.ok()) return st;
   if (int err = warden_bpf__load(dp->skel_); err != 0) {
     return Errno(absl::StrCat("loading the BPF programs (pinned maps under ", dp->opts_.bpffs_dir,
                               " that do not match this version must be removed)"),
@@ -235,9 +255,7 @@ absl::StatusOr<NodeTables> BpfDatapath::ReadSide(int side) const {
   absl::Status st = ForEachEntry<uint64_t, wd_endpoint>(
       fd("wd_endpoints"), [&](uint64_t k, const wd_endpoint& v) { t.endpoints[k] = v; });
   if (!st.ok()) return st;
-  st = ForEachEntry<wd_ipcache_key, wd_ipcache_value>(
-      fd("wd_ipcache"),
-      [&](const wd_ipcache_key& k, const wd_ipcache_value& v) { t.ipcache[k] = v; });
+  st = ReadIpcache(fd("wd_iphost"), fd("wd_ipcache"), &t.ipcache);
   if (!st.ok()) return st;
   st = ForEachEntry<wd_policy_key, wd_policy_value>(
       fd("wd_policy"), [&](const wd_policy_key& k, const wd_policy_value& v) { t.policy[k] = v; });
@@ -296,9 +314,15 @@ absl::Status BpfDatapath::WriteSide(int side, const NodeTables& t) {
   st = Sync(fd("wd_endpoints"), "wd_endpoints", before.endpoints, t.endpoints,
             [](const uint64_t& k) { return &k; });
   if (!st.ok()) return st;
-  st = Sync(fd("wd_ipcache"), "wd_ipcache", before.ipcache, t.ipcache,
-            [](const Raw<wd_ipcache_key>& k) { return &k.v; });
-  if (!st.ok()) return st;
+  {
+    IpcacheMap host_before, lpm_before, host_want, lpm_want;
+    SplitIpcache(before.ipcache, &host_before, &lpm_before);
+    SplitIpcache(t.ipcache, &host_want, &lpm_want);
+    auto key_of = [](const Raw<wd_ipcache_key>& k) { return &k.v; };
+    st = Sync(fd("wd_iphost"), "wd_iphost", host_before, host_want, key_of);
+    if (st.ok()) st = Sync(fd("wd_ipcache"), "wd_ipcache", lpm_before, lpm_want, key_of);
+    if (!st.ok()) return st;
+  }
   st = Sync(fd("wd_policy"), "wd_policy", before.policy, t.policy,
             [](const Raw<wd_policy_key>& k) { return &k.v; });
   if (!st.ok()) return st;
@@ -450,23 +474,22 @@ absl::StatusOr<PinnedState> ReadPinnedState(const std::string& dir) {
   if (bpf_map_lookup_elem(cfg_fd.fd, &zero, &ps.config) != 0)
     return Errno("reading wd_config", errno);
   const char* side = ps.config.active ? "_b" : "_a";
-  PinnedFd ep, ipc, pol, pset, lock, ctr, ct;
+  PinnedFd ep, iph, ipc, pol, pset, lock, ctr, ct, vc;
   for (auto [name, fd] : std::initializer_list<std::pair<std::string, PinnedFd*>>{
            {absl::StrCat("wd_endpoints", side), &ep},
+           {absl::StrCat("wd_iphost", side), &iph},
            {absl::StrCat("wd_ipcache", side), &ipc},
            {absl::StrCat("wd_policy", side), &pol},
            {absl::StrCat("wd_portsets", side), &pset},
            {absl::StrCat("wd_lockdown", side), &lock},
            {"wd_counters", &ctr},
-           {"wd_ct", &ct}}) {
+           {"wd_ct", &ct},
+           {"wd_verdicts", &vc}}) {
     if (auto st = open_pin(name, fd); !st.ok()) return st;
   }
   absl::Status st = ForEachEntry<uint64_t, wd_endpoint>(
       ep.fd, [&](uint64_t k, const wd_endpoint& v) { ps.live.endpoints[k] = v; });
-  if (st.ok())
-    st = ForEachEntry<wd_ipcache_key, wd_ipcache_value>(
-        ipc.fd,
-        [&](const wd_ipcache_key& k, const wd_ipcache_value& v) { ps.live.ipcache[k] = v; });
+  if (st.ok()) st = ReadIpcache(iph.fd, ipc.fd, &ps.live.ipcache);
   if (st.ok())
     st = ForEachEntry<wd_policy_key, wd_policy_value>(
         pol.fd, [&](const wd_policy_key& k, const wd_policy_value& v) { ps.live.policy[k] = v; });
@@ -477,6 +500,10 @@ absl::StatusOr<PinnedState> ReadPinnedState(const std::string& dir) {
   if (st.ok()) {
     st = ForEachEntry<wd_ct_key, wd_ct_value>(
         ct.fd, [&](const wd_ct_key&, const wd_ct_value&) { ++ps.conntrack_entries; });
+  }
+  if (st.ok()) {
+    st = ForEachEntry<wd_verdict_key, wd_verdict_value>(
+        vc.fd, [&](const wd_verdict_key&, const wd_verdict_value&) { ++ps.verdict_cache_entries; });
   }
   if (!st.ok()) return st;
   auto cap = [](int fd) {

@@ -116,6 +116,7 @@ struct PinnedState {
   std::vector<LinkState> links;
   Capacity capacity;
   uint32_t conntrack_entries = 0;
+  uint32_t verdict_cache_entries = 0;
 };
 
 absl::StatusOr<PinnedState> ReadPinnedState(const std::string& bpffs_dir);

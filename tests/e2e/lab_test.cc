@@ -107,6 +107,19 @@ spec:
   egress:
   - {}
 )"},
+    // x may open connections to y on any port, y none to x: replies to x's connections pass x's
+    // isolated ingress, but y's connections to x do not (y's ephemeral ports being within
+    // x's egress allowance must not admit them).
+    {"replies-pass-new-connections-do-not", R"(
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: out-only, namespace: x}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress, Egress]
+  egress:
+  - to: [{namespaceSelector: {matchLabels: {ns: y}}}]
+)"},
 };
 
 class LabTest : public ::testing::Test {
@@ -238,6 +251,47 @@ TEST_F(LabTest, ReferenceScenarioMatrixEqualsExplain) {
   // The agents read the manifests themselves here (the other tests use the control plane).
   Up("--serve-ports 8080,53,15443 --no-control");
   ExpectMatrixEqualsExplain("reference", "8080,53,15443");
+
+  // `warden inspect` on each node's pins shows that node's datapath state after the matrix.
+  for (const auto& n : lab_["nodes"]) {
+    const std::string node = n["name"];
+    Result r = Warden("inspect --bpffs " + n["bpffs"].get<std::string>() + " --manifests " +
+                      dir_.string() + " --output json");
+    ASSERT_EQ(r.code, 0) << node << ": " << r.err;
+    json j = json::parse(r.out);
+    EXPECT_EQ(j["config"]["configured"], true) << node;
+    EXPECT_GE(j["config"]["generation"].get<int>(), 1) << node;
+    EXPECT_EQ(j["config"]["pool"], n["pool"]) << node;
+    ASSERT_EQ(j["attach"].size(), 6u) << node;
+    for (const auto& a : j["attach"]) EXPECT_TRUE(a["attached"].get<bool>()) << node << a.dump();
+    // Every pod of this node is an endpoint, named after its identity; every pod's address is
+    // in the ipcache with the identity of its endpoint.
+    std::map<std::string, uint32_t> ipcache;
+    for (const auto& e : j["ipcache"]) ipcache[e["prefix"]] = e["identity"];
+    std::set<uint32_t> endpoint_ids;
+    for (const auto& e : j["endpoints"]) {
+      endpoint_ids.insert(e["identity"].get<uint32_t>());
+      EXPECT_FALSE(e["name"].get<std::string>().empty()) << node << e.dump();
+    }
+    size_t local = 0;
+    for (const auto& p : lab_["pods"]) {
+      ASSERT_TRUE(ipcache.count(p["ip"].get<std::string>() + "/32")) << p["ip"];
+      if (p["node"] != node) continue;
+      ++local;
+      EXPECT_TRUE(endpoint_ids.count(ipcache[p["ip"].get<std::string>() + "/32"]))
+          << node << ": pod " << p["key"] << " has no endpoint of its identity";
+    }
+    EXPECT_EQ(j["endpoints"].size(), local) << node;
+    EXPECT_GT(j["policy"]["entries"].get<int>(), 0) << node;
+    // The matrix went through this node: packets were both admitted and refused, and verdicts
+    // were cached.
+    EXPECT_GT(j["counters"]["egress"].size() + j["counters"]["ingress"].size(), 0u) << r.out;
+    EXPECT_GT(j["verdict_cache_entries"].get<int>(), 0) << node;
+    Result text = Warden("inspect --bpffs " + n["bpffs"].get<std::string>());
+    ASSERT_EQ(text.code, 0) << text.err;
+    EXPECT_NE(text.out.find("wd_connect4"), std::string::npos) << text.out;
+    EXPECT_NE(text.out.find("cached (pod, peer, port) verdicts"), std::string::npos) << text.out;
+  }
 }
 
 TEST_F(LabTest, LockdownAndEpermAtConnect) {
