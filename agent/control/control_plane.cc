@@ -27,7 +27,8 @@ ControlPlane::PerNode& ControlPlane::Node(const std::string& node) {
   if (pn.versions.empty()) {
     NodeState s;
     if (snap_) {
-      s = ComputeNodeState(*state_, *snap_, node, opts_.gateway_namespace, opts_.allowances);
+      s = ComputeNodeState(*state_, *snap_, *parts_, node, opts_.gateway_namespace,
+                           opts_.allowances);
     } else {
       s.node = node;
     }
@@ -50,6 +51,8 @@ bool ControlPlane::Refresh(bool force) {
   policy::CompileOptions co;
   co.cluster_cidrs = opts_.cluster_cidrs;
   auto snap = std::make_unique<policy::Snapshot>(policy::Compile(*state, co));
+  // parts_ is written only here, and Refresh runs on one thread: read without the lock.
+  auto parts = std::make_unique<SharedParts>(ComputeSharedParts(*state, *snap, parts_.get()));
   // Compute every node's state before taking the lock: streams keep heartbeating and reading
   // acks meanwhile.
   std::set<std::string> names;
@@ -63,7 +66,8 @@ bool ControlPlane::Refresh(bool force) {
   }
   std::map<std::string, NodeState> fresh;
   for (const auto& n : names) {
-    fresh.emplace(n, ComputeNodeState(*state, *snap, n, opts_.gateway_namespace, opts_.allowances));
+    fresh.emplace(n, ComputeNodeState(*state, *snap, *parts, n, opts_.gateway_namespace,
+                                      opts_.allowances));
   }
   auto now = std::chrono::steady_clock::now();
   bool changed = false;
@@ -72,6 +76,7 @@ bool ControlPlane::Refresh(bool force) {
   loaded_ = true;
   state_ = std::move(state);
   snap_ = std::move(snap);
+  parts_ = std::move(parts);
   for (auto& [n, s] : fresh) {
     PerNode& pn = nodes_[n];
     if (!pn.versions.empty() && pn.versions.back()->SameContents(s)) continue;

@@ -105,7 +105,7 @@ void ToWire(const PolicyTuple& k, const PolicyRecord& r, v1::PolicyEntry* w) {
 
 void PortsetsToWire(const NodeState& s, v1::Update* u) {
   auto* ps = u->mutable_portsets();
-  for (const auto& set : s.portsets) {
+  for (const auto& set : *s.portsets) {
     auto* w = ps->add_sets();
     for (const auto& [lo, hi] : set) {
       auto* r = w->add_ranges();
@@ -204,17 +204,89 @@ absl::StatusOr<Allowance> ParseAllowance(const std::string& text) {
 
 bool NodeState::SameContents(const NodeState& o) const {
   return node == o.node && node_addresses == o.node_addresses && pool == o.pool &&
-         allowances == o.allowances && identities == o.identities && pods == o.pods &&
-         policy == o.policy && portsets == o.portsets && ipcache.size() == o.ipcache.size() &&
-         std::equal(ipcache.begin(), ipcache.end(), o.ipcache.begin(),
-                    [](const auto& a, const auto& b) {
-                      return a.first == b.first && a.second.identity == b.second.identity &&
-                             a.second.cidr_identity == b.second.cidr_identity;
-                    });
+         allowances == o.allowances && pods == o.pods && identities == o.identities &&
+         policy == o.policy && portsets == o.portsets &&
+         (ipcache.SameObject(o.ipcache) ||
+          (ipcache->size() == o.ipcache->size() &&
+           std::equal(ipcache->begin(), ipcache->end(), o.ipcache->begin(),
+                      [](const auto& a, const auto& b) {
+                        return a.first == b.first && a.second.identity == b.second.identity &&
+                               a.second.cidr_identity == b.second.cidr_identity;
+                      })));
+}
+
+size_t NodeState::PolicyEntries() const {
+  size_t n = 0;
+  for (const auto& [_, b] : policy) n += b->size();
+  return n;
+}
+
+namespace {
+
+bool SameIpcache(const IpcacheMap& a, const IpcacheMap& b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](const auto& x, const auto& y) {
+           return x.first == y.first && x.second.identity == y.second.identity &&
+                  x.second.cidr_identity == y.second.cidr_identity;
+         });
+}
+
+// `fresh`, or `old` itself when their contents are the same.
+template <typename T, typename Eq>
+Shared<T> Reuse(T fresh, const Shared<T>* old, Eq eq) {
+  if (old && eq(**old, fresh)) return *old;
+  return Shared<T>(std::move(fresh));
+}
+
+}  // namespace
+
+SharedParts ComputeSharedParts(const policy::ClusterState& state, const policy::Snapshot& snap,
+                               const SharedParts* previous) {
+  SharedParts parts;
+  auto same = [](const auto& a, const auto& b) { return a == b; };
+  IdentityMap ids;
+  for (const auto& id : snap.identities) {
+    if (id.kind != policy::IdentityKind::kPod) continue;
+    ids[id.id] = IdentityRecord{id.name, id.ns, id.service_account, id.labels, id.isolated};
+  }
+  parts.identities = Reuse(std::move(ids), previous ? &previous->identities : nullptr, same);
+  IpcacheMap ipc;
+  for (const auto& [k, v] : snap.ipcache) {
+    IpAddress a;
+    a.family = k.family == WD_AF_INET ? Family::kV4 : Family::kV6;
+    std::memcpy(a.bytes.data(), k.addr, 16);
+    ipc.emplace_hint(ipc.end(), Cidr{a, static_cast<int>(k.prefixlen - WD_IPCACHE_PREFIX_BASE)},
+                     v);
+  }
+  parts.ipcache = Reuse(std::move(ipc), previous ? &previous->ipcache : nullptr, SameIpcache);
+  PortsetList sets;
+  for (const auto& b : snap.portsets) sets.push_back(BitmapToRanges(b));
+  parts.portsets = Reuse(std::move(sets), previous ? &previous->portsets : nullptr, same);
+  std::map<uint32_t, PolicyBlock> blocks;
+  for (const auto& [k, v] : snap.policy) {
+    PolicyRecord r;
+    for (int i = 0; i < WD_L4_COUNT; ++i) r.portset[i] = v.portset[i];
+    r.other = v.flags & WD_POLICY_OTHER_L4;
+    blocks[k.local][{k.remote, k.direction}] = r;
+  }
+  for (auto& [local, block] : blocks) {
+    const Shared<PolicyBlock>* old = nullptr;
+    if (previous) {
+      auto it = previous->policy.find(local);
+      if (it != previous->policy.end()) old = &it->second;
+    }
+    parts.policy.emplace(local, Reuse(std::move(block), old, same));
+  }
+  for (const auto& [key, pod] : state.pods) {
+    if (pod.host_network) continue;
+    parts.pods_by_node[pod.node_name].push_back(key);  // "": pods not scheduled yet
+  }
+  return parts;
 }
 
 NodeState ComputeNodeState(const policy::ClusterState& state, const policy::Snapshot& snap,
-                           const std::string& node, const std::string& gateway_namespace,
+                           const SharedParts& parts, const std::string& node,
+                           const std::string& gateway_namespace,
                            const std::vector<Allowance>& allowances) {
   NodeState s;
   s.node = node;
@@ -224,49 +296,44 @@ NodeState ComputeNodeState(const policy::ClusterState& state, const policy::Snap
     auto pool = n->second.labels.find(kNodePoolLabel);
     if (pool != n->second.labels.end() && pool->second == "gateway") s.pool = WD_POOL_GATEWAY;
   }
-  std::set<uint32_t> local;
-  for (const auto& [key, pod] : state.pods) {
-    if (pod.node_name != node || pod.host_network) continue;
-    auto rec = snap.pods.find(key);
-    if (rec == snap.pods.end()) continue;
-    s.pods[key] = PodRecord{pod.uid, rec->second.identity, pod.ns == gateway_namespace, pod.ips};
-    local.insert(rec->second.identity);
+  s.identities = parts.identities;
+  s.ipcache = parts.ipcache;
+  s.portsets = parts.portsets;
+  if (auto on = parts.pods_by_node.find(node); on != parts.pods_by_node.end()) {
+    for (const auto& key : on->second) {
+      auto rec = snap.pods.find(key);
+      auto pod = state.pods.find(key);
+      if (rec == snap.pods.end() || pod == state.pods.end()) continue;
+      s.pods[key] = PodRecord{pod->second.uid, rec->second.identity,
+                              pod->second.ns == gateway_namespace, pod->second.ips};
+      uint32_t id = rec->second.identity;
+      if (s.policy.count(id)) continue;
+      if (auto b = parts.policy.find(id); b != parts.policy.end()) s.policy.emplace(id, b->second);
+    }
   }
-  for (const auto& id : snap.identities) {
-    if (id.kind != policy::IdentityKind::kPod) continue;
-    s.identities[id.id] =
-        IdentityRecord{id.name, id.ns, id.service_account, id.labels, id.isolated};
-  }
-  for (const auto& [k, v] : snap.ipcache) {
-    IpAddress a;
-    a.family = k.family == WD_AF_INET ? Family::kV4 : Family::kV6;
-    std::memcpy(a.bytes.data(), k.addr, 16);
-    s.ipcache[Cidr{a, static_cast<int>(k.prefixlen - WD_IPCACHE_PREFIX_BASE)}] = v;
-  }
-  for (const auto& [k, v] : snap.policy) {
-    if (!local.count(k.local)) continue;
-    PolicyRecord r;
-    for (int i = 0; i < WD_L4_COUNT; ++i) r.portset[i] = v.portset[i];
-    r.other = v.flags & WD_POLICY_OTHER_L4;
-    s.policy[{k.local, k.remote, k.direction}] = r;
-  }
-  for (const auto& b : snap.portsets) s.portsets.push_back(BitmapToRanges(b));
   return s;
+}
+
+NodeState ComputeNodeState(const policy::ClusterState& state, const policy::Snapshot& snap,
+                           const std::string& node, const std::string& gateway_namespace,
+                           const std::vector<Allowance>& allowances) {
+  return ComputeNodeState(state, snap, ComputeSharedParts(state, snap), node, gateway_namespace,
+                          allowances);
 }
 
 v1::Update FullUpdate(const NodeState& s) {
   v1::Update u;
   u.set_version(s.version);
   u.set_full(true);
-  for (const auto& [id, r] : s.identities) ToWire(id, r, u.add_identities());
+  for (const auto& [id, r] : *s.identities) ToWire(id, r, u.add_identities());
   for (const auto& [k, r] : s.pods) ToWire(k, r, u.add_pods());
-  for (const auto& [c, v] : s.ipcache) {
+  for (const auto& [c, v] : *s.ipcache) {
     auto* e = u.add_ipcache();
     ToWire(c, e->mutable_prefix());
     e->set_identity(v.identity);
     e->set_cidr_identity(v.cidr_identity);
   }
-  for (const auto& [k, r] : s.policy) ToWire(k, r, u.add_policy());
+  s.ForEachPolicy([&](const PolicyTuple& k, const PolicyRecord& r) { ToWire(k, r, u.add_policy()); });
   PortsetsToWire(s, &u);
   ConfigToWire(s, &u);
   return u;
@@ -277,12 +344,15 @@ v1::Update DeltaUpdate(const NodeState& from, const NodeState& to) {
   u.set_version(to.version);
   u.set_full(false);
   u.set_base_version(from.version);
-  for (const auto& [id, r] : to.identities) {
-    auto it = from.identities.find(id);
-    if (it == from.identities.end() || !(it->second == r)) ToWire(id, r, u.add_identities());
-  }
-  for (const auto& [id, r] : from.identities) {
-    if (!to.identities.count(id)) u.add_removed_identities(id);
+  // Parts both states share cannot differ: skipped without looking inside.
+  if (!from.identities.SameObject(to.identities)) {
+    for (const auto& [id, r] : *to.identities) {
+      auto it = from.identities->find(id);
+      if (it == from.identities->end() || !(it->second == r)) ToWire(id, r, u.add_identities());
+    }
+    for (const auto& [id, r] : *from.identities) {
+      if (!to.identities->count(id)) u.add_removed_identities(id);
+    }
   }
   for (const auto& [k, r] : to.pods) {
     auto it = from.pods.find(k);
@@ -291,27 +361,41 @@ v1::Update DeltaUpdate(const NodeState& from, const NodeState& to) {
   for (const auto& [k, r] : from.pods) {
     if (!to.pods.count(k)) u.add_removed_pods(k);
   }
-  for (const auto& [c, v] : to.ipcache) {
-    auto it = from.ipcache.find(c);
-    if (it == from.ipcache.end() || it->second.identity != v.identity ||
-        it->second.cidr_identity != v.cidr_identity) {
-      auto* e = u.add_ipcache();
-      ToWire(c, e->mutable_prefix());
-      e->set_identity(v.identity);
-      e->set_cidr_identity(v.cidr_identity);
+  if (!from.ipcache.SameObject(to.ipcache)) {
+    for (const auto& [c, v] : *to.ipcache) {
+      auto it = from.ipcache->find(c);
+      if (it == from.ipcache->end() || it->second.identity != v.identity ||
+          it->second.cidr_identity != v.cidr_identity) {
+        auto* e = u.add_ipcache();
+        ToWire(c, e->mutable_prefix());
+        e->set_identity(v.identity);
+        e->set_cidr_identity(v.cidr_identity);
+      }
+    }
+    for (const auto& [c, v] : *from.ipcache) {
+      if (!to.ipcache->count(c)) ToWire(c, u.add_removed_ipcache());
     }
   }
-  for (const auto& [c, v] : from.ipcache) {
-    if (!to.ipcache.count(c)) ToWire(c, u.add_removed_ipcache());
+  static const PolicyBlock kNone;
+  for (const auto& [local, block] : to.policy) {
+    auto it = from.policy.find(local);
+    if (it != from.policy.end() && it->second.SameObject(block)) continue;
+    const PolicyBlock& was = it == from.policy.end() ? kNone : *it->second;
+    for (const auto& [k, r] : *block) {
+      auto w = was.find(k);
+      if (w == was.end() || !(w->second == r))
+        ToWire(PolicyTuple{local, k.first, k.second}, r, u.add_policy());
+    }
+    for (const auto& [k, r] : was) {
+      if (!block->count(k)) ToWire(PolicyTuple{local, k.first, k.second}, u.add_removed_policy());
+    }
   }
-  for (const auto& [k, r] : to.policy) {
-    auto it = from.policy.find(k);
-    if (it == from.policy.end() || !(it->second == r)) ToWire(k, r, u.add_policy());
+  for (const auto& [local, block] : from.policy) {
+    if (to.policy.count(local)) continue;
+    for (const auto& [k, r] : *block)
+      ToWire(PolicyTuple{local, k.first, k.second}, u.add_removed_policy());
   }
-  for (const auto& [k, r] : from.policy) {
-    if (!to.policy.count(k)) ToWire(k, u.add_removed_policy());
-  }
-  if (from.portsets != to.portsets) PortsetsToWire(to, &u);
+  if (!(from.portsets == to.portsets)) PortsetsToWire(to, &u);
   if (from.node != to.node || from.node_addresses != to.node_addresses || from.pool != to.pool ||
       !(from.allowances == to.allowances)) {
     ConfigToWire(to, &u);
@@ -376,7 +460,8 @@ absl::Status ApplyUpdate(const v1::Update& u, NodeState* state) {
     }
   }
   if (u.has_portsets()) {
-    next.portsets.clear();
+    PortsetList& sets = next.portsets.Mut();
+    sets.clear();
     for (int i = 0; i < u.portsets().sets_size(); ++i) {
       std::vector<policy::PortRange> set;
       for (int j = 0; j < u.portsets().sets(i).ranges_size(); ++j) {
@@ -387,16 +472,17 @@ absl::Status ApplyUpdate(const v1::Update& u, NodeState* state) {
         }
         set.push_back({static_cast<uint16_t>(r.first()), static_cast<uint16_t>(r.last())});
       }
-      next.portsets.push_back(std::move(set));
+      sets.push_back(std::move(set));
     }
     std::vector<policy::PortRange> all = {{0, 65535}};
-    if (next.portsets.size() < 2 || !next.portsets[WD_PORTSET_EMPTY].empty() ||
-        next.portsets[WD_PORTSET_ALL] != all) {
+    if (sets.size() < 2 || !sets[WD_PORTSET_EMPTY].empty() || sets[WD_PORTSET_ALL] != all) {
       return bad("portsets: set 0 must be empty and set 1 all ports");
     }
-    if (next.portsets.size() > 0xffff) return bad("portsets: too many sets");
+    if (sets.size() > 0xffff) return bad("portsets: too many sets");
   }
-  for (uint32_t id : u.removed_identities()) next.identities.erase(id);
+  if (u.removed_identities_size() || u.identities_size()) {
+    for (uint32_t id : u.removed_identities()) next.identities.Mut().erase(id);
+  }
   for (int i = 0; i < u.identities_size(); ++i) {
     const auto& w = u.identities(i);
     if (w.id() < WD_ID_POD_MIN || w.id() > WD_ID_POD_MAX) {
@@ -406,7 +492,7 @@ absl::Status ApplyUpdate(const v1::Update& u, NodeState* state) {
     for (const auto& [k, v] : w.labels()) r.labels[k] = v;
     r.isolated = (w.isolated_ingress() ? WD_ISOLATED_INGRESS : 0) |
                  (w.isolated_egress() ? WD_ISOLATED_EGRESS : 0);
-    next.identities[w.id()] = std::move(r);
+    next.identities.Mut()[w.id()] = std::move(r);
   }
   for (const auto& k : u.removed_pods()) next.pods.erase(k);
   for (int i = 0; i < u.pods_size(); ++i) {
@@ -428,17 +514,21 @@ absl::Status ApplyUpdate(const v1::Update& u, NodeState* state) {
   for (int i = 0; i < u.removed_ipcache_size(); ++i) {
     auto c = FromWire(u.removed_ipcache(i), absl::StrCat("removed_ipcache[", i, "]"));
     if (!c.ok()) return c.status();
-    next.ipcache.erase(*c);
+    next.ipcache.Mut().erase(*c);
   }
   for (int i = 0; i < u.ipcache_size(); ++i) {
     auto c = FromWire(u.ipcache(i).prefix(), absl::StrCat("ipcache[", i, "].prefix"));
     if (!c.ok()) return c.status();
-    next.ipcache[*c] = wd_ipcache_value{u.ipcache(i).identity(), u.ipcache(i).cidr_identity()};
+    next.ipcache.Mut()[*c] =
+        wd_ipcache_value{u.ipcache(i).identity(), u.ipcache(i).cidr_identity()};
   }
   for (int i = 0; i < u.removed_policy_size(); ++i) {
     auto k = FromWire(u.removed_policy(i), absl::StrCat("removed_policy[", i, "]"));
     if (!k.ok()) return k.status();
-    next.policy.erase(*k);
+    auto b = next.policy.find(std::get<0>(*k));
+    if (b == next.policy.end()) continue;
+    b->second.Mut().erase({std::get<1>(*k), std::get<2>(*k)});
+    if (b->second->empty()) next.policy.erase(b);
   }
   for (int i = 0; i < u.policy_size(); ++i) {
     const auto& w = u.policy(i);
@@ -449,23 +539,26 @@ absl::Status ApplyUpdate(const v1::Update& u, NodeState* state) {
     uint32_t sets[WD_L4_COUNT] = {w.tcp_portset(), w.udp_portset(), w.sctp_portset()};
     for (int l4 = 0; l4 < WD_L4_COUNT; ++l4) r.portset[l4] = static_cast<uint16_t>(sets[l4]);
     r.other = w.other_protocols();
-    next.policy[*k] = r;
+    next.policy[std::get<0>(*k)].Mut()[{std::get<1>(*k), std::get<2>(*k)}] = r;
   }
   // References: every port set a policy entry names must exist; the ipcache must cover the
   // whole address space (the kernel's lookup relies on it).
-  for (const auto& [k, r] : next.policy) {
+  absl::Status refs = absl::OkStatus();
+  const size_t nsets = next.portsets->size();
+  next.ForEachPolicy([&](const PolicyTuple& k, const PolicyRecord& r) {
     for (uint16_t ps : r.portset) {
-      if (ps >= next.portsets.size()) {
-        return bad(absl::StrCat("policy entry ", std::get<0>(k), "->", std::get<1>(k),
-                                " names port set ", ps, " but there are ", next.portsets.size()));
+      if (ps >= nsets && refs.ok()) {
+        refs = bad(absl::StrCat("policy entry ", std::get<0>(k), "->", std::get<1>(k),
+                                " names port set ", ps, " but there are ", nsets));
       }
     }
+  });
+  if (!refs.ok()) return refs;
+  IpAddress any4, any6;
+  any6.family = Family::kV6;
+  if (!next.ipcache->count(Cidr{any4, 0}) || !next.ipcache->count(Cidr{any6, 0})) {
+    return bad("ipcache: 0.0.0.0/0 and ::/0 must be present");
   }
-  bool v4_default = false, v6_default = false;
-  for (const auto& [c, v] : next.ipcache) {
-    if (c.prefix_len == 0) (c.addr.family == Family::kV4 ? v4_default : v6_default) = true;
-  }
-  if (!v4_default || !v6_default) return bad("ipcache: 0.0.0.0/0 and ::/0 must be present");
   *state = std::move(next);
   return absl::OkStatus();
 }
@@ -503,10 +596,10 @@ absl::StatusOr<NodeState> LoadNodeState(const std::string& path) {
 }
 
 std::vector<wd_portset> PortsetBitmaps(const NodeState& s) {
-  std::vector<wd_portset> out(s.portsets.size());
-  for (size_t i = 0; i < s.portsets.size(); ++i) {
+  std::vector<wd_portset> out(s.portsets->size());
+  for (size_t i = 0; i < s.portsets->size(); ++i) {
     std::memset(&out[i], 0, sizeof(wd_portset));
-    for (const auto& [lo, hi] : s.portsets[i]) {
+    for (const auto& [lo, hi] : (*s.portsets)[i]) {
       for (uint32_t p = lo; p <= hi; ++p) out[i].bits[p / 64] |= uint64_t{1} << (p % 64);
     }
   }

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -59,24 +60,79 @@ struct PolicyRecord {
   }
 };
 
+// An immutable value shared between copies until one of them changes it (copy on write). The
+// control plane holds a state per node and version; they share the cluster-wide parts (identity
+// catalogue, ipcache, port sets) and each identity's policy entries, so a version costs only
+// what changed, and comparing two versions skips every part they share.
+template <typename T>
+class Shared {
+ public:
+  Shared() : p_(std::make_shared<const T>()) {}
+  explicit Shared(T v) : p_(std::make_shared<const T>(std::move(v))) {}
+  const T& operator*() const { return *p_; }
+  const T* operator->() const { return p_.get(); }
+  // A private copy to change (none is made when nothing else holds this value).
+  T& Mut() {
+    if (p_.use_count() != 1) p_ = std::make_shared<const T>(*p_);
+    return const_cast<T&>(*p_);
+  }
+  bool SameObject(const Shared& o) const { return p_ == o.p_; }
+  bool operator==(const Shared& o) const { return p_ == o.p_ || *p_ == *o.p_; }
+
+ private:
+  std::shared_ptr<const T> p_;
+};
+
+using IdentityMap = std::map<uint32_t, IdentityRecord>;
+using IpcacheMap = std::map<policy::Cidr, wd_ipcache_value>;
+using PortsetList = std::vector<std::vector<policy::PortRange>>;
+// One local identity's policy entries: (remote identity, direction) -> ports.
+using PolicyBlock = std::map<std::pair<uint32_t, uint8_t>, PolicyRecord>;
+
 struct NodeState {
   uint64_t version = 0;
   std::string node;
   std::vector<policy::IpAddress> node_addresses;
-  std::map<uint32_t, IdentityRecord> identities;
+  Shared<IdentityMap> identities;
   std::map<std::string, PodRecord> pods;  // "ns/name" -> pod scheduled on this node
-  std::map<policy::Cidr, wd_ipcache_value> ipcache;
-  std::map<PolicyTuple, PolicyRecord> policy;  // entries of the identities of this node's pods
-  std::vector<std::vector<policy::PortRange>> portsets;
+  Shared<IpcacheMap> ipcache;
+  // The entries of the identities of this node's pods, by local identity.
+  std::map<uint32_t, Shared<PolicyBlock>> policy;
+  Shared<PortsetList> portsets;
   uint8_t pool = WD_POOL_DEFAULT;
   std::vector<Allowance> allowances;
 
   // Same contents, whatever the version.
   bool SameContents(const NodeState& o) const;
+  size_t PolicyEntries() const;
+  template <typename Fn>  // fn(const PolicyTuple&, const PolicyRecord&)
+  void ForEachPolicy(Fn fn) const {
+    for (const auto& [local, block] : policy) {
+      for (const auto& [k, r] : *block) fn(PolicyTuple{local, k.first, k.second}, r);
+    }
+  }
 };
+
+// What every node's state of one compiled snapshot shares, computed once per snapshot. With
+// `previous` (the parts of the snapshot before), every part whose contents did not change is
+// the previous object itself, so versions share it and comparisons skip it.
+struct SharedParts {
+  Shared<IdentityMap> identities;
+  Shared<IpcacheMap> ipcache;
+  Shared<PortsetList> portsets;
+  std::map<uint32_t, Shared<PolicyBlock>> policy;            // every pod identity's entries
+  std::map<std::string, std::vector<std::string>> pods_by_node;  // pod keys per node
+};
+
+SharedParts ComputeSharedParts(const policy::ClusterState& state, const policy::Snapshot& snap,
+                               const SharedParts* previous = nullptr);
 
 // The state of `node` in the cluster compiled into `snap` (pods on it, their policy, the whole
 // ipcache and identity catalogue, the port sets). `gateway_namespace`'s pods are gateways.
+NodeState ComputeNodeState(const policy::ClusterState& state, const policy::Snapshot& snap,
+                           const SharedParts& parts, const std::string& node,
+                           const std::string& gateway_namespace,
+                           const std::vector<Allowance>& allowances = {});
 NodeState ComputeNodeState(const policy::ClusterState& state, const policy::Snapshot& snap,
                            const std::string& node, const std::string& gateway_namespace,
                            const std::vector<Allowance>& allowances = {});

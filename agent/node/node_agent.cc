@@ -61,6 +61,14 @@ absl::StatusOr<std::unique_ptr<NodeAgent>> NodeAgent::Create(const NodeAgentOpti
 
 NodeAgent::~NodeAgent() {
   if (sync_) sync_->Stop();
+  if (saver_.joinable()) {
+    {
+      std::lock_guard<std::mutex> l(save_mu_);
+      save_stop_ = true;
+    }
+    save_cv_.notify_all();
+    saver_.join();  // writes what is still pending
+  }
   http_.reset();
   if (log_ && log_ != stdout) fclose(log_);
 }
@@ -96,11 +104,33 @@ absl::Status NodeAgent::OfferState(const control::NodeState& s) {
     return r.status();
   }
   ++stats_.manifest_loads;
-  if (!StatePath().empty()) {
+  if (!StatePath().empty()) Persist(s);
+  return absl::OkStatus();
+}
+
+void NodeAgent::Persist(const control::NodeState& s) {
+  {
+    std::lock_guard<std::mutex> l(save_mu_);
+    to_save_ = s;  // shares its parts with s: cheap
+    if (!saver_.joinable()) saver_ = std::thread([this] { SaveLoop(); });
+  }
+  save_cv_.notify_all();
+}
+
+void NodeAgent::SaveLoop() {
+  std::unique_lock<std::mutex> l(save_mu_);
+  while (true) {
+    save_cv_.wait(l, [&] { return to_save_ || save_stop_; });
+    if (!to_save_) return;
+    // Let a burst of updates settle; the newest one is written.
+    save_cv_.wait_for(l, std::chrono::milliseconds(200), [&] { return save_stop_; });
+    control::NodeState s = std::move(*to_save_);
+    to_save_.reset();
+    l.unlock();
     if (auto st = control::SaveNodeState(s, StatePath()); !st.ok())
       Log(absl::StrCat("cannot persist: ", st.message()));
+    l.lock();
   }
-  return absl::OkStatus();
 }
 
 absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
@@ -140,25 +170,33 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
       now - last_scan_ < std::chrono::seconds(1)) {
     return false;
   }
-  last_scan_ = now;
   auto kubepods = FindKubepods(opts_.cgroup_root);
   if (!kubepods.ok()) return kubepods.status();
-  std::vector<LocalPod> local;
-  absl::flat_hash_map<uint64_t, std::string> by_cgroup;
-  uint64_t missing = 0;
-  for (const auto& [key, pod] : want.pods) {
-    auto path = FindPodCgroup(*kubepods, pod.uid);
-    if (!path) {
-      ++missing;  // not started yet (or already gone): its processes, if any, stay unknown
-      continue;
+  // A new state for the same pods (a policy change) reuses a scan younger than a second.
+  std::vector<std::pair<std::string, std::string>> looking_for;
+  looking_for.reserve(want.pods.size());
+  for (const auto& [key, pod] : want.pods) looking_for.emplace_back(key, pod.uid);
+  if (looking_for != scanned_for_ || now - last_scan_ >= std::chrono::seconds(1)) {
+    last_scan_ = now;
+    scanned_local_.clear();
+    scanned_missing_ = 0;
+    for (const auto& [key, pod] : want.pods) {
+      auto path = FindPodCgroup(*kubepods, pod.uid);
+      if (!path) {
+        ++scanned_missing_;  // not started yet (or already gone): its processes stay unknown
+        continue;
+      }
+      auto id = common::CgroupId(*path);
+      if (!id.ok()) continue;
+      scanned_local_.push_back(LocalPod{key, *id});
     }
-    auto id = common::CgroupId(*path);
-    if (!id.ok()) continue;
-    local.push_back(LocalPod{key, *id});
-    by_cgroup[*id] = key;
+    scanned_for_ = std::move(looking_for);
   }
+  const std::vector<LocalPod>& local = scanned_local_;
+  absl::flat_hash_map<uint64_t, std::string> by_cgroup;
+  for (const auto& lp : local) by_cgroup[lp.cgroup_id] = lp.key;
   stats_.local_pods = local.size();
-  stats_.pods_without_cgroup = missing;
+  stats_.pods_without_cgroup = scanned_missing_;
   // Nothing changed since the last apply (the common tick): no tables to build or compare.
   std::vector<std::pair<std::string, uint64_t>> inputs;
   inputs.reserve(local.size() + 1);
@@ -169,7 +207,8 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
   // until the first state arrives.
   bool pushed = !opts_.control.empty() && desired_;
   datapath::NodeTables tables =
-      BuildNodeTables(want, local, pushed ? want.allowances : opts_.allowances);
+      BuildNodeTables(want, local, pushed ? want.allowances : opts_.allowances,
+                      applied_ ? &*applied_ : nullptr, built_from_ ? &*built_from_ : nullptr);
   datapath::NodeConfig cfg;
   cfg.kubepods_cgroup_id = kubepods->id;
   cfg.kubepods_level = kubepods->level;
@@ -179,13 +218,17 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
   cfg.pool = pushed ? want.pool : opts_.pool;
   cfg.unknown_pod = opts_.unknown_pod;
   if (applied_ && datapath::SameTables(*applied_, tables) &&
-      datapath::SameConfig(applied_config_, cfg))
+      datapath::SameConfig(applied_config_, cfg)) {
+    built_from_ = want;
+    applied_inputs_ = std::move(inputs);
     return false;
+  }
   if (auto st = dp_->Apply(tables, cfg); !st.ok()) {
     ++stats_.apply_errors;
     return st;  // the tables in force stay as they were
   }
   applied_ = std::move(tables);
+  built_from_ = want;
   applied_config_ = cfg;
   applied_inputs_ = std::move(inputs);
   pod_by_cgroup_ = std::move(by_cgroup);

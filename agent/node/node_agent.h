@@ -13,10 +13,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -81,6 +83,10 @@ class NodeAgent {
   void Log(const std::string& msg) const;
   absl::StatusOr<bool> ReconcileLocked();
   std::string StatePath() const;
+  // Persists the newest offered state off the update path: after a short delay (updates come
+  // in bursts), from its own thread, so that the ACK and the next update do not wait for it.
+  void SaveLoop();
+  void Persist(const control::NodeState& s);
 
   NodeAgentOptions opts_;
   std::unique_ptr<datapath::BpfDatapath> dp_;
@@ -97,6 +103,17 @@ class NodeAgent {
   std::unique_ptr<policy::ClusterState> state_;  // manifests mode: for naming policies in the log
   std::unique_ptr<SyncClient> sync_;
   std::optional<datapath::NodeTables> applied_;
+  std::optional<control::NodeState> built_from_;  // the state applied_ was built from
+  // The last pod cgroup scan: which pods (key, uid) it looked for, and what it found.
+  std::vector<std::pair<std::string, std::string>> scanned_for_;
+  std::vector<LocalPod> scanned_local_;
+  uint64_t scanned_missing_ = 0;
+  // Persistence (SaveLoop).
+  std::mutex save_mu_;
+  std::condition_variable save_cv_;
+  std::optional<control::NodeState> to_save_;
+  bool save_stop_ = false;
+  std::thread saver_;
   datapath::NodeConfig applied_config_;
   absl::flat_hash_map<uint64_t, std::string> pod_by_cgroup_;
   FILE* log_ = nullptr;

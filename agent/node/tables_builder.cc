@@ -35,11 +35,29 @@ uint16_t InternPortset(std::vector<wd_portset>* sets, const wd_portset& s) {
   return static_cast<uint16_t>(sets->size() - 1);
 }
 
+wd_policy_key PolicyKey(uint32_t local, const std::pair<uint32_t, uint8_t>& k) {
+  wd_policy_key key{};
+  key.local_identity = local;
+  key.remote_identity = k.first;
+  key.direction = k.second;
+  return key;
+}
+
+wd_policy_value PolicyValue(const control::PolicyRecord& r) {
+  wd_policy_value v{};
+  for (int i = 0; i < WD_L4_COUNT; ++i) v.portset[i] = r.portset[i];
+  v.flags = r.other ? WD_POLICY_OTHER_L4 : 0;
+  return v;
+}
+
 }  // namespace
 
 datapath::NodeTables BuildNodeTables(const control::NodeState& state,
                                      const std::vector<LocalPod>& pods,
-                                     const std::vector<Allowance>& allowances) {
+                                     const std::vector<Allowance>& allowances,
+                                     const datapath::NodeTables* previous,
+                                     const control::NodeState* previous_state) {
+  const bool incremental = previous && previous_state;
   datapath::NodeTables t;
   for (const auto& p : pods) {
     auto it = state.pods.find(p.key);
@@ -47,25 +65,40 @@ datapath::NodeTables BuildNodeTables(const control::NodeState& state,
     uint32_t id = it->second.identity;
     wd_endpoint ep{};
     ep.identity = id;
-    if (auto i = state.identities.find(id); i != state.identities.end())
+    if (auto i = state.identities->find(id); i != state.identities->end())
       ep.isolated = i->second.isolated;
     ep.flags = it->second.gateway ? WD_EP_GATEWAY : 0;
     t.endpoints[p.cgroup_id] = ep;
   }
-  for (const auto& [c, v] : state.ipcache) t.ipcache[policy::MakeIpcacheKey(c)] = v;
-  for (const auto& ip : state.node_addresses) {
-    auto it = t.ipcache.find(policy::MakeIpcacheKey(policy::HostPrefix(ip)));
-    if (it != t.ipcache.end()) it->second.identity = WD_ID_LOCAL_HOST;
+  if (incremental && previous_state->ipcache.SameObject(state.ipcache) &&
+      previous_state->node_addresses == state.node_addresses) {
+    t.ipcache = previous->ipcache;
+  } else {
+    t.ipcache.reserve(state.ipcache->size());
+    for (const auto& [c, v] : *state.ipcache) t.ipcache[policy::MakeIpcacheKey(c)] = v;
+    for (const auto& ip : state.node_addresses) {
+      auto it = t.ipcache.find(policy::MakeIpcacheKey(policy::HostPrefix(ip)));
+      if (it != t.ipcache.end()) it->second.identity = WD_ID_LOCAL_HOST;
+    }
   }
-  for (const auto& [k, r] : state.policy) {
-    wd_policy_key key{};
-    key.local_identity = std::get<0>(k);
-    key.remote_identity = std::get<1>(k);
-    key.direction = std::get<2>(k);
-    wd_policy_value v{};
-    for (int i = 0; i < WD_L4_COUNT; ++i) v.portset[i] = r.portset[i];
-    v.flags = r.other ? WD_POLICY_OTHER_L4 : 0;
-    t.policy[key] = v;
+  if (incremental) {
+    // The previous entries, with the blocks that are not shared replaced.
+    t.policy = previous->policy;
+    for (const auto& [local, block] : previous_state->policy) {
+      auto now = state.policy.find(local);
+      if (now != state.policy.end() && now->second.SameObject(block)) continue;
+      for (const auto& [k, r] : *block) t.policy.erase(PolicyKey(local, k));
+    }
+    for (const auto& [local, block] : state.policy) {
+      auto was = previous_state->policy.find(local);
+      if (was != previous_state->policy.end() && was->second.SameObject(block)) continue;
+      for (const auto& [k, r] : *block) t.policy[PolicyKey(local, k)] = PolicyValue(r);
+    }
+  } else {
+    t.policy.reserve(state.PolicyEntries());
+    for (const auto& [local, block] : state.policy) {
+      for (const auto& [k, r] : *block) t.policy[PolicyKey(local, k)] = PolicyValue(r);
+    }
   }
   t.portsets = control::PortsetBitmaps(state);
   // Lockdown: an LPM lookup finds only the longest prefix, so each allowance also carries the

@@ -28,8 +28,15 @@ using control::ParseAllowance;
 
 // The node's own addresses (state.node_addresses) get WD_ID_LOCAL_HOST in the ipcache, so that
 // pods here always accept traffic from their node, as Kubernetes requires.
+//
+// With `previous` (tables built earlier from `previous_state`), the parts of the state that
+// `previous_state` shares with `state` (the ipcache, each identity's policy entries) are taken
+// from the previous tables instead of being rebuilt: an update that changes one identity's
+// policy costs that identity's entries, not the node's.
 datapath::NodeTables BuildNodeTables(const control::NodeState& state,
                                      const std::vector<LocalPod>& pods,
-                                     const std::vector<Allowance>& allowances);
+                                     const std::vector<Allowance>& allowances,
+                                     const datapath::NodeTables* previous = nullptr,
+                                     const control::NodeState* previous_state = nullptr);
 
 }  // namespace warden::node

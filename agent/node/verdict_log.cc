@@ -69,8 +69,8 @@ std::string VerdictLogLine(const wd_event& e, int64_t wall_ns, const EventContex
     j["namespace"] = pod_key.substr(0, slash);
     j["pod"] = pod_key.substr(slash + 1);
     if (ctx.desired) {
-      auto id = ctx.desired->identities.find(e.local_identity);
-      if (id != ctx.desired->identities.end()) j["service_account"] = id->second.service_account;
+      auto id = ctx.desired->identities->find(e.local_identity);
+      if (id != ctx.desired->identities->end()) j["service_account"] = id->second.service_account;
     }
   } else if (e.local_identity == WD_ID_HOST) {
     j["namespace"] = "";

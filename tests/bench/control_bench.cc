@@ -858,7 +858,7 @@ int Main(int argc, char** argv) {
       throw Failure(absl::StrCat("the toggle leaves ", unchanged, " nodes' states unchanged"));
     size_t full_bytes = control::FullUpdate(a.states[0]).ByteSizeLong();
     size_t delta_bytes = control::DeltaUpdate(a.states[0], b.states[0]).ByteSizeLong();
-    size_t node_policy = a.states[0].policy.size();
+    size_t node_policy = a.states[0].PolicyEntries();
     std::printf(
         "cluster: %zu pods, %zu NetworkPolicies (%d namespaces), %d nodes (%d pods each), %.1f MB "
         "of YAML in %d files; %zu identities, %zu policy entries, %zu ipcache entries\n",
@@ -867,7 +867,7 @@ int Main(int argc, char** argv) {
     std::printf(
         "one node's state: %zu pods, %zu policy entries, %zu ipcache entries; full update %.1f "
         "kB, the toggle's delta %.1f kB\n",
-        a.states[0].pods.size(), node_policy, a.states[0].ipcache.size(), full_bytes / 1024.0,
+        a.states[0].pods.size(), node_policy, a.states[0].ipcache->size(), full_bytes / 1024.0,
         delta_bytes / 1024.0);
     std::printf(
         "what the control plane redoes on any change (in process, 2 runs): load all manifests "

@@ -182,7 +182,7 @@ TEST_F(ControlTest, SnapshotThenDeltas) {
   EXPECT_FALSE(u.full());
   EXPECT_EQ(u.base_version(), held.version);
   EXPECT_FALSE(u.has_node_config());
-  EXPECT_LT(u.ipcache_size(), static_cast<int>(held.ipcache.size()));
+  EXPECT_LT(u.ipcache_size(), static_cast<int>(held.ipcache->size()));
   ASSERT_TRUE(ApplyUpdate(u, &held).ok());
   EXPECT_TRUE(held.SameContents(*cp_->Current("n1")));
   sub->Ack(u.version(), true);

@@ -1,0 +1,185 @@
+// Node states share what they have in common (the identity catalogue, the ipcache, the port sets
+// and each identity's policy entries): versions must still behave as independent values, and
+// the differences between them must still be exact.
+#include <gtest/gtest.h>
+
+#include "agent/control/node_state.h"
+#include "agent/node/tables_builder.h"
+#include "agent/policy/compiler.h"
+#include "agent/policy/manifest_loader.h"
+
+namespace warden::control {
+namespace {
+
+constexpr char kCluster[] = R"(
+apiVersion: v1
+kind: Namespace
+metadata: {name: x, labels: {ns: x}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: y, labels: {ns: y}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: x, uid: ua, labels: {app: a}}
+spec: {nodeName: n1, containers: [{name: c}]}
+status: {podIP: 10.0.1.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b, namespace: x, uid: ub, labels: {app: b}}
+spec: {nodeName: n2, containers: [{name: c}]}
+status: {podIP: 10.0.2.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: c, namespace: y, uid: uc, labels: {app: c}}
+spec: {nodeName: n2, containers: [{name: c}]}
+status: {podIP: 10.0.2.2}
+)";
+
+std::string Policy(const std::string& from_ns, int port) {
+  return R"(
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: a-from-y, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: a}}
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {ns: )" +
+         from_ns + R"(}}}]
+    ports: [{port: )" + std::to_string(port) + "}]\n";
+}
+
+struct Compiled {
+  policy::ClusterState state;
+  policy::Snapshot snap;
+};
+
+Compiled CompileTexts(const std::string& policy_yaml) {
+  auto loaded = policy::LoadManifestTexts({{"cluster.yaml", kCluster}, {"p.yaml", policy_yaml}});
+  EXPECT_TRUE(loaded.errors.empty()) << loaded.errors[0].ToString();
+  Compiled c{std::move(loaded.state), {}};
+  c.snap = policy::Compile(c.state);
+  return c;
+}
+
+TEST(NodeStateTest, NodesShareTheCatalogueAndUnchangedPolicyAcrossSnapshots) {
+  Compiled v1 = CompileTexts(Policy("y", 80));
+  SharedParts p1 = ComputeSharedParts(v1.state, v1.snap);
+  NodeState n1 = ComputeNodeState(v1.state, v1.snap, p1, "n1", "");
+  NodeState n2 = ComputeNodeState(v1.state, v1.snap, p1, "n2", "");
+  EXPECT_TRUE(n1.ipcache.SameObject(n2.ipcache));
+  EXPECT_TRUE(n1.identities.SameObject(n2.identities));
+  EXPECT_EQ(n1.pods.size(), 1u);
+  EXPECT_EQ(n2.pods.size(), 2u);
+  // n1 holds the entries of x/a's identity only; n2 those of x/b and y/c.
+  uint32_t a = v1.snap.pods.at("x/a").identity;
+  EXPECT_EQ(n1.policy.count(a), 1u);
+  EXPECT_EQ(n2.policy.count(a), 0u);
+
+  // The peer changes: x/a's entries change, nothing else does.
+  Compiled v2 = CompileTexts(Policy("x", 80));
+  SharedParts p2 = ComputeSharedParts(v2.state, v2.snap, &p1);
+  EXPECT_TRUE(p2.ipcache.SameObject(p1.ipcache));
+  EXPECT_TRUE(p2.identities.SameObject(p1.identities));
+  ASSERT_EQ(p2.policy.count(a), 1u);
+  EXPECT_FALSE(p2.policy.at(a).SameObject(p1.policy.at(a)));
+  for (const auto& [id, block] : p2.policy) {
+    if (id != a && p1.policy.count(id)) EXPECT_TRUE(block.SameObject(p1.policy.at(id))) << id;
+  }
+  NodeState n2b = ComputeNodeState(v2.state, v2.snap, p2, "n2", "");
+  EXPECT_TRUE(n2b.SameContents(n2)) << "n2 hosts no pod whose policy changed";
+  NodeState n1b = ComputeNodeState(v2.state, v2.snap, p2, "n1", "");
+  EXPECT_FALSE(n1b.SameContents(n1));
+
+  // The delta names exactly the changed entry; applied to a copy of the old version it gives
+  // the new one, and leaves the old version (which shares everything with the copy) alone.
+  n1.version = 10;
+  n1b.version = 11;
+  v1::Update d = DeltaUpdate(n1, n1b);
+  EXPECT_EQ(d.ipcache_size(), 0);
+  EXPECT_EQ(d.identities_size(), 0);
+  EXPECT_GE(d.policy_size() + d.removed_policy_size(), 1);
+  EXPECT_FALSE(d.has_portsets());
+  NodeState held = n1;
+  ASSERT_TRUE(ApplyUpdate(d, &held).ok());
+  EXPECT_TRUE(held.SameContents(n1b));
+  EXPECT_EQ(held.version, 11u);
+  EXPECT_TRUE(held.ipcache.SameObject(n1.ipcache)) << "an update that leaves it alone shares it";
+  EXPECT_FALSE(held.SameContents(n1));
+  EXPECT_EQ(n1.version, 10u);
+  EXPECT_TRUE(n1.SameContents(ComputeNodeState(v1.state, v1.snap, p1, "n1", "")))
+      << "applying to a copy changed the original";
+}
+
+TEST(NodeStateTest, CopyOnWriteKeepsEveryHolderIndependent) {
+  Compiled v1 = CompileTexts(Policy("y", 80));
+  NodeState s = ComputeNodeState(v1.state, v1.snap, "n1", "");
+  s.version = 1;
+  NodeState copy = s;
+  ASSERT_TRUE(copy.ipcache.SameObject(s.ipcache));
+  // A delta that removes an ipcache entry and a policy block, applied to the copy.
+  v1::Update u;
+  u.set_version(2);
+  u.set_base_version(1);
+  auto* gone = u.add_removed_ipcache();
+  gone->set_address(std::string("\x0a\x00\x02\x02", 4));
+  gone->set_length(32);
+  s.ForEachPolicy([&](const PolicyTuple& k, const PolicyRecord&) {
+    auto* w = u.add_removed_policy();
+    w->set_local_identity(std::get<0>(k));
+    w->set_remote_identity(std::get<1>(k));
+    w->set_direction(std::get<2>(k) == WD_DIR_EGRESS ? v1::DIRECTION_EGRESS
+                                                     : v1::DIRECTION_INGRESS);
+  });
+  size_t entries = s.PolicyEntries(), prefixes = s.ipcache->size();
+  ASSERT_GT(entries, 0u);
+  ASSERT_TRUE(ApplyUpdate(u, &copy).ok());
+  EXPECT_EQ(copy.PolicyEntries(), 0u);
+  EXPECT_TRUE(copy.policy.empty()) << "emptied blocks are dropped";
+  EXPECT_EQ(copy.ipcache->size(), prefixes - 1);
+  EXPECT_EQ(s.PolicyEntries(), entries);
+  EXPECT_EQ(s.ipcache->size(), prefixes);
+  // A rejected update leaves the state exactly as it was.
+  v1::Update bad = u;
+  bad.set_version(3);
+  bad.set_base_version(2);
+  bad.clear_removed_ipcache();
+  bad.clear_removed_policy();
+  auto* e = bad.add_ipcache();
+  e->mutable_prefix()->set_address(std::string("\x0a\x00\x09\x09", 4));
+  e->mutable_prefix()->set_length(40);  // not an IPv4 prefix length
+  NodeState before = copy;
+  EXPECT_FALSE(ApplyUpdate(bad, &copy).ok());
+  EXPECT_TRUE(copy.SameContents(before));
+  EXPECT_EQ(copy.version, 2u);
+}
+
+TEST(NodeStateTest, TablesBuiltFromThePreviousTablesEqualTablesBuiltAfresh) {
+  Compiled v1 = CompileTexts(Policy("y", 80));
+  Compiled v2 = CompileTexts(Policy("x", 81));
+  SharedParts p1 = ComputeSharedParts(v1.state, v1.snap);
+  SharedParts p2 = ComputeSharedParts(v2.state, v2.snap, &p1);
+  std::vector<node::LocalPod> pods = {{"x/a", 1001}};
+  std::vector<Allowance> allow = {*ParseAllowance("169.254.169.254/32:80/TCP")};
+  NodeState s1 = ComputeNodeState(v1.state, v1.snap, p1, "n1", "", allow);
+  NodeState s2 = ComputeNodeState(v2.state, v2.snap, p2, "n1", "", allow);
+  ASSERT_FALSE(s1.SameContents(s2));
+  datapath::NodeTables t1 = node::BuildNodeTables(s1, pods, allow);
+  datapath::NodeTables fresh = node::BuildNodeTables(s2, pods, allow);
+  datapath::NodeTables patched = node::BuildNodeTables(s2, pods, allow, &t1, &s1);
+  EXPECT_TRUE(datapath::SameTables(fresh, patched));
+  EXPECT_FALSE(datapath::SameTables(t1, patched));
+  // And back, and from a state with no policy at all.
+  EXPECT_TRUE(datapath::SameTables(node::BuildNodeTables(s1, pods, allow, &patched, &s2), t1));
+  NodeState none = s1;
+  none.policy.clear();
+  datapath::NodeTables t0 = node::BuildNodeTables(none, pods, allow);
+  EXPECT_TRUE(datapath::SameTables(node::BuildNodeTables(s2, pods, allow, &t0, &none), fresh));
+  EXPECT_TRUE(t0.policy.empty());
+}
+
+}  // namespace
+}  // namespace warden::control
