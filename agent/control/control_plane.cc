@@ -66,8 +66,8 @@ bool ControlPlane::Refresh(bool force) {
   }
   std::map<std::string, NodeState> fresh;
   for (const auto& n : names) {
-    fresh.emplace(n, ComputeNodeState(*state, *snap, *parts, n, opts_.gateway_namespace,
-                                      opts_.allowances));
+    fresh.emplace(
+        n, ComputeNodeState(*state, *snap, *parts, n, opts_.gateway_namespace, opts_.allowances));
   }
   auto now = std::chrono::steady_clock::now();
   bool changed = false;

@@ -255,8 +255,7 @@ SharedParts ComputeSharedParts(const policy::ClusterState& state, const policy::
     IpAddress a;
     a.family = k.family == WD_AF_INET ? Family::kV4 : Family::kV6;
     std::memcpy(a.bytes.data(), k.addr, 16);
-    ipc.emplace_hint(ipc.end(), Cidr{a, static_cast<int>(k.prefixlen - WD_IPCACHE_PREFIX_BASE)},
-                     v);
+    ipc.emplace_hint(ipc.end(), Cidr{a, static_cast<int>(k.prefixlen - WD_IPCACHE_PREFIX_BASE)}, v);
   }
   parts.ipcache = Reuse(std::move(ipc), previous ? &previous->ipcache : nullptr, SameIpcache);
   PortsetList sets;
@@ -333,7 +332,8 @@ v1::Update FullUpdate(const NodeState& s) {
     e->set_identity(v.identity);
     e->set_cidr_identity(v.cidr_identity);
   }
-  s.ForEachPolicy([&](const PolicyTuple& k, const PolicyRecord& r) { ToWire(k, r, u.add_policy()); });
+  s.ForEachPolicy(
+      [&](const PolicyTuple& k, const PolicyRecord& r) { ToWire(k, r, u.add_policy()); });
   PortsetsToWire(s, &u);
   ConfigToWire(s, &u);
   return u;

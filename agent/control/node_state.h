@@ -120,7 +120,7 @@ struct SharedParts {
   Shared<IdentityMap> identities;
   Shared<IpcacheMap> ipcache;
   Shared<PortsetList> portsets;
-  std::map<uint32_t, Shared<PolicyBlock>> policy;            // every pod identity's entries
+  std::map<uint32_t, Shared<PolicyBlock>> policy;                // every pod identity's entries
   std::map<std::string, std::vector<std::string>> pods_by_node;  // pod keys per node
 };
 

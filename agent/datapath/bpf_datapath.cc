@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "warden.skel.h"
 
@@ -279,7 +280,7 @@ absl::StatusOr<NodeTables> BpfDatapath::ReadLiveTables() const {
   return ReadSide(cfg->active);
 }
 
-absl::Status BpfDatapath::WriteSide(int side, const NodeTables& t) {
+absl::Status BpfDatapath::WriteSide(int side, const NodeTables& t, const TableChanges* changes) {
   auto too_big = [](const char* what, size_t n, uint32_t cap) {
     return absl::ResourceExhaustedError(
         absl::StrCat("map full: ", n, " ", what, " entries needed, room for ", cap));
@@ -301,6 +302,7 @@ absl::Status BpfDatapath::WriteSide(int side, const NodeTables& t) {
     mirror_[side] = std::move(*have);
   }
   auto fd = [&](const char* base) { return MapFd(absl::StrCat(base, SideSuffix(side))); };
+  const bool sparse = changes && changes->known && last_changes_ && last_changes_->known;
   // Whatever happens below, the idle copy's contents are unknown until written in full.
   NodeTables before = std::move(*mirror_[side]);
   mirror_[side].reset();
@@ -314,7 +316,7 @@ absl::Status BpfDatapath::WriteSide(int side, const NodeTables& t) {
   st = Sync(fd("wd_endpoints"), "wd_endpoints", before.endpoints, t.endpoints,
             [](const uint64_t& k) { return &k; });
   if (!st.ok()) return st;
-  {
+  if (!sparse || last_changes_->ipcache || changes->ipcache) {
     IpcacheMap host_before, lpm_before, host_want, lpm_want;
     SplitIpcache(before.ipcache, &host_before, &lpm_before);
     SplitIpcache(t.ipcache, &host_want, &lpm_want);
@@ -323,23 +325,55 @@ absl::Status BpfDatapath::WriteSide(int side, const NodeTables& t) {
     if (st.ok()) st = Sync(fd("wd_ipcache"), "wd_ipcache", lpm_before, lpm_want, key_of);
     if (!st.ok()) return st;
   }
-  st = Sync(fd("wd_policy"), "wd_policy", before.policy, t.policy,
-            [](const Raw<wd_policy_key>& k) { return &k.v; });
-  if (!st.ok()) return st;
+  if (sparse) {
+    // Only the keys changed by this update and the previous one can differ from the idle copy.
+    absl::flat_hash_set<Raw<wd_policy_key>> keys(last_changes_->policy.begin(),
+                                                 last_changes_->policy.end());
+    keys.insert(changes->policy.begin(), changes->policy.end());
+    int pfd = fd("wd_policy");
+    for (const auto& k : keys) {
+      auto w = t.policy.find(k);
+      auto h = before.policy.find(k);
+      if (w != t.policy.end()) {
+        if (h != before.policy.end() && SameBytes(h->second, w->second)) continue;
+        if (st = Update(pfd, &k.v, &w->second, "wd_policy"); !st.ok()) return st;
+        before.policy[k] = w->second;
+      } else if (h != before.policy.end()) {
+        if (st = Delete(pfd, &k.v, "wd_policy"); !st.ok()) return st;
+        before.policy.erase(h);
+      }
+    }
+  } else {
+    st = Sync(fd("wd_policy"), "wd_policy", before.policy, t.policy,
+              [](const Raw<wd_policy_key>& k) { return &k.v; });
+    if (!st.ok()) return st;
+  }
   st = Sync(fd("wd_lockdown"), "wd_lockdown", before.lockdown, t.lockdown,
             [](const Raw<wd_ipcache_key>& k) { return &k.v; });
   if (!st.ok()) return st;
-  mirror_[side] = t;
+  // The copy now holds t. In the sparse case `before` was patched to it; the policy table, the
+  // largest, is then moved rather than copied.
+  NodeTables now;
+  now.endpoints = t.endpoints;
+  now.ipcache = t.ipcache;
+  now.lockdown = t.lockdown;
+  now.portsets = t.portsets;
+  if (sparse) {
+    now.policy = std::move(before.policy);
+  } else {
+    now.policy = t.policy;
+  }
   // Portsets beyond t's count keep old contents in the kernel; keep the mirror in line.
   if (before.portsets.size() > t.portsets.size()) {
-    mirror_[side]->portsets.insert(mirror_[side]->portsets.end(),
-                                   before.portsets.begin() + t.portsets.size(),
-                                   before.portsets.end());
+    now.portsets.insert(now.portsets.end(), before.portsets.begin() + t.portsets.size(),
+                        before.portsets.end());
   }
+  mirror_[side] = std::move(now);
   return absl::OkStatus();
 }
 
-absl::Status BpfDatapath::Apply(const NodeTables& tables, const NodeConfig& config) {
+absl::Status BpfDatapath::Apply(const NodeTables& tables, const NodeConfig& config,
+                                const TableChanges* changes) {
   auto cur = ReadConfig();
   if (!cur.ok()) return cur.status();
   int idle = cur->configured ? !cur->active : 0;
@@ -348,7 +382,9 @@ absl::Status BpfDatapath::Apply(const NodeTables& tables, const NodeConfig& conf
   auto since = std::chrono::steady_clock::now() - last_flip_;
   if (since < std::chrono::milliseconds(20))
     std::this_thread::sleep_for(std::chrono::milliseconds(20) - since);
-  if (auto st = WriteSide(idle, tables); !st.ok()) return st;
+  absl::Status written = WriteSide(idle, tables, changes);
+  last_changes_.reset();  // until this Apply is over: a failed one leaves nothing to build on
+  if (!written.ok()) return written;
   wd_config next{};
   next.kubepods_cgroup_id = config.kubepods_cgroup_id;
   next.kubepods_level = config.kubepods_level;
@@ -362,6 +398,7 @@ absl::Status BpfDatapath::Apply(const NodeTables& tables, const NodeConfig& conf
   if (bpf_map_update_elem(MapFd("wd_config"), &zero, &next, BPF_ANY) != 0)
     return Errno("writing wd_config", errno);
   last_flip_ = std::chrono::steady_clock::now();
+  if (changes && changes->known) last_changes_ = *changes;
   return absl::OkStatus();
 }
 

@@ -62,7 +62,9 @@ class BpfDatapath {
   // Writes `tables` into the idle copy, then makes it live together with `config` and a new
   // generation (conntrack entries re-check). Fails, changing nothing live, when a table does
   // not fit.
-  absl::Status Apply(const NodeTables& tables, const NodeConfig& config);
+  // `changes` (optional) says what differs from the tables of the previous Apply.
+  absl::Status Apply(const NodeTables& tables, const NodeConfig& config,
+                     const TableChanges* changes = nullptr);
   absl::StatusOr<wd_config> ReadConfig() const;
   Capacity capacity() const { return capacity_; }
 
@@ -88,7 +90,7 @@ class BpfDatapath {
 
  private:
   explicit BpfDatapath(Options opts) : opts_(std::move(opts)) {}
-  absl::Status WriteSide(int side, const NodeTables& t);
+  absl::Status WriteSide(int side, const NodeTables& t, const TableChanges* changes);
   absl::StatusOr<NodeTables> ReadSide(int side) const;
 
   Options opts_;
@@ -98,6 +100,9 @@ class BpfDatapath {
   Capacity capacity_;
   // What each copy holds, once known; lets an update write only the difference.
   std::optional<NodeTables> mirror_[2];
+  // The changes the previous Apply was told of: with the current ones, everything that can
+  // differ between the idle copy (two applies old) and the new tables.
+  std::optional<TableChanges> last_changes_;
   std::chrono::steady_clock::time_point last_flip_{};
 };
 

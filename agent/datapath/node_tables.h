@@ -40,6 +40,15 @@ struct NodeTables {
   absl::flat_hash_map<Raw<wd_ipcache_key>, wd_policy_value> lockdown;
 };
 
+// A hint from whoever built a NodeTables from the previous one: which policy keys may differ
+// and whether the ipcache may. With it an update writes and compares only those keys instead of
+// every entry. Without it (`known` false) everything is compared.
+struct TableChanges {
+  bool known = false;
+  std::vector<Raw<wd_policy_key>> policy;
+  bool ipcache = true;
+};
+
 // What the agent says about the node besides the tables.
 struct NodeConfig {
   uint64_t kubepods_cgroup_id = 0;

@@ -21,6 +21,25 @@ int64_t NowNs(clockid_t clock) {
   clock_gettime(clock, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
+// SameTables, comparing only what `changes` says may differ when it knows.
+bool SameTablesGiven(const datapath::NodeTables& a, const datapath::NodeTables& b,
+                     const datapath::TableChanges& changes) {
+  if (!changes.known) return datapath::SameTables(a, b);
+  if (a.policy.size() != b.policy.size()) return false;
+  for (const auto& k : changes.policy) {
+    auto x = a.policy.find(k), y = b.policy.find(k);
+    if ((x == a.policy.end()) != (y == b.policy.end())) return false;
+    if (x != a.policy.end() && !datapath::SameBytes(x->second, y->second)) return false;
+  }
+  if (changes.ipcache && !datapath::SameEntries(a.ipcache, b.ipcache)) return false;
+  if (a.portsets.size() != b.portsets.size()) return false;
+  for (size_t i = 0; i < a.portsets.size(); ++i) {
+    if (!datapath::SameBytes(a.portsets[i], b.portsets[i])) return false;
+  }
+  return datapath::SameEntries(a.endpoints, b.endpoints) &&
+         datapath::SameEntries(a.lockdown, b.lockdown);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<NodeAgent>> NodeAgent::Create(const NodeAgentOptions& opts) {
@@ -206,9 +225,10 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
   // With a control plane the pool and its allowances come with the state; the flags hold only
   // until the first state arrives.
   bool pushed = !opts_.control.empty() && desired_;
-  datapath::NodeTables tables =
-      BuildNodeTables(want, local, pushed ? want.allowances : opts_.allowances,
-                      applied_ ? &*applied_ : nullptr, built_from_ ? &*built_from_ : nullptr);
+  datapath::TableChanges changes;
+  datapath::NodeTables tables = BuildNodeTables(
+      want, local, pushed ? want.allowances : opts_.allowances, applied_ ? &*applied_ : nullptr,
+      built_from_ ? &*built_from_ : nullptr, &changes);
   datapath::NodeConfig cfg;
   cfg.kubepods_cgroup_id = kubepods->id;
   cfg.kubepods_level = kubepods->level;
@@ -217,15 +237,24 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
   cfg.pod_levels[1] = kubepods->level + 1;  // Guaranteed pods
   cfg.pool = pushed ? want.pool : opts_.pool;
   cfg.unknown_pod = opts_.unknown_pod;
-  if (applied_ && datapath::SameTables(*applied_, tables) &&
+  if (applied_ && SameTablesGiven(*applied_, tables, changes) &&
       datapath::SameConfig(applied_config_, cfg)) {
     built_from_ = want;
     applied_inputs_ = std::move(inputs);
     return false;
   }
-  if (auto st = dp_->Apply(tables, cfg); !st.ok()) {
+  if (auto st = dp_->Apply(tables, cfg, &changes); !st.ok()) {
     ++stats_.apply_errors;
     return st;  // the tables in force stay as they were
+  }
+  if (!changes.known) {
+    // A full build (the first one): bring the other copy up to date as well, now, so that
+    // the next update writes only what it changes instead of every entry.
+    datapath::TableChanges none;
+    none.known = true;
+    none.ipcache = false;
+    if (auto st = dp_->Apply(tables, cfg, &none); !st.ok())
+      Log(absl::StrCat("writing the idle copy: ", st.message(), " (the next update writes it)"));
   }
   applied_ = std::move(tables);
   built_from_ = want;

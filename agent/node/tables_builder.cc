@@ -56,8 +56,13 @@ datapath::NodeTables BuildNodeTables(const control::NodeState& state,
                                      const std::vector<LocalPod>& pods,
                                      const std::vector<Allowance>& allowances,
                                      const datapath::NodeTables* previous,
-                                     const control::NodeState* previous_state) {
+                                     const control::NodeState* previous_state,
+                                     datapath::TableChanges* changes) {
   const bool incremental = previous && previous_state;
+  datapath::TableChanges local_changes;
+  datapath::TableChanges& ch = changes ? *changes : local_changes;
+  ch = datapath::TableChanges{};
+  ch.known = incremental;
   datapath::NodeTables t;
   for (const auto& p : pods) {
     auto it = state.pods.find(p.key);
@@ -73,6 +78,7 @@ datapath::NodeTables BuildNodeTables(const control::NodeState& state,
   if (incremental && previous_state->ipcache.SameObject(state.ipcache) &&
       previous_state->node_addresses == state.node_addresses) {
     t.ipcache = previous->ipcache;
+    ch.ipcache = false;
   } else {
     t.ipcache.reserve(state.ipcache->size());
     for (const auto& [c, v] : *state.ipcache) t.ipcache[policy::MakeIpcacheKey(c)] = v;
@@ -87,12 +93,18 @@ datapath::NodeTables BuildNodeTables(const control::NodeState& state,
     for (const auto& [local, block] : previous_state->policy) {
       auto now = state.policy.find(local);
       if (now != state.policy.end() && now->second.SameObject(block)) continue;
-      for (const auto& [k, r] : *block) t.policy.erase(PolicyKey(local, k));
+      for (const auto& [k, r] : *block) {
+        t.policy.erase(PolicyKey(local, k));
+        ch.policy.push_back(PolicyKey(local, k));
+      }
     }
     for (const auto& [local, block] : state.policy) {
       auto was = previous_state->policy.find(local);
       if (was != previous_state->policy.end() && was->second.SameObject(block)) continue;
-      for (const auto& [k, r] : *block) t.policy[PolicyKey(local, k)] = PolicyValue(r);
+      for (const auto& [k, r] : *block) {
+        t.policy[PolicyKey(local, k)] = PolicyValue(r);
+        ch.policy.push_back(PolicyKey(local, k));
+      }
     }
   } else {
     t.policy.reserve(state.PolicyEntries());

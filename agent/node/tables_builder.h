@@ -32,11 +32,13 @@ using control::ParseAllowance;
 // With `previous` (tables built earlier from `previous_state`), the parts of the state that
 // `previous_state` shares with `state` (the ipcache, each identity's policy entries) are taken
 // from the previous tables instead of being rebuilt: an update that changes one identity's
-// policy costs that identity's entries, not the node's.
+// policy costs that identity's entries, not the node's. `changes` then receives the policy keys
+// that may differ from `previous` and whether the ipcache may (for BpfDatapath::Apply).
 datapath::NodeTables BuildNodeTables(const control::NodeState& state,
                                      const std::vector<LocalPod>& pods,
                                      const std::vector<Allowance>& allowances,
                                      const datapath::NodeTables* previous = nullptr,
-                                     const control::NodeState* previous_state = nullptr);
+                                     const control::NodeState* previous_state = nullptr,
+                                     datapath::TableChanges* changes = nullptr);
 
 }  // namespace warden::node

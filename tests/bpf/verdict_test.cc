@@ -296,5 +296,65 @@ TEST_F(BpfTest, ApplyIsDoubleBufferedAndRejectsWhatDoesNotFit) {
   EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTCP, 44000, 80)), 1u);
 }
 
+// Updates told which policy keys changed write only those, into copies that lag one update
+// behind: after any sequence, both copies must hold exactly what they were given.
+TEST_F(BpfTest, HintedUpdatesKeepBothCopiesExact) {
+  LoadPod(All(), "x/a");
+  datapath::NodeTables t = tables_;
+  auto key = [](uint32_t local, uint32_t remote) {
+    wd_policy_key k{};
+    k.local_identity = local;
+    k.remote_identity = remote;
+    k.direction = WD_DIR_EGRESS;
+    return datapath::Raw<wd_policy_key>(k);
+  };
+  wd_policy_value v{};
+  v.portset[WD_L4_TCP] = WD_PORTSET_ALL;
+  auto expect_live = [&](const datapath::NodeTables& want, const char* step) {
+    auto live = dp_->ReadLiveTables();
+    ASSERT_TRUE(live.ok()) << live.status();
+    EXPECT_TRUE(datapath::SameEntries(live->policy, want.policy)) << step;
+    EXPECT_TRUE(datapath::SameEntries(live->ipcache, want.ipcache)) << step;
+  };
+  datapath::TableChanges none;
+  none.known = true;
+  none.ipcache = false;
+  ASSERT_TRUE(dp_->Apply(t, config_, &none).ok());  // both copies now hold t
+  expect_live(t, "same tables again");
+  // Step 1 adds two entries, step 2 changes one and removes the other, step 3 changes nothing,
+  // step 4 adds one back: each told only its own keys.
+  std::vector<std::vector<std::pair<datapath::Raw<wd_policy_key>, int>>> steps = {
+      {{key(900, 901), 1}, {key(900, 902), 1}},
+      {{key(900, 901), 2}, {key(900, 902), 0}},
+      {},
+      {{key(900, 902), 1}}};
+  int n = 0;
+  for (const auto& step : steps) {
+    datapath::TableChanges ch;
+    ch.known = true;
+    ch.ipcache = false;
+    for (const auto& [k, op] : step) {
+      ch.policy.push_back(k);
+      if (op == 0) {
+        t.policy.erase(k);
+      } else {
+        wd_policy_value w = v;
+        w.portset[WD_L4_UDP] = op == 2 ? WD_PORTSET_ALL : WD_PORTSET_EMPTY;
+        t.policy[k] = w;
+      }
+    }
+    ASSERT_TRUE(dp_->Apply(t, config_, &ch).ok());
+    expect_live(t, absl::StrCat("step ", ++n).c_str());
+  }
+  // An update without a hint compares everything, and the idle copy is right as well: a last
+  // hinted update that changes nothing must leave exactly t live.
+  ASSERT_TRUE(dp_->Apply(t, config_).ok());
+  expect_live(t, "unhinted");
+  ASSERT_TRUE(dp_->Apply(t, config_, &none).ok());
+  expect_live(t, "after unhinted");
+  ASSERT_TRUE(dp_->Apply(t, config_, &none).ok());
+  expect_live(t, "hinted after unhinted");
+}
+
 }  // namespace
 }  // namespace warden::testing

@@ -49,7 +49,8 @@ spec:
   ingress:
   - from: [{namespaceSelector: {matchLabels: {ns: )" +
          from_ns + R"(}}}]
-    ports: [{port: )" + std::to_string(port) + "}]\n";
+    ports: [{port: )" +
+         std::to_string(port) + "}]\n";
 }
 
 struct Compiled {
