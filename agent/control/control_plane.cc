@@ -42,7 +42,9 @@ ControlPlane::PerNode& ControlPlane::Node(const std::string& node) {
 bool ControlPlane::Refresh(bool force) {
   std::string fp = Fingerprint();
   if (loaded_ && !force && fp == fingerprint_) return false;
+  auto t0 = std::chrono::steady_clock::now();
   policy::LoadResult loaded = source_.Load();
+  auto t_load = std::chrono::steady_clock::now();
   manifest_errors_ = loaded.errors.size();
   ++reloads_;
   for (const auto& e : loaded.errors)
@@ -52,6 +54,7 @@ bool ControlPlane::Refresh(bool force) {
   co.cluster_cidrs = opts_.cluster_cidrs;
   auto snap = std::make_unique<policy::Snapshot>(policy::Compile(*state, co));
   // parts_ is written only here, and Refresh runs on one thread: read without the lock.
+  auto t_compile = std::chrono::steady_clock::now();
   auto parts = std::make_unique<SharedParts>(ComputeSharedParts(*state, *snap, parts_.get()));
   // Compute every node's state before taking the lock: streams keep heartbeating and reading
   // acks meanwhile.
@@ -90,6 +93,13 @@ bool ControlPlane::Refresh(bool force) {
     changed = true;
   }
   if (changed) cv_.notify_all();
+  auto ms = [](auto a, auto b) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
+  };
+  std::cerr << "warden control: reload " << reloads_ << " in " << ms(t0, now) << " ms (load "
+            << ms(t0, t_load) << ", compile " << ms(t_load, t_compile) << ", node states "
+            << ms(t_compile, now) << ")" << (changed ? "" : ", nothing changed for any node")
+            << "\n";
   return changed;
 }
 

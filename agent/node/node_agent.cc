@@ -247,9 +247,9 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
     ++stats_.apply_errors;
     return st;  // the tables in force stay as they were
   }
-  if (!changes.known) {
-    // A full build (the first one): bring the other copy up to date as well, now, so that
-    // the next update writes only what it changes instead of every entry.
+  if (!changes.known || changes.policy.size() > 4096) {
+    // A full build or a large change (the first state, say): bring the other copy up to date
+    // as well, now, so that the next update writes only what it changes, not this again.
     datapath::TableChanges none;
     none.known = true;
     none.ipcache = false;

@@ -117,6 +117,7 @@ absl::Status SyncClient::RunStream() {
     if (!resp.has_update()) continue;
     ++stats_.updates;
     const v1::Update& u = resp.update();
+    auto t0 = std::chrono::steady_clock::now();
     control::NodeState next = held_;
     absl::Status st = control::ApplyUpdate(u, &next);
     if (st.ok() && next.node != opts_.node) {
@@ -132,6 +133,13 @@ absl::Status SyncClient::RunStream() {
       held_ = std::move(next);
       stats_.version = held_.version;
       ++stats_.acks;
+      std::cerr << "warden node " << opts_.node << ": version " << u.version() << " ("
+                << (u.full() ? "full" : "delta") << ", " << u.ByteSizeLong()
+                << " bytes) in force in "
+                << std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - t0)
+                       .count()
+                << " ms\n";
     } else {
       ++stats_.nacks;
       std::cerr << "warden node " << opts_.node << ": NACK version " << u.version() << ": "
