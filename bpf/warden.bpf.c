@@ -168,26 +168,17 @@ static __always_inline int wd_skb(struct __sk_buff* skb, __u8 dir) {
     wd_verdict_key_of(&rk, self, &f, rev);
     int reply_likely =
         dir == WD_DIR_EGRESS ? f.remote_port > f.local_port : f.local_port > f.remote_port;
-    struct wd_verdict_value* c = 0;
-    if (!reply_likely) {
-      c = wd_cached(cfg, &k);
-      if (c && c->allow) {
-        wd_count(hook, WD_REASON_ALLOW_TRACKED);
-        return 1;
-      }
-    }
-    struct wd_verdict_value* rc = wd_cached(cfg, &rk);
-    if (rc && rc->allow) {
+    struct wd_verdict_value* first = wd_cached(cfg, reply_likely ? &rk : &k);
+    if (first && first->allow) {
       wd_count(hook, WD_REASON_ALLOW_TRACKED);
       return 1;
     }
-    if (reply_likely) {
-      c = wd_cached(cfg, &k);
-      if (c && c->allow) {
-        wd_count(hook, WD_REASON_ALLOW_TRACKED);
-        return 1;
-      }
+    struct wd_verdict_value* second = wd_cached(cfg, reply_likely ? &k : &rk);
+    if (second && second->allow) {
+      wd_count(hook, WD_REASON_ALLOW_TRACKED);
+      return 1;
     }
+    struct wd_verdict_value* rc = reply_likely ? first : second;
     int fresh = WD_VERDICT(cfg, &k, &f, &d, &local, resolved, WD_SKB_RESOLVE(&local, cfg, self));
     if (d.allow) {
       wd_count(hook, d.reason);

@@ -202,17 +202,24 @@ absl::StatusOr<Allowance> ParseAllowance(const std::string& text) {
   return a;
 }
 
+namespace {
+
+// wd_ipcache_value is an ABI struct without operator==.
+bool SameIpcache(const IpcacheMap& a, const IpcacheMap& b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](const auto& x, const auto& y) {
+           return x.first == y.first && x.second.identity == y.second.identity &&
+                  x.second.cidr_identity == y.second.cidr_identity;
+         });
+}
+
+}  // namespace
+
 bool NodeState::SameContents(const NodeState& o) const {
   return node == o.node && node_addresses == o.node_addresses && pool == o.pool &&
          allowances == o.allowances && pods == o.pods && identities == o.identities &&
          policy == o.policy && portsets == o.portsets &&
-         (ipcache.SameObject(o.ipcache) ||
-          (ipcache->size() == o.ipcache->size() &&
-           std::equal(ipcache->begin(), ipcache->end(), o.ipcache->begin(),
-                      [](const auto& a, const auto& b) {
-                        return a.first == b.first && a.second.identity == b.second.identity &&
-                               a.second.cidr_identity == b.second.cidr_identity;
-                      })));
+         (ipcache.SameObject(o.ipcache) || SameIpcache(*ipcache, *o.ipcache));
 }
 
 size_t NodeState::PolicyEntries() const {
@@ -222,14 +229,6 @@ size_t NodeState::PolicyEntries() const {
 }
 
 namespace {
-
-bool SameIpcache(const IpcacheMap& a, const IpcacheMap& b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](const auto& x, const auto& y) {
-           return x.first == y.first && x.second.identity == y.second.identity &&
-                  x.second.cidr_identity == y.second.cidr_identity;
-         });
-}
 
 // `fresh`, or `old` itself when their contents are the same.
 template <typename T, typename Eq>

@@ -72,13 +72,31 @@ bool SameEntries(const M& a, const M& b) {
   return true;
 }
 
-inline bool SameTables(const NodeTables& a, const NodeTables& b) {
+inline bool SamePortsets(const NodeTables& a, const NodeTables& b) {
   if (a.portsets.size() != b.portsets.size()) return false;
   for (size_t i = 0; i < a.portsets.size(); ++i) {
     if (!SameBytes(a.portsets[i], b.portsets[i])) return false;
   }
-  return SameEntries(a.endpoints, b.endpoints) && SameEntries(a.ipcache, b.ipcache) &&
-         SameEntries(a.policy, b.policy) && SameEntries(a.lockdown, b.lockdown);
+  return true;
+}
+
+inline bool SameTables(const NodeTables& a, const NodeTables& b) {
+  return SamePortsets(a, b) && SameEntries(a.endpoints, b.endpoints) &&
+         SameEntries(a.ipcache, b.ipcache) && SameEntries(a.policy, b.policy) &&
+         SameEntries(a.lockdown, b.lockdown);
+}
+
+// SameTables, comparing only what `changes` says may differ when it knows.
+inline bool SameTablesGiven(const NodeTables& a, const NodeTables& b, const TableChanges& changes) {
+  if (!changes.known) return SameTables(a, b);
+  if (a.policy.size() != b.policy.size()) return false;
+  for (const auto& k : changes.policy) {
+    auto x = a.policy.find(k), y = b.policy.find(k);
+    if ((x == a.policy.end()) != (y == b.policy.end())) return false;
+    if (x != a.policy.end() && !SameBytes(x->second, y->second)) return false;
+  }
+  return (!changes.ipcache || SameEntries(a.ipcache, b.ipcache)) && SamePortsets(a, b) &&
+         SameEntries(a.endpoints, b.endpoints) && SameEntries(a.lockdown, b.lockdown);
 }
 
 inline bool SameConfig(const NodeConfig& a, const NodeConfig& b) {

@@ -21,25 +21,6 @@ int64_t NowNs(clockid_t clock) {
   clock_gettime(clock, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
-// SameTables, comparing only what `changes` says may differ when it knows.
-bool SameTablesGiven(const datapath::NodeTables& a, const datapath::NodeTables& b,
-                     const datapath::TableChanges& changes) {
-  if (!changes.known) return datapath::SameTables(a, b);
-  if (a.policy.size() != b.policy.size()) return false;
-  for (const auto& k : changes.policy) {
-    auto x = a.policy.find(k), y = b.policy.find(k);
-    if ((x == a.policy.end()) != (y == b.policy.end())) return false;
-    if (x != a.policy.end() && !datapath::SameBytes(x->second, y->second)) return false;
-  }
-  if (changes.ipcache && !datapath::SameEntries(a.ipcache, b.ipcache)) return false;
-  if (a.portsets.size() != b.portsets.size()) return false;
-  for (size_t i = 0; i < a.portsets.size(); ++i) {
-    if (!datapath::SameBytes(a.portsets[i], b.portsets[i])) return false;
-  }
-  return datapath::SameEntries(a.endpoints, b.endpoints) &&
-         datapath::SameEntries(a.lockdown, b.lockdown);
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<NodeAgent>> NodeAgent::Create(const NodeAgentOptions& opts) {
@@ -237,7 +218,7 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
   cfg.pod_levels[1] = kubepods->level + 1;  // Guaranteed pods
   cfg.pool = pushed ? want.pool : opts_.pool;
   cfg.unknown_pod = opts_.unknown_pod;
-  if (applied_ && SameTablesGiven(*applied_, tables, changes) &&
+  if (applied_ && datapath::SameTablesGiven(*applied_, tables, changes) &&
       datapath::SameConfig(applied_config_, cfg)) {
     built_from_ = want;
     applied_inputs_ = std::move(inputs);
