@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -260,14 +261,24 @@ SharedParts ComputeSharedParts(const policy::ClusterState& state, const policy::
   PortsetList sets;
   for (const auto& b : snap.portsets) sets.push_back(BitmapToRanges(b));
   parts.portsets = Reuse(std::move(sets), previous ? &previous->portsets : nullptr, same);
-  std::map<uint32_t, PolicyBlock> blocks;
+  // Entries sorted by (local, remote, direction): each block is then built by appending.
+  std::vector<std::pair<std::tuple<uint32_t, uint32_t, uint8_t>, PolicyRecord>> entries;
+  entries.reserve(snap.policy.size());
   for (const auto& [k, v] : snap.policy) {
     PolicyRecord r;
     for (int i = 0; i < WD_L4_COUNT; ++i) r.portset[i] = v.portset[i];
     r.other = v.flags & WD_POLICY_OTHER_L4;
-    blocks[k.local][{k.remote, k.direction}] = r;
+    entries.push_back({{k.local, k.remote, k.direction}, r});
   }
-  for (auto& [local, block] : blocks) {
+  std::sort(entries.begin(), entries.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (size_t i = 0; i < entries.size();) {
+    uint32_t local = std::get<0>(entries[i].first);
+    PolicyBlock block;
+    for (; i < entries.size() && std::get<0>(entries[i].first) == local; ++i) {
+      const auto& [k, r] = entries[i];
+      block.emplace_hint(block.end(), std::make_pair(std::get<1>(k), std::get<2>(k)), r);
+    }
     const Shared<PolicyBlock>* old = nullptr;
     if (previous) {
       auto it = previous->policy.find(local);
@@ -275,9 +286,14 @@ SharedParts ComputeSharedParts(const policy::ClusterState& state, const policy::
     }
     parts.policy.emplace(local, Reuse(std::move(block), old, same));
   }
+  // state.pods and snap.pods are both ordered by key: walk them together.
+  auto rec = snap.pods.begin();
   for (const auto& [key, pod] : state.pods) {
-    if (pod.host_network) continue;
-    parts.pods_by_node[pod.node_name].push_back(key);  // "": pods not scheduled yet
+    while (rec != snap.pods.end() && rec->first < key) ++rec;
+    if (pod.host_network || rec == snap.pods.end() || rec->first != key) continue;
+    // "": pods not scheduled yet.
+    parts.pods_by_node[pod.node_name].push_back(
+        {key, PodRecord{pod.uid, rec->second.identity, false, pod.ips}});
   }
   return parts;
 }
@@ -298,15 +314,13 @@ NodeState ComputeNodeState(const policy::ClusterState& state, const policy::Snap
   s.ipcache = parts.ipcache;
   s.portsets = parts.portsets;
   if (auto on = parts.pods_by_node.find(node); on != parts.pods_by_node.end()) {
-    for (const auto& key : on->second) {
-      auto rec = snap.pods.find(key);
-      auto pod = state.pods.find(key);
-      if (rec == snap.pods.end() || pod == state.pods.end()) continue;
-      s.pods[key] = PodRecord{pod->second.uid, rec->second.identity,
-                              pod->second.ns == gateway_namespace, pod->second.ips};
-      uint32_t id = rec->second.identity;
-      if (s.policy.count(id)) continue;
-      if (auto b = parts.policy.find(id); b != parts.policy.end()) s.policy.emplace(id, b->second);
+    const std::string gw_prefix = gateway_namespace + "/";
+    for (const auto& [key, rec] : on->second) {
+      auto it = s.pods.emplace_hint(s.pods.end(), key, rec);
+      it->second.gateway = !gateway_namespace.empty() && key.rfind(gw_prefix, 0) == 0;
+      if (s.policy.count(rec.identity)) continue;
+      if (auto b = parts.policy.find(rec.identity); b != parts.policy.end())
+        s.policy.emplace(rec.identity, b->second);
     }
   }
   return s;

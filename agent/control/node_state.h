@@ -11,6 +11,7 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/container/btree_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/policy/cluster.h"
@@ -84,17 +85,20 @@ class Shared {
 };
 
 using IdentityMap = std::map<uint32_t, IdentityRecord>;
-using IpcacheMap = std::map<policy::Cidr, wd_ipcache_value>;
+// B-trees: a state holds tens of thousands of these entries, built, compared and copied on
+// every change; a node-per-entry std::map spends most of that time in malloc.
+using IpcacheMap = absl::btree_map<policy::Cidr, wd_ipcache_value>;
 using PortsetList = std::vector<std::vector<policy::PortRange>>;
 // One local identity's policy entries: (remote identity, direction) -> ports.
-using PolicyBlock = std::map<std::pair<uint32_t, uint8_t>, PolicyRecord>;
+using PolicyBlock = absl::btree_map<std::pair<uint32_t, uint8_t>, PolicyRecord>;
+using PodMap = absl::btree_map<std::string, PodRecord>;
 
 struct NodeState {
   uint64_t version = 0;
   std::string node;
   std::vector<policy::IpAddress> node_addresses;
   Shared<IdentityMap> identities;
-  std::map<std::string, PodRecord> pods;  // "ns/name" -> pod scheduled on this node
+  PodMap pods;  // "ns/name" -> pod scheduled on this node
   Shared<IpcacheMap> ipcache;
   // The entries of the identities of this node's pods, by local identity.
   std::map<uint32_t, Shared<PolicyBlock>> policy;
@@ -120,8 +124,9 @@ struct SharedParts {
   Shared<IdentityMap> identities;
   Shared<IpcacheMap> ipcache;
   Shared<PortsetList> portsets;
-  std::map<uint32_t, Shared<PolicyBlock>> policy;                // every pod identity's entries
-  std::map<std::string, std::vector<std::string>> pods_by_node;  // pod keys per node
+  std::map<uint32_t, Shared<PolicyBlock>> policy;  // every pod identity's entries
+  // Each node's pods ("ns/name" -> record, `gateway` not set yet), in key order.
+  std::map<std::string, std::vector<std::pair<std::string, PodRecord>>> pods_by_node;
 };
 
 SharedParts ComputeSharedParts(const policy::ClusterState& state, const policy::Snapshot& snap,
