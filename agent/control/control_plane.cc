@@ -52,7 +52,7 @@ bool ControlPlane::Refresh(bool force) {
   auto state = std::make_unique<policy::ClusterState>(std::move(loaded.state));
   policy::CompileOptions co;
   co.cluster_cidrs = opts_.cluster_cidrs;
-  auto snap = std::make_unique<policy::Snapshot>(policy::Compile(*state, co));
+  auto snap = std::make_unique<policy::Snapshot>(policy::Compile(*state, co, &compile_cache_));
   // parts_ is written only here, and Refresh runs on one thread: read without the lock.
   auto t_compile = std::chrono::steady_clock::now();
   auto parts = std::make_unique<SharedParts>(ComputeSharedParts(*state, *snap, parts_.get()));

@@ -70,7 +70,8 @@ class ControlPlane {
   std::condition_variable cv_;
   std::map<std::string, PerNode> nodes_;
   std::unique_ptr<policy::ClusterState> state_;
-  std::unique_ptr<SharedParts> parts_;  // what every node state of snap_ shares
+  std::unique_ptr<SharedParts> parts_;                   // what every node state of snap_ shares
+  std::shared_ptr<policy::CompileCache> compile_cache_;  // identities and ipcache of snap_
   std::unique_ptr<policy::Snapshot> snap_;
   uint64_t next_version_ = 1;
   std::atomic<uint64_t> manifest_errors_{0}, reloads_{0};

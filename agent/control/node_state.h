@@ -14,6 +14,7 @@
 #include "absl/container/btree_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "agent/common/shared.h"
 #include "agent/policy/cluster.h"
 #include "agent/policy/port_sets.h"
 #include "agent/policy/snapshot.h"
@@ -61,28 +62,10 @@ struct PolicyRecord {
   }
 };
 
-// An immutable value shared between copies until one of them changes it (copy on write). The
-// control plane holds a state per node and version; they share the cluster-wide parts (identity
-// catalogue, ipcache, port sets) and each identity's policy entries, so a version costs only
-// what changed, and comparing two versions skips every part they share.
-template <typename T>
-class Shared {
- public:
-  Shared() : p_(std::make_shared<const T>()) {}
-  explicit Shared(T v) : p_(std::make_shared<const T>(std::move(v))) {}
-  const T& operator*() const { return *p_; }
-  const T* operator->() const { return p_.get(); }
-  // A private copy to change (none is made when nothing else holds this value).
-  T& Mut() {
-    if (p_.use_count() != 1) p_ = std::make_shared<const T>(*p_);
-    return const_cast<T&>(*p_);
-  }
-  bool SameObject(const Shared& o) const { return p_ == o.p_; }
-  bool operator==(const Shared& o) const { return p_ == o.p_ || *p_ == *o.p_; }
-
- private:
-  std::shared_ptr<const T> p_;
-};
+// The control plane holds a state per node and version; they share the cluster-wide parts
+// (identity catalogue, ipcache, port sets) and each identity's policy entries
+// (agent/common/shared.h).
+using common::Shared;
 
 using IdentityMap = std::map<uint32_t, IdentityRecord>;
 // B-trees: a state holds tens of thousands of these entries, built, compared and copied on

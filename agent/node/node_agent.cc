@@ -144,7 +144,7 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
       state_ = std::make_unique<policy::ClusterState>(std::move(loaded.state));
       policy::CompileOptions co;
       co.cluster_cidrs = opts_.cluster_cidrs;
-      policy::Snapshot snap = policy::Compile(*state_, co);
+      policy::Snapshot snap = policy::Compile(*state_, co, &compile_cache_);
       desired_ = control::ComputeNodeState(*state_, snap, opts_.node, opts_.gateway_namespace);
       ++desired_gen_;
       fingerprint_ = fp;

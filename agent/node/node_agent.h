@@ -28,6 +28,7 @@
 #include "agent/node/pod_cgroups.h"
 #include "agent/node/sync_client.h"
 #include "agent/node/tables_builder.h"
+#include "agent/policy/compiler.h"
 #include "agent/policy/manifest_loader.h"
 #include "agent/policy/snapshot.h"
 
@@ -91,6 +92,7 @@ class NodeAgent {
   NodeAgentOptions opts_;
   std::unique_ptr<datapath::BpfDatapath> dp_;
   policy::ManifestSource source_;
+  std::shared_ptr<policy::CompileCache> compile_cache_;  // manifests mode: reused between loads
   std::string fingerprint_;
   std::mutex mu_;  // one reconcile at a time (the agent loop, the Sync client)
   std::optional<control::NodeState> desired_;

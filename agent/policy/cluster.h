@@ -2,28 +2,37 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
+#include "agent/common/shared.h"
 #include "agent/policy/objects.h"
 
 namespace warden::policy {
 
+// Each kind's map is shared (copy on write) between the states of successive loads that did not
+// change it: a NetworkPolicy edit does not copy 10,000 pods, and whoever compares two states (the
+// compiler, the node states) can tell an unchanged kind by identity (SameObject).
 struct ClusterState {
-  std::map<std::string, Namespace> namespaces;    // by name
-  std::map<std::string, Node> nodes;              // by name
-  std::map<std::string, Pod> pods;                // by "ns/name"
-  std::map<std::string, NetworkPolicy> policies;  // by "ns/name"
+  common::SharedMap<std::map<std::string, Namespace>> namespaces;    // by name
+  common::SharedMap<std::map<std::string, Node>> nodes;              // by name
+  common::SharedMap<std::map<std::string, Pod>> pods;                // by "ns/name"
+  common::SharedMap<std::map<std::string, NetworkPolicy>> policies;  // by "ns/name"
 
   const Pod* FindPod(const std::string& ns_slash_name) const;
-  // The pod that owns `ip` (hostNetwork pods own none). Built by IndexPodIps().
+  // The pod that owns `ip` (hostNetwork pods own none). Built by Finalize().
   const Pod* FindPodByIp(const IpAddress& ip) const;
   // Gives every namespace named by a pod or policy an object, then indexes pod IPs.
-  // Call after the objects are in place.
+  // Call after the objects are in place (and again after changing them).
   void Finalize();
 
  private:
-  absl::flat_hash_map<IpAddress, const Pod*> pod_by_ip_;
+  struct PodIpIndex {
+    std::shared_ptr<const std::map<std::string, Pod>> of;  // the pods it points into
+    absl::flat_hash_map<IpAddress, const Pod*> by_ip;
+  };
+  std::shared_ptr<const PodIpIndex> pod_ip_index_;
 };
 
 }  // namespace warden::policy

@@ -21,9 +21,23 @@ wd_ipcache_key MakeIpcacheKey(const Cidr& prefix) {
   return k;
 }
 
-namespace {
-
 using Signature = std::vector<NamedPort>;
+
+struct CompileCache {
+  // What the identities were built from (the maps themselves, held so they stay those maps).
+  std::shared_ptr<const std::map<std::string, Pod>> pods;
+  std::shared_ptr<const std::map<std::string, Node>> nodes;
+  std::vector<Cidr> cluster_cidrs;
+  std::vector<Cidr> policy_prefixes;
+  // What was built (pod identities before policies set their isolation).
+  std::vector<Identity> pod_identities;
+  std::vector<Identity> cidr_identities;
+  std::map<std::string, std::vector<size_t>> by_namespace;
+  std::map<std::string, PodRecord> pods_records;
+  std::vector<std::pair<wd_ipcache_key, wd_ipcache_value>> ipcache;
+};
+
+namespace {
 
 Signature SignatureOf(const Pod& pod) {
   Signature sig;
@@ -98,10 +112,35 @@ class Compiler {
  public:
   Compiler(const ClusterState& st, const CompileOptions& opts) : st_(st), opts_(opts) {}
 
-  Snapshot Run() {
-    BuildPodIdentities();
-    BuildCidrIdentities();
-    BuildIpcache();
+  Snapshot Run(std::shared_ptr<CompileCache>* cache) {
+    std::vector<Cidr> prefixes = PolicyPrefixes();
+    const CompileCache* c = cache ? cache->get() : nullptr;
+    if (c && c->pods == st_.pods.Pin() && c->nodes == st_.nodes.Pin() &&
+        c->cluster_cidrs == opts_.cluster_cidrs && c->policy_prefixes == prefixes) {
+      // The same identities and ipcache as last time: only the policies are compiled again.
+      pod_identities_ = c->pod_identities;
+      cidr_identities_ = c->cidr_identities;
+      by_namespace_ = c->by_namespace;
+      snap_.pods = c->pods_records;
+      snap_.ipcache = c->ipcache;
+    } else {
+      BuildPodIdentities();
+      BuildCidrIdentities(prefixes);
+      BuildIpcache();
+      if (cache) {
+        auto fresh = std::make_shared<CompileCache>();
+        fresh->pods = st_.pods.Pin();
+        fresh->nodes = st_.nodes.Pin();
+        fresh->cluster_cidrs = opts_.cluster_cidrs;
+        fresh->policy_prefixes = std::move(prefixes);
+        fresh->pod_identities = pod_identities_;
+        fresh->cidr_identities = cidr_identities_;
+        fresh->by_namespace = by_namespace_;
+        fresh->pods_records = snap_.pods;
+        fresh->ipcache = snap_.ipcache;
+        *cache = std::move(fresh);
+      }
+    }
     for (const auto& [_, np] : st_.policies) CompilePolicy(np);
     snap_.portsets = portsets_.Bitmaps();
     CollectIdentities();
@@ -158,18 +197,27 @@ class Compiler {
     return v;
   }
 
-  void BuildCidrIdentities() {
+  // Every ipBlock prefix (cidr and except) the policies name, sorted and unique.
+  std::vector<Cidr> PolicyPrefixes() const {
+    std::vector<Cidr> out;
     for (const auto& [_, np] : st_.policies) {
       for (const auto* rules : {&np.ingress, &np.egress}) {
         for (const auto& rule : *rules) {
           for (const auto& peer : rule.peers) {
             if (!peer.ip_block) continue;
-            prefixes_.Add(peer.ip_block->cidr);
-            for (const auto& ex : peer.ip_block->except) prefixes_.Add(ex);
+            out.push_back(peer.ip_block->cidr);
+            out.insert(out.end(), peer.ip_block->except.begin(), peer.ip_block->except.end());
           }
         }
       }
     }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  }
+
+  void BuildCidrIdentities(const std::vector<Cidr>& policy_prefixes) {
+    for (const auto& p : policy_prefixes) prefixes_.Add(p);
     prefixes_.Add(*ParseCidr("0.0.0.0/0"));
     prefixes_.Add(*ParseCidr("::/0"));
 
@@ -405,7 +453,12 @@ class Compiler {
 }  // namespace
 
 Snapshot Compile(const ClusterState& state, const CompileOptions& options) {
-  return Compiler(state, options).Run();
+  return Compiler(state, options).Run(nullptr);
+}
+
+Snapshot Compile(const ClusterState& state, const CompileOptions& options,
+                 std::shared_ptr<CompileCache>* cache) {
+  return Compiler(state, options).Run(cache);
 }
 
 }  // namespace warden::policy

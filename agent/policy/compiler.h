@@ -2,6 +2,7 @@
 // describes the tables and why they give exactly the NetworkPolicy semantics of model.h.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "agent/policy/cluster.h"
@@ -15,6 +16,16 @@ struct CompileOptions {
   std::vector<Cidr> cluster_cidrs;
 };
 
+// What a compile keeps for the next one: the identities and the ipcache, which depend only on
+// the pods, the nodes, the ipBlock prefixes of the policies and the cluster CIDRs. When none of
+// those changed (a NetworkPolicy edit that adds no prefix), the next compile takes them from
+// here and compiles only the policies.
+struct CompileCache;
+
 Snapshot Compile(const ClusterState& state, const CompileOptions& options = {});
+// The same result, reusing what `*cache` (if set) holds, and leaving there what this compile
+// built. `*cache` is created on first use.
+Snapshot Compile(const ClusterState& state, const CompileOptions& options,
+                 std::shared_ptr<CompileCache>* cache);
 
 }  // namespace warden::policy

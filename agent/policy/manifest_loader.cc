@@ -1,12 +1,15 @@
 #include "agent/policy/manifest_loader.h"
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <variant>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -770,47 +773,13 @@ const SourceRef& SourceOf(const Staged& s) {
   return std::visit([](const auto& o) -> const SourceRef& { return o.source; }, s);
 }
 
-bool Exists(const ClusterState& st, const Staged& s) {
-  return std::visit(
-      [&](const auto& o) -> bool {
-        using T = std::decay_t<decltype(o)>;
-        if constexpr (std::is_same_v<T, Namespace>) return st.namespaces.count(o.name) > 0;
-        if constexpr (std::is_same_v<T, Node>) return st.nodes.count(o.name) > 0;
-        if constexpr (std::is_same_v<T, Pod>) return st.pods.count(o.Key()) > 0;
-        if constexpr (std::is_same_v<T, NetworkPolicy>) return st.policies.count(o.Key()) > 0;
-      },
-      s);
-}
-
-const SourceRef* ExistingSource(const ClusterState& st, const Staged& s) {
-  return std::visit(
-      [&](const auto& o) -> const SourceRef* {
-        using T = std::decay_t<decltype(o)>;
-        if constexpr (std::is_same_v<T, Namespace>) return &st.namespaces.at(o.name).source;
-        if constexpr (std::is_same_v<T, Node>) return &st.nodes.at(o.name).source;
-        if constexpr (std::is_same_v<T, Pod>) return &st.pods.at(o.Key()).source;
-        if constexpr (std::is_same_v<T, NetworkPolicy>) return &st.policies.at(o.Key()).source;
-      },
-      s);
-}
-
-void Commit(ClusterState* st, Staged&& s) {
-  std::visit(
-      [&](auto&& o) {
-        using T = std::decay_t<decltype(o)>;
-        if constexpr (std::is_same_v<T, Namespace>) st->namespaces.emplace(o.name, std::move(o));
-        if constexpr (std::is_same_v<T, Node>) st->nodes.emplace(o.name, std::move(o));
-        if constexpr (std::is_same_v<T, Pod>) st->pods.emplace(o.Key(), std::move(o));
-        if constexpr (std::is_same_v<T, NetworkPolicy>) st->policies.emplace(o.Key(), std::move(o));
-      },
-      std::move(s));
-}
-
 // One file, parsed and decoded: what it would add, or what is wrong with it.
 struct ParsedFile {
   std::vector<Staged> staged;
+  std::vector<std::string> keys;  // KindKey of each staged object
   std::vector<ManifestError> errors;
   std::vector<std::string> notes;
+  unsigned kinds = 0;  // bit i: holds objects of Staged alternative i
 };
 
 ParsedFile ParseFile(const std::string& file, const std::string& content) {
@@ -824,54 +793,115 @@ ParsedFile ParseFile(const std::string& file, const std::string& content) {
                                       absl::StrCat("cannot parse: ", e.msg)});
     return pf;
   }
-  if (pf.errors.empty()) pf.staged = std::move(dec.staged());
+  if (!pf.errors.empty()) return pf;
+  pf.staged = std::move(dec.staged());
+  for (const auto& st : pf.staged) {
+    pf.keys.push_back(KindKey(st));
+    pf.kinds |= 1u << st.index();
+  }
   return pf;
 }
 
-// Adds a parsed file to `out`, unless it has errors or names an object already defined.
-void CommitFile(const std::string& file, const ParsedFile& pf, LoadResult* out) {
-  out->notes.insert(out->notes.end(), pf.notes.begin(), pf.notes.end());
-  if (!pf.errors.empty()) {
-    out->errors.insert(out->errors.end(), pf.errors.begin(), pf.errors.end());
-    return;
-  }
-  // Duplicate names (within this file or against files already loaded) reject this file.
-  std::set<std::string> seen;
-  bool duplicate = false;
-  for (const auto& s : pf.staged) {
-    std::string key = KindKey(s);
-    std::string where;
-    if (Exists(out->state, s)) {
-      const SourceRef* prev = ExistingSource(out->state, s);
-      where = absl::StrCat(prev->file, ":", prev->line);
-    } else if (!seen.insert(key).second) {
-      where = "earlier in this file";
-    } else {
+using ParsedFiles = std::vector<std::shared_ptr<const ParsedFile>>;
+
+// Which files are committed, in order: a file with errors, or naming an object that an earlier
+// committed file (or itself, earlier) already defines, contributes nothing.
+ParsedFiles CommittedFiles(const std::vector<std::string>& names, const ParsedFiles& parsed,
+                           LoadResult* out) {
+  ParsedFiles committed;
+  absl::flat_hash_map<std::string_view, std::pair<const std::string*, int>> defined;
+  for (size_t f = 0; f < parsed.size(); ++f) {
+    const ParsedFile& pf = *parsed[f];
+    out->notes.insert(out->notes.end(), pf.notes.begin(), pf.notes.end());
+    if (!pf.errors.empty()) {
+      out->errors.insert(out->errors.end(), pf.errors.begin(), pf.errors.end());
       continue;
     }
-    out->errors.push_back(
-        ManifestError{file, SourceOf(s).line, key, "metadata.name",
-                      absl::StrCat("Duplicate value: already defined at ", where)});
-    duplicate = true;
+    absl::flat_hash_set<std::string_view> seen;
+    bool duplicate = false;
+    for (size_t i = 0; i < pf.staged.size(); ++i) {
+      std::string_view key = pf.keys[i];
+      std::string where;
+      if (auto it = defined.find(key); it != defined.end()) {
+        where = absl::StrCat(*it->second.first, ":", it->second.second);
+      } else if (!seen.insert(key).second) {
+        where = "earlier in this file";
+      } else {
+        continue;
+      }
+      out->errors.push_back(
+          ManifestError{names[f], SourceOf(pf.staged[i]).line, std::string(key), "metadata.name",
+                        absl::StrCat("Duplicate value: already defined at ", where)});
+      duplicate = true;
+    }
+    if (duplicate) continue;
+    for (size_t i = 0; i < pf.staged.size(); ++i)
+      defined.emplace(pf.keys[i],
+                      std::pair(&SourceOf(pf.staged[i]).file, SourceOf(pf.staged[i]).line));
+    committed.push_back(parsed[f]);
   }
-  if (duplicate) return;
-  for (Staged s : pf.staged) Commit(&out->state, std::move(s));
+  return committed;
 }
 
 }  // namespace
 
 // Parsed files by path, with the content they were parsed from: a file whose content did not
-// change is not parsed again (parsing dominates reloads of large manifest directories).
+// change is not parsed again (parsing dominates reloads of large manifest directories). Also
+// each kind's map of the last load with the files it was built from: a kind whose files did not
+// change is the same shared map again (an edit to one policy file copies no pods).
 struct ParseCache {
   std::map<std::string, std::pair<std::string, std::shared_ptr<const ParsedFile>>> files;
+  std::array<ParsedFiles, std::variant_size_v<Staged>> kind_files;
+  ClusterState declared;  // the objects of the last load, before Finalize()
 };
 
 namespace {
+
+template <typename T, typename... Ts>
+constexpr size_t IndexIn(std::variant<Ts...>*) {
+  size_t i = 0;
+  (void)((std::is_same_v<T, Ts> ? false : (++i, true)) && ...);
+  return i;
+}
+
+// Fills `map` with the objects of kind T from `committed`, or reuses the cached map of the last
+// load if the same files made it.
+template <typename T, typename Map>
+void BuildKind(const ParsedFiles& committed, ParseCache* cache, Map ClusterState::*member,
+               ClusterState* state) {
+  constexpr size_t kIndex = IndexIn<T>(static_cast<Staged*>(nullptr));
+  ParsedFiles files;
+  for (const auto& pf : committed) {
+    if (pf->kinds & (1u << kIndex)) files.push_back(pf);
+  }
+  if (cache && cache->kind_files[kIndex] == files) {
+    state->*member = cache->declared.*member;
+    return;
+  }
+  typename std::decay_t<decltype((state->*member).get())> map;
+  for (const auto& pf : files) {
+    for (const auto& st : pf->staged) {
+      if (const T* o = std::get_if<T>(&st)) {
+        if constexpr (std::is_same_v<T, Namespace> || std::is_same_v<T, Node>)
+          map.emplace(o->name, *o);
+        else
+          map.emplace(o->Key(), *o);
+      }
+    }
+  }
+  state->*member = std::move(map);
+  if (cache) {
+    cache->kind_files[kIndex] = std::move(files);
+    cache->declared.*member = state->*member;
+  }
+}
 
 LoadResult LoadTexts(const std::vector<std::pair<std::string, std::string>>& files,
                      ParseCache* cache) {
   LoadResult out;
   std::map<std::string, std::pair<std::string, std::shared_ptr<const ParsedFile>>> used;
+  std::vector<std::string> names;
+  ParsedFiles parsed;
   for (const auto& [name, content] : files) {
     std::shared_ptr<const ParsedFile> pf;
     if (cache) {
@@ -879,11 +909,17 @@ LoadResult LoadTexts(const std::vector<std::pair<std::string, std::string>>& fil
       if (it != cache->files.end() && it->second.first == content) pf = it->second.second;
     }
     if (!pf) pf = std::make_shared<const ParsedFile>(ParseFile(name, content));
-    CommitFile(name, *pf, &out);
+    names.push_back(name);
+    parsed.push_back(pf);
     if (cache) used[name] = {content, pf};
     ++out.files_read;
   }
   if (cache) cache->files = std::move(used);
+  ParsedFiles committed = CommittedFiles(names, parsed, &out);
+  BuildKind<Namespace>(committed, cache, &ClusterState::namespaces, &out.state);
+  BuildKind<Node>(committed, cache, &ClusterState::nodes, &out.state);
+  BuildKind<Pod>(committed, cache, &ClusterState::pods, &out.state);
+  BuildKind<NetworkPolicy>(committed, cache, &ClusterState::policies, &out.state);
   out.state.Finalize();
   for (const auto& [name, ns] : out.state.namespaces) {
     if (ns.implicit)

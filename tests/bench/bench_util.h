@@ -7,7 +7,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -65,19 +67,37 @@ inline std::string HttpGet(uint16_t port, const std::string& path) {
   return out;
 }
 
+// A port nobody listens on, for a child process to bind later. Taken below the ephemeral range
+// (ip_local_port_range): a port the kernel hands out for bind(0) is also what it hands out as the
+// source port of outgoing connections (the agents' own connections to the control plane), which
+// can take it in the time between this probe and the child's bind. Each call moves on, so two
+// children never get the same port.
 inline uint16_t FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    close(fd);
-    throw Failure("finding a free port");
+  static int next = 0;
+  if (next == 0) {
+    int low = 32768;
+    if (FILE* f = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
+      if (std::fscanf(f, "%d", &low) != 1) low = 32768;
+      std::fclose(f);
+    }
+    int span = std::max(low - 10000, 1000);
+    next = 10000 + static_cast<int>(getpid() * 37 % span);
+    if (next + 2000 >= low) next = 10000;
   }
-  close(fd);
-  return ntohs(a.sin_port);
+  for (int tries = 0; tries < 2000; ++tries) {
+    uint16_t port = static_cast<uint16_t>(next++);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+    close(fd);
+    if (ok) return port;
+  }
+  throw Failure("finding a free port below the ephemeral range");
 }
 
 // The value of the first sample of metric `name` (a line "name{...} V" or "name V"), or -1.

@@ -41,10 +41,11 @@
 // Usage: control_bench [--agents N (20)] [--rounds N (16)] [--contended-rounds N (8)]
 //                      [--baseline-rounds N (8)] [--namespaces N (100)] [--gap-ms N (300)]
 //                      [--skip-baseline] [--skip-single] [--skip-contended] [--skip-quiet]
-//                      [--single-quiet] [--keep-logs DIR] [--perf DIR]
+//                      [--single-quiet] [--keep-logs DIR] [--perf DIR] [--inproc-only]
 //   --rounds applies to control-1 and control-20-quiet, --contended-rounds to control-20.
 //   --perf DIR records `perf record -g` of the control plane and agent n0 during each
-//   control scenario's rounds; --keep-logs DIR copies every process's log there.
+//   control scenario's rounds; --keep-logs DIR copies every process's log there;
+//   --inproc-only stops after the in-process breakdown (starts no process).
 // Prints human-readable lines, then last one line of key=value pairs.
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -368,30 +369,42 @@ struct Breakdown {
   std::vector<control::NodeState> states;
 };
 
-Breakdown ComputeStates(const ClusterSpec& c, const std::string& dir) {
-  Breakdown b;
-  auto t0 = Clock::now();
-  policy::LoadResult loaded = policy::LoadManifestDir(dir);
-  auto t1 = Clock::now();
-  policy::Snapshot snap = policy::Compile(loaded.state, policy::CompileOptions{});
-  auto t2 = Clock::now();
-  for (int n = 0; n < c.nodes; ++n)
-    b.states.push_back(
-        control::ComputeNodeState(loaded.state, snap, absl::StrCat("n", n), "warden-egress"));
-  auto t3 = Clock::now();
-  b.load_ms = MsBetween(t0, t1);
-  b.compile_ms = MsBetween(t1, t2);
-  b.node_states_ms = MsBetween(t2, t3);
-  b.errors = static_cast<int>(loaded.errors.size());
-  for (size_t i = 0; i < loaded.errors.size() && i < 5; ++i)
-    std::fprintf(stderr, "manifest error: %s\n", loaded.errors[i].ToString().c_str());
-  b.pods = loaded.state.pods.size();
-  b.policies = loaded.state.policies.size();
-  b.policy_entries = snap.policy.size();
-  b.ipcache = snap.ipcache.size();
-  b.identities = snap.identities.size();
-  return b;
-}
+// The steps `warden control` takes on a change (ControlPlane::Refresh), with what it keeps
+// between changes: the manifest source (parsed files, each kind's map), the compile cache
+// (identities, ipcache) and the parts node states share.
+struct InProcess {
+  explicit InProcess(const std::string& dir) : source(dir) {}
+  policy::ManifestSource source;
+  std::shared_ptr<policy::CompileCache> cache;
+  std::unique_ptr<control::SharedParts> parts;
+
+  Breakdown Run(const ClusterSpec& c) {
+    Breakdown b;
+    auto t0 = Clock::now();
+    policy::LoadResult loaded = source.Load();
+    auto t1 = Clock::now();
+    policy::Snapshot snap = policy::Compile(loaded.state, policy::CompileOptions{}, &cache);
+    auto t2 = Clock::now();
+    parts = std::make_unique<control::SharedParts>(
+        control::ComputeSharedParts(loaded.state, snap, parts.get()));
+    for (int n = 0; n < c.nodes; ++n)
+      b.states.push_back(control::ComputeNodeState(loaded.state, snap, *parts, absl::StrCat("n", n),
+                                                   "warden-egress"));
+    auto t3 = Clock::now();
+    b.load_ms = MsBetween(t0, t1);
+    b.compile_ms = MsBetween(t1, t2);
+    b.node_states_ms = MsBetween(t2, t3);
+    b.errors = static_cast<int>(loaded.errors.size());
+    for (size_t i = 0; i < loaded.errors.size() && i < 5; ++i)
+      std::fprintf(stderr, "manifest error: %s\n", loaded.errors[i].ToString().c_str());
+    b.pods = loaded.state.pods.size();
+    b.policies = loaded.state.policies.size();
+    b.policy_entries = snap.policy.size();
+    b.ipcache = snap.ipcache.size();
+    b.identities = snap.identities.size();
+    return b;
+  }
+};
 
 // ---- statistics ---------------------------------------------------------------------------------
 
@@ -772,7 +785,7 @@ int Main(int argc, char** argv) {
         "(300)]\n"
         "                     [--skip-baseline] [--skip-single] [--skip-contended] "
         "[--skip-quiet]\n"
-        "                     [--single-quiet] [--keep-logs DIR] [--perf DIR]\n"
+        "                     [--single-quiet] [--keep-logs DIR] [--perf DIR] [--inproc-only]\n"
         "  Needs root. N namespaces hold N*100 pods, spread round-robin over --agents nodes.\n");
     return 0;
   }
@@ -790,6 +803,7 @@ int Main(int argc, char** argv) {
   const bool skip_quiet = ArgFlag(argc, argv, "--skip-quiet");
   const bool skip_baseline = ArgFlag(argc, argv, "--skip-baseline");
   const bool skip_single = ArgFlag(argc, argv, "--skip-single");
+  const bool inproc_only = ArgFlag(argc, argv, "--inproc-only");
   for (int i = 1; i + 1 < argc; ++i)
     if (std::string(argv[i]) == "--keep-logs") env.keep_logs = argv[i + 1];
   env.cluster.namespaces = std::max(3, ArgInt(argc, argv, "--namespaces", 100));
@@ -846,16 +860,32 @@ int Main(int argc, char** argv) {
     for (const auto& p : pods) ++env.pods_per_node[p.node];
 
     // What the control plane does on every change, in this process: also checks the manifests
-    // load cleanly and that the toggle changes every node's state.
-    Breakdown a = ComputeStates(env.cluster, env.manifests);
+    // load cleanly and that the toggle changes every node's state. The first run is the start
+    // (everything parsed and built); the toggles after it are changes.
+    InProcess inproc(env.manifests);
+    Breakdown a = inproc.Run(env.cluster);
     if (a.errors) throw Failure(absl::StrCat(a.errors, " manifest errors"));
+    std::vector<double> ch_load, ch_compile, ch_states;
+    Breakdown b;
+    for (int i = 0; i < 6; ++i) {
+      WriteFile(env.manifests + "/toggle.yaml", TogglePolicy(env.cluster, i % 2 ? 7000 : 7001));
+      b = inproc.Run(env.cluster);
+      ch_load.push_back(b.load_ms);
+      ch_compile.push_back(b.compile_ms);
+      ch_states.push_back(b.node_states_ms);
+      if (i == 0) {
+        int unchanged = 0;
+        for (int n = 0; n < env.cluster.nodes; ++n)
+          unchanged += a.states[n].SameContents(b.states[n]);
+        if (unchanged)
+          throw Failure(absl::StrCat("the toggle leaves ", unchanged, " nodes' states unchanged"));
+      }
+    }
+    // The sixth toggle wrote 7000 again, as the manifests started; the delta a round sends is
+    // that of the first toggle (7000 -> 7001).
     WriteFile(env.manifests + "/toggle.yaml", TogglePolicy(env.cluster, 7001));
-    Breakdown b = ComputeStates(env.cluster, env.manifests);
+    b = inproc.Run(env.cluster);
     WriteFile(env.manifests + "/toggle.yaml", TogglePolicy(env.cluster, 7000));
-    int unchanged = 0;
-    for (int n = 0; n < env.cluster.nodes; ++n) unchanged += a.states[n].SameContents(b.states[n]);
-    if (unchanged)
-      throw Failure(absl::StrCat("the toggle leaves ", unchanged, " nodes' states unchanged"));
     size_t full_bytes = control::FullUpdate(a.states[0]).ByteSizeLong();
     size_t delta_bytes = control::DeltaUpdate(a.states[0], b.states[0]).ByteSizeLong();
     size_t node_policy = a.states[0].PolicyEntries();
@@ -869,16 +899,22 @@ int Main(int argc, char** argv) {
         "kB, the toggle's delta %.1f kB\n",
         a.states[0].pods.size(), node_policy, a.states[0].ipcache->size(), full_bytes / 1024.0,
         delta_bytes / 1024.0);
+    Summary sl = Summarize(ch_load), sc = Summarize(ch_compile), ss = Summarize(ch_states);
     std::printf(
-        "what the control plane redoes on any change (in process, 2 runs): load all manifests "
-        "%.0f / %.0f ms, compile %.0f / %.0f ms, %d node states %.0f / %.0f ms\n",
-        a.load_ms, b.load_ms, a.compile_ms, b.compile_ms, env.cluster.nodes, a.node_states_ms,
-        b.node_states_ms);
-    double bd_load = std::min(a.load_ms, b.load_ms),
-           bd_compile = std::min(a.compile_ms, b.compile_ms),
-           bd_states = std::min(a.node_states_ms, b.node_states_ms);
+        "what the control plane does (in process): at start load %.0f ms, compile %.0f ms, %d "
+        "node states %.0f ms; per toggle (median of %zu) load %.1f ms, compile %.1f ms, node "
+        "states %.1f ms\n",
+        a.load_ms, a.compile_ms, env.cluster.nodes, a.node_states_ms, ch_load.size(), sl.p50,
+        sc.p50, ss.p50);
+    double bd_load = sl.p50, bd_compile = sc.p50, bd_states = ss.p50;
+    if (inproc_only) {
+      std::printf("inproc_load_ms=%.1f inproc_compile_ms=%.1f inproc_node_states_ms=%.1f\n",
+                  bd_load, bd_compile, bd_states);
+      return 0;
+    }
     a.states.clear();
     b.states.clear();
+    inproc.parts.reset();
     std::fflush(stdout);
 
     // PKI: the control plane (IP:127.0.0.1) and one certificate per node.
@@ -995,7 +1031,7 @@ int Main(int argc, char** argv) {
         "control_push_ms_mean_1=%.1f control_push_ms_mean_%s=%.1f "
         "control_push_ms_mean_%s_quiet=%.1f control_rss_mb=%.1f control_hwm_mb=%.1f "
         "control_rss_start_mb=%.1f full_update_kb=%.1f delta_update_kb=%.1f "
-        "inproc_load_ms=%.0f inproc_compile_ms=%.0f inproc_node_states_ms=%.0f "
+        "inproc_load_ms=%.1f inproc_compile_ms=%.1f inproc_node_states_ms=%.1f "
         "idle_cpu_pct_1=%.1f idle_cpu_pct_%s=%.1f target_p99_ms=100 target_met=%d\n",
         pods.size(), a.policies, env.cluster.nodes, n.c_str(), rounds, n.c_str(), contended_rounds,
         s1.p50, s1.p99, s1.max, n.c_str(), sn.p50, n.c_str(), sn.p99, n.c_str(), sn.max, n.c_str(),

@@ -1005,6 +1005,55 @@ TEST(DifferentialIdentities, AddingAPodElsewhereKeepsExistingIdentities) {
   EXPECT_EQ(grown, 40);
 }
 
+// A compile that reuses the last one's identities and ipcache (CompileCache) gives exactly what a
+// fresh compile gives, reuses them only when pods, nodes and ipBlock prefixes are unchanged, and
+// never lets the policies of one compile leak into the next (isolation, entries).
+TEST(DifferentialIdentities, CompileCacheGivesTheSameSnapshot) {
+  int reused = 0;
+  for (uint32_t seed = kFirstSeed; seed < kFirstSeed + 40; ++seed) {
+    SCOPED_TRACE(absl::StrCat("seed ", seed));
+    Scenario sc = MakeScenario(seed);
+    ClusterState st1 = LoadScenario(sc.Files()).state;
+    std::shared_ptr<CompileCache> cache;
+    ExpectSameSnapshot(Compile(st1, {}, &cache), Compile(st1), "first compile");
+    ASSERT_NE(cache, nullptr);
+    const CompileCache* first = cache.get();
+
+    // Policies edited, pods untouched, no ipBlock added or removed: every rule without an
+    // ipBlock peer dropped, and the first policy (if it names no ipBlock) deleted.
+    ClusterState st2 = st1;
+    auto& policies = st2.policies.Mut();
+    for (auto& [_, np] : policies) {
+      for (auto* rules : {&np.ingress, &np.egress}) {
+        std::erase_if(*rules, [](const PolicyRule& r) {
+          return std::none_of(r.peers.begin(), r.peers.end(),
+                              [](const PolicyPeer& p) { return p.ip_block.has_value(); });
+        });
+      }
+    }
+    if (!policies.empty() && policies.begin()->second.ingress.empty() &&
+        policies.begin()->second.egress.empty())
+      policies.erase(policies.begin());
+    st2.Finalize();
+    ASSERT_TRUE(st2.pods.SameObject(st1.pods));
+    Snapshot s2 = Compile(st2, {}, &cache);
+    ExpectSameSnapshot(s2, Compile(st2), "policies edited");
+    if (cache.get() == first) ++reused;
+
+    // A pod relabelled: identities change, nothing is reused.
+    ClusterState st3 = st2;
+    st3.pods.Mut().begin()->second.labels["relabelled"] = "yes";
+    st3.Finalize();
+    Snapshot s3 = Compile(st3, {}, &cache);
+    EXPECT_NE(cache.get(), first);
+    ExpectSameSnapshot(s3, Compile(st3), "pod relabelled");
+    // And back to the first state, from a cache built for another one.
+    ExpectSameSnapshot(Compile(st1, {}, &cache), Compile(st1), "first state again");
+  }
+  // Scenarios whose policies all name ipBlocks in rules that stay would not exercise reuse.
+  EXPECT_EQ(reused, 40);
+}
+
 // The ABI helpers this test leans on behave as documented.
 TEST(DifferentialTwin, EveryAddressHasAnIpcacheEntry) {
   Scenario sc = MakeScenario(7);

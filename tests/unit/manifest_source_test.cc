@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "agent/policy/manifest_loader.h"
 
 namespace warden::policy {
@@ -91,6 +92,102 @@ TEST_F(ManifestSourceTest, NewInvalidFileContributesNothing) {
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.state.policies.size(), 0u);
   EXPECT_EQ(r.state.pods.size(), 1u);
+}
+
+// Everything a load says, as text: objects with where they came from, errors, pod IP index.
+std::string Describe(const LoadResult& r) {
+  std::string out;
+  auto src = [](const SourceRef& s) { return absl::StrCat(" @", s.file, ":", s.line); };
+  for (const auto& [k, ns] : r.state.namespaces)
+    absl::StrAppend(&out, "ns ", k, ns.implicit ? " implicit" : src(ns.source), "\n");
+  for (const auto& [k, n] : r.state.nodes) absl::StrAppend(&out, "node ", k, src(n.source), "\n");
+  for (const auto& [k, p] : r.state.pods) {
+    absl::StrAppend(&out, "pod ", k, src(p.source));
+    for (const auto& ip : p.ips) {
+      const Pod* owner = r.state.FindPodByIp(ip);
+      absl::StrAppend(&out, " ", ip.ToString(), "->", owner ? owner->Key() : "none");
+    }
+    absl::StrAppend(&out, "\n");
+  }
+  for (const auto& [k, np] : r.state.policies)
+    absl::StrAppend(&out, "policy ", k, src(np.source), " ingress=", np.ingress.size(), "\n");
+  for (const auto& e : r.errors) absl::StrAppend(&out, "error ", e.ToString(), "\n");
+  return out;
+}
+
+std::string PodIn(const std::string& ns, const std::string& name, const std::string& ip) {
+  return absl::StrCat("apiVersion: v1\nkind: Pod\nmetadata: {name: ", name, ", namespace: ", ns,
+                      "}\nstatus: {podIP: ", ip, "}\n");
+}
+
+std::string PolicyIn(const std::string& ns, const std::string& name, int rules) {
+  std::string s =
+      absl::StrCat("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n",
+                   "metadata: {name: ", name, ", namespace: ", ns, "}\nspec:\n  podSelector: {}\n");
+  if (rules > 0) {
+    absl::StrAppend(&s, "  ingress:\n");
+    for (int i = 0; i < rules; ++i) absl::StrAppend(&s, "  - ports: [{port: ", 80 + i, "}]\n");
+  }
+  return s;
+}
+
+// Reloads reuse the maps of kinds whose files did not change; whatever the edits, a reload must
+// say exactly what a fresh load of the same directory says.
+TEST_F(ManifestSourceTest, ReloadSharesUnchangedKindsAndEqualsAFreshLoad) {
+  Write("a-pods.yaml",
+        absl::StrCat(PodIn("x", "a", "10.0.0.1"), "---\n", PodIn("x", "b", "10.0.0.2")));
+  Write("b-policy.yaml", PolicyIn("x", "deny", 0));
+  Write("c-ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n");
+  ManifestSource src(dir_.string());
+  LoadResult r0 = src.Load();
+  ASSERT_TRUE(r0.errors.empty());
+  EXPECT_EQ(Describe(r0), Describe(LoadManifestDir(dir_.string())));
+
+  // A policy edit: pods, namespaces and nodes are the very same maps; policies are new.
+  Write("b-policy.yaml", PolicyIn("x", "deny", 2));
+  LoadResult r1 = src.Load();
+  EXPECT_TRUE(r1.state.pods.SameObject(r0.state.pods));
+  EXPECT_TRUE(r1.state.namespaces.SameObject(r0.state.namespaces));
+  EXPECT_TRUE(r1.state.nodes.SameObject(r0.state.nodes));
+  EXPECT_FALSE(r1.state.policies.SameObject(r0.state.policies));
+  EXPECT_EQ(r1.state.policies.at("x/deny").ingress.size(), 2u);
+  EXPECT_EQ(r0.state.policies.at("x/deny").ingress.size(), 0u);  // the old state is untouched
+  EXPECT_EQ(Describe(r1), Describe(LoadManifestDir(dir_.string())));
+  ASSERT_NE(r1.state.FindPodByIp(*ParseIp("10.0.0.2")), nullptr);
+
+  // A pod edit: policies shared, pods new, and the pod IP index follows the new pods.
+  Write("a-pods.yaml",
+        absl::StrCat(PodIn("x", "a", "10.0.0.1"), "---\n", PodIn("x", "b", "10.0.0.3")));
+  LoadResult r2 = src.Load();
+  EXPECT_TRUE(r2.state.policies.SameObject(r1.state.policies));
+  EXPECT_FALSE(r2.state.pods.SameObject(r1.state.pods));
+  EXPECT_EQ(r2.state.FindPodByIp(*ParseIp("10.0.0.2")), nullptr);
+  ASSERT_NE(r2.state.FindPodByIp(*ParseIp("10.0.0.3")), nullptr);
+  EXPECT_EQ(Describe(r2), Describe(LoadManifestDir(dir_.string())));
+
+  // Sequences where a kind's files keep their contents but their fate changes: a file later
+  // in order duplicates a name, an earlier one takes it over, a policy names a namespace that
+  // has no object (implicit), then it goes away again.
+  const std::vector<std::pair<std::string, std::string>> edits = {
+      {"d-dup.yaml", PodIn("x", "a", "10.0.0.9")},    // rejected: x/a in a-pods
+      {"0-first.yaml", PodIn("x", "a", "10.0.0.8")},  // takes x/a: a-pods rejected
+      {"0-first.yaml", ""},                           // gone: a-pods back, d-dup out
+      {"b-policy.yaml", PolicyIn("y", "deny", 1)},    // namespace y implicit
+      {"e-ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: y}\n"},  // y declared
+      {"b-policy.yaml", PolicyIn("x", "deny", 1)},                              // y still declared
+      {"e-ns.yaml", ""},                                                        // y gone
+      {"d-dup.yaml", PodIn("z", "q", "10.0.0.9")},  // namespace z implicit
+      {"d-dup.yaml", ""},
+  };
+  for (size_t i = 0; i < edits.size(); ++i) {
+    const auto& [file, text] = edits[i];
+    if (text.empty())
+      fs::remove(dir_ / file);
+    else
+      Write(file, text);
+    LoadResult r = src.Load();
+    EXPECT_EQ(Describe(r), Describe(LoadManifestDir(dir_.string()))) << "after edit " << i;
+  }
 }
 
 TEST(DerivedPodUid, StableAndUuidShaped) {

@@ -88,7 +88,9 @@ TEST(NodeStateTest, NodesShareTheCatalogueAndUnchangedPolicyAcrossSnapshots) {
   ASSERT_EQ(p2.policy.count(a), 1u);
   EXPECT_FALSE(p2.policy.at(a).SameObject(p1.policy.at(a)));
   for (const auto& [id, block] : p2.policy) {
-    if (id != a && p1.policy.count(id)) EXPECT_TRUE(block.SameObject(p1.policy.at(id))) << id;
+    if (id != a && p1.policy.count(id)) {
+      EXPECT_TRUE(block.SameObject(p1.policy.at(id))) << id;
+    }
   }
   NodeState n2b = ComputeNodeState(v2.state, v2.snap, p2, "n2", "");
   EXPECT_TRUE(n2b.SameContents(n2)) << "n2 hosts no pod whose policy changed";
