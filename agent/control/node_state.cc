@@ -250,14 +250,22 @@ SharedParts ComputeSharedParts(const policy::ClusterState& state, const policy::
     ids[id.id] = IdentityRecord{id.name, id.ns, id.service_account, id.labels, id.isolated};
   }
   parts.identities = Reuse(std::move(ids), previous ? &previous->identities : nullptr, same);
-  IpcacheMap ipc;
-  for (const auto& [k, v] : snap.ipcache) {
-    IpAddress a;
-    a.family = k.family == WD_AF_INET ? Family::kV4 : Family::kV6;
-    std::memcpy(a.bytes.data(), k.addr, 16);
-    ipc.emplace_hint(ipc.end(), Cidr{a, static_cast<int>(k.prefixlen - WD_IPCACHE_PREFIX_BASE)}, v);
+  // The same base: the same ipcache and pods as the previous snapshot (a policy change).
+  const bool same_base = previous && snap.base && previous->base == snap.base;
+  parts.base = snap.base;
+  if (same_base) {
+    parts.ipcache = previous->ipcache;
+  } else {
+    IpcacheMap ipc;
+    for (const auto& [k, v] : snap.ipcache) {
+      IpAddress a;
+      a.family = k.family == WD_AF_INET ? Family::kV4 : Family::kV6;
+      std::memcpy(a.bytes.data(), k.addr, 16);
+      ipc.emplace_hint(ipc.end(), Cidr{a, static_cast<int>(k.prefixlen - WD_IPCACHE_PREFIX_BASE)},
+                       v);
+    }
+    parts.ipcache = Reuse(std::move(ipc), previous ? &previous->ipcache : nullptr, SameIpcache);
   }
-  parts.ipcache = Reuse(std::move(ipc), previous ? &previous->ipcache : nullptr, SameIpcache);
   PortsetList sets;
   for (const auto& b : snap.portsets) sets.push_back(BitmapToRanges(b));
   parts.portsets = Reuse(std::move(sets), previous ? &previous->portsets : nullptr, same);
@@ -286,19 +294,25 @@ SharedParts ComputeSharedParts(const policy::ClusterState& state, const policy::
     }
     parts.policy.emplace(local, Reuse(std::move(block), old, same));
   }
+  if (same_base) {
+    parts.pods_by_node = previous->pods_by_node;
+    return parts;
+  }
   // state.pods and snap.pods are both ordered by key: walk them together.
+  SharedParts::PodsByNode by_node;
   auto rec = snap.pods.begin();
   for (const auto& [key, pod] : state.pods) {
     while (rec != snap.pods.end() && rec->first < key) ++rec;
     if (pod.host_network || rec == snap.pods.end() || rec->first != key) continue;
     // "": pods not scheduled yet.
-    parts.pods_by_node[pod.node_name].push_back(
+    by_node[pod.node_name].push_back(
         {key, PodRecord{pod.uid, rec->second.identity, false, pod.ips}});
   }
+  parts.pods_by_node = Shared<SharedParts::PodsByNode>(std::move(by_node));
   return parts;
 }
 
-NodeState ComputeNodeState(const policy::ClusterState& state, const policy::Snapshot& snap,
+NodeState ComputeNodeState(const policy::ClusterState& state, const policy::Snapshot& /*snap*/,
                            const SharedParts& parts, const std::string& node,
                            const std::string& gateway_namespace,
                            const std::vector<Allowance>& allowances) {
@@ -313,7 +327,7 @@ NodeState ComputeNodeState(const policy::ClusterState& state, const policy::Snap
   s.identities = parts.identities;
   s.ipcache = parts.ipcache;
   s.portsets = parts.portsets;
-  if (auto on = parts.pods_by_node.find(node); on != parts.pods_by_node.end()) {
+  if (auto on = parts.pods_by_node->find(node); on != parts.pods_by_node->end()) {
     const std::string gw_prefix = gateway_namespace + "/";
     for (const auto& [key, rec] : on->second) {
       auto it = s.pods.emplace_hint(s.pods.end(), key, rec);

@@ -109,7 +109,9 @@ struct SharedParts {
   Shared<PortsetList> portsets;
   std::map<uint32_t, Shared<PolicyBlock>> policy;  // every pod identity's entries
   // Each node's pods ("ns/name" -> record, `gateway` not set yet), in key order.
-  std::map<std::string, std::vector<std::pair<std::string, PodRecord>>> pods_by_node;
+  using PodsByNode = std::map<std::string, std::vector<std::pair<std::string, PodRecord>>>;
+  Shared<PodsByNode> pods_by_node;
+  std::shared_ptr<const void> base;  // the snapshot's base (policy::Snapshot::base)
 };
 
 SharedParts ComputeSharedParts(const policy::ClusterState& state, const policy::Snapshot& snap,

@@ -26,6 +26,8 @@ struct ClusterState {
   // Gives every namespace named by a pod or policy an object, then indexes pod IPs.
   // Call after the objects are in place (and again after changing them).
   void Finalize();
+  // Takes `o`'s pod IP index for Finalize() to keep if it indexes these very pods.
+  void AdoptIndexOf(const ClusterState& o) { pod_ip_index_ = o.pod_ip_index_; }
 
  private:
   struct PodIpIndex {

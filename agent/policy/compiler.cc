@@ -123,6 +123,7 @@ class Compiler {
       by_namespace_ = c->by_namespace;
       snap_.pods = c->pods_records;
       snap_.ipcache = c->ipcache;
+      snap_.base = *cache;
     } else {
       BuildPodIdentities();
       BuildCidrIdentities(prefixes);
@@ -138,6 +139,7 @@ class Compiler {
         fresh->by_namespace = by_namespace_;
         fresh->pods_records = snap_.pods;
         fresh->ipcache = snap_.ipcache;
+        snap_.base = fresh;
         *cache = std::move(fresh);
       }
     }

@@ -1,5 +1,8 @@
 #include "agent/policy/manifest_loader.h"
 
+#include <sys/stat.h>
+#include <time.h>
+
 #include <algorithm>
 #include <array>
 #include <filesystem>
@@ -803,13 +806,38 @@ ParsedFile ParseFile(const std::string& file, const std::string& content) {
 }
 
 using ParsedFiles = std::vector<std::shared_ptr<const ParsedFile>>;
+// A file's content, shared between the loads (and the last-good copies) that read it.
+using Text = std::shared_ptr<const std::string>;
+using Texts = std::vector<std::pair<std::string, Text>>;  // (path, content) in path order
+
+// What stat() says about a file read earlier, and when it was read: if none of it changed and
+// the file had not been modified for a second when it was read (so a write within the same
+// timestamp tick cannot hide behind an unchanged mtime), the content read then is still the
+// file's content.
+struct FileStamp {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = 0;
+  int64_t mtime_ns = 0, ctime_ns = 0, read_at_ns = 0;
+  Text text;
+};
 
 // Which files are committed, in order: a file with errors, or naming an object that an earlier
 // committed file (or itself, earlier) already defines, contributes nothing.
 ParsedFiles CommittedFiles(const std::vector<std::string>& names, const ParsedFiles& parsed,
                            LoadResult* out) {
   ParsedFiles committed;
-  absl::flat_hash_map<std::string_view, std::pair<const std::string*, int>> defined;
+  // Key -> the file defining it (index into `parsed`) and where. A file's keys go in as they
+  // are checked; a file found to repeat a name takes its keys out again.
+  struct Where {
+    size_t file;
+    const std::string* path;
+    int line;
+  };
+  absl::flat_hash_map<std::string_view, Where> defined;
+  size_t total = 0;
+  for (const auto& pf : parsed) total += pf->keys.size();
+  defined.reserve(total);
   for (size_t f = 0; f < parsed.size(); ++f) {
     const ParsedFile& pf = *parsed[f];
     out->notes.insert(out->notes.end(), pf.notes.begin(), pf.notes.end());
@@ -817,27 +845,28 @@ ParsedFiles CommittedFiles(const std::vector<std::string>& names, const ParsedFi
       out->errors.insert(out->errors.end(), pf.errors.begin(), pf.errors.end());
       continue;
     }
-    absl::flat_hash_set<std::string_view> seen;
     bool duplicate = false;
+    std::vector<std::string_view> added;
+    added.reserve(pf.keys.size());
     for (size_t i = 0; i < pf.staged.size(); ++i) {
-      std::string_view key = pf.keys[i];
-      std::string where;
-      if (auto it = defined.find(key); it != defined.end()) {
-        where = absl::StrCat(*it->second.first, ":", it->second.second);
-      } else if (!seen.insert(key).second) {
-        where = "earlier in this file";
-      } else {
+      const SourceRef& src = SourceOf(pf.staged[i]);
+      auto [it, fresh] = defined.try_emplace(pf.keys[i], Where{f, &src.file, src.line});
+      if (fresh) {
+        added.push_back(pf.keys[i]);
         continue;
       }
+      std::string where = it->second.file == f
+                              ? std::string("earlier in this file")
+                              : absl::StrCat(*it->second.path, ":", it->second.line);
       out->errors.push_back(
-          ManifestError{names[f], SourceOf(pf.staged[i]).line, std::string(key), "metadata.name",
+          ManifestError{names[f], src.line, pf.keys[i], "metadata.name",
                         absl::StrCat("Duplicate value: already defined at ", where)});
       duplicate = true;
     }
-    if (duplicate) continue;
-    for (size_t i = 0; i < pf.staged.size(); ++i)
-      defined.emplace(pf.keys[i],
-                      std::pair(&SourceOf(pf.staged[i]).file, SourceOf(pf.staged[i]).line));
+    if (duplicate) {
+      for (std::string_view k : added) defined.erase(k);
+      continue;
+    }
     committed.push_back(parsed[f]);
   }
   return committed;
@@ -850,9 +879,11 @@ ParsedFiles CommittedFiles(const std::vector<std::string>& names, const ParsedFi
 // each kind's map of the last load with the files it was built from: a kind whose files did not
 // change is the same shared map again (an edit to one policy file copies no pods).
 struct ParseCache {
-  std::map<std::string, std::pair<std::string, std::shared_ptr<const ParsedFile>>> files;
+  std::map<std::string, std::pair<Text, std::shared_ptr<const ParsedFile>>> files;
   std::array<ParsedFiles, std::variant_size_v<Staged>> kind_files;
-  ClusterState declared;  // the objects of the last load, before Finalize()
+  ClusterState declared;   // the objects of the last load, before Finalize()
+  ClusterState finalized;  // and after: its pod IP index serves the next load if pods are the same
+  std::map<std::string, FileStamp> stamps;  // by path: files not read again while unchanged
 };
 
 namespace {
@@ -896,22 +927,23 @@ void BuildKind(const ParsedFiles& committed, ParseCache* cache, Map ClusterState
   }
 }
 
-LoadResult LoadTexts(const std::vector<std::pair<std::string, std::string>>& files,
-                     ParseCache* cache) {
+LoadResult LoadTexts(const Texts& files, ParseCache* cache) {
   LoadResult out;
-  std::map<std::string, std::pair<std::string, std::shared_ptr<const ParsedFile>>> used;
+  std::map<std::string, std::pair<Text, std::shared_ptr<const ParsedFile>>> used;
   std::vector<std::string> names;
   ParsedFiles parsed;
   for (const auto& [name, content] : files) {
     std::shared_ptr<const ParsedFile> pf;
     if (cache) {
       auto it = cache->files.find(name);
-      if (it != cache->files.end() && it->second.first == content) pf = it->second.second;
+      if (it != cache->files.end() &&
+          (it->second.first == content || *it->second.first == *content))
+        pf = it->second.second;
     }
-    if (!pf) pf = std::make_shared<const ParsedFile>(ParseFile(name, content));
+    if (!pf) pf = std::make_shared<const ParsedFile>(ParseFile(name, *content));
     names.push_back(name);
     parsed.push_back(pf);
-    if (cache) used[name] = {content, pf};
+    if (cache) used.emplace(name, std::pair(content, pf));
     ++out.files_read;
   }
   if (cache) cache->files = std::move(used);
@@ -920,7 +952,9 @@ LoadResult LoadTexts(const std::vector<std::pair<std::string, std::string>>& fil
   BuildKind<Node>(committed, cache, &ClusterState::nodes, &out.state);
   BuildKind<Pod>(committed, cache, &ClusterState::pods, &out.state);
   BuildKind<NetworkPolicy>(committed, cache, &ClusterState::policies, &out.state);
+  if (cache) out.state.AdoptIndexOf(cache->finalized);
   out.state.Finalize();
+  if (cache) cache->finalized = out.state;
   for (const auto& [name, ns] : out.state.namespaces) {
     if (ns.implicit)
       out.notes.push_back(
@@ -932,7 +966,10 @@ LoadResult LoadTexts(const std::vector<std::pair<std::string, std::string>>& fil
 }  // namespace
 
 LoadResult LoadManifestTexts(const std::vector<std::pair<std::string, std::string>>& files) {
-  return LoadTexts(files, nullptr);
+  Texts texts;
+  for (const auto& [name, content] : files)
+    texts.emplace_back(name, std::make_shared<const std::string>(content));
+  return LoadTexts(texts, nullptr);
 }
 
 std::string DerivedPodUid(const std::string& ns, const std::string& name) {
@@ -953,12 +990,17 @@ std::string DerivedPodUid(const std::string& ns, const std::string& name) {
 }
 
 namespace {
-std::vector<std::pair<std::string, std::string>> ReadManifestFiles(
-    const std::string& dir, std::vector<ManifestError>* errors) {
+
+int64_t Ns(const struct timespec& t) { return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec; }
+
+// Every manifest file below `dir`, in path order. With `cache`, a file whose stat() is what it
+// was when it was last read (FileStamp) is not read again.
+Texts ReadManifestFiles(const std::string& dir, std::vector<ManifestError>* errors,
+                        ParseCache* cache) {
   namespace fs = std::filesystem;
   std::vector<std::string> paths;
   std::error_code ec;
-  std::vector<std::pair<std::string, std::string>> files;
+  Texts files;
   if (!fs::is_directory(dir, ec)) {
     errors->push_back(ManifestError{dir, 0, "", "", "not a readable directory"});
     return files;
@@ -976,7 +1018,25 @@ std::vector<std::pair<std::string, std::string>> ReadManifestFiles(
     return files;
   }
   std::sort(paths.begin(), paths.end());
+  std::map<std::string, FileStamp> stamps;
   for (const auto& p : paths) {
+    struct stat st {};
+    bool have_stat = ::stat(p.c_str(), &st) == 0;
+    if (cache && have_stat) {
+      auto it = cache->stamps.find(p);
+      if (it != cache->stamps.end()) {
+        const FileStamp& old = it->second;
+        if (old.dev == st.st_dev && old.ino == st.st_ino && old.size == st.st_size &&
+            old.mtime_ns == Ns(st.st_mtim) && old.ctime_ns == Ns(st.st_ctim) &&
+            old.ctime_ns < old.read_at_ns - 1000000000) {
+          files.emplace_back(p, old.text);
+          stamps.emplace(p, old);
+          continue;
+        }
+      }
+    }
+    struct timespec now {};
+    clock_gettime(CLOCK_REALTIME, &now);
     std::ifstream in(p, std::ios::binary);
     if (!in) {
       errors->push_back(ManifestError{p, 0, "", "", "cannot read file"});
@@ -984,31 +1044,37 @@ std::vector<std::pair<std::string, std::string>> ReadManifestFiles(
     }
     std::stringstream ss;
     ss << in.rdbuf();
-    files.emplace_back(p, ss.str());
+    Text text = std::make_shared<const std::string>(ss.str());
+    files.emplace_back(p, text);
+    if (have_stat) {
+      stamps.emplace(p, FileStamp{st.st_dev, st.st_ino, st.st_size, Ns(st.st_mtim), Ns(st.st_ctim),
+                                  Ns(now), text});
+    }
   }
+  if (cache) cache->stamps = std::move(stamps);
   return files;
 }
 }  // namespace
 
 LoadResult ManifestSource::Load() {
   std::vector<ManifestError> read_errors;
-  auto files = ReadManifestFiles(dir_, &read_errors);
+  if (!cache_) cache_ = std::make_shared<ParseCache>();
+  Texts files = ReadManifestFiles(dir_, &read_errors, cache_.get());
   if (!read_errors.empty() && files.empty()) {
     // The directory itself is unreadable: keep everything as it was.
     for (const auto& [p, c] : last_good_) files.emplace_back(p, c);
   }
-  if (!cache_) cache_ = std::make_shared<ParseCache>();
   LoadResult first = LoadTexts(files, cache_.get());
   std::set<std::string> bad;
   for (const auto& e : first.errors) bad.insert(e.file);
   if (bad.empty()) {
     last_good_.clear();
-    for (const auto& [p, c] : files) last_good_[p] = c;
+    for (const auto& [p, c] : files) last_good_.emplace_hint(last_good_.end(), p, c);
     first.errors.insert(first.errors.begin(), read_errors.begin(), read_errors.end());
     return first;
   }
   // Again, with each invalid file replaced by its last valid version (or left out).
-  std::vector<std::pair<std::string, std::string>> substituted;
+  Texts substituted;
   for (const auto& [p, c] : files) {
     if (!bad.count(p)) {
       substituted.emplace_back(p, c);
@@ -1018,7 +1084,7 @@ LoadResult ManifestSource::Load() {
     }
   }
   LoadResult out = LoadTexts(substituted, cache_.get());
-  std::map<std::string, std::string> good;
+  std::map<std::string, Text> good;
   std::set<std::string> still_bad;
   for (const auto& e : out.errors) still_bad.insert(e.file);
   for (const auto& [p, c] : substituted) {
@@ -1033,8 +1099,8 @@ LoadResult ManifestSource::Load() {
 
 LoadResult LoadManifestDir(const std::string& dir) {
   std::vector<ManifestError> read_errors;
-  auto files = ReadManifestFiles(dir, &read_errors);
-  LoadResult out = LoadManifestTexts(files);
+  Texts files = ReadManifestFiles(dir, &read_errors, nullptr);
+  LoadResult out = LoadTexts(files, nullptr);
   out.errors.insert(out.errors.begin(), read_errors.begin(), read_errors.end());
   return out;
 }

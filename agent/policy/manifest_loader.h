@@ -51,7 +51,8 @@ class ManifestSource {
 
  private:
   std::string dir_;
-  std::map<std::string, std::string> last_good_;  // path -> content of its last valid version
+  // path -> content of its last valid version (shared with the parse cache, not copied)
+  std::map<std::string, std::shared_ptr<const std::string>> last_good_;
   std::shared_ptr<ParseCache> cache_;  // files whose content did not change: not re-parsed
 };
 

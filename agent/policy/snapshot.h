@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -76,6 +77,10 @@ struct Snapshot {
   std::vector<std::pair<wd_ipcache_key, wd_ipcache_value>> ipcache;  // sorted by key bytes
   absl::flat_hash_map<PolicyKey, wd_policy_value> policy;
   std::vector<wd_portset> portsets;  // [WD_PORTSET_EMPTY], [WD_PORTSET_ALL], then interned sets
+  // Names the build of `pods`, `ipcache` and the identities' members (not their isolation):
+  // two snapshots with the same non-null base have the same of those, from the same pods
+  // (compiler.h, CompileCache), so whoever derives from them may reuse what it derived.
+  std::shared_ptr<const void> base;
 
   const Identity* FindIdentity(uint32_t id) const {
     auto it = identity_index.find(id);

@@ -190,6 +190,33 @@ TEST_F(ManifestSourceTest, ReloadSharesUnchangedKindsAndEqualsAFreshLoad) {
   }
 }
 
+// Files are not read again while stat() says they are unchanged; an edit that keeps the size
+// (port 81 -> 82) must still be seen, both right after the last read (same timestamp tick) and
+// once the file's stamp is old enough to be trusted.
+TEST_F(ManifestSourceTest, SameSizeEditsAreSeen) {
+  Write("policy.yaml", PolicyIn("x", "deny", 1));
+  ManifestSource src(dir_.string());
+  auto port_of = [](const LoadResult& r) {
+    const auto& ports = r.state.policies.at("x/deny").ingress.at(0).ports;
+    return std::get<int>(ports.at(0).port);
+  };
+  ASSERT_EQ(port_of(src.Load()), 80);
+  auto rewrite = [&](int port) {
+    std::string text = PolicyIn("x", "deny", 1);
+    text.replace(text.find("80"), 2, std::to_string(port));
+    Write("policy.yaml", text);
+  };
+  rewrite(81);
+  EXPECT_EQ(port_of(src.Load()), 81);
+  rewrite(82);
+  EXPECT_EQ(port_of(src.Load()), 82);
+  sleep(2);
+  EXPECT_EQ(port_of(src.Load()), 82);  // read again: its stamp was too young to trust
+  EXPECT_EQ(port_of(src.Load()), 82);  // from the stamp
+  rewrite(83);
+  EXPECT_EQ(port_of(src.Load()), 83);
+}
+
 TEST(DerivedPodUid, StableAndUuidShaped) {
   std::string a = DerivedPodUid("x", "a");
   EXPECT_EQ(a, DerivedPodUid("x", "a"));

@@ -117,6 +117,48 @@ TEST(NodeStateTest, NodesShareTheCatalogueAndUnchangedPolicyAcrossSnapshots) {
       << "applying to a copy changed the original";
 }
 
+// The control plane's path: the manifest source shares unchanged kinds, the compile reuses the
+// identities and ipcache (same base), and the shared parts then reuse the ipcache and each node's
+// pods. Node states cut that way equal node states computed from scratch.
+TEST(NodeStateTest, PartsOfTheSameBaseAreReusedAndExact) {
+  auto load = [](const std::string& policy_yaml, policy::ClusterState* keep_pods_of) {
+    auto loaded = policy::LoadManifestTexts({{"cluster.yaml", kCluster}, {"p.yaml", policy_yaml}});
+    EXPECT_TRUE(loaded.errors.empty());
+    if (keep_pods_of) {  // as ManifestSource does when only the policy file changed
+      loaded.state.pods = keep_pods_of->pods;
+      loaded.state.nodes = keep_pods_of->nodes;
+      loaded.state.Finalize();
+    }
+    return std::move(loaded.state);
+  };
+  std::shared_ptr<policy::CompileCache> cache;
+  policy::ClusterState st1 = load(Policy("y", 80), nullptr);
+  policy::Snapshot s1 = policy::Compile(st1, {}, &cache);
+  SharedParts p1 = ComputeSharedParts(st1, s1);
+  for (const auto& [policy_yaml, same_base] : std::vector<std::pair<std::string, bool>>{
+           {Policy("x", 81), true}, {Policy("y", 80), true}}) {
+    policy::ClusterState st2 = load(policy_yaml, &st1);
+    policy::Snapshot s2 = policy::Compile(st2, {}, &cache);
+    ASSERT_NE(s2.base, nullptr);
+    EXPECT_EQ(s2.base == s1.base, same_base);
+    SharedParts p2 = ComputeSharedParts(st2, s2, &p1);
+    EXPECT_TRUE(p2.ipcache.SameObject(p1.ipcache));
+    EXPECT_TRUE(p2.pods_by_node.SameObject(p1.pods_by_node));
+    SharedParts fresh = ComputeSharedParts(st2, policy::Compile(st2));
+    for (const char* node : {"n1", "n2", "n3"}) {
+      EXPECT_TRUE(ComputeNodeState(st2, s2, p2, node, "x")
+                      .SameContents(ComputeNodeState(st2, s2, fresh, node, "x")))
+          << node;
+    }
+  }
+  // A pod change is a new base: nothing is taken from the parts before.
+  policy::ClusterState st3 = load(Policy("y", 80), nullptr);
+  policy::Snapshot s3 = policy::Compile(st3, {}, &cache);
+  EXPECT_NE(s3.base, s1.base);
+  SharedParts p3 = ComputeSharedParts(st3, s3, &p1);
+  EXPECT_FALSE(p3.pods_by_node.SameObject(p1.pods_by_node));
+}
+
 TEST(NodeStateTest, CopyOnWriteKeepsEveryHolderIndependent) {
   Compiled v1 = CompileTexts(Policy("y", 80));
   NodeState s = ComputeNodeState(v1.state, v1.snap, "n1", "");
