@@ -329,8 +329,9 @@ NodeState ComputeNodeState(const policy::ClusterState& state, const policy::Snap
   s.portsets = parts.portsets;
   if (auto on = parts.pods_by_node->find(node); on != parts.pods_by_node->end()) {
     const std::string gw_prefix = gateway_namespace + "/";
+    PodMap& pods = s.pods.Mut();
     for (const auto& [key, rec] : on->second) {
-      auto it = s.pods.emplace_hint(s.pods.end(), key, rec);
+      auto it = pods.emplace_hint(pods.end(), key, rec);
       it->second.gateway = !gateway_namespace.empty() && key.rfind(gw_prefix, 0) == 0;
       if (s.policy.count(rec.identity)) continue;
       if (auto b = parts.policy.find(rec.identity); b != parts.policy.end())
@@ -570,16 +571,27 @@ absl::Status ApplyUpdate(const v1::Update& u, NodeState* state) {
   }
   // References: every port set a policy entry names must exist; the ipcache must cover the
   // whole address space (the kernel's lookup relies on it).
+  // The state held was checked when it was applied: unless the port sets change, only the
+  // entries this update writes need checking.
   absl::Status refs = absl::OkStatus();
   const size_t nsets = next.portsets->size();
-  next.ForEachPolicy([&](const PolicyTuple& k, const PolicyRecord& r) {
+  auto check = [&](const PolicyTuple& k, const PolicyRecord& r) {
     for (uint16_t ps : r.portset) {
       if (ps >= nsets && refs.ok()) {
         refs = bad(absl::StrCat("policy entry ", std::get<0>(k), "->", std::get<1>(k),
                                 " names port set ", ps, " but there are ", nsets));
       }
     }
-  });
+  };
+  if (u.full() || u.has_portsets()) {
+    next.ForEachPolicy(check);
+  } else {
+    for (int i = 0; i < u.policy_size(); ++i) {
+      auto k = FromWire(u.policy(i).key(), "");
+      const auto& block = *next.policy.at(std::get<0>(*k));
+      check(*k, block.at({std::get<1>(*k), std::get<2>(*k)}));
+    }
+  }
   if (!refs.ok()) return refs;
   IpAddress any4, any6;
   any6.family = Family::kV6;

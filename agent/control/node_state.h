@@ -81,7 +81,7 @@ struct NodeState {
   std::string node;
   std::vector<policy::IpAddress> node_addresses;
   Shared<IdentityMap> identities;
-  PodMap pods;  // "ns/name" -> pod scheduled on this node
+  common::SharedMap<PodMap> pods;  // "ns/name" -> pod scheduled on this node
   Shared<IpcacheMap> ipcache;
   // The entries of the identities of this node's pods, by local identity.
   std::map<uint32_t, Shared<PolicyBlock>> policy;

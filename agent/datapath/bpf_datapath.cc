@@ -355,7 +355,12 @@ absl::Status BpfDatapath::WriteSide(int side, const NodeTables& t, const TableCh
   // largest, is then moved rather than copied.
   NodeTables now;
   now.endpoints = t.endpoints;
-  now.ipcache = t.ipcache;
+  // Untouched by this update and the previous one, the copy's ipcache is already t's: kept.
+  if (sparse && !last_changes_->ipcache && !changes->ipcache) {
+    now.ipcache = std::move(before.ipcache);
+  } else {
+    now.ipcache = t.ipcache;
+  }
   now.lockdown = t.lockdown;
   now.portsets = t.portsets;
   if (sparse) {

@@ -207,9 +207,18 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
   // until the first state arrives.
   bool pushed = !opts_.control.empty() && desired_;
   datapath::TableChanges changes;
-  datapath::NodeTables tables = BuildNodeTables(
-      want, local, pushed ? want.allowances : opts_.allowances, applied_ ? &*applied_ : nullptr,
-      built_from_ ? &*built_from_ : nullptr, &changes);
+  const std::vector<Allowance>& allowances = pushed ? want.allowances : opts_.allowances;
+  // With tables in force, patch them in place (an update costs what it changes) and keep how
+  // to put them back; otherwise build them.
+  const bool patch = applied_ && built_from_;
+  TablesUndo undo;
+  std::optional<datapath::NodeTables> built;
+  if (patch) {
+    PatchNodeTables(want, local, allowances, *built_from_, &*applied_, &changes, &undo);
+  } else {
+    built = BuildNodeTables(want, local, allowances, nullptr, nullptr, &changes);
+  }
+  const datapath::NodeTables& tables = patch ? *applied_ : *built;
   datapath::NodeConfig cfg;
   cfg.kubepods_cgroup_id = kubepods->id;
   cfg.kubepods_level = kubepods->level;
@@ -218,15 +227,19 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
   cfg.pod_levels[1] = kubepods->level + 1;  // Guaranteed pods
   cfg.pool = pushed ? want.pool : opts_.pool;
   cfg.unknown_pod = opts_.unknown_pod;
-  if (applied_ && datapath::SameTablesGiven(*applied_, tables, changes) &&
-      datapath::SameConfig(applied_config_, cfg)) {
+  const bool same_tables = patch
+                               ? undo.Unchanged(tables)
+                               : applied_ && datapath::SameTablesGiven(*applied_, tables, changes);
+  if (same_tables && datapath::SameConfig(applied_config_, cfg)) {
     built_from_ = want;
     applied_inputs_ = std::move(inputs);
     return false;
   }
   if (auto st = dp_->Apply(tables, cfg, &changes); !st.ok()) {
     ++stats_.apply_errors;
-    return st;  // the tables in force stay as they were
+    // The tables in force stay as they were, and so does what the agent says is in force.
+    if (patch) RestoreNodeTables(&*applied_, std::move(undo));
+    return st;
   }
   if (!changes.known || changes.policy.size() > 4096) {
     // A full build or a large change (the first state, say): bring the other copy up to date
@@ -237,7 +250,7 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
     if (auto st = dp_->Apply(tables, cfg, &none); !st.ok())
       Log(absl::StrCat("writing the idle copy: ", st.message(), " (the next update writes it)"));
   }
-  applied_ = std::move(tables);
+  if (!patch) applied_ = std::move(*built);
   built_from_ = want;
   applied_config_ = cfg;
   applied_inputs_ = std::move(inputs);

@@ -50,20 +50,9 @@ wd_policy_value PolicyValue(const control::PolicyRecord& r) {
   return v;
 }
 
-}  // namespace
-
-datapath::NodeTables BuildNodeTables(const control::NodeState& state,
-                                     const std::vector<LocalPod>& pods,
-                                     const std::vector<Allowance>& allowances,
-                                     const datapath::NodeTables* previous,
-                                     const control::NodeState* previous_state,
-                                     datapath::TableChanges* changes) {
-  const bool incremental = previous && previous_state;
-  datapath::TableChanges local_changes;
-  datapath::TableChanges& ch = changes ? *changes : local_changes;
-  ch = datapath::TableChanges{};
-  ch.known = incremental;
-  datapath::NodeTables t;
+void BuildEndpoints(const control::NodeState& state, const std::vector<LocalPod>& pods,
+                    datapath::NodeTables* t) {
+  t->endpoints.clear();
   for (const auto& p : pods) {
     auto it = state.pods.find(p.key);
     if (it == state.pods.end()) continue;  // not a pod the state knows: stays unknown
@@ -73,46 +62,25 @@ datapath::NodeTables BuildNodeTables(const control::NodeState& state,
     if (auto i = state.identities->find(id); i != state.identities->end())
       ep.isolated = i->second.isolated;
     ep.flags = it->second.gateway ? WD_EP_GATEWAY : 0;
-    t.endpoints[p.cgroup_id] = ep;
+    t->endpoints[p.cgroup_id] = ep;
   }
-  if (incremental && previous_state->ipcache.SameObject(state.ipcache) &&
-      previous_state->node_addresses == state.node_addresses) {
-    t.ipcache = previous->ipcache;
-    ch.ipcache = false;
-  } else {
-    t.ipcache.reserve(state.ipcache->size());
-    for (const auto& [c, v] : *state.ipcache) t.ipcache[policy::MakeIpcacheKey(c)] = v;
-    for (const auto& ip : state.node_addresses) {
-      auto it = t.ipcache.find(policy::MakeIpcacheKey(policy::HostPrefix(ip)));
-      if (it != t.ipcache.end()) it->second.identity = WD_ID_LOCAL_HOST;
-    }
+}
+
+void BuildIpcache(const control::NodeState& state, datapath::NodeTables* t) {
+  t->ipcache.clear();
+  t->ipcache.reserve(state.ipcache->size());
+  for (const auto& [c, v] : *state.ipcache) t->ipcache[policy::MakeIpcacheKey(c)] = v;
+  for (const auto& ip : state.node_addresses) {
+    auto it = t->ipcache.find(policy::MakeIpcacheKey(policy::HostPrefix(ip)));
+    if (it != t->ipcache.end()) it->second.identity = WD_ID_LOCAL_HOST;
   }
-  if (incremental) {
-    // The previous entries, with the blocks that are not shared replaced.
-    t.policy = previous->policy;
-    for (const auto& [local, block] : previous_state->policy) {
-      auto now = state.policy.find(local);
-      if (now != state.policy.end() && now->second.SameObject(block)) continue;
-      for (const auto& [k, r] : *block) {
-        t.policy.erase(PolicyKey(local, k));
-        ch.policy.push_back(PolicyKey(local, k));
-      }
-    }
-    for (const auto& [local, block] : state.policy) {
-      auto was = previous_state->policy.find(local);
-      if (was != previous_state->policy.end() && was->second.SameObject(block)) continue;
-      for (const auto& [k, r] : *block) {
-        t.policy[PolicyKey(local, k)] = PolicyValue(r);
-        ch.policy.push_back(PolicyKey(local, k));
-      }
-    }
-  } else {
-    t.policy.reserve(state.PolicyEntries());
-    for (const auto& [local, block] : state.policy) {
-      for (const auto& [k, r] : *block) t.policy[PolicyKey(local, k)] = PolicyValue(r);
-    }
-  }
-  t.portsets = control::PortsetBitmaps(state);
+}
+
+// Port sets and the lockdown table (which interns its sets after the state's).
+void BuildPortsetsAndLockdown(const control::NodeState& state,
+                              const std::vector<Allowance>& allowances, datapath::NodeTables* t) {
+  t->portsets = control::PortsetBitmaps(state);
+  t->lockdown.clear();
   // Lockdown: an LPM lookup finds only the longest prefix, so each allowance also carries the
   // ports of every allowance that covers it.
   for (const auto& a : allowances) {
@@ -122,11 +90,115 @@ datapath::NodeTables BuildNodeTables(const control::NodeState& state,
     }
     wd_policy_value v{};
     for (int l4 = 0; l4 < WD_L4_COUNT; ++l4)
-      v.portset[l4] = InternPortset(&t.portsets, lv.sets[l4]);
+      v.portset[l4] = InternPortset(&t->portsets, lv.sets[l4]);
     v.flags = lv.other ? WD_POLICY_OTHER_L4 : 0;
-    t.lockdown[policy::MakeIpcacheKey(a.cidr)] = v;
+    t->lockdown[policy::MakeIpcacheKey(a.cidr)] = v;
   }
+}
+
+}  // namespace
+
+datapath::NodeTables BuildNodeTables(const control::NodeState& state,
+                                     const std::vector<LocalPod>& pods,
+                                     const std::vector<Allowance>& allowances,
+                                     const datapath::NodeTables* previous,
+                                     const control::NodeState* previous_state,
+                                     datapath::TableChanges* changes) {
+  datapath::TableChanges local_changes;
+  datapath::TableChanges& ch = changes ? *changes : local_changes;
+  if (previous && previous_state) {
+    datapath::NodeTables t = *previous;
+    TablesUndo undo;
+    PatchNodeTables(state, pods, allowances, *previous_state, &t, &ch, &undo);
+    return t;
+  }
+  ch = datapath::TableChanges{};
+  datapath::NodeTables t;
+  BuildEndpoints(state, pods, &t);
+  BuildIpcache(state, &t);
+  t.policy.reserve(state.PolicyEntries());
+  for (const auto& [local, block] : state.policy) {
+    for (const auto& [k, r] : *block) t.policy[PolicyKey(local, k)] = PolicyValue(r);
+  }
+  BuildPortsetsAndLockdown(state, allowances, &t);
   return t;
+}
+
+void PatchNodeTables(const control::NodeState& state, const std::vector<LocalPod>& pods,
+                     const std::vector<Allowance>& allowances,
+                     const control::NodeState& previous_state, datapath::NodeTables* t,
+                     datapath::TableChanges* changes, TablesUndo* undo) {
+  datapath::TableChanges& ch = *changes;
+  ch = datapath::TableChanges{};
+  ch.known = true;
+  *undo = TablesUndo{};
+  undo->endpoints = std::move(t->endpoints);
+  BuildEndpoints(state, pods, t);
+  if (previous_state.ipcache.SameObject(state.ipcache) &&
+      previous_state.node_addresses == state.node_addresses) {
+    ch.ipcache = false;
+  } else {
+    undo->ipcache = std::move(t->ipcache);
+    BuildIpcache(state, t);
+  }
+  // The blocks not shared with the previous state: their old keys out, their new keys in.
+  // Each key belongs to one block (its local identity), so each is recorded once.
+  for (const auto& [local, block] : previous_state.policy) {
+    auto now = state.policy.find(local);
+    if (now != state.policy.end() && now->second.SameObject(block)) continue;
+    for (const auto& [k, r] : *block) {
+      datapath::Raw<wd_policy_key> key = PolicyKey(local, k);
+      auto it = t->policy.find(key);
+      if (it == t->policy.end()) continue;
+      undo->policy.emplace_back(key, it->second);
+      t->policy.erase(it);
+      ch.policy.push_back(key);
+    }
+  }
+  for (const auto& [local, block] : state.policy) {
+    auto was = previous_state.policy.find(local);
+    const bool had_block = was != previous_state.policy.end();
+    if (had_block && was->second.SameObject(block)) continue;
+    for (const auto& [k, r] : *block) {
+      datapath::Raw<wd_policy_key> key = PolicyKey(local, k);
+      if (!had_block || !was->second->count(k)) {
+        undo->policy.emplace_back(key, std::nullopt);
+        ch.policy.push_back(key);
+      }
+      t->policy[key] = PolicyValue(r);
+    }
+  }
+  undo->portsets = std::move(t->portsets);
+  undo->lockdown = std::move(t->lockdown);
+  BuildPortsetsAndLockdown(state, allowances, t);
+}
+
+bool TablesUndo::Unchanged(const datapath::NodeTables& now) const {
+  for (const auto& [k, old] : policy) {
+    auto it = now.policy.find(k);
+    if ((it == now.policy.end()) != !old.has_value()) return false;
+    if (old && !datapath::SameBytes(*old, it->second)) return false;
+  }
+  if (ipcache && !datapath::SameEntries(*ipcache, now.ipcache)) return false;
+  if (portsets.size() != now.portsets.size()) return false;
+  for (size_t i = 0; i < portsets.size(); ++i) {
+    if (!datapath::SameBytes(portsets[i], now.portsets[i])) return false;
+  }
+  return datapath::SameEntries(endpoints, now.endpoints) &&
+         datapath::SameEntries(lockdown, now.lockdown);
+}
+
+void RestoreNodeTables(datapath::NodeTables* t, TablesUndo&& undo) {
+  for (auto& [k, old] : undo.policy) {
+    if (old)
+      t->policy[k] = *old;
+    else
+      t->policy.erase(k);
+  }
+  if (undo.ipcache) t->ipcache = std::move(*undo.ipcache);
+  t->endpoints = std::move(undo.endpoints);
+  t->portsets = std::move(undo.portsets);
+  t->lockdown = std::move(undo.lockdown);
 }
 
 }  // namespace warden::node

@@ -41,4 +41,27 @@ datapath::NodeTables BuildNodeTables(const control::NodeState& state,
                                      const control::NodeState* previous_state = nullptr,
                                      datapath::TableChanges* changes = nullptr);
 
+// What PatchNodeTables replaced: enough to put the tables back as they were, and to tell
+// whether the patch changed anything.
+struct TablesUndo {
+  // Every policy key the patch wrote or removed, with the value it had (none: absent).
+  std::vector<std::pair<datapath::Raw<wd_policy_key>, std::optional<wd_policy_value>>> policy;
+  std::optional<decltype(datapath::NodeTables::ipcache)> ipcache;  // if it was rebuilt
+  decltype(datapath::NodeTables::endpoints) endpoints;
+  std::vector<wd_portset> portsets;
+  decltype(datapath::NodeTables::lockdown) lockdown;
+
+  // The patched tables `now` hold exactly what they held before the patch.
+  bool Unchanged(const datapath::NodeTables& now) const;
+};
+
+// BuildNodeTables from `*t` (the tables of `previous_state`) in place: no copy of the node's
+// tens of thousands of entries for an update that changes a few. `undo` receives what was
+// replaced; RestoreNodeTables(t, undo) turns `*t` back (when the datapath refuses the update).
+void PatchNodeTables(const control::NodeState& state, const std::vector<LocalPod>& pods,
+                     const std::vector<Allowance>& allowances,
+                     const control::NodeState& previous_state, datapath::NodeTables* t,
+                     datapath::TableChanges* changes, TablesUndo* undo);
+void RestoreNodeTables(datapath::NodeTables* t, TablesUndo&& undo);
+
 }  // namespace warden::node

@@ -142,7 +142,7 @@ class BpfTest : public ::testing::Test {
     ASSERT_TRUE(pod_id.ok() && kubepods_id.ok() && kubepods_level.ok());
     // The pods of the YAML have no nodeName: they are the node "" state's pods.
     control::NodeState ns = control::ComputeNodeState(*state_, *snap_, "", "");
-    for (auto& [key, p] : ns.pods) p.gateway = s.gateway && key == s.local_pod;
+    for (auto& [key, p] : ns.pods.Mut()) p.gateway = s.gateway && key == s.local_pod;
     for (const auto& a : s.node_addresses) ns.node_addresses.push_back(*policy::ParseIp(a));
     std::vector<node::LocalPod> pods;
     if (!s.local_pod.empty()) pods.push_back({s.local_pod, *pod_id});

@@ -202,6 +202,62 @@ TEST(NodeStateTest, CopyOnWriteKeepsEveryHolderIndependent) {
   EXPECT_EQ(copy.version, 2u);
 }
 
+// A delta is checked against the state it lands on: an entry it writes must name an existing
+// port set, and port sets it replaces must still hold every entry's (the held state's too).
+TEST(NodeStateTest, DeltasNamingMissingPortSetsAreRejected) {
+  Compiled v1 = CompileTexts(Policy("y", 80));
+  NodeState s = ComputeNodeState(v1.state, v1.snap, "n1", "");
+  s.version = 1;
+  ASSERT_GT(s.PolicyEntries(), 0u);
+  const size_t nsets = s.portsets->size();
+  PolicyTuple first;
+  PolicyRecord first_rec;
+  s.ForEachPolicy([&](const PolicyTuple& k, const PolicyRecord& r) {
+    first = k;
+    first_rec = r;
+  });
+  uint16_t used = 0;
+  for (uint16_t ps : first_rec.portset) used = std::max(used, ps);
+  ASSERT_GE(used, 2) << "the entry names an interned set";
+  auto delta = [&] {
+    v1::Update u;
+    u.set_version(2);
+    u.set_base_version(1);
+    return u;
+  };
+  auto key_of = [&](v1::PolicyKey* w) {
+    w->set_local_identity(std::get<0>(first));
+    w->set_remote_identity(std::get<1>(first));
+    w->set_direction(std::get<2>(first) == WD_DIR_EGRESS ? v1::DIRECTION_EGRESS
+                                                         : v1::DIRECTION_INGRESS);
+  };
+  // An entry naming a set past the end.
+  v1::Update u = delta();
+  auto* e = u.add_policy();
+  key_of(e->mutable_key());
+  e->set_tcp_portset(static_cast<uint32_t>(nsets));
+  NodeState held = s;
+  absl::Status st = ApplyUpdate(u, &held);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("names port set"), std::string::npos) << st.message();
+  EXPECT_TRUE(held.SameContents(s));
+  // The same entry naming the last set: fine.
+  e->set_tcp_portset(static_cast<uint32_t>(nsets - 1));
+  EXPECT_TRUE(ApplyUpdate(u, &held).ok());
+  // Port sets cut down to the two fixed ones: the held entries now dangle.
+  held = s;
+  v1::Update cut = delta();
+  auto* sets = cut.mutable_portsets();
+  sets->add_sets();
+  auto* all = sets->add_sets()->add_ranges();
+  all->set_first(0);
+  all->set_last(65535);
+  st = ApplyUpdate(cut, &held);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("names port set"), std::string::npos) << st.message();
+  EXPECT_TRUE(held.SameContents(s));
+}
+
 TEST(NodeStateTest, TablesBuiltFromThePreviousTablesEqualTablesBuiltAfresh) {
   Compiled v1 = CompileTexts(Policy("y", 80));
   Compiled v2 = CompileTexts(Policy("x", 81));
@@ -224,6 +280,44 @@ TEST(NodeStateTest, TablesBuiltFromThePreviousTablesEqualTablesBuiltAfresh) {
   datapath::NodeTables t0 = node::BuildNodeTables(none, pods, allow);
   EXPECT_TRUE(datapath::SameTables(node::BuildNodeTables(s2, pods, allow, &t0, &none), fresh));
   EXPECT_TRUE(t0.policy.empty());
+}
+
+// The agent patches the tables in force in place; the undo puts them back exactly (when the
+// kernel refuses the update) and tells whether the patch changed anything.
+TEST(NodeStateTest, PatchedTablesRestoreExactly) {
+  Compiled v1 = CompileTexts(Policy("y", 80));
+  Compiled v2 = CompileTexts(Policy("x", 81));
+  SharedParts p1 = ComputeSharedParts(v1.state, v1.snap);
+  SharedParts p2 = ComputeSharedParts(v2.state, v2.snap, &p1);
+  std::vector<node::LocalPod> pods = {{"x/a", 1001}};
+  std::vector<Allowance> allow = {*ParseAllowance("169.254.169.254/32:80/TCP")};
+  NodeState s1 = ComputeNodeState(v1.state, v1.snap, p1, "n1", "", allow);
+  NodeState s2 = ComputeNodeState(v2.state, v2.snap, p2, "n1", "", allow);
+  // A second node address changes the ipcache too.
+  s2.node_addresses.push_back(*policy::ParseIp("10.0.1.1"));
+  const datapath::NodeTables t1 = node::BuildNodeTables(s1, pods, allow);
+  datapath::NodeTables t = t1;
+  datapath::TableChanges ch;
+  node::TablesUndo undo;
+  node::PatchNodeTables(s2, pods, allow, s1, &t, &ch, &undo);
+  EXPECT_TRUE(datapath::SameTables(t, node::BuildNodeTables(s2, pods, allow)));
+  EXPECT_FALSE(undo.Unchanged(t));
+  EXPECT_TRUE(ch.ipcache);
+  EXPECT_FALSE(ch.policy.empty());
+  node::RestoreNodeTables(&t, std::move(undo));
+  EXPECT_TRUE(datapath::SameTables(t, t1));
+  // A patch from a state to itself (new version, same contents) changes nothing.
+  NodeState again = s1;
+  again.policy.clear();
+  for (const auto& [local, block] : s1.policy) again.policy.emplace(local, Shared(*block));
+  node::PatchNodeTables(again, pods, allow, s1, &t, &ch, &undo);
+  EXPECT_FALSE(ch.policy.empty()) << "unshared blocks are rewritten";
+  EXPECT_TRUE(undo.Unchanged(t));
+  EXPECT_TRUE(datapath::SameTables(t, t1));
+  // The pod in another cgroup: only the endpoints differ, and Unchanged sees it.
+  pods[0].cgroup_id = 1002;
+  node::PatchNodeTables(s1, pods, allow, again, &t, &ch, &undo);
+  EXPECT_FALSE(undo.Unchanged(t));
 }
 
 }  // namespace
