@@ -128,18 +128,24 @@ static __always_inline void wd_decide_cached(const struct wd_config* cfg,
     }                                                                    \
   } while (0)
 
-/* Whether the kernel matched this packet to a TCP socket's connection (any TCP socket but a
- * listener receiving). Such a packet is either its connection's own direction or a reply to
- * it, so the reverse direction's verdict may admit it; a listener's inbound packets open new
- * connections and only their own direction counts. */
-static __always_inline int wd_on_tcp_connection(struct __sk_buff* skb, const struct wd_flow* f,
-                                                __u8 dir) {
+/* What TCP socket the kernel matched this packet to:
+ *   WD_TCP_CONNECTION: a connection (any TCP socket but a listener receiving). The packet is
+ *     either its connection's own direction or a reply to it, so the reverse direction's verdict
+ *     may admit it.
+ *   WD_TCP_LISTENER: a listener receiving (a SYN, or the ACK completing a handshake): it opens
+ *     a new connection and only its own (ingress) direction counts.
+ *   0: no TCP socket (not TCP, or no socket: a reset to a closed port, say). */
+#define WD_TCP_CONNECTION 1
+#define WD_TCP_LISTENER 2
+static __always_inline int wd_tcp_socket(struct __sk_buff* skb, const struct wd_flow* f,
+                                         __u8 dir) {
   if (f->protocol != WD_IPPROTO_TCP) return 0;
   struct bpf_sock* sk = skb->sk;
   if (!sk) return 0;
   sk = bpf_sk_fullsock(sk);
   if (!sk || sk->protocol != WD_IPPROTO_TCP) return 0;
-  return !(dir == WD_DIR_INGRESS && sk->state == BPF_TCP_LISTEN);
+  return dir == WD_DIR_INGRESS && sk->state == BPF_TCP_LISTEN ? WD_TCP_LISTENER
+                                                               : WD_TCP_CONNECTION;
 }
 
 static __always_inline int wd_skb(struct __sk_buff* skb, __u8 dir) {
@@ -157,7 +163,18 @@ static __always_inline int wd_skb(struct __sk_buff* skb, __u8 dir) {
   int resolved = 0;
   struct wd_decision d, rd;
 
-  if (wd_on_tcp_connection(skb, &f, dir)) {
+  int tcp = wd_tcp_socket(skb, &f, dir);
+  if (tcp == WD_TCP_LISTENER) {
+    /* A connection being opened: its own verdict, cached per (peer, port) and generation, so
+     * a new connection from a known peer costs one lookup and writes nothing. */
+    struct wd_verdict_key k;
+    wd_verdict_key_of(&k, self, &f, dir);
+    int fresh = WD_VERDICT(cfg, &k, &f, &d, &local, resolved, WD_SKB_RESOLVE(&local, cfg, self));
+    wd_count(hook, fresh || !d.allow ? d.reason : WD_REASON_ALLOW_TRACKED);
+    if (fresh || !d.allow) wd_emit(hook, dir, &local, &f, &d);
+    return d.allow ? 1 : 0;
+  }
+  if (tcp == WD_TCP_CONNECTION) {
     /* This direction's verdict, else the reverse one's (a reply). Cached verdicts first: a
      * client's replies arrive on a new local port each time, and must not cost a decision.
      * The likelier one is looked up first: the service's port is usually the lower one, so a
@@ -197,7 +214,8 @@ static __always_inline int wd_skb(struct __sk_buff* skb, __u8 dir) {
     return 0;
   }
 
-  /* Anything else: a flow admitted under the current generation passes on its exact ports. */
+  /* Anything else (UDP, ICMP, TCP without a socket): a flow admitted under the current
+   * generation passes on its exact ports. */
   struct wd_ct_key ck;
   wd_ct_key_of(&ck, self, &f);
   struct wd_ct_value* cv = bpf_map_lookup_elem(&wd_ct, &ck);
