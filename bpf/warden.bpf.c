@@ -137,15 +137,13 @@ static __always_inline void wd_decide_cached(const struct wd_config* cfg,
  *   0: no TCP socket (not TCP, or no socket: a reset to a closed port, say). */
 #define WD_TCP_CONNECTION 1
 #define WD_TCP_LISTENER 2
-static __always_inline int wd_tcp_socket(struct __sk_buff* skb, const struct wd_flow* f,
-                                         __u8 dir) {
+static __always_inline int wd_tcp_socket(struct __sk_buff* skb, const struct wd_flow* f, __u8 dir) {
   if (f->protocol != WD_IPPROTO_TCP) return 0;
   struct bpf_sock* sk = skb->sk;
   if (!sk) return 0;
   sk = bpf_sk_fullsock(sk);
   if (!sk || sk->protocol != WD_IPPROTO_TCP) return 0;
-  return dir == WD_DIR_INGRESS && sk->state == BPF_TCP_LISTEN ? WD_TCP_LISTENER
-                                                               : WD_TCP_CONNECTION;
+  return dir == WD_DIR_INGRESS && sk->state == BPF_TCP_LISTEN ? WD_TCP_LISTENER : WD_TCP_CONNECTION;
 }
 
 static __always_inline int wd_skb(struct __sk_buff* skb, __u8 dir) {

@@ -1,5 +1,6 @@
 #include "agent/node/node_agent.h"
 
+#include <malloc.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -150,6 +151,7 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
       fingerprint_ = fp;
       reloaded = true;
     }
+    if (reloaded) malloc_trim(0);  // the parse and compile peak, freed: back to the kernel
   }
   // Counted once this reconcile is over, applied or not: tests wait on it.
   struct CountLoad {
@@ -289,6 +291,10 @@ absl::Status NodeAgent::Start() {
   if (!attached.ok()) return attached.status();
   int adopted = 0;
   for (const auto& ap : *attached) adopted += ap.adopted;
+  // Loading the programs parsed the kernel's BTF (megabytes, freed since) and the first
+  // reconcile built the whole cluster state: hand the freed heap back to the kernel, or the
+  // agent keeps its start-up peak as resident memory on every node for good.
+  malloc_trim(0);
   Log(absl::StrCat(adopted ? "adopted " : "attached ", attached->size(), " programs on ",
                    opts_.cgroup_root, " (", stats_.local_pods.load(), " local pods, generation ",
                    stats_.generation.load(), ")"));

@@ -18,9 +18,10 @@
 //      the agent drains them); Warden with nobody reading events; iptables (nft backend) in the
 //      server's netns: an ESTABLISHED,RELATED accept first, then 10,000 source rules with the
 //      allowing one last, policy DROP; and the same with only the allowing rule (conntrack alone).
-//      Each round runs every variant for --seconds after a 0.2 s warm-up; "vs none" is the
-//      median over rounds of variant / none of the same round. Two extra rounds (Warden with and
-//      without an event reader) with BPF run-time stats give the live cost of each program.
+//      Each round runs every variant for --seconds after a 0.2 s warm-up, odd rounds in reverse
+//      order; "vs none" is the median over rounds of variant / none of the same round. Two extra
+//      rounds (Warden with and without an event reader) with BPF run-time stats give the live cost
+//      of each program.
 //  [3] RSS of the real `warden node` with 1,000 local pods (kubelet-named cgroups, generated
 //      manifests), against the same manifests with 0 local pods, and an empty manifest dir.
 //
@@ -28,7 +29,7 @@
 //   netns wdb-<pid>-{c,s}, cgroup <cgroup2>/warden-bench-<pid>, bpffs
 //   /sys/fs/bpf/warden-bench-<pid>, /tmp/warden-bench-<pid>.
 // Usage:
-//   datapath_bench [--rounds N (8)] [--seconds S (1)] [--repeat N (1000000)] [--single N (20000)]
+//   datapath_bench [--rounds N (16)] [--seconds S (1)] [--repeat N (1000000)] [--single N (20000)]
 //                  [--skip-testrun] [--skip-tcp] [--skip-rss]
 //   datapath_bench --skip-tcp --skip-rss --loop ct|deny|early|harness|hit [--loop-seconds S (10)]
 //       runs only that TEST_RUN path on the 100k tables, for `perf record -a`.
@@ -1024,7 +1025,13 @@ TcpResult RunTcp(const Env& env, int rounds, int seconds) {
   const int ms = seconds * 1000;
   for (int round = 0; round < rounds; ++round) {
     std::printf("  round %d/%d:", round + 1, rounds);
-    for (auto& v : variants) {
+    // Odd rounds run the variants in reverse order (ABBA): what one variant leaves behind
+    // (iptables' deferred frees, a warm or cold cache) and slow drifts of the machine then
+    // weigh on every variant alike instead of always on the one that follows.
+    std::vector<size_t> order(variants.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = round % 2 ? order.size() - 1 - i : i;
+    for (size_t vi : order) {
+      auto& v = variants[vi];
       CheckInterrupted();
       v.setup();
       ConnResult r;
@@ -1323,7 +1330,8 @@ std::string Fmt(double v, int prec = 1) {
 int Main(int argc, char** argv) {
   if (ArgFlag(argc, argv, "-h") || ArgFlag(argc, argv, "--help")) {
     std::printf(
-        "usage: datapath_bench [--rounds N (8)] [--seconds S (1)] [--repeat N (1000000)] [--single "
+        "usage: datapath_bench [--rounds N (16)] [--seconds S (1)] [--repeat N (1000000)] "
+        "[--single "
         "N (20000)]\n"
         "                      [--skip-testrun] [--skip-tcp] [--skip-rss]\n"
         "       datapath_bench --skip-tcp --skip-rss --loop ct|deny|early|harness|hit "
@@ -1341,7 +1349,7 @@ int Main(int argc, char** argv) {
                  argv[0]);
     return 2;
   }
-  const int rounds = ArgInt(argc, argv, "--rounds", 8);
+  const int rounds = ArgInt(argc, argv, "--rounds", 16);
   const int seconds = ArgInt(argc, argv, "--seconds", 1);
   const uint32_t repeat = ArgInt(argc, argv, "--repeat", 1000000);
   const int single = ArgInt(argc, argv, "--single", 20000);
