@@ -146,7 +146,12 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
       policy::CompileOptions co;
       co.cluster_cidrs = opts_.cluster_cidrs;
       policy::Snapshot snap = policy::Compile(*state_, co, &compile_cache_);
-      desired_ = control::ComputeNodeState(*state_, snap, opts_.node, opts_.gateway_namespace);
+      // Parts shared with the previous state (unchanged identities' blocks, the ipcache): the
+      // tables are then patched only where the policy changed, as in control mode.
+      parts_ = std::make_unique<control::SharedParts>(
+          control::ComputeSharedParts(*state_, snap, parts_.get()));
+      desired_ =
+          control::ComputeNodeState(*state_, snap, *parts_, opts_.node, opts_.gateway_namespace);
       ++desired_gen_;
       fingerprint_ = fp;
       reloaded = true;
@@ -174,11 +179,16 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
   }
   auto kubepods = FindKubepods(opts_.cgroup_root);
   if (!kubepods.ok()) return kubepods.status();
-  // A new state for the same pods (a policy change) reuses a scan younger than a second.
+  // A new state for the same pods (a policy change) reuses the last scan: finding cgroups that
+  // came or went since is the tick's job (above: once a second when nothing new arrives), and
+  // an update should cost what it changes, not a walk over every pod's cgroup. A scan older
+  // than 30 s is redone anyway, in case new states keep arriving faster than ticks.
   std::vector<std::pair<std::string, std::string>> looking_for;
   looking_for.reserve(want.pods.size());
   for (const auto& [key, pod] : want.pods) looking_for.emplace_back(key, pod.uid);
-  if (looking_for != scanned_for_ || now - last_scan_ >= std::chrono::seconds(1)) {
+  const bool new_state = applied_inputs_.empty() || applied_inputs_.front().second != desired_gen_;
+  const auto max_age = new_state ? std::chrono::seconds(30) : std::chrono::seconds(1);
+  if (looking_for != scanned_for_ || now - last_scan_ >= max_age) {
     last_scan_ = now;
     scanned_local_.clear();
     scanned_missing_ = 0;

@@ -93,6 +93,7 @@ class NodeAgent {
   std::unique_ptr<datapath::BpfDatapath> dp_;
   policy::ManifestSource source_;
   std::shared_ptr<policy::CompileCache> compile_cache_;  // manifests mode: reused between loads
+  std::unique_ptr<control::SharedParts> parts_;          // manifests mode: of the last load
   std::string fingerprint_;
   std::mutex mu_;  // one reconcile at a time (the agent loop, the Sync client)
   std::optional<control::NodeState> desired_;
