@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -269,10 +270,22 @@ SharedParts ComputeSharedParts(const policy::ClusterState& state, const policy::
   PortsetList sets;
   for (const auto& b : snap.portsets) sets.push_back(BitmapToRanges(b));
   parts.portsets = Reuse(std::move(sets), previous ? &previous->portsets : nullptr, same);
+  // With the policy entries of the snapshot the previous parts came from, changed only for some
+  // local identities, only those identities' blocks are built again.
+  parts.policy_build = snap.policy_build;
+  absl::flat_hash_set<uint32_t> changed;
+  const bool only_changed =
+      previous && snap.policy_changed_from && previous->policy_build == snap.policy_changed_from;
+  if (only_changed) {
+    parts.policy = previous->policy;
+    changed.insert(snap.policy_changed_locals.begin(), snap.policy_changed_locals.end());
+    for (uint32_t local : snap.policy_changed_locals) parts.policy.erase(local);
+  }
   // Entries sorted by (local, remote, direction): each block is then built by appending.
   std::vector<std::pair<std::tuple<uint32_t, uint32_t, uint8_t>, PolicyRecord>> entries;
-  entries.reserve(snap.policy.size());
+  entries.reserve(only_changed ? 0 : snap.policy.size());
   for (const auto& [k, v] : snap.policy) {
+    if (only_changed && !changed.contains(k.local)) continue;
     PolicyRecord r;
     for (int i = 0; i < WD_L4_COUNT; ++i) r.portset[i] = v.portset[i];
     r.other = v.flags & WD_POLICY_OTHER_L4;
@@ -292,7 +305,7 @@ SharedParts ComputeSharedParts(const policy::ClusterState& state, const policy::
       auto it = previous->policy.find(local);
       if (it != previous->policy.end()) old = &it->second;
     }
-    parts.policy.emplace(local, Reuse(std::move(block), old, same));
+    parts.policy.insert_or_assign(local, Reuse(std::move(block), old, same));
   }
   if (same_base) {
     parts.pods_by_node = previous->pods_by_node;

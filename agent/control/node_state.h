@@ -111,7 +111,8 @@ struct SharedParts {
   // Each node's pods ("ns/name" -> record, `gateway` not set yet), in key order.
   using PodsByNode = std::map<std::string, std::vector<std::pair<std::string, PodRecord>>>;
   Shared<PodsByNode> pods_by_node;
-  std::shared_ptr<const void> base;  // the snapshot's base (policy::Snapshot::base)
+  std::shared_ptr<const void> base;          // the snapshot's base (policy::Snapshot::base)
+  std::shared_ptr<const void> policy_build;  // and its policy_build
 };
 
 SharedParts ComputeSharedParts(const policy::ClusterState& state, const policy::Snapshot& snap,

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/policy/identity_allocator.h"
@@ -23,7 +24,8 @@ wd_ipcache_key MakeIpcacheKey(const Cidr& prefix) {
 
 using Signature = std::vector<NamedPort>;
 
-struct CompileCache {
+// The identities and ipcache of the last compile, and what they were built from.
+struct IdentityBuild {
   // What the identities were built from (the maps themselves, held so they stay those maps).
   std::shared_ptr<const std::map<std::string, Pod>> pods;
   std::shared_ptr<const std::map<std::string, Node>> nodes;
@@ -33,8 +35,26 @@ struct CompileCache {
   std::vector<Identity> pod_identities;
   std::vector<Identity> cidr_identities;
   std::map<std::string, std::vector<size_t>> by_namespace;
-  std::map<std::string, PodRecord> pods_records;
+  common::SharedMap<std::map<std::string, PodRecord>> pods_records;
   std::vector<std::pair<wd_ipcache_key, wd_ipcache_value>> ipcache;
+};
+
+// The policy entries of the last compile, and what they were compiled from (on top of its
+// IdentityBuild): a compile whose policies differ in a few objects recompiles only the local
+// identities those objects select.
+struct PolicyBuild {
+  std::shared_ptr<const IdentityBuild> identities;
+  std::shared_ptr<const std::map<std::string, NetworkPolicy>> policies;
+  std::shared_ptr<const std::map<std::string, Namespace>> namespaces;
+  absl::flat_hash_map<PolicyKey, wd_policy_value> policy;
+  PortSetTable portsets;
+  size_t portsets_after_full = 0;  // the table's size after the last full policy compile
+  std::vector<uint8_t> isolated;   // per pod identity (index as in IdentityBuild)
+};
+
+struct CompileCache {
+  std::shared_ptr<const IdentityBuild> identities;
+  std::shared_ptr<const PolicyBuild> policies;
 };
 
 namespace {
@@ -115,21 +135,24 @@ class Compiler {
   Snapshot Run(std::shared_ptr<CompileCache>* cache) {
     std::vector<Cidr> prefixes = PolicyPrefixes();
     const CompileCache* c = cache ? cache->get() : nullptr;
-    if (c && c->pods == st_.pods.Pin() && c->nodes == st_.nodes.Pin() &&
-        c->cluster_cidrs == opts_.cluster_cidrs && c->policy_prefixes == prefixes) {
+    std::shared_ptr<const IdentityBuild> ib;
+    if (c && c->identities && c->identities->pods == st_.pods.Pin() &&
+        c->identities->nodes == st_.nodes.Pin() &&
+        c->identities->cluster_cidrs == opts_.cluster_cidrs &&
+        c->identities->policy_prefixes == prefixes) {
       // The same identities and ipcache as last time: only the policies are compiled again.
-      pod_identities_ = c->pod_identities;
-      cidr_identities_ = c->cidr_identities;
-      by_namespace_ = c->by_namespace;
-      snap_.pods = c->pods_records;
-      snap_.ipcache = c->ipcache;
-      snap_.base = *cache;
+      ib = c->identities;
+      pod_identities_ = ib->pod_identities;
+      cidr_identities_ = ib->cidr_identities;
+      by_namespace_ = ib->by_namespace;
+      snap_.pods = ib->pods_records;
+      snap_.ipcache = ib->ipcache;
     } else {
       BuildPodIdentities();
       BuildCidrIdentities(prefixes);
       BuildIpcache();
       if (cache) {
-        auto fresh = std::make_shared<CompileCache>();
+        auto fresh = std::make_shared<IdentityBuild>();
         fresh->pods = st_.pods.Pin();
         fresh->nodes = st_.nodes.Pin();
         fresh->cluster_cidrs = opts_.cluster_cidrs;
@@ -139,12 +162,40 @@ class Compiler {
         fresh->by_namespace = by_namespace_;
         fresh->pods_records = snap_.pods;
         fresh->ipcache = snap_.ipcache;
-        snap_.base = fresh;
-        *cache = std::move(fresh);
+        ib = std::move(fresh);
       }
     }
-    for (const auto& [_, np] : st_.policies) CompilePolicy(np);
+    snap_.base = ib;
+    std::shared_ptr<const PolicyBuild> prev;
+    if (c && ib && c->policies && c->policies->identities == ib) prev = c->policies;
+    // Port sets no policy names any more stay in an incrementally grown table: start afresh
+    // once it has doubled (the kernel's table holds 256).
+    // The kernel's port set table holds 256 by default: stay well below.
+    if (prev && prev->namespaces == st_.namespaces.Pin() &&
+        prev->portsets.size() <=
+            std::min<size_t>(std::max<size_t>(64, 2 * prev->portsets_after_full), 200)) {
+      CompileChangedPolicies(prev);
+    } else {
+      for (const auto& [_, np] : st_.policies) CompilePolicy(np, nullptr);
+      portsets_after_full_ = portsets_.size();
+    }
     snap_.portsets = portsets_.Bitmaps();
+    if (cache) {
+      auto pb = std::make_shared<PolicyBuild>();
+      pb->identities = ib;
+      pb->policies = st_.policies.Pin();
+      pb->namespaces = st_.namespaces.Pin();
+      pb->policy = snap_.policy;
+      pb->portsets = portsets_;
+      pb->portsets_after_full = portsets_after_full_;
+      pb->isolated.reserve(pod_identities_.size());
+      for (const auto& id : pod_identities_) pb->isolated.push_back(id.isolated);
+      snap_.policy_build = pb;
+      auto next = std::make_shared<CompileCache>();
+      next->identities = ib;
+      next->policies = std::move(pb);
+      *cache = std::move(next);
+    }
     CollectIdentities();
     return std::move(snap_);
   }
@@ -384,15 +435,70 @@ class Compiler {
     return out;
   }
 
-  void CompilePolicy(const NetworkPolicy& np) {
-    std::vector<Identity*> selected;
+  // The pod identities `np` selects (its namespace's, matching its podSelector).
+  template <typename Fn>
+  void ForSelected(const NetworkPolicy& np, Fn fn) {
     auto it = by_namespace_.find(np.ns);
-    if (it != by_namespace_.end()) {
-      for (size_t idx : it->second) {
-        if (np.pod_selector.Matches(pod_identities_[idx].labels))
-          selected.push_back(&pod_identities_[idx]);
+    if (it == by_namespace_.end()) return;
+    for (size_t idx : it->second) {
+      if (np.pod_selector.Matches(pod_identities_[idx].labels)) fn(pod_identities_[idx]);
+    }
+  }
+
+  // The policies of the previous compile, with the entries of the local identities that
+  // changed policies select (before or now) compiled again from every policy selecting them.
+  // Only policies of a local identity's own namespace can select it.
+  void CompileChangedPolicies(const std::shared_ptr<const PolicyBuild>& prev_build) {
+    const PolicyBuild& prev = *prev_build;
+    absl::flat_hash_set<uint32_t> affected;
+    std::set<std::string> namespaces;
+    auto touch = [&](const NetworkPolicy& np) {
+      ForSelected(np, [&](const Identity& id) {
+        affected.insert(id.id);
+        namespaces.insert(np.ns);
+      });
+    };
+    const auto& before = *prev.policies;
+    const auto& now = st_.policies.get();
+    if (&before != &now) {
+      auto a = before.begin(), b = now.begin();
+      while (a != before.end() || b != now.end()) {
+        if (b == now.end() || (a != before.end() && a->first < b->first)) {
+          touch((a++)->second);  // removed
+        } else if (a == before.end() || b->first < a->first) {
+          touch((b++)->second);  // added
+        } else {
+          if (!(a->second == b->second)) {
+            touch(a->second);
+            touch(b->second);
+          }
+          ++a;
+          ++b;
+        }
       }
     }
+    portsets_ = prev.portsets;
+    portsets_after_full_ = prev.portsets_after_full;
+    snap_.policy = prev.policy;
+    absl::erase_if(snap_.policy, [&](const auto& e) { return affected.contains(e.first.local); });
+    for (size_t i = 0; i < pod_identities_.size(); ++i) {
+      Identity& id = pod_identities_[i];
+      id.isolated = affected.contains(id.id) ? 0 : prev.isolated[i];
+    }
+    for (const auto& [_, np] : now) {
+      if (namespaces.count(np.ns)) CompilePolicy(np, &affected);
+    }
+    snap_.policy_changed_from = prev_build;
+    snap_.policy_changed_locals.assign(affected.begin(), affected.end());
+    std::sort(snap_.policy_changed_locals.begin(), snap_.policy_changed_locals.end());
+  }
+
+  // Compiles `np` for the identities it selects (only those in `only`, if given).
+  void CompilePolicy(const NetworkPolicy& np, const absl::flat_hash_set<uint32_t>* only) {
+    std::vector<Identity*> selected;
+    ForSelected(np, [&](Identity& id) {
+      if (!only || only->contains(id.id)) selected.push_back(&id);
+    });
     if (selected.empty()) return;
     for (Identity* id : selected) {
       if (np.affects_ingress) id->isolated |= WD_ISOLATED_INGRESS;
@@ -450,6 +556,7 @@ class Compiler {
   PrefixSet prefixes_;
   std::map<CidrIdentityKey, uint32_t> cidr_id_;
   PortSetTable portsets_;
+  size_t portsets_after_full_ = 0;
 };
 
 }  // namespace

@@ -15,6 +15,7 @@ struct SelectorRequirement {
   std::string key;
   SelectorOp op = SelectorOp::kIn;
   std::vector<std::string> values;
+  bool operator==(const SelectorRequirement&) const = default;
 };
 
 // An empty selector (no matchLabels, no matchExpressions) selects everything. Whether a selector
@@ -28,6 +29,7 @@ struct LabelSelector {
   bool Matches(const Labels& labels) const;
   // Human-readable form, as kubectl prints selectors: "app=web,tier in (a,b),!debug".
   std::string ToString() const;
+  bool operator==(const LabelSelector&) const = default;
 };
 
 const char* SelectorOpName(SelectorOp op);

@@ -23,6 +23,7 @@ inline constexpr char kNamespaceNameLabel[] = "kubernetes.io/metadata.name";
 struct SourceRef {
   std::string file;
   int line = 0;  // 1-based; 0 when unknown
+  bool operator==(const SourceRef&) const = default;
 };
 
 struct Namespace {
@@ -66,11 +67,13 @@ struct PolicyPort {
   Protocol protocol = Protocol::kTCP;
   std::variant<std::monostate, int, std::string> port;  // none, number, or named port
   std::optional<int> end_port;
+  bool operator==(const PolicyPort&) const = default;
 };
 
 struct IpBlock {
   Cidr cidr;
   std::vector<Cidr> except;
+  bool operator==(const IpBlock&) const = default;
 };
 
 // A NetworkPolicyPeer. Validation guarantees either ip_block alone, or at least one selector.
@@ -78,12 +81,14 @@ struct PolicyPeer {
   std::optional<LabelSelector> pod_selector;
   std::optional<LabelSelector> namespace_selector;
   std::optional<IpBlock> ip_block;
+  bool operator==(const PolicyPeer&) const = default;
 };
 
 // One ingress or egress rule. Empty peers = every peer; empty ports = every port and protocol.
 struct PolicyRule {
   std::vector<PolicyPeer> peers;
   std::vector<PolicyPort> ports;
+  bool operator==(const PolicyRule&) const = default;
 };
 
 struct NetworkPolicy {
@@ -97,6 +102,7 @@ struct NetworkPolicy {
   SourceRef source;
 
   std::string Key() const { return ns + "/" + name; }
+  bool operator==(const NetworkPolicy&) const = default;
 };
 
 }  // namespace warden::policy

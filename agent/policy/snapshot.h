@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "agent/common/shared.h"
 #include "agent/policy/objects.h"
 #include "warden_structs.h"
 
@@ -72,7 +73,8 @@ struct PodRecord {
 struct Snapshot {
   std::vector<Identity> identities;  // sorted by id
   absl::flat_hash_map<uint32_t, size_t> identity_index;
-  std::map<std::string, PodRecord> pods;  // "ns/name" -> identity
+  common::SharedMap<std::map<std::string, PodRecord>> pods;  // "ns/name" -> identity (shared
+                                                             // between compiles of one base)
   // Kernel tables.
   std::vector<std::pair<wd_ipcache_key, wd_ipcache_value>> ipcache;  // sorted by key bytes
   absl::flat_hash_map<PolicyKey, wd_policy_value> policy;
@@ -81,6 +83,13 @@ struct Snapshot {
   // two snapshots with the same non-null base have the same of those, from the same pods
   // (compiler.h, CompileCache), so whoever derives from them may reuse what it derived.
   std::shared_ptr<const void> base;
+  // Names this compile's policy entries (with a CompileCache; else null). When
+  // `policy_changed_from` names an earlier compile's, the entries are that compile's except
+  // those of the local identities in `policy_changed_locals` (sorted): whoever derived
+  // something from that compile's entries may redo only those.
+  std::shared_ptr<const void> policy_build;
+  std::shared_ptr<const void> policy_changed_from;
+  std::vector<uint32_t> policy_changed_locals;
 
   const Identity* FindIdentity(uint32_t id) const {
     auto it = identity_index.find(id);

@@ -127,6 +127,7 @@ TEST(NodeStateTest, PartsOfTheSameBaseAreReusedAndExact) {
     if (keep_pods_of) {  // as ManifestSource does when only the policy file changed
       loaded.state.pods = keep_pods_of->pods;
       loaded.state.nodes = keep_pods_of->nodes;
+      loaded.state.namespaces = keep_pods_of->namespaces;
       loaded.state.Finalize();
     }
     return std::move(loaded.state);
@@ -135,21 +136,31 @@ TEST(NodeStateTest, PartsOfTheSameBaseAreReusedAndExact) {
   policy::ClusterState st1 = load(Policy("y", 80), nullptr);
   policy::Snapshot s1 = policy::Compile(st1, {}, &cache);
   SharedParts p1 = ComputeSharedParts(st1, s1);
+  SharedParts prev = p1;
   for (const auto& [policy_yaml, same_base] : std::vector<std::pair<std::string, bool>>{
            {Policy("x", 81), true}, {Policy("y", 80), true}}) {
     policy::ClusterState st2 = load(policy_yaml, &st1);
     policy::Snapshot s2 = policy::Compile(st2, {}, &cache);
     ASSERT_NE(s2.base, nullptr);
     EXPECT_EQ(s2.base == s1.base, same_base);
-    SharedParts p2 = ComputeSharedParts(st2, s2, &p1);
-    EXPECT_TRUE(p2.ipcache.SameObject(p1.ipcache));
-    EXPECT_TRUE(p2.pods_by_node.SameObject(p1.pods_by_node));
-    SharedParts fresh = ComputeSharedParts(st2, policy::Compile(st2));
+    // Only the identities the changed policy selects (x/a's) were compiled again.
+    ASSERT_NE(s2.policy_changed_from, nullptr);
+    EXPECT_EQ(s2.policy_changed_locals, std::vector<uint32_t>{s2.pods.at("x/a").identity});
+    SharedParts p2 = ComputeSharedParts(st2, s2, &prev);
+    EXPECT_TRUE(p2.ipcache.SameObject(prev.ipcache));
+    EXPECT_TRUE(p2.pods_by_node.SameObject(prev.pods_by_node));
+    for (const auto& [local, block] : p2.policy) {
+      if (local != s2.pods.at("x/a").identity) {
+        EXPECT_TRUE(block.SameObject(prev.policy.at(local))) << local;
+      }
+    }
+    SharedParts fresh = ComputeSharedParts(st2, s2);  // the same snapshot, nothing reused
     for (const char* node : {"n1", "n2", "n3"}) {
       EXPECT_TRUE(ComputeNodeState(st2, s2, p2, node, "x")
                       .SameContents(ComputeNodeState(st2, s2, fresh, node, "x")))
           << node;
     }
+    prev = std::move(p2);
   }
   // A pod change is a new base: nothing is taken from the parts before.
   policy::ClusterState st3 = load(Policy("y", 80), nullptr);
