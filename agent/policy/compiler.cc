@@ -481,6 +481,20 @@ class Compiler {
     portsets_after_full_ = prev.portsets_after_full;
     snap_.policy = prev.policy;
     absl::erase_if(snap_.policy, [&](const auto& e) { return affected.contains(e.first.local); });
+    // Port sets that only the erased entries named are free for the sets that replace them:
+    // a changed port list then often keeps its entries' ids (only the set's contents change),
+    // and the table does not grow with every change.
+    {
+      std::vector<bool> used(portsets_.size(), false);
+      for (const auto& [_, v] : snap_.policy) {
+        for (uint16_t ps : v.portset) used[ps] = true;
+      }
+      std::vector<uint16_t> unused;
+      for (size_t i = 0; i < used.size(); ++i) {
+        if (!used[i]) unused.push_back(static_cast<uint16_t>(i));
+      }
+      portsets_.Free(unused);
+    }
     for (size_t i = 0; i < pod_identities_.size(); ++i) {
       Identity& id = pod_identities_[i];
       id.isolated = affected.contains(id.id) ? 0 : prev.isolated[i];

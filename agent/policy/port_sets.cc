@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+
+#include "absl/container/flat_hash_set.h"
 
 namespace warden::policy {
 
@@ -35,10 +38,35 @@ uint16_t PortSetTable::Intern(std::vector<PortRange> ranges) {
     // Unreachable in practice (each set is a distinct union of policy ports); never wrap ids.
     std::abort();
   }
-  uint16_t id = static_cast<uint16_t>(sets_.size());
-  sets_.push_back(ranges);
+  uint16_t id;
+  if (!free_.empty()) {
+    id = free_.back();  // the lowest free id
+    free_.pop_back();
+    sets_[id] = ranges;
+  } else {
+    id = static_cast<uint16_t>(sets_.size());
+    sets_.push_back(ranges);
+  }
   ids_.emplace(std::move(ranges), id);
   return id;
+}
+
+void PortSetTable::Free(const std::vector<uint16_t>& ids) {
+  absl::flat_hash_set<uint16_t> gone;
+  for (uint16_t id : ids) {
+    if (id == WD_PORTSET_EMPTY || id == WD_PORTSET_ALL || id >= sets_.size()) continue;
+    auto it = ids_.find(sets_[id]);
+    if (it == ids_.end() || it->second != id) continue;  // already free
+    ids_.erase(it);
+    gone.insert(id);
+  }
+  if (gone.empty()) return;
+  absl::erase_if(unions_, [&](const auto& u) {
+    return gone.contains(static_cast<uint16_t>(u.first >> 16)) ||
+           gone.contains(static_cast<uint16_t>(u.first & 0xffff)) || gone.contains(u.second);
+  });
+  free_.insert(free_.end(), gone.begin(), gone.end());
+  std::sort(free_.begin(), free_.end(), std::greater<uint16_t>());
 }
 
 uint16_t PortSetTable::Union(uint16_t a, uint16_t b) {

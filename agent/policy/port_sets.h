@@ -22,7 +22,13 @@ class PortSetTable {
   uint16_t Intern(std::vector<PortRange> ranges);
   uint16_t Union(uint16_t a, uint16_t b);
   const std::vector<PortRange>& Ranges(uint16_t id) const { return sets_[id]; }
+  // Ids in use or free; free ids keep their old contents until reused.
   size_t size() const { return sets_.size(); }
+  // Makes `ids` free (EMPTY and ALL never are): their sets and every cached union naming them
+  // are forgotten, and the next new sets take them, lowest first, before the table grows. For
+  // a compiler that recompiles part of its entries: ids that only those entries named are
+  // reused for the sets that replace them, so unchanged ids keep entries unchanged.
+  void Free(const std::vector<uint16_t>& ids);
   // Kernel bitmaps, index = id.
   std::vector<wd_portset> Bitmaps() const;
 
@@ -30,6 +36,7 @@ class PortSetTable {
   std::vector<std::vector<PortRange>> sets_;
   absl::flat_hash_map<std::vector<PortRange>, uint16_t> ids_;
   absl::flat_hash_map<uint32_t, uint16_t> unions_;
+  std::vector<uint16_t> free_;  // descending: back() is the lowest
 };
 
 inline bool PortsetHas(const wd_portset& s, uint16_t port) {

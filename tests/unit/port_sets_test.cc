@@ -213,6 +213,39 @@ TEST(PortSetTableTest, BitmapsIndexedById) {
   EXPECT_EQ(PopCount(bm[u]), 2);
 }
 
+// Freed ids are reused, lowest first, before the table grows; a freed set's content and every
+// union that named it are forgotten; the reserved sets are never freed.
+TEST(PortSetTableTest, FreedIdsAreReusedLowestFirst) {
+  PortSetTable t;
+  uint16_t a = t.Intern({{80, 80}});
+  uint16_t b = t.Intern({{443, 443}});
+  uint16_t ab = t.Union(a, b);
+  uint16_t c = t.Intern({{53, 53}});
+  ASSERT_EQ(t.size(), 6u);
+  t.Free({ab, a, WD_PORTSET_EMPTY, WD_PORTSET_ALL});
+  EXPECT_EQ(t.size(), 6u) << "freeing does not shrink the table";
+  // A new set takes the lowest free id (a's), the next one ab's, then the table grows.
+  uint16_t d = t.Intern({{8080, 8080}});
+  EXPECT_EQ(d, a);
+  EXPECT_THAT(t.Ranges(d), ElementsAre(PortRange{8080, 8080}));
+  uint16_t e = t.Intern({{80, 80}});  // a's old content: a new set now
+  EXPECT_EQ(e, ab);
+  uint16_t f = t.Intern({{9000, 9000}});
+  EXPECT_EQ(f, 6u);
+  // The union of b and the set now at a's old id is computed again, not the cached one.
+  uint16_t bd = t.Union(b, d);
+  EXPECT_THAT(t.Ranges(bd), ElementsAre(PortRange{443, 443}, PortRange{8080, 8080}));
+  // Untouched ids keep their sets, and the reserved ones are still there.
+  EXPECT_EQ(t.Intern({{53, 53}}), c);
+  EXPECT_EQ(t.Intern({}), WD_PORTSET_EMPTY);
+  EXPECT_EQ(t.Intern({{0, 65535}}), WD_PORTSET_ALL);
+  // Freeing a free id again changes nothing.
+  t.Free({a});
+  t.Free({a});
+  EXPECT_EQ(t.Intern({{1, 1}}), a);
+  EXPECT_EQ(t.Intern({{2, 2}}), 8u);
+}
+
 TEST(PortSetTableTest, PortsetHasReadsBitPOfWordPOver64) {
   wd_portset s{};
   s.bits[1] = uint64_t{1} << 3;                      // port 67
