@@ -1,6 +1,13 @@
 // End-to-end: the lab cluster (network namespaces, cgroups, one real `warden node` per node)
 // judged by real packets. Needs root, BPF and iproute2: fails, never skips, without them.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -12,6 +19,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/str_cat.h"
+#include "agent/lab/probe.h"
 #include "tests/e2e/e2e_util.h"
 
 namespace warden::e2e {
@@ -243,6 +252,160 @@ TEST_F(LabTest, RealPacketMatrixEqualsExplainForEveryPolicySet) {
     if (name != "none") WaitReload(before);
     ExpectMatrixEqualsExplain(name, "80,81");
   }
+}
+
+// A long-lived TCP connection between two lab pods, from their own cgroups and network
+// namespaces: a server child (accepts one connection, echoes every byte until EOF) and a client
+// child that sends a byte every 50 ms and reports to the test, one character per exchange:
+// '+' if an echo came back within 300 ms, '-' if not.
+class Conversation {
+ public:
+  Conversation(const json& from, const json& to, int port) {
+    int ready[2], report[2];
+    if (pipe(ready) != 0 || pipe2(report, O_CLOEXEC) != 0) return;
+    server_ = fork();
+    if (server_ == 0) {
+      close(ready[0]);
+      if (!lab::EnterPlace(to["cgroup"], to["netns"]).ok()) _exit(2);
+      int l = socket(AF_INET, SOCK_STREAM, 0);
+      int one = 1;
+      setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(static_cast<uint16_t>(port));
+      if (bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(l, 1) != 0) _exit(3);
+      if (write(ready[1], "r", 1) != 1) _exit(4);
+      int c = accept(l, nullptr, nullptr);
+      char b;
+      while (c >= 0 && read(c, &b, 1) == 1) {
+        if (write(c, &b, 1) != 1) break;
+      }
+      _exit(0);
+    }
+    close(ready[1]);
+    char r;
+    if (read(ready[0], &r, 1) != 1) return;  // the server listens
+    close(ready[0]);
+    client_ = fork();
+    if (client_ == 0) {
+      close(report[0]);
+      if (!lab::EnterPlace(from["cgroup"], from["netns"]).ok()) _exit(2);
+      int c = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(static_cast<uint16_t>(port));
+      inet_pton(AF_INET, to["ip"].get<std::string>().c_str(), &a.sin_addr);
+      if (connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+        (void)!write(report[1], "x", 1);
+        _exit(3);
+      }
+      while (true) {
+        char b = 'b', got[64];
+        if (write(c, &b, 1) != 1) break;
+        pollfd p{c, POLLIN, 0};
+        bool echoed = poll(&p, 1, 300) == 1 && read(c, got, sizeof(got)) > 0;
+        if (write(report[1], echoed ? "+" : "-", 1) != 1) break;
+        if (echoed) usleep(50000);
+      }
+      _exit(0);
+    }
+    close(report[1]);
+    report_ = report[0];
+  }
+  ~Conversation() {
+    for (pid_t pid : {client_, server_}) {
+      if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+      }
+    }
+    if (report_ >= 0) close(report_);
+  }
+  bool started() const { return report_ >= 0; }
+  // Everything the client reported over the next `ms` milliseconds, or until `stop` is seen.
+  std::string Listen(int ms, char stop = 0) {
+    std::string out;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{report_, POLLIN, 0};
+      if (poll(&p, 1, 50) != 1) continue;
+      char b[64];
+      ssize_t n = read(report_, b, sizeof(b));
+      if (n <= 0) break;
+      out.append(b, static_cast<size_t>(n));
+      if (stop && out.find(stop) != std::string::npos) break;
+    }
+    return out;
+  }
+
+ private:
+  pid_t server_ = -1, client_ = -1;
+  int report_ = -1;
+};
+
+// A policy change takes effect on established connections: revoking what admitted a connection
+// stops its traffic (both directions' verdicts deny it), allowing it again lets TCP recover the
+// same connection, and changes that do not concern it never interrupt it.
+TEST_F(LabTest, PolicyChangesTakeEffectOnEstablishedConnections) {
+  Write("cluster.yaml", TruthTable());
+  // y/a (node n2) accepts x/a (node n1) on TCP 82 and may send nothing itself (egress isolated):
+  // its replies pass as replies, and once port 82 is no longer allowed nothing admits them.
+  auto policy = [](int port) {
+    return absl::StrCat(R"(
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: a-from-x-a, namespace: y}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  policyTypes: [Ingress, Egress]
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {ns: x}}, podSelector: {matchLabels: {pod: a}}}]
+    ports: [{port: )",
+                        port, "}]\n");
+  };
+  Write("policy.yaml", policy(82));
+  Up();
+  json from, to;
+  for (const auto& p : lab_["pods"]) {
+    if (p["key"] == "x/a") from = p;
+    if (p["key"] == "y/a") to = p;
+  }
+  ASSERT_FALSE(from.is_null() || to.is_null()) << lab_["pods"].dump();
+  ASSERT_NE(from["node"], to["node"]) << "the connection should cross nodes";
+  Conversation conv(from, to, 82);
+  ASSERT_TRUE(conv.started());
+  std::string first = conv.Listen(3000);
+  ASSERT_GE(std::count(first.begin(), first.end(), '+'), 3) << first;
+  ASSERT_EQ(first.find_first_of("-x"), std::string::npos) << first;
+
+  // An unrelated change (a new generation everywhere): not one exchange lost.
+  long before = ControlReloads();
+  Write("other.yaml", R"(
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: z-deny, namespace: z}
+spec: {podSelector: {}, policyTypes: [Ingress]}
+)");
+  WaitReload(before);
+  std::string during = conv.Listen(1000);
+  EXPECT_GE(std::count(during.begin(), during.end(), '+'), 5) << during;
+  EXPECT_EQ(during.find('-'), std::string::npos) << during;
+
+  // Revoked: the connection stops carrying traffic.
+  before = ControlReloads();
+  Write("policy.yaml", policy(83));
+  WaitReload(before);
+  std::string revoked = conv.Listen(3000, '-');
+  ASSERT_NE(revoked.find('-'), std::string::npos) << "still talking after revocation: " << revoked;
+  std::string after = conv.Listen(1500);
+  EXPECT_EQ(after.find('+'), std::string::npos) << "echoes came back after revocation: " << after;
+
+  // Allowed again: TCP retransmits, and the same connection carries traffic again.
+  before = ControlReloads();
+  Write("policy.yaml", policy(82));
+  WaitReload(before);
+  std::string back = conv.Listen(8000, '+');
+  EXPECT_NE(back.find('+'), std::string::npos) << "no echo after allowing again: " << back;
 }
 
 TEST_F(LabTest, ReferenceScenarioMatrixEqualsExplain) {
