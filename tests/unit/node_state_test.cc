@@ -269,15 +269,25 @@ TEST(NodeStateTest, DeltasNamingMissingPortSetsAreRejected) {
   EXPECT_TRUE(held.SameContents(s));
 }
 
-TEST(NodeStateTest, TablesBuiltFromThePreviousTablesEqualTablesBuiltAfresh) {
-  Compiled v1 = CompileTexts(Policy("y", 80));
-  Compiled v2 = CompileTexts(Policy("x", 81));
-  SharedParts p1 = ComputeSharedParts(v1.state, v1.snap);
-  SharedParts p2 = ComputeSharedParts(v2.state, v2.snap, &p1);
+// Node n1's state before and after x/a's policy changes (port 80 from y -> 81 from x), with one
+// local pod (x/a in cgroup 1001) and one allowance.
+struct TwoVersions {
   std::vector<node::LocalPod> pods = {{"x/a", 1001}};
   std::vector<Allowance> allow = {*ParseAllowance("169.254.169.254/32:80/TCP")};
-  NodeState s1 = ComputeNodeState(v1.state, v1.snap, p1, "n1", "", allow);
-  NodeState s2 = ComputeNodeState(v2.state, v2.snap, p2, "n1", "", allow);
+  NodeState s1, s2;
+  TwoVersions() {
+    Compiled v1 = CompileTexts(Policy("y", 80));
+    Compiled v2 = CompileTexts(Policy("x", 81));
+    SharedParts p1 = ComputeSharedParts(v1.state, v1.snap);
+    SharedParts p2 = ComputeSharedParts(v2.state, v2.snap, &p1);
+    s1 = ComputeNodeState(v1.state, v1.snap, p1, "n1", "", allow);
+    s2 = ComputeNodeState(v2.state, v2.snap, p2, "n1", "", allow);
+  }
+};
+
+TEST(NodeStateTest, TablesBuiltFromThePreviousTablesEqualTablesBuiltAfresh) {
+  TwoVersions v;
+  auto& [pods, allow, s1, s2] = v;
   ASSERT_FALSE(s1.SameContents(s2));
   datapath::NodeTables t1 = node::BuildNodeTables(s1, pods, allow);
   datapath::NodeTables fresh = node::BuildNodeTables(s2, pods, allow);
@@ -296,14 +306,8 @@ TEST(NodeStateTest, TablesBuiltFromThePreviousTablesEqualTablesBuiltAfresh) {
 // The agent patches the tables in force in place; the undo puts them back exactly (when the
 // kernel refuses the update) and tells whether the patch changed anything.
 TEST(NodeStateTest, PatchedTablesRestoreExactly) {
-  Compiled v1 = CompileTexts(Policy("y", 80));
-  Compiled v2 = CompileTexts(Policy("x", 81));
-  SharedParts p1 = ComputeSharedParts(v1.state, v1.snap);
-  SharedParts p2 = ComputeSharedParts(v2.state, v2.snap, &p1);
-  std::vector<node::LocalPod> pods = {{"x/a", 1001}};
-  std::vector<Allowance> allow = {*ParseAllowance("169.254.169.254/32:80/TCP")};
-  NodeState s1 = ComputeNodeState(v1.state, v1.snap, p1, "n1", "", allow);
-  NodeState s2 = ComputeNodeState(v2.state, v2.snap, p2, "n1", "", allow);
+  TwoVersions v;
+  auto& [pods, allow, s1, s2] = v;
   // A second node address changes the ipcache too.
   s2.node_addresses.push_back(*policy::ParseIp("10.0.1.1"));
   const datapath::NodeTables t1 = node::BuildNodeTables(s1, pods, allow);
