@@ -168,9 +168,10 @@ class Compiler {
     snap_.base = ib;
     std::shared_ptr<const PolicyBuild> prev;
     if (c && ib && c->policies && c->policies->identities == ib) prev = c->policies;
-    // Port sets no policy names any more stay in an incrementally grown table: start afresh
-    // once it has doubled (the kernel's table holds 256).
-    // The kernel's port set table holds 256 by default: stay well below.
+    // On top of the previous compile's entries, unless the namespaces (their labels decide
+    // peers) changed or its port set table has grown to twice its size after the last full
+    // compile (freed sets are reused, but a change may need more at once), or near the
+    // kernel's 256.
     if (prev && prev->namespaces == st_.namespaces.Pin() &&
         prev->portsets.size() <=
             std::min<size_t>(std::max<size_t>(64, 2 * prev->portsets_after_full), 200)) {
