@@ -86,19 +86,6 @@ inline bool SameTables(const NodeTables& a, const NodeTables& b) {
          SameEntries(a.lockdown, b.lockdown);
 }
 
-// SameTables, comparing only what `changes` says may differ when it knows.
-inline bool SameTablesGiven(const NodeTables& a, const NodeTables& b, const TableChanges& changes) {
-  if (!changes.known) return SameTables(a, b);
-  if (a.policy.size() != b.policy.size()) return false;
-  for (const auto& k : changes.policy) {
-    auto x = a.policy.find(k), y = b.policy.find(k);
-    if ((x == a.policy.end()) != (y == b.policy.end())) return false;
-    if (x != a.policy.end() && !SameBytes(x->second, y->second)) return false;
-  }
-  return (!changes.ipcache || SameEntries(a.ipcache, b.ipcache)) && SamePortsets(a, b) &&
-         SameEntries(a.endpoints, b.endpoints) && SameEntries(a.lockdown, b.lockdown);
-}
-
 inline bool SameConfig(const NodeConfig& a, const NodeConfig& b) {
   return a.kubepods_cgroup_id == b.kubepods_cgroup_id && a.kubepods_level == b.kubepods_level &&
          a.pod_levels[0] == b.pod_levels[0] && a.pod_levels[1] == b.pod_levels[1] &&

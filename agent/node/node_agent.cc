@@ -222,7 +222,7 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
   const std::vector<Allowance>& allowances = pushed ? want.allowances : opts_.allowances;
   // With tables in force, patch them in place (an update costs what it changes) and keep how
   // to put them back; otherwise build them.
-  const bool patch = applied_ && built_from_;
+  const bool patch = applied_.has_value();  // built_from_ is set whenever applied_ is
   TablesUndo undo;
   std::optional<datapath::NodeTables> built;
   if (patch) {
@@ -239,10 +239,7 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
   cfg.pod_levels[1] = kubepods->level + 1;  // Guaranteed pods
   cfg.pool = pushed ? want.pool : opts_.pool;
   cfg.unknown_pod = opts_.unknown_pod;
-  const bool same_tables = patch
-                               ? undo.Unchanged(tables)
-                               : applied_ && datapath::SameTablesGiven(*applied_, tables, changes);
-  if (same_tables && datapath::SameConfig(applied_config_, cfg)) {
+  if (patch && undo.Unchanged(tables) && datapath::SameConfig(applied_config_, cfg)) {
     built_from_ = want;
     applied_inputs_ = std::move(inputs);
     return false;
