@@ -1009,6 +1009,12 @@ Texts ReadManifestFiles(const std::string& dir, std::vector<ManifestError>* erro
            fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
        it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) break;
+    // Hidden entries are not manifests: a ConfigMap volume keeps its files in a hidden
+    // `..<timestamp>/` directory behind the visible links, and would otherwise load twice.
+    if (it->path().filename().string().starts_with(".")) {
+      if (it->is_directory(ec)) it.disable_recursion_pending();
+      continue;
+    }
     if (!it->is_regular_file()) continue;
     std::string ext = it->path().extension().string();
     if (ext == ".yaml" || ext == ".yml" || ext == ".json") paths.push_back(it->path().string());

@@ -31,7 +31,8 @@ struct LoadResult {
   int files_read = 0;
 };
 
-// Every *.yaml, *.yml and *.json under `dir`, recursively, in sorted path order.
+// Every *.yaml, *.yml and *.json under `dir`, recursively, in sorted path order; hidden entries
+// (names starting with a dot) and everything below hidden directories are left out.
 LoadResult LoadManifestDir(const std::string& dir);
 
 // Loads manifests given as (file name, content) pairs, in order. For tests and other sources.

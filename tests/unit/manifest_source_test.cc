@@ -217,6 +217,32 @@ TEST_F(ManifestSourceTest, SameSizeEditsAreSeen) {
   EXPECT_EQ(port_of(src.Load()), 83);
 }
 
+// A ConfigMap volume: the files live in a hidden `..<timestamp>/` directory, `..data` links to it
+// and each visible name links into `..data`; an update writes a new directory and swaps the
+// `..data` link. Every object loads once, and the swap is seen.
+TEST_F(ManifestSourceTest, ConfigMapVolumeLoadsEachObjectOnce) {
+  fs::create_directories(dir_ / "..2026_11_25_01");
+  Write("..2026_11_25_01/policy.yaml", PolicyIn("x", "deny", 1));
+  fs::create_directory_symlink("..2026_11_25_01", dir_ / "..data");
+  fs::create_symlink("..data/policy.yaml", dir_ / "policy.yaml");
+  ManifestSource src(dir_.string());
+  LoadResult r = src.Load();
+  EXPECT_TRUE(r.errors.empty()) << r.errors[0].ToString();
+  ASSERT_EQ(r.state.policies.size(), 1u);
+  EXPECT_EQ(r.state.policies.at("x/deny").ingress.size(), 1u);
+  EXPECT_EQ(Describe(r), Describe(LoadManifestDir(dir_.string())));
+
+  fs::create_directories(dir_ / "..2026_11_25_02");
+  Write("..2026_11_25_02/policy.yaml", PolicyIn("x", "deny", 2));
+  fs::create_directory_symlink("..2026_11_25_02", dir_ / "..data_tmp");
+  fs::rename(dir_ / "..data_tmp", dir_ / "..data");
+  fs::remove_all(dir_ / "..2026_11_25_01");
+  r = src.Load();
+  EXPECT_TRUE(r.errors.empty()) << r.errors[0].ToString();
+  ASSERT_EQ(r.state.policies.size(), 1u);
+  EXPECT_EQ(r.state.policies.at("x/deny").ingress.size(), 2u);
+}
+
 TEST(DerivedPodUid, StableAndUuidShaped) {
   std::string a = DerivedPodUid("x", "a");
   EXPECT_EQ(a, DerivedPodUid("x", "a"));
