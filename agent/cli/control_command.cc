@@ -62,14 +62,7 @@ int RunControl(const std::vector<std::string>& args) {
   if (tls.cert.empty() || tls.key.empty() || tls.ca.empty()) {
     return fail("--tls-cert, --tls-key and --client-ca are required (plaintext is refused)");
   }
-  if (auto st = ParseEach("--allow-world", allow, control::ParseAllowance, &o.allowances);
-      !st.ok()) {
-    return fail(std::string(st.message()));
-  }
-  if (auto st = ParseEach(
-          "--cluster-cidr", cluster, [](const std::string& c) { return policy::ParseCidr(c); },
-          &o.cluster_cidrs);
-      !st.ok()) {
+  if (auto st = ParseWorldFlags(allow, cluster, &o); !st.ok()) {
     return fail(std::string(st.message()));
   }
   auto watch = common::DirWatch::Open(o.manifests);

@@ -10,6 +10,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "agent/control/node_state.h"
+#include "agent/policy/ip.h"
 
 namespace warden::cli {
 
@@ -45,6 +47,19 @@ absl::Status ParseEach(const char* flag, const std::vector<std::string>& values,
     out->push_back(*p);
   }
   return absl::OkStatus();
+}
+
+// --allow-world and --cluster-cidr, which `warden control` and `warden node` both take, into the
+// `allowances` and `cluster_cidrs` of their options.
+template <typename Options>
+absl::Status ParseWorldFlags(const std::vector<std::string>& allow,
+                             const std::vector<std::string>& cluster, Options* o) {
+  if (auto st = ParseEach("--allow-world", allow, control::ParseAllowance, &o->allowances);
+      !st.ok())
+    return st;
+  return ParseEach(
+      "--cluster-cidr", cluster, [](const std::string& c) { return policy::ParseCidr(c); },
+      &o->cluster_cidrs);
 }
 
 }  // namespace warden::cli

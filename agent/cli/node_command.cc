@@ -82,14 +82,7 @@ int RunNode(const std::vector<std::string>& args) {
   } else {
     return fail("--unknown-pod must be deny or allow, not \"" + unknown + "\"");
   }
-  if (auto st = ParseEach("--allow-world", allow, control::ParseAllowance, &o.allowances);
-      !st.ok()) {
-    return fail(std::string(st.message()));
-  }
-  if (auto st = ParseEach(
-          "--cluster-cidr", cluster, [](const std::string& c) { return policy::ParseCidr(c); },
-          &o.cluster_cidrs);
-      !st.ok()) {
+  if (auto st = ParseWorldFlags(allow, cluster, &o); !st.ok()) {
     return fail(std::string(st.message()));
   }
   if (o.interval_ms < 10 || o.interval_ms > 60000) return fail("--interval-ms must be 10..60000");

@@ -4,11 +4,14 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -16,6 +19,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -65,6 +69,20 @@ inline std::string HttpGet(uint16_t port, const std::string& path) {
   }
   close(fd);
   return out;
+}
+
+// Ends a child by its pid (never by name): SIGTERM, then SIGKILL after `grace`; reaps it.
+inline void EndChild(pid_t pid, std::chrono::milliseconds grace = std::chrono::milliseconds(3000)) {
+  if (pid <= 0) return;
+  if (waitpid(pid, nullptr, WNOHANG) == pid) return;
+  kill(pid, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid, nullptr, WNOHANG) == pid) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
 }
 
 // A port nobody listens on, for a child process to bind later. Taken below the ephemeral range

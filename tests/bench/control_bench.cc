@@ -182,20 +182,6 @@ Child Spawn(const std::string& label, const std::vector<std::string>& argv,
   return Child{pid, label, log};
 }
 
-// Ends a child by its pid: SIGTERM, then SIGKILL after `grace`.
-void EndChild(pid_t pid, std::chrono::milliseconds grace = std::chrono::milliseconds(3000)) {
-  if (pid <= 0) return;
-  if (waitpid(pid, nullptr, WNOHANG) == pid) return;
-  kill(pid, SIGTERM);
-  auto deadline = Clock::now() + grace;
-  while (Clock::now() < deadline) {
-    if (waitpid(pid, nullptr, WNOHANG) == pid) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-}
-
 bool Exited(const Child& c) {
   int status;
   return waitpid(c.pid, &status, WNOHANG) == c.pid;

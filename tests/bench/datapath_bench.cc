@@ -182,19 +182,6 @@ void RemoveCgroupTree(const std::string& root) {
     std::fprintf(stderr, "cleanup: rmdir %s: %s\n", root.c_str(), strerror(errno));
 }
 
-// Ends a child by its pid: SIGTERM, then SIGKILL after `grace`.
-void EndChild(pid_t pid, std::chrono::milliseconds grace = std::chrono::milliseconds(2000)) {
-  if (pid <= 0) return;
-  kill(pid, SIGTERM);
-  auto deadline = Clock::now() + grace;
-  while (Clock::now() < deadline) {
-    if (waitpid(pid, nullptr, WNOHANG) == pid) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-}
-
 // ---- synthetic tables -------------------------------------------------------------------------
 
 constexpr uint32_t kLocalBase = 256;      // local identities 256..256+locals-1
