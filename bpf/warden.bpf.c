@@ -10,6 +10,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+#include "warden_vcache.h"
 #include "warden_verdict.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -79,6 +80,31 @@ static __always_inline struct wd_verdict_value* wd_cached(const struct wd_config
   return v && v->generation == cfg->generation ? v : 0;
 }
 
+/* The per-CPU verdict cache (struct wd_vcache_slot, warden_vcache.h). */
+static __always_inline int wd_vcache_allows(const struct wd_verdict_key* k, __u64 h,
+                                            __u32 generation) {
+  __u32 idx = wd_vcache_index(h);
+  struct wd_vcache_slot* s = bpf_map_lookup_elem(&wd_vcache, &idx);
+  if (!s) return 0;
+  const __u64* a = (const __u64*)k;
+  const __u64* b = (const __u64*)&s->key;
+  return s->check == wd_vcache_check(h, generation) && s->generation == generation &&
+         a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3];
+}
+
+static __always_inline void wd_vcache_put(const struct wd_verdict_key* k, __u64 h,
+                                          __u32 generation) {
+  __u32 idx = wd_vcache_index(h);
+  struct wd_vcache_slot* s = bpf_map_lookup_elem(&wd_vcache, &idx);
+  if (!s) return;
+  /* Invalid while written; the check last. */
+  *(volatile __u64*)&s->check = 0;
+  __builtin_memcpy(&s->key, k, sizeof(*k));
+  s->generation = generation;
+  s->pad = 0;
+  *(volatile __u64*)&s->check = wd_vcache_check(h, generation);
+}
+
 /* Decides k's direction for `local` and caches the verdict. */
 static __always_inline void wd_decide_cached(const struct wd_config* cfg,
                                              const struct wd_local* local,
@@ -137,31 +163,38 @@ static __always_inline void wd_decide_cached(const struct wd_config* cfg,
  *   0: no TCP socket (not TCP, or no socket: a reset to a closed port, say). */
 #define WD_TCP_CONNECTION 1
 #define WD_TCP_LISTENER 2
-static __always_inline int wd_tcp_socket(struct __sk_buff* skb, const struct wd_flow* f, __u8 dir) {
+/* Also gives the socket's cgroup id (*cgroup_id, the same as bpf_skb_cgroup_id()), read through
+ * the socket's BTF type: one helper call for all of it instead of two (bpf_sk_fullsock and
+ * bpf_skb_cgroup_id); see struct wd_vcache_slot for why calls count. */
+static __always_inline int wd_tcp_socket(struct __sk_buff* skb, const struct wd_flow* f, __u8 dir,
+                                         __u64* cgroup_id) {
   if (f->protocol != WD_IPPROTO_TCP) return 0;
-  struct bpf_sock* sk = skb->sk;
-  if (!sk) return 0;
-  sk = bpf_sk_fullsock(sk);
-  if (!sk || sk->protocol != WD_IPPROTO_TCP) return 0;
-  return dir == WD_DIR_INGRESS && sk->state == BPF_TCP_LISTEN ? WD_TCP_LISTENER : WD_TCP_CONNECTION;
+  struct bpf_sock* s = skb->sk;
+  if (!s) return 0;
+  struct tcp_sock* tp = bpf_skc_to_tcp_sock(s);
+  if (!tp) return 0;
+  struct sock* sk = &tp->inet_conn.icsk_inet.sk;
+  if (sk->sk_type != SOCK_STREAM) return 0; /* a raw socket of protocol TCP is not a connection */
+  *cgroup_id = sk->sk_cgrp_data.cgroup->kn->id;
+  return dir == WD_DIR_INGRESS && sk->__sk_common.skc_state == BPF_TCP_LISTEN ? WD_TCP_LISTENER
+                                                                              : WD_TCP_CONNECTION;
 }
 
-static __always_inline int wd_skb(struct __sk_buff* skb, __u8 dir) {
+/* Everything but a packet of an admitted TCP connection: decisions, events, conntrack. A
+ * function of its own (a BPF-to-BPF call), so the fast path in wd_skb stays a short run of
+ * instructions instead of being spread through the decision code (15-20 KB when inlined). */
+static __noinline int wd_skb_slow(struct __sk_buff* skb, const struct wd_flow* fp, __u32 dir,
+                                  __u32 tcp) {
   __u8 hook = dir == WD_DIR_EGRESS ? WD_HOOK_EGRESS : WD_HOOK_INGRESS;
   const struct wd_config* cfg = wd_cfg();
-  if (!cfg || !cfg->configured) {
-    wd_count(hook, WD_REASON_DENY_NOT_CONFIGURED);
-    return 0;
-  }
-  struct wd_flow f;
-  if (wd_parse_skb(skb, dir == WD_DIR_EGRESS, &f) < 0) return 1; /* not IP: not ours to judge */
+  if (!cfg) return 0;
+  struct wd_flow f = *fp;
   __u64 self = bpf_skb_cgroup_id(skb);
   __u8 rev = dir ^ 1;
   struct wd_local local = {};
   int resolved = 0;
   struct wd_decision d, rd;
 
-  int tcp = wd_tcp_socket(skb, &f, dir);
   if (tcp == WD_TCP_LISTENER) {
     /* A connection being opened: its own verdict, cached per (peer, port) and generation, so
      * a new connection from a known peer costs one lookup and writes nothing. */
@@ -170,30 +203,27 @@ static __always_inline int wd_skb(struct __sk_buff* skb, __u8 dir) {
     int fresh = WD_VERDICT(cfg, &k, &f, &d, &local, resolved, WD_SKB_RESOLVE(&local, cfg, self));
     wd_count(hook, fresh || !d.allow ? d.reason : WD_REASON_ALLOW_TRACKED);
     if (fresh || !d.allow) wd_emit(hook, dir, &local, &f, &d);
+    if (d.allow) wd_vcache_put(&k, wd_vcache_hash(&k, cfg->vcache_seed), cfg->generation);
     return d.allow ? 1 : 0;
   }
   if (tcp == WD_TCP_CONNECTION) {
     /* This direction's verdict, else the reverse one's (a reply). Cached verdicts first: a
-     * client's replies arrive on a new local port each time, and must not cost a decision.
-     * The likelier one is looked up first: the service's port is usually the lower one, so a
-     * packet whose higher port is the one its own direction's verdict is keyed by is likely
-     * a reply. */
+     * client's replies arrive on a new local port each time, and must not cost a decision. */
     struct wd_verdict_key k, rk;
     wd_verdict_key_of(&k, self, &f, dir);
     wd_verdict_key_of(&rk, self, &f, rev);
-    int reply_likely =
-        dir == WD_DIR_EGRESS ? f.remote_port > f.local_port : f.local_port > f.remote_port;
-    struct wd_verdict_value* first = wd_cached(cfg, reply_likely ? &rk : &k);
-    if (first && first->allow) {
+    /* The fast path in wd_skb found neither direction's verdict allowing (cached under this
+     * generation); look again, the entries may have changed since. */
+    struct wd_verdict_value* own = wd_cached(cfg, &k);
+    if (own && own->allow) {
       wd_count(hook, WD_REASON_ALLOW_TRACKED);
       return 1;
     }
-    struct wd_verdict_value* second = wd_cached(cfg, reply_likely ? &k : &rk);
-    if (second && second->allow) {
+    struct wd_verdict_value* rc = wd_cached(cfg, &rk);
+    if (rc && rc->allow) {
       wd_count(hook, WD_REASON_ALLOW_TRACKED);
       return 1;
     }
-    struct wd_verdict_value* rc = reply_likely ? first : second;
     int fresh = WD_VERDICT(cfg, &k, &f, &d, &local, resolved, WD_SKB_RESOLVE(&local, cfg, self));
     if (d.allow) {
       wd_count(hook, d.reason);
@@ -240,6 +270,60 @@ static __always_inline int wd_skb(struct __sk_buff* skb, __u8 dir) {
   if (cv) bpf_map_delete_elem(&wd_ct, &ck);
   wd_emit(hook, dir, &local, &f, &d);
   return 0;
+}
+
+static __always_inline int wd_skb(struct __sk_buff* skb, __u8 dir) {
+  const struct wd_config* cfg = wd_cfg();
+  if (!cfg || !cfg->configured) {
+    wd_count(dir == WD_DIR_EGRESS ? WD_HOOK_EGRESS : WD_HOOK_INGRESS,
+             WD_REASON_DENY_NOT_CONFIGURED);
+    return 0;
+  }
+  struct wd_flow f;
+  if (wd_parse_skb(skb, dir == WD_DIR_EGRESS, &f) < 0) return 1; /* not IP: not ours to judge */
+  __u64 self = 0;
+  int tcp = wd_tcp_socket(skb, &f, dir, &self);
+  if (tcp == WD_TCP_LISTENER) {
+    /* A connection being opened (a SYN, the ACK completing the handshake): its own verdict. */
+    struct wd_verdict_key k;
+    wd_verdict_key_of(&k, self, &f, dir);
+    if (wd_vcache_allows(&k, wd_vcache_hash(&k, cfg->vcache_seed), cfg->generation)) {
+      wd_count(WD_HOOK_INGRESS, WD_REASON_ALLOW_TRACKED);
+      return 1;
+    }
+  }
+  if (tcp == WD_TCP_CONNECTION) {
+    /* The fast path, most packets of a TCP connection: this direction's verdict, or the
+     * reverse one's (a reply), cached and allowing under the current generation. The likelier
+     * one is looked up first: the service's port is usually the lower one, so a packet whose
+     * higher port is the one its own direction's verdict is keyed by is likely a reply. */
+    int reply_likely =
+        dir == WD_DIR_EGRESS ? f.remote_port > f.local_port : f.local_port > f.remote_port;
+    struct wd_verdict_key k;
+    wd_verdict_key_of(&k, self, &f, reply_likely ? dir ^ 1 : dir);
+    __u64 h = wd_vcache_hash(&k, cfg->vcache_seed);
+    if (wd_vcache_allows(&k, h, cfg->generation)) {
+      wd_count(dir == WD_DIR_EGRESS ? WD_HOOK_EGRESS : WD_HOOK_INGRESS, WD_REASON_ALLOW_TRACKED);
+      return 1;
+    }
+    struct wd_verdict_value* v = wd_cached(cfg, &k);
+    if (!v || !v->allow) {
+      k.direction ^= 1;
+      k.port = k.direction == WD_DIR_EGRESS ? f.remote_port : f.local_port;
+      h = wd_vcache_hash(&k, cfg->vcache_seed);
+      if (wd_vcache_allows(&k, h, cfg->generation)) {
+        wd_count(dir == WD_DIR_EGRESS ? WD_HOOK_EGRESS : WD_HOOK_INGRESS, WD_REASON_ALLOW_TRACKED);
+        return 1;
+      }
+      v = wd_cached(cfg, &k);
+    }
+    if (v && v->allow) {
+      wd_vcache_put(&k, h, cfg->generation);
+      wd_count(dir == WD_DIR_EGRESS ? WD_HOOK_EGRESS : WD_HOOK_INGRESS, WD_REASON_ALLOW_TRACKED);
+      return 1;
+    }
+  }
+  return wd_skb_slow(skb, &f, dir, tcp);
 }
 
 SEC("cgroup_skb/egress")
@@ -296,7 +380,13 @@ static __always_inline int wd_sock_addr(struct bpf_sock_addr* ctx, __u8 hook, __
   struct wd_decision d;
   struct wd_verdict_key k;
   wd_verdict_key_of(&k, self, &f, WD_DIR_EGRESS);
+  __u64 h = wd_vcache_hash(&k, cfg->vcache_seed);
+  if (wd_vcache_allows(&k, h, cfg->generation)) {
+    wd_count(hook, WD_REASON_ALLOW_TRACKED);
+    return 1;
+  }
   int fresh = WD_VERDICT(cfg, &k, &f, &d, &local, resolved, WD_CUR_RESOLVE(&local, cfg, self));
+  if (d.allow) wd_vcache_put(&k, h, cfg->generation);
   wd_count(hook, fresh || !d.allow ? d.reason : WD_REASON_ALLOW_TRACKED);
   /* Denials always, and new allowed (pod, peer, port) verdicts once (the local port is not
    * chosen yet at connect: 0). */

@@ -83,6 +83,7 @@
 /* Conntrack entry origin (wd_ct_value.origin) = the direction whose policy admitted it. */
 #define WD_CT_MAX_ENTRIES 65536
 #define WD_VERDICT_MAX_ENTRIES 65536
+#define WD_VCACHE_SLOTS 1024 /* per CPU; a power of two */
 
 #define WD_MAX_POD_LEVELS 2
 

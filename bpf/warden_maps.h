@@ -83,6 +83,14 @@ struct {
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } wd_verdicts SEC(".maps");
 
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, WD_VCACHE_SLOTS);
+  __type(key, __u32);
+  __type(value, struct wd_vcache_slot);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} wd_vcache SEC(".maps");
+
 /* Packet and connect counters per (hook, reason): index hook * WD_REASON_COUNT + reason. */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -71,11 +71,12 @@ struct wd_config {
   __u64 kubepods_cgroup_id; /* the node's kubepods cgroup: below it every process is a pod's */
   __u32 kubepods_level;     /* its level (root = 0) */
   __u32 pod_levels[WD_MAX_POD_LEVELS]; /* levels where pod cgroups sit (Guaranteed, other QoS) */
-  __u32 generation; /* bumped on every policy change: conntrack entries re-check */
-  __u8 configured;  /* 0 until the agent has written every table once */
-  __u8 pool;        /* WD_POOL_* */
-  __u8 unknown_pod; /* WD_UNKNOWN_POD_* */
-  __u8 active;      /* which copy of the double-buffered tables is live: 0 = _a, 1 = _b */
+  __u32 generation;  /* bumped on every policy change: conntrack entries re-check */
+  __u8 configured;   /* 0 until the agent has written every table once */
+  __u8 pool;         /* WD_POOL_* */
+  __u8 unknown_pod;  /* WD_UNKNOWN_POD_* */
+  __u8 active;       /* which copy of the double-buffered tables is live: 0 = _a, 1 = _b */
+  __u32 vcache_seed; /* random per generation: see warden_vcache.h (was padding: same size) */
 };
 
 /* lockdown: an LPM trie of world destinations that a default-pool node may still reach
@@ -127,6 +128,19 @@ struct wd_verdict_value {
   __u8 allow;
   __u8 reason; /* WD_REASON_* */
   __u8 pad[2];
+};
+
+/* vcache: a small per-CPU, direct-mapped copy of allowing wd_verdicts entries, for the packets
+ * of established TCP connections. Looking it up takes no function call (the verifier inlines
+ * per-CPU array lookups), where a hash map lookup takes three; on these machines every kernel
+ * return goes through a return thunk (SRSO "safe RET"), which made the calls the larger part of
+ * a packet's cost. `check` mixes the key and generation and is written last: a slot torn by a
+ * nested writer on the same CPU (a softirq interrupting a program) fails it and is a miss. */
+struct wd_vcache_slot {
+  struct wd_verdict_key key;
+  __u32 generation;
+  __u32 pad;
+  __u64 check;
 };
 
 /* events: one per denied packet or connect, and per new allowed flow, in a ring buffer. */

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/mount.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -26,6 +27,16 @@ namespace fs = std::filesystem;
 
 absl::Status Errno(const std::string& what, int err) {
   return absl::Status(absl::ErrnoToStatusCode(err), absl::StrCat(what, ": ", std::strerror(err)));
+}
+
+// A fresh seed for the per-CPU verdict cache's hash with every generation (warden_vcache.h),
+// so that nobody can pick keys whose slots collide in a useful way. Never 0 only by chance.
+uint32_t VcacheSeed() {
+  uint32_t seed = 0;
+  if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed)) {
+    seed = static_cast<uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  }
+  return seed;
 }
 
 bool IsBpffs(const std::string& path) {
@@ -399,6 +410,7 @@ absl::Status BpfDatapath::Apply(const NodeTables& tables, const NodeConfig& conf
   next.pool = config.pool;
   next.unknown_pod = config.unknown_pod;
   next.active = static_cast<uint8_t>(idle);
+  next.vcache_seed = VcacheSeed();
   uint32_t zero = 0;
   if (bpf_map_update_elem(MapFd("wd_config"), &zero, &next, BPF_ANY) != 0)
     return Errno("writing wd_config", errno);

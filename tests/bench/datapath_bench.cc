@@ -39,6 +39,7 @@
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -60,6 +61,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -68,6 +70,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "agent/common/cgroup.h"
 #include "agent/datapath/bpf_datapath.h"
 #include "agent/datapath/node_tables.h"
@@ -150,6 +153,36 @@ double Mean(const std::vector<double>& v) {
   double s = 0;
   for (double x : v) s += x;
   return v.empty() ? 0 : s / v.size();
+}
+
+// The ratios a[i] / b[i] of paired measurements: their median, quartiles and the standard error
+// of the median (1.2533 * sigma / sqrt(n), sigma estimated robustly as 1.4826 * MAD).
+struct Ratio {
+  double median = 0, p25 = 0, p75 = 0, se = 0;
+  size_t n = 0;
+};
+double Quantile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  double pos = q * (v.size() - 1);
+  size_t lo = static_cast<size_t>(pos);
+  size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - lo);
+}
+Ratio RatioStats(const std::vector<double>& a, const std::vector<double>& b) {
+  Ratio r;
+  std::vector<double> q;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i)
+    if (b[i] > 0) q.push_back(a[i] / b[i]);
+  if (q.empty()) return r;
+  r.n = q.size();
+  r.median = Median(q);
+  r.p25 = Quantile(q, 0.25);
+  r.p75 = Quantile(q, 0.75);
+  std::vector<double> dev;
+  for (double x : q) dev.push_back(std::fabs(x - r.median));
+  r.se = 1.2533 * 1.4826 * Median(dev) / std::sqrt(static_cast<double>(q.size()));
+  return r;
 }
 
 void PinToCpu(int cpu) {
@@ -312,16 +345,18 @@ struct Env {
   std::string warden_binary;
 };
 
-// A return-1 cgroup_skb program: what TEST_RUN itself costs.
-int LoadReturnOne() {
+// A return-1 program of `type` for `attach`: what TEST_RUN itself costs, and (attached) what any
+// cgroup-BPF enforcer costs before it does anything.
+int LoadReturnOne(bpf_prog_type type = BPF_PROG_TYPE_CGROUP_SKB,
+                  bpf_attach_type attach = BPF_CGROUP_INET_EGRESS) {
   bpf_insn insns[2];
   std::memset(insns, 0, sizeof(insns));
   insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;
   insns[0].dst_reg = BPF_REG_0;
   insns[0].imm = 1;
   insns[1].code = BPF_JMP | BPF_EXIT;
-  LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = BPF_CGROUP_INET_EGRESS);
-  int fd = bpf_prog_load(BPF_PROG_TYPE_CGROUP_SKB, "wdb_ret1", "GPL", insns, 2, &o);
+  LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = attach);
+  int fd = bpf_prog_load(type, "wdb_ret1", "GPL", insns, 2, &o);
   if (fd < 0) throw Failure(absl::StrCat("loading a return-1 program: ", strerror(errno)));
   return fd;
 }
@@ -682,30 +717,52 @@ void EnterChild(const std::string& cgroup, int netns_fd, int cpu) {
   if (sched_setaffinity(0, sizeof(set), &set) != 0) _exit(12);
 }
 
-[[noreturn]] void ServerMain(const std::string& cgroup, int netns_fd, uint32_t addr, int ready_fd) {
-  EnterChild(cgroup, netns_fd, 1);
-  int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(kPort);
-  a.sin_addr.s_addr = htonl(addr);
-  if (bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(ls, 4096) != 0) _exit(13);
+// A lane: the client's and the server's cgroups and the server port of one variant of the
+// interleaved measurement. The server listens on every lane's port from a socket made in that
+// lane's cgroup, and accepted sockets inherit their listener's cgroup; the client moves itself to
+// a lane's cgroup before its slice, so the sockets it makes then belong to that cgroup.
+struct Lane {
+  std::string client_cg, server_cg;
+  uint16_t port = 0;
+};
+
+[[noreturn]] void ServerMain(const std::vector<Lane>& lanes, int netns_fd, uint32_t addr,
+                             int ready_fd) {
+  EnterChild(lanes[0].server_cg, netns_fd, 1);
+  std::vector<pollfd> fds;
+  for (const Lane& lane : lanes) {
+    if (!common::MoveToCgroup(lane.server_cg, getpid()).ok()) _exit(16);
+    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int one = 1;
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(lane.port);
+    a.sin_addr.s_addr = htonl(addr);
+    if (bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(ls, 4096) != 0)
+      _exit(13);
+    fds.push_back(pollfd{ls, POLLIN, 0});
+  }
   char ok = 1;
   if (write(ready_fd, &ok, 1) != 1) _exit(14);
   close(ready_fd);
   for (;;) {
-    int c = accept4(ls, nullptr, nullptr, SOCK_CLOEXEC);
-    if (c < 0) continue;
-    timeval tv{1, 0};
-    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    char b;
-    if (recv(c, &b, 1, 0) == 1) {
-      ssize_t w = send(c, &b, 1, MSG_NOSIGNAL);
-      (void)w;
+    if (poll(fds.data(), fds.size(), -1) <= 0) continue;
+    for (auto& p : fds) {
+      if (!(p.revents & POLLIN)) continue;
+      int c;
+      while ((c = accept4(p.fd, nullptr, nullptr, SOCK_CLOEXEC)) >= 0) {
+        timeval tv{1, 0};
+        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        char b;
+        if (recv(c, &b, 1, 0) == 1) {
+          ssize_t w = send(c, &b, 1, MSG_NOSIGNAL);
+          (void)w;
+        }
+        close(
+            c);  // the server closes first: TIME_WAIT stays on the server, no client port runs out
+      }
     }
-    close(c);  // the server closes first: TIME_WAIT stays on the server, no client port runs out
   }
 }
 
@@ -735,18 +792,38 @@ ConnResult ClientRun(const sockaddr_in& srv, std::chrono::milliseconds d) {
   return r;
 }
 
-[[noreturn]] void ClientMain(const std::string& cgroup, int netns_fd, uint32_t server, int cmd_fd,
-                             int res_fd) {
-  EnterChild(cgroup, netns_fd, 0);
-  sockaddr_in srv{};
-  srv.sin_family = AF_INET;
-  srv.sin_port = htons(kPort);
-  srv.sin_addr.s_addr = htonl(server);
+// What the parent asks the client for: connections to `lane` for `ms` after `warmup_ms`.
+struct ClientCmd {
+  int32_t ms = 0;  // 0: exit
+  int32_t warmup_ms = 0;
+  int32_t lane = 0;
+};
+
+[[noreturn]] void ClientMain(const std::vector<Lane>& lanes, int netns_fd, uint32_t server,
+                             int cmd_fd, int res_fd) {
+  EnterChild(lanes[0].client_cg, netns_fd, 0);
+  // Moving is a write of "0" (this process) to the lane's cgroup.procs, opened once.
+  std::vector<int> procs;
+  for (const Lane& lane : lanes) {
+    int fd = open((lane.client_cg + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) _exit(17);
+    procs.push_back(fd);
+  }
+  int current = 0;
   for (;;) {
-    int32_t ms = 0;
-    if (read(cmd_fd, &ms, sizeof(ms)) != sizeof(ms) || ms <= 0) _exit(0);
-    ConnResult w = ClientRun(srv, std::chrono::milliseconds(200));  // warm-up, not counted
-    ConnResult r = ClientRun(srv, std::chrono::milliseconds(ms));
+    ClientCmd c;
+    if (read(cmd_fd, &c, sizeof(c)) != sizeof(c) || c.ms <= 0) _exit(0);
+    if (c.lane < 0 || c.lane >= static_cast<int>(lanes.size())) _exit(18);
+    if (c.lane != current) {
+      if (write(procs[c.lane], "0", 1) != 1) _exit(19);
+      current = c.lane;
+    }
+    sockaddr_in srv{};
+    srv.sin_family = AF_INET;
+    srv.sin_port = htons(lanes[c.lane].port);
+    srv.sin_addr.s_addr = htonl(server);
+    ConnResult w = ClientRun(srv, std::chrono::milliseconds(c.warmup_ms));  // not counted
+    ConnResult r = ClientRun(srv, std::chrono::milliseconds(c.ms));
     r.warmup = w.conns;
     if (write(res_fd, &r, sizeof(r)) != sizeof(r)) _exit(15);
   }
@@ -793,9 +870,20 @@ struct TcpResult {
   };
   std::vector<LiveRound> live;
   int policy_entries = 0;
+  // [2a] the interleaved lanes: none, harness, warden; ratios to none, and warden_vs_harness.
+  struct Interleaved {
+    int rounds = 0, slice_ms = 0;
+    std::map<std::string, std::vector<double>> rates;
+    std::map<std::string, double> median;
+    std::map<std::string, Ratio> ratio;
+  } interleaved;
 };
 
-TcpResult RunTcp(const Env& env, int rounds, int seconds) {
+// Warm-up of each interleaved slice, not counted: the first connections after the client moved.
+constexpr int kSliceWarmupMs = 20;
+
+TcpResult RunTcp(const Env& env, int rounds, int seconds, int il_rounds, int slice_ms,
+                 const std::set<std::string>& only) {
   TcpResult res;
   // Declared before the cleanup list, which refers to them.
   std::atomic<bool> drain_stop{false};
@@ -827,13 +915,25 @@ TcpResult RunTcp(const Env& env, int rounds, int seconds) {
   Sh(absl::StrCat("ip netns exec ", env.ns_client,
                   " sysctl -qw net.ipv4.ip_local_port_range=\"1024 65000\""));
 
-  // cgroups: <base>/p2node (Warden attaches here)/kubepods/burstable/pod-{client,server}.
+  // cgroups: <base>/p2node (Warden attaches here)/kubepods/burstable/pod-{client,server}, and
+  // two trees of the same shape for the interleaved lanes: p2plain (nothing attached) and
+  // p2harness (return-1 programs).
   const std::string node = env.cg_base + "/p2node";
-  const std::string client_cg = node + "/kubepods/burstable/pod-client";
-  const std::string server_cg = node + "/kubepods/burstable/pod-server";
-  for (const std::string& d :
-       {node, node + "/kubepods", node + "/kubepods/burstable", client_cg, server_cg})
-    Mkdirs(d);
+  const std::string plain = env.cg_base + "/p2plain", harness = env.cg_base + "/p2harness";
+  std::vector<Lane> lanes;
+  for (const std::string& root : {node, plain, harness}) {
+    Lane lane;
+    lane.client_cg = root + "/kubepods/burstable/pod-client";
+    lane.server_cg = root + "/kubepods/burstable/pod-server";
+    lane.port = static_cast<uint16_t>(kPort + lanes.size());
+    for (const std::string& d :
+         {root, root + "/kubepods", root + "/kubepods/burstable", lane.client_cg, lane.server_cg})
+      Mkdirs(d);
+    lanes.push_back(lane);
+  }
+  enum { kLaneWarden = 0, kLanePlain = 1, kLaneHarness = 2 };
+  const std::string client_cg = lanes[kLaneWarden].client_cg,
+                    server_cg = lanes[kLaneWarden].server_cg;
 
   // Datapath: 10,000 policy entries, the flow allowed (client egress, server ingress).
   BpfDatapath::Options opts;
@@ -900,22 +1000,25 @@ TcpResult RunTcp(const Env& env, int rounds, int seconds) {
   });
   pid_t server = fork();
   if (server < 0) throw Failure("fork");
-  if (server == 0) ServerMain(server_cg, netns_s, server_addr, ready[1]);
+  if (server == 0) ServerMain(lanes, netns_s, server_addr, ready[1]);
   cleanup.Add("server process", [server] { EndChild(server); });
   char b;
   if (read(ready[0], &b, 1) != 1) throw Failure("the server did not start");
   pid_t client = fork();
   if (client < 0) throw Failure("fork");
-  if (client == 0) ClientMain(client_cg, netns_c, server_addr, cmd[0], resp[1]);
+  if (client == 0) ClientMain(lanes, netns_c, server_addr, cmd[0], resp[1]);
   cleanup.Add("client process", [client, cmd1 = cmd[1]] {
-    int32_t zero = 0;
-    ssize_t w = write(cmd1, &zero, sizeof(zero));
+    ClientCmd exit_cmd;
+    ssize_t w = write(cmd1, &exit_cmd, sizeof(exit_cmd));
     (void)w;
     EndChild(client);
   });
-  auto run_client = [&](int ms) {
-    int32_t v = ms;
-    if (write(cmd[1], &v, sizeof(v)) != sizeof(v)) throw Failure("client gone");
+  auto run_client = [&](int ms, int lane = kLaneWarden, int warmup_ms = 200) {
+    ClientCmd c;
+    c.ms = ms;
+    c.warmup_ms = warmup_ms;
+    c.lane = lane;
+    if (write(cmd[1], &c, sizeof(c)) != sizeof(c)) throw Failure("client gone");
     ConnResult r;
     if (read(resp[0], &r, sizeof(r)) != sizeof(r)) throw Failure("client died");
     return r;
@@ -984,6 +1087,66 @@ TcpResult RunTcp(const Env& env, int rounds, int seconds) {
     Sh(in_server + "sh -c 'iptables -P INPUT ACCEPT && iptables -F INPUT && iptables -X INPUT'");
   };
 
+  // [2a] Interleaved: none, the floor, Warden, in short slices. Warden stays attached to p2node
+  // (events read as the agent reads them) and return-1 programs to p2harness; the client moves
+  // between the lanes' cgroups, so switching variants attaches and detaches nothing and the
+  // three are measured a few hundred milliseconds apart, again and again: the host's noise,
+  // which comes in bursts of seconds, then falls on all three alike.
+  if (il_rounds > 0) {
+    const std::pair<bpf_prog_type, bpf_attach_type> harness_hooks[] = {
+        {BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_EGRESS},
+        {BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_INGRESS},
+        {BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT}};
+    int harness_fd = open(harness.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (harness_fd < 0) throw Failure("opening " + harness);
+    std::vector<int> fds{harness_fd};
+    Cleanup section;  // closes the links (detaching the return-1 programs) and stops Warden
+    section.Add("return-1 programs", [&fds] {
+      for (int fd : fds) close(fd);
+    });
+    for (const auto& [type, attach_type] : harness_hooks) {
+      int prog = LoadReturnOne(type, attach_type);
+      fds.push_back(prog);
+      int l = bpf_link_create(prog, harness_fd, attach_type, nullptr);
+      if (l < 0) throw Failure(absl::StrCat("attaching a return-1 program: ", strerror(errno)));
+      fds.push_back(l);
+    }
+    attach();
+    start_drain();
+    section.Add("warden", [&] {
+      stop_drain();
+      detach();
+    });
+    const std::pair<const char*, int> il_lanes[] = {
+        {"none", kLanePlain}, {"harness", kLaneHarness}, {"warden", kLaneWarden}};
+    auto& il = res.interleaved;
+    il.rounds = il_rounds;
+    il.slice_ms = slice_ms;
+    std::printf("  interleaved: %d rounds x %d ms per lane (+ %d ms warm-up)\n", il_rounds,
+                slice_ms, kSliceWarmupMs);
+    for (int round = 0; round < il_rounds; ++round) {
+      CheckInterrupted();
+      for (size_t i = 0; i < std::size(il_lanes); ++i) {
+        const auto& [name, lane] = il_lanes[round % 2 ? std::size(il_lanes) - 1 - i : i];
+        ConnResult r = run_client(slice_ms, lane, kSliceWarmupMs);
+        il.rates[name].push_back(r.per_s());
+        res.errors[name] += r.errors;
+      }
+      if ((round + 1) % 25 == 0 || round + 1 == il_rounds) {
+        std::printf("    round %d/%d: none %.0f harness %.0f warden %.0f c/s\n", round + 1,
+                    il_rounds, il.rates["none"].back(), il.rates["harness"].back(),
+                    il.rates["warden"].back());
+        std::fflush(stdout);
+      }
+    }
+    for (const auto& [name, lane] : il_lanes) {
+      (void)lane;
+      il.median[name] = Median(il.rates[name]);
+      il.ratio[name] = RatioStats(il.rates[name], il.rates["none"]);
+    }
+    il.ratio["warden_vs_harness"] = RatioStats(il.rates["warden"], il.rates["harness"]);
+  }
+
   struct Variant {
     std::string name;
     std::function<void()> setup, teardown;
@@ -1008,6 +1171,11 @@ TcpResult RunTcp(const Env& env, int rounds, int seconds) {
       {"iptables", [&] { ipt_load_ms.push_back(ipt_load(rules_long)); }, [&] { ipt_clear(); }},
       {"iptables_1rule", [&] { ipt_load(rules_short); }, [&] { ipt_clear(); }},
   };
+  if (!only.empty()) {
+    // --variants: "none" always runs, every ratio is to it.
+    std::erase_if(variants,
+                  [&](const Variant& v) { return v.name != "none" && !only.count(v.name); });
+  }
   for (const auto& v : variants) res.variants.push_back(v.name);
   const int ms = seconds * 1000;
   for (int round = 0; round < rounds; ++round) {
@@ -1060,8 +1228,10 @@ TcpResult RunTcp(const Env& env, int rounds, int seconds) {
   // again when closed), not part of the medians.
   for (const std::string name : {"warden", "warden_noreader"}) {
     CheckInterrupted();
-    Variant& v = *std::find_if(variants.begin(), variants.end(),
-                               [&](const Variant& x) { return x.name == name; });
+    auto vit = std::find_if(variants.begin(), variants.end(),
+                            [&](const Variant& x) { return x.name == name; });
+    if (vit == variants.end()) continue;  // not among --variants
+    Variant& v = *vit;
     int stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
     if (stats_fd < 0) throw Failure(absl::StrCat("enabling BPF run-time stats: ", strerror(errno)));
     const char* progs[] = {"wd_egress", "wd_ingress", "wd_connect4"};
@@ -1307,6 +1477,12 @@ bool ArgFlag(int argc, char** argv, const std::string& flag) {
   }
   return false;
 }
+std::string ArgStr(int argc, char** argv, const std::string& flag, const std::string& def) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (argv[i] == flag) return argv[i + 1];
+  }
+  return def;
+}
 
 std::string Fmt(double v, int prec = 1) {
   char buf[64];
@@ -1321,6 +1497,8 @@ int Main(int argc, char** argv) {
         "[--single "
         "N (20000)]\n"
         "                      [--skip-testrun] [--skip-tcp] [--skip-rss]\n"
+        "                      [--variants "
+        "harness,warden,warden_noreader,iptables,iptables_1rule]\n"
         "       datapath_bench --skip-tcp --skip-rss --loop ct|deny|early|harness|hit "
         "[--loop-seconds S (10)]\n"
         "                      (only that TEST_RUN path on the 100k tables, for perf record -a)\n"
@@ -1338,11 +1516,19 @@ int Main(int argc, char** argv) {
   }
   const int rounds = ArgInt(argc, argv, "--rounds", 16);
   const int seconds = ArgInt(argc, argv, "--seconds", 1);
+  const int il_rounds = ArgFlag(argc, argv, "--skip-interleaved")
+                            ? 0
+                            : ArgInt(argc, argv, "--interleaved-rounds", 150);
+  const int slice_ms = ArgInt(argc, argv, "--slice-ms", 100);
   const uint32_t repeat = ArgInt(argc, argv, "--repeat", 1000000);
   const int single = ArgInt(argc, argv, "--single", 20000);
   const bool do_testrun = !ArgFlag(argc, argv, "--skip-testrun");
   const bool do_tcp = !ArgFlag(argc, argv, "--skip-tcp");
   const bool do_rss = !ArgFlag(argc, argv, "--skip-rss");
+  std::set<std::string> only;
+  for (absl::string_view v :
+       absl::StrSplit(ArgStr(argc, argv, "--variants", ""), ',', absl::SkipEmpty()))
+    only.insert(std::string(v));
 
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);
@@ -1496,12 +1682,13 @@ int Main(int argc, char** argv) {
           "%d rounds x %d s per variant, alternated\n",
           rounds, seconds);
       std::fflush(stdout);
-      TcpResult t = RunTcp(env, rounds, seconds);
+      TcpResult t = RunTcp(env, rounds, seconds, il_rounds, slice_ms, only);
       double none = t.median["none"];
       std::printf("\n  %-16s %11s %9s %15s %7s   %s\n", "variant", "median c/s", "vs none",
                   "(range)", "errors", "what");
       std::map<std::string, std::string> what = {
           {"none", "no program attached"},
+          {"harness", "return-1 programs on egress, ingress and connect4 (the floor)"},
           {"warden", absl::StrCat("Warden, ", t.policy_entries,
                                   " policy entries, events read as the agent reads them")},
           {"warden_noreader", "Warden, nobody reading events (ring buffer full after ~3,600)"},
@@ -1543,19 +1730,53 @@ int Main(int argc, char** argv) {
             none > 0 ? 1e6 / none : 0);
         bpf_per_conn[lr.variant] = per_conn_ns;
       }
-      double wr = t.ratio["warden"], ir = t.ratio["iptables"];
-      std::printf("  target: Warden within 5%% of no program: %s (warden/none = %.3f)\n",
-                  wr >= 0.95 ? "met" : "MISSED", wr);
+      const auto& il = t.interleaved;
+      if (il.rounds > 0) {
+        std::printf(
+            "\n  interleaved (%d rounds; each round runs every lane for %d ms, odd rounds in "
+            "reverse order):\n",
+            il.rounds, il.slice_ms);
+        std::printf("  %-18s %11s %9s %17s %9s   %s\n", "lane", "median c/s", "vs none",
+                    "(quartiles)", "+/- s.e.", "what");
+        const std::pair<const char*, const char*> rows[] = {
+            {"none", "no program on the lane's cgroups"},
+            {"harness", "return-1 programs on egress, ingress and connect4: the floor"},
+            {"warden", "Warden attached, events read as the agent reads them"}};
+        for (const auto& [name, what] : rows) {
+          const Ratio& r = il.ratio.at(name);
+          std::printf("  %-18s %11.0f %9.3f  (%6.3f-%6.3f) %9.3f   %s\n", name, il.median.at(name),
+                      r.median, r.p25, r.p75, r.se, what);
+        }
+        const Ratio& wh = il.ratio.at("warden_vs_harness");
+        std::printf("  %-18s %11s %9.3f  (%6.3f-%6.3f) %9.3f   %s\n", "warden / harness", "",
+                    wh.median, wh.p25, wh.p75, wh.se, "what Warden's own work costs");
+        std::printf(
+            "  (per round: lane / none of the same round; median over rounds, quartiles, standard "
+            "error of the median)\n");
+      }
+      const Ratio& iw = il.ratio.count("warden") ? il.ratio.at("warden") : Ratio{};
+      double wr = il.rounds > 0 ? iw.median : t.ratio["warden"], ir = t.ratio["iptables"];
+      std::printf("  target: Warden within 5%% of no program: %s (warden/none = %.3f%s)\n",
+                  wr >= 0.95 ? "met" : "MISSED", wr,
+                  il.rounds > 0
+                      ? absl::StrCat(", interleaved; +/- ", Fmt(iw.se, 3), " s.e.").c_str()
+                      : ", rounds");
       absl::StrAppend(&key_values, "conn_per_s_none=", Fmt(none, 0),
                       " conn_per_s_warden=", Fmt(t.median["warden"], 0),
                       " conn_per_s_warden_noreader=", Fmt(t.median["warden_noreader"], 0),
                       " conn_per_s_iptables=", Fmt(t.median["iptables"], 0),
                       " conn_per_s_iptables_1rule=", Fmt(t.median["iptables_1rule"], 0),
-                      " warden_vs_none=", Fmt(wr, 3),
+                      " warden_vs_none_rounds=", Fmt(t.ratio["warden"], 3),
                       " warden_noreader_vs_none=", Fmt(t.ratio["warden_noreader"], 3),
                       " iptables_vs_none=", Fmt(ir, 3),
                       " iptables_1rule_vs_none=", Fmt(t.ratio["iptables_1rule"], 3),
                       " none_spread_pct=", Fmt(t.none_cv * 100, 1));
+      if (il.rounds > 0) {
+        absl::StrAppend(&key_values, " harness_vs_none=", Fmt(il.ratio.at("harness").median, 3),
+                        " warden_vs_harness=", Fmt(il.ratio.at("warden_vs_harness").median, 3),
+                        " warden_vs_none_se=", Fmt(iw.se, 3));
+      }
+      absl::StrAppend(&key_values, " warden_vs_none=", Fmt(wr, 3));
       for (const auto& lr : t.live) {
         std::string suffix = lr.variant == "warden" ? "" : "_noreader";
         for (const auto& l : lr.progs)

@@ -1,0 +1,227 @@
+// The per-CPU verdict cache (bpf/warden_vcache.h) admits a packet or a connect only from a slot
+// that is whole, of the current generation and hashed with the current seed. Real programs
+// attached to a real cgroup: a process in a pod's cgroup connects over loopback in a network
+// namespace of its own, while the test forges slots in the pinned wd_vcache map. The pod may not
+// send anything (an egress policy with no rules), so every admitted connect came from a slot.
+// Needs root (fails, never skips, without it).
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "agent/common/cgroup.h"
+#include "agent/control/node_state.h"
+#include "agent/datapath/bpf_datapath.h"
+#include "agent/node/tables_builder.h"
+#include "agent/policy/compiler.h"
+#include "agent/policy/manifest_loader.h"
+#include "bpf/warden_vcache.h"
+
+namespace warden::datapath {
+namespace {
+
+constexpr char kCluster[] = R"(
+apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: x, uid: ua, labels: {app: a}}
+spec: {containers: [{name: c}]}
+status: {podIP: 10.0.1.1}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: no-egress, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: a}}
+  policyTypes: [Egress]
+)";
+
+constexpr uint16_t kPort = 18080;
+
+// In a child: joins `cgroup`, makes a network namespace with loopback up, listens on
+// 127.0.0.1:kPort and connects to it. Returns 0 when the connect succeeded, else its errno.
+int ConnectFromPod(const std::string& cgroup) {
+  int p[2];
+  if (pipe(p) != 0) return -1;
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    close(p[0]);
+    int result = 1000;
+    auto report = [&](int r) {
+      ssize_t w = write(p[1], &r, sizeof(r));
+      _exit(w == sizeof(r) ? 0 : 1);
+    };
+    if (!common::MoveToCgroup(cgroup, getpid()).ok()) report(1001);
+    if (unshare(CLONE_NEWNET) != 0) report(1002);
+    int ctl = socket(AF_INET, SOCK_DGRAM, 0);
+    ifreq ifr{};
+    std::strcpy(ifr.ifr_name, "lo");
+    if (ctl < 0 || ioctl(ctl, SIOCGIFFLAGS, &ifr) != 0) report(1003);
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(ctl, SIOCSIFFLAGS, &ifr) != 0) report(1004);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(kPort);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    if (ls < 0 || bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(ls, 4) != 0)
+      report(1005);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    timeval tv{2, 0};
+    setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    result = connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 ? 0 : errno;
+    report(result);
+  }
+  close(p[1]);
+  int r = -1;
+  if (read(p[0], &r, sizeof(r)) != sizeof(r)) r = -1;
+  close(p[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return r;
+}
+
+class VcacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(geteuid(), 0u) << "this test loads BPF programs and makes cgroups: it must run as root";
+    auto mount = common::FindCgroup2Mount();
+    ASSERT_TRUE(mount.ok()) << mount.status();
+    base_ = *mount + "/warden-vctest-" + std::to_string(getpid());
+    for (const char* sub : {"", "/kubepods", "/kubepods/burstable", "/kubepods/burstable/pod-a",
+                            "/kubepods/burstable/pod-a/c1"}) {
+      ASSERT_EQ(mkdir((base_ + sub).c_str(), 0755), 0) << base_ + sub;
+    }
+    container_ = base_ + "/kubepods/burstable/pod-a/c1";
+    BpfDatapath::Options opts;
+    opts.bpffs_dir = "/sys/fs/bpf/warden-vctest-" + std::to_string(getpid());
+    opts.cgroup_path = base_;
+    auto dp = BpfDatapath::Open(opts);
+    ASSERT_TRUE(dp.ok()) << dp.status();
+    dp_ = std::move(*dp);
+
+    auto loaded = policy::LoadManifestTexts({{"test.yaml", kCluster}});
+    ASSERT_TRUE(loaded.errors.empty()) << loaded.errors[0].ToString();
+    policy::Snapshot snap = policy::Compile(loaded.state);
+    control::NodeState ns = control::ComputeNodeState(loaded.state, snap, "", "");
+    auto pod_id = common::CgroupId(base_ + "/kubepods/burstable/pod-a");
+    auto kubepods_id = common::CgroupId(base_ + "/kubepods");
+    auto level = common::CgroupLevel(base_ + "/kubepods");
+    ASSERT_TRUE(pod_id.ok() && kubepods_id.ok() && level.ok());
+    tables_ = node::BuildNodeTables(ns, {{"x/a", *pod_id}}, {});
+    config_.kubepods_cgroup_id = *kubepods_id;
+    config_.kubepods_level = *level;
+    config_.pod_levels[0] = *level + 2;
+    config_.pod_levels[1] = *level + 1;
+    ASSERT_TRUE(dp_->Apply(tables_, config_).ok());
+    ASSERT_TRUE(dp_->Attach().ok());
+  }
+  void TearDown() override {
+    if (dp_) {
+      EXPECT_TRUE(dp_->DetachAndUnpin().ok());
+    }
+    dp_.reset();
+    for (const char* sub : {"/kubepods/burstable/pod-a/c1", "/kubepods/burstable/pod-a",
+                            "/kubepods/burstable", "/kubepods", ""}) {
+      rmdir((base_ + sub).c_str());
+    }
+  }
+
+  // The key connect4 builds for the container's connect to 127.0.0.1:kPort.
+  wd_verdict_key Key(uint16_t port = kPort) {
+    wd_verdict_key k{};
+    auto id = common::CgroupId(container_);
+    EXPECT_TRUE(id.ok());
+    k.cgroup_id = id.ok() ? *id : 0;
+    k.family = WD_AF_INET;
+    k.protocol = IPPROTO_TCP;
+    k.direction = WD_DIR_EGRESS;
+    k.port = port;
+    uint32_t lo = htonl(INADDR_LOOPBACK);
+    std::memcpy(k.remote_addr, &lo, 4);
+    return k;
+  }
+  wd_config Config() {
+    auto c = dp_->ReadConfig();
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? *c : wd_config{};
+  }
+  // Writes `slot` into index `idx` of every CPU's wd_vcache.
+  void Put(uint32_t idx, const wd_vcache_slot& slot) {
+    int n = libbpf_num_possible_cpus();
+    ASSERT_GT(n, 0);
+    std::vector<wd_vcache_slot> all(n, slot);
+    ASSERT_EQ(bpf_map_update_elem(dp_->MapFd("wd_vcache"), &idx, all.data(), BPF_ANY), 0)
+        << std::strerror(errno);
+  }
+  // A slot for `k` as the programs would write it, under `generation` and `seed`.
+  static wd_vcache_slot Slot(const wd_verdict_key& k, uint32_t generation, uint32_t seed) {
+    wd_vcache_slot s{};
+    s.key = k;
+    s.generation = generation;
+    s.check = wd_vcache_check(wd_vcache_hash(&k, seed), generation);
+    return s;
+  }
+
+  std::string base_, container_;
+  std::unique_ptr<BpfDatapath> dp_;
+  NodeTables tables_;
+  NodeConfig config_;
+};
+
+TEST_F(VcacheTest, OnlyWholeSlotsOfTheCurrentGenerationAdmit) {
+  ASSERT_EQ(ConnectFromPod(container_), EPERM) << "the pod may not send anything";
+
+  wd_config cfg = Config();
+  const wd_verdict_key k = Key();
+  const uint32_t idx = wd_vcache_index(wd_vcache_hash(&k, cfg.vcache_seed));
+
+  // A whole slot of the current generation admits: the slot is what the programs trust.
+  Put(idx, Slot(k, cfg.generation, cfg.vcache_seed));
+  EXPECT_EQ(ConnectFromPod(container_), 0);
+
+  // A slot whose check does not match its contents (as when a nested writer on the same CPU
+  // left it half written) does not.
+  wd_vcache_slot bad = Slot(k, cfg.generation, cfg.vcache_seed);
+  bad.check ^= 1;
+  Put(idx, bad);
+  EXPECT_EQ(ConnectFromPod(container_), EPERM);
+
+  // Torn: this key's words under another key's check.
+  wd_verdict_key other = Key(kPort + 1);
+  wd_vcache_slot torn = Slot(other, cfg.generation, cfg.vcache_seed);
+  torn.key = k;
+  Put(idx, torn);
+  EXPECT_EQ(ConnectFromPod(container_), EPERM);
+
+  // Of an earlier generation, or hashed with another seed.
+  Put(idx, Slot(k, cfg.generation - 1, cfg.vcache_seed));
+  EXPECT_EQ(ConnectFromPod(container_), EPERM);
+  Put(idx, Slot(k, cfg.generation, cfg.vcache_seed + 1));
+  EXPECT_EQ(ConnectFromPod(container_), EPERM);
+
+  // Any update (a new generation, a new seed) retires every slot.
+  Put(idx, Slot(k, cfg.generation, cfg.vcache_seed));
+  ASSERT_EQ(ConnectFromPod(container_), 0);
+  ASSERT_TRUE(dp_->Apply(tables_, config_).ok());
+  wd_config next = Config();
+  EXPECT_EQ(next.generation, cfg.generation + 1);
+  EXPECT_EQ(ConnectFromPod(container_), EPERM);
+}
+
+}  // namespace
+}  // namespace warden::datapath
