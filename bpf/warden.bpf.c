@@ -163,21 +163,26 @@ static __always_inline void wd_decide_cached(const struct wd_config* cfg,
  *   0: no TCP socket (not TCP, or no socket: a reset to a closed port, say). */
 #define WD_TCP_CONNECTION 1
 #define WD_TCP_LISTENER 2
-/* Also gives the socket's cgroup id (*cgroup_id, the same as bpf_skb_cgroup_id()), read through
- * the socket's BTF type: one helper call for all of it instead of two (bpf_sk_fullsock and
- * bpf_skb_cgroup_id); see struct wd_vcache_slot for why calls count. */
+/* The packet's kernel sk_buff, for reading its socket through BTF (no helper call: the verifier
+ * turns this kfunc into a register move). */
+extern void* bpf_cast_to_kern_ctx(void* ctx) __ksym;
+
+/* Also gives the socket's cgroup id (*cgroup_id, the same as bpf_skb_cgroup_id()). Everything is
+ * read through the socket's BTF type, without a helper call (bpf_sk_fullsock and
+ * bpf_skb_cgroup_id took two); see struct wd_vcache_slot for why calls count. */
 static __always_inline int wd_tcp_socket(struct __sk_buff* skb, const struct wd_flow* f, __u8 dir,
                                          __u64* cgroup_id) {
   if (f->protocol != WD_IPPROTO_TCP) return 0;
-  struct bpf_sock* s = skb->sk;
-  if (!s) return 0;
-  struct tcp_sock* tp = bpf_skc_to_tcp_sock(s);
-  if (!tp) return 0;
-  struct sock* sk = &tp->inet_conn.icsk_inet.sk;
-  if (sk->sk_type != SOCK_STREAM) return 0; /* a raw socket of protocol TCP is not a connection */
+  struct sk_buff* kskb = bpf_cast_to_kern_ctx(skb);
+  struct sock* sk = kskb->sk;
+  if (!sk) return 0;
+  /* A full socket (not a request or time-wait socket), a TCP one (not a raw socket of protocol
+   * TCP): what bpf_skc_to_tcp_sock() checks. */
+  __u8 state = sk->__sk_common.skc_state;
+  if (state == BPF_TCP_TIME_WAIT || state == BPF_TCP_NEW_SYN_RECV) return 0;
+  if (sk->sk_protocol != WD_IPPROTO_TCP || sk->sk_type != SOCK_STREAM) return 0;
   *cgroup_id = sk->sk_cgrp_data.cgroup->kn->id;
-  return dir == WD_DIR_INGRESS && sk->__sk_common.skc_state == BPF_TCP_LISTEN ? WD_TCP_LISTENER
-                                                                              : WD_TCP_CONNECTION;
+  return dir == WD_DIR_INGRESS && state == BPF_TCP_LISTEN ? WD_TCP_LISTENER : WD_TCP_CONNECTION;
 }
 
 /* Everything but a packet of an admitted TCP connection: decisions, events, conntrack. A

@@ -13,9 +13,17 @@
 //      program). Extra rows vary the policy and the ipcache separately.
 //  [2] TCP connections per second between two network namespaces over a veth pair: connect,
 //      1-byte echo, server closes, client closes; client pinned to CPU 0, server to CPU 1.
-//      Variants, alternated in rounds: no program; Warden (BpfDatapath Open + Apply + Attach to a
-//      cgroup holding both processes, 10,000 policy entries, the flow allowed, events drained as
-//      the agent drains them); Warden with nobody reading events; iptables (nft backend) in the
+//      [2a] Interleaved (the headline): three lanes, each a pair of pod cgroups in a tree of the
+//      same shape, the server listening on one port per lane from a socket made in that lane's
+//      cgroup: no program; return-1 programs on egress, ingress and connect4 (the floor any
+//      cgroup-BPF enforcer pays); Warden (attached for the whole section, events drained). The
+//      client moves itself between the lanes' cgroups, so a round runs every lane for
+//      --slice-ms after a 20 ms warm-up with nothing attached or detached in between; odd rounds
+//      in reverse order; --interleaved-rounds rounds. Per round lane / none; the median, its
+//      quartiles and standard error.
+//      [2b] Variants, alternated in rounds: no program; Warden (BpfDatapath Open + Apply + Attach
+//      to a cgroup holding both processes, 10,000 policy entries, the flow allowed, events drained
+//      as the agent drains them); Warden with nobody reading events; iptables (nft backend) in the
 //      server's netns: an ESTABLISHED,RELATED accept first, then 10,000 source rules with the
 //      allowing one last, policy DROP; and the same with only the allowing rule (conntrack alone).
 //      Each round runs every variant for --seconds after a 0.2 s warm-up, odd rounds in reverse
@@ -30,6 +38,8 @@
 //   /sys/fs/bpf/warden-bench-<pid>, /tmp/warden-bench-<pid>.
 // Usage:
 //   datapath_bench [--rounds N (16)] [--seconds S (1)] [--repeat N (1000000)] [--single N (20000)]
+//                  [--interleaved-rounds N (150)] [--slice-ms MS (100)] [--skip-interleaved]
+//                  [--variants warden,warden_noreader,iptables,iptables_1rule]
 //                  [--skip-testrun] [--skip-tcp] [--skip-rss]
 //   datapath_bench --skip-tcp --skip-rss --loop ct|deny|early|harness|hit [--loop-seconds S (10)]
 //       runs only that TEST_RUN path on the 100k tables, for `perf record -a`.
@@ -1497,8 +1507,9 @@ int Main(int argc, char** argv) {
         "[--single "
         "N (20000)]\n"
         "                      [--skip-testrun] [--skip-tcp] [--skip-rss]\n"
-        "                      [--variants "
-        "harness,warden,warden_noreader,iptables,iptables_1rule]\n"
+        "                      [--interleaved-rounds N (150)] [--slice-ms MS (100)] "
+        "[--skip-interleaved]\n"
+        "                      [--variants warden,warden_noreader,iptables,iptables_1rule]\n"
         "       datapath_bench --skip-tcp --skip-rss --loop ct|deny|early|harness|hit "
         "[--loop-seconds S (10)]\n"
         "                      (only that TEST_RUN path on the 100k tables, for perf record -a)\n"
@@ -1688,7 +1699,6 @@ int Main(int argc, char** argv) {
                   "(range)", "errors", "what");
       std::map<std::string, std::string> what = {
           {"none", "no program attached"},
-          {"harness", "return-1 programs on egress, ingress and connect4 (the floor)"},
           {"warden", absl::StrCat("Warden, ", t.policy_entries,
                                   " policy entries, events read as the agent reads them")},
           {"warden_noreader", "Warden, nobody reading events (ring buffer full after ~3,600)"},

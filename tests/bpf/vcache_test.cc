@@ -98,7 +98,8 @@ int ConnectFromPod(const std::string& cgroup) {
 class VcacheTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_EQ(geteuid(), 0u) << "this test loads BPF programs and makes cgroups: it must run as root";
+    ASSERT_EQ(geteuid(), 0u)
+        << "this test loads BPF programs and makes cgroups: it must run as root";
     auto mount = common::FindCgroup2Mount();
     ASSERT_TRUE(mount.ok()) << mount.status();
     base_ = *mount + "/warden-vctest-" + std::to_string(getpid());
