@@ -304,26 +304,31 @@ static __always_inline int wd_skb(struct __sk_buff* skb, __u8 dir) {
      * higher port is the one its own direction's verdict is keyed by is likely a reply. */
     int reply_likely =
         dir == WD_DIR_EGRESS ? f.remote_port > f.local_port : f.local_port > f.remote_port;
-    struct wd_verdict_key k;
+    /* Both directions in the per-CPU cache first (no calls), then in wd_verdicts. */
+    struct wd_verdict_key k, rk;
     wd_verdict_key_of(&k, self, &f, reply_likely ? dir ^ 1 : dir);
     __u64 h = wd_vcache_hash(&k, cfg->vcache_seed);
     if (wd_vcache_allows(&k, h, cfg->generation)) {
       wd_count(dir == WD_DIR_EGRESS ? WD_HOOK_EGRESS : WD_HOOK_INGRESS, WD_REASON_ALLOW_TRACKED);
       return 1;
     }
-    struct wd_verdict_value* v = wd_cached(cfg, &k);
-    if (!v || !v->allow) {
-      k.direction ^= 1;
-      k.port = k.direction == WD_DIR_EGRESS ? f.remote_port : f.local_port;
-      h = wd_vcache_hash(&k, cfg->vcache_seed);
-      if (wd_vcache_allows(&k, h, cfg->generation)) {
-        wd_count(dir == WD_DIR_EGRESS ? WD_HOOK_EGRESS : WD_HOOK_INGRESS, WD_REASON_ALLOW_TRACKED);
-        return 1;
-      }
-      v = wd_cached(cfg, &k);
+    rk = k;
+    rk.direction ^= 1;
+    rk.port = rk.direction == WD_DIR_EGRESS ? f.remote_port : f.local_port;
+    __u64 rh = wd_vcache_hash(&rk, cfg->vcache_seed);
+    if (wd_vcache_allows(&rk, rh, cfg->generation)) {
+      wd_count(dir == WD_DIR_EGRESS ? WD_HOOK_EGRESS : WD_HOOK_INGRESS, WD_REASON_ALLOW_TRACKED);
+      return 1;
     }
+    struct wd_verdict_value* v = wd_cached(cfg, &k);
     if (v && v->allow) {
       wd_vcache_put(&k, h, cfg->generation);
+      wd_count(dir == WD_DIR_EGRESS ? WD_HOOK_EGRESS : WD_HOOK_INGRESS, WD_REASON_ALLOW_TRACKED);
+      return 1;
+    }
+    v = wd_cached(cfg, &rk);
+    if (v && v->allow) {
+      wd_vcache_put(&rk, rh, cfg->generation);
       wd_count(dir == WD_DIR_EGRESS ? WD_HOOK_EGRESS : WD_HOOK_INGRESS, WD_REASON_ALLOW_TRACKED);
       return 1;
     }
