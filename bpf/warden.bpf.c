@@ -278,10 +278,10 @@ static __noinline int wd_skb_slow(struct __sk_buff* skb, const struct wd_flow* f
 }
 
 static __always_inline int wd_skb(struct __sk_buff* skb, __u8 dir) {
+  __u8 hook = dir == WD_DIR_EGRESS ? WD_HOOK_EGRESS : WD_HOOK_INGRESS;
   const struct wd_config* cfg = wd_cfg();
   if (!cfg || !cfg->configured) {
-    wd_count(dir == WD_DIR_EGRESS ? WD_HOOK_EGRESS : WD_HOOK_INGRESS,
-             WD_REASON_DENY_NOT_CONFIGURED);
+    wd_count(hook, WD_REASON_DENY_NOT_CONFIGURED);
     return 0;
   }
   struct wd_flow f;
@@ -309,7 +309,7 @@ static __always_inline int wd_skb(struct __sk_buff* skb, __u8 dir) {
     wd_verdict_key_of(&k, self, &f, reply_likely ? dir ^ 1 : dir);
     __u64 h = wd_vcache_hash(&k, cfg->vcache_seed);
     if (wd_vcache_allows(&k, h, cfg->generation)) {
-      wd_count(dir == WD_DIR_EGRESS ? WD_HOOK_EGRESS : WD_HOOK_INGRESS, WD_REASON_ALLOW_TRACKED);
+      wd_count(hook, WD_REASON_ALLOW_TRACKED);
       return 1;
     }
     rk = k;
@@ -317,19 +317,19 @@ static __always_inline int wd_skb(struct __sk_buff* skb, __u8 dir) {
     rk.port = rk.direction == WD_DIR_EGRESS ? f.remote_port : f.local_port;
     __u64 rh = wd_vcache_hash(&rk, cfg->vcache_seed);
     if (wd_vcache_allows(&rk, rh, cfg->generation)) {
-      wd_count(dir == WD_DIR_EGRESS ? WD_HOOK_EGRESS : WD_HOOK_INGRESS, WD_REASON_ALLOW_TRACKED);
+      wd_count(hook, WD_REASON_ALLOW_TRACKED);
       return 1;
     }
     struct wd_verdict_value* v = wd_cached(cfg, &k);
     if (v && v->allow) {
       wd_vcache_put(&k, h, cfg->generation);
-      wd_count(dir == WD_DIR_EGRESS ? WD_HOOK_EGRESS : WD_HOOK_INGRESS, WD_REASON_ALLOW_TRACKED);
+      wd_count(hook, WD_REASON_ALLOW_TRACKED);
       return 1;
     }
     v = wd_cached(cfg, &rk);
     if (v && v->allow) {
       wd_vcache_put(&rk, rh, cfg->generation);
-      wd_count(dir == WD_DIR_EGRESS ? WD_HOOK_EGRESS : WD_HOOK_INGRESS, WD_REASON_ALLOW_TRACKED);
+      wd_count(hook, WD_REASON_ALLOW_TRACKED);
       return 1;
     }
   }
