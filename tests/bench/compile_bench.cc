@@ -32,6 +32,7 @@
 #include "agent/policy/lookup.h"
 #include "agent/policy/manifest_loader.h"
 #include "agent/policy/model.h"
+#include "tests/bench/bench_args.h"
 
 // Heap accounting: every operator new/delete of the process (yaml-cpp and absl included) goes
 // through these, so "live bytes" and its high-water mark are exact, unlike RSS (which also sees
@@ -78,6 +79,7 @@ void operator delete[](void* p, size_t, std::align_val_t) noexcept { CountedFree
 namespace warden::policy {
 namespace {
 
+using bench::ArgInt;
 using Clock = std::chrono::steady_clock;
 
 double MsSince(Clock::time_point t0) {
@@ -308,14 +310,6 @@ Stats Summarize(std::vector<double> v) {
   s.best = v.front();
   s.median = v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
   return s;
-}
-
-int ArgInt(int argc, char** argv, const std::string& flag, int def) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    int v = 0;
-    if (argv[i] == flag && absl::SimpleAtoi(argv[i + 1], &v) && v > 0) return v;
-  }
-  return def;
 }
 
 int Main(int argc, char** argv) {

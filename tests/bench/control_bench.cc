@@ -89,6 +89,7 @@
 #define WARDEN_SOURCE_DIR ""
 #endif
 
+#include "tests/bench/bench_args.h"
 #include "tests/bench/bench_util.h"
 
 namespace warden::bench {
@@ -738,19 +739,6 @@ ScenarioResult RunScenario(const Env& env, const std::string& name, bool control
 
 // ---- main ---------------------------------------------------------------------------------------
 
-int ArgInt(int argc, char** argv, const std::string& flag, int def) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    int v = 0;
-    if (argv[i] == flag && absl::SimpleAtoi(argv[i + 1], &v) && v >= 0) return v;
-  }
-  return def;
-}
-bool ArgFlag(int argc, char** argv, const std::string& flag) {
-  for (int i = 1; i < argc; ++i)
-    if (argv[i] == flag) return true;
-  return false;
-}
-
 std::string FindGenCerts(const fs::path& bin_dir) {
   std::vector<fs::path> candidates;
   if (std::strlen(WARDEN_SOURCE_DIR) > 0)
@@ -782,19 +770,19 @@ int Main(int argc, char** argv) {
     return 2;
   }
   Env env;
-  const int agents_max = std::max(1, ArgInt(argc, argv, "--agents", 20));
-  const int rounds = std::max(2, ArgInt(argc, argv, "--rounds", 16));
-  const int contended_rounds = std::max(2, ArgInt(argc, argv, "--contended-rounds", 8));
-  const int baseline_rounds = std::max(2, ArgInt(argc, argv, "--baseline-rounds", 8));
+  const int agents_max = std::max(1, ArgInt(argc, argv, "--agents", 20, 0));
+  const int rounds = std::max(2, ArgInt(argc, argv, "--rounds", 16, 0));
+  const int contended_rounds = std::max(2, ArgInt(argc, argv, "--contended-rounds", 8, 0));
+  const int baseline_rounds = std::max(2, ArgInt(argc, argv, "--baseline-rounds", 8, 0));
   const bool skip_quiet = ArgFlag(argc, argv, "--skip-quiet");
   const bool skip_baseline = ArgFlag(argc, argv, "--skip-baseline");
   const bool skip_single = ArgFlag(argc, argv, "--skip-single");
   const bool inproc_only = ArgFlag(argc, argv, "--inproc-only");
   for (int i = 1; i + 1 < argc; ++i)
     if (std::string(argv[i]) == "--keep-logs") env.keep_logs = argv[i + 1];
-  env.cluster.namespaces = std::max(3, ArgInt(argc, argv, "--namespaces", 100));
+  env.cluster.namespaces = std::max(3, ArgInt(argc, argv, "--namespaces", 100, 0));
   env.cluster.nodes = agents_max;
-  env.gap_ms = ArgInt(argc, argv, "--gap-ms", 300);
+  env.gap_ms = ArgInt(argc, argv, "--gap-ms", 300, 0);
   const bool skip_contended = ArgFlag(argc, argv, "--skip-contended");
   const int single_interval_ms = ArgFlag(argc, argv, "--single-quiet") ? 60000 : 0;
   for (int i = 1; i + 1 < argc; ++i)

@@ -85,6 +85,7 @@
 #include "agent/datapath/bpf_datapath.h"
 #include "agent/datapath/node_tables.h"
 
+#include "tests/bench/bench_args.h"
 #include "tests/bench/bench_util.h"
 
 namespace warden::bench {
@@ -1473,26 +1474,6 @@ std::vector<AgentRss> RunRss(const Env& env) {
 
 // ---- main
 // -----------------------------------------------------------------------------------------
-
-int ArgInt(int argc, char** argv, const std::string& flag, int def) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    int v = 0;
-    if (argv[i] == flag && absl::SimpleAtoi(argv[i + 1], &v) && v > 0) return v;
-  }
-  return def;
-}
-bool ArgFlag(int argc, char** argv, const std::string& flag) {
-  for (int i = 1; i < argc; ++i) {
-    if (argv[i] == flag) return true;
-  }
-  return false;
-}
-std::string ArgStr(int argc, char** argv, const std::string& flag, const std::string& def) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (argv[i] == flag) return argv[i + 1];
-  }
-  return def;
-}
 
 std::string Fmt(double v, int prec = 1) {
   char buf[64];
