@@ -52,8 +52,9 @@ spec:
 constexpr uint16_t kPort = 18080;
 
 // In a child: joins `cgroup`, makes a network namespace with loopback up, listens on
-// 127.0.0.1:kPort and connects to it. Returns 0 when the connect succeeded, else its errno.
-int ConnectFromPod(const std::string& cgroup) {
+// 127.0.0.1:kPort (::1 with `v6`) and connects to it. Returns 0 when the connect succeeded, else
+// its errno.
+int ConnectFromPod(const std::string& cgroup, bool v6 = false) {
   int p[2];
   if (pipe(p) != 0) return -1;
   pid_t pid = fork();
@@ -73,17 +74,31 @@ int ConnectFromPod(const std::string& cgroup) {
     if (ctl < 0 || ioctl(ctl, SIOCGIFFLAGS, &ifr) != 0) report(1003);
     ifr.ifr_flags |= IFF_UP;
     if (ioctl(ctl, SIOCSIFFLAGS, &ifr) != 0) report(1004);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(kPort);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    if (ls < 0 || bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(ls, 4) != 0)
+    sockaddr_storage ss{};
+    socklen_t len;
+    if (v6) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+      a->sin6_family = AF_INET6;
+      a->sin6_port = htons(kPort);
+      a->sin6_addr = in6addr_loopback;
+      len = sizeof(*a);
+    } else {
+      auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+      a->sin_family = AF_INET;
+      a->sin_port = htons(kPort);
+      a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      len = sizeof(*a);
+    }
+    const int family = v6 ? AF_INET6 : AF_INET;
+    int ls = socket(family, SOCK_STREAM, 0);
+    int one = 1;
+    if (v6) setsockopt(ls, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (ls < 0 || bind(ls, reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(ls, 4) != 0)
       report(1005);
-    int c = socket(AF_INET, SOCK_STREAM, 0);
+    int c = socket(family, SOCK_STREAM, 0);
     timeval tv{2, 0};
     setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    result = connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 ? 0 : errno;
+    result = connect(c, reinterpret_cast<sockaddr*>(&ss), len) == 0 ? 0 : errno;
     report(result);
   }
   close(p[1]);
@@ -142,18 +157,23 @@ class VcacheTest : public ::testing::Test {
     }
   }
 
-  // The key connect4 builds for the container's connect to 127.0.0.1:kPort.
-  wd_verdict_key Key(uint16_t port = kPort) {
+  // The key connect4 (connect6 with `v6`) builds for the container's connect to
+  // 127.0.0.1:kPort (::1).
+  wd_verdict_key Key(uint16_t port = kPort, bool v6 = false) {
     wd_verdict_key k{};
     auto id = common::CgroupId(container_);
     EXPECT_TRUE(id.ok());
     k.cgroup_id = id.ok() ? *id : 0;
-    k.family = WD_AF_INET;
+    k.family = v6 ? WD_AF_INET6 : WD_AF_INET;
     k.protocol = IPPROTO_TCP;
     k.direction = WD_DIR_EGRESS;
     k.port = port;
-    uint32_t lo = htonl(INADDR_LOOPBACK);
-    std::memcpy(k.remote_addr, &lo, 4);
+    if (v6) {
+      std::memcpy(k.remote_addr, &in6addr_loopback, 16);
+    } else {
+      uint32_t lo = htonl(INADDR_LOOPBACK);
+      std::memcpy(k.remote_addr, &lo, 4);
+    }
     return k;
   }
   wd_config Config() {
@@ -222,6 +242,28 @@ TEST_F(VcacheTest, OnlyWholeSlotsOfTheCurrentGenerationAdmit) {
   wd_config next = Config();
   EXPECT_EQ(next.generation, cfg.generation + 1);
   EXPECT_EQ(ConnectFromPod(container_), EPERM);
+}
+
+// IPv6: connect6 and the packets of the connection (SYN, replies) use the 16-byte key; a slot
+// admits exactly that key, and a slot of another address (::2) does not.
+TEST_F(VcacheTest, Ipv6KeysAreWholeAddresses) {
+  ASSERT_EQ(ConnectFromPod(container_, true), EPERM) << "the pod may not send anything";
+  wd_config cfg = Config();
+  const wd_verdict_key k = Key(kPort, true);
+  const uint32_t idx = wd_vcache_index(wd_vcache_hash(&k, cfg.vcache_seed));
+  Put(idx, Slot(k, cfg.generation, cfg.vcache_seed));
+  EXPECT_EQ(ConnectFromPod(container_, true), 0);
+  // Another address: ::2 (the slot's key differs in the last byte) does not match ::1.
+  wd_verdict_key other = k;
+  other.remote_addr[15] = 2;
+  Put(idx, Slot(other, cfg.generation, cfg.vcache_seed));
+  EXPECT_EQ(ConnectFromPod(container_, true), EPERM);
+  // Even with the check this key would have (as two keys whose hashes collide would): the
+  // stored key itself is compared, to its last byte.
+  wd_vcache_slot collided = Slot(k, cfg.generation, cfg.vcache_seed);
+  collided.key = other;
+  Put(idx, collided);
+  EXPECT_EQ(ConnectFromPod(container_, true), EPERM);
 }
 
 }  // namespace
