@@ -97,11 +97,15 @@ static __always_inline void wd_vcache_put(const struct wd_verdict_key* k, __u64 
   __u32 idx = wd_vcache_index(h);
   struct wd_vcache_slot* s = bpf_map_lookup_elem(&wd_vcache, &idx);
   if (!s) return;
-  /* Invalid while written; the check last. */
+  /* Invalid while written; the check last (the barriers keep the compiler from moving the
+   * stores across it). The check alone keeps a half-written slot from matching; this order
+   * only makes such a slot a miss for sure. */
   *(volatile __u64*)&s->check = 0;
+  __asm__ __volatile__("" ::: "memory");
   __builtin_memcpy(&s->key, k, sizeof(*k));
   s->generation = generation;
   s->pad = 0;
+  __asm__ __volatile__("" ::: "memory");
   *(volatile __u64*)&s->check = wd_vcache_check(h, generation);
 }
 
