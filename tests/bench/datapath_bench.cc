@@ -1746,22 +1746,26 @@ int Main(int argc, char** argv) {
             "error of the median)\n");
       }
       const Ratio& iw = il.ratio.count("warden") ? il.ratio.at("warden") : Ratio{};
-      double wr = il.rounds > 0 ? iw.median : t.ratio["warden"], ir = t.ratio["iptables"];
+      double wr = il.rounds > 0 ? iw.median : t.ratio["warden"];
       std::printf("  target: Warden within 5%% of no program: %s (warden/none = %.3f%s)\n",
                   wr >= 0.95 ? "met" : "MISSED", wr,
                   il.rounds > 0
                       ? absl::StrCat(", interleaved; +/- ", Fmt(iw.se, 3), " s.e.").c_str()
                       : ", rounds");
-      absl::StrAppend(&key_values, "conn_per_s_none=", Fmt(none, 0),
-                      " conn_per_s_warden=", Fmt(t.median["warden"], 0),
-                      " conn_per_s_warden_noreader=", Fmt(t.median["warden_noreader"], 0),
-                      " conn_per_s_iptables=", Fmt(t.median["iptables"], 0),
-                      " conn_per_s_iptables_1rule=", Fmt(t.median["iptables_1rule"], 0),
-                      " warden_vs_none_rounds=", Fmt(t.ratio["warden"], 3),
-                      " warden_noreader_vs_none=", Fmt(t.ratio["warden_noreader"], 3),
-                      " iptables_vs_none=", Fmt(ir, 3),
-                      " iptables_1rule_vs_none=", Fmt(t.ratio["iptables_1rule"], 3),
-                      " none_spread_pct=", Fmt(t.none_cv * 100, 1));
+      // Keys of the variants that ran (--variants may leave some out).
+      auto ran = [&](const char* v) {
+        return std::find(t.variants.begin(), t.variants.end(), v) != t.variants.end();
+      };
+      absl::StrAppend(&key_values, "conn_per_s_none=", Fmt(none, 0));
+      for (const char* v : {"warden", "warden_noreader", "iptables", "iptables_1rule"}) {
+        if (ran(v)) absl::StrAppend(&key_values, " conn_per_s_", v, "=", Fmt(t.median[v], 0));
+      }
+      if (ran("warden"))
+        absl::StrAppend(&key_values, " warden_vs_none_rounds=", Fmt(t.ratio["warden"], 3));
+      for (const char* v : {"warden_noreader", "iptables", "iptables_1rule"}) {
+        if (ran(v)) absl::StrAppend(&key_values, " ", v, "_vs_none=", Fmt(t.ratio[v], 3));
+      }
+      absl::StrAppend(&key_values, " none_spread_pct=", Fmt(t.none_cv * 100, 1));
       if (il.rounds > 0) {
         absl::StrAppend(&key_values, " harness_vs_none=", Fmt(il.ratio.at("harness").median, 3),
                         " warden_vs_harness=", Fmt(il.ratio.at("warden_vs_harness").median, 3),
