@@ -1,13 +1,19 @@
 #include "agent/common/cgroup.h"
 
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -74,6 +80,63 @@ absl::Status MoveToCgroup(const std::string& path, pid_t pid) {
   out << pid << std::endl;
   if (!out)
     return absl::InternalError(absl::StrCat("moving pid ", pid, " into ", path, ": write failed"));
+  return absl::OkStatus();
+}
+
+absl::Status MakeCgroup(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return absl::InternalError(absl::StrCat("creating cgroup ", path, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+namespace {
+
+// Every directory below `root` (not `root` itself), deepest first.
+std::vector<std::filesystem::path> SubdirsDeepestFirst(const std::string& root) {
+  std::vector<std::filesystem::path> dirs;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_directory(ec)) dirs.push_back(it->path());
+  }
+  std::sort(dirs.begin(), dirs.end(),
+            [](const auto& a, const auto& b) { return a.native().size() > b.native().size(); });
+  return dirs;
+}
+
+}  // namespace
+
+void KillCgroupProcesses(const std::string& root) {
+  for (int round = 0; round < 50; ++round) {
+    std::vector<pid_t> pids;
+    std::error_code ec;
+    if (!std::filesystem::exists(root, ec)) return;
+    std::vector<std::filesystem::path> dirs = SubdirsDeepestFirst(root);
+    dirs.push_back(root);
+    for (const auto& d : dirs) {
+      std::ifstream in(d / "cgroup.procs");
+      pid_t p;
+      while (in >> p) pids.push_back(p);
+    }
+    if (pids.empty()) return;
+    for (pid_t p : pids) kill(p, round < 10 ? SIGTERM : SIGKILL);
+    for (pid_t p : pids) waitpid(p, nullptr, WNOHANG);  // reaps those that are our children
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+absl::Status RemoveCgroupTree(const std::string& root) {
+  std::error_code ec;
+  if (!std::filesystem::exists(root, ec)) return absl::OkStatus();
+  std::vector<std::filesystem::path> dirs = SubdirsDeepestFirst(root);
+  dirs.push_back(root);
+  for (const auto& d : dirs) {
+    if (rmdir(d.c_str()) != 0 && errno != ENOENT) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("removing cgroup ", d.string(), ": ", std::strerror(errno)));
+    }
+  }
   return absl::OkStatus();
 }
 

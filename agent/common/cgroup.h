@@ -21,5 +21,13 @@ absl::StatusOr<uint32_t> CgroupLevel(const std::string& path);
 absl::StatusOr<std::string> CgroupOfProcess(pid_t pid);
 // Moves process `pid` into the cgroup at `path`.
 absl::Status MoveToCgroup(const std::string& path, pid_t pid);
+// Creates the cgroup at `path` and its missing parents.
+absl::Status MakeCgroup(const std::string& path);
+// Ends every process in the cgroup tree at `root`, by the PIDs its cgroup.procs files list:
+// SIGTERM, then SIGKILL for those still there after half a second.
+void KillCgroupProcesses(const std::string& root);
+// Removes the cgroup tree at `root` bottom-up (a cgroup is removed with rmdir, and only once it
+// holds no process and no child). Fails naming the first cgroup that stays.
+absl::Status RemoveCgroupTree(const std::string& root);
 
 }  // namespace warden::common

@@ -103,41 +103,6 @@ absl::StatusOr<json> ReadState(const std::string& dir) {
   }
 }
 
-void KillCgroupTree(const std::string& root) {
-  // End every process placed in the lab's cgroups, by the PIDs the cgroups list.
-  for (int round = 0; round < 50; ++round) {
-    std::vector<pid_t> pids;
-    std::error_code ec;
-    if (!fs::exists(root, ec)) return;
-    for (auto it = fs::recursive_directory_iterator(root, ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (it->path().filename() != "cgroup.procs") continue;
-      std::ifstream in(it->path());
-      pid_t p;
-      while (in >> p) pids.push_back(p);
-    }
-    if (pids.empty()) return;
-    for (pid_t p : pids) kill(p, round < 10 ? SIGTERM : SIGKILL);
-    for (pid_t p : pids) waitpid(p, nullptr, WNOHANG);
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-}
-
-void RemoveCgroupTree(const std::string& root) {
-  std::error_code ec;
-  if (!fs::exists(root, ec)) return;
-  std::vector<fs::path> dirs;
-  for (auto it = fs::recursive_directory_iterator(root, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_directory()) dirs.push_back(it->path());
-  }
-  std::sort(dirs.begin(), dirs.end(), [](const fs::path& a, const fs::path& b) {
-    return a.native().size() > b.native().size();
-  });
-  for (const auto& d : dirs) rmdir(d.c_str());
-  rmdir(root.c_str());
-}
-
 // A lab CA and a certificate per name ("name[,IP:a,DNS:b]"), whose SANs hold the name: what
 // scripts/gen-certs does for real deployments.
 absl::Status MakePki(const std::string& dir, const std::vector<std::string>& specs) {
@@ -210,9 +175,9 @@ absl::StatusOr<pid_t> StartAgent(const json& state, const json& node,
 absl::Status LabDown(const std::string& state_dir) {
   auto mount = common::FindCgroup2Mount();
   std::string lab_cg = mount.ok() ? *mount + "/warden-lab" : "";
-  if (!lab_cg.empty()) KillCgroupTree(lab_cg);
+  if (!lab_cg.empty()) common::KillCgroupProcesses(lab_cg);
   for (const auto& ns : LabNetns()) Sh("ip netns del " + ns).IgnoreError();
-  if (!lab_cg.empty()) RemoveCgroupTree(lab_cg);
+  if (!lab_cg.empty()) common::RemoveCgroupTree(lab_cg).IgnoreError();
   std::error_code ec;
   fs::remove_all(kBpffsRoot, ec);  // unpinning the links detaches the programs
   fs::remove_all(state_dir, ec);

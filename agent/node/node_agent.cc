@@ -231,14 +231,8 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
     built = BuildNodeTables(want, local, allowances, nullptr, nullptr, &changes);
   }
   const datapath::NodeTables& tables = patch ? *applied_ : *built;
-  datapath::NodeConfig cfg;
-  cfg.kubepods_cgroup_id = kubepods->id;
-  cfg.kubepods_level = kubepods->level;
-  // Burstable and BestEffort pods first: most pods are, and each level tried costs a lookup.
-  cfg.pod_levels[0] = kubepods->level + 2;
-  cfg.pod_levels[1] = kubepods->level + 1;  // Guaranteed pods
-  cfg.pool = pushed ? want.pool : opts_.pool;
-  cfg.unknown_pod = opts_.unknown_pod;
+  datapath::NodeConfig cfg =
+      NodeConfigFor(*kubepods, pushed ? want.pool : opts_.pool, opts_.unknown_pod);
   if (patch && undo.Unchanged(tables) && datapath::SameConfig(applied_config_, cfg)) {
     built_from_ = want;
     applied_inputs_ = std::move(inputs);

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "agent/datapath/node_tables.h"
 
 namespace warden::node {
 
@@ -29,5 +30,11 @@ std::optional<std::string> FindPodCgroup(const KubepodsCgroup& kubepods, const s
 // Where kubelet would put a pod of QoS class `qos` ("guaranteed", "burstable", "besteffort").
 std::string PodCgroupPath(const KubepodsCgroup& kubepods, const std::string& qos,
                           const std::string& uid);
+
+// Where the datapath finds pods on this node: below `kubepods`, at the levels kubelet puts pod
+// cgroups. Burstable and BestEffort pods (kubepods/<qos>/pod<uid>) are tried first: most pods
+// are, and each level tried costs a lookup; Guaranteed pods (kubepods/pod<uid>) second.
+datapath::NodeConfig NodeConfigFor(const KubepodsCgroup& kubepods, uint8_t pool,
+                                   uint8_t unknown_pod);
 
 }  // namespace warden::node
