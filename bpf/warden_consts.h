@@ -81,6 +81,10 @@
 #define WD_HOOK_SENDMSG 3
 
 /* Conntrack entry origin (wd_ct_value.origin) = the direction whose policy admitted it. */
+/* Map capacities (bpf/warden_maps.h); user space checks what it writes against them. */
+#define WD_PORTSET_MAX_ENTRIES 256
+#define WD_IPCACHE_MAX_ENTRIES 65536 /* LPM prefixes other than full-length ones */
+#define WD_IPHOST_MAX_ENTRIES 65536  /* full-length prefixes: pod and node addresses */
 #define WD_CT_MAX_ENTRIES 65536
 #define WD_VERDICT_MAX_ENTRIES 65536
 #define WD_VCACHE_SLOTS 1024 /* per CPU; a power of two */

@@ -24,15 +24,16 @@ void OnSignal(int) { g_stop = true; }
 
 int RunControl(const std::vector<std::string>& args) {
   control::ControlPlaneOptions o;
+  nodestate::PipelineOptions& p = o.pipeline;
   control::TlsFiles tls;
-  std::string listen = "0.0.0.0:9443", metrics;
+  std::string listen = "0.0.0.0:9443", metrics, log_level = "info";
   std::vector<std::string> cluster, allow;
   std::string netns;
   po::options_description desc(
       "warden control: compile the manifests and push each node its state over Sync\n\noptions");
   desc.add_options()("help,h", "show this help")(
       "netns", po::value(&netns), "join this network namespace first (/var/run/netns/NAME)")(
-      "manifests", po::value(&o.manifests),
+      "manifests", po::value(&p.manifests),
       "directory of Kubernetes manifests (watched with inotify)")(
       "listen", po::value(&listen)->default_value("0.0.0.0:9443"),
       "Sync (gRPC over mutual TLS) address")("tls-cert", po::value(&tls.cert),
@@ -46,32 +47,37 @@ int RunControl(const std::vector<std::string>& args) {
       "allow-world", po::value(&allow)->composing(),
       "a world destination default-pool nodes may reach directly: "
       "CIDR[:PORT[-END]][/TCP|UDP|SCTP]")(
-      "gateway-namespace", po::value(&o.gateway_namespace)->default_value("warden-egress"),
-      "namespace whose pods are egress gateways");
+      "gateway-namespace",
+      po::value(&p.node_states.gateway_namespace)->default_value("warden-egress"),
+      "namespace whose pods are egress gateways")(
+      "log-level", po::value(&log_level)->default_value("info"),
+      "debug, info, warning or error (messages on stderr)");
   po::variables_map vm;
   if (auto done = ParseFlags("control", desc, args, &vm)) return *done;
   auto fail = [](const std::string& m) {
     std::cerr << "warden control: " << m << "\n";
     return 2;
   };
+  if (auto st = ApplyLogLevel(log_level); !st.ok()) return fail(std::string(st.message()));
   if (!netns.empty()) {
     if (auto st = common::EnterNetns(netns); !st.ok())
       return fail("--netns: " + std::string(st.message()));
   }
-  if (o.manifests.empty()) return fail("--manifests DIR is required");
+  if (p.manifests.empty()) return fail("--manifests DIR is required");
   if (tls.cert.empty() || tls.key.empty() || tls.ca.empty()) {
     return fail("--tls-cert, --tls-key and --client-ca are required (plaintext is refused)");
   }
-  if (auto st = ParseWorldFlags(allow, cluster, &o); !st.ok()) {
+  if (auto st = ParseWorldFlags(allow, cluster, &p.node_states.allowances, &p.cluster_cidrs);
+      !st.ok()) {
     return fail(std::string(st.message()));
   }
-  auto watch = common::DirWatch::Open(o.manifests);
+  auto watch = common::DirWatch::Open(p.manifests);
   if (!watch.ok()) return fail("--manifests: " + std::string(watch.status().message()));
   control::ControlPlane cp(o);
   cp.Refresh(true);
   auto server = control::SyncServer::Start(&cp, listen, tls);
   if (!server.ok()) return fail(std::string(server.status().message()));
-  std::cerr << "warden control: serving Sync on port " << (*server)->port() << "\n";
+  common::Logger("warden control").Info("serving Sync on port ", (*server)->port());
   std::unique_ptr<common::HttpServer> http;
   if (!metrics.empty()) {
     auto h = common::HttpServer::Start(metrics, [&](const std::string& path) {

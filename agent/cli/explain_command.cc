@@ -184,7 +184,18 @@ int RunExplain(const std::vector<std::string>& args) {
     std::cerr << "warden explain: " << loaded.errors.size()
               << " invalid input(s); files with errors were not applied, results use the rest\n";
   }
-  Snapshot snap = Compile(loaded.state);
+  // Explained even when the datapath could not hold the tables: the operator learns both why a
+  // flow would pass and that the agents keep their current tables meanwhile.
+  CompileOptions co;
+  co.limits = TableLimits::None();
+  absl::StatusOr<Snapshot> compiled = Compile(loaded.state, co);
+  if (!compiled.ok()) return fail(std::string(compiled.status().message()));
+  const Snapshot& snap = *compiled;
+  if (auto st = CheckTableLimits(snap, TableLimits{}); !st.ok()) {
+    std::cerr << "warning: " << st.message()
+              << ": agents refuse these manifests and keep the tables in force\n";
+    exit_code = 2;
+  }
   Explainer explainer(loaded.state, snap);
 
   if (!matrix) {

@@ -10,7 +10,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "agent/control/node_state.h"
+#include "agent/common/log.h"
+#include "agent/common/status_macros.h"
+#include "agent/policy/allowance.h"
 #include "agent/policy/ip.h"
 
 namespace warden::cli {
@@ -49,17 +51,24 @@ absl::Status ParseEach(const char* flag, const std::vector<std::string>& values,
   return absl::OkStatus();
 }
 
-// --allow-world and --cluster-cidr, which `warden control` and `warden node` both take, into the
-// `allowances` and `cluster_cidrs` of their options.
-template <typename Options>
-absl::Status ParseWorldFlags(const std::vector<std::string>& allow,
-                             const std::vector<std::string>& cluster, Options* o) {
-  if (auto st = ParseEach("--allow-world", allow, control::ParseAllowance, &o->allowances);
-      !st.ok())
+// --allow-world and --cluster-cidr, which `warden control` and `warden node` both take.
+inline absl::Status ParseWorldFlags(const std::vector<std::string>& allow,
+                                    const std::vector<std::string>& cluster,
+                                    std::vector<policy::Allowance>* allowances,
+                                    std::vector<policy::Cidr>* cluster_cidrs) {
+  if (auto st = ParseEach("--allow-world", allow, policy::ParseAllowance, allowances); !st.ok())
     return st;
   return ParseEach(
       "--cluster-cidr", cluster, [](const std::string& c) { return policy::ParseCidr(c); },
-      &o->cluster_cidrs);
+      cluster_cidrs);
+}
+
+// --log-level, which every daemon takes.
+inline absl::Status ApplyLogLevel(const std::string& level) {
+  absl::StatusOr<common::LogLevel> l = common::ParseLogLevel(level);
+  if (!l.ok()) return l.status();
+  common::SetLogLevel(*l);
+  return absl::OkStatus();
 }
 
 }  // namespace warden::cli

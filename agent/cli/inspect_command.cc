@@ -11,11 +11,13 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "agent/cli/commands.h"
 #include "agent/cli/flags.h"
 #include "agent/datapath/bpf_datapath.h"
 #include "agent/policy/compiler.h"
 #include "agent/policy/manifest_loader.h"
+#include "agent/policy/port_sets.h"
 
 namespace warden::cli {
 
@@ -31,34 +33,26 @@ std::string Prefix(const wd_ipcache_key& k) {
 }
 
 std::string Ports(const std::vector<wd_portset>& sets, const wd_policy_value& v) {
-  static const char* kNames[] = {"TCP", "UDP", "SCTP"};
   std::string out;
-  for (int l4 = 0; l4 < WD_L4_COUNT; ++l4) {
-    uint16_t id = v.portset[l4];
+  for (policy::Protocol p : policy::kProtocols) {
+    const char* name = policy::ProtocolName(p);
+    uint16_t id = v.portset[policy::L4Index(p)];
     if (id == WD_PORTSET_EMPTY) continue;
     if (!out.empty()) out += " ";
     if (id == WD_PORTSET_ALL) {
-      absl::StrAppend(&out, kNames[l4], "/*");
+      absl::StrAppend(&out, name, "/*");
       continue;
     }
     if (id >= sets.size()) {
-      absl::StrAppend(&out, kNames[l4], "/set#", id);
+      absl::StrAppend(&out, name, "/set#", id);
       continue;
     }
-    // Ranges of set bits.
-    std::string ranges;
-    int start = -1;
-    for (int p = 0; p <= 65536; ++p) {
-      bool on = p < 65536 && ((sets[id].bits[p / 64] >> (p % 64)) & 1);
-      if (on && start < 0) start = p;
-      if (!on && start >= 0) {
-        if (!ranges.empty()) ranges += ",";
-        absl::StrAppend(&ranges,
-                        start == p - 1 ? absl::StrCat(start) : absl::StrCat(start, "-", p - 1));
-        start = -1;
-      }
-    }
-    absl::StrAppend(&out, kNames[l4], "/", ranges);
+    std::string ranges = absl::StrJoin(policy::PortsetRanges(sets[id]), ",",
+                                       [](std::string* s, const policy::PortRange& r) {
+                                         absl::StrAppend(s, r.first);
+                                         if (r.second != r.first) absl::StrAppend(s, "-", r.second);
+                                       });
+    absl::StrAppend(&out, name, "/", ranges);
   }
   if (v.flags & WD_POLICY_OTHER_L4) out += out.empty() ? "other-L4" : " other-L4";
   return out.empty() ? "-" : out;
@@ -96,8 +90,14 @@ int RunInspect(const std::vector<std::string>& args) {
                                            {WD_ID_LOCAL_HOST, "this node"}};
   if (!manifests.empty()) {
     auto loaded = policy::LoadManifestDir(manifests);
-    auto snap = policy::Compile(loaded.state);
-    for (const auto& id : snap.identities) names[id.id] = id.name;
+    policy::CompileOptions co;
+    co.limits = policy::TableLimits::None();
+    auto snap = policy::Compile(loaded.state, co);
+    if (!snap.ok()) {
+      std::cerr << "warden inspect: --manifests: " << snap.status().message() << "\n";
+      return 2;
+    }
+    for (const auto& id : snap->identities) names[id.id] = id.name;
   }
   auto name_of = [&](uint32_t id) {
     auto it = names.find(id);

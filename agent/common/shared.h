@@ -9,26 +9,28 @@
 
 namespace warden::common {
 
+// The value is reached only through const access, except by Mut(), which first makes it this
+// Shared's own: what another holder sees never changes.
 template <typename T>
 class Shared {
  public:
-  Shared() : p_(std::make_shared<const T>()) {}
-  explicit Shared(T v) : p_(std::make_shared<const T>(std::move(v))) {}
+  Shared() : p_(std::make_shared<T>()) {}
+  explicit Shared(T v) : p_(std::make_shared<T>(std::move(v))) {}
   const T& operator*() const { return *p_; }
   const T* operator->() const { return p_.get(); }
   // A private copy to change (none is made when nothing else holds this value).
   T& Mut() {
-    if (p_.use_count() != 1) p_ = std::make_shared<const T>(*p_);
-    return const_cast<T&>(*p_);
+    if (p_.use_count() != 1) p_ = std::make_shared<T>(std::as_const(*p_));
+    return *p_;
   }
   bool SameObject(const Shared& o) const { return p_ == o.p_; }
   bool operator==(const Shared& o) const { return p_ == o.p_ || *p_ == *o.p_; }
   // Keeps the value alive (and shared, so that a later Mut() copies it): for indexes that
-  // point into it.
-  const std::shared_ptr<const T>& Pin() const { return p_; }
+  // point into it. Compares equal to the pin of the same value.
+  std::shared_ptr<const T> Pin() const { return p_; }
 
  private:
-  std::shared_ptr<const T> p_;
+  std::shared_ptr<T> p_;
 };
 
 // A map (std::map, absl::btree_map, ...) with the read interface of the map itself and writes
@@ -91,7 +93,7 @@ class SharedMap {
 
   bool SameObject(const SharedMap& o) const { return v_.SameObject(o.v_); }
   bool operator==(const SharedMap& o) const { return v_ == o.v_; }
-  const std::shared_ptr<const M>& Pin() const { return v_.Pin(); }
+  std::shared_ptr<const M> Pin() const { return v_.Pin(); }
 
  private:
   Shared<M> v_;

@@ -1,18 +1,11 @@
 #include "agent/control/control_plane.h"
 
-#include <sys/stat.h>
-
-#include <filesystem>
-#include <iostream>
 #include <set>
-
-#include "absl/strings/str_cat.h"
-#include "agent/common/dir_watch.h"
 
 namespace warden::control {
 
 ControlPlane::ControlPlane(ControlPlaneOptions opts)
-    : opts_(std::move(opts)), source_(opts_.manifests) {
+    : opts_(std::move(opts)), pipeline_(opts_.pipeline) {
   // Versions never repeat across restarts of the control plane: an agent that still holds
   // version N of an earlier run must not mistake a different state numbered N for its own.
   next_version_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
@@ -20,86 +13,69 @@ ControlPlane::ControlPlane(ControlPlaneOptions opts)
                                             .count());
 }
 
-std::string ControlPlane::Fingerprint() const { return common::DirFingerprint(opts_.manifests); }
+void ControlPlane::AddVersion(PerNode& pn, NodeState s, std::chrono::steady_clock::time_point at) {
+  s.version = next_version_++;
+  pn.changed_at[s.version] = at;
+  pn.versions.push_back(std::make_shared<const NodeState>(std::move(s)));
+  while (pn.versions.size() > opts_.history) {
+    pn.changed_at.erase(pn.versions.front()->version);
+    pn.versions.pop_front();
+  }
+}
 
 ControlPlane::PerNode& ControlPlane::Node(const std::string& node) {
   PerNode& pn = nodes_[node];
   if (pn.versions.empty()) {
     NodeState s;
-    if (snap_) {
-      s = ComputeNodeState(*state_, *snap_, *parts_, node, opts_.gateway_namespace,
-                           opts_.allowances);
-    } else {
-      s.node = node;
-    }
-    s.version = next_version_++;
-    pn.changed_at[s.version] = std::chrono::steady_clock::now();
-    pn.versions.push_back(std::make_shared<const NodeState>(std::move(s)));
+    s.node = node;
+    if (cluster_) s = cluster_->NodeStateOf(node);
+    AddVersion(pn, std::move(s), std::chrono::steady_clock::now());
   }
   return pn;
 }
 
 bool ControlPlane::Refresh(bool force) {
-  std::string fp = Fingerprint();
-  if (loaded_ && !force && fp == fingerprint_) return false;
+  if (!force && !pipeline_.Changed()) return false;
   auto t0 = std::chrono::steady_clock::now();
-  policy::LoadResult loaded = source_.Load();
-  auto t_load = std::chrono::steady_clock::now();
-  manifest_errors_ = loaded.errors.size();
+  nodestate::DesiredStatePipeline::Result r = pipeline_.Run();
   ++reloads_;
-  for (const auto& e : loaded.errors)
-    std::cerr << "warden control: manifest error: " << e.ToString() << "\n";
-  auto state = std::make_unique<policy::ClusterState>(std::move(loaded.state));
-  policy::CompileOptions co;
-  co.cluster_cidrs = opts_.cluster_cidrs;
-  auto snap = std::make_unique<policy::Snapshot>(policy::Compile(*state, co, &compile_cache_));
-  // parts_ is written only here, and Refresh runs on one thread: read without the lock.
-  auto t_compile = std::chrono::steady_clock::now();
-  auto parts = std::make_unique<SharedParts>(ComputeSharedParts(*state, *snap, parts_.get()));
-  // Compute every node's state before taking the lock: streams keep heartbeating and reading
-  // acks meanwhile.
-  std::set<std::string> names;
-  for (const auto& [n, _] : state->nodes) names.insert(n);
-  for (const auto& [_, p] : state->pods) {
-    if (!p.node_name.empty()) names.insert(p.node_name);
+  manifest_errors_ = r.errors.size();
+  for (const auto& e : r.errors) log_.Warning("manifest error: ", e.ToString());
+  if (!r.cluster) {
+    ++compile_errors_;
+    log_.Error("keeping every node's state in force: ", r.status.message());
+    return false;
   }
+  // Every node's state is computed before taking the lock: streams keep heartbeating and
+  // reading acks meanwhile.
+  std::vector<std::string> names = r.cluster->NodeNames();
   {
     std::lock_guard<std::mutex> l(mu_);
-    for (const auto& [n, _] : nodes_) names.insert(n);
+    for (const auto& [n, _] : nodes_) names.push_back(n);
   }
   std::map<std::string, NodeState> fresh;
   for (const auto& n : names) {
-    fresh.emplace(
-        n, ComputeNodeState(*state, *snap, *parts, n, opts_.gateway_namespace, opts_.allowances));
+    if (!fresh.count(n)) fresh.emplace(n, r.cluster->NodeStateOf(n));
   }
   auto now = std::chrono::steady_clock::now();
   bool changed = false;
   std::lock_guard<std::mutex> l(mu_);
-  fingerprint_ = fp;
-  loaded_ = true;
-  state_ = std::move(state);
-  snap_ = std::move(snap);
-  parts_ = std::move(parts);
+  cluster_ = r.cluster;
   for (auto& [n, s] : fresh) {
     PerNode& pn = nodes_[n];
     if (!pn.versions.empty() && pn.versions.back()->SameContents(s)) continue;
-    s.version = next_version_++;
-    pn.changed_at[s.version] = now;
-    pn.versions.push_back(std::make_shared<const NodeState>(std::move(s)));
-    while (pn.versions.size() > opts_.history) {
-      pn.changed_at.erase(pn.versions.front()->version);
-      pn.versions.pop_front();
-    }
+    AddVersion(pn, std::move(s), now);
     changed = true;
   }
   if (changed) cv_.notify_all();
   auto ms = [](auto a, auto b) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
   };
-  std::cerr << "warden control: reload " << reloads_ << " in " << ms(t0, now) << " ms (load "
-            << ms(t0, t_load) << ", compile " << ms(t_load, t_compile) << ", node states "
-            << ms(t_compile, now) << ")" << (changed ? "" : ", nothing changed for any node")
-            << "\n";
+  log_.Info("reload ", reloads_.load(), " in ", ms(t0, now), " ms (load ",
+            static_cast<int64_t>(r.load_ms), ", compile ",
+            static_cast<int64_t>(r.compile_ms + r.parts_ms), ", node states ",
+            static_cast<int64_t>(ms(t0, now) - r.load_ms - r.compile_ms - r.parts_ms), ")",
+            changed ? "" : ", nothing changed for any node");
   return changed;
 }
 

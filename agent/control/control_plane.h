@@ -1,5 +1,6 @@
-// The desired state of every node: the manifests, compiled, split per node and versioned. One
-// writer (the watch loop); readers (the Sync streams) wait for versions to move.
+// The desired state of every node, versioned: the one pipeline (agent/nodestate/pipeline.h) cuts
+// each node's state from every change of the manifests; a node whose state changed gets a new
+// version. One writer (the watch loop); readers (the Sync streams) wait for versions to move.
 #pragma once
 
 #include <atomic>
@@ -9,22 +10,20 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <vector>
 
-#include "agent/control/node_state.h"
-#include "agent/policy/compiler.h"
-#include "agent/policy/manifest_loader.h"
+#include "agent/common/log.h"
+#include "agent/nodestate/node_state.h"
+#include "agent/nodestate/pipeline.h"
 
 namespace warden::control {
 
+using nodestate::NodeState;
+
 struct ControlPlaneOptions {
-  std::string manifests;
-  std::vector<policy::Cidr> cluster_cidrs;
-  std::string gateway_namespace = "warden-egress";
-  std::vector<Allowance> allowances;  // world destinations default-pool nodes may reach
-  size_t history = 4;                 // versions remembered per node, for deltas after a reconnect
+  nodestate::PipelineOptions pipeline;  // manifests, cluster CIDRs, gateway namespace, allowances
+  size_t history = 4;  // versions remembered per node, for deltas after a reconnect
 };
 
 class ControlPlane {
@@ -32,8 +31,9 @@ class ControlPlane {
   explicit ControlPlane(ControlPlaneOptions opts);
 
   // Reloads the manifests if they changed; recompiles and bumps the version of every node whose
-  // state changed. Invalid files keep their last valid version (ManifestSource). Returns
-  // whether any node's state changed.
+  // state changed. Invalid files keep their last valid version (ManifestSource); a compile that
+  // fails (tables too small) keeps every node's current version. Returns whether any node's
+  // state changed.
   bool Refresh(bool force = false);
 
   // The current state of `node` (a node not in the manifests gets an empty state: its pods
@@ -50,6 +50,7 @@ class ControlPlane {
   // Every node's current version.
   std::map<std::string, uint64_t> CurrentVersions();
   uint64_t manifest_errors() const { return manifest_errors_; }
+  uint64_t compile_errors() const { return compile_errors_; }
   uint64_t reloads() const { return reloads_; }
   // Wakes every waiter (shutdown).
   void WakeAll();
@@ -59,22 +60,18 @@ class ControlPlane {
     std::deque<std::shared_ptr<const NodeState>> versions;  // oldest first; back() is current
     std::map<uint64_t, std::chrono::steady_clock::time_point> changed_at;
   };
-  std::string Fingerprint() const;
   PerNode& Node(const std::string& node);
+  void AddVersion(PerNode& pn, NodeState s, std::chrono::steady_clock::time_point at);
 
   ControlPlaneOptions opts_;
-  policy::ManifestSource source_;
-  std::string fingerprint_;
-  bool loaded_ = false;
+  common::Logger log_{"warden control"};
+  nodestate::DesiredStatePipeline pipeline_;  // Refresh only (one thread)
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, PerNode> nodes_;
-  std::unique_ptr<policy::ClusterState> state_;
-  std::unique_ptr<SharedParts> parts_;                   // what every node state of snap_ shares
-  std::shared_ptr<policy::CompileCache> compile_cache_;  // identities and ipcache of snap_
-  std::unique_ptr<policy::Snapshot> snap_;
+  std::shared_ptr<const nodestate::CompiledCluster> cluster_;  // the compile in force
   uint64_t next_version_ = 1;
-  std::atomic<uint64_t> manifest_errors_{0}, reloads_{0};
+  std::atomic<uint64_t> manifest_errors_{0}, compile_errors_{0}, reloads_{0};
 };
 
 }  // namespace warden::control

@@ -1,24 +1,14 @@
 #include "agent/control/sync_server.h"
 
-#include <fstream>
-#include <iostream>
-#include <sstream>
-
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/server_credentials.h>
 
 #include "absl/strings/str_cat.h"
+#include "agent/common/files.h"
+#include "agent/nodestate/wire.h"
 #include "warden/v1/sync.grpc.pb.h"
 
 namespace warden::control {
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 void SyncStats::ObserveLatency(double ms) {
   size_t i = 0;
@@ -53,8 +43,7 @@ class SyncServer::Service final : public v1::Sync::Service {
     }
     if (!allowed) {
       ++stats_->refused;
-      std::cerr << "warden control: refused " << ctx->peer()
-                << ": its certificate does not name node " << node << "\n";
+      log_.Warning("refused ", ctx->peer(), ": its certificate does not name node ", node);
       return grpc::Status(
           grpc::StatusCode::PERMISSION_DENIED,
           absl::StrCat("this certificate may not subscribe to node \"", node, "\""));
@@ -84,8 +73,8 @@ class SyncServer::Service final : public v1::Sync::Service {
         } else {
           ++stats_->nacked;
           nacked_since_push = true;
-          std::cerr << "warden control: node " << node << " NACKed version " << req.ack().version()
-                    << ": " << req.ack().error() << "\n";
+          log_.Warning("node ", node, " NACKed version ", req.ack().version(), ": ",
+                       req.ack().error());
         }
       }
       done = true;
@@ -106,7 +95,8 @@ class SyncServer::Service final : public v1::Sync::Service {
       if (cur->version != sent && !(sent == 0 && cur->version == acked)) {
         auto base = base_for();
         v1::SyncResponse resp;
-        *resp.mutable_update() = base ? DeltaUpdate(*base, *cur) : FullUpdate(*cur);
+        *resp.mutable_update() =
+            base ? nodestate::DeltaUpdate(*base, *cur) : nodestate::FullUpdate(*cur);
         ok = stream->Write(resp);
         sent = cur->version;
         ++stats_->pushed;
@@ -132,19 +122,20 @@ class SyncServer::Service final : public v1::Sync::Service {
   ControlPlane* cp_;
   SyncStats* stats_;
   int heartbeat_ms_;
+  common::Logger log_{"warden control"};
 };
 
 absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(ControlPlane* cp,
                                                               const std::string& address,
                                                               const TlsFiles& tls,
                                                               int heartbeat_ms) {
-  auto cert = ReadFile(tls.cert);
+  auto cert = common::ReadFile(tls.cert);
   if (!cert.ok())
     return absl::InvalidArgumentError(absl::StrCat("--tls-cert: ", cert.status().message()));
-  auto key = ReadFile(tls.key);
+  auto key = common::ReadFile(tls.key);
   if (!key.ok())
     return absl::InvalidArgumentError(absl::StrCat("--tls-key: ", key.status().message()));
-  auto ca = ReadFile(tls.ca);
+  auto ca = common::ReadFile(tls.ca);
   if (!ca.ok())
     return absl::InvalidArgumentError(absl::StrCat("--client-ca: ", ca.status().message()));
   grpc::SslServerCredentialsOptions o(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
@@ -183,6 +174,8 @@ std::string SyncServer::RenderMetrics() const {
        stats_->refused.load());
   line("warden_control_manifest_errors", "gauge", "Invalid manifest objects in the last load.",
        cp_->manifest_errors());
+  line("warden_control_compile_errors_total", "counter",
+       "Reloads whose compile failed (every node's state kept).", cp_->compile_errors());
   line("warden_control_reloads_total", "counter", "Manifest reloads.", cp_->reloads());
   absl::StrAppend(&out,
                   "# HELP warden_control_node_version Current version of each node's state.\n",

@@ -52,6 +52,4 @@ class SyncServer {
   int port_ = 0;
 };
 
-absl::StatusOr<std::string> ReadFile(const std::string& path);
-
 }  // namespace warden::control

@@ -3,34 +3,17 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
-#include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/hash/hash.h"
+#include "agent/common/abi.h"
 #include "warden_structs.h"
 
 namespace warden::datapath {
 
-// A POD struct compared and hashed by its bytes (all ABI structs have explicit padding).
-template <typename T>
-struct Raw {
-  T v;
-  Raw() { std::memset(&v, 0, sizeof(v)); }
-  Raw(const T& x) : v(x) {}  // NOLINT: implicit on purpose
-  bool operator==(const Raw& o) const { return std::memcmp(&v, &o.v, sizeof(T)) == 0; }
-  template <typename H>
-  friend H AbslHashValue(H h, const Raw& r) {
-    return H::combine(std::move(h),
-                      std::string_view(reinterpret_cast<const char*>(&r.v), sizeof(T)));
-  }
-};
-
-template <typename T>
-bool SameBytes(const T& a, const T& b) {
-  return std::memcmp(&a, &b, sizeof(T)) == 0;
-}
+using common::Raw;
+using common::SameBytes;
 
 struct NodeTables {
   absl::flat_hash_map<uint64_t, wd_endpoint> endpoints;  // pod cgroup id -> endpoint

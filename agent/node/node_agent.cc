@@ -1,18 +1,14 @@
 #include "agent/node/node_agent.h"
 
 #include <malloc.h>
-#include <sys/stat.h>
 
 #include <chrono>
 #include <ctime>
-#include <filesystem>
-#include <iostream>
 
 #include "absl/strings/str_cat.h"
 #include "agent/common/cgroup.h"
-#include "agent/common/dir_watch.h"
+#include "agent/common/status_macros.h"
 #include "agent/node/verdict_log.h"
-#include "agent/policy/compiler.h"
 
 namespace warden::node {
 
@@ -24,215 +20,142 @@ int64_t NowNs(clockid_t clock) {
 }
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<NodeAgent>> NodeAgent::Create(const NodeAgentOptions& opts) {
+NodeAgent::NodeAgent(NodeAgentOptions opts, std::unique_ptr<DesiredStateSource> source)
+    : opts_(std::move(opts)), source_(std::move(source)), log_("warden node " + opts_.node) {}
+
+absl::StatusOr<std::unique_ptr<NodeAgent>> NodeAgent::Create(
+    const NodeAgentOptions& opts, std::unique_ptr<DesiredStateSource> source) {
   if (opts.node.empty()) return absl::InvalidArgumentError("--node is required");
-  if (opts.manifests.empty() == opts.control.empty()) {
-    return absl::InvalidArgumentError("give either --manifests DIR or --control ADDR");
-  }
-  if (!opts.control.empty() &&
-      (opts.tls_cert.empty() || opts.tls_key.empty() || opts.tls_ca.empty())) {
-    return absl::InvalidArgumentError("--control needs --tls-cert, --tls-key and --tls-ca");
-  }
   if (opts.cgroup_root.empty()) return absl::InvalidArgumentError("--cgroup-root is required");
   if (opts.bpffs.empty()) return absl::InvalidArgumentError("--bpffs is required");
-  std::unique_ptr<NodeAgent> a(new NodeAgent(opts));
+  if (!source) return absl::InvalidArgumentError("no source of desired state");
+  std::unique_ptr<NodeAgent> a(new NodeAgent(opts, std::move(source)));
   if (opts.log_path == "-" || opts.log_path.empty()) {
-    a->log_ = stdout;
+    a->log_file_ = stdout;
   } else {
-    a->log_ = fopen(opts.log_path.c_str(), "a");
-    if (!a->log_)
+    a->log_file_ = fopen(opts.log_path.c_str(), "a");
+    if (!a->log_file_)
       return absl::InvalidArgumentError(
           absl::StrCat("--log ", opts.log_path, ": cannot open for append"));
-  }
-  if (!opts.state_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(opts.state_dir, ec);
-    if (ec)
-      return absl::InvalidArgumentError(
-          absl::StrCat("--state-dir ", opts.state_dir, ": ", ec.message()));
   }
   datapath::BpfDatapath::Options dopts;
   dopts.bpffs_dir = opts.bpffs;
   dopts.cgroup_path = opts.cgroup_root;
-  auto dp = datapath::BpfDatapath::Open(dopts);
-  if (!dp.ok()) return dp.status();
-  a->dp_ = std::move(*dp);
+  WD_ASSIGN_OR_RETURN(a->dp_, datapath::BpfDatapath::Open(dopts));
   return a;
 }
 
 NodeAgent::~NodeAgent() {
-  if (sync_) sync_->Stop();
-  if (saver_.joinable()) {
-    {
-      std::lock_guard<std::mutex> l(save_mu_);
-      save_stop_ = true;
-    }
-    save_cv_.notify_all();
-    saver_.join();  // writes what is still pending
-  }
+  source_->Stop();
   http_.reset();
-  if (log_ && log_ != stdout) fclose(log_);
-}
-
-void NodeAgent::Log(const std::string& msg) const {
-  std::cerr << "warden node " << opts_.node << ": " << msg << std::endl;
-}
-
-std::string NodeAgent::StatePath() const {
-  return opts_.state_dir.empty() ? "" : absl::StrCat(opts_.state_dir, "/", opts_.node, ".state");
-}
-
-std::string NodeAgent::ManifestFingerprint() const {
-  return common::DirFingerprint(opts_.manifests);
+  if (log_file_ && log_file_ != stdout) fclose(log_file_);
 }
 
 absl::StatusOr<bool> NodeAgent::Reconcile() {
   std::lock_guard<std::mutex> l(mu_);
-  // Without any state yet (control mode, control plane not answered), leave the tables alone.
-  if (!opts_.control.empty() && !desired_ && (applied_ || keep_existing_)) return false;
+  // Without any desired state yet, leave the tables in force alone.
+  if (!desired_ && (applied_ || keep_existing_)) return false;
   return ReconcileLocked();
 }
 
-absl::Status NodeAgent::OfferState(const control::NodeState& s) {
+absl::Status NodeAgent::Enforce(const DesiredState& d) {
   std::lock_guard<std::mutex> l(mu_);
-  std::optional<control::NodeState> before = desired_;
-  desired_ = s;
+  std::optional<DesiredState> before = std::move(desired_);
+  desired_ = d;
   ++desired_gen_;
-  auto r = ReconcileLocked();
+  absl::StatusOr<bool> r = ReconcileLocked();
   if (!r.ok()) {
-    desired_ = std::move(before);  // NACK: keep what is in force
+    desired_ = std::move(before);  // refused: keep what is in force
     ++desired_gen_;
     return r.status();
   }
-  ++stats_.manifest_loads;
-  if (!StatePath().empty()) Persist(s);
+  ++stats_.desired_states;
   return absl::OkStatus();
 }
 
-void NodeAgent::Persist(const control::NodeState& s) {
-  {
-    std::lock_guard<std::mutex> l(save_mu_);
-    to_save_ = s;  // shares its parts with s: cheap
-    if (!saver_.joinable()) saver_ = std::thread([this] { SaveLoop(); });
+// The pool comes with the desired state, from the Node object's label, in both modes; the
+// --pool flag only holds until the first state.
+void NodeAgent::NotePool(uint8_t pool) {
+  if (noted_pool_ == pool) return;
+  if (noted_pool_ || pool != opts_.pool) {
+    log_.Info("node pool ", pool == WD_POOL_GATEWAY ? "gateway" : "default", " (the Node's label ",
+              policy::kNodePoolLabel, "; --pool holds only until then)");
   }
-  save_cv_.notify_all();
+  noted_pool_ = pool;
 }
 
-void NodeAgent::SaveLoop() {
-  std::unique_lock<std::mutex> l(save_mu_);
-  while (true) {
-    save_cv_.wait(l, [&] { return to_save_ || save_stop_; });
-    if (!to_save_) return;
-    // Let a burst of updates settle; the newest one is written.
-    save_cv_.wait_for(l, std::chrono::milliseconds(200), [&] { return save_stop_; });
-    control::NodeState s = std::move(*to_save_);
-    to_save_.reset();
-    l.unlock();
-    if (auto st = control::SaveNodeState(s, StatePath()); !st.ok())
-      Log(absl::StrCat("cannot persist: ", st.message()));
-    l.lock();
-  }
-}
-
-absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
-  bool reloaded = false;
-  if (opts_.control.empty()) {
-    std::string fp = ManifestFingerprint();
-    if (!desired_ || fp != fingerprint_) {
-      policy::LoadResult loaded = source_.Load();
-      stats_.manifest_errors = loaded.errors.size();
-      for (const auto& e : loaded.errors) Log("manifest error: " + e.ToString());
-      state_ = std::make_unique<policy::ClusterState>(std::move(loaded.state));
-      policy::CompileOptions co;
-      co.cluster_cidrs = opts_.cluster_cidrs;
-      policy::Snapshot snap = policy::Compile(*state_, co, &compile_cache_);
-      // Parts shared with the previous state (unchanged identities' blocks, the ipcache): the
-      // tables are then patched only where the policy changed, as in control mode.
-      parts_ = std::make_unique<control::SharedParts>(
-          control::ComputeSharedParts(*state_, snap, parts_.get()));
-      desired_ =
-          control::ComputeNodeState(*state_, snap, *parts_, opts_.node, opts_.gateway_namespace);
-      ++desired_gen_;
-      fingerprint_ = fp;
-      reloaded = true;
-    }
-    if (reloaded) malloc_trim(0);  // the parse and compile peak, freed: back to the kernel
-  }
-  // Counted once this reconcile is over, applied or not: tests wait on it.
-  struct CountLoad {
-    bool on;
-    std::atomic<uint64_t>* n;
-    ~CountLoad() {
-      if (on) ++*n;
-    }
-  } count_load{reloaded, &stats_.manifest_loads};
-  control::NodeState empty;
-  empty.node = opts_.node;
-  const control::NodeState& want = desired_ ? *desired_ : empty;
-
-  // Pod cgroups come and go far less often than ticks: with nothing new to apply, rescan them
-  // once a second (a pod whose cgroup is not seen yet stays unknown, denied, meanwhile).
-  auto now = std::chrono::steady_clock::now();
-  if (applied_ && !applied_inputs_.empty() && applied_inputs_.front().second == desired_gen_ &&
-      now - last_scan_ < std::chrono::seconds(1)) {
-    return false;
-  }
-  auto kubepods = FindKubepods(opts_.cgroup_root);
-  if (!kubepods.ok()) return kubepods.status();
+const std::vector<LocalPod>& NodeAgent::ScanPods(const nodestate::NodeState& want,
+                                                 const KubepodsCgroup& kubepods) {
   // A new state for the same pods (a policy change) reuses the last scan: finding cgroups that
-  // came or went since is the tick's job (above: once a second when nothing new arrives), and
-  // an update should cost what it changes, not a walk over every pod's cgroup. A scan older
-  // than 30 s is redone anyway, in case new states keep arriving faster than ticks.
+  // came or went since is the tick's job (once a second when nothing new arrives), and an update
+  // should cost what it changes, not a walk over every pod's cgroup. A scan older than 30 s is
+  // redone anyway, in case new states keep arriving faster than ticks.
   std::vector<std::pair<std::string, std::string>> looking_for;
   looking_for.reserve(want.pods.size());
   for (const auto& [key, pod] : want.pods) looking_for.emplace_back(key, pod.uid);
+  const auto now = std::chrono::steady_clock::now();
   const bool new_state = applied_inputs_.empty() || applied_inputs_.front().second != desired_gen_;
   const auto max_age = new_state ? std::chrono::seconds(30) : std::chrono::seconds(1);
-  if (looking_for != scanned_for_ || now - last_scan_ >= max_age) {
-    last_scan_ = now;
-    scanned_local_.clear();
-    scanned_missing_ = 0;
-    for (const auto& [key, pod] : want.pods) {
-      auto path = FindPodCgroup(*kubepods, pod.uid);
-      if (!path) {
-        ++scanned_missing_;  // not started yet (or already gone): its processes stay unknown
-        continue;
-      }
-      auto id = common::CgroupId(*path);
-      if (!id.ok()) continue;
-      scanned_local_.push_back(LocalPod{key, *id});
+  if (looking_for == scanned_for_ && now - last_scan_ < max_age) return scanned_local_;
+  last_scan_ = now;
+  scanned_local_.clear();
+  scanned_missing_ = 0;
+  for (const auto& [key, pod] : want.pods) {
+    auto path = FindPodCgroup(kubepods, pod.uid);
+    if (!path) {
+      ++scanned_missing_;  // not started yet (or already gone): its processes stay unknown
+      continue;
     }
-    scanned_for_ = std::move(looking_for);
+    auto id = common::CgroupId(*path);
+    if (id.ok()) scanned_local_.push_back(LocalPod{key, *id});
   }
-  const std::vector<LocalPod>& local = scanned_local_;
-  absl::flat_hash_map<uint64_t, std::string> by_cgroup;
-  for (const auto& lp : local) by_cgroup[lp.cgroup_id] = lp.key;
+  scanned_for_ = std::move(looking_for);
+  return scanned_local_;
+}
+
+absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
+  nodestate::NodeState fallback;
+  fallback.node = opts_.node;
+  fallback.pool = opts_.pool;
+  fallback.allowances = opts_.allowances;
+  const nodestate::NodeState& want = desired_ ? desired_->node : fallback;
+  if (desired_) NotePool(want.pool);
+  // Pod cgroups come and go far less often than ticks: with nothing new to apply, rescan them
+  // once a second (a pod whose cgroup is not seen yet stays unknown, denied, meanwhile).
+  if (applied_ && !applied_inputs_.empty() && applied_inputs_.front().second == desired_gen_ &&
+      std::chrono::steady_clock::now() - last_scan_ < std::chrono::seconds(1)) {
+    return false;
+  }
+  WD_ASSIGN_OR_RETURN(KubepodsCgroup kubepods, FindKubepods(opts_.cgroup_root));
+  const std::vector<LocalPod>& local = ScanPods(want, kubepods);
   stats_.local_pods = local.size();
   stats_.pods_without_cgroup = scanned_missing_;
   // Nothing changed since the last apply (the common tick): no tables to build or compare.
   std::vector<std::pair<std::string, uint64_t>> inputs;
   inputs.reserve(local.size() + 1);
-  inputs.emplace_back(absl::StrCat(":kubepods:", kubepods->id, ":", kubepods->level), desired_gen_);
+  inputs.emplace_back(absl::StrCat(":kubepods:", kubepods.id, ":", kubepods.level), desired_gen_);
   for (const auto& lp : local) inputs.emplace_back(lp.key, lp.cgroup_id);
   if (applied_ && inputs == applied_inputs_) return false;
-  // With a control plane the pool and its allowances come with the state; the flags hold only
-  // until the first state arrives.
-  bool pushed = !opts_.control.empty() && desired_;
+  return ApplyTables(want, local, kubepods, std::move(inputs));
+}
+
+absl::StatusOr<bool> NodeAgent::ApplyTables(const nodestate::NodeState& want,
+                                            const std::vector<LocalPod>& local,
+                                            const KubepodsCgroup& kubepods,
+                                            std::vector<std::pair<std::string, uint64_t>> inputs) {
   datapath::TableChanges changes;
-  const std::vector<Allowance>& allowances = pushed ? want.allowances : opts_.allowances;
   // With tables in force, patch them in place (an update costs what it changes) and keep how
   // to put them back; otherwise build them.
   const bool patch = applied_.has_value();  // built_from_ is set whenever applied_ is
   TablesUndo undo;
   std::optional<datapath::NodeTables> built;
   if (patch) {
-    PatchNodeTables(want, local, allowances, *built_from_, &*applied_, &changes, &undo);
+    PatchNodeTables(want, local, want.allowances, *built_from_, &*applied_, &changes, &undo);
   } else {
-    built = BuildNodeTables(want, local, allowances, nullptr, nullptr, &changes);
+    built = BuildNodeTables(want, local, want.allowances, nullptr, nullptr, &changes);
   }
   const datapath::NodeTables& tables = patch ? *applied_ : *built;
-  datapath::NodeConfig cfg =
-      NodeConfigFor(*kubepods, pushed ? want.pool : opts_.pool, opts_.unknown_pod);
+  const datapath::NodeConfig cfg = NodeConfigFor(kubepods, want.pool, opts_.unknown_pod);
   if (patch && undo.Unchanged(tables) && datapath::SameConfig(applied_config_, cfg)) {
     built_from_ = want;
     applied_inputs_ = std::move(inputs);
@@ -251,13 +174,14 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
     none.known = true;
     none.ipcache = false;
     if (auto st = dp_->Apply(tables, cfg, &none); !st.ok())
-      Log(absl::StrCat("writing the idle copy: ", st.message(), " (the next update writes it)"));
+      log_.Warning("writing the idle copy: ", st.message(), " (the next update writes it)");
   }
   if (!patch) applied_ = std::move(*built);
   built_from_ = want;
   applied_config_ = cfg;
   applied_inputs_ = std::move(inputs);
-  pod_by_cgroup_ = std::move(by_cgroup);
+  pod_by_cgroup_.clear();
+  for (const auto& lp : local) pod_by_cgroup_[lp.cgroup_id] = lp.key;
   ++stats_.applies;
   stats_.last_apply_unix_ms = NowNs(CLOCK_REALTIME) / 1000000;
   if (auto c = dp_->ReadConfig(); c.ok()) stats_.generation = c->generation;
@@ -265,55 +189,37 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
 }
 
 absl::Status NodeAgent::Start() {
-  bool control = !opts_.control.empty();
-  if (control && !StatePath().empty()) {
-    auto saved = control::LoadNodeState(StatePath());
-    if (saved.ok() && saved->node == opts_.node) {
-      desired_ = std::move(*saved);
-      Log(absl::StrCat("enforcing saved version ", desired_->version,
-                       " until the control plane answers"));
-    } else if (!absl::IsNotFound(saved.status())) {
-      Log(absl::StrCat("ignoring saved state: ", saved.status().message()));
-    }
+  if (std::optional<DesiredState> initial = source_->Initial()) {
+    std::lock_guard<std::mutex> l(mu_);
+    desired_ = std::move(*initial);
+    ++desired_gen_;
   }
-  auto cfg = dp_->ReadConfig();
-  if (!cfg.ok()) return cfg.status();
-  // With no state to offer, tables an earlier agent left in force stay untouched until the
-  // control plane answers; fresh tables start empty (every pod unknown: fail closed).
-  if (!control || desired_ || !cfg->configured) {
-    auto r = Reconcile();
-    if (!r.ok()) return r.status();
+  WD_ASSIGN_OR_RETURN(wd_config cfg, dp_->ReadConfig());
+  // With no state to enforce, tables an earlier agent left in force stay untouched until the
+  // source delivers; fresh tables start empty (every pod unknown: fail closed).
+  if (desired_ || !cfg.configured) {
+    WD_RETURN_IF_ERROR(Reconcile().status());
   } else {
     keep_existing_ = true;
-    Log(absl::StrCat("no saved state: keeping generation ", cfg->generation,
-                     " in force until the control plane answers"));
+    log_.Info("no desired state yet: keeping generation ", cfg.generation, " in force");
   }
-  auto attached = dp_->Attach();
-  if (!attached.ok()) return attached.status();
+  WD_ASSIGN_OR_RETURN(std::vector<datapath::AttachPoint> attached, dp_->Attach());
   int adopted = 0;
-  for (const auto& ap : *attached) adopted += ap.adopted;
+  for (const auto& ap : attached) adopted += ap.adopted;
   // Loading the programs parsed the kernel's BTF (megabytes, freed since) and the first
   // reconcile built the whole cluster state: hand the freed heap back to the kernel, or the
   // agent keeps its start-up peak as resident memory on every node for good.
   malloc_trim(0);
-  Log(absl::StrCat(adopted ? "adopted " : "attached ", attached->size(), " programs on ",
-                   opts_.cgroup_root, " (", stats_.local_pods.load(), " local pods, generation ",
-                   stats_.generation.load(), ")"));
-  if (control) {
-    SyncClientOptions so{opts_.control, opts_.node,   opts_.tls_cert,
-                         opts_.tls_key, opts_.tls_ca, opts_.tls_server_name};
-    sync_ =
-        std::make_unique<SyncClient>(so, desired_.value_or(control::NodeState{}),
-                                     [this](const control::NodeState& s) { return OfferState(s); });
-    sync_->Start();
-  }
+  log_.Info(adopted ? "adopted " : "attached ", attached.size(), " programs on ", opts_.cgroup_root,
+            " (", stats_.local_pods.load(), " local pods, generation ", stats_.generation.load(),
+            ")");
+  source_->Start([this](const DesiredState& d) { return Enforce(d); });
   if (!opts_.metrics_address.empty()) {
     auto http = common::HttpServer::Start(opts_.metrics_address, [this](const std::string& path) {
       if (path != "/metrics") return common::HttpResponse{404, "text/plain", "not found\n"};
       return common::HttpResponse{200, "text/plain; version=0.0.4", RenderMetrics()};
     });
-    if (!http.ok()) return http.status();
-    http_ = std::move(*http);
+    WD_ASSIGN_OR_RETURN(http_, std::move(http));
   }
   return absl::OkStatus();
 }
@@ -322,22 +228,24 @@ void NodeAgent::DrainEvents(int timeout_ms) {
   int64_t offset = NowNs(CLOCK_REALTIME) - NowNs(CLOCK_MONOTONIC);
   std::vector<wd_event> events;
   auto st = dp_->PollEvents(timeout_ms, [&](const wd_event& e) { events.push_back(e); });
-  if (!st.ok()) Log(std::string(st.message()));
+  if (!st.ok()) log_.Warning("reading events: ", st.message());
   if (events.empty()) return;
   std::lock_guard<std::mutex> l(mu_);
-  EventContext ctx{opts_.node, state_.get(), desired_ ? &*desired_ : nullptr, &pod_by_cgroup_};
+  EventContext ctx{opts_.node, desired_ ? desired_->cluster.get() : nullptr,
+                   desired_ ? &desired_->node : nullptr, &pod_by_cgroup_};
   for (const auto& e : events) {
     ++stats_.events;
     std::string line = VerdictLogLine(e, static_cast<int64_t>(e.timestamp_ns) + offset, ctx);
-    fprintf(log_, "%s\n", line.c_str());
+    fprintf(log_file_, "%s\n", line.c_str());
   }
-  fflush(log_);
+  fflush(log_file_);
 }
 
 void NodeAgent::Run(const std::atomic<bool>& stop) {
   while (!stop.load()) {
+    source_->Tick();
     auto r = Reconcile();
-    if (!r.ok()) Log(absl::StrCat("keeping the tables in force: ", r.status().message()));
+    if (!r.ok()) log_.Warning("keeping the tables in force: ", r.status().message());
     DrainEvents(opts_.interval_ms);
   }
 }
@@ -368,10 +276,8 @@ std::string NodeAgent::RenderMetrics() const {
   gauge("warden_applies_total", "Table updates applied.", "counter", stats_.applies.load());
   gauge("warden_apply_errors_total", "Table updates refused (previous tables kept).", "counter",
         stats_.apply_errors.load());
-  gauge("warden_manifest_errors", "Invalid manifest objects in the last load.", "gauge",
-        stats_.manifest_errors.load());
-  gauge("warden_manifest_loads_total", "Desired-state changes fully reconciled.", "counter",
-        stats_.manifest_loads.load());
+  gauge("warden_manifest_loads_total", "Desired states put in force.", "counter",
+        stats_.desired_states.load());
   gauge("warden_local_pods", "Pods on this node with a known cgroup.", "gauge",
         stats_.local_pods.load());
   gauge("warden_pods_without_cgroup", "Pods scheduled here whose cgroup is not there.", "gauge",
@@ -379,16 +285,7 @@ std::string NodeAgent::RenderMetrics() const {
   gauge("warden_events_total", "Verdict events logged.", "counter", stats_.events.load());
   gauge("warden_last_apply_timestamp_ms", "Wall-clock time of the last table update.", "gauge",
         static_cast<uint64_t>(stats_.last_apply_unix_ms.load()));
-  if (sync_) {
-    const auto& s = sync_->stats();
-    gauge("warden_control_connected", "1 while the Sync stream is up.", "gauge",
-          s.connected.load() ? 1 : 0);
-    gauge("warden_control_version", "Version of the control-plane state in force.", "gauge",
-          s.version.load());
-    gauge("warden_control_acks_total", "Updates ACKed.", "counter", s.acks.load());
-    gauge("warden_control_nacks_total", "Updates NACKed.", "counter", s.nacks.load());
-    gauge("warden_control_connects_total", "Sync streams opened.", "counter", s.connects.load());
-  }
+  source_->AppendMetrics(node, &out);
   return out;
 }
 

@@ -1,19 +1,22 @@
 #include "agent/node/sync_client.h"
 
 #include <chrono>
-#include <iostream>
 #include <random>
 
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
-#include "agent/control/sync_server.h"
+#include "agent/common/files.h"
+#include "agent/nodestate/wire.h"
 #include "warden/v1/sync.grpc.pb.h"
 
 namespace warden::node {
 
-SyncClient::SyncClient(SyncClientOptions opts, control::NodeState held, ApplyFn apply)
-    : opts_(std::move(opts)), held_(std::move(held)), apply_(std::move(apply)) {
+SyncClient::SyncClient(SyncClientOptions opts, nodestate::NodeState held, ApplyFn apply)
+    : opts_(std::move(opts)),
+      log_("warden node " + opts_.node),
+      held_(std::move(held)),
+      apply_(std::move(apply)) {
   stats_.version = held_.version;
 }
 
@@ -40,8 +43,8 @@ void SyncClient::Loop() {
     absl::Status st = RunStream();
     stats_.connected = false;
     if (stop_) break;
-    std::cerr << "warden node " << opts_.node << ": control plane " << opts_.address << ": "
-              << st.message() << "; enforcing version " << held_.version << " meanwhile\n";
+    log_.Warning("control plane ", opts_.address, ": ", st.message(), "; enforcing version ",
+                 held_.version, " meanwhile");
     // A stream that lived a while resets the backoff.
     if (std::chrono::steady_clock::now() - started > std::chrono::seconds(10)) backoff_ms = 100;
     int wait = std::uniform_int_distribution<int>(backoff_ms / 2, backoff_ms)(rng);
@@ -52,11 +55,12 @@ void SyncClient::Loop() {
 }
 
 absl::Status SyncClient::RunStream() {
-  auto cert = control::ReadFile(opts_.cert);
-  auto key = control::ReadFile(opts_.key);
-  auto ca = control::ReadFile(opts_.ca);
-  if (!cert.ok() || !key.ok() || !ca.ok())
-    return absl::InvalidArgumentError("cannot read the TLS files");
+  auto cert = common::ReadFile(opts_.cert);
+  auto key = common::ReadFile(opts_.key);
+  auto ca = common::ReadFile(opts_.ca);
+  for (const auto* f : {&cert, &key, &ca}) {
+    if (!f->ok()) return absl::InvalidArgumentError(f->status().message());
+  }
   grpc::SslCredentialsOptions o;
   o.pem_root_certs = *ca;
   o.pem_private_key = *key;
@@ -118,8 +122,8 @@ absl::Status SyncClient::RunStream() {
     ++stats_.updates;
     const v1::Update& u = resp.update();
     auto t0 = std::chrono::steady_clock::now();
-    control::NodeState next = held_;
-    absl::Status st = control::ApplyUpdate(u, &next);
+    nodestate::NodeState next = held_;
+    absl::Status st = nodestate::ApplyUpdate(u, &next);
     if (st.ok() && next.node != opts_.node) {
       st = absl::InvalidArgumentError(
           absl::StrCat("node_config.node: \"", next.node, "\" is not this node"));
@@ -133,17 +137,15 @@ absl::Status SyncClient::RunStream() {
       held_ = std::move(next);
       stats_.version = held_.version;
       ++stats_.acks;
-      std::cerr << "warden node " << opts_.node << ": version " << u.version() << " ("
-                << (u.full() ? "full" : "delta") << ", " << u.ByteSizeLong()
-                << " bytes) in force in "
-                << std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::steady_clock::now() - t0)
-                       .count()
-                << " ms\n";
+      log_.Info("version ", u.version(), " (", u.full() ? "full" : "delta", ", ", u.ByteSizeLong(),
+                " bytes) in force in ",
+                std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now() - t0)
+                    .count(),
+                " ms");
     } else {
       ++stats_.nacks;
-      std::cerr << "warden node " << opts_.node << ": NACK version " << u.version() << ": "
-                << st.message() << "\n";
+      log_.Warning("NACK version ", u.version(), ": ", st.message());
     }
     if (!stream->Write(ack)) break;
     if (absl::IsFailedPrecondition(st)) {

@@ -12,7 +12,8 @@
 #include <thread>
 
 #include "absl/status/status.h"
-#include "agent/control/node_state.h"
+#include "agent/common/log.h"
+#include "agent/nodestate/node_state.h"
 
 namespace grpc {
 class ClientContext;
@@ -37,8 +38,8 @@ struct SyncClientStats {
 class SyncClient {
  public:
   // `apply` enforces a state; its status decides ACK or NACK.
-  using ApplyFn = std::function<absl::Status(const control::NodeState&)>;
-  SyncClient(SyncClientOptions opts, control::NodeState held, ApplyFn apply);
+  using ApplyFn = std::function<absl::Status(const nodestate::NodeState&)>;
+  SyncClient(SyncClientOptions opts, nodestate::NodeState held, ApplyFn apply);
   ~SyncClient();
   void Start();
   void Stop();
@@ -49,7 +50,8 @@ class SyncClient {
   absl::Status RunStream();
 
   SyncClientOptions opts_;
-  control::NodeState held_;
+  common::Logger log_;
+  nodestate::NodeState held_;
   ApplyFn apply_;
   SyncClientStats stats_;
   std::atomic<bool> stop_{false};

@@ -2,26 +2,20 @@
 
 #include <cstring>
 
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
-
 namespace warden::node {
 
-using policy::Cidr;
-using policy::Protocol;
+using policy::Allowance;
 
 namespace {
 
-// The value a set of allowances gives, as a policy entry would.
+// The ports a set of allowances opens, as a policy entry's would be: one bitmap per protocol.
 struct LockdownValue {
-  wd_portset sets[WD_L4_COUNT];
+  wd_portset sets[WD_L4_COUNT] = {};
   bool other = false;
-  LockdownValue() { std::memset(sets, 0, sizeof(sets)); }
-  void Add(const Allowance& a) {
-    for (int l4 = 0; l4 < WD_L4_COUNT; ++l4) {
-      if (a.protocol && static_cast<int>(*a.protocol) != l4) continue;
-      for (uint32_t p = a.port_lo; p <= a.port_hi; ++p)
-        sets[l4].bits[p / 64] |= uint64_t{1} << (p % 64);
+  void Add(const policy::Allowance& a) {
+    for (policy::Protocol p : policy::kProtocols) {
+      if (!a.protocol || *a.protocol == p)
+        policy::AddPortRange(&sets[L4Index(p)], a.port_lo, a.port_hi);
     }
     if (!a.protocol) other = true;
   }
@@ -29,28 +23,13 @@ struct LockdownValue {
 
 uint16_t InternPortset(std::vector<wd_portset>* sets, const wd_portset& s) {
   for (size_t i = 0; i < sets->size(); ++i) {
-    if (datapath::SameBytes((*sets)[i], s)) return static_cast<uint16_t>(i);
+    if ((*sets)[i] == s) return static_cast<uint16_t>(i);
   }
   sets->push_back(s);
   return static_cast<uint16_t>(sets->size() - 1);
 }
 
-wd_policy_key PolicyKey(uint32_t local, const std::pair<uint32_t, uint8_t>& k) {
-  wd_policy_key key{};
-  key.local_identity = local;
-  key.remote_identity = k.first;
-  key.direction = k.second;
-  return key;
-}
-
-wd_policy_value PolicyValue(const control::PolicyRecord& r) {
-  wd_policy_value v{};
-  for (int i = 0; i < WD_L4_COUNT; ++i) v.portset[i] = r.portset[i];
-  v.flags = r.other ? WD_POLICY_OTHER_L4 : 0;
-  return v;
-}
-
-void BuildEndpoints(const control::NodeState& state, const std::vector<LocalPod>& pods,
+void BuildEndpoints(const nodestate::NodeState& state, const std::vector<LocalPod>& pods,
                     datapath::NodeTables* t) {
   t->endpoints.clear();
   for (const auto& p : pods) {
@@ -66,7 +45,7 @@ void BuildEndpoints(const control::NodeState& state, const std::vector<LocalPod>
   }
 }
 
-void BuildIpcache(const control::NodeState& state, datapath::NodeTables* t) {
+void BuildIpcache(const nodestate::NodeState& state, datapath::NodeTables* t) {
   t->ipcache.clear();
   t->ipcache.reserve(state.ipcache->size());
   for (const auto& [c, v] : *state.ipcache) t->ipcache[policy::MakeIpcacheKey(c)] = v;
@@ -77,9 +56,11 @@ void BuildIpcache(const control::NodeState& state, datapath::NodeTables* t) {
 }
 
 // Port sets and the lockdown table (which interns its sets after the state's).
-void BuildPortsetsAndLockdown(const control::NodeState& state,
+void BuildPortsetsAndLockdown(const nodestate::NodeState& state,
                               const std::vector<Allowance>& allowances, datapath::NodeTables* t) {
-  t->portsets = control::PortsetBitmaps(state);
+  t->portsets.clear();
+  t->portsets.reserve(state.portsets->size());
+  for (const auto& set : *state.portsets) t->portsets.push_back(policy::PortsetBitmap(set));
   t->lockdown.clear();
   // Lockdown: an LPM lookup finds only the longest prefix, so each allowance also carries the
   // ports of every allowance that covers it.
@@ -98,11 +79,11 @@ void BuildPortsetsAndLockdown(const control::NodeState& state,
 
 }  // namespace
 
-datapath::NodeTables BuildNodeTables(const control::NodeState& state,
+datapath::NodeTables BuildNodeTables(const nodestate::NodeState& state,
                                      const std::vector<LocalPod>& pods,
                                      const std::vector<Allowance>& allowances,
                                      const datapath::NodeTables* previous,
-                                     const control::NodeState* previous_state,
+                                     const nodestate::NodeState* previous_state,
                                      datapath::TableChanges* changes) {
   datapath::TableChanges local_changes;
   datapath::TableChanges& ch = changes ? *changes : local_changes;
@@ -117,16 +98,15 @@ datapath::NodeTables BuildNodeTables(const control::NodeState& state,
   BuildEndpoints(state, pods, &t);
   BuildIpcache(state, &t);
   t.policy.reserve(state.PolicyEntries());
-  for (const auto& [local, block] : state.policy) {
-    for (const auto& [k, r] : *block) t.policy[PolicyKey(local, k)] = PolicyValue(r);
-  }
+  state.ForEachPolicy(
+      [&](const policy::PolicyKey& k, const wd_policy_value& v) { t.policy[k.ToAbi()] = v; });
   BuildPortsetsAndLockdown(state, allowances, &t);
   return t;
 }
 
-void PatchNodeTables(const control::NodeState& state, const std::vector<LocalPod>& pods,
+void PatchNodeTables(const nodestate::NodeState& state, const std::vector<LocalPod>& pods,
                      const std::vector<Allowance>& allowances,
-                     const control::NodeState& previous_state, datapath::NodeTables* t,
+                     const nodestate::NodeState& previous_state, datapath::NodeTables* t,
                      datapath::TableChanges* changes, TablesUndo* undo) {
   datapath::TableChanges& ch = *changes;
   ch = datapath::TableChanges{};
@@ -146,8 +126,8 @@ void PatchNodeTables(const control::NodeState& state, const std::vector<LocalPod
   for (const auto& [local, block] : previous_state.policy) {
     auto now = state.policy.find(local);
     if (now != state.policy.end() && now->second.SameObject(block)) continue;
-    for (const auto& [k, r] : *block) {
-      datapath::Raw<wd_policy_key> key = PolicyKey(local, k);
+    for (const auto& [k, v] : *block) {
+      datapath::Raw<wd_policy_key> key = k.ToAbi();
       auto it = t->policy.find(key);
       if (it == t->policy.end()) continue;
       undo->policy.emplace_back(key, it->second);
@@ -159,13 +139,13 @@ void PatchNodeTables(const control::NodeState& state, const std::vector<LocalPod
     auto was = previous_state.policy.find(local);
     const bool had_block = was != previous_state.policy.end();
     if (had_block && was->second.SameObject(block)) continue;
-    for (const auto& [k, r] : *block) {
-      datapath::Raw<wd_policy_key> key = PolicyKey(local, k);
+    for (const auto& [k, v] : *block) {
+      datapath::Raw<wd_policy_key> key = k.ToAbi();
       if (!had_block || !was->second->count(k)) {
         undo->policy.emplace_back(key, std::nullopt);
         ch.policy.push_back(key);
       }
-      t->policy[key] = PolicyValue(r);
+      t->policy[key] = v;
     }
   }
   undo->portsets = std::move(t->portsets);

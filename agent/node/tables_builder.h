@@ -9,11 +9,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "agent/control/node_state.h"
 #include "agent/datapath/node_tables.h"
-#include "agent/policy/ip.h"
-#include "agent/policy/objects.h"
-#include "agent/policy/snapshot.h"
+#include "agent/nodestate/node_state.h"
+#include "agent/policy/allowance.h"
 
 namespace warden::node {
 
@@ -23,9 +21,6 @@ struct LocalPod {
   uint64_t cgroup_id = 0;
 };
 
-using control::Allowance;
-using control::ParseAllowance;
-
 // The node's own addresses (state.node_addresses) get WD_ID_LOCAL_HOST in the ipcache, so that
 // pods here always accept traffic from their node, as Kubernetes requires.
 //
@@ -34,11 +29,11 @@ using control::ParseAllowance;
 // from the previous tables instead of being rebuilt: an update that changes one identity's
 // policy costs that identity's entries, not the node's. `changes` then receives the policy keys
 // that may differ from `previous` and whether the ipcache may (for BpfDatapath::Apply).
-datapath::NodeTables BuildNodeTables(const control::NodeState& state,
+datapath::NodeTables BuildNodeTables(const nodestate::NodeState& state,
                                      const std::vector<LocalPod>& pods,
-                                     const std::vector<Allowance>& allowances,
+                                     const std::vector<policy::Allowance>& allowances,
                                      const datapath::NodeTables* previous = nullptr,
-                                     const control::NodeState* previous_state = nullptr,
+                                     const nodestate::NodeState* previous_state = nullptr,
                                      datapath::TableChanges* changes = nullptr);
 
 // What PatchNodeTables replaced: enough to put the tables back as they were, and to tell
@@ -58,9 +53,9 @@ struct TablesUndo {
 // BuildNodeTables from `*t` (the tables of `previous_state`) in place: no copy of the node's
 // tens of thousands of entries for an update that changes a few. `undo` receives what was
 // replaced; RestoreNodeTables(t, undo) turns `*t` back (when the datapath refuses the update).
-void PatchNodeTables(const control::NodeState& state, const std::vector<LocalPod>& pods,
-                     const std::vector<Allowance>& allowances,
-                     const control::NodeState& previous_state, datapath::NodeTables* t,
+void PatchNodeTables(const nodestate::NodeState& state, const std::vector<LocalPod>& pods,
+                     const std::vector<policy::Allowance>& allowances,
+                     const nodestate::NodeState& previous_state, datapath::NodeTables* t,
                      datapath::TableChanges* changes, TablesUndo* undo);
 void RestoreNodeTables(datapath::NodeTables* t, TablesUndo&& undo);
 

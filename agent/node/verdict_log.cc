@@ -22,18 +22,9 @@ std::string Addr(uint8_t family, const uint8_t* a) {
 }
 
 std::string ProtoName(uint8_t p) {
-  switch (p) {
-    case 6:
-      return "TCP";
-    case 17:
-      return "UDP";
-    case 132:
-      return "SCTP";
-    case 1:
-      return "ICMP";
-    case 58:
-      return "ICMPv6";
-  }
+  if (auto named = policy::ProtocolOfIpNumber(p)) return policy::ProtocolName(*named);
+  if (p == IPPROTO_ICMP) return "ICMP";
+  if (p == IPPROTO_ICMPV6) return "ICMPv6";
   return std::to_string(p);
 }
 
@@ -95,10 +86,7 @@ std::string VerdictLogLine(const wd_event& e, int64_t wall_ns, const EventContex
   // Which NetworkPolicy: the model names the allowing one, or the ones that isolate the pod.
   if (pod && ctx.state &&
       (e.reason == WD_REASON_ALLOW_POLICY || e.reason == WD_REASON_DENY_POLICY)) {
-    std::optional<policy::Protocol> proto;
-    if (e.protocol == 6) proto = policy::Protocol::kTCP;
-    if (e.protocol == 17) proto = policy::Protocol::kUDP;
-    if (e.protocol == 132) proto = policy::Protocol::kSCTP;
+    std::optional<policy::Protocol> proto = policy::ProtocolOfIpNumber(e.protocol);
     policy::Endpoint ep;
     if (auto ip = policy::ParseIp(remote); ip.ok()) {
       ep.ip = *ip;

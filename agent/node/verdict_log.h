@@ -8,7 +8,7 @@
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
-#include "agent/control/node_state.h"
+#include "agent/nodestate/node_state.h"
 #include "agent/policy/cluster.h"
 #include "warden_structs.h"
 
@@ -16,8 +16,8 @@ namespace warden::node {
 
 struct EventContext {
   std::string node;
-  const policy::ClusterState* state = nullptr;  // when known (manifests mode): names policies
-  const control::NodeState* desired = nullptr;  // the state in force: names pods
+  const policy::ClusterState* state = nullptr;    // when known (manifests mode): names policies
+  const nodestate::NodeState* desired = nullptr;  // the state in force: names pods
   const absl::flat_hash_map<uint64_t, std::string>* pod_by_cgroup =
       nullptr;  // pod cgroup id -> "ns/name"
 };

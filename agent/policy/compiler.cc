@@ -13,15 +13,6 @@
 
 namespace warden::policy {
 
-wd_ipcache_key MakeIpcacheKey(const Cidr& prefix) {
-  wd_ipcache_key k;
-  std::memset(&k, 0, sizeof(k));
-  k.prefixlen = WD_IPCACHE_PREFIX_BASE + prefix.prefix_len;
-  k.family = prefix.addr.family == Family::kV4 ? WD_AF_INET : WD_AF_INET6;
-  std::memcpy(k.addr, prefix.addr.bytes.data(), 16);
-  return k;
-}
-
 using Signature = std::vector<NamedPort>;
 
 // The identities and ipcache of the last compile, and what they were built from.
@@ -35,7 +26,7 @@ struct IdentityBuild {
   std::vector<Identity> pod_identities;
   std::vector<Identity> cidr_identities;
   std::map<std::string, std::vector<size_t>> by_namespace;
-  common::SharedMap<std::map<std::string, PodRecord>> pods_records;
+  common::SharedMap<std::map<std::string, CompiledPod>> pods_records;
   std::vector<std::pair<wd_ipcache_key, wd_ipcache_value>> ipcache;
 };
 
@@ -132,76 +123,90 @@ class Compiler {
  public:
   Compiler(const ClusterState& st, const CompileOptions& opts) : st_(st), opts_(opts) {}
 
-  Snapshot Run(std::shared_ptr<CompileCache>* cache) {
-    std::vector<Cidr> prefixes = PolicyPrefixes();
+  absl::StatusOr<Snapshot> Run(std::shared_ptr<CompileCache>* cache) {
     const CompileCache* c = cache ? cache->get() : nullptr;
-    std::shared_ptr<const IdentityBuild> ib;
-    if (c && c->identities && c->identities->pods == st_.pods.Pin() &&
-        c->identities->nodes == st_.nodes.Pin() &&
-        c->identities->cluster_cidrs == opts_.cluster_cidrs &&
-        c->identities->policy_prefixes == prefixes) {
-      // The same identities and ipcache as last time: only the policies are compiled again.
-      ib = c->identities;
-      pod_identities_ = ib->pod_identities;
-      cidr_identities_ = ib->cidr_identities;
-      by_namespace_ = ib->by_namespace;
-      snap_.pods = ib->pods_records;
-      snap_.ipcache = ib->ipcache;
-    } else {
-      BuildPodIdentities();
-      BuildCidrIdentities(prefixes);
-      BuildIpcache();
-      if (cache) {
-        auto fresh = std::make_shared<IdentityBuild>();
-        fresh->pods = st_.pods.Pin();
-        fresh->nodes = st_.nodes.Pin();
-        fresh->cluster_cidrs = opts_.cluster_cidrs;
-        fresh->policy_prefixes = std::move(prefixes);
-        fresh->pod_identities = pod_identities_;
-        fresh->cidr_identities = cidr_identities_;
-        fresh->by_namespace = by_namespace_;
-        fresh->pods_records = snap_.pods;
-        fresh->ipcache = snap_.ipcache;
-        ib = std::move(fresh);
-      }
-    }
+    std::shared_ptr<const IdentityBuild> ib = Identities(c, cache != nullptr);
+    if (!error_.ok()) return error_;
     snap_.base = ib;
     std::shared_ptr<const PolicyBuild> prev;
     if (c && ib && c->policies && c->policies->identities == ib) prev = c->policies;
     // On top of the previous compile's entries, unless the namespaces (their labels decide
     // peers) changed or its port set table has grown to twice its size after the last full
     // compile (freed sets are reused, but a change may need more at once), or near the
-    // kernel's 256.
+    // kernel's table.
     if (prev && prev->namespaces == st_.namespaces.Pin() &&
         prev->portsets.size() <=
-            std::min<size_t>(std::max<size_t>(64, 2 * prev->portsets_after_full), 200)) {
+            std::min<size_t>(std::max<size_t>(64, 2 * prev->portsets_after_full),
+                             opts_.limits.portsets - opts_.limits.portsets / 4)) {
       CompileChangedPolicies(prev);
     } else {
       for (const auto& [_, np] : st_.policies) CompilePolicy(np, nullptr);
       portsets_after_full_ = portsets_.size();
     }
-    snap_.portsets = portsets_.Bitmaps();
-    if (cache) {
-      auto pb = std::make_shared<PolicyBuild>();
-      pb->identities = ib;
-      pb->policies = st_.policies.Pin();
-      pb->namespaces = st_.namespaces.Pin();
-      pb->policy = snap_.policy;
-      pb->portsets = portsets_;
-      pb->portsets_after_full = portsets_after_full_;
-      pb->isolated.reserve(pod_identities_.size());
-      for (const auto& id : pod_identities_) pb->isolated.push_back(id.isolated);
-      snap_.policy_build = pb;
-      auto next = std::make_shared<CompileCache>();
-      next->identities = ib;
-      next->policies = std::move(pb);
-      *cache = std::move(next);
-    }
+    if (!error_.ok()) return error_;
+    snap_.portsets = portsets_.Sets();
     CollectIdentities();
+    if (absl::Status st = CheckTableLimits(snap_, opts_.limits); !st.ok()) return st;
+    if (cache) *cache = SavedFor(ib);
     return std::move(snap_);
   }
 
  private:
+  // The identities and ipcache: the cached ones when what they are built from is unchanged
+  // (a NetworkPolicy edit that adds no ipBlock prefix), else built (and returned for caching
+  // when `keep`).
+  std::shared_ptr<const IdentityBuild> Identities(const CompileCache* c, bool keep) {
+    std::vector<Cidr> prefixes = PolicyPrefixes();
+    if (c && c->identities && c->identities->pods == st_.pods.Pin() &&
+        c->identities->nodes == st_.nodes.Pin() &&
+        c->identities->cluster_cidrs == opts_.cluster_cidrs &&
+        c->identities->policy_prefixes == prefixes) {
+      std::shared_ptr<const IdentityBuild> ib = c->identities;
+      pod_identities_ = ib->pod_identities;
+      cidr_identities_ = ib->cidr_identities;
+      by_namespace_ = ib->by_namespace;
+      snap_.pods = ib->pods_records;
+      snap_.ipcache = ib->ipcache;
+      return ib;
+    }
+    BuildPodIdentities();
+    if (error_.ok()) BuildCidrIdentities(prefixes);
+    if (!error_.ok() || !keep) {
+      if (error_.ok()) BuildIpcache();
+      return nullptr;
+    }
+    BuildIpcache();
+    auto fresh = std::make_shared<IdentityBuild>();
+    fresh->pods = st_.pods.Pin();
+    fresh->nodes = st_.nodes.Pin();
+    fresh->cluster_cidrs = opts_.cluster_cidrs;
+    fresh->policy_prefixes = std::move(prefixes);
+    fresh->pod_identities = pod_identities_;
+    fresh->cidr_identities = cidr_identities_;
+    fresh->by_namespace = by_namespace_;
+    fresh->pods_records = snap_.pods;
+    fresh->ipcache = snap_.ipcache;
+    return fresh;
+  }
+
+  // What the next compile may build on: these identities and this compile's entries.
+  std::shared_ptr<CompileCache> SavedFor(std::shared_ptr<const IdentityBuild> ib) {
+    auto pb = std::make_shared<PolicyBuild>();
+    pb->identities = ib;
+    pb->policies = st_.policies.Pin();
+    pb->namespaces = st_.namespaces.Pin();
+    pb->policy = snap_.policy;
+    pb->portsets = portsets_;
+    pb->portsets_after_full = portsets_after_full_;
+    pb->isolated.reserve(pod_identities_.size());
+    for (const auto& id : pod_identities_) pb->isolated.push_back(id.isolated);
+    snap_.policy_build = pb;
+    auto next = std::make_shared<CompileCache>();
+    next->identities = std::move(ib);
+    next->policies = std::move(pb);
+    return next;
+  }
+
   // ---- identities ---------------------------------------------------------------------------
   void BuildPodIdentities() {
     std::map<PodIdentityKey, std::vector<const Pod*>> groups;
@@ -215,13 +220,12 @@ class Compiler {
       canon.push_back(absl::StrCat("pod\n", k.ns, "\n", LabelsText(k.labels), "\n", k.sa, "\n",
                                    SignatureText(k.sig)));
     }
-    std::vector<uint32_t> ids = pod_alloc_.Allocate(SortedCopy(canon));
     // Allocate() wants sorted keys; map each canonical key back to its id.
+    std::vector<std::string> sorted = SortedCopy(canon);
+    absl::StatusOr<std::vector<uint32_t>> ids = pod_alloc_.Allocate(sorted);
+    if (!ids.ok()) return Fail("pod identities", ids.status());
     std::map<std::string, uint32_t> id_of;
-    {
-      std::vector<std::string> sorted = SortedCopy(canon);
-      for (size_t i = 0; i < sorted.size(); ++i) id_of[sorted[i]] = ids[i];
-    }
+    for (size_t i = 0; i < sorted.size(); ++i) id_of[sorted[i]] = (*ids)[i];
     size_t i = 0;
     for (const auto& [k, members] : groups) {
       Identity id;
@@ -293,11 +297,12 @@ class Compiler {
       back.emplace(c, k);
     }
     std::sort(canon.begin(), canon.end());
-    std::vector<uint32_t> ids = cidr_alloc_.Allocate(canon);
+    absl::StatusOr<std::vector<uint32_t>> ids = cidr_alloc_.Allocate(canon);
+    if (!ids.ok()) return Fail("CIDR identities", ids.status());
     for (size_t i = 0; i < canon.size(); ++i) {
       const CidrIdentityKey& k = back.at(canon[i]);
       Identity id;
-      id.id = ids[i];
+      id.id = (*ids)[i];
       id.kind = IdentityKind::kCidr;
       id.prefix = k.prefix;
       id.named_ports = k.sig;
@@ -333,7 +338,7 @@ class Compiler {
     for (const auto& [key, pod] : st_.pods) {
       if (pod.host_network) continue;
       const Signature& sig = *pod_sig_.at(&pod);
-      PodRecord& rec = snap_.pods[key];
+      CompiledPod& rec = snap_.pods[key];
       if (pod.ips.empty())
         rec.no_address_cidr_identity = cidr_id_.at(CidrIdentityKey{std::nullopt, sig});
       for (const auto& ip : pod.ips)
@@ -362,37 +367,44 @@ class Compiler {
   }
 
   // ---- policies -----------------------------------------------------------------------------
-  struct PortValue {
-    uint16_t set[WD_L4_COUNT] = {WD_PORTSET_EMPTY, WD_PORTSET_EMPTY, WD_PORTSET_EMPTY};
-    uint16_t flags = 0;
-  };
-
-  PortValue ResolvePorts(const PolicyRule& rule, const Signature* dest_sig) {
-    PortValue v;
+  // What a rule allows of the ports, as a policy entry says it. A port set the table cannot
+  // intern (the compile fails: Fail) is left empty: nothing compiled then is used.
+  wd_policy_value ResolvePorts(const PolicyRule& rule, const Signature* dest_sig) {
+    wd_policy_value v{};
     if (rule.ports.empty()) {
-      for (auto& s : v.set) s = WD_PORTSET_ALL;
+      for (auto& s : v.portset) s = WD_PORTSET_ALL;
       v.flags = WD_POLICY_OTHER_L4;
       return v;
     }
-    std::vector<PortRange> ranges[WD_L4_COUNT];
+    std::vector<PortRange> ranges[kProtocolCount];
     for (const auto& pp : rule.ports) {
-      int l4 = static_cast<int>(pp.protocol);
+      std::vector<PortRange>& out = ranges[L4Index(pp.protocol)];
       if (std::holds_alternative<std::monostate>(pp.port)) {
-        ranges[l4].push_back({0, 65535});
+        out.push_back({0, 65535});
       } else if (const int* p = std::get_if<int>(&pp.port)) {
-        ranges[l4].push_back(
-            {static_cast<uint16_t>(*p), static_cast<uint16_t>(pp.end_port.value_or(*p))});
+        out.push_back({static_cast<uint16_t>(*p), static_cast<uint16_t>(pp.end_port.value_or(*p))});
       } else if (dest_sig) {
         const std::string& name = std::get<std::string>(pp.port);
         for (const auto& np : *dest_sig) {
           if (np.name == name && np.protocol == pp.protocol) {
-            ranges[l4].push_back({static_cast<uint16_t>(np.port), static_cast<uint16_t>(np.port)});
+            out.push_back({static_cast<uint16_t>(np.port), static_cast<uint16_t>(np.port)});
           }
         }
       }
     }
-    for (int i = 0; i < WD_L4_COUNT; ++i) v.set[i] = portsets_.Intern(std::move(ranges[i]));
+    for (int i = 0; i < kProtocolCount; ++i) v.portset[i] = SetId(portsets_.Intern(ranges[i]));
     return v;
+  }
+
+  uint16_t SetId(absl::StatusOr<uint16_t> id) {
+    if (id.ok()) return *id;
+    Fail("port sets", id.status());
+    return WD_PORTSET_EMPTY;
+  }
+
+  // The first error wins; Run() then returns it and leaves the cache as it was.
+  void Fail(const char* what, const absl::Status& st) {
+    if (error_.ok()) error_ = absl::Status(st.code(), absl::StrCat(what, ": ", st.message()));
   }
 
   static bool HasNamedPort(const PolicyRule& rule) {
@@ -532,11 +544,11 @@ class Compiler {
     std::vector<const Identity*> peers = Peers(np, rule);
     if (peers.empty()) return;
     bool named = HasNamedPort(rule);
-    PortValue fixed;
+    wd_policy_value fixed{};
     if (!named) fixed = ResolvePorts(rule, nullptr);
     // Named ports resolve on the destination: the local pod for ingress, the peer for egress.
-    absl::flat_hash_map<const Signature*, PortValue> by_sig;
-    auto value_for = [&](const Identity& dest) -> const PortValue& {
+    absl::flat_hash_map<const Signature*, wd_policy_value> by_sig;
+    auto value_for = [&](const Identity& dest) -> const wd_policy_value& {
       if (!named) return fixed;
       auto [it, fresh] = by_sig.try_emplace(&dest.named_ports);
       if (fresh) it->second = ResolvePorts(rule, &dest.named_ports);
@@ -544,16 +556,14 @@ class Compiler {
     };
     for (const Identity* local : selected) {
       for (const Identity* remote : peers) {
-        const PortValue& v = value_for(dir == WD_DIR_INGRESS ? *local : *remote);
-        if (v.flags == 0 && v.set[0] == WD_PORTSET_EMPTY && v.set[1] == WD_PORTSET_EMPTY &&
-            v.set[2] == WD_PORTSET_EMPTY) {
+        const wd_policy_value& v = value_for(dir == WD_DIR_INGRESS ? *local : *remote);
+        if (v == wd_policy_value{}) {
           continue;  // a named port this destination does not declare: nothing to allow
         }
-        auto [e, fresh] = snap_.policy.try_emplace(PolicyKey{local->id, remote->id, dir});
-        wd_policy_value& out = e->second;
-        if (fresh) std::memset(&out, 0, sizeof(out));
-        for (int i = 0; i < WD_L4_COUNT; ++i)
-          out.portset[i] = portsets_.Union(out.portset[i], v.set[i]);
+        // A new entry starts as all zeroes (every set WD_PORTSET_EMPTY, no flags).
+        wd_policy_value& out = snap_.policy[PolicyKey{local->id, remote->id, dir}];
+        for (int i = 0; i < kProtocolCount; ++i)
+          out.portset[i] = SetId(portsets_.Union(out.portset[i], v.portset[i]));
         out.flags |= v.flags;
       }
     }
@@ -572,17 +582,36 @@ class Compiler {
   std::map<CidrIdentityKey, uint32_t> cidr_id_;
   PortSetTable portsets_;
   size_t portsets_after_full_ = 0;
+  absl::Status error_;
 };
 
 }  // namespace
 
-Snapshot Compile(const ClusterState& state, const CompileOptions& options) {
+absl::StatusOr<Snapshot> Compile(const ClusterState& state, const CompileOptions& options) {
   return Compiler(state, options).Run(nullptr);
 }
 
-Snapshot Compile(const ClusterState& state, const CompileOptions& options,
-                 std::shared_ptr<CompileCache>* cache) {
+absl::StatusOr<Snapshot> Compile(const ClusterState& state, const CompileOptions& options,
+                                 std::shared_ptr<CompileCache>* cache) {
   return Compiler(state, options).Run(cache);
+}
+
+absl::Status CheckTableLimits(const Snapshot& snap, const TableLimits& limits) {
+  size_t hosts = 0;
+  for (const auto& [k, v] : snap.ipcache) {
+    if (k.prefixlen == WD_IPCACHE_PREFIX_BASE + (k.family == WD_AF_INET ? 32u : 128u)) ++hosts;
+  }
+  auto over = [](const char* table, size_t need, size_t room) {
+    return absl::ResourceExhaustedError(absl::StrCat("the compiled tables need ", need, " ", table,
+                                                     " entries; the datapath holds ", room));
+  };
+  if (snap.portsets.size() > limits.portsets)
+    return over("port set", snap.portsets.size(), limits.portsets);
+  if (hosts > limits.ipcache_hosts)
+    return over("pod and node address", hosts, limits.ipcache_hosts);
+  if (snap.ipcache.size() - hosts > limits.ipcache_prefixes)
+    return over("ipcache prefix", snap.ipcache.size() - hosts, limits.ipcache_prefixes);
+  return absl::OkStatus();
 }
 
 }  // namespace warden::policy

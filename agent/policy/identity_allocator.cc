@@ -1,6 +1,6 @@
 #include "agent/policy/identity_allocator.h"
 
-#include <cstdlib>
+#include "absl/strings/str_cat.h"
 
 namespace warden::policy {
 
@@ -15,9 +15,13 @@ uint64_t Fnv1a64(const std::string& s) {
 }
 }  // namespace
 
-std::vector<uint32_t> IdentityAllocator::Allocate(const std::vector<std::string>& keys) {
+absl::StatusOr<std::vector<uint32_t>> IdentityAllocator::Allocate(
+    const std::vector<std::string>& keys) {
   const uint64_t span = uint64_t{hi_} - lo_ + 1;
-  if (keys.size() + used_.size() > span) std::abort();  // more identities than the space holds
+  if (keys.size() + used_.size() > span) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(keys.size() + used_.size(), " identities needed, the range holds ", span));
+  }
   std::vector<uint32_t> ids;
   ids.reserve(keys.size());
   for (const auto& k : keys) {

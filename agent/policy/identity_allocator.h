@@ -8,14 +8,16 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
 
 namespace warden::policy {
 
 class IdentityAllocator {
  public:
   IdentityAllocator(uint32_t lo, uint32_t hi) : lo_(lo), hi_(hi) {}
-  // `keys` must be sorted and unique; returns one id per key, in the same order.
-  std::vector<uint32_t> Allocate(const std::vector<std::string>& keys);
+  // `keys` must be sorted and unique; returns one id per key, in the same order, or
+  // ResourceExhausted when the range has fewer free ids than keys.
+  absl::StatusOr<std::vector<uint32_t>> Allocate(const std::vector<std::string>& keys);
 
  private:
   uint32_t lo_, hi_;

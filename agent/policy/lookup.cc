@@ -25,6 +25,8 @@ std::string MaskedData(const wd_ipcache_key& k, uint32_t bits) {
 }  // namespace
 
 DatapathTwin::DatapathTwin(const Snapshot& snap) : snap_(snap) {
+  portsets_.reserve(snap.portsets.size());
+  for (const auto& set : snap.portsets) portsets_.push_back(PortsetBitmap(set));
   for (const auto& [k, v] : snap.ipcache) lpm_[k.prefixlen][MaskedData(k, k.prefixlen)] = v;
 }
 
@@ -42,8 +44,7 @@ TwinVerdict DatapathTwin::Lookup(uint32_t local, const wd_ipcache_value& remote,
                                  std::optional<Protocol> protocol, uint16_t port) const {
   TwinVerdict v;
   // Step 1: is the local identity isolated in this direction? If not, everything passes.
-  wd_identity_info info = snap_.InfoOf(local);
-  v.isolated = (info.isolated >> direction) & 1u;
+  v.isolated = (snap_.IsolationOf(local) >> direction) & 1u;
   if (!v.isolated) {
     v.allowed = true;
     return v;
@@ -55,7 +56,7 @@ TwinVerdict DatapathTwin::Lookup(uint32_t local, const wd_ipcache_value& remote,
     if (it == snap_.policy.end()) continue;
     const wd_policy_value& pv = it->second;
     // Step 3: the port bitmap of the protocol (or the flag for other protocols).
-    bool ok = protocol ? PortsetHas(snap_.portsets[pv.portset[static_cast<int>(*protocol)]], port)
+    bool ok = protocol ? PortsetHas(portsets_[pv.portset[L4Index(*protocol)]], port)
                        : (pv.flags & WD_POLICY_OTHER_L4) != 0;
     if (ok) {
       v.allowed = true;

@@ -37,6 +37,7 @@ class DatapathTwin {
 
  private:
   const Snapshot& snap_;
+  std::vector<wd_portset> portsets_;  // the snapshot's port sets as the kernel holds them
   // prefixlen (descending) -> masked key bytes -> value
   std::map<uint32_t, absl::flat_hash_map<std::string, wd_ipcache_value>, std::greater<uint32_t>>
       lpm_;

@@ -10,13 +10,9 @@
 
 #include "agent/policy/ip.h"
 #include "agent/policy/labels.h"
+#include "agent/policy/protocol.h"
 
 namespace warden::policy {
-
-enum class Protocol : uint8_t { kTCP, kUDP, kSCTP };
-constexpr int kProtocolCount = 3;
-const char* ProtocolName(Protocol p);
-std::optional<Protocol> ParseProtocol(const std::string& s);
 
 inline constexpr char kNamespaceNameLabel[] = "kubernetes.io/metadata.name";
 
@@ -33,6 +29,11 @@ struct Namespace {
   SourceRef source;
 };
 
+// The node label that names a node's pool, and the pool whose nodes are egress gateways: only
+// gateway-pool nodes may reach the world, and there only from gateway pods.
+inline constexpr char kNodePoolLabel[] = "cloud.google.com/gke-nodepool";
+inline constexpr char kGatewayPool[] = "gateway";
+
 struct Node {
   std::string name;
   Labels labels;
@@ -40,6 +41,11 @@ struct Node {
   std::vector<IpAddress> addresses;  // status.addresses InternalIP/ExternalIP
   SourceRef source;
 };
+
+inline bool IsGatewayPool(const Node& n) {
+  auto it = n.labels.find(kNodePoolLabel);
+  return it != n.labels.end() && it->second == kGatewayPool;
+}
 
 struct ContainerPort {
   std::string name;  // may be empty

@@ -1,11 +1,11 @@
 #include "agent/policy/port_sets.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <functional>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 
 namespace warden::policy {
 
@@ -26,17 +26,19 @@ std::vector<PortRange> Normalize(std::vector<PortRange> r) {
 }  // namespace
 
 PortSetTable::PortSetTable() {
-  Intern({});            // WD_PORTSET_EMPTY
-  Intern({{0, 65535}});  // WD_PORTSET_ALL
+  // WD_PORTSET_EMPTY and WD_PORTSET_ALL: the first two ids of an empty table.
+  sets_ = {{}, {{0, 65535}}};
+  ids_.emplace(sets_[WD_PORTSET_EMPTY], WD_PORTSET_EMPTY);
+  ids_.emplace(sets_[WD_PORTSET_ALL], WD_PORTSET_ALL);
 }
 
-uint16_t PortSetTable::Intern(std::vector<PortRange> ranges) {
+absl::StatusOr<uint16_t> PortSetTable::Intern(std::vector<PortRange> ranges) {
   ranges = Normalize(std::move(ranges));
   auto it = ids_.find(ranges);
   if (it != ids_.end()) return it->second;
-  if (sets_.size() >= 0xffff) {
-    // Unreachable in practice (each set is a distinct union of policy ports); never wrap ids.
-    std::abort();
+  if (free_.empty() && sets_.size() >= kMaxSets) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("more than ", kMaxSets, " distinct port sets (ids are 16 bits)"));
   }
   uint16_t id;
   if (!free_.empty()) {
@@ -69,7 +71,7 @@ void PortSetTable::Free(const std::vector<uint16_t>& ids) {
   std::sort(free_.begin(), free_.end(), std::greater<uint16_t>());
 }
 
-uint16_t PortSetTable::Union(uint16_t a, uint16_t b) {
+absl::StatusOr<uint16_t> PortSetTable::Union(uint16_t a, uint16_t b) {
   if (a == b || b == WD_PORTSET_EMPTY) return a;
   if (a == WD_PORTSET_EMPTY) return b;
   if (a == WD_PORTSET_ALL || b == WD_PORTSET_ALL) return WD_PORTSET_ALL;
@@ -79,17 +81,37 @@ uint16_t PortSetTable::Union(uint16_t a, uint16_t b) {
   if (it != unions_.end()) return it->second;
   std::vector<PortRange> all = sets_[a];
   all.insert(all.end(), sets_[b].begin(), sets_[b].end());
-  uint16_t id = Intern(std::move(all));
-  unions_.emplace(key, id);
+  absl::StatusOr<uint16_t> id = Intern(std::move(all));
+  if (id.ok()) unions_.emplace(key, *id);
   return id;
 }
 
-std::vector<wd_portset> PortSetTable::Bitmaps() const {
-  std::vector<wd_portset> out(sets_.size());
-  for (size_t i = 0; i < sets_.size(); ++i) {
-    std::memset(&out[i], 0, sizeof(wd_portset));
-    for (const auto& [lo, hi] : sets_[i]) {
-      for (uint32_t p = lo; p <= hi; ++p) out[i].bits[p / 64] |= uint64_t{1} << (p % 64);
+void AddPortRange(wd_portset* set, uint16_t first, uint16_t last) {
+  for (uint32_t p = first; p <= last;) {
+    const uint32_t word = p / 64, bit = p % 64;
+    const uint32_t n = std::min<uint32_t>(64 - bit, last - p + 1);  // bits in this word
+    const uint64_t mask = n == 64 ? ~uint64_t{0} : ((uint64_t{1} << n) - 1) << bit;
+    set->bits[word] |= mask;
+    p += n;
+  }
+}
+
+wd_portset PortsetBitmap(const std::vector<PortRange>& ranges) {
+  wd_portset set;
+  std::memset(&set, 0, sizeof(set));
+  for (const auto& [first, last] : ranges) AddPortRange(&set, first, last);
+  return set;
+}
+
+std::vector<PortRange> PortsetRanges(const wd_portset& set) {
+  std::vector<PortRange> out;
+  int start = -1;
+  for (int p = 0; p <= 65536; ++p) {
+    const bool on = p < 65536 && PortsetHas(set, static_cast<uint16_t>(p));
+    if (on && start < 0) start = p;
+    if (!on && start >= 0) {
+      out.push_back({static_cast<uint16_t>(start), static_cast<uint16_t>(p - 1)});
+      start = -1;
     }
   }
   return out;

@@ -8,19 +8,36 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
 #include "warden_structs.h"
 
 namespace warden::policy {
 
 using PortRange = std::pair<uint16_t, uint16_t>;  // inclusive
+// Port sets by id (index): what a compile's tables and a node state name by wd_policy_value's
+// portset ids.
+using PortsetList = std::vector<std::vector<PortRange>>;
+
+// Port sets as the kernel holds them (bit p of word p/64 set = port p in the set) and as ranges:
+// the conversions, in one place.
+void AddPortRange(wd_portset* set, uint16_t first, uint16_t last);
+wd_portset PortsetBitmap(const std::vector<PortRange>& ranges);
+std::vector<PortRange> PortsetRanges(const wd_portset& set);
+inline bool PortsetHas(const wd_portset& s, uint16_t port) {
+  return (s.bits[port / 64] >> (port % 64)) & 1u;
+}
 
 class PortSetTable {
  public:
   PortSetTable();
 
-  // Interns a set given as ranges in any order, overlapping or not.
-  uint16_t Intern(std::vector<PortRange> ranges);
-  uint16_t Union(uint16_t a, uint16_t b);
+  // Ids are 16 bits (wd_policy_value.portset[]): the table never holds more sets than that.
+  static constexpr size_t kMaxSets = 0x10000;
+
+  // Interns a set given as ranges in any order, overlapping or not. ResourceExhausted once the
+  // table would need more than kMaxSets ids.
+  absl::StatusOr<uint16_t> Intern(std::vector<PortRange> ranges);
+  absl::StatusOr<uint16_t> Union(uint16_t a, uint16_t b);
   const std::vector<PortRange>& Ranges(uint16_t id) const { return sets_[id]; }
   // Ids in use or free; free ids keep their old contents until reused.
   size_t size() const { return sets_.size(); }
@@ -29,18 +46,14 @@ class PortSetTable {
   // a compiler that recompiles part of its entries: ids that only those entries named are
   // reused for the sets that replace them, so unchanged ids keep entries unchanged.
   void Free(const std::vector<uint16_t>& ids);
-  // Kernel bitmaps, index = id.
-  std::vector<wd_portset> Bitmaps() const;
+  // Every set by id (free ids keep old contents).
+  const PortsetList& Sets() const { return sets_; }
 
  private:
-  std::vector<std::vector<PortRange>> sets_;
+  PortsetList sets_;
   absl::flat_hash_map<std::vector<PortRange>, uint16_t> ids_;
   absl::flat_hash_map<uint32_t, uint16_t> unions_;
   std::vector<uint16_t> free_;  // descending: back() is the lowest
 };
-
-inline bool PortsetHas(const wd_portset& s, uint16_t port) {
-  return (s.bits[port / 64] >> (port % 64)) & 1u;
-}
 
 }  // namespace warden::policy

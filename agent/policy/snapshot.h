@@ -12,8 +12,10 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "agent/common/abi.h"
 #include "agent/common/shared.h"
 #include "agent/policy/objects.h"
+#include "agent/policy/port_sets.h"
 #include "warden_structs.h"
 
 namespace warden::policy {
@@ -46,11 +48,13 @@ struct Identity {
   uint8_t isolated = 0;  // WD_ISOLATED_* (pod identities)
 };
 
+// A policy entry's key: the local pod identity, the remote identity, the direction seen from the
+// local pod. Ordered so that one local identity's entries are adjacent.
 struct PolicyKey {
   uint32_t local = 0;
   uint32_t remote = 0;
   uint8_t direction = WD_DIR_INGRESS;
-  bool operator==(const PolicyKey&) const = default;
+  auto operator<=>(const PolicyKey&) const = default;
   template <typename H>
   friend H AbslHashValue(H h, const PolicyKey& k) {
     return H::combine(std::move(h), k.local, k.remote, k.direction);
@@ -64,7 +68,8 @@ struct PolicyKey {
   }
 };
 
-struct PodRecord {
+// What the compile made of one pod.
+struct CompiledPod {
   uint32_t identity = 0;
   // The CIDR identity that stands for this pod when it has no address (see docs/datapath.md).
   uint32_t no_address_cidr_identity = 0;
@@ -73,12 +78,14 @@ struct PodRecord {
 struct Snapshot {
   std::vector<Identity> identities;  // sorted by id
   absl::flat_hash_map<uint32_t, size_t> identity_index;
-  common::SharedMap<std::map<std::string, PodRecord>> pods;  // "ns/name" -> identity (shared
-                                                             // between compiles of one base)
+  // "ns/name" -> what the compile made of it (shared between compiles of one base).
+  common::SharedMap<std::map<std::string, CompiledPod>> pods;
   // Kernel tables.
   std::vector<std::pair<wd_ipcache_key, wd_ipcache_value>> ipcache;  // sorted by key bytes
   absl::flat_hash_map<PolicyKey, wd_policy_value> policy;
-  std::vector<wd_portset> portsets;  // [WD_PORTSET_EMPTY], [WD_PORTSET_ALL], then interned sets
+  // The port sets policy entries name, by id: [WD_PORTSET_EMPTY], [WD_PORTSET_ALL], then the
+  // interned sets (the kernel holds them as bitmaps: PortsetBitmap).
+  PortsetList portsets;
   // Names the build of `pods`, `ipcache` and the identities' members (not their isolation):
   // two snapshots with the same non-null base have the same of those, from the same pods
   // (compiler.h, CompileCache), so whoever derives from them may reuse what it derived.
@@ -95,14 +102,16 @@ struct Snapshot {
     auto it = identity_index.find(id);
     return it == identity_index.end() ? nullptr : &identities[it->second];
   }
-  wd_identity_info InfoOf(uint32_t id) const {
-    wd_identity_info info{};
-    info.identity = id;
-    if (const Identity* i = FindIdentity(id)) info.isolated = i->isolated;
-    return info;
+  // The WD_ISOLATED_* bits of identity `id` (none for an identity the snapshot lacks).
+  uint8_t IsolationOf(uint32_t id) const {
+    const Identity* i = FindIdentity(id);
+    return i ? i->isolated : 0;
   }
 };
 
+// The ipcache key of a prefix (the LPM key covers the family byte: WD_IPCACHE_PREFIX_BASE), and
+// back.
 wd_ipcache_key MakeIpcacheKey(const Cidr& prefix);
+Cidr CidrOfKey(const wd_ipcache_key& key);
 
 }  // namespace warden::policy

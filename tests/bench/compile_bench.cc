@@ -3,8 +3,8 @@
 // A synthetic but realistic cluster (by default 100 namespaces x 10 apps x 10 replicas = 10,000
 // pods on 100 nodes, 10 NetworkPolicies per namespace = 1,000 policies), generated as manifest
 // YAML. Measures loading (LoadManifestTexts), Compile() and the memory the compile needs, and,
-// side by side on the same machine (so noisy machines still compare), answers one set of random
-// flows both through the model and through the compiled tables (DatapathTwin), reporting the
+// side by side on the same machine (so noisy machines still compare).value(), answers one set of
+// random flows both through the model and through the compiled tables (DatapathTwin), reporting the
 // ratio. Also checks that the two answers agree.
 //
 // Usage: compile_bench [--namespaces N] [--runs N] [--compile-runs N] [--flows N]
@@ -373,7 +373,7 @@ int Main(int argc, char** argv) {
   g_counting = true;
   int64_t heap_before_compile = g_live_bytes;
   g_peak_bytes = g_live_bytes;
-  Snapshot snap = Compile(st);
+  Snapshot snap = Compile(st).value();
   double compile_heap_peak_mb = (g_peak_bytes - heap_before_compile) / 1048576.0;
   double snapshot_heap_mb = (g_live_bytes - heap_before_compile) / 1048576.0;
   g_counting = false;
@@ -383,7 +383,7 @@ int Main(int argc, char** argv) {
   std::vector<double> compile_ms;
   for (int r = 0; r < compile_runs; ++r) {
     auto t1 = Clock::now();
-    Snapshot again = Compile(st);
+    Snapshot again = Compile(st).value();
     compile_ms.push_back(MsSince(t1));
     if (again.policy.size() != snap.policy.size() ||
         again.identities.size() != snap.identities.size()) {

@@ -80,7 +80,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "agent/common/cgroup.h"
-#include "agent/control/node_state.h"
+#include "agent/nodestate/pipeline.h"
+#include "agent/nodestate/wire.h"
 #include "agent/policy/compiler.h"
 #include "agent/policy/manifest_loader.h"
 #include "warden_structs.h"
@@ -353,39 +354,37 @@ struct Breakdown {
   double load_ms = 0, compile_ms = 0, node_states_ms = 0;
   int errors = 0;
   size_t pods = 0, policies = 0, policy_entries = 0, ipcache = 0, identities = 0;
-  std::vector<control::NodeState> states;
+  std::vector<nodestate::NodeState> states;
 };
 
-// The steps `warden control` takes on a change (ControlPlane::Refresh), with what it keeps
-// between changes: the manifest source (parsed files, each kind's map), the compile cache
-// (identities, ipcache) and the parts node states share.
+// The steps `warden control` takes on a change, through the same pipeline (ControlPlane::Refresh:
+// DesiredStatePipeline::Run, then a state per node), keeping what it keeps between changes.
 struct InProcess {
-  explicit InProcess(const std::string& dir) : source(dir) {}
-  policy::ManifestSource source;
-  std::shared_ptr<policy::CompileCache> cache;
-  std::unique_ptr<control::SharedParts> parts;
+  explicit InProcess(const std::string& dir) : pipeline(Options(dir)) {}
+  static nodestate::PipelineOptions Options(const std::string& dir) {
+    nodestate::PipelineOptions o;
+    o.manifests = dir;
+    return o;
+  }
+  nodestate::DesiredStatePipeline pipeline;
 
   Breakdown Run(const ClusterSpec& c) {
     Breakdown b;
-    auto t0 = Clock::now();
-    policy::LoadResult loaded = source.Load();
-    auto t1 = Clock::now();
-    policy::Snapshot snap = policy::Compile(loaded.state, policy::CompileOptions{}, &cache);
-    auto t2 = Clock::now();
-    parts = std::make_unique<control::SharedParts>(
-        control::ComputeSharedParts(loaded.state, snap, parts.get()));
+    nodestate::DesiredStatePipeline::Result r = pipeline.Run();
+    if (!r.cluster) throw Failure(absl::StrCat("compile: ", r.status.ToString()));
+    auto t = Clock::now();
     for (int n = 0; n < c.nodes; ++n)
-      b.states.push_back(control::ComputeNodeState(loaded.state, snap, *parts, absl::StrCat("n", n),
-                                                   "warden-egress"));
-    auto t3 = Clock::now();
-    b.load_ms = MsBetween(t0, t1);
-    b.compile_ms = MsBetween(t1, t2);
-    b.node_states_ms = MsBetween(t2, t3);
-    b.errors = static_cast<int>(loaded.errors.size());
-    for (size_t i = 0; i < loaded.errors.size() && i < 5; ++i)
-      std::fprintf(stderr, "manifest error: %s\n", loaded.errors[i].ToString().c_str());
-    b.pods = loaded.state.pods.size();
-    b.policies = loaded.state.policies.size();
+      b.states.push_back(r.cluster->NodeStateOf(absl::StrCat("n", n)));
+    b.load_ms = r.load_ms;
+    b.compile_ms = r.compile_ms;
+    b.node_states_ms = r.parts_ms + MsBetween(t, Clock::now());
+    b.errors = static_cast<int>(r.errors.size());
+    for (size_t i = 0; i < r.errors.size() && i < 5; ++i)
+      std::fprintf(stderr, "manifest error: %s\n", r.errors[i].ToString().c_str());
+    const policy::ClusterState& st = *r.cluster->state();
+    const policy::Snapshot& snap = r.cluster->snapshot();
+    b.pods = st.pods.size();
+    b.policies = st.policies.size();
     b.policy_entries = snap.policy.size();
     b.ipcache = snap.ipcache.size();
     b.identities = snap.identities.size();
@@ -860,8 +859,8 @@ int Main(int argc, char** argv) {
     WriteFile(env.manifests + "/toggle.yaml", TogglePolicy(env.cluster, 7001));
     b = inproc.Run(env.cluster);
     WriteFile(env.manifests + "/toggle.yaml", TogglePolicy(env.cluster, 7000));
-    size_t full_bytes = control::FullUpdate(a.states[0]).ByteSizeLong();
-    size_t delta_bytes = control::DeltaUpdate(a.states[0], b.states[0]).ByteSizeLong();
+    size_t full_bytes = nodestate::FullUpdate(a.states[0]).ByteSizeLong();
+    size_t delta_bytes = nodestate::DeltaUpdate(a.states[0], b.states[0]).ByteSizeLong();
     size_t node_policy = a.states[0].PolicyEntries();
     std::printf(
         "cluster: %zu pods, %zu NetworkPolicies (%d namespaces), %d nodes (%d pods each), %.1f MB "
@@ -888,7 +887,6 @@ int Main(int argc, char** argv) {
     }
     a.states.clear();
     b.states.clear();
-    inproc.parts.reset();
     std::fflush(stdout);
 
     // PKI: the control plane (IP:127.0.0.1) and one certificate per node.

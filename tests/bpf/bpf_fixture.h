@@ -17,6 +17,7 @@
 #include "agent/common/cgroup.h"
 #include "agent/datapath/bpf_datapath.h"
 #include "agent/node/tables_builder.h"
+#include "agent/nodestate/from_snapshot.h"
 #include "agent/policy/compiler.h"
 #include "agent/policy/manifest_loader.h"
 
@@ -81,7 +82,7 @@ struct Scene {
   std::string local_pod;  // "ns/name" whose endpoint is pod-test's cgroup; "" = unknown pod
   uint8_t pool = WD_POOL_DEFAULT;
   uint8_t unknown_pod = WD_UNKNOWN_POD_DENY;
-  std::vector<node::Allowance> allow;
+  std::vector<policy::Allowance> allow;
   bool gateway = false;
   bool host = false;                        // run packets as a host process instead
   std::vector<std::string> node_addresses;  // this node's own addresses
@@ -133,7 +134,7 @@ class BpfTest : public ::testing::Test {
     auto loaded = policy::LoadManifestTexts({{"test.yaml", yaml}});
     ASSERT_TRUE(loaded.errors.empty()) << loaded.errors[0].ToString();
     state_ = std::make_unique<policy::ClusterState>(std::move(loaded.state));
-    snap_ = std::make_unique<policy::Snapshot>(policy::Compile(*state_));
+    snap_ = std::make_unique<policy::Snapshot>(policy::Compile(*state_).value());
     std::string pod_dir =
         cg_base_ + (s.guaranteed ? "/kubepods/pod-g" : "/kubepods/burstable/pod-test");
     auto pod_id = common::CgroupId(pod_dir);
@@ -141,7 +142,7 @@ class BpfTest : public ::testing::Test {
     auto kubepods_level = common::CgroupLevel(cg_base_ + "/kubepods");
     ASSERT_TRUE(pod_id.ok() && kubepods_id.ok() && kubepods_level.ok());
     // The pods of the YAML have no nodeName: they are the node "" state's pods.
-    control::NodeState ns = control::ComputeNodeState(*state_, *snap_, "", "");
+    nodestate::NodeState ns = nodestate::ComputeNodeState(*state_, *snap_, "", {""});
     for (auto& [key, p] : ns.pods.Mut()) p.gateway = s.gateway && key == s.local_pod;
     for (const auto& a : s.node_addresses) ns.node_addresses.push_back(*policy::ParseIp(a));
     std::vector<node::LocalPod> pods;

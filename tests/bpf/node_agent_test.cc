@@ -11,10 +11,10 @@
 #include <gtest/gtest.h>
 
 #include "agent/common/cgroup.h"
-#include "agent/control/node_state.h"
 #include "agent/datapath/bpf_datapath.h"
 #include "agent/node/node_agent.h"
 #include "agent/node/tables_builder.h"
+#include "agent/nodestate/from_snapshot.h"
 #include "agent/policy/compiler.h"
 #include "agent/policy/manifest_loader.h"
 
@@ -57,6 +57,14 @@ bool LiveHolds(const datapath::NodeTables& live, const datapath::NodeTables& wan
          datapath::SameEntries(live.lockdown, want.lockdown);
 }
 
+// A source whose states the test hands the agent itself.
+class OfferedHere : public DesiredStateSource {
+ public:
+  std::optional<DesiredState> Initial() override { return std::nullopt; }
+  void Start(Enforce) override {}
+  void AppendMetrics(const std::string&, std::string*) const override {}
+};
+
 class NodeAgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -87,25 +95,25 @@ class NodeAgentTest : public ::testing::Test {
 TEST_F(NodeAgentTest, AnUpdateTheKernelRefusesLeavesTheTablesInForceExactly) {
   auto loaded = policy::LoadManifestTexts({{"c.yaml", kCluster}});
   ASSERT_TRUE(loaded.errors.empty()) << loaded.errors[0].ToString();
-  policy::Snapshot snap = policy::Compile(loaded.state);
-  control::NodeState good = control::ComputeNodeState(loaded.state, snap, "n1", "");
+  policy::Snapshot snap = policy::Compile(loaded.state).value();
+  nodestate::NodeState good = nodestate::ComputeNodeState(loaded.state, snap, "n1", {""});
   good.version = 1;
   ASSERT_EQ(good.policy.size(), 1u);
   const uint32_t local = good.policy.begin()->first;
   const auto first_key = good.policy.begin()->second->begin()->first;
 
   // Refused: one more entry in x/a's block, and 300 port sets (wd_portsets holds 256).
-  control::NodeState bad = good;
+  nodestate::NodeState bad = good;
   bad.version = 2;
-  control::PolicyRecord all{};
+  wd_policy_value all{};
   for (auto& ps : all.portset) ps = WD_PORTSET_ALL;
-  bad.policy[local].Mut()[{first_key.first + 1, first_key.second}] = all;
+  bad.policy[local].Mut()[{first_key.local, first_key.remote + 1, first_key.direction}] = all;
   for (int i = 0; i < 300; ++i) {
     bad.portsets.Mut().push_back(
         {{static_cast<uint16_t>(1000 + i), static_cast<uint16_t>(1000 + i)}});
   }
   // Then a good update that changes the same block in another way.
-  control::NodeState next = good;
+  nodestate::NodeState next = good;
   next.version = 3;
   next.policy[local].Mut()[first_key] = all;
 
@@ -114,10 +122,8 @@ TEST_F(NodeAgentTest, AnUpdateTheKernelRefusesLeavesTheTablesInForceExactly) {
   opts.cgroup_root = cg_root_;
   opts.bpffs = bpffs_;
   opts.log_path = "/dev/null";
-  // Control mode without Start(): the states are offered here, as the Sync client would.
-  opts.control = "127.0.0.1:1";
-  opts.tls_cert = opts.tls_key = opts.tls_ca = "unused";
-  auto agent = NodeAgent::Create(opts);
+  // Without Start(): the states are offered here, as a source would.
+  auto agent = NodeAgent::Create(opts, std::make_unique<OfferedHere>());
   ASSERT_TRUE(agent.ok()) << agent.status();
   agent_ = std::move(*agent);
 
@@ -126,26 +132,26 @@ TEST_F(NodeAgentTest, AnUpdateTheKernelRefusesLeavesTheTablesInForceExactly) {
     EXPECT_TRUE(st.ok()) << st.status();
     return st.ok() ? st->live : datapath::NodeTables{};
   };
-  ASSERT_TRUE(agent_->OfferState(good).ok());
+  ASSERT_TRUE(agent_->Enforce({good, nullptr}).ok());
   const datapath::NodeTables want_good = BuildNodeTables(good, {}, good.allowances);
   ASSERT_TRUE(LiveHolds(live(), want_good));
   ASSERT_FALSE(want_good.policy.empty());
 
-  absl::Status refused = agent_->OfferState(bad);
+  absl::Status refused = agent_->Enforce({bad, nullptr});
   EXPECT_FALSE(refused.ok());
   EXPECT_NE(refused.message().find("portset entries"), std::string::npos) << refused.message();
   EXPECT_TRUE(LiveHolds(live(), want_good)) << "a refused update changed the tables";
   EXPECT_EQ(agent_->stats().apply_errors.load(), 1u);
 
-  ASSERT_TRUE(agent_->OfferState(next).ok());
+  ASSERT_TRUE(agent_->Enforce({next, nullptr}).ok());
   const datapath::NodeTables want_next = BuildNodeTables(next, {}, next.allowances);
   EXPECT_FALSE(datapath::SameTables(want_next, want_good));
   EXPECT_TRUE(LiveHolds(live(), want_next))
       << "the refused update's entries leaked into the next one";
   // And back to the first state: both copies of the maps have been written since the failure.
-  control::NodeState again = good;
+  nodestate::NodeState again = good;
   again.version = 4;
-  ASSERT_TRUE(agent_->OfferState(again).ok());
+  ASSERT_TRUE(agent_->Enforce({again, nullptr}).ok());
   EXPECT_TRUE(LiveHolds(live(), want_good));
 }
 

@@ -24,9 +24,9 @@
 #include <gtest/gtest.h>
 
 #include "agent/common/cgroup.h"
-#include "agent/control/node_state.h"
 #include "agent/datapath/bpf_datapath.h"
 #include "agent/node/tables_builder.h"
+#include "agent/nodestate/from_snapshot.h"
 #include "agent/policy/compiler.h"
 #include "agent/policy/manifest_loader.h"
 #include "bpf/warden_vcache.h"
@@ -132,8 +132,8 @@ class VcacheTest : public ::testing::Test {
 
     auto loaded = policy::LoadManifestTexts({{"test.yaml", kCluster}});
     ASSERT_TRUE(loaded.errors.empty()) << loaded.errors[0].ToString();
-    policy::Snapshot snap = policy::Compile(loaded.state);
-    control::NodeState ns = control::ComputeNodeState(loaded.state, snap, "", "");
+    policy::Snapshot snap = policy::Compile(loaded.state).value();
+    nodestate::NodeState ns = nodestate::ComputeNodeState(loaded.state, snap, "", {""});
     auto pod_id = common::CgroupId(base_ + "/kubepods/burstable/pod-a");
     auto kubepods_id = common::CgroupId(base_ + "/kubepods");
     auto level = common::CgroupLevel(base_ + "/kubepods");

@@ -66,10 +66,10 @@ spec:
 
 std::string All() { return std::string(kCluster) + kPolicy; }
 
-std::vector<node::Allowance> Allow(std::initializer_list<const char*> specs) {
-  std::vector<node::Allowance> out;
+std::vector<policy::Allowance> Allow(std::initializer_list<const char*> specs) {
+  std::vector<policy::Allowance> out;
   for (const char* s : specs) {
-    auto a = node::ParseAllowance(s);
+    auto a = policy::ParseAllowance(s);
     EXPECT_TRUE(a.ok()) << a.status();
     if (a.ok()) out.push_back(*a);
   }

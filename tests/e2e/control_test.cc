@@ -11,9 +11,11 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include "agent/common/files.h"
 #include "agent/control/control_plane.h"
 #include "agent/control/sync_server.h"
 #include "agent/node/sync_client.h"
+#include "agent/nodestate/wire.h"
 #include "tests/e2e/e2e_util.h"
 #include "warden/v1/sync.grpc.pb.h"
 
@@ -21,6 +23,9 @@ namespace warden::control {
 namespace {
 
 namespace fs = std::filesystem;
+using common::ReadFile;
+using nodestate::ApplyUpdate;
+using nodestate::FullUpdate;
 
 const char* kCluster = R"(
 apiVersion: v1
@@ -71,8 +76,8 @@ class ControlTest : public ::testing::Test {
     Write("cluster.yaml", kCluster);
     Write("policy.yaml", kPolicy);
     ControlPlaneOptions o;
-    o.manifests = (root_ / "manifests").string();
-    o.allowances = {*ParseAllowance("169.254.169.254/32:80/TCP")};
+    o.pipeline.manifests = (root_ / "manifests").string();
+    o.pipeline.node_states.allowances = {*policy::ParseAllowance("169.254.169.254/32:80/TCP")};
     cp_ = std::make_unique<ControlPlane>(o);
     cp_->Refresh(true);
     auto s =
@@ -284,8 +289,8 @@ TEST_F(ControlTest, InvalidManifestChangeKeepsTheLastGoodState) {
 TEST_F(ControlTest, VersionsNeverRepeatAcrossRestarts) {
   uint64_t before = cp_->Current("n1")->version;
   ControlPlaneOptions o;
-  o.manifests = (root_ / "manifests").string();
-  o.allowances = {*ParseAllowance("169.254.169.254/32:80/TCP")};
+  o.pipeline.manifests = (root_ / "manifests").string();
+  o.pipeline.node_states.allowances = {*policy::ParseAllowance("169.254.169.254/32:80/TCP")};
   ControlPlane again(o);
   again.Refresh(true);
   EXPECT_GT(again.Current("n1")->version, before);

@@ -562,7 +562,7 @@ class Checker {
       }
       return *v;
     }
-    const PodRecord& rec = snap_.pods.at(Enforced(pod)->Key());
+    const CompiledPod& rec = snap_.pods.at(Enforced(pod)->Key());
     return wd_ipcache_value{rec.identity, rec.no_address_cidr_identity};
   }
 
@@ -756,7 +756,7 @@ void RunSeed(uint32_t seed, Totals* t) {
   ASSERT_TRUE(lr.errors.empty()) << "seed " << seed << "\n" << sc.PoliciesYaml();
   ASSERT_EQ(lr.state.policies.size(), sc.policies.size()) << "seed " << seed;
   ASSERT_GE(lr.state.pods.size(), 9u);
-  Snapshot snap = Compile(lr.state);
+  Snapshot snap = Compile(lr.state).value();
   Checker c(sc, lr.state, snap);
   c.PodPairs();
   c.WorldAddresses();
@@ -884,9 +884,8 @@ TEST(DifferentialGenerator, CoversTheSpecFeatures) {
 
 // ---- identities: determinism and stability ----------------------------------------------------
 
-std::vector<uint8_t> PortsetBytes(const Snapshot& s, uint16_t id) {
-  const auto* p = reinterpret_cast<const uint8_t*>(&s.portsets.at(id));
-  return std::vector<uint8_t>(p, p + sizeof(wd_portset));
+const std::vector<PortRange>& PortsetOf(const Snapshot& s, uint16_t id) {
+  return s.portsets.at(id);
 }
 
 // `same_portset_ids`: an incremental compile numbers port sets in another order than a fresh
@@ -927,7 +926,7 @@ void ExpectSameSnapshot(const Snapshot& a, const Snapshot& b, const std::string&
       if (same_portset_ids) {
         EXPECT_EQ(v.portset[l4], it->second.portset[l4]);
       }
-      EXPECT_EQ(PortsetBytes(a, v.portset[l4]), PortsetBytes(b, it->second.portset[l4]));
+      EXPECT_EQ(PortsetOf(a, v.portset[l4]), PortsetOf(b, it->second.portset[l4]));
     }
     EXPECT_EQ(v.flags, it->second.flags);
   }
@@ -948,10 +947,10 @@ TEST(DifferentialIdentities, SameInputGivesSameSnapshot) {
                              absl::StrJoin(docs, "---\n"));
     }
     LoadResult shuffled = LoadScenario(reordered);
-    Snapshot a = Compile(first.state);
-    ExpectSameSnapshot(a, Compile(first.state), "compiled twice");
-    ExpectSameSnapshot(a, Compile(again.state), "loaded twice");
-    ExpectSameSnapshot(a, Compile(shuffled.state), "documents reordered");
+    Snapshot a = Compile(first.state).value();
+    ExpectSameSnapshot(a, Compile(first.state).value(), "compiled twice");
+    ExpectSameSnapshot(a, Compile(again.state).value(), "loaded twice");
+    ExpectSameSnapshot(a, Compile(shuffled.state).value(), "documents reordered");
     // Not vacuous: there are pod identities, CIDR identities and policy entries to compare.
     EXPECT_GE(a.identities.size(), 3u + 2u);
   }
@@ -963,7 +962,7 @@ TEST(DifferentialIdentities, AddingAPodElsewhereKeepsExistingIdentities) {
     SCOPED_TRACE(absl::StrCat("seed ", seed));
     Scenario sc = MakeScenario(seed);
     LoadResult before = LoadScenario(sc.Files());
-    Snapshot s1 = Compile(before.state);
+    Snapshot s1 = Compile(before.state).value();
 
     // A pod in a new namespace w, with labels the policies' selectors may well match, and
     // (every other seed) named ports no other pod has.
@@ -981,7 +980,7 @@ TEST(DifferentialIdentities, AddingAPodElsewhereKeepsExistingIdentities) {
                                ScenarioGen::PodYaml(extra)));
     LoadResult after = LoadScenario(files);
     ASSERT_EQ(after.state.pods.size(), before.state.pods.size() + 1);
-    Snapshot s2 = Compile(after.state);
+    Snapshot s2 = Compile(after.state).value();
 
     for (const auto& [key, rec] : s1.pods) {
       ASSERT_TRUE(s2.pods.count(key));
@@ -1000,7 +999,7 @@ TEST(DifferentialIdentities, AddingAPodElsewhereKeepsExistingIdentities) {
       auto it = s2.policy.find(key);
       ASSERT_NE(it, s2.policy.end());
       for (int l4 = 0; l4 < WD_L4_COUNT; ++l4) {
-        EXPECT_EQ(PortsetBytes(s1, v.portset[l4]), PortsetBytes(s2, it->second.portset[l4]));
+        EXPECT_EQ(PortsetOf(s1, v.portset[l4]), PortsetOf(s2, it->second.portset[l4]));
       }
       EXPECT_EQ(v.flags, it->second.flags);
     }
@@ -1022,8 +1021,8 @@ TEST(DifferentialIdentities, CompileCacheGivesTheSameSnapshot) {
     Scenario sc = MakeScenario(seed);
     ClusterState st1 = LoadScenario(sc.Files()).state;
     std::shared_ptr<CompileCache> cache;
-    Snapshot s1 = Compile(st1, {}, &cache);
-    ExpectSameSnapshot(s1, Compile(st1), "first compile");
+    Snapshot s1 = Compile(st1, {}, &cache).value();
+    ExpectSameSnapshot(s1, Compile(st1).value(), "first compile");
     ASSERT_NE(cache, nullptr);
     ASSERT_NE(s1.base, nullptr);
     EXPECT_EQ(s1.policy_changed_from, nullptr) << "the first compile is a full one";
@@ -1080,8 +1079,8 @@ TEST(DifferentialIdentities, CompileCacheGivesTheSameSnapshot) {
       edit(&st);
       st.Finalize();
       ASSERT_TRUE(st.pods.SameObject(st1.pods));
-      Snapshot s = Compile(st, {}, &cache);
-      ExpectSameSnapshot(s, Compile(st), what, /*same_portset_ids=*/false);
+      Snapshot s = Compile(st, {}, &cache).value();
+      ExpectSameSnapshot(s, Compile(st).value(), what, /*same_portset_ids=*/false);
       ++edits;
       if (s.base == s1.base) ++reused;
       if (s.policy_changed_from) ++incremental;
@@ -1091,12 +1090,12 @@ TEST(DifferentialIdentities, CompileCacheGivesTheSameSnapshot) {
     ClusterState st3 = st;
     st3.pods.Mut().begin()->second.labels["relabelled"] = "yes";
     st3.Finalize();
-    Snapshot s3 = Compile(st3, {}, &cache);
+    Snapshot s3 = Compile(st3, {}, &cache).value();
     EXPECT_NE(s3.base, s1.base);
     EXPECT_EQ(s3.policy_changed_from, nullptr);
-    ExpectSameSnapshot(s3, Compile(st3), "pod relabelled");
+    ExpectSameSnapshot(s3, Compile(st3).value(), "pod relabelled");
     // And back to the first state, from a cache built for another one.
-    ExpectSameSnapshot(Compile(st1, {}, &cache), Compile(st1), "first state again");
+    ExpectSameSnapshot(Compile(st1, {}, &cache).value(), Compile(st1).value(), "first state again");
   }
   // Every edit kept the identities; all but those that would grow the port set table past its
   // bound compiled only the changed policies' identities.
@@ -1108,7 +1107,7 @@ TEST(DifferentialIdentities, CompileCacheGivesTheSameSnapshot) {
 TEST(DifferentialTwin, EveryAddressHasAnIpcacheEntry) {
   Scenario sc = MakeScenario(7);
   LoadResult lr = LoadScenario(sc.Files());
-  Snapshot snap = Compile(lr.state);
+  Snapshot snap = Compile(lr.state).value();
   DatapathTwin twin(snap);
   for (const char* ip : {"0.0.0.1", "255.255.255.255", "::1", "ffff::"}) {
     auto v = twin.LookupIpcache(*ParseIp(ip));

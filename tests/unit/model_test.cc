@@ -893,7 +893,7 @@ struct Cluster {
 std::unique_ptr<Cluster> Build(const std::string& policies) {
   auto c = std::make_unique<Cluster>();
   c->loaded = LoadManifestTexts({{"cluster.yaml", kCluster}, {"policies.yaml", policies}});
-  c->snap = Compile(c->loaded.state);
+  c->snap = Compile(c->loaded.state).value();
   return c;
 }
 
@@ -1208,7 +1208,7 @@ metadata: {name: deny, namespace: p}
 spec: {podSelector: {}, policyTypes: [Ingress, Egress]}
 )"}});
   ASSERT_TRUE(r.errors.empty());
-  Snapshot snap = Compile(r.state);
+  Snapshot snap = Compile(r.state).value();
   Explainer ex(r.state, snap);
   auto own = ex.Explain("192.168.9.1", "p/web", "8080", Protocol::kTCP);
   ASSERT_TRUE(own.ok());

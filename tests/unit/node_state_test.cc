@@ -3,12 +3,13 @@
 // the differences between them must still be exact.
 #include <gtest/gtest.h>
 
-#include "agent/control/node_state.h"
 #include "agent/node/tables_builder.h"
+#include "agent/nodestate/from_snapshot.h"
+#include "agent/nodestate/wire.h"
 #include "agent/policy/compiler.h"
 #include "agent/policy/manifest_loader.h"
 
-namespace warden::control {
+namespace warden::nodestate {
 namespace {
 
 constexpr char kCluster[] = R"(
@@ -62,15 +63,15 @@ Compiled CompileTexts(const std::string& policy_yaml) {
   auto loaded = policy::LoadManifestTexts({{"cluster.yaml", kCluster}, {"p.yaml", policy_yaml}});
   EXPECT_TRUE(loaded.errors.empty()) << loaded.errors[0].ToString();
   Compiled c{std::move(loaded.state), {}};
-  c.snap = policy::Compile(c.state);
+  c.snap = policy::Compile(c.state).value();
   return c;
 }
 
 TEST(NodeStateTest, NodesShareTheCatalogueAndUnchangedPolicyAcrossSnapshots) {
   Compiled v1 = CompileTexts(Policy("y", 80));
   SharedParts p1 = ComputeSharedParts(v1.state, v1.snap);
-  NodeState n1 = ComputeNodeState(v1.state, v1.snap, p1, "n1", "");
-  NodeState n2 = ComputeNodeState(v1.state, v1.snap, p1, "n2", "");
+  NodeState n1 = ComputeNodeState(v1.state, p1, "n1", {""});
+  NodeState n2 = ComputeNodeState(v1.state, p1, "n2", {""});
   EXPECT_TRUE(n1.ipcache.SameObject(n2.ipcache));
   EXPECT_TRUE(n1.identities.SameObject(n2.identities));
   EXPECT_EQ(n1.pods.size(), 1u);
@@ -92,9 +93,9 @@ TEST(NodeStateTest, NodesShareTheCatalogueAndUnchangedPolicyAcrossSnapshots) {
       EXPECT_TRUE(block.SameObject(p1.policy.at(id))) << id;
     }
   }
-  NodeState n2b = ComputeNodeState(v2.state, v2.snap, p2, "n2", "");
+  NodeState n2b = ComputeNodeState(v2.state, p2, "n2", {""});
   EXPECT_TRUE(n2b.SameContents(n2)) << "n2 hosts no pod whose policy changed";
-  NodeState n1b = ComputeNodeState(v2.state, v2.snap, p2, "n1", "");
+  NodeState n1b = ComputeNodeState(v2.state, p2, "n1", {""});
   EXPECT_FALSE(n1b.SameContents(n1));
 
   // The delta names exactly the changed entry; applied to a copy of the old version it gives
@@ -113,7 +114,7 @@ TEST(NodeStateTest, NodesShareTheCatalogueAndUnchangedPolicyAcrossSnapshots) {
   EXPECT_TRUE(held.ipcache.SameObject(n1.ipcache)) << "an update that leaves it alone shares it";
   EXPECT_FALSE(held.SameContents(n1));
   EXPECT_EQ(n1.version, 10u);
-  EXPECT_TRUE(n1.SameContents(ComputeNodeState(v1.state, v1.snap, p1, "n1", "")))
+  EXPECT_TRUE(n1.SameContents(ComputeNodeState(v1.state, p1, "n1", {""})))
       << "applying to a copy changed the original";
 }
 
@@ -134,13 +135,13 @@ TEST(NodeStateTest, PartsOfTheSameBaseAreReusedAndExact) {
   };
   std::shared_ptr<policy::CompileCache> cache;
   policy::ClusterState st1 = load(Policy("y", 80), nullptr);
-  policy::Snapshot s1 = policy::Compile(st1, {}, &cache);
+  policy::Snapshot s1 = policy::Compile(st1, {}, &cache).value();
   SharedParts p1 = ComputeSharedParts(st1, s1);
   SharedParts prev = p1;
   for (const auto& [policy_yaml, same_base] : std::vector<std::pair<std::string, bool>>{
            {Policy("x", 81), true}, {Policy("y", 80), true}}) {
     policy::ClusterState st2 = load(policy_yaml, &st1);
-    policy::Snapshot s2 = policy::Compile(st2, {}, &cache);
+    policy::Snapshot s2 = policy::Compile(st2, {}, &cache).value();
     ASSERT_NE(s2.base, nullptr);
     EXPECT_EQ(s2.base == s1.base, same_base);
     // Only the identities the changed policy selects (x/a's) were compiled again.
@@ -156,15 +157,15 @@ TEST(NodeStateTest, PartsOfTheSameBaseAreReusedAndExact) {
     }
     SharedParts fresh = ComputeSharedParts(st2, s2);  // the same snapshot, nothing reused
     for (const char* node : {"n1", "n2", "n3"}) {
-      EXPECT_TRUE(ComputeNodeState(st2, s2, p2, node, "x")
-                      .SameContents(ComputeNodeState(st2, s2, fresh, node, "x")))
+      EXPECT_TRUE(ComputeNodeState(st2, p2, node, {"x"})
+                      .SameContents(ComputeNodeState(st2, fresh, node, {"x"})))
           << node;
     }
     prev = std::move(p2);
   }
   // A pod change is a new base: nothing is taken from the parts before.
   policy::ClusterState st3 = load(Policy("y", 80), nullptr);
-  policy::Snapshot s3 = policy::Compile(st3, {}, &cache);
+  policy::Snapshot s3 = policy::Compile(st3, {}, &cache).value();
   EXPECT_NE(s3.base, s1.base);
   SharedParts p3 = ComputeSharedParts(st3, s3, &p1);
   EXPECT_FALSE(p3.pods_by_node.SameObject(p1.pods_by_node));
@@ -172,7 +173,7 @@ TEST(NodeStateTest, PartsOfTheSameBaseAreReusedAndExact) {
 
 TEST(NodeStateTest, CopyOnWriteKeepsEveryHolderIndependent) {
   Compiled v1 = CompileTexts(Policy("y", 80));
-  NodeState s = ComputeNodeState(v1.state, v1.snap, "n1", "");
+  NodeState s = ComputeNodeState(v1.state, v1.snap, "n1", {""});
   s.version = 1;
   NodeState copy = s;
   ASSERT_TRUE(copy.ipcache.SameObject(s.ipcache));
@@ -183,12 +184,11 @@ TEST(NodeStateTest, CopyOnWriteKeepsEveryHolderIndependent) {
   auto* gone = u.add_removed_ipcache();
   gone->set_address(std::string("\x0a\x00\x02\x02", 4));
   gone->set_length(32);
-  s.ForEachPolicy([&](const PolicyTuple& k, const PolicyRecord&) {
+  s.ForEachPolicy([&](const policy::PolicyKey& k, const wd_policy_value&) {
     auto* w = u.add_removed_policy();
-    w->set_local_identity(std::get<0>(k));
-    w->set_remote_identity(std::get<1>(k));
-    w->set_direction(std::get<2>(k) == WD_DIR_EGRESS ? v1::DIRECTION_EGRESS
-                                                     : v1::DIRECTION_INGRESS);
+    w->set_local_identity(k.local);
+    w->set_remote_identity(k.remote);
+    w->set_direction(k.direction == WD_DIR_EGRESS ? v1::DIRECTION_EGRESS : v1::DIRECTION_INGRESS);
   });
   size_t entries = s.PolicyEntries(), prefixes = s.ipcache->size();
   ASSERT_GT(entries, 0u);
@@ -217,15 +217,15 @@ TEST(NodeStateTest, CopyOnWriteKeepsEveryHolderIndependent) {
 // port set, and port sets it replaces must still hold every entry's (the held state's too).
 TEST(NodeStateTest, DeltasNamingMissingPortSetsAreRejected) {
   Compiled v1 = CompileTexts(Policy("y", 80));
-  NodeState s = ComputeNodeState(v1.state, v1.snap, "n1", "");
+  NodeState s = ComputeNodeState(v1.state, v1.snap, "n1", {""});
   s.version = 1;
   ASSERT_GT(s.PolicyEntries(), 0u);
   const size_t nsets = s.portsets->size();
-  PolicyTuple first;
-  PolicyRecord first_rec;
-  s.ForEachPolicy([&](const PolicyTuple& k, const PolicyRecord& r) {
+  policy::PolicyKey first;
+  wd_policy_value first_rec{};
+  s.ForEachPolicy([&](const policy::PolicyKey& k, const wd_policy_value& v) {
     first = k;
-    first_rec = r;
+    first_rec = v;
   });
   uint16_t used = 0;
   for (uint16_t ps : first_rec.portset) used = std::max(used, ps);
@@ -237,10 +237,10 @@ TEST(NodeStateTest, DeltasNamingMissingPortSetsAreRejected) {
     return u;
   };
   auto key_of = [&](v1::PolicyKey* w) {
-    w->set_local_identity(std::get<0>(first));
-    w->set_remote_identity(std::get<1>(first));
-    w->set_direction(std::get<2>(first) == WD_DIR_EGRESS ? v1::DIRECTION_EGRESS
-                                                         : v1::DIRECTION_INGRESS);
+    w->set_local_identity(first.local);
+    w->set_remote_identity(first.remote);
+    w->set_direction(first.direction == WD_DIR_EGRESS ? v1::DIRECTION_EGRESS
+                                                      : v1::DIRECTION_INGRESS);
   };
   // An entry naming a set past the end.
   v1::Update u = delta();
@@ -273,15 +273,15 @@ TEST(NodeStateTest, DeltasNamingMissingPortSetsAreRejected) {
 // local pod (x/a in cgroup 1001) and one allowance.
 struct TwoVersions {
   std::vector<node::LocalPod> pods = {{"x/a", 1001}};
-  std::vector<Allowance> allow = {*ParseAllowance("169.254.169.254/32:80/TCP")};
+  std::vector<policy::Allowance> allow = {*policy::ParseAllowance("169.254.169.254/32:80/TCP")};
   NodeState s1, s2;
   TwoVersions() {
     Compiled v1 = CompileTexts(Policy("y", 80));
     Compiled v2 = CompileTexts(Policy("x", 81));
     SharedParts p1 = ComputeSharedParts(v1.state, v1.snap);
     SharedParts p2 = ComputeSharedParts(v2.state, v2.snap, &p1);
-    s1 = ComputeNodeState(v1.state, v1.snap, p1, "n1", "", allow);
-    s2 = ComputeNodeState(v2.state, v2.snap, p2, "n1", "", allow);
+    s1 = ComputeNodeState(v1.state, p1, "n1", {"", allow});
+    s2 = ComputeNodeState(v2.state, p2, "n1", {"", allow});
   }
 };
 
@@ -336,4 +336,4 @@ TEST(NodeStateTest, PatchedTablesRestoreExactly) {
 }
 
 }  // namespace
-}  // namespace warden::control
+}  // namespace warden::nodestate

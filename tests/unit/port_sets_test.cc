@@ -24,6 +24,13 @@ std::string RangesText(const std::vector<PortRange>& r) {
   });
 }
 
+// The table's sets as the kernel holds them, index = id.
+std::vector<wd_portset> Bitmaps(const PortSetTable& t) {
+  std::vector<wd_portset> out;
+  for (const auto& set : t.Sets()) out.push_back(PortsetBitmap(set));
+  return out;
+}
+
 int PopCount(const wd_portset& s) {
   int n = 0;
   for (uint64_t w : s.bits) n += std::popcount(w);
@@ -35,12 +42,12 @@ TEST(PortSetTableTest, ReservedSets) {
   EXPECT_EQ(t.size(), 2u);
   EXPECT_THAT(t.Ranges(WD_PORTSET_EMPTY), IsEmpty());
   EXPECT_THAT(t.Ranges(WD_PORTSET_ALL), ElementsAre(PortRange{0, 65535}));
-  EXPECT_EQ(t.Intern({}), WD_PORTSET_EMPTY);
-  EXPECT_EQ(t.Intern({{0, 65535}}), WD_PORTSET_ALL);
+  EXPECT_EQ(*t.Intern({}), WD_PORTSET_EMPTY);
+  EXPECT_EQ(*t.Intern({{0, 65535}}), WD_PORTSET_ALL);
   // Any spelling of "all ports" is the ALL set.
-  EXPECT_EQ(t.Intern({{0, 100}, {101, 65535}}), WD_PORTSET_ALL);
-  EXPECT_EQ(t.Intern({{30000, 65535}, {0, 40000}}), WD_PORTSET_ALL);
-  EXPECT_EQ(t.Intern({{5, 6}, {0, 65535}}), WD_PORTSET_ALL);
+  EXPECT_EQ(*t.Intern({{0, 100}, {101, 65535}}), WD_PORTSET_ALL);
+  EXPECT_EQ(*t.Intern({{30000, 65535}, {0, 40000}}), WD_PORTSET_ALL);
+  EXPECT_EQ(*t.Intern({{5, 6}, {0, 65535}}), WD_PORTSET_ALL);
   EXPECT_EQ(t.size(), 2u);
 }
 
@@ -56,11 +63,11 @@ class NormalizeTest : public ::testing::TestWithParam<NormalizeCase> {};
 
 TEST_P(NormalizeTest, InternNormalizes) {
   PortSetTable t;
-  uint16_t id = t.Intern(GetParam().in);
+  uint16_t id = *t.Intern(GetParam().in);
   EXPECT_EQ(RangesText(t.Ranges(id)), RangesText(GetParam().want));
   EXPECT_EQ(t.Ranges(id), GetParam().want);
   // The normalized spelling is the same set.
-  EXPECT_EQ(t.Intern(GetParam().want), id);
+  EXPECT_EQ(*t.Intern(GetParam().want), id);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -87,67 +94,67 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(PortSetTableTest, EqualSetsShareOneId) {
   PortSetTable t;
-  uint16_t a = t.Intern({{80, 80}, {443, 443}});
+  uint16_t a = *t.Intern({{80, 80}, {443, 443}});
   EXPECT_EQ(a, 2);
   EXPECT_EQ(t.size(), 3u);
-  EXPECT_EQ(t.Intern({{443, 443}, {80, 80}}), a);
-  EXPECT_EQ(t.Intern({{80, 80}, {443, 443}, {80, 80}}), a);
+  EXPECT_EQ(*t.Intern({{443, 443}, {80, 80}}), a);
+  EXPECT_EQ(*t.Intern({{80, 80}, {443, 443}, {80, 80}}), a);
   EXPECT_EQ(t.size(), 3u);
-  uint16_t b = t.Intern({{80, 81}});
+  uint16_t b = *t.Intern({{80, 81}});
   EXPECT_EQ(b, 3);
   EXPECT_NE(b, a);
-  EXPECT_EQ(t.Intern({{80, 80}, {81, 81}}), b);
+  EXPECT_EQ(*t.Intern({{80, 80}, {81, 81}}), b);
   EXPECT_EQ(t.size(), 4u);
 }
 
 TEST(PortSetTableTest, UnionWithReservedSets) {
   PortSetTable t;
-  uint16_t a = t.Intern({{80, 80}});
+  uint16_t a = *t.Intern({{80, 80}});
   const size_t before = t.size();
-  EXPECT_EQ(t.Union(a, WD_PORTSET_EMPTY), a);
-  EXPECT_EQ(t.Union(WD_PORTSET_EMPTY, a), a);
-  EXPECT_EQ(t.Union(a, a), a);
-  EXPECT_EQ(t.Union(a, WD_PORTSET_ALL), WD_PORTSET_ALL);
-  EXPECT_EQ(t.Union(WD_PORTSET_ALL, a), WD_PORTSET_ALL);
-  EXPECT_EQ(t.Union(WD_PORTSET_EMPTY, WD_PORTSET_EMPTY), WD_PORTSET_EMPTY);
-  EXPECT_EQ(t.Union(WD_PORTSET_EMPTY, WD_PORTSET_ALL), WD_PORTSET_ALL);
+  EXPECT_EQ(*t.Union(a, WD_PORTSET_EMPTY), a);
+  EXPECT_EQ(*t.Union(WD_PORTSET_EMPTY, a), a);
+  EXPECT_EQ(*t.Union(a, a), a);
+  EXPECT_EQ(*t.Union(a, WD_PORTSET_ALL), WD_PORTSET_ALL);
+  EXPECT_EQ(*t.Union(WD_PORTSET_ALL, a), WD_PORTSET_ALL);
+  EXPECT_EQ(*t.Union(WD_PORTSET_EMPTY, WD_PORTSET_EMPTY), WD_PORTSET_EMPTY);
+  EXPECT_EQ(*t.Union(WD_PORTSET_EMPTY, WD_PORTSET_ALL), WD_PORTSET_ALL);
   EXPECT_EQ(t.size(), before);
 }
 
 TEST(PortSetTableTest, UnionIsNormalizedAndMemoized) {
   PortSetTable t;
-  uint16_t a = t.Intern({{80, 80}, {1000, 2000}});
-  uint16_t b = t.Intern({{81, 81}, {1500, 3000}});
-  uint16_t u = t.Union(a, b);
+  uint16_t a = *t.Intern({{80, 80}, {1000, 2000}});
+  uint16_t b = *t.Intern({{81, 81}, {1500, 3000}});
+  uint16_t u = *t.Union(a, b);
   EXPECT_THAT(t.Ranges(u), ElementsAre(PortRange{80, 81}, PortRange{1000, 3000}));
   const size_t after_first = t.size();
   EXPECT_EQ(after_first, 5u);
   // Commutative, memoized: no new set.
-  EXPECT_EQ(t.Union(b, a), u);
-  EXPECT_EQ(t.Union(a, b), u);
+  EXPECT_EQ(*t.Union(b, a), u);
+  EXPECT_EQ(*t.Union(a, b), u);
   EXPECT_EQ(t.size(), after_first);
   // A union equal to an existing set is that set.
-  EXPECT_EQ(t.Intern({{1000, 3000}, {80, 81}}), u);
-  uint16_t single80 = t.Intern({{80, 80}});
-  uint16_t single81 = t.Intern({{81, 81}});
-  uint16_t both = t.Intern({{80, 81}});
-  EXPECT_EQ(t.Union(single80, single81), both);
+  EXPECT_EQ(*t.Intern({{1000, 3000}, {80, 81}}), u);
+  uint16_t single80 = *t.Intern({{80, 80}});
+  uint16_t single81 = *t.Intern({{81, 81}});
+  uint16_t both = *t.Intern({{80, 81}});
+  EXPECT_EQ(*t.Union(single80, single81), both);
   // Union with a subset is the superset.
-  EXPECT_EQ(t.Union(u, single80), u);
-  EXPECT_EQ(t.Union(single81, u), u);
+  EXPECT_EQ(*t.Union(u, single80), u);
+  EXPECT_EQ(*t.Union(single81, u), u);
 }
 
 TEST(PortSetTableTest, UnionThatCoversEverythingIsAll) {
   PortSetTable t;
-  uint16_t low = t.Intern({{0, 32767}});
-  uint16_t high = t.Intern({{32768, 65535}});
-  EXPECT_EQ(t.Union(low, high), WD_PORTSET_ALL);
-  EXPECT_EQ(t.Union(high, low), WD_PORTSET_ALL);
+  uint16_t low = *t.Intern({{0, 32767}});
+  uint16_t high = *t.Intern({{32768, 65535}});
+  EXPECT_EQ(*t.Union(low, high), WD_PORTSET_ALL);
+  EXPECT_EQ(*t.Union(high, low), WD_PORTSET_ALL);
 }
 
 TEST(PortSetTableTest, BitmapsOfReservedSets) {
   PortSetTable t;
-  std::vector<wd_portset> bm = t.Bitmaps();
+  std::vector<wd_portset> bm = Bitmaps(t);
   ASSERT_EQ(bm.size(), 2u);
   EXPECT_EQ(PopCount(bm[WD_PORTSET_EMPTY]), 0);
   EXPECT_EQ(PopCount(bm[WD_PORTSET_ALL]), 65536);
@@ -171,8 +178,8 @@ class BitmapTest : public ::testing::TestWithParam<BitCase> {};
 TEST_P(BitmapTest, Bits) {
   const BitCase& c = GetParam();
   PortSetTable t;
-  uint16_t id = t.Intern(c.ranges);
-  std::vector<wd_portset> bm = t.Bitmaps();
+  uint16_t id = *t.Intern(c.ranges);
+  std::vector<wd_portset> bm = Bitmaps(t);
   ASSERT_EQ(bm.size(), t.size());
   ASSERT_LT(id, bm.size());
   for (int p : c.set) EXPECT_TRUE(PortsetHas(bm[id], static_cast<uint16_t>(p))) << "port " << p;
@@ -199,10 +206,10 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(PortSetTableTest, BitmapsIndexedById) {
   PortSetTable t;
-  uint16_t a = t.Intern({{22, 22}});
-  uint16_t b = t.Intern({{80, 80}});
-  uint16_t u = t.Union(a, b);
-  std::vector<wd_portset> bm = t.Bitmaps();
+  uint16_t a = *t.Intern({{22, 22}});
+  uint16_t b = *t.Intern({{80, 80}});
+  uint16_t u = *t.Union(a, b);
+  std::vector<wd_portset> bm = Bitmaps(t);
   ASSERT_EQ(bm.size(), 5u);
   EXPECT_TRUE(PortsetHas(bm[a], 22));
   EXPECT_FALSE(PortsetHas(bm[a], 80));
@@ -217,33 +224,33 @@ TEST(PortSetTableTest, BitmapsIndexedById) {
 // union that named it are forgotten; the reserved sets are never freed.
 TEST(PortSetTableTest, FreedIdsAreReusedLowestFirst) {
   PortSetTable t;
-  uint16_t a = t.Intern({{80, 80}});
-  uint16_t b = t.Intern({{443, 443}});
-  uint16_t ab = t.Union(a, b);
-  uint16_t c = t.Intern({{53, 53}});
+  uint16_t a = *t.Intern({{80, 80}});
+  uint16_t b = *t.Intern({{443, 443}});
+  uint16_t ab = *t.Union(a, b);
+  uint16_t c = *t.Intern({{53, 53}});
   ASSERT_EQ(t.size(), 6u);
   t.Free({ab, a, WD_PORTSET_EMPTY, WD_PORTSET_ALL});
   EXPECT_EQ(t.size(), 6u) << "freeing does not shrink the table";
   // A new set takes the lowest free id (a's), the next one ab's, then the table grows.
-  uint16_t d = t.Intern({{8080, 8080}});
+  uint16_t d = *t.Intern({{8080, 8080}});
   EXPECT_EQ(d, a);
   EXPECT_THAT(t.Ranges(d), ElementsAre(PortRange{8080, 8080}));
-  uint16_t e = t.Intern({{80, 80}});  // a's old content: a new set now
+  uint16_t e = *t.Intern({{80, 80}});  // a's old content: a new set now
   EXPECT_EQ(e, ab);
-  uint16_t f = t.Intern({{9000, 9000}});
+  uint16_t f = *t.Intern({{9000, 9000}});
   EXPECT_EQ(f, 6u);
   // The union of b and the set now at a's old id is computed again, not the cached one.
-  uint16_t bd = t.Union(b, d);
+  uint16_t bd = *t.Union(b, d);
   EXPECT_THAT(t.Ranges(bd), ElementsAre(PortRange{443, 443}, PortRange{8080, 8080}));
   // Untouched ids keep their sets, and the reserved ones are still there.
-  EXPECT_EQ(t.Intern({{53, 53}}), c);
-  EXPECT_EQ(t.Intern({}), WD_PORTSET_EMPTY);
-  EXPECT_EQ(t.Intern({{0, 65535}}), WD_PORTSET_ALL);
+  EXPECT_EQ(*t.Intern({{53, 53}}), c);
+  EXPECT_EQ(*t.Intern({}), WD_PORTSET_EMPTY);
+  EXPECT_EQ(*t.Intern({{0, 65535}}), WD_PORTSET_ALL);
   // Freeing a free id again changes nothing.
   t.Free({a});
   t.Free({a});
-  EXPECT_EQ(t.Intern({{1, 1}}), a);
-  EXPECT_EQ(t.Intern({{2, 2}}), 8u);
+  EXPECT_EQ(*t.Intern({{1, 1}}), a);
+  EXPECT_EQ(*t.Intern({{2, 2}}), 8u);
 }
 
 TEST(PortSetTableTest, PortsetHasReadsBitPOfWordPOver64) {
@@ -256,6 +263,39 @@ TEST(PortSetTableTest, PortsetHasReadsBitPOfWordPOver64) {
   EXPECT_FALSE(PortsetHas(s, 66));
   EXPECT_FALSE(PortsetHas(s, 68));
   EXPECT_FALSE(PortsetHas(s, 65534));
+}
+
+// Bitmaps and ranges convert both ways, whole words and partial ones alike.
+TEST(PortSetTableTest, RangesAndBitmapsRoundTrip) {
+  for (const std::vector<PortRange>& ranges :
+       std::vector<std::vector<PortRange>>{{},
+                                           {{0, 65535}},
+                                           {{0, 0}, {65535, 65535}},
+                                           {{63, 64}, {127, 128}},
+                                           {{64, 127}},
+                                           {{1, 62}, {100, 1000}, {1002, 1002}, {65472, 65534}}}) {
+    wd_portset b = PortsetBitmap(ranges);
+    EXPECT_EQ(PortsetRanges(b), ranges) << RangesText(ranges);
+    int n = 0;
+    for (const auto& [lo, hi] : ranges) n += hi - lo + 1;
+    EXPECT_EQ(PopCount(b), n) << RangesText(ranges);
+  }
+}
+
+// Ids are 16 bits: a table that would need more fails with an error instead of wrapping ids
+// (or aborting), and stays usable for the sets it holds.
+TEST(PortSetTableTest, InternFailsWhenIdsRunOut) {
+  PortSetTable t;
+  absl::StatusOr<uint16_t> id;
+  for (uint32_t p = 0; t.size() < PortSetTable::kMaxSets; ++p) {
+    id = t.Intern({{static_cast<uint16_t>(p), static_cast<uint16_t>(p)}});
+    ASSERT_TRUE(id.ok()) << id.status();
+  }
+  absl::StatusOr<uint16_t> more = t.Intern({{1, 2}});
+  EXPECT_EQ(more.status().code(), absl::StatusCode::kResourceExhausted) << more.status();
+  EXPECT_EQ(t.size(), PortSetTable::kMaxSets);
+  EXPECT_EQ(*t.Intern({{5, 5}}), *t.Intern({{5, 5}}));  // known sets still resolve
+  EXPECT_FALSE(t.Union(*t.Intern({{5, 5}}), *t.Intern({{7, 7}})).ok());
 }
 
 }  // namespace

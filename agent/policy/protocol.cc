@@ -1,4 +1,4 @@
-#include "agent/policy/objects.h"
+#include "agent/policy/protocol.h"
 
 namespace warden::policy {
 
@@ -15,9 +15,9 @@ const char* ProtocolName(Protocol p) {
 }
 
 std::optional<Protocol> ParseProtocol(const std::string& s) {
-  if (s == "TCP") return Protocol::kTCP;
-  if (s == "UDP") return Protocol::kUDP;
-  if (s == "SCTP") return Protocol::kSCTP;
+  for (Protocol p : kProtocols) {
+    if (s == ProtocolName(p)) return p;
+  }
   return std::nullopt;
 }
 

@@ -1,0 +1,57 @@
+// Cutting node states from a compiled snapshot. What every node's state shares is computed once
+// per compile (SharedParts), reusing the previous compile's parts where they did not change, so
+// that versions share them and comparisons skip them; a node's state then takes its pods and the
+// policy entries of their identities.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "agent/nodestate/node_state.h"
+#include "agent/policy/cluster.h"
+#include "agent/policy/snapshot.h"
+
+namespace warden::nodestate {
+
+// What every node's state of one compile shares.
+struct SharedParts {
+  Shared<IdentityMap> identities;
+  Shared<IpcacheMap> ipcache;
+  Shared<policy::PortsetList> portsets;
+  std::map<uint32_t, Shared<PolicyBlock>> policy;  // every pod identity's entries
+  // Each node's pods ("ns/name" -> record, `gateway` not set yet), in key order; "" holds the
+  // pods not scheduled yet.
+  using PodsByNode = std::map<std::string, std::vector<std::pair<std::string, ScheduledPod>>>;
+  Shared<PodsByNode> pods_by_node;
+  std::shared_ptr<const void> base;          // the snapshot's base (policy::Snapshot::base)
+  std::shared_ptr<const void> policy_build;  // and its policy_build
+};
+
+// With `previous` (the parts of the snapshot before), every part whose contents did not change
+// is the previous object itself.
+SharedParts ComputeSharedParts(const policy::ClusterState& state, const policy::Snapshot& snap,
+                               const SharedParts* previous = nullptr);
+
+// How node states are cut: which namespace's pods are egress gateways, and which world
+// destinations default-pool nodes may still reach directly.
+struct NodeStateOptions {
+  std::string gateway_namespace = "warden-egress";
+  std::vector<policy::Allowance> allowances;
+};
+
+// The state of `node`: its pods and their identities' policy entries, the whole ipcache,
+// identity catalogue and port sets, and its pool, decided by its Node object's pool label
+// (policy::kNodePoolLabel). A node the cluster does not declare is a default-pool node.
+NodeState ComputeNodeState(const policy::ClusterState& state, const SharedParts& parts,
+                           const std::string& node, const NodeStateOptions& options);
+// The same, computing the shared parts for this one state.
+NodeState ComputeNodeState(const policy::ClusterState& state, const policy::Snapshot& snap,
+                           const std::string& node, const NodeStateOptions& options = {});
+
+// Every node that has a state to enforce: the declared nodes and those pods are scheduled on.
+std::vector<std::string> NodeNames(const policy::ClusterState& state);
+
+}  // namespace warden::nodestate

@@ -1,0 +1,17 @@
+#include "agent/nodestate/node_state.h"
+
+namespace warden::nodestate {
+
+bool NodeState::SameContents(const NodeState& o) const {
+  return node == o.node && node_addresses == o.node_addresses && pool == o.pool &&
+         allowances == o.allowances && pods == o.pods && identities == o.identities &&
+         policy == o.policy && portsets == o.portsets && ipcache == o.ipcache;
+}
+
+size_t NodeState::PolicyEntries() const {
+  size_t n = 0;
+  for (const auto& [_, b] : policy) n += b->size();
+  return n;
+}
+
+}  // namespace warden::nodestate

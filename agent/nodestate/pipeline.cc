@@ -1,0 +1,55 @@
+#include "agent/nodestate/pipeline.h"
+
+#include <chrono>
+
+#include "agent/common/dir_watch.h"
+
+namespace warden::nodestate {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double MsSince(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+}  // namespace
+
+DesiredStatePipeline::DesiredStatePipeline(PipelineOptions opts)
+    : opts_(std::move(opts)), source_(opts_.manifests) {}
+
+bool DesiredStatePipeline::Changed() {
+  seen_ = common::DirFingerprint(opts_.manifests);
+  return !ran_ || *seen_ != fingerprint_;
+}
+
+DesiredStatePipeline::Result DesiredStatePipeline::Run() {
+  Result r;
+  // Taken before reading: a file that changes while it is read is read again next time.
+  fingerprint_ = seen_ ? std::move(*seen_) : common::DirFingerprint(opts_.manifests);
+  seen_.reset();
+  ran_ = true;
+  auto t = Clock::now();
+  policy::LoadResult loaded = source_.Load();
+  r.errors = std::move(loaded.errors);
+  r.load_ms = MsSince(t);
+  t = Clock::now();
+  auto state = std::make_shared<const policy::ClusterState>(std::move(loaded.state));
+  policy::CompileOptions co;
+  co.cluster_cidrs = opts_.cluster_cidrs;
+  absl::StatusOr<policy::Snapshot> snap = policy::Compile(*state, co, &compile_cache_);
+  r.compile_ms = MsSince(t);
+  if (!snap.ok()) {
+    r.status = snap.status();
+    return r;
+  }
+  t = Clock::now();
+  auto compiled = std::make_shared<const policy::Snapshot>(std::move(*snap));
+  SharedParts parts =
+      ComputeSharedParts(*state, *compiled, current_ ? &current_->parts() : nullptr);
+  current_ = std::make_shared<const CompiledCluster>(std::move(state), std::move(compiled),
+                                                     std::move(parts), opts_.node_states);
+  r.parts_ms = MsSince(t);
+  r.cluster = current_;
+  return r;
+}
+
+}  // namespace warden::nodestate

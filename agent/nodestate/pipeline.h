@@ -1,0 +1,85 @@
+// The one path from manifests to node states: load (ManifestSource: only changed files are
+// parsed again, invalid files keep their last valid version) -> compile (on top of the previous
+// compile) -> the parts every node state shares (reusing the previous ones) -> a node's state.
+// `warden control` cuts every node's state from it, `warden node --manifests` its own, the
+// benchmarks measure it; a gateway's state will be cut from the same compile.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "agent/nodestate/from_snapshot.h"
+#include "agent/policy/compiler.h"
+#include "agent/policy/manifest_loader.h"
+
+namespace warden::nodestate {
+
+struct PipelineOptions {
+  std::string manifests;  // the directory
+  std::vector<policy::Cidr> cluster_cidrs;
+  NodeStateOptions node_states;
+};
+
+// One compile of the cluster and what every node's state of it shares. Immutable.
+class CompiledCluster {
+ public:
+  CompiledCluster(std::shared_ptr<const policy::ClusterState> state,
+                  std::shared_ptr<const policy::Snapshot> snap, SharedParts parts,
+                  NodeStateOptions options)
+      : state_(std::move(state)),
+        snap_(std::move(snap)),
+        parts_(std::move(parts)),
+        options_(std::move(options)) {}
+
+  const std::shared_ptr<const policy::ClusterState>& state() const { return state_; }
+  const policy::Snapshot& snapshot() const { return *snap_; }
+  const SharedParts& parts() const { return parts_; }
+  // The state of `node` (version 0). A node the cluster does not know gets a state with no
+  // pods: its pods stay unknown, denied.
+  NodeState NodeStateOf(const std::string& node) const {
+    return ComputeNodeState(*state_, parts_, node, options_);
+  }
+  std::vector<std::string> NodeNames() const { return nodestate::NodeNames(*state_); }
+
+ private:
+  std::shared_ptr<const policy::ClusterState> state_;
+  std::shared_ptr<const policy::Snapshot> snap_;
+  SharedParts parts_;
+  NodeStateOptions options_;
+};
+
+class DesiredStatePipeline {
+ public:
+  explicit DesiredStatePipeline(PipelineOptions opts);
+
+  // Whether the manifests directory changed since the last Run() (a look at names, sizes and
+  // modification times; the next Run() takes what it saw as its starting point).
+  bool Changed();
+
+  struct Result {
+    // The new compile; null when it failed (then `status` says why, and whoever holds the
+    // previous compile keeps it).
+    std::shared_ptr<const CompiledCluster> cluster;
+    absl::Status status;
+    std::vector<policy::ManifestError> errors;  // invalid objects (their files' last valid
+                                                // versions were used)
+    double load_ms = 0, compile_ms = 0, parts_ms = 0;
+  };
+  Result Run();
+  // The last successful compile, if any.
+  const std::shared_ptr<const CompiledCluster>& current() const { return current_; }
+
+ private:
+  PipelineOptions opts_;
+  policy::ManifestSource source_;
+  std::string fingerprint_;  // of the directory as the last Run() began to read it
+  std::optional<std::string> seen_;  // taken by Changed() since
+  bool ran_ = false;
+  std::shared_ptr<policy::CompileCache> compile_cache_;
+  std::shared_ptr<const CompiledCluster> current_;
+};
+
+}  // namespace warden::nodestate

@@ -1,0 +1,28 @@
+#include "agent/nodestate/store.h"
+
+#include "absl/strings/str_cat.h"
+#include "agent/common/files.h"
+#include "agent/nodestate/wire.h"
+
+namespace warden::nodestate {
+
+absl::Status SaveNodeState(const NodeState& s, const std::string& path) {
+  std::string bytes;
+  if (!FullUpdate(s).SerializeToString(&bytes))
+    return absl::InternalError(absl::StrCat("serializing the state for ", path));
+  return common::WriteFileAtomically(path, bytes);
+}
+
+absl::StatusOr<NodeState> LoadNodeState(const std::string& path) {
+  absl::StatusOr<std::string> bytes = common::ReadFile(path);
+  if (!bytes.ok()) return absl::NotFoundError(absl::StrCat(path, ": no saved state"));
+  v1::Update u;
+  if (!u.ParseFromString(*bytes))
+    return absl::DataLossError(absl::StrCat(path, ": not a saved state"));
+  NodeState s;
+  if (auto st = ApplyUpdate(u, &s); !st.ok())
+    return absl::DataLossError(absl::StrCat(path, ": ", st.message()));
+  return s;
+}
+
+}  // namespace warden::nodestate

@@ -1,0 +1,21 @@
+// Node states on the wire (proto/warden/v1/sync.proto): a whole state, or the difference between
+// two versions, and applying either to the state a client holds.
+#pragma once
+
+#include "absl/status/status.h"
+#include "agent/nodestate/node_state.h"
+#include "warden/v1/sync.pb.h"
+
+namespace warden::nodestate {
+
+// Everything, or the difference from `from` (whose version becomes base_version).
+v1::Update FullUpdate(const NodeState& s);
+v1::Update DeltaUpdate(const NodeState& from, const NodeState& to);
+
+// Applies an update received from the wire. Checks it completely first (version sequence,
+// field ranges, references to port sets); on any error `state` is left unchanged and the error
+// names the field, so the client can NACK and keep enforcing what it has. FailedPrecondition:
+// a delta on a version the client does not hold (resubscribe).
+absl::Status ApplyUpdate(const v1::Update& u, NodeState* state);
+
+}  // namespace warden::nodestate
