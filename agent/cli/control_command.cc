@@ -54,10 +54,7 @@ int RunControl(const std::vector<std::string>& args) {
       "debug, info, warning or error (messages on stderr)");
   po::variables_map vm;
   if (auto done = ParseFlags("control", desc, args, &vm)) return *done;
-  auto fail = [](const std::string& m) {
-    std::cerr << "warden control: " << m << "\n";
-    return 2;
-  };
+  auto fail = [](const std::string& m) { return BadInput("control", m); };
   if (auto st = ApplyLogLevel(log_level); !st.ok()) return fail(std::string(st.message()));
   if (!netns.empty()) {
     if (auto st = common::EnterNetns(netns); !st.ok())

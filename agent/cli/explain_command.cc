@@ -142,10 +142,7 @@ int RunExplain(const std::vector<std::string>& args) {
                                            "text or json");
   po::variables_map vm;
   if (auto done = ParseFlags("explain", desc, args, &vm)) return *done;
-  auto fail = [](const std::string& msg) {
-    std::cerr << "warden explain: " << msg << "\n";
-    return 2;
-  };
+  auto fail = [](const std::string& msg) { return BadInput("explain", msg); };
   if (manifests.empty()) return fail("--manifests DIR is required");
   if (output != "text" && output != "json")
     return fail("--output must be text or json, not \"" + output + "\"");

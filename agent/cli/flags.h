@@ -17,6 +17,16 @@
 
 namespace warden::cli {
 
+// How a command fails: its message on stderr, after the command's name, and the exit code: 2 for
+// bad input (flags, manifests, addresses: InvalidArgument, NotFound), 1 for anything else.
+inline int CommandFailed(const std::string& command, const absl::Status& st) {
+  std::cerr << "warden " << command << ": " << st.message() << "\n";
+  return absl::IsInvalidArgument(st) || absl::IsNotFound(st) ? 2 : 1;
+}
+inline int BadInput(const std::string& command, const std::string& message) {
+  return CommandFailed(command, absl::InvalidArgumentError(message));
+}
+
 // Parses `args` into `vm`. Returns nothing to go on, or the exit code to return at once: 0 after
 // printing help for --help, 2 after printing the error for a bad flag.
 inline std::optional<int> ParseFlags(const char* command,
@@ -28,8 +38,7 @@ inline std::optional<int> ParseFlags(const char* command,
     po::store(po::command_line_parser(args).options(desc).run(), *vm);
     po::notify(*vm);
   } catch (const po::error& e) {
-    std::cerr << "warden " << command << ": " << e.what() << "\n";
-    return 2;
+    return BadInput(command, e.what());
   }
   if (vm->count("help")) {
     std::cout << desc << "\n";
@@ -65,9 +74,8 @@ inline absl::Status ParseWorldFlags(const std::vector<std::string>& allow,
 
 // --log-level, which every daemon takes.
 inline absl::Status ApplyLogLevel(const std::string& level) {
-  absl::StatusOr<common::LogLevel> l = common::ParseLogLevel(level);
-  if (!l.ok()) return l.status();
-  common::SetLogLevel(*l);
+  WD_ASSIGN_OR_RETURN(common::LogLevel l, common::ParseLogLevel(level));
+  common::SetLogLevel(l);
   return absl::OkStatus();
 }
 

@@ -71,19 +71,11 @@ int RunInspect(const std::vector<std::string>& args) {
       "output,o", po::value(&output)->default_value("text"), "text or json");
   po::variables_map vm;
   if (auto done = ParseFlags("inspect", desc, args, &vm)) return *done;
-  if (bpffs.empty()) {
-    std::cerr << "warden inspect: --bpffs DIR is required\n";
-    return 2;
-  }
-  if (output != "text" && output != "json") {
-    std::cerr << "warden inspect: --output must be text or json\n";
-    return 2;
-  }
+  if (bpffs.empty()) return BadInput("inspect", "--bpffs DIR is required");
+  if (output != "text" && output != "json")
+    return BadInput("inspect", "--output must be text or json");
   auto ps = datapath::ReadPinnedState(bpffs);
-  if (!ps.ok()) {
-    std::cerr << "warden inspect: " << ps.status().message() << "\n";
-    return 2;
-  }
+  if (!ps.ok()) return BadInput("inspect", std::string(ps.status().message()));
   std::map<uint32_t, std::string> names = {{WD_ID_HOST, "host"},
                                            {WD_ID_WORLD, "world"},
                                            {WD_ID_CLUSTER, "cluster"},
@@ -93,10 +85,8 @@ int RunInspect(const std::vector<std::string>& args) {
     policy::CompileOptions co;
     co.limits = policy::TableLimits::None();
     auto snap = policy::Compile(loaded.state, co);
-    if (!snap.ok()) {
-      std::cerr << "warden inspect: --manifests: " << snap.status().message() << "\n";
-      return 2;
-    }
+    if (!snap.ok())
+      return BadInput("inspect", "--manifests: " + std::string(snap.status().message()));
     for (const auto& id : snap->identities) names[id.id] = id.name;
   }
   auto name_of = [&](uint32_t id) {

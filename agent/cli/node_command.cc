@@ -110,10 +110,7 @@ int RunNode(const std::vector<std::string>& args) {
   po::options_description desc = Describe(&f);
   po::variables_map vm;
   if (auto done = ParseFlags("node", desc, args, &vm)) return *done;
-  auto fail = [](const absl::Status& st) {
-    std::cerr << "warden node: " << st.message() << "\n";
-    return 2;
-  };
+  auto fail = [](const absl::Status& st) { return CommandFailed("node", st); };
   if (auto st = ApplyLogLevel(f.log_level); !st.ok()) return fail(st);
   if (!f.netns.empty()) {
     if (auto st = common::EnterNetns(f.netns); !st.ok())

@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "agent/common/status_macros.h"
 
 namespace warden::common {
 
@@ -49,12 +50,11 @@ absl::StatusOr<uint64_t> CgroupId(const std::string& path) {
 }
 
 absl::StatusOr<uint32_t> CgroupLevel(const std::string& path) {
-  auto mount = FindCgroup2Mount();
-  if (!mount.ok()) return mount.status();
-  std::filesystem::path rel = std::filesystem::weakly_canonical(path).lexically_relative(*mount);
+  WD_ASSIGN_OR_RETURN(std::string mount, FindCgroup2Mount());
+  std::filesystem::path rel = std::filesystem::weakly_canonical(path).lexically_relative(mount);
   if (rel.empty() || rel.native().rfind("..", 0) == 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat(path, " is not below the cgroup2 mount ", *mount));
+        absl::StrCat(path, " is not below the cgroup2 mount ", mount));
   }
   uint32_t level = 0;
   for (const auto& part : rel) {
@@ -67,10 +67,9 @@ absl::StatusOr<std::string> CgroupOfProcess(pid_t pid) {
   std::string file = pid ? absl::StrCat("/proc/", pid, "/cgroup") : "/proc/self/cgroup";
   std::ifstream in(file);
   std::string line;
-  auto mount = FindCgroup2Mount();
-  if (!mount.ok()) return mount.status();
+  WD_ASSIGN_OR_RETURN(std::string mount, FindCgroup2Mount());
   while (std::getline(in, line)) {
-    if (line.rfind("0::", 0) == 0) return *mount + line.substr(3);
+    if (line.rfind("0::", 0) == 0) return mount + line.substr(3);
   }
   return absl::NotFoundError(absl::StrCat("no cgroup2 entry in ", file));
 }

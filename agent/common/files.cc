@@ -43,8 +43,7 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
         absl::StrCat("syncing ", tmp, ": ", strerror(synced ? errno : sync_err)));
   }
   if (rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(
-        absl::StrCat("renaming ", tmp, " to ", path, ": ", strerror(errno)));
+    return absl::InternalError(absl::StrCat("renaming ", tmp, " to ", path, ": ", strerror(errno)));
   }
   return absl::OkStatus();
 }

@@ -16,7 +16,8 @@ std::mutex g_write;
 std::string UtcNow() {
   auto now = std::chrono::system_clock::now();
   const time_t secs = std::chrono::system_clock::to_time_t(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
   struct tm tm;
   gmtime_r(&secs, &tm);
   char buf[40];

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/common/cgroup.h"
+#include "agent/common/status_macros.h"
 
 namespace warden::node {
 
@@ -28,13 +29,9 @@ absl::StatusOr<KubepodsCgroup> FindKubepods(const std::string& cgroup_root) {
   for (const char* name : {"kubepods", "kubepods.slice"}) {
     std::string p = absl::StrCat(cgroup_root, "/", name);
     if (!IsDir(p)) continue;
-    auto id = common::CgroupId(p);
-    if (!id.ok()) return id.status();
-    auto level = common::CgroupLevel(p);
-    if (!level.ok()) return level.status();
+    WD_ASSIGN_OR_RETURN(k.id, common::CgroupId(p));
+    WD_ASSIGN_OR_RETURN(k.level, common::CgroupLevel(p));
     k.path = p;
-    k.id = *id;
-    k.level = *level;
     k.systemd = std::string(name) == "kubepods.slice";
     return k;
   }

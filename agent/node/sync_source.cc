@@ -13,7 +13,7 @@ SyncSource::SyncSource(SyncClientOptions opts, std::string state_dir)
 }
 
 absl::StatusOr<std::unique_ptr<SyncSource>> SyncSource::Create(SyncClientOptions opts,
-                                                                std::string state_dir) {
+                                                               std::string state_dir) {
   if (opts.address.empty()) return absl::InvalidArgumentError("--control: an address is required");
   if (opts.cert.empty() || opts.key.empty() || opts.ca.empty())
     return absl::InvalidArgumentError("--control needs --tls-cert, --tls-key and --tls-ca");
@@ -21,7 +21,8 @@ absl::StatusOr<std::unique_ptr<SyncSource>> SyncSource::Create(SyncClientOptions
     std::error_code ec;
     std::filesystem::create_directories(state_dir, ec);
     if (ec)
-      return absl::InvalidArgumentError(absl::StrCat("--state-dir ", state_dir, ": ", ec.message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--state-dir ", state_dir, ": ", ec.message()));
   }
   return std::unique_ptr<SyncSource>(new SyncSource(std::move(opts), std::move(state_dir)));
 }

@@ -23,7 +23,7 @@ class SyncSource : public DesiredStateSource {
   // Checks the options (the TLS files are required) and creates `state_dir`, which may be
   // empty: nothing is saved then.
   static absl::StatusOr<std::unique_ptr<SyncSource>> Create(SyncClientOptions opts,
-                                                             std::string state_dir);
+                                                            std::string state_dir);
   ~SyncSource() override;
 
   std::optional<DesiredState> Initial() override;

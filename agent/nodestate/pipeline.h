@@ -75,7 +75,7 @@ class DesiredStatePipeline {
  private:
   PipelineOptions opts_;
   policy::ManifestSource source_;
-  std::string fingerprint_;  // of the directory as the last Run() began to read it
+  std::string fingerprint_;          // of the directory as the last Run() began to read it
   std::optional<std::string> seen_;  // taken by Changed() since
   bool ran_ = false;
   std::shared_ptr<policy::CompileCache> compile_cache_;

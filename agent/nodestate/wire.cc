@@ -151,9 +151,8 @@ absl::Status ApplyConfig(const v1::NodeConfig& c, NodeState* next) {
   next->node = c.node();
   next->node_addresses.clear();
   for (int i = 0; i < c.node_addresses_size(); ++i) {
-    WD_ASSIGN_OR_RETURN(
-        IpAddress a,
-        AddrFrom(c.node_addresses(i), absl::StrCat("node_config.node_addresses[", i, "]")));
+    WD_ASSIGN_OR_RETURN(IpAddress a, AddrFrom(c.node_addresses(i),
+                                              absl::StrCat("node_config.node_addresses[", i, "]")));
     next->node_addresses.push_back(a);
   }
   if (c.pool() != v1::POOL_DEFAULT && c.pool() != v1::POOL_GATEWAY)
@@ -230,8 +229,7 @@ absl::Status ApplyPods(const v1::Update& u, NodeState* next) {
 
 // The kernel's lookup relies on the ipcache covering the whole address space.
 absl::Status ApplyIpcache(const v1::Update& u, NodeState* next) {
-  if (!u.full() && u.removed_ipcache_size() == 0 && u.ipcache_size() == 0)
-    return absl::OkStatus();
+  if (!u.full() && u.removed_ipcache_size() == 0 && u.ipcache_size() == 0) return absl::OkStatus();
   IpcacheMap& ipc = next->ipcache.Mut();
   for (int i = 0; i < u.removed_ipcache_size(); ++i) {
     WD_ASSIGN_OR_RETURN(Cidr c,
@@ -329,7 +327,8 @@ v1::Update FullUpdate(const NodeState& s) {
   for (const auto& [id, r] : *s.identities) ToWire(id, r, u.add_identities());
   for (const auto& [k, r] : s.pods) ToWire(k, r, u.add_pods());
   for (const auto& [c, v] : *s.ipcache) ToWire(c, v, u.add_ipcache());
-  s.ForEachPolicy([&](const PolicyKey& k, const wd_policy_value& v) { ToWire(k, v, u.add_policy()); });
+  s.ForEachPolicy(
+      [&](const PolicyKey& k, const wd_policy_value& v) { ToWire(k, v, u.add_policy()); });
   PortsetsToWire(s, &u);
   ConfigToWire(s, &u);
   return u;
@@ -351,7 +350,9 @@ void DiffMaps(const M& from, const M& to, Upsert upsert, Remove remove) {
 
 void PolicyDelta(const NodeState& from, const NodeState& to, v1::Update* u) {
   static const PolicyBlock kNone;
-  auto upsert = [&](const PolicyKey& k, const wd_policy_value& v) { ToWire(k, v, u->add_policy()); };
+  auto upsert = [&](const PolicyKey& k, const wd_policy_value& v) {
+    ToWire(k, v, u->add_policy());
+  };
   auto remove = [&](const PolicyKey& k) { ToWire(k, u->add_removed_policy()); };
   for (const auto& [local, block] : to.policy) {
     auto it = from.policy.find(local);

@@ -4,6 +4,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "agent/common/status_macros.h"
 
 namespace warden::policy {
 
@@ -151,12 +152,10 @@ FlowExplanation Explainer::Evaluate(End from, End to, const std::string& port_te
 absl::StatusOr<FlowExplanation> Explainer::Explain(const std::string& from, const std::string& to,
                                                    const std::string& port,
                                                    Protocol protocol) const {
-  auto f = ResolveEnd(from, "from");
-  if (!f.ok()) return f.status();
-  auto t = ResolveEnd(to, "to");
-  if (!t.ok()) return t.status();
-  if (!f->ip && !f->pod) return absl::InvalidArgumentError("--from: not a pod or an address");
-  if (!t->ip && !t->pod) {
+  WD_ASSIGN_OR_RETURN(End f, ResolveEnd(from, "from"));
+  WD_ASSIGN_OR_RETURN(End t, ResolveEnd(to, "to"));
+  if (!f.ip && !f.pod) return absl::InvalidArgumentError("--from: not a pod or an address");
+  if (!t.ip && !t.pod) {
     return absl::InvalidArgumentError(
         absl::StrCat("--to \"", to, "\": the pod has no address (status.podIP)"));
   }
@@ -164,19 +163,19 @@ absl::StatusOr<FlowExplanation> Explainer::Explain(const std::string& from, cons
   if (absl::SimpleAtoi(port, &n)) {
     if (n < 1 || n > 65535)
       return absl::InvalidArgumentError(absl::StrCat("--port ", port, ": must be 1-65535"));
-    return Evaluate(*f, *t, port, n, protocol);
+    return Evaluate(f, t, port, n, protocol);
   }
-  if (!t->any_pod) {
+  if (!t.any_pod) {
     return absl::InvalidArgumentError(
         absl::StrCat("--port \"", port, "\": a named port needs a destination pod"));
   }
-  auto resolved = Model::ResolveNamedPort(*t->any_pod, port, protocol);
+  auto resolved = Model::ResolveNamedPort(*t.any_pod, port, protocol);
   if (!resolved) {
-    return absl::InvalidArgumentError(absl::StrCat("--port \"", port, "\": ", t->any_pod->Key(),
+    return absl::InvalidArgumentError(absl::StrCat("--port \"", port, "\": ", t.any_pod->Key(),
                                                    " declares no ", ProtocolName(protocol),
                                                    " port with that name"));
   }
-  return Evaluate(*f, *t, port, *resolved, protocol);
+  return Evaluate(f, t, port, *resolved, protocol);
 }
 
 FlowExplanation Explainer::ExplainPods(const Pod& from, const Pod& to, const std::string& port,
