@@ -5,13 +5,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
 #include "agent/common/cgroup.h"
+#include "agent/control/control_plane.h"
 #include "agent/datapath/bpf_datapath.h"
+#include "agent/node/manifests_source.h"
 #include "agent/node/node_agent.h"
 #include "agent/node/tables_builder.h"
 #include "agent/nodestate/from_snapshot.h"
@@ -153,6 +158,97 @@ TEST_F(NodeAgentTest, AnUpdateTheKernelRefusesLeavesTheTablesInForceExactly) {
   again.version = 4;
   ASSERT_TRUE(agent_->Enforce({again, nullptr}).ok());
   EXPECT_TRUE(LiveHolds(live(), want_good));
+}
+
+constexpr char kGatewayNode[] = R"(
+apiVersion: v1
+kind: Node
+metadata: {name: n1, labels: {cloud.google.com/gke-nodepool: gateway}}
+)";
+
+// The agent reading the manifests itself and the agent given the state the control plane cut
+// decide the node's pool the same way: from the Node object's label, whatever --pool says (it
+// holds only until the first state).
+TEST_F(NodeAgentTest, BothSourcesTakeThePoolFromTheNodeLabel) {
+  const std::string dir = cg_root_.substr(cg_root_.rfind('/')) + "-manifests";
+  const std::string manifests = std::filesystem::temp_directory_path().string() + dir;
+  std::filesystem::create_directories(manifests);
+  std::ofstream(manifests + "/c.yaml") << kCluster << "---\n" << kGatewayNode;
+  NodeAgentOptions opts;
+  opts.node = "n1";
+  opts.cgroup_root = cg_root_;
+  opts.bpffs = bpffs_;
+  opts.log_path = "/dev/null";
+  opts.pool = WD_POOL_DEFAULT;
+  nodestate::PipelineOptions po;
+  po.manifests = manifests;
+  auto agent = NodeAgent::Create(opts, std::make_unique<ManifestsSource>("n1", po));
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  agent_ = std::move(*agent);
+  ASSERT_TRUE(agent_->Start().ok());
+  auto pinned = datapath::ReadPinnedState(bpffs_);
+  ASSERT_TRUE(pinned.ok()) << pinned.status();
+  EXPECT_EQ(pinned->config.pool, WD_POOL_GATEWAY) << "manifests mode";
+
+  // The control plane's cut of the same manifests, offered to a new agent on the same pins.
+  agent_.reset();
+  control::ControlPlaneOptions co;
+  co.pipeline.manifests = manifests;
+  control::ControlPlane cp(co);
+  cp.Refresh(true);
+  agent = NodeAgent::Create(opts, std::make_unique<OfferedHere>());
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  agent_ = std::move(*agent);
+  ASSERT_TRUE(agent_->Enforce({*cp.Current("n1"), nullptr}).ok());
+  pinned = datapath::ReadPinnedState(bpffs_);
+  ASSERT_TRUE(pinned.ok()) << pinned.status();
+  EXPECT_EQ(pinned->config.pool, WD_POOL_GATEWAY) << "control mode";
+  std::filesystem::remove_all(manifests);
+}
+
+// Manifests whose tables do not fit (more port sets than wd_portsets holds) never reach the
+// datapath: the agent keeps the tables in force and counts the failed compile.
+TEST_F(NodeAgentTest, ManifestsThatDoNotFitKeepTheTablesInForce) {
+  const std::string manifests = std::filesystem::temp_directory_path().string() +
+                                cg_root_.substr(cg_root_.rfind('/')) + "-manifests";
+  std::filesystem::create_directories(manifests);
+  std::ofstream(manifests + "/c.yaml") << kCluster;
+  NodeAgentOptions opts;
+  opts.node = "n1";
+  opts.cgroup_root = cg_root_;
+  opts.bpffs = bpffs_;
+  opts.log_path = "/dev/null";
+  nodestate::PipelineOptions po;
+  po.manifests = manifests;
+  auto agent = NodeAgent::Create(opts, std::make_unique<ManifestsSource>("n1", po));
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  agent_ = std::move(*agent);
+  ASSERT_TRUE(agent_->Start().ok());
+  auto before = datapath::ReadPinnedState(bpffs_);
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_FALSE(before->live.policy.empty());
+  std::string many =
+      "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: many, namespace: "
+      "x}\nspec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n";
+  for (int i = 0; i < WD_PORTSET_MAX_ENTRIES; ++i)
+    many += "  - ports: [{port: " + std::to_string(2000 + i) + "}]\n";
+  std::ofstream(manifests + "/many.yaml") << many;
+  std::filesystem::last_write_time(
+      manifests + "/many.yaml",
+      std::filesystem::file_time_type::clock::now() + std::chrono::seconds(5));
+  std::atomic<bool> stop{false};
+  std::thread loop([&] { agent_->Run(stop); });
+  const std::string counted = "warden_compile_errors_total{node=\"n1\"} 1";
+  for (int i = 0; i < 100 && agent_->RenderMetrics().find(counted) == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  stop = true;
+  loop.join();
+  EXPECT_NE(agent_->RenderMetrics().find(counted), std::string::npos);
+  auto after = datapath::ReadPinnedState(bpffs_);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->config.generation, before->config.generation);
+  EXPECT_TRUE(LiveHolds(after->live, before->live));
+  std::filesystem::remove_all(manifests);
 }
 
 }  // namespace

@@ -284,6 +284,28 @@ TEST_F(ControlTest, InvalidManifestChangeKeepsTheLastGoodState) {
   EXPECT_NE(server_->RenderMetrics().find("warden_control_manifest_errors 1"), std::string::npos);
 }
 
+// Valid manifests whose tables do not fit the datapath (more port sets than wd_portsets holds):
+// every node keeps its version, the error is counted, and a later fit compiles again.
+TEST_F(ControlTest, ACompileThatDoesNotFitKeepsEveryNodesState) {
+  const uint64_t v1 = cp_->Current("n1")->version, v2 = cp_->Current("n2")->version;
+  std::string many =
+      "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\n"
+      "spec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n";
+  for (int i = 0; i < WD_PORTSET_MAX_ENTRIES; ++i)
+    many += "  - ports: [{port: " + std::to_string(2000 + i) + "}]\n";
+  Write("policy.yaml", many);
+  EXPECT_FALSE(cp_->Refresh());
+  EXPECT_EQ(cp_->manifest_errors(), 0u);
+  EXPECT_EQ(cp_->compile_errors(), 1u);
+  EXPECT_EQ(cp_->Current("n1")->version, v1);
+  EXPECT_EQ(cp_->Current("n2")->version, v2);
+  EXPECT_NE(server_->RenderMetrics().find("warden_control_compile_errors_total 1"),
+            std::string::npos);
+  Write("policy.yaml", kPolicy);
+  cp_->Refresh();
+  EXPECT_EQ(cp_->compile_errors(), 1u);
+}
+
 // An agent may hold version N from an earlier run of the control plane: a restarted control
 // plane must never give a different state the same number.
 TEST_F(ControlTest, VersionsNeverRepeatAcrossRestarts) {
