@@ -142,7 +142,7 @@ class BpfTest : public ::testing::Test {
     auto kubepods_level = common::CgroupLevel(cg_base_ + "/kubepods");
     ASSERT_TRUE(pod_id.ok() && kubepods_id.ok() && kubepods_level.ok());
     // The pods of the YAML have no nodeName: they are the node "" state's pods.
-    nodestate::NodeState ns = nodestate::ComputeNodeState(*state_, *snap_, "", {""});
+    nodestate::NodeState ns = nodestate::ComputeNodeState(*state_, *snap_, "", {"", {}});
     for (auto& [key, p] : ns.pods.Mut()) p.gateway = s.gateway && key == s.local_pod;
     for (const auto& a : s.node_addresses) ns.node_addresses.push_back(*policy::ParseIp(a));
     std::vector<node::LocalPod> pods;

@@ -101,7 +101,7 @@ TEST_F(NodeAgentTest, AnUpdateTheKernelRefusesLeavesTheTablesInForceExactly) {
   auto loaded = policy::LoadManifestTexts({{"c.yaml", kCluster}});
   ASSERT_TRUE(loaded.errors.empty()) << loaded.errors[0].ToString();
   policy::Snapshot snap = policy::Compile(loaded.state).value();
-  nodestate::NodeState good = nodestate::ComputeNodeState(loaded.state, snap, "n1", {""});
+  nodestate::NodeState good = nodestate::ComputeNodeState(loaded.state, snap, "n1", {"", {}});
   good.version = 1;
   ASSERT_EQ(good.policy.size(), 1u);
   const uint32_t local = good.policy.begin()->first;

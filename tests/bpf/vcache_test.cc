@@ -133,7 +133,7 @@ class VcacheTest : public ::testing::Test {
     auto loaded = policy::LoadManifestTexts({{"test.yaml", kCluster}});
     ASSERT_TRUE(loaded.errors.empty()) << loaded.errors[0].ToString();
     policy::Snapshot snap = policy::Compile(loaded.state).value();
-    nodestate::NodeState ns = nodestate::ComputeNodeState(loaded.state, snap, "", {""});
+    nodestate::NodeState ns = nodestate::ComputeNodeState(loaded.state, snap, "", {"", {}});
     auto pod_id = common::CgroupId(base_ + "/kubepods/burstable/pod-a");
     auto kubepods_id = common::CgroupId(base_ + "/kubepods");
     auto level = common::CgroupLevel(base_ + "/kubepods");

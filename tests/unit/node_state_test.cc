@@ -70,8 +70,8 @@ Compiled CompileTexts(const std::string& policy_yaml) {
 TEST(NodeStateTest, NodesShareTheCatalogueAndUnchangedPolicyAcrossSnapshots) {
   Compiled v1 = CompileTexts(Policy("y", 80));
   SharedParts p1 = ComputeSharedParts(v1.state, v1.snap);
-  NodeState n1 = ComputeNodeState(v1.state, p1, "n1", {""});
-  NodeState n2 = ComputeNodeState(v1.state, p1, "n2", {""});
+  NodeState n1 = ComputeNodeState(v1.state, p1, "n1", {"", {}});
+  NodeState n2 = ComputeNodeState(v1.state, p1, "n2", {"", {}});
   EXPECT_TRUE(n1.ipcache.SameObject(n2.ipcache));
   EXPECT_TRUE(n1.identities.SameObject(n2.identities));
   EXPECT_EQ(n1.pods.size(), 1u);
@@ -93,9 +93,9 @@ TEST(NodeStateTest, NodesShareTheCatalogueAndUnchangedPolicyAcrossSnapshots) {
       EXPECT_TRUE(block.SameObject(p1.policy.at(id))) << id;
     }
   }
-  NodeState n2b = ComputeNodeState(v2.state, p2, "n2", {""});
+  NodeState n2b = ComputeNodeState(v2.state, p2, "n2", {"", {}});
   EXPECT_TRUE(n2b.SameContents(n2)) << "n2 hosts no pod whose policy changed";
-  NodeState n1b = ComputeNodeState(v2.state, p2, "n1", {""});
+  NodeState n1b = ComputeNodeState(v2.state, p2, "n1", {"", {}});
   EXPECT_FALSE(n1b.SameContents(n1));
 
   // The delta names exactly the changed entry; applied to a copy of the old version it gives
@@ -114,7 +114,7 @@ TEST(NodeStateTest, NodesShareTheCatalogueAndUnchangedPolicyAcrossSnapshots) {
   EXPECT_TRUE(held.ipcache.SameObject(n1.ipcache)) << "an update that leaves it alone shares it";
   EXPECT_FALSE(held.SameContents(n1));
   EXPECT_EQ(n1.version, 10u);
-  EXPECT_TRUE(n1.SameContents(ComputeNodeState(v1.state, p1, "n1", {""})))
+  EXPECT_TRUE(n1.SameContents(ComputeNodeState(v1.state, p1, "n1", {"", {}})))
       << "applying to a copy changed the original";
 }
 
@@ -157,8 +157,8 @@ TEST(NodeStateTest, PartsOfTheSameBaseAreReusedAndExact) {
     }
     SharedParts fresh = ComputeSharedParts(st2, s2);  // the same snapshot, nothing reused
     for (const char* node : {"n1", "n2", "n3"}) {
-      EXPECT_TRUE(ComputeNodeState(st2, p2, node, {"x"})
-                      .SameContents(ComputeNodeState(st2, fresh, node, {"x"})))
+      EXPECT_TRUE(ComputeNodeState(st2, p2, node, {"x", {}})
+                      .SameContents(ComputeNodeState(st2, fresh, node, {"x", {}})))
           << node;
     }
     prev = std::move(p2);
@@ -173,7 +173,7 @@ TEST(NodeStateTest, PartsOfTheSameBaseAreReusedAndExact) {
 
 TEST(NodeStateTest, CopyOnWriteKeepsEveryHolderIndependent) {
   Compiled v1 = CompileTexts(Policy("y", 80));
-  NodeState s = ComputeNodeState(v1.state, v1.snap, "n1", {""});
+  NodeState s = ComputeNodeState(v1.state, v1.snap, "n1", {"", {}});
   s.version = 1;
   NodeState copy = s;
   ASSERT_TRUE(copy.ipcache.SameObject(s.ipcache));
@@ -217,7 +217,7 @@ TEST(NodeStateTest, CopyOnWriteKeepsEveryHolderIndependent) {
 // port set, and port sets it replaces must still hold every entry's (the held state's too).
 TEST(NodeStateTest, DeltasNamingMissingPortSetsAreRejected) {
   Compiled v1 = CompileTexts(Policy("y", 80));
-  NodeState s = ComputeNodeState(v1.state, v1.snap, "n1", {""});
+  NodeState s = ComputeNodeState(v1.state, v1.snap, "n1", {"", {}});
   s.version = 1;
   ASSERT_GT(s.PolicyEntries(), 0u);
   const size_t nsets = s.portsets->size();
