@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/common/files.h"
+#include "agent/common/status_macros.h"
 #include "agent/nodestate/wire.h"
 #include "warden/v1/sync.grpc.pb.h"
 
@@ -54,23 +55,77 @@ void SyncClient::Loop() {
   }
 }
 
-absl::Status SyncClient::RunStream() {
-  auto cert = common::ReadFile(opts_.cert);
-  auto key = common::ReadFile(opts_.key);
-  auto ca = common::ReadFile(opts_.ca);
-  for (const auto* f : {&cert, &key, &ca}) {
-    if (!f->ok()) return absl::InvalidArgumentError(f->status().message());
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Cancels a stream that has gone silent for `silence_ms` (the server heartbeats when idle).
+class Watchdog {
+ public:
+  Watchdog(grpc::ClientContext* ctx, int silence_ms, const std::atomic<bool>& stop)
+      : thread_([this, ctx, silence_ms, &stop] {
+          while (!finished_ && !stop) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            if (NowMs() - last_ms_ > silence_ms) {
+              ctx->TryCancel();
+              return;
+            }
+          }
+        }) {}
+  ~Watchdog() {
+    finished_ = true;
+    thread_.join();
   }
+  void Heard() { last_ms_ = NowMs(); }
+
+ private:
+  std::atomic<int64_t> last_ms_{NowMs()};
+  std::atomic<bool> finished_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> SyncClient::Channel() const {
   grpc::SslCredentialsOptions o;
-  o.pem_root_certs = *ca;
-  o.pem_private_key = *key;
-  o.pem_cert_chain = *cert;
+  WD_ASSIGN_OR_RETURN(o.pem_cert_chain, common::ReadFile(opts_.cert));
+  WD_ASSIGN_OR_RETURN(o.pem_private_key, common::ReadFile(opts_.key));
+  WD_ASSIGN_OR_RETURN(o.pem_root_certs, common::ReadFile(opts_.ca));
   grpc::ChannelArguments args;
   if (!opts_.server_name.empty()) args.SetSslTargetNameOverride(opts_.server_name);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 2000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 2000);
-  auto channel = grpc::CreateCustomChannel(opts_.address, grpc::SslCredentials(o), args);
-  auto stub = v1::Sync::NewStub(channel);
+  return grpc::CreateCustomChannel(opts_.address, grpc::SslCredentials(o), args);
+}
+
+absl::Status SyncClient::Take(const v1::Update& u) {
+  auto t0 = std::chrono::steady_clock::now();
+  nodestate::NodeState next = held_;
+  WD_RETURN_IF_ERROR(nodestate::ApplyUpdate(u, &next));
+  if (next.node != opts_.node) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("node_config.node: \"", next.node, "\" is not this node"));
+  }
+  WD_RETURN_IF_ERROR(apply_(next));
+  held_ = std::move(next);
+  stats_.version = held_.version;
+  log_.Info(
+      "version ", u.version(), " (", u.full() ? "full" : "delta", ", ", u.ByteSizeLong(),
+      " bytes) in force in ",
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count(),
+      " ms");
+  return absl::OkStatus();
+}
+
+absl::Status SyncClient::RunStream() {
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = Channel();
+  if (!channel.ok()) return absl::InvalidArgumentError(channel.status().message());
+  auto stub = v1::Sync::NewStub(*channel);
   grpc::ClientContext ctx;
   {
     std::lock_guard<std::mutex> l(ctx_mu_);
@@ -95,67 +150,33 @@ absl::Status SyncClient::RunStream() {
   }
   ++stats_.connects;
   stats_.connected = true;
-  // A watchdog cancels a stream that has gone silent (the server heartbeats when idle).
-  std::atomic<int64_t> last_ms{std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count()};
-  std::atomic<bool> finished{false};
-  std::thread watchdog([&] {
-    while (!finished && !stop_) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now().time_since_epoch())
-                        .count();
-      if (now - last_ms > opts_.silence_ms) {
+  absl::Status result = absl::UnavailableError("stream ended");
+  {
+    Watchdog watchdog(&ctx, opts_.silence_ms, stop_);
+    v1::SyncResponse resp;
+    while (stream->Read(&resp)) {
+      watchdog.Heard();
+      if (!resp.has_update()) continue;
+      ++stats_.updates;
+      absl::Status st = Take(resp.update());
+      v1::SyncRequest ack;
+      ack.mutable_ack()->set_version(resp.update().version());
+      ack.mutable_ack()->set_ok(st.ok());
+      if (st.ok()) {
+        ++stats_.acks;
+      } else {
+        ++stats_.nacks;
+        ack.mutable_ack()->set_error(std::string(st.message()));
+        log_.Warning("NACK version ", resp.update().version(), ": ", st.message());
+      }
+      if (!stream->Write(ack)) break;
+      if (absl::IsFailedPrecondition(st)) {
+        result = absl::FailedPreconditionError("out of step with the control plane: resubscribing");
         ctx.TryCancel();
         break;
       }
     }
-  });
-  v1::SyncResponse resp;
-  absl::Status result = absl::UnavailableError("stream ended");
-  while (stream->Read(&resp)) {
-    last_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now().time_since_epoch())
-                  .count();
-    if (!resp.has_update()) continue;
-    ++stats_.updates;
-    const v1::Update& u = resp.update();
-    auto t0 = std::chrono::steady_clock::now();
-    nodestate::NodeState next = held_;
-    absl::Status st = nodestate::ApplyUpdate(u, &next);
-    if (st.ok() && next.node != opts_.node) {
-      st = absl::InvalidArgumentError(
-          absl::StrCat("node_config.node: \"", next.node, "\" is not this node"));
-    }
-    if (st.ok()) st = apply_(next);
-    v1::SyncRequest ack;
-    ack.mutable_ack()->set_version(u.version());
-    ack.mutable_ack()->set_ok(st.ok());
-    if (!st.ok()) ack.mutable_ack()->set_error(std::string(st.message()));
-    if (st.ok()) {
-      held_ = std::move(next);
-      stats_.version = held_.version;
-      ++stats_.acks;
-      log_.Info("version ", u.version(), " (", u.full() ? "full" : "delta", ", ", u.ByteSizeLong(),
-                " bytes) in force in ",
-                std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::steady_clock::now() - t0)
-                    .count(),
-                " ms");
-    } else {
-      ++stats_.nacks;
-      log_.Warning("NACK version ", u.version(), ": ", st.message());
-    }
-    if (!stream->Write(ack)) break;
-    if (absl::IsFailedPrecondition(st)) {
-      result = absl::FailedPreconditionError("out of step with the control plane: resubscribing");
-      ctx.TryCancel();
-      break;
-    }
   }
-  finished = true;
-  watchdog.join();
   grpc::Status s = stream->Finish();
   if (!s.ok()) return absl::UnavailableError(absl::StrCat("stream closed: ", s.error_message()));
   return result;

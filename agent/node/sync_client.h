@@ -12,11 +12,16 @@
 #include <thread>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "agent/common/log.h"
 #include "agent/nodestate/node_state.h"
 
 namespace grpc {
+class Channel;
 class ClientContext;
+}  // namespace grpc
+namespace warden::v1 {
+class Update;
 }
 
 namespace warden::node {
@@ -48,6 +53,9 @@ class SyncClient {
  private:
   void Loop();
   absl::Status RunStream();
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel() const;
+  // Applies `u` to the state held and has it enforced; the status is the ACK or the NACK.
+  absl::Status Take(const v1::Update& u);
 
   SyncClientOptions opts_;
   common::Logger log_;

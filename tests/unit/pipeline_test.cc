@@ -68,7 +68,8 @@ class PipelineTest : public ::testing::Test {
   void Write(const std::string& name, const std::string& text) {
     std::ofstream(dir_ / name) << text;
     // mtime granularity: the fingerprint must see a change within one tick.
-    fs::last_write_time(dir_ / name, fs::file_time_type::clock::now() + std::chrono::seconds(++bump_));
+    fs::last_write_time(dir_ / name,
+                        fs::file_time_type::clock::now() + std::chrono::seconds(++bump_));
   }
   fs::path dir_;
   int bump_ = 0;
@@ -85,9 +86,9 @@ TEST_F(PipelineTest, NodeStatesEqualThoseOfAFreshCompile) {
   auto fresh = policy::LoadManifestDir(dir_.string());
   policy::Snapshot snap = policy::Compile(fresh.state).value();
   for (const char* node : {"gw", "n1", "not-declared"}) {
-    NodeState want = ComputeNodeState(
-        fresh.state, snap, node,
-        {"warden-egress", {*policy::ParseAllowance("169.254.169.254/32:80/TCP")}});
+    NodeState want =
+        ComputeNodeState(fresh.state, snap, node,
+                         {"warden-egress", {*policy::ParseAllowance("169.254.169.254/32:80/TCP")}});
     EXPECT_TRUE(r.cluster->NodeStateOf(node).SameContents(want)) << node;
   }
   // The pool is the Node object's label; a node the cluster does not declare is default.
@@ -115,9 +116,9 @@ TEST_F(PipelineTest, ACompileThatDoesNotFitKeepsTheLastGoodOne) {
   ASSERT_TRUE(again.cluster) << again.status;
   auto fresh = policy::LoadManifestDir(dir_.string());
   policy::Snapshot snap = policy::Compile(fresh.state).value();
-  EXPECT_TRUE(again.cluster->NodeStateOf("n1").SameContents(ComputeNodeState(
-      fresh.state, snap, "n1",
-      {"warden-egress", {*policy::ParseAllowance("169.254.169.254/32:80/TCP")}})));
+  EXPECT_TRUE(again.cluster->NodeStateOf("n1").SameContents(
+      ComputeNodeState(fresh.state, snap, "n1",
+                       {"warden-egress", {*policy::ParseAllowance("169.254.169.254/32:80/TCP")}})));
 }
 
 // Compile reports what does not fit instead of leaving it to the kernel, and a failed compile
