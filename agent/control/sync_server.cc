@@ -18,82 +18,59 @@ void SyncStats::ObserveLatency(double ms) {
   ++latency_count;
 }
 
-class SyncServer::Service final : public v1::Sync::Service {
+namespace {
+
+using Stream = grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>;
+
+// The node a client may subscribe to: a DNS name among its certificate's subject alternative
+// names.
+bool CertificateNames(const grpc::ServerContext& ctx, const std::string& node) {
+  for (const auto& san : ctx.auth_context()->FindPropertyValues("x509_subject_alternative_name")) {
+    if (std::string(san.data(), san.size()) == node) return true;
+  }
+  return false;
+}
+
+// One subscribed node's stream: acks arrive on a thread of their own (ReadAcks), pushes and
+// heartbeats go out from the stream's thread (Push).
+class Session {
  public:
-  Service(ControlPlane* cp, SyncStats* stats, int heartbeat_ms)
-      : cp_(cp), stats_(stats), heartbeat_ms_(heartbeat_ms) {}
-  std::atomic<bool> stopping{false};
+  Session(ControlPlane* cp, SyncStats* stats, const common::Logger& log, std::string node,
+          uint64_t have_version)
+      : cp_(cp), stats_(stats), log_(log), node_(std::move(node)), acked_(have_version) {}
 
-  grpc::Status Stream(
-      grpc::ServerContext* ctx,
-      grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* stream) override {
-    v1::SyncRequest first;
-    if (!stream->Read(&first)) return grpc::Status(grpc::StatusCode::CANCELLED, "no subscribe");
-    if (!first.has_subscribe() || first.subscribe().node().empty()) {
-      ++stats_->refused;
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "the first message must be a Subscribe naming the node");
-    }
-    const std::string node = first.subscribe().node();
-    // The node a certificate may ask for is a DNS name among its subject alternative names.
-    bool allowed = false;
-    auto auth = ctx->auth_context();
-    for (const auto& san : auth->FindPropertyValues("x509_subject_alternative_name")) {
-      if (std::string(san.data(), san.size()) == node) allowed = true;
-    }
-    if (!allowed) {
-      ++stats_->refused;
-      log_.Warning("refused ", ctx->peer(), ": its certificate does not name node ", node);
-      return grpc::Status(
-          grpc::StatusCode::PERMISSION_DENIED,
-          absl::StrCat("this certificate may not subscribe to node \"", node, "\""));
-    }
-    ++stats_->connected;
-    struct Disconnect {
-      SyncStats* s;
-      ~Disconnect() { --s->connected; }
-    } disconnect{stats_};
-
-    // Acks arrive on their own thread; pushes go out from this one.
-    std::mutex mu;
-    uint64_t acked = first.subscribe().have_version();
-    bool nacked_since_push = false;
-    std::atomic<bool> done{false};
-    std::thread reader([&] {
-      v1::SyncRequest req;
-      while (stream->Read(&req)) {
-        if (!req.has_ack()) continue;
-        std::lock_guard<std::mutex> l(mu);
-        if (req.ack().ok()) {
-          ++stats_->acked;
-          acked = req.ack().version();
-          stats_->ObserveLatency(std::chrono::duration<double, std::milli>(
-                                     std::chrono::steady_clock::now() - cp_->ChangedAt(node, acked))
-                                     .count());
-        } else {
-          ++stats_->nacked;
-          nacked_since_push = true;
-          log_.Warning("node ", node, " NACKed version ", req.ack().version(), ": ",
-                       req.ack().error());
-        }
+  void ReadAcks(Stream* stream) {
+    v1::SyncRequest req;
+    while (stream->Read(&req)) {
+      if (!req.has_ack()) continue;
+      std::lock_guard<std::mutex> l(mu_);
+      if (req.ack().ok()) {
+        ++stats_->acked;
+        acked_ = req.ack().version();
+        stats_->ObserveLatency(std::chrono::duration<double, std::milli>(
+                                   std::chrono::steady_clock::now() - cp_->ChangedAt(node_, acked_))
+                                   .count());
+      } else {
+        ++stats_->nacked;
+        nacked_since_push_ = true;
+        log_.Warning("node ", node_, " NACKed version ", req.ack().version(), ": ",
+                     req.ack().error());
       }
-      done = true;
-      cp_->WakeAll();
-    });
+    }
+    done_ = true;
+    cp_->WakeAll();
+  }
 
+  // Sends each new version (the difference from what the client holds, when remembered) and a
+  // heartbeat when nothing changed for `heartbeat_ms`, until the stream or the server ends.
+  void Push(Stream* stream, grpc::ServerContext* ctx, int heartbeat_ms,
+            const std::atomic<bool>& stopping) {
     uint64_t sent = 0;
-    auto base_for = [&]() -> std::shared_ptr<const NodeState> {
-      std::lock_guard<std::mutex> l(mu);
-      // After a NACK the client still holds what it last ACKed: diff from there.
-      uint64_t base = nacked_since_push ? acked : (sent ? sent : acked);
-      nacked_since_push = false;
-      return base ? cp_->Version(node, base) : nullptr;
-    };
     bool ok = true;
-    while (ok && !done && !stopping && !ctx->IsCancelled()) {
-      auto cur = cp_->Current(node);
-      if (cur->version != sent && !(sent == 0 && cur->version == acked)) {
-        auto base = base_for();
+    while (ok && !done_ && !stopping && !ctx->IsCancelled()) {
+      auto cur = cp_->Current(node_);
+      if (cur->version != sent && !(sent == 0 && cur->version == Acked())) {
+        auto base = BaseFor(sent);
         v1::SyncResponse resp;
         *resp.mutable_update() =
             base ? nodestate::DeltaUpdate(*base, *cur) : nodestate::FullUpdate(*cur);
@@ -103,18 +80,73 @@ class SyncServer::Service final : public v1::Sync::Service {
         continue;
       }
       if (sent == 0) sent = cur->version;  // the client already holds the current version
-      auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(heartbeat_ms_);
-      auto next = cp_->WaitChange(node, sent, deadline);
-      if (next->version == sent && !done && !stopping) {
-        v1::SyncResponse hb;
-        hb.mutable_heartbeat()->set_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                std::chrono::system_clock::now().time_since_epoch())
-                                                .count());
-        ok = stream->Write(hb);
-      }
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(heartbeat_ms);
+      auto next = cp_->WaitChange(node_, sent, deadline);
+      if (next->version == sent && !done_ && !stopping) ok = stream->Write(Heartbeat());
     }
+  }
+
+ private:
+  uint64_t Acked() {
+    std::lock_guard<std::mutex> l(mu_);
+    return acked_;
+  }
+  // What the client holds: after a NACK what it last ACKed, else what was sent last.
+  std::shared_ptr<const NodeState> BaseFor(uint64_t sent) {
+    std::lock_guard<std::mutex> l(mu_);
+    uint64_t base = nacked_since_push_ ? acked_ : (sent ? sent : acked_);
+    nacked_since_push_ = false;
+    return base ? cp_->Version(node_, base) : nullptr;
+  }
+  static v1::SyncResponse Heartbeat() {
+    v1::SyncResponse hb;
+    hb.mutable_heartbeat()->set_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count());
+    return hb;
+  }
+
+  ControlPlane* cp_;
+  SyncStats* stats_;
+  const common::Logger& log_;
+  const std::string node_;
+  std::mutex mu_;
+  uint64_t acked_;
+  bool nacked_since_push_ = false;
+  std::atomic<bool> done_{false};
+};
+
+}  // namespace
+
+class SyncServer::Service final : public v1::Sync::Service {
+ public:
+  Service(ControlPlane* cp, SyncStats* stats, int heartbeat_ms)
+      : cp_(cp), stats_(stats), heartbeat_ms_(heartbeat_ms) {}
+  std::atomic<bool> stopping{false};
+
+  grpc::Status Stream(grpc::ServerContext* ctx, ::warden::control::Stream* stream) override {
+    v1::SyncRequest first;
+    if (!stream->Read(&first)) return grpc::Status(grpc::StatusCode::CANCELLED, "no subscribe");
+    if (!first.has_subscribe() || first.subscribe().node().empty()) {
+      ++stats_->refused;
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "the first message must be a Subscribe naming the node");
+    }
+    const std::string node = first.subscribe().node();
+    if (!CertificateNames(*ctx, node)) {
+      ++stats_->refused;
+      log_.Warning("refused ", ctx->peer(), ": its certificate does not name node ", node);
+      return grpc::Status(
+          grpc::StatusCode::PERMISSION_DENIED,
+          absl::StrCat("this certificate may not subscribe to node \"", node, "\""));
+    }
+    ++stats_->connected;
+    Session session(cp_, stats_, log_, node, first.subscribe().have_version());
+    std::thread reader([&] { session.ReadAcks(stream); });
+    session.Push(stream, ctx, heartbeat_ms_, stopping);
     ctx->TryCancel();
     reader.join();
+    --stats_->connected;
     return grpc::Status::OK;
   }
 
