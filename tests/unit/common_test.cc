@@ -1,0 +1,75 @@
+// The leaf helpers: atomic file writes, log levels, copy-on-write sharing. No root.
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "agent/common/files.h"
+#include "agent/common/log.h"
+#include "agent/common/shared.h"
+
+namespace warden::common {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(FilesTest, AtomicWritesReplaceWholeFilesAndLeaveNoTemporary) {
+  fs::path dir = fs::temp_directory_path() / ("warden-files-test-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::string path = (dir / "state").string();
+  EXPECT_EQ(ReadFile(path).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(WriteFileAtomically(path, std::string("first\0with a NUL", 16)).ok());
+  EXPECT_EQ(*ReadFile(path), std::string("first\0with a NUL", 16));
+  ASSERT_TRUE(WriteFileAtomically(path, "second").ok());
+  EXPECT_EQ(*ReadFile(path), "second");
+  EXPECT_FALSE(fs::exists(path + ".tmp"));
+  absl::Status st = WriteFileAtomically((dir / "no-such-dir" / "f").string(), "x");
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("no-such-dir"), std::string::npos) << st;
+  fs::remove_all(dir);
+}
+
+TEST(LogTest, LevelsParseAndUnknownOnesAreErrors) {
+  EXPECT_EQ(*ParseLogLevel("debug"), LogLevel::kDebug);
+  EXPECT_EQ(*ParseLogLevel("info"), LogLevel::kInfo);
+  EXPECT_EQ(*ParseLogLevel("warning"), LogLevel::kWarning);
+  EXPECT_EQ(*ParseLogLevel("error"), LogLevel::kError);
+  absl::StatusOr<LogLevel> bad = ParseLogLevel("loud");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("--log-level"), std::string::npos);
+}
+
+TEST(LogTest, LinesBelowTheLevelAreDropped) {
+  Logger log("test component");
+  ::testing::internal::CaptureStderr();
+  SetLogLevel(LogLevel::kWarning);
+  log.Info("quiet ", 1);
+  log.Warning("loud ", 2);
+  SetLogLevel(LogLevel::kInfo);
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(err.find("quiet"), std::string::npos) << err;
+  EXPECT_NE(err.find("test component: loud 2\n"), std::string::npos) << err;
+  EXPECT_EQ(err[0], 'W') << err;
+}
+
+TEST(SharedTest, WritesCopyOnlyWhatOthersHold) {
+  Shared<std::vector<int>> a(std::vector<int>{1, 2});
+  const std::vector<int>* alone = &*a;
+  a.Mut().push_back(3);
+  EXPECT_EQ(&*a, alone) << "a value nobody else holds is written in place";
+  Shared<std::vector<int>> b = a;
+  EXPECT_TRUE(a.SameObject(b));
+  b.Mut().push_back(4);
+  EXPECT_FALSE(a.SameObject(b));
+  EXPECT_EQ(*a, (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(*b, (std::vector<int>{1, 2, 3, 4}));
+  // A pin keeps the value shared: the next write copies it.
+  std::shared_ptr<const std::vector<int>> pin = a.Pin();
+  a.Mut().push_back(5);
+  EXPECT_EQ(*pin, (std::vector<int>{1, 2, 3}));
+  EXPECT_NE(pin, a.Pin());
+}
+
+}  // namespace
+}  // namespace warden::common
