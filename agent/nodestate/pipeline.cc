@@ -42,11 +42,11 @@ DesiredStatePipeline::Result DesiredStatePipeline::Run() {
     return r;
   }
   t = Clock::now();
-  auto compiled = std::make_shared<const policy::Snapshot>(std::move(*snap));
+  r.snapshot = std::make_shared<const policy::Snapshot>(std::move(*snap));
   SharedParts parts =
-      ComputeSharedParts(*state, *compiled, current_ ? &current_->parts() : nullptr);
-  current_ = std::make_shared<const CompiledCluster>(std::move(state), std::move(compiled),
-                                                     std::move(parts), opts_.node_states);
+      ComputeSharedParts(*state, *r.snapshot, current_ ? &current_->parts() : nullptr);
+  current_ = std::make_shared<const CompiledCluster>(std::move(state), std::move(parts),
+                                                     opts_.node_states);
   r.parts_ms = MsSince(t);
   r.cluster = current_;
   return r;

@@ -23,19 +23,16 @@ struct PipelineOptions {
   NodeStateOptions node_states;
 };
 
-// One compile of the cluster and what every node's state of it shares. Immutable.
+// One compile of the cluster: what every node's state of it shares, and the objects it was
+// compiled from. Immutable. (The snapshot itself is not kept: node states need only the parts,
+// and the next compile builds on what the compile cache keeps.)
 class CompiledCluster {
  public:
-  CompiledCluster(std::shared_ptr<const policy::ClusterState> state,
-                  std::shared_ptr<const policy::Snapshot> snap, SharedParts parts,
+  CompiledCluster(std::shared_ptr<const policy::ClusterState> state, SharedParts parts,
                   NodeStateOptions options)
-      : state_(std::move(state)),
-        snap_(std::move(snap)),
-        parts_(std::move(parts)),
-        options_(std::move(options)) {}
+      : state_(std::move(state)), parts_(std::move(parts)), options_(std::move(options)) {}
 
   const std::shared_ptr<const policy::ClusterState>& state() const { return state_; }
-  const policy::Snapshot& snapshot() const { return *snap_; }
   const SharedParts& parts() const { return parts_; }
   // The state of `node` (version 0). A node the cluster does not know gets a state with no
   // pods: its pods stay unknown, denied.
@@ -46,7 +43,6 @@ class CompiledCluster {
 
  private:
   std::shared_ptr<const policy::ClusterState> state_;
-  std::shared_ptr<const policy::Snapshot> snap_;
   SharedParts parts_;
   NodeStateOptions options_;
 };
@@ -63,6 +59,7 @@ class DesiredStatePipeline {
     // The new compile; null when it failed (then `status` says why, and whoever holds the
     // previous compile keeps it).
     std::shared_ptr<const CompiledCluster> cluster;
+    std::shared_ptr<const policy::Snapshot> snapshot;  // the compile's tables, to look at
     absl::Status status;
     std::vector<policy::ManifestError> errors;  // invalid objects (their files' last valid
                                                 // versions were used)

@@ -382,7 +382,7 @@ struct InProcess {
     for (size_t i = 0; i < r.errors.size() && i < 5; ++i)
       std::fprintf(stderr, "manifest error: %s\n", r.errors[i].ToString().c_str());
     const policy::ClusterState& st = *r.cluster->state();
-    const policy::Snapshot& snap = r.cluster->snapshot();
+    const policy::Snapshot& snap = *r.snapshot;
     b.pods = st.pods.size();
     b.policies = st.policies.size();
     b.policy_entries = snap.policy.size();
