@@ -15,7 +15,7 @@
 
 #include "agent/control/node_state.h"
 #include "agent/policy/compiler.h"
-#include "agent/policy/manifest_loader.h"
+#include "agent/policy/manifest_source.h"
 
 namespace warden::control {
 

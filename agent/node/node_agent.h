@@ -29,7 +29,7 @@
 #include "agent/node/sync_client.h"
 #include "agent/node/tables_builder.h"
 #include "agent/policy/compiler.h"
-#include "agent/policy/manifest_loader.h"
+#include "agent/policy/manifest_source.h"
 #include "agent/policy/snapshot.h"
 
 namespace warden::node {

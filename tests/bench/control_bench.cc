@@ -82,7 +82,7 @@
 #include "agent/common/cgroup.h"
 #include "agent/control/node_state.h"
 #include "agent/policy/compiler.h"
-#include "agent/policy/manifest_loader.h"
+#include "agent/policy/manifest_source.h"
 #include "warden_structs.h"
 
 #ifndef WARDEN_SOURCE_DIR
