@@ -24,6 +24,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// <cgroup2>/warden-lab: every process of the lab runs below it.
+absl::StatusOr<std::string> LabCgroup() {
+  WD_ASSIGN_OR_RETURN(std::string cgroup2, common::FindCgroup2Mount());
+  return cgroup2 + "/warden-lab";
+}
+
 // ---- up -------------------------------------------------------------------------------------
 
 absl::StatusOr<policy::ClusterState> LoadManifests(const std::string& dir) {
@@ -163,8 +169,8 @@ std::vector<ProbeSpec> MatrixSpecs(const LabState& lab, const std::vector<int>& 
 absl::Status LabUp(const LabOptions& o) {
   LabDown(o.state_dir).IgnoreError();
   WD_ASSIGN_OR_RETURN(policy::ClusterState cluster, LoadManifests(o.manifests));
-  WD_ASSIGN_OR_RETURN(std::string cgroup2, common::FindCgroup2Mount());
-  WD_ASSIGN_OR_RETURN(LabState lab, PlanLab(cluster, o.manifests, cgroup2 + "/warden-lab"));
+  WD_ASSIGN_OR_RETURN(std::string lab_cgroup, LabCgroup());
+  WD_ASSIGN_OR_RETURN(LabState lab, PlanLab(cluster, o.manifests, lab_cgroup));
   WD_RETURN_IF_ERROR(MakeDirectories(o.state_dir, lab));
   WD_RETURN_IF_ERROR(MakeNetwork(lab));
   WD_RETURN_IF_ERROR(StartServers(o, cluster, &lab));
@@ -174,11 +180,10 @@ absl::Status LabUp(const LabOptions& o) {
 }
 
 absl::Status LabDown(const std::string& state_dir) {
-  auto mount = common::FindCgroup2Mount();
-  std::string lab_cg = mount.ok() ? *mount + "/warden-lab" : "";
-  if (!lab_cg.empty()) common::KillCgroupProcesses(lab_cg);
+  auto lab_cgroup = LabCgroup();
+  if (lab_cgroup.ok()) common::KillCgroupProcesses(*lab_cgroup);
   DeleteLabNetns();
-  if (!lab_cg.empty()) common::RemoveCgroupTree(lab_cg).IgnoreError();
+  if (lab_cgroup.ok()) common::RemoveCgroupTree(*lab_cgroup).IgnoreError();
   std::error_code ec;
   fs::remove_all(kLabBpffs, ec);  // unpinning the links detaches the programs
   fs::remove_all(state_dir, ec);
