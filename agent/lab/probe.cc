@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/common/cgroup.h"
 #include "agent/common/netns.h"
+#include "agent/common/status_macros.h"
 
 namespace warden::lab {
 
@@ -205,34 +206,67 @@ ProbeResult ProbeFrom(const std::string& cgroup, const std::string& netns, const
                      out.substr(nl + 1)};
 }
 
+namespace {
+
+// A socket on `port` of every address, IPv4 and IPv6; listening when `tcp`.
+absl::StatusOr<int> ListenOn(int port, bool tcp) {
+  int fd = socket(AF_INET6, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+  int zero = 0, one = 1;
+  setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));  // IPv4 and IPv6
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_port = htons(static_cast<uint16_t>(port));
+  a.sin6_addr = in6addr_any;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    return absl::InternalError(
+        absl::StrCat(tcp ? "TCP" : "UDP", " port ", port, ": ", std::strerror(errno)));
+  }
+  if (tcp && listen(fd, 128) != 0)
+    return absl::InternalError(absl::StrCat("listen ", port, ": ", std::strerror(errno)));
+  return fd;
+}
+
+// One connection: one byte back, then close; a short receive timeout so a silent client cannot
+// stall the server.
+void EchoTcp(int listener) {
+  int c = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  if (c < 0) return;
+  timeval tv{0, 500000};
+  setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  char b;
+  if (recv(c, &b, 1, 0) == 1) {
+    ssize_t w = send(c, &b, 1, MSG_NOSIGNAL);
+    (void)w;
+  }
+  close(c);
+}
+
+// Every datagram waiting, back to its sender.
+void EchoUdp(int fd) {
+  char buf[2048];
+  sockaddr_storage from;
+  socklen_t fl = sizeof(from);
+  ssize_t n;
+  while ((n = recvfrom(fd, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &fl)) > 0) {
+    ssize_t w = sendto(fd, buf, n, 0, reinterpret_cast<sockaddr*>(&from), fl);
+    (void)w;
+    fl = sizeof(from);
+  }
+}
+
+}  // namespace
+
 absl::Status ServeForever(const std::vector<int>& tcp_ports, const std::vector<int>& udp_ports) {
   std::vector<pollfd> fds;
   std::vector<bool> is_tcp;
-  auto listen_on = [&](int port, bool tcp) -> absl::Status {
-    int fd = socket(AF_INET6, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
-    int zero = 0, one = 1;
-    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));  // IPv4 and IPv6
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in6 a{};
-    a.sin6_family = AF_INET6;
-    a.sin6_port = htons(static_cast<uint16_t>(port));
-    a.sin6_addr = in6addr_any;
-    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-      return absl::InternalError(
-          absl::StrCat(tcp ? "TCP" : "UDP", " port ", port, ": ", std::strerror(errno)));
+  for (bool tcp : {true, false}) {
+    for (int p : tcp ? tcp_ports : udp_ports) {
+      WD_ASSIGN_OR_RETURN(int fd, ListenOn(p, tcp));
+      fds.push_back(pollfd{fd, POLLIN, 0});
+      is_tcp.push_back(tcp);
     }
-    if (tcp && listen(fd, 128) != 0)
-      return absl::InternalError(absl::StrCat("listen ", port, ": ", std::strerror(errno)));
-    fds.push_back(pollfd{fd, POLLIN, 0});
-    is_tcp.push_back(tcp);
-    return absl::OkStatus();
-  };
-  for (int p : tcp_ports) {
-    if (auto st = listen_on(p, true); !st.ok()) return st;
-  }
-  for (int p : udp_ports) {
-    if (auto st = listen_on(p, false); !st.ok()) return st;
   }
   while (true) {
     if (poll(fds.data(), fds.size(), -1) < 0) {
@@ -242,28 +276,9 @@ absl::Status ServeForever(const std::vector<int>& tcp_ports, const std::vector<i
     for (size_t i = 0; i < fds.size(); ++i) {
       if (!(fds[i].revents & POLLIN)) continue;
       if (is_tcp[i]) {
-        int c = accept4(fds[i].fd, nullptr, nullptr, SOCK_CLOEXEC);
-        if (c < 0) continue;
-        // One byte back, then close; a short receive timeout so a silent client cannot stall us.
-        timeval tv{0, 500000};
-        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        char b;
-        if (recv(c, &b, 1, 0) == 1) {
-          ssize_t w = send(c, &b, 1, MSG_NOSIGNAL);
-          (void)w;
-        }
-        close(c);
+        EchoTcp(fds[i].fd);
       } else {
-        char buf[2048];
-        sockaddr_storage from;
-        socklen_t fl = sizeof(from);
-        ssize_t n;
-        while ((n = recvfrom(fds[i].fd, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from),
-                             &fl)) > 0) {
-          ssize_t w = sendto(fds[i].fd, buf, n, 0, reinterpret_cast<sockaddr*>(&from), fl);
-          (void)w;
-          fl = sizeof(from);
-        }
+        EchoUdp(fds[i].fd);
       }
     }
   }

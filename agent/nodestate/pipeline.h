@@ -13,7 +13,7 @@
 #include "absl/status/status.h"
 #include "agent/nodestate/from_snapshot.h"
 #include "agent/policy/compiler.h"
-#include "agent/policy/manifest_loader.h"
+#include "agent/policy/manifest_source.h"
 
 namespace warden::nodestate {
 

@@ -83,7 +83,7 @@
 #include "agent/nodestate/pipeline.h"
 #include "agent/nodestate/wire.h"
 #include "agent/policy/compiler.h"
-#include "agent/policy/manifest_loader.h"
+#include "agent/policy/manifest_source.h"
 #include "warden_structs.h"
 
 #ifndef WARDEN_SOURCE_DIR

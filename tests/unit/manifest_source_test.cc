@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/policy/manifest_loader.h"
+#include "agent/policy/manifest_source.h"
 
 namespace warden::policy {
 namespace {

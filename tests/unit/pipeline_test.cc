@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/policy/identity_allocator.h"
+#include "agent/policy/manifest_loader.h"
 
 namespace warden::nodestate {
 namespace {

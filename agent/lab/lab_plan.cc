@@ -1,0 +1,88 @@
+#include "agent/lab/lab_plan.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "agent/common/log.h"
+#include "agent/lab/lab_network.h"
+
+namespace warden::lab {
+namespace {
+
+// The first IPv4 address of `ips`, or "".
+std::string FirstV4(const std::vector<policy::IpAddress>& ips) {
+  for (const auto& a : ips) {
+    if (a.family == policy::Family::kV4) return a.ToString();
+  }
+  return "";
+}
+
+std::vector<std::string> NodeNames(const policy::ClusterState& cluster) {
+  std::vector<std::string> names;
+  for (const auto& [n, _] : cluster.nodes) names.push_back(n);
+  for (const auto& [_, p] : cluster.pods) {
+    if (!p.node_name.empty() && std::find(names.begin(), names.end(), p.node_name) == names.end())
+      names.push_back(p.node_name);
+  }
+  return names;
+}
+
+LabNode PlanNode(size_t index, const std::string& name, const policy::ClusterState& cluster,
+                 const std::string& lab_cgroup) {
+  LabNode n;
+  n.name = name;
+  n.netns = NodeNetns(index);
+  n.ip = NodeFabricIp(index);
+  n.pool = "default";
+  n.cgroup = absl::StrCat(lab_cgroup, "/", name);
+  n.system_cgroup = n.cgroup + "/system";
+  n.bpffs = absl::StrCat(kLabBpffs, "/", name);
+  auto it = cluster.nodes.find(name);
+  if (it == cluster.nodes.end()) return n;
+  const policy::Node& node = it->second;
+  if (std::string ip = FirstV4(node.addresses); !ip.empty()) n.ip = ip;
+  for (const auto& c : node.pod_cidrs) n.pod_cidrs.push_back(c.ToString());
+  if (policy::IsGatewayPool(node)) n.pool = policy::kGatewayPool;
+  return n;
+}
+
+// The `index`th pod of the lab, or nullopt for a pod the lab does not create.
+std::optional<LabPod> PlanPod(size_t index, const policy::Pod& pod, const LabState& lab) {
+  if (pod.host_network || pod.node_name.empty()) return std::nullopt;
+  std::string ip = FirstV4(pod.ips);
+  if (ip.empty()) {
+    common::Logger("lab").Warning("pod ", pod.Key(), " has no IPv4 status.podIP; not created");
+    return std::nullopt;
+  }
+  const LabNode* node = lab.FindNode(pod.node_name);  // planned for every pod's nodeName
+  if (!node) return std::nullopt;
+  return LabPod{pod.Key(),
+                pod.node_name,
+                PodNetns(index),
+                absl::StrCat(node->cgroup, "/kubepods/burstable/pod", pod.uid, "/probe"),
+                ip,
+                std::nullopt};
+}
+
+}  // namespace
+
+absl::StatusOr<LabState> PlanLab(const policy::ClusterState& cluster, const std::string& manifests,
+                                 const std::string& lab_cgroup) {
+  std::vector<std::string> names = NodeNames(cluster);
+  if (names.empty())
+    return absl::InvalidArgumentError("no nodes: declare Node objects or give pods spec.nodeName");
+  LabState lab;
+  lab.manifests = std::filesystem::absolute(manifests).string();
+  lab.lab_cgroup = lab_cgroup;
+  lab.inet = LabInternet{kInternetNetns, lab_cgroup + "/world", kWorldHosts};
+  for (size_t i = 0; i < names.size(); ++i)
+    lab.nodes.push_back(PlanNode(i, names[i], cluster, lab_cgroup));
+  for (const auto& [_, pod] : cluster.pods) {
+    if (auto p = PlanPod(lab.pods.size(), pod, lab)) lab.pods.push_back(std::move(*p));
+  }
+  return lab;
+}
+
+}  // namespace warden::lab
