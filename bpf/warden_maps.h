@@ -7,53 +7,53 @@
 
 #include "warden_structs.h"
 
-#define WD_TABLES(side)                         \
-  struct {                                      \
-    __uint(type, BPF_MAP_TYPE_HASH);            \
-    __uint(max_entries, 16384);                 \
-    __type(key, __u64); /* cgroup id */         \
-    __type(value, struct wd_endpoint);          \
-    __uint(pinning, LIBBPF_PIN_BY_NAME);        \
-  } wd_endpoints_##side SEC(".maps");           \
-  struct {                                      \
-    __uint(type, BPF_MAP_TYPE_LPM_TRIE);        \
-    __uint(max_entries, 65536);                 \
-    __type(key, struct wd_ipcache_key);         \
-    __type(value, struct wd_ipcache_value);     \
-    __uint(map_flags, BPF_F_NO_PREALLOC);       \
-    __uint(pinning, LIBBPF_PIN_BY_NAME);        \
-  } wd_ipcache_##side SEC(".maps");             \
-  /* full-length (/32, /128) ipcache entries */ \
-  struct {                                      \
-    __uint(type, BPF_MAP_TYPE_HASH);            \
-    __uint(max_entries, 65536);                 \
-    __type(key, struct wd_ipcache_key);         \
-    __type(value, struct wd_ipcache_value);     \
-    __uint(map_flags, BPF_F_NO_PREALLOC);       \
-    __uint(pinning, LIBBPF_PIN_BY_NAME);        \
-  } wd_iphost_##side SEC(".maps");              \
-  struct {                                      \
-    __uint(type, BPF_MAP_TYPE_HASH);            \
-    __uint(max_entries, 262144);                \
-    __type(key, struct wd_policy_key);          \
-    __type(value, struct wd_policy_value);      \
-    __uint(map_flags, BPF_F_NO_PREALLOC);       \
-    __uint(pinning, LIBBPF_PIN_BY_NAME);        \
-  } wd_policy_##side SEC(".maps");              \
-  struct {                                      \
-    __uint(type, BPF_MAP_TYPE_ARRAY);           \
-    __uint(max_entries, 256);                   \
-    __type(key, __u32);                         \
-    __type(value, struct wd_portset);           \
-    __uint(pinning, LIBBPF_PIN_BY_NAME);        \
-  } wd_portsets_##side SEC(".maps");            \
-  struct {                                      \
-    __uint(type, BPF_MAP_TYPE_LPM_TRIE);        \
-    __uint(max_entries, 1024);                  \
-    __type(key, struct wd_ipcache_key);         \
-    __type(value, struct wd_policy_value);      \
-    __uint(map_flags, BPF_F_NO_PREALLOC);       \
-    __uint(pinning, LIBBPF_PIN_BY_NAME);        \
+#define WD_TABLES(side)                            \
+  struct {                                         \
+    __uint(type, BPF_MAP_TYPE_HASH);               \
+    __uint(max_entries, WD_ENDPOINTS_MAX_ENTRIES); \
+    __type(key, __u64); /* cgroup id */            \
+    __type(value, struct wd_endpoint);             \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);           \
+  } wd_endpoints_##side SEC(".maps");              \
+  struct {                                         \
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);           \
+    __uint(max_entries, WD_IPCACHE_MAX_ENTRIES);   \
+    __type(key, struct wd_ipcache_key);            \
+    __type(value, struct wd_ipcache_value);        \
+    __uint(map_flags, BPF_F_NO_PREALLOC);          \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);           \
+  } wd_ipcache_##side SEC(".maps");                \
+  /* full-length (/32, /128) ipcache entries */    \
+  struct {                                         \
+    __uint(type, BPF_MAP_TYPE_HASH);               \
+    __uint(max_entries, WD_IPHOST_MAX_ENTRIES);    \
+    __type(key, struct wd_ipcache_key);            \
+    __type(value, struct wd_ipcache_value);        \
+    __uint(map_flags, BPF_F_NO_PREALLOC);          \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);           \
+  } wd_iphost_##side SEC(".maps");                 \
+  struct {                                         \
+    __uint(type, BPF_MAP_TYPE_HASH);               \
+    __uint(max_entries, WD_POLICY_MAX_ENTRIES);    \
+    __type(key, struct wd_policy_key);             \
+    __type(value, struct wd_policy_value);         \
+    __uint(map_flags, BPF_F_NO_PREALLOC);          \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);           \
+  } wd_policy_##side SEC(".maps");                 \
+  struct {                                         \
+    __uint(type, BPF_MAP_TYPE_ARRAY);              \
+    __uint(max_entries, WD_PORTSETS_MAX_ENTRIES);  \
+    __type(key, __u32);                            \
+    __type(value, struct wd_portset);              \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);           \
+  } wd_portsets_##side SEC(".maps");               \
+  struct {                                         \
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);           \
+    __uint(max_entries, WD_LOCKDOWN_MAX_ENTRIES);  \
+    __type(key, struct wd_ipcache_key);            \
+    __type(value, struct wd_policy_value);         \
+    __uint(map_flags, BPF_F_NO_PREALLOC);          \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);           \
   } wd_lockdown_##side SEC(".maps");
 
 WD_TABLES(a)
@@ -77,7 +77,7 @@ struct {
 
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, WD_VERDICT_MAX_ENTRIES);
+  __uint(max_entries, WD_VERDICTS_MAX_ENTRIES);
   __type(key, struct wd_verdict_key);
   __type(value, struct wd_verdict_value);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -94,7 +94,7 @@ struct {
 /* Packet and connect counters per (hook, reason): index hook * WD_REASON_COUNT + reason. */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, 4 * WD_REASON_COUNT);
+  __uint(max_entries, WD_COUNTERS_MAX_ENTRIES);
   __type(key, __u32);
   __type(value, __u64);
   __uint(pinning, LIBBPF_PIN_BY_NAME);

@@ -7,14 +7,6 @@
 
 #define WD_ETH_P_IP 0x0800
 #define WD_ETH_P_IPV6 0x86DD
-#define WD_IPPROTO_HOPOPTS 0
-#define WD_IPPROTO_TCP 6
-#define WD_IPPROTO_UDP 17
-#define WD_IPPROTO_ROUTING 43
-#define WD_IPPROTO_FRAGMENT 44
-#define WD_IPPROTO_AH 51
-#define WD_IPPROTO_DSTOPTS 60
-#define WD_IPPROTO_SCTP 132
 
 struct wd_flow {
   __u8 family; /* WD_AF_* */

@@ -42,8 +42,8 @@ TwinVerdict DatapathTwin::Lookup(uint32_t local, const wd_ipcache_value& remote,
                                  std::optional<Protocol> protocol, uint16_t port) const {
   TwinVerdict v;
   // Step 1: is the local identity isolated in this direction? If not, everything passes.
-  wd_identity_info info = snap_.InfoOf(local);
-  v.isolated = (info.isolated >> direction) & 1u;
+  const Identity* id = snap_.FindIdentity(local);
+  v.isolated = id && ((id->isolated >> direction) & 1u);
   if (!v.isolated) {
     v.allowed = true;
     return v;

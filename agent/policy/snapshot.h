@@ -95,12 +95,6 @@ struct Snapshot {
     auto it = identity_index.find(id);
     return it == identity_index.end() ? nullptr : &identities[it->second];
   }
-  wd_identity_info InfoOf(uint32_t id) const {
-    wd_identity_info info{};
-    info.identity = id;
-    if (const Identity* i = FindIdentity(id)) info.isolated = i->isolated;
-    return info;
-  }
 };
 
 wd_ipcache_key MakeIpcacheKey(const Cidr& prefix);

@@ -94,13 +94,14 @@ TEST_F(NodeAgentTest, AnUpdateTheKernelRefusesLeavesTheTablesInForceExactly) {
   const uint32_t local = good.policy.begin()->first;
   const auto first_key = good.policy.begin()->second->begin()->first;
 
-  // Refused: one more entry in x/a's block, and 300 port sets (wd_portsets holds 256).
+  // Refused: one more entry in x/a's block, and more port sets than wd_portsets holds (those in
+  // use plus WD_PORTSETS_MAX_ENTRIES new ones).
   control::NodeState bad = good;
   bad.version = 2;
   control::PolicyRecord all{};
   for (auto& ps : all.portset) ps = WD_PORTSET_ALL;
   bad.policy[local].Mut()[{first_key.first + 1, first_key.second}] = all;
-  for (int i = 0; i < 300; ++i) {
+  for (int i = 0; i < WD_PORTSETS_MAX_ENTRIES; ++i) {
     bad.portsets.Mut().push_back(
         {{static_cast<uint16_t>(1000 + i), static_cast<uint16_t>(1000 + i)}});
   }
