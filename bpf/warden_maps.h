@@ -59,6 +59,31 @@
 WD_TABLES(a)
 WD_TABLES(b)
 
+/* The maps of one copy of the tables. A program picks the copy once per packet (or connect) and
+ * branches there, each branch with its own wd_tables of constant map addresses: every lookup
+ * then names one map, which the verifier needs to turn it into a direct call (a call site that
+ * sees two maps goes through the map's ops table instead). */
+struct wd_tables {
+  void* endpoints;
+  void* iphost;
+  void* ipcache;
+  void* policy;
+  void* portsets;
+  void* lockdown;
+};
+
+static __always_inline struct wd_tables wd_tables_a(void) {
+  struct wd_tables t = {&wd_endpoints_a, &wd_iphost_a,   &wd_ipcache_a,
+                        &wd_policy_a,    &wd_portsets_a, &wd_lockdown_a};
+  return t;
+}
+
+static __always_inline struct wd_tables wd_tables_b(void) {
+  struct wd_tables t = {&wd_endpoints_b, &wd_iphost_b,   &wd_ipcache_b,
+                        &wd_policy_b,    &wd_portsets_b, &wd_lockdown_b};
+  return t;
+}
+
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, 1);
@@ -66,6 +91,12 @@ struct {
   __type(value, struct wd_config);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } wd_config SEC(".maps");
+
+/* wd_config's one entry (never NULL in fact; the verifier wants the check). */
+static __always_inline const struct wd_config* wd_cfg(void) {
+  __u32 zero = 0;
+  return bpf_map_lookup_elem(&wd_config, &zero);
+}
 
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
