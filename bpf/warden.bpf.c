@@ -90,9 +90,8 @@ struct wd_packet {
 };
 
 /* What the fast path looked up for a packet of a TCP socket, handed to wd_skb_slow so that it
- * does not repeat it: the verdict keys in the order they were looked up ([0] a listener's own
- * direction, or the likelier direction of a connection's packet; [1] the other direction, a
- * connection only) and, for a connection, their wd_verdicts entries of this generation (NULL
+ * does not repeat it: the verdict keys of the packet's own direction [0] and (a connection) of
+ * the reverse one [1] and, for a connection, their wd_verdicts entries of this generation (NULL
  * when absent; neither of them allowing). Not part of struct wd_packet, so that it can share
  * stack with the headers wd_parse_skb reads before. */
 struct wd_tcp_lookup {
@@ -132,6 +131,14 @@ static __always_inline int wd_connection_cached(const struct wd_packet* p, struc
   if (l->cached[1] && l->cached[1]->allow) {
     wd_vcache_put(rk, rh, generation);
     return 1;
+  }
+  /* On to a decision: the packet's own direction first, as wd_skb_slow takes them (one order
+   * there instead of two keeps the verifier's work down). */
+  if (reply_likely) {
+    wd_verdict_key_swap(k, rk);
+    struct wd_verdict_value* c = l->cached[0];
+    l->cached[0] = l->cached[1];
+    l->cached[1] = c;
   }
   return 0;
 }
@@ -185,19 +192,17 @@ int wd_ingress(struct __sk_buff* skb) { return wd_skb(skb, WD_DIR_INGRESS); }
  * reverse one's if none is cached. Events name this direction's verdict only. */
 static __always_inline int wd_skb_connection(const struct wd_packet* p,
                                              const struct wd_tcp_lookup* l, __u8 hook, __u8 dir) {
-  int own = l->key[0].direction == dir ? 0 : 1;
   struct wd_local local = {};
   struct wd_decision d;
-  int fresh =
-      wd_verdict(&p->view, WD_ANCESTRY_SKB, &l->key[own], l->cached[own], &p->flow, &local, &d);
+  int fresh = wd_verdict(&p->view, WD_ANCESTRY_SKB, &l->key[0], l->cached[0], &p->flow, &local, &d);
   if (d.allow) {
     wd_count(hook, d.reason);
     if (fresh) wd_emit(hook, dir, &local, &p->flow, &d);
     return 1;
   }
-  if (!l->cached[own ^ 1]) {
+  if (!l->cached[1]) {
     struct wd_decision rd;
-    wd_verdict(&p->view, WD_ANCESTRY_SKB, &l->key[own ^ 1], 0, &p->flow, &local, &rd);
+    wd_verdict(&p->view, WD_ANCESTRY_SKB, &l->key[1], 0, &p->flow, &local, &rd);
     if (rd.allow) {
       wd_count(hook, rd.reason);
       return 1;

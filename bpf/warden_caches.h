@@ -21,6 +21,18 @@ static __always_inline void wd_verdict_key_of(struct wd_verdict_key* k, __u64 cg
   __builtin_memcpy(k->remote_addr, f->remote_addr, 16);
 }
 
+/* Swaps two keys word by word, through registers (no third key on the stack). */
+static __always_inline void wd_verdict_key_swap(struct wd_verdict_key* a,
+                                                struct wd_verdict_key* b) {
+  __u64* x = (__u64*)a;
+  __u64* y = (__u64*)b;
+  for (int i = 0; i < (int)(sizeof(*a) / 8); i++) {
+    __u64 w = x[i];
+    x[i] = y[i];
+    y[i] = w;
+  }
+}
+
 /* k's wd_verdicts entry if it is of `generation`, else NULL. */
 static __always_inline struct wd_verdict_value* wd_cached(const struct wd_verdict_key* k,
                                                           __u32 generation) {
