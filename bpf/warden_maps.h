@@ -59,10 +59,10 @@
 WD_TABLES(a)
 WD_TABLES(b)
 
-/* The maps of one copy of the tables. A program picks the copy once per packet (or connect) and
- * branches there, each branch with its own wd_tables of constant map addresses: every lookup
- * then names one map, which the verifier needs to turn it into a direct call (a call site that
- * sees two maps goes through the map's ops table instead). */
+/* The maps of one copy of the tables. A program reads wd_config.active once per packet (or
+ * connect) and, where it decides, branches on it, each branch with its own wd_tables of
+ * constant map addresses: every lookup then names one map, which the verifier needs to turn it
+ * into a direct call (a call site that sees two maps goes through the map's ops table). */
 struct wd_tables {
   void* endpoints;
   void* iphost;
