@@ -5,6 +5,19 @@
 
 #define WD_ABI_VERSION 1
 
+/* A compile-time check in both the BPF C build (C11) and user space (C++). */
+#ifdef __cplusplus
+#define WD_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
+#else
+#define WD_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#endif
+/* Layout checks of the structs in warden_structs.h (no stddef.h: vmlinux.h builds have none). */
+#define WD_ASSERT_SIZE(type, size) \
+  WD_STATIC_ASSERT(sizeof(struct type) == (size), "struct " #type ": size changed")
+#define WD_ASSERT_OFFSET(type, field, offset)                          \
+  WD_STATIC_ASSERT(__builtin_offsetof(struct type, field) == (offset), \
+                   "struct " #type ": offset of " #field " changed")
+
 /* Reserved security identities. Pod identities start at WD_ID_POD_MIN; identities derived from
  * CIDRs (ipBlocks and the whole address space) have WD_ID_CIDR_FLAG set, as in Cilium's
  * local-scope identities, so the two spaces never collide. */
@@ -21,7 +34,7 @@
 #define WD_DIR_INGRESS 0
 #define WD_DIR_EGRESS 1
 
-/* wd_identity_info.isolated bits: a NetworkPolicy of that type selects the identity. */
+/* wd_endpoint.isolated bits: a NetworkPolicy of that type selects the endpoint's identity. */
 #define WD_ISOLATED_INGRESS (1u << WD_DIR_INGRESS)
 #define WD_ISOLATED_EGRESS (1u << WD_DIR_EGRESS)
 
@@ -45,23 +58,34 @@
 #define WD_AF_INET 4
 #define WD_AF_INET6 6
 
+/* IP protocol numbers (wd_flow.protocol, wd_ct_key.protocol, wd_verdict_key.protocol,
+ * wd_event.protocol), and the IPv6 extension headers the parser steps over. */
+#define WD_IPPROTO_HOPOPTS 0
+#define WD_IPPROTO_TCP 6
+#define WD_IPPROTO_UDP 17
+#define WD_IPPROTO_ROUTING 43
+#define WD_IPPROTO_FRAGMENT 44
+#define WD_IPPROTO_AH 51
+#define WD_IPPROTO_DSTOPTS 60
+#define WD_IPPROTO_SCTP 132
+
 /* wd_endpoint.flags */
 /* An egress-gateway pod: may reach the world from a gateway node. */
 #define WD_EP_GATEWAY (1u << 0)
 
 /* wd_config.pool */
 #define WD_POOL_DEFAULT 0 /* no direct egress to the world, except the lockdown allowances */
-#define WD_POOL_GATEWAY 1 /* only gateway endpoints reach the world, on ports 80 and 443 */
+#define WD_POOL_GATEWAY 1 /* only gateway endpoints reach the world, on TCP ports 80 and 443 */
 
 /* wd_config.unknown_pod */
 #define WD_UNKNOWN_POD_DENY 0
 #define WD_UNKNOWN_POD_ALLOW 1
 
-/* Verdict reasons: index of the counters array and wd_event.reason. Keep in line with
- * agent/datapath/reasons.cc. */
+/* Verdict reasons: index of the counters array and wd_event.reason. Keep in line with ReasonName
+ * in agent/datapath/bpf_datapath.cc. */
 #define WD_REASON_ALLOW_POLICY 0       /* a NetworkPolicy rule allows it */
 #define WD_REASON_ALLOW_NOT_ISOLATED 1 /* no policy of this direction selects the pod */
-#define WD_REASON_ALLOW_TRACKED 2      /* part of a flow already allowed (conntrack) */
+#define WD_REASON_ALLOW_TRACKED 2      /* a cached verdict or a conntrack entry allows it */
 #define WD_REASON_ALLOW_HOST 3 /* a host process (lockdown permitting), or the pod's own node */
 #define WD_REASON_ALLOW_UNKNOWN_POD 4   /* a pod Warden does not know, with --unknown-pod allow */
 #define WD_REASON_DENY_POLICY 5         /* the pod is isolated and no rule allows it */
@@ -74,25 +98,39 @@
 #define WD_VERDICT_ALLOW 1
 #define WD_VERDICT_DENY 0
 
-/* wd_event.hook */
+/* wd_event.hook, and the counters' hook index. Keep in line with HookName in
+ * agent/datapath/bpf_datapath.cc. */
 #define WD_HOOK_EGRESS 0
 #define WD_HOOK_INGRESS 1
 #define WD_HOOK_CONNECT 2
 #define WD_HOOK_SENDMSG 3
+#define WD_HOOK_COUNT 4
 
-/* Conntrack entry origin (wd_ct_value.origin) = the direction whose policy admitted it. */
-/* Map capacities (bpf/warden_maps.h); user space checks what it writes against them. */
-#define WD_PORTSET_MAX_ENTRIES 256
-#define WD_IPCACHE_MAX_ENTRIES 65536 /* LPM prefixes other than full-length ones */
-#define WD_IPHOST_MAX_ENTRIES 65536  /* full-length prefixes: pod and node addresses */
-#define WD_CT_MAX_ENTRIES 65536
-#define WD_VERDICT_MAX_ENTRIES 65536
-#define WD_VCACHE_SLOTS 1024 /* per CPU; a power of two */
-
+/* wd_config.pod_levels: how many cgroup levels may hold pod cgroups. */
 #define WD_MAX_POD_LEVELS 2
+
+/* Map capacities (max_entries) as compiled into bpf/warden_maps.h. The agent may resize the
+ * policy, portset, ipcache and iphost maps at load time (BpfDatapath::Options). */
+#define WD_ENDPOINTS_MAX_ENTRIES 16384 /* wd_endpoints_{a,b}: local pod cgroups */
+#define WD_IPCACHE_MAX_ENTRIES 65536   /* wd_ipcache_{a,b}: prefixes shorter than /32, /128 */
+#define WD_IPHOST_MAX_ENTRIES 65536    /* wd_iphost_{a,b}: full-length prefixes */
+#define WD_POLICY_MAX_ENTRIES 262144   /* wd_policy_{a,b} */
+#define WD_PORTSETS_MAX_ENTRIES 256    /* wd_portsets_{a,b} */
+#define WD_LOCKDOWN_MAX_ENTRIES 1024   /* wd_lockdown_{a,b} */
+#define WD_CT_MAX_ENTRIES 65536        /* wd_ct */
+#define WD_VERDICTS_MAX_ENTRIES 65536  /* wd_verdicts */
+#define WD_VCACHE_SLOTS 1024           /* wd_vcache, per CPU; a power of two */
+#define WD_COUNTERS_MAX_ENTRIES (WD_HOOK_COUNT * WD_REASON_COUNT) /* wd_counters */
 
 /* The event ring buffer (bytes) and the fill level past which the reader is woken up. */
 #define WD_EVENTS_RING_BYTES (1024 * 1024)
 #define WD_EVENTS_WAKEUP_BYTES (WD_EVENTS_RING_BYTES / 4)
+
+WD_STATIC_ASSERT((WD_VCACHE_SLOTS & (WD_VCACHE_SLOTS - 1)) == 0,
+                 "wd_vcache_index masks the hash: WD_VCACHE_SLOTS must be a power of two");
+WD_STATIC_ASSERT(WD_PORTSETS_MAX_ENTRIES <= 65536,
+                 "wd_policy_value.portset[] holds a port set's index in 16 bits");
+WD_STATIC_ASSERT((WD_EVENTS_RING_BYTES & (WD_EVENTS_RING_BYTES - 1)) == 0,
+                 "a ring buffer's size is a power of two (of at least a page)");
 
 #endif /* WARDEN_CONSTS_H */

@@ -7,57 +7,82 @@
 
 #include "warden_structs.h"
 
-#define WD_TABLES(side)                          \
-  struct {                                       \
-    __uint(type, BPF_MAP_TYPE_HASH);             \
-    __uint(max_entries, 16384);                  \
-    __type(key, __u64); /* cgroup id */          \
-    __type(value, struct wd_endpoint);           \
-    __uint(pinning, LIBBPF_PIN_BY_NAME);         \
-  } wd_endpoints_##side SEC(".maps");            \
-  struct {                                       \
-    __uint(type, BPF_MAP_TYPE_LPM_TRIE);         \
-    __uint(max_entries, WD_IPCACHE_MAX_ENTRIES); \
-    __type(key, struct wd_ipcache_key);          \
-    __type(value, struct wd_ipcache_value);      \
-    __uint(map_flags, BPF_F_NO_PREALLOC);        \
-    __uint(pinning, LIBBPF_PIN_BY_NAME);         \
-  } wd_ipcache_##side SEC(".maps");              \
-  /* full-length (/32, /128) ipcache entries */  \
-  struct {                                       \
-    __uint(type, BPF_MAP_TYPE_HASH);             \
-    __uint(max_entries, WD_IPHOST_MAX_ENTRIES);  \
-    __type(key, struct wd_ipcache_key);          \
-    __type(value, struct wd_ipcache_value);      \
-    __uint(map_flags, BPF_F_NO_PREALLOC);        \
-    __uint(pinning, LIBBPF_PIN_BY_NAME);         \
-  } wd_iphost_##side SEC(".maps");               \
-  struct {                                       \
-    __uint(type, BPF_MAP_TYPE_HASH);             \
-    __uint(max_entries, 262144);                 \
-    __type(key, struct wd_policy_key);           \
-    __type(value, struct wd_policy_value);       \
-    __uint(map_flags, BPF_F_NO_PREALLOC);        \
-    __uint(pinning, LIBBPF_PIN_BY_NAME);         \
-  } wd_policy_##side SEC(".maps");               \
-  struct {                                       \
-    __uint(type, BPF_MAP_TYPE_ARRAY);            \
-    __uint(max_entries, WD_PORTSET_MAX_ENTRIES); \
-    __type(key, __u32);                          \
-    __type(value, struct wd_portset);            \
-    __uint(pinning, LIBBPF_PIN_BY_NAME);         \
-  } wd_portsets_##side SEC(".maps");             \
-  struct {                                       \
-    __uint(type, BPF_MAP_TYPE_LPM_TRIE);         \
-    __uint(max_entries, 1024);                   \
-    __type(key, struct wd_ipcache_key);          \
-    __type(value, struct wd_policy_value);       \
-    __uint(map_flags, BPF_F_NO_PREALLOC);        \
-    __uint(pinning, LIBBPF_PIN_BY_NAME);         \
+#define WD_TABLES(side)                            \
+  struct {                                         \
+    __uint(type, BPF_MAP_TYPE_HASH);               \
+    __uint(max_entries, WD_ENDPOINTS_MAX_ENTRIES); \
+    __type(key, __u64); /* cgroup id */            \
+    __type(value, struct wd_endpoint);             \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);           \
+  } wd_endpoints_##side SEC(".maps");              \
+  struct {                                         \
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);           \
+    __uint(max_entries, WD_IPCACHE_MAX_ENTRIES);   \
+    __type(key, struct wd_ipcache_key);            \
+    __type(value, struct wd_ipcache_value);        \
+    __uint(map_flags, BPF_F_NO_PREALLOC);          \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);           \
+  } wd_ipcache_##side SEC(".maps");                \
+  /* full-length (/32, /128) ipcache entries */    \
+  struct {                                         \
+    __uint(type, BPF_MAP_TYPE_HASH);               \
+    __uint(max_entries, WD_IPHOST_MAX_ENTRIES);    \
+    __type(key, struct wd_ipcache_key);            \
+    __type(value, struct wd_ipcache_value);        \
+    __uint(map_flags, BPF_F_NO_PREALLOC);          \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);           \
+  } wd_iphost_##side SEC(".maps");                 \
+  struct {                                         \
+    __uint(type, BPF_MAP_TYPE_HASH);               \
+    __uint(max_entries, WD_POLICY_MAX_ENTRIES);    \
+    __type(key, struct wd_policy_key);             \
+    __type(value, struct wd_policy_value);         \
+    __uint(map_flags, BPF_F_NO_PREALLOC);          \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);           \
+  } wd_policy_##side SEC(".maps");                 \
+  struct {                                         \
+    __uint(type, BPF_MAP_TYPE_ARRAY);              \
+    __uint(max_entries, WD_PORTSETS_MAX_ENTRIES);  \
+    __type(key, __u32);                            \
+    __type(value, struct wd_portset);              \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);           \
+  } wd_portsets_##side SEC(".maps");               \
+  struct {                                         \
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);           \
+    __uint(max_entries, WD_LOCKDOWN_MAX_ENTRIES);  \
+    __type(key, struct wd_ipcache_key);            \
+    __type(value, struct wd_policy_value);         \
+    __uint(map_flags, BPF_F_NO_PREALLOC);          \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);           \
   } wd_lockdown_##side SEC(".maps");
 
 WD_TABLES(a)
 WD_TABLES(b)
+
+/* The maps of one copy of the tables. A program reads wd_config.active once per packet (or
+ * connect) and, where it decides, branches on it, each branch with its own wd_tables of
+ * constant map addresses: every lookup then names one map, which the verifier needs to turn it
+ * into a direct call (a call site that sees two maps goes through the map's ops table). */
+struct wd_tables {
+  void* endpoints;
+  void* iphost;
+  void* ipcache;
+  void* policy;
+  void* portsets;
+  void* lockdown;
+};
+
+static __always_inline struct wd_tables wd_tables_a(void) {
+  struct wd_tables t = {&wd_endpoints_a, &wd_iphost_a,   &wd_ipcache_a,
+                        &wd_policy_a,    &wd_portsets_a, &wd_lockdown_a};
+  return t;
+}
+
+static __always_inline struct wd_tables wd_tables_b(void) {
+  struct wd_tables t = {&wd_endpoints_b, &wd_iphost_b,   &wd_ipcache_b,
+                        &wd_policy_b,    &wd_portsets_b, &wd_lockdown_b};
+  return t;
+}
 
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -66,6 +91,12 @@ struct {
   __type(value, struct wd_config);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } wd_config SEC(".maps");
+
+/* wd_config's one entry (never NULL in fact; the verifier wants the check). */
+static __always_inline const struct wd_config* wd_cfg(void) {
+  __u32 zero = 0;
+  return bpf_map_lookup_elem(&wd_config, &zero);
+}
 
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -77,7 +108,7 @@ struct {
 
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, WD_VERDICT_MAX_ENTRIES);
+  __uint(max_entries, WD_VERDICTS_MAX_ENTRIES);
   __type(key, struct wd_verdict_key);
   __type(value, struct wd_verdict_value);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -94,7 +125,7 @@ struct {
 /* Packet and connect counters per (hook, reason): index hook * WD_REASON_COUNT + reason. */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, 4 * WD_REASON_COUNT);
+  __uint(max_entries, WD_COUNTERS_MAX_ENTRIES);
   __type(key, __u32);
   __type(value, __u64);
   __uint(pinning, LIBBPF_PIN_BY_NAME);

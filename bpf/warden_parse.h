@@ -7,23 +7,16 @@
 
 #define WD_ETH_P_IP 0x0800
 #define WD_ETH_P_IPV6 0x86DD
-#define WD_IPPROTO_HOPOPTS 0
-#define WD_IPPROTO_TCP 6
-#define WD_IPPROTO_UDP 17
-#define WD_IPPROTO_ROUTING 43
-#define WD_IPPROTO_FRAGMENT 44
-#define WD_IPPROTO_AH 51
-#define WD_IPPROTO_DSTOPTS 60
-#define WD_IPPROTO_SCTP 132
 
+/* The addresses first, 8-byte aligned: they are copied whole into keys and events. */
 struct wd_flow {
-  __u8 family; /* WD_AF_* */
-  __u8 protocol;
-  __u16 local_port;  /* host order; 0 when the protocol has none */
-  __u16 remote_port; /* host order */
   __u8 local_addr[16];
   __u8 remote_addr[16];
-};
+  __u16 local_port;  /* host order; 0 when the protocol has none */
+  __u16 remote_port; /* host order */
+  __u8 family;       /* WD_AF_* */
+  __u8 protocol;     /* WD_IPPROTO_* */
+} __attribute__((aligned(8)));
 
 /* Ports of TCP, UDP and SCTP sit in the first four bytes of their headers. */
 static __always_inline int wd_has_ports(__u8 proto) {
@@ -31,19 +24,17 @@ static __always_inline int wd_has_ports(__u8 proto) {
 }
 
 /* Copies `len` bytes at `off` from the packet: straight from its linear part when they are there
- * (a load and a bounds check), else through bpf_skb_load_bytes (a helper call). */
-#define WD_LOAD(skb, off, dst, len)                     \
-  ({                                                    \
-    int r_ = 0;                                         \
-    __u32 o_ = (off);                                   \
-    void* d_ = (void*)(long)(skb)->data;                \
-    void* e_ = (void*)(long)(skb)->data_end;            \
-    if (o_ <= 0x3fff && d_ + o_ + (len) <= e_)          \
-      __builtin_memcpy((dst), d_ + o_, (len));          \
-    else                                                \
-      r_ = bpf_skb_load_bytes((skb), o_, (dst), (len)); \
-    r_;                                                 \
-  })
+ * (a load and a bounds check), else through bpf_skb_load_bytes (a helper call). `len` is a
+ * constant at every call site (the copy is unrolled). */
+static __always_inline int wd_load(struct __sk_buff* skb, __u32 off, void* dst, __u32 len) {
+  void* data = (void*)(long)skb->data;
+  void* end = (void*)(long)skb->data_end;
+  if (off <= 0x3fff && data + off + len <= end) {
+    __builtin_memcpy(dst, data + off, len);
+    return 0;
+  }
+  return bpf_skb_load_bytes(skb, off, dst, len);
+}
 
 /* Returns 0 and fills `f` for IPv4/IPv6, -1 for anything else. `egress` orients the flow: the
  * local end is the source on egress and the destination on ingress. */
@@ -54,7 +45,7 @@ static __always_inline int wd_parse_skb(struct __sk_buff* skb, int egress, struc
   __builtin_memset(f, 0, sizeof(*f));
   if (skb->protocol == bpf_htons(WD_ETH_P_IP)) {
     struct iphdr ip;
-    if (WD_LOAD(skb, 0, &ip, sizeof(ip)) < 0) return -1;
+    if (wd_load(skb, 0, &ip, sizeof(ip)) < 0) return -1;
     f->family = WD_AF_INET;
     f->protocol = ip.protocol;
     src = egress ? f->local_addr : f->remote_addr;
@@ -66,7 +57,7 @@ static __always_inline int wd_parse_skb(struct __sk_buff* skb, int egress, struc
     l4_off = ip.ihl * 4;
   } else if (skb->protocol == bpf_htons(WD_ETH_P_IPV6)) {
     struct ipv6hdr ip6;
-    if (WD_LOAD(skb, 0, &ip6, sizeof(ip6)) < 0) return -1;
+    if (wd_load(skb, 0, &ip6, sizeof(ip6)) < 0) return -1;
     f->family = WD_AF_INET6;
     src = egress ? f->local_addr : f->remote_addr;
     dst = egress ? f->remote_addr : f->local_addr;
@@ -99,7 +90,7 @@ static __always_inline int wd_parse_skb(struct __sk_buff* skb, int egress, struc
   }
   if (ports) {
     __u16 p[2];
-    if (WD_LOAD(skb, l4_off, p, sizeof(p)) < 0) return -1;
+    if (wd_load(skb, l4_off, p, sizeof(p)) < 0) return -1;
     f->local_port = bpf_ntohs(egress ? p[0] : p[1]);
     f->remote_port = bpf_ntohs(egress ? p[1] : p[0]);
   }

@@ -10,9 +10,10 @@
 
 #include "warden_consts.h"
 
-/* ipcache: an LPM trie from remote address to the identities it belongs to.
- * prefixlen = WD_IPCACHE_PREFIX_BASE + the address prefix length. The family byte is part of
- * the matched data, so IPv4 and IPv6 entries never shadow each other. */
+/* ipcache: from a remote address to the identities it belongs to. Full-length prefixes (pod and
+ * node addresses) sit in the wd_iphost hash, the others in the wd_ipcache LPM trie; both have
+ * this key. prefixlen = WD_IPCACHE_PREFIX_BASE + the address prefix length. The family byte is
+ * part of the matched data, so IPv4 and IPv6 entries never shadow each other. */
 struct wd_ipcache_key {
   __u32 prefixlen;
   __u8 family; /* WD_AF_INET or WD_AF_INET6 */
@@ -21,20 +22,13 @@ struct wd_ipcache_key {
 };
 
 struct wd_ipcache_value {
-  /* A pod identity, or WD_ID_HOST / WD_ID_WORLD / WD_ID_CLUSTER. Peers given by podSelector
-   * and namespaceSelector are keyed by this. */
+  /* A pod identity, or WD_ID_HOST / WD_ID_WORLD / WD_ID_CLUSTER / WD_ID_LOCAL_HOST. Peers given
+   * by podSelector and namespaceSelector are keyed by this. */
   __u32 identity;
   /* The CIDR identity of the address: which ipBlock prefixes contain it (and, for a pod
    * address, which named ports the pod declares). Peers given by ipBlock, and rules with no
    * peers, are keyed by this. Every address has one. */
   __u32 cidr_identity;
-};
-
-/* Per-identity facts that the policy lookup needs first. */
-struct wd_identity_info {
-  __u32 identity;
-  __u8 isolated; /* WD_ISOLATED_* bits */
-  __u8 pad[3];
 };
 
 /* policy: a hash from (local identity, remote identity, direction) to the ports allowed. */
@@ -70,13 +64,15 @@ struct wd_endpoint {
 struct wd_config {
   __u64 kubepods_cgroup_id; /* the node's kubepods cgroup: below it every process is a pod's */
   __u32 kubepods_level;     /* its level (root = 0) */
-  __u32 pod_levels[WD_MAX_POD_LEVELS]; /* levels where pod cgroups sit (Guaranteed, other QoS) */
-  __u32 generation;  /* bumped on every policy change: conntrack entries re-check */
+  /* Levels where pod cgroups sit, tried in order (the agent: kubepods + 2 for Burstable and
+   * BestEffort pods, kubepods + 1 for Guaranteed ones); 0 = unused. */
+  __u32 pod_levels[WD_MAX_POD_LEVELS];
+  __u32 generation;  /* bumped on every update: cached verdicts and conntrack entries re-check */
   __u8 configured;   /* 0 until the agent has written every table once */
   __u8 pool;         /* WD_POOL_* */
   __u8 unknown_pod;  /* WD_UNKNOWN_POD_* */
   __u8 active;       /* which copy of the double-buffered tables is live: 0 = _a, 1 = _b */
-  __u32 vcache_seed; /* random per generation: see warden_vcache.h (was padding: same size) */
+  __u32 vcache_seed; /* random per generation: see warden_vcache.h */
 };
 
 /* lockdown: an LPM trie of world destinations that a default-pool node may still reach
@@ -92,7 +88,7 @@ struct wd_ct_key {
    * no endpoint lookup. Identity changes bump wd_config.generation, which re-checks flows. */
   __u64 cgroup_id;
   __u8 family;
-  __u8 protocol; /* IPPROTO_* */
+  __u8 protocol; /* WD_IPPROTO_* */
   __u16 local_port;
   __u16 remote_port;
   __u8 pad[2];
@@ -161,5 +157,45 @@ struct wd_event {
   __u8 local_addr[16];
   __u8 remote_addr[16];
 };
+
+/* ---- layout checks ----------------------------------------------------------------------------
+ * Pinned maps outlive the agent that created them: a new agent (and `bpftool map dump`) must read
+ * them with the same sizes. Changing one of these is an ABI change (WD_ABI_VERSION). */
+WD_ASSERT_SIZE(wd_ipcache_key, 24);
+WD_ASSERT_SIZE(wd_ipcache_value, 8);
+WD_ASSERT_SIZE(wd_policy_key, 12);
+WD_ASSERT_SIZE(wd_policy_value, 8);
+WD_ASSERT_SIZE(wd_portset, 8192);
+WD_ASSERT_SIZE(wd_endpoint, 8);
+WD_ASSERT_SIZE(wd_config, 32);
+WD_ASSERT_SIZE(wd_ct_key, 32);
+WD_ASSERT_SIZE(wd_ct_value, 8);
+WD_ASSERT_SIZE(wd_verdict_key, 32);
+WD_ASSERT_SIZE(wd_verdict_value, 24);
+WD_ASSERT_SIZE(wd_vcache_slot, 48);
+WD_ASSERT_SIZE(wd_event, 72);
+
+/* The LPM trie matches the bits after prefixlen: the family byte and its padding
+ * (WD_IPCACHE_PREFIX_BASE bits), then the address. */
+WD_ASSERT_OFFSET(wd_ipcache_key, family, 4);
+WD_ASSERT_OFFSET(wd_ipcache_key, addr, 4 + WD_IPCACHE_PREFIX_BASE / 8);
+
+/* wd_vcache_hash() and the programs' key compare read a wd_verdict_key as four u64 words: every
+ * byte is a field or zeroed padding, and the struct is 8-byte aligned. */
+WD_ASSERT_OFFSET(wd_verdict_key, cgroup_id, 0);
+WD_ASSERT_OFFSET(wd_verdict_key, family, 8);
+WD_ASSERT_OFFSET(wd_verdict_key, protocol, 9);
+WD_ASSERT_OFFSET(wd_verdict_key, direction, 10);
+WD_ASSERT_OFFSET(wd_verdict_key, pad, 11);
+WD_ASSERT_OFFSET(wd_verdict_key, port, 12);
+WD_ASSERT_OFFSET(wd_verdict_key, pad2, 14);
+WD_ASSERT_OFFSET(wd_verdict_key, remote_addr, 16);
+WD_STATIC_ASSERT(__alignof__(struct wd_verdict_key) == 8, "wd_verdict_key is read as u64 words");
+
+/* A wd_vcache slot: the key's four words, then generation and check (read as a u64). */
+WD_ASSERT_OFFSET(wd_vcache_slot, key, 0);
+WD_ASSERT_OFFSET(wd_vcache_slot, generation, 32);
+WD_ASSERT_OFFSET(wd_vcache_slot, pad, 36);
+WD_ASSERT_OFFSET(wd_vcache_slot, check, 40);
 
 #endif /* WARDEN_STRUCTS_H */

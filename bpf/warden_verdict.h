@@ -1,24 +1,15 @@
-/* The verdict: lockdown, then NetworkPolicy through ipcache -> policy -> portset. The user-space
- * twin (agent/policy/lookup.cc) follows the policy steps one for one; docs/datapath.md lists
- * them. Map arguments are always constant per call site (functions are always inlined). */
+/* The decision: lockdown, then NetworkPolicy through ipcache -> policy -> portset, on one copy
+ * of the tables. The user-space twin (agent/policy/lookup.cc) follows the policy steps one for
+ * one; docs/datapath.md lists them. */
 #ifndef WARDEN_VERDICT_H
 #define WARDEN_VERDICT_H
 
-#include "warden_maps.h"
+#include "warden_local.h"
 #include "warden_parse.h"
 
 #define WD_L4_OTHER 255
 
-enum wd_local_kind { WD_LOCAL_POD = 0, WD_LOCAL_HOST = 1, WD_LOCAL_UNKNOWN_POD = 2 };
-
-struct wd_local {
-  __u64 cgroup_id;
-  __u32 identity;
-  __u8 isolated;
-  __u8 flags;
-  __u8 kind; /* enum wd_local_kind */
-};
-
+/* The verdict of one direction, decided or read from a cache. */
 struct wd_decision {
   __u8 allow;
   __u8 reason;
@@ -45,6 +36,7 @@ static __always_inline void wd_ipcache_key_of(struct wd_ipcache_key* k, __u8 fam
   }
 }
 
+/* Whether a policy (or lockdown) entry allows `port` of L4 protocol index `l4`. */
 static __always_inline int wd_ports_allow(void* portsets, const struct wd_policy_value* v, __u8 l4,
                                           __u16 port) {
   if (l4 == WD_L4_OTHER) return (v->flags & WD_POLICY_OTHER_L4) != 0;
@@ -55,40 +47,9 @@ static __always_inline int wd_ports_allow(void* portsets, const struct wd_policy
   return (set->bits[(port >> 6) & (WD_PORTSET_WORDS - 1)] >> (port & 63)) & 1;
 }
 
-/* Finds the local endpoint from a cgroup: `ancestor(level)` yields the id of the socket's
- * ancestor cgroup at that level. */
-#define WD_FIND_LOCAL(out, cfg, endpoints, self_id, ancestor)                             \
-  do {                                                                                    \
-    (out)->cgroup_id = (self_id);                                                         \
-    (out)->identity = WD_ID_HOST;                                                         \
-    (out)->isolated = 0;                                                                  \
-    (out)->flags = 0;                                                                     \
-    (out)->kind = WD_LOCAL_HOST;                                                          \
-    if ((cfg)->kubepods_cgroup_id &&                                                      \
-        ancestor((cfg)->kubepods_level) == (cfg)->kubepods_cgroup_id) {                   \
-      (out)->kind = WD_LOCAL_UNKNOWN_POD;                                                 \
-      (out)->identity = WD_ID_NONE;                                                       \
-      for (int i_ = 0; i_ < WD_MAX_POD_LEVELS; i_++) {                                    \
-        __u32 lvl_ = (cfg)->pod_levels[i_];                                               \
-        if (!lvl_) continue;                                                              \
-        __u64 id_ = ancestor(lvl_);                                                       \
-        struct wd_endpoint* ep_ = bpf_map_lookup_elem(endpoints, &id_);                   \
-        if (ep_) {                                                                        \
-          (out)->cgroup_id = id_; /* events name the pod's cgroup, not the container's */ \
-          (out)->identity = ep_->identity;                                                \
-          (out)->isolated = ep_->isolated;                                                \
-          (out)->flags = ep_->flags;                                                      \
-          (out)->kind = WD_LOCAL_POD;                                                     \
-          break;                                                                          \
-        }                                                                                 \
-      }                                                                                   \
-    }                                                                                     \
-  } while (0)
-
-/* Decides one direction of a flow for a local endpoint. `port` is the port NetworkPolicy
- * looks at: the remote port for egress, the local port for ingress. */
-static __always_inline void wd_decide(void* iphost, void* ipcache, void* policy, void* portsets,
-                                      void* lockdown, const struct wd_config* cfg,
+/* Decides direction `dir` of a flow for `local` on the tables `t`. `port` is the port
+ * NetworkPolicy looks at: the remote port for egress, the local port for ingress. */
+static __always_inline void wd_decide(const struct wd_tables* t, const struct wd_config* cfg,
                                       const struct wd_local* local, __u8 dir, __u8 family,
                                       const __u8* remote_addr, __u8 proto, __u16 port,
                                       struct wd_decision* d) {
@@ -99,8 +60,8 @@ static __always_inline void wd_decide(void* iphost, void* ipcache, void* policy,
   /* Pod and node addresses (full-length prefixes) sit in a hash, whose cost does not grow with
    * the table; only other addresses walk the LPM trie. The longest match of an address that
    * has a full-length entry is that entry, so the answer is the trie's. */
-  struct wd_ipcache_value* rv = bpf_map_lookup_elem(iphost, &key);
-  if (!rv) rv = bpf_map_lookup_elem(ipcache, &key);
+  struct wd_ipcache_value* rv = bpf_map_lookup_elem(t->iphost, &key);
+  if (!rv) rv = bpf_map_lookup_elem(t->ipcache, &key);
   if (rv) remote = *rv;
   d->allow = 0;
   d->remote_identity = remote.identity;
@@ -111,8 +72,8 @@ static __always_inline void wd_decide(void* iphost, void* ipcache, void* policy,
     if (cfg->pool == WD_POOL_GATEWAY) {
       ok = (local->flags & WD_EP_GATEWAY) && proto == WD_IPPROTO_TCP && (port == 80 || port == 443);
     } else {
-      struct wd_policy_value* lv = bpf_map_lookup_elem(lockdown, &key);
-      ok = lv && wd_ports_allow(portsets, lv, l4, port);
+      struct wd_policy_value* lv = bpf_map_lookup_elem(t->lockdown, &key);
+      ok = lv && wd_ports_allow(t->portsets, lv, l4, port);
     }
     if (!ok) {
       d->reason = WD_REASON_DENY_POOL_LOCKDOWN;
@@ -146,16 +107,16 @@ static __always_inline void wd_decide(void* iphost, void* ipcache, void* policy,
   pk.local_identity = local->identity;
   pk.direction = dir;
   pk.remote_identity = remote.identity;
-  struct wd_policy_value* pv = bpf_map_lookup_elem(policy, &pk);
-  if (pv && wd_ports_allow(portsets, pv, l4, port)) {
+  struct wd_policy_value* pv = bpf_map_lookup_elem(t->policy, &pk);
+  if (pv && wd_ports_allow(t->portsets, pv, l4, port)) {
     d->allow = 1;
     d->reason = WD_REASON_ALLOW_POLICY;
     return;
   }
   if (remote.cidr_identity != WD_ID_NONE) {
     pk.remote_identity = remote.cidr_identity;
-    pv = bpf_map_lookup_elem(policy, &pk);
-    if (pv && wd_ports_allow(portsets, pv, l4, port)) {
+    pv = bpf_map_lookup_elem(t->policy, &pk);
+    if (pv && wd_ports_allow(t->portsets, pv, l4, port)) {
       d->allow = 1;
       d->reason = WD_REASON_ALLOW_POLICY;
       d->remote_identity = remote.cidr_identity;
@@ -164,16 +125,5 @@ static __always_inline void wd_decide(void* iphost, void* ipcache, void* policy,
   }
   d->reason = WD_REASON_DENY_POLICY;
 }
-
-/* wd_decide on the live copy of the tables. */
-#define WD_DECIDE(cfg, ...)                                                                     \
-  do {                                                                                          \
-    if ((cfg)->active)                                                                          \
-      wd_decide(&wd_iphost_b, &wd_ipcache_b, &wd_policy_b, &wd_portsets_b, &wd_lockdown_b, cfg, \
-                __VA_ARGS__);                                                                   \
-    else                                                                                        \
-      wd_decide(&wd_iphost_a, &wd_ipcache_a, &wd_policy_a, &wd_portsets_a, &wd_lockdown_a, cfg, \
-                __VA_ARGS__);                                                                   \
-  } while (0)
 
 #endif /* WARDEN_VERDICT_H */

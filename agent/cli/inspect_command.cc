@@ -146,7 +146,7 @@ int RunInspect(const std::vector<std::string>& args) {
       j["lockdown"].push_back({{"prefix", Prefix(k.v)}, {"ports", Ports(ps->live.portsets, v)}});
     j["conntrack_entries"] = ps->conntrack_entries;
     j["verdict_cache_entries"] = ps->verdict_cache_entries;
-    for (uint8_t h = 0; h < 4; ++h) {
+    for (uint8_t h = 0; h < WD_HOOK_COUNT; ++h) {
       for (uint8_t r = 0; r < WD_REASON_COUNT; ++r) {
         uint64_t n = ps->counters[h * WD_REASON_COUNT + r];
         if (n) j["counters"][datapath::HookName(h)][datapath::ReasonName(r)] = n;
@@ -213,7 +213,7 @@ int RunInspect(const std::vector<std::string>& args) {
   std::cout << "\nconntrack  " << ps->conntrack_entries << " flows (UDP, ICMP, ...)\n"
             << "verdicts   " << ps->verdict_cache_entries
             << " cached (pod, peer, port) verdicts\n\ncounters\n";
-  for (uint8_t h = 0; h < 4; ++h) {
+  for (uint8_t h = 0; h < WD_HOOK_COUNT; ++h) {
     for (uint8_t r = 0; r < WD_REASON_COUNT; ++r) {
       uint64_t n = ps->counters[h * WD_REASON_COUNT + r];
       if (n)

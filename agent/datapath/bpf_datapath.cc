@@ -419,8 +419,8 @@ absl::Status BpfDatapath::Apply(const NodeTables& tables, const NodeConfig& conf
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::array<uint64_t, 4 * WD_REASON_COUNT>> BpfDatapath::ReadCounters() const {
-  std::array<uint64_t, 4 * WD_REASON_COUNT> out{};
+absl::StatusOr<std::array<uint64_t, WD_COUNTERS_MAX_ENTRIES>> BpfDatapath::ReadCounters() const {
+  std::array<uint64_t, WD_COUNTERS_MAX_ENTRIES> out{};
   int ncpu = libbpf_num_possible_cpus();
   if (ncpu <= 0) return Errno("counting CPUs", -ncpu);
   std::vector<uint64_t> per_cpu(ncpu);

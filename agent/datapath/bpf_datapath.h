@@ -72,7 +72,7 @@ class BpfDatapath {
   absl::StatusOr<NodeTables> ReadLiveTables() const;
 
   // Summed over CPUs; index hook * WD_REASON_COUNT + reason.
-  absl::StatusOr<std::array<uint64_t, 4 * WD_REASON_COUNT>> ReadCounters() const;
+  absl::StatusOr<std::array<uint64_t, WD_COUNTERS_MAX_ENTRIES>> ReadCounters() const;
 
   // Calls `fn` for each event until the ring buffer is empty or `timeout_ms` passed.
   absl::Status PollEvents(int timeout_ms, const std::function<void(const wd_event&)>& fn);
@@ -117,7 +117,7 @@ struct LinkState {
 struct PinnedState {
   wd_config config{};
   NodeTables live;
-  std::array<uint64_t, 4 * WD_REASON_COUNT> counters{};
+  std::array<uint64_t, WD_COUNTERS_MAX_ENTRIES> counters{};
   std::vector<LinkState> links;
   Capacity capacity;
   uint32_t conntrack_entries = 0;

@@ -257,7 +257,7 @@ std::string NodeAgent::RenderMetrics() const {
                   "# HELP warden_verdicts_total Packets and connects judged by the datapath.\n",
                   "# TYPE warden_verdicts_total counter\n");
   if (auto c = dp_->ReadCounters(); c.ok()) {
-    for (uint8_t hook = 0; hook < 4; ++hook) {
+    for (uint8_t hook = 0; hook < WD_HOOK_COUNT; ++hook) {
       for (uint8_t reason = 0; reason < WD_REASON_COUNT; ++reason) {
         bool allow = reason <= WD_REASON_ALLOW_UNKNOWN_POD;
         absl::StrAppend(&out, "warden_verdicts_total{", node, ",hook=\"", datapath::HookName(hook),

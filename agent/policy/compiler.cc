@@ -133,7 +133,7 @@ class Compiler {
     // On top of the previous compile's entries, unless the namespaces (their labels decide
     // peers) changed or its port set table has grown to twice its size after the last full
     // compile (freed sets are reused, but a change may need more at once), or near the
-    // kernel's table.
+    // kernel's WD_PORTSETS_MAX_ENTRIES.
     if (prev && prev->namespaces == st_.namespaces.Pin() &&
         prev->portsets.size() <=
             std::min<size_t>(std::max<size_t>(64, 2 * prev->portsets_after_full),

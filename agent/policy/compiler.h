@@ -16,7 +16,7 @@ namespace warden::policy {
 // every port set). A compile that needs more fails naming the table, so that the tables in
 // force stay as they are, instead of every agent refusing the result.
 struct TableLimits {
-  size_t portsets = WD_PORTSET_MAX_ENTRIES;
+  size_t portsets = WD_PORTSETS_MAX_ENTRIES;
   size_t ipcache_hosts = WD_IPHOST_MAX_ENTRIES;      // pod and node addresses (/32, /128)
   size_t ipcache_prefixes = WD_IPCACHE_MAX_ENTRIES;  // every other prefix
   static TableLimits None() { return {SIZE_MAX, SIZE_MAX, SIZE_MAX}; }

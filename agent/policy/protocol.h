@@ -2,8 +2,6 @@
 // index (WD_L4_*) and to IP protocol numbers.
 #pragma once
 
-#include <netinet/in.h>
-
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -23,15 +21,15 @@ std::optional<Protocol> ParseProtocol(const std::string& s);
 // Index into wd_policy_value.portset[].
 constexpr int L4Index(Protocol p) { return static_cast<int>(p); }
 
-// The IP protocol number (IPPROTO_TCP, ...).
+// The IP protocol number (WD_IPPROTO_TCP, ...: what the BPF programs compare).
 constexpr uint8_t IpProtocolNumber(Protocol p) {
   switch (p) {
     case Protocol::kTCP:
-      return IPPROTO_TCP;
+      return WD_IPPROTO_TCP;
     case Protocol::kUDP:
-      return IPPROTO_UDP;
+      return WD_IPPROTO_UDP;
     case Protocol::kSCTP:
-      return IPPROTO_SCTP;
+      return WD_IPPROTO_SCTP;
   }
   return 0;
 }
@@ -48,7 +46,7 @@ static_assert(L4Index(Protocol::kTCP) == WD_L4_TCP && L4Index(Protocol::kUDP) ==
               L4Index(Protocol::kSCTP) == WD_L4_SCTP);
 static_assert(sizeof(kProtocols) / sizeof(kProtocols[0]) == WD_L4_COUNT);
 static_assert(IpProtocolNumber(Protocol::kTCP) == 6 && IpProtocolNumber(Protocol::kUDP) == 17 &&
-              IpProtocolNumber(Protocol::kSCTP) == 132);
+              IpProtocolNumber(Protocol::kSCTP) == 132);  // the IANA numbers the wire carries
 static_assert(ProtocolOfIpNumber(17) == Protocol::kUDP && !ProtocolOfIpNumber(1));
 
 }  // namespace warden::policy

@@ -107,13 +107,14 @@ TEST_F(NodeAgentTest, AnUpdateTheKernelRefusesLeavesTheTablesInForceExactly) {
   const uint32_t local = good.policy.begin()->first;
   const auto first_key = good.policy.begin()->second->begin()->first;
 
-  // Refused: one more entry in x/a's block, and 300 port sets (wd_portsets holds 256).
+  // Refused: one more entry in x/a's block, and more port sets than wd_portsets holds (those in
+  // use plus WD_PORTSETS_MAX_ENTRIES new ones).
   nodestate::NodeState bad = good;
   bad.version = 2;
   wd_policy_value all{};
   for (auto& ps : all.portset) ps = WD_PORTSET_ALL;
   bad.policy[local].Mut()[{first_key.local, first_key.remote + 1, first_key.direction}] = all;
-  for (int i = 0; i < 300; ++i) {
+  for (int i = 0; i < WD_PORTSETS_MAX_ENTRIES; ++i) {
     bad.portsets.Mut().push_back(
         {{static_cast<uint16_t>(1000 + i), static_cast<uint16_t>(1000 + i)}});
   }
@@ -230,7 +231,7 @@ TEST_F(NodeAgentTest, ManifestsThatDoNotFitKeepTheTablesInForce) {
   std::string many =
       "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: many, namespace: "
       "x}\nspec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n";
-  for (int i = 0; i < WD_PORTSET_MAX_ENTRIES; ++i)
+  for (int i = 0; i < WD_PORTSETS_MAX_ENTRIES; ++i)
     many += "  - ports: [{port: " + std::to_string(2000 + i) + "}]\n";
   std::ofstream(manifests + "/many.yaml") << many;
   std::filesystem::last_write_time(

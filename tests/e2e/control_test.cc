@@ -291,7 +291,7 @@ TEST_F(ControlTest, ACompileThatDoesNotFitKeepsEveryNodesState) {
   std::string many =
       "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\n"
       "spec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n";
-  for (int i = 0; i < WD_PORTSET_MAX_ENTRIES; ++i)
+  for (int i = 0; i < WD_PORTSETS_MAX_ENTRIES; ++i)
     many += "  - ports: [{port: " + std::to_string(2000 + i) + "}]\n";
   Write("policy.yaml", many);
   EXPECT_FALSE(cp_->Refresh());

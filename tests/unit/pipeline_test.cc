@@ -105,7 +105,7 @@ TEST_F(PipelineTest, NodeStatesEqualThoseOfAFreshCompile) {
 TEST_F(PipelineTest, ACompileThatDoesNotFitKeepsTheLastGoodOne) {
   DesiredStatePipeline::Result good = pipeline_->Run();
   ASSERT_TRUE(good.cluster) << good.status;
-  Write("policy.yaml", ManyPorts(WD_PORTSET_MAX_ENTRIES + 10));
+  Write("policy.yaml", ManyPorts(WD_PORTSETS_MAX_ENTRIES + 10));
   ASSERT_TRUE(pipeline_->Changed());
   DesiredStatePipeline::Result bad = pipeline_->Run();
   EXPECT_FALSE(bad.cluster);
@@ -136,8 +136,8 @@ TEST(CompileLimitsTest, OverflowsAreErrorsAndTheCacheStays) {
   EXPECT_EQ(over.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(cache, kept) << "a failed compile replaced the cache";
   for (auto [limits, table] : std::vector<std::pair<policy::TableLimits, std::string>>{
-           {{WD_PORTSET_MAX_ENTRIES, 1, WD_IPCACHE_MAX_ENTRIES}, "pod and node address"},
-           {{WD_PORTSET_MAX_ENTRIES, WD_IPHOST_MAX_ENTRIES, 1}, "ipcache prefix"}}) {
+           {{WD_PORTSETS_MAX_ENTRIES, 1, WD_IPCACHE_MAX_ENTRIES}, "pod and node address"},
+           {{WD_PORTSETS_MAX_ENTRIES, WD_IPHOST_MAX_ENTRIES, 1}, "ipcache prefix"}}) {
     absl::Status st = policy::CheckTableLimits(first, limits);
     EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted) << table;
     EXPECT_NE(st.message().find(table), std::string::npos) << st;
