@@ -1,7 +1,8 @@
-// The compiled snapshot: exactly the tables the kernel datapath looks up (layouts from
-// bpf/warden_structs.h), plus the identity catalogue that explains them. It is what the control
-// plane will push and what the node agent will write into BPF maps; `explain` evaluates it
-// through the user-space twin of the kernel lookup (lookup.h).
+// The compiled snapshot: the cluster-wide tables the kernel datapath looks up (layouts from
+// bpf/warden_structs.h; port sets as ranges, the kernel's bitmaps made from them), plus the
+// identity catalogue that explains them. Node states are cut from it (agent/nodestate/) and
+// written into each node's BPF maps; `explain` evaluates it through the user-space twin of the
+// kernel lookup (lookup.h).
 #pragma once
 
 #include <cstdint>
