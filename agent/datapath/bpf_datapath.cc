@@ -17,6 +17,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "agent/common/status_macros.h"
 #include "warden.skel.h"
 
 namespace warden::datapath {
@@ -110,11 +111,11 @@ absl::Status Sync(int fd, const char* what, const absl::flat_hash_map<K, V>& hav
   for (const auto& [k, v] : want) {
     auto it = have.find(k);
     if (it != have.end() && SameBytes(it->second, v)) continue;
-    if (auto st = Update(fd, key_of(k), &v, what); !st.ok()) return st;
+    WD_RETURN_IF_ERROR(Update(fd, key_of(k), &v, what));
   }
   for (const auto& [k, v] : have) {
     if (!want.count(k)) {
-      if (auto st = Delete(fd, key_of(k), what); !st.ok()) return st;
+      WD_RETURN_IF_ERROR(Delete(fd, key_of(k), what));
     }
   }
   return absl::OkStatus();
@@ -132,18 +133,60 @@ void SplitIpcache(const IpcacheMap& all, IpcacheMap* host, IpcacheMap* prefixes)
   for (const auto& [k, v] : all) (IsHostPrefix(k.v) ? host : prefixes)->emplace(k, v);
 }
 
-// Reads the ipcache of one side: its host hash and its LPM trie.
-absl::Status ReadIpcache(int host_fd, int lpm_fd, IpcacheMap* out) {
-  auto put = [&](const wd_ipcache_key& k, const wd_ipcache_value& v) { (*out)[k] = v; };
-  if (auto st = ForEachEntry<wd_ipcache_key, wd_ipcache_value>(host_fd, put); !st.ok()) return st;
-  return ForEachEntry<wd_ipcache_key, wd_ipcache_value>(lpm_fd, put);
+// The maps of one copy of the verdict tables.
+struct SideFds {
+  int endpoints = -1, iphost = -1, ipcache = -1, policy = -1, portsets = -1, lockdown = -1;
+};
+
+// Reads one copy of the tables. Port sets: the first `portsets` of them, or (0) those the
+// policy and lockdown entries refer to.
+absl::Status ReadTables(const SideFds& fds, uint32_t portsets, uint32_t portset_capacity,
+                        NodeTables* t) {
+  WD_RETURN_IF_ERROR((ForEachEntry<uint64_t, wd_endpoint>(
+      fds.endpoints, [&](uint64_t k, const wd_endpoint& v) { t->endpoints[k] = v; })));
+  auto put = [&](const wd_ipcache_key& k, const wd_ipcache_value& v) { t->ipcache[k] = v; };
+  WD_RETURN_IF_ERROR((ForEachEntry<wd_ipcache_key, wd_ipcache_value>(fds.iphost, put)));
+  WD_RETURN_IF_ERROR((ForEachEntry<wd_ipcache_key, wd_ipcache_value>(fds.ipcache, put)));
+  WD_RETURN_IF_ERROR((ForEachEntry<wd_policy_key, wd_policy_value>(
+      fds.policy, [&](const wd_policy_key& k, const wd_policy_value& v) { t->policy[k] = v; })));
+  WD_RETURN_IF_ERROR((ForEachEntry<wd_ipcache_key, wd_policy_value>(
+      fds.lockdown,
+      [&](const wd_ipcache_key& k, const wd_policy_value& v) { t->lockdown[k] = v; })));
+  if (portsets == 0) {
+    uint32_t max_set = 0;
+    auto note = [&](const wd_policy_value& v) {
+      for (uint16_t x : v.portset) max_set = std::max<uint32_t>(max_set, x);
+    };
+    for (const auto& [k, v] : t->policy) note(v);
+    for (const auto& [k, v] : t->lockdown) note(v);
+    portsets = std::min(max_set + 1, portset_capacity);
+  }
+  t->portsets.resize(portsets);
+  for (uint32_t i = 0; i < portsets; ++i) {
+    if (bpf_map_lookup_elem(fds.portsets, &i, &t->portsets[i]) != 0)
+      return Errno("reading wd_portsets", errno);
+  }
+  return absl::OkStatus();
+}
+
+// A per-CPU array of counters, summed over CPUs.
+absl::Status SumPerCpu(int fd, uint64_t* out, uint32_t n) {
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return Errno("counting CPUs", -ncpu);
+  std::vector<uint64_t> per_cpu(ncpu);
+  for (uint32_t i = 0; i < n; ++i) {
+    if (bpf_map_lookup_elem(fd, &i, per_cpu.data()) != 0) return Errno("reading counters", errno);
+    out[i] = 0;
+    for (uint64_t v : per_cpu) out[i] += v;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<BpfDatapath>> BpfDatapath::Open(const Options& opts) {
   if (opts.bpffs_dir.empty()) return absl::InvalidArgumentError("--bpffs: a directory is required");
-  if (auto st = EnsureBpffs(opts.bpffs_dir); !st.ok()) return st;
+  WD_RETURN_IF_ERROR(EnsureBpffs(opts.bpffs_dir));
   std::unique_ptr<BpfDatapath> dp(new BpfDatapath(opts));
   dp->opts_.bpffs_dir = fs::absolute(opts.bpffs_dir).string();
 
@@ -160,10 +203,10 @@ absl::StatusOr<std::unique_ptr<BpfDatapath>> BpfDatapath::Open(const Options& op
     }
     return absl::OkStatus();
   };
-  if (auto st = resize("wd_policy", opts.max_policy_entries); !st.ok()) return st;
-  if (auto st = resize("wd_portsets", opts.max_portsets); !st.ok()) return st;
-  if (auto st = resize("wd_ipcache", opts.max_ipcache_entries); !st.ok()) return st;
-  if (auto st = resize("wd_iphost", opts.max_ipcache_entries); !st.ok()) return st;
+  WD_RETURN_IF_ERROR(resize("wd_policy", opts.max_policy_entries));
+  WD_RETURN_IF_ERROR(resize("wd_portsets", opts.max_portsets));
+  WD_RETURN_IF_ERROR(resize("wd_ipcache", opts.max_ipcache_entries));
+  WD_RETURN_IF_ERROR(resize("wd_iphost", opts.max_ipcache_entries));
   if (int err = warden_bpf__load(dp->skel_); err != 0) {
     return Errno(absl::StrCat("loading the BPF programs (pinned maps under ", dp->opts_.bpffs_dir,
                               " that do not match this version must be removed)"),
@@ -262,36 +305,20 @@ absl::StatusOr<wd_config> BpfDatapath::ReadConfig() const {
 }
 
 absl::StatusOr<NodeTables> BpfDatapath::ReadSide(int side) const {
-  NodeTables t;
   auto fd = [&](const char* base) { return MapFd(absl::StrCat(base, SideSuffix(side))); };
-  absl::Status st = ForEachEntry<uint64_t, wd_endpoint>(
-      fd("wd_endpoints"), [&](uint64_t k, const wd_endpoint& v) { t.endpoints[k] = v; });
-  if (!st.ok()) return st;
-  st = ReadIpcache(fd("wd_iphost"), fd("wd_ipcache"), &t.ipcache);
-  if (!st.ok()) return st;
-  st = ForEachEntry<wd_policy_key, wd_policy_value>(
-      fd("wd_policy"), [&](const wd_policy_key& k, const wd_policy_value& v) { t.policy[k] = v; });
-  if (!st.ok()) return st;
-  st = ForEachEntry<wd_ipcache_key, wd_policy_value>(
-      fd("wd_lockdown"),
-      [&](const wd_ipcache_key& k, const wd_policy_value& v) { t.lockdown[k] = v; });
-  if (!st.ok()) return st;
-  int ps = fd("wd_portsets");
-  t.portsets.resize(capacity_.portsets);
-  for (uint32_t i = 0; i < capacity_.portsets; ++i) {
-    if (bpf_map_lookup_elem(ps, &i, &t.portsets[i]) != 0)
-      return Errno("reading wd_portsets", errno);
-  }
+  SideFds fds{fd("wd_endpoints"), fd("wd_iphost"),   fd("wd_ipcache"),
+              fd("wd_policy"),    fd("wd_portsets"), fd("wd_lockdown")};
+  NodeTables t;
+  WD_RETURN_IF_ERROR(ReadTables(fds, capacity_.portsets, capacity_.portsets, &t));
   return t;
 }
 
 absl::StatusOr<NodeTables> BpfDatapath::ReadLiveTables() const {
-  auto cfg = ReadConfig();
-  if (!cfg.ok()) return cfg.status();
-  return ReadSide(cfg->active);
+  WD_ASSIGN_OR_RETURN(wd_config cfg, ReadConfig());
+  return ReadSide(cfg.active);
 }
 
-absl::Status BpfDatapath::WriteSide(int side, const NodeTables& t, const TableChanges* changes) {
+absl::Status BpfDatapath::CheckFits(const NodeTables& t) const {
   auto too_big = [](const char* what, size_t n, uint32_t cap) {
     return absl::ResourceExhaustedError(
         absl::StrCat("map full: ", n, " ", what, " entries needed, room for ", cap));
@@ -306,80 +333,89 @@ absl::Status BpfDatapath::WriteSide(int side, const NodeTables& t, const TableCh
     return too_big("portset", t.portsets.size(), capacity_.portsets);
   if (t.lockdown.size() > capacity_.lockdown)
     return too_big("lockdown", t.lockdown.size(), capacity_.lockdown);
+  return absl::OkStatus();
+}
 
+namespace {
+
+// Writes the port sets that differ. First: the other tables refer to them.
+absl::Status WritePortsets(int fd, const std::vector<wd_portset>& have,
+                           const std::vector<wd_portset>& want) {
+  for (uint32_t i = 0; i < want.size(); ++i) {
+    if (i < have.size() && SameBytes(have[i], want[i])) continue;
+    WD_RETURN_IF_ERROR(Update(fd, &i, &want[i], "wd_portsets"));
+  }
+  return absl::OkStatus();
+}
+
+// Full-length prefixes into the host hash, the rest into the LPM trie.
+absl::Status WriteIpcache(int host_fd, int lpm_fd, const IpcacheMap& have, const IpcacheMap& want) {
+  IpcacheMap host_have, lpm_have, host_want, lpm_want;
+  SplitIpcache(have, &host_have, &lpm_have);
+  SplitIpcache(want, &host_want, &lpm_want);
+  auto key_of = [](const Raw<wd_ipcache_key>& k) { return &k.v; };
+  WD_RETURN_IF_ERROR(Sync(host_fd, "wd_iphost", host_have, host_want, key_of));
+  return Sync(lpm_fd, "wd_ipcache", lpm_have, lpm_want, key_of);
+}
+
+// Writes only `keys` (those the last two updates changed), patching `have` to match.
+absl::Status WritePolicyKeys(int fd, const absl::flat_hash_set<Raw<wd_policy_key>>& keys,
+                             const NodeTables::PolicyMap& want, NodeTables::PolicyMap* have) {
+  for (const auto& k : keys) {
+    auto w = want.find(k);
+    auto h = have->find(k);
+    if (w != want.end()) {
+      if (h != have->end() && SameBytes(h->second, w->second)) continue;
+      WD_RETURN_IF_ERROR(Update(fd, &k.v, &w->second, "wd_policy"));
+      (*have)[k] = w->second;
+    } else if (h != have->end()) {
+      WD_RETURN_IF_ERROR(Delete(fd, &k.v, "wd_policy"));
+      have->erase(h);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status BpfDatapath::WriteSide(int side, const NodeTables& t, const TableChanges* changes) {
+  WD_RETURN_IF_ERROR(CheckFits(t));
   if (!mirror_[side]) {
-    auto have = ReadSide(side);
-    if (!have.ok()) return have.status();
-    mirror_[side] = std::move(*have);
+    WD_ASSIGN_OR_RETURN(mirror_[side], ReadSide(side));
   }
   auto fd = [&](const char* base) { return MapFd(absl::StrCat(base, SideSuffix(side))); };
+  // With both this update's and the previous one's changes known, only what they changed can
+  // differ between the idle copy (two updates old) and `t`.
   const bool sparse = changes && changes->known && last_changes_ && last_changes_->known;
+  const bool ipcache_same = sparse && !last_changes_->ipcache && !changes->ipcache;
   // Whatever happens below, the idle copy's contents are unknown until written in full.
   NodeTables before = std::move(*mirror_[side]);
   mirror_[side].reset();
-  absl::Status st;
-  // Portsets first: the other tables refer to them.
-  int ps = fd("wd_portsets");
-  for (uint32_t i = 0; i < t.portsets.size(); ++i) {
-    if (i < before.portsets.size() && SameBytes(before.portsets[i], t.portsets[i])) continue;
-    if (st = Update(ps, &i, &t.portsets[i], "wd_portsets"); !st.ok()) return st;
-  }
-  st = Sync(fd("wd_endpoints"), "wd_endpoints", before.endpoints, t.endpoints,
-            [](const uint64_t& k) { return &k; });
-  if (!st.ok()) return st;
-  if (!sparse || last_changes_->ipcache || changes->ipcache) {
-    IpcacheMap host_before, lpm_before, host_want, lpm_want;
-    SplitIpcache(before.ipcache, &host_before, &lpm_before);
-    SplitIpcache(t.ipcache, &host_want, &lpm_want);
-    auto key_of = [](const Raw<wd_ipcache_key>& k) { return &k.v; };
-    st = Sync(fd("wd_iphost"), "wd_iphost", host_before, host_want, key_of);
-    if (st.ok()) st = Sync(fd("wd_ipcache"), "wd_ipcache", lpm_before, lpm_want, key_of);
-    if (!st.ok()) return st;
-  }
+  WD_RETURN_IF_ERROR(WritePortsets(fd("wd_portsets"), before.portsets, t.portsets));
+  WD_RETURN_IF_ERROR(Sync(fd("wd_endpoints"), "wd_endpoints", before.endpoints, t.endpoints,
+                          [](const uint64_t& k) { return &k; }));
+  if (!ipcache_same)
+    WD_RETURN_IF_ERROR(WriteIpcache(fd("wd_iphost"), fd("wd_ipcache"), before.ipcache, t.ipcache));
   if (sparse) {
-    // Only the keys changed by this update and the previous one can differ from the idle copy.
     absl::flat_hash_set<Raw<wd_policy_key>> keys(last_changes_->policy.begin(),
                                                  last_changes_->policy.end());
     keys.insert(changes->policy.begin(), changes->policy.end());
-    int pfd = fd("wd_policy");
-    for (const auto& k : keys) {
-      auto w = t.policy.find(k);
-      auto h = before.policy.find(k);
-      if (w != t.policy.end()) {
-        if (h != before.policy.end() && SameBytes(h->second, w->second)) continue;
-        if (st = Update(pfd, &k.v, &w->second, "wd_policy"); !st.ok()) return st;
-        before.policy[k] = w->second;
-      } else if (h != before.policy.end()) {
-        if (st = Delete(pfd, &k.v, "wd_policy"); !st.ok()) return st;
-        before.policy.erase(h);
-      }
-    }
+    WD_RETURN_IF_ERROR(WritePolicyKeys(fd("wd_policy"), keys, t.policy, &before.policy));
   } else {
-    st = Sync(fd("wd_policy"), "wd_policy", before.policy, t.policy,
-              [](const Raw<wd_policy_key>& k) { return &k.v; });
-    if (!st.ok()) return st;
+    WD_RETURN_IF_ERROR(Sync(fd("wd_policy"), "wd_policy", before.policy, t.policy,
+                            [](const Raw<wd_policy_key>& k) { return &k.v; }));
   }
-  st = Sync(fd("wd_lockdown"), "wd_lockdown", before.lockdown, t.lockdown,
-            [](const Raw<wd_ipcache_key>& k) { return &k.v; });
-  if (!st.ok()) return st;
-  // The copy now holds t. In the sparse case `before` was patched to it; the policy table, the
-  // largest, is then moved rather than copied.
+  WD_RETURN_IF_ERROR(Sync(fd("wd_lockdown"), "wd_lockdown", before.lockdown, t.lockdown,
+                          [](const Raw<wd_ipcache_key>& k) { return &k.v; }));
+  // The copy now holds t. What `before` already holds (patched policy, untouched ipcache) is
+  // moved rather than copied: the policy table is the largest.
   NodeTables now;
   now.endpoints = t.endpoints;
-  // Untouched by this update and the previous one, the copy's ipcache is already t's: kept.
-  if (sparse && !last_changes_->ipcache && !changes->ipcache) {
-    now.ipcache = std::move(before.ipcache);
-  } else {
-    now.ipcache = t.ipcache;
-  }
+  now.ipcache = ipcache_same ? std::move(before.ipcache) : t.ipcache;
   now.lockdown = t.lockdown;
+  now.policy = sparse ? std::move(before.policy) : t.policy;
   now.portsets = t.portsets;
-  if (sparse) {
-    now.policy = std::move(before.policy);
-  } else {
-    now.policy = t.policy;
-  }
-  // Portsets beyond t's count keep old contents in the kernel; keep the mirror in line.
+  // Port sets beyond t's count keep old contents in the kernel; keep the mirror in line.
   if (before.portsets.size() > t.portsets.size()) {
     now.portsets.insert(now.portsets.end(), before.portsets.begin() + t.portsets.size(),
                         before.portsets.end());
@@ -390,9 +426,8 @@ absl::Status BpfDatapath::WriteSide(int side, const NodeTables& t, const TableCh
 
 absl::Status BpfDatapath::Apply(const NodeTables& tables, const NodeConfig& config,
                                 const TableChanges* changes) {
-  auto cur = ReadConfig();
-  if (!cur.ok()) return cur.status();
-  int idle = cur->configured ? !cur->active : 0;
+  WD_ASSIGN_OR_RETURN(wd_config cur, ReadConfig());
+  int idle = cur.configured ? !cur.active : 0;
   // Programs that read the old `active` finish within microseconds; give them a grace period
   // before the copy they may still be reading is rewritten.
   auto since = std::chrono::steady_clock::now() - last_flip_;
@@ -405,7 +440,7 @@ absl::Status BpfDatapath::Apply(const NodeTables& tables, const NodeConfig& conf
   next.kubepods_cgroup_id = config.kubepods_cgroup_id;
   next.kubepods_level = config.kubepods_level;
   for (int i = 0; i < WD_MAX_POD_LEVELS; ++i) next.pod_levels[i] = config.pod_levels[i];
-  next.generation = cur->generation + 1;
+  next.generation = cur.generation + 1;
   next.configured = 1;
   next.pool = config.pool;
   next.unknown_pod = config.unknown_pod;
@@ -421,15 +456,7 @@ absl::Status BpfDatapath::Apply(const NodeTables& tables, const NodeConfig& conf
 
 absl::StatusOr<std::array<uint64_t, WD_COUNTERS_MAX_ENTRIES>> BpfDatapath::ReadCounters() const {
   std::array<uint64_t, WD_COUNTERS_MAX_ENTRIES> out{};
-  int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return Errno("counting CPUs", -ncpu);
-  std::vector<uint64_t> per_cpu(ncpu);
-  int fd = MapFd("wd_counters");
-  for (uint32_t i = 0; i < out.size(); ++i) {
-    if (bpf_map_lookup_elem(fd, &i, per_cpu.data()) != 0)
-      return Errno("reading wd_counters", errno);
-    for (uint64_t v : per_cpu) out[i] += v;
-  }
+  WD_RETURN_IF_ERROR(SumPerCpu(MapFd("wd_counters"), out.data(), out.size()));
   return out;
 }
 
@@ -523,7 +550,7 @@ absl::StatusOr<PinnedState> ReadPinnedState(const std::string& dir) {
     return absl::OkStatus();
   };
   PinnedFd cfg_fd;
-  if (auto st = open_pin("wd_config", &cfg_fd); !st.ok()) return st;
+  WD_RETURN_IF_ERROR(open_pin("wd_config", &cfg_fd));
   uint32_t zero = 0;
   if (bpf_map_lookup_elem(cfg_fd.fd, &zero, &ps.config) != 0)
     return Errno("reading wd_config", errno);
@@ -539,50 +566,20 @@ absl::StatusOr<PinnedState> ReadPinnedState(const std::string& dir) {
            {"wd_counters", &ctr},
            {"wd_ct", &ct},
            {"wd_verdicts", &vc}}) {
-    if (auto st = open_pin(name, fd); !st.ok()) return st;
+    WD_RETURN_IF_ERROR(open_pin(name, fd));
   }
-  absl::Status st = ForEachEntry<uint64_t, wd_endpoint>(
-      ep.fd, [&](uint64_t k, const wd_endpoint& v) { ps.live.endpoints[k] = v; });
-  if (st.ok()) st = ReadIpcache(iph.fd, ipc.fd, &ps.live.ipcache);
-  if (st.ok())
-    st = ForEachEntry<wd_policy_key, wd_policy_value>(
-        pol.fd, [&](const wd_policy_key& k, const wd_policy_value& v) { ps.live.policy[k] = v; });
-  if (st.ok())
-    st = ForEachEntry<wd_ipcache_key, wd_policy_value>(
-        lock.fd,
-        [&](const wd_ipcache_key& k, const wd_policy_value& v) { ps.live.lockdown[k] = v; });
-  if (st.ok()) {
-    st = ForEachEntry<wd_ct_key, wd_ct_value>(
-        ct.fd, [&](const wd_ct_key&, const wd_ct_value&) { ++ps.conntrack_entries; });
-  }
-  if (st.ok()) {
-    st = ForEachEntry<wd_verdict_key, wd_verdict_value>(
-        vc.fd, [&](const wd_verdict_key&, const wd_verdict_value&) { ++ps.verdict_cache_entries; });
-  }
-  if (!st.ok()) return st;
   auto cap = [](int fd) {
     auto m = MaxEntries(fd);
     return m.ok() ? *m : 0u;
   };
   ps.capacity = Capacity{cap(ep.fd), cap(ipc.fd), cap(pol.fd), cap(pset.fd), cap(lock.fd)};
-  // Port sets: only those the policy and lockdown entries refer to.
-  uint32_t max_set = 0;
-  for (const auto& [k, v] : ps.live.policy)
-    for (uint16_t x : v.portset) max_set = std::max<uint32_t>(max_set, x);
-  for (const auto& [k, v] : ps.live.lockdown)
-    for (uint16_t x : v.portset) max_set = std::max<uint32_t>(max_set, x);
-  ps.live.portsets.resize(std::min(max_set + 1, ps.capacity.portsets));
-  for (uint32_t i = 0; i < ps.live.portsets.size(); ++i) {
-    if (bpf_map_lookup_elem(pset.fd, &i, &ps.live.portsets[i]) != 0)
-      return Errno("reading wd_portsets", errno);
-  }
-  int ncpu = libbpf_num_possible_cpus();
-  std::vector<uint64_t> per_cpu(ncpu > 0 ? ncpu : 1);
-  for (uint32_t i = 0; i < ps.counters.size(); ++i) {
-    if (bpf_map_lookup_elem(ctr.fd, &i, per_cpu.data()) == 0) {
-      for (uint64_t v : per_cpu) ps.counters[i] += v;
-    }
-  }
+  SideFds fds{ep.fd, iph.fd, ipc.fd, pol.fd, pset.fd, lock.fd};
+  WD_RETURN_IF_ERROR(ReadTables(fds, 0, ps.capacity.portsets, &ps.live));
+  WD_RETURN_IF_ERROR((ForEachEntry<wd_ct_key, wd_ct_value>(
+      ct.fd, [&](const wd_ct_key&, const wd_ct_value&) { ++ps.conntrack_entries; })));
+  WD_RETURN_IF_ERROR((ForEachEntry<wd_verdict_key, wd_verdict_value>(
+      vc.fd, [&](const wd_verdict_key&, const wd_verdict_value&) { ++ps.verdict_cache_entries; })));
+  SumPerCpu(ctr.fd, ps.counters.data(), ps.counters.size()).IgnoreError();  // inspect shows 0s
   for (const char* name : kProgramNames) {
     LinkState ls;
     ls.name = name;

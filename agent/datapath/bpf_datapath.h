@@ -90,6 +90,7 @@ class BpfDatapath {
 
  private:
   explicit BpfDatapath(Options opts) : opts_(std::move(opts)) {}
+  absl::Status CheckFits(const NodeTables& t) const;
   absl::Status WriteSide(int side, const NodeTables& t, const TableChanges* changes);
   absl::StatusOr<NodeTables> ReadSide(int side) const;
 

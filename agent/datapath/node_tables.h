@@ -18,7 +18,8 @@ using common::SameBytes;
 struct NodeTables {
   absl::flat_hash_map<uint64_t, wd_endpoint> endpoints;  // pod cgroup id -> endpoint
   absl::flat_hash_map<Raw<wd_ipcache_key>, wd_ipcache_value> ipcache;
-  absl::flat_hash_map<Raw<wd_policy_key>, wd_policy_value> policy;
+  using PolicyMap = absl::flat_hash_map<Raw<wd_policy_key>, wd_policy_value>;
+  PolicyMap policy;
   std::vector<wd_portset> portsets;  // index = portset id
   absl::flat_hash_map<Raw<wd_ipcache_key>, wd_policy_value> lockdown;
 };
