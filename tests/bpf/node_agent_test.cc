@@ -2,7 +2,6 @@
 // an update (here: more port sets than wd_portsets holds), what the agent holds as "in force"
 // must be put back exactly, so that the next update still produces exactly its own tables.
 // Real programs and maps in the real kernel; needs root (fails, never skips, without it).
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -17,6 +16,8 @@
 #include "agent/node/tables_builder.h"
 #include "agent/policy/compiler.h"
 #include "agent/policy/manifest_loader.h"
+#include "tests/lib/kubelet_node.h"
+#include "tests/lib/scratch_cgroup.h"
 
 namespace warden::node {
 namespace {
@@ -61,26 +62,25 @@ class NodeAgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_EQ(geteuid(), 0u) << "this test loads BPF programs: it must run as root";
-    auto mount = common::FindCgroup2Mount();
-    ASSERT_TRUE(mount.ok()) << mount.status();
-    cg_root_ = *mount + "/warden-agenttest-" + std::to_string(getpid());
-    ASSERT_EQ(mkdir(cg_root_.c_str(), 0755), 0) << cg_root_;
-    ASSERT_EQ(mkdir((cg_root_ + "/kubepods").c_str(), 0755), 0);
+    auto cgroups = testlib::ScratchCgroup::Create("warden-agenttest-" + std::to_string(getpid()));
+    ASSERT_TRUE(cgroups.ok()) << cgroups.status();
+    cgroups_ = std::move(*cgroups);
+    ASSERT_TRUE(testlib::KubeletNode::Create(cgroups_.path()).ok());
     bpffs_ = "/sys/fs/bpf/warden-agenttest-" + std::to_string(getpid());
   }
   void TearDown() override {
     agent_.reset();
     datapath::BpfDatapath::Options o;
     o.bpffs_dir = bpffs_;
-    o.cgroup_path = cg_root_;
+    o.cgroup_path = cgroups_.path();
     if (auto dp = datapath::BpfDatapath::Open(o); dp.ok()) {
       EXPECT_TRUE((*dp)->DetachAndUnpin().ok());
     }
-    rmdir((cg_root_ + "/kubepods").c_str());
-    rmdir(cg_root_.c_str());
+    EXPECT_TRUE(cgroups_.Remove().ok());
   }
 
-  std::string cg_root_, bpffs_;
+  testlib::ScratchCgroup cgroups_;
+  std::string bpffs_;
   std::unique_ptr<NodeAgent> agent_;
 };
 
@@ -111,7 +111,7 @@ TEST_F(NodeAgentTest, AnUpdateTheKernelRefusesLeavesTheTablesInForceExactly) {
 
   NodeAgentOptions opts;
   opts.node = "n1";
-  opts.cgroup_root = cg_root_;
+  opts.cgroup_root = cgroups_.path();
   opts.bpffs = bpffs_;
   opts.log_path = "/dev/null";
   // Control mode without Start(): the states are offered here, as the Sync client would.
