@@ -23,6 +23,7 @@
 #include "agent/policy/compiler.h"
 #include "agent/policy/manifest_loader.h"
 #include "tests/bench/bench_args.h"
+#include "tests/bench/bench_main.h"
 #include "tests/bench/compile_cluster.h"
 #include "tests/bench/compile_flows.h"
 #include "tests/bench/heap_counter.h"
@@ -218,25 +219,21 @@ int Run(int namespaces, int runs, int compile_runs, int flow_count) {
   return flows.disagreements == 0 ? 0 : 1;
 }
 
+constexpr BenchInfo kInfo = {
+    "compile_bench",
+    "usage: compile_bench [--namespaces N (100)] [--runs N (5)] [--compile-runs N (= runs)]\n"
+    "                     [--flows N (20000)]\n"
+    "  N namespaces hold N*100 pods and N*10 NetworkPolicies.\n",
+    nullptr};
+
 int Main(int argc, char** argv) {
-  if (ArgFlag(argc, argv, "-h") || ArgFlag(argc, argv, "--help")) {
-    std::printf(
-        "usage: compile_bench [--namespaces N (100)] [--runs N (5)] [--compile-runs N "
-        "(= runs)]\n"
-        "                     [--flows N (20000)]\n"
-        "  N namespaces hold N*100 pods and N*10 NetworkPolicies.\n");
-    return 0;
-  }
-  const int namespaces = std::max(3, ArgInt(argc, argv, "--namespaces", 100));
-  const int runs = ArgInt(argc, argv, "--runs", 5);
-  const int compile_runs = ArgInt(argc, argv, "--compile-runs", runs);  // more, for profiling
-  const int flow_count = ArgInt(argc, argv, "--flows", 20000);
-  try {
-    return Run(namespaces, runs, compile_runs, flow_count);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "compile_bench: %s\n", e.what());
-    return 1;
-  }
+  return RunBench(argc, argv, kInfo, [&] {
+    return Run(std::max(3, ArgInt(argc, argv, "--namespaces", 100)),
+               ArgInt(argc, argv, "--runs", 5),
+               // more than --runs, for profiling
+               ArgInt(argc, argv, "--compile-runs", ArgInt(argc, argv, "--runs", 5)),
+               ArgInt(argc, argv, "--flows", 20000));
+  });
 }
 
 }  // namespace

@@ -44,6 +44,7 @@
 #include "absl/strings/str_cat.h"
 #include "tests/bench/bench_args.h"
 #include "tests/bench/bench_failure.h"
+#include "tests/bench/bench_main.h"
 #include "tests/bench/control_env.h"
 #include "tests/bench/control_inprocess.h"
 #include "tests/bench/control_report.h"
@@ -83,16 +84,16 @@ Flags ParseFlags(int argc, char** argv) {
   return f;
 }
 
-void PrintUsage() {
-  std::printf(
-      "usage: control_bench [--agents N (20)] [--rounds N (16)] [--contended-rounds N (8)]\n"
-      "                     [--baseline-rounds N (8)] [--namespaces N (100)] [--gap-ms N "
-      "(300)]\n"
-      "                     [--skip-baseline] [--skip-single] [--skip-contended] "
-      "[--skip-quiet]\n"
-      "                     [--single-quiet] [--keep-logs DIR] [--perf DIR] [--inproc-only]\n"
-      "  Needs root. N namespaces hold N*100 pods, spread round-robin over --agents nodes.\n");
-}
+constexpr BenchInfo kInfo = {
+    "control_bench",
+    "usage: control_bench [--agents N (20)] [--rounds N (16)] [--contended-rounds N (8)]\n"
+    "                     [--baseline-rounds N (8)] [--namespaces N (100)] [--gap-ms N "
+    "(300)]\n"
+    "                     [--skip-baseline] [--skip-single] [--skip-contended] "
+    "[--skip-quiet]\n"
+    "                     [--single-quiet] [--keep-logs DIR] [--perf DIR] [--inproc-only]\n"
+    "  Needs root. N namespaces hold N*100 pods, spread round-robin over --agents nodes.\n",
+    "it creates cgroups, pins BPF maps and attaches programs"};
 
 // The control plane's certificate (IP:127.0.0.1) and one per node.
 void MakePki(const ControlEnv& env) {
@@ -175,24 +176,10 @@ int Run(const Flags& f) {
 }
 
 int Main(int argc, char** argv) {
-  if (ArgFlag(argc, argv, "-h") || ArgFlag(argc, argv, "--help")) {
-    PrintUsage();
-    return 0;
-  }
-  if (geteuid() != 0) {
-    std::fprintf(stderr,
-                 "control_bench: needs root (it creates cgroups, pins BPF maps and attaches "
-                 "programs); run it with sudo\n");
-    return 2;
-  }
-  const Flags flags = ParseFlags(argc, argv);
-  CatchInterrupts();
-  try {
-    return Run(flags);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "control_bench: %s\n", e.what());
-    return 1;
-  }
+  return RunBench(argc, argv, kInfo, [&] {
+    CatchInterrupts();
+    return Run(ParseFlags(argc, argv));
+  });
 }
 
 }  // namespace

@@ -31,6 +31,7 @@
 #include "absl/strings/str_split.h"
 #include "tests/bench/bench_args.h"
 #include "tests/bench/bench_failure.h"
+#include "tests/bench/bench_main.h"
 #include "tests/bench/datapath_env.h"
 #include "tests/bench/datapath_rss.h"
 #include "tests/bench/datapath_tcp.h"
@@ -72,20 +73,21 @@ Flags ParseFlags(int argc, char** argv) {
   return f;
 }
 
-void PrintUsage() {
-  std::printf(
-      "usage: datapath_bench [--rounds N (16)] [--seconds S (1)] [--repeat N (1000000)] "
-      "[--single N (20000)]\n"
-      "                      [--skip-testrun] [--skip-tcp] [--skip-rss]\n"
-      "                      [--interleaved-rounds N (150)] [--slice-ms MS (100)] "
-      "[--skip-interleaved]\n"
-      "                      [--variants warden,warden_noreader,iptables,iptables_1rule]\n"
-      "       datapath_bench --skip-tcp --skip-rss --loop ct|deny|early|harness|hit "
-      "[--loop-seconds S (10)]\n"
-      "                      (only that TEST_RUN path on the 100k tables, for perf record -a)\n"
-      "needs root: loads BPF programs, creates network namespaces and cgroups, runs warden "
-      "node\n");
-}
+constexpr BenchInfo kInfo = {
+    "datapath_bench",
+    "usage: datapath_bench [--rounds N (16)] [--seconds S (1)] [--repeat N (1000000)] "
+    "[--single N (20000)]\n"
+    "                      [--skip-testrun] [--skip-tcp] [--skip-rss]\n"
+    "                      [--interleaved-rounds N (150)] [--slice-ms MS (100)] "
+    "[--skip-interleaved]\n"
+    "                      [--variants warden,warden_noreader,iptables,iptables_1rule]\n"
+    "       datapath_bench --skip-tcp --skip-rss --loop ct|deny|early|harness|hit "
+    "[--loop-seconds S (10)]\n"
+    "                      (only that TEST_RUN path on the 100k tables, for perf record -a)\n"
+    "needs root: loads BPF programs, creates network namespaces and cgroups, runs warden "
+    "node\n",
+    "it loads BPF programs, attaches them to cgroups, creates network namespaces and runs "
+    "`warden node`"};
 
 void PrintIntro(const DatapathEnv& env) {
   std::ifstream s("/proc/sys/kernel/bpf_stats_enabled");
@@ -154,39 +156,24 @@ void RunLoop(const Flags& f) {
   RunTestRunLoop(*env, f.repeat, f.loop_path, f.loop_seconds);
 }
 
-int Main(int argc, char** argv) {
-  if (ArgFlag(argc, argv, "-h") || ArgFlag(argc, argv, "--help")) {
-    PrintUsage();
-    return 0;
-  }
-  if (geteuid() != 0) {
-    std::fprintf(stderr,
-                 "datapath_bench: must run as root (it loads BPF programs, attaches them to "
-                 "cgroups, creates network namespaces and runs `warden node`): sudo %s\n",
-                 argv[0]);
-    return 2;
-  }
-  const Flags flags = ParseFlags(argc, argv);
+int Run(const Flags& flags) {
   CatchInterrupts();
   libbpf_set_print([](libbpf_print_level level, const char* fmt, va_list ap) {
     return level == LIBBPF_WARN ? std::vfprintf(stderr, fmt, ap) : 0;
   });
-  auto t_start = testlib::Clock::now();
-  std::string key_values;
-  try {
-    if (!flags.loop_path.empty()) {
-      RunLoop(flags);
-      return 0;
-    }
-    key_values = RunParts(flags);
-  } catch (const std::exception& e) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "datapath_bench: %s\n", e.what());
-    return 1;
+  if (!flags.loop_path.empty()) {
+    RunLoop(flags);
+    return 0;
   }
+  auto t_start = testlib::Clock::now();
+  std::string key_values = RunParts(flags);
   absl::StrAppend(&key_values, "total_s=", Fmt(testlib::MsSince(t_start) / 1000, 0));
   std::printf("\n%s\n", key_values.c_str());
   return 0;
+}
+
+int Main(int argc, char** argv) {
+  return RunBench(argc, argv, kInfo, [&] { return Run(ParseFlags(argc, argv)); });
 }
 
 }  // namespace
