@@ -17,7 +17,6 @@
 #include <fstream>
 #include <stdexcept>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "agent/policy/compiler.h"
@@ -54,18 +53,16 @@ double Best(const std::vector<double>& v) { return *std::min_element(v.begin(), 
 // (a) Load: one untimed run with the heap counted (its result is the state compiled below),
 // then the timed runs.
 struct LoadFigures {
-  policy::LoadResult loaded;
   double state_heap_mb = 0;  // YAML text + ClusterState
   long hwm_kb = 0;           // peak RSS during the first load
   bool peak_reset_ok = false;
   std::vector<double> ms;
 };
 
-LoadFigures MeasureLoad(const Cluster& cluster, int runs) {
-  LoadFigures f;  // first: nothing of it is counted below
+// Returns the counted run's result (made where the caller keeps it: nothing else is counted).
+policy::LoadResult MeasureLoad(const Cluster& cluster, int runs, LoadFigures& f) {
   int64_t heap_start = heap::LiveBytes();
   f.peak_reset_ok = ResetPeakRss();
-  // Made in place, not assigned into `f`, so that nothing else is counted.
   policy::LoadResult loaded = policy::LoadManifestTexts(cluster.files);
   if (!loaded.errors.empty()) {
     for (const auto& e : loaded.errors)
@@ -75,54 +72,51 @@ LoadFigures MeasureLoad(const Cluster& cluster, int runs) {
   f.state_heap_mb = HeapMb(heap::LiveBytes() - heap_start);
   f.hwm_kb = SelfKb("VmHWM");
   heap::SetCounting(false);
-  f.loaded = std::move(loaded);
   for (int r = 0; r < runs; ++r) {
     auto t0 = testlib::Clock::now();
     policy::LoadResult lr = policy::LoadManifestTexts(cluster.files);
     f.ms.push_back(testlib::MsSince(t0));
   }
-  const policy::ClusterState& st = f.loaded.state;
+  const policy::ClusterState& st = loaded.state;
   if (static_cast<int>(st.pods.size()) != cluster.pods ||
       static_cast<int>(st.policies.size()) != cluster.policies) {
     throw std::runtime_error(absl::StrCat("loaded ", st.pods.size(), " pods and ",
                                           st.policies.size(), " policies, expected ", cluster.pods,
                                           " and ", cluster.policies));
   }
-  return f;
+  return loaded;
 }
 
 // (c) The memory of a compile: an untimed compile with the heap counted and a fresh RSS peak;
 // then (b) the timed compiles.
 struct CompileFigures {
-  policy::Snapshot snap;
   double heap_peak_mb = 0, snapshot_heap_mb = 0;
   long rss_before_kb = 0, hwm_kb = 0, process_hwm_kb = 0;
   std::vector<double> ms;
 };
 
-CompileFigures MeasureCompile(const policy::ClusterState& st, int runs) {
-  CompileFigures f;
+// Returns the counted compile's snapshot (made where the caller keeps it, as above).
+policy::Snapshot MeasureCompile(const policy::ClusterState& st, int runs, CompileFigures& f) {
   f.rss_before_kb = SelfKb("VmRSS");
   ResetPeakRss();
   heap::SetCounting(true);
   int64_t heap_before = heap::LiveBytes();
   heap::ResetPeak();
-  policy::Snapshot snap = policy::Compile(st);  // in place, as above
+  policy::Snapshot snap = policy::Compile(st);
   f.heap_peak_mb = HeapMb(heap::PeakBytes() - heap_before);
   f.snapshot_heap_mb = HeapMb(heap::LiveBytes() - heap_before);
   heap::SetCounting(false);
-  f.snap = std::move(snap);
   f.hwm_kb = SelfKb("VmHWM");
   for (int r = 0; r < runs; ++r) {
     auto t1 = testlib::Clock::now();
     policy::Snapshot again = policy::Compile(st);
     f.ms.push_back(testlib::MsSince(t1));
-    if (again.policy.size() != f.snap.policy.size() ||
-        again.identities.size() != f.snap.identities.size())
+    if (again.policy.size() != snap.policy.size() ||
+        again.identities.size() != snap.identities.size())
       throw std::runtime_error("compile is not deterministic");
   }
   f.process_hwm_kb = SelfKb("VmHWM");
-  return f;
+  return snap;
 }
 
 struct IdentityCounts {
@@ -179,10 +173,9 @@ void PrintFlows(const FlowComparison& f) {
       f.twin_ms * 1000 / f.flows, f.model_ms / std::max(f.twin_ms, 1e-6), f.disagreements);
 }
 
-void PrintHeadline(const Cluster& cluster, const LoadFigures& l, const CompileFigures& c,
+void PrintHeadline(const Cluster& cluster, const policy::ClusterState& st,
+                   const policy::Snapshot& snap, const LoadFigures& l, const CompileFigures& c,
                    const FlowComparison& f) {
-  const policy::ClusterState& st = l.loaded.state;
-  const policy::Snapshot& snap = c.snap;
   IdentityCounts ids = CountIdentities(snap);
   std::printf(
       "pods=%zu policies=%zu nodes=%d identities=%zu pod_identities=%zu cidr_identities=%zu "
@@ -207,15 +200,17 @@ int Run(int namespaces, int runs, int compile_runs, int flow_count) {
       "files\n",
       namespaces, cluster.nodes, cluster.pods, cluster.policies, yaml_bytes / 1048576.0,
       cluster.files.size());
-  LoadFigures load = MeasureLoad(cluster, runs);
+  LoadFigures load;
+  policy::LoadResult loaded = MeasureLoad(cluster, runs, load);
   cluster.files.clear();
   cluster.files.shrink_to_fit();
-  CompileFigures compile = MeasureCompile(load.loaded.state, compile_runs);
-  PrintTables(compile.snap);
+  CompileFigures compile;
+  policy::Snapshot snap = MeasureCompile(loaded.state, compile_runs, compile);
+  PrintTables(snap);
   PrintTimesAndMemory(load, compile, rss_start);
-  FlowComparison flows = CompareModelAndTwin(load.loaded.state, compile.snap, flow_count);
+  FlowComparison flows = CompareModelAndTwin(loaded.state, snap, flow_count);
   PrintFlows(flows);
-  PrintHeadline(cluster, load, compile, flows);
+  PrintHeadline(cluster, loaded.state, snap, load, compile, flows);
   return flows.disagreements == 0 ? 0 : 1;
 }
 
