@@ -2,7 +2,6 @@
 // an update (here: more port sets than wd_portsets holds), what the agent holds as "in force"
 // must be put back exactly, so that the next update still produces exactly its own tables.
 // Real programs and maps in the real kernel; needs root (fails, never skips, without it).
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -22,6 +21,9 @@
 #include "agent/nodestate/from_snapshot.h"
 #include "agent/policy/compiler.h"
 #include "agent/policy/manifest_loader.h"
+#include "tests/lib/kubelet_node.h"
+#include "tests/lib/scratch_cgroup.h"
+#include "tests/lib/scratch_dir.h"
 
 namespace warden::node {
 namespace {
@@ -74,26 +76,25 @@ class NodeAgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_EQ(geteuid(), 0u) << "this test loads BPF programs: it must run as root";
-    auto mount = common::FindCgroup2Mount();
-    ASSERT_TRUE(mount.ok()) << mount.status();
-    cg_root_ = *mount + "/warden-agenttest-" + std::to_string(getpid());
-    ASSERT_EQ(mkdir(cg_root_.c_str(), 0755), 0) << cg_root_;
-    ASSERT_EQ(mkdir((cg_root_ + "/kubepods").c_str(), 0755), 0);
+    auto cgroups = testlib::ScratchCgroup::Create("warden-agenttest-" + std::to_string(getpid()));
+    ASSERT_TRUE(cgroups.ok()) << cgroups.status();
+    cgroups_ = std::move(*cgroups);
+    ASSERT_TRUE(testlib::KubeletNode::Create(cgroups_.path()).ok());
     bpffs_ = "/sys/fs/bpf/warden-agenttest-" + std::to_string(getpid());
   }
   void TearDown() override {
     agent_.reset();
     datapath::BpfDatapath::Options o;
     o.bpffs_dir = bpffs_;
-    o.cgroup_path = cg_root_;
+    o.cgroup_path = cgroups_.path();
     if (auto dp = datapath::BpfDatapath::Open(o); dp.ok()) {
       EXPECT_TRUE((*dp)->DetachAndUnpin().ok());
     }
-    rmdir((cg_root_ + "/kubepods").c_str());
-    rmdir(cg_root_.c_str());
+    EXPECT_TRUE(cgroups_.Remove().ok());
   }
 
-  std::string cg_root_, bpffs_;
+  testlib::ScratchCgroup cgroups_;
+  std::string bpffs_;
   std::unique_ptr<NodeAgent> agent_;
 };
 
@@ -125,7 +126,7 @@ TEST_F(NodeAgentTest, AnUpdateTheKernelRefusesLeavesTheTablesInForceExactly) {
 
   NodeAgentOptions opts;
   opts.node = "n1";
-  opts.cgroup_root = cg_root_;
+  opts.cgroup_root = cgroups_.path();
   opts.bpffs = bpffs_;
   opts.log_path = "/dev/null";
   // Without Start(): the states are offered here, as a source would.
@@ -171,13 +172,13 @@ metadata: {name: n1, labels: {cloud.google.com/gke-nodepool: gateway}}
 // decide the node's pool the same way: from the Node object's label, whatever --pool says (it
 // holds only until the first state).
 TEST_F(NodeAgentTest, BothSourcesTakeThePoolFromTheNodeLabel) {
-  const std::string dir = cg_root_.substr(cg_root_.rfind('/')) + "-manifests";
-  const std::string manifests = std::filesystem::temp_directory_path().string() + dir;
-  std::filesystem::create_directories(manifests);
+  testlib::ScratchDir scratch(std::filesystem::temp_directory_path().string() +
+                              "/warden-agenttest-manifests-" + std::to_string(getpid()));
+  const std::string& manifests = scratch.path();
   std::ofstream(manifests + "/c.yaml") << kCluster << "---\n" << kGatewayNode;
   NodeAgentOptions opts;
   opts.node = "n1";
-  opts.cgroup_root = cg_root_;
+  opts.cgroup_root = cgroups_.path();
   opts.bpffs = bpffs_;
   opts.log_path = "/dev/null";
   opts.pool = WD_POOL_DEFAULT;
@@ -204,19 +205,18 @@ TEST_F(NodeAgentTest, BothSourcesTakeThePoolFromTheNodeLabel) {
   pinned = datapath::ReadPinnedState(bpffs_);
   ASSERT_TRUE(pinned.ok()) << pinned.status();
   EXPECT_EQ(pinned->config.pool, WD_POOL_GATEWAY) << "control mode";
-  std::filesystem::remove_all(manifests);
 }
 
 // Manifests whose tables do not fit (more port sets than wd_portsets holds) never reach the
 // datapath: the agent keeps the tables in force and counts the failed compile.
 TEST_F(NodeAgentTest, ManifestsThatDoNotFitKeepTheTablesInForce) {
-  const std::string manifests = std::filesystem::temp_directory_path().string() +
-                                cg_root_.substr(cg_root_.rfind('/')) + "-manifests";
-  std::filesystem::create_directories(manifests);
+  testlib::ScratchDir scratch(std::filesystem::temp_directory_path().string() +
+                              "/warden-agenttest-manifests-" + std::to_string(getpid()));
+  const std::string& manifests = scratch.path();
   std::ofstream(manifests + "/c.yaml") << kCluster;
   NodeAgentOptions opts;
   opts.node = "n1";
-  opts.cgroup_root = cg_root_;
+  opts.cgroup_root = cgroups_.path();
   opts.bpffs = bpffs_;
   opts.log_path = "/dev/null";
   nodestate::PipelineOptions po;
@@ -249,7 +249,6 @@ TEST_F(NodeAgentTest, ManifestsThatDoNotFitKeepTheTablesInForce) {
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(after->config.generation, before->config.generation);
   EXPECT_TRUE(LiveHolds(after->live, before->live));
-  std::filesystem::remove_all(manifests);
 }
 
 }  // namespace

@@ -1,50 +1,35 @@
 // Finding pods' cgroups by kubelet's naming, for both cgroup drivers, on the real cgroup2
 // filesystem. Needs root.
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <filesystem>
+#include <algorithm>
+#include <string>
 
 #include <gtest/gtest.h>
 
 #include "agent/common/cgroup.h"
 #include "agent/node/pod_cgroups.h"
+#include "tests/lib/scratch_cgroup.h"
 
 namespace warden::node {
 namespace {
-
-namespace fs = std::filesystem;
 
 class PodCgroupsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_EQ(geteuid(), 0u) << "this test creates cgroups: it must run as root";
-    auto m = common::FindCgroup2Mount();
-    ASSERT_TRUE(m.ok()) << m.status();
-    base_ = *m + "/warden-test-pc-" + std::to_string(getpid());
-    ASSERT_EQ(mkdir(base_.c_str(), 0755), 0) << base_;
+    auto cgroups = testlib::ScratchCgroup::Create("warden-test-pc-" + std::to_string(getpid()));
+    ASSERT_TRUE(cgroups.ok()) << cgroups.status();
+    cgroups_ = std::move(*cgroups);
+    base_ = cgroups_.path();
   }
-  void TearDown() override {
-    // cgroup directories are removed bottom-up with rmdir.
-    std::vector<fs::path> dirs;
-    std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(base_, ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (it->is_directory()) dirs.push_back(it->path());
-    }
-    std::sort(dirs.begin(), dirs.end(), [](const fs::path& a, const fs::path& b) {
-      return a.native().size() > b.native().size();
-    });
-    for (const auto& d : dirs) rmdir(d.c_str());
-    rmdir(base_.c_str());
-  }
+  void TearDown() override { EXPECT_TRUE(cgroups_.Remove().ok()); }
+  // The paths are written out here, not taken from PodCgroupPath: they are what is tested.
   void Mk(const std::string& rel) {
-    fs::path p = base_;
-    for (const auto& part : fs::path(rel)) {
-      p /= part;
-      ASSERT_TRUE(mkdir(p.c_str(), 0755) == 0 || errno == EEXIST) << p;
-    }
+    absl::Status st = common::MakeCgroup(base_ + "/" + rel);
+    ASSERT_TRUE(st.ok()) << st;
   }
+  testlib::ScratchCgroup cgroups_;
   std::string base_;
 };
 

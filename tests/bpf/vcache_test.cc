@@ -12,7 +12,6 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +29,8 @@
 #include "agent/policy/compiler.h"
 #include "agent/policy/manifest_loader.h"
 #include "bpf/warden_vcache.h"
+#include "tests/lib/kubelet_node.h"
+#include "tests/lib/scratch_cgroup.h"
 
 namespace warden::datapath {
 namespace {
@@ -115,17 +116,17 @@ class VcacheTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_EQ(geteuid(), 0u)
         << "this test loads BPF programs and makes cgroups: it must run as root";
-    auto mount = common::FindCgroup2Mount();
-    ASSERT_TRUE(mount.ok()) << mount.status();
-    base_ = *mount + "/warden-vctest-" + std::to_string(getpid());
-    for (const char* sub : {"", "/kubepods", "/kubepods/burstable", "/kubepods/burstable/pod-a",
-                            "/kubepods/burstable/pod-a/c1"}) {
-      ASSERT_EQ(mkdir((base_ + sub).c_str(), 0755), 0) << base_ + sub;
-    }
-    container_ = base_ + "/kubepods/burstable/pod-a/c1";
+    auto cgroups = testlib::ScratchCgroup::Create("warden-vctest-" + std::to_string(getpid()));
+    ASSERT_TRUE(cgroups.ok()) << cgroups.status();
+    cgroups_ = std::move(*cgroups);
+    auto kubelet = testlib::KubeletNode::Create(cgroups_.path());
+    ASSERT_TRUE(kubelet.ok()) << kubelet.status();
+    auto pod = kubelet->AddPodWithContainer("a", "burstable");
+    ASSERT_TRUE(pod.ok()) << pod.status();
+    container_ = pod->container;
     BpfDatapath::Options opts;
     opts.bpffs_dir = "/sys/fs/bpf/warden-vctest-" + std::to_string(getpid());
-    opts.cgroup_path = base_;
+    opts.cgroup_path = cgroups_.path();
     auto dp = BpfDatapath::Open(opts);
     ASSERT_TRUE(dp.ok()) << dp.status();
     dp_ = std::move(*dp);
@@ -134,15 +135,8 @@ class VcacheTest : public ::testing::Test {
     ASSERT_TRUE(loaded.errors.empty()) << loaded.errors[0].ToString();
     policy::Snapshot snap = policy::Compile(loaded.state).value();
     nodestate::NodeState ns = nodestate::ComputeNodeState(loaded.state, snap, "", {"", {}});
-    auto pod_id = common::CgroupId(base_ + "/kubepods/burstable/pod-a");
-    auto kubepods_id = common::CgroupId(base_ + "/kubepods");
-    auto level = common::CgroupLevel(base_ + "/kubepods");
-    ASSERT_TRUE(pod_id.ok() && kubepods_id.ok() && level.ok());
-    tables_ = node::BuildNodeTables(ns, {{"x/a", *pod_id}}, {});
-    config_.kubepods_cgroup_id = *kubepods_id;
-    config_.kubepods_level = *level;
-    config_.pod_levels[0] = *level + 2;
-    config_.pod_levels[1] = *level + 1;
+    tables_ = node::BuildNodeTables(ns, {{"x/a", pod->id}}, {});
+    config_ = kubelet->Config();
     ASSERT_TRUE(dp_->Apply(tables_, config_).ok());
     ASSERT_TRUE(dp_->Attach().ok());
   }
@@ -151,10 +145,7 @@ class VcacheTest : public ::testing::Test {
       EXPECT_TRUE(dp_->DetachAndUnpin().ok());
     }
     dp_.reset();
-    for (const char* sub : {"/kubepods/burstable/pod-a/c1", "/kubepods/burstable/pod-a",
-                            "/kubepods/burstable", "/kubepods", ""}) {
-      rmdir((base_ + sub).c_str());
-    }
+    EXPECT_TRUE(cgroups_.Remove().ok());
   }
 
   // The key connect4 (connect6 with `v6`) builds for the container's connect to
@@ -198,7 +189,8 @@ class VcacheTest : public ::testing::Test {
     return s;
   }
 
-  std::string base_, container_;
+  testlib::ScratchCgroup cgroups_;
+  std::string container_;
   std::unique_ptr<BpfDatapath> dp_;
   NodeTables tables_;
   NodeConfig config_;

@@ -7,7 +7,10 @@
 namespace warden::testing {
 namespace {
 
-constexpr uint8_t kTCP = 6, kUDP = 17, kSCTP = 132, kICMP = 1;
+using testlib::kIcmp;
+using testlib::kSctp;
+using testlib::kTcp;
+using testlib::kUdp;
 
 const char* kCluster = R"(
 apiVersion: v1
@@ -77,70 +80,70 @@ std::vector<policy::Allowance> Allow(std::initializer_list<const char*> specs) {
 }
 
 TEST_F(BpfTest, NotConfiguredDropsEverything) {
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTCP, 40000, 80)), 0u);
-  EXPECT_EQ(Ingress(Ipv4Packet("10.244.1.11", "10.244.1.10", kTCP, 40000, 80)), 0u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTcp, 40000, 80)), 0u);
+  EXPECT_EQ(Ingress(Ipv4Packet("10.244.1.11", "10.244.1.10", kTcp, 40000, 80)), 0u);
   EXPECT_EQ(Counter(WD_HOOK_EGRESS, WD_REASON_DENY_NOT_CONFIGURED), 1u);
   EXPECT_EQ(Counter(WD_HOOK_INGRESS, WD_REASON_DENY_NOT_CONFIGURED), 1u);
 }
 
 TEST_F(BpfTest, PolicyPortsAndRanges) {
   LoadPod(All(), "x/a");
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTCP, 40000, 80)), 1u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTCP, 40001, 90)), 1u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTCP, 40002, 91)), 0u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTCP, 40003, 79)), 0u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kUDP, 40004, 85)), 0u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kSCTP, 40005, 7)), 1u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kSCTP, 40006, 8)), 0u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTcp, 40000, 80)), 1u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTcp, 40001, 90)), 1u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTcp, 40002, 91)), 0u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTcp, 40003, 79)), 0u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kUdp, 40004, 85)), 0u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kSctp, 40005, 7)), 1u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kSctp, 40006, 8)), 0u);
   EXPECT_EQ(Counter(WD_HOOK_EGRESS, WD_REASON_ALLOW_POLICY), 3u);
   EXPECT_EQ(Counter(WD_HOOK_EGRESS, WD_REASON_DENY_POLICY), 4u);
 }
 
 TEST_F(BpfTest, GuaranteedPodsSitOneLevelHigher) {
   Load(All(), {.local_pod = "x/a", .guaranteed = true});
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTCP, 40000, 80)), 1u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTCP, 40001, 91)), 0u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTcp, 40000, 80)), 1u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTcp, 40001, 91)), 0u);
   EXPECT_EQ(Counter(WD_HOOK_EGRESS, WD_REASON_DENY_POLICY), 1u);
   EXPECT_EQ(Counter(WD_HOOK_EGRESS, WD_REASON_DENY_UNKNOWN_POD), 0u);
 }
 
 TEST_F(BpfTest, RuleWithoutPortsAllowsEveryProtocol) {
   LoadPod(All(), "x/a");
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.2.10", kICMP, 0, 0)), 1u);  // to y/c
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.2.10", kUDP, 5, 9999)), 1u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kICMP, 0, 0)), 0u);  // to x/b
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.2.10", kIcmp, 0, 0)), 1u);  // to y/c
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.2.10", kUdp, 5, 9999)), 1u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kIcmp, 0, 0)), 0u);  // to x/b
 }
 
 TEST_F(BpfTest, IpBlockWithExceptBehindLockdownAllowance) {
   // Without an allowance a default-pool node never reaches the world directly.
   LoadPod(All(), "x/a");
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "203.0.113.10", kTCP, 40000, 443)), 0u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "203.0.113.10", kTcp, 40000, 443)), 0u);
   EXPECT_EQ(Counter(WD_HOOK_EGRESS, WD_REASON_DENY_POOL_LOCKDOWN), 1u);
   // With one, NetworkPolicy still decides: the except carves 203.0.113.66 out.
   Load(All(), {.local_pod = "x/a", .allow = Allow({"203.0.113.0/24:443/TCP"})});
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "203.0.113.10", kTCP, 40001, 443)), 1u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "203.0.113.66", kTCP, 40002, 443)), 0u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "203.0.113.10", kTcp, 40001, 443)), 1u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "203.0.113.66", kTcp, 40002, 443)), 0u);
   EXPECT_EQ(Counter(WD_HOOK_EGRESS, WD_REASON_DENY_POLICY), 1u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "203.0.113.10", kTCP, 40003, 80)), 0u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "203.0.113.10", kTcp, 40003, 80)), 0u);
   EXPECT_EQ(Counter(WD_HOOK_EGRESS, WD_REASON_DENY_POOL_LOCKDOWN), 2u);
 }
 
 TEST_F(BpfTest, Ipv6) {
   Load(All(), {.local_pod = "x/a", .allow = Allow({"fd00:dead::/32:443/TCP"})});
-  EXPECT_EQ(Egress(Ipv6Packet("fd00::a", "fd00:dead::1", kTCP, 40000, 443)), 1u);
-  EXPECT_EQ(Egress(Ipv6Packet("fd00::a", "fd00:dead::1", kTCP, 40001, 443, /*ext=*/true)), 1u);
-  EXPECT_EQ(Egress(Ipv6Packet("fd00::a", "fd00:dead::1", kTCP, 40002, 444)), 0u);
-  EXPECT_EQ(Egress(Ipv6Packet("fd00::a", "fd00:beef::1", kTCP, 40003, 443)), 0u);  // lockdown
-  EXPECT_EQ(Egress(Ipv6Packet("fd00::a", "fd00::c", kUDP, 40004, 53)), 1u);        // y/c over v6
+  EXPECT_EQ(Egress(Ipv6Packet("fd00::a", "fd00:dead::1", kTcp, 40000, 443)), 1u);
+  EXPECT_EQ(Egress(Ipv6Packet("fd00::a", "fd00:dead::1", kTcp, 40001, 443, /*ext=*/true)), 1u);
+  EXPECT_EQ(Egress(Ipv6Packet("fd00::a", "fd00:dead::1", kTcp, 40002, 444)), 0u);
+  EXPECT_EQ(Egress(Ipv6Packet("fd00::a", "fd00:beef::1", kTcp, 40003, 443)), 0u);  // lockdown
+  EXPECT_EQ(Egress(Ipv6Packet("fd00::a", "fd00::c", kUdp, 40004, 53)), 1u);        // y/c over v6
 }
 
 TEST_F(BpfTest, IngressUsesLocalPortAndRemoteIdentity) {
   LoadPod(All(), "x/a");
-  EXPECT_EQ(Ingress(Ipv4Packet("10.244.1.11", "10.244.1.10", kTCP, 40000, 8080)),
+  EXPECT_EQ(Ingress(Ipv4Packet("10.244.1.11", "10.244.1.10", kTcp, 40000, 8080)),
             1u);  // from x/b, http
-  EXPECT_EQ(Ingress(Ipv4Packet("10.244.1.11", "10.244.1.10", kTCP, 40001, 8081)), 0u);
-  EXPECT_EQ(Ingress(Ipv4Packet("10.244.2.10", "10.244.1.10", kTCP, 40002, 8080)), 0u);  // from y/c
-  EXPECT_EQ(Ingress(Ipv4Packet("203.0.113.9", "10.244.1.10", kTCP, 40003, 8080)),
+  EXPECT_EQ(Ingress(Ipv4Packet("10.244.1.11", "10.244.1.10", kTcp, 40001, 8081)), 0u);
+  EXPECT_EQ(Ingress(Ipv4Packet("10.244.2.10", "10.244.1.10", kTcp, 40002, 8080)), 0u);  // from y/c
+  EXPECT_EQ(Ingress(Ipv4Packet("203.0.113.9", "10.244.1.10", kTcp, 40003, 8080)),
             0u);  // from the world
   EXPECT_EQ(Counter(WD_HOOK_INGRESS, WD_REASON_ALLOW_POLICY), 1u);
   EXPECT_EQ(Counter(WD_HOOK_INGRESS, WD_REASON_DENY_POLICY), 3u);
@@ -148,7 +151,7 @@ TEST_F(BpfTest, IngressUsesLocalPortAndRemoteIdentity) {
 
 TEST_F(BpfTest, APodAlwaysAcceptsItsOwnNode) {
   Load(All(), {.local_pod = "x/a", .node_addresses = {"10.10.0.1"}});
-  EXPECT_EQ(Ingress(Ipv4Packet("10.10.0.1", "10.244.1.10", kTCP, 40000, 9999)), 1u);
+  EXPECT_EQ(Ingress(Ipv4Packet("10.10.0.1", "10.244.1.10", kTcp, 40000, 9999)), 1u);
   EXPECT_EQ(Counter(WD_HOOK_INGRESS, WD_REASON_ALLOW_HOST), 1u);
   // Another node is just a host address: x/a's ingress rules do not admit it.
   LoadPod(All() + R"(
@@ -159,57 +162,57 @@ metadata: {name: n2}
 status: {addresses: [{type: InternalIP, address: 10.10.0.2}]}
 )",
           "x/a");
-  EXPECT_EQ(Ingress(Ipv4Packet("10.10.0.2", "10.244.1.10", kTCP, 40001, 9999)), 0u);
+  EXPECT_EQ(Ingress(Ipv4Packet("10.10.0.2", "10.244.1.10", kTcp, 40001, 9999)), 0u);
   // Egress to the own node stays under NetworkPolicy.
   Load(All(), {.local_pod = "x/a", .node_addresses = {"10.10.0.1"}});
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.10.0.1", kTCP, 40002, 22)), 0u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.10.0.1", kTcp, 40002, 22)), 0u);
 }
 
 TEST_F(BpfTest, RepliesOfAdmittedFlowsPass) {
   LoadPod(All(), "x/a");
   // x/a -> x/b:80 admitted on egress; x/b's reply comes in on x/a's ephemeral port, which no
   // ingress rule allows.
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTCP, 41000, 80)), 1u);
-  EXPECT_EQ(Ingress(Ipv4Packet("10.244.1.11", "10.244.1.10", kTCP, 80, 41000)), 1u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTcp, 41000, 80)), 1u);
+  EXPECT_EQ(Ingress(Ipv4Packet("10.244.1.11", "10.244.1.10", kTcp, 80, 41000)), 1u);
   EXPECT_EQ(Counter(WD_HOOK_INGRESS, WD_REASON_ALLOW_TRACKED), 1u);
   // A packet from x/b to the same port without the flow: denied.
-  EXPECT_EQ(Ingress(Ipv4Packet("10.244.1.11", "10.244.1.10", kTCP, 81, 41000)), 0u);
+  EXPECT_EQ(Ingress(Ipv4Packet("10.244.1.11", "10.244.1.10", kTcp, 81, 41000)), 0u);
 }
 
 TEST_F(BpfTest, PolicyChangeRechecksTrackedFlows) {
   LoadPod(All(), "x/a");
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTCP, 42000, 85)), 1u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTCP, 42000, 85)), 1u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTcp, 42000, 85)), 1u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTcp, 42000, 85)), 1u);
   EXPECT_EQ(Counter(WD_HOOK_EGRESS, WD_REASON_ALLOW_TRACKED), 1u);
   // The policy shrinks to 80-84: the tracked flow is re-checked under the new generation.
   std::string narrowed = All();
   narrowed.replace(narrowed.find("endPort: 90"), 11, "endPort: 84");
   LoadPod(narrowed, "x/a");
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTCP, 42000, 85)), 0u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTCP, 42001, 84)), 1u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTcp, 42000, 85)), 0u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTcp, 42001, 84)), 1u);
 }
 
 TEST_F(BpfTest, UnknownPodFailsClosedUnlessConfigured) {
   Load(All(), Scene{});  // no endpoint for pod-test: an unknown pod
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.99", "10.244.1.11", kTCP, 40000, 80)), 0u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.99", "10.244.1.11", kTcp, 40000, 80)), 0u);
   EXPECT_EQ(Counter(WD_HOOK_EGRESS, WD_REASON_DENY_UNKNOWN_POD), 1u);
   Load(All(), {.unknown_pod = WD_UNKNOWN_POD_ALLOW});
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.99", "10.244.1.11", kTCP, 40001, 80)), 1u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.99", "10.244.1.11", kTcp, 40001, 80)), 1u);
   // ... but never past the lockdown.
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.99", "203.0.113.10", kTCP, 40002, 443)), 0u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.99", "203.0.113.10", kTcp, 40002, 443)), 0u);
 }
 
 TEST_F(BpfTest, HostProcessesOnDefaultPool) {
   Load(All(),
        {.allow = Allow({"169.254.169.254/32:80/TCP", "199.36.153.8/30:443/TCP"}), .host = true});
-  EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "203.0.113.66", kTCP, 40000, 443)), 0u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "169.254.169.254", kTCP, 40001, 80)), 1u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "169.254.169.254", kTCP, 40002, 81)), 0u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "199.36.153.9", kTCP, 40003, 443)), 1u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "199.36.153.12", kTCP, 40004, 443)), 0u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "10.244.1.11", kTCP, 40005, 22)),
+  EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "203.0.113.66", kTcp, 40000, 443)), 0u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "169.254.169.254", kTcp, 40001, 80)), 1u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "169.254.169.254", kTcp, 40002, 81)), 0u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "199.36.153.9", kTcp, 40003, 443)), 1u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "199.36.153.12", kTcp, 40004, 443)), 0u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "10.244.1.11", kTcp, 40005, 22)),
             1u);  // inside the cluster
-  EXPECT_EQ(Ingress(Ipv4Packet("203.0.113.66", "10.10.0.1", kTCP, 40006, 22)),
+  EXPECT_EQ(Ingress(Ipv4Packet("203.0.113.66", "10.10.0.1", kTcp, 40006, 22)),
             1u);  // lockdown is egress-only
   EXPECT_EQ(Counter(WD_HOOK_EGRESS, WD_REASON_DENY_POOL_LOCKDOWN), 3u);
   EXPECT_EQ(Counter(WD_HOOK_EGRESS, WD_REASON_ALLOW_HOST), 3u);
@@ -217,34 +220,31 @@ TEST_F(BpfTest, HostProcessesOnDefaultPool) {
 
 TEST_F(BpfTest, NestedAllowancesKeepTheirPorts) {
   Load(All(), {.allow = Allow({"198.51.0.0/16:53/UDP", "198.51.100.0/24:443/TCP"}), .host = true});
-  EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "198.51.100.1", kUDP, 40000, 53)), 1u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "198.51.100.1", kTCP, 40001, 443)), 1u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "198.51.7.1", kTCP, 40002, 443)), 0u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "198.51.100.1", kUdp, 40000, 53)), 1u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "198.51.100.1", kTcp, 40001, 443)), 1u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.10.0.1", "198.51.7.1", kTcp, 40002, 443)), 0u);
 }
 
 TEST_F(BpfTest, GatewayPoolLetsOnlyGatewaysOutOn80And443) {
   Load(All(), {.local_pod = "y/c", .pool = WD_POOL_GATEWAY, .gateway = true});
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.2.10", "203.0.113.10", kTCP, 40000, 443)), 1u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.2.10", "203.0.113.10", kTCP, 40001, 80)), 1u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.2.10", "203.0.113.10", kTCP, 40002, 8443)), 0u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.2.10", "203.0.113.10", kUDP, 40003, 443)), 0u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.2.10", "203.0.113.10", kTcp, 40000, 443)), 1u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.2.10", "203.0.113.10", kTcp, 40001, 80)), 1u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.2.10", "203.0.113.10", kTcp, 40002, 8443)), 0u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.2.10", "203.0.113.10", kUdp, 40003, 443)), 0u);
   Load(All(), {.local_pod = "y/c", .pool = WD_POOL_GATEWAY});
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.2.10", "203.0.113.10", kTCP, 40004, 443)), 0u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.2.10", "203.0.113.10", kTcp, 40004, 443)), 0u);
   Load(All(), {.pool = WD_POOL_GATEWAY, .host = true});
-  EXPECT_EQ(Egress(Ipv4Packet("10.10.0.3", "203.0.113.10", kTCP, 40005, 443)), 0u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.10.0.3", "203.0.113.10", kTcp, 40005, 443)), 0u);
 }
 
 TEST_F(BpfTest, NonIpPassesAndTruncatedIsDropped) {
   LoadPod(All(), "x/a");
-  std::vector<uint8_t> arp(42, 0);
-  arp[12] = 0x08;
-  arp[13] = 0x06;
-  EXPECT_EQ(Egress(arp), 1u);
+  EXPECT_EQ(Egress(ArpPacket()), 1u);
 }
 
 TEST_F(BpfTest, EventsCarryReasonAddressesAndPorts) {
   LoadPod(All(), "x/a");
-  ASSERT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTCP, 43000, 99)), 0u);
+  ASSERT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTcp, 43000, 99)), 0u);
   std::vector<wd_event> events;
   auto st = dp_->PollEvents(100, [&](const wd_event& e) { events.push_back(e); });
   ASSERT_TRUE(st.ok()) << st;
@@ -254,7 +254,7 @@ TEST_F(BpfTest, EventsCarryReasonAddressesAndPorts) {
   EXPECT_EQ(e.reason, WD_REASON_DENY_POLICY);
   EXPECT_EQ(e.hook, WD_HOOK_EGRESS);
   EXPECT_EQ(e.direction, WD_DIR_EGRESS);
-  EXPECT_EQ(e.protocol, kTCP);
+  EXPECT_EQ(e.protocol, kTcp);
   EXPECT_EQ(e.local_port, 43000);
   EXPECT_EQ(e.remote_port, 99);
   EXPECT_EQ(e.local_identity, snap_->pods.at("x/a").identity);
@@ -293,7 +293,7 @@ TEST_F(BpfTest, ApplyIsDoubleBufferedAndRejectsWhatDoesNotFit) {
   ASSERT_TRUE(c3.ok());
   EXPECT_EQ(c3->active, c2->active);
   EXPECT_EQ(c3->generation, c2->generation);
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTCP, 44000, 80)), 1u);
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTcp, 44000, 80)), 1u);
 }
 
 // Updates told which policy keys changed write only those, into copies that lag one update

@@ -11,6 +11,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
@@ -158,6 +160,12 @@ class LabTest : public ::testing::Test {
     std::ifstream in(state_ + "/state.json");
     lab_ = json::parse(in);
   }
+  // The lab on the reference example (deploy/examples/reference).
+  void UpReference(const std::string& extra = "") {
+    fs::copy(fs::path(WARDEN_SOURCE_DIR) / "deploy/examples/reference", dir_,
+             fs::copy_options::recursive);
+    Up(extra);
+  }
   // A metric's value (the first series whose line starts with `series`), read inside a netns.
   static long Metric(const std::string& netns, const std::string& address,
                      const std::string& series) {
@@ -199,6 +207,11 @@ class LabTest : public ::testing::Test {
                       " --timeout-ms " + std::to_string(timeout_ms) + " --output json");
     if (r.code != 0) return "error: " + r.err;
     return json::parse(r.out)["outcome"];
+  }
+
+  // What a Prober runs for each of its cases: a probe with a 300 ms time-out.
+  auto ProbeCase() {
+    return [this](const auto& c) { return Probe(c.from, c.to, c.port, c.proto, 300); };
   }
 
   // The lab's real-packet matrix must equal `warden explain --matrix` on the same manifests.
@@ -409,10 +422,8 @@ spec: {podSelector: {}, policyTypes: [Ingress]}
 }
 
 TEST_F(LabTest, ReferenceScenarioMatrixEqualsExplain) {
-  fs::copy(fs::path(WARDEN_SOURCE_DIR) / "deploy/examples/reference", dir_,
-           fs::copy_options::recursive);
   // The agents read the manifests themselves here (the other tests use the control plane).
-  Up("--serve-ports 8080,53,15443 --no-control");
+  UpReference("--serve-ports 8080,53,15443 --no-control");
   ExpectMatrixEqualsExplain("reference", "8080,53,15443");
 
   // `warden inspect` on each node's pins shows that node's datapath state after the matrix.
@@ -458,9 +469,7 @@ TEST_F(LabTest, ReferenceScenarioMatrixEqualsExplain) {
 }
 
 TEST_F(LabTest, LockdownAndEpermAtConnect) {
-  fs::copy(fs::path(WARDEN_SOURCE_DIR) / "deploy/examples/reference", dir_,
-           fs::copy_options::recursive);
-  Up();
+  UpReference();
   // Row 7: refused at connect, with EPERM, not a time-out.
   EXPECT_EQ(Probe("team-x/app", "203.0.113.66", 8443, "TCP"), "eperm");
   // Row 8: the rogue resolver is refused; kube-dns answers.
@@ -537,17 +546,14 @@ struct Prober {
 };
 
 TEST_F(LabTest, AgentKilledAndRestartedLosesNoEnforcement) {
-  fs::copy(fs::path(WARDEN_SOURCE_DIR) / "deploy/examples/reference", dir_,
-           fs::copy_options::recursive);
-  Up();
+  UpReference();
   Prober p;
   p.cases = {{"team-x/app", "team-x/worker", 8080, "TCP", true},
              {"team-x/app", "team-y/app", 8080, "TCP", false},
              {"team-y/app", "team-x/app", 8080, "TCP", false},
              {"node:default-1", "203.0.113.66", 443, "TCP", false},
              {"team-x/app", "kube-system/kube-dns", 53, "UDP", true}};
-  p.Start(this,
-          [this](const Prober::Case& c) { return Probe(c.from, c.to, c.port, c.proto, 300); });
+  p.Start(this, ProbeCase());
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   pid_t agent = 0;
   for (const auto& n : lab_["nodes"]) {
@@ -604,17 +610,14 @@ spec:
 }
 
 TEST_F(LabTest, PolicyUpdatesUnderProbingShowNoFlicker) {
-  fs::copy(fs::path(WARDEN_SOURCE_DIR) / "deploy/examples/reference", dir_,
-           fs::copy_options::recursive);
-  Up();
+  UpReference();
   Prober p;
   p.cases = {{"team-x/app", "team-x/worker", 8080, "TCP", true},
              {"team-x/worker", "team-x/app", 8080, "TCP", true},
              {"team-x/app", "team-y/app", 8080, "TCP", false},
              {"team-x/app", "kube-system/kube-dns", 53, "UDP", true},
              {"team-y/app", "team-x/worker", 8080, "TCP", false}};
-  p.Start(this,
-          [this](const Prober::Case& c) { return Probe(c.from, c.to, c.port, c.proto, 300); });
+  p.Start(this, ProbeCase());
   // Rewrite team-x's policies again and again: each version changes rules that none of the
   // probed flows depends on, and changes identities' isolation elsewhere.
   const std::string a = R"(
@@ -656,15 +659,12 @@ spec:
 }
 
 TEST_F(LabTest, ControlPlaneDownAgentsKeepEnforcingAndCatchUpAfter) {
-  fs::copy(fs::path(WARDEN_SOURCE_DIR) / "deploy/examples/reference", dir_,
-           fs::copy_options::recursive);
-  Up();
+  UpReference();
   Prober p;
   p.cases = {{"team-x/app", "team-x/worker", 8080, "TCP", true},
              {"team-x/app", "team-y/app", 8080, "TCP", false},
              {"team-x/app", "203.0.113.66", 8443, "TCP", false}};
-  p.Start(this,
-          [this](const Prober::Case& c) { return Probe(c.from, c.to, c.port, c.proto, 300); });
+  p.Start(this, ProbeCase());
   ASSERT_EQ(kill(lab_["control"]["pid"].get<pid_t>(), SIGKILL), 0);
   // A change made while the control plane is down reaches nobody yet...
   Write("99-open.yaml", R"(

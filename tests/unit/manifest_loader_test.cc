@@ -12,7 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "tests/unit/yaml_text.h"
+#include "tests/lib/yaml_text.h"
 
 namespace warden::policy {
 namespace {
@@ -20,8 +20,8 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-using ::warden::yaml_text::LineOf;
-using ::warden::yaml_text::PolicyYaml;
+using ::warden::testlib::LineOf;
+using ::warden::testlib::PolicyYaml;
 
 LoadResult Load(const std::string& text, const std::string& file = "test.yaml") {
   return LoadManifestTexts({{file, text}});

@@ -21,13 +21,13 @@
 #include "agent/policy/explain.h"
 #include "agent/policy/lookup.h"
 #include "agent/policy/manifest_loader.h"
-#include "tests/unit/yaml_text.h"
+#include "tests/lib/yaml_text.h"
 
 namespace warden::policy {
 namespace {
 
 using ::testing::IsEmpty;
-using ::warden::yaml_text::PolicyYaml;
+using ::warden::testlib::PolicyYaml;
 
 constexpr Protocol TCP = Protocol::kTCP;
 constexpr Protocol UDP = Protocol::kUDP;

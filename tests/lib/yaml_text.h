@@ -1,4 +1,4 @@
-// Helpers for tests that build manifests from inline YAML text.
+// Manifest text for tests and benchmarks that write manifests as YAML.
 #pragma once
 
 #include <string>
@@ -10,7 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 
-namespace warden::yaml_text {
+namespace warden::testlib {
 
 // Drops one leading newline (so raw strings can start on their own line) and indents every
 // non-empty line by `indent` spaces.
@@ -23,11 +23,18 @@ inline std::string Indent(absl::string_view text, int indent) {
   return absl::StrJoin(out, "\n");
 }
 
+// A NetworkPolicy document; `indented_spec` is the body of `spec:` as it stands in the file
+// (indented, each line ending in a newline).
+inline std::string PolicyDoc(absl::string_view ns, absl::string_view name,
+                             absl::string_view indented_spec) {
+  return absl::StrCat("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: ",
+                      name, "\n  namespace: ", ns, "\nspec:\n", indented_spec);
+}
+
 // A NetworkPolicy document; `spec` is the body of `spec:` written from column 0.
 inline std::string PolicyYaml(absl::string_view ns, absl::string_view name,
                               absl::string_view spec) {
-  return absl::StrCat("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: ",
-                      name, "\n  namespace: ", ns, "\nspec:\n", Indent(spec, 2), "\n");
+  return PolicyDoc(ns, name, absl::StrCat(Indent(spec, 2), "\n"));
 }
 
 // The 1-based line of the first line of `text` containing `marker`, or 0.
@@ -40,4 +47,4 @@ inline int LineOf(absl::string_view text, absl::string_view marker) {
   return 0;
 }
 
-}  // namespace warden::yaml_text
+}  // namespace warden::testlib

@@ -1,0 +1,74 @@
+#include "tests/bench/control_inprocess.h"
+
+#include "agent/nodestate/wire.h"
+#include "tests/bench/bench_failure.h"
+#include "tests/lib/stats.h"
+
+namespace warden::bench {
+namespace {
+
+// Six changes after the start, alternating the toggle's port; the first must change every node's
+// state. Fills the per-change medians.
+void MeasureToggles(InProcess& inproc, const ClusterSpec& c, const std::string& manifests,
+                    const Breakdown& start, InProcessFigures& f) {
+  std::vector<double> load, compile, states;
+  for (int i = 0; i < 6; ++i) {
+    WriteToggle(c, manifests + "/toggle.yaml", i % 2 ? 7000 : 7001);
+    Breakdown b = inproc.Run(c);
+    load.push_back(b.load_ms);
+    compile.push_back(b.compile_ms);
+    states.push_back(b.node_states_ms);
+    if (i == 0) {
+      int unchanged = 0;
+      for (int n = 0; n < c.nodes; ++n) unchanged += start.states[n].SameContents(b.states[n]);
+      if (unchanged)
+        throw Failure(absl::StrCat("the toggle leaves ", unchanged, " nodes' states unchanged"));
+    }
+  }
+  f.load_ms = testlib::NearestRank(load).p50;
+  f.compile_ms = testlib::NearestRank(compile).p50;
+  f.node_states_ms = testlib::NearestRank(states).p50;
+}
+
+void PrintCluster(const Breakdown& a, const ClusterSpec& c, const std::vector<int>& pods_per_node,
+                  size_t yaml_bytes, const InProcessFigures& f) {
+  std::printf(
+      "cluster: %zu pods, %zu NetworkPolicies (%d namespaces), %d nodes (%d pods each), %.1f MB "
+      "of YAML in %d files; %zu identities, %zu policy entries, %zu ipcache entries\n",
+      a.pods, a.policies, c.namespaces, c.nodes, pods_per_node[0], yaml_bytes / 1e6,
+      c.namespaces + 2, a.identities, a.policy_entries, a.ipcache);
+  std::printf(
+      "one node's state: %zu pods, %zu policy entries, %zu ipcache entries; full update %.1f "
+      "kB, the toggle's delta %.1f kB\n",
+      a.states[0].pods.size(), a.states[0].PolicyEntries(), a.states[0].ipcache->size(),
+      f.full_update_bytes / 1024.0, f.delta_update_bytes / 1024.0);
+  std::printf(
+      "what the control plane does (in process): at start load %.0f ms, compile %.0f ms, %d "
+      "node states %.0f ms; per toggle (median of %d) load %.1f ms, compile %.1f ms, node "
+      "states %.1f ms\n",
+      a.load_ms, a.compile_ms, c.nodes, a.node_states_ms, 6, f.load_ms, f.compile_ms,
+      f.node_states_ms);
+}
+
+}  // namespace
+
+InProcessFigures RunInProcess(const ClusterSpec& c, const std::string& manifests,
+                              const std::vector<int>& pods_per_node, size_t yaml_bytes) {
+  InProcessFigures f;
+  InProcess inproc(manifests);
+  Breakdown a = inproc.Run(c);
+  if (a.errors) throw Failure(absl::StrCat(a.errors, " manifest errors"));
+  f.policies = a.policies;
+  MeasureToggles(inproc, c, manifests, a, f);
+  // The sixth toggle wrote 7000 again, as the manifests started; the delta a round sends is
+  // that of the first toggle (7000 -> 7001).
+  WriteToggle(c, manifests + "/toggle.yaml", 7001);
+  Breakdown b = inproc.Run(c);
+  WriteToggle(c, manifests + "/toggle.yaml", 7000);
+  f.full_update_bytes = nodestate::FullUpdate(a.states[0]).ByteSizeLong();
+  f.delta_update_bytes = nodestate::DeltaUpdate(a.states[0], b.states[0]).ByteSizeLong();
+  PrintCluster(a, c, pods_per_node, yaml_bytes, f);
+  return f;
+}
+
+}  // namespace warden::bench

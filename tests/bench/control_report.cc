@@ -1,0 +1,131 @@
+#include "tests/bench/control_report.h"
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "tests/lib/stats.h"
+
+namespace warden::bench {
+namespace {
+
+using testlib::NearestRank;
+using testlib::Percentiles;
+
+// The scenarios that ran, in the order they ran.
+std::vector<const ScenarioResult*> Ran(const ControlRun& run) {
+  std::vector<const ScenarioResult*> out;
+  if (run.have_base) out.push_back(&run.base);
+  if (run.have_single) out.push_back(&run.c1);
+  if (run.have_contended) out.push_back(&run.cn);
+  if (run.have_quiet) out.push_back(&run.cq);
+  return out;
+}
+
+void PrintLatencyRow(const ScenarioResult& r) {
+  Percentiles s = NearestRank(r.samples);
+  std::vector<double> d;  // per round: last agent - first agent
+  for (size_t i = 0; i < r.round_max.size(); ++i) d.push_back(r.round_max[i] - r.round_min[i]);
+  std::printf("  %-17s %6d %7zu %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f\n", r.name.c_str(), r.agents,
+              s.n, s.min, s.p50, s.p90, s.p99, s.max, NearestRank(d).p50);
+}
+
+void PrintLatency(const ControlRun& run) {
+  std::printf(
+      "\nlatency from the rename of the policy file to the new tables live in the "
+      "kernel, every (agent, round) (ms):\n");
+  std::printf("  %-17s %6s %7s %8s %8s %8s %8s %8s %8s\n", "scenario", "agents", "samples", "min",
+              "p50", "p90", "p99", "max", "spread");
+  for (const ScenarioResult* r : Ran(run)) PrintLatencyRow(*r);
+  std::printf(
+      "  (spread: per round, the last agent minus the first, median; -quiet: agents run with "
+      "--interval-ms 60000,\n   i.e. without their 100 ms reconcile tick, which on this "
+      "2-CPU machine otherwise competes with the push)\n");
+  for (const ScenarioResult* r : Ran(run)) {
+    std::string l;
+    for (double v : r->round_max) absl::StrAppend(&l, " ", absl::StrFormat("%.0f", v));
+    std::printf("  [%s] slowest agent per round (ms):%s\n", r->name.c_str(), l.c_str());
+  }
+}
+
+// The control-1 scenario runs the most rounds (its history of versions fills up), and the
+// control plane keeps every node's versions whether or not its agent is connected.
+const ScenarioResult& MemoryScenario(const ControlRun& run) {
+  return run.have_single && run.c1.rounds >= run.cn.rounds ? run.c1 : run.cn;
+}
+
+void PrintResources(const ControlRun& run) {
+  std::printf(
+      "control plane push latency (its histogram: node states computed -> node ACK), mean: "
+      "%.1f ms (1 agent), %.1f ms (%d agents), %.1f ms (%d agents, quiet)\n",
+      run.c1.push_ms_mean, run.cn.push_ms_mean, run.agents_max, run.cq.push_ms_mean,
+      run.agents_max);
+  std::printf(
+      "agents' idle CPU (reconcile ticks, no change): %.1f%% of a CPU for 1 agent, %.1f%% for "
+      "%d together\n",
+      run.c1.idle_agents_cpu_pct, run.cn.idle_agents_cpu_pct, run.agents_max);
+  for (const ScenarioResult* r : {&run.c1, &run.cn, &run.cq}) {
+    if (r->rounds == 0 || r->samples.empty()) continue;
+    std::printf(
+        "  [%s] CPU during %d rounds (%.1f s): control %.1f s, agents %.1f s; control VmRSS "
+        "%.1f MB (%.1f MB before any agent), VmHWM %.1f MB\n",
+        r->name.c_str(), r->rounds, r->rounds_wall_s, r->control_cpu_s, r->agents_cpu_s,
+        r->control_rss_mb, r->control_rss_start_mb, r->control_hwm_mb);
+  }
+  const ScenarioResult& mem = MemoryScenario(run);
+  std::printf(
+      "control plane memory with %zu pods, %d nodes, after %d changes: VmRSS %.1f MB, VmHWM "
+      "%.1f MB (%.1f MB after the first load)\n",
+      run.pods, run.nodes, mem.rounds, mem.control_rss_mb, mem.control_hwm_mb,
+      mem.control_rss_start_mb);
+  std::printf(
+      "full update for one node (n0's saved state, a serialized full Update): %.1f kB; "
+      "the toggle's delta: %.1f kB\n",
+      run.cn.full_update_bytes / 1024.0, run.inproc.delta_update_bytes / 1024.0);
+  int extra = run.base.extra_flips + run.c1.extra_flips + run.cn.extra_flips + run.cq.extra_flips;
+  if (extra) std::printf("warning: %d table flips other than the rounds' changes\n", extra);
+}
+
+void PrintHeadline(const ControlRun& run, bool met) {
+  Percentiles sb = NearestRank(run.base.samples), s1 = NearestRank(run.c1.samples),
+              sn = NearestRank(run.cn.samples), sq = NearestRank(run.cq.samples);
+  double ratio = s1.p99 > 0 ? sn.p99 / s1.p99 : 0;
+  double ratio_q = s1.p99 > 0 ? sq.p99 / s1.p99 : 0;
+  const ScenarioResult& mem = MemoryScenario(run);
+  const InProcessFigures& in = run.inproc;
+  std::string n = absl::StrCat(run.agents_max);
+  const char* N = n.c_str();
+  std::printf(
+      "pods=%zu policies=%zu nodes=%d agents_max=%s rounds=%d rounds_%s=%d p50_ms_1=%.1f "
+      "p99_ms_1=%.1f max_ms_1=%.1f p50_ms_%s=%.1f p99_ms_%s=%.1f max_ms_%s=%.1f "
+      "p99_ratio_%s_vs_1=%.2f p50_ms_%s_quiet=%.1f p99_ms_%s_quiet=%.1f "
+      "p99_ratio_%s_quiet_vs_1=%.2f p50_ms_manifests_1=%.1f p99_ms_manifests_1=%.1f "
+      "control_push_ms_mean_1=%.1f control_push_ms_mean_%s=%.1f "
+      "control_push_ms_mean_%s_quiet=%.1f control_rss_mb=%.1f control_hwm_mb=%.1f "
+      "control_rss_start_mb=%.1f full_update_kb=%.1f delta_update_kb=%.1f "
+      "inproc_load_ms=%.1f inproc_compile_ms=%.1f inproc_node_states_ms=%.1f "
+      "idle_cpu_pct_1=%.1f idle_cpu_pct_%s=%.1f target_p99_ms=100 target_met=%d\n",
+      run.pods, in.policies, run.nodes, N, run.rounds, N, run.contended_rounds, s1.p50, s1.p99,
+      s1.max, N, sn.p50, N, sn.p99, N, sn.max, N, ratio, N, sq.p50, N, sq.p99, N, ratio_q, sb.p50,
+      sb.p99, run.c1.push_ms_mean, N, run.cn.push_ms_mean, N, run.cq.push_ms_mean,
+      mem.control_rss_mb, mem.control_hwm_mb, mem.control_rss_start_mb,
+      run.cn.full_update_bytes / 1024.0, in.delta_update_bytes / 1024.0, in.load_ms, in.compile_ms,
+      in.node_states_ms, run.c1.idle_agents_cpu_pct, N, run.cn.idle_agents_cpu_pct, met ? 1 : 0);
+}
+
+}  // namespace
+
+void ReportControl(const ControlRun& run) {
+  PrintLatency(run);
+  PrintResources(run);
+  double p99_n = NearestRank(run.cn.samples).p99, p99_q = NearestRank(run.cq.samples).p99;
+  bool met = run.have_contended && p99_n < 100 && (!run.have_quiet || p99_q < 100);
+  std::printf("target: p99 < 100 ms with %d agents: %s (p99 %.1f ms; quiet agents %.1f ms)\n",
+              run.agents_max, met ? "met" : "MISSED", p99_n, p99_q);
+  PrintHeadline(run, met);
+  std::fflush(stdout);
+}
+
+}  // namespace warden::bench

@@ -1,0 +1,287 @@
+#include "tests/bench/datapath_tcp.h"
+
+#include <bpf/bpf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <iterator>
+
+#include "absl/strings/str_cat.h"
+#include "tests/bench/bench_failure.h"
+#include "tests/bench/datapath_tables.h"
+#include "tests/bench/raw_bpf.h"
+#include "tests/bench/tcp_iptables.h"
+#include "tests/bench/tcp_peers.h"
+#include "tests/bench/tcp_warden.h"
+#include "tests/lib/cleanup.h"
+#include "tests/lib/kubelet_node.h"
+#include "tests/lib/packets.h"
+#include "tests/lib/shell.h"
+
+namespace warden::bench {
+namespace {
+
+using testlib::Median;
+using testlib::MustSh;
+
+constexpr uint32_t kClientAddr = (10u << 24) | (200u << 16) | 1,
+                   kServerAddr = (10u << 24) | (200u << 16) | 2;
+enum { kLaneWarden = 0, kLanePlain = 1, kLaneHarness = 2 };
+// Warm-up of each interleaved slice, not counted: the first connections after the client moved.
+constexpr int kSliceWarmupMs = 20;
+
+// Two network namespaces joined by a veth pair; `cleanup` removes them.
+void MakeNetwork(const DatapathEnv& env, testlib::Cleanup& cleanup) {
+  MustSh(absl::StrCat("ip netns add ", env.ns_client));
+  cleanup.Add("netns " + env.ns_client, [n = env.ns_client] { testlib::Sh("ip netns del " + n); });
+  MustSh(absl::StrCat("ip netns add ", env.ns_server));
+  cleanup.Add("netns " + env.ns_server, [n = env.ns_server] { testlib::Sh("ip netns del " + n); });
+  MustSh(absl::StrCat("ip link add ", env.veth_c, " type veth peer name ", env.veth_s));
+  // Gone with its netns once moved there.
+  cleanup.Add("veth", [v = env.veth_c] { testlib::Sh("ip link del " + v); });
+  const std::pair<std::string, std::string> ends[] = {{env.ns_client, env.veth_c},
+                                                      {env.ns_server, env.veth_s}};
+  for (const auto& [ns, dev] : ends) MustSh(absl::StrCat("ip link set ", dev, " netns ", ns));
+  MustSh(absl::StrCat("ip -n ", env.ns_client, " addr add ", testlib::Ipv4Text(kClientAddr),
+                      "/24 dev ", env.veth_c));
+  MustSh(absl::StrCat("ip -n ", env.ns_server, " addr add ", testlib::Ipv4Text(kServerAddr),
+                      "/24 dev ", env.veth_s));
+  for (const auto& [ns, dev] : ends) {
+    MustSh(absl::StrCat("ip -n ", ns, " link set lo up"));
+    MustSh(absl::StrCat("ip -n ", ns, " link set ", dev, " up"));
+  }
+  // Reused client ports may meet the server's TIME_WAIT entries; a wide port range keeps that rare.
+  MustSh(absl::StrCat("ip netns exec ", env.ns_client,
+                      " sysctl -qw net.ipv4.ip_local_port_range=\"1024 65000\""));
+}
+
+// Three trees of the same shape, <cgroups>/{p2node, p2plain, p2harness}, each with a client and
+// a server pod (kubepods/burstable/pod<uid>). Warden attaches to p2node, the return-1 programs to
+// p2harness, nothing to p2plain.
+struct TcpLanes {
+  std::vector<Lane> lanes;  // indexed by kLane*
+  testlib::KubeletNode warden_node;
+  std::string harness_root;
+};
+
+TcpLanes MakeLanes(const DatapathEnv& env) {
+  TcpLanes t;
+  for (const char* tree : {"p2node", "p2plain", "p2harness"}) {
+    std::string root = env.cgroups.path() + "/" + tree;
+    testlib::KubeletNode node = Must(testlib::KubeletNode::Create(root), "making cgroups");
+    testlib::PodCgroup client = Must(node.AddPod("client"), "making a pod cgroup");
+    testlib::PodCgroup server = Must(node.AddPod("server"), "making a pod cgroup");
+    t.lanes.push_back(Lane{client.path, server.path, client.id, server.id,
+                           static_cast<uint16_t>(kPort + t.lanes.size())});
+    if (t.lanes.size() == 1) t.warden_node = node;
+    t.harness_root = root;
+  }
+  return t;
+}
+
+struct Variant {
+  std::string name;
+  std::function<void()> setup, teardown;
+};
+
+// `measure` with variant `v` in place: torn down after it, also when it fails.
+template <typename F>
+auto WithVariant(const Variant& v, F&& measure) {
+  v.setup();
+  decltype(measure()) r;
+  try {
+    r = measure();
+  } catch (...) {
+    v.teardown();
+    throw;
+  }
+  v.teardown();
+  return r;
+}
+
+// One interleaved round: every lane for `slice_ms`, in reverse order on odd rounds.
+void InterleavedRound(TcpPeers& peers, int round, int slice_ms, TcpResult& res) {
+  static const std::pair<const char*, int> kLanes[] = {
+      {"none", kLanePlain}, {"harness", kLaneHarness}, {"warden", kLaneWarden}};
+  for (size_t i = 0; i < std::size(kLanes); ++i) {
+    const auto& [name, lane] = kLanes[round % 2 ? std::size(kLanes) - 1 - i : i];
+    ConnResult r = peers.Run(slice_ms, lane, kSliceWarmupMs);
+    res.interleaved.rates[name].push_back(r.per_s());
+    res.errors[name] += r.errors;
+  }
+}
+
+// [2a]: Warden stays attached to p2node (events read as the agent reads them) and return-1
+// programs to p2harness; the client moves between the lanes' cgroups, so switching variants
+// attaches and detaches nothing and the three are measured a few hundred milliseconds apart,
+// again and again: the host's noise, which comes in bursts of seconds, then falls on all three
+// alike.
+void RunInterleaved(TcpPeers& peers, TcpWarden& warden, const std::string& harness_root,
+                    const TcpOptions& o, TcpResult& res) {
+  ReturnOneLinks harness(harness_root);
+  warden.Attach();
+  warden.StartReader();
+  testlib::Cleanup section;  // Warden stops before the return-1 programs go
+  section.Add("warden", [&warden] {
+    warden.StopReader();
+    warden.Detach();
+  });
+  auto& il = res.interleaved;
+  il.rounds = o.il_rounds;
+  il.slice_ms = o.slice_ms;
+  std::printf("  interleaved: %d rounds x %d ms per lane (+ %d ms warm-up)\n", o.il_rounds,
+              o.slice_ms, kSliceWarmupMs);
+  for (int round = 0; round < o.il_rounds; ++round) {
+    CheckInterrupted();
+    InterleavedRound(peers, round, o.slice_ms, res);
+    if ((round + 1) % 25 == 0 || round + 1 == o.il_rounds) {
+      std::printf("    round %d/%d: none %.0f harness %.0f warden %.0f c/s\n", round + 1,
+                  o.il_rounds, il.rates["none"].back(), il.rates["harness"].back(),
+                  il.rates["warden"].back());
+      std::fflush(stdout);
+    }
+  }
+  for (const char* name : {"none", "harness", "warden"}) {
+    il.median[name] = Median(il.rates[name]);
+    il.ratio[name] = testlib::SummarizeRatios(il.rates[name], il.rates["none"]);
+  }
+  il.ratio["warden_vs_harness"] = testlib::SummarizeRatios(il.rates["warden"], il.rates["harness"]);
+}
+
+// [2b]'s variants, those of --variants ("none" always: every ratio is to it).
+std::vector<Variant> MakeVariants(TcpWarden& w, IptablesRules& ipt,
+                                  const std::set<std::string>& only,
+                                  std::vector<double>* ipt_load_ms) {
+  std::vector<Variant> variants = {
+      {"none", [] {}, [] {}},
+      {"warden",
+       [&w] {
+         w.Attach();
+         w.StartReader();
+       },
+       [&w] {
+         w.StopReader();
+         w.Detach();
+       }},
+      {"warden_noreader", [&w] { w.Attach(); },
+       [&w] {
+         w.Detach();
+         w.DrainEvents();
+       }},
+      {"iptables", [&ipt, ipt_load_ms] { ipt_load_ms->push_back(ipt.Load(true)); },
+       [&ipt] { ipt.Clear(); }},
+      {"iptables_1rule", [&ipt] { ipt.Load(false); }, [&ipt] { ipt.Clear(); }},
+  };
+  if (!only.empty()) {
+    std::erase_if(variants,
+                  [&](const Variant& v) { return v.name != "none" && !only.count(v.name); });
+  }
+  return variants;
+}
+
+// Every variant once per round, for `seconds` on the Warden lane.
+void RunRounds(const std::vector<Variant>& variants, TcpPeers& peers, const TcpOptions& o,
+               TcpResult& res) {
+  for (int round = 0; round < o.rounds; ++round) {
+    std::printf("  round %d/%d:", round + 1, o.rounds);
+    // Odd rounds run the variants in reverse order (ABBA): what one variant leaves behind
+    // (iptables' deferred frees, a warm or cold cache) and slow drifts of the machine then
+    // weigh on every variant alike instead of always on the one that follows.
+    for (size_t i = 0; i < variants.size(); ++i) {
+      const Variant& v = variants[round % 2 ? variants.size() - 1 - i : i];
+      CheckInterrupted();
+      ConnResult r = WithVariant(v, [&] { return peers.Run(o.seconds * 1000, kLaneWarden); });
+      res.rates[v.name].push_back(r.per_s());
+      res.errors[v.name] += r.errors;
+      std::printf(" %s %.0f", v.name.c_str(), r.per_s());
+      std::fflush(stdout);
+    }
+    std::printf("\n");
+  }
+}
+
+void SummarizeRounds(TcpResult& res) {
+  for (const auto& name : res.variants) {
+    const std::vector<double>& rates = res.rates[name];
+    res.median[name] = Median(rates);
+    std::vector<double> r = testlib::Ratios(rates, res.rates["none"]);
+    res.ratio[name] = Median(r);
+    res.ratio_min[name] = r.empty() ? 0 : *std::min_element(r.begin(), r.end());
+    res.ratio_max[name] = r.empty() ? 0 : *std::max_element(r.begin(), r.end());
+  }
+  res.none_cv = testlib::CoefficientOfVariation(res.rates["none"]);
+}
+
+// One more round of `v` with BPF run-time stats on (BPF_ENABLE_STATS: on while its fd is open,
+// the same switch as kernel.bpf_stats_enabled, off again when closed).
+TcpResult::LiveRound LiveRound(const Variant& v, TcpPeers& peers, TcpWarden& w, int ms) {
+  int stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+  if (stats_fd < 0) throw Failure(absl::StrCat("enabling BPF run-time stats: ", strerror(errno)));
+  testlib::Cleanup stats_off;
+  stats_off.Add("run-time stats", [stats_fd] { close(stats_fd); });
+  const char* progs[] = {"wd_egress", "wd_ingress", "wd_connect4"};
+  auto read = [&] {
+    std::vector<ProgStats> s;
+    for (const char* p : progs) s.push_back(ReadProgStats(w.ProgramFd(p)));
+    return s;
+  };
+  std::vector<ProgStats> before, after;
+  ConnResult r = WithVariant(v, [&] {
+    before = read();
+    ConnResult c = peers.Run(ms, kLaneWarden);
+    after = read();
+    return c;
+  });
+  stats_off.RunAll();
+  TcpResult::LiveRound lr{v.name, r.per_s(), {}};
+  double conns_all = static_cast<double>(r.conns + r.warmup);  // the warm-up ran them too
+  for (size_t i = 0; i < std::size(progs); ++i) {
+    uint64_t cnt = after[i].run_cnt - before[i].run_cnt,
+             t = after[i].run_time_ns - before[i].run_time_ns;
+    lr.progs.push_back(
+        {progs[i], cnt ? static_cast<double>(t) / cnt : 0, conns_all ? cnt / conns_all : 0});
+  }
+  return lr;
+}
+
+// Two more Warden rounds (events read, events not read), not part of the medians.
+void RunLiveRounds(const std::vector<Variant>& variants, TcpPeers& peers, TcpWarden& w, int ms,
+                   TcpResult& res) {
+  for (const std::string name : {"warden", "warden_noreader"}) {
+    CheckInterrupted();
+    auto v = std::find_if(variants.begin(), variants.end(),
+                          [&](const Variant& x) { return x.name == name; });
+    if (v != variants.end()) res.live.push_back(LiveRound(*v, peers, w, ms));
+  }
+}
+
+}  // namespace
+
+TcpResult RunTcp(const DatapathEnv& env, const TcpOptions& opts) {
+  TcpResult res;
+  testlib::Cleanup network;  // goes last, after everything that uses it
+  MakeNetwork(env, network);
+  TcpLanes lanes = MakeLanes(env);
+  TcpWarden warden(env.bpffs.path() + "/p2", lanes.warden_node, lanes.lanes[kLaneWarden],
+                   kClientAddr, kServerAddr);
+  res.policy_entries = warden.policy_entries();
+  IptablesRules ipt(env.tmp.path(), env.ns_server, kClientAddr);
+  res.iptables_version = ipt.version();
+  TcpPeers peers(lanes.lanes, env.ns_server, env.ns_client, kServerAddr);
+  if (opts.il_rounds > 0) RunInterleaved(peers, warden, lanes.harness_root, opts, res);
+  std::vector<double> ipt_load_ms;
+  std::vector<Variant> variants = MakeVariants(warden, ipt, opts.only, &ipt_load_ms);
+  for (const auto& v : variants) res.variants.push_back(v.name);
+  RunRounds(variants, peers, opts, res);
+  res.iptables_load_ms = Median(ipt_load_ms);
+  res.events_drained = warden.events_read();
+  SummarizeRounds(res);
+  RunLiveRounds(variants, peers, warden, opts.seconds * 1000, res);
+  return res;
+}
+
+}  // namespace warden::bench

@@ -1,0 +1,27 @@
+// Child processes of a test or benchmark (the real `warden` binaries, perf): started with their
+// output in a log, never outliving their parent, ended by their pid (never by name).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace warden::testlib {
+
+// Starts argv[0] (a path) with `argv`, stdout and stderr appended to a fresh `log`, stdin from
+// /dev/null; the child gets SIGTERM when this process dies. Throws std::runtime_error when fork
+// fails.
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& log);
+
+// Whether child `pid` has exited (it is reaped if so).
+bool Exited(pid_t pid);
+
+// Ends child `pid`: SIGTERM, then SIGKILL after `grace`; reaps it.
+void EndChild(pid_t pid, std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
+
+// The last `lines` lines of the file at `path`, each indented by four spaces.
+std::string LogTail(const std::string& path, int lines = 8);
+
+}  // namespace warden::testlib
