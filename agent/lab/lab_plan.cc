@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "agent/common/kubelet_cgroups.h"
 #include "agent/common/log.h"
 #include "agent/lab/lab_network.h"
 
@@ -58,12 +59,11 @@ std::optional<LabPod> PlanPod(size_t index, const policy::Pod& pod, const LabSta
   }
   const LabNode* node = lab.FindNode(pod.node_name);  // planned for every pod's nodeName
   if (!node) return std::nullopt;
-  return LabPod{pod.Key(),
-                pod.node_name,
-                PodNetns(index),
-                absl::StrCat(node->cgroup, "/kubepods/burstable/pod", pod.uid, "/probe"),
-                ip,
-                std::nullopt};
+  return LabPod{
+      pod.Key(), pod.node_name, PodNetns(index),
+      // A Burstable pod's cgroup, named as kubelet (cgroupfs driver) names it.
+      common::PodCgroupPath({node->cgroup + "/kubepods"}, "burstable", pod.uid) + "/probe", ip,
+      std::nullopt};
 }
 
 }  // namespace

@@ -85,7 +85,7 @@ void NodeAgent::NotePool(uint8_t pool) {
 }
 
 const std::vector<LocalPod>& NodeAgent::ScanPods(const nodestate::NodeState& want,
-                                                 const KubepodsCgroup& kubepods) {
+                                                 const common::KubepodsCgroup& kubepods) {
   // A new state for the same pods (a policy change) reuses the last scan: finding cgroups that
   // came or went since is the tick's job (once a second when nothing new arrives), and an update
   // should cost what it changes, not a walk over every pod's cgroup. A scan older than 30 s is
@@ -101,7 +101,7 @@ const std::vector<LocalPod>& NodeAgent::ScanPods(const nodestate::NodeState& wan
   scanned_local_.clear();
   scanned_missing_ = 0;
   for (const auto& [key, pod] : want.pods) {
-    auto path = FindPodCgroup(kubepods, pod.uid);
+    auto path = common::FindPodCgroup(kubepods, pod.uid);
     if (!path) {
       ++scanned_missing_;  // not started yet (or already gone): its processes stay unknown
       continue;
@@ -126,7 +126,7 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
       std::chrono::steady_clock::now() - last_scan_ < std::chrono::seconds(1)) {
     return false;
   }
-  WD_ASSIGN_OR_RETURN(KubepodsCgroup kubepods, FindKubepods(opts_.cgroup_root));
+  WD_ASSIGN_OR_RETURN(common::KubepodsCgroup kubepods, common::FindKubepods(opts_.cgroup_root));
   const std::vector<LocalPod>& local = ScanPods(want, kubepods);
   stats_.local_pods = local.size();
   stats_.pods_without_cgroup = scanned_missing_;
@@ -141,7 +141,7 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
 
 absl::StatusOr<bool> NodeAgent::ApplyTables(const nodestate::NodeState& want,
                                             const std::vector<LocalPod>& local,
-                                            const KubepodsCgroup& kubepods,
+                                            const common::KubepodsCgroup& kubepods,
                                             std::vector<std::pair<std::string, uint64_t>> inputs) {
   datapath::TableChanges changes;
   // With tables in force, patch them in place (an update costs what it changes) and keep how

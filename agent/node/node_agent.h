@@ -76,11 +76,11 @@ class NodeAgent {
   absl::StatusOr<bool> ReconcileLocked();
   // The pods of `want` whose cgroups are on this node (rescanned when due).
   const std::vector<LocalPod>& ScanPods(const nodestate::NodeState& want,
-                                        const KubepodsCgroup& kubepods);
+                                        const common::KubepodsCgroup& kubepods);
   // Makes the datapath hold `want` for `local`; `inputs` name what it was built from.
   absl::StatusOr<bool> ApplyTables(const nodestate::NodeState& want,
                                    const std::vector<LocalPod>& local,
-                                   const KubepodsCgroup& kubepods,
+                                   const common::KubepodsCgroup& kubepods,
                                    std::vector<std::pair<std::string, uint64_t>> inputs);
   void NotePool(uint8_t pool);
 

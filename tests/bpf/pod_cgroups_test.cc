@@ -8,10 +8,10 @@
 #include <gtest/gtest.h>
 
 #include "agent/common/cgroup.h"
-#include "agent/node/pod_cgroups.h"
+#include "agent/common/kubelet_cgroups.h"
 #include "tests/lib/scratch_cgroup.h"
 
-namespace warden::node {
+namespace warden::common {
 namespace {
 
 class PodCgroupsTest : public ::testing::Test {
@@ -82,4 +82,4 @@ TEST_F(PodCgroupsTest, NoKubepodsYetAndBadRoot) {
 }
 
 }  // namespace
-}  // namespace warden::node
+}  // namespace warden::common

@@ -7,7 +7,7 @@ namespace warden::testlib {
 
 absl::StatusOr<KubeletNode> KubeletNode::Create(const std::string& root) {
   if (absl::Status st = common::MakeCgroup(root + "/kubepods"); !st.ok()) return st;
-  auto kubepods = node::FindKubepods(root);
+  auto kubepods = common::FindKubepods(root);
   if (!kubepods.ok()) return kubepods.status();
   KubeletNode n;
   n.root_ = root;
@@ -17,7 +17,7 @@ absl::StatusOr<KubeletNode> KubeletNode::Create(const std::string& root) {
 
 absl::StatusOr<PodCgroup> KubeletNode::AddPod(const std::string& uid, const std::string& qos) {
   PodCgroup pod;
-  pod.path = node::PodCgroupPath(kubepods_, qos, uid);
+  pod.path = common::PodCgroupPath(kubepods_, qos, uid);
   if (absl::Status st = common::MakeCgroup(pod.path); !st.ok()) return st;
   auto id = common::CgroupId(pod.path);
   if (!id.ok()) return id.status();

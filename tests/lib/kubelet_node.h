@@ -1,6 +1,6 @@
 // A node's cgroup root laid out as kubelet (cgroupfs driver) lays it out: <root>/kubepods, and pod
-// cgroups where node::PodCgroupPath says kubelet puts them, found the way the agent finds them
-// (node::FindKubepods). The node configuration is the agent's own (node::NodeConfigFor).
+// cgroups where common::PodCgroupPath says kubelet puts them, found the way the agent finds them
+// (common::FindKubepods). The node configuration is the agent's own (node::NodeConfigFor).
 // The tree lives inside a ScratchCgroup, which removes it.
 #pragma once
 
@@ -26,7 +26,7 @@ class KubeletNode {
   static absl::StatusOr<KubeletNode> Create(const std::string& root);
 
   const std::string& root() const { return root_; }
-  const node::KubepodsCgroup& kubepods() const { return kubepods_; }
+  const common::KubepodsCgroup& kubepods() const { return kubepods_; }
 
   // Makes the cgroup of pod `uid` of QoS class `qos` ("guaranteed", "burstable", "besteffort").
   absl::StatusOr<PodCgroup> AddPod(const std::string& uid, const std::string& qos = "burstable");
@@ -42,7 +42,7 @@ class KubeletNode {
 
  private:
   std::string root_;
-  node::KubepodsCgroup kubepods_;
+  common::KubepodsCgroup kubepods_;
 };
 
 }  // namespace warden::testlib
