@@ -13,7 +13,6 @@
 
 namespace warden::common {
 
-
 struct KubepodsCgroup {
   std::string path;  // empty when the node has no kubepods cgroup (yet)
   uint64_t id = 0;

@@ -24,6 +24,7 @@
 #include "tests/lib/kubelet_node.h"
 #include "tests/lib/scratch_cgroup.h"
 #include "tests/lib/scratch_dir.h"
+#include "tests/lib/yaml_text.h"
 
 namespace warden::node {
 namespace {
@@ -93,6 +94,24 @@ class NodeAgentTest : public ::testing::Test {
     EXPECT_TRUE(cgroups_.Remove().ok());
   }
 
+  NodeAgentOptions Options() const {
+    NodeAgentOptions opts;
+    opts.node = "n1";
+    opts.cgroup_root = cgroups_.path();
+    opts.bpffs = bpffs_;
+    opts.log_path = "/dev/null";
+    return opts;
+  }
+  // An agent of node n1 reading `manifests` itself, started.
+  void StartFromManifests(const std::string& manifests) {
+    nodestate::PipelineOptions po;
+    po.manifests = manifests;
+    auto agent = NodeAgent::Create(Options(), std::make_unique<ManifestsSource>("n1", po));
+    ASSERT_TRUE(agent.ok()) << agent.status();
+    agent_ = std::move(*agent);
+    ASSERT_TRUE(agent_->Start().ok());
+  }
+
   testlib::ScratchCgroup cgroups_;
   std::string bpffs_;
   std::unique_ptr<NodeAgent> agent_;
@@ -124,13 +143,8 @@ TEST_F(NodeAgentTest, AnUpdateTheKernelRefusesLeavesTheTablesInForceExactly) {
   next.version = 3;
   next.policy[local].Mut()[first_key] = all;
 
-  NodeAgentOptions opts;
-  opts.node = "n1";
-  opts.cgroup_root = cgroups_.path();
-  opts.bpffs = bpffs_;
-  opts.log_path = "/dev/null";
   // Without Start(): the states are offered here, as a source would.
-  auto agent = NodeAgent::Create(opts, std::make_unique<OfferedHere>());
+  auto agent = NodeAgent::Create(Options(), std::make_unique<OfferedHere>());
   ASSERT_TRUE(agent.ok()) << agent.status();
   agent_ = std::move(*agent);
 
@@ -176,18 +190,8 @@ TEST_F(NodeAgentTest, BothSourcesTakeThePoolFromTheNodeLabel) {
                               "/warden-agenttest-manifests-" + std::to_string(getpid()));
   const std::string& manifests = scratch.path();
   std::ofstream(manifests + "/c.yaml") << kCluster << "---\n" << kGatewayNode;
-  NodeAgentOptions opts;
-  opts.node = "n1";
-  opts.cgroup_root = cgroups_.path();
-  opts.bpffs = bpffs_;
-  opts.log_path = "/dev/null";
-  opts.pool = WD_POOL_DEFAULT;
-  nodestate::PipelineOptions po;
-  po.manifests = manifests;
-  auto agent = NodeAgent::Create(opts, std::make_unique<ManifestsSource>("n1", po));
-  ASSERT_TRUE(agent.ok()) << agent.status();
-  agent_ = std::move(*agent);
-  ASSERT_TRUE(agent_->Start().ok());
+  ASSERT_EQ(Options().pool, WD_POOL_DEFAULT);
+  StartFromManifests(manifests);
   auto pinned = datapath::ReadPinnedState(bpffs_);
   ASSERT_TRUE(pinned.ok()) << pinned.status();
   EXPECT_EQ(pinned->config.pool, WD_POOL_GATEWAY) << "manifests mode";
@@ -198,7 +202,7 @@ TEST_F(NodeAgentTest, BothSourcesTakeThePoolFromTheNodeLabel) {
   co.pipeline.manifests = manifests;
   control::ControlPlane cp(co);
   cp.Refresh(true);
-  agent = NodeAgent::Create(opts, std::make_unique<OfferedHere>());
+  auto agent = NodeAgent::Create(Options(), std::make_unique<OfferedHere>());
   ASSERT_TRUE(agent.ok()) << agent.status();
   agent_ = std::move(*agent);
   ASSERT_TRUE(agent_->Enforce({*cp.Current("n1"), nullptr}).ok());
@@ -214,25 +218,11 @@ TEST_F(NodeAgentTest, ManifestsThatDoNotFitKeepTheTablesInForce) {
                               "/warden-agenttest-manifests-" + std::to_string(getpid()));
   const std::string& manifests = scratch.path();
   std::ofstream(manifests + "/c.yaml") << kCluster;
-  NodeAgentOptions opts;
-  opts.node = "n1";
-  opts.cgroup_root = cgroups_.path();
-  opts.bpffs = bpffs_;
-  opts.log_path = "/dev/null";
-  nodestate::PipelineOptions po;
-  po.manifests = manifests;
-  auto agent = NodeAgent::Create(opts, std::make_unique<ManifestsSource>("n1", po));
-  ASSERT_TRUE(agent.ok()) << agent.status();
-  agent_ = std::move(*agent);
-  ASSERT_TRUE(agent_->Start().ok());
+  StartFromManifests(manifests);
   auto before = datapath::ReadPinnedState(bpffs_);
   ASSERT_TRUE(before.ok()) << before.status();
   ASSERT_FALSE(before->live.policy.empty());
-  std::string many =
-      "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: many, namespace: "
-      "x}\nspec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n";
-  for (int i = 0; i < WD_PORTSETS_MAX_ENTRIES; ++i)
-    many += "  - ports: [{port: " + std::to_string(2000 + i) + "}]\n";
+  std::string many = testlib::EgressPortsPolicy("x", "many", "{}", WD_PORTSETS_MAX_ENTRIES, 2000);
   std::ofstream(manifests + "/many.yaml") << many;
   std::filesystem::last_write_time(
       manifests + "/many.yaml",

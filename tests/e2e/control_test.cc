@@ -17,6 +17,7 @@
 #include "agent/node/sync_client.h"
 #include "agent/nodestate/wire.h"
 #include "tests/e2e/e2e_util.h"
+#include "tests/lib/yaml_text.h"
 #include "warden/v1/sync.grpc.pb.h"
 
 namespace warden::control {
@@ -288,11 +289,7 @@ TEST_F(ControlTest, InvalidManifestChangeKeepsTheLastGoodState) {
 // every node keeps its version, the error is counted, and a later fit compiles again.
 TEST_F(ControlTest, ACompileThatDoesNotFitKeepsEveryNodesState) {
   const uint64_t v1 = cp_->Current("n1")->version, v2 = cp_->Current("n2")->version;
-  std::string many =
-      "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\n"
-      "spec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n";
-  for (int i = 0; i < WD_PORTSETS_MAX_ENTRIES; ++i)
-    many += "  - ports: [{port: " + std::to_string(2000 + i) + "}]\n";
+  std::string many = testlib::EgressPortsPolicy("x", "p", "{}", WD_PORTSETS_MAX_ENTRIES, 2000);
   Write("policy.yaml", many);
   EXPECT_FALSE(cp_->Refresh());
   EXPECT_EQ(cp_->manifest_errors(), 0u);

@@ -37,6 +37,18 @@ inline std::string PolicyYaml(absl::string_view ns, absl::string_view name,
   return PolicyDoc(ns, name, absl::StrCat(Indent(spec, 2), "\n"));
 }
 
+// A NetworkPolicy `name` in `ns` whose pods (matching `pod_selector`, "{}" for all) may send
+// on `rules` ports from `first_port` on, one egress rule each: as many port sets as rules, and
+// more once unions are interned (for tables that must overflow).
+inline std::string EgressPortsPolicy(absl::string_view ns, absl::string_view name,
+                                     absl::string_view pod_selector, int rules, int first_port) {
+  std::string spec =
+      absl::StrCat("  podSelector: ", pod_selector, "\n  policyTypes: [Egress]\n  egress:\n");
+  for (int i = 0; i < rules; ++i)
+    absl::StrAppend(&spec, "  - ports: [{port: ", first_port + i, "}]\n");
+  return PolicyDoc(ns, name, spec);
+}
+
 // The 1-based line of the first line of `text` containing `marker`, or 0.
 inline int LineOf(absl::string_view text, absl::string_view marker) {
   int line = 1;

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/policy/identity_allocator.h"
 #include "agent/policy/manifest_loader.h"
+#include "tests/lib/yaml_text.h"
 
 namespace warden::nodestate {
 namespace {
@@ -44,13 +45,9 @@ spec: {nodeName: gw, containers: [{name: c}]}
 status: {podIP: 10.0.3.1}
 )";
 
-// A policy selecting x/a with one egress rule per port: `ports` distinct port sets.
+// A policy selecting x/a with one egress rule per port: `ports` distinct port sets and more.
 std::string ManyPorts(int ports) {
-  std::string s =
-      "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: many, namespace: "
-      "x}\nspec:\n  podSelector: {matchLabels: {app: a}}\n  policyTypes: [Egress]\n  egress:\n";
-  for (int i = 0; i < ports; ++i) absl::StrAppend(&s, "  - ports: [{port: ", 1000 + i, "}]\n");
-  return s;
+  return testlib::EgressPortsPolicy("x", "many", "{matchLabels: {app: a}}", ports, 1000);
 }
 
 class PipelineTest : public ::testing::Test {
