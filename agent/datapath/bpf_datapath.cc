@@ -409,11 +409,20 @@ absl::Status BpfDatapath::WriteSide(int side, const NodeTables& t, const TableCh
                           [](const Raw<wd_ipcache_key>& k) { return &k.v; }));
   // The copy now holds t. What `before` already holds (patched policy, untouched ipcache) is
   // moved rather than copied: the policy table is the largest.
+  // (if/else, not ?:: a conditional of a moved value and a const one would copy both.)
   NodeTables now;
   now.endpoints = t.endpoints;
-  now.ipcache = ipcache_same ? std::move(before.ipcache) : t.ipcache;
+  if (ipcache_same) {
+    now.ipcache = std::move(before.ipcache);
+  } else {
+    now.ipcache = t.ipcache;
+  }
   now.lockdown = t.lockdown;
-  now.policy = sparse ? std::move(before.policy) : t.policy;
+  if (sparse) {
+    now.policy = std::move(before.policy);
+  } else {
+    now.policy = t.policy;
+  }
   now.portsets = t.portsets;
   // Port sets beyond t's count keep old contents in the kernel; keep the mirror in line.
   if (before.portsets.size() > t.portsets.size()) {
