@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "agent/cli/commands.h"
 #include "agent/cli/flags.h"
+#include "agent/common/status_macros.h"
 #include "agent/policy/compiler.h"
 #include "agent/policy/explain.h"
 #include "agent/policy/manifest_loader.h"
@@ -115,114 +116,137 @@ void PrintMatrixText(const std::vector<const Pod*>& pods, const std::vector<std:
   out << "\n";
 }
 
-}  // namespace
+struct ExplainFlags {
+  std::string manifests, from, to, port, protocol = "TCP", ports = "80", protocols = "TCP",
+                                         output = "text";
+  bool matrix = false;
+  // Parsed.
+  Protocol proto = Protocol::kTCP;
+  std::vector<Protocol> matrix_protocols;
+  std::vector<std::string> matrix_ports;
+};
 
-int RunExplain(const std::vector<std::string>& args) {
+po::options_description Describe(ExplainFlags* f) {
   po::options_description desc(
       "warden explain: why a flow is allowed or denied by NetworkPolicy\n\n"
       "  warden explain --manifests DIR --from NS/POD --to NS/POD|IP --port PORT|NAME [--protocol "
       "TCP]\n"
       "  warden explain --manifests DIR --matrix [--ports 80,81] [--protocols TCP,UDP,SCTP]\n\n"
       "options");
-  std::string manifests, from, to, port, protocol = "TCP", ports = "80", protocols = "TCP",
-                                         output = "text";
-  bool matrix = false;
-  desc.add_options()("help,h", "show this help")(
-      "manifests", po::value(&manifests),
-      "directory of Kubernetes manifests (YAML/JSON, recursive)")(
-      "from", po::value(&from), "source: NAMESPACE/POD or an IP address")(
-      "to", po::value(&to), "destination: NAMESPACE/POD or an IP address")(
-      "port", po::value(&port), "destination port number, or a port name of the destination pod")(
-      "protocol", po::value(&protocol)->default_value("TCP"), "TCP, UDP or SCTP")(
-      "matrix", po::bool_switch(&matrix), "every ordered pair of distinct pods")(
-      "ports", po::value(&ports)->default_value("80"),
-      "matrix ports, comma-separated (numbers or names)")(
-      "protocols", po::value(&protocols)->default_value("TCP"),
-      "matrix protocols, comma-separated")("output,o", po::value(&output)->default_value("text"),
-                                           "text or json");
-  po::variables_map vm;
-  if (auto done = ParseFlags("explain", desc, args, &vm)) return *done;
-  auto fail = [](const std::string& msg) { return BadInput("explain", msg); };
-  if (manifests.empty()) return fail("--manifests DIR is required");
-  if (output != "text" && output != "json")
-    return fail("--output must be text or json, not \"" + output + "\"");
-  std::vector<Protocol> protos;
-  std::vector<std::string> port_list;
-  if (matrix) {
-    if (vm.count("from") || vm.count("to") || vm.count("port"))
-      return fail("--matrix takes no --from/--to/--port");
-    for (absl::string_view p : absl::StrSplit(protocols, ',', absl::SkipWhitespace())) {
-      auto pr = ParseProtocol(std::string(p));
-      if (!pr)
-        return fail("--protocols: unknown protocol \"" + std::string(p) + "\" (TCP, UDP or SCTP)");
-      protos.push_back(*pr);
-    }
-    for (absl::string_view p : absl::StrSplit(ports, ',', absl::SkipWhitespace())) {
-      int n = 0;
-      std::string s(p);
-      if (absl::SimpleAtoi(s, &n) ? (n < 1 || n > 65535) : s.empty())
-        return fail("--ports: bad port \"" + s + "\"");
-      port_list.push_back(s);
-    }
-    if (protos.empty() || port_list.empty())
-      return fail("--ports and --protocols must not be empty");
-  } else {
-    if (from.empty() || to.empty() || port.empty())
-      return fail("--from, --to and --port are required (or --matrix)");
-  }
-  auto proto = ParseProtocol(protocol);
-  if (!proto) return fail("--protocol: unknown protocol \"" + protocol + "\" (TCP, UDP or SCTP)");
+  auto add = desc.add_options();
+  add("help,h", "show this help");
+  add("manifests", po::value(&f->manifests),
+      "directory of Kubernetes manifests (YAML/JSON, recursive)");
+  add("from", po::value(&f->from), "source: NAMESPACE/POD or an IP address");
+  add("to", po::value(&f->to), "destination: NAMESPACE/POD or an IP address");
+  add("port", po::value(&f->port),
+      "destination port number, or a port name of the destination pod");
+  add("protocol", po::value(&f->protocol)->default_value("TCP"), "TCP, UDP or SCTP");
+  add("matrix", po::bool_switch(&f->matrix), "every ordered pair of distinct pods");
+  add("ports", po::value(&f->ports)->default_value("80"),
+      "matrix ports, comma-separated (numbers or names)");
+  add("protocols", po::value(&f->protocols)->default_value("TCP"),
+      "matrix protocols, comma-separated");
+  add("output,o", po::value(&f->output)->default_value("text"), "text or json");
+  return desc;
+}
 
-  LoadResult loaded = LoadManifestDir(manifests);
-  for (const auto& n : loaded.notes) std::cerr << "info: " << n << "\n";
-  for (const auto& e : loaded.errors) std::cerr << "error: " << e.ToString() << "\n";
-  int exit_code = loaded.errors.empty() ? 0 : 2;
-  if (!loaded.errors.empty()) {
-    std::cerr << "warden explain: " << loaded.errors.size()
+// The matrix's protocols and ports from their comma-separated flags.
+absl::Status ParseMatrixLists(ExplainFlags* f) {
+  for (absl::string_view p : absl::StrSplit(f->protocols, ',', absl::SkipWhitespace())) {
+    auto pr = ParseProtocol(std::string(p));
+    if (!pr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--protocols: unknown protocol \"", p, "\" (TCP, UDP or SCTP)"));
+    }
+    f->matrix_protocols.push_back(*pr);
+  }
+  for (absl::string_view p : absl::StrSplit(f->ports, ',', absl::SkipWhitespace())) {
+    int n = 0;
+    std::string s(p);
+    if (absl::SimpleAtoi(s, &n) ? (n < 1 || n > 65535) : s.empty())
+      return absl::InvalidArgumentError("--ports: bad port \"" + s + "\"");
+    f->matrix_ports.push_back(s);
+  }
+  if (f->matrix_protocols.empty() || f->matrix_ports.empty())
+    return absl::InvalidArgumentError("--ports and --protocols must not be empty");
+  return absl::OkStatus();
+}
+
+absl::Status CheckFlags(const po::variables_map& vm, ExplainFlags* f) {
+  if (f->manifests.empty()) return absl::InvalidArgumentError("--manifests DIR is required");
+  if (f->output != "text" && f->output != "json")
+    return absl::InvalidArgumentError("--output must be text or json, not \"" + f->output + "\"");
+  if (f->matrix) {
+    if (vm.count("from") || vm.count("to") || vm.count("port"))
+      return absl::InvalidArgumentError("--matrix takes no --from/--to/--port");
+    WD_RETURN_IF_ERROR(ParseMatrixLists(f));
+  } else if (f->from.empty() || f->to.empty() || f->port.empty()) {
+    return absl::InvalidArgumentError("--from, --to and --port are required (or --matrix)");
+  }
+  auto proto = ParseProtocol(f->protocol);
+  if (!proto) {
+    return absl::InvalidArgumentError("--protocol: unknown protocol \"" + f->protocol +
+                                      "\" (TCP, UDP or SCTP)");
+  }
+  f->proto = *proto;
+  return absl::OkStatus();
+}
+
+// The manifests and their compile. Invalid objects and tables the datapath could not hold are
+// reported and make the exit code 2, but the flows are still explained from the rest: the
+// operator learns both why a flow would pass and that the agents keep their tables meanwhile.
+absl::Status LoadAndCompile(const std::string& manifests, LoadResult* loaded, Snapshot* snap,
+                            int* exit_code) {
+  *loaded = LoadManifestDir(manifests);
+  for (const auto& n : loaded->notes) std::cerr << "info: " << n << "\n";
+  for (const auto& e : loaded->errors) std::cerr << "error: " << e.ToString() << "\n";
+  *exit_code = loaded->errors.empty() ? 0 : 2;
+  if (!loaded->errors.empty()) {
+    std::cerr << "warden explain: " << loaded->errors.size()
               << " invalid input(s); files with errors were not applied, results use the rest\n";
   }
-  // Explained even when the datapath could not hold the tables: the operator learns both why a
-  // flow would pass and that the agents keep their current tables meanwhile.
   CompileOptions co;
   co.limits = TableLimits::None();
-  absl::StatusOr<Snapshot> compiled = Compile(loaded.state, co);
-  if (!compiled.ok()) return fail(std::string(compiled.status().message()));
-  const Snapshot& snap = *compiled;
-  if (auto st = CheckTableLimits(snap, TableLimits{}); !st.ok()) {
+  WD_ASSIGN_OR_RETURN(*snap, Compile(loaded->state, co));
+  if (auto st = CheckTableLimits(*snap, TableLimits{}); !st.ok()) {
     std::cerr << "warning: " << st.message()
               << ": agents refuse these manifests and keep the tables in force\n";
-    exit_code = 2;
+    *exit_code = 2;
   }
-  Explainer explainer(loaded.state, snap);
+  return absl::OkStatus();
+}
 
-  if (!matrix) {
-    auto fx = explainer.Explain(from, to, port, *proto);
-    if (!fx.ok()) return fail(std::string(fx.status().message()));
-    if (output == "json") {
-      std::cout << FlowJson(*fx).dump(2) << "\n";
-    } else {
-      PrintFlowText(*fx, std::cout);
-    }
-    return fx->consistent ? exit_code : 3;
+int ExplainOne(const Explainer& explainer, const ExplainFlags& f, int exit_code) {
+  auto fx = explainer.Explain(f.from, f.to, f.port, f.proto);
+  if (!fx.ok()) return BadInput("explain", std::string(fx.status().message()));
+  if (f.output == "json") {
+    std::cout << FlowJson(*fx).dump(2) << "\n";
+  } else {
+    PrintFlowText(*fx, std::cout);
   }
+  return fx->consistent ? exit_code : 3;
+}
 
+int ExplainMatrix(const Explainer& explainer, const ClusterState& state, const ExplainFlags& f,
+                  int exit_code) {
   std::vector<const Pod*> pods;
-  for (const auto& [_, p] : loaded.state.pods) pods.push_back(&p);
+  for (const auto& [_, p] : state.pods) pods.push_back(&p);
   std::vector<FlowExplanation> results;
-  results.reserve(pods.size() * pods.size() * port_list.size() * protos.size());
+  results.reserve(pods.size() * pods.size() * f.matrix_ports.size() * f.matrix_protocols.size());
   bool consistent = true;
-  for (const auto& p : port_list) {
-    for (Protocol pr : protos) {
+  for (const auto& port : f.matrix_ports) {
+    for (Protocol pr : f.matrix_protocols) {
       for (const Pod* a : pods) {
         for (const Pod* b : pods) {
           if (a == b) continue;
-          results.push_back(explainer.ExplainPods(*a, *b, p, pr));
+          results.push_back(explainer.ExplainPods(*a, *b, port, pr));
           consistent = consistent && results.back().consistent;
         }
       }
     }
   }
-  if (output == "json") {
+  if (f.output == "json") {
     json arr = json::array();
     for (const auto& fx : results) {
       arr.push_back({{"from", fx.from},
@@ -236,9 +260,27 @@ int RunExplain(const std::vector<std::string>& args) {
     }
     std::cout << json{{"results", arr}}.dump(1) << "\n";
   } else {
-    PrintMatrixText(pods, port_list, protos, results, std::cout);
+    PrintMatrixText(pods, f.matrix_ports, f.matrix_protocols, results, std::cout);
   }
   return consistent ? exit_code : 3;
+}
+
+}  // namespace
+
+int RunExplain(const std::vector<std::string>& args) {
+  ExplainFlags f;
+  po::options_description desc = Describe(&f);
+  po::variables_map vm;
+  if (auto done = ParseFlags("explain", desc, args, &vm)) return *done;
+  if (auto st = CheckFlags(vm, &f); !st.ok()) return CommandFailed("explain", st);
+  LoadResult loaded;
+  Snapshot snap;
+  int exit_code = 0;
+  if (auto st = LoadAndCompile(f.manifests, &loaded, &snap, &exit_code); !st.ok())
+    return BadInput("explain", std::string(st.message()));
+  Explainer explainer(loaded.state, snap);
+  return f.matrix ? ExplainMatrix(explainer, loaded.state, f, exit_code)
+                  : ExplainOne(explainer, f, exit_code);
 }
 
 }  // namespace warden::cli

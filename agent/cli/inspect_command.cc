@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "agent/cli/commands.h"
 #include "agent/cli/flags.h"
+#include "agent/common/status_macros.h"
 #include "agent/datapath/bpf_datapath.h"
 #include "agent/policy/compiler.h"
 #include "agent/policy/manifest_loader.h"
@@ -58,16 +59,194 @@ std::string Ports(const std::vector<wd_portset>& sets, const wd_policy_value& v)
   return out.empty() ? "-" : out;
 }
 
+// What inspect shows: the pinned state, and names for identity numbers.
+struct Inspected {
+  datapath::PinnedState ps;
+  std::map<uint32_t, std::string> names = {{WD_ID_HOST, "host"},
+                                           {WD_ID_WORLD, "world"},
+                                           {WD_ID_CLUSTER, "cluster"},
+                                           {WD_ID_LOCAL_HOST, "this node"}};
+  bool entries = false;  // every policy entry, not only counts
+
+  std::string NameOf(uint32_t id) const {
+    auto it = names.find(id);
+    return it == names.end() ? std::string() : it->second;
+  }
+  std::map<uint32_t, size_t> EntriesPerLocal() const {
+    std::map<uint32_t, size_t> n;
+    for (const auto& [k, v] : ps.live.policy) ++n[k.v.local_identity];
+    return n;
+  }
+  template <typename Fn>  // fn(hook, reason, count) for every counter that is not 0
+  void ForEachCounter(Fn fn) const {
+    for (uint8_t h = 0; h < WD_HOOK_COUNT; ++h) {
+      for (uint8_t r = 0; r < WD_REASON_COUNT; ++r) {
+        if (uint64_t n = ps.counters[h * WD_REASON_COUNT + r]) fn(h, r, n);
+      }
+    }
+  }
+};
+
+const char* PoolName(uint8_t pool) { return pool == WD_POOL_GATEWAY ? "gateway" : "default"; }
+const char* UnknownPodName(uint8_t u) { return u == WD_UNKNOWN_POD_ALLOW ? "allow" : "deny"; }
+
+json ConfigAndLinksJson(const Inspected& in) {
+  const wd_config& c = in.ps.config;
+  json j;
+  j["config"] = {{"generation", c.generation},
+                 {"active", c.active ? "b" : "a"},
+                 {"configured", c.configured != 0},
+                 {"pool", PoolName(c.pool)},
+                 {"unknown_pod", UnknownPodName(c.unknown_pod)},
+                 {"kubepods_cgroup_id", c.kubepods_cgroup_id},
+                 {"kubepods_level", c.kubepods_level}};
+  for (const auto& l : in.ps.links) {
+    j["attach"].push_back({{"program", l.name},
+                           {"attached", l.link_id != 0},
+                           {"link_id", l.link_id},
+                           {"prog_id", l.prog_id},
+                           {"attach_type", datapath::AttachTypeName(l.attach_type)},
+                           {"cgroup_id", l.cgroup_id}});
+  }
+  return j;
+}
+
+void AddTablesJson(const Inspected& in, json* j) {
+  const datapath::NodeTables& t = in.ps.live;
+  (*j)["endpoints"] = json::array();
+  for (const auto& [cg, e] : t.endpoints) {
+    (*j)["endpoints"].push_back({{"cgroup_id", cg},
+                                 {"identity", e.identity},
+                                 {"name", in.NameOf(e.identity)},
+                                 {"isolated_ingress", (e.isolated & WD_ISOLATED_INGRESS) != 0},
+                                 {"isolated_egress", (e.isolated & WD_ISOLATED_EGRESS) != 0},
+                                 {"gateway", (e.flags & WD_EP_GATEWAY) != 0}});
+  }
+  (*j)["ipcache"] = json::array();
+  for (const auto& [k, v] : t.ipcache) {
+    (*j)["ipcache"].push_back({{"prefix", Prefix(k.v)},
+                               {"identity", v.identity},
+                               {"cidr_identity", v.cidr_identity},
+                               {"name", in.NameOf(v.identity)}});
+  }
+  (*j)["policy"] = {{"entries", t.policy.size()}, {"capacity", in.ps.capacity.policy}};
+  for (const auto& [id, n] : in.EntriesPerLocal())
+    (*j)["policy"]["by_local_identity"][std::to_string(id)] = n;
+  if (in.entries) {
+    for (const auto& [k, v] : t.policy) {
+      (*j)["policy"]["list"].push_back(
+          {{"local", k.v.local_identity},
+           {"remote", k.v.remote_identity},
+           {"direction", k.v.direction == WD_DIR_EGRESS ? "egress" : "ingress"},
+           {"ports", Ports(t.portsets, v)}});
+    }
+  }
+  (*j)["lockdown"] = json::array();
+  for (const auto& [k, v] : t.lockdown)
+    (*j)["lockdown"].push_back({{"prefix", Prefix(k.v)}, {"ports", Ports(t.portsets, v)}});
+}
+
+json InspectJson(const Inspected& in) {
+  json j = ConfigAndLinksJson(in);
+  AddTablesJson(in, &j);
+  j["conntrack_entries"] = in.ps.conntrack_entries;
+  j["verdict_cache_entries"] = in.ps.verdict_cache_entries;
+  in.ForEachCounter([&](uint8_t h, uint8_t r, uint64_t n) {
+    j["counters"][datapath::HookName(h)][datapath::ReasonName(r)] = n;
+  });
+  return j;
+}
+
+void PrintConfigAndLinks(const Inspected& in, std::ostream& out) {
+  const wd_config& c = in.ps.config;
+  out << "config     generation " << c.generation << ", live copy " << (c.active ? "b" : "a")
+      << ", pool " << PoolName(c.pool) << ", unknown pods " << UnknownPodName(c.unknown_pod)
+      << ", kubepods cgroup " << c.kubepods_cgroup_id << " (level " << c.kubepods_level << ")"
+      << (c.configured ? "" : "  NOT CONFIGURED: everything is dropped") << "\n\n";
+  out << "attach points\n";
+  out << "  " << std::left << std::setw(14) << "program" << std::setw(24) << "attach type"
+      << std::setw(12) << "cgroup id" << std::setw(9) << "link id"
+      << "prog id\n";
+  for (const auto& l : in.ps.links) {
+    out << "  " << std::setw(14) << l.name;
+    if (!l.link_id) {
+      out << "(not attached)\n";
+      continue;
+    }
+    out << std::setw(24) << datapath::AttachTypeName(l.attach_type) << std::setw(12) << l.cgroup_id
+        << std::setw(9) << l.link_id << l.prog_id << "\n";
+  }
+}
+
+void PrintEndpointsAndIpcache(const Inspected& in, std::ostream& out) {
+  const datapath::NodeTables& t = in.ps.live;
+  out << "\nendpoints (" << t.endpoints.size() << " of " << in.ps.capacity.endpoints << ")\n";
+  out << "  " << std::setw(12) << "cgroup id" << std::setw(11) << "identity" << std::setw(10)
+      << "isolated"
+      << "name\n";
+  for (const auto& [cg, e] : t.endpoints) {
+    std::string iso = std::string(e.isolated & WD_ISOLATED_INGRESS ? "I" : "-") +
+                      (e.isolated & WD_ISOLATED_EGRESS ? "E" : "-") +
+                      (e.flags & WD_EP_GATEWAY ? " gw" : "");
+    out << "  " << std::setw(12) << cg << std::setw(11) << e.identity << std::setw(10) << iso
+        << in.NameOf(e.identity) << "\n";
+  }
+  out << "\nipcache (" << t.ipcache.size() << " of " << in.ps.capacity.ipcache << ")\n";
+  out << "  " << std::setw(22) << "prefix" << std::setw(11) << "identity" << std::setw(11)
+      << "cidr id"
+      << "name\n";
+  std::map<std::string, std::pair<uint32_t, uint32_t>> sorted;
+  for (const auto& [k, v] : t.ipcache) sorted[Prefix(k.v)] = {v.identity, v.cidr_identity};
+  for (const auto& [p, v] : sorted) {
+    out << "  " << std::setw(22) << p << std::setw(11) << v.first << std::setw(11) << v.second
+        << in.NameOf(v.first) << "\n";
+  }
+}
+
+void PrintPolicyAndRest(const Inspected& in, std::ostream& out) {
+  const datapath::NodeTables& t = in.ps.live;
+  out << "\npolicy (" << t.policy.size() << " entries of " << in.ps.capacity.policy << ")\n";
+  for (const auto& [id, n] : in.EntriesPerLocal())
+    out << "  local identity " << id << " " << in.NameOf(id) << ": " << n << " entries\n";
+  if (in.entries) {
+    for (const auto& [k, v] : t.policy) {
+      out << "  " << (k.v.direction == WD_DIR_EGRESS ? "egress  " : "ingress ")
+          << k.v.local_identity << " <-> " << k.v.remote_identity << "  " << Ports(t.portsets, v)
+          << "\n";
+    }
+  }
+  out << "\nlockdown allowances (" << t.lockdown.size() << ")\n";
+  for (const auto& [k, v] : t.lockdown)
+    out << "  " << std::setw(22) << Prefix(k.v) << Ports(t.portsets, v) << "\n";
+  out << "\nconntrack  " << in.ps.conntrack_entries << " flows (UDP, ICMP, ...)\n"
+      << "verdicts   " << in.ps.verdict_cache_entries
+      << " cached (pod, peer, port) verdicts\n\ncounters\n";
+  in.ForEachCounter([&](uint8_t h, uint8_t r, uint64_t n) {
+    out << "  " << std::setw(9) << datapath::HookName(h) << std::setw(20) << datapath::ReasonName(r)
+        << n << "\n";
+  });
+}
+
+// Names for the identity numbers, from the manifests (compiled as the agents compile them).
+absl::Status NameIdentities(const std::string& manifests, Inspected* in) {
+  auto loaded = policy::LoadManifestDir(manifests);
+  policy::CompileOptions co;
+  co.limits = policy::TableLimits::None();
+  WD_ASSIGN_OR_RETURN(policy::Snapshot snap, policy::Compile(loaded.state, co));
+  for (const auto& id : snap.identities) in->names[id.id] = id.name;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int RunInspect(const std::vector<std::string>& args) {
   std::string bpffs, manifests, output = "text";
-  bool entries = false;
+  Inspected in;
   po::options_description desc("warden inspect: the datapath state pinned by an agent\n\noptions");
   desc.add_options()("help,h", "show this help")("bpffs", po::value(&bpffs),
                                                  "the agent's --bpffs directory")(
       "manifests", po::value(&manifests), "name identities from these manifests")(
-      "entries", po::bool_switch(&entries), "list every policy entry, not only counts")(
+      "entries", po::bool_switch(&in.entries), "list every policy entry, not only counts")(
       "output,o", po::value(&output)->default_value("text"), "text or json");
   po::variables_map vm;
   if (auto done = ParseFlags("inspect", desc, args, &vm)) return *done;
@@ -76,151 +255,18 @@ int RunInspect(const std::vector<std::string>& args) {
     return BadInput("inspect", "--output must be text or json");
   auto ps = datapath::ReadPinnedState(bpffs);
   if (!ps.ok()) return BadInput("inspect", std::string(ps.status().message()));
-  std::map<uint32_t, std::string> names = {{WD_ID_HOST, "host"},
-                                           {WD_ID_WORLD, "world"},
-                                           {WD_ID_CLUSTER, "cluster"},
-                                           {WD_ID_LOCAL_HOST, "this node"}};
+  in.ps = std::move(*ps);
   if (!manifests.empty()) {
-    auto loaded = policy::LoadManifestDir(manifests);
-    policy::CompileOptions co;
-    co.limits = policy::TableLimits::None();
-    auto snap = policy::Compile(loaded.state, co);
-    if (!snap.ok())
-      return BadInput("inspect", "--manifests: " + std::string(snap.status().message()));
-    for (const auto& id : snap->identities) names[id.id] = id.name;
+    if (auto st = NameIdentities(manifests, &in); !st.ok())
+      return BadInput("inspect", "--manifests: " + std::string(st.message()));
   }
-  auto name_of = [&](uint32_t id) {
-    auto it = names.find(id);
-    return it == names.end() ? std::string() : it->second;
-  };
-  const auto& c = ps->config;
-  std::map<uint32_t, size_t> per_local;
-  for (const auto& [k, v] : ps->live.policy) ++per_local[k.v.local_identity];
-
   if (output == "json") {
-    json j;
-    j["config"] = {{"generation", c.generation},
-                   {"active", c.active ? "b" : "a"},
-                   {"configured", c.configured != 0},
-                   {"pool", c.pool == WD_POOL_GATEWAY ? "gateway" : "default"},
-                   {"unknown_pod", c.unknown_pod == WD_UNKNOWN_POD_ALLOW ? "allow" : "deny"},
-                   {"kubepods_cgroup_id", c.kubepods_cgroup_id},
-                   {"kubepods_level", c.kubepods_level}};
-    for (const auto& l : ps->links) {
-      j["attach"].push_back({{"program", l.name},
-                             {"attached", l.link_id != 0},
-                             {"link_id", l.link_id},
-                             {"prog_id", l.prog_id},
-                             {"attach_type", datapath::AttachTypeName(l.attach_type)},
-                             {"cgroup_id", l.cgroup_id}});
-    }
-    j["endpoints"] = json::array();
-    for (const auto& [cg, e] : ps->live.endpoints) {
-      j["endpoints"].push_back({{"cgroup_id", cg},
-                                {"identity", e.identity},
-                                {"name", name_of(e.identity)},
-                                {"isolated_ingress", (e.isolated & WD_ISOLATED_INGRESS) != 0},
-                                {"isolated_egress", (e.isolated & WD_ISOLATED_EGRESS) != 0},
-                                {"gateway", (e.flags & WD_EP_GATEWAY) != 0}});
-    }
-    j["ipcache"] = json::array();
-    for (const auto& [k, v] : ps->live.ipcache) {
-      j["ipcache"].push_back({{"prefix", Prefix(k.v)},
-                              {"identity", v.identity},
-                              {"cidr_identity", v.cidr_identity},
-                              {"name", name_of(v.identity)}});
-    }
-    j["policy"] = {{"entries", ps->live.policy.size()}, {"capacity", ps->capacity.policy}};
-    for (const auto& [id, n] : per_local) j["policy"]["by_local_identity"][std::to_string(id)] = n;
-    if (entries) {
-      for (const auto& [k, v] : ps->live.policy) {
-        j["policy"]["list"].push_back(
-            {{"local", k.v.local_identity},
-             {"remote", k.v.remote_identity},
-             {"direction", k.v.direction == WD_DIR_EGRESS ? "egress" : "ingress"},
-             {"ports", Ports(ps->live.portsets, v)}});
-      }
-    }
-    j["lockdown"] = json::array();
-    for (const auto& [k, v] : ps->live.lockdown)
-      j["lockdown"].push_back({{"prefix", Prefix(k.v)}, {"ports", Ports(ps->live.portsets, v)}});
-    j["conntrack_entries"] = ps->conntrack_entries;
-    j["verdict_cache_entries"] = ps->verdict_cache_entries;
-    for (uint8_t h = 0; h < WD_HOOK_COUNT; ++h) {
-      for (uint8_t r = 0; r < WD_REASON_COUNT; ++r) {
-        uint64_t n = ps->counters[h * WD_REASON_COUNT + r];
-        if (n) j["counters"][datapath::HookName(h)][datapath::ReasonName(r)] = n;
-      }
-    }
-    std::cout << j.dump(2) << "\n";
+    std::cout << InspectJson(in).dump(2) << "\n";
     return 0;
   }
-
-  std::cout << "config     generation " << c.generation << ", live copy " << (c.active ? "b" : "a")
-            << ", pool " << (c.pool == WD_POOL_GATEWAY ? "gateway" : "default") << ", unknown pods "
-            << (c.unknown_pod == WD_UNKNOWN_POD_ALLOW ? "allow" : "deny") << ", kubepods cgroup "
-            << c.kubepods_cgroup_id << " (level " << c.kubepods_level << ")"
-            << (c.configured ? "" : "  NOT CONFIGURED: everything is dropped") << "\n\n";
-  std::cout << "attach points\n";
-  std::cout << "  " << std::left << std::setw(14) << "program" << std::setw(24) << "attach type"
-            << std::setw(12) << "cgroup id" << std::setw(9) << "link id"
-            << "prog id\n";
-  for (const auto& l : ps->links) {
-    std::cout << "  " << std::setw(14) << l.name;
-    if (!l.link_id) {
-      std::cout << "(not attached)\n";
-      continue;
-    }
-    std::cout << std::setw(24) << datapath::AttachTypeName(l.attach_type) << std::setw(12)
-              << l.cgroup_id << std::setw(9) << l.link_id << l.prog_id << "\n";
-  }
-  std::cout << "\nendpoints (" << ps->live.endpoints.size() << " of " << ps->capacity.endpoints
-            << ")\n";
-  std::cout << "  " << std::setw(12) << "cgroup id" << std::setw(11) << "identity" << std::setw(10)
-            << "isolated"
-            << "name\n";
-  for (const auto& [cg, e] : ps->live.endpoints) {
-    std::string iso = std::string(e.isolated & WD_ISOLATED_INGRESS ? "I" : "-") +
-                      (e.isolated & WD_ISOLATED_EGRESS ? "E" : "-") +
-                      (e.flags & WD_EP_GATEWAY ? " gw" : "");
-    std::cout << "  " << std::setw(12) << cg << std::setw(11) << e.identity << std::setw(10) << iso
-              << name_of(e.identity) << "\n";
-  }
-  std::cout << "\nipcache (" << ps->live.ipcache.size() << " of " << ps->capacity.ipcache << ")\n";
-  std::cout << "  " << std::setw(22) << "prefix" << std::setw(11) << "identity" << std::setw(11)
-            << "cidr id"
-            << "name\n";
-  std::map<std::string, std::pair<uint32_t, uint32_t>> sorted;
-  for (const auto& [k, v] : ps->live.ipcache) sorted[Prefix(k.v)] = {v.identity, v.cidr_identity};
-  for (const auto& [p, v] : sorted) {
-    std::cout << "  " << std::setw(22) << p << std::setw(11) << v.first << std::setw(11) << v.second
-              << name_of(v.first) << "\n";
-  }
-  std::cout << "\npolicy (" << ps->live.policy.size() << " entries of " << ps->capacity.policy
-            << ")\n";
-  for (const auto& [id, n] : per_local)
-    std::cout << "  local identity " << id << " " << name_of(id) << ": " << n << " entries\n";
-  if (entries) {
-    for (const auto& [k, v] : ps->live.policy) {
-      std::cout << "  " << (k.v.direction == WD_DIR_EGRESS ? "egress  " : "ingress ")
-                << k.v.local_identity << " <-> " << k.v.remote_identity << "  "
-                << Ports(ps->live.portsets, v) << "\n";
-    }
-  }
-  std::cout << "\nlockdown allowances (" << ps->live.lockdown.size() << ")\n";
-  for (const auto& [k, v] : ps->live.lockdown)
-    std::cout << "  " << std::setw(22) << Prefix(k.v) << Ports(ps->live.portsets, v) << "\n";
-  std::cout << "\nconntrack  " << ps->conntrack_entries << " flows (UDP, ICMP, ...)\n"
-            << "verdicts   " << ps->verdict_cache_entries
-            << " cached (pod, peer, port) verdicts\n\ncounters\n";
-  for (uint8_t h = 0; h < WD_HOOK_COUNT; ++h) {
-    for (uint8_t r = 0; r < WD_REASON_COUNT; ++r) {
-      uint64_t n = ps->counters[h * WD_REASON_COUNT + r];
-      if (n)
-        std::cout << "  " << std::setw(9) << datapath::HookName(h) << std::setw(20)
-                  << datapath::ReasonName(r) << n << "\n";
-    }
-  }
+  PrintConfigAndLinks(in, std::cout);
+  PrintEndpointsAndIpcache(in, std::cout);
+  PrintPolicyAndRest(in, std::cout);
   return 0;
 }
 

@@ -1,4 +1,5 @@
 // `warden lab`: build, probe and remove the lab cluster (agent/lab/lab.h).
+#include <functional>
 #include <iostream>
 #include <map>
 
@@ -8,6 +9,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "agent/cli/commands.h"
+#include "agent/cli/flags.h"
+#include "agent/common/status_macros.h"
 #include "agent/lab/lab.h"
 #include "agent/lab/probe.h"
 
@@ -57,127 +60,138 @@ int Usage() {
   return 2;
 }
 
+struct LabFlags {
+  std::string state = "/run/warden-lab", manifests, from, to, protocol = "TCP", ports = "80",
+              protocols = "TCP", output = "text", cgroup, netns, tcp, udp, serve_ports, node;
+  int port = 0, timeout_ms = 1000, parallel = 16;
+  bool no_agents = false, no_control = false;
+  std::vector<std::string> agent_args;  // after "--"
+};
+
+po::options_description Describe(LabFlags* f) {
+  po::options_description desc("warden lab");
+  auto add = desc.add_options();
+  add("state", po::value(&f->state));
+  add("manifests", po::value(&f->manifests));
+  add("no-agents", po::bool_switch(&f->no_agents));
+  add("no-control", po::bool_switch(&f->no_control));
+  add("serve-ports", po::value(&f->serve_ports));
+  add("from", po::value(&f->from));
+  add("to", po::value(&f->to));
+  add("port", po::value(&f->port));
+  add("protocol", po::value(&f->protocol));
+  add("ports", po::value(&f->ports));
+  add("protocols", po::value(&f->protocols));
+  add("output,o", po::value(&f->output));
+  add("timeout-ms", po::value(&f->timeout_ms));
+  add("parallel", po::value(&f->parallel));
+  add("cgroup", po::value(&f->cgroup));
+  add("netns", po::value(&f->netns));
+  add("tcp", po::value(&f->tcp));
+  add("udp", po::value(&f->udp));
+  add("node", po::value(&f->node));
+  return desc;
+}
+
+absl::Status Up(const LabFlags& f) {
+  if (f.manifests.empty()) return absl::InvalidArgumentError("--manifests DIR is required");
+  lab::LabOptions o;
+  o.manifests = f.manifests;
+  o.state_dir = f.state;
+  o.agents = !f.no_agents;
+  o.control = !f.no_control;
+  o.agent_args = f.agent_args;
+  if (!f.serve_ports.empty() && !ParseInts(f.serve_ports, &o.serve_ports))
+    return absl::InvalidArgumentError("--serve-ports: bad list");
+  WD_RETURN_IF_ERROR(lab::LabUp(o));
+  std::cout << "lab is up (state in " << f.state << ")\n";
+  return absl::OkStatus();
+}
+
+absl::Status PrintPid(absl::StatusOr<pid_t> pid) {
+  if (!pid.ok()) return pid.status();
+  std::cout << *pid << "\n";
+  return absl::OkStatus();
+}
+
+absl::Status Serve(const LabFlags& f) {
+  std::vector<int> t, u;
+  if (!ParseInts(f.tcp, &t) || !ParseInts(f.udp, &u))
+    return absl::InvalidArgumentError("bad --tcp/--udp port list");
+  WD_RETURN_IF_ERROR(lab::EnterPlace(f.cgroup, f.netns));
+  return lab::ServeForever(t, u);
+}
+
+absl::Status Probe(const LabFlags& f) {
+  if (f.from.empty() || f.to.empty() || f.port < 1 || f.port > 65535)
+    return absl::InvalidArgumentError("--from, --to and --port (1-65535) are required");
+  if (f.protocol != "TCP" && f.protocol != "UDP")
+    return absl::InvalidArgumentError("--protocol must be TCP or UDP");
+  WD_ASSIGN_OR_RETURN(lab::ProbeReport r,
+                      lab::LabProbe(f.state, lab::ProbeSpec{f.from, f.to, f.port,
+                                                            f.protocol == "UDP", f.timeout_ms}));
+  if (f.output == "json") {
+    std::cout << ReportJson(r).dump() << "\n";
+  } else {
+    std::cout << (r.allowed ? "allow" : "deny") << "\n";
+    std::cerr << r.outcome << ": " << r.detail << "\n";
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Matrix(const LabFlags& f) {
+  std::vector<int> ports;
+  if (!ParseInts(f.ports, &ports) || ports.empty())
+    return absl::InvalidArgumentError("--ports: bad list");
+  std::vector<std::string> protos;
+  for (absl::string_view s : absl::StrSplit(f.protocols, ',', absl::SkipWhitespace())) {
+    if (s != "TCP" && s != "UDP")
+      return absl::InvalidArgumentError(
+          "--protocols: TCP and UDP only (the kernel has no SCTP here)");
+    protos.emplace_back(s);
+  }
+  WD_ASSIGN_OR_RETURN(std::vector<lab::ProbeReport> r,
+                      lab::LabMatrix(f.state, ports, protos, f.timeout_ms, f.parallel));
+  if (f.output == "json") {
+    json arr = json::array();
+    for (const auto& x : r) arr.push_back(ReportJson(x));
+    std::cout << json{{"results", arr}}.dump(1) << "\n";
+    return absl::OkStatus();
+  }
+  for (const auto& x : r) {
+    std::cout << (x.allowed ? "allow " : "deny  ") << x.protocol << "/" << x.port << "  " << x.from
+              << " -> " << x.to << "  (" << x.outcome << ")\n";
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int RunLab(const std::vector<std::string>& all) {
   if (all.empty()) return Usage();
-  std::string verb = all[0];
+  const std::string verb = all[0];
   std::vector<std::string> args(all.begin() + 1, all.end());
-  std::vector<std::string> agent_args;
+  LabFlags f;
   if (auto it = std::find(args.begin(), args.end(), "--"); it != args.end()) {
-    agent_args.assign(it + 1, args.end());
+    f.agent_args.assign(it + 1, args.end());
     args.erase(it, args.end());
   }
-  std::string state = "/run/warden-lab", manifests, from, to, protocol = "TCP", ports = "80",
-              protocols = "TCP", output = "text", cgroup, netns, tcp, udp, serve_ports;
-  int port = 0, timeout_ms = 1000, parallel = 16;
-  bool no_agents = false, no_control = false;
-  po::options_description desc("warden lab");
-  desc.add_options()("state", po::value(&state))("manifests", po::value(&manifests))(
-      "no-agents", po::bool_switch(&no_agents))("no-control", po::bool_switch(&no_control))(
-      "serve-ports", po::value(&serve_ports))("from", po::value(&from))("to", po::value(&to))(
-      "port", po::value(&port))("protocol", po::value(&protocol))("ports", po::value(&ports))(
-      "protocols", po::value(&protocols))("output,o", po::value(&output))(
-      "timeout-ms", po::value(&timeout_ms))("parallel", po::value(&parallel))(
-      "cgroup", po::value(&cgroup))("netns", po::value(&netns))("tcp", po::value(&tcp))(
-      "udp", po::value(&udp))("node", po::value<std::string>());
-  try {
-    po::variables_map vm;
-    po::store(po::command_line_parser(args).options(desc).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "warden lab " << verb << ": " << e.what() << "\n";
-    return 2;
-  }
-  auto fail = [&](const absl::Status& st) {
-    std::cerr << "warden lab " << verb << ": " << st.message() << "\n";
-    return absl::IsInvalidArgument(st) || absl::IsNotFound(st) ? 2 : 1;
+  po::options_description desc = Describe(&f);
+  po::variables_map vm;
+  if (auto done = ParseFlags(("lab " + verb).c_str(), desc, args, &vm)) return *done;
+  const std::map<std::string, std::function<absl::Status()>> verbs = {
+      {"up", [&] { return Up(f); }},
+      {"down", [&] { return lab::LabDown(f.state); }},
+      {"start-control", [&] { return PrintPid(lab::LabStartControl(f.state)); }},
+      {"start-agent", [&] { return PrintPid(lab::LabStartAgent(f.state, f.node)); }},
+      {"serve", [&] { return Serve(f); }},
+      {"probe", [&] { return Probe(f); }},
+      {"matrix", [&] { return Matrix(f); }},
   };
-  if (verb == "up") {
-    if (manifests.empty()) return fail(absl::InvalidArgumentError("--manifests DIR is required"));
-    lab::LabOptions o;
-    o.manifests = manifests;
-    o.state_dir = state;
-    o.agents = !no_agents;
-    o.control = !no_control;
-    o.agent_args = agent_args;
-    if (!serve_ports.empty() && !ParseInts(serve_ports, &o.serve_ports)) {
-      return fail(absl::InvalidArgumentError("--serve-ports: bad list"));
-    }
-    if (auto st = lab::LabUp(o); !st.ok()) return fail(st);
-    std::cout << "lab is up (state in " << state << ")\n";
-    return 0;
-  }
-  if (verb == "down") {
-    if (auto st = lab::LabDown(state); !st.ok()) return fail(st);
-    return 0;
-  }
-  if (verb == "start-control") {
-    auto pid = lab::LabStartControl(state);
-    if (!pid.ok()) return fail(pid.status());
-    std::cout << *pid << "\n";
-    return 0;
-  }
-  if (verb == "start-agent") {
-    std::string node;
-    for (size_t i = 0; i + 1 < args.size(); ++i) {
-      if (args[i] == "--node") node = args[i + 1];
-    }
-    auto pid = lab::LabStartAgent(state, node);
-    if (!pid.ok()) return fail(pid.status());
-    std::cout << *pid << "\n";
-    return 0;
-  }
-  if (verb == "serve") {
-    std::vector<int> t, u;
-    if (!ParseInts(tcp, &t) || !ParseInts(udp, &u))
-      return fail(absl::InvalidArgumentError("bad --tcp/--udp port list"));
-    if (auto st = lab::EnterPlace(cgroup, netns); !st.ok()) return fail(st);
-    auto st = lab::ServeForever(t, u);
-    return fail(st);
-  }
-  if (verb == "probe") {
-    if (from.empty() || to.empty() || port < 1 || port > 65535) {
-      return fail(absl::InvalidArgumentError("--from, --to and --port (1-65535) are required"));
-    }
-    if (protocol != "TCP" && protocol != "UDP")
-      return fail(absl::InvalidArgumentError("--protocol must be TCP or UDP"));
-    auto r = lab::LabProbe(state, lab::ProbeSpec{from, to, port, protocol == "UDP", timeout_ms});
-    if (!r.ok()) return fail(r.status());
-    if (output == "json") {
-      std::cout << ReportJson(*r).dump() << "\n";
-    } else {
-      std::cout << (r->allowed ? "allow" : "deny") << "\n";
-      std::cerr << r->outcome << ": " << r->detail << "\n";
-    }
-    return 0;
-  }
-  if (verb == "matrix") {
-    std::vector<int> p;
-    if (!ParseInts(ports, &p) || p.empty())
-      return fail(absl::InvalidArgumentError("--ports: bad list"));
-    std::vector<std::string> protos;
-    for (absl::string_view s : absl::StrSplit(protocols, ',', absl::SkipWhitespace())) {
-      if (s != "TCP" && s != "UDP")
-        return fail(absl::InvalidArgumentError(
-            "--protocols: TCP and UDP only (the kernel has no SCTP here)"));
-      protos.emplace_back(s);
-    }
-    auto r = lab::LabMatrix(state, p, protos, timeout_ms, parallel);
-    if (!r.ok()) return fail(r.status());
-    if (output == "json") {
-      json arr = json::array();
-      for (const auto& x : *r) arr.push_back(ReportJson(x));
-      std::cout << json{{"results", arr}}.dump(1) << "\n";
-    } else {
-      for (const auto& x : *r) {
-        std::cout << (x.allowed ? "allow " : "deny  ") << x.protocol << "/" << x.port << "  "
-                  << x.from << " -> " << x.to << "  (" << x.outcome << ")\n";
-      }
-    }
-    return 0;
-  }
-  return Usage();
+  auto it = verbs.find(verb);
+  if (it == verbs.end()) return Usage();
+  if (absl::Status st = it->second(); !st.ok()) return CommandFailed("lab " + verb, st);
+  return 0;
 }
 
 }  // namespace warden::cli
