@@ -143,6 +143,9 @@ static __always_inline int wd_connection_cached(const struct wd_packet* p, struc
   return 0;
 }
 
+/* wd_skb_slow's `tcp` argument besides the WD_TCP_* kinds: a packet wd_parse_skb could not read. */
+#define WD_SKB_MALFORMED 3
+
 static int wd_skb_slow(struct wd_packet* p, const struct wd_tcp_lookup* l, __u32 dir, __u32 tcp);
 
 /* Most packets are packets of admitted TCP connections: for them this makes no call beyond the
@@ -155,11 +158,13 @@ static __always_inline int wd_skb(struct __sk_buff* skb, __u8 dir) {
     return 0;
   }
   struct wd_packet p;
-  if (wd_parse_skb(skb, dir == WD_DIR_EGRESS, &p.flow) < 0) return 1; /* not IP: not ours */
+  int parsed = wd_parse_skb(skb, dir == WD_DIR_EGRESS, &p.flow);
+  if (parsed == WD_PARSE_NOT_IP) return 1; /* not ours */
   p.view.self = 0;
   p.view.generation = cfg->generation;
-  int tcp = wd_tcp_socket(skb, &p.flow, dir, &p.view.self);
   struct wd_tcp_lookup l;
+  int tcp = WD_SKB_MALFORMED;
+  if (parsed == WD_PARSED) tcp = wd_tcp_socket(skb, &p.flow, dir, &p.view.self);
   if (tcp == WD_TCP_LISTENER) {
     /* A connection being opened (a SYN, the ACK completing the handshake): its own verdict. */
     wd_verdict_key_of(&l.key[0], p.view.self, &p.flow, dir);
@@ -249,6 +254,24 @@ static __always_inline int wd_skb_other(const struct wd_packet* p, __u8 hook, __
   return 0;
 }
 
+/* A packet refused before any verdict (one that cannot be parsed): counted, and reported as the
+ * local endpoint's (found on the live copy of the tables). */
+static __always_inline int wd_refuse(const struct wd_view* v, enum wd_ancestry from, __u8 hook,
+                                     __u8 dir, const struct wd_flow* f, __u8 reason) {
+  struct wd_local local = {};
+  if (v->active) {
+    struct wd_tables t = wd_tables_b();
+    wd_find_local(&local, v->cfg, t.endpoints, v->ctx, from, v->self);
+  } else {
+    struct wd_tables t = wd_tables_a();
+    wd_find_local(&local, v->cfg, t.endpoints, v->ctx, from, v->self);
+  }
+  struct wd_decision d = {0, reason, WD_ID_NONE};
+  wd_count(hook, reason);
+  wd_emit(hook, dir, &local, f, &d);
+  return 0;
+}
+
 /* Everything but a packet of an admitted TCP connection: decisions, events, conntrack. A
  * function of its own (a BPF-to-BPF call), so the fast path in wd_skb stays a short run of
  * instructions instead of being spread through the decision code. */
@@ -266,6 +289,8 @@ static __noinline int wd_skb_slow(struct wd_packet* p, const struct wd_tcp_looku
   }
   if (tcp == WD_TCP_CONNECTION) return wd_skb_connection(p, l, hook, dir);
   p->view.self = bpf_skb_cgroup_id(p->view.ctx);
+  if (tcp == WD_SKB_MALFORMED)
+    return wd_refuse(&p->view, WD_ANCESTRY_SKB, hook, dir, &p->flow, WD_REASON_DENY_MALFORMED);
   return wd_skb_other(p, hook, dir);
 }
 

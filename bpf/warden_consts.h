@@ -61,13 +61,18 @@
 /* IP protocol numbers (wd_flow.protocol, wd_ct_key.protocol, wd_verdict_key.protocol,
  * wd_event.protocol), and the IPv6 extension headers the parser steps over. */
 #define WD_IPPROTO_HOPOPTS 0
+#define WD_IPPROTO_ICMP 1
 #define WD_IPPROTO_TCP 6
 #define WD_IPPROTO_UDP 17
 #define WD_IPPROTO_ROUTING 43
 #define WD_IPPROTO_FRAGMENT 44
 #define WD_IPPROTO_AH 51
+#define WD_IPPROTO_ICMPV6 58
 #define WD_IPPROTO_DSTOPTS 60
 #define WD_IPPROTO_SCTP 132
+
+/* IPv6 extension headers the parser walks; a packet with more is malformed (dropped). */
+#define WD_IPV6_EXT_MAX 6
 
 /* wd_endpoint.flags */
 /* An egress-gateway pod: may reach the world from a gateway node. */
@@ -82,7 +87,7 @@
 #define WD_UNKNOWN_POD_ALLOW 1
 
 /* Verdict reasons: index of the counters array and wd_event.reason. Keep in line with ReasonName
- * in agent/datapath/bpf_datapath.cc. */
+ * in agent/datapath/bpf_datapath.cc (and WD_REASON_ALLOWS). */
 #define WD_REASON_ALLOW_POLICY 0       /* a NetworkPolicy rule allows it */
 #define WD_REASON_ALLOW_NOT_ISOLATED 1 /* no policy of this direction selects the pod */
 #define WD_REASON_ALLOW_TRACKED 2      /* a cached verdict or a conntrack entry allows it */
@@ -92,7 +97,10 @@
 #define WD_REASON_DENY_POOL_LOCKDOWN 6  /* direct egress to the world from this node pool */
 #define WD_REASON_DENY_UNKNOWN_POD 7    /* a pod Warden does not know (fail closed) */
 #define WD_REASON_DENY_NOT_CONFIGURED 8 /* the agent has not written its configuration yet */
-#define WD_REASON_COUNT 9
+#define WD_REASON_DENY_MALFORMED 9      /* IPv4/IPv6 whose headers cannot be read */
+#define WD_REASON_COUNT 10
+/* Whether a reason is one of an allowing verdict. */
+#define WD_REASON_ALLOWS(r) ((r) <= WD_REASON_ALLOW_UNKNOWN_POD)
 
 /* wd_event.verdict */
 #define WD_VERDICT_ALLOW 1

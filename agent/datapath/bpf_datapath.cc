@@ -635,6 +635,8 @@ const char* ReasonName(uint8_t reason) {
       return "unknown-pod";
     case WD_REASON_DENY_NOT_CONFIGURED:
       return "not-configured";
+    case WD_REASON_DENY_MALFORMED:
+      return "malformed";
   }
   return "unknown";
 }

@@ -259,7 +259,7 @@ std::string NodeAgent::RenderMetrics() const {
   if (auto c = dp_->ReadCounters(); c.ok()) {
     for (uint8_t hook = 0; hook < WD_HOOK_COUNT; ++hook) {
       for (uint8_t reason = 0; reason < WD_REASON_COUNT; ++reason) {
-        bool allow = reason <= WD_REASON_ALLOW_UNKNOWN_POD;
+        bool allow = WD_REASON_ALLOWS(reason);
         absl::StrAppend(&out, "warden_verdicts_total{", node, ",hook=\"", datapath::HookName(hook),
                         "\",reason=\"", datapath::ReasonName(reason), "\",verdict=\"",
                         allow ? "allow" : "deny", "\"} ", (*c)[hook * WD_REASON_COUNT + reason],

@@ -11,6 +11,8 @@ using testlib::kIcmp;
 using testlib::kSctp;
 using testlib::kTcp;
 using testlib::kUdp;
+using testlib::Packet;
+using testlib::PacketSpec;
 
 const char* kCluster = R"(
 apiVersion: v1
@@ -240,6 +242,107 @@ TEST_F(BpfTest, GatewayPoolLetsOnlyGatewaysOutOn80And443) {
 TEST_F(BpfTest, NonIpPassesAndTruncatedIsDropped) {
   LoadPod(All(), "x/a");
   EXPECT_EQ(Egress(ArpPacket()), 1u);
+  EXPECT_EQ(Egress(Packet({.src = "10.244.1.10", .dst = "10.244.1.11", .truncate_to = 14 + 24})),
+            0u);
+  EXPECT_EQ(Counter(WD_HOOK_EGRESS, WD_REASON_DENY_MALFORMED), 1u);
+}
+
+// What the parser cannot read, the programs cannot judge: IPv4 and IPv6 packets whose headers
+// are cut short, lie about their length or chain more extension headers than are walked are
+// dropped as malformed, in both directions, whatever the policy says.
+std::vector<std::pair<std::string, std::vector<uint8_t>>> MalformedPackets(bool egress) {
+  const std::string pod4 = "10.244.1.10", peer4 = "10.244.2.10";  // y/c: every port allowed
+  const std::string pod6 = "fd00::a", peer6 = "fd00::c";
+  auto v4 = [&](PacketSpec s) {
+    s.src = egress ? pod4 : peer4;
+    s.dst = egress ? peer4 : pod4;
+    s.sport = 40000;
+    s.dport = 80;
+    return Packet(s);
+  };
+  auto v6 = [&](PacketSpec s) {
+    s.src = egress ? pod6 : peer6;
+    s.dst = egress ? peer6 : pod6;
+    s.sport = 40000;
+    s.dport = 80;
+    return Packet(s);
+  };
+  std::vector<uint8_t> tcp8(8, 0);  // ports, then the TCP header ends
+  std::vector<uint8_t> bad_version = v4({});
+  bad_version[14] = 0x65;
+  std::vector<uint8_t> short_ihl = v4({});
+  short_ihl[14] = 0x44;
+  return {
+      {"IPv4 options that cut the TCP header short", v4({.l4 = tcp8, .ipv4_options = 40})},
+      {"IPv4 options running past the packet", v4({.ipv4_options = 40, .truncate_to = 14 + 50})},
+      // (An IPv4 header cut short never gets this far: BPF_PROG_TEST_RUN refuses the frame.)
+      {"IPv4 TCP header cut short", v4({.truncate_to = 14 + 20 + 12})},
+      {"IPv4 total length beyond the packet", v4({.ip_length = 200})},
+      {"IPv4 total length shorter than the header", v4({.ip_length = 16})},
+      {"IPv4 total length that cuts the UDP header", v4({.proto = testlib::kUdp, .ip_length = 24})},
+      {"IPv4 version 6 in an IPv4 frame", bad_version},
+      {"IPv4 header length below 5 words", short_ihl},
+      {"TCP data offset below 5 words", v4({.tcp_doff = 4})},
+      {"a first fragment too short for the TCP header", v4({.l4 = tcp8, .more_fragments = true})},
+      {"IPv6 destination options whose next header is missing",
+       v6({.ipv6_ext = {testlib::kDestOpts}, .truncate_to = 14 + 40 + 8})},
+      {"IPv6 extension header cut short",
+       v6({.ipv6_ext = {testlib::kDestOpts}, .truncate_to = 14 + 40 + 4})},
+      {"IPv6 with more extension headers than are walked",
+       v6({.ipv6_ext = std::vector<uint8_t>(WD_IPV6_EXT_MAX + 1, testlib::kDestOpts)})},
+      {"IPv6 payload length beyond the packet", v6({.ip_length = 400})},
+      {"IPv6 TCP header cut short", v6({.truncate_to = 14 + 40 + 12})},
+  };
+}
+
+TEST_F(BpfTest, MalformedIsDroppedInBothDirections) {
+  LoadPod(All(), "x/a");
+  dp_->PollEvents(0, [](const wd_event&) {}).IgnoreError();
+  uint64_t n = 0;
+  for (bool egress : {true, false}) {
+    for (const auto& [what, pkt] : MalformedPackets(egress)) {
+      EXPECT_EQ(egress ? Egress(pkt) : Ingress(pkt), 0u)
+          << (egress ? "egress: " : "ingress: ") << what;
+      ++n;
+    }
+  }
+  EXPECT_EQ(Counter(WD_HOOK_EGRESS, WD_REASON_DENY_MALFORMED) +
+                Counter(WD_HOOK_INGRESS, WD_REASON_DENY_MALFORMED),
+            n);
+  // Each one is an event of the pod, with the malformed reason.
+  std::vector<wd_event> events;
+  ASSERT_TRUE(dp_->PollEvents(100, [&](const wd_event& e) { events.push_back(e); }).ok());
+  ASSERT_EQ(events.size(), n);
+  for (const auto& e : events) {
+    EXPECT_EQ(e.reason, WD_REASON_DENY_MALFORMED);
+    EXPECT_EQ(e.verdict, WD_VERDICT_DENY);
+    EXPECT_EQ(e.local_identity, snap_->pods.at("x/a").identity);
+  }
+  // The same packets well formed pass: x/a may reach y/c on any port.
+  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.2.10", kTcp, 40000, 80)), 1u);
+  EXPECT_EQ(Egress(Ipv6Packet("fd00::a", "fd00::c", kTcp, 40000, 80, /*ext=*/true)), 1u);
+  // Not malformed: an IPv6 packet with no next header, a later fragment (no ports to read:
+  // judged on port 0), a first fragment that holds its whole TCP header.
+  EXPECT_EQ(Egress(Packet({.src = "fd00::a",
+                           .dst = "fd00::c",
+                           .proto = testlib::kNoNextHeader,
+                           .ipv6_ext = {testlib::kDestOpts}})),
+            1u);
+  EXPECT_EQ(Egress(Packet({.src = "10.244.1.10",
+                           .dst = "10.244.2.10",
+                           .proto = kUdp,
+                           .l4 = std::vector<uint8_t>(16, 0),
+                           .fragment_offset = 3})),
+            1u);
+  EXPECT_EQ(Egress(Packet({.src = "10.244.1.10",
+                           .dst = "10.244.2.10",
+                           .sport = 40001,
+                           .dport = 80,
+                           .more_fragments = true})),
+            1u);
+  EXPECT_EQ(Counter(WD_HOOK_EGRESS, WD_REASON_DENY_MALFORMED) +
+                Counter(WD_HOOK_INGRESS, WD_REASON_DENY_MALFORMED),
+            n);
 }
 
 TEST_F(BpfTest, EventsCarryReasonAddressesAndPorts) {
