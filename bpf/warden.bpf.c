@@ -42,17 +42,10 @@ static __always_inline void wd_decide_on(const struct wd_tables* t, const struct
   wd_decide(t, v->cfg, local, k->direction, f->family, f->remote_addr, f->protocol, k->port, d);
 }
 
-/* The verdict of k into `d`: `cached` (k's wd_verdicts entry of this generation) when there is
- * one, else decided now on the live copy of the tables and cached. Returns 1 when decided now. */
-static __always_inline int wd_verdict(const struct wd_view* v, enum wd_ancestry from,
-                                      const struct wd_verdict_key* k,
-                                      const struct wd_verdict_value* cached,
-                                      const struct wd_flow* f, struct wd_local* local,
-                                      struct wd_decision* d) {
-  if (cached) {
-    wd_cached_decision(cached, d, local);
-    return 0;
-  }
+/* Decides k on the live copy of the tables and caches the verdict. */
+static __always_inline void wd_decide_now(const struct wd_view* v, enum wd_ancestry from,
+                                          const struct wd_verdict_key* k, const struct wd_flow* f,
+                                          struct wd_local* local, struct wd_decision* d) {
   /* A branch per copy, each with constant map pointers (see struct wd_tables). */
   if (v->active) {
     struct wd_tables t = wd_tables_b();
@@ -62,6 +55,41 @@ static __always_inline int wd_verdict(const struct wd_view* v, enum wd_ancestry 
     wd_decide_on(&t, v, from, k, f, local, d);
   }
   wd_cache_decision(k, local, d, v->generation);
+}
+
+/* wd_decide_now as a function of its own (a BPF-to-BPF call), one per place ancestor cgroups are
+ * read from (each program type may call only its own helper): every caller shares one body and
+ * one stack frame of the lookups' keys, instead of two inlined copies of the decision each. */
+static __noinline int wd_decide_now_skb(const struct wd_view* v, const struct wd_verdict_key* k,
+                                        const struct wd_flow* f, struct wd_local* local,
+                                        struct wd_decision* d) {
+  wd_decide_now(v, WD_ANCESTRY_SKB, k, f, local, d);
+  return 0;
+}
+
+static __noinline int wd_decide_now_current(const struct wd_view* v, const struct wd_verdict_key* k,
+                                            const struct wd_flow* f, struct wd_local* local,
+                                            struct wd_decision* d) {
+  wd_decide_now(v, WD_ANCESTRY_CURRENT, k, f, local, d);
+  return 0;
+}
+
+/* The verdict of k into `d`: `cached` (k's wd_verdicts entry of this generation) when there is
+ * one, else decided now on the live copy of the tables and cached. Returns 1 when decided now.
+ * `from` is a constant at every call site. */
+static __always_inline int wd_verdict(const struct wd_view* v, enum wd_ancestry from,
+                                      const struct wd_verdict_key* k,
+                                      const struct wd_verdict_value* cached,
+                                      const struct wd_flow* f, struct wd_local* local,
+                                      struct wd_decision* d) {
+  if (cached) {
+    wd_cached_decision(cached, d, local);
+    return 0;
+  }
+  if (from == WD_ANCESTRY_SKB)
+    wd_decide_now_skb(v, k, f, local, d);
+  else
+    wd_decide_now_current(v, k, f, local, d);
   return 1;
 }
 
@@ -75,7 +103,7 @@ static __always_inline int wd_admit_new(const struct wd_view* v, enum wd_ancestr
   struct wd_local local = {};
   struct wd_decision d;
   int fresh = wd_verdict(v, from, k, wd_cached(k, v->generation), f, &local, &d);
-  if (d.allow) wd_vcache_put(k, h, v->generation);
+  if (d.allow && !d.reply_barred) wd_vcache_put(k, h, v->generation);
   wd_count(hook, fresh || !d.allow ? d.reason : WD_REASON_ALLOW_TRACKED);
   if (fresh || !d.allow) wd_emit(hook, k->direction, &local, f, &d);
   return d.allow ? 1 : 0;
@@ -83,20 +111,19 @@ static __always_inline int wd_admit_new(const struct wd_view* v, enum wd_ancestr
 
 /* ---- cgroup_skb: the fast path --------------------------------------------------------------- */
 
-/* A packet as wd_skb hands it to wd_skb_slow: parsed, and what it is judged under. */
+/* A packet as wd_skb hands it to wd_skb_slow: parsed, and the socket's own cgroup when
+ * wd_tcp_socket read it. */
 struct wd_packet {
-  struct wd_view view; /* self: from wd_tcp_socket for a TCP socket, else from wd_skb_slow */
   struct wd_flow flow;
+  __u64 self;
 };
 
-/* What the fast path looked up for a packet of a TCP socket, handed to wd_skb_slow so that it
- * does not repeat it: the verdict keys of the packet's own direction [0] and (a connection) of
- * the reverse one [1] and, for a connection, their wd_verdicts entries of this generation (NULL
- * when absent; neither of them allowing). Not part of struct wd_packet, so that it can share
- * stack with the headers wd_parse_skb reads before. */
+/* The verdict keys the fast path made for a packet of a TCP socket, handed to wd_skb_slow so that
+ * it does not make them again: the packet's own direction [0] and (a connection) the reverse
+ * one [1]. Not part of struct wd_packet, so that it can share stack with the headers
+ * wd_parse_skb reads before. */
 struct wd_tcp_lookup {
   struct wd_verdict_key key[2];
-  struct wd_verdict_value* cached[2];
 };
 
 /* A packet of a TCP connection: admitted when this direction's verdict or the reverse one's (a
@@ -104,16 +131,15 @@ struct wd_tcp_lookup {
  * then in wd_verdicts (copied into wd_vcache when found there). The likelier one is looked up
  * first: the service's port is usually the lower one, so a packet whose higher port is the one
  * its own direction's verdict is keyed by is likely a reply. Returns 1 when admitted; else `l`
- * holds both lookups for wd_skb_slow. */
+ * holds both keys for wd_skb_slow, the packet's own direction first. */
 static __always_inline int wd_connection_cached(const struct wd_packet* p, struct wd_tcp_lookup* l,
-                                                __u8 dir, __u32 seed) {
+                                                __u8 dir, __u32 generation, __u32 seed) {
   const struct wd_flow* f = &p->flow;
-  __u32 generation = p->view.generation;
   int reply_likely =
       dir == WD_DIR_EGRESS ? f->remote_port > f->local_port : f->local_port > f->remote_port;
   struct wd_verdict_key* k = &l->key[0];
   struct wd_verdict_key* rk = &l->key[1];
-  wd_verdict_key_of(k, p->view.self, f, reply_likely ? dir ^ 1 : dir);
+  wd_verdict_key_of(k, p->self, f, reply_likely ? dir ^ 1 : dir);
   *rk = *k;
   rk->direction ^= 1;
   rk->port = rk->direction == WD_DIR_EGRESS ? f->remote_port : f->local_port;
@@ -122,31 +148,29 @@ static __always_inline int wd_connection_cached(const struct wd_packet* p, struc
   if (wd_vcache_allows(k, h, generation)) return 1;
   __u64 rh = wd_vcache_hash(rk, seed);
   if (wd_vcache_allows(rk, rh, generation)) return 1;
-  l->cached[0] = wd_cached(k, generation);
-  if (l->cached[0] && l->cached[0]->allow) {
-    wd_vcache_put(k, h, generation);
+  /* wd_vcache holds no reply_barred verdict: what it admits it admits both ways. */
+  struct wd_verdict_value* c = wd_cached(k, generation);
+  if (wd_cached_admits(c, k, dir)) {
+    if (!c->reply_barred) wd_vcache_put(k, h, generation);
     return 1;
   }
-  l->cached[1] = wd_cached(rk, generation);
-  if (l->cached[1] && l->cached[1]->allow) {
-    wd_vcache_put(rk, rh, generation);
+  c = wd_cached(rk, generation);
+  if (wd_cached_admits(c, rk, dir)) {
+    if (!c->reply_barred) wd_vcache_put(rk, rh, generation);
     return 1;
   }
   /* On to a decision: the packet's own direction first, as wd_skb_slow takes them (one order
    * there instead of two keeps the verifier's work down). */
-  if (reply_likely) {
-    wd_verdict_key_swap(k, rk);
-    struct wd_verdict_value* c = l->cached[0];
-    l->cached[0] = l->cached[1];
-    l->cached[1] = c;
-  }
+  if (reply_likely) wd_verdict_key_swap(k, rk);
   return 0;
 }
 
 /* wd_skb_slow's `tcp` argument besides the WD_TCP_* kinds: a packet wd_parse_skb could not read. */
 #define WD_SKB_MALFORMED 3
 
-static int wd_skb_slow(struct wd_packet* p, const struct wd_tcp_lookup* l, __u32 dir, __u32 tcp);
+int wd_skb_tcp(struct __sk_buff* skb, struct wd_packet* p, struct wd_tcp_lookup* l, __u32 dir,
+               __u32 tcp);
+int wd_skb_other(struct __sk_buff* skb, struct wd_packet* p, __u32 dir, __u32 malformed);
 
 /* Most packets are packets of admitted TCP connections: for them this makes no call beyond the
  * program's own entry and return (docs/datapath.md, "The fast path"). */
@@ -160,28 +184,26 @@ static __always_inline int wd_skb(struct __sk_buff* skb, __u8 dir) {
   struct wd_packet p;
   int parsed = wd_parse_skb(skb, dir == WD_DIR_EGRESS, &p.flow);
   if (parsed == WD_PARSE_NOT_IP) return 1; /* not ours */
-  p.view.self = 0;
-  p.view.generation = cfg->generation;
+  p.self = 0;
+  __u32 generation = cfg->generation;
   struct wd_tcp_lookup l;
   int tcp = WD_SKB_MALFORMED;
-  if (parsed == WD_PARSED) tcp = wd_tcp_socket(skb, &p.flow, dir, &p.view.self);
+  if (parsed == WD_PARSED) tcp = wd_tcp_socket(skb, &p.flow, dir, &p.self);
   if (tcp == WD_TCP_LISTENER) {
     /* A connection being opened (a SYN, the ACK completing the handshake): its own verdict. */
-    wd_verdict_key_of(&l.key[0], p.view.self, &p.flow, dir);
-    if (wd_vcache_allows(&l.key[0], wd_vcache_hash(&l.key[0], cfg->vcache_seed),
-                         p.view.generation)) {
+    wd_verdict_key_of(&l.key[0], p.self, &p.flow, dir);
+    if (wd_vcache_allows(&l.key[0], wd_vcache_hash(&l.key[0], cfg->vcache_seed), generation)) {
       wd_count(hook, WD_REASON_ALLOW_TRACKED);
       return 1;
     }
   }
-  if (tcp == WD_TCP_CONNECTION && wd_connection_cached(&p, &l, dir, cfg->vcache_seed)) {
+  if (tcp == WD_TCP_CONNECTION && wd_connection_cached(&p, &l, dir, generation, cfg->vcache_seed)) {
     wd_count(hook, WD_REASON_ALLOW_TRACKED);
     return 1;
   }
-  p.view.cfg = cfg;
-  p.view.ctx = skb;
-  p.view.active = cfg->active;
-  return wd_skb_slow(&p, &l, dir, tcp);
+  if (tcp == WD_TCP_LISTENER || tcp == WD_TCP_CONNECTION)
+    return wd_skb_tcp(skb, &p, &l, dir, tcp) ? 1 : 0;
+  return wd_skb_other(skb, &p, dir, tcp == WD_SKB_MALFORMED) ? 1 : 0;
 }
 
 SEC("cgroup_skb/egress")
@@ -193,37 +215,54 @@ int wd_ingress(struct __sk_buff* skb) { return wd_skb(skb, WD_DIR_INGRESS); }
 /* ---- cgroup_skb: the slow path --------------------------------------------------------------- */
 
 /* A packet of a TCP connection that no cached verdict admits (wd_connection_cached looked both
- * directions up): this direction's verdict, decided now unless a denial is cached, then the
- * reverse one's if none is cached. Events name this direction's verdict only. */
-static __always_inline int wd_skb_connection(const struct wd_packet* p,
+ * directions up): this direction's verdict, decided now unless one is cached, then the reverse
+ * one's (the packet as a reply) unless this direction was refused by the node-pool lockdown: the
+ * lockdown comes before any reply shortcut, so a connection a world address opened to the pod
+ * carries nothing back unless the lockdown lets the pod reach that address and port. Events
+ * name this direction's verdict only. */
+static __always_inline int wd_skb_connection(const struct wd_view* v, const struct wd_flow* f,
                                              const struct wd_tcp_lookup* l, __u8 hook, __u8 dir) {
   struct wd_local local = {};
   struct wd_decision d;
-  int fresh = wd_verdict(&p->view, WD_ANCESTRY_SKB, &l->key[0], l->cached[0], &p->flow, &local, &d);
+  int fresh = wd_verdict(v, WD_ANCESTRY_SKB, &l->key[0], wd_cached(&l->key[0], v->generation), f,
+                         &local, &d);
   if (d.allow) {
     wd_count(hook, d.reason);
-    if (fresh) wd_emit(hook, dir, &local, &p->flow, &d);
+    if (fresh) wd_emit(hook, dir, &local, f, &d);
     return 1;
   }
-  if (!l->cached[1]) {
+  if (d.reason != WD_REASON_DENY_POOL_LOCKDOWN) {
     struct wd_decision rd;
-    wd_verdict(&p->view, WD_ANCESTRY_SKB, &l->key[1], 0, &p->flow, &local, &rd);
+    wd_verdict(v, WD_ANCESTRY_SKB, &l->key[1], wd_cached(&l->key[1], v->generation), f, &local,
+               &rd);
     if (rd.allow) {
       wd_count(hook, rd.reason);
       return 1;
     }
   }
   wd_count(hook, d.reason);
-  wd_emit(hook, dir, &local, &p->flow, &d);
+  wd_emit(hook, dir, &local, f, &d);
   return 0;
+}
+
+/* Whether the pod may answer flow `f` that a world address opened (an ingress verdict with
+ * reply_barred): unless the node-pool lockdown refuses the pod's egress to the peer's address and
+ * port (that egress verdict, cached like any other, into `*rd`; its key made in `*rk`). */
+static __always_inline int wd_world_reply_ok(const struct wd_view* v, const struct wd_flow* f,
+                                             struct wd_verdict_key* rk, struct wd_local* local,
+                                             struct wd_decision* rd) {
+  wd_verdict_key_of(rk, v->self, f, WD_DIR_EGRESS);
+  wd_verdict(v, WD_ANCESTRY_SKB, rk, wd_cached(rk, v->generation), f, local, rd);
+  return rd->allow || rd->reason != WD_REASON_DENY_POOL_LOCKDOWN;
 }
 
 /* Anything else (UDP, ICMP, TCP without a socket): a flow admitted under the current generation
  * passes on its exact ports (wd_ct). A new flow takes this direction's verdict; a flow of an
- * earlier generation is re-checked in the direction that admitted it. */
-static __always_inline int wd_skb_other(const struct wd_packet* p, __u8 hook, __u8 dir) {
-  const struct wd_view* v = &p->view;
-  const struct wd_flow* f = &p->flow;
+ * earlier generation is re-checked in the direction that admitted it. A conntrack entry is a
+ * promise that the replies pass: a flow a world address opened gets none unless the lockdown
+ * lets the pod answer it, so an inbound packet alone (forged or not) never opens a way out. */
+static __always_inline int wd_skb_tracked(const struct wd_view* v, const struct wd_flow* f,
+                                          __u8 hook, __u8 dir) {
   struct wd_ct_key ck;
   wd_ct_key_of(&ck, v->self, f);
   struct wd_ct_value* cv = bpf_map_lookup_elem(&wd_ct, &ck);
@@ -240,6 +279,20 @@ static __always_inline int wd_skb_other(const struct wd_packet* p, __u8 hook, __
   struct wd_local local = {};
   struct wd_decision d;
   int fresh = wd_verdict(v, WD_ANCESTRY_SKB, &k, wd_cached(&k, v->generation), f, &local, &d);
+  if (d.allow && d.reply_barred) {
+    struct wd_decision rd;
+    if (!wd_world_reply_ok(v, f, &k, &local, &rd)) { /* k is not needed any more */
+      if (dir == WD_DIR_EGRESS) {
+        d = rd; /* the pod's answer to the world: refused by the lockdown */
+      } else {
+        /* The inbound packet itself passes; nothing is tracked for the pod to answer with. */
+        wd_count(hook, d.reason);
+        if (cv) bpf_map_delete_elem(&wd_ct, &ck);
+        if (fresh) wd_emit(hook, dir, &local, f, &d);
+        return 1;
+      }
+    }
+  }
   wd_count(hook, d.reason);
   if (d.allow) {
     struct wd_ct_value nv = {};
@@ -256,15 +309,15 @@ static __always_inline int wd_skb_other(const struct wd_packet* p, __u8 hook, __
 
 /* A packet refused before any verdict (one that cannot be parsed): counted, and reported as the
  * local endpoint's (found on the live copy of the tables). */
-static __always_inline int wd_refuse(const struct wd_view* v, enum wd_ancestry from, __u8 hook,
-                                     __u8 dir, const struct wd_flow* f, __u8 reason) {
+static __always_inline int wd_refuse(const struct wd_view* v, __u8 hook, __u8 dir,
+                                     const struct wd_flow* f, __u8 reason) {
   struct wd_local local = {};
   if (v->active) {
     struct wd_tables t = wd_tables_b();
-    wd_find_local(&local, v->cfg, t.endpoints, v->ctx, from, v->self);
+    wd_find_local(&local, v->cfg, t.endpoints, v->ctx, WD_ANCESTRY_SKB, v->self);
   } else {
     struct wd_tables t = wd_tables_a();
-    wd_find_local(&local, v->cfg, t.endpoints, v->ctx, from, v->self);
+    wd_find_local(&local, v->cfg, t.endpoints, v->ctx, WD_ANCESTRY_SKB, v->self);
   }
   struct wd_decision d = {0, reason, WD_ID_NONE};
   wd_count(hook, reason);
@@ -272,26 +325,37 @@ static __always_inline int wd_refuse(const struct wd_view* v, enum wd_ancestry f
   return 0;
 }
 
-/* Everything but a packet of an admitted TCP connection: decisions, events, conntrack. A
- * function of its own (a BPF-to-BPF call), so the fast path in wd_skb stays a short run of
- * instructions instead of being spread through the decision code. */
-static __noinline int wd_skb_slow(struct wd_packet* p, const struct wd_tcp_lookup* l, __u32 dir,
-                                  __u32 tcp) {
-  /* Both point into wd_skb's frame: telling the compiler how they are aligned keeps the copies
-   * of addresses and keys word-sized. */
-  p = __builtin_assume_aligned(p, 8);
-  l = __builtin_assume_aligned(l, 8);
+/* The slow path: everything but a packet of an admitted TCP connection (decisions, events,
+ * conntrack), in two global functions (BPF-to-BPF calls the verifier checks once each, on their
+ * own): the fast path in wd_skb stays a short run of instructions, the decision code is not
+ * verified again for every way a packet can reach it, and each path has a stack frame of its
+ * own. They look up again what they need (the configuration, the verdicts of `l`'s keys): only
+ * values, not pointers, cross into a global function. */
+
+/* A packet of a TCP socket that wd_vcache did not admit. */
+__noinline int wd_skb_tcp(struct __sk_buff* skb, struct wd_packet* p, struct wd_tcp_lookup* l,
+                          __u32 dir, __u32 tcp) {
+  const struct wd_config* cfg = wd_cfg();
+  if (!skb || !p || !l || !cfg) return 0;
   __u8 hook = dir == WD_DIR_EGRESS ? WD_HOOK_EGRESS : WD_HOOK_INGRESS;
+  struct wd_view v = {cfg, skb, p->self, cfg->generation, cfg->active};
   if (tcp == WD_TCP_LISTENER) {
     const struct wd_verdict_key* k = &l->key[0];
-    return wd_admit_new(&p->view, WD_ANCESTRY_SKB, hook, k,
-                        wd_vcache_hash(k, p->view.cfg->vcache_seed), &p->flow);
+    return wd_admit_new(&v, WD_ANCESTRY_SKB, hook, k, wd_vcache_hash(k, cfg->vcache_seed),
+                        &p->flow);
   }
-  if (tcp == WD_TCP_CONNECTION) return wd_skb_connection(p, l, hook, dir);
-  p->view.self = bpf_skb_cgroup_id(p->view.ctx);
-  if (tcp == WD_SKB_MALFORMED)
-    return wd_refuse(&p->view, WD_ANCESTRY_SKB, hook, dir, &p->flow, WD_REASON_DENY_MALFORMED);
-  return wd_skb_other(p, hook, dir);
+  return wd_skb_connection(&v, &p->flow, l, hook, dir);
+}
+
+/* Anything else: UDP, ICMP, TCP without a socket, and what cannot be parsed. */
+__noinline int wd_skb_other(struct __sk_buff* skb, struct wd_packet* p, __u32 dir,
+                            __u32 malformed) {
+  const struct wd_config* cfg = wd_cfg();
+  if (!skb || !p || !cfg) return 0;
+  __u8 hook = dir == WD_DIR_EGRESS ? WD_HOOK_EGRESS : WD_HOOK_INGRESS;
+  struct wd_view v = {cfg, skb, bpf_skb_cgroup_id(skb), cfg->generation, cfg->active};
+  if (malformed) return wd_refuse(&v, hook, dir, &p->flow, WD_REASON_DENY_MALFORMED);
+  return wd_skb_tracked(&v, &p->flow, hook, dir);
 }
 
 /* ---- connect and sendmsg: the same egress decision, before any packet exists ---------------- */

@@ -46,6 +46,7 @@ static __always_inline void wd_cached_decision(const struct wd_verdict_value* v,
                                                struct wd_decision* d, struct wd_local* local) {
   d->allow = v->allow;
   d->reason = v->reason;
+  d->reply_barred = v->reply_barred;
   d->remote_identity = v->remote_identity;
   local->cgroup_id = v->pod_cgroup_id;
   local->identity = v->local_identity;
@@ -61,7 +62,16 @@ static __always_inline void wd_cache_decision(const struct wd_verdict_key* k,
   v.generation = generation;
   v.allow = d->allow;
   v.reason = d->reason;
+  v.reply_barred = d->reply_barred;
   bpf_map_update_elem(&wd_verdicts, k, &v, BPF_ANY);
+}
+
+/* Whether cached verdict `c` of key `k` admits a packet of a TCP connection going direction
+ * `dir`: an allowing verdict of the packet's own direction, or of the other one (the packet is a
+ * reply) unless that verdict is barred from standing for replies. */
+static __always_inline int wd_cached_admits(const struct wd_verdict_value* c,
+                                            const struct wd_verdict_key* k, __u8 dir) {
+  return c && c->allow && (!c->reply_barred || k->direction == dir);
 }
 
 /* Whether k's wd_vcache slot (h = wd_vcache_hash(k, seed)) holds an allowing verdict of

@@ -122,11 +122,13 @@ struct wd_verdict_value {
   __u32 remote_identity; /* the identity whose entry decided, or the remote's identity */
   __u32 generation;      /* wd_config.generation of the decision */
   __u8 allow;
-  __u8 reason; /* WD_REASON_* */
-  __u8 pad[2];
+  __u8 reason;       /* WD_REASON_* */
+  __u8 reply_barred; /* an ingress verdict about a world address: never admits the pod's replies */
+  __u8 pad;
 };
 
-/* vcache: a small per-CPU, direct-mapped copy of allowing wd_verdicts entries, for the packets
+/* vcache: a small per-CPU, direct-mapped copy of allowing wd_verdicts entries that may also stand
+ * for replies (not reply_barred), for the packets
  * of established TCP connections. Looking it up takes no function call (the verifier inlines
  * per-CPU array lookups), where a hash map lookup takes three; on these machines every kernel
  * return goes through a return thunk (SRSO "safe RET"), which made the calls the larger part of

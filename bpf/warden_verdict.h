@@ -13,6 +13,10 @@
 struct wd_decision {
   __u8 allow;
   __u8 reason;
+  /* An ingress verdict about a world address: it admits the flow's packets toward the pod, but
+   * cannot stand for the pod's replies (the node-pool lockdown decides those, by the peer's
+   * address and port). */
+  __u8 reply_barred;
   __u32 remote_identity; /* the identity whose entry decided, or the remote's identity */
 };
 
@@ -65,6 +69,9 @@ static __always_inline void wd_decide(const struct wd_tables* t, const struct wd
   if (rv) remote = *rv;
   d->allow = 0;
   d->remote_identity = remote.identity;
+  /* Every node pool locks direct egress to the world down: an inbound packet from the world
+   * must not make the pod's answers pass as replies (they are judged by the lockdown). */
+  d->reply_barred = dir == WD_DIR_INGRESS && remote.identity == WD_ID_WORLD;
 
   /* Node-pool lockdown: direct egress to the world. */
   if (dir == WD_DIR_EGRESS && remote.identity == WD_ID_WORLD) {

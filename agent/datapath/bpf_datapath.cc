@@ -287,8 +287,10 @@ absl::Status BpfDatapath::DetachAndUnpin() {
   }
   bpf_map* m;
   bpf_object__for_each_map(m, skel_->obj) {
-    if (bpf_map__is_pinned(m) && bpf_map__unpin(m, nullptr) != 0) {
-      return Errno(absl::StrCat("unpinning map ", bpf_map__name(m)), errno);
+    // Another user of the same pins (a second datapath on the directory) may have gone first.
+    if (!bpf_map__is_pinned(m)) continue;
+    if (int err = bpf_map__unpin(m, nullptr); err != 0 && err != -ENOENT) {
+      return Errno(absl::StrCat("unpinning map ", bpf_map__name(m)), -err);
     }
   }
   rmdir((opts_.bpffs_dir + "/links").c_str());

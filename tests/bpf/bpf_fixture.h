@@ -71,6 +71,11 @@ class BpfTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    if (attached_) {
+      // Its links go; the maps it shares with dp_ go with dp_ below.
+      for (const char* name : datapath::kProgramNames) unlink((dir_ + "/links/" + name).c_str());
+      attached_.reset();
+    }
     EXPECT_TRUE(cgroups_.Remove().ok());
     if (dp_) {
       EXPECT_TRUE(dp_->DetachAndUnpin().ok());
@@ -105,6 +110,19 @@ class BpfTest : public ::testing::Test {
     Load(yaml, s);
   }
 
+  // Attaches the programs to the node's cgroup (the kubelet tree's root), for tests with real
+  // sockets: a second datapath on the same pins, detached when the test ends.
+  void AttachToNode() {
+    datapath::BpfDatapath::Options opts;
+    opts.bpffs_dir = dir_;
+    opts.cgroup_path = kubelet_.root();
+    auto dp = datapath::BpfDatapath::Open(opts);
+    ASSERT_TRUE(dp.ok()) << dp.status();
+    attached_ = std::move(*dp);
+    auto st = attached_->Attach();
+    ASSERT_TRUE(st.ok()) << st.status();
+  }
+
   uint32_t Run(const char* prog, const std::vector<uint8_t>& pkt) {
     auto r = dp_->TestRun(prog, pkt);
     EXPECT_TRUE(r.ok()) << r.status();
@@ -125,6 +143,7 @@ class BpfTest : public ::testing::Test {
   testlib::PodCgroup burstable_pod_, guaranteed_pod_;
   std::string host_cgroup_;
   std::unique_ptr<datapath::BpfDatapath> dp_;
+  std::unique_ptr<datapath::BpfDatapath> attached_;  // AttachToNode()
   std::unique_ptr<policy::ClusterState> state_;
   std::unique_ptr<policy::Snapshot> snap_;
   datapath::NodeTables tables_;

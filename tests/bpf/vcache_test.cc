@@ -26,6 +26,7 @@
 #include "agent/datapath/bpf_datapath.h"
 #include "agent/node/tables_builder.h"
 #include "agent/nodestate/from_snapshot.h"
+#include "agent/policy/allowance.h"
 #include "agent/policy/compiler.h"
 #include "agent/policy/manifest_loader.h"
 #include "bpf/warden_vcache.h"
@@ -135,7 +136,12 @@ class VcacheTest : public ::testing::Test {
     ASSERT_TRUE(loaded.errors.empty()) << loaded.errors[0].ToString();
     policy::Snapshot snap = policy::Compile(loaded.state).value();
     nodestate::NodeState ns = nodestate::ComputeNodeState(loaded.state, snap, "", {"", {}});
-    tables_ = node::BuildNodeTables(ns, {{"x/a", pod->id}}, {});
+    // Loopback addresses are in no cluster range: to the datapath they are world addresses, and
+    // the listener's replies to the client pass only where the node-pool lockdown lets the pod
+    // reach the client (the lockdown comes before any reply shortcut).
+    std::vector<policy::Allowance> loopback;
+    for (const char* a : {"127.0.0.0/8", "::1/128"}) loopback.push_back(*policy::ParseAllowance(a));
+    tables_ = node::BuildNodeTables(ns, {{"x/a", pod->id}}, loopback);
     config_ = kubelet->Config();
     ASSERT_TRUE(dp_->Apply(tables_, config_).ok());
     ASSERT_TRUE(dp_->Attach().ok());
