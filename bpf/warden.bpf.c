@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Warden's cgroup programs, attached to a node's cgroup: every socket of every process on the
- * node (pods and host processes) passes through them.
+/* Warden's programs. The first line, attached to a node's cgroup: every socket of every process
+ * on the node (pods and host processes) passes through them.
  *   cgroup_skb/egress, cgroup_skb/ingress: the verdict on every packet (cached verdicts and
  *     conntrack for flows already admitted, re-checked when the generation changes).
  *   cgroup/connect4|6, cgroup/sendmsg4|6: refuse a denied TCP connect or UDP send at once, so
  *     the application sees EPERM instead of a time-out.
+ * The second line, attached (tc) to the node side of each local pod's network interface: every
+ * packet leaving the pod or going to it, whatever socket or none made it.
+ *   wd_if_egress (tc ingress of that interface), wd_if_ingress (tc egress).
  * Headers, one concern each: warden_parse.h (packet -> flow), warden_tcp.h (the packet's TCP
  * socket), warden_local.h (cgroup -> local endpoint), warden_verdict.h (the decision),
- * warden_caches.h (what was decided before), warden_events.h (counters and events),
- * warden_maps.h (the maps), warden_structs.h and warden_consts.h (the ABI). */
+ * warden_caches.h (what was decided before), warden_iface.h (the second line's pieces),
+ * warden_events.h (counters and events), warden_maps.h (the maps), warden_structs.h and
+ * warden_consts.h (the ABI). */
 #include "vmlinux.h"
 
 #include <bpf/bpf_endian.h>
@@ -16,6 +20,7 @@
 
 #include "warden_caches.h"
 #include "warden_events.h"
+#include "warden_iface.h"
 #include "warden_tcp.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -432,3 +437,159 @@ int wd_connect6(struct bpf_sock_addr* ctx) { return wd_sock_addr6(ctx, WD_HOOK_C
 
 SEC("cgroup/sendmsg6")
 int wd_sendmsg6(struct bpf_sock_addr* ctx) { return wd_sock_addr6(ctx, WD_HOOK_SENDMSG); }
+
+/* ---- the second line: the node side of each pod's network interface ------------------------ */
+
+/* Decides direction `dir` of flow `f` for the interface's pod `local` on the live copy of the
+ * tables (the same wd_decide as the first line: the lockdown, then NetworkPolicy by address).
+ * A function of its own, shared by both directions' calls. */
+static __noinline int wd_if_decide(const struct wd_view* v, const struct wd_local* local, __u32 dir,
+                                   const struct wd_flow* f, struct wd_decision* d) {
+  __u16 port = dir == WD_DIR_EGRESS ? f->remote_port : f->local_port;
+  if (v->active) {
+    struct wd_tables t = wd_tables_b();
+    wd_decide(&t, v->cfg, local, dir, f->family, f->remote_addr, f->protocol, port, d);
+  } else {
+    struct wd_tables t = wd_tables_a();
+    wd_decide(&t, v->cfg, local, dir, f->family, f->remote_addr, f->protocol, port, d);
+  }
+  return 0;
+}
+
+/* A refusal at an interface: counted, and an event of the interface's pod. */
+static __always_inline int wd_if_refuse(__u8 hook, __u8 dir, const struct wd_local* local,
+                                        const struct wd_flow* f, __u8 reason,
+                                        __u32 remote_identity, __u32 ifindex) {
+  struct wd_decision d = {0, reason, 0, remote_identity};
+  wd_count(hook, reason);
+  wd_emit_at(hook, dir, local, f, &d, ifindex);
+  return 0;
+}
+
+/* Everything the interface fast path did not admit, in this order:
+ *   1. the interface's pod (wd_ifaces; an interface it does not know: refused as unknown-pod);
+ *   2. a packet that cannot be parsed: refused (malformed);
+ *   3. IPv6 neighbour discovery and MLD on the link: pass;
+ *   4. the pod's end must be one of its own addresses: the source of what leaves it
+ *      (spoofed-source), the destination of what comes to it (not-pod-address);
+ *   5. a later fragment passes only behind an admitted first one (fragment);
+ *   6. an ICMP error is judged as a packet of the flow it quotes;
+ *   7. the verdict of the packet's own direction (lockdown first, then NetworkPolicy), else,
+ *      unless the packet opens a TCP connection or the lockdown refused it, the verdict of the
+ *      reverse direction (a reply); a refused packet that a packet socket wrote is reported as
+ *      packet-socket.
+ * What passes is remembered: an admitted first fragment in wd_frags, an allowing verdict in
+ * wd_ifcache (not one about a world address seen coming in: it must not admit replies).
+ * A global function (verified once, on its own); only values cross into it. */
+__noinline int wd_if_slow(struct __sk_buff* skb, struct wd_if_packet* p, __u32 dir) {
+  const struct wd_config* cfg = wd_cfg();
+  if (!skb || !p || !cfg) return 0;
+  __u8 hook = dir == WD_DIR_EGRESS ? WD_HOOK_IF_EGRESS : WD_HOOK_IF_INGRESS;
+  __u32 ifindex = skb->ifindex;
+  struct wd_flow* f = &p->flow;
+  struct wd_view v = {cfg, skb, 0, cfg->generation, cfg->active};
+  struct wd_local local = {};
+  struct wd_iface* ifc = bpf_map_lookup_elem(cfg->active ? (void*)&wd_ifaces_b : (void*)&wd_ifaces_a,
+                                             &ifindex);
+  if (!ifc) return wd_if_refuse(hook, dir, &local, f, WD_REASON_DENY_UNKNOWN_POD, 0, ifindex);
+  local.cgroup_id = ifc->cgroup_id;
+  local.identity = ifc->identity;
+  local.isolated = ifc->isolated;
+  local.flags = ifc->flags;
+  local.kind = WD_LOCAL_POD;
+  local.resolved = 1;
+  if (p->parsed != WD_PARSED)
+    return wd_if_refuse(hook, dir, &local, f, WD_REASON_DENY_MALFORMED, 0, ifindex);
+  if (wd_link_message(ifc, f)) {
+    wd_count(hook, WD_REASON_ALLOW_LINK_LOCAL);
+    return 1;
+  }
+  if (!wd_iface_owns(ifc, f->family, f->local_addr))
+    return wd_if_refuse(hook, dir, &local, f,
+                        dir == WD_DIR_EGRESS ? WD_REASON_DENY_SPOOFED_SOURCE
+                                             : WD_REASON_DENY_NOT_POD_ADDRESS,
+                        0, ifindex);
+  if (p->frag.kind != WD_FRAG_NONE) wd_frag_key_of(&p->key.frag, ifindex, f, &p->frag, dir);
+  if (p->frag.kind == WD_FRAG_LATER) {
+    struct wd_frag_value* fv = bpf_map_lookup_elem(&wd_frags, &p->key.frag);
+    if (fv && fv->generation == v.generation) {
+      wd_count(hook, WD_REASON_ALLOW_TRACKED);
+      return 1;
+    }
+    return wd_if_refuse(hook, dir, &local, f, WD_REASON_DENY_FRAGMENT, 0, ifindex);
+  }
+  int quoted = wd_icmp_error(f) && wd_icmp_quoted_flow(skb, p->l4_off, dir, f);
+
+  struct wd_decision d;
+  wd_if_decide(&v, &local, dir, f, &d);
+  __u8 by = dir;
+  if (!d.allow && !wd_opens_connection(f) &&
+      !(dir == WD_DIR_EGRESS && d.reason == WD_REASON_DENY_POOL_LOCKDOWN)) {
+    struct wd_decision rd;
+    wd_if_decide(&v, &local, dir ^ 1, f, &rd);
+    if (rd.allow) {
+      d = rd;
+      by = dir ^ 1;
+    }
+  }
+  if (!d.allow) {
+    __u8 reason = d.reason;
+    if (dir == WD_DIR_EGRESS && wd_from_packet_socket(skb)) reason = WD_REASON_DENY_PACKET_SOCKET;
+    return wd_if_refuse(hook, dir, &local, f, reason, d.remote_identity, ifindex);
+  }
+  wd_count(hook, d.reason);
+  if (p->frag.kind == WD_FRAG_FIRST) {
+    struct wd_frag_value fv = {v.generation, 0};
+    bpf_map_update_elem(&wd_frags, &p->key.frag, &fv, BPF_ANY);
+  } else if (!quoted && !d.reply_barred && wd_if_cacheable(f, &p->frag)) {
+    struct wd_ifc_key* k = &p->key.cache;
+    wd_ifc_key_of(k, ifindex, f, by);
+    wd_ifcache_put(k, wd_ifcache_hash(k, cfg->vcache_seed), v.generation);
+  }
+  return 1;
+}
+
+/* The interface fast path: a whole packet from (or to) one of the pod's addresses whose verdict
+ * (its own direction's, or for anything but a connection's first SYN the reverse one's) is in
+ * wd_ifcache passes with no call beyond the program's own entry and return. The cache key holds
+ * the pod's address, so a hit needs no look at the interface's entry. */
+static __always_inline int wd_if(struct __sk_buff* skb, __u8 dir) {
+  __u8 hook = dir == WD_DIR_EGRESS ? WD_HOOK_IF_EGRESS : WD_HOOK_IF_INGRESS;
+  const struct wd_config* cfg = wd_cfg();
+  if (!cfg || !cfg->configured) {
+    wd_count(hook, WD_REASON_DENY_NOT_CONFIGURED);
+    return WD_TC_DROP;
+  }
+  struct wd_if_packet p;
+  p.parsed = wd_parse(skb, WD_ETH_HLEN, dir == WD_DIR_EGRESS, &p.flow, &p.frag, &p.l4_off);
+  if (p.parsed == WD_PARSE_NOT_IP) return WD_TC_PASS; /* ARP and the like: not ours */
+  if (p.parsed == WD_PARSED && wd_if_cacheable(&p.flow, &p.frag)) {
+    const struct wd_flow* f = &p.flow;
+    __u32 generation = cfg->generation;
+    int opens = wd_opens_connection(f);
+    int reply_likely = !opens && (dir == WD_DIR_EGRESS ? f->remote_port > f->local_port
+                                                       : f->local_port > f->remote_port);
+    struct wd_ifc_key* k = &p.key.cache;
+    wd_ifc_key_of(k, skb->ifindex, f, reply_likely ? dir ^ 1 : dir);
+    if (wd_ifcache_allows(k, wd_ifcache_hash(k, cfg->vcache_seed), generation)) {
+      wd_count(hook, WD_REASON_ALLOW_TRACKED);
+      return WD_TC_PASS;
+    }
+    if (!opens) {
+      wd_ifc_key_reverse(k, f);
+      if (wd_ifcache_allows(k, wd_ifcache_hash(k, cfg->vcache_seed), generation)) {
+        wd_count(hook, WD_REASON_ALLOW_TRACKED);
+        return WD_TC_PASS;
+      }
+    }
+  }
+  return wd_if_slow(skb, &p, dir) ? WD_TC_PASS : WD_TC_DROP;
+}
+
+/* At the tc ingress hook of the node side of a pod's interface: what the pod sends. */
+SEC("tc")
+int wd_if_egress(struct __sk_buff* skb) { return wd_if(skb, WD_DIR_EGRESS); }
+
+/* At its tc egress hook: what goes to the pod. */
+SEC("tc")
+int wd_if_ingress(struct __sk_buff* skb) { return wd_if(skb, WD_DIR_INGRESS); }

@@ -98,9 +98,15 @@
 #define WD_REASON_DENY_UNKNOWN_POD 7    /* a pod Warden does not know (fail closed) */
 #define WD_REASON_DENY_NOT_CONFIGURED 8 /* the agent has not written its configuration yet */
 #define WD_REASON_DENY_MALFORMED 9      /* IPv4/IPv6 whose headers cannot be read */
-#define WD_REASON_COUNT 10
+/* The interface programs (WD_HOOK_IF_*): */
+#define WD_REASON_DENY_SPOOFED_SOURCE 10  /* leaving a pod from an address not its own */
+#define WD_REASON_DENY_NOT_POD_ADDRESS 11 /* toward a pod, to an address not its own */
+#define WD_REASON_DENY_PACKET_SOCKET 12   /* refused, and written by a packet socket (AF_PACKET) */
+#define WD_REASON_DENY_FRAGMENT 13        /* a later fragment whose first one was not admitted */
+#define WD_REASON_ALLOW_LINK_LOCAL 14     /* IPv6 neighbour discovery / MLD on the pod's link */
+#define WD_REASON_COUNT 15
 /* Whether a reason is one of an allowing verdict. */
-#define WD_REASON_ALLOWS(r) ((r) <= WD_REASON_ALLOW_UNKNOWN_POD)
+#define WD_REASON_ALLOWS(r) ((r) <= WD_REASON_ALLOW_UNKNOWN_POD || (r) == WD_REASON_ALLOW_LINK_LOCAL)
 
 /* wd_event.verdict */
 #define WD_VERDICT_ALLOW 1
@@ -112,7 +118,11 @@
 #define WD_HOOK_INGRESS 1
 #define WD_HOOK_CONNECT 2
 #define WD_HOOK_SENDMSG 3
-#define WD_HOOK_COUNT 4
+/* The programs at the node side of a pod's network interface (tc): what leaves the pod, and
+ * what goes to it, whatever socket (or none) made the packet. */
+#define WD_HOOK_IF_EGRESS 4
+#define WD_HOOK_IF_INGRESS 5
+#define WD_HOOK_COUNT 6
 
 /* wd_config.pod_levels: how many cgroup levels may hold pod cgroups. */
 #define WD_MAX_POD_LEVELS 2
@@ -128,14 +138,34 @@
 #define WD_CT_MAX_ENTRIES 65536        /* wd_ct */
 #define WD_VERDICTS_MAX_ENTRIES 65536  /* wd_verdicts */
 #define WD_VCACHE_SLOTS 1024           /* wd_vcache, per CPU; a power of two */
+#define WD_IFACES_MAX_ENTRIES 4096     /* wd_ifaces_{a,b}: local pods' interfaces */
+#define WD_IFCACHE_SLOTS 1024          /* wd_ifcache, per CPU; a power of two */
+#define WD_FRAGS_MAX_ENTRIES 8192      /* wd_frags */
+#define WD_EVLIMIT_MAX_ENTRIES 16384   /* wd_evlimit */
 #define WD_COUNTERS_MAX_ENTRIES (WD_HOOK_COUNT * WD_REASON_COUNT) /* wd_counters */
 
 /* The event ring buffer (bytes) and the fill level past which the reader is woken up. */
 #define WD_EVENTS_RING_BYTES (1024 * 1024)
 #define WD_EVENTS_WAKEUP_BYTES (WD_EVENTS_RING_BYTES / 4)
 
+/* Events per pod (wd_evlimit, a token bucket): a burst of this many, then this many a second;
+ * what is refused beyond is counted (wd_counters) and reported by the next event's
+ * `suppressed`. */
+#define WD_EVENTS_PER_POD_BURST 200
+#define WD_EVENTS_PER_POD_PER_S 50
+
+/* A pod's own addresses kept in its wd_iface, per family (Kubernetes gives at most one). */
+#define WD_IFACE_ADDRS 2
+
+/* The interface programs' tc filters: one handle and priority, so that a new agent finds and
+ * replaces them in place. */
+#define WD_TC_HANDLE 0x7764
+#define WD_TC_PRIORITY 1
+
 WD_STATIC_ASSERT((WD_VCACHE_SLOTS & (WD_VCACHE_SLOTS - 1)) == 0,
                  "wd_vcache_index masks the hash: WD_VCACHE_SLOTS must be a power of two");
+WD_STATIC_ASSERT((WD_IFCACHE_SLOTS & (WD_IFCACHE_SLOTS - 1)) == 0,
+                 "wd_ifcache_index masks the hash: WD_IFCACHE_SLOTS must be a power of two");
 WD_STATIC_ASSERT(WD_PORTSETS_MAX_ENTRIES <= 65536,
                  "wd_policy_value.portset[] holds a port set's index in 16 bits");
 WD_STATIC_ASSERT((WD_EVENTS_RING_BYTES & (WD_EVENTS_RING_BYTES - 1)) == 0,

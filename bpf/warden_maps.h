@@ -54,7 +54,15 @@
     __type(value, struct wd_policy_value);         \
     __uint(map_flags, BPF_F_NO_PREALLOC);          \
     __uint(pinning, LIBBPF_PIN_BY_NAME);           \
-  } wd_lockdown_##side SEC(".maps");
+  } wd_lockdown_##side SEC(".maps");               \
+  struct {                                         \
+    __uint(type, BPF_MAP_TYPE_HASH);               \
+    __uint(max_entries, WD_IFACES_MAX_ENTRIES);    \
+    __type(key, __u32); /* ifindex */              \
+    __type(value, struct wd_iface);                \
+    __uint(map_flags, BPF_F_NO_PREALLOC);          \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);           \
+  } wd_ifaces_##side SEC(".maps");
 
 WD_TABLES(a)
 WD_TABLES(b)
@@ -70,17 +78,18 @@ struct wd_tables {
   void* policy;
   void* portsets;
   void* lockdown;
+  void* ifaces;
 };
 
 static __always_inline struct wd_tables wd_tables_a(void) {
-  struct wd_tables t = {&wd_endpoints_a, &wd_iphost_a,   &wd_ipcache_a,
-                        &wd_policy_a,    &wd_portsets_a, &wd_lockdown_a};
+  struct wd_tables t = {&wd_endpoints_a, &wd_iphost_a,   &wd_ipcache_a, &wd_policy_a,
+                        &wd_portsets_a,  &wd_lockdown_a, &wd_ifaces_a};
   return t;
 }
 
 static __always_inline struct wd_tables wd_tables_b(void) {
-  struct wd_tables t = {&wd_endpoints_b, &wd_iphost_b,   &wd_ipcache_b,
-                        &wd_policy_b,    &wd_portsets_b, &wd_lockdown_b};
+  struct wd_tables t = {&wd_endpoints_b, &wd_iphost_b,   &wd_ipcache_b, &wd_policy_b,
+                        &wd_portsets_b,  &wd_lockdown_b, &wd_ifaces_b};
   return t;
 }
 
@@ -121,6 +130,30 @@ struct {
   __type(value, struct wd_vcache_slot);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } wd_vcache SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, WD_IFCACHE_SLOTS);
+  __type(key, __u32);
+  __type(value, struct wd_ifcache_slot);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} wd_ifcache SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, WD_FRAGS_MAX_ENTRIES);
+  __type(key, struct wd_frag_key);
+  __type(value, struct wd_frag_value);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} wd_frags SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, WD_EVLIMIT_MAX_ENTRIES);
+  __type(key, __u64);
+  __type(value, struct wd_evlimit);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} wd_evlimit SEC(".maps");
 
 /* Packet and connect counters per (hook, reason): index hook * WD_REASON_COUNT + reason. */
 struct {

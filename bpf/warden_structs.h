@@ -141,6 +141,69 @@ struct wd_vcache_slot {
   __u64 check;
 };
 
+/* interface: a local pod's network interface, as its node sees it (the ifindex of the node side
+ * of its veth) -> the pod: who it is, as its endpoint says, and the addresses it owns. Written by
+ * the agent with the other tables (double-buffered), read by the interface programs. */
+struct wd_iface {
+  __u64 cgroup_id; /* the pod's cgroup (what events name), 0 while it is not known */
+  __u32 identity;
+  __u8 isolated; /* WD_ISOLATED_* */
+  __u8 flags;    /* WD_EP_* */
+  __u8 addrs4;   /* how many of addr4 hold the pod's addresses */
+  __u8 addrs6;   /* how many of addr6 hold the pod's addresses */
+  __u8 addr4[WD_IFACE_ADDRS][4];
+  __u8 addr6[WD_IFACE_ADDRS][16];
+};
+
+/* ifcache: the interface programs' per-CPU, direct-mapped cache of allowing verdicts (as
+ * wd_vcache is the cgroup programs'): per (interface, pod address, direction, peer, the port
+ * NetworkPolicy looks at). The pod's address is part of the key: only a packet from (or to) an
+ * address the pod owns can match a slot, so a hit needs no look at wd_ifaces. */
+struct wd_ifc_key {
+  __u32 ifindex;
+  __u8 family;
+  __u8 protocol;
+  __u8 direction; /* WD_DIR_* decided */
+  __u8 pad;
+  __u16 port; /* the remote port for egress, the local port for ingress */
+  __u8 pad2[6];
+  __u8 remote_addr[16];
+  __u8 local_addr[16]; /* the pod's own */
+} __attribute__((aligned(8)));
+
+struct wd_ifcache_slot {
+  struct wd_ifc_key key;
+  __u32 generation;
+  __u32 pad;
+  __u64 check;
+};
+
+/* frags: fragmented datagrams whose first fragment an interface program admitted (only it
+ * carries the ports); their later fragments pass by this entry, any other later fragment is
+ * dropped. Addresses as on the wire. */
+struct wd_frag_key {
+  __u32 ifindex;
+  __u32 id; /* IPv4 identification or IPv6 fragment id */
+  __u8 family;
+  __u8 protocol;
+  __u8 pad[2];
+  __u8 src[16];
+  __u8 dst[16];
+};
+
+struct wd_frag_value {
+  __u32 generation;
+  __u32 pad;
+};
+
+/* evlimit: a token bucket of events per pod (key: the pod's cgroup id, or for an interface
+ * without one 1 << 63 | ifindex). */
+struct wd_evlimit {
+  __u64 last_ns;    /* when tokens were last added */
+  __u32 tokens;     /* events that may still go out now (WD_EVENTS_PER_POD_BURST at most) */
+  __u32 suppressed; /* events not sent since the last one that was */
+};
+
 /* events: one per denied packet or connect, and per new allowed flow, in a ring buffer. */
 struct wd_event {
   __u64 timestamp_ns;
@@ -158,6 +221,8 @@ struct wd_event {
   __u8 pad[2];
   __u8 local_addr[16];
   __u8 remote_addr[16];
+  __u32 ifindex;    /* WD_HOOK_IF_*: the pod's interface; else 0 */
+  __u32 suppressed; /* this pod's events not sent since its last one (wd_evlimit) */
 };
 
 /* ---- layout checks ----------------------------------------------------------------------------
@@ -175,7 +240,13 @@ WD_ASSERT_SIZE(wd_ct_value, 8);
 WD_ASSERT_SIZE(wd_verdict_key, 32);
 WD_ASSERT_SIZE(wd_verdict_value, 24);
 WD_ASSERT_SIZE(wd_vcache_slot, 48);
-WD_ASSERT_SIZE(wd_event, 72);
+WD_ASSERT_SIZE(wd_iface, 56);
+WD_ASSERT_SIZE(wd_ifc_key, 48);
+WD_ASSERT_SIZE(wd_ifcache_slot, 64);
+WD_ASSERT_SIZE(wd_frag_key, 44);
+WD_ASSERT_SIZE(wd_frag_value, 8);
+WD_ASSERT_SIZE(wd_evlimit, 16);
+WD_ASSERT_SIZE(wd_event, 80);
 
 /* The LPM trie matches the bits after prefixlen: the family byte and its padding
  * (WD_IPCACHE_PREFIX_BASE bits), then the address. */
@@ -193,6 +264,14 @@ WD_ASSERT_OFFSET(wd_verdict_key, port, 12);
 WD_ASSERT_OFFSET(wd_verdict_key, pad2, 14);
 WD_ASSERT_OFFSET(wd_verdict_key, remote_addr, 16);
 WD_STATIC_ASSERT(__alignof__(struct wd_verdict_key) == 8, "wd_verdict_key is read as u64 words");
+
+/* wd_ifcache_hash() and the compare read a wd_ifc_key as six u64 words. */
+WD_ASSERT_OFFSET(wd_ifc_key, port, 8);
+WD_ASSERT_OFFSET(wd_ifc_key, remote_addr, 16);
+WD_ASSERT_OFFSET(wd_ifc_key, local_addr, 32);
+WD_STATIC_ASSERT(__alignof__(struct wd_ifc_key) == 8, "wd_ifc_key is read as u64 words");
+WD_ASSERT_OFFSET(wd_ifcache_slot, generation, 48);
+WD_ASSERT_OFFSET(wd_ifcache_slot, check, 56);
 
 /* A wd_vcache slot: the key's four words, then generation and check (read as a u64). */
 WD_ASSERT_OFFSET(wd_vcache_slot, key, 0);

@@ -45,3 +45,6 @@ inline bool operator==(const wd_endpoint& a, const wd_endpoint& b) {
 inline bool operator==(const wd_portset& a, const wd_portset& b) {
   return warden::common::SameBytes(a, b);
 }
+inline bool operator==(const wd_iface& a, const wd_iface& b) {
+  return warden::common::SameBytes(a, b);
+}

@@ -135,7 +135,8 @@ void SplitIpcache(const IpcacheMap& all, IpcacheMap* host, IpcacheMap* prefixes)
 
 // The maps of one copy of the verdict tables.
 struct SideFds {
-  int endpoints = -1, iphost = -1, ipcache = -1, policy = -1, portsets = -1, lockdown = -1;
+  int endpoints = -1, iphost = -1, ipcache = -1, policy = -1, portsets = -1, lockdown = -1,
+      ifaces = -1;
 };
 
 // Reads one copy of the tables. Port sets: the first `portsets` of them, or (0) those the
@@ -152,6 +153,8 @@ absl::Status ReadTables(const SideFds& fds, uint32_t portsets, uint32_t portset_
   WD_RETURN_IF_ERROR((ForEachEntry<wd_ipcache_key, wd_policy_value>(
       fds.lockdown,
       [&](const wd_ipcache_key& k, const wd_policy_value& v) { t->lockdown[k] = v; })));
+  WD_RETURN_IF_ERROR((ForEachEntry<uint32_t, wd_iface>(
+      fds.ifaces, [&](uint32_t k, const wd_iface& v) { t->ifaces[k] = v; })));
   if (portsets == 0) {
     uint32_t max_set = 0;
     auto note = [&](const wd_policy_value& v) {
@@ -216,8 +219,9 @@ absl::StatusOr<std::unique_ptr<BpfDatapath>> BpfDatapath::Open(const Options& op
     bpf_map* m = bpf_object__find_map_by_name(dp->skel_->obj, name);
     return m ? bpf_map__max_entries(m) : 0u;
   };
-  dp->capacity_ = Capacity{max_of("wd_endpoints_a"), max_of("wd_ipcache_a"), max_of("wd_policy_a"),
-                           max_of("wd_portsets_a"), max_of("wd_lockdown_a")};
+  dp->capacity_ = Capacity{max_of("wd_endpoints_a"), max_of("wd_ipcache_a"),
+                           max_of("wd_policy_a"),    max_of("wd_portsets_a"),
+                           max_of("wd_lockdown_a"),  max_of("wd_ifaces_a")};
   return dp;
 }
 
@@ -285,6 +289,14 @@ absl::Status BpfDatapath::DetachAndUnpin() {
     if (unlink(pin.c_str()) != 0 && errno != ENOENT)
       return Errno(absl::StrCat("removing ", pin), errno);
   }
+  // The interfaces either copy of the tables names: where an agent of these pins attached.
+  absl::flat_hash_set<uint32_t> interfaces;
+  for (int side = 0; side < 2; ++side) {
+    auto t = ReadSide(side);
+    if (!t.ok()) return t.status();
+    for (const auto& [ifindex, iface] : t->ifaces) interfaces.insert(ifindex);
+  }
+  for (uint32_t ifindex : interfaces) WD_RETURN_IF_ERROR(DetachInterface(ifindex));
   bpf_map* m;
   bpf_object__for_each_map(m, skel_->obj) {
     // Another user of the same pins (a second datapath on the directory) may have gone first.
@@ -298,6 +310,69 @@ absl::Status BpfDatapath::DetachAndUnpin() {
   return absl::OkStatus();
 }
 
+namespace {
+
+// The interface programs' filter on one side of `ifindex`.
+struct TcPoint {
+  const char* program;
+  bpf_tc_attach_point point;
+};
+constexpr TcPoint kTcPoints[] = {{kInterfaceEgressProgram, BPF_TC_INGRESS},
+                                 {kInterfaceIngressProgram, BPF_TC_EGRESS}};
+
+// The program id of our filter at `point` of `ifindex` (0: none).
+absl::StatusOr<uint32_t> QueryTc(uint32_t ifindex, bpf_tc_attach_point point) {
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex), .attach_point = point);
+  LIBBPF_OPTS(bpf_tc_opts, o, .handle = WD_TC_HANDLE, .priority = WD_TC_PRIORITY);
+  int err = bpf_tc_query(&hook, &o);
+  if (err == -ENOENT || err == -EINVAL || err == -ENODEV) return 0u;  // no qdisc, filter, device
+  if (err) return Errno(absl::StrCat("querying tc on interface ", ifindex), -err);
+  return o.prog_id;
+}
+
+}  // namespace
+
+absl::StatusOr<InterfaceAttachment> BpfDatapath::QueryInterface(uint32_t ifindex) const {
+  InterfaceAttachment a;
+  a.ifindex = ifindex;
+  WD_ASSIGN_OR_RETURN(a.egress_prog_id, QueryTc(ifindex, BPF_TC_INGRESS));
+  WD_ASSIGN_OR_RETURN(a.ingress_prog_id, QueryTc(ifindex, BPF_TC_EGRESS));
+  return a;
+}
+
+absl::StatusOr<InterfaceAttachment> BpfDatapath::AttachInterface(uint32_t ifindex) {
+  WD_ASSIGN_OR_RETURN(InterfaceAttachment a, QueryInterface(ifindex));
+  a.replaced = a.egress_prog_id || a.ingress_prog_id;
+  for (const TcPoint& tp : kTcPoints) {
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex),
+                .attach_point = tp.point);
+    // The clsact qdisc holds both directions' filters; a CNI's may be there already.
+    if (int err = bpf_tc_hook_create(&hook); err != 0 && err != -EEXIST)
+      return Errno(absl::StrCat("adding a clsact qdisc to interface ", ifindex), -err);
+    // REPLACE swaps the program of an existing filter in place (cls_bpf replaces it under RCU:
+    // every packet meets one program or the other), or makes the filter.
+    LIBBPF_OPTS(bpf_tc_opts, o, .prog_fd = ProgramFd(tp.program), .flags = BPF_TC_F_REPLACE,
+                .handle = WD_TC_HANDLE, .priority = WD_TC_PRIORITY);
+    if (int err = bpf_tc_attach(&hook, &o); err != 0)
+      return Errno(absl::StrCat("attaching ", tp.program, " to interface ", ifindex), -err);
+    (tp.point == BPF_TC_INGRESS ? a.egress_prog_id : a.ingress_prog_id) = o.prog_id;
+  }
+  return a;
+}
+
+absl::Status BpfDatapath::DetachInterface(uint32_t ifindex) {
+  for (const TcPoint& tp : kTcPoints) {
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex),
+                .attach_point = tp.point);
+    LIBBPF_OPTS(bpf_tc_opts, o, .handle = WD_TC_HANDLE, .priority = WD_TC_PRIORITY);
+    int err = bpf_tc_detach(&hook, &o);
+    // Gone with its interface, or never there: nothing to take off.
+    if (err != 0 && err != -ENOENT && err != -ENODEV && err != -EINVAL)
+      return Errno(absl::StrCat("detaching ", tp.program, " from interface ", ifindex), -err);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<wd_config> BpfDatapath::ReadConfig() const {
   uint32_t zero = 0;
   wd_config cfg;
@@ -308,8 +383,8 @@ absl::StatusOr<wd_config> BpfDatapath::ReadConfig() const {
 
 absl::StatusOr<NodeTables> BpfDatapath::ReadSide(int side) const {
   auto fd = [&](const char* base) { return MapFd(absl::StrCat(base, SideSuffix(side))); };
-  SideFds fds{fd("wd_endpoints"), fd("wd_iphost"),   fd("wd_ipcache"),
-              fd("wd_policy"),    fd("wd_portsets"), fd("wd_lockdown")};
+  SideFds fds{fd("wd_endpoints"), fd("wd_iphost"),   fd("wd_ipcache"), fd("wd_policy"),
+              fd("wd_portsets"),  fd("wd_lockdown"), fd("wd_ifaces")};
   NodeTables t;
   WD_RETURN_IF_ERROR(ReadTables(fds, capacity_.portsets, capacity_.portsets, &t));
   return t;
@@ -335,6 +410,8 @@ absl::Status BpfDatapath::CheckFits(const NodeTables& t) const {
     return too_big("portset", t.portsets.size(), capacity_.portsets);
   if (t.lockdown.size() > capacity_.lockdown)
     return too_big("lockdown", t.lockdown.size(), capacity_.lockdown);
+  if (t.ifaces.size() > capacity_.ifaces)
+    return too_big("interface", t.ifaces.size(), capacity_.ifaces);
   return absl::OkStatus();
 }
 
@@ -409,6 +486,8 @@ absl::Status BpfDatapath::WriteSide(int side, const NodeTables& t, const TableCh
   }
   WD_RETURN_IF_ERROR(Sync(fd("wd_lockdown"), "wd_lockdown", before.lockdown, t.lockdown,
                           [](const Raw<wd_ipcache_key>& k) { return &k.v; }));
+  WD_RETURN_IF_ERROR(Sync(fd("wd_ifaces"), "wd_ifaces", before.ifaces, t.ifaces,
+                          [](const uint32_t& k) { return &k; }));
   // The copy now holds t. What `before` already holds (patched policy, untouched ipcache) is
   // moved rather than copied: the policy table is the largest.
   // (if/else, not ?:: a conditional of a moved value and a const one would copy both.)
@@ -420,6 +499,7 @@ absl::Status BpfDatapath::WriteSide(int side, const NodeTables& t, const TableCh
     now.ipcache = t.ipcache;
   }
   now.lockdown = t.lockdown;
+  now.ifaces = t.ifaces;
   if (sparse) {
     now.policy = std::move(before.policy);
   } else {
@@ -500,13 +580,16 @@ absl::Status BpfDatapath::PollEvents(int timeout_ms,
 
 absl::StatusOr<uint32_t> BpfDatapath::TestRun(const std::string& program,
                                               const std::vector<uint8_t>& packet, uint32_t repeat,
-                                              uint32_t* avg_ns) const {
+                                              uint32_t* avg_ns, uint32_t ifindex) const {
   int fd = ProgramFd(program);
   if (fd < 0) return absl::NotFoundError(absl::StrCat("no program ", program));
   std::vector<uint8_t> out(packet.size() + 256);
+  __sk_buff ctx{};
+  ctx.ifindex = ifindex;
   LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = packet.data(), .data_out = out.data(),
               .data_size_in = static_cast<uint32_t>(packet.size()),
               .data_size_out = static_cast<uint32_t>(out.size()),
+              .ctx_in = ifindex ? &ctx : nullptr, .ctx_size_in = ifindex ? static_cast<uint32_t>(sizeof(ctx)) : 0u,
               .repeat = static_cast<int>(repeat));
   if (bpf_prog_test_run_opts(fd, &o) != 0)
     return Errno(absl::StrCat("BPF_PROG_TEST_RUN of ", program), errno);
@@ -566,7 +649,7 @@ absl::StatusOr<PinnedState> ReadPinnedState(const std::string& dir) {
   if (bpf_map_lookup_elem(cfg_fd.fd, &zero, &ps.config) != 0)
     return Errno("reading wd_config", errno);
   const char* side = ps.config.active ? "_b" : "_a";
-  PinnedFd ep, iph, ipc, pol, pset, lock, ctr, ct, vc;
+  PinnedFd ep, iph, ipc, pol, pset, lock, ifs, ctr, ct, vc;
   for (auto [name, fd] : std::initializer_list<std::pair<std::string, PinnedFd*>>{
            {absl::StrCat("wd_endpoints", side), &ep},
            {absl::StrCat("wd_iphost", side), &iph},
@@ -574,6 +657,7 @@ absl::StatusOr<PinnedState> ReadPinnedState(const std::string& dir) {
            {absl::StrCat("wd_policy", side), &pol},
            {absl::StrCat("wd_portsets", side), &pset},
            {absl::StrCat("wd_lockdown", side), &lock},
+           {absl::StrCat("wd_ifaces", side), &ifs},
            {"wd_counters", &ctr},
            {"wd_ct", &ct},
            {"wd_verdicts", &vc}}) {
@@ -583,8 +667,9 @@ absl::StatusOr<PinnedState> ReadPinnedState(const std::string& dir) {
     auto m = MaxEntries(fd);
     return m.ok() ? *m : 0u;
   };
-  ps.capacity = Capacity{cap(ep.fd), cap(ipc.fd), cap(pol.fd), cap(pset.fd), cap(lock.fd)};
-  SideFds fds{ep.fd, iph.fd, ipc.fd, pol.fd, pset.fd, lock.fd};
+  ps.capacity =
+      Capacity{cap(ep.fd), cap(ipc.fd), cap(pol.fd), cap(pset.fd), cap(lock.fd), cap(ifs.fd)};
+  SideFds fds{ep.fd, iph.fd, ipc.fd, pol.fd, pset.fd, lock.fd, ifs.fd};
   WD_RETURN_IF_ERROR(ReadTables(fds, 0, ps.capacity.portsets, &ps.live));
   WD_RETURN_IF_ERROR((ForEachEntry<wd_ct_key, wd_ct_value>(
       ct.fd, [&](const wd_ct_key&, const wd_ct_value&) { ++ps.conntrack_entries; })));
@@ -639,6 +724,16 @@ const char* ReasonName(uint8_t reason) {
       return "not-configured";
     case WD_REASON_DENY_MALFORMED:
       return "malformed";
+    case WD_REASON_DENY_SPOOFED_SOURCE:
+      return "spoofed-source";
+    case WD_REASON_DENY_NOT_POD_ADDRESS:
+      return "not-pod-address";
+    case WD_REASON_DENY_PACKET_SOCKET:
+      return "packet-socket";
+    case WD_REASON_DENY_FRAGMENT:
+      return "fragment";
+    case WD_REASON_ALLOW_LINK_LOCAL:
+      return "link-local";
   }
   return "unknown";
 }
@@ -653,6 +748,10 @@ const char* HookName(uint8_t hook) {
       return "connect";
     case WD_HOOK_SENDMSG:
       return "sendmsg";
+    case WD_HOOK_IF_EGRESS:
+      return "if-egress";
+    case WD_HOOK_IF_INGRESS:
+      return "if-ingress";
   }
   return "unknown";
 }

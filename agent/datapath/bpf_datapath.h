@@ -24,9 +24,13 @@ struct ring_buffer;
 
 namespace warden::datapath {
 
-// Program names, as in bpf/warden.bpf.c; also the names of their pinned links.
+// The cgroup programs' names, as in bpf/warden.bpf.c; also the names of their pinned links.
 inline constexpr const char* kProgramNames[] = {"wd_egress",   "wd_ingress",  "wd_connect4",
                                                 "wd_connect6", "wd_sendmsg4", "wd_sendmsg6"};
+// The interface programs: at tc ingress of the node side of a pod's interface (what the pod
+// sends) and at its tc egress (what goes to the pod).
+inline constexpr const char* kInterfaceEgressProgram = "wd_if_egress";
+inline constexpr const char* kInterfaceIngressProgram = "wd_if_ingress";
 
 struct AttachPoint {
   std::string program;
@@ -34,8 +38,15 @@ struct AttachPoint {
   bool adopted = false;  // an existing pinned link had its program replaced
 };
 
+// The interface programs on one interface, as tc shows them.
+struct InterfaceAttachment {
+  uint32_t ifindex = 0;
+  uint32_t egress_prog_id = 0, ingress_prog_id = 0;  // 0: not attached there
+  bool replaced = false;  // AttachInterface found ours and swapped the programs in place
+};
+
 struct Capacity {
-  uint32_t endpoints = 0, ipcache = 0, policy = 0, portsets = 0, lockdown = 0;
+  uint32_t endpoints = 0, ipcache = 0, policy = 0, portsets = 0, lockdown = 0, ifaces = 0;
 };
 
 class BpfDatapath {
@@ -56,8 +67,21 @@ class BpfDatapath {
 
   // Attaches every program to the cgroup, or adopts the links pinned by an earlier agent.
   absl::StatusOr<std::vector<AttachPoint>> Attach();
-  // Removes the pinned links (which detaches the programs) and the pinned maps.
+  // Removes the pinned links (which detaches the programs), the interface programs from the
+  // interfaces of the tables (in this network namespace) and the pinned maps.
   absl::Status DetachAndUnpin();
+
+  // The interface programs on interface `ifindex` of this process's network namespace (tc
+  // clsact, one filter per direction at WD_TC_HANDLE/WD_TC_PRIORITY): made if missing, and
+  // those an earlier agent left there replaced in place (no moment without a program). Like the
+  // cgroup links, they stay after this process exits; the interface's entry in the tables says
+  // which pod they judge.
+  absl::StatusOr<InterfaceAttachment> AttachInterface(uint32_t ifindex);
+  // Takes them off again; an interface that is gone (its pod's network namespace deleted) has
+  // none to take off.
+  absl::Status DetachInterface(uint32_t ifindex);
+  // What tc shows on `ifindex` at the interface programs' handle (prog ids 0 when absent).
+  absl::StatusOr<InterfaceAttachment> QueryInterface(uint32_t ifindex) const;
 
   // Writes `tables` into the idle copy, then makes it live together with `config` and a new
   // generation (conntrack entries re-check). Fails, changing nothing live, when a table does
@@ -77,11 +101,13 @@ class BpfDatapath {
   // Calls `fn` for each event until the ring buffer is empty or `timeout_ms` passed.
   absl::Status PollEvents(int timeout_ms, const std::function<void(const wd_event&)>& fn);
 
-  // Runs a cgroup_skb program on one crafted packet (Ethernet header first) with
-  // BPF_PROG_TEST_RUN; returns the program's verdict (1 pass, 0 drop). `repeat` > 1 times it:
-  // *avg_ns receives the kernel's average run time.
+  // Runs a program on one crafted packet (Ethernet header first) with BPF_PROG_TEST_RUN;
+  // returns the program's verdict (cgroup_skb: 1 pass, 0 drop; tc: -1 (as uint32) pass, 2
+  // drop). `repeat` > 1 times it: *avg_ns receives the kernel's average run time. A tc program
+  // sees the packet on interface `ifindex` of this network namespace (0: loopback).
   absl::StatusOr<uint32_t> TestRun(const std::string& program, const std::vector<uint8_t>& packet,
-                                   uint32_t repeat = 1, uint32_t* avg_ns = nullptr) const;
+                                   uint32_t repeat = 1, uint32_t* avg_ns = nullptr,
+                                   uint32_t ifindex = 0) const;
 
   // For attach-free tests.
   int ProgramFd(const std::string& name) const;
@@ -117,7 +143,7 @@ struct LinkState {
 
 struct PinnedState {
   wd_config config{};
-  NodeTables live;
+  NodeTables live;  // its ifaces: the interfaces the agent attached the interface programs to
   std::array<uint64_t, WD_COUNTERS_MAX_ENTRIES> counters{};
   std::vector<LinkState> links;
   Capacity capacity;

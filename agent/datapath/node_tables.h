@@ -22,6 +22,9 @@ struct NodeTables {
   PolicyMap policy;
   std::vector<wd_portset> portsets;  // index = portset id
   absl::flat_hash_map<Raw<wd_ipcache_key>, wd_policy_value> lockdown;
+  // The node side of a local pod's network interface (its ifindex) -> the pod and its
+  // addresses: where the interface programs run (BpfDatapath::AttachInterface).
+  absl::flat_hash_map<uint32_t, wd_iface> ifaces;
 };
 
 // A hint from whoever built a NodeTables from the previous one: which policy keys may differ
@@ -67,7 +70,7 @@ inline bool SamePortsets(const NodeTables& a, const NodeTables& b) {
 inline bool SameTables(const NodeTables& a, const NodeTables& b) {
   return SamePortsets(a, b) && SameEntries(a.endpoints, b.endpoints) &&
          SameEntries(a.ipcache, b.ipcache) && SameEntries(a.policy, b.policy) &&
-         SameEntries(a.lockdown, b.lockdown);
+         SameEntries(a.lockdown, b.lockdown) && SameEntries(a.ifaces, b.ifaces);
 }
 
 inline bool SameConfig(const NodeConfig& a, const NodeConfig& b) {

@@ -45,6 +45,33 @@ void BuildEndpoints(const nodestate::NodeState& state, const std::vector<LocalPo
   }
 }
 
+// Each local pod's interface: the pod as its endpoint says (identity, isolation, gateway) and
+// the addresses it owns (the source of everything it sends, the destination of what it gets).
+void BuildIfaces(const nodestate::NodeState& state, const std::vector<LocalPod>& pods,
+                 datapath::NodeTables* t) {
+  t->ifaces.clear();
+  for (const auto& p : pods) {
+    if (!p.ifindex) continue;
+    auto it = state.pods.find(p.key);
+    if (it == state.pods.end()) continue;
+    const nodestate::ScheduledPod& pod = it->second;
+    wd_iface ifc{};
+    ifc.cgroup_id = p.cgroup_id;
+    ifc.identity = pod.identity;
+    if (auto i = state.identities->find(pod.identity); i != state.identities->end())
+      ifc.isolated = i->second.isolated;
+    ifc.flags = pod.gateway ? WD_EP_GATEWAY : 0;
+    for (const auto& ip : pod.addresses) {
+      if (ip.family == policy::Family::kV4 && ifc.addrs4 < WD_IFACE_ADDRS) {
+        std::memcpy(ifc.addr4[ifc.addrs4++], ip.bytes.data(), 4);
+      } else if (ip.family == policy::Family::kV6 && ifc.addrs6 < WD_IFACE_ADDRS) {
+        std::memcpy(ifc.addr6[ifc.addrs6++], ip.bytes.data(), 16);
+      }
+    }
+    t->ifaces[p.ifindex] = ifc;
+  }
+}
+
 void BuildIpcache(const nodestate::NodeState& state, datapath::NodeTables* t) {
   t->ipcache.clear();
   t->ipcache.reserve(state.ipcache->size());
@@ -96,6 +123,7 @@ datapath::NodeTables BuildNodeTables(const nodestate::NodeState& state,
   ch = datapath::TableChanges{};
   datapath::NodeTables t;
   BuildEndpoints(state, pods, &t);
+  BuildIfaces(state, pods, &t);
   BuildIpcache(state, &t);
   t.policy.reserve(state.PolicyEntries());
   state.ForEachPolicy(
@@ -114,6 +142,8 @@ void PatchNodeTables(const nodestate::NodeState& state, const std::vector<LocalP
   *undo = TablesUndo{};
   undo->endpoints = std::move(t->endpoints);
   BuildEndpoints(state, pods, t);
+  undo->ifaces = std::move(t->ifaces);
+  BuildIfaces(state, pods, t);
   if (previous_state.ipcache.SameObject(state.ipcache) &&
       previous_state.node_addresses == state.node_addresses) {
     ch.ipcache = false;
@@ -165,7 +195,7 @@ bool TablesUndo::Unchanged(const datapath::NodeTables& now) const {
     if (!datapath::SameBytes(portsets[i], now.portsets[i])) return false;
   }
   return datapath::SameEntries(endpoints, now.endpoints) &&
-         datapath::SameEntries(lockdown, now.lockdown);
+         datapath::SameEntries(lockdown, now.lockdown) && datapath::SameEntries(ifaces, now.ifaces);
 }
 
 void RestoreNodeTables(datapath::NodeTables* t, TablesUndo&& undo) {
@@ -177,6 +207,7 @@ void RestoreNodeTables(datapath::NodeTables* t, TablesUndo&& undo) {
   }
   if (undo.ipcache) t->ipcache = std::move(*undo.ipcache);
   t->endpoints = std::move(undo.endpoints);
+  t->ifaces = std::move(undo.ifaces);
   t->portsets = std::move(undo.portsets);
   t->lockdown = std::move(undo.lockdown);
 }

@@ -19,6 +19,9 @@ namespace warden::node {
 struct LocalPod {
   std::string key;  // "ns/name"
   uint64_t cgroup_id = 0;
+  // The node side of its network interface (node/pod_interfaces.h), 0 when none was found: the
+  // interface programs judge the pod's packets there.
+  uint32_t ifindex = 0;
 };
 
 // The node's own addresses (state.node_addresses) get WD_ID_LOCAL_HOST in the ipcache, so that
@@ -45,6 +48,7 @@ struct TablesUndo {
   decltype(datapath::NodeTables::endpoints) endpoints;
   std::vector<wd_portset> portsets;
   decltype(datapath::NodeTables::lockdown) lockdown;
+  decltype(datapath::NodeTables::ifaces) ifaces;
 
   // The patched tables `now` hold exactly what they held before the patch.
   bool Unchanged(const datapath::NodeTables& now) const;
