@@ -507,6 +507,47 @@ TEST_F(LabTest, LockdownAndEpermAtConnect) {
   EXPECT_TRUE(found) << "no verdict log line for team-x/app -> 203.0.113.66:8443";
 }
 
+// `warden explain` says what the kernel does for flows from pods to the world too: the node-pool
+// lockdown first (default pool: the allowances; gateway pool: gateway pods on TCP 80/443), then
+// NetworkPolicy. Every pod to every internet host and the metadata server, for real.
+TEST_F(LabTest, PodToWorldEqualsExplainWithTheLockdown) {
+  UpReference();
+  // explain is given what the control plane was given: its --allow-world and --cluster-cidr.
+  std::string flags;
+  const auto& argv = lab_["control"]["argv"];
+  for (size_t i = 0; i + 1 < argv.size(); ++i) {
+    if (argv[i] == "--allow-world" || argv[i] == "--cluster-cidr")
+      flags += " " + argv[i].get<std::string>() + " " + argv[i + 1].get<std::string>();
+  }
+  ASSERT_NE(flags.find("--allow-world"), std::string::npos) << argv.dump();
+  std::vector<std::string> hosts = lab_["inet"]["hosts"];
+  hosts.push_back("169.254.169.254");
+  int compared = 0, allowed = 0, lockdown = 0;
+  for (const auto& p : lab_["pods"]) {
+    const std::string pod = p["key"];
+    for (const auto& host : hosts) {
+      for (int port : {80, 443, 8443}) {
+        Result e = Warden("explain --manifests " + dir_.string() + " --from " + pod + " --to " +
+                          host + " --port " + std::to_string(port) + flags + " --output json");
+        ASSERT_EQ(e.code, 0) << e.err;
+        json x = json::parse(e.out);
+        const bool want = x["verdict"] == "allow";
+        const std::string got = Probe(pod, host, port, "TCP");
+        EXPECT_EQ(got == "connected", want)
+            << pod << " -> " << host << ":" << port << ": the kernel says " << got
+            << ", explain says " << x["verdict"] << " (" << x["reason"] << ")";
+        ++compared;
+        allowed += want;
+        lockdown += x["egress"].contains("lockdown") && !want;
+      }
+    }
+  }
+  // The comparison covered both outcomes and the lockdown itself.
+  EXPECT_GT(allowed, 0);
+  EXPECT_GT(lockdown, 0);
+  EXPECT_EQ(compared, static_cast<int>(lab_["pods"].size() * hosts.size() * 3));
+}
+
 // Probes in a loop until stopped; counts every result that differs from what is expected.
 struct Prober {
   struct Case {
