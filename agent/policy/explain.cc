@@ -133,9 +133,10 @@ FlowExplanation Explainer::Evaluate(End from, End to, const std::string& port_te
                       tv.allowed ? "allow" : "deny", "; please report this]");
     }
     // Direct egress to the world meets the node-pool lockdown first.
-    if (dir == Direction::kEgress && remote.ip && RemoteOf(remote).identity == WD_ID_WORLD) {
+    if (lockdown_ && dir == Direction::kEgress && remote.ip &&
+        RemoteOf(remote).identity == WD_ID_WORLD) {
       LockdownDecision ld =
-          DecideLockdown(state_, *local.pod, *remote.ip, protocol, *port, lockdown_);
+          DecideLockdown(state_, *local.pod, *remote.ip, protocol, *port, *lockdown_);
       out->lockdown = ld.reason;
       if (!ld.allowed) {
         out->allowed = false;

@@ -43,9 +43,11 @@ struct FlowExplanation {
 
 class Explainer {
  public:
-  // `lockdown`: the world allowances and gateway namespace the agents run with, for flows from a
-  // pod to the world (the node-pool lockdown comes before NetworkPolicy, as in the kernel).
-  Explainer(const ClusterState& state, const Snapshot& snap, LockdownOptions lockdown = {})
+  // NetworkPolicy alone, or (with `lockdown`: the world allowances and gateway namespace the
+  // agents run with) what the kernel does: for flows from a pod to the world the node-pool
+  // lockdown comes first.
+  Explainer(const ClusterState& state, const Snapshot& snap,
+            std::optional<LockdownOptions> lockdown = std::nullopt)
       : state_(state), snap_(snap), model_(state), twin_(snap), lockdown_(std::move(lockdown)) {}
 
   // from: "ns/pod" or an address; to: "ns/pod" or an address; port: number or port name
@@ -75,7 +77,7 @@ class Explainer {
   const Snapshot& snap_;
   Model model_;
   DatapathTwin twin_;
-  LockdownOptions lockdown_;
+  std::optional<LockdownOptions> lockdown_;
 };
 
 }  // namespace warden::policy

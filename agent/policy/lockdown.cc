@@ -22,8 +22,8 @@ LockdownDecision DecideLockdown(const ClusterState& state, const Pod& pod,
                                 const IpAddress& world_address, Protocol protocol, int port,
                                 const LockdownOptions& options) {
   const std::string node = pod.node_name.empty() ? "(not scheduled)" : pod.node_name;
-  const std::string what = absl::StrCat(world_address.ToString(), ":", port, "/",
-                                        ProtocolName(protocol));
+  const std::string what =
+      absl::StrCat(world_address.ToString(), ":", port, "/", ProtocolName(protocol));
   if (OnGatewayPool(state, pod)) {
     const bool gateway = !options.gateway_namespace.empty() && pod.ns == options.gateway_namespace;
     if (gateway && protocol == Protocol::kTCP && (port == 80 || port == 443))
@@ -38,9 +38,9 @@ LockdownDecision DecideLockdown(const ClusterState& state, const Pod& pod,
     if (Covers(a, world_address, protocol, port))
       return {true, absl::StrCat("default-pool node ", node, ": allowance ", a.ToString())};
   }
-  return {false, absl::StrCat("pool-lockdown: default-pool node ", node,
-                              " reaches no world address directly, and no --allow-world covers ",
-                              what)};
+  return {false,
+          absl::StrCat("pool-lockdown: default-pool node ", node,
+                       " reaches no world address directly, and no --allow-world covers ", what)};
 }
 
 }  // namespace warden::policy
