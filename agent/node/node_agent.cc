@@ -21,7 +21,10 @@ int64_t NowNs(clockid_t clock) {
 }  // namespace
 
 NodeAgent::NodeAgent(NodeAgentOptions opts, std::unique_ptr<DesiredStateSource> source)
-    : opts_(std::move(opts)), source_(std::move(source)), log_("warden node " + opts_.node) {}
+    : opts_(std::move(opts)),
+      source_(std::move(source)),
+      log_("warden node " + opts_.node),
+      capabilities_(log_) {}
 
 absl::StatusOr<std::unique_ptr<NodeAgent>> NodeAgent::Create(
     const NodeAgentOptions& opts, std::unique_ptr<DesiredStateSource> source) {
@@ -99,6 +102,7 @@ const std::vector<LocalPod>& NodeAgent::ScanPods(const nodestate::NodeState& wan
   if (looking_for == scanned_for_ && now - last_scan_ < max_age) return scanned_local_;
   last_scan_ = now;
   scanned_local_.clear();
+  scanned_paths_.clear();
   scanned_missing_ = 0;
   for (const auto& [key, pod] : want.pods) {
     auto path = common::FindPodCgroup(kubepods, pod.uid);
@@ -107,7 +111,9 @@ const std::vector<LocalPod>& NodeAgent::ScanPods(const nodestate::NodeState& wan
       continue;
     }
     auto id = common::CgroupId(*path);
-    if (id.ok()) scanned_local_.push_back(LocalPod{key, *id});
+    if (!id.ok()) continue;
+    scanned_local_.push_back(LocalPod{key, *id});
+    scanned_paths_[key] = *path;
   }
   scanned_for_ = std::move(looking_for);
   return scanned_local_;
@@ -241,11 +247,25 @@ void NodeAgent::DrainEvents(int timeout_ms) {
   fflush(log_file_);
 }
 
+void NodeAgent::CheckCapabilities() {
+  std::vector<std::pair<std::string, std::string>> pods;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    pods.assign(scanned_paths_.begin(), scanned_paths_.end());
+  }
+  capabilities_.Check(pods);  // reads /proc: outside the lock
+}
+
 void NodeAgent::Run(const std::atomic<bool>& stop) {
+  auto last_check = std::chrono::steady_clock::time_point{};
   while (!stop.load()) {
     source_->Tick();
     auto r = Reconcile();
     if (!r.ok()) log_.Warning("keeping the tables in force: ", r.status().message());
+    if (std::chrono::steady_clock::now() - last_check >= std::chrono::seconds(10)) {
+      CheckCapabilities();
+      last_check = std::chrono::steady_clock::now();
+    }
     DrainEvents(opts_.interval_ms);
   }
 }
@@ -285,6 +305,7 @@ std::string NodeAgent::RenderMetrics() const {
   gauge("warden_events_total", "Verdict events logged.", "counter", stats_.events.load());
   gauge("warden_last_apply_timestamp_ms", "Wall-clock time of the last table update.", "gauge",
         static_cast<uint64_t>(stats_.last_apply_unix_ms.load()));
+  capabilities_.AppendMetrics(node, &out);
   source_->AppendMetrics(node, &out);
   return out;
 }

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -24,6 +25,7 @@
 #include "agent/common/http_server.h"
 #include "agent/common/log.h"
 #include "agent/datapath/bpf_datapath.h"
+#include "agent/node/capability_watch.h"
 #include "agent/node/desired_source.h"
 #include "agent/node/pod_cgroups.h"
 #include "agent/node/tables_builder.h"
@@ -65,6 +67,9 @@ class NodeAgent {
   absl::StatusOr<bool> Reconcile();
   // Puts `d` in force, or refuses it (the error says why) and keeps what is in force.
   absl::Status Enforce(const DesiredState& d);
+  // Reports local pods whose processes hold NET_RAW or NET_ADMIN (capability_watch.h). Run
+  // every 10 s.
+  void CheckCapabilities();
   void DrainEvents(int timeout_ms);
 
   const AgentStats& stats() const { return stats_; }
@@ -102,9 +107,11 @@ class NodeAgent {
   // The last pod cgroup scan: which pods (key, uid) it looked for, and what it found.
   std::vector<std::pair<std::string, std::string>> scanned_for_;
   std::vector<LocalPod> scanned_local_;
+  std::map<std::string, std::string> scanned_paths_;  // pod -> its cgroup directory
   uint64_t scanned_missing_ = 0;
   absl::flat_hash_map<uint64_t, std::string> pod_by_cgroup_;
   std::optional<uint8_t> noted_pool_;
+  CapabilityWatch capabilities_;
   FILE* log_file_ = nullptr;
   std::unique_ptr<common::HttpServer> http_;
   AgentStats stats_;
