@@ -75,20 +75,27 @@ void ListManifestPaths(const std::string& dir, std::vector<DirId>* chain,
     // `..<timestamp>/` directory behind the visible links, and would otherwise load twice.
     if (p.filename().string().starts_with(".")) continue;
     const std::string path = p.string();
-    struct stat lst {};
-    if (::lstat(path.c_str(), &lst) != 0) continue;  // gone since it was listed
-    struct stat st = lst;
-    if (S_ISLNK(lst.st_mode) && ::stat(path.c_str(), &st) != 0) {
+    // The entry's own type usually comes with the listing (no system call); only symlinks and
+    // directories need a stat().
+    std::error_code type_ec;
+    const fs::file_type type = it->symlink_status(type_ec).type();
+    if (type_ec) continue;  // gone since it was listed
+    const bool link = type == fs::file_type::symlink;
+    struct stat st {};
+    if (link && ::stat(path.c_str(), &st) != 0) {
       Report(errors, path, absl::StrCat("cannot follow this symlink: ", ErrnoText(errno)));
       continue;
     }
-    if (!S_ISDIR(st.st_mode)) {
+    if ((!link && type != fs::file_type::directory) || (link && !S_ISDIR(st.st_mode))) {
+      // Whatever it is (a FIFO too), a manifest name makes it a manifest path; reading it says
+      // what is wrong with it.
       if (IsManifestName(p)) paths->push_back(path);
       continue;
     }
+    if (!link && ::stat(path.c_str(), &st) != 0) continue;  // gone since it was listed
     const DirId id{st.st_dev, st.st_ino};
     const bool cycle = std::find(chain->begin(), chain->end(), id) != chain->end();
-    if (S_ISLNK(lst.st_mode)) {
+    if (link) {
       Report(errors, path,
              cycle ? "not followed: a symlink to a directory above it (a cycle)"
                    : "not followed: a symlink to a directory (the manifests below it are not "
