@@ -41,7 +41,7 @@ const char* FileTypeName(mode_t mode) {
   if (S_ISCHR(mode)) return "a character device";
   if (S_ISBLK(mode)) return "a block device";
   if (S_ISDIR(mode)) return "a directory";
-  return "not a regular file";
+  return "a file of an unknown type";
 }
 
 // Why a file with this stat() cannot be a manifest, or "" when it can be read as one.
