@@ -240,4 +240,18 @@ spec:
   EXPECT_THAT(r.out, ::testing::StartsWith("ALLOW"));
 }
 
+// A self-referencing symlink in the manifests directory once aborted `warden explain` (an
+// exception from std::filesystem, SIGABRT). It is bad input like any other: reported with its
+// path, exit status 2, and the verdicts come from the rest.
+TEST_F(ExplainCli, SymlinkLoopIsReportedNotACrash) {
+  fs::create_symlink("loop", dir_ / "loop");
+  CliRun r = Warden("explain " + M() + " --matrix --ports 80 --protocols TCP --output json");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr((dir_ / "loop").string() + ": cannot follow this symlink: a "
+                                                          "symlink loop"));
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr("terminate")));
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["results"].size(), 3u * 2u);  // ordered pairs of the three pods, TCP/80
+}
+
 }  // namespace
