@@ -55,8 +55,8 @@ absl::Status KeepOnlyCapabilities(CapabilitySet keep) {
   for (int n = 0; n <= CAP_LAST_CAP; ++n) {
     if (keep & Capability(n)) continue;
     if (prctl(PR_CAPBSET_DROP, n, 0, 0, 0) != 0 && errno != EINVAL) {
-      return absl::InternalError(
-          absl::StrCat("dropping ", CapabilityName(n), " from the bounding set: ", strerror(errno)));
+      return absl::InternalError(absl::StrCat("dropping ", CapabilityName(n),
+                                              " from the bounding set: ", strerror(errno)));
     }
   }
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
@@ -71,16 +71,47 @@ absl::Status KeepOnlyCapabilities(CapabilitySet keep) {
 }
 
 std::string CapabilityName(int n) {
-  static const char* kNames[] = {
-      "CHOWN",           "DAC_OVERRIDE",    "DAC_READ_SEARCH", "FOWNER",        "FSETID",
-      "KILL",            "SETGID",          "SETUID",          "SETPCAP",       "LINUX_IMMUTABLE",
-      "NET_BIND_SERVICE", "NET_BROADCAST",  "NET_ADMIN",       "NET_RAW",       "IPC_LOCK",
-      "IPC_OWNER",       "SYS_MODULE",      "SYS_RAWIO",       "SYS_CHROOT",    "SYS_PTRACE",
-      "SYS_PACCT",       "SYS_ADMIN",       "SYS_BOOT",        "SYS_NICE",      "SYS_RESOURCE",
-      "SYS_TIME",        "SYS_TTY_CONFIG",  "MKNOD",           "LEASE",         "AUDIT_WRITE",
-      "AUDIT_CONTROL",   "SETFCAP",         "MAC_OVERRIDE",    "MAC_ADMIN",     "SYSLOG",
-      "WAKE_ALARM",      "BLOCK_SUSPEND",   "AUDIT_READ",      "PERFMON",       "BPF",
-      "CHECKPOINT_RESTORE"};
+  static const char* kNames[] = {"CHOWN",
+                                 "DAC_OVERRIDE",
+                                 "DAC_READ_SEARCH",
+                                 "FOWNER",
+                                 "FSETID",
+                                 "KILL",
+                                 "SETGID",
+                                 "SETUID",
+                                 "SETPCAP",
+                                 "LINUX_IMMUTABLE",
+                                 "NET_BIND_SERVICE",
+                                 "NET_BROADCAST",
+                                 "NET_ADMIN",
+                                 "NET_RAW",
+                                 "IPC_LOCK",
+                                 "IPC_OWNER",
+                                 "SYS_MODULE",
+                                 "SYS_RAWIO",
+                                 "SYS_CHROOT",
+                                 "SYS_PTRACE",
+                                 "SYS_PACCT",
+                                 "SYS_ADMIN",
+                                 "SYS_BOOT",
+                                 "SYS_NICE",
+                                 "SYS_RESOURCE",
+                                 "SYS_TIME",
+                                 "SYS_TTY_CONFIG",
+                                 "MKNOD",
+                                 "LEASE",
+                                 "AUDIT_WRITE",
+                                 "AUDIT_CONTROL",
+                                 "SETFCAP",
+                                 "MAC_OVERRIDE",
+                                 "MAC_ADMIN",
+                                 "SYSLOG",
+                                 "WAKE_ALARM",
+                                 "BLOCK_SUSPEND",
+                                 "AUDIT_READ",
+                                 "PERFMON",
+                                 "BPF",
+                                 "CHECKPOINT_RESTORE"};
   if (n >= 0 && n < static_cast<int>(sizeof(kNames) / sizeof(kNames[0]))) return kNames[n];
   return absl::StrCat("CAP_", n);
 }

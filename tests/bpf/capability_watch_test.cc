@@ -33,8 +33,8 @@ pid_t StartHolding(const std::string& cgroup, common::CapabilitySet keep) {
   pid_t pid = fork();
   if (pid == 0) {
     close(ready[0]);
-    bool ok = common::MoveToCgroup(cgroup, getpid()).ok() &&
-              common::KeepOnlyCapabilities(keep).ok();
+    bool ok =
+        common::MoveToCgroup(cgroup, getpid()).ok() && common::KeepOnlyCapabilities(keep).ok();
     char c = ok ? '1' : '0';
     if (write(ready[1], &c, 1) != 1) _exit(1);
     pause();
@@ -66,8 +66,7 @@ TEST(CapabilitiesTest, NamesAndTheEffectiveSetOfAProcess) {
   auto mine = common::EffectiveCapabilities(getpid());
   ASSERT_TRUE(mine.ok()) << mine.status();
   EXPECT_TRUE(*mine & common::Capability(CAP_NET_ADMIN)) << "root holds NET_ADMIN";
-  EXPECT_EQ(common::EffectiveCapabilities(999999999).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(common::EffectiveCapabilities(999999999).status().code(), absl::StatusCode::kNotFound);
 }
 
 class CapabilityWatchTest : public ::testing::Test {
@@ -98,8 +97,8 @@ class CapabilityWatchTest : public ::testing::Test {
 TEST_F(CapabilityWatchTest, PodsHoldingNetRawOrNetAdminAreReportedOnce) {
   using common::Capability;
   // containerd's default set keeps NET_RAW; a pod given NET_ADMIN; one restricted pod.
-  children_.push_back(StartHolding(pods_[0].container,
-                                   Capability(CAP_NET_RAW) | Capability(CAP_NET_BIND_SERVICE)));
+  children_.push_back(
+      StartHolding(pods_[0].container, Capability(CAP_NET_RAW) | Capability(CAP_NET_BIND_SERVICE)));
   children_.push_back(StartHolding(pods_[1].container, Capability(CAP_NET_ADMIN)));
   children_.push_back(StartHolding(pods_[2].container, Capability(CAP_NET_BIND_SERVICE)));
   for (pid_t p : children_) ASSERT_GT(p, 0) << "a child could not take its place";
@@ -115,9 +114,8 @@ TEST_F(CapabilityWatchTest, PodsHoldingNetRawOrNetAdminAreReportedOnce) {
   EXPECT_THAT(log, Not(HasSubstr("x/none")));
   std::string m;
   watch.AppendMetrics("node=\"n1\"", &m);
-  EXPECT_THAT(m, HasSubstr(
-                     "warden_pod_capability{node=\"n1\",namespace=\"x\",pod=\"raw\","
-                     "capability=\"NET_RAW\"} 1"));
+  EXPECT_THAT(m, HasSubstr("warden_pod_capability{node=\"n1\",namespace=\"x\",pod=\"raw\","
+                           "capability=\"NET_RAW\"} 1"));
   EXPECT_THAT(m, HasSubstr("pod=\"admin\",capability=\"NET_ADMIN\"} 1"));
   EXPECT_THAT(m, Not(HasSubstr("pod=\"raw\",capability=\"NET_ADMIN\"")));
   EXPECT_THAT(m, Not(HasSubstr("pod=\"none\"")));
