@@ -61,9 +61,9 @@ absl::StatusOr<bool> NodeAgent::Reconcile() {
   return ReconcileLocked();
 }
 
-absl::Status NodeAgent::Enforce(const DesiredState& d) {
+absl::Status NodeAgent::Enforce(const nodestate::NodeState& d) {
   std::lock_guard<std::mutex> l(mu_);
-  std::optional<DesiredState> before = std::move(desired_);
+  std::optional<nodestate::NodeState> before = std::move(desired_);
   desired_ = d;
   ++desired_gen_;
   absl::StatusOr<bool> r = ReconcileLocked();
@@ -124,7 +124,7 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
   fallback.node = opts_.node;
   fallback.pool = opts_.pool;
   fallback.allowances = opts_.allowances;
-  const nodestate::NodeState& want = desired_ ? desired_->node : fallback;
+  const nodestate::NodeState& want = desired_ ? *desired_ : fallback;
   if (desired_) NotePool(want.pool);
   // Pod cgroups come and go far less often than ticks: with nothing new to apply, rescan them
   // once a second (a pod whose cgroup is not seen yet stays unknown, denied, meanwhile).
@@ -195,7 +195,7 @@ absl::StatusOr<bool> NodeAgent::ApplyTables(const nodestate::NodeState& want,
 }
 
 absl::Status NodeAgent::Start() {
-  if (std::optional<DesiredState> initial = source_->Initial()) {
+  if (std::optional<nodestate::NodeState> initial = source_->Initial()) {
     std::lock_guard<std::mutex> l(mu_);
     desired_ = std::move(*initial);
     ++desired_gen_;
@@ -219,7 +219,7 @@ absl::Status NodeAgent::Start() {
   log_.Info(adopted ? "adopted " : "attached ", attached.size(), " programs on ", opts_.cgroup_root,
             " (", stats_.local_pods.load(), " local pods, generation ", stats_.generation.load(),
             ")");
-  source_->Start([this](const DesiredState& d) { return Enforce(d); });
+  source_->Start([this](const nodestate::NodeState& d) { return Enforce(d); });
   if (!opts_.metrics_address.empty()) {
     auto http = common::HttpServer::Start(opts_.metrics_address, [this](const std::string& path) {
       if (path != "/metrics") return common::HttpResponse{404, "text/plain", "not found\n"};
@@ -237,8 +237,7 @@ void NodeAgent::DrainEvents(int timeout_ms) {
   if (!st.ok()) log_.Warning("reading events: ", st.message());
   if (events.empty()) return;
   std::lock_guard<std::mutex> l(mu_);
-  EventContext ctx{opts_.node, desired_ ? desired_->cluster.get() : nullptr,
-                   desired_ ? &desired_->node : nullptr, &pod_by_cgroup_};
+  EventContext ctx{opts_.node, desired_ ? &*desired_ : nullptr, &pod_by_cgroup_};
   for (const auto& e : events) {
     ++stats_.events;
     std::string line = VerdictLogLine(e, static_cast<int64_t>(e.timestamp_ns) + offset, ctx);

@@ -66,7 +66,7 @@ class NodeAgent {
   // One reconcile; returns whether new tables were applied.
   absl::StatusOr<bool> Reconcile();
   // Puts `d` in force, or refuses it (the error says why) and keeps what is in force.
-  absl::Status Enforce(const DesiredState& d);
+  absl::Status Enforce(const nodestate::NodeState& d);
   // Reports local pods whose processes hold NET_RAW or NET_ADMIN (capability_watch.h). Run
   // every 10 s.
   void CheckCapabilities();
@@ -94,7 +94,7 @@ class NodeAgent {
   common::Logger log_;
   std::unique_ptr<datapath::BpfDatapath> dp_;
   std::mutex mu_;  // one reconcile at a time (the agent loop, the source's deliveries)
-  std::optional<DesiredState> desired_;
+  std::optional<nodestate::NodeState> desired_;
   // No desired state yet: leave an earlier agent's tables alone.
   bool keep_existing_ = false;
   uint64_t desired_gen_ = 0;  // bumped whenever desired_ changes

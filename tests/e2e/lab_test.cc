@@ -505,6 +505,23 @@ TEST_F(LabTest, LockdownAndEpermAtConnect) {
     }
   }
   EXPECT_TRUE(found) << "no verdict log line for team-x/app -> 203.0.113.66:8443";
+
+  // With the control plane too, the log names the NetworkPolicies behind a policy verdict: the
+  // ones isolating the pod for a denial (row 11), the allowing one for an admission (row 12).
+  EXPECT_EQ(Probe("team-x/app", "team-y/app", 8080, "TCP"), "eperm");
+  EXPECT_EQ(Probe("team-x/app", "team-x/worker", 8080, "TCP"), "connected");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::ifstream again(state_ + "/logs/default-1-verdicts.jsonl");
+  std::string denied_by, allowed_by;
+  while (std::getline(again, line)) {
+    json j = json::parse(line);
+    if (j["pod"] != "app" || j["namespace"] != "team-x" || j["dport"] != 8080) continue;
+    if (j["reason"] == "policy-deny") denied_by = j.value("policy", "");
+    if (j["reason"] == "policy-allow" && j["direction"] == "egress")
+      allowed_by = j.value("policy", "");
+  }
+  EXPECT_NE(denied_by.find("team-x/default-deny-all"), std::string::npos) << denied_by;
+  EXPECT_EQ(allowed_by, "team-x/allow-same-namespace");
 }
 
 // `warden explain` says what the kernel does for flows from pods to the world too: the node-pool
