@@ -55,6 +55,11 @@ int Usage() {
          "       warden lab probe --from NS/POD|node:NAME|internet --to NS/POD|IP --port P "
          "[--protocol TCP|UDP]\n"
          "       warden lab matrix [--ports 80,81] [--protocols TCP,UDP] [--output text|json]\n"
+         "       warden lab exec --in NS/POD|node:NAME|internet [--privileged] -- CMD [ARGS...]\n"
+         "           (CMD in that place's cgroup and network namespace, with this terminal's\n"
+         "           stdin/stdout/stderr; exits with CMD's status. In a pod CMD keeps only a\n"
+         "           container's default capabilities (NET_RAW, not NET_ADMIN) unless "
+         "--privileged)\n"
          "       warden lab serve --cgroup PATH --netns NAME [--tcp P,..] [--udp P,..]   (used by "
          "the lab)\n";
   return 2;
@@ -62,10 +67,10 @@ int Usage() {
 
 struct LabFlags {
   std::string state = "/run/warden-lab", manifests, from, to, protocol = "TCP", ports = "80",
-              protocols = "TCP", output = "text", cgroup, netns, tcp, udp, serve_ports, node;
+              protocols = "TCP", output = "text", cgroup, netns, tcp, udp, serve_ports, node, in;
   int port = 0, timeout_ms = 1000, parallel = 16;
-  bool no_agents = false, no_control = false;
-  std::vector<std::string> agent_args;  // after "--"
+  bool no_agents = false, no_control = false, privileged = false;
+  std::vector<std::string> after_dashes;  // after "--": the agents' flags (up), the command (exec)
 };
 
 po::options_description Describe(LabFlags* f) {
@@ -90,6 +95,8 @@ po::options_description Describe(LabFlags* f) {
   add("tcp", po::value(&f->tcp));
   add("udp", po::value(&f->udp));
   add("node", po::value(&f->node));
+  add("in", po::value(&f->in));
+  add("privileged", po::bool_switch(&f->privileged));
   return desc;
 }
 
@@ -100,7 +107,7 @@ absl::Status Up(const LabFlags& f) {
   o.state_dir = f.state;
   o.agents = !f.no_agents;
   o.control = !f.no_control;
-  o.agent_args = f.agent_args;
+  o.agent_args = f.after_dashes;
   if (!f.serve_ports.empty() && !ParseInts(f.serve_ports, &o.serve_ports))
     return absl::InvalidArgumentError("--serve-ports: bad list");
   WD_RETURN_IF_ERROR(lab::LabUp(o));
@@ -139,6 +146,13 @@ absl::Status Probe(const LabFlags& f) {
   return absl::OkStatus();
 }
 
+absl::Status Exec(const LabFlags& f, int* exit_code) {
+  if (f.in.empty()) return absl::InvalidArgumentError("--in NS/POD|node:NAME|internet is required");
+  WD_ASSIGN_OR_RETURN(*exit_code,
+                      lab::LabExec(f.state, lab::ExecSpec{f.in, f.after_dashes, f.privileged}));
+  return absl::OkStatus();
+}
+
 absl::Status Matrix(const LabFlags& f) {
   std::vector<int> ports;
   if (!ParseInts(f.ports, &ports) || ports.empty())
@@ -173,12 +187,13 @@ int RunLab(const std::vector<std::string>& all) {
   std::vector<std::string> args(all.begin() + 1, all.end());
   LabFlags f;
   if (auto it = std::find(args.begin(), args.end(), "--"); it != args.end()) {
-    f.agent_args.assign(it + 1, args.end());
+    f.after_dashes.assign(it + 1, args.end());
     args.erase(it, args.end());
   }
   po::options_description desc = Describe(&f);
   po::variables_map vm;
   if (auto done = ParseFlags(("lab " + verb).c_str(), desc, args, &vm)) return *done;
+  int exit_code = 0;  // exec's is its command's
   const std::map<std::string, std::function<absl::Status()>> verbs = {
       {"up", [&] { return Up(f); }},
       {"down", [&] { return lab::LabDown(f.state); }},
@@ -187,11 +202,12 @@ int RunLab(const std::vector<std::string>& all) {
       {"serve", [&] { return Serve(f); }},
       {"probe", [&] { return Probe(f); }},
       {"matrix", [&] { return Matrix(f); }},
+      {"exec", [&] { return Exec(f, &exit_code); }},
   };
   auto it = verbs.find(verb);
   if (it == verbs.end()) return Usage();
   if (absl::Status st = it->second(); !st.ok()) return CommandFailed("lab " + verb, st);
-  return 0;
+  return exit_code;
 }
 
 }  // namespace warden::cli

@@ -10,6 +10,8 @@
 #include "agent/common/cgroup.h"
 #include "agent/common/log.h"
 #include "agent/common/status_macros.h"
+#include "agent/lab/capabilities.h"
+#include "agent/lab/lab_exec.h"
 #include "agent/lab/lab_network.h"
 #include "agent/lab/lab_pki.h"
 #include "agent/lab/lab_plan.h"
@@ -117,17 +119,19 @@ absl::Status StartAgents(const LabOptions& o, LabState* lab) {
 
 struct Place {
   std::string cgroup, netns;
+  bool pod = false;
 };
 
-absl::StatusOr<Place> PlaceOf(const LabState& lab, const std::string& from) {
-  if (from.starts_with("node:")) {
-    if (const LabNode* n = lab.FindNode(from.substr(5))) return Place{n->system_cgroup, n->netns};
-    return absl::NotFoundError(absl::StrCat("--from ", from, ": no such node in the lab"));
+// Where `text` (the value of `flag`) runs processes: a pod, a node's host processes, the internet.
+absl::StatusOr<Place> PlaceOf(const LabState& lab, const std::string& text, const char* flag) {
+  if (text.starts_with("node:")) {
+    if (const LabNode* n = lab.FindNode(text.substr(5))) return Place{n->system_cgroup, n->netns};
+    return absl::NotFoundError(absl::StrCat(flag, " ", text, ": no such node in the lab"));
   }
-  if (from == "internet") return Place{lab.inet.cgroup, lab.inet.netns};
-  if (const LabPod* p = lab.FindPod(from)) return Place{p->cgroup, p->netns};
+  if (text == "internet") return Place{lab.inet.cgroup, lab.inet.netns};
+  if (const LabPod* p = lab.FindPod(text)) return Place{p->cgroup, p->netns, true};
   return absl::NotFoundError(
-      absl::StrCat("--from ", from, ": no such pod in the lab (NS/POD, node:NAME or internet)"));
+      absl::StrCat(flag, " ", text, ": no such pod in the lab (NS/POD, node:NAME or internet)"));
 }
 
 absl::StatusOr<std::string> AddressOf(const LabState& lab, const std::string& to) {
@@ -138,7 +142,7 @@ absl::StatusOr<std::string> AddressOf(const LabState& lab, const std::string& to
 }
 
 absl::StatusOr<ProbeReport> Probe(const LabState& lab, const ProbeSpec& s) {
-  WD_ASSIGN_OR_RETURN(Place place, PlaceOf(lab, s.from));
+  WD_ASSIGN_OR_RETURN(Place place, PlaceOf(lab, s.from, "--from"));
   WD_ASSIGN_OR_RETURN(std::string addr, AddressOf(lab, s.to));
   ProbeResult r = ProbeFrom(place.cgroup, place.netns, addr, s.port, s.udp, s.timeout_ms);
   return ProbeReport{
@@ -212,6 +216,20 @@ absl::StatusOr<pid_t> LabStartAgent(const std::string& state_dir, const std::str
 absl::StatusOr<ProbeReport> LabProbe(const std::string& state_dir, const ProbeSpec& spec) {
   WD_ASSIGN_OR_RETURN(LabState lab, ReadLabState(state_dir));
   return Probe(lab, spec);
+}
+
+absl::StatusOr<int> LabExec(const std::string& state_dir, const ExecSpec& spec) {
+  auto lab = ReadLabState(state_dir);
+  if (!lab.ok())
+    return absl::Status(lab.status().code(),
+                        absl::StrCat("--state ", state_dir, ": ", lab.status().message()));
+  WD_ASSIGN_OR_RETURN(Place place, PlaceOf(*lab, spec.in, "--in"));
+  if (spec.argv.empty())
+    return absl::InvalidArgumentError(
+        "no command: give it after --, as in `lab exec --in NS/POD -- CMD`");
+  ExecPlace where{place.cgroup, place.netns, std::nullopt};
+  if (place.pod && !spec.privileged) where.capabilities = kContainerDefaultCapabilities;
+  return RunIn(where, spec.argv);
 }
 
 absl::StatusOr<std::vector<ProbeReport>> LabMatrix(const std::string& state_dir,

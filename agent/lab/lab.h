@@ -57,6 +57,19 @@ absl::StatusOr<pid_t> LabStartAgent(const std::string& state_dir, const std::str
 
 absl::StatusOr<ProbeReport> LabProbe(const std::string& state_dir, const ProbeSpec& spec);
 
+struct ExecSpec {
+  std::string in;  // "ns/pod", "node:NAME" (its host processes) or "internet"
+  std::vector<std::string> argv;
+  // In a pod the command keeps only the capabilities a container gets by default
+  // (kContainerDefaultCapabilities: NET_RAW yes, NET_ADMIN no) unless `privileged`; on a node
+  // and in the internet it keeps all of them.
+  bool privileged = false;
+};
+
+// The lab's `kubectl exec`: runs spec.argv inside spec.in (see RunIn in lab_exec.h) and returns
+// its exit status. Errors name the flag: --state when no lab is up, --in for an unknown place.
+absl::StatusOr<int> LabExec(const std::string& state_dir, const ExecSpec& spec);
+
 // Every ordered pair of distinct pods, each port and protocol, probed for real, in parallel.
 absl::StatusOr<std::vector<ProbeReport>> LabMatrix(const std::string& state_dir,
                                                    const std::vector<int>& ports,

@@ -166,6 +166,15 @@ class LabTest : public ::testing::Test {
              fs::copy_options::recursive);
     Up(extra);
   }
+  const json& Pod(const std::string& key) const {
+    for (const auto& p : lab_["pods"]) {
+      if (p["key"] == key) return p;
+    }
+    throw std::runtime_error("no pod " + key + " in the lab");
+  }
+  Result Exec(const std::string& in, const std::string& command, const std::string& flags = "") {
+    return Warden("lab exec --state " + state_ + " --in " + in + " " + flags + " -- " + command);
+  }
   // A metric's value (the first series whose line starts with `series`), read inside a netns.
   static long Metric(const std::string& netns, const std::string& address,
                      const std::string& series) {
@@ -717,6 +726,105 @@ spec:
   EXPECT_EQ(Probe("team-x/app", "team-y/app", 8081, "TCP"), "eperm");
   EXPECT_EQ(Probe("node:default-2", "team-y/app", 8081, "TCP"),
             "refused");  // admitted, nothing listens
+}
+
+// Pod x/`name` on `node`, serving port 80 on TCP and UDP, with `status`.
+std::string ServingPod(const std::string& name, const std::string& node,
+                       const std::string& status) {
+  return "---\napiVersion: v1\nkind: Pod\nmetadata: {name: " + name +
+         ", namespace: x}\nspec:\n  nodeName: " + node +
+         "\n  containers: [{name: c, ports: [{containerPort: 80}, {containerPort: 80, protocol: "
+         "UDP}]}]\nstatus: " +
+         status + "\n";
+}
+
+// Pods on two nodes that have no Node object: the nodes exist only as the pods' spec.nodeName,
+// with no podCIDR to route. x/a and x/b are dual-stack, x/c has an IPv6 address only.
+const std::string kPodsWithoutNodes =
+    ServingPod("a", "n1",
+               R"({podIP: 10.244.1.10, podIPs: [{ip: 10.244.1.10}, {ip: "fd00:10:244:1::10"}]})") +
+    ServingPod("b", "n2",
+               R"({podIP: 10.244.2.10, podIPs: [{ip: 10.244.2.10}, {ip: "fd00:10:244:2::10"}]})") +
+    ServingPod("c", "n2", R"({podIP: "fd00:10:244:2::20"})");
+
+// `lab exec` is the lab's `kubectl exec`: the command runs in the pod's cgroup and network
+// namespace with the caller's stdin, stdout and stderr, its exit status is exec's, and in a pod
+// it has only the capabilities a container gets by default (NET_RAW, not NET_ADMIN) unless
+// --privileged.
+TEST_F(LabTest, ExecRunsCommandsInsidePodsWithContainerCapabilities) {
+  Write("cluster.yaml", kPodsWithoutNodes);
+  Up("--no-control");
+
+  // Exit status, stdout, stderr, stdin.
+  EXPECT_EQ(Exec("x/a", "sh -c 'exit 7'").code, 7);
+  Result r = Exec("x/a", "sh -c 'echo out; echo err >&2'");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out, "out\n");
+  EXPECT_EQ(r.err, "err\n");
+  r = Sh("echo hello | " + WardenBin() + " lab exec --state " + state_ + " --in x/a -- cat");
+  EXPECT_EQ(r.out, "hello\n");
+  EXPECT_EQ(Exec("x/a", "sh -c 'kill -TERM $$'").code, 128 + SIGTERM);
+  Result missing = Exec("x/a", "/nonexistent/command");
+  EXPECT_EQ(missing.code, 127);
+  EXPECT_THAT(missing.err, HasSubstr("/nonexistent/command"));
+
+  // The place: the pod's network namespace and cgroup; a node's; the internet's.
+  auto netns_of = [](const std::string& name) {
+    return "net:[" + testlib::ShOut("stat -L -c %i /var/run/netns/" + name) + "]";
+  };
+  const json& a = Pod("x/a");
+  r = Exec("x/a", "sh -c 'readlink /proc/self/ns/net; grep -x $$ " +
+                      a["cgroup"].get<std::string>() +
+                      "/cgroup.procs && echo in-cgroup; ip -o addr show dev eth0'");
+  EXPECT_THAT(r.out, HasSubstr(netns_of(a["netns"]) + "\n"));
+  EXPECT_THAT(r.out, HasSubstr("in-cgroup\n"));
+  EXPECT_THAT(r.out, HasSubstr(" " + a["ip"].get<std::string>() + "/32 "));
+  r = Exec("node:n2", "readlink /proc/self/ns/net");
+  EXPECT_EQ(r.out, netns_of(lab_["nodes"][1]["netns"]) + "\n") << r.err;
+  r = Exec("internet", "ip -o addr show dev lo");
+  EXPECT_THAT(r.out, HasSubstr(" 203.0.113.10/32 "));
+
+  // Capabilities: a container's default set in a pod (what the caller has of it), all of the
+  // caller's with --privileged and on nodes.
+  auto caps = [](const std::string& status_text, const std::string& field) {
+    size_t at = status_text.find(field + ":\t");
+    return at == std::string::npos
+               ? ~0ull
+               : std::stoull(status_text.substr(at + field.size() + 2), nullptr, 16);
+  };
+  std::string own = testlib::ShOut("cat /proc/self/status");
+  const unsigned long long kContainerDefault = 0xa80425fb;  // containerd's defaultUnixCaps
+  std::string in_pod = Exec("x/a", "cat /proc/self/status").out;
+  EXPECT_EQ(caps(in_pod, "CapEff"), kContainerDefault & caps(own, "CapPrm"));
+  EXPECT_EQ(caps(in_pod, "CapPrm"), kContainerDefault & caps(own, "CapPrm"));
+  EXPECT_EQ(caps(in_pod, "CapBnd"), kContainerDefault & caps(own, "CapPrm"));
+  EXPECT_EQ(caps(in_pod, "CapInh"), 0u);
+  EXPECT_EQ(caps(in_pod, "CapAmb"), 0u);
+  EXPECT_TRUE(caps(in_pod, "CapEff") & (1ull << 13)) << "NET_RAW, as in a container";
+  EXPECT_EQ(caps(Exec("x/a", "cat /proc/self/status", "--privileged").out, "CapEff"),
+            caps(own, "CapEff"));
+  EXPECT_EQ(caps(Exec("node:n1", "cat /proc/self/status").out, "CapEff"), caps(own, "CapEff"));
+  // Without NET_ADMIN a pod cannot make devices; --privileged can.
+  r = Exec("x/a", "ip link add wlt0 type veth peer name wlt1");
+  EXPECT_NE(r.code, 0);
+  EXPECT_THAT(r.err, HasSubstr("Operation not permitted"));
+  r = Exec("x/a", "ip link add wlt0 type veth peer name wlt1", "--privileged");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Exec("x/a", "ip link show wlt0").code, 0);
+
+  // Errors name the flag.
+  r = Exec("x/nope", "true");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--in x/nope: no such pod in the lab"));
+  r = Exec("node:nope", "true");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--in node:nope"));
+  r = Warden("lab exec --state " + state_ + " --in x/a");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("no command"));
+  r = Warden("lab exec --state " + dir_.string() + "/no-lab --in x/a -- true");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--state " + dir_.string() + "/no-lab: no lab is up"));
 }
 
 }  // namespace
