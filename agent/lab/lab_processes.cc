@@ -37,6 +37,9 @@ absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, const std::str
       dup2(fd, 2);
     }
     if (null >= 0) dup2(null, 0);
+    // Nothing but stdio reaches a daemon: an inherited descriptor (such as the lock `flock`
+    // holds around `lab up`) would otherwise stay open as long as the lab runs.
+    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);

@@ -753,7 +753,19 @@ const std::string kPodsWithoutNodes =
 // --privileged.
 TEST_F(LabTest, ExecRunsCommandsInsidePodsWithContainerCapabilities) {
   Write("cluster.yaml", kPodsWithoutNodes);
-  Up("--no-control");
+  // A descriptor of the caller's (as flock's lock) must not outlive `lab up` in the daemons.
+  std::string marker = dir_.string() + "/inherited";
+  std::ofstream(marker) << "x";
+  Up("--no-control 9<" + marker);
+  std::vector<pid_t> daemons;
+  for (const auto& n : lab_["nodes"]) daemons.push_back(n["agent_pid"]);
+  for (const auto& p : lab_["pods"]) daemons.push_back(p["server_pid"]);
+  for (pid_t pid : daemons) {
+    for (const auto& fd : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+      std::error_code ec;
+      EXPECT_NE(fs::read_symlink(fd.path(), ec), marker) << "pid " << pid << " " << fd.path();
+    }
+  }
 
   // Exit status, stdout, stderr, stdin.
   EXPECT_EQ(Exec("x/a", "sh -c 'exit 7'").code, 7);
