@@ -109,7 +109,9 @@ std::vector<std::string> ControlArgv(const std::string& self, const LabState& la
                                    "--metrics",
                                    kControlMetrics,
                                    "--cluster-cidr",
-                                   kFabricSubnet};
+                                   kFabricSubnet,
+                                   "--cluster-cidr",
+                                   kFabricSubnet6};
   AppendAllowances(&argv);
   return argv;
 }
@@ -139,7 +141,8 @@ std::vector<std::string> AgentArgv(const LabOptions& o, const std::string& self,
                  KeyPath(pki, node.name), "--tls-ca", CaPath(pki), "--tls-server-name",
                  "warden-control", "--state-dir", AgentStateDir(o.state_dir)});
   } else {
-    argv.insert(argv.end(), {"--manifests", lab.manifests, "--cluster-cidr", kFabricSubnet});
+    argv.insert(argv.end(), {"--manifests", lab.manifests, "--cluster-cidr", kFabricSubnet,
+                             "--cluster-cidr", kFabricSubnet6});
   }
   AppendAllowances(&argv);
   argv.insert(argv.end(), o.agent_args.begin(), o.agent_args.end());
