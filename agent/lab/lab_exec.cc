@@ -16,11 +16,16 @@
 namespace warden::lab {
 namespace {
 
+// What SIGINT and SIGQUIT did in the caller, for the command (as system(3) gives them back).
+struct CallerSignals {
+  struct sigaction interrupt, quit;
+};
+
 // In the child: enter the place, limit the capabilities, execute. A failure before execvp is
 // written to `report` (the parent turns it into an error); execvp's own failure is the
 // command's (127, as a shell).
 [[noreturn]] void ExecChild(const ExecPlace& place, const std::vector<std::string>& argv,
-                            int report) {
+                            const CallerSignals& caller, int report) {
   absl::Status st = EnterPlace(place.cgroup, place.netns);
   if (st.ok() && place.capabilities) st = LimitCapabilities(*place.capabilities);
   if (!st.ok()) {
@@ -28,8 +33,8 @@ namespace {
     (void)!write(report, msg.data(), msg.size());
     _exit(127);
   }
-  signal(SIGINT, SIG_DFL);
-  signal(SIGQUIT, SIG_DFL);
+  sigaction(SIGINT, &caller.interrupt, nullptr);
+  sigaction(SIGQUIT, &caller.quit, nullptr);
   // Only stdin, stdout and stderr pass, as into a container (`report` closes at execve too).
   close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
   std::vector<char*> args;
@@ -47,14 +52,15 @@ absl::StatusOr<int> RunIn(const ExecPlace& place, const std::vector<std::string>
   int report[2];
   if (pipe2(report, O_CLOEXEC) != 0)
     return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
-  struct sigaction ignore = {}, old_int, old_quit;
+  struct sigaction ignore = {};
   ignore.sa_handler = SIG_IGN;
-  sigaction(SIGINT, &ignore, &old_int);
-  sigaction(SIGQUIT, &ignore, &old_quit);
+  CallerSignals caller;
+  sigaction(SIGINT, &ignore, &caller.interrupt);
+  sigaction(SIGQUIT, &ignore, &caller.quit);
   pid_t pid = fork();
   if (pid == 0) {
     close(report[0]);
-    ExecChild(place, argv, report[1]);
+    ExecChild(place, argv, caller, report[1]);
   }
   int fork_errno = errno;
   close(report[1]);
@@ -70,8 +76,8 @@ absl::StatusOr<int> RunIn(const ExecPlace& place, const std::vector<std::string>
   int status = 0;
   while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  sigaction(SIGINT, &old_int, nullptr);
-  sigaction(SIGQUIT, &old_quit, nullptr);
+  sigaction(SIGINT, &caller.interrupt, nullptr);
+  sigaction(SIGQUIT, &caller.quit, nullptr);
   if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", std::strerror(fork_errno)));
   if (!failure.empty()) return absl::InternalError(failure);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);

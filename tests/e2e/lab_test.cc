@@ -823,6 +823,11 @@ TEST_F(LabTest, ExecRunsCommandsInsidePodsWithContainerCapabilities) {
   r = Sh("echo hello | " + WardenBin() + " lab exec --state " + state_ + " --in x/a -- cat");
   EXPECT_EQ(r.out, "hello\n");
   EXPECT_EQ(Exec("x/a", "sh -c 'kill -TERM $$'").code, 128 + SIGTERM);
+  // A signal the caller ignores stays ignored in the command (exec ignores SIGINT itself while
+  // it waits).
+  r = Sh("trap '' INT; " + WardenBin() + " lab exec --state " + state_ +
+         " --in x/a -- sh -c 'kill -INT $$; echo survived'");
+  EXPECT_EQ(r.out, "survived\n") << r.code << r.err;
   Result missing = Exec("x/a", "/nonexistent/command");
   EXPECT_EQ(missing.code, 127);
   EXPECT_THAT(missing.err, HasSubstr("/nonexistent/command"));
