@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "agent/cli/commands.h"
 #include "agent/cli/flags.h"
+#include "agent/common/capabilities.h"
 #include "agent/common/status_macros.h"
 #include "agent/lab/lab.h"
 #include "agent/lab/probe.h"
@@ -64,8 +65,9 @@ int Usage() {
          "           stdin/stdout/stderr; exits with CMD's status. In a pod CMD keeps only a\n"
          "           container's default capabilities (NET_RAW, not NET_ADMIN) unless "
          "--privileged)\n"
-         "       warden lab serve --cgroup PATH --netns NAME [--tcp P,..] [--udp P,..]   (used by "
-         "the lab)\n";
+         "       warden lab serve --cgroup PATH --netns NAME [--tcp P,..] [--udp P,..] "
+         "[--container]"
+         "   (used by the lab)\n";
   return 2;
 }
 
@@ -74,7 +76,7 @@ struct LabFlags {
               protocols = "TCP", output = "text", cgroup, netns, tcp, udp, serve_ports, node, in;
   std::string families;
   int port = 0, timeout_ms = 1000, parallel = 16, family = 0;
-  bool no_agents = false, no_control = false, privileged = false;
+  bool no_agents = false, no_control = false, privileged = false, container = false;
   std::vector<std::string> after_dashes;  // after "--": the agents' flags (up), the command (exec)
 };
 
@@ -104,6 +106,7 @@ po::options_description Describe(LabFlags* f) {
   add("node", po::value(&f->node));
   add("in", po::value(&f->in));
   add("privileged", po::bool_switch(&f->privileged));
+  add("container", po::bool_switch(&f->container));
   return desc;
 }
 
@@ -133,6 +136,10 @@ absl::Status Serve(const LabFlags& f) {
   if (!ParseInts(f.tcp, &t) || !ParseInts(f.udp, &u))
     return absl::InvalidArgumentError("bad --tcp/--udp port list");
   WD_RETURN_IF_ERROR(lab::EnterPlace(f.cgroup, f.netns));
+  // A pod's servers are a container's processes: the capabilities it gets by default, so that
+  // the agent's capability report sees what it would see on a real node.
+  if (f.container)
+    WD_RETURN_IF_ERROR(common::KeepOnlyCapabilities(common::kContainerDefaultCapabilities));
   return lab::ServeForever(t, u);
 }
 

@@ -52,18 +52,30 @@ absl::StatusOr<CapabilitySet> EffectiveCapabilitiesInCgroup(const std::string& p
 }
 
 absl::Status KeepOnlyCapabilities(CapabilitySet keep) {
-  for (int n = 0; n <= CAP_LAST_CAP; ++n) {
-    if (keep & Capability(n)) continue;
-    if (prctl(PR_CAPBSET_DROP, n, 0, 0, 0) != 0 && errno != EINVAL) {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  if (syscall(SYS_capget, &header, data) != 0)
+    return absl::InternalError(absl::StrCat("capget: ", strerror(errno)));
+  // Asking capset for a capability this process lacks fails: keep only what it holds.
+  keep &= CapabilitySet{data[0].permitted} | CapabilitySet{data[1].permitted} << 32;
+
+  // Ambient capabilities would be added to the program's permitted set on execve. (EINVAL: a
+  // kernel without ambient capabilities, nothing to clear.)
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
+    return absl::InternalError(
+        absl::StrCat("clearing the ambient capabilities: ", strerror(errno)));
+  // PR_CAPBSET_READ fails past the kernel's last capability: every one the kernel knows is
+  // dropped, also those newer than these headers.
+  for (int n = 0; prctl(PR_CAPBSET_READ, n, 0, 0, 0) >= 0; ++n) {
+    if (n < 64 && (keep & Capability(n))) continue;
+    if (prctl(PR_CAPBSET_DROP, n, 0, 0, 0) != 0) {
       return absl::InternalError(absl::StrCat("dropping ", CapabilityName(n),
                                               " from the bounding set: ", strerror(errno)));
     }
   }
-  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[2] = {};
-  for (int i = 0; i < 2; ++i) {
-    data[i].effective = data[i].permitted = data[i].inheritable =
-        static_cast<uint32_t>(keep >> (32 * i));
+  for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; ++i) {
+    uint32_t word = static_cast<uint32_t>(keep >> (32 * i));
+    data[i] = __user_cap_data_struct{word, word, 0};  // effective, permitted, inheritable
   }
   if (syscall(SYS_capset, &header, data) != 0)
     return absl::InternalError(absl::StrCat("capset: ", strerror(errno)));

@@ -7,10 +7,10 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "agent/common/capabilities.h"
 #include "agent/common/cgroup.h"
 #include "agent/common/log.h"
 #include "agent/common/status_macros.h"
-#include "agent/lab/capabilities.h"
 #include "agent/lab/lab_exec.h"
 #include "agent/lab/lab_network.h"
 #include "agent/lab/lab_pki.h"
@@ -75,15 +75,16 @@ absl::Status StartServers(const LabOptions& o, const policy::ClusterState& clust
     if (ports.tcp.empty() && ports.udp.empty()) continue;
     WD_ASSIGN_OR_RETURN(pod.server_pid,
                         StartEchoServers(self, pod.cgroup, pod.netns, ports,
-                                         LogPath(o.state_dir, absl::StrCat("pod-", j, ".log"))));
+                                         LogPath(o.state_dir, absl::StrCat("pod-", j, ".log")),
+                                         /*container=*/true));
   }
   for (const auto& n : lab->nodes) {
     WD_RETURN_IF_ERROR(StartEchoServers(self, n.system_cgroup, n.netns, {{80}, {}},
-                                        LogPath(o.state_dir, "metadata-" + n.name + ".log"))
+                                        LogPath(o.state_dir, "metadata-" + n.name + ".log"), false)
                            .status());
   }
   return StartEchoServers(self, lab->inet.cgroup, lab->inet.netns, {{80, 443, 8443, 53}, {53}},
-                          LogPath(o.state_dir, "internet.log"))
+                          LogPath(o.state_dir, "internet.log"), false)
       .status();
 }
 
@@ -270,7 +271,7 @@ absl::StatusOr<int> LabExec(const std::string& state_dir, const ExecSpec& spec) 
     return absl::InvalidArgumentError(
         "no command: give it after --, as in `lab exec --in NS/POD -- CMD`");
   ExecPlace where{place.cgroup, place.netns, std::nullopt};
-  if (place.pod && !spec.privileged) where.capabilities = kContainerDefaultCapabilities;
+  if (place.pod && !spec.privileged) where.capabilities = common::kContainerDefaultCapabilities;
   return RunIn(where, spec.argv);
 }
 

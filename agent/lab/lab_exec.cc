@@ -10,7 +10,6 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "agent/lab/capabilities.h"
 #include "agent/lab/probe.h"
 
 namespace warden::lab {
@@ -27,7 +26,7 @@ struct CallerSignals {
 [[noreturn]] void ExecChild(const ExecPlace& place, const std::vector<std::string>& argv,
                             const CallerSignals& caller, int report) {
   absl::Status st = EnterPlace(place.cgroup, place.netns);
-  if (st.ok() && place.capabilities) st = LimitCapabilities(*place.capabilities);
+  if (st.ok() && place.capabilities) st = common::KeepOnlyCapabilities(*place.capabilities);
   if (!st.ok()) {
     std::string msg(st.message());
     (void)!write(report, msg.data(), msg.size());

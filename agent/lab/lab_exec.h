@@ -4,18 +4,18 @@
 #pragma once
 
 #include <optional>
-#include <span>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "agent/common/capabilities.h"
 
 namespace warden::lab {
 
 struct ExecPlace {
   std::string cgroup, netns;
   // The capabilities the command keeps; nullopt: all of the caller's.
-  std::optional<std::span<const int>> capabilities;
+  std::optional<common::CapabilitySet> capabilities;
 };
 
 // Runs `argv` (argv[0] looked up in PATH) in `place` and returns its exit status, 128+N when

@@ -83,8 +83,9 @@ ServedPorts PortsToServe(const policy::Pod& pod, const std::vector<int>& extra) 
 
 absl::StatusOr<pid_t> StartEchoServers(const std::string& self, const std::string& cgroup,
                                        const std::string& netns, const ServedPorts& ports,
-                                       const std::string& log) {
+                                       const std::string& log, bool container) {
   std::vector<std::string> argv = {self, "lab", "serve", "--cgroup", cgroup, "--netns", netns};
+  if (container) argv.push_back("--container");
   if (!ports.tcp.empty()) argv.insert(argv.end(), {"--tcp", absl::StrJoin(ports.tcp, ",")});
   if (!ports.udp.empty()) argv.insert(argv.end(), {"--udp", absl::StrJoin(ports.udp, ",")});
   return Spawn(argv, log);

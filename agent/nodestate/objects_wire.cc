@@ -58,7 +58,8 @@ absl::StatusOr<policy::LabelSelector> FromWire(const v1::LabelSelector& w,
     if (e.key().empty()) return Bad(f + ".key: required");
     if (e.operator_() < v1::SELECTOR_IN || e.operator_() > v1::SELECTOR_DOES_NOT_EXIST)
       return Bad(absl::StrCat(f, ".operator: unknown value ", e.operator_()));
-    policy::SelectorRequirement r{e.key(), static_cast<policy::SelectorOp>(e.operator_() - 1),
+    policy::SelectorRequirement r{e.key(),
+                                  static_cast<policy::SelectorOp>(e.operator_() - 1),
                                   {e.values().begin(), e.values().end()}};
     const bool set_op = r.op == policy::SelectorOp::kIn || r.op == policy::SelectorOp::kNotIn;
     if (set_op == r.values.empty())
@@ -121,8 +122,8 @@ absl::StatusOr<policy::PolicyPeer> FromWire(const v1::NetworkPolicyPeer& w,
     policy::IpBlock b;
     WD_ASSIGN_OR_RETURN(b.cidr, FromWire(w.ip_block().cidr(), field + ".ip_block.cidr"));
     for (int i = 0; i < w.ip_block().except_size(); ++i) {
-      WD_ASSIGN_OR_RETURN(
-          Cidr e, FromWire(w.ip_block().except(i), absl::StrCat(field, ".ip_block.except[", i, "]")));
+      WD_ASSIGN_OR_RETURN(Cidr e, FromWire(w.ip_block().except(i),
+                                           absl::StrCat(field, ".ip_block.except[", i, "]")));
       b.except.push_back(e);
     }
     p.ip_block = std::move(b);
