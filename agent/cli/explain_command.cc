@@ -41,6 +41,7 @@ json SideJson(const SideReport& s) {
     j["policy"] = s.policy;
     j["rule"] = s.rule;
   }
+  if (!s.lockdown.empty()) j["lockdown"] = s.lockdown;
   return j;
 }
 
@@ -120,7 +121,10 @@ struct ExplainFlags {
   std::string manifests, from, to, port, protocol = "TCP", ports = "80", protocols = "TCP",
                                          output = "text";
   bool matrix = false;
+  std::vector<std::string> allow, cluster;
   // Parsed.
+  std::vector<Cidr> cluster_cidrs;
+  LockdownOptions lockdown;
   Protocol proto = Protocol::kTCP;
   std::vector<Protocol> matrix_protocols;
   std::vector<std::string> matrix_ports;
@@ -148,6 +152,14 @@ po::options_description Describe(ExplainFlags* f) {
   add("protocols", po::value(&f->protocols)->default_value("TCP"),
       "matrix protocols, comma-separated");
   add("output,o", po::value(&f->output)->default_value("text"), "text or json");
+  add("allow-world", po::value(&f->allow)->composing(),
+      "a world destination default-pool nodes may reach directly, as the agents are given it: "
+      "CIDR[:PORT[-END]][/TCP|UDP|SCTP] (repeatable)");
+  add("cluster-cidr", po::value(&f->cluster)->composing(),
+      "an address range inside the cluster besides podCIDRs, as the agents are given it");
+  add("gateway-namespace",
+      po::value(&f->lockdown.gateway_namespace)->default_value("warden-egress"),
+      "namespace whose pods are egress gateways");
   return desc;
 }
 
@@ -190,15 +202,15 @@ absl::Status CheckFlags(const po::variables_map& vm, ExplainFlags* f) {
                                       "\" (TCP, UDP or SCTP)");
   }
   f->proto = *proto;
-  return absl::OkStatus();
+  return ParseWorldFlags(f->allow, f->cluster, &f->lockdown.allowances, &f->cluster_cidrs);
 }
 
 // The manifests and their compile. Invalid objects and tables the datapath could not hold are
 // reported and make the exit code 2, but the flows are still explained from the rest: the
 // operator learns both why a flow would pass and that the agents keep their tables meanwhile.
-absl::Status LoadAndCompile(const std::string& manifests, LoadResult* loaded, Snapshot* snap,
+absl::Status LoadAndCompile(const ExplainFlags& f, LoadResult* loaded, Snapshot* snap,
                             int* exit_code) {
-  *loaded = LoadManifestDir(manifests);
+  *loaded = LoadManifestDir(f.manifests);
   for (const auto& n : loaded->notes) std::cerr << "info: " << n << "\n";
   for (const auto& e : loaded->errors) std::cerr << "error: " << e.ToString() << "\n";
   *exit_code = loaded->errors.empty() ? 0 : 2;
@@ -208,6 +220,7 @@ absl::Status LoadAndCompile(const std::string& manifests, LoadResult* loaded, Sn
   }
   CompileOptions co;
   co.limits = TableLimits::None();
+  co.cluster_cidrs = f.cluster_cidrs;
   WD_ASSIGN_OR_RETURN(*snap, Compile(loaded->state, co));
   if (auto st = CheckTableLimits(*snap, TableLimits{}); !st.ok()) {
     std::cerr << "warning: " << st.message()
@@ -276,9 +289,9 @@ int RunExplain(const std::vector<std::string>& args) {
   LoadResult loaded;
   Snapshot snap;
   int exit_code = 0;
-  if (auto st = LoadAndCompile(f.manifests, &loaded, &snap, &exit_code); !st.ok())
+  if (auto st = LoadAndCompile(f, &loaded, &snap, &exit_code); !st.ok())
     return BadInput("explain", std::string(st.message()));
-  Explainer explainer(loaded.state, snap);
+  Explainer explainer(loaded.state, snap, f.lockdown);
   return f.matrix ? ExplainMatrix(explainer, loaded.state, f, exit_code)
                   : ExplainOne(explainer, f, exit_code);
 }

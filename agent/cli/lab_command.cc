@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "agent/cli/commands.h"
 #include "agent/cli/flags.h"
+#include "agent/common/capabilities.h"
 #include "agent/common/status_macros.h"
 #include "agent/lab/lab.h"
 #include "agent/lab/probe.h"
@@ -33,15 +34,17 @@ bool ParseInts(const std::string& s, std::vector<int>* out) {
 json ReportJson(const lab::ProbeReport& r) {
   std::string egress = r.allowed ? "allow" : (r.outcome == "eperm" ? "deny" : "unknown");
   std::string ingress = r.allowed ? "allow" : "unknown";
-  return {{"from", r.from},
-          {"to", r.to},
-          {"port", r.port},
-          {"protocol", r.protocol},
-          {"verdict", r.allowed ? "allow" : "deny"},
-          {"egress", egress},
-          {"ingress", ingress},
-          {"reason", r.detail},
-          {"outcome", r.outcome}};
+  json j = {{"from", r.from},
+            {"to", r.to},
+            {"port", r.port},
+            {"protocol", r.protocol},
+            {"verdict", r.allowed ? "allow" : "deny"},
+            {"egress", egress},
+            {"ingress", ingress},
+            {"reason", r.detail},
+            {"outcome", r.outcome}};
+  j["family"] = r.family;  // of the address probed: 4 or 6
+  return j;
 }
 
 int Usage() {
@@ -53,19 +56,28 @@ int Usage() {
          "       warden lab start-agent --node NAME   (start a node's agent again, as it was)\n"
          "       warden lab start-control             (start the control plane again)\n"
          "       warden lab probe --from NS/POD|node:NAME|internet --to NS/POD|IP --port P "
-         "[--protocol TCP|UDP]\n"
-         "       warden lab matrix [--ports 80,81] [--protocols TCP,UDP] [--output text|json]\n"
-         "       warden lab serve --cgroup PATH --netns NAME [--tcp P,..] [--udp P,..]   (used by "
-         "the lab)\n";
+         "[--protocol TCP|UDP] [--family 4|6]\n"
+         "       warden lab matrix [--ports 80,81] [--protocols TCP,UDP] [--families 4,6] "
+         "[--output text|json]\n"
+         "           (--families: default both when a pod has an IPv6 address, else 4)\n"
+         "       warden lab exec --in NS/POD|node:NAME|internet [--privileged] -- CMD [ARGS...]\n"
+         "           (CMD in that place's cgroup and network namespace, with this terminal's\n"
+         "           stdin/stdout/stderr; exits with CMD's status. In a pod CMD keeps only a\n"
+         "           container's default capabilities (NET_RAW, not NET_ADMIN) unless "
+         "--privileged)\n"
+         "       warden lab serve --cgroup PATH --netns NAME [--tcp P,..] [--udp P,..] "
+         "[--container]"
+         "   (used by the lab)\n";
   return 2;
 }
 
 struct LabFlags {
   std::string state = "/run/warden-lab", manifests, from, to, protocol = "TCP", ports = "80",
-              protocols = "TCP", output = "text", cgroup, netns, tcp, udp, serve_ports, node;
-  int port = 0, timeout_ms = 1000, parallel = 16;
-  bool no_agents = false, no_control = false;
-  std::vector<std::string> agent_args;  // after "--"
+              protocols = "TCP", output = "text", cgroup, netns, tcp, udp, serve_ports, node, in;
+  std::string families;
+  int port = 0, timeout_ms = 1000, parallel = 16, family = 0;
+  bool no_agents = false, no_control = false, privileged = false, container = false;
+  std::vector<std::string> after_dashes;  // after "--": the agents' flags (up), the command (exec)
 };
 
 po::options_description Describe(LabFlags* f) {
@@ -82,6 +94,8 @@ po::options_description Describe(LabFlags* f) {
   add("protocol", po::value(&f->protocol));
   add("ports", po::value(&f->ports));
   add("protocols", po::value(&f->protocols));
+  add("family", po::value(&f->family));
+  add("families", po::value(&f->families));
   add("output,o", po::value(&f->output));
   add("timeout-ms", po::value(&f->timeout_ms));
   add("parallel", po::value(&f->parallel));
@@ -90,6 +104,9 @@ po::options_description Describe(LabFlags* f) {
   add("tcp", po::value(&f->tcp));
   add("udp", po::value(&f->udp));
   add("node", po::value(&f->node));
+  add("in", po::value(&f->in));
+  add("privileged", po::bool_switch(&f->privileged));
+  add("container", po::bool_switch(&f->container));
   return desc;
 }
 
@@ -100,7 +117,7 @@ absl::Status Up(const LabFlags& f) {
   o.state_dir = f.state;
   o.agents = !f.no_agents;
   o.control = !f.no_control;
-  o.agent_args = f.agent_args;
+  o.agent_args = f.after_dashes;
   if (!f.serve_ports.empty() && !ParseInts(f.serve_ports, &o.serve_ports))
     return absl::InvalidArgumentError("--serve-ports: bad list");
   WD_RETURN_IF_ERROR(lab::LabUp(o));
@@ -119,6 +136,10 @@ absl::Status Serve(const LabFlags& f) {
   if (!ParseInts(f.tcp, &t) || !ParseInts(f.udp, &u))
     return absl::InvalidArgumentError("bad --tcp/--udp port list");
   WD_RETURN_IF_ERROR(lab::EnterPlace(f.cgroup, f.netns));
+  // A pod's servers are a container's processes: the capabilities it gets by default, so that
+  // the agent's capability report sees what it would see on a real node.
+  if (f.container)
+    WD_RETURN_IF_ERROR(common::KeepOnlyCapabilities(common::kContainerDefaultCapabilities));
   return lab::ServeForever(t, u);
 }
 
@@ -127,9 +148,12 @@ absl::Status Probe(const LabFlags& f) {
     return absl::InvalidArgumentError("--from, --to and --port (1-65535) are required");
   if (f.protocol != "TCP" && f.protocol != "UDP")
     return absl::InvalidArgumentError("--protocol must be TCP or UDP");
-  WD_ASSIGN_OR_RETURN(lab::ProbeReport r,
-                      lab::LabProbe(f.state, lab::ProbeSpec{f.from, f.to, f.port,
-                                                            f.protocol == "UDP", f.timeout_ms}));
+  if (f.family != 0 && f.family != 4 && f.family != 6)
+    return absl::InvalidArgumentError("--family must be 4 or 6");
+  WD_ASSIGN_OR_RETURN(
+      lab::ProbeReport r,
+      lab::LabProbe(f.state, lab::ProbeSpec{f.from, f.to, f.port, f.protocol == "UDP", f.timeout_ms,
+                                            f.family}));
   if (f.output == "json") {
     std::cout << ReportJson(r).dump() << "\n";
   } else {
@@ -139,19 +163,30 @@ absl::Status Probe(const LabFlags& f) {
   return absl::OkStatus();
 }
 
+absl::Status Exec(const LabFlags& f, int* exit_code) {
+  if (f.in.empty()) return absl::InvalidArgumentError("--in NS/POD|node:NAME|internet is required");
+  WD_ASSIGN_OR_RETURN(*exit_code,
+                      lab::LabExec(f.state, lab::ExecSpec{f.in, f.after_dashes, f.privileged}));
+  return absl::OkStatus();
+}
+
 absl::Status Matrix(const LabFlags& f) {
-  std::vector<int> ports;
-  if (!ParseInts(f.ports, &ports) || ports.empty())
+  lab::MatrixSpec m;
+  m.timeout_ms = f.timeout_ms;
+  m.parallel = f.parallel;
+  if (!ParseInts(f.ports, &m.ports) || m.ports.empty())
     return absl::InvalidArgumentError("--ports: bad list");
-  std::vector<std::string> protos;
   for (absl::string_view s : absl::StrSplit(f.protocols, ',', absl::SkipWhitespace())) {
     if (s != "TCP" && s != "UDP")
       return absl::InvalidArgumentError(
           "--protocols: TCP and UDP only (the kernel has no SCTP here)");
-    protos.emplace_back(s);
+    m.protocols.emplace_back(s);
   }
-  WD_ASSIGN_OR_RETURN(std::vector<lab::ProbeReport> r,
-                      lab::LabMatrix(f.state, ports, protos, f.timeout_ms, f.parallel));
+  for (absl::string_view s : absl::StrSplit(f.families, ',', absl::SkipWhitespace())) {
+    if (s != "4" && s != "6") return absl::InvalidArgumentError("--families: 4, 6 or 4,6");
+    m.families.push_back(s == "4" ? 4 : 6);
+  }
+  WD_ASSIGN_OR_RETURN(std::vector<lab::ProbeReport> r, lab::LabMatrix(f.state, m));
   if (f.output == "json") {
     json arr = json::array();
     for (const auto& x : r) arr.push_back(ReportJson(x));
@@ -160,7 +195,7 @@ absl::Status Matrix(const LabFlags& f) {
   }
   for (const auto& x : r) {
     std::cout << (x.allowed ? "allow " : "deny  ") << x.protocol << "/" << x.port << "  " << x.from
-              << " -> " << x.to << "  (" << x.outcome << ")\n";
+              << " -> " << x.to << (x.family == 6 ? "  IPv6" : "") << "  (" << x.outcome << ")\n";
   }
   return absl::OkStatus();
 }
@@ -173,12 +208,13 @@ int RunLab(const std::vector<std::string>& all) {
   std::vector<std::string> args(all.begin() + 1, all.end());
   LabFlags f;
   if (auto it = std::find(args.begin(), args.end(), "--"); it != args.end()) {
-    f.agent_args.assign(it + 1, args.end());
+    f.after_dashes.assign(it + 1, args.end());
     args.erase(it, args.end());
   }
   po::options_description desc = Describe(&f);
   po::variables_map vm;
   if (auto done = ParseFlags(("lab " + verb).c_str(), desc, args, &vm)) return *done;
+  int exit_code = 0;  // exec's is its command's
   const std::map<std::string, std::function<absl::Status()>> verbs = {
       {"up", [&] { return Up(f); }},
       {"down", [&] { return lab::LabDown(f.state); }},
@@ -187,11 +223,12 @@ int RunLab(const std::vector<std::string>& all) {
       {"serve", [&] { return Serve(f); }},
       {"probe", [&] { return Probe(f); }},
       {"matrix", [&] { return Matrix(f); }},
+      {"exec", [&] { return Exec(f, &exit_code); }},
   };
   auto it = verbs.find(verb);
   if (it == verbs.end()) return Usage();
   if (absl::Status st = it->second(); !st.ok()) return CommandFailed("lab " + verb, st);
-  return 0;
+  return exit_code;
 }
 
 }  // namespace warden::cli

@@ -38,7 +38,9 @@ void DirWatch::AddTree(const std::string& dir) {
   std::error_code ec;
   for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
        !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_directory()) add(it->path().string());
+    // Without an error_code, an entry that cannot be resolved (a symlink loop) would throw.
+    std::error_code entry_ec;
+    if (it->is_directory(entry_ec)) add(it->path().string());
   }
 }
 

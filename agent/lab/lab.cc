@@ -7,9 +7,11 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "agent/common/capabilities.h"
 #include "agent/common/cgroup.h"
 #include "agent/common/log.h"
 #include "agent/common/status_macros.h"
+#include "agent/lab/lab_exec.h"
 #include "agent/lab/lab_network.h"
 #include "agent/lab/lab_pki.h"
 #include "agent/lab/lab_plan.h"
@@ -58,10 +60,9 @@ absl::Status MakeNetwork(const LabState& lab) {
   WD_RETURN_IF_ERROR(MakeFabric());
   WD_RETURN_IF_ERROR(MakeInternet(lab.inet));
   for (size_t i = 0; i < lab.nodes.size(); ++i) WD_RETURN_IF_ERROR(MakeNode(i, lab.nodes[i]));
-  WD_RETURN_IF_ERROR(RouteBetweenNodes(lab.nodes));
   for (size_t j = 0; j < lab.pods.size(); ++j)
     WD_RETURN_IF_ERROR(MakePod(j, lab.pods[j], *lab.FindNode(lab.pods[j].node)));
-  return absl::OkStatus();
+  return RouteClusterAddresses(lab);
 }
 
 // Echo servers in every pod (its container ports and `serve_ports`), the metadata server on
@@ -74,15 +75,16 @@ absl::Status StartServers(const LabOptions& o, const policy::ClusterState& clust
     if (ports.tcp.empty() && ports.udp.empty()) continue;
     WD_ASSIGN_OR_RETURN(pod.server_pid,
                         StartEchoServers(self, pod.cgroup, pod.netns, ports,
-                                         LogPath(o.state_dir, absl::StrCat("pod-", j, ".log"))));
+                                         LogPath(o.state_dir, absl::StrCat("pod-", j, ".log")),
+                                         /*container=*/true));
   }
   for (const auto& n : lab->nodes) {
     WD_RETURN_IF_ERROR(StartEchoServers(self, n.system_cgroup, n.netns, {{80}, {}},
-                                        LogPath(o.state_dir, "metadata-" + n.name + ".log"))
+                                        LogPath(o.state_dir, "metadata-" + n.name + ".log"), false)
                            .status());
   }
   return StartEchoServers(self, lab->inet.cgroup, lab->inet.netns, {{80, 443, 8443, 53}, {53}},
-                          LogPath(o.state_dir, "internet.log"))
+                          LogPath(o.state_dir, "internet.log"), false)
       .status();
 }
 
@@ -117,46 +119,91 @@ absl::Status StartAgents(const LabOptions& o, LabState* lab) {
 
 struct Place {
   std::string cgroup, netns;
+  bool pod = false;
 };
 
-absl::StatusOr<Place> PlaceOf(const LabState& lab, const std::string& from) {
-  if (from.starts_with("node:")) {
-    if (const LabNode* n = lab.FindNode(from.substr(5))) return Place{n->system_cgroup, n->netns};
-    return absl::NotFoundError(absl::StrCat("--from ", from, ": no such node in the lab"));
+// Where `text` (the value of `flag`) runs processes: a pod, a node's host processes, the internet.
+absl::StatusOr<Place> PlaceOf(const LabState& lab, const std::string& text, const char* flag) {
+  if (text.starts_with("node:")) {
+    if (const LabNode* n = lab.FindNode(text.substr(5))) return Place{n->system_cgroup, n->netns};
+    return absl::NotFoundError(absl::StrCat(flag, " ", text, ": no such node in the lab"));
   }
-  if (from == "internet") return Place{lab.inet.cgroup, lab.inet.netns};
-  if (const LabPod* p = lab.FindPod(from)) return Place{p->cgroup, p->netns};
+  if (text == "internet") return Place{lab.inet.cgroup, lab.inet.netns};
+  if (const LabPod* p = lab.FindPod(text)) return Place{p->cgroup, p->netns, true};
   return absl::NotFoundError(
-      absl::StrCat("--from ", from, ": no such pod in the lab (NS/POD, node:NAME or internet)"));
+      absl::StrCat(flag, " ", text, ": no such pod in the lab (NS/POD, node:NAME or internet)"));
 }
 
-absl::StatusOr<std::string> AddressOf(const LabState& lab, const std::string& to) {
-  if (const LabPod* p = lab.FindPod(to)) return p->ip;
-  if (policy::ParseIp(to).ok()) return to;
-  return absl::NotFoundError(
-      absl::StrCat("--to ", to, ": no such pod in the lab, and not an address"));
+// The pod's address of `family` (4 or 6), or "".
+const std::string& PodAddress(const LabPod& pod, int family) {
+  return family == 6 ? pod.ip6 : pod.ip;
+}
+
+// What a probe connects to.
+struct Target {
+  std::string ip;
+  int family = 4;
+};
+
+// The address `to` names: a pod's, of `family`; or `to` itself, which must be of `family`.
+absl::StatusOr<Target> TargetOf(const LabState& lab, const std::string& to, int family) {
+  if (const LabPod* p = lab.FindPod(to)) {
+    if (family == 0) family = p->ip.empty() ? 6 : 4;
+    if (PodAddress(*p, family).empty())
+      return absl::NotFoundError(
+          absl::StrCat("--to ", to, ": the pod has no IPv", family, " address (--family)"));
+    return Target{PodAddress(*p, family), family};
+  }
+  auto ip = policy::ParseIp(to);
+  if (!ip.ok())
+    return absl::NotFoundError(
+        absl::StrCat("--to ", to, ": no such pod in the lab, and not an address"));
+  int is = static_cast<int>(ip->family);
+  if (family != 0 && family != is)
+    return absl::InvalidArgumentError(
+        absl::StrCat("--to ", to, " is an IPv", is, " address, but --family is ", family));
+  return Target{to, is};
 }
 
 absl::StatusOr<ProbeReport> Probe(const LabState& lab, const ProbeSpec& s) {
-  WD_ASSIGN_OR_RETURN(Place place, PlaceOf(lab, s.from));
-  WD_ASSIGN_OR_RETURN(std::string addr, AddressOf(lab, s.to));
-  ProbeResult r = ProbeFrom(place.cgroup, place.netns, addr, s.port, s.udp, s.timeout_ms);
-  return ProbeReport{
-      s.from, s.to, s.port, s.udp ? "UDP" : "TCP", r.allowed(), OutcomeName(r.outcome), r.detail};
+  WD_ASSIGN_OR_RETURN(Place place, PlaceOf(lab, s.from, "--from"));
+  WD_ASSIGN_OR_RETURN(Target target, TargetOf(lab, s.to, s.family));
+  ProbeResult r = ProbeFrom(place.cgroup, place.netns, target.ip, s.port, s.udp, s.timeout_ms);
+  return ProbeReport{.from = s.from,
+                     .to = s.to,
+                     .port = s.port,
+                     .protocol = s.udp ? "UDP" : "TCP",
+                     .family = target.family,
+                     .allowed = r.allowed(),
+                     .outcome = OutcomeName(r.outcome),
+                     .detail = r.detail};
 }
 
-// Every ordered pair of distinct pods, for each port and protocol.
-std::vector<ProbeSpec> MatrixSpecs(const LabState& lab, const std::vector<int>& ports,
-                                   const std::vector<std::string>& protocols, int timeout_ms) {
-  std::vector<std::string> keys;
-  for (const auto& p : lab.pods) keys.push_back(p.key);
-  std::sort(keys.begin(), keys.end());
+// The matrix's families: as asked, or both when a pod has an IPv6 address, else IPv4.
+std::vector<int> MatrixFamilies(const LabState& lab, const std::vector<int>& asked) {
+  if (!asked.empty()) return asked;
+  bool v6 =
+      std::any_of(lab.pods.begin(), lab.pods.end(), [](const LabPod& p) { return !p.ip6.empty(); });
+  return v6 ? std::vector<int>{4, 6} : std::vector<int>{4};
+}
+
+// Every ordered pair of distinct pods with addresses of the family, for each family, port and
+// protocol.
+std::vector<ProbeSpec> MatrixSpecs(const LabState& lab, const MatrixSpec& m) {
+  std::vector<const LabPod*> pods;
+  for (const auto& p : lab.pods) pods.push_back(&p);
+  std::sort(pods.begin(), pods.end(),
+            [](const LabPod* a, const LabPod* b) { return a->key < b->key; });
   std::vector<ProbeSpec> specs;
-  for (int port : ports) {
-    for (const auto& proto : protocols) {
-      for (const auto& a : keys) {
-        for (const auto& b : keys) {
-          if (a != b) specs.push_back(ProbeSpec{a, b, port, proto == "UDP", timeout_ms});
+  for (int family : MatrixFamilies(lab, m.families)) {
+    for (int port : m.ports) {
+      for (const auto& proto : m.protocols) {
+        for (const LabPod* a : pods) {
+          for (const LabPod* b : pods) {
+            if (a == b || PodAddress(*a, family).empty() || PodAddress(*b, family).empty())
+              continue;
+            specs.push_back(ProbeSpec{a->key, b->key, port, proto == "UDP", m.timeout_ms, family});
+          }
         }
       }
     }
@@ -214,12 +261,24 @@ absl::StatusOr<ProbeReport> LabProbe(const std::string& state_dir, const ProbeSp
   return Probe(lab, spec);
 }
 
+absl::StatusOr<int> LabExec(const std::string& state_dir, const ExecSpec& spec) {
+  auto lab = ReadLabState(state_dir);
+  if (!lab.ok())
+    return absl::Status(lab.status().code(),
+                        absl::StrCat("--state ", state_dir, ": ", lab.status().message()));
+  WD_ASSIGN_OR_RETURN(Place place, PlaceOf(*lab, spec.in, "--in"));
+  if (spec.argv.empty())
+    return absl::InvalidArgumentError(
+        "no command: give it after --, as in `lab exec --in NS/POD -- CMD`");
+  ExecPlace where{place.cgroup, place.netns, std::nullopt};
+  if (place.pod && !spec.privileged) where.capabilities = common::kContainerDefaultCapabilities;
+  return RunIn(where, spec.argv);
+}
+
 absl::StatusOr<std::vector<ProbeReport>> LabMatrix(const std::string& state_dir,
-                                                   const std::vector<int>& ports,
-                                                   const std::vector<std::string>& protocols,
-                                                   int timeout_ms, int parallel) {
+                                                   const MatrixSpec& spec) {
   WD_ASSIGN_OR_RETURN(LabState lab, ReadLabState(state_dir));
-  std::vector<ProbeSpec> specs = MatrixSpecs(lab, ports, protocols, timeout_ms);
+  std::vector<ProbeSpec> specs = MatrixSpecs(lab, spec);
   std::vector<ProbeReport> out(specs.size());
   std::atomic<size_t> next{0};
   absl::Status first_error;
@@ -236,7 +295,7 @@ absl::StatusOr<std::vector<ProbeReport>> LabMatrix(const std::string& state_dir,
     }
   };
   std::vector<std::thread> workers;
-  for (int w = 0; w < std::max(1, parallel); ++w) workers.emplace_back(work);
+  for (int w = 0; w < std::max(1, spec.parallel); ++w) workers.emplace_back(work);
   for (auto& t : workers) t.join();
   if (!first_error.ok()) return first_error;
   return out;

@@ -12,10 +12,10 @@
 namespace warden::lab {
 namespace {
 
-// The first IPv4 address of `ips`, or "".
-std::string FirstV4(const std::vector<policy::IpAddress>& ips) {
+// The first address of `family` in `ips`, or "".
+std::string FirstOf(policy::Family family, const std::vector<policy::IpAddress>& ips) {
   for (const auto& a : ips) {
-    if (a.family == policy::Family::kV4) return a.ToString();
+    if (a.family == family) return a.ToString();
   }
   return "";
 }
@@ -36,6 +36,7 @@ LabNode PlanNode(size_t index, const std::string& name, const policy::ClusterSta
   n.name = name;
   n.netns = NodeNetns(index);
   n.ip = NodeFabricIp(index);
+  n.ip6 = NodeFabricIp6(index);
   n.pool = "default";
   n.cgroup = absl::StrCat(lab_cgroup, "/", name);
   n.system_cgroup = n.cgroup + "/system";
@@ -43,7 +44,8 @@ LabNode PlanNode(size_t index, const std::string& name, const policy::ClusterSta
   auto it = cluster.nodes.find(name);
   if (it == cluster.nodes.end()) return n;
   const policy::Node& node = it->second;
-  if (std::string ip = FirstV4(node.addresses); !ip.empty()) n.ip = ip;
+  if (std::string ip = FirstOf(policy::Family::kV4, node.addresses); !ip.empty()) n.ip = ip;
+  if (std::string ip = FirstOf(policy::Family::kV6, node.addresses); !ip.empty()) n.ip6 = ip;
   for (const auto& c : node.pod_cidrs) n.pod_cidrs.push_back(c.ToString());
   if (policy::IsGatewayPool(node)) n.pool = policy::kGatewayPool;
   return n;
@@ -52,9 +54,10 @@ LabNode PlanNode(size_t index, const std::string& name, const policy::ClusterSta
 // The `index`th pod of the lab, or nullopt for a pod the lab does not create.
 std::optional<LabPod> PlanPod(size_t index, const policy::Pod& pod, const LabState& lab) {
   if (pod.host_network || pod.node_name.empty()) return std::nullopt;
-  std::string ip = FirstV4(pod.ips);
-  if (ip.empty()) {
-    common::Logger("lab").Warning("pod ", pod.Key(), " has no IPv4 status.podIP; not created");
+  std::string ip = FirstOf(policy::Family::kV4, pod.ips);
+  std::string ip6 = FirstOf(policy::Family::kV6, pod.ips);
+  if (ip.empty() && ip6.empty()) {
+    common::Logger("lab").Warning("pod ", pod.Key(), " has no status.podIP(s); not created");
     return std::nullopt;
   }
   const LabNode* node = lab.FindNode(pod.node_name);  // planned for every pod's nodeName
@@ -62,7 +65,7 @@ std::optional<LabPod> PlanPod(size_t index, const policy::Pod& pod, const LabSta
   return LabPod{
       pod.Key(), pod.node_name, PodNetns(index),
       // A Burstable pod's cgroup, named as kubelet (cgroupfs driver) names it.
-      common::PodCgroupPath({node->cgroup + "/kubepods"}, "burstable", pod.uid) + "/probe", ip,
+      common::PodCgroupPath({node->cgroup + "/kubepods"}, "burstable", pod.uid) + "/probe", ip, ip6,
       std::nullopt};
 }
 

@@ -1,6 +1,6 @@
 // What the lab will be, from the manifests: its nodes (the declared ones, then any a pod names)
-// and its pods (those with an IPv4 status.podIP, not hostNetwork), each with its network
-// namespace, addresses and cgroups (kubelet's cgroupfs naming). Nothing is created here.
+// and its pods (those with a status.podIP(s) of either family, not hostNetwork), each with its
+// network namespace, addresses and cgroups (kubelet's cgroupfs naming). Nothing is created here.
 #pragma once
 
 #include <string>

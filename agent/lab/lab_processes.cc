@@ -37,6 +37,9 @@ absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, const std::str
       dup2(fd, 2);
     }
     if (null >= 0) dup2(null, 0);
+    // Nothing but stdio reaches a daemon: an inherited descriptor (such as the lock `flock`
+    // holds around `lab up`) would otherwise stay open as long as the lab runs.
+    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -80,8 +83,9 @@ ServedPorts PortsToServe(const policy::Pod& pod, const std::vector<int>& extra) 
 
 absl::StatusOr<pid_t> StartEchoServers(const std::string& self, const std::string& cgroup,
                                        const std::string& netns, const ServedPorts& ports,
-                                       const std::string& log) {
+                                       const std::string& log, bool container) {
   std::vector<std::string> argv = {self, "lab", "serve", "--cgroup", cgroup, "--netns", netns};
+  if (container) argv.push_back("--container");
   if (!ports.tcp.empty()) argv.insert(argv.end(), {"--tcp", absl::StrJoin(ports.tcp, ",")});
   if (!ports.udp.empty()) argv.insert(argv.end(), {"--udp", absl::StrJoin(ports.udp, ",")});
   return Spawn(argv, log);
@@ -106,7 +110,9 @@ std::vector<std::string> ControlArgv(const std::string& self, const LabState& la
                                    "--metrics",
                                    kControlMetrics,
                                    "--cluster-cidr",
-                                   kFabricSubnet};
+                                   kFabricSubnet,
+                                   "--cluster-cidr",
+                                   kFabricSubnet6};
   AppendAllowances(&argv);
   return argv;
 }
@@ -136,7 +142,8 @@ std::vector<std::string> AgentArgv(const LabOptions& o, const std::string& self,
                  KeyPath(pki, node.name), "--tls-ca", CaPath(pki), "--tls-server-name",
                  "warden-control", "--state-dir", AgentStateDir(o.state_dir)});
   } else {
-    argv.insert(argv.end(), {"--manifests", lab.manifests, "--cluster-cidr", kFabricSubnet});
+    argv.insert(argv.end(), {"--manifests", lab.manifests, "--cluster-cidr", kFabricSubnet,
+                             "--cluster-cidr", kFabricSubnet6});
   }
   AppendAllowances(&argv);
   argv.insert(argv.end(), o.agent_args.begin(), o.agent_args.end());

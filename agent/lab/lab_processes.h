@@ -33,9 +33,10 @@ struct ServedPorts {
 };
 // A pod's container ports on their protocols, and `extra` on both TCP and UDP.
 ServedPorts PortsToServe(const policy::Pod& pod, const std::vector<int>& extra);
+// `container`: the servers keep only a container's default capabilities (a pod's servers).
 absl::StatusOr<pid_t> StartEchoServers(const std::string& self, const std::string& cgroup,
                                        const std::string& netns, const ServedPorts& ports,
-                                       const std::string& log);
+                                       const std::string& log, bool container);
 
 // The command lines of the control plane and of `node`'s agent (PKI files under `pki`).
 std::vector<std::string> ControlArgv(const std::string& self, const LabState& lab,

@@ -58,16 +58,16 @@ const auto kInternetFields =
                     F("hosts", &LabInternet::hosts));
 const auto kNodeFields =
     std::make_tuple(F("name", &LabNode::name), F("netns", &LabNode::netns), F("ip", &LabNode::ip),
-                    F("pool", &LabNode::pool), F("cgroup", &LabNode::cgroup),
-                    F("system_cgroup", &LabNode::system_cgroup), F("bpffs", &LabNode::bpffs),
-                    F("pod_cidrs", &LabNode::pod_cidrs));
+                    F("ip6", &LabNode::ip6), F("pool", &LabNode::pool),
+                    F("cgroup", &LabNode::cgroup), F("system_cgroup", &LabNode::system_cgroup),
+                    F("bpffs", &LabNode::bpffs), F("pod_cidrs", &LabNode::pod_cidrs));
 // Present when the lab runs agents.
 const auto kNodeAgentFields =
     std::make_tuple(F("metrics", &LabNode::metrics), F("agent_argv", &LabNode::agent_argv),
                     F("agent_pid", &LabNode::agent_pid));
 const auto kPodFields =
     std::make_tuple(F("key", &LabPod::key), F("node", &LabPod::node), F("netns", &LabPod::netns),
-                    F("cgroup", &LabPod::cgroup), F("ip", &LabPod::ip));
+                    F("cgroup", &LabPod::cgroup), F("ip", &LabPod::ip), F("ip6", &LabPod::ip6));
 const auto kControlFields = std::make_tuple(
     F("netns", &LabControl::netns), F("address", &LabControl::address),
     F("metrics", &LabControl::metrics), F("argv", &LabControl::argv), F("pid", &LabControl::pid));

@@ -17,7 +17,8 @@
 
 namespace warden::lab {
 
-// The "internet": a network namespace holding the TEST-NET hosts on its loopback.
+// The "internet": a network namespace holding the TEST-NET hosts (IPv4 and IPv6 addresses) on
+// its loopback.
 struct LabInternet {
   std::string netns;
   std::string cgroup;  // its servers run here
@@ -27,7 +28,7 @@ struct LabInternet {
 struct LabNode {
   std::string name;
   std::string netns;
-  std::string ip;             // on the fabric
+  std::string ip, ip6;        // on the fabric
   std::string pool;           // "default" or "gateway"
   std::string cgroup;         // everything of the node; its agent's --cgroup-root
   std::string system_cgroup;  // host processes
@@ -45,7 +46,8 @@ struct LabPod {
   std::string node;
   std::string netns;
   std::string cgroup;  // where its processes (echo servers, probes) run
-  std::string ip;
+  // Its addresses from status.podIP(s): at least one of the two is set.
+  std::string ip, ip6;
   std::optional<pid_t> server_pid;  // its echo servers, when it serves any port
 };
 

@@ -11,28 +11,20 @@
 
 #include "absl/status/status.h"
 #include "agent/nodestate/node_state.h"
-#include "agent/policy/cluster.h"
 
 namespace warden::node {
-
-struct DesiredState {
-  nodestate::NodeState node;
-  // The cluster the state was cut from, when the source has it (manifests mode): the verdict
-  // log then names the NetworkPolicy behind each verdict.
-  std::shared_ptr<const policy::ClusterState> cluster;
-};
 
 class DesiredStateSource {
  public:
   // Puts a state in force: OK once it is; an error when it is refused (the state in force
   // stays), which goes back to where the state came from.
-  using Enforce = std::function<absl::Status(const DesiredState&)>;
+  using Enforce = std::function<absl::Status(const nodestate::NodeState&)>;
 
   virtual ~DesiredStateSource() = default;
   // The state to enforce from the start, if the source has one now (the manifests, compiled;
   // the state saved by the last run). Without one, tables an earlier agent left in force stay
   // as they are until the source delivers.
-  virtual std::optional<DesiredState> Initial() = 0;
+  virtual std::optional<nodestate::NodeState> Initial() = 0;
   // Delivers every later state through `enforce`, from a thread of its own or from Tick().
   virtual void Start(Enforce enforce) = 0;
   // Called from the agent's loop, every tick.

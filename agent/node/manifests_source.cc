@@ -9,7 +9,7 @@ namespace warden::node {
 ManifestsSource::ManifestsSource(std::string node, nodestate::PipelineOptions opts)
     : node_(std::move(node)), log_("warden node " + node_), pipeline_(std::move(opts)) {}
 
-std::optional<DesiredState> ManifestsSource::Load() {
+std::optional<nodestate::NodeState> ManifestsSource::Load() {
   nodestate::DesiredStatePipeline::Result r = pipeline_.Run();
   manifest_errors_ = r.errors.size();
   for (const auto& e : r.errors) log_.Warning("manifest error: ", e.ToString());
@@ -19,14 +19,14 @@ std::optional<DesiredState> ManifestsSource::Load() {
     log_.Error("keeping the state in force: ", r.status.message());
     return std::nullopt;
   }
-  return DesiredState{r.cluster->NodeStateOf(node_), r.cluster->state()};
+  return r.cluster->NodeStateOf(node_);
 }
 
-std::optional<DesiredState> ManifestsSource::Initial() { return Load(); }
+std::optional<nodestate::NodeState> ManifestsSource::Initial() { return Load(); }
 
 void ManifestsSource::Tick() {
   if (!enforce_ || !pipeline_.Changed()) return;
-  std::optional<DesiredState> d = Load();
+  std::optional<nodestate::NodeState> d = Load();
   if (!d) return;
   if (absl::Status st = enforce_(*d); !st.ok())
     log_.Error("the manifests' state was refused, keeping the one in force: ", st.message());

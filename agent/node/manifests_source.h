@@ -16,14 +16,14 @@ class ManifestsSource : public DesiredStateSource {
  public:
   ManifestsSource(std::string node, nodestate::PipelineOptions opts);
 
-  std::optional<DesiredState> Initial() override;
+  std::optional<nodestate::NodeState> Initial() override;
   void Start(Enforce enforce) override { enforce_ = std::move(enforce); }
   void Tick() override;
   void AppendMetrics(const std::string& labels, std::string* out) const override;
 
  private:
   // Runs the pipeline; the node's state, or nothing when the compile failed.
-  std::optional<DesiredState> Load();
+  std::optional<nodestate::NodeState> Load();
 
   std::string node_;
   common::Logger log_;

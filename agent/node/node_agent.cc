@@ -21,7 +21,10 @@ int64_t NowNs(clockid_t clock) {
 }  // namespace
 
 NodeAgent::NodeAgent(NodeAgentOptions opts, std::unique_ptr<DesiredStateSource> source)
-    : opts_(std::move(opts)), source_(std::move(source)), log_("warden node " + opts_.node) {}
+    : opts_(std::move(opts)),
+      source_(std::move(source)),
+      log_("warden node " + opts_.node),
+      capabilities_(log_) {}
 
 absl::StatusOr<std::unique_ptr<NodeAgent>> NodeAgent::Create(
     const NodeAgentOptions& opts, std::unique_ptr<DesiredStateSource> source) {
@@ -58,9 +61,9 @@ absl::StatusOr<bool> NodeAgent::Reconcile() {
   return ReconcileLocked();
 }
 
-absl::Status NodeAgent::Enforce(const DesiredState& d) {
+absl::Status NodeAgent::Enforce(const nodestate::NodeState& d) {
   std::lock_guard<std::mutex> l(mu_);
-  std::optional<DesiredState> before = std::move(desired_);
+  std::optional<nodestate::NodeState> before = std::move(desired_);
   desired_ = d;
   ++desired_gen_;
   absl::StatusOr<bool> r = ReconcileLocked();
@@ -99,6 +102,7 @@ const std::vector<LocalPod>& NodeAgent::ScanPods(const nodestate::NodeState& wan
   if (looking_for == scanned_for_ && now - last_scan_ < max_age) return scanned_local_;
   last_scan_ = now;
   scanned_local_.clear();
+  scanned_paths_.clear();
   scanned_missing_ = 0;
   for (const auto& [key, pod] : want.pods) {
     auto path = common::FindPodCgroup(kubepods, pod.uid);
@@ -107,7 +111,9 @@ const std::vector<LocalPod>& NodeAgent::ScanPods(const nodestate::NodeState& wan
       continue;
     }
     auto id = common::CgroupId(*path);
-    if (id.ok()) scanned_local_.push_back(LocalPod{key, *id});
+    if (!id.ok()) continue;
+    scanned_local_.push_back(LocalPod{key, *id});
+    scanned_paths_[key] = *path;
   }
   scanned_for_ = std::move(looking_for);
   return scanned_local_;
@@ -118,7 +124,7 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
   fallback.node = opts_.node;
   fallback.pool = opts_.pool;
   fallback.allowances = opts_.allowances;
-  const nodestate::NodeState& want = desired_ ? desired_->node : fallback;
+  const nodestate::NodeState& want = desired_ ? *desired_ : fallback;
   if (desired_) NotePool(want.pool);
   // Pod cgroups come and go far less often than ticks: with nothing new to apply, rescan them
   // once a second (a pod whose cgroup is not seen yet stays unknown, denied, meanwhile).
@@ -189,7 +195,7 @@ absl::StatusOr<bool> NodeAgent::ApplyTables(const nodestate::NodeState& want,
 }
 
 absl::Status NodeAgent::Start() {
-  if (std::optional<DesiredState> initial = source_->Initial()) {
+  if (std::optional<nodestate::NodeState> initial = source_->Initial()) {
     std::lock_guard<std::mutex> l(mu_);
     desired_ = std::move(*initial);
     ++desired_gen_;
@@ -213,7 +219,7 @@ absl::Status NodeAgent::Start() {
   log_.Info(adopted ? "adopted " : "attached ", attached.size(), " programs on ", opts_.cgroup_root,
             " (", stats_.local_pods.load(), " local pods, generation ", stats_.generation.load(),
             ")");
-  source_->Start([this](const DesiredState& d) { return Enforce(d); });
+  source_->Start([this](const nodestate::NodeState& d) { return Enforce(d); });
   if (!opts_.metrics_address.empty()) {
     auto http = common::HttpServer::Start(opts_.metrics_address, [this](const std::string& path) {
       if (path != "/metrics") return common::HttpResponse{404, "text/plain", "not found\n"};
@@ -231,8 +237,7 @@ void NodeAgent::DrainEvents(int timeout_ms) {
   if (!st.ok()) log_.Warning("reading events: ", st.message());
   if (events.empty()) return;
   std::lock_guard<std::mutex> l(mu_);
-  EventContext ctx{opts_.node, desired_ ? desired_->cluster.get() : nullptr,
-                   desired_ ? &desired_->node : nullptr, &pod_by_cgroup_};
+  EventContext ctx{opts_.node, desired_ ? &*desired_ : nullptr, &pod_by_cgroup_};
   for (const auto& e : events) {
     ++stats_.events;
     std::string line = VerdictLogLine(e, static_cast<int64_t>(e.timestamp_ns) + offset, ctx);
@@ -241,11 +246,25 @@ void NodeAgent::DrainEvents(int timeout_ms) {
   fflush(log_file_);
 }
 
+void NodeAgent::CheckCapabilities() {
+  std::vector<std::pair<std::string, std::string>> pods;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    pods.assign(scanned_paths_.begin(), scanned_paths_.end());
+  }
+  capabilities_.Check(pods);  // reads /proc: outside the lock
+}
+
 void NodeAgent::Run(const std::atomic<bool>& stop) {
+  auto last_check = std::chrono::steady_clock::time_point{};
   while (!stop.load()) {
     source_->Tick();
     auto r = Reconcile();
     if (!r.ok()) log_.Warning("keeping the tables in force: ", r.status().message());
+    if (std::chrono::steady_clock::now() - last_check >= std::chrono::seconds(10)) {
+      CheckCapabilities();
+      last_check = std::chrono::steady_clock::now();
+    }
     DrainEvents(opts_.interval_ms);
   }
 }
@@ -285,6 +304,7 @@ std::string NodeAgent::RenderMetrics() const {
   gauge("warden_events_total", "Verdict events logged.", "counter", stats_.events.load());
   gauge("warden_last_apply_timestamp_ms", "Wall-clock time of the last table update.", "gauge",
         static_cast<uint64_t>(stats_.last_apply_unix_ms.load()));
+  capabilities_.AppendMetrics(node, &out);
   source_->AppendMetrics(node, &out);
   return out;
 }

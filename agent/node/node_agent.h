@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -24,6 +25,7 @@
 #include "agent/common/http_server.h"
 #include "agent/common/log.h"
 #include "agent/datapath/bpf_datapath.h"
+#include "agent/node/capability_watch.h"
 #include "agent/node/desired_source.h"
 #include "agent/node/pod_cgroups.h"
 #include "agent/node/tables_builder.h"
@@ -64,7 +66,10 @@ class NodeAgent {
   // One reconcile; returns whether new tables were applied.
   absl::StatusOr<bool> Reconcile();
   // Puts `d` in force, or refuses it (the error says why) and keeps what is in force.
-  absl::Status Enforce(const DesiredState& d);
+  absl::Status Enforce(const nodestate::NodeState& d);
+  // Reports local pods whose processes hold NET_RAW or NET_ADMIN (capability_watch.h). Run
+  // every 10 s.
+  void CheckCapabilities();
   void DrainEvents(int timeout_ms);
 
   const AgentStats& stats() const { return stats_; }
@@ -89,7 +94,7 @@ class NodeAgent {
   common::Logger log_;
   std::unique_ptr<datapath::BpfDatapath> dp_;
   std::mutex mu_;  // one reconcile at a time (the agent loop, the source's deliveries)
-  std::optional<DesiredState> desired_;
+  std::optional<nodestate::NodeState> desired_;
   // No desired state yet: leave an earlier agent's tables alone.
   bool keep_existing_ = false;
   uint64_t desired_gen_ = 0;  // bumped whenever desired_ changes
@@ -102,9 +107,11 @@ class NodeAgent {
   // The last pod cgroup scan: which pods (key, uid) it looked for, and what it found.
   std::vector<std::pair<std::string, std::string>> scanned_for_;
   std::vector<LocalPod> scanned_local_;
+  std::map<std::string, std::string> scanned_paths_;  // pod -> its cgroup directory
   uint64_t scanned_missing_ = 0;
   absl::flat_hash_map<uint64_t, std::string> pod_by_cgroup_;
   std::optional<uint8_t> noted_pool_;
+  CapabilityWatch capabilities_;
   FILE* log_file_ = nullptr;
   std::unique_ptr<common::HttpServer> http_;
   AgentStats stats_;

@@ -33,7 +33,7 @@ std::string SyncSource::StatePath() const {
   return state_dir_.empty() ? "" : absl::StrCat(state_dir_, "/", opts_.node, ".state");
 }
 
-std::optional<DesiredState> SyncSource::Initial() {
+std::optional<nodestate::NodeState> SyncSource::Initial() {
   if (StatePath().empty()) return std::nullopt;
   absl::StatusOr<nodestate::NodeState> saved = nodestate::LoadNodeState(StatePath());
   if (!saved.ok()) {
@@ -47,13 +47,13 @@ std::optional<DesiredState> SyncSource::Initial() {
   }
   held_ = *saved;
   log_.Info("enforcing saved version ", held_.version, " until the control plane answers");
-  return DesiredState{std::move(*saved), nullptr};
+  return std::move(*saved);
 }
 
 void SyncSource::Start(Enforce enforce) {
   client_ = std::make_unique<SyncClient>(
       opts_, held_, [this, enforce = std::move(enforce)](const nodestate::NodeState& s) {
-        absl::Status st = enforce(DesiredState{s, nullptr});
+        absl::Status st = enforce(s);
         if (st.ok() && !StatePath().empty()) Save(s);
         return st;
       });

@@ -26,7 +26,7 @@ class SyncSource : public DesiredStateSource {
                                                             std::string state_dir);
   ~SyncSource() override;
 
-  std::optional<DesiredState> Initial() override;
+  std::optional<nodestate::NodeState> Initial() override;
   void Start(Enforce enforce) override;
   void Stop() override;
   void AppendMetrics(const std::string& labels, std::string* out) const override;

@@ -39,6 +39,53 @@ std::string Rfc3339(int64_t ns) {
   return out;
 }
 
+// A pod as the policy model needs it (namespace, labels, account, named ports, addresses), made
+// from what a node state says of its identity: for pods of this node and peers alike.
+std::optional<policy::Pod> PodOf(const nodestate::NodeState& s, uint32_t identity,
+                                 const std::string& key, std::vector<policy::IpAddress> ips) {
+  auto id = s.identities->find(identity);
+  if (id == s.identities->end()) return std::nullopt;
+  policy::Pod pod;
+  pod.ns = id->second.ns;
+  pod.name = key.empty() ? "" : key.substr(key.find('/') + 1);
+  pod.labels = id->second.labels;
+  pod.service_account = id->second.service_account;
+  for (const auto& np : id->second.named_ports)
+    pod.ports.push_back(policy::ContainerPort{np.name, np.port, np.protocol});
+  pod.ips = std::move(ips);
+  return pod;
+}
+
+// The NetworkPolicy that allowed, or those that isolate the pod: what the model says of the
+// event's flow over the policies and namespaces the state in force was compiled from.
+std::string PolicyOf(const nodestate::NodeState& s, const std::string& pod_key, const wd_event& e,
+                     const std::string& remote_text) {
+  auto sched = s.pods.find(pod_key);
+  if (sched == s.pods.end()) return "";
+  std::optional<policy::Pod> local =
+      PodOf(s, sched->second.identity, pod_key, sched->second.addresses);
+  if (!local) return "";
+  policy::Endpoint peer;
+  std::optional<policy::Pod> remote;
+  if (auto ip = policy::ParseIp(remote_text); ip.ok()) {
+    peer.ip = *ip;
+    auto host = s.ipcache->find(policy::HostPrefix(*ip));
+    if (host != s.ipcache->end()) remote = PodOf(s, host->second.identity, "", {*ip});
+    if (remote) peer.pod = &*remote;
+  }
+  policy::ClusterState objects;
+  objects.namespaces = s.namespaces;
+  // Only the policies of the pod's own namespace can select it.
+  if (auto block = s.network_policies.find(local->ns); block != s.network_policies.end()) {
+    for (const auto& [name, np] : *block->second) objects.policies.emplace(np.Key(), np);
+  }
+  const bool egress = e.direction == WD_DIR_EGRESS;
+  policy::L4 l4{policy::ProtocolOfIpNumber(e.protocol), egress ? e.remote_port : e.local_port};
+  auto d = policy::Model(objects).Evaluate(
+      egress ? policy::Direction::kEgress : policy::Direction::kIngress, *local, peer, l4);
+  return d.allowed ? d.allowing_policy : absl::StrJoin(d.isolating_policies, ",");
+}
+
 }  // namespace
 
 std::string VerdictLogLine(const wd_event& e, int64_t wall_ns, const EventContext& ctx) {
@@ -48,13 +95,11 @@ std::string VerdictLogLine(const wd_event& e, int64_t wall_ns, const EventContex
   json j;
   j["time"] = Rfc3339(wall_ns);
   j["node"] = ctx.node;
-  const policy::Pod* pod = nullptr;
   std::string pod_key;
   if (ctx.pod_by_cgroup) {
     auto it = ctx.pod_by_cgroup->find(e.cgroup_id);
     if (it != ctx.pod_by_cgroup->end()) pod_key = it->second;
   }
-  if (!pod_key.empty() && ctx.state) pod = ctx.state->FindPod(pod_key);
   if (!pod_key.empty()) {
     size_t slash = pod_key.find('/');
     j["namespace"] = pod_key.substr(0, slash);
@@ -84,19 +129,9 @@ std::string VerdictLogLine(const wd_event& e, int64_t wall_ns, const EventContex
   j["verdict"] = e.verdict == WD_VERDICT_ALLOW ? "allow" : "deny";
   j["reason"] = datapath::ReasonName(e.reason);
   // Which NetworkPolicy: the model names the allowing one, or the ones that isolate the pod.
-  if (pod && ctx.state &&
+  if (!pod_key.empty() && ctx.desired &&
       (e.reason == WD_REASON_ALLOW_POLICY || e.reason == WD_REASON_DENY_POLICY)) {
-    std::optional<policy::Protocol> proto = policy::ProtocolOfIpNumber(e.protocol);
-    policy::Endpoint ep;
-    if (auto ip = policy::ParseIp(remote); ip.ok()) {
-      ep.ip = *ip;
-      ep.pod = ctx.state->FindPodByIp(*ip);
-    }
-    policy::L4 l4{proto, egress ? e.remote_port : e.local_port};
-    policy::Model model(*ctx.state);
-    auto d = model.Evaluate(egress ? policy::Direction::kEgress : policy::Direction::kIngress, *pod,
-                            ep, l4);
-    j["policy"] = d.allowed ? d.allowing_policy : absl::StrJoin(d.isolating_policies, ",");
+    j["policy"] = PolicyOf(*ctx.desired, pod_key, e, remote);
   }
   return j.dump();
 }

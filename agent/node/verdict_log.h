@@ -9,15 +9,15 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "agent/nodestate/node_state.h"
-#include "agent/policy/cluster.h"
 #include "warden_structs.h"
 
 namespace warden::node {
 
 struct EventContext {
   std::string node;
-  const policy::ClusterState* state = nullptr;    // when known (manifests mode): names policies
-  const nodestate::NodeState* desired = nullptr;  // the state in force: names pods
+  // The state in force: names pods, accounts and (from the NetworkPolicies and namespaces it
+  // was compiled from) the policy behind a verdict, whichever source it came from.
+  const nodestate::NodeState* desired = nullptr;
   const absl::flat_hash_map<uint64_t, std::string>* pod_by_cgroup =
       nullptr;  // pod cgroup id -> "ns/name"
 };

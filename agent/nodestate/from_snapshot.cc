@@ -21,7 +21,8 @@ IdentityMap PodIdentities(const policy::Snapshot& snap) {
   IdentityMap ids;
   for (const auto& id : snap.identities) {
     if (id.kind != policy::IdentityKind::kPod) continue;
-    ids[id.id] = IdentityRecord{id.name, id.ns, id.service_account, id.labels, id.isolated};
+    ids[id.id] =
+        IdentityRecord{id.name, id.ns, id.service_account, id.labels, id.isolated, id.named_ports};
   }
   return ids;
 }
@@ -65,6 +66,46 @@ void PolicyBlocks(const policy::Snapshot& snap, const SharedParts* previous, Sha
   }
 }
 
+// The namespaces and each namespace's NetworkPolicies, without where they were read (a policy
+// moved within its file is the same policy); a namespace's block is the previous one when equal,
+// and everything is when the cluster state's maps are the ones the previous parts came from.
+void Objects(const policy::ClusterState& state, const SharedParts* previous, SharedParts* parts) {
+  parts->namespaces_from = state.namespaces.Pin();
+  parts->policies_from = state.policies.Pin();
+  if (previous && previous->namespaces_from == parts->namespaces_from) {
+    parts->namespaces = previous->namespaces;
+  } else {
+    std::map<std::string, policy::Namespace> nss;
+    for (const auto& [name, ns] : state.namespaces) {
+      policy::Namespace bare;
+      bare.name = name;
+      bare.labels = ns.labels;
+      nss.emplace(name, std::move(bare));
+    }
+    parts->namespaces = std::move(nss);
+    if (previous && previous->namespaces == parts->namespaces)
+      parts->namespaces = previous->namespaces;
+  }
+  if (previous && previous->policies_from == parts->policies_from) {
+    parts->network_policies = previous->network_policies;
+    return;
+  }
+  std::map<std::string, NetworkPolicyBlock> blocks;
+  for (const auto& [key, np] : state.policies) {
+    policy::NetworkPolicy bare = np;
+    bare.source = {};
+    blocks[np.ns].emplace(np.name, std::move(bare));
+  }
+  for (auto& [ns, block] : blocks) {
+    const Shared<NetworkPolicyBlock>* old = nullptr;
+    if (previous) {
+      auto it = previous->network_policies.find(ns);
+      if (it != previous->network_policies.end()) old = &it->second;
+    }
+    parts->network_policies.emplace(ns, Reuse(std::move(block), old));
+  }
+}
+
 SharedParts::PodsByNode PodsByNode(const policy::ClusterState& state,
                                    const policy::Snapshot& snap) {
   // state.pods and snap.pods are both ordered by key: walk them together.
@@ -85,6 +126,7 @@ SharedParts ComputeSharedParts(const policy::ClusterState& state, const policy::
                                const SharedParts* previous) {
   SharedParts parts;
   parts.identities = Reuse(PodIdentities(snap), previous ? &previous->identities : nullptr);
+  Objects(state, previous, &parts);
   parts.portsets = Reuse(snap.portsets, previous ? &previous->portsets : nullptr);
   parts.policy_build = snap.policy_build;
   PolicyBlocks(snap, previous, &parts);
@@ -112,6 +154,7 @@ NodeState ComputeNodeState(const policy::ClusterState& state, const SharedParts&
   s.identities = parts.identities;
   s.ipcache = parts.ipcache;
   s.portsets = parts.portsets;
+  s.namespaces = parts.namespaces;
   auto on = parts.pods_by_node->find(node);
   if (on == parts.pods_by_node->end()) return s;
   const std::string gw_prefix = options.gateway_namespace + "/";
@@ -119,6 +162,9 @@ NodeState ComputeNodeState(const policy::ClusterState& state, const SharedParts&
   for (const auto& [key, rec] : on->second) {
     auto it = pods.emplace_hint(pods.end(), key, rec);
     it->second.gateway = !options.gateway_namespace.empty() && key.rfind(gw_prefix, 0) == 0;
+    const std::string ns = key.substr(0, key.find('/'));
+    if (auto b = parts.network_policies.find(ns); b != parts.network_policies.end())
+      s.network_policies.emplace(ns, b->second);
     if (s.policy.count(rec.identity)) continue;
     if (auto b = parts.policy.find(rec.identity); b != parts.policy.end())
       s.policy.emplace(rec.identity, b->second);

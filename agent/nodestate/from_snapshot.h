@@ -26,6 +26,11 @@ struct SharedParts {
   // pods not scheduled yet.
   using PodsByNode = std::map<std::string, std::vector<std::pair<std::string, ScheduledPod>>>;
   Shared<PodsByNode> pods_by_node;
+  NamespaceMap namespaces;
+  std::map<std::string, Shared<NetworkPolicyBlock>> network_policies;  // every namespace's
+  // The cluster state's maps the two above were made from (kept, so that their identity means
+  // "unchanged" for the next compile).
+  std::shared_ptr<const void> namespaces_from, policies_from;
   std::shared_ptr<const void> base;          // the snapshot's base (policy::Snapshot::base)
   std::shared_ptr<const void> policy_build;  // and its policy_build
 };

@@ -14,6 +14,7 @@
 #include "agent/common/shared.h"
 #include "agent/policy/allowance.h"
 #include "agent/policy/labels.h"
+#include "agent/policy/objects.h"
 #include "agent/policy/port_sets.h"
 #include "agent/policy/snapshot.h"
 
@@ -25,7 +26,8 @@ using common::Shared;
 struct IdentityRecord {
   std::string name, ns, service_account;
   policy::Labels labels;
-  uint8_t isolated = 0;  // WD_ISOLATED_*
+  uint8_t isolated = 0;                        // WD_ISOLATED_*
+  std::vector<policy::NamedPort> named_ports;  // the container ports its pods name
   bool operator==(const IdentityRecord&) const = default;
 };
 
@@ -45,6 +47,12 @@ using IpcacheMap = absl::btree_map<policy::Cidr, wd_ipcache_value>;
 // One local identity's policy entries.
 using PolicyBlock = absl::btree_map<policy::PolicyKey, wd_policy_value>;
 using PodMap = absl::btree_map<std::string, ScheduledPod>;  // by "ns/name"
+// The objects the policy entries were compiled from, without where they were read: the verdict
+// log names the NetworkPolicy behind a verdict from them. Every namespace (peers are selected by
+// their labels), and the NetworkPolicies of the namespaces the node's pods are in (only those
+// select them), a block per namespace.
+using NamespaceMap = common::SharedMap<std::map<std::string, policy::Namespace>>;
+using NetworkPolicyBlock = std::map<std::string, policy::NetworkPolicy>;  // by name
 
 // Versions of a node's state share the cluster-wide parts (identity catalogue, ipcache, port
 // sets) and each identity's policy entries (agent/common/shared.h): a new version costs what
@@ -61,6 +69,8 @@ struct NodeState {
   Shared<policy::PortsetList> portsets;
   uint8_t pool = WD_POOL_DEFAULT;
   std::vector<policy::Allowance> allowances;
+  NamespaceMap namespaces;                                             // by name
+  std::map<std::string, Shared<NetworkPolicyBlock>> network_policies;  // by namespace
 
   // Same contents, whatever the version.
   bool SameContents(const NodeState& o) const;

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/common/status_macros.h"
+#include "agent/nodestate/objects_wire.h"
 
 namespace warden::nodestate {
 
@@ -14,6 +15,9 @@ using policy::Cidr;
 using policy::Family;
 using policy::IpAddress;
 using policy::PolicyKey;
+// The objects' and prefixes' codec (objects_wire.h), beside the overloads below.
+using nodestate::FromWire;
+using nodestate::ToWire;
 
 absl::Status Bad(const std::string& m) { return absl::InvalidArgumentError(m); }
 
@@ -24,11 +28,6 @@ std::string AddrBytes(const IpAddress& a) {
                      a.family == Family::kV4 ? 4 : 16);
 }
 
-void ToWire(const Cidr& c, v1::Prefix* p) {
-  p->set_address(AddrBytes(c.addr));
-  p->set_length(c.prefix_len);
-}
-
 void ToWire(uint32_t id, const IdentityRecord& r, v1::Identity* w) {
   w->set_id(id);
   w->set_name(r.name);
@@ -37,6 +36,7 @@ void ToWire(uint32_t id, const IdentityRecord& r, v1::Identity* w) {
   for (const auto& [k, v] : r.labels) (*w->mutable_labels())[k] = v;
   w->set_isolated_ingress(r.isolated & WD_ISOLATED_INGRESS);
   w->set_isolated_egress(r.isolated & WD_ISOLATED_EGRESS);
+  for (const auto& p : r.named_ports) ToWire(p, w->add_named_ports());
 }
 
 void ToWire(const std::string& key, const ScheduledPod& r, v1::Pod* w) {
@@ -108,15 +108,6 @@ absl::StatusOr<IpAddress> AddrFrom(const std::string& b, const std::string& fiel
   }
   std::memcpy(a.bytes.data(), b.data(), b.size());
   return a;
-}
-
-absl::StatusOr<Cidr> FromWire(const v1::Prefix& p, const std::string& field) {
-  WD_ASSIGN_OR_RETURN(IpAddress a, AddrFrom(p.address(), field + ".address"));
-  if (static_cast<int>(p.length()) > a.bits())
-    return Bad(absl::StrCat(field, ".length: ", p.length(), " is longer than the address"));
-  WD_ASSIGN_OR_RETURN(Cidr c, policy::ParseCidr(absl::StrCat(a.ToString(), "/", p.length())));
-  if (c.addr != a) return Bad(absl::StrCat(field, ": host bits set"));
-  return c;
 }
 
 absl::StatusOr<PolicyKey> FromWire(const v1::PolicyKey& k, const std::string& field) {
@@ -198,8 +189,14 @@ absl::Status ApplyIdentities(const v1::Update& u, NodeState* next) {
     const auto& w = u.identities(i);
     if (w.id() < WD_ID_POD_MIN || w.id() > WD_ID_POD_MAX)
       return Bad(absl::StrCat("identities[", i, "].id: ", w.id(), " is not a pod identity"));
-    IdentityRecord r{w.name(), w.namespace_(), w.service_account(), {}, 0};
+    IdentityRecord r{w.name(), w.namespace_(), w.service_account(), {}, 0, {}};
     for (const auto& [k, v] : w.labels()) r.labels[k] = v;
+    for (int j = 0; j < w.named_ports_size(); ++j) {
+      WD_ASSIGN_OR_RETURN(
+          policy::NamedPort p,
+          FromWire(w.named_ports(j), absl::StrCat("identities[", i, "].named_ports[", j, "]")));
+      r.named_ports.push_back(std::move(p));
+    }
     r.isolated = (w.isolated_ingress() ? WD_ISOLATED_INGRESS : 0) |
                  (w.isolated_egress() ? WD_ISOLATED_EGRESS : 0);
     ids[w.id()] = std::move(r);
@@ -273,6 +270,32 @@ absl::Status ApplyPolicy(const v1::Update& u, NodeState* next) {
   return absl::OkStatus();
 }
 
+// The namespaces and NetworkPolicies the entries were compiled from (for naming policies).
+absl::Status ApplyObjects(const v1::Update& u, NodeState* next) {
+  if (u.removed_namespaces_size() || u.namespaces_size()) {
+    auto& nss = next->namespaces.Mut();
+    for (const auto& name : u.removed_namespaces()) nss.erase(name);
+    for (int i = 0; i < u.namespaces_size(); ++i) {
+      WD_ASSIGN_OR_RETURN(policy::Namespace ns,
+                          FromWire(u.namespaces(i), absl::StrCat("namespaces[", i, "]")));
+      nss[ns.name] = std::move(ns);
+    }
+  }
+  for (const auto& key : u.removed_network_policies()) {
+    const size_t slash = key.find('/');
+    auto block = next->network_policies.find(key.substr(0, slash));
+    if (slash == std::string::npos || block == next->network_policies.end()) continue;
+    block->second.Mut().erase(key.substr(slash + 1));
+    if (block->second->empty()) next->network_policies.erase(block);
+  }
+  for (int i = 0; i < u.network_policies_size(); ++i) {
+    WD_ASSIGN_OR_RETURN(policy::NetworkPolicy np,
+                        FromWire(u.network_policies(i), absl::StrCat("network_policies[", i, "]")));
+    next->network_policies[np.ns].Mut()[np.name] = std::move(np);
+  }
+  return absl::OkStatus();
+}
+
 // Every port set a policy entry names must exist. The state held was checked when it was
 // applied: unless the port sets change, only the entries this update writes need checking.
 absl::Status CheckPortsetReferences(const v1::Update& u, const NodeState& next) {
@@ -331,6 +354,10 @@ v1::Update FullUpdate(const NodeState& s) {
       [&](const PolicyKey& k, const wd_policy_value& v) { ToWire(k, v, u.add_policy()); });
   PortsetsToWire(s, &u);
   ConfigToWire(s, &u);
+  for (const auto& [_, ns] : s.namespaces) ToWire(ns, u.add_namespaces());
+  for (const auto& [_, block] : s.network_policies) {
+    for (const auto& [_, np] : *block) ToWire(np, u.add_network_policies());
+  }
   return u;
 }
 
@@ -345,6 +372,25 @@ void DiffMaps(const M& from, const M& to, Upsert upsert, Remove remove) {
   }
   for (const auto& [k, v] : from) {
     if (!to.count(k)) remove(k);
+  }
+}
+
+// Namespace by namespace, skipping the blocks both states share.
+void NetworkPolicyDelta(const NodeState& from, const NodeState& to, v1::Update* u) {
+  static const NetworkPolicyBlock kNone;
+  auto upsert = [&](const std::string&, const policy::NetworkPolicy& np) {
+    ToWire(np, u->add_network_policies());
+  };
+  auto remove = [&](const std::string& ns) {
+    return [u, ns](const std::string& name) { u->add_removed_network_policies(ns + "/" + name); };
+  };
+  for (const auto& [ns, block] : to.network_policies) {
+    auto it = from.network_policies.find(ns);
+    if (it != from.network_policies.end() && it->second.SameObject(block)) continue;
+    DiffMaps(it == from.network_policies.end() ? kNone : *it->second, *block, upsert, remove(ns));
+  }
+  for (const auto& [ns, block] : from.network_policies) {
+    if (!to.network_policies.count(ns)) DiffMaps(*block, kNone, upsert, remove(ns));
   }
 }
 
@@ -389,6 +435,13 @@ v1::Update DeltaUpdate(const NodeState& from, const NodeState& to) {
         [&](const Cidr& c) { ToWire(c, u.add_removed_ipcache()); });
   }
   PolicyDelta(from, to, &u);
+  if (!from.namespaces.SameObject(to.namespaces)) {
+    DiffMaps(
+        from.namespaces.get(), to.namespaces.get(),
+        [&](const std::string&, const policy::Namespace& ns) { ToWire(ns, u.add_namespaces()); },
+        [&](const std::string& name) { u.add_removed_namespaces(name); });
+  }
+  NetworkPolicyDelta(from, to, &u);
   if (!(from.portsets == to.portsets)) PortsetsToWire(to, &u);
   if (from.node != to.node || from.node_addresses != to.node_addresses || from.pool != to.pool ||
       !(from.allowances == to.allowances)) {
@@ -408,6 +461,7 @@ absl::Status ApplyUpdate(const v1::Update& u, NodeState* state) {
   WD_RETURN_IF_ERROR(ApplyPods(u, &next));
   WD_RETURN_IF_ERROR(ApplyIpcache(u, &next));
   WD_RETURN_IF_ERROR(ApplyPolicy(u, &next));
+  WD_RETURN_IF_ERROR(ApplyObjects(u, &next));
   WD_RETURN_IF_ERROR(CheckPortsetReferences(u, next));
   *state = std::move(next);
   return absl::OkStatus();

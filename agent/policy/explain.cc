@@ -132,6 +132,19 @@ FlowExplanation Explainer::Evaluate(End from, End to, const std::string& port_te
       absl::StrAppend(&out->reason, " [INTERNAL ERROR: the compiled tables say ",
                       tv.allowed ? "allow" : "deny", "; please report this]");
     }
+    // Direct egress to the world meets the node-pool lockdown first.
+    if (lockdown_ && dir == Direction::kEgress && remote.ip &&
+        RemoteOf(remote).identity == WD_ID_WORLD) {
+      LockdownDecision ld =
+          DecideLockdown(state_, *local.pod, *remote.ip, protocol, *port, *lockdown_);
+      out->lockdown = ld.reason;
+      if (!ld.allowed) {
+        out->allowed = false;
+        out->policy.clear();
+        out->rule = -1;
+        out->reason = ld.reason;
+      }
+    }
   };
   side(&fx.egress, Direction::kEgress, from, to, to_ep);
   side(&fx.ingress, Direction::kIngress, to, from, from_ep);

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "agent/policy/cluster.h"
+#include "agent/policy/lockdown.h"
 #include "agent/policy/lookup.h"
 #include "agent/policy/model.h"
 #include "agent/policy/snapshot.h"
@@ -24,6 +25,7 @@ struct SideReport {
   std::string policy;  // the allowing policy "ns/name", if any
   int rule = -1;
   std::vector<std::string> isolating_policies;
+  std::string lockdown;  // egress to the world: what the node-pool lockdown decided, and why
 };
 
 struct FlowExplanation {
@@ -41,8 +43,12 @@ struct FlowExplanation {
 
 class Explainer {
  public:
-  Explainer(const ClusterState& state, const Snapshot& snap)
-      : state_(state), snap_(snap), model_(state), twin_(snap) {}
+  // NetworkPolicy alone, or (with `lockdown`: the world allowances and gateway namespace the
+  // agents run with) what the kernel does: for flows from a pod to the world the node-pool
+  // lockdown comes first.
+  Explainer(const ClusterState& state, const Snapshot& snap,
+            std::optional<LockdownOptions> lockdown = std::nullopt)
+      : state_(state), snap_(snap), model_(state), twin_(snap), lockdown_(std::move(lockdown)) {}
 
   // from: "ns/pod" or an address; to: "ns/pod" or an address; port: number or port name
   // (resolved on the destination pod). Errors name the argument that is wrong.
@@ -71,6 +77,7 @@ class Explainer {
   const Snapshot& snap_;
   Model model_;
   DatapathTwin twin_;
+  std::optional<LockdownOptions> lockdown_;
 };
 
 }  // namespace warden::policy

@@ -78,7 +78,7 @@ std::optional<Node> DecodeNode(ManifestReader* r, const YAML::Node& doc) {
 
 namespace {
 
-// One entry of a container's ports; `names` holds the port names of the pod so far.
+// One entry of a container's ports; `names` holds the port names of the container so far.
 std::optional<ContainerPort> ReadContainerPort(ManifestReader* r, const YAML::Node& p,
                                                const std::string& f, std::set<std::string>* names) {
   if (!r->IsMapOrReport(p, f)) return std::nullopt;
@@ -114,20 +114,46 @@ bool IsSidecar(const YAML::Node& container) {
   return policy && policy.IsScalar() && policy.Scalar() == "Always";
 }
 
-void ReadContainerPorts(ManifestReader* r, const YAML::Node& spec, Pod* pod) {
-  std::set<std::string> names;
-  for (const std::string list_name : {"containers", "initContainers"}) {
+// A container's name: required, a DNS-1123 label, and unique among all the pod's containers of
+// every kind (`names`), as validateContainers, validateInitContainers and
+// validateEphemeralContainers require together.
+void ReadContainerName(ManifestReader* r, const YAML::Node& container, const std::string& f,
+                       std::set<std::string>* names) {
+  std::string name, nf = f + ".name";
+  if (!r->ReadString(container, "name", nf, &name) || name.empty()) {
+    if (!Present(container["name"]) || container["name"].IsScalar())
+      r->Fail(container, nf, "Required value");
+    return;
+  }
+  if (!CheckName(r, container["name"], nf, name, CheckDns1123Label)) return;
+  if (!names->insert(name).second)
+    r->Fail(container["name"], nf, absl::StrCat("Duplicate value: ", Quote(name)));
+}
+
+// Every container's name and ports. Port names need only be unique within one container (the
+// API server's validateContainerPorts runs per container), so two containers may both name a
+// port "http". The ports of containers and of sidecar init containers are the pod's; the ports
+// of other init containers are validated but serve nothing once the pod runs. Ephemeral
+// containers cannot declare ports, so only their names are read.
+void ReadContainers(ManifestReader* r, const YAML::Node& spec, Pod* pod) {
+  std::set<std::string> container_names;
+  for (const std::string list_name : {"containers", "initContainers", "ephemeralContainers"}) {
     const YAML::Node containers = spec[list_name];
     std::string cf = r->Field("spec." + list_name);
     if (!r->OptionalList(containers, cf)) continue;
     for (size_t c = 0; c < containers.size(); ++c) {
+      std::string f = IndexField(cf, c);
+      if (!r->IsMapOrReport(containers[c], f)) continue;
+      ReadContainerName(r, containers[c], f, &container_names);
+      if (list_name == "ephemeralContainers") continue;
       const YAML::Node ports = containers[c]["ports"];
-      std::string pf = IndexField(cf, c) + ".ports";
+      std::string pf = f + ".ports";
       if (!r->OptionalList(ports, pf)) continue;
-      if (list_name == "initContainers" && !IsSidecar(containers[c])) continue;
+      bool serves = list_name == "containers" || IsSidecar(containers[c]);
+      std::set<std::string> port_names;
       for (size_t i = 0; i < ports.size(); ++i) {
-        if (auto cp = ReadContainerPort(r, ports[i], IndexField(pf, i), &names))
-          pod->ports.push_back(*cp);
+        auto cp = ReadContainerPort(r, ports[i], IndexField(pf, i), &port_names);
+        if (cp && serves) pod->ports.push_back(*cp);
       }
     }
   }
@@ -142,7 +168,7 @@ void ReadPodSpec(ManifestReader* r, const YAML::Node& spec, Pod* pod) {
   }
   r->ReadString(spec, "nodeName", r->Field("spec.nodeName"), &pod->node_name);
   r->ReadBool(spec, "hostNetwork", r->Field("spec.hostNetwork"), &pod->host_network);
-  ReadContainerPorts(r, spec, pod);
+  ReadContainers(r, spec, pod);
 }
 
 // status.podIP and status.podIPs: at most one address of each family.

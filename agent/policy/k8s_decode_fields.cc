@@ -1,5 +1,8 @@
 #include "agent/policy/k8s_decode_fields.h"
 
+#include <cstddef>
+#include <map>
+
 #include "absl/strings/str_cat.h"
 #include "agent/policy/k8s_names.h"
 
@@ -36,24 +39,57 @@ std::optional<Protocol> ReadProtocol(ManifestReader* r, const YAML::Node& parent
   return std::nullopt;
 }
 
-Labels ReadLabels(ManifestReader* r, const YAML::Node& parent, const char* key,
-                  const std::string& field) {
-  Labels labels;
-  const YAML::Node n = parent[key];
-  if (!r->OptionalMap(n, field)) return labels;
+namespace {
+
+// The most bytes the keys and values of one object's annotations may hold together
+// (apimachinery's TotalAnnotationSizeLimitB).
+constexpr size_t kTotalAnnotationSizeLimit = 256 * 1024;
+
+// A map of strings (map[string]string in the API): each value a string (a plain `true` or `1` is
+// refused, as the API server's decoder does), each key checked by `check_key`, each value by
+// `check_value` when given. `what` names the values in messages ("label").
+std::map<std::string, std::string> ReadStringMap(ManifestReader* r, const YAML::Node& n,
+                                                 const std::string& field, const char* what,
+                                                 std::string (*check_key)(const std::string&),
+                                                 std::string (*check_value)(const std::string&)) {
+  std::map<std::string, std::string> out;
+  if (!r->OptionalMap(n, field)) return out;
   for (const auto& kv : n) {
     std::string k = kv.first.Scalar();
     std::string f = JoinField(field, k);
     if ((!kv.second.IsScalar() && !kv.second.IsNull()) || IsTypedPlainScalar(kv.second)) {
-      r->Fail(kv.second, f, "Invalid value: label values must be strings (quote it)");
+      r->Fail(kv.second, f,
+              absl::StrCat("Invalid value: ", what, " values must be strings (quote it)"));
       continue;
     }
     std::string v = kv.second.IsNull() ? "" : kv.second.Scalar();
-    CheckName(r, kv.first, f, k, CheckQualifiedName);
-    CheckName(r, kv.second, f, v, CheckLabelValue);
-    labels[k] = v;
+    CheckName(r, kv.first, f, k, check_key);
+    if (check_value) CheckName(r, kv.second, f, v, check_value);
+    out[k] = v;
   }
-  return labels;
+  return out;
+}
+
+// metadata.annotations: keys qualified names (in any case), values strings, and all of it
+// within kTotalAnnotationSizeLimit bytes. Warden keeps no annotation; it only refuses what the
+// API server refuses.
+void CheckAnnotations(ManifestReader* r, const YAML::Node& md, const std::string& field) {
+  const YAML::Node n = md["annotations"];
+  size_t total = 0;
+  for (const auto& [k, v] : ReadStringMap(r, n, field, "annotation", CheckAnnotationKey, nullptr))
+    total += k.size() + v.size();
+  if (total > kTotalAnnotationSizeLimit) {
+    r->Fail(n, field,
+            absl::StrCat("Too long: must have at most ", kTotalAnnotationSizeLimit,
+                         " bytes (keys and values hold ", total, ")"));
+  }
+}
+
+}  // namespace
+
+Labels ReadLabels(ManifestReader* r, const YAML::Node& parent, const char* key,
+                  const std::string& field) {
+  return ReadStringMap(r, parent[key], field, "label", CheckQualifiedName, CheckLabelValue);
 }
 
 namespace {
@@ -99,6 +135,7 @@ ObjectMeta ReadMeta(ManifestReader* r, const YAML::Node& doc, const std::string&
   CheckMetaNames(r, md, mf, kind, namespaced, m);
   r->ReadString(md, "uid", JoinField(mf, "uid"), &m.uid);
   m.labels = ReadLabels(r, md, "labels", JoinField(mf, "labels"));
+  CheckAnnotations(r, md, JoinField(mf, "annotations"));
   return m;
 }
 

@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "absl/strings/ascii.h"
+
 namespace warden::policy {
 
 namespace {
@@ -72,6 +74,10 @@ std::string CheckQualifiedName(const std::string& s) {
   std::string prefix = s.substr(0, slash);
   if (std::string why = CheckDns1123Subdomain(prefix); !why.empty()) return "prefix part " + why;
   return CheckNamePart(s.substr(slash + 1), "name part");
+}
+
+std::string CheckAnnotationKey(const std::string& s) {
+  return CheckQualifiedName(absl::AsciiStrToLower(s));
 }
 
 std::string CheckLabelValue(const std::string& s) {

@@ -14,7 +14,8 @@
 namespace warden::policy {
 
 // Every *.yaml, *.yml and *.json under `dir`, recursively, in sorted path order; hidden entries
-// (names starting with a dot) and everything below hidden directories are left out.
+// (names starting with a dot) and everything below hidden directories are left out. What cannot
+// be read as a manifest file (manifest_dir.h) is an error naming its path, and is skipped.
 LoadResult LoadManifestDir(const std::string& dir);
 
 // Loads manifests given as (file name, content) pairs, in order. For tests and other sources.

@@ -1,5 +1,6 @@
 #include "agent/policy/manifest_source.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -47,17 +48,50 @@ Texts WithLastGood(const Texts& files, const std::set<std::string>& bad, const L
   return out;
 }
 
+// `path` is `dir` or below it.
+bool AtOrBelow(const std::string& path, const std::string& dir) {
+  if (!path.starts_with(dir)) return false;
+  return path.size() == dir.size() || dir.ends_with('/') || path[dir.size()] == '/';
+}
+
+// `files` with the last valid version of each file that could not be read this time (itself
+// unreadable, or below a directory that could not be listed): one that exists but cannot be
+// read is treated as one that turned invalid, not as one deleted, so an unreadable file or
+// directory never changes what is enforced.
+Texts WithUnreadableKept(Texts files, const std::vector<ManifestError>& read_errors,
+                         const LastGood& last_good, std::vector<std::string>* notes) {
+  if (read_errors.empty()) return files;
+  std::set<std::string> read;
+  for (const auto& [p, c] : files) read.insert(p);
+  for (const auto& e : read_errors) {
+    int kept = 0;
+    // The paths starting with e.file are contiguous in the map; not all of them are below it.
+    for (auto it = last_good.lower_bound(e.file);
+         it != last_good.end() && it->first.starts_with(e.file); ++it) {
+      if (AtOrBelow(it->first, e.file) && read.insert(it->first).second) {
+        files.emplace_back(it->first, it->second);
+        ++kept;
+      }
+    }
+    if (kept > 0)
+      notes->push_back(absl::StrCat(e.file, ": cannot be read; keeping the last valid version of ",
+                                    kept, kept == 1 ? " file" : " files", " in force"));
+  }
+  std::sort(files.begin(), files.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return files;
+}
+
 }  // namespace
 
 LoadResult ManifestSource::Load() {
   std::vector<ManifestError> read_errors;
+  std::vector<std::string> read_notes;
   if (!cache_) cache_ = std::make_shared<ManifestSourceCache>();
   Texts files = ReadManifestFiles(dir_, &read_errors, &cache_->stamps);
-  if (!read_errors.empty() && files.empty()) {
-    // The directory itself is unreadable: keep everything as it was.
-    for (const auto& [p, c] : last_good_) files.emplace_back(p, c);
-  }
+  files = WithUnreadableKept(std::move(files), read_errors, last_good_, &read_notes);
   LoadResult first = LoadTexts(files, &cache_->parse);
+  first.notes.insert(first.notes.begin(), read_notes.begin(), read_notes.end());
   std::set<std::string> bad = FilesWithErrors(first);
   if (bad.empty()) {
     last_good_ = ValidFiles(files, bad);

@@ -1,8 +1,9 @@
 // A manifests directory read again and again, for long-running users (the node agent, the
 // control plane). A file that becomes invalid keeps contributing the objects of its last valid
 // version, so a bad edit never loosens (or tightens) what is enforced; its errors are still
-// reported. A file that is deleted stops contributing. Files that did not change are neither
-// read nor parsed again.
+// reported. So does a file that can no longer be read (unreadable, replaced by a FIFO or a
+// symlink loop, grown too large, below a directory that can no longer be listed). A file that is
+// deleted stops contributing. Files that did not change are neither read nor parsed again.
 #pragma once
 
 #include <map>

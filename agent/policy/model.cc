@@ -1,5 +1,7 @@
 #include "agent/policy/model.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -53,8 +55,12 @@ bool Model::PortMatches(const PolicyPort& pp, const L4& l4, const Pod* dest) {
     return l4.port >= *p && l4.port <= end;
   }
   if (!dest) return false;  // a named port resolves only on a destination pod
-  auto n = ResolveNamedPort(*dest, std::get<std::string>(pp.port), pp.protocol);
-  return n && *n == l4.port;
+  // Two containers of a pod may give a port the same name (names are unique per container
+  // only): the name stands for each of their ports, as in the compiled tables.
+  const std::string& name = std::get<std::string>(pp.port);
+  return std::any_of(dest->ports.begin(), dest->ports.end(), [&](const ContainerPort& cp) {
+    return cp.name == name && cp.protocol == pp.protocol && cp.port == l4.port;
+  });
 }
 
 bool Model::FromOwnNode(const Pod& pod, const Endpoint& remote) const {

@@ -51,6 +51,8 @@ class Model {
   bool PeerMatches(const NetworkPolicy& np, const PolicyPeer& peer, const Endpoint& ep) const;
   // `dest` is the pod receiving the traffic (resolves named ports), or null for an address.
   static bool PortMatches(const PolicyPort& pp, const L4& l4, const Pod* dest);
+  // The number of the first of `pod`'s ports with that name and protocol (a name may stand for
+  // several ports when two containers use it; PortMatches accepts each of them).
   static std::optional<int> ResolveNamedPort(const Pod& pod, const std::string& name,
                                              Protocol proto);
 

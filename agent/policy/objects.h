@@ -27,6 +27,7 @@ struct Namespace {
   Labels labels;          // always includes kubernetes.io/metadata.name
   bool implicit = false;  // created because a pod or policy named it, not declared
   SourceRef source;
+  bool operator==(const Namespace&) const = default;
 };
 
 // The node label that names a node's pool, and the pool whose nodes are egress gateways: only

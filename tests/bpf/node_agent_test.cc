@@ -68,7 +68,7 @@ bool LiveHolds(const datapath::NodeTables& live, const datapath::NodeTables& wan
 // A source whose states the test hands the agent itself.
 class OfferedHere : public DesiredStateSource {
  public:
-  std::optional<DesiredState> Initial() override { return std::nullopt; }
+  std::optional<nodestate::NodeState> Initial() override { return std::nullopt; }
   void Start(Enforce) override {}
   void AppendMetrics(const std::string&, std::string*) const override {}
 };
@@ -153,18 +153,18 @@ TEST_F(NodeAgentTest, AnUpdateTheKernelRefusesLeavesTheTablesInForceExactly) {
     EXPECT_TRUE(st.ok()) << st.status();
     return st.ok() ? st->live : datapath::NodeTables{};
   };
-  ASSERT_TRUE(agent_->Enforce({good, nullptr}).ok());
+  ASSERT_TRUE(agent_->Enforce(good).ok());
   const datapath::NodeTables want_good = BuildNodeTables(good, {}, good.allowances);
   ASSERT_TRUE(LiveHolds(live(), want_good));
   ASSERT_FALSE(want_good.policy.empty());
 
-  absl::Status refused = agent_->Enforce({bad, nullptr});
+  absl::Status refused = agent_->Enforce(bad);
   EXPECT_FALSE(refused.ok());
   EXPECT_NE(refused.message().find("portset entries"), std::string::npos) << refused.message();
   EXPECT_TRUE(LiveHolds(live(), want_good)) << "a refused update changed the tables";
   EXPECT_EQ(agent_->stats().apply_errors.load(), 1u);
 
-  ASSERT_TRUE(agent_->Enforce({next, nullptr}).ok());
+  ASSERT_TRUE(agent_->Enforce(next).ok());
   const datapath::NodeTables want_next = BuildNodeTables(next, {}, next.allowances);
   EXPECT_FALSE(datapath::SameTables(want_next, want_good));
   EXPECT_TRUE(LiveHolds(live(), want_next))
@@ -172,7 +172,7 @@ TEST_F(NodeAgentTest, AnUpdateTheKernelRefusesLeavesTheTablesInForceExactly) {
   // And back to the first state: both copies of the maps have been written since the failure.
   nodestate::NodeState again = good;
   again.version = 4;
-  ASSERT_TRUE(agent_->Enforce({again, nullptr}).ok());
+  ASSERT_TRUE(agent_->Enforce(again).ok());
   EXPECT_TRUE(LiveHolds(live(), want_good));
 }
 
@@ -205,7 +205,7 @@ TEST_F(NodeAgentTest, BothSourcesTakeThePoolFromTheNodeLabel) {
   auto agent = NodeAgent::Create(Options(), std::make_unique<OfferedHere>());
   ASSERT_TRUE(agent.ok()) << agent.status();
   agent_ = std::move(*agent);
-  ASSERT_TRUE(agent_->Enforce({*cp.Current("n1"), nullptr}).ok());
+  ASSERT_TRUE(agent_->Enforce(*cp.Current("n1")).ok());
   pinned = datapath::ReadPinnedState(bpffs_);
   ASSERT_TRUE(pinned.ok()) << pinned.status();
   EXPECT_EQ(pinned->config.pool, WD_POOL_GATEWAY) << "control mode";

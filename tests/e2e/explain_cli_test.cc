@@ -117,6 +117,61 @@ TEST_F(ExplainCli, AddressOfAPodIsThatPod) {
   EXPECT_EQ(j["ingress"]["applies"], true);
 }
 
+// Pods to the world meet the node-pool lockdown first, as in the kernel: on a default-pool node
+// only what an --allow-world covers; on a gateway-pool node only gateway pods, on TCP 80/443.
+TEST_F(ExplainCli, PodToWorldMeetsTheNodePoolLockdown) {
+  Write("nodes.yaml", R"(
+apiVersion: v1
+kind: Node
+metadata: {name: gw, labels: {cloud.google.com/gke-nodepool: gateway}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: g, namespace: warden-egress}
+spec: {nodeName: gw, containers: [{name: c}]}
+status: {podIP: 10.1.2.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: other, namespace: y}
+spec: {nodeName: gw, containers: [{name: c}]}
+status: {podIP: 10.1.2.2}
+)");
+  auto verdict = [&](const std::string& args) {
+    CliRun r = Warden("explain " + M() + " " + args + " --output json");
+    EXPECT_EQ(r.code, 0) << args << ": " << r.err;
+    auto j = nlohmann::json::parse(r.out.empty() ? "{}" : r.out);
+    return std::make_pair(j.value("verdict", std::string()),
+                          j["egress"].value("lockdown", std::string()));
+  };
+  // x/a is not isolated for egress: NetworkPolicy would allow; the lockdown does not.
+  auto [v, why] = verdict("--from x/a --to 203.0.113.66 --port 443");
+  EXPECT_EQ(v, "deny");
+  EXPECT_THAT(why, HasSubstr("pool-lockdown"));
+  EXPECT_THAT(why, HasSubstr("203.0.113.66:443/TCP"));
+  // An allowance opens exactly its prefix, protocol and ports.
+  const std::string allow = " --allow-world 203.0.113.0/25:443/TCP";
+  EXPECT_EQ(verdict("--from x/a --to 203.0.113.66 --port 443" + allow).first, "allow");
+  EXPECT_EQ(verdict("--from x/a --to 203.0.113.66 --port 444" + allow).first, "deny");
+  EXPECT_EQ(verdict("--from x/a --to 203.0.113.200 --port 443" + allow).first, "deny");
+  EXPECT_EQ(verdict("--from x/a --to 203.0.113.66 --port 443 --protocol UDP" + allow).first,
+            "deny");
+  // Inside the cluster nothing is locked down.
+  EXPECT_EQ(verdict("--from x/a --to x/b --port 8080").first, "allow");
+  // The gateway pool: gateway pods on TCP 80 and 443 only; other pods there not at all.
+  EXPECT_EQ(verdict("--from warden-egress/g --to 203.0.113.66 --port 443").first, "allow");
+  EXPECT_EQ(verdict("--from warden-egress/g --to 203.0.113.66 --port 80").first, "allow");
+  EXPECT_EQ(verdict("--from warden-egress/g --to 203.0.113.66 --port 8443").first, "deny");
+  EXPECT_EQ(verdict("--from y/other --to 203.0.113.66 --port 443").first, "deny");
+  EXPECT_EQ(verdict("--from y/other --to 203.0.113.66 --port 443 --gateway-namespace y").first,
+            "allow");
+  // A bad allowance is refused, naming the flag.
+  CliRun bad = Warden("explain " + M() + " --from x/a --to 203.0.113.66 --port 443 " +
+                      "--allow-world 203.0.113.0/33");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("--allow-world"));
+}
+
 TEST_F(ExplainCli, MatrixJsonSchema) {
   CliRun r =
       Warden("explain " + M() + " --matrix --ports 80,8080 --protocols TCP,UDP,SCTP --output json");
@@ -183,6 +238,20 @@ spec:
   // The rest still loads: the verdict is printed from the valid files (the bad policy, which
   // would have isolated x/a for egress, is not applied).
   EXPECT_THAT(r.out, ::testing::StartsWith("ALLOW"));
+}
+
+// A self-referencing symlink in the manifests directory once aborted `warden explain` (an
+// exception from std::filesystem, SIGABRT). It is bad input like any other: reported with its
+// path, exit status 2, and the verdicts come from the rest.
+TEST_F(ExplainCli, SymlinkLoopIsReportedNotACrash) {
+  fs::create_symlink("loop", dir_ / "loop");
+  CliRun r = Warden("explain " + M() + " --matrix --ports 80 --protocols TCP --output json");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr((dir_ / "loop").string() + ": cannot follow this symlink: a "
+                                                          "symlink loop"));
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr("terminate")));
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["results"].size(), 3u * 2u);  // ordered pairs of the three pods, TCP/80
 }
 
 }  // namespace

@@ -160,11 +160,21 @@ class LabTest : public ::testing::Test {
     std::ifstream in(state_ + "/state.json");
     lab_ = json::parse(in);
   }
-  // The lab on the reference example (deploy/examples/reference).
-  void UpReference(const std::string& extra = "") {
-    fs::copy(fs::path(WARDEN_SOURCE_DIR) / "deploy/examples/reference", dir_,
-             fs::copy_options::recursive);
+  // The lab on a manifests directory of the source tree.
+  void UpFrom(const std::string& source_dir, const std::string& extra = "") {
+    fs::copy(fs::path(WARDEN_SOURCE_DIR) / source_dir, dir_, fs::copy_options::recursive);
     Up(extra);
+  }
+  // The lab on the reference example (deploy/examples/reference).
+  void UpReference(const std::string& extra = "") { UpFrom("deploy/examples/reference", extra); }
+  const json& Pod(const std::string& key) const {
+    for (const auto& p : lab_["pods"]) {
+      if (p["key"] == key) return p;
+    }
+    throw std::runtime_error("no pod " + key + " in the lab");
+  }
+  Result Exec(const std::string& in, const std::string& command, const std::string& flags = "") {
+    return Warden("lab exec --state " + state_ + " --in " + in + " " + flags + " -- " + command);
   }
   // A metric's value (the first series whose line starts with `series`), read inside a netns.
   static long Metric(const std::string& netns, const std::string& address,
@@ -201,10 +211,11 @@ class LabTest : public ::testing::Test {
     }
   }
   std::string Probe(const std::string& from, const std::string& to, int port, const char* proto,
-                    int timeout_ms = 500) {
+                    int timeout_ms = 500, int family = 0) {
     Result r = Warden("lab probe --state " + state_ + " --from " + from + " --to " + to +
                       " --port " + std::to_string(port) + " --protocol " + proto +
-                      " --timeout-ms " + std::to_string(timeout_ms) + " --output json");
+                      " --timeout-ms " + std::to_string(timeout_ms) + " --output json" +
+                      (family ? " --family " + std::to_string(family) : ""));
     if (r.code != 0) return "error: " + r.err;
     return json::parse(r.out)["outcome"];
   }
@@ -245,6 +256,51 @@ class LabTest : public ::testing::Test {
     }
     EXPECT_EQ(mismatches, 0) << label;
     EXPECT_GT(allowed, 0) << label << ": nothing got through at all; the lab is broken";
+  }
+
+  // The lab's matrix in both families equals `warden explain` asked about each flow with the
+  // destination's address of the row's family (explain picks the source's address of the same
+  // family), and covers every ordered pair of pods that both have an address of the family.
+  void ExpectDualStackMatrixEqualsExplain(const std::string& ports) {
+    Result lab = Warden("lab matrix --state " + state_ + " --ports " + ports +
+                        " --protocols TCP,UDP --timeout-ms 500 --parallel 32 --output json");
+    ASSERT_EQ(lab.code, 0) << lab.err;
+    auto rows = json::parse(lab.out)["results"];
+    std::map<int, size_t> rows_of, pods_of;
+    for (const auto& p : lab_["pods"]) {
+      pods_of[4] += !p["ip"].get<std::string>().empty();
+      pods_of[6] += !p["ip6"].get<std::string>().empty();
+    }
+    int mismatches = 0;
+    std::map<std::string, int> allowed;  // by family
+    for (const auto& r : rows) {
+      int family = r["family"];
+      ++rows_of[family];
+      std::string to = Pod(r["to"])[family == 6 ? "ip6" : "ip"];
+      std::string k = r["from"].get<std::string>() + " -> " + to + ":" +
+                      std::to_string(r["port"].get<int>()) + "/" + r["protocol"].get<std::string>();
+      Result exp = Warden("explain --manifests " + dir_.string() + " --from " +
+                          r["from"].get<std::string>() + " --to " + to + " --port " +
+                          std::to_string(r["port"].get<int>()) + " --protocol " +
+                          r["protocol"].get<std::string>() + " --output json");
+      ASSERT_EQ(exp.code, 0) << k << ": " << exp.err;
+      json want = json::parse(exp.out);
+      if (r["verdict"] == "allow") ++allowed["IPv" + std::to_string(family)];
+      if (r["verdict"] != want["verdict"]) {
+        ++mismatches;
+        ADD_FAILURE() << k << " lab=" << r["verdict"] << " (" << r["outcome"] << ": " << r["reason"]
+                      << ") explain=" << want["verdict"] << " (" << want["reason"] << ")";
+      }
+    }
+    size_t per_pair = std::count(ports.begin(), ports.end(), ',') + 1;  // ports
+    per_pair *= 2;                                                      // TCP, UDP
+    for (int family : {4, 6}) {
+      EXPECT_EQ(rows_of[family], pods_of[family] * (pods_of[family] - 1) * per_pair)
+          << "IPv" << family << " rows";
+    }
+    EXPECT_EQ(mismatches, 0);
+    EXPECT_GT(allowed["IPv4"], 0) << "nothing got through over IPv4; the lab is broken";
+    EXPECT_GT(allowed["IPv6"], 0) << "nothing got through over IPv6; the lab is broken";
   }
 
   fs::path dir_;
@@ -505,6 +561,64 @@ TEST_F(LabTest, LockdownAndEpermAtConnect) {
     }
   }
   EXPECT_TRUE(found) << "no verdict log line for team-x/app -> 203.0.113.66:8443";
+
+  // With the control plane too, the log names the NetworkPolicies behind a policy verdict: the
+  // ones isolating the pod for a denial (row 11), the allowing one for an admission (row 12).
+  EXPECT_EQ(Probe("team-x/app", "team-y/app", 8080, "TCP"), "eperm");
+  EXPECT_EQ(Probe("team-x/app", "team-x/worker", 8080, "TCP"), "connected");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::ifstream again(state_ + "/logs/default-1-verdicts.jsonl");
+  std::string denied_by, allowed_by;
+  while (std::getline(again, line)) {
+    json j = json::parse(line);
+    if (j["pod"] != "app" || j["namespace"] != "team-x" || j["dport"] != 8080) continue;
+    if (j["reason"] == "policy-deny") denied_by = j.value("policy", "");
+    if (j["reason"] == "policy-allow" && j["direction"] == "egress")
+      allowed_by = j.value("policy", "");
+  }
+  EXPECT_NE(denied_by.find("team-x/default-deny-all"), std::string::npos) << denied_by;
+  EXPECT_EQ(allowed_by, "team-x/allow-same-namespace");
+}
+
+// `warden explain` says what the kernel does for flows from pods to the world too: the node-pool
+// lockdown first (default pool: the allowances; gateway pool: gateway pods on TCP 80/443), then
+// NetworkPolicy. Every pod to every internet host and the metadata server, for real.
+TEST_F(LabTest, PodToWorldEqualsExplainWithTheLockdown) {
+  UpReference();
+  // explain is given what the control plane was given: its --allow-world and --cluster-cidr.
+  std::string flags;
+  const auto& argv = lab_["control"]["argv"];
+  for (size_t i = 0; i + 1 < argv.size(); ++i) {
+    if (argv[i] == "--allow-world" || argv[i] == "--cluster-cidr")
+      flags += " " + argv[i].get<std::string>() + " " + argv[i + 1].get<std::string>();
+  }
+  ASSERT_NE(flags.find("--allow-world"), std::string::npos) << argv.dump();
+  std::vector<std::string> hosts = lab_["inet"]["hosts"];
+  hosts.push_back("169.254.169.254");
+  int compared = 0, allowed = 0, lockdown = 0;
+  for (const auto& p : lab_["pods"]) {
+    const std::string pod = p["key"];
+    for (const auto& host : hosts) {
+      for (int port : {80, 443, 8443}) {
+        Result e = Warden("explain --manifests " + dir_.string() + " --from " + pod + " --to " +
+                          host + " --port " + std::to_string(port) + flags + " --output json");
+        ASSERT_EQ(e.code, 0) << e.err;
+        json x = json::parse(e.out);
+        const bool want = x["verdict"] == "allow";
+        const std::string got = Probe(pod, host, port, "TCP");
+        EXPECT_EQ(got == "connected", want)
+            << pod << " -> " << host << ":" << port << ": the kernel says " << got
+            << ", explain says " << x["verdict"] << " (" << x["reason"] << ")";
+        ++compared;
+        allowed += want;
+        lockdown += x["egress"].contains("lockdown") && !want;
+      }
+    }
+  }
+  // The comparison covered both outcomes and the lockdown itself.
+  EXPECT_GT(allowed, 0);
+  EXPECT_GT(lockdown, 0);
+  EXPECT_EQ(compared, static_cast<int>(lab_["pods"].size() * hosts.size() * 3));
 }
 
 // Probes in a loop until stopped; counts every result that differs from what is expected.
@@ -717,6 +831,162 @@ spec:
   EXPECT_EQ(Probe("team-x/app", "team-y/app", 8081, "TCP"), "eperm");
   EXPECT_EQ(Probe("node:default-2", "team-y/app", 8081, "TCP"),
             "refused");  // admitted, nothing listens
+}
+
+// Pod x/`name` on `node`, serving port 80 on TCP and UDP, with `status`.
+std::string ServingPod(const std::string& name, const std::string& node,
+                       const std::string& status) {
+  return "---\napiVersion: v1\nkind: Pod\nmetadata: {name: " + name +
+         ", namespace: x}\nspec:\n  nodeName: " + node +
+         "\n  containers: [{name: c, ports: [{containerPort: 80}, {containerPort: 80, protocol: "
+         "UDP}]}]\nstatus: " +
+         status + "\n";
+}
+
+// Pods on two nodes that have no Node object: the nodes exist only as the pods' spec.nodeName,
+// with no podCIDR to route. x/a and x/b are dual-stack, x/c has an IPv6 address only.
+const std::string kPodsWithoutNodes =
+    ServingPod("a", "n1",
+               R"({podIP: 10.244.1.10, podIPs: [{ip: 10.244.1.10}, {ip: "fd00:10:244:1::10"}]})") +
+    ServingPod("b", "n2",
+               R"({podIP: 10.244.2.10, podIPs: [{ip: 10.244.2.10}, {ip: "fd00:10:244:2::10"}]})") +
+    ServingPod("c", "n2", R"({podIP: "fd00:10:244:2::20"})");
+
+// `lab exec` is the lab's `kubectl exec`: the command runs in the pod's cgroup and network
+// namespace with the caller's stdin, stdout and stderr, its exit status is exec's, and in a pod
+// it has only the capabilities a container gets by default (NET_RAW, not NET_ADMIN) unless
+// --privileged.
+TEST_F(LabTest, ExecRunsCommandsInsidePodsWithContainerCapabilities) {
+  Write("cluster.yaml", kPodsWithoutNodes);
+  // A descriptor of the caller's (as flock's lock) must not outlive `lab up` in the daemons.
+  std::string marker = dir_.string() + "/inherited";
+  std::ofstream(marker) << "x";
+  Up("--no-control 9<" + marker);
+  std::vector<pid_t> daemons;
+  for (const auto& n : lab_["nodes"]) daemons.push_back(n["agent_pid"]);
+  for (const auto& p : lab_["pods"]) daemons.push_back(p["server_pid"]);
+  for (pid_t pid : daemons) {
+    for (const auto& fd : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+      std::error_code ec;
+      EXPECT_NE(fs::read_symlink(fd.path(), ec), marker) << "pid " << pid << " " << fd.path();
+    }
+  }
+
+  // Exit status, stdout, stderr, stdin.
+  EXPECT_EQ(Exec("x/a", "sh -c 'exit 7'").code, 7);
+  Result r = Exec("x/a", "sh -c 'echo out; echo err >&2'");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out, "out\n");
+  EXPECT_EQ(r.err, "err\n");
+  r = Sh("echo hello | " + WardenBin() + " lab exec --state " + state_ + " --in x/a -- cat");
+  EXPECT_EQ(r.out, "hello\n");
+  EXPECT_EQ(Exec("x/a", "sh -c 'kill -TERM $$'").code, 128 + SIGTERM);
+  // A signal the caller ignores stays ignored in the command (exec ignores SIGINT itself while
+  // it waits).
+  r = Sh("trap '' INT; " + WardenBin() + " lab exec --state " + state_ +
+         " --in x/a -- sh -c 'kill -INT $$; echo survived'");
+  EXPECT_EQ(r.out, "survived\n") << r.code << r.err;
+  Result missing = Exec("x/a", "/nonexistent/command");
+  EXPECT_EQ(missing.code, 127);
+  EXPECT_THAT(missing.err, HasSubstr("/nonexistent/command"));
+
+  // The place: the pod's network namespace and cgroup; a node's; the internet's.
+  auto netns_of = [](const std::string& name) {
+    return "net:[" + testlib::ShOut("stat -L -c %i /var/run/netns/" + name) + "]";
+  };
+  const json& a = Pod("x/a");
+  r = Exec("x/a", "sh -c 'readlink /proc/self/ns/net; grep -x $$ " +
+                      a["cgroup"].get<std::string>() +
+                      "/cgroup.procs && echo in-cgroup; ip -o addr show dev eth0'");
+  EXPECT_THAT(r.out, HasSubstr(netns_of(a["netns"]) + "\n"));
+  EXPECT_THAT(r.out, HasSubstr("in-cgroup\n"));
+  EXPECT_THAT(r.out, HasSubstr(" " + a["ip"].get<std::string>() + "/32 "));
+  EXPECT_THAT(r.out, HasSubstr(" " + a["ip6"].get<std::string>() + "/128 "));
+  r = Exec("node:n2", "readlink /proc/self/ns/net");
+  EXPECT_EQ(r.out, netns_of(lab_["nodes"][1]["netns"]) + "\n") << r.err;
+  r = Exec("internet", "ip -o addr show dev lo");
+  EXPECT_THAT(r.out, HasSubstr(" 203.0.113.10/32 "));
+  EXPECT_THAT(r.out, HasSubstr(" 2001:db8::10/128 "));
+
+  // Capabilities: a container's default set in a pod (what the caller has of it), all of the
+  // caller's with --privileged and on nodes.
+  auto caps = [](const std::string& status_text, const std::string& field) {
+    size_t at = status_text.find(field + ":\t");
+    return at == std::string::npos
+               ? ~0ull
+               : std::stoull(status_text.substr(at + field.size() + 2), nullptr, 16);
+  };
+  std::string own = testlib::ShOut("cat /proc/self/status");
+  const unsigned long long kContainerDefault = 0xa80425fb;  // containerd's defaultUnixCaps
+  std::string in_pod = Exec("x/a", "cat /proc/self/status").out;
+  EXPECT_EQ(caps(in_pod, "CapEff"), kContainerDefault & caps(own, "CapPrm"));
+  EXPECT_EQ(caps(in_pod, "CapPrm"), kContainerDefault & caps(own, "CapPrm"));
+  EXPECT_EQ(caps(in_pod, "CapBnd"), kContainerDefault & caps(own, "CapPrm"));
+  EXPECT_EQ(caps(in_pod, "CapInh"), 0u);
+  EXPECT_EQ(caps(in_pod, "CapAmb"), 0u);
+  EXPECT_TRUE(caps(in_pod, "CapEff") & (1ull << 13)) << "NET_RAW, as in a container";
+  EXPECT_EQ(caps(Exec("x/a", "cat /proc/self/status", "--privileged").out, "CapEff"),
+            caps(own, "CapEff"));
+  EXPECT_EQ(caps(Exec("node:n1", "cat /proc/self/status").out, "CapEff"), caps(own, "CapEff"));
+  // Without NET_ADMIN a pod cannot make devices; --privileged can.
+  r = Exec("x/a", "ip link add wlt0 type veth peer name wlt1");
+  EXPECT_NE(r.code, 0);
+  EXPECT_THAT(r.err, HasSubstr("Operation not permitted"));
+  r = Exec("x/a", "ip link add wlt0 type veth peer name wlt1", "--privileged");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Exec("x/a", "ip link show wlt0").code, 0);
+
+  // Errors name the flag.
+  r = Exec("x/nope", "true");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--in x/nope: no such pod in the lab"));
+  r = Exec("node:nope", "true");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--in node:nope"));
+  r = Warden("lab exec --state " + state_ + " --in x/a");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("no command"));
+  r = Warden("lab exec --state " + dir_.string() + "/no-lab --in x/a -- true");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--state " + dir_.string() + "/no-lab: no lab is up"));
+}
+
+// Routing, without agents: pods on nodes without a Node object (so without podCIDRs) reach each
+// other across nodes, and the internet reaches them, in both families: each pod's address is
+// routed via its node.
+TEST_F(LabTest, PodsOutsidePodCidrsAreRoutedAcrossNodesAndFromTheInternet) {
+  Write("cluster.yaml", kPodsWithoutNodes);
+  Up("--no-agents");
+  Result m = Warden("lab matrix --state " + state_ +
+                    " --ports 80 --protocols TCP,UDP --timeout-ms 1000 --output json");
+  ASSERT_EQ(m.code, 0) << m.err;
+  // IPv4: x/a and x/b; IPv6: all three. Both ways, TCP and UDP.
+  auto rows = json::parse(m.out)["results"];
+  EXPECT_EQ(rows.size(), (2u + 6u) * 2u) << m.out;
+  for (const auto& r : rows) EXPECT_EQ(r["outcome"], "connected") << r.dump();
+  for (const char* pod : {"x/a", "x/b", "x/c"}) {
+    for (int family : {4, 6}) {
+      if (Pod(pod)[family == 6 ? "ip6" : "ip"] == "") continue;
+      EXPECT_EQ(Probe("internet", pod, 80, "TCP", 1000, family), "connected") << pod << family;
+      EXPECT_EQ(Probe("node:n1", pod, 80, "UDP", 1000, family), "connected") << pod << family;
+    }
+  }
+  EXPECT_EQ(Probe("x/c", "2001:db8::10", 443, "TCP", 1000), "connected");
+  EXPECT_EQ(Probe("x/b", "203.0.113.10", 443, "TCP", 1000), "connected");
+}
+
+// Dual-stack pods (and one IPv6-only pod) under agents and a control plane, with policies whose
+// ipBlocks make the two families' verdicts differ: the real packets of each family agree with
+// `warden explain`, and IPv6 to the world is refused as IPv4 is.
+TEST_F(LabTest, DualStackMatrixEqualsExplainForBothFamilies) {
+  UpFrom("tests/e2e/testdata/dual-stack");
+  ExpectDualStackMatrixEqualsExplain("80,81");
+  EXPECT_EQ(Probe("x/a", "2001:db8::66", 443, "TCP"), "eperm");
+  EXPECT_EQ(Probe("y/b", "2001:db8::53", 53, "UDP"), "eperm");
+  EXPECT_EQ(Probe("node:n1", "2001:db8::10", 80, "TCP"), "eperm");
+  EXPECT_EQ(Probe("x/a", "x/b", 81, "TCP", 500, 6), "connected");
+  EXPECT_EQ(Probe("x/a", "x/b", 80, "TCP", 500, 6), "eperm");
+  EXPECT_EQ(Probe("x/a", "x/b", 80, "TCP", 500, 4), "connected");
 }
 
 }  // namespace

@@ -1,10 +1,13 @@
-// The leaf helpers: atomic file writes, log levels, copy-on-write sharing. No root.
+// The leaf helpers: atomic file writes, directory watches, log levels, copy-on-write sharing.
+// No root.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 
 #include <gtest/gtest.h>
 
+#include "agent/common/dir_watch.h"
 #include "agent/common/files.h"
 #include "agent/common/log.h"
 #include "agent/common/shared.h"
@@ -27,6 +30,25 @@ TEST(FilesTest, AtomicWritesReplaceWholeFilesAndLeaveNoTemporary) {
   absl::Status st = WriteFileAtomically((dir / "no-such-dir" / "f").string(), "x");
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find("no-such-dir"), std::string::npos) << st;
+  fs::remove_all(dir);
+}
+
+// What a manifests directory may hold besides files and directories (a symlink loop, a FIFO)
+// must not break watching it: a symlink loop once made Open throw, ending `warden control`.
+TEST(DirWatchTest, SymlinkLoopsAndFifosAreNoObstacle) {
+  fs::path dir = fs::temp_directory_path() / ("warden-watch-test-" + std::to_string(getpid()));
+  fs::create_directories(dir / "sub");
+  fs::create_symlink("loop", dir / "loop");
+  ASSERT_EQ(mkfifo((dir / "fifo.yaml").c_str(), 0644), 0);
+  ASSERT_TRUE(WriteFileAtomically((dir / "sub" / "a.yaml").string(), "a").ok());
+  absl::StatusOr<DirWatch> watch = DirWatch::Open(dir.string());
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  const std::string before = DirFingerprint(dir.string());
+  EXPECT_NE(before.find("sub/a.yaml"), std::string::npos) << before;
+  EXPECT_EQ(before.find("fifo.yaml"), std::string::npos) << before;
+  ASSERT_TRUE(WriteFileAtomically((dir / "sub" / "b.yaml").string(), "b").ok());
+  EXPECT_TRUE(watch->Wait(5000));
+  EXPECT_NE(DirFingerprint(dir.string()), before);
   fs::remove_all(dir);
 }
 

@@ -23,6 +23,13 @@ using ::testing::IsEmpty;
 using ::warden::testlib::LineOf;
 using ::warden::testlib::PolicyYaml;
 
+// A Pod named "p" (kPodP unless `rest` names a namespace) whose manifest goes on with `rest`:
+// more of its metadata, then the rest of the object.
+std::string PodP(const std::string& rest) {
+  return absl::StrCat("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n", rest);
+}
+const char kPodP[] = "Pod default/p";
+
 LoadResult Load(const std::string& text, const std::string& file = "test.yaml") {
   return LoadManifestTexts({{file, text}});
 }
@@ -376,6 +383,69 @@ metadata:
   EXPECT_THAT(bare.ports, IsEmpty());
   EXPECT_THAT(bare.ips, IsEmpty());
   EXPECT_EQ(bare.node_name, "");
+}
+
+// What the API server accepts must load: prefixed label keys at their longest, empty label
+// values, annotation keys with capitals in the prefix (the API server lowercases them to check),
+// annotations of exactly 256 KiB, the same port name in two containers, and the same port names
+// in an init container.
+TEST(ManifestLoaderTest, ValidPodMetadataAndContainers) {
+  const std::string long_prefix =
+      absl::StrCat(std::string(63, 'a'), ".", std::string(63, 'b'), ".", std::string(63, 'c'), ".",
+                   std::string(61, 'd'));  // 253 characters
+  ASSERT_EQ(long_prefix.size(), 253u);
+  const std::string long_name = absl::StrCat("N", std::string(61, '.'), "9");  // 63 characters
+  const std::string long_value = absl::StrCat("v", std::string(61, '_'), "V");
+  const std::string head = "kubectl.kubernetes.io/last-applied-configuration";
+  // Keys and values of these annotations, 262144 bytes in all.
+  const size_t fixed = std::string("Example.COM/Owner").size() + std::string("team-x").size() +
+                       std::string("note").size() + head.size();
+  const std::string big(262144 - fixed, 'x');
+  const std::string text = PodP(absl::StrCat(R"(  namespace: shop
+  labels:
+    example.com/app: web
+    )",
+                                             long_prefix, "/", long_name, ": ", long_value, R"(
+    tier: ""
+    track:
+    version: "1.0"
+  annotations:
+    Example.COM/Owner: team-x
+    note: ""
+    )",
+                                             head, ": ", big, R"(
+spec:
+  containers:
+  - name: web
+    ports:
+    - {name: http, containerPort: 8080}
+    - {name: metrics, containerPort: 9090}
+  - name: proxy
+    ports:
+    - {name: http, containerPort: 15001}
+  initContainers:
+  - name: setup
+    ports:
+    - {name: http, containerPort: 7000}
+  - name: mesh
+    restartPolicy: Always
+    ports:
+    - {name: http, containerPort: 15090}
+)"));
+  LoadResult r = Load(text);
+  ASSERT_THAT(r.errors, IsEmpty()) << ErrorsText(r).substr(0, 2000);
+  ASSERT_EQ(r.state.pods.count("shop/p"), 1u);
+  const Pod& p = r.state.pods.at("shop/p");
+  EXPECT_EQ(p.labels.at("tier"), "");
+  EXPECT_EQ(p.labels.at("track"), "");
+  EXPECT_EQ(p.labels.at(absl::StrCat(long_prefix, "/", long_name)), long_value);
+  // The containers' ports and the sidecar's; not the plain init container's.
+  std::vector<int> http;
+  for (const auto& cp : p.ports) {
+    if (cp.name == "http") http.push_back(cp.port);
+  }
+  EXPECT_THAT(http, ElementsAre(8080, 15001, 15090));
+  EXPECT_EQ(p.ports.size(), 4u);
 }
 
 TEST(ManifestLoaderTest, PodIpsOnlyIpv6AndHostNetwork) {
@@ -955,14 +1025,90 @@ ingress:
         app: "web." #<-
 )"),
        kNp, "spec.ingress[0].from[0].podSelector.matchLabels.app", "Invalid value"},
-      {"LabelKeyWithTwoSlashes", R"(apiVersion: v1
-kind: Pod
-metadata:
-  name: p
-  labels:
+      {"LabelKeyWithTwoSlashes", PodP(R"(  labels:
     a.io/b/c: x #<-
+)"),
+       kPodP, "metadata.labels.a.io/b/c", "Invalid value"},
+      {"LabelKeyUppercasePrefix", PodP(R"(  labels:
+    Example.com/app: web #<-
+)"),
+       kPodP, "metadata.labels.Example.com/app", "prefix part"},
+      {"LabelKeyEmptyPrefix", PodP(R"(  labels:
+    /app: web #<-
+)"),
+       kPodP, "metadata.labels./app", "prefix part must be non-empty"},
+      {"LabelKeyPrefixTooLong",
+       PodP(absl::StrCat(R"(  labels:
+    )",
+                         std::string(254, 'a'), R"(/app: web #<-
+)")),
+       kPodP, absl::StrCat("metadata.labels.", std::string(254, 'a'), "/app"), "no more than 253"},
+      {"LabelKeyNameTooLong",
+       absl::StrCat(R"(apiVersion: v1
+kind: Node
+metadata:
+  name: n
+  labels:
+    example.com/)",
+                    std::string(64, 'k'), R"(: x #<-
+)"),
+       "Node n", absl::StrCat("metadata.labels.example.com/", std::string(64, 'k')),
+       "no more than 63"},
+      {"LabelValueEndsWithADash", PodP(R"(  labels:
+    app: web- #<-
+)"),
+       kPodP, "metadata.labels.app", "start and end with an alphanumeric"},
+      {"LabelValueMapping", PodP(R"(  labels:
+    app: {name: web} #<-
+)"),
+       kPodP, "metadata.labels.app", "must be strings"},
+      // annotations: keys qualified names (case aside), values strings, 256 KiB in all
+      {"AnnotationKeyWithSpace", R"(apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: np
+  namespace: team-x
+  annotations:
+    owner: team-x
+    "who owns": team-x #<-
+spec:
+  podSelector: {}
 )",
-       "Pod default/p", "metadata.labels.a.io/b/c", "Invalid value"},
+       kNp, "metadata.annotations.who owns", "name part must consist of"},
+      {"AnnotationKeyTwoSlashes", R"(apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+  annotations:
+    example.com/a/b: x #<-
+)",
+       "Namespace shop", "metadata.annotations.example.com/a/b", "qualified name"},
+      {"AnnotationKeyBadPrefix", R"(apiVersion: v1
+kind: Node
+metadata:
+  name: n
+  annotations:
+    example_com/owner: x #<-
+)",
+       "Node n", "metadata.annotations.example_com/owner", "prefix part"},
+      {"AnnotationValueNumber", PodP(R"(  annotations:
+    replicas: 3 #<-
+)"),
+       kPodP, "metadata.annotations.replicas", "annotation values must be strings"},
+      {"AnnotationValueList", PodP(R"(  annotations:
+    owners: [a, b] #<-
+)"),
+       kPodP, "metadata.annotations.owners", "annotation values must be strings"},
+      {"AnnotationsNotAMapping", PodP(R"(  annotations: owner=a #<-
+)"),
+       kPodP, "metadata.annotations", "must be an object"},
+      // One byte over: the key "a" and a value of 262144 bytes.
+      {"AnnotationsTooLarge",
+       PodP(absl::StrCat(R"(  annotations:
+    a: )",
+                         std::string(262144, 'x'), R"( #<-
+)")),
+       kPodP, "metadata.annotations", "Too long: must have at most 262144 bytes"},
       {"LabelValueTooLong", R"(apiVersion: v1
 kind: Namespace
 metadata:
@@ -1072,7 +1218,9 @@ metadata:
 )",
        kNp, "spec", "Required value"},
       // pods
-      {"DuplicateContainerPortNames", R"(apiVersion: v1
+      // Port names are unique within one container (the same name in two containers is
+      // valid: see ValidPodMetadataAndContainers).
+      {"DuplicatePortNameInOneContainer", R"(apiVersion: v1
 kind: Pod
 metadata:
   name: p
@@ -1081,77 +1229,130 @@ spec:
   containers:
   - name: a
     ports:
-    - name: http
-      containerPort: 80
+    - name: metrics
+      containerPort: 9090
   - name: b
     ports:
+    - name: http
+      containerPort: 80
     - name: http #<-
       containerPort: 81
 )",
-       "Pod shop/p", "spec.containers[1].ports[0].name", "Duplicate value: \"http\""},
-      {"ContainerPortZero", R"(apiVersion: v1
-kind: Pod
-metadata:
-  name: p
-spec:
+       "Pod shop/p", "spec.containers[1].ports[1].name", "Duplicate value: \"http\""},
+      // An init container that is not a sidecar serves no port, but the API server validates
+      // its ports all the same.
+      {"DuplicatePortNameInInitContainer", PodP(R"(spec:
+  containers:
+  - name: a
+  initContainers:
+  - name: setup
+    ports:
+    - name: http
+      containerPort: 80
+    - name: http #<-
+      containerPort: 81
+)"),
+       kPodP, "spec.initContainers[0].ports[1].name", "Duplicate value: \"http\""},
+      {"BadPortNameInInitContainer", PodP(R"(spec:
+  containers:
+  - name: a
+  initContainers:
+  - name: setup
+    ports:
+    - name: HTTP #<-
+      containerPort: 80
+)"),
+       kPodP, "spec.initContainers[0].ports[0].name", "lowercase"},
+      // container names: required, DNS-1123 labels, unique across containers, init and
+      // ephemeral containers
+      {"ContainerNameMissing", PodP(R"(spec:
+  containers:
+  - name: a
+  - image: busybox #<-
+)"),
+       kPodP, "spec.containers[1].name", "Required value"},
+      {"ContainerNameEmpty", PodP(R"(spec:
+  containers:
+  - name: "" #<-
+)"),
+       kPodP, "spec.containers[0].name", "Required value"},
+      {"ContainerNameNotALabel", PodP(R"(spec:
+  containers:
+  - name: web.server #<-
+)"),
+       kPodP, "spec.containers[0].name", "RFC 1123 label"},
+      {"ContainerNameUppercase", PodP(R"(spec:
+  containers:
+  - name: Main #<-
+)"),
+       kPodP, "spec.containers[0].name", "RFC 1123 label"},
+      {"DuplicateContainerName", PodP(R"(spec:
+  containers:
+  - name: app
+  - name: app #<-
+)"),
+       kPodP, "spec.containers[1].name", "Duplicate value: \"app\""},
+      {"InitContainerNamedLikeAContainer", PodP(R"(spec:
+  containers:
+  - name: app
+  initContainers:
+  - name: setup
+  - name: app #<-
+)"),
+       kPodP, "spec.initContainers[1].name", "Duplicate value: \"app\""},
+      {"EphemeralContainerNamedLikeAnInitContainer", PodP(R"(spec:
+  containers:
+  - name: app
+  initContainers:
+  - name: setup
+  ephemeralContainers:
+  - name: setup #<-
+)"),
+       kPodP, "spec.ephemeralContainers[0].name", "Duplicate value: \"setup\""},
+      {"ContainerThatIsNotAMapping", PodP(R"(spec:
+  containers:
+  - app #<-
+)"),
+       kPodP, "spec.containers[0]", "must be an object"},
+      {"ContainerPortZero", PodP(R"(spec:
   containers:
   - name: a
     ports:
     - containerPort: 0 #<-
-)",
-       "Pod default/p", "spec.containers[0].ports[0].containerPort", "between 1 and 65535"},
-      {"ContainerPortLowercaseProtocol", R"(apiVersion: v1
-kind: Pod
-metadata:
-  name: p
-spec:
+)"),
+       kPodP, "spec.containers[0].ports[0].containerPort", "between 1 and 65535"},
+      {"ContainerPortLowercaseProtocol", PodP(R"(spec:
   containers:
   - name: a
     ports:
     - containerPort: 53
       protocol: udp #<-
-)",
-       "Pod default/p", "spec.containers[0].ports[0].protocol", "Unsupported value"},
-      {"ContainerPortBadName", R"(apiVersion: v1
-kind: Pod
-metadata:
-  name: p
-spec:
+)"),
+       kPodP, "spec.containers[0].ports[0].protocol", "Unsupported value"},
+      {"ContainerPortBadName", PodP(R"(spec:
   containers:
   - name: a
     ports:
     - containerPort: 80
       name: http--alt #<-
-)",
-       "Pod default/p", "spec.containers[0].ports[0].name", "consecutive hyphens"},
-      {"BadPodIp", R"(apiVersion: v1
-kind: Pod
-metadata:
-  name: p
-status:
+)"),
+       kPodP, "spec.containers[0].ports[0].name", "consecutive hyphens"},
+      {"BadPodIp", PodP(R"(status:
   podIP: 10.0.0.300 #<-
-)",
-       "Pod default/p", "status.podIP", "not a valid IP"},
-      {"BadPodIpsEntry", R"(apiVersion: v1
-kind: Pod
-metadata:
-  name: p
-status:
+)"),
+       kPodP, "status.podIP", "not a valid IP"},
+      {"BadPodIpsEntry", PodP(R"(status:
   podIPs:
   - ip: 10.0.0.1
   - ip: fd00::zz #<-
-)",
-       "Pod default/p", "status.podIPs[1].ip", "not a valid IP"},
-      {"TwoIpv4PodIps", R"(apiVersion: v1
-kind: Pod
-metadata:
-  name: p
-status:
+)"),
+       kPodP, "status.podIPs[1].ip", "not a valid IP"},
+      {"TwoIpv4PodIps", PodP(R"(status:
   podIPs: #<-
   - ip: 10.0.0.1
   - ip: 10.0.0.2
-)",
-       "Pod default/p", "status.podIPs", "at most one IPv4 and one IPv6"},
+)"),
+       kPodP, "status.podIPs", "at most one IPv4 and one IPv6"},
       // nodes
       {"BadNodePodCidr", R"(apiVersion: v1
 kind: Node

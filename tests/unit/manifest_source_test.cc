@@ -1,13 +1,22 @@
 // ManifestSource keeps the last valid version of a file that turns invalid, so a bad edit never
-// changes what is enforced; deleting a file does.
+// changes what is enforced; deleting a file does. And whatever else sits in a manifests
+// directory (symlink loops, directory cycles, FIFOs, devices, unreadable or huge files) is
+// reported and skipped by both readers, never a crash, a hang or a loop.
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "agent/policy/manifest_dir.h"
 #include "agent/policy/manifest_loader.h"
 #include "agent/policy/manifest_source.h"
 
@@ -22,7 +31,11 @@ class ManifestSourceTest : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("warden-src-" + std::to_string(getpid()));
     fs::create_directories(dir_ / "sub");
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override {
+    fs::remove_all(dir_);
+    fs::remove_all(dir_.string() + "-outside");
+    fs::remove_all(dir_.string() + "-fifo");
+  }
   void Write(const std::string& name, const std::string& text) {
     std::ofstream(dir_ / name) << text;
   }
@@ -242,6 +255,206 @@ TEST_F(ManifestSourceTest, ConfigMapVolumeLoadsEachObjectOnce) {
   EXPECT_TRUE(r.errors.empty()) << r.errors[0].ToString();
   ASSERT_EQ(r.state.policies.size(), 1u);
   EXPECT_EQ(r.state.policies.at("x/deny").ingress.size(), 2u);
+}
+
+// ---- what else a manifests directory may hold ----------------------------------------------
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+// Each error as "path: message" with the path relative to `dir`, in order.
+std::vector<std::string> ErrorLines(const LoadResult& r, const fs::path& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : r.errors)
+    out.push_back(absl::StrCat(fs::path(e.file).lexically_relative(dir).string(), ": ", e.message));
+  return out;
+}
+
+// Runs `check` as a user that is not root, so that permissions apply: in a child process that
+// drops to nobody when this one runs as root (it returns the child's verdict), directly
+// otherwise. `check` returns "" when it holds, else what went wrong.
+std::string AsUnprivileged(const std::function<std::string()>& check) {
+  if (geteuid() != 0) return check();
+  int pipe_fds[2];
+  if (pipe(pipe_fds) != 0) return "pipe failed";
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(pipe_fds[0]);
+    std::string why = setgid(65534) != 0 || setuid(65534) != 0 ? "cannot become nobody" : check();
+    (void)!write(pipe_fds[1], why.data(), why.size());
+    _exit(0);
+  }
+  close(pipe_fds[1]);
+  std::string why;
+  char buf[512];
+  for (ssize_t n; (n = read(pipe_fds[0], buf, sizeof(buf))) > 0;) why.append(buf, n);
+  close(pipe_fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return "the child failed";
+  return why;
+}
+
+// Both readers on the directory as it is now: the one-shot LoadManifestDir and a fresh
+// ManifestSource. Each must load `pod.yaml` (the valid file beside the odd entries) and report
+// exactly `errors`.
+void ExpectBothReaders(const fs::path& dir, const std::vector<std::string>& errors) {
+  for (int source = 0; source < 2; ++source) {
+    SCOPED_TRACE(source ? "ManifestSource" : "LoadManifestDir");
+    LoadResult r = source ? ManifestSource(dir.string()).Load() : LoadManifestDir(dir.string());
+    EXPECT_EQ(ErrorLines(r, dir), errors);
+    EXPECT_EQ(r.state.pods.count("x/a"), 1u) << "the valid file must still load";
+  }
+}
+
+// `ln -s loop loop` once made every reader throw (std::filesystem's status() on the entry) and
+// `warden explain` abort with SIGABRT.
+TEST_F(ManifestSourceTest, SymlinkLoopsAreReportedAndSkipped) {
+  Write("pod.yaml", kPod);
+  fs::create_symlink("loop", dir_ / "loop");
+  fs::create_symlink("b.yaml", dir_ / "a.yaml");
+  fs::create_symlink("a.yaml", dir_ / "b.yaml");
+  const std::string loop =
+      "cannot follow this symlink: a symlink loop (too many levels of symbolic links)";
+  ExpectBothReaders(dir_, {absl::StrCat("a.yaml: ", loop), absl::StrCat("b.yaml: ", loop),
+                           absl::StrCat("loop: ", loop)});
+}
+
+// Symlinks to directories are not followed (a walk through them could loop, or leave the
+// directory): each is reported, a link back to a directory above it as a cycle. The real
+// directories around them are read as usual.
+TEST_F(ManifestSourceTest, SymlinksToDirectoriesAreReportedNotFollowed) {
+  Write("pod.yaml", kPod);
+  Write("sub/policy.yaml", kPolicy);
+  fs::create_directory_symlink("..", dir_ / "sub/up");
+  fs::create_directory_symlink(".", dir_ / "self");
+  const fs::path outside = dir_.string() + "-outside";
+  fs::create_directories(outside);
+  std::ofstream(outside / "np.yaml") << PolicyIn("x", "elsewhere", 0);
+  fs::create_directory_symlink(outside, dir_ / "linked");
+  const std::vector<std::string> want = {
+      "linked: not followed: a symlink to a directory (the manifests below it are not read)",
+      "self: not followed: a symlink to a directory above it (a cycle)",
+      "sub/up: not followed: a symlink to a directory above it (a cycle)"};
+  ExpectBothReaders(dir_, want);
+  LoadResult r = LoadManifestDir(dir_.string());
+  EXPECT_EQ(r.state.policies.count("x/deny"), 1u);
+  EXPECT_EQ(r.state.policies.count("x/elsewhere"), 0u);
+}
+
+// A FIFO is never opened (an open for reading would wait for a writer); nor is a device.
+TEST_F(ManifestSourceTest, FifosAndDevicesAreReportedWithoutBeingOpened) {
+  Write("pod.yaml", kPod);
+  ASSERT_EQ(mkfifo((dir_ / "fifo.yaml").c_str(), 0644), 0);
+  const fs::path outside = dir_.string() + "-fifo";
+  ASSERT_EQ(mkfifo(outside.c_str(), 0644), 0);
+  fs::create_symlink(outside, dir_ / "linked-fifo.yml");
+  fs::create_symlink("/dev/zero", dir_ / "zero.json");
+  ExpectBothReaders(dir_, {"fifo.yaml: skipped: a FIFO, not a regular file",
+                           "linked-fifo.yml: skipped: a FIFO, not a regular file",
+                           "zero.json: skipped: a character device, not a regular file"});
+}
+
+// A file over kMaxManifestFileBytes is not read (it is sparse here: nothing but its size
+// matters); one of exactly that size is.
+TEST_F(ManifestSourceTest, FilesOverTheSizeLimitAreReportedAndSkipped) {
+  Write("pod.yaml", kPod);
+  Write("huge.yaml", "");
+  fs::resize_file(dir_ / "huge.yaml", kMaxManifestFileBytes + 1);
+  ExpectBothReaders(dir_, {absl::StrCat("huge.yaml: skipped: ", kMaxManifestFileBytes + 1,
+                                        " bytes, more than a manifest file may hold (",
+                                        kMaxManifestFileBytes, ")")});
+  fs::remove(dir_ / "huge.yaml");
+  const std::string policy = PolicyIn("x", "deny", 0);
+  Write(
+      "sub/full.yaml",
+      absl::StrCat("#", std::string(kMaxManifestFileBytes - policy.size() - 2, '-'), "\n", policy));
+  ASSERT_EQ(fs::file_size(dir_ / "sub/full.yaml"), static_cast<uintmax_t>(kMaxManifestFileBytes));
+  LoadResult r = LoadManifestDir(dir_.string());
+  EXPECT_THAT(r.errors, IsEmpty());
+  EXPECT_EQ(r.state.policies.count("x/deny"), 1u);
+}
+
+// Listed but not readable: a symlink to nothing (what a file deleted between the listing and the
+// read looks like too), a file whose permissions refuse reading and a directory whose
+// permissions refuse listing (both checked as nobody when the tests run as root, who may read
+// anything).
+TEST_F(ManifestSourceTest, UnreadableFilesAndDirectoriesAreReported) {
+  Write("pod.yaml", kPod);
+  fs::create_symlink("nowhere.yaml", dir_ / "dangling.yaml");
+  Write("secret.yaml", kPolicy);
+  fs::permissions(dir_ / "secret.yaml", fs::perms::none);
+  fs::create_directories(dir_ / "closed");
+  Write("closed/np.yaml", kPolicy);
+  fs::permissions(dir_ / "closed", fs::perms::none);
+  std::string why = AsUnprivileged([&]() -> std::string {
+    for (int source = 0; source < 2; ++source) {
+      LoadResult r = source ? ManifestSource(dir_.string()).Load() : LoadManifestDir(dir_.string());
+      const std::vector<std::string> want = {
+          "closed: cannot list: Permission denied",
+          "dangling.yaml: cannot follow this symlink: No such file or directory",
+          "secret.yaml: cannot read: Permission denied"};
+      std::vector<std::string> got = ErrorLines(r, dir_);
+      if (got != want) return absl::StrCat("errors: ", absl::StrJoin(got, "; "));
+      if (r.state.pods.count("x/a") != 1 || !r.state.policies.empty())
+        return "the valid file alone must load";
+    }
+    return "";
+  });
+  fs::permissions(dir_ / "closed", fs::perms::owner_all);
+  EXPECT_EQ(why, "");
+}
+
+// For the long-running source a file that exists but cannot be read is not a deleted file: its
+// last valid version stays in force (noted), as for a file that turns invalid. Deleting it
+// takes it out.
+TEST_F(ManifestSourceTest, AFileThatTurnsUnreadableKeepsItsLastValidVersion) {
+  Write("pod.yaml", kPod);
+  Write("policy.yaml", kPolicy);
+  ManifestSource src(dir_.string());
+  ASSERT_THAT(src.Load().errors, IsEmpty());
+  auto expect_kept = [&](const std::string& error) {
+    LoadResult r = src.Load();
+    EXPECT_THAT(ErrorLines(r, dir_), ElementsAre(absl::StrCat("policy.yaml: ", error)));
+    EXPECT_EQ(r.state.policies.count("x/deny"), 1u) << error;
+    EXPECT_THAT(absl::StrJoin(r.notes, "\n"), HasSubstr("policy.yaml: cannot be read; keeping"));
+  };
+  fs::remove(dir_ / "policy.yaml");
+  ASSERT_EQ(mkfifo((dir_ / "policy.yaml").c_str(), 0644), 0);
+  expect_kept("skipped: a FIFO, not a regular file");
+  fs::remove(dir_ / "policy.yaml");
+  fs::create_symlink("policy.yaml", dir_ / "policy.yaml");
+  expect_kept("cannot follow this symlink: a symlink loop (too many levels of symbolic links)");
+  fs::remove(dir_ / "policy.yaml");
+  Write("policy.yaml", "");
+  fs::resize_file(dir_ / "policy.yaml", kMaxManifestFileBytes + 1);
+  expect_kept(absl::StrCat("skipped: ", kMaxManifestFileBytes + 1,
+                           " bytes, more than a manifest file may hold (", kMaxManifestFileBytes,
+                           ")"));
+  fs::remove(dir_ / "policy.yaml");
+  LoadResult r = src.Load();
+  EXPECT_THAT(r.errors, IsEmpty());
+  EXPECT_EQ(r.state.policies.count("x/deny"), 0u);
+}
+
+// The same for every file below a directory that can no longer be listed.
+TEST_F(ManifestSourceTest, FilesBelowAnUnlistableDirectoryKeepTheirLastValidVersion) {
+  Write("pod.yaml", kPod);
+  Write("sub/policy.yaml", kPolicy);
+  ManifestSource src(dir_.string());
+  ASSERT_THAT(src.Load().errors, IsEmpty());
+  fs::permissions(dir_ / "sub", fs::perms::none);
+  std::string why = AsUnprivileged([&]() -> std::string {
+    LoadResult r = src.Load();
+    std::vector<std::string> got = ErrorLines(r, dir_);
+    if (got != std::vector<std::string>{"sub: cannot list: Permission denied"})
+      return absl::StrCat("errors: ", absl::StrJoin(got, "; "));
+    if (r.state.policies.count("x/deny") != 1) return "sub/policy.yaml was dropped";
+    return "";
+  });
+  fs::permissions(dir_ / "sub", fs::perms::owner_all);
+  EXPECT_EQ(why, "");
 }
 
 TEST(DerivedPodUid, StableAndUuidShaped) {

@@ -1072,6 +1072,44 @@ TEST(ModelTest, NamedPortResolvesToEachPodsOwnNumber) {
   EXPECT_EQ(px.port, 0);
 }
 
+// Port names are unique per container only: two containers of one pod may both name a port
+// "http". The name then stands for each of those ports, in the model as in the tables.
+TEST(ModelTest, NamedPortSharedByTwoContainersMeansEachOfTheirPorts) {
+  const std::string pod = R"(apiVersion: v1
+kind: Pod
+metadata: {name: multi, namespace: prod, labels: {app: multi}}
+spec:
+  containers:
+  - name: a
+    ports: [{name: http, containerPort: 8080}]
+  - name: b
+    ports: [{name: http, containerPort: 9090}]
+status: {podIP: 10.244.1.50}
+)";
+  LoadResult loaded = LoadManifestTexts(
+      {{"cluster.yaml", kCluster},
+       {"multi.yaml", pod},
+       {"policies.yaml", P("prod", "multi-in",
+                           "podSelector: {matchLabels: {app: multi}}\ningress:\n- ports: "
+                           "[{port: http}]")}});
+  ASSERT_THAT(loaded.errors, IsEmpty()) << ErrorsText(loaded);
+  const Pod* multi = loaded.state.FindPod("prod/multi");
+  ASSERT_NE(multi, nullptr);
+  PolicyPort named{TCP, std::string("http"), std::nullopt};
+  EXPECT_TRUE(Model::PortMatches(named, L4{TCP, 8080}, multi));
+  EXPECT_TRUE(Model::PortMatches(named, L4{TCP, 9090}, multi));
+  EXPECT_FALSE(Model::PortMatches(named, L4{TCP, 7000}, multi));
+  Snapshot snap = Compile(loaded.state).value();
+  Explainer explainer(loaded.state, snap);
+  const Pod& client = *loaded.state.FindPod("prod/client");
+  for (const auto& [port, allowed] :
+       std::vector<std::pair<std::string, bool>>{{"8080", true}, {"9090", true}, {"7000", false}}) {
+    FlowExplanation fx = explainer.ExplainPods(client, *multi, port, TCP);
+    EXPECT_TRUE(fx.consistent) << port << ": " << fx.reason;
+    EXPECT_EQ(fx.allowed, allowed) << port << ": " << fx.reason;
+  }
+}
+
 TEST(ModelTest, OtherL4ProtocolsOnlyByRulesWithoutPorts) {
   auto cluster = Build(kDenyWeb + P("prod", "web-in", R"(
 podSelector: {matchLabels: {app: web}}

@@ -3,6 +3,8 @@
 // the differences between them must still be exact.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "agent/node/tables_builder.h"
 #include "agent/nodestate/from_snapshot.h"
 #include "agent/nodestate/wire.h"
@@ -93,8 +95,20 @@ TEST(NodeStateTest, NodesShareTheCatalogueAndUnchangedPolicyAcrossSnapshots) {
       EXPECT_TRUE(block.SameObject(p1.policy.at(id))) << id;
     }
   }
+  // n2 hosts no pod whose policy entries changed: only the policy object (x/b is in namespace x,
+  // whose policies its verdict log names) differs, and its delta carries no entry.
   NodeState n2b = ComputeNodeState(v2.state, p2, "n2", {"", {}});
-  EXPECT_TRUE(n2b.SameContents(n2)) << "n2 hosts no pod whose policy changed";
+  EXPECT_FALSE(n2b.SameContents(n2));
+  EXPECT_EQ(n2b.policy, n2.policy);
+  EXPECT_TRUE(n2b.ipcache.SameObject(n2.ipcache));
+  n2.version = 1;
+  n2b.version = 2;
+  v1::Update d2 = DeltaUpdate(n2, n2b);
+  EXPECT_EQ(d2.policy_size() + d2.removed_policy_size(), 0);
+  EXPECT_EQ(d2.network_policies_size(), 1);
+  EXPECT_EQ(d2.network_policies(0).name(), "a-from-y");
+  EXPECT_FALSE(n2b.network_policies.at("x").SameObject(n2.network_policies.at("x")));
+  EXPECT_EQ(n2b.network_policies.count("y"), 0u) << "namespace y has no NetworkPolicy";
   NodeState n1b = ComputeNodeState(v2.state, p2, "n1", {"", {}});
   EXPECT_FALSE(n1b.SameContents(n1));
 
@@ -267,6 +281,65 @@ TEST(NodeStateTest, DeltasNamingMissingPortSetsAreRejected) {
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find("names port set"), std::string::npos) << st.message();
   EXPECT_TRUE(held.SameContents(s));
+}
+
+// The objects a state carries for naming policies are checked as the manifest reader would
+// check them: an update with one that could not have come from valid manifests is refused
+// whole, naming the field.
+TEST(NodeStateTest, NetworkPoliciesOnTheWireAreChecked) {
+  Compiled v1 = CompileTexts(Policy("y", 80));
+  NodeState s = ComputeNodeState(v1.state, v1.snap, "n1", {"", {}});
+  s.version = 1;
+  const v1::Update good = FullUpdate(s);
+  ASSERT_GT(good.network_policies_size(), 0);
+  ASSERT_GT(good.namespaces_size(), 0);
+  NodeState held;
+  ASSERT_TRUE(ApplyUpdate(good, &held).ok());
+  EXPECT_TRUE(held.SameContents(s));
+  using Mutation = std::function<void(v1::Update*)>;
+  const std::vector<std::pair<std::string, Mutation>> bad = {
+      {"operator",
+       [](v1::Update* u) {
+         auto* e = u->mutable_network_policies(0)->mutable_pod_selector()->add_match_expressions();
+         e->set_key("k");
+         e->set_operator_(static_cast<v1::SelectorOperator>(9));
+       }},
+      {"values",
+       [](v1::Update* u) {
+         auto* e = u->mutable_network_policies(0)->mutable_pod_selector()->add_match_expressions();
+         e->set_key("k");
+         e->set_operator_(v1::SELECTOR_IN);
+       }},
+      {"ip_block may not be combined",
+       [](v1::Update* u) {
+         auto* p = u->mutable_network_policies(0)->mutable_ingress(0)->mutable_peers(0);
+         p->mutable_ip_block()->mutable_cidr()->set_address(std::string(4, '\0'));
+       }},
+      {"a peer needs",
+       [](v1::Update* u) { u->mutable_network_policies(0)->mutable_ingress(0)->add_peers(); }},
+      {"end_port",
+       [](v1::Update* u) {
+         auto* p = u->mutable_network_policies(0)->mutable_ingress(0)->mutable_ports(0);
+         p->set_number(90);
+         p->set_end_port(80);
+       }},
+      {"protocol",
+       [](v1::Update* u) {
+         u->mutable_network_policies(0)->mutable_ingress(0)->mutable_ports(0)->set_protocol(1);
+       }},
+      {"namespace and name", [](v1::Update* u) { u->mutable_network_policies(0)->clear_name(); }},
+      {"namespaces[0].name", [](v1::Update* u) { u->mutable_namespaces(0)->clear_name(); }},
+  };
+  for (const auto& [why, mutate] : bad) {
+    v1::Update u = good;
+    u.set_version(2);
+    mutate(&u);
+    NodeState before = held;
+    absl::Status st = ApplyUpdate(u, &held);
+    EXPECT_FALSE(st.ok()) << why;
+    EXPECT_NE(st.message().find(why), std::string::npos) << why << ": " << st.message();
+    EXPECT_TRUE(held.SameContents(before)) << why;
+  }
 }
 
 // Node n1's state before and after x/a's policy changes (port 80 from y -> 81 from x), with one

@@ -1,0 +1,120 @@
+// The verdict log names the NetworkPolicy behind a verdict from the node state in force, whichever
+// source it came from: here a state that went over the wire, as `warden control` sends it. No
+// root (no BPF: the events are crafted).
+#include "agent/node/verdict_log.h"
+
+#include <arpa/inet.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "agent/nodestate/from_snapshot.h"
+#include "agent/nodestate/wire.h"
+#include "agent/policy/compiler.h"
+#include "agent/policy/manifest_loader.h"
+
+namespace warden::node {
+namespace {
+
+constexpr char kCluster[] = R"(
+apiVersion: v1
+kind: Namespace
+metadata: {name: x, labels: {team: x}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: y, labels: {team: y}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: x, uid: ua, labels: {app: a}}
+spec: {nodeName: n1, serviceAccountName: sa-a, containers: [{name: c, ports: [{name: web, containerPort: 8080}]}]}
+status: {podIP: 10.0.1.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: c, namespace: y, uid: uc, labels: {app: c}}
+spec: {nodeName: n2, containers: [{name: c}]}
+status: {podIP: 10.0.2.2}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-from-y, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: a}}
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {team: y}}}]
+    ports: [{port: web}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: out-to-test-net, namespace: x}
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+  egress: [{to: [{ipBlock: {cidr: 203.0.113.0/24}}], ports: [{port: 443}]}]
+)";
+
+class VerdictLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto loaded = policy::LoadManifestTexts({{"c.yaml", kCluster}});
+    ASSERT_TRUE(loaded.errors.empty()) << loaded.errors[0].ToString();
+    policy::Snapshot snap = policy::Compile(loaded.state).value();
+    nodestate::NodeState cut = nodestate::ComputeNodeState(loaded.state, snap, "n1", {"", {}});
+    cut.version = 7;
+    // Over the wire, as warden control sends it: what the agent holds has no cluster state.
+    ASSERT_TRUE(nodestate::ApplyUpdate(nodestate::FullUpdate(cut), &held_).ok());
+    ASSERT_TRUE(held_.SameContents(cut));
+    local_identity_ = held_.pods.at("x/a").identity;
+  }
+
+  nlohmann::json Line(uint8_t dir, const char* remote, uint16_t local_port, uint16_t remote_port,
+                      uint8_t reason) {
+    wd_event e{};
+    e.cgroup_id = 42;
+    e.local_identity = local_identity_;
+    e.hook = dir == WD_DIR_EGRESS ? WD_HOOK_EGRESS : WD_HOOK_INGRESS;
+    e.verdict = reason == WD_REASON_ALLOW_POLICY ? WD_VERDICT_ALLOW : WD_VERDICT_DENY;
+    e.reason = reason;
+    e.family = WD_AF_INET;
+    e.protocol = 6;
+    e.direction = dir;
+    e.local_port = local_port;
+    e.remote_port = remote_port;
+    inet_pton(AF_INET, "10.0.1.1", e.local_addr);
+    inet_pton(AF_INET, remote, e.remote_addr);
+    absl::flat_hash_map<uint64_t, std::string> pods = {{42, "x/a"}};
+    EventContext ctx{"n1", &held_, &pods};
+    return nlohmann::json::parse(VerdictLogLine(e, 0, ctx));
+  }
+
+  nodestate::NodeState held_;
+  uint32_t local_identity_ = 0;
+};
+
+TEST_F(VerdictLogTest, NamesTheAllowingPolicyFromTheStateInForce) {
+  // y/c (a pod of the other node, known by its identity) to x/a's named port web (8080).
+  nlohmann::json j = Line(WD_DIR_INGRESS, "10.0.2.2", 8080, 40000, WD_REASON_ALLOW_POLICY);
+  EXPECT_EQ(j["namespace"], "x");
+  EXPECT_EQ(j["pod"], "a");
+  EXPECT_EQ(j["service_account"], "sa-a");
+  EXPECT_EQ(j["policy"], "x/web-from-y");
+  // To the world through an ipBlock.
+  j = Line(WD_DIR_EGRESS, "203.0.113.66", 40000, 443, WD_REASON_ALLOW_POLICY);
+  EXPECT_EQ(j["policy"], "x/out-to-test-net");
+}
+
+TEST_F(VerdictLogTest, NamesTheIsolatingPoliciesOfADenial) {
+  nlohmann::json j = Line(WD_DIR_INGRESS, "10.0.2.2", 9090, 40000, WD_REASON_DENY_POLICY);
+  EXPECT_EQ(j["verdict"], "deny");
+  EXPECT_EQ(j["policy"], "x/web-from-y");
+  j = Line(WD_DIR_EGRESS, "198.51.100.53", 40000, 53, WD_REASON_DENY_POLICY);
+  EXPECT_EQ(j["policy"], "x/out-to-test-net");
+  // Verdicts no policy decided name none.
+  j = Line(WD_DIR_EGRESS, "198.51.100.53", 40000, 53, WD_REASON_DENY_POOL_LOCKDOWN);
+  EXPECT_FALSE(j.contains("policy"));
+}
+
+}  // namespace
+}  // namespace warden::node
