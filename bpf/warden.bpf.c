@@ -458,8 +458,8 @@ static __noinline int wd_if_decide(const struct wd_view* v, const struct wd_loca
 
 /* A refusal at an interface: counted, and an event of the interface's pod. */
 static __always_inline int wd_if_refuse(__u8 hook, __u8 dir, const struct wd_local* local,
-                                        const struct wd_flow* f, __u8 reason,
-                                        __u32 remote_identity, __u32 ifindex) {
+                                        const struct wd_flow* f, __u8 reason, __u32 remote_identity,
+                                        __u32 ifindex) {
   struct wd_decision d = {0, reason, 0, remote_identity};
   wd_count(hook, reason);
   wd_emit_at(hook, dir, local, f, &d, ifindex);
@@ -489,8 +489,8 @@ __noinline int wd_if_slow(struct __sk_buff* skb, struct wd_if_packet* p, __u32 d
   struct wd_flow* f = &p->flow;
   struct wd_view v = {cfg, skb, 0, cfg->generation, cfg->active};
   struct wd_local local = {};
-  struct wd_iface* ifc = bpf_map_lookup_elem(cfg->active ? (void*)&wd_ifaces_b : (void*)&wd_ifaces_a,
-                                             &ifindex);
+  struct wd_iface* ifc =
+      bpf_map_lookup_elem(cfg->active ? (void*)&wd_ifaces_b : (void*)&wd_ifaces_a, &ifindex);
   if (!ifc) return wd_if_refuse(hook, dir, &local, f, WD_REASON_DENY_UNKNOWN_POD, 0, ifindex);
   local.cgroup_id = ifc->cgroup_id;
   local.identity = ifc->identity;
@@ -505,10 +505,10 @@ __noinline int wd_if_slow(struct __sk_buff* skb, struct wd_if_packet* p, __u32 d
     return 1;
   }
   if (!wd_iface_owns(ifc, f->family, f->local_addr))
-    return wd_if_refuse(hook, dir, &local, f,
-                        dir == WD_DIR_EGRESS ? WD_REASON_DENY_SPOOFED_SOURCE
-                                             : WD_REASON_DENY_NOT_POD_ADDRESS,
-                        0, ifindex);
+    return wd_if_refuse(
+        hook, dir, &local, f,
+        dir == WD_DIR_EGRESS ? WD_REASON_DENY_SPOOFED_SOURCE : WD_REASON_DENY_NOT_POD_ADDRESS, 0,
+        ifindex);
   if (p->frag.kind != WD_FRAG_NONE) wd_frag_key_of(&p->key.frag, ifindex, f, &p->frag, dir);
   if (p->frag.kind == WD_FRAG_LATER) {
     struct wd_frag_value* fv = bpf_map_lookup_elem(&wd_frags, &p->key.frag);
@@ -527,7 +527,9 @@ __noinline int wd_if_slow(struct __sk_buff* skb, struct wd_if_packet* p, __u32 d
       !(dir == WD_DIR_EGRESS && d.reason == WD_REASON_DENY_POOL_LOCKDOWN)) {
     struct wd_decision rd;
     wd_if_decide(&v, &local, dir ^ 1, f, &rd);
-    if (rd.allow) {
+    /* A reply-barred verdict (ingress from a world address) never admits what the pod sends:
+     * that is the lockdown's to decide, and it refused or NetworkPolicy did. */
+    if (rd.allow && !rd.reply_barred) {
       d = rd;
       by = dir ^ 1;
     }

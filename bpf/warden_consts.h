@@ -106,7 +106,8 @@
 #define WD_REASON_ALLOW_LINK_LOCAL 14     /* IPv6 neighbour discovery / MLD on the pod's link */
 #define WD_REASON_COUNT 15
 /* Whether a reason is one of an allowing verdict. */
-#define WD_REASON_ALLOWS(r) ((r) <= WD_REASON_ALLOW_UNKNOWN_POD || (r) == WD_REASON_ALLOW_LINK_LOCAL)
+#define WD_REASON_ALLOWS(r) \
+  ((r) <= WD_REASON_ALLOW_UNKNOWN_POD || (r) == WD_REASON_ALLOW_LINK_LOCAL)
 
 /* wd_event.verdict */
 #define WD_VERDICT_ALLOW 1

@@ -62,8 +62,7 @@ static __always_inline int wd_ifcache_allows(const struct wd_ifc_key* k, __u64 h
          a[5] == b[5];
 }
 
-static __always_inline void wd_ifcache_put(const struct wd_ifc_key* k, __u64 h,
-                                           __u32 generation) {
+static __always_inline void wd_ifcache_put(const struct wd_ifc_key* k, __u64 h, __u32 generation) {
   __u32 idx = wd_ifcache_index(h);
   struct wd_ifcache_slot* s = bpf_map_lookup_elem(&wd_ifcache, &idx);
   if (!s) return;
@@ -203,7 +202,7 @@ static __always_inline int wd_read_quote(struct __sk_buff* skb, __u32 off, __u8 
  * error is judged as the ICMP packet it is. A function of its own: its frame (the quoted
  * headers) is not the slow path's. */
 static __noinline int wd_icmp_quoted_flow(struct __sk_buff* skb, __u32 l4_off, __u32 dir,
-                                         struct wd_flow* f) {
+                                          struct wd_flow* f) {
   struct wd_quote q;
   if (!wd_read_quote(skb, l4_off + 8, f->family, &q)) return 0;
   if (dir == WD_DIR_EGRESS) {

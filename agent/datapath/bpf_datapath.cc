@@ -219,9 +219,9 @@ absl::StatusOr<std::unique_ptr<BpfDatapath>> BpfDatapath::Open(const Options& op
     bpf_map* m = bpf_object__find_map_by_name(dp->skel_->obj, name);
     return m ? bpf_map__max_entries(m) : 0u;
   };
-  dp->capacity_ = Capacity{max_of("wd_endpoints_a"), max_of("wd_ipcache_a"),
-                           max_of("wd_policy_a"),    max_of("wd_portsets_a"),
-                           max_of("wd_lockdown_a"),  max_of("wd_ifaces_a")};
+  dp->capacity_ =
+      Capacity{max_of("wd_endpoints_a"), max_of("wd_ipcache_a"),  max_of("wd_policy_a"),
+               max_of("wd_portsets_a"),  max_of("wd_lockdown_a"), max_of("wd_ifaces_a")};
   return dp;
 }
 
@@ -344,8 +344,7 @@ absl::StatusOr<InterfaceAttachment> BpfDatapath::AttachInterface(uint32_t ifinde
   WD_ASSIGN_OR_RETURN(InterfaceAttachment a, QueryInterface(ifindex));
   a.replaced = a.egress_prog_id || a.ingress_prog_id;
   for (const TcPoint& tp : kTcPoints) {
-    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex),
-                .attach_point = tp.point);
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex), .attach_point = tp.point);
     // The clsact qdisc holds both directions' filters; a CNI's may be there already.
     if (int err = bpf_tc_hook_create(&hook); err != 0 && err != -EEXIST)
       return Errno(absl::StrCat("adding a clsact qdisc to interface ", ifindex), -err);
@@ -362,8 +361,7 @@ absl::StatusOr<InterfaceAttachment> BpfDatapath::AttachInterface(uint32_t ifinde
 
 absl::Status BpfDatapath::DetachInterface(uint32_t ifindex) {
   for (const TcPoint& tp : kTcPoints) {
-    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex),
-                .attach_point = tp.point);
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex), .attach_point = tp.point);
     LIBBPF_OPTS(bpf_tc_opts, o, .handle = WD_TC_HANDLE, .priority = WD_TC_PRIORITY);
     int err = bpf_tc_detach(&hook, &o);
     // Gone with its interface, or never there: nothing to take off.
@@ -589,7 +587,8 @@ absl::StatusOr<uint32_t> BpfDatapath::TestRun(const std::string& program,
   LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = packet.data(), .data_out = out.data(),
               .data_size_in = static_cast<uint32_t>(packet.size()),
               .data_size_out = static_cast<uint32_t>(out.size()),
-              .ctx_in = ifindex ? &ctx : nullptr, .ctx_size_in = ifindex ? static_cast<uint32_t>(sizeof(ctx)) : 0u,
+              .ctx_in = ifindex ? &ctx : nullptr,
+              .ctx_size_in = ifindex ? static_cast<uint32_t>(sizeof(ctx)) : 0u,
               .repeat = static_cast<int>(repeat));
   if (bpf_prog_test_run_opts(fd, &o) != 0)
     return Errno(absl::StrCat("BPF_PROG_TEST_RUN of ", program), errno);

@@ -128,6 +128,11 @@ std::string VerdictLogLine(const wd_event& e, int64_t wall_ns, const EventContex
   j["dport"] = egress ? e.remote_port : e.local_port;
   j["verdict"] = e.verdict == WD_VERDICT_ALLOW ? "allow" : "deny";
   j["reason"] = datapath::ReasonName(e.reason);
+  // The interface programs' events name the pod's interface (the node side of its veth).
+  if (e.ifindex) j["ifindex"] = e.ifindex;
+  // Events are rate-limited per pod in the datapath (wd_evlimit): how many of this pod's were
+  // held back since its previous one, so a flood shows as a count, not as silence.
+  if (e.suppressed) j["suppressed"] = e.suppressed;
   // Which NetworkPolicy: the model names the allowing one, or the ones that isolate the pod.
   if (!pod_key.empty() && ctx.desired &&
       (e.reason == WD_REASON_ALLOW_POLICY || e.reason == WD_REASON_DENY_POLICY)) {

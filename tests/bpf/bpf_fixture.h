@@ -40,6 +40,7 @@ struct Scene {
   bool host = false;                        // run packets as a host process instead
   std::vector<std::string> node_addresses;  // this node's own addresses
   bool guaranteed = false;  // the pod sits at kubepods/podg (Guaranteed QoS) instead
+  uint32_t ifindex = 0;     // the local pod's interface (wd_ifaces), 0 for none
 };
 
 class BpfTest : public ::testing::Test {
@@ -95,7 +96,7 @@ class BpfTest : public ::testing::Test {
     for (auto& [key, p] : ns.pods.Mut()) p.gateway = s.gateway && key == s.local_pod;
     for (const auto& a : s.node_addresses) ns.node_addresses.push_back(*policy::ParseIp(a));
     std::vector<node::LocalPod> pods;
-    if (!s.local_pod.empty()) pods.push_back({s.local_pod, pod.id});
+    if (!s.local_pod.empty()) pods.push_back({s.local_pod, pod.id, s.ifindex});
     tables_ = node::BuildNodeTables(ns, pods, s.allow);
     datapath::NodeConfig cfg = kubelet_.Config(s.pool, s.unknown_pod);
     config_ = cfg;
