@@ -18,6 +18,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "agent/common/status_macros.h"
+#include "agent/datapath/errno_status.h"
 #include "warden.skel.h"
 
 namespace warden::datapath {
@@ -25,10 +26,6 @@ namespace warden::datapath {
 namespace {
 
 namespace fs = std::filesystem;
-
-absl::Status Errno(const std::string& what, int err) {
-  return absl::Status(absl::ErrnoToStatusCode(err), absl::StrCat(what, ": ", std::strerror(err)));
-}
 
 // A fresh seed for the per-CPU verdict cache's hash with every generation (warden_vcache.h),
 // so that nobody can pick keys whose slots collide in a useful way. Never 0 only by chance.
@@ -289,13 +286,15 @@ absl::Status BpfDatapath::DetachAndUnpin() {
     if (unlink(pin.c_str()) != 0 && errno != ENOENT)
       return Errno(absl::StrCat("removing ", pin), errno);
   }
-  // The interfaces either copy of the tables names: where an agent of these pins attached.
+  // The interfaces either copy of the tables names, and those whose links are pinned: where an
+  // agent of these pins attached the interface programs.
   absl::flat_hash_set<uint32_t> interfaces;
   for (int side = 0; side < 2; ++side) {
     auto t = ReadSide(side);
     if (!t.ok()) return t.status();
     for (const auto& [ifindex, iface] : t->ifaces) interfaces.insert(ifindex);
   }
+  for (uint32_t ifindex : PinnedInterfaces()) interfaces.insert(ifindex);
   for (uint32_t ifindex : interfaces) WD_RETURN_IF_ERROR(DetachInterface(ifindex));
   bpf_map* m;
   bpf_object__for_each_map(m, skel_->obj) {
@@ -307,67 +306,6 @@ absl::Status BpfDatapath::DetachAndUnpin() {
   }
   rmdir((opts_.bpffs_dir + "/links").c_str());
   rmdir(opts_.bpffs_dir.c_str());
-  return absl::OkStatus();
-}
-
-namespace {
-
-// The interface programs' filter on one side of `ifindex`.
-struct TcPoint {
-  const char* program;
-  bpf_tc_attach_point point;
-};
-constexpr TcPoint kTcPoints[] = {{kInterfaceEgressProgram, BPF_TC_INGRESS},
-                                 {kInterfaceIngressProgram, BPF_TC_EGRESS}};
-
-// The program id of our filter at `point` of `ifindex` (0: none).
-absl::StatusOr<uint32_t> QueryTc(uint32_t ifindex, bpf_tc_attach_point point) {
-  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex), .attach_point = point);
-  LIBBPF_OPTS(bpf_tc_opts, o, .handle = WD_TC_HANDLE, .priority = WD_TC_PRIORITY);
-  int err = bpf_tc_query(&hook, &o);
-  if (err == -ENOENT || err == -EINVAL || err == -ENODEV) return 0u;  // no qdisc, filter, device
-  if (err) return Errno(absl::StrCat("querying tc on interface ", ifindex), -err);
-  return o.prog_id;
-}
-
-}  // namespace
-
-absl::StatusOr<InterfaceAttachment> BpfDatapath::QueryInterface(uint32_t ifindex) const {
-  InterfaceAttachment a;
-  a.ifindex = ifindex;
-  WD_ASSIGN_OR_RETURN(a.egress_prog_id, QueryTc(ifindex, BPF_TC_INGRESS));
-  WD_ASSIGN_OR_RETURN(a.ingress_prog_id, QueryTc(ifindex, BPF_TC_EGRESS));
-  return a;
-}
-
-absl::StatusOr<InterfaceAttachment> BpfDatapath::AttachInterface(uint32_t ifindex) {
-  WD_ASSIGN_OR_RETURN(InterfaceAttachment a, QueryInterface(ifindex));
-  a.replaced = a.egress_prog_id || a.ingress_prog_id;
-  for (const TcPoint& tp : kTcPoints) {
-    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex), .attach_point = tp.point);
-    // The clsact qdisc holds both directions' filters; a CNI's may be there already.
-    if (int err = bpf_tc_hook_create(&hook); err != 0 && err != -EEXIST)
-      return Errno(absl::StrCat("adding a clsact qdisc to interface ", ifindex), -err);
-    // REPLACE swaps the program of an existing filter in place (cls_bpf replaces it under RCU:
-    // every packet meets one program or the other), or makes the filter.
-    LIBBPF_OPTS(bpf_tc_opts, o, .prog_fd = ProgramFd(tp.program), .flags = BPF_TC_F_REPLACE,
-                .handle = WD_TC_HANDLE, .priority = WD_TC_PRIORITY);
-    if (int err = bpf_tc_attach(&hook, &o); err != 0)
-      return Errno(absl::StrCat("attaching ", tp.program, " to interface ", ifindex), -err);
-    (tp.point == BPF_TC_INGRESS ? a.egress_prog_id : a.ingress_prog_id) = o.prog_id;
-  }
-  return a;
-}
-
-absl::Status BpfDatapath::DetachInterface(uint32_t ifindex) {
-  for (const TcPoint& tp : kTcPoints) {
-    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex), .attach_point = tp.point);
-    LIBBPF_OPTS(bpf_tc_opts, o, .handle = WD_TC_HANDLE, .priority = WD_TC_PRIORITY);
-    int err = bpf_tc_detach(&hook, &o);
-    // Gone with its interface, or never there: nothing to take off.
-    if (err != 0 && err != -ENOENT && err != -ENODEV && err != -EINVAL)
-      return Errno(absl::StrCat("detaching ", tp.program, " from interface ", ifindex), -err);
-  }
   return absl::OkStatus();
 }
 

@@ -38,10 +38,11 @@ struct AttachPoint {
   bool adopted = false;  // an existing pinned link had its program replaced
 };
 
-// The interface programs on one interface, as tc shows them.
+// The interface programs on one interface.
 struct InterfaceAttachment {
   uint32_t ifindex = 0;
   uint32_t egress_prog_id = 0, ingress_prog_id = 0;  // 0: not attached there
+  bool tcx = false;       // through pinned tcx links (else clsact filters: kernels before 6.6)
   bool replaced = false;  // AttachInterface found ours and swapped the programs in place
 };
 
@@ -71,17 +72,20 @@ class BpfDatapath {
   // interfaces of the tables (in this network namespace) and the pinned maps.
   absl::Status DetachAndUnpin();
 
-  // The interface programs on interface `ifindex` of this process's network namespace (tc
-  // clsact, one filter per direction at WD_TC_HANDLE/WD_TC_PRIORITY): made if missing, and
-  // those an earlier agent left there replaced in place (no moment without a program). Like the
-  // cgroup links, they stay after this process exits; the interface's entry in the tables says
-  // which pod they judge.
+  // The interface programs on interface `ifindex` of this process's network namespace: tcx
+  // links (one per direction) pinned as <bpffs>/links/if<ifindex>-{egress,ingress}, so that they
+  // stay after this process exits like the cgroup links, or on kernels without tcx clsact
+  // filters at WD_TC_HANDLE/WD_TC_PRIORITY. Made if missing; those an earlier agent left there
+  // have their program replaced in place (no moment without a program). A pinned link whose
+  // interface is gone (its pod's network namespace deleted: the kernel detached it) is dropped
+  // and made again. The interface's entry in the tables says which pod they judge.
   absl::StatusOr<InterfaceAttachment> AttachInterface(uint32_t ifindex);
-  // Takes them off again; an interface that is gone (its pod's network namespace deleted) has
-  // none to take off.
+  // Takes them off again; an interface that is gone has none to take off.
   absl::Status DetachInterface(uint32_t ifindex);
-  // What tc shows on `ifindex` at the interface programs' handle (prog ids 0 when absent).
+  // What is attached on `ifindex` (prog ids 0 when absent).
   absl::StatusOr<InterfaceAttachment> QueryInterface(uint32_t ifindex) const;
+  // The interfaces whose links are pinned under <bpffs>/links (by this agent or an earlier one).
+  std::vector<uint32_t> PinnedInterfaces() const;
 
   // Writes `tables` into the idle copy, then makes it live together with `config` and a new
   // generation (conntrack entries re-check). Fails, changing nothing live, when a table does

@@ -104,6 +104,16 @@ const std::vector<LocalPod>& NodeAgent::ScanPods(const nodestate::NodeState& wan
   scanned_local_.clear();
   scanned_paths_.clear();
   scanned_missing_ = 0;
+  // Each pod's interface, from the node's host routes (pod_interfaces.h). A pod that shares the
+  // node's address (hostNetwork) has none of its own.
+  const HostRoutes routes = ReadHostRoutes();
+  auto interface_of = [&](const nodestate::ScheduledPod& pod) -> uint32_t {
+    for (const auto& ip : pod.addresses) {
+      for (const auto& own : want.node_addresses)
+        if (ip == own) return 0;
+    }
+    return PodInterface(routes, pod.addresses);
+  };
   for (const auto& [key, pod] : want.pods) {
     auto path = common::FindPodCgroup(kubepods, pod.uid);
     if (!path) {
@@ -112,7 +122,7 @@ const std::vector<LocalPod>& NodeAgent::ScanPods(const nodestate::NodeState& wan
     }
     auto id = common::CgroupId(*path);
     if (!id.ok()) continue;
-    scanned_local_.push_back(LocalPod{key, *id});
+    scanned_local_.push_back(LocalPod{key, *id, interface_of(pod)});
     scanned_paths_[key] = *path;
   }
   scanned_for_ = std::move(looking_for);
@@ -140,7 +150,10 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
   std::vector<std::pair<std::string, uint64_t>> inputs;
   inputs.reserve(local.size() + 1);
   inputs.emplace_back(absl::StrCat(":kubepods:", kubepods.id, ":", kubepods.level), desired_gen_);
-  for (const auto& lp : local) inputs.emplace_back(lp.key, lp.cgroup_id);
+  for (const auto& lp : local) {
+    inputs.emplace_back(lp.key, lp.cgroup_id);
+    inputs.emplace_back(":if", lp.ifindex);
+  }
   if (applied_ && inputs == applied_inputs_) return false;
   return ApplyTables(want, local, kubepods, std::move(inputs));
 }
@@ -188,10 +201,46 @@ absl::StatusOr<bool> NodeAgent::ApplyTables(const nodestate::NodeState& want,
   applied_inputs_ = std::move(inputs);
   pod_by_cgroup_.clear();
   for (const auto& lp : local) pod_by_cgroup_[lp.cgroup_id] = lp.key;
+  SyncInterfaces();
   ++stats_.applies;
   stats_.last_apply_unix_ms = NowNs(CLOCK_REALTIME) / 1000000;
   if (auto c = dp_->ReadConfig(); c.ok()) stats_.generation = c->generation;
   return true;
+}
+
+// The interface programs on exactly the interfaces of the tables in force: attached after the
+// tables name the interface's pod (a packet meeting the program before its entry would be
+// refused as an unknown interface), taken off interfaces whose pods are gone. Attaching adopts
+// what an earlier agent pinned. An interface the programs stay on without an entry (a failed
+// detach) refuses everything: fail closed, and only a gone pod's.
+void NodeAgent::SyncInterfaces() {
+  absl::flat_hash_set<uint32_t> want;
+  for (const auto& [ifindex, iface] : applied_->ifaces) want.insert(ifindex);
+  for (uint32_t ifindex : want) {
+    if (attached_ifaces_.contains(ifindex)) continue;
+    auto a = dp_->AttachInterface(ifindex);
+    if (!a.ok()) {
+      log_.Warning("interface ", ifindex, ": ", a.status().message(),
+                   " (its pod's sockets stay judged by the cgroup programs)");
+      continue;
+    }
+    attached_ifaces_.insert(ifindex);
+    log_.Debug(a->replaced ? "adopted" : "attached", " the interface programs on interface ",
+               ifindex, a->tcx ? " (tcx)" : " (clsact)");
+  }
+  absl::flat_hash_set<uint32_t> gone;
+  for (uint32_t ifindex : attached_ifaces_)
+    if (!want.contains(ifindex)) gone.insert(ifindex);
+  for (uint32_t ifindex : dp_->PinnedInterfaces())
+    if (!want.contains(ifindex)) gone.insert(ifindex);
+  for (uint32_t ifindex : gone) {
+    if (auto st = dp_->DetachInterface(ifindex); !st.ok()) {
+      log_.Warning("interface ", ifindex, ": ", st.message());
+      continue;
+    }
+    attached_ifaces_.erase(ifindex);
+  }
+  stats_.interfaces = attached_ifaces_.size();
 }
 
 absl::Status NodeAgent::Start() {
@@ -299,6 +348,8 @@ std::string NodeAgent::RenderMetrics() const {
         stats_.desired_states.load());
   gauge("warden_local_pods", "Pods on this node with a known cgroup.", "gauge",
         stats_.local_pods.load());
+  gauge("warden_pod_interfaces", "Local pods' interfaces the interface programs judge.", "gauge",
+        stats_.interfaces.load());
   gauge("warden_pods_without_cgroup", "Pods scheduled here whose cgroup is not there.", "gauge",
         stats_.pods_without_cgroup.load());
   gauge("warden_events_total", "Verdict events logged.", "counter", stats_.events.load());

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "agent/common/http_server.h"
 #include "agent/common/log.h"
@@ -28,6 +29,7 @@
 #include "agent/node/capability_watch.h"
 #include "agent/node/desired_source.h"
 #include "agent/node/pod_cgroups.h"
+#include "agent/node/pod_interfaces.h"
 #include "agent/node/tables_builder.h"
 
 namespace warden::node {
@@ -48,7 +50,7 @@ struct NodeAgentOptions {
 
 struct AgentStats {
   std::atomic<uint64_t> applies{0}, apply_errors{0}, events{0}, local_pods{0};
-  std::atomic<uint64_t> pods_without_cgroup{0}, generation{0}, desired_states{0};
+  std::atomic<uint64_t> pods_without_cgroup{0}, generation{0}, desired_states{0}, interfaces{0};
   std::atomic<int64_t> last_apply_unix_ms{0};
 };
 
@@ -88,6 +90,9 @@ class NodeAgent {
                                    const common::KubepodsCgroup& kubepods,
                                    std::vector<std::pair<std::string, uint64_t>> inputs);
   void NotePool(uint8_t pool);
+  // The interface programs on the interfaces of the tables in force (pod_interfaces.h), off the
+  // others.
+  void SyncInterfaces();
 
   NodeAgentOptions opts_;
   std::unique_ptr<DesiredStateSource> source_;
@@ -110,6 +115,7 @@ class NodeAgent {
   std::map<std::string, std::string> scanned_paths_;  // pod -> its cgroup directory
   uint64_t scanned_missing_ = 0;
   absl::flat_hash_map<uint64_t, std::string> pod_by_cgroup_;
+  absl::flat_hash_set<uint32_t> attached_ifaces_;  // interfaces holding the interface programs
   std::optional<uint8_t> noted_pool_;
   CapabilityWatch capabilities_;
   FILE* log_file_ = nullptr;

@@ -378,3 +378,54 @@ TEST_F(InterfaceTest, EventsAreRateLimitedPerPod) {
 
 }  // namespace
 }  // namespace warden::testing
+
+namespace warden::testing {
+namespace {
+
+// The agent's attach: tcx links pinned per interface, adopted in place by the next agent (the
+// same link, the new program), taken off again; a pin whose interface went away is replaced.
+TEST_F(InterfaceTest, LinksArePinnedAdoptedAndRemoved) {
+  LoadApp();
+  auto a = dp_->AttachInterface(ifindex_);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_TRUE(a->tcx);
+  EXPECT_FALSE(a->replaced);
+  EXPECT_NE(a->egress_prog_id, 0u);
+  EXPECT_NE(a->ingress_prog_id, 0u);
+  EXPECT_EQ(dp_->PinnedInterfaces(), std::vector<uint32_t>{ifindex_});
+  auto q = dp_->QueryInterface(ifindex_);
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(q->egress_prog_id, a->egress_prog_id);
+
+  // A second agent on the same pins adopts the links.
+  datapath::BpfDatapath::Options opts;
+  opts.bpffs_dir = dir_;
+  auto next = datapath::BpfDatapath::Open(opts);
+  ASSERT_TRUE(next.ok()) << next.status();
+  auto b = (*next)->AttachInterface(ifindex_);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_TRUE(b->replaced);
+  auto q2 = dp_->QueryInterface(ifindex_);
+  ASSERT_TRUE(q2.ok());
+  EXPECT_NE(q2->egress_prog_id, a->egress_prog_id);  // the new agent's program, same link
+  next->reset();
+
+  ASSERT_TRUE(dp_->DetachInterface(ifindex_).ok());
+  EXPECT_TRUE(dp_->PinnedInterfaces().empty());
+  auto q3 = dp_->QueryInterface(ifindex_);
+  ASSERT_TRUE(q3.ok());
+  EXPECT_EQ(q3->egress_prog_id, 0u);
+
+  // The interface goes away under an attached link: the pin stays, pointing at nothing, and the
+  // next attach (to a new interface) replaces it.
+  ASSERT_TRUE(dp_->AttachInterface(ifindex_).ok());
+  testlib::MustSh("ip link del " + dev_);
+  auto gone = dp_->QueryInterface(ifindex_);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_EQ(gone->egress_prog_id, 0u);
+  EXPECT_TRUE(dp_->DetachInterface(ifindex_).ok());
+  EXPECT_TRUE(dp_->PinnedInterfaces().empty());
+}
+
+}  // namespace
+}  // namespace warden::testing
