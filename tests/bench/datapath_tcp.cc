@@ -30,7 +30,10 @@ using testlib::MustSh;
 
 constexpr uint32_t kClientAddr = (10u << 24) | (200u << 16) | 1,
                    kServerAddr = (10u << 24) | (200u << 16) | 2;
-enum { kLaneWarden = 0, kLanePlain = 1, kLaneHarness = 2 };
+// The interface lane's addresses, on a veth pair of their own.
+constexpr uint32_t kClient2Addr = (10u << 24) | (201u << 16) | 1,
+                   kServer2Addr = (10u << 24) | (201u << 16) | 2;
+enum { kLaneWarden = 0, kLanePlain = 1, kLaneHarness = 2, kLaneBoth = 3 };
 // Warm-up of each interleaved slice, not counted: the first connections after the client moved.
 constexpr int kSliceWarmupMs = 20;
 
@@ -54,6 +57,18 @@ void MakeNetwork(const DatapathEnv& env, testlib::Cleanup& cleanup) {
     MustSh(absl::StrCat("ip -n ", ns, " link set lo up"));
     MustSh(absl::StrCat("ip -n ", ns, " link set ", dev, " up"));
   }
+  // The interface lane's pair: veth_c2 in the client's namespace, veth_s2 in the server's.
+  const std::string vc2 = env.veth_c + "2", vs2 = env.veth_s + "2";
+  MustSh(absl::StrCat("ip link add ", vc2, " type veth peer name ", vs2));
+  cleanup.Add("veth 2", [vc2] { testlib::Sh("ip link del " + vc2); });
+  MustSh(absl::StrCat("ip link set ", vc2, " netns ", env.ns_client));
+  MustSh(absl::StrCat("ip link set ", vs2, " netns ", env.ns_server));
+  MustSh(absl::StrCat("ip -n ", env.ns_client, " addr add ", testlib::Ipv4Text(kClient2Addr),
+                      "/24 dev ", vc2));
+  MustSh(absl::StrCat("ip -n ", env.ns_server, " addr add ", testlib::Ipv4Text(kServer2Addr),
+                      "/24 dev ", vs2));
+  MustSh(absl::StrCat("ip -n ", env.ns_client, " link set ", vc2, " up"));
+  MustSh(absl::StrCat("ip -n ", env.ns_server, " link set ", vs2, " up"));
   // Reused client ports may meet the server's TIME_WAIT entries; a wide port range keeps that rare.
   MustSh(absl::StrCat("ip netns exec ", env.ns_client,
                       " sysctl -qw net.ipv4.ip_local_port_range=\"1024 65000\""));
@@ -80,6 +95,11 @@ TcpLanes MakeLanes(const DatapathEnv& env) {
     if (t.lanes.size() == 1) t.warden_node = node;
     t.harness_root = root;
   }
+  // The interface lane: two more pods on Warden's node, reached over the second veth pair.
+  testlib::PodCgroup client = Must(t.warden_node.AddPod("client2"), "making a pod cgroup");
+  testlib::PodCgroup server = Must(t.warden_node.AddPod("server2"), "making a pod cgroup");
+  // Port kPort, the one the tables allow (its own server address keeps it apart from lane 0).
+  t.lanes.push_back(Lane{client.path, server.path, client.id, server.id, kPort, kServer2Addr});
   return t;
 }
 
@@ -105,8 +125,10 @@ auto WithVariant(const Variant& v, F&& measure) {
 
 // One interleaved round: every lane for `slice_ms`, in reverse order on odd rounds.
 void InterleavedRound(TcpPeers& peers, int round, int slice_ms, TcpResult& res) {
-  static const std::pair<const char*, int> kLanes[] = {
-      {"none", kLanePlain}, {"harness", kLaneHarness}, {"warden", kLaneWarden}};
+  static const std::pair<const char*, int> kLanes[] = {{"none", kLanePlain},
+                                                       {"harness", kLaneHarness},
+                                                       {"warden", kLaneWarden},
+                                                       {"both", kLaneBoth}};
   for (size_t i = 0; i < std::size(kLanes); ++i) {
     const auto& [name, lane] = kLanes[round % 2 ? std::size(kLanes) - 1 - i : i];
     ConnResult r = peers.Run(slice_ms, lane, kSliceWarmupMs);
@@ -139,17 +161,18 @@ void RunInterleaved(TcpPeers& peers, TcpWarden& warden, const std::string& harne
     CheckInterrupted();
     InterleavedRound(peers, round, o.slice_ms, res);
     if ((round + 1) % 25 == 0 || round + 1 == o.il_rounds) {
-      std::printf("    round %d/%d: none %.0f harness %.0f warden %.0f c/s\n", round + 1,
+      std::printf("    round %d/%d: none %.0f harness %.0f warden %.0f both %.0f c/s\n", round + 1,
                   o.il_rounds, il.rates["none"].back(), il.rates["harness"].back(),
-                  il.rates["warden"].back());
+                  il.rates["warden"].back(), il.rates["both"].back());
       std::fflush(stdout);
     }
   }
-  for (const char* name : {"none", "harness", "warden"}) {
+  for (const char* name : {"none", "harness", "warden", "both"}) {
     il.median[name] = Median(il.rates[name]);
     il.ratio[name] = testlib::SummarizeRatios(il.rates[name], il.rates["none"]);
   }
   il.ratio["warden_vs_harness"] = testlib::SummarizeRatios(il.rates["warden"], il.rates["harness"]);
+  il.ratio["both_vs_warden"] = testlib::SummarizeRatios(il.rates["both"], il.rates["warden"]);
 }
 
 // [2b]'s variants, those of --variants ("none" always: every ratio is to it).
@@ -218,12 +241,13 @@ void SummarizeRounds(TcpResult& res) {
 
 // One more round of `v` with BPF run-time stats on (BPF_ENABLE_STATS: on while its fd is open,
 // the same switch as kernel.bpf_stats_enabled, off again when closed).
-TcpResult::LiveRound LiveRound(const Variant& v, TcpPeers& peers, TcpWarden& w, int ms) {
+TcpResult::LiveRound LiveRound(const Variant& v, TcpPeers& peers, TcpWarden& w, int ms,
+                               int lane = kLaneWarden) {
   int stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
   if (stats_fd < 0) throw Failure(absl::StrCat("enabling BPF run-time stats: ", strerror(errno)));
   testlib::Cleanup stats_off;
   stats_off.Add("run-time stats", [stats_fd] { close(stats_fd); });
-  const char* progs[] = {"wd_egress", "wd_ingress", "wd_connect4"};
+  const char* progs[] = {"wd_egress", "wd_ingress", "wd_connect4", "wd_if_egress", "wd_if_ingress"};
   auto read = [&] {
     std::vector<ProgStats> s;
     for (const char* p : progs) s.push_back(ReadProgStats(w.ProgramFd(p)));
@@ -232,7 +256,7 @@ TcpResult::LiveRound LiveRound(const Variant& v, TcpPeers& peers, TcpWarden& w, 
   std::vector<ProgStats> before, after;
   ConnResult r = WithVariant(v, [&] {
     before = read();
-    ConnResult c = peers.Run(ms, kLaneWarden);
+    ConnResult c = peers.Run(ms, lane);
     after = read();
     return c;
   });
@@ -257,6 +281,14 @@ void RunLiveRounds(const std::vector<Variant>& variants, TcpPeers& peers, TcpWar
                           [&](const Variant& x) { return x.name == name; });
     if (v != variants.end()) res.live.push_back(LiveRound(*v, peers, w, ms));
   }
+  // The interface lane: both lines, each program's live cost.
+  auto v = std::find_if(variants.begin(), variants.end(),
+                        [](const Variant& x) { return x.name == "warden"; });
+  if (v != variants.end()) {
+    Variant both = *v;
+    both.name = "both";
+    res.live.push_back(LiveRound(both, peers, w, ms, kLaneBoth));
+  }
 }
 
 }  // namespace
@@ -266,8 +298,13 @@ TcpResult RunTcp(const DatapathEnv& env, const TcpOptions& opts) {
   testlib::Cleanup network;  // goes last, after everything that uses it
   MakeNetwork(env, network);
   TcpLanes lanes = MakeLanes(env);
+  InterfaceLane both{lanes.lanes[kLaneBoth], kClient2Addr,     kServer2Addr,    env.ns_client,
+                     env.ns_server,          env.veth_s + "2", env.veth_c + "2"};
   TcpWarden warden(env.bpffs.path() + "/p2", lanes.warden_node, lanes.lanes[kLaneWarden],
-                   kClientAddr, kServerAddr);
+                   kClientAddr, kServerAddr, &both);
+  // The interface programs stay on the interface lane's devices throughout: no other lane's
+  // packets cross them.
+  warden.AttachInterfaces();
   res.policy_entries = warden.policy_entries();
   IptablesRules ipt(env.tmp.path(), env.ns_server, kClientAddr);
   res.iptables_version = ipt.version();

@@ -5,7 +5,9 @@
 // [2a] Interleaved, the headline: three lanes, each a pair of pod cgroups in a tree of the same
 // shape: no program (p2plain); return-1 programs on egress, ingress and connect4 (p2harness: the
 // floor any cgroup-BPF enforcer pays); Warden (p2node, attached for the whole section, events
-// read). A round runs every lane for `slice_ms` after a 20 ms warm-up, with nothing attached or
+// read); both lines (p2node's pods client2/server2 over a veth pair of their own, 10.201.0.0/24,
+// whose ends hold the interface programs: Warden's cgroup programs and the second line). A round
+// runs every lane for `slice_ms` after a 20 ms warm-up, with nothing attached or
 // detached in between; odd rounds in reverse order. Per round lane / none; the median over
 // rounds, its quartiles and standard error.
 // [2b] Variants, alternated in rounds of `seconds` after a 0.2 s warm-up (odd rounds in reverse
@@ -54,7 +56,8 @@ struct TcpResult {
   };
   std::vector<LiveRound> live;
   int policy_entries = 0;
-  // [2a] the interleaved lanes: none, harness, warden; ratios to none, and warden_vs_harness.
+  // [2a] the interleaved lanes: none, harness, warden, both; ratios to none, warden_vs_harness
+  // and both_vs_warden.
   struct Interleaved {
     int rounds = 0, slice_ms = 0;
     std::map<std::string, std::vector<double>> rates;

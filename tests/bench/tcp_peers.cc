@@ -66,7 +66,7 @@ int ListenOnLane(const Lane& lane, uint32_t addr) {
   int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   int one = 1;
   setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in a = Address(addr, lane.port);
+  sockaddr_in a = Address(lane.server_addr ? lane.server_addr : addr, lane.port);
   if (bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(ls, 4096) != 0) _exit(13);
   return ls;
 }
@@ -147,7 +147,8 @@ ConnResult ClientRun(const sockaddr_in& srv, std::chrono::milliseconds d) {
       if (write(procs[c.lane], "0", 1) != 1) _exit(19);
       current = c.lane;
     }
-    sockaddr_in srv = Address(server, lanes[c.lane].port);
+    const Lane& lane = lanes[c.lane];
+    sockaddr_in srv = Address(lane.server_addr ? lane.server_addr : server, lane.port);
     ConnResult w = ClientRun(srv, std::chrono::milliseconds(c.warmup_ms));  // not counted
     ConnResult r = ClientRun(srv, std::chrono::milliseconds(c.ms));
     r.warmup = w.conns;

@@ -21,6 +21,7 @@ struct Lane {
   std::string client_cg, server_cg;
   uint64_t client_id = 0, server_id = 0;  // the cgroups' ids
   uint16_t port = 0;
+  uint32_t server_addr = 0;  // host order; 0: the peers' server address
 };
 
 struct ConnResult {

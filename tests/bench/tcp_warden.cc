@@ -2,9 +2,13 @@
 
 #include <bpf/bpf.h>
 #include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
+#include <functional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -15,8 +19,51 @@
 
 namespace warden::bench {
 
+namespace {
+
+// Runs `fn` with this thread in network namespace `ns` (/var/run/netns/NAME), then back.
+void InNetns(const std::string& ns, const std::function<void()>& fn) {
+  int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  int target = open(("/var/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
+  if (self < 0 || target < 0 || setns(target, CLONE_NEWNET) != 0) {
+    if (self >= 0) close(self);
+    if (target >= 0) close(target);
+    throw Failure("entering network namespace " + ns + ": " + strerror(errno));
+  }
+  close(target);
+  try {
+    fn();
+  } catch (...) {
+    setns(self, CLONE_NEWNET);
+    close(self);
+    throw;
+  }
+  if (setns(self, CLONE_NEWNET) != 0) throw Failure("leaving network namespace " + ns);
+  close(self);
+}
+
+uint32_t IfIndexIn(const std::string& ns, const std::string& dev) {
+  uint32_t i = 0;
+  InNetns(ns, [&] { i = if_nametoindex(dev.c_str()); });
+  if (!i) throw Failure("no interface " + dev + " in " + ns);
+  return i;
+}
+
+wd_iface IfaceOf(uint64_t cgroup, uint32_t identity, uint32_t addr) {
+  wd_iface f{};
+  f.cgroup_id = cgroup;
+  f.identity = identity;
+  f.isolated = WD_ISOLATED_INGRESS | WD_ISOLATED_EGRESS;
+  f.addrs4 = 1;
+  PutIpv4(f.addr4[0], addr);
+  return f;
+}
+
+}  // namespace
+
 TcpWarden::TcpWarden(const std::string& bpffs_dir, const testlib::KubeletNode& node,
-                     const Lane& lane, uint32_t client_addr, uint32_t server_addr) {
+                     const Lane& lane, uint32_t client_addr, uint32_t server_addr,
+                     const InterfaceLane* both) {
   datapath::BpfDatapath::Options opts;
   opts.bpffs_dir = bpffs_dir;
   opts.cgroup_path = node.root();
@@ -28,7 +75,25 @@ TcpWarden::TcpWarden(const std::string& bpffs_dir, const testlib::KubeletNode& n
   spec.endpoints = {{lane.client_id, cid}, {lane.server_id, sid}};
   spec.extra_ipcache = {{client_addr, cid}, {server_addr, sid}};
   spec.extra_policy = {PolicyKey(cid, sid, WD_DIR_EGRESS), PolicyKey(sid, cid, WD_DIR_INGRESS)};
+  const uint32_t cid2 = kLocalBase + 2, sid2 = kLocalBase + 3;
+  if (both) {
+    both_ = *both;
+    spec.endpoints.push_back({both->lane.client_id, cid2});
+    spec.endpoints.push_back({both->lane.server_id, sid2});
+    spec.extra_ipcache.push_back({both->client_addr, cid2});
+    spec.extra_ipcache.push_back({both->server_addr, sid2});
+    spec.extra_policy.push_back(PolicyKey(cid2, sid2, WD_DIR_EGRESS));
+    spec.extra_policy.push_back(PolicyKey(sid2, cid2, WD_DIR_INGRESS));
+  }
   datapath::NodeTables tables = BuildTables(spec);
+  if (both) {
+    if_client_ = IfIndexIn(both->ns_server, both->dev_client_side);
+    if_server_ = IfIndexIn(both->ns_client, both->dev_server_side);
+    // One map for both namespaces: the two indexes must differ (they are made in one namespace).
+    if (if_client_ == if_server_) throw Failure("the interface lane's devices share an ifindex");
+    tables.ifaces[if_client_] = IfaceOf(both->lane.client_id, cid2, both->client_addr);
+    tables.ifaces[if_server_] = IfaceOf(both->lane.server_id, sid2, both->server_addr);
+  }
   policy_entries_ = static_cast<int>(tables.policy.size());
   try {
     Must(dp_->Apply(tables, node.Config()), "applying tables");
@@ -79,6 +144,12 @@ void TcpWarden::Detach() {
     if (testlib::Clock::now() > deadline) throw Failure("the programs did not detach");
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+}
+
+void TcpWarden::AttachInterfaces() {
+  if (!both_) return;
+  InNetns(both_->ns_server, [&] { Must(dp_->AttachInterface(if_client_), "attaching"); });
+  InNetns(both_->ns_client, [&] { Must(dp_->AttachInterface(if_server_), "attaching"); });
 }
 
 void TcpWarden::StartReader() {

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -17,11 +18,22 @@
 
 namespace warden::bench {
 
+// The lane that also crosses the interface programs: its own veth pair between the same two
+// network namespaces (so its packets meet them and no other lane's do), its own pods in the
+// node's tree. The client's interface is the server-side end of the pair (what the client sends
+// arrives at its tc ingress, as at the node side of a pod's veth), the server's the client-side
+// end.
+struct InterfaceLane {
+  Lane lane;
+  uint32_t client_addr = 0, server_addr = 0;  // host order
+  std::string ns_client, ns_server, dev_client_side, dev_server_side;
+};
+
 class TcpWarden {
  public:
   // Pins under `bpffs_dir`; `lane` holds the client's and server's pod cgroups of `node`.
   TcpWarden(const std::string& bpffs_dir, const testlib::KubeletNode& node, const Lane& lane,
-            uint32_t client_addr, uint32_t server_addr);
+            uint32_t client_addr, uint32_t server_addr, const InterfaceLane* both = nullptr);
   TcpWarden(const TcpWarden&) = delete;
   TcpWarden& operator=(const TcpWarden&) = delete;
   ~TcpWarden();  // reader stopped, programs detached, pins removed
@@ -37,11 +49,16 @@ class TcpWarden {
   void DrainEvents();
   uint64_t events_read() const { return events_read_; }
   int ProgramFd(const char* name) const { return dp_->ProgramFd(name); }
+  // The interface programs on the interface lane's two devices (each in its network namespace),
+  // for as long as this lives.
+  void AttachInterfaces();
 
  private:
   void UnpinLinks();
 
   std::unique_ptr<datapath::BpfDatapath> dp_;
+  std::optional<InterfaceLane> both_;
+  uint32_t if_client_ = 0, if_server_ = 0;  // the client's and the server's interface
   int policy_entries_ = 0;
   int node_fd_ = -1;
   std::thread reader_;
