@@ -225,8 +225,23 @@ int wd_ingress(struct __sk_buff* skb) { return wd_skb(skb, WD_DIR_INGRESS); }
  * lockdown comes before any reply shortcut, so a connection a world address opened to the pod
  * carries nothing back unless the lockdown lets the pod reach that address and port. Events
  * name this direction's verdict only. */
+/* Whether the packet's socket is a host process's (found on the live copy of the tables: a cached
+ * verdict leaves `local` unresolved). */
+static __always_inline int wd_local_is_host(const struct wd_view* v) {
+  struct wd_local local = {};
+  if (v->active) {
+    struct wd_tables t = wd_tables_b();
+    wd_find_local(&local, v->cfg, t.endpoints, v->ctx, WD_ANCESTRY_SKB, v->self);
+  } else {
+    struct wd_tables t = wd_tables_a();
+    wd_find_local(&local, v->cfg, t.endpoints, v->ctx, WD_ANCESTRY_SKB, v->self);
+  }
+  return local.kind == WD_LOCAL_HOST;
+}
+
 static __always_inline int wd_skb_connection(const struct wd_view* v, const struct wd_flow* f,
-                                             const struct wd_tcp_lookup* l, __u8 hook, __u8 dir) {
+                                             const struct wd_tcp_lookup* l, __u8 hook, __u8 dir,
+                                             int stays_local) {
   struct wd_local local = {};
   struct wd_decision d;
   int fresh = wd_verdict(v, WD_ANCESTRY_SKB, &l->key[0], wd_cached(&l->key[0], v->generation), f,
@@ -236,7 +251,12 @@ static __always_inline int wd_skb_connection(const struct wd_view* v, const stru
     if (fresh) wd_emit(hook, dir, &local, f, &d);
     return 1;
   }
-  if (d.reason != WD_REASON_DENY_POOL_LOCKDOWN) {
+  /* A host process's packet leaving by the loopback device stays on the node: the lockdown keeps
+   * the node off the world, and nothing of this reaches it, so it does not bar the packet as a
+   * reply (a host service answering a client on a world-looking address of the node's own:
+   * 169.254.169.254 on lo). Pods get no such exemption: a pod answering the world is what the
+   * lockdown refuses, and tests model the world on a pod's loopback. */
+  if (d.reason != WD_REASON_DENY_POOL_LOCKDOWN || (stays_local && wd_local_is_host(v))) {
     struct wd_decision rd;
     wd_verdict(v, WD_ANCESTRY_SKB, &l->key[1], wd_cached(&l->key[1], v->generation), f, &local,
                &rd);
@@ -349,7 +369,8 @@ __noinline int wd_skb_tcp(struct __sk_buff* skb, struct wd_packet* p, struct wd_
     return wd_admit_new(&v, WD_ANCESTRY_SKB, hook, k, wd_vcache_hash(k, cfg->vcache_seed),
                         &p->flow);
   }
-  return wd_skb_connection(&v, &p->flow, l, hook, dir);
+  int stays_local = dir == WD_DIR_EGRESS && skb->ifindex == WD_LOOPBACK_IFINDEX;
+  return wd_skb_connection(&v, &p->flow, l, hook, dir, stays_local);
 }
 
 /* Anything else: UDP, ICMP, TCP without a socket, and what cannot be parsed. */

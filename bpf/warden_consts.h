@@ -125,6 +125,9 @@
 #define WD_HOOK_IF_INGRESS 5
 #define WD_HOOK_COUNT 6
 
+/* The loopback device's ifindex, the same in every network namespace (LOOPBACK_IFINDEX). */
+#define WD_LOOPBACK_IFINDEX 1
+
 /* wd_config.pod_levels: how many cgroup levels may hold pod cgroups. */
 #define WD_MAX_POD_LEVELS 2
 

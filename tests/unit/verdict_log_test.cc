@@ -116,5 +116,48 @@ TEST_F(VerdictLogTest, NamesTheIsolatingPoliciesOfADenial) {
   EXPECT_FALSE(j.contains("policy"));
 }
 
+// The interface programs' refusals: the hook, the reason by name, the interface, and how many of
+// the pod's events the datapath held back before this one (wd_evlimit).
+TEST_F(VerdictLogTest, InterfaceRefusalsNameHookReasonInterfaceAndHeldBackEvents) {
+  wd_event e{};
+  e.cgroup_id = 42;
+  e.local_identity = local_identity_;
+  e.hook = WD_HOOK_IF_EGRESS;
+  e.direction = WD_DIR_EGRESS;
+  e.verdict = WD_VERDICT_DENY;
+  e.family = WD_AF_INET;
+  e.protocol = 17;
+  e.ifindex = 2994;
+  e.suppressed = 731;
+  inet_pton(AF_INET, "10.0.2.2", e.local_addr);  // another pod's address: spoofed
+  inet_pton(AF_INET, "203.0.113.66", e.remote_addr);
+  absl::flat_hash_map<uint64_t, std::string> pods = {{42, "x/a"}};
+  EventContext ctx{"n1", &held_, &pods};
+  const std::pair<uint8_t, const char*> reasons[] = {
+      {WD_REASON_DENY_SPOOFED_SOURCE, "spoofed-source"},
+      {WD_REASON_DENY_PACKET_SOCKET, "packet-socket"},
+      {WD_REASON_DENY_MALFORMED, "malformed"},
+      {WD_REASON_DENY_POOL_LOCKDOWN, "pool-lockdown"},
+      {WD_REASON_DENY_NOT_POD_ADDRESS, "not-pod-address"},
+      {WD_REASON_DENY_FRAGMENT, "fragment"}};
+  for (const auto& [reason, name] : reasons) {
+    e.reason = reason;
+    nlohmann::json j = nlohmann::json::parse(VerdictLogLine(e, 0, ctx));
+    EXPECT_EQ(j["reason"], name);
+    EXPECT_EQ(j["hook"], "if-egress");
+    EXPECT_EQ(j["namespace"], "x");
+    EXPECT_EQ(j["pod"], "a");
+    EXPECT_EQ(j["src"], "10.0.2.2");
+    EXPECT_EQ(j["ifindex"], 2994);
+    EXPECT_EQ(j["suppressed"], 731);
+  }
+  // The first line's events carry neither.
+  e.hook = WD_HOOK_EGRESS;
+  e.ifindex = e.suppressed = 0;
+  nlohmann::json j = nlohmann::json::parse(VerdictLogLine(e, 0, ctx));
+  EXPECT_FALSE(j.contains("ifindex"));
+  EXPECT_FALSE(j.contains("suppressed"));
+}
+
 }  // namespace
 }  // namespace warden::node
