@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/lab/probe.h"
 #include "tests/e2e/e2e_util.h"
+#include "tests/lib/child_process.h"
 
 namespace warden::e2e {
 namespace {
@@ -949,6 +950,48 @@ TEST_F(LabTest, ExecRunsCommandsInsidePodsWithContainerCapabilities) {
   r = Warden("lab exec --state " + dir_.string() + "/no-lab --in x/a -- true");
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("--state " + dir_.string() + "/no-lab: no lab is up"));
+}
+
+// The agent reports pods whose processes hold NET_RAW or NET_ADMIN (packet sockets and tunnels
+// pass beside the cgroup programs): the lab's pod servers have a container's default set, so
+// NET_RAW; a privileged command in a pod adds NET_ADMIN, logged once when gained.
+TEST_F(LabTest, AgentReportsPodsHoldingNetRawOrNetAdmin) {
+  Write("cluster.yaml", kPodsWithoutNodes);
+  Up("--no-control");
+  const json& n1 = lab_["nodes"][0];
+  ASSERT_EQ(n1["name"], "n1");
+  auto series = [](const std::string& cap) {
+    return "warden_pod_capability{node=\"n1\",namespace=\"x\",pod=\"a\",capability=\"" + cap +
+           "\"}";
+  };
+  auto wait_for = [&](const std::string& cap, long want) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(25);
+    long got = -1;
+    while (std::chrono::steady_clock::now() < deadline &&
+           (got = Metric(n1["netns"], n1["metrics"], series(cap))) != want) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    return got;
+  };
+  EXPECT_EQ(wait_for("NET_RAW", 1), 1);
+  EXPECT_EQ(Metric(n1["netns"], n1["metrics"], series("NET_ADMIN")), -1);
+
+  // A privileged process in the pod, for as long as the check takes to see it; ended by its pid.
+  std::string pid_file = dir_.string() + "/privileged.pid";
+  pid_t exec_pid =
+      testlib::Spawn({WardenBin(), "lab", "exec", "--state", state_, "--in", "x/a", "--privileged",
+                      "--", "sh", "-c", "echo $$ > " + pid_file + "; exec sleep 60"},
+                     dir_.string() + "/privileged.log");
+  EXPECT_EQ(wait_for("NET_ADMIN", 1), 1);
+  std::ifstream in(state_ + "/logs/n1.log");
+  std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(log, HasSubstr("pod x/a runs with NET_ADMIN"));
+  pid_t sleeper = 0;
+  std::ifstream(pid_file) >> sleeper;
+  ASSERT_GT(sleeper, 0);
+  kill(sleeper, SIGKILL);
+  testlib::EndChild(exec_pid);
+  EXPECT_EQ(wait_for("NET_ADMIN", -1), -1) << "the report ends with the process";
 }
 
 // Routing, without agents: pods on nodes without a Node object (so without podCIDRs) reach each
