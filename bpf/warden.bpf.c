@@ -344,7 +344,7 @@ static __always_inline int wd_refuse(const struct wd_view* v, __u8 hook, __u8 di
     struct wd_tables t = wd_tables_a();
     wd_find_local(&local, v->cfg, t.endpoints, v->ctx, WD_ANCESTRY_SKB, v->self);
   }
-  struct wd_decision d = {0, reason, WD_ID_NONE};
+  struct wd_decision d = {.allow = 0, .reason = reason, .remote_identity = WD_ID_NONE};
   wd_count(hook, reason);
   wd_emit(hook, dir, &local, f, &d);
   return 0;
@@ -481,7 +481,7 @@ static __noinline int wd_if_decide(const struct wd_view* v, const struct wd_loca
 static __always_inline int wd_if_refuse(__u8 hook, __u8 dir, const struct wd_local* local,
                                         const struct wd_flow* f, __u8 reason, __u32 remote_identity,
                                         __u32 ifindex) {
-  struct wd_decision d = {0, reason, 0, remote_identity};
+  struct wd_decision d = {.allow = 0, .reason = reason, .remote_identity = remote_identity};
   wd_count(hook, reason);
   wd_emit_at(hook, dir, local, f, &d, ifindex);
   return 0;
@@ -543,6 +543,15 @@ __noinline int wd_if_slow(struct __sk_buff* skb, struct wd_if_packet* p, __u32 d
 
   struct wd_decision d;
   wd_if_decide(&v, &local, dir, f, &d);
+  /* On a gateway node the lockdown lets the gateway's pods reach any world address on TCP 80 and
+   * 443: there, a world-bound packet must also belong to a connection the first line admitted,
+   * i.e. have been sent by one of the pod's own sockets (on a default-pool node only the
+   * allowances let anything out, whatever sent it). Not cached: every such packet is checked. */
+  int needs_socket = d.allow && d.world_egress && cfg->pool == WD_POOL_GATEWAY;
+  if (needs_socket && !wd_sent_by_pod_socket(skb, cfg, ifc->cgroup_id)) {
+    d.allow = 0;
+    d.reason = WD_REASON_DENY_POOL_LOCKDOWN;
+  }
   __u8 by = dir;
   if (!d.allow && !wd_opens_connection(f) &&
       !(dir == WD_DIR_EGRESS && d.reason == WD_REASON_DENY_POOL_LOCKDOWN)) {
@@ -564,7 +573,7 @@ __noinline int wd_if_slow(struct __sk_buff* skb, struct wd_if_packet* p, __u32 d
   if (p->frag.kind == WD_FRAG_FIRST) {
     struct wd_frag_value fv = {v.generation, 0};
     bpf_map_update_elem(&wd_frags, &p->key.frag, &fv, BPF_ANY);
-  } else if (!quoted && !d.reply_barred && wd_if_cacheable(f, &p->frag)) {
+  } else if (!quoted && !needs_socket && !d.reply_barred && wd_if_cacheable(f, &p->frag)) {
     struct wd_ifc_key* k = &p->key.cache;
     wd_ifc_key_of(k, ifindex, f, by);
     wd_ifcache_put(k, wd_ifcache_hash(k, cfg->vcache_seed), v.generation);

@@ -14,6 +14,9 @@
 #define WD_TC_PASS (-1)
 #define WD_TC_DROP 2
 
+/* Socket families as the kernel's sk_family holds them (not the WD_AF_* of flows). */
+#define WD_SK_AF_INET 2
+#define WD_SK_AF_INET6 10
 #define WD_AF_PACKET 17 /* a packet socket's sk_family */
 
 /* A packet as the interface fast path hands it to wd_if_slow, with room for the keys either
@@ -151,6 +154,26 @@ static __always_inline int wd_from_packet_socket(struct __sk_buff* skb) {
   struct sk_buff* kskb = bpf_cast_to_kern_ctx(skb);
   struct sock* sk = kskb->sk;
   return sk && sk->__sk_common.skc_family == WD_AF_PACKET;
+}
+
+/* Whether the packet was sent by a socket of the interface's pod through the IP stack (its
+ * cgroup at one of the pod levels is the pod's): then the first line judged it on its way out,
+ * so it belongs to a flow the first line admitted. Not a packet socket's frame, not the kernel's
+ * own answers (its control sockets are no pod's), not a packet forwarded or tunnelled by the
+ * pod. The socket survives the veth, so the node side still sees it. */
+static __always_inline int wd_sent_by_pod_socket(struct __sk_buff* skb, const struct wd_config* cfg,
+                                                 __u64 pod_cgroup) {
+  struct sk_buff* kskb = bpf_cast_to_kern_ctx(skb);
+  struct sock* sk = kskb->sk;
+  if (!sk) return 0;
+  __u16 family = sk->__sk_common.skc_family;
+  if (family != WD_SK_AF_INET && family != WD_SK_AF_INET6) return 0;
+#pragma unroll
+  for (int i = 0; i < WD_MAX_POD_LEVELS; i++) {
+    __u32 level = cfg->pod_levels[i];
+    if (level && bpf_skb_ancestor_cgroup_id(skb, level) == pod_cgroup) return 1;
+  }
+  return 0;
 }
 
 /* The quoted packet's header of an ICMP error: addresses as on the wire, protocol, ports. */

@@ -17,6 +17,10 @@ struct wd_decision {
    * cannot stand for the pod's replies (the node-pool lockdown decides those, by the peer's
    * address and port). */
   __u8 reply_barred;
+  /* Egress to a world address that the node-pool lockdown let through (set by wd_decide only,
+   * not kept in the caches: the interface programs ask it of a fresh decision). In the padding
+   * before remote_identity: the frames of a chain share 512 bytes of stack. */
+  __u8 world_egress;
   __u32 remote_identity; /* the identity whose entry decided, or the remote's identity */
 };
 
@@ -72,6 +76,7 @@ static __always_inline void wd_decide(const struct wd_tables* t, const struct wd
   /* Every node pool locks direct egress to the world down: an inbound packet from the world
    * must not make the pod's answers pass as replies (they are judged by the lockdown). */
   d->reply_barred = dir == WD_DIR_INGRESS && remote.identity == WD_ID_WORLD;
+  d->world_egress = 0;
 
   /* Node-pool lockdown: direct egress to the world. */
   if (dir == WD_DIR_EGRESS && remote.identity == WD_ID_WORLD) {
@@ -86,6 +91,7 @@ static __always_inline void wd_decide(const struct wd_tables* t, const struct wd
       d->reason = WD_REASON_DENY_POOL_LOCKDOWN;
       return;
     }
+    d->world_egress = 1;
   }
   if (local->kind == WD_LOCAL_HOST) {
     d->allow = 1;

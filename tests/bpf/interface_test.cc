@@ -206,6 +206,50 @@ status: {podIP: 10.244.1.20}
   EXPECT_EQ(Out(Ipv4Packet("10.244.1.20", kWorld, kTcp, 40000, 444)), kDrop);
 }
 
+// On a gateway node the lockdown lets the gateway's pods reach the world on TCP 80/443; at the
+// interface such a packet must also have been sent by one of the pod's own sockets (a flow the
+// first line admitted). BPF_PROG_TEST_RUN gives the packet a socket of the calling process's
+// cgroup: from a host process's cgroup it stands for what no socket of the pod sent (a packet
+// socket's frame, a forwarded or tunnelled packet, the kernel's own answer): refused; from the
+// pod's container, passed.
+TEST_F(InterfaceTest, GatewayPodsWorldPacketsNeedTheirOwnSocket) {
+  const char* gw = R"(
+apiVersion: v1
+kind: Pod
+metadata: {name: gateway, namespace: warden-egress}
+status: {podIP: 10.244.3.5}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: peer, namespace: x}
+status: {podIP: 10.244.1.12}
+)";
+  Scene s;
+  s.local_pod = "warden-egress/gateway";
+  s.ifindex = ifindex_;
+  s.pool = WD_POOL_GATEWAY;
+  s.gateway = true;
+  s.host = true;  // the test's packets carry a socket that is no socket of the pod's
+  Load(gw, s);
+  const auto to_world = Ipv4Packet("10.244.3.5", kWorld, kTcp, 40000, 443);
+  EXPECT_EQ(Out(to_world), kDrop);
+  EXPECT_EQ(Out(Ipv4Packet("10.244.3.5", kWorld, kTcp, 40000, 8443)), kDrop);
+  EXPECT_EQ(Counter(WD_HOOK_IF_EGRESS, WD_REASON_DENY_POOL_LOCKDOWN), 2u);
+  // In-cluster packets need no socket; what comes back from the world passes (nothing isolates
+  // the pod's ingress).
+  EXPECT_EQ(Out(Ipv4Packet("10.244.3.5", kPeer, kTcp, 40000, 80)), kPass);
+  PacketSpec synack{
+      .src = kWorld, .dst = "10.244.3.5", .proto = kTcp, .sport = 443, .dport = 40000};
+  synack.tcp_flags = testlib::kSyn | kAck;
+  EXPECT_EQ(In(Packet(synack)), kPass);
+  // Sent by a socket of the pod (the test process in the pod's container): passes, and every
+  // such packet is checked again (nothing cached admits the next one without a socket).
+  ASSERT_TRUE(common::MoveToCgroup(burstable_pod_.container, getpid()).ok());
+  EXPECT_EQ(Out(to_world), kPass);
+  ASSERT_TRUE(common::MoveToCgroup(host_cgroup_, getpid()).ok());
+  EXPECT_EQ(Out(to_world), kDrop);
+}
+
 // A world address opens a flow toward a pod whose ingress nothing isolates: the inbound packets
 // pass (NetworkPolicy ingress), and the pod's answers meet the lockdown, never the reverse
 // verdict. Also when an allowance covers the world port but the pod's egress policy does not:
