@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -43,7 +44,11 @@ void AttackLab::SetUpTestSuite() {
   std::stringstream text;
   text << std::ifstream(pods).rdbuf();
   std::ofstream(pods) << DualStackPods(text.str());
-  Result r = Warden("lab up --manifests " + dir_ + " --state " + state_);
+  // WARDEN_ATTACK_LAB_UP_FLAGS=--no-agents brings the lab up without enforcement: every attack
+  // then gets through, which shows each test can fail (docs/lab.md).
+  const char* extra = std::getenv("WARDEN_ATTACK_LAB_UP_FLAGS");
+  Result r =
+      Warden("lab up --manifests " + dir_ + " --state " + state_ + " " + (extra ? extra : ""));
   if (r.code != 0) {
     up_error_ = "lab up failed: " + r.out + r.err;
     return;
@@ -75,6 +80,13 @@ const nlohmann::json& AttackLab::Pod(const std::string& key) {
 
 std::string AttackLab::InternetNetns() { return lab_["inet"]["netns"]; }
 
+std::string AttackLab::NodeNetns(const std::string& node) {
+  for (const auto& n : lab_["nodes"]) {
+    if (n["name"] == node) return n["netns"];
+  }
+  throw std::runtime_error("no node " + node + " in the lab");
+}
+
 Result AttackLab::Attack(const std::string& place, const std::string& args, bool privileged) {
   return Warden("lab exec --state " + state_ + " --in " + place +
                 (privileged ? " --privileged" : "") + " -- " + WARDEN_ATTACK_BIN + " " + args);
@@ -94,8 +106,8 @@ AttackLab::Watched AttackLab::AttackAndWatch(const std::string& place, const std
 std::string AttackLab::Marker(const std::string& what) {
   static int n = 0;
   const auto* t = ::testing::UnitTest::GetInstance()->current_test_info();
-  return "WL" + std::to_string(getpid() % 10000) + "-" + (t ? t->name() : "x") + "-" + what +
-         "-" + std::to_string(++n);
+  return "WL" + std::to_string(getpid() % 10000) + "-" + (t ? t->name() : "x") + "-" + what + "-" +
+         std::to_string(++n);
 }
 
 }  // namespace warden::e2e

@@ -26,6 +26,7 @@ class AttackLab : public ::testing::Test {
   // The lab's record of pod `key` ("ns/name"): ip, ip6, netns, cgroup, node.
   static const nlohmann::json& Pod(const std::string& key);
   static std::string InternetNetns();
+  static std::string NodeNetns(const std::string& node);
   static const std::string& StateDir() { return state_; }
 
   // Runs wl_attack `args` in `place` (NS/POD, node:NAME or internet) and returns what it printed.

@@ -34,9 +34,9 @@ class AttackRegression : public AttackLab {
                      std::string netns = "", bool privileged = false,
                      const std::string& place = kAttacker) {
     if (netns.empty()) netns = InternetNetns();
-    auto w = AttackAndWatch(place, args, netns,
-                            [&](const SeenPacket& p) { return !p.outgoing && p.Contains(marker); },
-                            privileged);
+    auto w = AttackAndWatch(
+        place, args, netns, [&](const SeenPacket& p) { return !p.outgoing && p.Contains(marker); },
+        privileged);
     EXPECT_EQ(w.attacker.code, 0) << label << ": " << w.attacker.out << w.attacker.err;
     EXPECT_THAT(w.attacker.out, HasSubstr(": EPERM")) << label;
     EXPECT_THAT(w.attacker.out, Not(HasSubstr("send: ok"))) << label;
@@ -116,24 +116,19 @@ TEST_F(AttackRegression, NewCgroupUnderAPodIsStillThatPod) {
   ASSERT_TRUE(fs::create_directory(fresh)) << fresh;
   testlib::Cleanup cleanup;
   cleanup.Add("remove the new cgroup", [fresh] { fs::remove(fresh); });
-  auto in_fresh = [&](const std::string& args) {
-    return "sh -c 'echo $$ > " + (fresh / "cgroup.procs").string() + " && exec " +
-           WARDEN_ATTACK_BIN + " " + args + "'";
-  };
+  const std::string in_fresh = "cgroup=" + fresh.string() + " ";
   std::string m = Marker("fresh-world");
-  ExpectRefused(in_fresh(std::string("udp dst=") + kWorld + " dport=53 marker=" + m), m,
+  ExpectRefused("udp " + in_fresh + "dst=" + kWorld + " dport=53 marker=" + m, m,
                 "from a new cgroup under the pod to the world");
-  Result dns = Warden("lab exec --state " + StateDir() + " --in " + kAttacker + " -- " +
-                      in_fresh("udp dst=" + Ip("kube-system/kube-dns") + " dport=53 marker=" +
-                               Marker("fresh-dns")));
-  EXPECT_THAT(dns.out, HasSubstr("send: ok")) << "the new cgroup is not taken for the pod: "
-                                              << dns.out << dns.err;
+  Result dns = Attack(kAttacker, "udp " + in_fresh + "dst=" + Ip("kube-system/kube-dns") +
+                                     " dport=53 marker=" + Marker("fresh-dns"));
+  EXPECT_THAT(dns.out, HasSubstr("send: ok"))
+      << "the new cgroup is not taken for the pod: " << dns.out << dns.err;
 }
 
 // A cgroup under kubepods that is no known pod: denied everything (fail closed), even what
 // every pod may (kube-dns); kube-dns sees nothing.
 TEST_F(AttackRegression, UnknownPodCgroupIsRefused) {
-  std::string node_cgroup;
   // The pod cgroup's kubepods ancestor: <node>/kubepods/burstable/pod<uid>/probe.
   const fs::path probe = Pod(kAttacker)["cgroup"].get<std::string>();
   const fs::path unknown =
@@ -145,11 +140,9 @@ TEST_F(AttackRegression, UnknownPodCgroupIsRefused) {
     fs::remove(unknown);
   });
   std::string m = Marker("unknown");
-  ExpectRefused("sh -c 'echo $$ > " + (unknown / "c" / "cgroup.procs").string() + " && exec " +
-                    WARDEN_ATTACK_BIN + " udp dst=" + Ip("kube-system/kube-dns") +
-                    " dport=53 marker=" + m + "'",
-                m, "from an unknown pod cgroup to kube-dns",
-                Pod("kube-system/kube-dns")["netns"]);
+  ExpectRefused("udp cgroup=" + (unknown / "c").string() + " dst=" + Ip("kube-system/kube-dns") +
+                    " dport=53 marker=" + m,
+                m, "from an unknown pod cgroup to kube-dns", Pod("kube-system/kube-dns")["netns"]);
 }
 
 TEST_F(AttackRegression, Ipv6ToTheWorldIsRefused) {
@@ -172,17 +165,7 @@ TEST_F(AttackRegression, BindToDeviceIsRefused) {
 
 // Broadcast and multicast leave the pod only as link-layer frames to its node: watched there.
 TEST_F(AttackRegression, BroadcastAndMulticastAreRefused) {
-  const std::string node = Pod(kAttacker)["node"];
-  std::string node_netns;
-  for (const char* n : {"default-1"}) node_netns = Sh("true").out + n;  // resolved below
-  node_netns.clear();
-  // The node's namespace from the lab's record of it.
-  Result st = Sh("cat " + StateDir() + "/state.json");
-  auto j = nlohmann::json::parse(st.out);
-  for (const auto& n : j["nodes"]) {
-    if (n["name"] == node) node_netns = n["netns"];
-  }
-  ASSERT_FALSE(node_netns.empty());
+  const std::string node_netns = NodeNetns(Pod(kAttacker)["node"]);
   for (const std::string dst : {"255.255.255.255", "224.0.0.251", "239.255.0.1"}) {
     std::string m = Marker("cast");
     ExpectRefused("udp broadcast=1 dst=" + dst + " dport=5353 marker=" + m, m, "to " + dst,
@@ -195,16 +178,14 @@ TEST_F(AttackRegression, BroadcastAndMulticastAreRefused) {
 TEST_F(AttackRegression, TakingAnotherPodsAddressChangesNothing) {
   const std::string taken = Ip("team-y/app"), victim = Ip("team-y/batch");
   std::string m = Marker("freebind");
-  ExpectRefused("udp freebind=1 bind=" + taken + " sport=41400 dst=" + victim +
-                    " dport=8080 marker=" + m,
-                m, "bound to team-y/app's address without owning it",
-                Pod("team-y/batch")["netns"]);
+  ExpectRefused(
+      "udp freebind=1 bind=" + taken + " sport=41400 dst=" + victim + " dport=8080 marker=" + m, m,
+      "bound to team-y/app's address without owning it", Pod("team-y/batch")["netns"]);
   const std::string netns = Pod(kAttacker)["netns"];
   testlib::Cleanup cleanup;
   cleanup.Add("give the address back", [netns, taken] {
     Sh("ip -n " + netns + " addr del " + taken + "/32 dev eth0 2>/dev/null");
   });
-  Result add = Attack(kAttacker, "", true);  // (wl_attack with no command: usage)
   Result take = Warden("lab exec --state " + StateDir() + " --in " + kAttacker +
                        " --privileged -- ip addr add " + taken + "/32 dev eth0");
   ASSERT_EQ(take.code, 0) << take.err;
@@ -237,9 +218,9 @@ TEST_F(AttackRegression, FragmentsAreRefused) {
 // destination is the world host.
 TEST_F(AttackRegression, SourceRoutedPacketsAreRefused) {
   std::string m = Marker("lsrr");
-  ExpectRefused(std::string("udp srr=") + kWorld + " dst=" + Ip("team-x/worker") +
-                    " dport=8080 marker=" + m,
-                m, "LSRR via " + std::string(kWorld));
+  ExpectRefused(
+      std::string("udp srr=") + kWorld + " dst=" + Ip("team-x/worker") + " dport=8080 marker=" + m,
+      m, "LSRR via " + std::string(kWorld));
 }
 
 }  // namespace

@@ -42,8 +42,8 @@ TEST_F(AttackTable, PacketSocketFramesToTheWorldDoNotArriveAndAreLogged) {
       const int port = ++sport;
       auto w = AttackAndWatch(
           kAttacker,
-          "frame proto=" + proto + " src=" + src + " dst=" + kWorld + " sport=" +
-              std::to_string(port) + " dport=" + (proto == "tcp" ? "443" : "53") +
+          "frame proto=" + proto + " src=" + src + " dst=" + kWorld +
+              " sport=" + std::to_string(port) + " dport=" + (proto == "tcp" ? "443" : "53") +
               " marker=" + marker + " bypass=" + bypass,
           InternetNetns(), [&](const SeenPacket& p) {
             if (p.outgoing || p.src != src) return false;
@@ -55,8 +55,7 @@ TEST_F(AttackTable, PacketSocketFramesToTheWorldDoNotArriveAndAreLogged) {
                                << w.arrived;
     }
   }
-  EXPECT_EQ(FindRefusal(StateDir(), {kAttackerNode, kAttacker, reason::kPacketSocket, kWorld}),
-            "");
+  EXPECT_EQ(FindRefusal(StateDir(), {kAttackerNode, kAttacker, reason::kPacketSocket, kWorld}), "");
 }
 
 // Row 2: a packet-socket datagram with team-y/batch's source address to team-y/app, which
@@ -70,9 +69,9 @@ TEST_F(AttackTable, SpoofedSourceToAPeerPodDoesNotArriveAndIsLogged) {
                           [&](const SeenPacket& p) { return !p.outgoing && p.Contains(marker); });
   ASSERT_EQ(w.attacker.code, 0) << w.attacker.out << w.attacker.err;
   EXPECT_EQ(w.arrived, "") << "a datagram \"from team-y/batch\" reached team-y/app:\n" << w.arrived;
-  EXPECT_EQ(FindRefusal(StateDir(), {kAttackerNode, kAttacker, reason::kSpoofedSource,
-                                     Ip("team-y/app")}),
-            "");
+  EXPECT_EQ(
+      FindRefusal(StateDir(), {kAttackerNode, kAttacker, reason::kSpoofedSource, Ip("team-y/app")}),
+      "");
 }
 
 // Row 3: packets with a world source sent to a peer's address and to the pod's own make the
@@ -111,16 +110,16 @@ TEST_F(AttackTable, MalformedPacketsDoNotLeaveThePodAndAreLogged) {
   Capture capture(InternetNetns());
   Result v4 = Attack(kAttacker, "hdrincl kind=short-l4 src=" + own + " dst=" + kWorld +
                                     " marker=x id=" + std::to_string(id));
-  Result v6 = Attack(kAttacker, "hdrincl kind=dstopts-cut src=" + own6 + " dst=" + kWorld6 +
-                                    " marker=" + marker6);
+  Result v6 = Attack(
+      kAttacker, "hdrincl kind=dstopts-cut src=" + own6 + " dst=" + kWorld6 + " marker=" + marker6);
   auto seen = capture.Stop();
   ASSERT_EQ(v4.code, 0) << v4.out << v4.err;
   ASSERT_EQ(v6.code, 0) << v6.out << v6.err;
   std::string arrived4 = Matching(seen, [&](const SeenPacket& p) {
     return !p.outgoing && p.family == 4 && p.src == own && p.ip_id == id;
   });
-  std::string arrived6 = Matching(
-      seen, [&](const SeenPacket& p) { return !p.outgoing && p.Contains(marker6); });
+  std::string arrived6 =
+      Matching(seen, [&](const SeenPacket& p) { return !p.outgoing && p.Contains(marker6); });
   EXPECT_EQ(arrived4, "") << "IPv4 with options cutting UDP short left the pod (sender saw: "
                           << v4.out << "):\n"
                           << arrived4;
@@ -143,11 +142,11 @@ TEST_F(AttackTable, ForgedInboundPacketOpensNoWayOutForReplies) {
   Capture capture(InternetNetns());
   // The pod first tries the same host on another port (refused: the lockdown is there), then
   // waits for the world's datagram and answers it.
-  pid_t replier = testlib::Spawn(
-      {WardenBin(), "lab", "exec", "--state", StateDir(), "--in", pod, "--", WARDEN_ATTACK_BIN,
-       "reply", "port=41300", std::string("peer=") + kWorld, "peer_port=41302", "marker=" + marker,
-       "timeout_ms=5000"},
-      log);
+  pid_t replier =
+      testlib::Spawn({WardenBin(), "lab", "exec", "--state", StateDir(), "--in", pod, "--",
+                      WARDEN_ATTACK_BIN, "reply", "port=41300", std::string("peer=") + kWorld,
+                      "peer_port=41302", "marker=" + marker, "timeout_ms=5000"},
+                     log);
   cleanup.Add("end the replier", [replier] { testlib::EndChild(replier); });
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (Sh("grep -q ^ready " + log).code != 0 && std::chrono::steady_clock::now() < deadline)
@@ -215,10 +214,10 @@ TEST_F(AttackTable, NetAdminTunnelsCarryNothingToTheWorld) {
 TEST_F(AttackTable, WorldGetsNoAnswersFromAPodWhoseIngressIsDefaultDeny) {
   const std::string target = Ip(kAttacker), from = "203.0.113.10";
   Capture capture(InternetNetns());
-  Result ping = Attack("internet",
-                       "ping bind=" + from + " dst=" + target + " marker=" + Marker("ping"));
-  Result udp_closed = Attack("internet", "udp bind=" + from + " dst=" + target +
-                                             " dport=9 marker=" + Marker("udp9"));
+  Result ping =
+      Attack("internet", "ping bind=" + from + " dst=" + target + " marker=" + Marker("ping"));
+  Result udp_closed = Attack(
+      "internet", "udp bind=" + from + " dst=" + target + " dport=9 marker=" + Marker("udp9"));
   Result udp_served = Attack("internet", "udp bind=" + from + " dst=" + target +
                                              " dport=8080 marker=" + Marker("udp8080"));
   Result tcp_closed =

@@ -20,14 +20,16 @@ inline constexpr char kPolicyDeny[] = "policy-deny";
 
 struct Refusal {
   Refusal(std::string node_name, std::string pod_key, std::string why, std::string remote = "")
-      : node(std::move(node_name)), pod(std::move(pod_key)), reason(std::move(why)),
+      : node(std::move(node_name)),
+        pod(std::move(pod_key)),
+        reason(std::move(why)),
         peer(std::move(remote)) {}
-  std::string node;     // whose log: <state>/logs/<node>-verdicts.jsonl
-  std::string pod;      // "namespace/name"
-  std::string reason;   // one of reason::
-  std::string peer;     // the remote address (dst for egress, src for ingress); "" = any
-  int peer_port = 0;    // the remote port; 0 = any
-  std::string protocol; // "TCP", "UDP", "ICMP", ...; "" = any
+  std::string node;      // whose log: <state>/logs/<node>-verdicts.jsonl
+  std::string pod;       // "namespace/name"
+  std::string reason;    // one of reason::
+  std::string peer;      // the remote address (dst for egress, src for ingress); "" = any
+  int peer_port = 0;     // the remote port; 0 = any
+  std::string protocol;  // "TCP", "UDP", "ICMP", ...; "" = any
 };
 
 // Waits up to `wait_ms` for a line of the log denying `r`; returns "" when found, else what the

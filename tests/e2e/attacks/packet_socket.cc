@@ -102,8 +102,8 @@ void SendFrame(const std::string& dev, const Mac& dst_mac, const Bytes& ip, bool
   frame.insert(frame.end(), ip.begin(), ip.end());
   sockaddr_ll to = LinkAddress(dev, ethertype, dst_mac);
   for (int i = 0; i < times; ++i) {
-    if (sendto(s.fd, frame.data(), frame.size(), 0, reinterpret_cast<sockaddr*>(&to),
-               sizeof(to)) != static_cast<ssize_t>(frame.size()))
+    if (sendto(s.fd, frame.data(), frame.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)) !=
+        static_cast<ssize_t>(frame.size()))
       Fail("sendto AF_PACKET");
     usleep(20000);
   }

@@ -12,6 +12,7 @@
 //   wl_attack tun dst= marker=                          (needs NET_ADMIN)
 //   wl_attack vxlan remote= inner_dst= dport= marker=   (needs NET_ADMIN)
 //   wl_attack reply port= peer= peer_port= marker= [timeout_ms=]
+// Every command also takes cgroup=DIR: the attacker moves itself into cgroup DIR first.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
@@ -71,8 +72,7 @@ struct Addr {
       a->sin6_family = AF_INET6;
       a->sin6_port = htons(static_cast<uint16_t>(port));
       std::string text = v4mapped ? "::ffff:" + ip : ip;
-      if (inet_pton(AF_INET6, text.c_str(), &a->sin6_addr) != 1)
-        throw std::invalid_argument(text);
+      if (inet_pton(AF_INET6, text.c_str(), &a->sin6_addr) != 1) throw std::invalid_argument(text);
       len = sizeof(*a);
     } else {
       auto* a = reinterpret_cast<sockaddr_in*>(&ss);
@@ -137,12 +137,14 @@ int UdpSend(const Args& a) {
   int s = socket(to.family(), SOCK_DGRAM, 0);
   if (s < 0) return Report("socket", false), 1;
   int one = 1;
-  if (Flag(a, "broadcast")) Report("SO_BROADCAST", !setsockopt(s, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one)));
-  if (Flag(a, "freebind")) Report("IP_FREEBIND", !setsockopt(s, SOL_IP, IP_FREEBIND, &one, sizeof(one)));
+  if (Flag(a, "broadcast"))
+    Report("SO_BROADCAST", !setsockopt(s, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one)));
+  if (Flag(a, "freebind"))
+    Report("IP_FREEBIND", !setsockopt(s, SOL_IP, IP_FREEBIND, &one, sizeof(one)));
   if (a.count("device")) {
     std::string dev = Get(a, "device");
-    Report("SO_BINDTODEVICE",
-           !setsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, dev.c_str(), static_cast<socklen_t>(dev.size())));
+    Report("SO_BINDTODEVICE", !setsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, dev.c_str(),
+                                          static_cast<socklen_t>(dev.size())));
   }
   if (a.count("srr")) {
     // Loose source route: the packet goes to the first hop, the final address is the last.
@@ -222,8 +224,8 @@ int Ping(const Args& a) {
   while (!answered && poll(&p, 1, Int(a, "timeout_ms", "1000")) == 1) {
     char buf[2048];
     ssize_t n = recv(s, buf, sizeof(buf), 0);
-    if (n > 0 && memmem(buf, static_cast<size_t>(n), Get(a, "marker").data(),
-                        Get(a, "marker").size()))
+    if (n > 0 &&
+        memmem(buf, static_cast<size_t>(n), Get(a, "marker").data(), Get(a, "marker").size()))
       answered = true;
   }
   std::printf("reply: %s\n", answered ? "yes" : "no");
@@ -254,11 +256,11 @@ int HdrIncl(const Args& a) {
   if (kind == "udp") {
     packets.push_back(Ipv4({src, dst, kUdp, id, 0, {}}, Udp(src, dst, 40001, 53, marker)));
   } else if (kind == "short-l4") {
-    // 40 bytes of options (NOPs, then end of list), then only the ports of a UDP header.
+    // 40 bytes of options (NOPs, then end of list), then the first 2 bytes of a UDP header:
+    // not even its ports are there to judge.
     Bytes options(40, 1);
     options.back() = 0;
-    Bytes ports = {0x9c, 0x42, 0x00, 0x35};
-    packets.push_back(Ipv4({src, dst, kUdp, id, 0, options}, ports));
+    packets.push_back(Ipv4({src, dst, kUdp, id, 0, options}, {0x9c, 0x42}));
   } else if (kind == "fragments") {
     // A UDP datagram in two fragments: the first holds the header, the second the marker.
     Bytes udp = Udp(src, dst, 40002, 53, Bytes(16, 'x'));
@@ -288,9 +290,7 @@ int HdrIncl(const Args& a) {
   return 0;
 }
 
-void WriteFile(const std::string& path, const std::string& value) {
-  std::ofstream(path) << value;
-}
+void WriteFile(const std::string& path, const std::string& value) { std::ofstream(path) << value; }
 
 std::string ReadFile(const std::string& path) {
   std::string v;
@@ -393,14 +393,21 @@ int main(int argc, char** argv) {
     args[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   const std::map<std::string, std::function<int(const Args&)>> commands = {
-      {"frame", Frame}, {"udp", UdpSend}, {"tcp", TcpConnect}, {"ping", Ping},  {"raw", Raw},
-      {"hdrincl", HdrIncl}, {"tun", Tun}, {"vxlan", Vxlan},     {"reply", Reply}};
+      {"frame", Frame},     {"udp", UdpSend}, {"tcp", TcpConnect}, {"ping", Ping},  {"raw", Raw},
+      {"hdrincl", HdrIncl}, {"tun", Tun},     {"vxlan", Vxlan},    {"reply", Reply}};
   auto it = commands.find(argv[1]);
   if (it == commands.end()) {
     std::fprintf(stderr, "wl_attack: unknown command %s\n", argv[1]);
     return 2;
   }
   try {
+    if (args.count("cgroup")) {
+      // Moves itself first: a process of the pod that makes or finds another cgroup.
+      std::ofstream procs(args["cgroup"] + "/cgroup.procs");
+      procs << getpid() << std::flush;
+      Report("join " + args["cgroup"], procs.good());
+      if (!procs.good()) return 1;
+    }
     return it->second(args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "wl_attack %s: %s\n", argv[1], e.what());
