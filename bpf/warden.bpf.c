@@ -219,25 +219,31 @@ int wd_ingress(struct __sk_buff* skb) { return wd_skb(skb, WD_DIR_INGRESS); }
 
 /* ---- cgroup_skb: the slow path --------------------------------------------------------------- */
 
+/* The packet's local endpoint, found on the live copy of the tables (for a packet that no
+ * verdict resolved it for: a cached verdict, or none at all). */
+static __always_inline void wd_find_local_live(const struct wd_view* v, struct wd_local* local) {
+  if (v->active) {
+    struct wd_tables t = wd_tables_b();
+    wd_find_local(local, v->cfg, t.endpoints, v->ctx, WD_ANCESTRY_SKB, v->self);
+  } else {
+    struct wd_tables t = wd_tables_a();
+    wd_find_local(local, v->cfg, t.endpoints, v->ctx, WD_ANCESTRY_SKB, v->self);
+  }
+}
+
+/* Whether the packet's socket is a host process's. */
+static __always_inline int wd_local_is_host(const struct wd_view* v) {
+  struct wd_local local = {};
+  wd_find_local_live(v, &local);
+  return local.kind == WD_LOCAL_HOST;
+}
+
 /* A packet of a TCP connection that no cached verdict admits (wd_connection_cached looked both
  * directions up): this direction's verdict, decided now unless one is cached, then the reverse
  * one's (the packet as a reply) unless this direction was refused by the node-pool lockdown: the
  * lockdown comes before any reply shortcut, so a connection a world address opened to the pod
  * carries nothing back unless the lockdown lets the pod reach that address and port. Events
  * name this direction's verdict only. */
-/* Whether the packet's socket is a host process's (found on the live copy of the tables: a cached
- * verdict leaves `local` unresolved). */
-static __always_inline int wd_local_is_host(const struct wd_view* v) {
-  struct wd_local local = {};
-  if (v->active) {
-    struct wd_tables t = wd_tables_b();
-    wd_find_local(&local, v->cfg, t.endpoints, v->ctx, WD_ANCESTRY_SKB, v->self);
-  } else {
-    struct wd_tables t = wd_tables_a();
-    wd_find_local(&local, v->cfg, t.endpoints, v->ctx, WD_ANCESTRY_SKB, v->self);
-  }
-  return local.kind == WD_LOCAL_HOST;
-}
 
 static __always_inline int wd_skb_connection(const struct wd_view* v, const struct wd_flow* f,
                                              const struct wd_tcp_lookup* l, __u8 hook, __u8 dir,
@@ -337,13 +343,7 @@ static __always_inline int wd_skb_tracked(const struct wd_view* v, const struct 
 static __always_inline int wd_refuse(const struct wd_view* v, __u8 hook, __u8 dir,
                                      const struct wd_flow* f, __u8 reason) {
   struct wd_local local = {};
-  if (v->active) {
-    struct wd_tables t = wd_tables_b();
-    wd_find_local(&local, v->cfg, t.endpoints, v->ctx, WD_ANCESTRY_SKB, v->self);
-  } else {
-    struct wd_tables t = wd_tables_a();
-    wd_find_local(&local, v->cfg, t.endpoints, v->ctx, WD_ANCESTRY_SKB, v->self);
-  }
+  wd_find_local_live(v, &local);
   struct wd_decision d = {.allow = 0, .reason = reason, .remote_identity = WD_ID_NONE};
   wd_count(hook, reason);
   wd_emit(hook, dir, &local, f, &d);
