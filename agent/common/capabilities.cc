@@ -12,6 +12,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "agent/common/cgroup.h"
 
 namespace warden::common {
 
@@ -32,21 +33,12 @@ absl::StatusOr<CapabilitySet> EffectiveCapabilities(pid_t pid) {
 }
 
 absl::StatusOr<CapabilitySet> EffectiveCapabilitiesInCgroup(const std::string& path) {
-  CapabilitySet all = 0;
   std::error_code ec;
-  auto add_procs = [&](const std::filesystem::path& dir) {
-    std::ifstream in(dir / "cgroup.procs");
-    pid_t pid;
-    while (in >> pid) {
-      if (auto caps = EffectiveCapabilities(pid); caps.ok()) all |= *caps;  // gone: nothing
-    }
-  };
   if (!std::filesystem::is_directory(path, ec))
     return absl::NotFoundError(absl::StrCat("cgroup ", path, " is gone"));
-  add_procs(path);
-  for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_directory(ec)) add_procs(it->path());
+  CapabilitySet all = 0;
+  for (pid_t pid : CgroupTreeProcesses(path)) {
+    if (auto caps = EffectiveCapabilities(pid); caps.ok()) all |= *caps;  // gone: nothing
   }
   return all;
 }

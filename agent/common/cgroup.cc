@@ -106,18 +106,23 @@ std::vector<std::filesystem::path> SubdirsDeepestFirst(const std::string& root) 
 
 }  // namespace
 
+std::vector<pid_t> CgroupTreeProcesses(const std::string& root) {
+  std::vector<pid_t> pids;
+  std::error_code ec;
+  if (!std::filesystem::exists(root, ec)) return pids;
+  std::vector<std::filesystem::path> dirs = SubdirsDeepestFirst(root);
+  dirs.push_back(root);
+  for (const auto& d : dirs) {
+    std::ifstream in(d / "cgroup.procs");
+    pid_t p;
+    while (in >> p) pids.push_back(p);
+  }
+  return pids;
+}
+
 void KillCgroupProcesses(const std::string& root) {
   for (int round = 0; round < 50; ++round) {
-    std::vector<pid_t> pids;
-    std::error_code ec;
-    if (!std::filesystem::exists(root, ec)) return;
-    std::vector<std::filesystem::path> dirs = SubdirsDeepestFirst(root);
-    dirs.push_back(root);
-    for (const auto& d : dirs) {
-      std::ifstream in(d / "cgroup.procs");
-      pid_t p;
-      while (in >> p) pids.push_back(p);
-    }
+    std::vector<pid_t> pids = CgroupTreeProcesses(root);
     if (pids.empty()) return;
     for (pid_t p : pids) kill(p, round < 10 ? SIGTERM : SIGKILL);
     for (pid_t p : pids) waitpid(p, nullptr, WNOHANG);  // reaps those that are our children

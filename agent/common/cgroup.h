@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -23,6 +24,9 @@ absl::StatusOr<std::string> CgroupOfProcess(pid_t pid);
 absl::Status MoveToCgroup(const std::string& path, pid_t pid);
 // Creates the cgroup at `path` and its missing parents.
 absl::Status MakeCgroup(const std::string& path);
+// The processes of the cgroup tree at `root` (its cgroup.procs files, deepest cgroups first); none
+// when it is gone.
+std::vector<pid_t> CgroupTreeProcesses(const std::string& root);
 // Ends every process in the cgroup tree at `root`, by the PIDs its cgroup.procs files list:
 // SIGTERM, then SIGKILL for those still there after half a second.
 void KillCgroupProcesses(const std::string& root);

@@ -104,15 +104,24 @@ const std::vector<LocalPod>& NodeAgent::ScanPods(const nodestate::NodeState& wan
   scanned_local_.clear();
   scanned_paths_.clear();
   scanned_missing_ = 0;
-  // Each pod's interface, from the node's host routes (pod_interfaces.h). A pod that shares the
-  // node's address (hostNetwork) has none of its own.
+  scanned_without_interface_ = 0;
+  // Each pod's interface, from the node's host routes (pod_interfaces.h), else from inside the
+  // pod's network namespace (pod_netns_interface.h: behind a bridge). A pod that shares the
+  // node's address (hostNetwork) has none of its own; one found neither way is counted: only the
+  // cgroup programs judge it.
   const HostRoutes routes = ReadHostRoutes();
-  auto interface_of = [&](const nodestate::ScheduledPod& pod) -> uint32_t {
+  auto interface_of = [&](const std::string& key, const nodestate::ScheduledPod& pod,
+                          const std::string& cgroup) {
     for (const auto& ip : pod.addresses) {
       for (const auto& own : want.node_addresses)
-        if (ip == own) return 0;
+        if (ip == own) return uint32_t{0};
     }
-    return PodInterface(routes, pod.addresses);
+    if (uint32_t ifindex = PodInterface(routes, pod.addresses)) return ifindex;
+    absl::StatusOr<uint32_t> behind_bridge = PodInterfaceFromNetns(cgroup, pod.addresses);
+    if (behind_bridge.ok()) return *behind_bridge;
+    if (!pod.addresses.empty()) ++scanned_without_interface_;
+    log_.Debug("pod ", key, ": no interface (", behind_bridge.status().message(), ")");
+    return uint32_t{0};
   };
   for (const auto& [key, pod] : want.pods) {
     auto path = common::FindPodCgroup(kubepods, pod.uid);
@@ -122,7 +131,7 @@ const std::vector<LocalPod>& NodeAgent::ScanPods(const nodestate::NodeState& wan
     }
     auto id = common::CgroupId(*path);
     if (!id.ok()) continue;
-    scanned_local_.push_back(LocalPod{key, *id, interface_of(pod)});
+    scanned_local_.push_back(LocalPod{key, *id, interface_of(key, pod, *path)});
     scanned_paths_[key] = *path;
   }
   scanned_for_ = std::move(looking_for);
@@ -146,6 +155,7 @@ absl::StatusOr<bool> NodeAgent::ReconcileLocked() {
   const std::vector<LocalPod>& local = ScanPods(want, kubepods);
   stats_.local_pods = local.size();
   stats_.pods_without_cgroup = scanned_missing_;
+  stats_.pods_without_interface = scanned_without_interface_;
   // Nothing changed since the last apply (the common tick): no tables to build or compare.
   std::vector<std::pair<std::string, uint64_t>> inputs;
   inputs.reserve(local.size() + 1);
@@ -350,6 +360,10 @@ std::string NodeAgent::RenderMetrics() const {
         stats_.local_pods.load());
   gauge("warden_pod_interfaces", "Local pods' interfaces the interface programs judge.", "gauge",
         stats_.interfaces.load());
+  gauge("warden_pods_without_interface",
+        "Local pods with an address of their own whose interface was not found (the interface "
+        "programs do not judge them).",
+        "gauge", stats_.pods_without_interface.load());
   gauge("warden_pods_without_cgroup", "Pods scheduled here whose cgroup is not there.", "gauge",
         stats_.pods_without_cgroup.load());
   gauge("warden_events_total", "Verdict events logged.", "counter", stats_.events.load());

@@ -30,6 +30,7 @@
 #include "agent/node/desired_source.h"
 #include "agent/node/pod_cgroups.h"
 #include "agent/node/pod_interfaces.h"
+#include "agent/node/pod_netns_interface.h"
 #include "agent/node/tables_builder.h"
 
 namespace warden::node {
@@ -50,7 +51,8 @@ struct NodeAgentOptions {
 
 struct AgentStats {
   std::atomic<uint64_t> applies{0}, apply_errors{0}, events{0}, local_pods{0};
-  std::atomic<uint64_t> pods_without_cgroup{0}, generation{0}, desired_states{0}, interfaces{0};
+  std::atomic<uint64_t> pods_without_cgroup{0}, generation{0}, desired_states{0}, interfaces{0},
+      pods_without_interface{0};
   std::atomic<int64_t> last_apply_unix_ms{0};
 };
 
@@ -114,6 +116,7 @@ class NodeAgent {
   std::vector<LocalPod> scanned_local_;
   std::map<std::string, std::string> scanned_paths_;  // pod -> its cgroup directory
   uint64_t scanned_missing_ = 0;
+  uint64_t scanned_without_interface_ = 0;
   absl::flat_hash_map<uint64_t, std::string> pod_by_cgroup_;
   absl::flat_hash_set<uint32_t> attached_ifaces_;  // interfaces holding the interface programs
   std::optional<uint8_t> noted_pool_;
