@@ -27,7 +27,7 @@ absl::Status Errno(const std::string& what) { return absl::ErrnoToStatus(errno, 
 
 struct Link {
   uint32_t ifindex = 0;
-  uint32_t peer = 0;         // IFLA_LINK: the index of a veth's other end (in its namespace)
+  uint32_t peer = 0;            // IFLA_LINK: the index of a veth's other end (in its namespace)
   bool peer_elsewhere = false;  // IFLA_LINK_NETNSID: that end is in another namespace
 };
 
@@ -44,8 +44,8 @@ absl::StatusOr<Socket> OpenRtnetlink() {
   if (mnl_socket_bind(nl.get(), 0, MNL_SOCKET_AUTOPID) < 0) return Errno("rtnetlink bind");
   // The kernel answers at once; a lost answer must not stall the agent's reconcile.
   timeval timeout{2, 0};
-  if (setsockopt(mnl_socket_get_fd(nl.get()), SOL_SOCKET, SO_RCVTIMEO, &timeout,
-                 sizeof(timeout)) != 0)
+  if (setsockopt(mnl_socket_get_fd(nl.get()), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)) !=
+      0)
     return Errno("rtnetlink receive timeout");
   return nl;
 }

@@ -22,7 +22,8 @@ namespace warden::node {
 // The index, in this thread's network namespace, of the node end of the veth that carries one of
 // `addresses` in the network namespace of process `pid`; NotFound when none does (no such
 // interface, not a veth, its peer not here).
-absl::StatusOr<uint32_t> PeerInterfaceOf(pid_t pid, const std::vector<policy::IpAddress>& addresses);
+absl::StatusOr<uint32_t> PeerInterfaceOf(pid_t pid,
+                                         const std::vector<policy::IpAddress>& addresses);
 
 // The same for a pod, through the first of its cgroup tree's processes (`cgroup`: its directory)
 // whose network namespace holds one of `addresses`; NotFound when no process does.

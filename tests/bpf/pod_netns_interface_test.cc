@@ -64,8 +64,8 @@ class PodBehindBridgeTest : public ::testing::Test {
     process_ = fork();
     if (process_ == 0) {
       close(ready[0]);
-      bool ok = common::MoveToCgroup(cgroup_.path(), getpid()).ok() &&
-                common::EnterNetns(pod_).ok();
+      bool ok =
+          common::MoveToCgroup(cgroup_.path(), getpid()).ok() && common::EnterNetns(pod_).ok();
       char c = ok ? '1' : '0';
       if (write(ready[1], &c, 1) != 1) _exit(1);
       pause();
@@ -125,9 +125,7 @@ TEST_F(PodBehindBridgeTest, DevicesInsideThePodAreNotTakenForItsInterface) {
   });
   // Without the real interface's address, nothing is found.
   testlib::MustSh("ip -n " + pod_ + " addr del 10.244.7.5/24 dev eth0");
-  OnNode([&] {
-    EXPECT_FALSE(PodInterfaceFromNetns(cgroup_.path(), {Ip("10.244.7.5")}).ok());
-  });
+  OnNode([&] { EXPECT_FALSE(PodInterfaceFromNetns(cgroup_.path(), {Ip("10.244.7.5")}).ok()); });
 }
 
 TEST_F(PodBehindBridgeTest, APodWithoutProcessesHasNoInterface) {
