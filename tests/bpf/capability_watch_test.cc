@@ -16,6 +16,7 @@
 
 #include "agent/common/capabilities.h"
 #include "agent/common/cgroup.h"
+#include "tests/lib/child_process.h"
 #include "tests/lib/kubelet_node.h"
 #include "tests/lib/scratch_cgroup.h"
 
@@ -25,30 +26,11 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// A child that moves into `cgroup`, keeps only `keep`, then waits to be killed. Returns once it
-// is in place (a pipe says so).
+// A child that moves into `cgroup`, keeps only `keep`, then waits to be killed.
 pid_t StartHolding(const std::string& cgroup, common::CapabilitySet keep) {
-  int ready[2];
-  if (pipe(ready) != 0) return -1;
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(ready[0]);
-    bool ok =
-        common::MoveToCgroup(cgroup, getpid()).ok() && common::KeepOnlyCapabilities(keep).ok();
-    char c = ok ? '1' : '0';
-    if (write(ready[1], &c, 1) != 1) _exit(1);
-    pause();
-    _exit(0);
-  }
-  close(ready[1]);
-  char c = '0';
-  if (read(ready[0], &c, 1) != 1 || c != '1') {
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-    pid = -1;
-  }
-  close(ready[0]);
-  return pid;
+  return testlib::StartParked([&] {
+    return common::MoveToCgroup(cgroup, getpid()).ok() && common::KeepOnlyCapabilities(keep).ok();
+  });
 }
 
 void End(pid_t pid) {

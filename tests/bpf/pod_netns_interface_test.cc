@@ -19,6 +19,7 @@
 #include "agent/common/cgroup.h"
 #include "agent/common/netns.h"
 #include "agent/node/pod_interfaces.h"
+#include "tests/lib/child_process.h"
 #include "tests/lib/scratch_cgroup.h"
 #include "tests/lib/shell.h"
 
@@ -59,23 +60,10 @@ class PodBehindBridgeTest : public ::testing::Test {
 
   // A process of the pod: in its cgroup and its network namespace, until killed.
   void StartPodProcess() {
-    int ready[2];
-    ASSERT_EQ(pipe(ready), 0);
-    process_ = fork();
-    if (process_ == 0) {
-      close(ready[0]);
-      bool ok =
-          common::MoveToCgroup(cgroup_.path(), getpid()).ok() && common::EnterNetns(pod_).ok();
-      char c = ok ? '1' : '0';
-      if (write(ready[1], &c, 1) != 1) _exit(1);
-      pause();
-      _exit(0);
-    }
-    close(ready[1]);
-    char c = '0';
-    ASSERT_EQ(read(ready[0], &c, 1), 1);
-    close(ready[0]);
-    ASSERT_EQ(c, '1');
+    process_ = testlib::StartParked([&] {
+      return common::MoveToCgroup(cgroup_.path(), getpid()).ok() && common::EnterNetns(pod_).ok();
+    });
+    ASSERT_GT(process_, 0);
   }
 
   // Runs `f` on a thread in the node's namespace (setns moves only the calling thread).

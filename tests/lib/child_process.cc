@@ -12,6 +12,30 @@
 
 namespace warden::testlib {
 
+pid_t StartParked(const std::function<bool()>& setup) {
+  int ready[2];
+  if (pipe(ready) != 0) return -1;
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    close(ready[0]);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    char c = setup() ? '1' : '0';
+    if (write(ready[1], &c, 1) != 1) _exit(1);
+    pause();
+    _exit(0);
+  }
+  close(ready[1]);
+  char c = '0';
+  if (read(ready[0], &c, 1) != 1 || c != '1') {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    pid = -1;
+  }
+  close(ready[0]);
+  return pid;
+}
+
 pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
   pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork");

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,11 @@ namespace warden::testlib {
 // /dev/null; the child gets SIGTERM when this process dies. Throws std::runtime_error when fork
 // fails.
 pid_t Spawn(const std::vector<std::string>& argv, const std::string& log);
+
+// Forks a child that runs `setup` (moving itself into a cgroup, a network namespace, giving up
+// capabilities, ...) and then waits to be killed, never outliving its parent. Returns once the
+// child is in place: its pid, or -1 when setup failed (the child is then gone).
+pid_t StartParked(const std::function<bool()>& setup);
 
 // Whether child `pid` has exited (it is reaped if so).
 bool Exited(pid_t pid);
