@@ -116,10 +116,11 @@ const std::vector<LocalPod>& NodeAgent::ScanPods(const nodestate::NodeState& wan
       for (const auto& own : want.node_addresses)
         if (ip == own) return uint32_t{0};
     }
+    if (pod.addresses.empty()) return uint32_t{0};  // not started yet: nothing to look for
     if (uint32_t ifindex = PodInterface(routes, pod.addresses)) return ifindex;
     absl::StatusOr<uint32_t> behind_bridge = PodInterfaceFromNetns(cgroup, pod.addresses);
     if (behind_bridge.ok()) return *behind_bridge;
-    if (!pod.addresses.empty()) ++scanned_without_interface_;
+    ++scanned_without_interface_;
     log_.Debug("pod ", key, ": no interface (", behind_bridge.status().message(), ")");
     return uint32_t{0};
   };

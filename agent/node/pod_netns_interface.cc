@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -52,8 +53,8 @@ absl::StatusOr<Socket> OpenRtnetlink() {
 
 // Sends one rtnetlink request (a dump when `dump`) and runs `cb` on every message of the answer.
 absl::Status Ask(mnl_socket* nl, nlmsghdr* request, mnl_cb_t cb, void* data) {
-  static uint32_t next_seq = 1;
-  uint32_t seq = request->nlmsg_seq = __atomic_fetch_add(&next_seq, 1, __ATOMIC_RELAXED);
+  static std::atomic<uint32_t> next_seq{1};
+  uint32_t seq = request->nlmsg_seq = next_seq.fetch_add(1, std::memory_order_relaxed);
   if (mnl_socket_sendto(nl, request, request->nlmsg_len) < 0) return Errno("rtnetlink send");
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
   uint32_t portid = mnl_socket_get_portid(nl);

@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +43,17 @@ struct Scene {
   bool guaranteed = false;  // the pod sits at kubepods/podg (Guaranteed QoS) instead
   uint32_t ifindex = 0;     // the local pod's interface (wd_ifaces), 0 for none
 };
+
+// Node-pool allowances from their flag texts ("203.0.113.0/24:443/TCP"); a bad one fails the test.
+inline std::vector<policy::Allowance> Allow(std::initializer_list<const char*> specs) {
+  std::vector<policy::Allowance> out;
+  for (const char* spec : specs) {
+    auto a = policy::ParseAllowance(spec);
+    EXPECT_TRUE(a.ok()) << spec << ": " << a.status();
+    if (a.ok()) out.push_back(*a);
+  }
+  return out;
+}
 
 class BpfTest : public ::testing::Test {
  protected:

@@ -92,11 +92,12 @@ class InterfaceTest : public BpfTest {
   }
 
   void LoadApp(const std::string& pod = "x/app", std::vector<policy::Allowance> allow = {}) {
-    Scene s;
-    s.local_pod = pod;
+    LoadOnInterface(kCluster, {.local_pod = pod, .allow = std::move(allow)});
+  }
+  // `yaml` with the scene's local pod on this test's interface.
+  void LoadOnInterface(const char* yaml, Scene s) {
     s.ifindex = ifindex_;
-    s.allow = std::move(allow);
-    Load(kCluster, s);
+    Load(yaml, s);
   }
 
   uint32_t RunIf(const char* prog, const std::vector<uint8_t>& pkt) {
@@ -111,12 +112,6 @@ class InterfaceTest : public BpfTest {
   std::string dev_;
   uint32_t ifindex_ = 0;
 };
-
-std::vector<policy::Allowance> Allow(const char* spec) {
-  auto a = policy::ParseAllowance(spec);
-  EXPECT_TRUE(a.ok()) << a.status();
-  return a.ok() ? std::vector<policy::Allowance>{*a} : std::vector<policy::Allowance>{};
-}
 
 TEST_F(InterfaceTest, SourceMustBeOneOfThePodsAddresses) {
   LoadApp();
@@ -184,7 +179,7 @@ TEST_F(InterfaceTest, WorldBoundPassesOnlyByAnAllowance) {
   EXPECT_EQ(Out(Ipv4Packet(kOpen, kWorld, kUdp, 40000, 53)), kDrop);
   EXPECT_EQ(Counter(WD_HOOK_IF_EGRESS, WD_REASON_DENY_POOL_LOCKDOWN), 2u);
   // x/open's egress policy admits only x/peer: an allowance alone does not let it out.
-  LoadApp("x/open", Allow("203.0.113.0/24:443/TCP"));
+  LoadApp("x/open", Allow({"203.0.113.0/24:443/TCP"}));
   EXPECT_EQ(Out(Ipv4Packet(kOpen, kWorld, kTcp, 40000, 443)), kDrop);
   EXPECT_EQ(Counter(WD_HOOK_IF_EGRESS, WD_REASON_DENY_POLICY), 1u);
 }
@@ -196,11 +191,7 @@ kind: Pod
 metadata: {name: free, namespace: y}
 status: {podIP: 10.244.1.20}
 )";
-  Scene s;
-  s.local_pod = "y/free";
-  s.ifindex = ifindex_;
-  s.allow = Allow("203.0.113.0/24:443/TCP");
-  Load(open_world, s);
+  LoadOnInterface(open_world, {.local_pod = "y/free", .allow = Allow({"203.0.113.0/24:443/TCP"})});
   EXPECT_EQ(Out(Ipv4Packet("10.244.1.20", kWorld, kTcp, 40000, 443)), kPass);
   EXPECT_EQ(In(Ipv4Packet(kWorld, "10.244.1.20", kTcp, 443, 40000)), kPass);  // its replies
   EXPECT_EQ(Out(Ipv4Packet("10.244.1.20", kWorld, kTcp, 40000, 444)), kDrop);
@@ -224,13 +215,11 @@ kind: Pod
 metadata: {name: peer, namespace: x}
 status: {podIP: 10.244.1.12}
 )";
-  Scene s;
-  s.local_pod = "warden-egress/gateway";
-  s.ifindex = ifindex_;
-  s.pool = WD_POOL_GATEWAY;
-  s.gateway = true;
-  s.host = true;  // the test's packets carry a socket that is no socket of the pod's
-  Load(gw, s);
+  // host: the test's packets carry a socket that is no socket of the pod's.
+  LoadOnInterface(gw, {.local_pod = "warden-egress/gateway",
+                       .pool = WD_POOL_GATEWAY,
+                       .gateway = true,
+                       .host = true});
   const auto to_world = Ipv4Packet("10.244.3.5", kWorld, kTcp, 40000, 443);
   EXPECT_EQ(Out(to_world), kDrop);
   EXPECT_EQ(Out(Ipv4Packet("10.244.3.5", kWorld, kTcp, 40000, 8443)), kDrop);
@@ -268,11 +257,7 @@ spec:
   podSelector: {matchLabels: {app: srv}}
   policyTypes: [Egress]
 )";
-  Scene s;
-  s.local_pod = "y/srv";
-  s.ifindex = ifindex_;
-  s.allow = Allow("203.0.113.0/24");
-  Load(c, s);
+  LoadOnInterface(c, {.local_pod = "y/srv", .allow = Allow({"203.0.113.0/24"})});
   EXPECT_EQ(In(Ipv4Packet(kWorld, "10.244.1.30", kUdp, 443, 8080)), kPass);
   EXPECT_EQ(Out(Ipv4Packet("10.244.1.30", kWorld, kUdp, 8080, 443)), kDrop);
   PacketSpec synack{
@@ -377,10 +362,7 @@ spec:
   podSelector: {matchLabels: {app: app}}
   policyTypes: [Ingress, Egress]
 )";
-  Scene s;
-  s.local_pod = "x/app";
-  s.ifindex = ifindex_;
-  Load(closed, s);
+  LoadOnInterface(closed, {.local_pod = "x/app"});
   EXPECT_EQ(Out(pkt), kDrop);
 }
 

@@ -51,12 +51,6 @@ spec:
 constexpr char kPod[] = "10.244.1.11";
 constexpr char kWorld[] = "203.0.113.9";
 
-std::vector<policy::Allowance> Allow(const char* spec) {
-  auto a = policy::ParseAllowance(spec);
-  EXPECT_TRUE(a.ok()) << a.status();
-  return a.ok() ? std::vector<policy::Allowance>{*a} : std::vector<policy::Allowance>{};
-}
-
 size_t ConntrackEntries(const datapath::BpfDatapath& dp) {
   int fd = dp.MapFd("wd_ct");
   wd_ct_key k, next;
@@ -93,7 +87,7 @@ TEST_F(BpfTest, AForgedInboundDatagramOpensNoWayOut) {
 
 TEST_F(BpfTest, RepliesToTheWorldPassWhereTheLockdownAllowsThePeer) {
   // The lockdown lets the node reach 203.0.113.9's port 53: answering it is reaching it.
-  Load(kCluster, {.local_pod = "x/open", .allow = Allow("203.0.113.9/32:53/UDP")});
+  Load(kCluster, {.local_pod = "x/open", .allow = Allow({"203.0.113.9/32:53/UDP"})});
   EXPECT_EQ(Ingress(Ipv4Packet(kWorld, kPod, kUdp, 53, 5353)), 1u);
   EXPECT_EQ(ConntrackEntries(*dp_), 1u);
   EXPECT_EQ(Egress(Ipv4Packet(kPod, kWorld, kUdp, 5353, 53)), 1u);
@@ -105,7 +99,7 @@ TEST_F(BpfTest, RepliesToTheWorldPassWhereTheLockdownAllowsThePeer) {
 }
 
 TEST_F(BpfTest, ATrackedWorldFlowIsCutWhenTheLockdownClosesIt) {
-  Load(kCluster, {.local_pod = "x/open", .allow = Allow("203.0.113.9/32:53/UDP")});
+  Load(kCluster, {.local_pod = "x/open", .allow = Allow({"203.0.113.9/32:53/UDP"})});
   EXPECT_EQ(Ingress(Ipv4Packet(kWorld, kPod, kUdp, 53, 5353)), 1u);
   EXPECT_EQ(Egress(Ipv4Packet(kPod, kWorld, kUdp, 5353, 53)), 1u);
   // The allowance goes: the flow's entry (admitted on ingress) is re-checked, and the reply is
@@ -275,7 +269,7 @@ TEST_F(BpfTest, AConnectionFromTheWorldCarriesNothingBack) {
   EXPECT_EQ(WorldConnectsToPod(burstable_pod_.container, cgroups_.home(), ns.name()), 0);
   EXPECT_GE(Counter(WD_HOOK_EGRESS, WD_REASON_DENY_POOL_LOCKDOWN), 1u);
   // With the peer allowed (every port of it), the connection works: the check is the lockdown's.
-  Load(kCluster, {.local_pod = "x/open", .allow = Allow("203.0.113.9/32")});
+  Load(kCluster, {.local_pod = "x/open", .allow = Allow({"203.0.113.9/32"})});
   EXPECT_EQ(WorldConnectsToPod(burstable_pod_.container, cgroups_.home(), ns.name()), 1);
 }
 
@@ -286,7 +280,7 @@ TEST_F(BpfTest, ADatagramFromTheWorldGivesTheSocketNoWayOut) {
   // The datagram arrives; the answer is refused at sendmsg, at once.
   EXPECT_EQ(PodAnswersWorldDatagram(burstable_pod_.container, cgroups_.home(), ns.name()), EPERM);
   EXPECT_EQ(Counter(WD_HOOK_SENDMSG, WD_REASON_DENY_POOL_LOCKDOWN), 1u);
-  Load(kCluster, {.local_pod = "x/open", .allow = Allow("203.0.113.9/32:53/UDP")});
+  Load(kCluster, {.local_pod = "x/open", .allow = Allow({"203.0.113.9/32:53/UDP"})});
   EXPECT_EQ(PodAnswersWorldDatagram(burstable_pod_.container, cgroups_.home(), ns.name()), 0);
 }
 

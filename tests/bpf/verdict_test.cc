@@ -71,16 +71,6 @@ spec:
 
 std::string All() { return std::string(kCluster) + kPolicy; }
 
-std::vector<policy::Allowance> Allow(std::initializer_list<const char*> specs) {
-  std::vector<policy::Allowance> out;
-  for (const char* s : specs) {
-    auto a = policy::ParseAllowance(s);
-    EXPECT_TRUE(a.ok()) << a.status();
-    if (a.ok()) out.push_back(*a);
-  }
-  return out;
-}
-
 TEST_F(BpfTest, NotConfiguredDropsEverything) {
   EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTcp, 40000, 80)), 0u);
   EXPECT_EQ(Ingress(Ipv4Packet("10.244.1.11", "10.244.1.10", kTcp, 40000, 80)), 0u);
