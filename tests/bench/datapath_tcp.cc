@@ -33,7 +33,10 @@ constexpr uint32_t kClientAddr = (10u << 24) | (200u << 16) | 1,
 // The interface lane's addresses, on a veth pair of their own.
 constexpr uint32_t kClient2Addr = (10u << 24) | (201u << 16) | 1,
                    kServer2Addr = (10u << 24) | (201u << 16) | 2;
-enum { kLaneWarden = 0, kLanePlain = 1, kLaneHarness = 2, kLaneBoth = 3 };
+// The floor of both lines: return-1 programs on the cgroup hooks and on a third veth pair.
+constexpr uint32_t kClient3Addr = (10u << 24) | (202u << 16) | 1,
+                   kServer3Addr = (10u << 24) | (202u << 16) | 2;
+enum { kLaneWarden = 0, kLanePlain = 1, kLaneHarness = 2, kLaneBoth = 3, kLaneHarnessBoth = 4 };
 // Warm-up of each interleaved slice, not counted: the first connections after the client moved.
 constexpr int kSliceWarmupMs = 20;
 
@@ -57,18 +60,24 @@ void MakeNetwork(const DatapathEnv& env, testlib::Cleanup& cleanup) {
     MustSh(absl::StrCat("ip -n ", ns, " link set lo up"));
     MustSh(absl::StrCat("ip -n ", ns, " link set ", dev, " up"));
   }
-  // The interface lane's pair: veth_c2 in the client's namespace, veth_s2 in the server's.
-  const std::string vc2 = env.veth_c + "2", vs2 = env.veth_s + "2";
-  MustSh(absl::StrCat("ip link add ", vc2, " type veth peer name ", vs2));
-  cleanup.Add("veth 2", [vc2] { testlib::Sh("ip link del " + vc2); });
-  MustSh(absl::StrCat("ip link set ", vc2, " netns ", env.ns_client));
-  MustSh(absl::StrCat("ip link set ", vs2, " netns ", env.ns_server));
-  MustSh(absl::StrCat("ip -n ", env.ns_client, " addr add ", testlib::Ipv4Text(kClient2Addr),
-                      "/24 dev ", vc2));
-  MustSh(absl::StrCat("ip -n ", env.ns_server, " addr add ", testlib::Ipv4Text(kServer2Addr),
-                      "/24 dev ", vs2));
-  MustSh(absl::StrCat("ip -n ", env.ns_client, " link set ", vc2, " up"));
-  MustSh(absl::StrCat("ip -n ", env.ns_server, " link set ", vs2, " up"));
+  // The interface lanes' pairs: veth_c<N> in the client's namespace, veth_s<N> in the server's
+  // (2: Warden's interface programs, 3: return-1 ones).
+  const std::pair<uint32_t, uint32_t> pairs[] = {{kClient2Addr, kServer2Addr},
+                                                 {kClient3Addr, kServer3Addr}};
+  for (size_t i = 0; i < std::size(pairs); ++i) {
+    const std::string n = std::to_string(i + 2);
+    const std::string vc = env.veth_c + n, vs = env.veth_s + n;
+    MustSh(absl::StrCat("ip link add ", vc, " type veth peer name ", vs));
+    cleanup.Add("veth " + n, [vc] { testlib::Sh("ip link del " + vc); });
+    MustSh(absl::StrCat("ip link set ", vc, " netns ", env.ns_client));
+    MustSh(absl::StrCat("ip link set ", vs, " netns ", env.ns_server));
+    MustSh(absl::StrCat("ip -n ", env.ns_client, " addr add ", testlib::Ipv4Text(pairs[i].first),
+                        "/24 dev ", vc));
+    MustSh(absl::StrCat("ip -n ", env.ns_server, " addr add ", testlib::Ipv4Text(pairs[i].second),
+                        "/24 dev ", vs));
+    MustSh(absl::StrCat("ip -n ", env.ns_client, " link set ", vc, " up"));
+    MustSh(absl::StrCat("ip -n ", env.ns_server, " link set ", vs, " up"));
+  }
   // Reused client ports may meet the server's TIME_WAIT entries; a wide port range keeps that rare.
   MustSh(absl::StrCat("ip netns exec ", env.ns_client,
                       " sysctl -qw net.ipv4.ip_local_port_range=\"1024 65000\""));
@@ -79,7 +88,7 @@ void MakeNetwork(const DatapathEnv& env, testlib::Cleanup& cleanup) {
 // p2harness, nothing to p2plain.
 struct TcpLanes {
   std::vector<Lane> lanes;  // indexed by kLane*
-  testlib::KubeletNode warden_node;
+  testlib::KubeletNode warden_node, harness_node;
   std::string harness_root;
 };
 
@@ -94,12 +103,18 @@ TcpLanes MakeLanes(const DatapathEnv& env) {
                            static_cast<uint16_t>(kPort + t.lanes.size())});
     if (t.lanes.size() == 1) t.warden_node = node;
     t.harness_root = root;
+    t.harness_node = node;
   }
   // The interface lane: two more pods on Warden's node, reached over the second veth pair.
   testlib::PodCgroup client = Must(t.warden_node.AddPod("client2"), "making a pod cgroup");
   testlib::PodCgroup server = Must(t.warden_node.AddPod("server2"), "making a pod cgroup");
   // Port kPort, the one the tables allow (its own server address keeps it apart from lane 0).
   t.lanes.push_back(Lane{client.path, server.path, client.id, server.id, kPort, kServer2Addr});
+  // The floor of both lines: two more pods under the return-1 programs, over the third pair.
+  testlib::PodCgroup client3 = Must(t.harness_node.AddPod("client3"), "making a pod cgroup");
+  testlib::PodCgroup server3 = Must(t.harness_node.AddPod("server3"), "making a pod cgroup");
+  t.lanes.push_back(Lane{client3.path, server3.path, client3.id, server3.id,
+                         static_cast<uint16_t>(kPort + kLaneHarnessBoth), kServer3Addr});
   return t;
 }
 
@@ -128,7 +143,8 @@ void InterleavedRound(TcpPeers& peers, int round, int slice_ms, TcpResult& res) 
   static const std::pair<const char*, int> kLanes[] = {{"none", kLanePlain},
                                                        {"harness", kLaneHarness},
                                                        {"warden", kLaneWarden},
-                                                       {"both", kLaneBoth}};
+                                                       {"both", kLaneBoth},
+                                                       {"harness_both", kLaneHarnessBoth}};
   for (size_t i = 0; i < std::size(kLanes); ++i) {
     const auto& [name, lane] = kLanes[round % 2 ? std::size(kLanes) - 1 - i : i];
     ConnResult r = peers.Run(slice_ms, lane, kSliceWarmupMs);
@@ -138,13 +154,15 @@ void InterleavedRound(TcpPeers& peers, int round, int slice_ms, TcpResult& res) 
 }
 
 // [2a]: Warden stays attached to p2node (events read as the agent reads them) and return-1
-// programs to p2harness; the client moves between the lanes' cgroups, so switching variants
-// attaches and detaches nothing and the three are measured a few hundred milliseconds apart,
-// again and again: the host's noise, which comes in bursts of seconds, then falls on all three
-// alike.
+// programs to p2harness and to the third veth pair; the client moves between the lanes' cgroups,
+// so switching variants attaches and detaches nothing and the lanes are measured a few hundred
+// milliseconds apart, again and again: the host's noise, which comes in bursts of seconds, then
+// falls on all of them alike.
 void RunInterleaved(TcpPeers& peers, TcpWarden& warden, const std::string& harness_root,
-                    const TcpOptions& o, TcpResult& res) {
+                    const DatapathEnv& env, const TcpOptions& o, TcpResult& res) {
   ReturnOneLinks harness(harness_root);
+  ReturnOneTcx harness_if_client(env.ns_client, env.veth_c + "3"),
+      harness_if_server(env.ns_server, env.veth_s + "3");
   warden.Attach();
   warden.StartReader();
   testlib::Cleanup section;  // Warden stops before the return-1 programs go
@@ -161,18 +179,21 @@ void RunInterleaved(TcpPeers& peers, TcpWarden& warden, const std::string& harne
     CheckInterrupted();
     InterleavedRound(peers, round, o.slice_ms, res);
     if ((round + 1) % 25 == 0 || round + 1 == o.il_rounds) {
-      std::printf("    round %d/%d: none %.0f harness %.0f warden %.0f both %.0f c/s\n", round + 1,
-                  o.il_rounds, il.rates["none"].back(), il.rates["harness"].back(),
-                  il.rates["warden"].back(), il.rates["both"].back());
+      std::printf(
+          "    round %d/%d: none %.0f harness %.0f warden %.0f both %.0f harness_both %.0f c/s\n",
+          round + 1, o.il_rounds, il.rates["none"].back(), il.rates["harness"].back(),
+          il.rates["warden"].back(), il.rates["both"].back(), il.rates["harness_both"].back());
       std::fflush(stdout);
     }
   }
-  for (const char* name : {"none", "harness", "warden", "both"}) {
+  for (const char* name : {"none", "harness", "warden", "both", "harness_both"}) {
     il.median[name] = Median(il.rates[name]);
     il.ratio[name] = testlib::SummarizeRatios(il.rates[name], il.rates["none"]);
   }
   il.ratio["warden_vs_harness"] = testlib::SummarizeRatios(il.rates["warden"], il.rates["harness"]);
   il.ratio["both_vs_warden"] = testlib::SummarizeRatios(il.rates["both"], il.rates["warden"]);
+  il.ratio["both_vs_harness_both"] =
+      testlib::SummarizeRatios(il.rates["both"], il.rates["harness_both"]);
 }
 
 // [2b]'s variants, those of --variants ("none" always: every ratio is to it).
@@ -309,7 +330,7 @@ TcpResult RunTcp(const DatapathEnv& env, const TcpOptions& opts) {
   IptablesRules ipt(env.tmp.path(), env.ns_server, kClientAddr);
   res.iptables_version = ipt.version();
   TcpPeers peers(lanes.lanes, env.ns_server, env.ns_client, kServerAddr);
-  if (opts.il_rounds > 0) RunInterleaved(peers, warden, lanes.harness_root, opts, res);
+  if (opts.il_rounds > 0) RunInterleaved(peers, warden, lanes.harness_root, env, opts, res);
   std::vector<double> ipt_load_ms;
   std::vector<Variant> variants = MakeVariants(warden, ipt, opts.only, &ipt_load_ms);
   for (const auto& v : variants) res.variants.push_back(v.name);

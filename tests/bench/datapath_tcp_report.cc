@@ -77,7 +77,8 @@ void PrintInterleaved(const TcpResult::Interleaved& il) {
       {"none", "no program on the lane's cgroups"},
       {"harness", "return-1 programs on egress, ingress and connect4: the floor"},
       {"warden", "Warden attached, events read as the agent reads them"},
-      {"both", "Warden + the interface programs on the lane's veth pair (both lines)"}};
+      {"both", "Warden + the interface programs on the lane's veth pair (both lines)"},
+      {"harness_both", "return-1 programs on the cgroup hooks and the veth pair: both floors"}};
   for (const auto& [name, what] : rows) {
     const RatioSummary& r = il.ratio.at(name);
     std::printf("  %-18s %11.0f %9.3f  (%6.3f-%6.3f) %9.3f   %s\n", name, il.median.at(name),
@@ -89,6 +90,9 @@ void PrintInterleaved(const TcpResult::Interleaved& il) {
   const RatioSummary& bw = il.ratio.at("both_vs_warden");
   std::printf("  %-18s %11s %9.3f  (%6.3f-%6.3f) %9.3f   %s\n", "both / warden", "", bw.median,
               bw.p25, bw.p75, bw.se, "what the second line adds");
+  const RatioSummary& bh = il.ratio.at("both_vs_harness_both");
+  std::printf("  %-18s %11s %9.3f  (%6.3f-%6.3f) %9.3f   %s\n", "both / harness_both", "",
+              bh.median, bh.p25, bh.p75, bh.se, "what both lines' own work costs");
   std::printf(
       "  (per round: lane / none of the same round; median over rounds, quartiles, standard "
       "error of the median)\n");
@@ -123,6 +127,8 @@ std::string KeyValues(const TcpResult& t, const std::map<std::string, double>& b
                     " both_vs_none=", Fmt(il.ratio.at("both").median, 3),
                     " both_vs_none_se=", Fmt(il.ratio.at("both").se, 3),
                     " both_vs_warden=", Fmt(il.ratio.at("both_vs_warden").median, 3),
+                    " harness_both_vs_none=", Fmt(il.ratio.at("harness_both").median, 3),
+                    " both_vs_harness_both=", Fmt(il.ratio.at("both_vs_harness_both").median, 3),
                     " conn_per_s_il_none=", Fmt(il.median.at("none"), 0),
                     " conn_per_s_il_both=", Fmt(il.median.at("both"), 0));
   }

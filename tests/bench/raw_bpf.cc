@@ -8,15 +8,22 @@
 
 #include "absl/strings/str_cat.h"
 #include "tests/bench/bench_failure.h"
+#include "tests/bench/bench_netns.h"
 
 namespace warden::bench {
 
-int LoadReturnOne(bpf_prog_type type, bpf_attach_type attach) {
+namespace {
+// From the kernel's uapi (6.6+); Debian 12's headers predate tcx (as in interface_links.cc).
+constexpr auto kTcxIngress = static_cast<bpf_attach_type>(46);  // BPF_TCX_INGRESS
+constexpr auto kTcxEgress = static_cast<bpf_attach_type>(47);   // BPF_TCX_EGRESS
+}  // namespace
+
+int LoadReturnOne(bpf_prog_type type, bpf_attach_type attach, int32_t ret) {
   bpf_insn insns[2];
   std::memset(insns, 0, sizeof(insns));
   insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;
   insns[0].dst_reg = BPF_REG_0;
-  insns[0].imm = 1;
+  insns[0].imm = ret;
   insns[1].code = BPF_JMP | BPF_EXIT;
   LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = attach);
   int fd = bpf_prog_load(type, "wdb_ret1", "GPL", insns, 2, &o);
@@ -73,6 +80,30 @@ ReturnOneLinks::ReturnOneLinks(const std::string& cgroup) {
 }
 
 ReturnOneLinks::~ReturnOneLinks() {
+  for (int fd : fds_) close(fd);
+}
+
+ReturnOneTcx::ReturnOneTcx(const std::string& ns, const std::string& dev) {
+  uint32_t ifindex = IfIndexIn(ns, dev);
+  try {
+    InNetns(ns, [&] {
+      for (bpf_attach_type at : {kTcxIngress, kTcxEgress}) {
+        int prog = LoadReturnOne(BPF_PROG_TYPE_SCHED_CLS, at, -1);
+        fds_.push_back(prog);
+        int link = bpf_link_create(prog, static_cast<int>(ifindex), at, nullptr);
+        if (link < 0)
+          throw Failure(
+              absl::StrCat("linking a return-1 tc program to ", dev, ": ", strerror(errno)));
+        fds_.push_back(link);
+      }
+    });
+  } catch (...) {
+    for (int fd : fds_) close(fd);
+    throw;
+  }
+}
+
+ReturnOneTcx::~ReturnOneTcx() {
   for (int fd : fds_) close(fd);
 }
 

@@ -11,9 +11,11 @@
 
 namespace warden::bench {
 
-// A return-1 program of `type` for `attach`; the caller closes the fd. Throws Failure.
+// A do-nothing program of `type` for `attach` that returns `ret` (1: a cgroup program's "allow";
+// tc programs return -1, TCX_NEXT, as Warden's do when they pass a packet); the caller closes the
+// fd. Throws Failure.
 int LoadReturnOne(bpf_prog_type type = BPF_PROG_TYPE_CGROUP_SKB,
-                  bpf_attach_type attach = BPF_CGROUP_INET_EGRESS);
+                  bpf_attach_type attach = BPF_CGROUP_INET_EGRESS, int32_t ret = 1);
 
 // TEST_RUN of a program fd, `repeat` times; the kernel's average ns. Throws Failure.
 uint32_t RawTestRun(int fd, const std::vector<uint8_t>& pkt, uint32_t repeat);
@@ -38,6 +40,20 @@ class ReturnOneLinks {
 
  private:
   std::vector<int> fds_;  // the cgroup, then each program and its link
+};
+
+// Do-nothing tc programs linked (tcx) to the ingress and egress of device `dev` in network
+// namespace `ns`: the floor of the interface programs, the way ReturnOneLinks is the cgroup
+// programs'. Closing the links (when this goes) detaches them.
+class ReturnOneTcx {
+ public:
+  ReturnOneTcx(const std::string& ns, const std::string& dev);  // throws Failure
+  ReturnOneTcx(const ReturnOneTcx&) = delete;
+  ReturnOneTcx& operator=(const ReturnOneTcx&) = delete;
+  ~ReturnOneTcx();
+
+ private:
+  std::vector<int> fds_;  // each program and its link
 };
 
 }  // namespace warden::bench
