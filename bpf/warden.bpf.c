@@ -170,6 +170,14 @@ static __always_inline int wd_connection_cached(const struct wd_packet* p, struc
   return 0;
 }
 
+__noinline int wd_portrun_has_a(__u32 first, __u32 count, __u32 port) {
+  return wd_run_has(&wd_portranges_a, first, count, port);
+}
+
+__noinline int wd_portrun_has_b(__u32 first, __u32 count, __u32 port) {
+  return wd_run_has(&wd_portranges_b, first, count, port);
+}
+
 /* wd_skb_slow's `tcp` argument besides the WD_TCP_* kinds: a packet wd_parse_skb could not read. */
 #define WD_SKB_MALFORMED 3
 

@@ -3,7 +3,7 @@
 #ifndef WARDEN_CONSTS_H
 #define WARDEN_CONSTS_H
 
-#define WD_ABI_VERSION 1
+#define WD_ABI_VERSION 2
 
 /* A compile-time check in both the BPF C build (C11) and user space (C++). */
 #ifdef __cplusplus
@@ -44,10 +44,14 @@
 #define WD_L4_SCTP 2
 #define WD_L4_COUNT 3
 
-/* Port sets: bitmaps of the 65536 ports, stored in an array map. Set 0 is empty, set 1 is full. */
+/* Port sets (wd_portsets, by id): set 0 is empty, set 1 all ports. A set of at most
+ * WD_PORTSET_INLINE ranges holds them itself; a larger one names a run of ranges in
+ * wd_portranges, which a lookup searches by halving (at most WD_PORTSET_SEARCH_STEPS steps: a
+ * set has at most 32768 disjoint ranges). */
 #define WD_PORTSET_EMPTY 0
 #define WD_PORTSET_ALL 1
-#define WD_PORTSET_WORDS (65536 / 64)
+#define WD_PORTSET_INLINE 2
+#define WD_PORTSET_SEARCH_STEPS 16
 
 /* wd_policy_value.flags */
 #define WD_POLICY_OTHER_L4 (1u << 0) /* protocols other than TCP/UDP/SCTP (ICMP, ...) allowed */
@@ -133,19 +137,20 @@
 
 /* Map capacities (max_entries) as compiled into bpf/warden_maps.h. The agent may resize the
  * policy, portset, ipcache and iphost maps at load time (BpfDatapath::Options). */
-#define WD_ENDPOINTS_MAX_ENTRIES 16384 /* wd_endpoints_{a,b}: local pod cgroups */
-#define WD_IPCACHE_MAX_ENTRIES 65536   /* wd_ipcache_{a,b}: prefixes shorter than /32, /128 */
-#define WD_IPHOST_MAX_ENTRIES 65536    /* wd_iphost_{a,b}: full-length prefixes */
-#define WD_POLICY_MAX_ENTRIES 262144   /* wd_policy_{a,b} */
-#define WD_PORTSETS_MAX_ENTRIES 256    /* wd_portsets_{a,b} */
-#define WD_LOCKDOWN_MAX_ENTRIES 1024   /* wd_lockdown_{a,b} */
-#define WD_CT_MAX_ENTRIES 65536        /* wd_ct */
-#define WD_VERDICTS_MAX_ENTRIES 65536  /* wd_verdicts */
-#define WD_VCACHE_SLOTS 1024           /* wd_vcache, per CPU; a power of two */
-#define WD_IFACES_MAX_ENTRIES 4096     /* wd_ifaces_{a,b}: local pods' interfaces */
-#define WD_IFCACHE_SLOTS 1024          /* wd_ifcache, per CPU; a power of two */
-#define WD_FRAGS_MAX_ENTRIES 8192      /* wd_frags */
-#define WD_EVLIMIT_MAX_ENTRIES 16384   /* wd_evlimit */
+#define WD_ENDPOINTS_MAX_ENTRIES 16384  /* wd_endpoints_{a,b}: local pod cgroups */
+#define WD_IPCACHE_MAX_ENTRIES 65536    /* wd_ipcache_{a,b}: prefixes shorter than /32, /128 */
+#define WD_IPHOST_MAX_ENTRIES 65536     /* wd_iphost_{a,b}: full-length prefixes */
+#define WD_POLICY_MAX_ENTRIES 262144    /* wd_policy_{a,b} */
+#define WD_PORTSETS_MAX_ENTRIES 65536   /* wd_portsets_{a,b}: every id a policy value can name */
+#define WD_PORTRANGES_MAX_ENTRIES 65536 /* wd_portranges_{a,b}: ranges of the larger sets */
+#define WD_LOCKDOWN_MAX_ENTRIES 1024    /* wd_lockdown_{a,b} */
+#define WD_CT_MAX_ENTRIES 65536         /* wd_ct */
+#define WD_VERDICTS_MAX_ENTRIES 65536   /* wd_verdicts */
+#define WD_VCACHE_SLOTS 1024            /* wd_vcache, per CPU; a power of two */
+#define WD_IFACES_MAX_ENTRIES 4096      /* wd_ifaces_{a,b}: local pods' interfaces */
+#define WD_IFCACHE_SLOTS 1024           /* wd_ifcache, per CPU; a power of two */
+#define WD_FRAGS_MAX_ENTRIES 8192       /* wd_frags */
+#define WD_EVLIMIT_MAX_ENTRIES 16384    /* wd_evlimit */
 #define WD_COUNTERS_MAX_ENTRIES (WD_HOOK_COUNT * WD_REASON_COUNT) /* wd_counters */
 
 /* The event ring buffer (bytes) and the fill level past which the reader is woken up. */
@@ -172,6 +177,8 @@ WD_STATIC_ASSERT((WD_IFCACHE_SLOTS & (WD_IFCACHE_SLOTS - 1)) == 0,
                  "wd_ifcache_index masks the hash: WD_IFCACHE_SLOTS must be a power of two");
 WD_STATIC_ASSERT(WD_PORTSETS_MAX_ENTRIES <= 65536,
                  "wd_policy_value.portset[] holds a port set's index in 16 bits");
+WD_STATIC_ASSERT((1u << WD_PORTSET_SEARCH_STEPS) >= 32768,
+                 "the search over a set's ranges must reach its largest possible set");
 WD_STATIC_ASSERT((WD_EVENTS_RING_BYTES & (WD_EVENTS_RING_BYTES - 1)) == 0,
                  "a ring buffer's size is a power of two (of at least a page)");
 

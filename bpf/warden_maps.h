@@ -7,61 +7,68 @@
 
 #include "warden_structs.h"
 
-#define WD_TABLES(side)                            \
-  struct {                                         \
-    __uint(type, BPF_MAP_TYPE_HASH);               \
-    __uint(max_entries, WD_ENDPOINTS_MAX_ENTRIES); \
-    __type(key, __u64); /* cgroup id */            \
-    __type(value, struct wd_endpoint);             \
-    __uint(pinning, LIBBPF_PIN_BY_NAME);           \
-  } wd_endpoints_##side SEC(".maps");              \
-  struct {                                         \
-    __uint(type, BPF_MAP_TYPE_LPM_TRIE);           \
-    __uint(max_entries, WD_IPCACHE_MAX_ENTRIES);   \
-    __type(key, struct wd_ipcache_key);            \
-    __type(value, struct wd_ipcache_value);        \
-    __uint(map_flags, BPF_F_NO_PREALLOC);          \
-    __uint(pinning, LIBBPF_PIN_BY_NAME);           \
-  } wd_ipcache_##side SEC(".maps");                \
-  /* full-length (/32, /128) ipcache entries */    \
-  struct {                                         \
-    __uint(type, BPF_MAP_TYPE_HASH);               \
-    __uint(max_entries, WD_IPHOST_MAX_ENTRIES);    \
-    __type(key, struct wd_ipcache_key);            \
-    __type(value, struct wd_ipcache_value);        \
-    __uint(map_flags, BPF_F_NO_PREALLOC);          \
-    __uint(pinning, LIBBPF_PIN_BY_NAME);           \
-  } wd_iphost_##side SEC(".maps");                 \
-  struct {                                         \
-    __uint(type, BPF_MAP_TYPE_HASH);               \
-    __uint(max_entries, WD_POLICY_MAX_ENTRIES);    \
-    __type(key, struct wd_policy_key);             \
-    __type(value, struct wd_policy_value);         \
-    __uint(map_flags, BPF_F_NO_PREALLOC);          \
-    __uint(pinning, LIBBPF_PIN_BY_NAME);           \
-  } wd_policy_##side SEC(".maps");                 \
-  struct {                                         \
-    __uint(type, BPF_MAP_TYPE_ARRAY);              \
-    __uint(max_entries, WD_PORTSETS_MAX_ENTRIES);  \
-    __type(key, __u32);                            \
-    __type(value, struct wd_portset);              \
-    __uint(pinning, LIBBPF_PIN_BY_NAME);           \
-  } wd_portsets_##side SEC(".maps");               \
-  struct {                                         \
-    __uint(type, BPF_MAP_TYPE_LPM_TRIE);           \
-    __uint(max_entries, WD_LOCKDOWN_MAX_ENTRIES);  \
-    __type(key, struct wd_ipcache_key);            \
-    __type(value, struct wd_policy_value);         \
-    __uint(map_flags, BPF_F_NO_PREALLOC);          \
-    __uint(pinning, LIBBPF_PIN_BY_NAME);           \
-  } wd_lockdown_##side SEC(".maps");               \
-  struct {                                         \
-    __uint(type, BPF_MAP_TYPE_HASH);               \
-    __uint(max_entries, WD_IFACES_MAX_ENTRIES);    \
-    __type(key, __u32); /* ifindex */              \
-    __type(value, struct wd_iface);                \
-    __uint(map_flags, BPF_F_NO_PREALLOC);          \
-    __uint(pinning, LIBBPF_PIN_BY_NAME);           \
+#define WD_TABLES(side)                             \
+  struct {                                          \
+    __uint(type, BPF_MAP_TYPE_HASH);                \
+    __uint(max_entries, WD_ENDPOINTS_MAX_ENTRIES);  \
+    __type(key, __u64); /* cgroup id */             \
+    __type(value, struct wd_endpoint);              \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);            \
+  } wd_endpoints_##side SEC(".maps");               \
+  struct {                                          \
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);            \
+    __uint(max_entries, WD_IPCACHE_MAX_ENTRIES);    \
+    __type(key, struct wd_ipcache_key);             \
+    __type(value, struct wd_ipcache_value);         \
+    __uint(map_flags, BPF_F_NO_PREALLOC);           \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);            \
+  } wd_ipcache_##side SEC(".maps");                 \
+  /* full-length (/32, /128) ipcache entries */     \
+  struct {                                          \
+    __uint(type, BPF_MAP_TYPE_HASH);                \
+    __uint(max_entries, WD_IPHOST_MAX_ENTRIES);     \
+    __type(key, struct wd_ipcache_key);             \
+    __type(value, struct wd_ipcache_value);         \
+    __uint(map_flags, BPF_F_NO_PREALLOC);           \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);            \
+  } wd_iphost_##side SEC(".maps");                  \
+  struct {                                          \
+    __uint(type, BPF_MAP_TYPE_HASH);                \
+    __uint(max_entries, WD_POLICY_MAX_ENTRIES);     \
+    __type(key, struct wd_policy_key);              \
+    __type(value, struct wd_policy_value);          \
+    __uint(map_flags, BPF_F_NO_PREALLOC);           \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);            \
+  } wd_policy_##side SEC(".maps");                  \
+  struct {                                          \
+    __uint(type, BPF_MAP_TYPE_ARRAY);               \
+    __uint(max_entries, WD_PORTSETS_MAX_ENTRIES);   \
+    __type(key, __u32);                             \
+    __type(value, struct wd_portset);               \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);            \
+  } wd_portsets_##side SEC(".maps");                \
+  struct {                                          \
+    __uint(type, BPF_MAP_TYPE_ARRAY);               \
+    __uint(max_entries, WD_PORTRANGES_MAX_ENTRIES); \
+    __type(key, __u32);                             \
+    __type(value, struct wd_port_range);            \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);            \
+  } wd_portranges_##side SEC(".maps");              \
+  struct {                                          \
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);            \
+    __uint(max_entries, WD_LOCKDOWN_MAX_ENTRIES);   \
+    __type(key, struct wd_ipcache_key);             \
+    __type(value, struct wd_policy_value);          \
+    __uint(map_flags, BPF_F_NO_PREALLOC);           \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);            \
+  } wd_lockdown_##side SEC(".maps");                \
+  struct {                                          \
+    __uint(type, BPF_MAP_TYPE_HASH);                \
+    __uint(max_entries, WD_IFACES_MAX_ENTRIES);     \
+    __type(key, __u32); /* ifindex */               \
+    __type(value, struct wd_iface);                 \
+    __uint(map_flags, BPF_F_NO_PREALLOC);           \
+    __uint(pinning, LIBBPF_PIN_BY_NAME);            \
   } wd_ifaces_##side SEC(".maps");
 
 WD_TABLES(a)
@@ -79,17 +86,18 @@ struct wd_tables {
   void* portsets;
   void* lockdown;
   void* ifaces;
+  __u32 side; /* 0: the _a maps, 1: the _b maps (the search in wd_portranges: wd_ports_allow) */
 };
 
 static __always_inline struct wd_tables wd_tables_a(void) {
   struct wd_tables t = {&wd_endpoints_a, &wd_iphost_a,   &wd_ipcache_a, &wd_policy_a,
-                        &wd_portsets_a,  &wd_lockdown_a, &wd_ifaces_a};
+                        &wd_portsets_a,  &wd_lockdown_a, &wd_ifaces_a,  0};
   return t;
 }
 
 static __always_inline struct wd_tables wd_tables_b(void) {
   struct wd_tables t = {&wd_endpoints_b, &wd_iphost_b,   &wd_ipcache_b, &wd_policy_b,
-                        &wd_portsets_b,  &wd_lockdown_b, &wd_ifaces_b};
+                        &wd_portsets_b,  &wd_lockdown_b, &wd_ifaces_b,  1};
   return t;
 }
 
@@ -106,6 +114,26 @@ static __always_inline const struct wd_config* wd_cfg(void) {
   __u32 zero = 0;
   return bpf_map_lookup_elem(&wd_config, &zero);
 }
+
+/* The search in wd_portranges (wd_ports_allow), per CPU: it runs at the bottom of a chain of BPF
+ * functions that already fills the 512 bytes of stack they share, so it keeps its key and
+ * bounds here instead. Scratch, not state: not pinned. */
+struct wd_search {
+  __u32 key; /* the index looked up */
+  __u32 lo;  /* the answer is in [lo, hi) */
+  __u32 hi;
+  __u32 port; /* the port looked for */
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct wd_search);
+} wd_search SEC(".maps");
+
+/* A key in read-only data rather than on the stack: wd_search's one entry. */
+static const __u32 wd_zero_key = 0;
 
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);

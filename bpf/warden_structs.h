@@ -44,10 +44,23 @@ struct wd_policy_value {
   __u16 flags;                /* WD_POLICY_* bits */
 };
 
-/* portset: an array map of port bitmaps; bit p of word p/64 set = port p allowed. */
-struct wd_portset {
-  __u64 bits[WD_PORTSET_WORDS];
+/* A run of ports, both ends included. */
+struct wd_port_range {
+  __u16 lo;
+  __u16 hi;
 };
+
+/* portset: an array map by set id (wd_policy_value.portset[]). Most sets are one port, a few
+ * ports, or all of them: up to WD_PORTSET_INLINE ranges sit in the entry and cost no further
+ * lookup. A set of more ranges is a run of `count` sorted, disjoint, non-adjacent ranges in the
+ * portranges array from index `first`, searched by halving: memory grows with the ranges a
+ * cluster's policies name, not 8 KB per distinct set. */
+struct wd_portset {
+  __u32 count; /* ranges in the set: 0 = empty */
+  __u32 first; /* count > WD_PORTSET_INLINE: the run's first index in portranges; else 0 */
+  struct wd_port_range ranges[WD_PORTSET_INLINE]; /* count <= WD_PORTSET_INLINE: the ranges */
+};
+/* portranges: an array map of struct wd_port_range, the runs of the larger sets. */
 
 /* ---- node-local maps (written by `warden node`) ------------------------------------------ */
 
@@ -232,7 +245,8 @@ WD_ASSERT_SIZE(wd_ipcache_key, 24);
 WD_ASSERT_SIZE(wd_ipcache_value, 8);
 WD_ASSERT_SIZE(wd_policy_key, 12);
 WD_ASSERT_SIZE(wd_policy_value, 8);
-WD_ASSERT_SIZE(wd_portset, 8192);
+WD_ASSERT_SIZE(wd_port_range, 4);
+WD_ASSERT_SIZE(wd_portset, 8 + 4 * WD_PORTSET_INLINE);
 WD_ASSERT_SIZE(wd_endpoint, 8);
 WD_ASSERT_SIZE(wd_config, 32);
 WD_ASSERT_SIZE(wd_ct_key, 32);

@@ -44,15 +44,56 @@ static __always_inline void wd_ipcache_key_of(struct wd_ipcache_key* k, __u8 fam
   }
 }
 
+static __always_inline int wd_in_range(const struct wd_port_range* r, __u16 port) {
+  return r->lo <= port && port <= r->hi;
+}
+
+/* Whether a set's run of ranges in `portranges` holds `port`: the last range starting at or
+ * below it, found by halving [first, first + count), must reach it. At most
+ * WD_PORTSET_SEARCH_STEPS steps; the key and bounds live in wd_search, not on the stack, and
+ * the one return after the last lookup leaves the compiler no value to keep across calls. */
+static __always_inline int wd_run_has(void* portranges, __u32 first, __u32 count, __u32 port) {
+  struct wd_search* s = bpf_map_lookup_elem(&wd_search, &wd_zero_key);
+  if (!s) return 0;
+  s->lo = first;
+  s->hi = first + count;
+  s->port = port;
+  for (int i = 0; i < WD_PORTSET_SEARCH_STEPS && s->hi - s->lo > 1; i++) {
+    s->key = s->lo + (s->hi - s->lo) / 2;
+    struct wd_port_range* r = bpf_map_lookup_elem(portranges, &s->key);
+    if (!r) { /* a run beyond the array: the last lookup below misses too */
+      s->lo = 0xffffffff;
+      break;
+    }
+    if (r->lo <= s->port)
+      s->lo = s->key;
+    else
+      s->hi = s->key;
+  }
+  s->key = s->lo;
+  struct wd_port_range* r = bpf_map_lookup_elem(portranges, &s->key);
+  return r && r->lo <= s->port && s->port <= r->hi;
+}
+
+/* The search in each copy's wd_portranges: global functions (warden.bpf.c), verified once on
+ * their own rather than at every decision that inlines wd_ports_allow. Only sets of more than
+ * WD_PORTSET_INLINE ranges pay the call. */
+int wd_portrun_has_a(__u32 first, __u32 count, __u32 port);
+int wd_portrun_has_b(__u32 first, __u32 count, __u32 port);
+
 /* Whether a policy (or lockdown) entry allows `port` of L4 protocol index `l4`. */
-static __always_inline int wd_ports_allow(void* portsets, const struct wd_policy_value* v, __u8 l4,
-                                          __u16 port) {
+static __always_inline int wd_ports_allow(const struct wd_tables* t,
+                                          const struct wd_policy_value* v, __u8 l4, __u16 port) {
   if (l4 == WD_L4_OTHER) return (v->flags & WD_POLICY_OTHER_L4) != 0;
   if (l4 >= WD_L4_COUNT) return 0;
   __u32 idx = v->portset[l4];
-  struct wd_portset* set = bpf_map_lookup_elem(portsets, &idx);
+  struct wd_portset* set = bpf_map_lookup_elem(t->portsets, &idx);
   if (!set) return 0;
-  return (set->bits[(port >> 6) & (WD_PORTSET_WORDS - 1)] >> (port & 63)) & 1;
+  __u32 n = set->count;
+  if (n > WD_PORTSET_INLINE)
+    return t->side ? wd_portrun_has_b(set->first, n, port) : wd_portrun_has_a(set->first, n, port);
+  return (n > 0 && wd_in_range(&set->ranges[0], port)) ||
+         (n > 1 && wd_in_range(&set->ranges[1], port));
 }
 
 /* Decides direction `dir` of a flow for `local` on the tables `t`. `port` is the port
@@ -85,7 +126,7 @@ static __always_inline void wd_decide(const struct wd_tables* t, const struct wd
       ok = (local->flags & WD_EP_GATEWAY) && proto == WD_IPPROTO_TCP && (port == 80 || port == 443);
     } else {
       struct wd_policy_value* lv = bpf_map_lookup_elem(t->lockdown, &key);
-      ok = lv && wd_ports_allow(t->portsets, lv, l4, port);
+      ok = lv && wd_ports_allow(t, lv, l4, port);
     }
     if (!ok) {
       d->reason = WD_REASON_DENY_POOL_LOCKDOWN;
@@ -121,7 +162,7 @@ static __always_inline void wd_decide(const struct wd_tables* t, const struct wd
   pk.direction = dir;
   pk.remote_identity = remote.identity;
   struct wd_policy_value* pv = bpf_map_lookup_elem(t->policy, &pk);
-  if (pv && wd_ports_allow(t->portsets, pv, l4, port)) {
+  if (pv && wd_ports_allow(t, pv, l4, port)) {
     d->allow = 1;
     d->reason = WD_REASON_ALLOW_POLICY;
     return;
@@ -129,7 +170,7 @@ static __always_inline void wd_decide(const struct wd_tables* t, const struct wd
   if (remote.cidr_identity != WD_ID_NONE) {
     pk.remote_identity = remote.cidr_identity;
     pv = bpf_map_lookup_elem(t->policy, &pk);
-    if (pv && wd_ports_allow(t->portsets, pv, l4, port)) {
+    if (pv && wd_ports_allow(t, pv, l4, port)) {
       d->allow = 1;
       d->reason = WD_REASON_ALLOW_POLICY;
       d->remote_identity = remote.cidr_identity;

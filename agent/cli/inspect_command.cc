@@ -33,7 +33,8 @@ std::string Prefix(const wd_ipcache_key& k) {
   return absl::StrCat(buf, "/", k.prefixlen - WD_IPCACHE_PREFIX_BASE);
 }
 
-std::string Ports(const std::vector<wd_portset>& sets, const wd_policy_value& v) {
+std::string Ports(const datapath::NodeTables& t, const wd_policy_value& v) {
+  const std::vector<wd_portset>& sets = t.portsets;
   std::string out;
   for (policy::Protocol p : policy::kProtocols) {
     const char* name = policy::ProtocolName(p);
@@ -48,7 +49,7 @@ std::string Ports(const std::vector<wd_portset>& sets, const wd_policy_value& v)
       absl::StrAppend(&out, name, "/set#", id);
       continue;
     }
-    std::string ranges = absl::StrJoin(policy::PortsetRanges(sets[id]), ",",
+    std::string ranges = absl::StrJoin(policy::KernelPortsetRanges(sets[id], t.portranges), ",",
                                        [](std::string* s, const policy::PortRange& r) {
                                          absl::StrAppend(s, r.first);
                                          if (r.second != r.first) absl::StrAppend(s, "-", r.second);
@@ -138,12 +139,12 @@ void AddTablesJson(const Inspected& in, json* j) {
           {{"local", k.v.local_identity},
            {"remote", k.v.remote_identity},
            {"direction", k.v.direction == WD_DIR_EGRESS ? "egress" : "ingress"},
-           {"ports", Ports(t.portsets, v)}});
+           {"ports", Ports(t, v)}});
     }
   }
   (*j)["lockdown"] = json::array();
   for (const auto& [k, v] : t.lockdown)
-    (*j)["lockdown"].push_back({{"prefix", Prefix(k.v)}, {"ports", Ports(t.portsets, v)}});
+    (*j)["lockdown"].push_back({{"prefix", Prefix(k.v)}, {"ports", Ports(t, v)}});
 }
 
 json InspectJson(const Inspected& in) {
@@ -211,13 +212,12 @@ void PrintPolicyAndRest(const Inspected& in, std::ostream& out) {
   if (in.entries) {
     for (const auto& [k, v] : t.policy) {
       out << "  " << (k.v.direction == WD_DIR_EGRESS ? "egress  " : "ingress ")
-          << k.v.local_identity << " <-> " << k.v.remote_identity << "  " << Ports(t.portsets, v)
-          << "\n";
+          << k.v.local_identity << " <-> " << k.v.remote_identity << "  " << Ports(t, v) << "\n";
     }
   }
   out << "\nlockdown allowances (" << t.lockdown.size() << ")\n";
   for (const auto& [k, v] : t.lockdown)
-    out << "  " << std::setw(22) << Prefix(k.v) << Ports(t.portsets, v) << "\n";
+    out << "  " << std::setw(22) << Prefix(k.v) << Ports(t, v) << "\n";
   out << "\nconntrack  " << in.ps.conntrack_entries << " flows (UDP, ICMP, ...)\n"
       << "verdicts   " << in.ps.verdict_cache_entries
       << " cached (pod, peer, port) verdicts\n\ncounters\n";

@@ -132,14 +132,14 @@ void SplitIpcache(const IpcacheMap& all, IpcacheMap* host, IpcacheMap* prefixes)
 
 // The maps of one copy of the verdict tables.
 struct SideFds {
-  int endpoints = -1, iphost = -1, ipcache = -1, policy = -1, portsets = -1, lockdown = -1,
-      ifaces = -1;
+  int endpoints = -1, iphost = -1, ipcache = -1, policy = -1, portsets = -1, portranges = -1,
+      lockdown = -1, ifaces = -1;
 };
 
-// Reads one copy of the tables. Port sets: the first `portsets` of them, or (0) those the
-// policy and lockdown entries refer to.
-absl::Status ReadTables(const SideFds& fds, uint32_t portsets, uint32_t portset_capacity,
-                        NodeTables* t) {
+// Reads one copy of the tables. Port sets: those up to the highest id the policy and lockdown
+// entries refer to, and the range runs of those sets (an array holds all of its entries: the
+// rest is of sets no entry names).
+absl::Status ReadTables(const SideFds& fds, const Capacity& capacity, NodeTables* t) {
   WD_RETURN_IF_ERROR((ForEachEntry<uint64_t, wd_endpoint>(
       fds.endpoints, [&](uint64_t k, const wd_endpoint& v) { t->endpoints[k] = v; })));
   auto put = [&](const wd_ipcache_key& k, const wd_ipcache_value& v) { t->ipcache[k] = v; };
@@ -152,19 +152,26 @@ absl::Status ReadTables(const SideFds& fds, uint32_t portsets, uint32_t portset_
       [&](const wd_ipcache_key& k, const wd_policy_value& v) { t->lockdown[k] = v; })));
   WD_RETURN_IF_ERROR((ForEachEntry<uint32_t, wd_iface>(
       fds.ifaces, [&](uint32_t k, const wd_iface& v) { t->ifaces[k] = v; })));
-  if (portsets == 0) {
-    uint32_t max_set = 0;
-    auto note = [&](const wd_policy_value& v) {
-      for (uint16_t x : v.portset) max_set = std::max<uint32_t>(max_set, x);
-    };
-    for (const auto& [k, v] : t->policy) note(v);
-    for (const auto& [k, v] : t->lockdown) note(v);
-    portsets = std::min(max_set + 1, portset_capacity);
-  }
+  uint32_t max_set = WD_PORTSET_ALL;
+  auto note = [&](const wd_policy_value& v) {
+    for (uint16_t x : v.portset) max_set = std::max<uint32_t>(max_set, x);
+  };
+  for (const auto& [k, v] : t->policy) note(v);
+  for (const auto& [k, v] : t->lockdown) note(v);
+  const uint32_t portsets = std::min(max_set + 1, capacity.portsets);
   t->portsets.resize(portsets);
+  uint64_t ranges = 0;
   for (uint32_t i = 0; i < portsets; ++i) {
     if (bpf_map_lookup_elem(fds.portsets, &i, &t->portsets[i]) != 0)
       return Errno("reading wd_portsets", errno);
+    const wd_portset& s = t->portsets[i];
+    if (s.count > WD_PORTSET_INLINE)
+      ranges = std::max<uint64_t>(ranges, uint64_t{s.first} + s.count);
+  }
+  t->portranges.resize(std::min<uint64_t>(ranges, capacity.portranges));
+  for (uint32_t i = 0; i < t->portranges.size(); ++i) {
+    if (bpf_map_lookup_elem(fds.portranges, &i, &t->portranges[i]) != 0)
+      return Errno("reading wd_portranges", errno);
   }
   return absl::OkStatus();
 }
@@ -205,6 +212,7 @@ absl::StatusOr<std::unique_ptr<BpfDatapath>> BpfDatapath::Open(const Options& op
   };
   WD_RETURN_IF_ERROR(resize("wd_policy", opts.max_policy_entries));
   WD_RETURN_IF_ERROR(resize("wd_portsets", opts.max_portsets));
+  WD_RETURN_IF_ERROR(resize("wd_portranges", opts.max_portranges));
   WD_RETURN_IF_ERROR(resize("wd_ipcache", opts.max_ipcache_entries));
   WD_RETURN_IF_ERROR(resize("wd_iphost", opts.max_ipcache_entries));
   if (int err = warden_bpf__load(dp->skel_); err != 0) {
@@ -217,8 +225,9 @@ absl::StatusOr<std::unique_ptr<BpfDatapath>> BpfDatapath::Open(const Options& op
     return m ? bpf_map__max_entries(m) : 0u;
   };
   dp->capacity_ =
-      Capacity{max_of("wd_endpoints_a"), max_of("wd_ipcache_a"),  max_of("wd_policy_a"),
-               max_of("wd_portsets_a"),  max_of("wd_lockdown_a"), max_of("wd_ifaces_a")};
+      Capacity{max_of("wd_endpoints_a"), max_of("wd_ipcache_a"),    max_of("wd_policy_a"),
+               max_of("wd_portsets_a"),  max_of("wd_portranges_a"), max_of("wd_lockdown_a"),
+               max_of("wd_ifaces_a")};
   return dp;
 }
 
@@ -319,10 +328,10 @@ absl::StatusOr<wd_config> BpfDatapath::ReadConfig() const {
 
 absl::StatusOr<NodeTables> BpfDatapath::ReadSide(int side) const {
   auto fd = [&](const char* base) { return MapFd(absl::StrCat(base, SideSuffix(side))); };
-  SideFds fds{fd("wd_endpoints"), fd("wd_iphost"),   fd("wd_ipcache"), fd("wd_policy"),
-              fd("wd_portsets"),  fd("wd_lockdown"), fd("wd_ifaces")};
+  SideFds fds{fd("wd_endpoints"), fd("wd_iphost"),     fd("wd_ipcache"),  fd("wd_policy"),
+              fd("wd_portsets"),  fd("wd_portranges"), fd("wd_lockdown"), fd("wd_ifaces")};
   NodeTables t;
-  WD_RETURN_IF_ERROR(ReadTables(fds, capacity_.portsets, capacity_.portsets, &t));
+  WD_RETURN_IF_ERROR(ReadTables(fds, capacity_, &t));
   return t;
 }
 
@@ -344,6 +353,8 @@ absl::Status BpfDatapath::CheckFits(const NodeTables& t) const {
     return too_big("policy", t.policy.size(), capacity_.policy);
   if (t.portsets.size() > capacity_.portsets)
     return too_big("portset", t.portsets.size(), capacity_.portsets);
+  if (t.portranges.size() > capacity_.portranges)
+    return too_big("port range", t.portranges.size(), capacity_.portranges);
   if (t.lockdown.size() > capacity_.lockdown)
     return too_big("lockdown", t.lockdown.size(), capacity_.lockdown);
   if (t.ifaces.size() > capacity_.ifaces)
@@ -353,14 +364,25 @@ absl::Status BpfDatapath::CheckFits(const NodeTables& t) const {
 
 namespace {
 
-// Writes the port sets that differ. First: the other tables refer to them.
-absl::Status WritePortsets(int fd, const std::vector<wd_portset>& have,
-                           const std::vector<wd_portset>& want) {
+// Writes the array entries that differ (port sets, their ranges). First: the other tables refer
+// to them.
+template <typename T>
+absl::Status WriteArray(int fd, const char* name, const std::vector<T>& have,
+                        const std::vector<T>& want) {
   for (uint32_t i = 0; i < want.size(); ++i) {
     if (i < have.size() && SameBytes(have[i], want[i])) continue;
-    WD_RETURN_IF_ERROR(Update(fd, &i, &want[i], "wd_portsets"));
+    WD_RETURN_IF_ERROR(Update(fd, &i, &want[i], name));
   }
   return absl::OkStatus();
+}
+
+// What an array holds after WriteArray: `want`, then what lay beyond it before.
+template <typename T>
+std::vector<T> AfterWrite(const std::vector<T>& before, const std::vector<T>& want) {
+  std::vector<T> now = want;
+  if (before.size() > want.size())
+    now.insert(now.end(), before.begin() + want.size(), before.end());
+  return now;
 }
 
 // Full-length prefixes into the host hash, the rest into the LPM trie.
@@ -406,7 +428,9 @@ absl::Status BpfDatapath::WriteSide(int side, const NodeTables& t, const TableCh
   // Whatever happens below, the idle copy's contents are unknown until written in full.
   NodeTables before = std::move(*mirror_[side]);
   mirror_[side].reset();
-  WD_RETURN_IF_ERROR(WritePortsets(fd("wd_portsets"), before.portsets, t.portsets));
+  WD_RETURN_IF_ERROR(
+      WriteArray(fd("wd_portranges"), "wd_portranges", before.portranges, t.portranges));
+  WD_RETURN_IF_ERROR(WriteArray(fd("wd_portsets"), "wd_portsets", before.portsets, t.portsets));
   WD_RETURN_IF_ERROR(Sync(fd("wd_endpoints"), "wd_endpoints", before.endpoints, t.endpoints,
                           [](const uint64_t& k) { return &k; }));
   if (!ipcache_same)
@@ -441,12 +465,9 @@ absl::Status BpfDatapath::WriteSide(int side, const NodeTables& t, const TableCh
   } else {
     now.policy = t.policy;
   }
-  now.portsets = t.portsets;
-  // Port sets beyond t's count keep old contents in the kernel; keep the mirror in line.
-  if (before.portsets.size() > t.portsets.size()) {
-    now.portsets.insert(now.portsets.end(), before.portsets.begin() + t.portsets.size(),
-                        before.portsets.end());
-  }
+  // Array entries beyond t's keep old contents in the kernel; the mirror keeps them too.
+  now.portsets = AfterWrite(before.portsets, t.portsets);
+  now.portranges = AfterWrite(before.portranges, t.portranges);
   mirror_[side] = std::move(now);
   return absl::OkStatus();
 }
@@ -586,13 +607,14 @@ absl::StatusOr<PinnedState> ReadPinnedState(const std::string& dir) {
   if (bpf_map_lookup_elem(cfg_fd.fd, &zero, &ps.config) != 0)
     return Errno("reading wd_config", errno);
   const char* side = ps.config.active ? "_b" : "_a";
-  PinnedFd ep, iph, ipc, pol, pset, lock, ifs, ctr, ct, vc;
+  PinnedFd ep, iph, ipc, pol, pset, prng, lock, ifs, ctr, ct, vc;
   for (auto [name, fd] : std::initializer_list<std::pair<std::string, PinnedFd*>>{
            {absl::StrCat("wd_endpoints", side), &ep},
            {absl::StrCat("wd_iphost", side), &iph},
            {absl::StrCat("wd_ipcache", side), &ipc},
            {absl::StrCat("wd_policy", side), &pol},
            {absl::StrCat("wd_portsets", side), &pset},
+           {absl::StrCat("wd_portranges", side), &prng},
            {absl::StrCat("wd_lockdown", side), &lock},
            {absl::StrCat("wd_ifaces", side), &ifs},
            {"wd_counters", &ctr},
@@ -604,10 +626,10 @@ absl::StatusOr<PinnedState> ReadPinnedState(const std::string& dir) {
     auto m = MaxEntries(fd);
     return m.ok() ? *m : 0u;
   };
-  ps.capacity =
-      Capacity{cap(ep.fd), cap(ipc.fd), cap(pol.fd), cap(pset.fd), cap(lock.fd), cap(ifs.fd)};
-  SideFds fds{ep.fd, iph.fd, ipc.fd, pol.fd, pset.fd, lock.fd, ifs.fd};
-  WD_RETURN_IF_ERROR(ReadTables(fds, 0, ps.capacity.portsets, &ps.live));
+  ps.capacity = Capacity{cap(ep.fd),   cap(ipc.fd),  cap(pol.fd), cap(pset.fd),
+                         cap(prng.fd), cap(lock.fd), cap(ifs.fd)};
+  SideFds fds{ep.fd, iph.fd, ipc.fd, pol.fd, pset.fd, prng.fd, lock.fd, ifs.fd};
+  WD_RETURN_IF_ERROR(ReadTables(fds, ps.capacity, &ps.live));
   WD_RETURN_IF_ERROR((ForEachEntry<wd_ct_key, wd_ct_value>(
       ct.fd, [&](const wd_ct_key&, const wd_ct_value&) { ++ps.conntrack_entries; })));
   WD_RETURN_IF_ERROR((ForEachEntry<wd_verdict_key, wd_verdict_value>(

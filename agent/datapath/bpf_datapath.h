@@ -47,7 +47,8 @@ struct InterfaceAttachment {
 };
 
 struct Capacity {
-  uint32_t endpoints = 0, ipcache = 0, policy = 0, portsets = 0, lockdown = 0, ifaces = 0;
+  uint32_t endpoints = 0, ipcache = 0, policy = 0, portsets = 0, portranges = 0, lockdown = 0,
+           ifaces = 0;
 };
 
 class BpfDatapath {
@@ -57,6 +58,7 @@ class BpfDatapath {
     std::string cgroup_path;          // where the programs attach (the node's cgroup); may be empty
     uint32_t max_policy_entries = 0;  // 0 = as compiled in bpf/warden_maps.h
     uint32_t max_portsets = 0;
+    uint32_t max_portranges = 0;
     uint32_t max_ipcache_entries = 0;
   };
 

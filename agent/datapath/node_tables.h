@@ -20,7 +20,8 @@ struct NodeTables {
   absl::flat_hash_map<Raw<wd_ipcache_key>, wd_ipcache_value> ipcache;
   using PolicyMap = absl::flat_hash_map<Raw<wd_policy_key>, wd_policy_value>;
   PolicyMap policy;
-  std::vector<wd_portset> portsets;  // index = portset id
+  std::vector<wd_portset> portsets;       // index = portset id
+  std::vector<wd_port_range> portranges;  // the runs of sets of more than WD_PORTSET_INLINE ranges
   absl::flat_hash_map<Raw<wd_ipcache_key>, wd_policy_value> lockdown;
   // The node side of a local pod's network interface (its ifindex) -> the pod and its
   // addresses: where the interface programs run (BpfDatapath::AttachInterface).
@@ -59,12 +60,17 @@ bool SameEntries(const M& a, const M& b) {
   return true;
 }
 
-inline bool SamePortsets(const NodeTables& a, const NodeTables& b) {
-  if (a.portsets.size() != b.portsets.size()) return false;
-  for (size_t i = 0; i < a.portsets.size(); ++i) {
-    if (!SameBytes(a.portsets[i], b.portsets[i])) return false;
+template <typename T>
+bool SameArray(const std::vector<T>& a, const std::vector<T>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!SameBytes(a[i], b[i])) return false;
   }
   return true;
+}
+
+inline bool SamePortsets(const NodeTables& a, const NodeTables& b) {
+  return SameArray(a.portsets, b.portsets) && SameArray(a.portranges, b.portranges);
 }
 
 inline bool SameTables(const NodeTables& a, const NodeTables& b) {

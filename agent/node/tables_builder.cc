@@ -8,25 +8,34 @@ using policy::Allowance;
 
 namespace {
 
-// The ports a set of allowances opens, as a policy entry's would be: one bitmap per protocol.
+// The ports a set of allowances opens, as a policy entry's would be: ranges per protocol.
 struct LockdownValue {
-  wd_portset sets[WD_L4_COUNT] = {};
+  std::vector<policy::PortRange> sets[WD_L4_COUNT];
   bool other = false;
   void Add(const policy::Allowance& a) {
     for (policy::Protocol p : policy::kProtocols) {
-      if (!a.protocol || *a.protocol == p)
-        policy::AddPortRange(&sets[L4Index(p)], a.port_lo, a.port_hi);
+      if (!a.protocol || *a.protocol == p) sets[L4Index(p)].push_back({a.port_lo, a.port_hi});
     }
     if (!a.protocol) other = true;
   }
 };
 
-uint16_t InternPortset(std::vector<wd_portset>* sets, const wd_portset& s) {
-  for (size_t i = 0; i < sets->size(); ++i) {
-    if ((*sets)[i] == s) return static_cast<uint16_t>(i);
+// The lockdown's sets come after the state's: an equal set already there is shared, a new one
+// appended (its id must stay below the id space of wd_policy_value.portset[]).
+uint16_t InternPortset(const std::vector<policy::PortRange>& ranges,
+                       const policy::PortsetList& state_sets,
+                       std::vector<std::vector<policy::PortRange>>* extra,
+                       policy::KernelPortsets* k) {
+  std::vector<policy::PortRange> r = policy::NormalizeRanges(ranges);
+  for (size_t i = 0; i < state_sets.size(); ++i) {
+    if (state_sets[i] == r) return static_cast<uint16_t>(i);
   }
-  sets->push_back(s);
-  return static_cast<uint16_t>(sets->size() - 1);
+  for (size_t i = 0; i < extra->size(); ++i) {
+    if ((*extra)[i] == r) return static_cast<uint16_t>(state_sets.size() + i);
+  }
+  policy::AppendKernelPortset(r, k);
+  extra->push_back(std::move(r));
+  return static_cast<uint16_t>(k->sets.size() - 1);
 }
 
 void BuildEndpoints(const nodestate::NodeState& state, const std::vector<LocalPod>& pods,
@@ -85,9 +94,10 @@ void BuildIpcache(const nodestate::NodeState& state, datapath::NodeTables* t) {
 // Port sets and the lockdown table (which interns its sets after the state's).
 void BuildPortsetsAndLockdown(const nodestate::NodeState& state,
                               const std::vector<Allowance>& allowances, datapath::NodeTables* t) {
-  t->portsets.clear();
-  t->portsets.reserve(state.portsets->size());
-  for (const auto& set : *state.portsets) t->portsets.push_back(policy::PortsetBitmap(set));
+  policy::KernelPortsets k;
+  k.sets.reserve(state.portsets->size());
+  for (const auto& set : *state.portsets) policy::AppendKernelPortset(set, &k);
+  std::vector<std::vector<policy::PortRange>> extra;
   t->lockdown.clear();
   // Lockdown: an LPM lookup finds only the longest prefix, so each allowance also carries the
   // ports of every allowance that covers it.
@@ -98,10 +108,12 @@ void BuildPortsetsAndLockdown(const nodestate::NodeState& state,
     }
     wd_policy_value v{};
     for (int l4 = 0; l4 < WD_L4_COUNT; ++l4)
-      v.portset[l4] = InternPortset(&t->portsets, lv.sets[l4]);
+      v.portset[l4] = InternPortset(lv.sets[l4], *state.portsets, &extra, &k);
     v.flags = lv.other ? WD_POLICY_OTHER_L4 : 0;
     t->lockdown[policy::MakeIpcacheKey(a.cidr)] = v;
   }
+  t->portsets = std::move(k.sets);
+  t->portranges = std::move(k.ranges);
 }
 
 }  // namespace
@@ -179,6 +191,7 @@ void PatchNodeTables(const nodestate::NodeState& state, const std::vector<LocalP
     }
   }
   undo->portsets = std::move(t->portsets);
+  undo->portranges = std::move(t->portranges);
   undo->lockdown = std::move(t->lockdown);
   BuildPortsetsAndLockdown(state, allowances, t);
 }
@@ -190,10 +203,9 @@ bool TablesUndo::Unchanged(const datapath::NodeTables& now) const {
     if (old && !datapath::SameBytes(*old, it->second)) return false;
   }
   if (ipcache && !datapath::SameEntries(*ipcache, now.ipcache)) return false;
-  if (portsets.size() != now.portsets.size()) return false;
-  for (size_t i = 0; i < portsets.size(); ++i) {
-    if (!datapath::SameBytes(portsets[i], now.portsets[i])) return false;
-  }
+  if (!datapath::SameArray(portsets, now.portsets) ||
+      !datapath::SameArray(portranges, now.portranges))
+    return false;
   return datapath::SameEntries(endpoints, now.endpoints) &&
          datapath::SameEntries(lockdown, now.lockdown) && datapath::SameEntries(ifaces, now.ifaces);
 }
@@ -209,6 +221,7 @@ void RestoreNodeTables(datapath::NodeTables* t, TablesUndo&& undo) {
   t->endpoints = std::move(undo.endpoints);
   t->ifaces = std::move(undo.ifaces);
   t->portsets = std::move(undo.portsets);
+  t->portranges = std::move(undo.portranges);
   t->lockdown = std::move(undo.lockdown);
 }
 

@@ -47,6 +47,7 @@ struct TablesUndo {
   std::optional<decltype(datapath::NodeTables::ipcache)> ipcache;  // if it was rebuilt
   decltype(datapath::NodeTables::endpoints) endpoints;
   std::vector<wd_portset> portsets;
+  std::vector<wd_port_range> portranges;
   decltype(datapath::NodeTables::lockdown) lockdown;
   decltype(datapath::NodeTables::ifaces) ifaces;
 

@@ -35,6 +35,7 @@ DesiredStatePipeline::Result DesiredStatePipeline::Run() {
   auto state = std::make_shared<const policy::ClusterState>(std::move(loaded.state));
   policy::CompileOptions co;
   co.cluster_cidrs = opts_.cluster_cidrs;
+  co.limits = opts_.limits;
   absl::StatusOr<policy::Snapshot> snap = policy::Compile(*state, co, &compile_cache_);
   r.compile_ms = MsSince(t);
   if (!snap.ok()) {

@@ -21,6 +21,9 @@ struct PipelineOptions {
   std::string manifests;  // the directory
   std::vector<policy::Cidr> cluster_cidrs;
   NodeStateOptions node_states;
+  // What the datapath's cluster-wide tables hold: a compile that needs more fails naming the
+  // table, and the last good one stays in force.
+  policy::TableLimits limits;
 };
 
 // One compile of the cluster: what every node's state of it shares, and the objects it was

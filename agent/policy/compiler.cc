@@ -133,7 +133,7 @@ class Compiler {
     // On top of the previous compile's entries, unless the namespaces (their labels decide
     // peers) changed or its port set table has grown to twice its size after the last full
     // compile (freed sets are reused, but a change may need more at once), or near the
-    // kernel's WD_PORTSETS_MAX_ENTRIES.
+    // datapath's limit.
     if (prev && prev->namespaces == st_.namespaces.Pin() &&
         prev->portsets.size() <=
             std::min<size_t>(std::max<size_t>(64, 2 * prev->portsets_after_full),
@@ -607,6 +607,11 @@ absl::Status CheckTableLimits(const Snapshot& snap, const TableLimits& limits) {
   };
   if (snap.portsets.size() > limits.portsets)
     return over("port set", snap.portsets.size(), limits.portsets);
+  size_t ranges = 0;
+  for (const auto& set : snap.portsets) {
+    if (set.size() > WD_PORTSET_INLINE) ranges += set.size();
+  }
+  if (ranges > limits.portranges) return over("port range", ranges, limits.portranges);
   if (hosts > limits.ipcache_hosts)
     return over("pod and node address", hosts, limits.ipcache_hosts);
   if (snap.ipcache.size() - hosts > limits.ipcache_prefixes)

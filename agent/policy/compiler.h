@@ -17,9 +17,10 @@ namespace warden::policy {
 // force stay as they are, instead of every agent refusing the result.
 struct TableLimits {
   size_t portsets = WD_PORTSETS_MAX_ENTRIES;
+  size_t portranges = WD_PORTRANGES_MAX_ENTRIES;     // ranges of sets too large to sit inline
   size_t ipcache_hosts = WD_IPHOST_MAX_ENTRIES;      // pod and node addresses (/32, /128)
   size_t ipcache_prefixes = WD_IPCACHE_MAX_ENTRIES;  // every other prefix
-  static TableLimits None() { return {SIZE_MAX, SIZE_MAX, SIZE_MAX}; }
+  static TableLimits None() { return {SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX}; }
 };
 
 struct CompileOptions {

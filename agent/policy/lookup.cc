@@ -25,8 +25,8 @@ std::string MaskedData(const wd_ipcache_key& k, uint32_t bits) {
 }  // namespace
 
 DatapathTwin::DatapathTwin(const Snapshot& snap) : snap_(snap) {
-  portsets_.reserve(snap.portsets.size());
-  for (const auto& set : snap.portsets) portsets_.push_back(PortsetBitmap(set));
+  portsets_.sets.reserve(snap.portsets.size());
+  for (const auto& set : snap.portsets) AppendKernelPortset(set, &portsets_);
   for (const auto& [k, v] : snap.ipcache) lpm_[k.prefixlen][MaskedData(k, k.prefixlen)] = v;
 }
 
@@ -55,8 +55,9 @@ TwinVerdict DatapathTwin::Lookup(uint32_t local, const wd_ipcache_value& remote,
     auto it = snap_.policy.find(PolicyKey{local, remote_id, direction});
     if (it == snap_.policy.end()) continue;
     const wd_policy_value& pv = it->second;
-    // Step 3: the port bitmap of the protocol (or the flag for other protocols).
-    bool ok = protocol ? PortsetHas(portsets_[pv.portset[L4Index(*protocol)]], port)
+    // Step 3: the port set of the protocol (or the flag for other protocols).
+    bool ok = protocol ? KernelPortsetHas(portsets_.sets[pv.portset[L4Index(*protocol)]],
+                                          portsets_.ranges, port)
                        : (pv.flags & WD_POLICY_OTHER_L4) != 0;
     if (ok) {
       v.allowed = true;

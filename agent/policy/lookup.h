@@ -1,7 +1,8 @@
 // The user-space twin of the kernel's policy lookup. It reads the compiled tables exactly as
 // the BPF programs do (an LPM match in the ipcache, then the identity's isolation bits, then the
-// policy hash probed with the remote's pod identity and then its CIDR identity, then one bit of
-// a port bitmap), so `explain` and the kernel cannot disagree. Keep it step for step in line
+// policy hash probed with the remote's pod identity and then its CIDR identity, then the port set
+// in its kernel form: inline ranges or a run searched by halving), so `explain` and the kernel
+// cannot disagree. Keep it step for step in line
 // with bpf/ (docs/datapath.md lists the steps).
 #pragma once
 
@@ -37,7 +38,7 @@ class DatapathTwin {
 
  private:
   const Snapshot& snap_;
-  std::vector<wd_portset> portsets_;  // the snapshot's port sets as the kernel holds them
+  KernelPortsets portsets_;  // the snapshot's port sets as the kernel holds them
   // prefixlen (descending) -> masked key bytes -> value
   std::map<uint32_t, absl::flat_hash_map<std::string, wd_ipcache_value>, std::greater<uint32_t>>
       lpm_;

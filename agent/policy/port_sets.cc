@@ -9,8 +9,7 @@
 
 namespace warden::policy {
 
-namespace {
-std::vector<PortRange> Normalize(std::vector<PortRange> r) {
+std::vector<PortRange> NormalizeRanges(std::vector<PortRange> r) {
   std::sort(r.begin(), r.end());
   std::vector<PortRange> out;
   for (const auto& x : r) {
@@ -23,7 +22,6 @@ std::vector<PortRange> Normalize(std::vector<PortRange> r) {
   }
   return out;
 }
-}  // namespace
 
 PortSetTable::PortSetTable() {
   // WD_PORTSET_EMPTY and WD_PORTSET_ALL: the first two ids of an empty table.
@@ -33,7 +31,7 @@ PortSetTable::PortSetTable() {
 }
 
 absl::StatusOr<uint16_t> PortSetTable::Intern(std::vector<PortRange> ranges) {
-  ranges = Normalize(std::move(ranges));
+  ranges = NormalizeRanges(std::move(ranges));
   auto it = ids_.find(ranges);
   if (it != ids_.end()) return it->second;
   if (free_.empty() && sets_.size() >= kMaxSets) {
@@ -86,35 +84,49 @@ absl::StatusOr<uint16_t> PortSetTable::Union(uint16_t a, uint16_t b) {
   return id;
 }
 
-void AddPortRange(wd_portset* set, uint16_t first, uint16_t last) {
-  for (uint32_t p = first; p <= last;) {
-    const uint32_t word = p / 64, bit = p % 64;
-    const uint32_t n = std::min<uint32_t>(64 - bit, last - p + 1);  // bits in this word
-    const uint64_t mask = n == 64 ? ~uint64_t{0} : ((uint64_t{1} << n) - 1) << bit;
-    set->bits[word] |= mask;
-    p += n;
-  }
-}
-
-wd_portset PortsetBitmap(const std::vector<PortRange>& ranges) {
+void AppendKernelPortset(const std::vector<PortRange>& ranges, KernelPortsets* k) {
+  std::vector<PortRange> r = NormalizeRanges(ranges);
   wd_portset set;
   std::memset(&set, 0, sizeof(set));
-  for (const auto& [first, last] : ranges) AddPortRange(&set, first, last);
-  return set;
+  set.count = static_cast<uint32_t>(r.size());
+  if (r.size() <= WD_PORTSET_INLINE) {
+    for (size_t i = 0; i < r.size(); ++i) set.ranges[i] = {r[i].first, r[i].second};
+  } else {
+    set.first = static_cast<uint32_t>(k->ranges.size());
+    for (const auto& [lo, hi] : r) k->ranges.push_back({lo, hi});
+  }
+  k->sets.push_back(set);
 }
 
-std::vector<PortRange> PortsetRanges(const wd_portset& set) {
+std::vector<PortRange> KernelPortsetRanges(const wd_portset& set,
+                                           const std::vector<wd_port_range>& ranges) {
   std::vector<PortRange> out;
-  int start = -1;
-  for (int p = 0; p <= 65536; ++p) {
-    const bool on = p < 65536 && PortsetHas(set, static_cast<uint16_t>(p));
-    if (on && start < 0) start = p;
-    if (!on && start >= 0) {
-      out.push_back({static_cast<uint16_t>(start), static_cast<uint16_t>(p - 1)});
-      start = -1;
-    }
+  if (set.count <= WD_PORTSET_INLINE) {
+    for (uint32_t i = 0; i < set.count; ++i) out.push_back({set.ranges[i].lo, set.ranges[i].hi});
+    return out;
   }
+  if (static_cast<uint64_t>(set.first) + set.count > ranges.size()) return out;
+  for (uint32_t i = 0; i < set.count; ++i)
+    out.push_back({ranges[set.first + i].lo, ranges[set.first + i].hi});
   return out;
+}
+
+bool KernelPortsetHas(const wd_portset& set, const std::vector<wd_port_range>& ranges,
+                      uint16_t port) {
+  auto in = [port](const wd_port_range& r) { return r.lo <= port && port <= r.hi; };
+  if (set.count <= WD_PORTSET_INLINE) {
+    return (set.count > 0 && in(set.ranges[0])) || (set.count > 1 && in(set.ranges[1]));
+  }
+  uint32_t lo = set.first, hi = set.first + set.count;
+  for (int i = 0; i < WD_PORTSET_SEARCH_STEPS && hi - lo > 1; ++i) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (mid >= ranges.size()) return false;  // the kernel's lookup misses: not allowed
+    if (ranges[mid].lo <= port)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return lo < ranges.size() && in(ranges[lo]);
 }
 
 }  // namespace warden::policy

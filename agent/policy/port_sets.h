@@ -1,4 +1,4 @@
-// Sets of ports of one protocol, interned so that equal sets share one id (one bitmap in the
+// Sets of ports of one protocol, interned so that equal sets share one id (one entry of the
 // kernel's portset array). Unions are memoized: compiling 1,000 policies unions the same few
 // sets again and again.
 #pragma once
@@ -18,14 +18,24 @@ using PortRange = std::pair<uint16_t, uint16_t>;  // inclusive
 // portset ids.
 using PortsetList = std::vector<std::vector<PortRange>>;
 
-// Port sets as the kernel holds them (bit p of word p/64 set = port p in the set) and as ranges:
-// the conversions, in one place.
-void AddPortRange(wd_portset* set, uint16_t first, uint16_t last);
-wd_portset PortsetBitmap(const std::vector<PortRange>& ranges);
-std::vector<PortRange> PortsetRanges(const wd_portset& set);
-inline bool PortsetHas(const wd_portset& s, uint16_t port) {
-  return (s.bits[port / 64] >> (port % 64)) & 1u;
-}
+// Sorted, disjoint and non-adjacent: the form every interned set has.
+std::vector<PortRange> NormalizeRanges(std::vector<PortRange> ranges);
+
+// Port sets as the kernel holds them (bpf/warden_structs.h, wd_portset): a set's ranges inline
+// when there are at most WD_PORTSET_INLINE of them, else a run in the shared range array. The
+// conversions and the lookup, in one place.
+struct KernelPortsets {
+  std::vector<wd_portset> sets;       // by set id
+  std::vector<wd_port_range> ranges;  // the runs of the larger sets
+};
+// Appends the kernel form of `ranges` (normalized) as the next set id.
+void AppendKernelPortset(const std::vector<PortRange>& ranges, KernelPortsets* k);
+// A set's ranges back from its kernel form (empty when its run lies outside `ranges`).
+std::vector<PortRange> KernelPortsetRanges(const wd_portset& set,
+                                           const std::vector<wd_port_range>& ranges);
+// What the BPF lookup (wd_ports_allow) answers: the same halving over a set's run.
+bool KernelPortsetHas(const wd_portset& set, const std::vector<wd_port_range>& ranges,
+                      uint16_t port);
 
 class PortSetTable {
  public:

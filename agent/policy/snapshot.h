@@ -1,5 +1,5 @@
 // The compiled snapshot: the cluster-wide tables the kernel datapath looks up (layouts from
-// bpf/warden_structs.h; port sets as ranges, the kernel's bitmaps made from them), plus the
+// bpf/warden_structs.h; port sets as ranges, the kernel's form made from them), plus the
 // identity catalogue that explains them. Node states are cut from it (agent/nodestate/) and
 // written into each node's BPF maps; `explain` evaluates it through the user-space twin of the
 // kernel lookup (lookup.h).
@@ -85,7 +85,7 @@ struct Snapshot {
   std::vector<std::pair<wd_ipcache_key, wd_ipcache_value>> ipcache;  // sorted by key bytes
   absl::flat_hash_map<PolicyKey, wd_policy_value> policy;
   // The port sets policy entries name, by id: [WD_PORTSET_EMPTY], [WD_PORTSET_ALL], then the
-  // interned sets (the kernel holds them as bitmaps: PortsetBitmap).
+  // interned sets (the kernel's form: AppendKernelPortset).
   PortsetList portsets;
   // Names the build of `pods`, `ipcache` and the identities' members (not their isolation):
   // two snapshots with the same non-null base have the same of those, from the same pods

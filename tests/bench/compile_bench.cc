@@ -21,6 +21,7 @@
 
 #include "agent/policy/compiler.h"
 #include "agent/policy/manifest_loader.h"
+#include "agent/policy/port_sets.h"
 #include "tests/bench/bench_args.h"
 #include "tests/bench/bench_main.h"
 #include "tests/bench/compile_cluster.h"
@@ -37,6 +38,14 @@ using testlib::Median;
 
 double Mb(long kb) { return kb / 1024.0; }
 double HeapMb(int64_t bytes) { return bytes / 1048576.0; }
+
+// What the port sets take in the kernel: an entry each, plus the runs of the larger ones.
+int64_t KernelBytes(const policy::PortsetList& sets) {
+  policy::KernelPortsets k;
+  for (const auto& s : sets) policy::AppendKernelPortset(s, &k);
+  return static_cast<int64_t>(k.sets.size() * sizeof(wd_portset) +
+                              k.ranges.size() * sizeof(wd_port_range));
+}
 long SelfKb(const char* field) { return testlib::StatusKb(getpid(), field); }
 
 // Resets VmHWM to the current RSS (Linux >= 4.0). False when the kernel does not allow it.
@@ -135,10 +144,10 @@ IdentityCounts CountIdentities(const policy::Snapshot& snap) {
 void PrintTables(const policy::Snapshot& snap) {
   IdentityCounts ids = CountIdentities(snap);
   std::printf(
-      "tables: %zu identities (%zu pod, %zu CIDR), %zu policy entries, %zu portsets (%.1f MB of "
-      "bitmaps), %zu ipcache entries\n",
+      "tables: %zu identities (%zu pod, %zu CIDR), %zu policy entries, %zu portsets (%.1f MB in "
+      "the kernel's form), %zu ipcache entries\n",
       snap.identities.size(), ids.pod, ids.cidr, snap.policy.size(), snap.portsets.size(),
-      HeapMb(snap.portsets.size() * sizeof(wd_portset)), snap.ipcache.size());
+      HeapMb(KernelBytes(snap.portsets)), snap.ipcache.size());
   size_t entries[2][2] = {};  // [direction][remote is a CIDR identity]
   for (const auto& [key, _] : snap.policy)
     entries[key.direction][(key.remote & WD_ID_CIDR_FLAG) != 0]++;

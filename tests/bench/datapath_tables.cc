@@ -38,8 +38,10 @@ wd_endpoint Isolated(uint32_t identity) {
 void AddPortsets(datapath::NodeTables& t) {
   t.portsets.resize(3);
   for (auto& p : t.portsets) std::memset(&p, 0, sizeof(p));
-  for (auto& w : t.portsets[WD_PORTSET_ALL].bits) w = ~uint64_t{0};
-  t.portsets[kPortsetPort].bits[kPort / 64] |= uint64_t{1} << (kPort % 64);
+  t.portsets[WD_PORTSET_ALL].count = 1;
+  t.portsets[WD_PORTSET_ALL].ranges[0] = {0, 65535};
+  t.portsets[kPortsetPort].count = 1;
+  t.portsets[kPortsetPort].ranges[0] = {kPort, kPort};
 }
 
 void AddIpcache(const TableSpec& s, datapath::NodeTables& t) {

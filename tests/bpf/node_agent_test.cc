@@ -102,10 +102,12 @@ class NodeAgentTest : public ::testing::Test {
     opts.log_path = "/dev/null";
     return opts;
   }
-  // An agent of node n1 reading `manifests` itself, started.
-  void StartFromManifests(const std::string& manifests) {
+  // An agent of node n1 reading `manifests` itself, started; `portsets`: how many port sets its
+  // compiles may have (0: as many as the datapath holds).
+  void StartFromManifests(const std::string& manifests, size_t portsets = 0) {
     nodestate::PipelineOptions po;
     po.manifests = manifests;
+    if (portsets) po.limits.portsets = portsets;
     auto agent = NodeAgent::Create(Options(), std::make_unique<ManifestsSource>("n1", po));
     ASSERT_TRUE(agent.ok()) << agent.status();
     agent_ = std::move(*agent);
@@ -127,17 +129,22 @@ TEST_F(NodeAgentTest, AnUpdateTheKernelRefusesLeavesTheTablesInForceExactly) {
   const uint32_t local = good.policy.begin()->first;
   const auto first_key = good.policy.begin()->second->begin()->first;
 
-  // Refused: one more entry in x/a's block, and more port sets than wd_portsets holds (those in
-  // use plus WD_PORTSETS_MAX_ENTRIES new ones).
+  // Refused: one more entry in x/a's block, and port sets of more ranges than wd_portranges
+  // holds (three sets of 30,000 single ports each).
   nodestate::NodeState bad = good;
   bad.version = 2;
   wd_policy_value all{};
   for (auto& ps : all.portset) ps = WD_PORTSET_ALL;
   bad.policy[local].Mut()[{first_key.local, first_key.remote + 1, first_key.direction}] = all;
-  for (int i = 0; i < WD_PORTSETS_MAX_ENTRIES; ++i) {
-    bad.portsets.Mut().push_back(
-        {{static_cast<uint16_t>(1000 + i), static_cast<uint16_t>(1000 + i)}});
+  for (int set = 0; set < 3; ++set) {
+    std::vector<policy::PortRange> ranges;
+    for (int i = 0; i < 30000; ++i) {
+      uint16_t p = static_cast<uint16_t>(2 * i + set);
+      ranges.push_back({p, p});
+    }
+    bad.portsets.Mut().push_back(std::move(ranges));
   }
+  ASSERT_GT(3 * 30000, WD_PORTRANGES_MAX_ENTRIES);
   // Then a good update that changes the same block in another way.
   nodestate::NodeState next = good;
   next.version = 3;
@@ -160,7 +167,7 @@ TEST_F(NodeAgentTest, AnUpdateTheKernelRefusesLeavesTheTablesInForceExactly) {
 
   absl::Status refused = agent_->Enforce(bad);
   EXPECT_FALSE(refused.ok());
-  EXPECT_NE(refused.message().find("portset entries"), std::string::npos) << refused.message();
+  EXPECT_NE(refused.message().find("port range entries"), std::string::npos) << refused.message();
   EXPECT_TRUE(LiveHolds(live(), want_good)) << "a refused update changed the tables";
   EXPECT_EQ(agent_->stats().apply_errors.load(), 1u);
 
@@ -211,18 +218,18 @@ TEST_F(NodeAgentTest, BothSourcesTakeThePoolFromTheNodeLabel) {
   EXPECT_EQ(pinned->config.pool, WD_POOL_GATEWAY) << "control mode";
 }
 
-// Manifests whose tables do not fit (more port sets than wd_portsets holds) never reach the
-// datapath: the agent keeps the tables in force and counts the failed compile.
+// Manifests whose tables do not fit (more port sets than the compile may have: 100 here) never
+// reach the datapath: the agent keeps the tables in force and counts the failed compile.
 TEST_F(NodeAgentTest, ManifestsThatDoNotFitKeepTheTablesInForce) {
   testlib::ScratchDir scratch(std::filesystem::temp_directory_path().string() +
                               "/warden-agenttest-manifests-" + std::to_string(getpid()));
   const std::string& manifests = scratch.path();
   std::ofstream(manifests + "/c.yaml") << kCluster;
-  StartFromManifests(manifests);
+  StartFromManifests(manifests, /*portsets=*/100);
   auto before = datapath::ReadPinnedState(bpffs_);
   ASSERT_TRUE(before.ok()) << before.status();
   ASSERT_FALSE(before->live.policy.empty());
-  std::string many = testlib::EgressPortsPolicy("x", "many", "{}", WD_PORTSETS_MAX_ENTRIES, 2000);
+  std::string many = testlib::EgressPortsPolicy("x", "many", "{}", 110, 2000);
   std::ofstream(manifests + "/many.yaml") << many;
   std::filesystem::last_write_time(
       manifests + "/many.yaml",

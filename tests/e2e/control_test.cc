@@ -79,6 +79,8 @@ class ControlTest : public ::testing::Test {
     ControlPlaneOptions o;
     o.pipeline.manifests = (root_ / "manifests").string();
     o.pipeline.node_states.allowances = {*policy::ParseAllowance("169.254.169.254/32:80/TCP")};
+    // Room for 100 port sets: a small manifest can need more (ACompileThatDoesNotFit...).
+    o.pipeline.limits.portsets = 100;
     cp_ = std::make_unique<ControlPlane>(o);
     cp_->Refresh(true);
     auto s =
@@ -285,11 +287,11 @@ TEST_F(ControlTest, InvalidManifestChangeKeepsTheLastGoodState) {
   EXPECT_NE(server_->RenderMetrics().find("warden_control_manifest_errors 1"), std::string::npos);
 }
 
-// Valid manifests whose tables do not fit the datapath (more port sets than wd_portsets holds):
+// Valid manifests whose tables do not fit the datapath (more port sets than the 100 it holds):
 // every node keeps its version, the error is counted, and a later fit compiles again.
 TEST_F(ControlTest, ACompileThatDoesNotFitKeepsEveryNodesState) {
   const uint64_t v1 = cp_->Current("n1")->version, v2 = cp_->Current("n2")->version;
-  std::string many = testlib::EgressPortsPolicy("x", "p", "{}", WD_PORTSETS_MAX_ENTRIES, 2000);
+  std::string many = testlib::EgressPortsPolicy("x", "p", "{}", 110, 2000);
   Write("policy.yaml", many);
   EXPECT_FALSE(cp_->Refresh());
   EXPECT_EQ(cp_->manifest_errors(), 0u);

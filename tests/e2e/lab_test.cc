@@ -1033,4 +1033,48 @@ TEST_F(LabTest, DualStackMatrixEqualsExplainForBothFamilies) {
 }
 
 }  // namespace
+// A cluster with many small services (issue 13): 400 NetworkPolicies in one namespace, each
+// allowing egress to one address (a pod's, as an ipBlock /32) on its own TCP port. The port lists
+// alone need more port sets than the datapath's old fixed table (256) held, and each target's
+// union of 100 spaced ports is a set of 100 ranges. Every agent applies it (lab up waits for
+// them), and the real packets answer as `warden explain` says on ports of every kind: a
+// policy's own port, another target's, one no policy names.
+TEST_F(LabTest, FourHundredPoliciesWithTheirOwnPortsApplyAndMatchExplain) {
+  constexpr int kPolicies = 400, kTargets = 4, kFirstPort = 20000;
+  std::string cluster = std::string(kTruthTableCluster) +
+                        "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n"
+                        "---\napiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: x}\n"
+                        "spec: {nodeName: n1, containers: [{name: c}]}\n"
+                        "status: {podIP: 10.244.1.10}\n";
+  auto target_ip = [](int t) {
+    return "10.244." + std::to_string(1 + t % 2) + "." + std::to_string(20 + t);
+  };
+  for (int t = 0; t < kTargets; ++t) {
+    cluster += "---\napiVersion: v1\nkind: Pod\nmetadata: {name: t" + std::to_string(t) +
+               ", namespace: x}\nspec: {nodeName: n" + std::to_string(1 + t % 2) +
+               ", containers: [{name: c}]}\nstatus: {podIP: " + target_ip(t) + "}\n";
+  }
+  std::string policies;
+  for (int i = 0; i < kPolicies; ++i) {
+    policies += "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p" +
+                std::to_string(i) +
+                ", namespace: x}\nspec:\n  podSelector: {}\n  policyTypes: [Egress]\n"
+                "  egress:\n  - to: [{ipBlock: {cidr: " +
+                target_ip(i % kTargets) +
+                "/32}}]\n    ports: [{port: " + std::to_string(kFirstPort + i) + "}]\n";
+  }
+  Write("cluster.yaml", cluster);
+  Write("policies.yaml", policies);
+  // Target t's ports are 20000 + t + 4k; 20000-20003 are each target's first, 20397-20399 the
+  // last ones, 20400 is nobody's.
+  const std::string ports = "20000,20001,20002,20003,20101,20397,20398,20399,20400";
+  Up("--serve-ports " + ports);
+  ExpectMatrixEqualsExplain("400 policies", ports);
+  // The node tables hold the sets: one of them a run of 100 ranges.
+  Result in = Warden("inspect --bpffs " + lab_["nodes"][0]["bpffs"].get<std::string>() +
+                     " --entries --output json");
+  ASSERT_EQ(in.code, 0) << in.err;
+  EXPECT_THAT(in.out, HasSubstr("TCP/20000,20004,20008")) << "x/a's set toward t0";
+}
+
 }  // namespace warden::e2e

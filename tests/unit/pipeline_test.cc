@@ -97,12 +97,17 @@ TEST_F(PipelineTest, NodeStatesEqualThoseOfAFreshCompile) {
   EXPECT_EQ(r.cluster->NodeStateOf("n1").allowances.size(), 1u);
 }
 
-// More port sets than wd_portsets holds: the compile fails naming the table, the previous
-// compile stays current, and the next good manifests compile again.
+// More port sets than the datapath holds (here a limit of 100): the compile fails naming the
+// table, the previous compile stays current, and the next good manifests compile again.
 TEST_F(PipelineTest, ACompileThatDoesNotFitKeepsTheLastGoodOne) {
+  PipelineOptions o;
+  o.manifests = dir_.string();
+  o.node_states.allowances = {*policy::ParseAllowance("169.254.169.254/32:80/TCP")};
+  o.limits.portsets = 100;
+  pipeline_ = std::make_unique<DesiredStatePipeline>(o);
   DesiredStatePipeline::Result good = pipeline_->Run();
   ASSERT_TRUE(good.cluster) << good.status;
-  Write("policy.yaml", ManyPorts(WD_PORTSETS_MAX_ENTRIES + 10));
+  Write("policy.yaml", ManyPorts(110));
   ASSERT_TRUE(pipeline_->Changed());
   DesiredStatePipeline::Result bad = pipeline_->Run();
   EXPECT_FALSE(bad.cluster);
@@ -133,13 +138,34 @@ TEST(CompileLimitsTest, OverflowsAreErrorsAndTheCacheStays) {
   EXPECT_EQ(over.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(cache, kept) << "a failed compile replaced the cache";
   for (auto [limits, table] : std::vector<std::pair<policy::TableLimits, std::string>>{
-           {{WD_PORTSETS_MAX_ENTRIES, 1, WD_IPCACHE_MAX_ENTRIES}, "pod and node address"},
-           {{WD_PORTSETS_MAX_ENTRIES, WD_IPHOST_MAX_ENTRIES, 1}, "ipcache prefix"}}) {
+           {{WD_PORTSETS_MAX_ENTRIES, WD_PORTRANGES_MAX_ENTRIES, 1, WD_IPCACHE_MAX_ENTRIES},
+            "pod and node address"},
+           {{WD_PORTSETS_MAX_ENTRIES, WD_PORTRANGES_MAX_ENTRIES, WD_IPHOST_MAX_ENTRIES, 1},
+            "ipcache prefix"}}) {
     absl::Status st = policy::CheckTableLimits(first, limits);
     EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted) << table;
     EXPECT_NE(st.message().find(table), std::string::npos) << st;
   }
   EXPECT_TRUE(policy::CheckTableLimits(first, policy::TableLimits{}).ok());
+}
+
+// A set of more ranges than fit inline takes that many entries of wd_portranges: a compile that
+// needs more than the table holds fails naming it; one that fits passes.
+TEST(CompileLimitsTest, PortRangesBeyondTheTableAreAnError) {
+  const std::string spaced = testlib::PolicyDoc(
+      "x", "spaced",
+      "  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n"
+      "  - ports: [{port: 1000}, {port: 1002}, {port: 1004}, {port: 1006}, {port: 1008}]\n");
+  auto loaded = policy::LoadManifestTexts({{"c.yaml", kCluster}, {"p.yaml", spaced}});
+  ASSERT_TRUE(loaded.errors.empty()) << loaded.errors[0].ToString();
+  policy::CompileOptions tight;
+  tight.limits.portranges = 4;
+  absl::StatusOr<policy::Snapshot> over = policy::Compile(loaded.state, tight);
+  ASSERT_EQ(over.status().code(), absl::StatusCode::kResourceExhausted) << over.status();
+  EXPECT_NE(over.status().message().find("5 port range entries"), std::string::npos)
+      << over.status();
+  tight.limits.portranges = 5;
+  EXPECT_TRUE(policy::Compile(loaded.state, tight).ok());
 }
 
 TEST(CompileLimitsTest, AnExhaustedIdentityRangeIsAnError) {

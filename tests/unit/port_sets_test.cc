@@ -1,11 +1,13 @@
-// Tests of PortSetTable: interning with normalization, memoized unions, kernel bitmaps.
+// Tests of PortSetTable (interning with normalization, memoized unions) and of the kernel form
+// of port sets (inline ranges, runs searched by halving).
 #include "agent/policy/port_sets.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <bit>
+#include <algorithm>
 #include <ostream>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -25,15 +27,23 @@ std::string RangesText(const std::vector<PortRange>& r) {
 }
 
 // The table's sets as the kernel holds them, index = id.
-std::vector<wd_portset> Bitmaps(const PortSetTable& t) {
-  std::vector<wd_portset> out;
-  for (const auto& set : t.Sets()) out.push_back(PortsetBitmap(set));
-  return out;
+KernelPortsets Kernel(const PortSetTable& t) {
+  KernelPortsets k;
+  for (const auto& set : t.Sets()) AppendKernelPortset(set, &k);
+  return k;
 }
 
-int PopCount(const wd_portset& s) {
+// Membership by the ranges themselves: what the kernel form must answer.
+bool Holds(const std::vector<PortRange>& ranges, uint32_t port) {
+  for (const auto& [lo, hi] : ranges) {
+    if (lo <= port && port <= hi) return true;
+  }
+  return false;
+}
+
+int Count(const KernelPortsets& k, uint16_t id) {
   int n = 0;
-  for (uint64_t w : s.bits) n += std::popcount(w);
+  for (uint32_t p = 0; p < 65536; ++p) n += KernelPortsetHas(k.sets[id], k.ranges, p);
   return n;
 }
 
@@ -152,16 +162,17 @@ TEST(PortSetTableTest, UnionThatCoversEverythingIsAll) {
   EXPECT_EQ(*t.Union(high, low), WD_PORTSET_ALL);
 }
 
-TEST(PortSetTableTest, BitmapsOfReservedSets) {
+TEST(PortSetTableTest, KernelFormOfReservedSets) {
   PortSetTable t;
-  std::vector<wd_portset> bm = Bitmaps(t);
-  ASSERT_EQ(bm.size(), 2u);
-  EXPECT_EQ(PopCount(bm[WD_PORTSET_EMPTY]), 0);
-  EXPECT_EQ(PopCount(bm[WD_PORTSET_ALL]), 65536);
-  for (int p : {0, 1, 63, 64, 65535}) {
-    EXPECT_FALSE(PortsetHas(bm[WD_PORTSET_EMPTY], static_cast<uint16_t>(p))) << p;
-    EXPECT_TRUE(PortsetHas(bm[WD_PORTSET_ALL], static_cast<uint16_t>(p))) << p;
-  }
+  KernelPortsets k = Kernel(t);
+  ASSERT_EQ(k.sets.size(), 2u);
+  EXPECT_EQ(k.sets[WD_PORTSET_EMPTY].count, 0u);
+  EXPECT_EQ(k.sets[WD_PORTSET_ALL].count, 1u);
+  EXPECT_EQ(k.sets[WD_PORTSET_ALL].ranges[0].lo, 0);
+  EXPECT_EQ(k.sets[WD_PORTSET_ALL].ranges[0].hi, 65535);
+  EXPECT_THAT(k.ranges, IsEmpty()) << "neither needs a run";
+  EXPECT_EQ(Count(k, WD_PORTSET_EMPTY), 0);
+  EXPECT_EQ(Count(k, WD_PORTSET_ALL), 65536);
 }
 
 struct BitCase {
@@ -173,51 +184,125 @@ struct BitCase {
 
 void PrintTo(const BitCase& c, std::ostream* os) { *os << c.name; }
 
-class BitmapTest : public ::testing::TestWithParam<BitCase> {};
+class KernelFormTest : public ::testing::TestWithParam<BitCase> {};
 
-TEST_P(BitmapTest, Bits) {
+// Every port of the set's kernel form answers as the ranges say, inline or in a run.
+TEST_P(KernelFormTest, Ports) {
   const BitCase& c = GetParam();
   PortSetTable t;
   uint16_t id = *t.Intern(c.ranges);
-  std::vector<wd_portset> bm = Bitmaps(t);
-  ASSERT_EQ(bm.size(), t.size());
-  ASSERT_LT(id, bm.size());
-  for (int p : c.set) EXPECT_TRUE(PortsetHas(bm[id], static_cast<uint16_t>(p))) << "port " << p;
-  for (int p : c.clear) EXPECT_FALSE(PortsetHas(bm[id], static_cast<uint16_t>(p))) << "port " << p;
-  EXPECT_EQ(PopCount(bm[id]), c.count);
+  KernelPortsets k = Kernel(t);
+  ASSERT_EQ(k.sets.size(), t.size());
+  ASSERT_LT(id, k.sets.size());
+  for (int p : c.set) EXPECT_TRUE(KernelPortsetHas(k.sets[id], k.ranges, p)) << "port " << p;
+  for (int p : c.clear) EXPECT_FALSE(KernelPortsetHas(k.sets[id], k.ranges, p)) << "port " << p;
+  EXPECT_EQ(Count(k, id), c.count);
+  const std::vector<PortRange>& normal = t.Ranges(id);
+  EXPECT_EQ(k.sets[id].count, normal.size());
+  EXPECT_EQ(KernelPortsetRanges(k.sets[id], k.ranges), normal);
+  if (normal.size() <= WD_PORTSET_INLINE)
+    EXPECT_THAT(k.ranges, IsEmpty()) << "a small set sits inline";
+  else
+    EXPECT_EQ(k.ranges.size(), normal.size()) << "a larger set is one run";
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    PortSetTableTest, BitmapTest,
+    PortSetTableTest, KernelFormTest,
     ::testing::Values(
         BitCase{"PortZero", {{0, 0}}, {0}, {1, 63, 64, 65535}, 1},
         BitCase{"Port65535", {{65535, 65535}}, {65535}, {0, 65534, 65472, 65471}, 1},
-        BitCase{"WordEdges", {{63, 64}}, {63, 64}, {62, 65, 0, 127, 128}, 2},
-        BitCase{"LastWord", {{65472, 65535}}, {65472, 65500, 65535}, {65471, 0}, 64},
+        BitCase{"TwoPortsInline", {{80, 80}, {443, 443}}, {80, 443}, {79, 81, 442, 444}, 2},
         BitCase{"RangeEdges", {{1000, 2000}}, {1000, 1500, 2000}, {999, 2001}, 1001},
-        BitCase{"AcrossWords", {{60, 130}}, {60, 63, 64, 127, 128, 130}, {59, 131}, 71},
+        BitCase{"ThreeRangesInARun",
+                {{22, 22}, {80, 80}, {443, 443}},
+                {22, 80, 443},
+                {0, 21, 23, 79, 81, 442, 444, 65535},
+                3},
         BitCase{"SeveralRanges",
                 {{0, 0}, {80, 80}, {443, 443}, {65535, 65535}},
                 {0, 80, 443, 65535},
                 {1, 79, 81, 442, 444, 65534},
                 4},
-        BitCase{"EndPortRange", {{8000, 8100}, {8050, 8200}}, {8000, 8200}, {7999, 8201}, 201}),
+        BitCase{
+            "OverlapsMergeInline", {{8000, 8100}, {8050, 8200}}, {8000, 8200}, {7999, 8201}, 201},
+        BitCase{"ManyPorts",
+                {{1, 1},
+                 {3, 3},
+                 {5, 5},
+                 {7, 7},
+                 {9, 9},
+                 {11, 11},
+                 {13, 13},
+                 {15, 20},
+                 {30000, 40000},
+                 {65534, 65535}},
+                {1, 3, 13, 15, 20, 30000, 35000, 40000, 65534, 65535},
+                {0, 2, 4, 12, 14, 21, 29999, 40001, 65533},
+                7 + 6 + 10001 + 2}),
     [](const ::testing::TestParamInfo<BitCase>& info) { return info.param.name; });
 
-TEST(PortSetTableTest, BitmapsIndexedById) {
+// Sets of every size from one range to thousands, each a run after the ones before it: every port
+// of every set answers as its ranges say (the halving reaches both ends of every run).
+TEST(PortSetTableTest, KernelFormOfRandomSetsAnswersEveryPort) {
+  std::mt19937 rng(7);
+  PortSetTable t;
+  std::vector<uint16_t> ids;
+  for (int n : {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 100, 1000, 4000}) {
+    std::vector<PortRange> r;
+    for (int i = 0; i < n; ++i) {
+      uint16_t lo = static_cast<uint16_t>(rng() % 65536);
+      uint16_t hi = static_cast<uint16_t>(std::min<uint32_t>(65535, lo + rng() % 4));
+      r.push_back({lo, hi});
+    }
+    ids.push_back(*t.Intern(r));
+  }
+  KernelPortsets k = Kernel(t);
+  for (uint16_t id : ids) {
+    const std::vector<PortRange>& want = t.Ranges(id);
+    ASSERT_EQ(KernelPortsetRanges(k.sets[id], k.ranges), want) << id;
+    for (uint32_t p = 0; p < 65536; ++p) {
+      ASSERT_EQ(KernelPortsetHas(k.sets[id], k.ranges, p), Holds(want, p))
+          << "set " << id << " (" << want.size() << " ranges), port " << p;
+    }
+  }
+}
+
+// The largest set there can be: every other port, 32768 ranges.
+TEST(PortSetTableTest, KernelFormOfTheLargestSet) {
+  std::vector<PortRange> r;
+  for (uint32_t p = 0; p < 65536; p += 2) r.push_back({p, p});
+  PortSetTable t;
+  uint16_t id = *t.Intern(r);
+  KernelPortsets k = Kernel(t);
+  ASSERT_EQ(k.sets[id].count, 32768u);
+  for (uint32_t p = 0; p < 65536; ++p)
+    ASSERT_EQ(KernelPortsetHas(k.sets[id], k.ranges, p), p % 2 == 0) << p;
+}
+
+// A set whose run lies outside the ranges (a torn or foreign table) allows nothing.
+TEST(PortSetTableTest, KernelFormWithAMissingRunAllowsNothing) {
+  wd_portset s{};
+  s.count = 5;
+  s.first = 3;
+  std::vector<wd_port_range> ranges = {{0, 65535}, {0, 65535}};
+  for (uint32_t p : {0u, 80u, 65535u}) EXPECT_FALSE(KernelPortsetHas(s, ranges, p));
+  EXPECT_THAT(KernelPortsetRanges(s, ranges), IsEmpty());
+}
+
+TEST(PortSetTableTest, KernelFormIndexedById) {
   PortSetTable t;
   uint16_t a = *t.Intern({{22, 22}});
   uint16_t b = *t.Intern({{80, 80}});
   uint16_t u = *t.Union(a, b);
-  std::vector<wd_portset> bm = Bitmaps(t);
-  ASSERT_EQ(bm.size(), 5u);
-  EXPECT_TRUE(PortsetHas(bm[a], 22));
-  EXPECT_FALSE(PortsetHas(bm[a], 80));
-  EXPECT_FALSE(PortsetHas(bm[b], 22));
-  EXPECT_TRUE(PortsetHas(bm[b], 80));
-  EXPECT_TRUE(PortsetHas(bm[u], 22));
-  EXPECT_TRUE(PortsetHas(bm[u], 80));
-  EXPECT_EQ(PopCount(bm[u]), 2);
+  KernelPortsets k = Kernel(t);
+  ASSERT_EQ(k.sets.size(), 5u);
+  EXPECT_TRUE(KernelPortsetHas(k.sets[a], k.ranges, 22));
+  EXPECT_FALSE(KernelPortsetHas(k.sets[a], k.ranges, 80));
+  EXPECT_FALSE(KernelPortsetHas(k.sets[b], k.ranges, 22));
+  EXPECT_TRUE(KernelPortsetHas(k.sets[b], k.ranges, 80));
+  EXPECT_TRUE(KernelPortsetHas(k.sets[u], k.ranges, 22));
+  EXPECT_TRUE(KernelPortsetHas(k.sets[u], k.ranges, 80));
+  EXPECT_EQ(Count(k, u), 2);
 }
 
 // Freed ids are reused, lowest first, before the table grows; a freed set's content and every
@@ -251,35 +336,6 @@ TEST(PortSetTableTest, FreedIdsAreReusedLowestFirst) {
   t.Free({a});
   EXPECT_EQ(*t.Intern({{1, 1}}), a);
   EXPECT_EQ(*t.Intern({{2, 2}}), 8u);
-}
-
-TEST(PortSetTableTest, PortsetHasReadsBitPOfWordPOver64) {
-  wd_portset s{};
-  s.bits[1] = uint64_t{1} << 3;                      // port 67
-  s.bits[WD_PORTSET_WORDS - 1] = uint64_t{1} << 63;  // port 65535
-  EXPECT_TRUE(PortsetHas(s, 67));
-  EXPECT_TRUE(PortsetHas(s, 65535));
-  EXPECT_FALSE(PortsetHas(s, 3));
-  EXPECT_FALSE(PortsetHas(s, 66));
-  EXPECT_FALSE(PortsetHas(s, 68));
-  EXPECT_FALSE(PortsetHas(s, 65534));
-}
-
-// Bitmaps and ranges convert both ways, whole words and partial ones alike.
-TEST(PortSetTableTest, RangesAndBitmapsRoundTrip) {
-  for (const std::vector<PortRange>& ranges :
-       std::vector<std::vector<PortRange>>{{},
-                                           {{0, 65535}},
-                                           {{0, 0}, {65535, 65535}},
-                                           {{63, 64}, {127, 128}},
-                                           {{64, 127}},
-                                           {{1, 62}, {100, 1000}, {1002, 1002}, {65472, 65534}}}) {
-    wd_portset b = PortsetBitmap(ranges);
-    EXPECT_EQ(PortsetRanges(b), ranges) << RangesText(ranges);
-    int n = 0;
-    for (const auto& [lo, hi] : ranges) n += hi - lo + 1;
-    EXPECT_EQ(PopCount(b), n) << RangesText(ranges);
-  }
 }
 
 // Ids are 16 bits: a table that would need more fails with an error instead of wrapping ids
