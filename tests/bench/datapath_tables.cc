@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "agent/policy/port_sets.h"
+
 namespace warden::bench {
 
 namespace {
@@ -35,13 +37,18 @@ wd_endpoint Isolated(uint32_t identity) {
   return ep;
 }
 
-void AddPortsets(datapath::NodeTables& t) {
-  t.portsets.resize(3);
-  for (auto& p : t.portsets) std::memset(&p, 0, sizeof(p));
-  t.portsets[WD_PORTSET_ALL].count = 1;
-  t.portsets[WD_PORTSET_ALL].ranges[0] = {0, 65535};
-  t.portsets[kPortsetPort].count = 1;
-  t.portsets[kPortsetPort].ranges[0] = {kPort, kPort};
+// Empty, all, and the set that allows kPort (as the agent builds them: AppendKernelPortset).
+void AddPortsets(const TableSpec& s, datapath::NodeTables& t) {
+  std::vector<policy::PortRange> ports;
+  for (int i = 0; i < s.port_ranges; ++i) {
+    uint16_t p = static_cast<uint16_t>(kPort - 2 * i);
+    ports.push_back({p, p});
+  }
+  policy::KernelPortsets k;
+  for (const auto& set : policy::PortsetList{{}, {{0, 65535}}, ports})
+    policy::AppendKernelPortset(set, &k);
+  t.portsets = std::move(k.sets);
+  t.portranges = std::move(k.ranges);
 }
 
 void AddIpcache(const TableSpec& s, datapath::NodeTables& t) {
@@ -73,7 +80,7 @@ wd_policy_key PolicyKey(uint32_t local, uint32_t remote, uint8_t dir) {
 
 datapath::NodeTables BuildTables(const TableSpec& s) {
   datapath::NodeTables t;
-  AddPortsets(t);
+  AddPortsets(s, t);
   for (const auto& [cg, id] : s.endpoints) t.endpoints[cg] = Isolated(id);
   // Other local pods, so the endpoint map is not trivially small.
   for (int k = 0; k < kLocals; ++k) t.endpoints[(uint64_t{1} << 40) + k] = Isolated(kLocalBase + k);

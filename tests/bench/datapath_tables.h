@@ -33,6 +33,9 @@ struct TableSpec {
   std::vector<std::pair<uint64_t, uint32_t>> endpoints;
   std::vector<std::pair<uint32_t, uint32_t>> extra_ipcache;  // address -> identity
   std::vector<wd_policy_key> extra_policy;  // allowed on TCP kPort, counted in policy_entries
+  // Ranges of the set that allows kPort: kPort and every other port below it down to that many
+  // (more than WD_PORTSET_INLINE: a run in wd_portranges, searched by halving).
+  int port_ranges = 1;
 };
 
 datapath::NodeTables BuildTables(const TableSpec& s);

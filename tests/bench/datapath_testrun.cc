@@ -34,6 +34,7 @@ struct TestRunConfig {
   std::string label;
   int policy, ipcache;
   bool guaranteed = false;  // the pod's cgroup at kubepods/pod<uid>, the second pod level tried
+  int port_ranges = 1;      // of the allowing port set: more than 2 make it a run (a search)
 };
 
 const std::vector<TestRunConfig> kConfigs = {
@@ -43,6 +44,7 @@ const std::vector<TestRunConfig> kConfigs = {
     {"100k policy, 10 ipcache", 100000, 10},
     {"10 policy, 100k ipcache", 10, 100000},
     {"10k, Guaranteed pod", 10000, 10000, true},
+    {"10k, a port set of 1,000 ranges", 10000, 10000, false, 1000},
 };
 constexpr size_t kLoopConfig = 2;  // the 100k tables
 constexpr int kPasses = 2;
@@ -146,6 +148,7 @@ TestRunRow TestRunRig::Load(const TestRunConfig& c, const std::vector<uint32_t>&
     spec.required_remotes.push_back(e + 1);
   }
   spec.endpoints = {{pod.id, kLocalBase}};
+  spec.port_ranges = c.port_ranges;
   Must(common::MoveToCgroup(pod.container, getpid()), "entering the pod cgroup");
   self_cgroup_ = Must(common::CgroupId(pod.container), "cgroup id");
   label_ = c.label;

@@ -40,7 +40,8 @@ status: {podIP: 10.244.1.11}
 std::string SpacedPortsPolicy() {
   std::string ports;
   for (int p = 1000; p < 1300; p += 3) absl::StrAppend(&ports, "{port: ", p, "}, ");
-  absl::StrAppend(&ports, "{port: 20000, endPort: 20100}, {port: 65535}, {protocol: UDP, port: 53}");
+  absl::StrAppend(&ports,
+                  "{port: 20000, endPort: 20100}, {port: 65535}, {protocol: UDP, port: 53}");
   return absl::StrCat(R"(
 ---
 apiVersion: networking.k8s.io/v1
@@ -61,8 +62,8 @@ TEST_F(BpfTest, ASetOfManyRangesIsSearchedThroughItsRun) {
   std::set<int> allowed = {65535};
   for (int p = 1000; p < 1300; p += 3) allowed.insert(p);
   for (int p = 20000; p <= 20100; ++p) allowed.insert(p);
-  std::vector<int> probes = {0, 1, 999, 19999, 20000, 20001, 20050, 20099, 20100, 20101, 65534,
-                             65535, 53};
+  std::vector<int> probes = {0,     1,     999,   19999, 20000, 20001, 20050,
+                             20099, 20100, 20101, 65534, 65535, 53};
   for (int p = 995; p < 1305; ++p) probes.push_back(p);
   uint16_t sport = 30000;
   for (int p : probes) {
@@ -92,9 +93,8 @@ TEST_F(BpfTest, FourHundredPoliciesWithTheirOwnPortsAllApply) {
   for (int i = 0; i < kPolicies; ++i) {
     EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", addr(i), kTcp, sport++, 30000 + i)), 1u) << i;
     // Another policy's port to this address: not allowed.
-    EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", addr(i), kTcp, sport++,
-                                30000 + (i + 1) % kPolicies)),
-              0u)
+    EXPECT_EQ(
+        Egress(Ipv4Packet("10.244.1.10", addr(i), kTcp, sport++, 30000 + (i + 1) % kPolicies)), 0u)
         << i;
   }
 }
