@@ -122,10 +122,6 @@ using IpcacheMap = absl::flat_hash_map<Raw<wd_ipcache_key>, wd_ipcache_value>;
 
 // Full-length prefixes (pod and node addresses) live in the exact-match wd_iphost hash, the
 // rest in the wd_ipcache LPM trie; the programs try the hash first (bpf/warden_verdict.h).
-bool IsHostPrefix(const wd_ipcache_key& k) {
-  return k.prefixlen == WD_IPCACHE_PREFIX_BASE + (k.family == WD_AF_INET ? 32u : 128u);
-}
-
 void SplitIpcache(const IpcacheMap& all, IpcacheMap* host, IpcacheMap* prefixes) {
   for (const auto& [k, v] : all) (IsHostPrefix(k.v) ? host : prefixes)->emplace(k, v);
 }
@@ -192,6 +188,11 @@ absl::Status SumPerCpu(int fd, uint64_t* out, uint32_t n) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<BpfDatapath>> BpfDatapath::Open(const Options& opts) {
+  return OpenObject(opts, nullptr);
+}
+
+absl::StatusOr<std::unique_ptr<BpfDatapath>> BpfDatapath::OpenObject(const Options& opts,
+                                                                     const Capacity* grow) {
   if (opts.bpffs_dir.empty()) return absl::InvalidArgumentError("--bpffs: a directory is required");
   WD_RETURN_IF_ERROR(EnsureBpffs(opts.bpffs_dir));
   std::unique_ptr<BpfDatapath> dp(new BpfDatapath(opts));
@@ -200,35 +201,91 @@ absl::StatusOr<std::unique_ptr<BpfDatapath>> BpfDatapath::Open(const Options& op
   LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = dp->opts_.bpffs_dir.c_str());
   dp->skel_ = warden_bpf__open_opts(&oo);
   if (!dp->skel_) return Errno("opening the BPF object", errno);
-  auto resize = [&](const char* base, uint32_t n) -> absl::Status {
-    if (!n) return absl::OkStatus();
+  // Each table's size: a pinned map keeps its own (libbpf reuses a pin only of the same size);
+  // else the option's, else the compiled one. Growing, a table made larger is a new map, left
+  // unpinned until Grow has moved the programs onto it.
+  for (const TableMap& t : kTableMaps) {
     for (int side = 0; side < 2; ++side) {
-      std::string name = absl::StrCat(base, SideSuffix(side));
+      std::string name = absl::StrCat(t.base, SideSuffix(side));
       bpf_map* m = bpf_object__find_map_by_name(dp->skel_->obj, name.c_str());
-      if (!m || bpf_map__set_max_entries(m, n) != 0)
+      if (!m) return absl::InternalError(absl::StrCat("no map ", name, " in the BPF object"));
+      std::string pin = absl::StrCat(dp->opts_.bpffs_dir, "/", name);
+      uint32_t n = opts.capacity.*t.field;
+      int fd = bpf_obj_get(pin.c_str());
+      if (fd >= 0) {
+        bpf_map_info info{};
+        uint32_t len = sizeof(info);
+        if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) n = info.max_entries;
+        close(fd);
+      }
+      if (grow && grow->*t.field > n) {
+        n = grow->*t.field;
+        if (bpf_map__set_pin_path(m, nullptr) != 0)
+          return Errno(absl::StrCat("unpinning ", name), errno);
+        dp->unpinned_.push_back(name);
+      }
+      if (n && bpf_map__set_max_entries(m, n) != 0)
         return Errno(absl::StrCat("resizing ", name), errno);
     }
-    return absl::OkStatus();
-  };
-  WD_RETURN_IF_ERROR(resize("wd_policy", opts.max_policy_entries));
-  WD_RETURN_IF_ERROR(resize("wd_portsets", opts.max_portsets));
-  WD_RETURN_IF_ERROR(resize("wd_portranges", opts.max_portranges));
-  WD_RETURN_IF_ERROR(resize("wd_ipcache", opts.max_ipcache_entries));
-  WD_RETURN_IF_ERROR(resize("wd_iphost", opts.max_ipcache_entries));
+  }
   if (int err = warden_bpf__load(dp->skel_); err != 0) {
     return Errno(absl::StrCat("loading the BPF programs (pinned maps under ", dp->opts_.bpffs_dir,
                               " that do not match this version must be removed)"),
                  -err);
   }
-  auto max_of = [&](const char* name) {
-    bpf_map* m = bpf_object__find_map_by_name(dp->skel_->obj, name);
-    return m ? bpf_map__max_entries(m) : 0u;
-  };
-  dp->capacity_ =
-      Capacity{max_of("wd_endpoints_a"), max_of("wd_ipcache_a"),    max_of("wd_policy_a"),
-               max_of("wd_portsets_a"),  max_of("wd_portranges_a"), max_of("wd_lockdown_a"),
-               max_of("wd_ifaces_a")};
+  for (const TableMap& t : kTableMaps) {
+    bpf_map* m = bpf_object__find_map_by_name(dp->skel_->obj, absl::StrCat(t.base, "_a").c_str());
+    dp->capacity_.*t.field = m ? bpf_map__max_entries(m) : 0u;
+  }
   return dp;
+}
+
+absl::StatusOr<std::unique_ptr<BpfDatapath>> BpfDatapath::Grow(const Capacity& want) {
+  WD_ASSIGN_OR_RETURN(std::unique_ptr<BpfDatapath> next, OpenObject(opts_, &want));
+  // The live copy's contents into the new maps of the live side (the maps both share already
+  // hold them: nothing is written there). The idle side is the next Apply's to write.
+  WD_ASSIGN_OR_RETURN(wd_config cfg, ReadConfig());
+  const int live = cfg.configured ? cfg.active : 0;
+  WD_ASSIGN_OR_RETURN(NodeTables tables, ReadSide(live));
+  WD_RETURN_IF_ERROR(next->WriteSide(live, tables, nullptr));
+  // The new maps pinned beside the old ones first (a failure here changes nothing), then the
+  // programs: every link this datapath's agents pinned runs the new ones (where that fails,
+  // this one's go back), then the new pins take the old ones' names.
+  std::vector<std::pair<std::string, std::string>> renames;  // staged pin -> its name
+  for (const std::string& name : next->unpinned_) {
+    std::string pin = absl::StrCat(opts_.bpffs_dir, "/", name);
+    std::string staged = pin + "_grown";  // bpffs names may not hold a dot
+    bpf_map* m = bpf_object__find_map_by_name(next->skel_->obj, name.c_str());
+    unlink(staged.c_str());  // left by a Grow that stopped halfway
+    if (!m || bpf_map__pin(m, staged.c_str()) != 0) {
+      absl::Status st = Errno("pinning " + staged, errno);
+      for (const auto& [done, _] : renames) unlink(done.c_str());
+      return st;
+    }
+    renames.emplace_back(staged, pin);
+  }
+  std::vector<uint32_t> interfaces = PinnedInterfaces();
+  bool cgroup_links = false;
+  for (const char* name : kProgramNames) {
+    if (access(absl::StrCat(opts_.bpffs_dir, "/links/", name).c_str(), F_OK) == 0)
+      cgroup_links = true;
+  }
+  absl::Status moved = cgroup_links ? next->Attach().status() : absl::OkStatus();
+  for (size_t i = 0; moved.ok() && i < interfaces.size(); ++i)
+    moved = next->AttachInterface(interfaces[i]).status();
+  if (!moved.ok()) {
+    if (cgroup_links) Attach().IgnoreError();
+    for (uint32_t ifindex : interfaces) AttachInterface(ifindex).IgnoreError();
+    for (const auto& [staged, pin] : renames) unlink(staged.c_str());
+    return moved;
+  }
+  // From here the new maps are in use: nothing may fail any more. (rename replaces the old pin
+  // in one step; were it to fail, the map stays pinned as _grown and the next agent, finding
+  // the old pin, starts from the old map's contents until its first update.)
+  for (const auto& [staged, pin] : renames) rename(staged.c_str(), pin.c_str());
+  next->unpinned_.clear();
+  next->last_flip_ = last_flip_;
+  return next;
 }
 
 BpfDatapath::~BpfDatapath() {
@@ -341,25 +398,7 @@ absl::StatusOr<NodeTables> BpfDatapath::ReadLiveTables() const {
 }
 
 absl::Status BpfDatapath::CheckFits(const NodeTables& t) const {
-  auto too_big = [](const char* what, size_t n, uint32_t cap) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("map full: ", n, " ", what, " entries needed, room for ", cap));
-  };
-  if (t.endpoints.size() > capacity_.endpoints)
-    return too_big("endpoint", t.endpoints.size(), capacity_.endpoints);
-  if (t.ipcache.size() > capacity_.ipcache)
-    return too_big("ipcache", t.ipcache.size(), capacity_.ipcache);
-  if (t.policy.size() > capacity_.policy)
-    return too_big("policy", t.policy.size(), capacity_.policy);
-  if (t.portsets.size() > capacity_.portsets)
-    return too_big("portset", t.portsets.size(), capacity_.portsets);
-  if (t.portranges.size() > capacity_.portranges)
-    return too_big("port range", t.portranges.size(), capacity_.portranges);
-  if (t.lockdown.size() > capacity_.lockdown)
-    return too_big("lockdown", t.lockdown.size(), capacity_.lockdown);
-  if (t.ifaces.size() > capacity_.ifaces)
-    return too_big("interface", t.ifaces.size(), capacity_.ifaces);
-  return absl::OkStatus();
+  return Fits(capacity_, NeedsOf(t));
 }
 
 namespace {
@@ -626,8 +665,8 @@ absl::StatusOr<PinnedState> ReadPinnedState(const std::string& dir) {
     auto m = MaxEntries(fd);
     return m.ok() ? *m : 0u;
   };
-  ps.capacity = Capacity{cap(ep.fd),   cap(ipc.fd),  cap(pol.fd), cap(pset.fd),
-                         cap(prng.fd), cap(lock.fd), cap(ifs.fd)};
+  ps.capacity = Capacity{cap(ep.fd),   cap(iph.fd),  cap(ipc.fd),  cap(pol.fd),
+                         cap(pset.fd), cap(prng.fd), cap(lock.fd), cap(ifs.fd)};
   SideFds fds{ep.fd, iph.fd, ipc.fd, pol.fd, pset.fd, prng.fd, lock.fd, ifs.fd};
   WD_RETURN_IF_ERROR(ReadTables(fds, ps.capacity, &ps.live));
   WD_RETURN_IF_ERROR((ForEachEntry<wd_ct_key, wd_ct_value>(

@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/datapath/node_tables.h"
+#include "agent/datapath/table_capacity.h"
 #include "warden_structs.h"
 
 struct warden_bpf;
@@ -46,20 +47,14 @@ struct InterfaceAttachment {
   bool replaced = false;  // AttachInterface found ours and swapped the programs in place
 };
 
-struct Capacity {
-  uint32_t endpoints = 0, ipcache = 0, policy = 0, portsets = 0, portranges = 0, lockdown = 0,
-           ifaces = 0;
-};
-
 class BpfDatapath {
  public:
   struct Options {
-    std::string bpffs_dir;            // maps pinned here by name; links under links/
-    std::string cgroup_path;          // where the programs attach (the node's cgroup); may be empty
-    uint32_t max_policy_entries = 0;  // 0 = as compiled in bpf/warden_maps.h
-    uint32_t max_portsets = 0;
-    uint32_t max_portranges = 0;
-    uint32_t max_ipcache_entries = 0;
+    std::string bpffs_dir;    // maps pinned here by name; links under links/
+    std::string cgroup_path;  // where the programs attach (the node's cgroup); may be empty
+    // Table sizes; a 0 field: as compiled in (bpf/warden_consts.h). Maps already pinned keep
+    // their size (a grown table stays grown when the next agent starts).
+    Capacity capacity;
   };
 
   // Mounts bpffs if needed, loads the programs and creates or reuses the pinned maps.
@@ -98,6 +93,14 @@ class BpfDatapath {
   absl::StatusOr<wd_config> ReadConfig() const;
   Capacity capacity() const { return capacity_; }
 
+  // A datapath whose tables that `want` makes larger are new maps of that size, holding what
+  // the live copy holds, with its programs in place of this one's on every link (the cgroup
+  // links and every pinned interface link, updated in place: no moment without a program, nor
+  // with a program over empty tables), and the new maps pinned where the old ones were. This
+  // one is left with no links; drop it. On failure nothing changed (the links run this one's
+  // programs).
+  absl::StatusOr<std::unique_ptr<BpfDatapath>> Grow(const Capacity& want);
+
   // Reads the live copy back from the kernel (for inspect and tests).
   absl::StatusOr<NodeTables> ReadLiveTables() const;
 
@@ -122,6 +125,9 @@ class BpfDatapath {
 
  private:
   explicit BpfDatapath(Options opts) : opts_(std::move(opts)) {}
+  // Open()'s work; with `grow`, the table maps it makes larger are created new, not reused.
+  static absl::StatusOr<std::unique_ptr<BpfDatapath>> OpenObject(const Options& opts,
+                                                                 const Capacity* grow);
   absl::Status CheckFits(const NodeTables& t) const;
   absl::Status WriteSide(int side, const NodeTables& t, const TableChanges* changes);
   absl::StatusOr<NodeTables> ReadSide(int side) const;
@@ -131,6 +137,7 @@ class BpfDatapath {
   ring_buffer* rb_ = nullptr;
   std::function<void(const wd_event&)> rb_fn_;
   Capacity capacity_;
+  std::vector<std::string> unpinned_;  // maps made by Grow, pinned once they are in use
   // What each copy holds, once known; lets an update write only the difference.
   std::optional<NodeTables> mirror_[2];
   // The changes the previous Apply was told of: with the current ones, everything that can

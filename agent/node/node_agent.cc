@@ -44,8 +44,29 @@ absl::StatusOr<std::unique_ptr<NodeAgent>> NodeAgent::Create(
   datapath::BpfDatapath::Options dopts;
   dopts.bpffs_dir = opts.bpffs;
   dopts.cgroup_path = opts.cgroup_root;
+  dopts.capacity = opts.capacity;
   WD_ASSIGN_OR_RETURN(a->dp_, datapath::BpfDatapath::Open(dopts));
   return a;
+}
+
+std::shared_ptr<datapath::BpfDatapath> NodeAgent::Datapath() const {
+  std::lock_guard<std::mutex> l(dp_mu_);
+  return dp_;
+}
+
+absl::Status NodeAgent::GrowTables(const datapath::NodeTables& tables) {
+  const datapath::Capacity have = dp_->capacity();
+  WD_ASSIGN_OR_RETURN(datapath::Capacity want, datapath::Grown(have, datapath::NeedsOf(tables)));
+  const std::string what = datapath::CapacityChanges(have, want);
+  if (what.empty()) return absl::ResourceExhaustedError("no table is too small to grow");
+  WD_ASSIGN_OR_RETURN(std::unique_ptr<datapath::BpfDatapath> next, dp_->Grow(want));
+  {
+    std::lock_guard<std::mutex> l(dp_mu_);
+    dp_ = std::move(next);
+  }
+  ++stats_.table_grows;
+  log_.Info("grew the tables: ", what);
+  return absl::OkStatus();
 }
 
 NodeAgent::~NodeAgent() {
@@ -191,7 +212,17 @@ absl::StatusOr<bool> NodeAgent::ApplyTables(const nodestate::NodeState& want,
     applied_inputs_ = std::move(inputs);
     return false;
   }
-  if (auto st = dp_->Apply(tables, cfg, &changes); !st.ok()) {
+  absl::Status st = dp_->Apply(tables, cfg, &changes);
+  if (absl::IsResourceExhausted(st)) {
+    // Too much for a table as it is: grow it and try again; if it cannot grow, the first error
+    // (which table, how much) stands, with why it could not.
+    if (absl::Status grown = GrowTables(tables); grown.ok()) {
+      st = dp_->Apply(tables, cfg, &changes);
+    } else {
+      st = absl::ResourceExhaustedError(absl::StrCat(st.message(), "; ", grown.message()));
+    }
+  }
+  if (!st.ok()) {
     ++stats_.apply_errors;
     // The tables in force stay as they were, and so does what the agent says is in force.
     if (patch) RestoreNodeTables(&*applied_, std::move(undo));
@@ -293,7 +324,8 @@ absl::Status NodeAgent::Start() {
 void NodeAgent::DrainEvents(int timeout_ms) {
   int64_t offset = NowNs(CLOCK_REALTIME) - NowNs(CLOCK_MONOTONIC);
   std::vector<wd_event> events;
-  auto st = dp_->PollEvents(timeout_ms, [&](const wd_event& e) { events.push_back(e); });
+  std::shared_ptr<datapath::BpfDatapath> dp = Datapath();
+  auto st = dp->PollEvents(timeout_ms, [&](const wd_event& e) { events.push_back(e); });
   if (!st.ok()) log_.Warning("reading events: ", st.message());
   if (events.empty()) return;
   std::lock_guard<std::mutex> l(mu_);
@@ -335,7 +367,8 @@ std::string NodeAgent::RenderMetrics() const {
   absl::StrAppend(&out,
                   "# HELP warden_verdicts_total Packets and connects judged by the datapath.\n",
                   "# TYPE warden_verdicts_total counter\n");
-  if (auto c = dp_->ReadCounters(); c.ok()) {
+  std::shared_ptr<datapath::BpfDatapath> dp = Datapath();
+  if (auto c = dp->ReadCounters(); c.ok()) {
     for (uint8_t hook = 0; hook < WD_HOOK_COUNT; ++hook) {
       for (uint8_t reason = 0; reason < WD_REASON_COUNT; ++reason) {
         bool allow = WD_REASON_ALLOWS(reason);
@@ -355,6 +388,16 @@ std::string NodeAgent::RenderMetrics() const {
   gauge("warden_applies_total", "Table updates applied.", "counter", stats_.applies.load());
   gauge("warden_apply_errors_total", "Table updates refused (previous tables kept).", "counter",
         stats_.apply_errors.load());
+  gauge("warden_table_grows_total",
+        "Times the tables grew (new, larger maps under the programs) to hold a state.", "counter",
+        stats_.table_grows.load());
+  const datapath::Capacity cap = dp->capacity();
+  absl::StrAppend(&out,
+                  "# HELP warden_table_capacity Entries each copy of a verdict table holds.\n"
+                  "# TYPE warden_table_capacity gauge\n");
+  for (const datapath::TableMap& t : datapath::kTableMaps)
+    absl::StrAppend(&out, "warden_table_capacity{", node, ",table=\"", t.base, "\"} ", cap.*t.field,
+                    "\n");
   gauge("warden_manifest_loads_total", "Desired states put in force.", "counter",
         stats_.desired_states.load());
   gauge("warden_local_pods", "Pods on this node with a known cgroup.", "gauge",

@@ -47,10 +47,12 @@ struct NodeAgentOptions {
   std::string log_path = "-";   // verdict log: "-" for stdout
   std::string metrics_address;  // "" for none
   int interval_ms = 100;
+  // The tables' first sizes (0 fields: as compiled in); a state that needs more grows them.
+  datapath::Capacity capacity;
 };
 
 struct AgentStats {
-  std::atomic<uint64_t> applies{0}, apply_errors{0}, events{0}, local_pods{0};
+  std::atomic<uint64_t> applies{0}, apply_errors{0}, events{0}, local_pods{0}, table_grows{0};
   std::atomic<uint64_t> pods_without_cgroup{0}, generation{0}, desired_states{0}, interfaces{0},
       pods_without_interface{0};
   std::atomic<int64_t> last_apply_unix_ms{0};
@@ -92,6 +94,12 @@ class NodeAgent {
                                    const common::KubepodsCgroup& kubepods,
                                    std::vector<std::pair<std::string, uint64_t>> inputs);
   void NotePool(uint8_t pool);
+  // Tables the datapath cannot hold: the maps too small for them grow (BpfDatapath::Grow: new,
+  // larger maps under the programs, nothing stops enforcing). Fails, changing nothing, when a
+  // table would pass its limit or nothing can grow.
+  absl::Status GrowTables(const datapath::NodeTables& tables);
+  // The datapath, for the threads that use it without mu_ (events, metrics).
+  std::shared_ptr<datapath::BpfDatapath> Datapath() const;
   // The interface programs on the interfaces of the tables in force (pod_interfaces.h), off the
   // others.
   void SyncInterfaces();
@@ -99,7 +107,9 @@ class NodeAgent {
   NodeAgentOptions opts_;
   std::unique_ptr<DesiredStateSource> source_;
   common::Logger log_;
-  std::unique_ptr<datapath::BpfDatapath> dp_;
+  // Replaced (GrowTables) under mu_ and dp_mu_: read under either.
+  std::shared_ptr<datapath::BpfDatapath> dp_;
+  mutable std::mutex dp_mu_;
   std::mutex mu_;  // one reconcile at a time (the agent loop, the source's deliveries)
   std::optional<nodestate::NodeState> desired_;
   // No desired state yet: leave an earlier agent's tables alone.

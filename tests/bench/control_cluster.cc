@@ -22,14 +22,29 @@ void WriteFile(const std::string& path, const std::string& text) {
   if (!out.flush()) throw Failure("writing " + path);
 }
 
+// Node n's pods: 10.<100+n>.0.0/16 while there are at most 155 nodes (the plan of every earlier
+// run), else a /24 each from 10.64.0.0/10 (up to 16,384 nodes of up to 250 pods).
+bool ManyNodes(const ClusterSpec& c) { return c.nodes > 155; }
+
+std::string PodCidr(const ClusterSpec& c, int n) {
+  if (!ManyNodes(c)) return absl::StrCat("10.", 100 + n, ".0.0/16");
+  return absl::StrCat("10.", 64 + n / 256, ".", n % 256, ".0/24");
+}
+
+std::string PodIp(const ClusterSpec& c, int node, int local) {
+  if (!ManyNodes(c)) return absl::StrCat("10.", 100 + node, ".", local / 250, ".", local % 250 + 2);
+  if (local >= 250) throw Failure("more than 250 pods on a node of a cluster of over 155 nodes");
+  return absl::StrCat("10.", 64 + node / 256, ".", node % 256, ".", local + 2);
+}
+
 std::string NodesYaml(const ClusterSpec& c) {
   std::string nodes;
   for (int n = 0; n < c.nodes; ++n) {
     absl::StrAppend(&nodes, n ? "---\n" : "", "apiVersion: v1\nkind: Node\nmetadata:\n  name: n", n,
                     "\n  labels:\n    topology.kubernetes.io/zone: zone-", n % 3,
-                    "\nspec:\n  podCIDR: 10.", 100 + n,
-                    ".0.0/16\nstatus:\n  addresses:\n  - type: InternalIP\n    address: 192.168.0.",
-                    n + 1, "\n");
+                    "\nspec:\n  podCIDR: ", PodCidr(c, n),
+                    "\nstatus:\n  addresses:\n  - type: InternalIP\n    address: 192.168.",
+                    (n + 1) / 256, ".", (n + 1) % 256, "\n");
   }
   return nodes;
 }
@@ -76,7 +91,7 @@ std::string PodYaml(const ClusterSpec& c, int k, int a, int r, int index, PodInf
   int node = index % c.nodes;
   int local = index / c.nodes;
   std::string uid = absl::StrFormat("%08x-%04x-4000-8000-%012x", 0xbe9c0000u + k, a, index);
-  std::string ip = absl::StrCat("10.", 100 + node, ".", local / 250, ".", local % 250 + 2);
+  std::string ip = PodIp(c, node, local);
   *info = PodInfo{uid, node};
   return absl::StrCat(
       "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: ", s.app, "-", s.hash, "-", r,

@@ -116,7 +116,7 @@ TestRunRig::TestRunRig(const DatapathEnv& env) {
   config_ = node.Config();
   BpfDatapath::Options opts;
   opts.bpffs_dir = env.bpffs.path() + "/p1";
-  opts.max_ipcache_entries = 131072;
+  opts.capacity.ipcache = opts.capacity.iphost = 131072;
   dp_ = Must(BpfDatapath::Open(opts), "opening the datapath");
   cleanup_.Add("datapath p1", [dp = dp_] { dp->DetachAndUnpin().IgnoreError(); });
   ret1_ = LoadReturnOne();

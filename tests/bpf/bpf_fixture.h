@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <filesystem>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -94,6 +95,9 @@ class BpfTest : public ::testing::Test {
       EXPECT_TRUE(dp_->DetachAndUnpin().ok());
     }
     dp_.reset();
+    // Whatever is left (maps pinned by a load that then failed): removed too.
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
     rmdir("/sys/fs/bpf/warden-test");
   }
 

@@ -1,7 +1,12 @@
 // The node agent patches the tables in force in place for each update; when the kernel refuses
-// an update (here: more port sets than wd_portsets holds), what the agent holds as "in force"
-// must be put back exactly, so that the next update still produces exactly its own tables.
+// an update (here: more port sets than ids can name), what the agent holds as "in force" must be
+// put back exactly, so that the next update still produces exactly its own tables. Tables that
+// outgrow their maps grow under traffic without a moment unenforced.
 // Real programs and maps in the real kernel; needs root (fails, never skips, without it).
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -91,6 +96,8 @@ class NodeAgentTest : public ::testing::Test {
     if (auto dp = datapath::BpfDatapath::Open(o); dp.ok()) {
       EXPECT_TRUE((*dp)->DetachAndUnpin().ok());
     }
+    std::error_code ec;
+    std::filesystem::remove_all(bpffs_, ec);  // what a failed load or grow left
     EXPECT_TRUE(cgroups_.Remove().ok());
   }
 
@@ -129,22 +136,17 @@ TEST_F(NodeAgentTest, AnUpdateTheKernelRefusesLeavesTheTablesInForceExactly) {
   const uint32_t local = good.policy.begin()->first;
   const auto first_key = good.policy.begin()->second->begin()->first;
 
-  // Refused: one more entry in x/a's block, and port sets of more ranges than wd_portranges
-  // holds (three sets of 30,000 single ports each).
+  // Refused: one more entry in x/a's block, and more port sets than ids can name (those in use
+  // plus WD_PORTSETS_MAX_ENTRIES new ones): no table can grow that far.
   nodestate::NodeState bad = good;
   bad.version = 2;
   wd_policy_value all{};
   for (auto& ps : all.portset) ps = WD_PORTSET_ALL;
   bad.policy[local].Mut()[{first_key.local, first_key.remote + 1, first_key.direction}] = all;
-  for (int set = 0; set < 3; ++set) {
-    std::vector<policy::PortRange> ranges;
-    for (int i = 0; i < 30000; ++i) {
-      uint16_t p = static_cast<uint16_t>(2 * i + set);
-      ranges.push_back({p, p});
-    }
-    bad.portsets.Mut().push_back(std::move(ranges));
+  for (int i = 0; i < WD_PORTSETS_MAX_ENTRIES; ++i) {
+    bad.portsets.Mut().push_back(
+        {{static_cast<uint16_t>(1000 + i), static_cast<uint16_t>(1000 + i)}});
   }
-  ASSERT_GT(3 * 30000, WD_PORTRANGES_MAX_ENTRIES);
   // Then a good update that changes the same block in another way.
   nodestate::NodeState next = good;
   next.version = 3;
@@ -167,7 +169,7 @@ TEST_F(NodeAgentTest, AnUpdateTheKernelRefusesLeavesTheTablesInForceExactly) {
 
   absl::Status refused = agent_->Enforce(bad);
   EXPECT_FALSE(refused.ok());
-  EXPECT_NE(refused.message().find("port range entries"), std::string::npos) << refused.message();
+  EXPECT_NE(refused.message().find("portset entries"), std::string::npos) << refused.message();
   EXPECT_TRUE(LiveHolds(live(), want_good)) << "a refused update changed the tables";
   EXPECT_EQ(agent_->stats().apply_errors.load(), 1u);
 
@@ -246,6 +248,143 @@ TEST_F(NodeAgentTest, ManifestsThatDoNotFitKeepTheTablesInForce) {
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(after->config.generation, before->config.generation);
   EXPECT_TRUE(LiveHolds(after->live, before->live));
+}
+
+// x/a on n1 may send UDP to port 80 of the pods labelled role=peer (p0..p<peers-1>, on n2),
+// never to x/q.
+std::string GrowthCluster(int peers) {
+  std::string y = R"(
+apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: x, uid: ua, labels: {app: a}}
+spec: {nodeName: n1, containers: [{name: c}]}
+status: {podIP: 10.0.1.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: q, namespace: x, uid: uq, labels: {role: other}}
+spec: {nodeName: n2, containers: [{name: c}]}
+status: {podIP: 10.0.3.1}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: a-to-peers, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: a}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{podSelector: {matchLabels: {role: peer}}}]
+    ports: [{protocol: UDP, port: 80}]
+)";
+  for (int i = 0; i < peers; ++i) {
+    y += "---\napiVersion: v1\nkind: Pod\nmetadata: {name: p" + std::to_string(i) +
+         ", namespace: x, uid: up" + std::to_string(i) + ", labels: {role: peer, id: p" +
+         std::to_string(i) + "}}\nspec: {nodeName: n2, containers: [{name: c}]}\n" +
+         "status: {podIP: 10.0.2." + std::to_string(i + 1) + "}\n";
+  }
+  return y;
+}
+
+nodestate::NodeState GrowthState(int peers, uint64_t version) {
+  auto loaded = policy::LoadManifestTexts({{"c.yaml", GrowthCluster(peers)}});
+  EXPECT_TRUE(loaded.errors.empty()) << loaded.errors[0].ToString();
+  policy::Snapshot snap = policy::Compile(loaded.state).value();
+  nodestate::NodeState s = nodestate::ComputeNodeState(loaded.state, snap, "n1", {"", {}});
+  s.version = version;
+  return s;
+}
+
+// What a pod's process saw while sending datagrams in a loop: how many rounds, how many
+// verdicts were wrong (an allowed peer refused, x/q admitted), and the first round at which
+// the peer only the grown state allows got through (-1: never).
+struct Traffic {
+  int rounds = 0, wrong = 0, late_peer_from = -1;
+};
+
+// A process of pod `container` in a network namespace of its own (no routes: a datagram the
+// programs admit fails with ENETUNREACH after them, one they refuse with EPERM at sendmsg)
+// sends to x/p0 (always allowed), x/q (never) and `late_peer` (allowed once the state says so)
+// until the write end of `stop` is closed, then reports on `report`'s write end.
+pid_t StartSender(const std::string& container, const std::string& late_peer, const int stop[2],
+                  const int report[2]) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  close(stop[1]);
+  close(report[0]);
+  Traffic t;
+  if (!common::MoveToCgroup(container, getpid()).ok() || unshare(CLONE_NEWNET) != 0) _exit(2);
+  int s = socket(AF_INET, SOCK_DGRAM, 0);
+  auto send_to = [&](const char* ip) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(80);
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    if (sendto(s, "x", 1, 0, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 1) return true;
+    return errno != EPERM;  // admitted by the programs, then unroutable
+  };
+  fcntl(stop[0], F_SETFL, O_NONBLOCK);
+  char c;
+  while (read(stop[0], &c, 1) < 0 && errno == EAGAIN) {
+    if (!send_to("10.0.2.1")) ++t.wrong;
+    if (send_to("10.0.3.1")) ++t.wrong;
+    if (t.late_peer_from < 0 && send_to(late_peer.c_str())) t.late_peer_from = t.rounds;
+    ++t.rounds;
+  }
+  _exit(write(report[1], &t, sizeof(t)) == sizeof(t) ? 0 : 3);
+}
+
+// A state that outgrows the tables (40 peers where the policy and address tables hold 4 and
+// 8): the agent grows them (new, larger maps under the same links, pinned where the old ones
+// were) and enforcement never stops: a pod's process sending all along sees every verdict
+// right before, during and after, and the peer only the new state allows gets through.
+TEST_F(NodeAgentTest, TablesGrowUnderTrafficWithoutAGap) {
+  auto kubelet = testlib::KubeletNode::Create(cgroups_.path());
+  ASSERT_TRUE(kubelet.ok()) << kubelet.status();
+  auto pod = kubelet->AddPodWithContainer("ua");
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  NodeAgentOptions o = Options();
+  o.capacity.policy = 4;
+  o.capacity.iphost = 8;
+  auto agent = NodeAgent::Create(o, std::make_unique<OfferedHere>());
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  agent_ = std::move(*agent);
+  ASSERT_TRUE(agent_->Start().ok());
+  ASSERT_TRUE(agent_->Enforce(GrowthState(2, 1)).ok());
+  auto before = datapath::ReadPinnedState(bpffs_);
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_EQ(before->capacity.policy, 4u);
+
+  int stop[2], report[2];
+  ASSERT_EQ(pipe(stop), 0);
+  ASSERT_EQ(pipe(report), 0);
+  pid_t sender = StartSender(pod->container, "10.0.2.40", stop, report);
+  ASSERT_GT(sender, 0);
+  close(stop[0]);
+  close(report[1]);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  absl::Status grown = agent_->Enforce(GrowthState(40, 2));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  close(stop[1]);
+  Traffic t;
+  ssize_t got = read(report[0], &t, sizeof(t));
+  close(report[0]);
+  int status = 0;
+  waitpid(sender, &status, 0);
+  ASSERT_TRUE(grown.ok()) << grown;
+  ASSERT_EQ(got, static_cast<ssize_t>(sizeof(t))) << "the sender did not report";
+  EXPECT_GT(t.rounds, 100) << "too few rounds to have sent across the growth";
+  EXPECT_EQ(t.wrong, 0) << "verdicts were wrong while the tables grew";
+  EXPECT_GT(t.late_peer_from, 0)
+      << "the peer the grown state allows was never (or always) let through";
+
+  auto after = datapath::ReadPinnedState(bpffs_);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_GE(after->capacity.policy, 80u) << "the pinned policy map is not the grown one";
+  EXPECT_GE(after->capacity.iphost, 84u);
+  EXPECT_EQ(after->capacity.endpoints, before->capacity.endpoints) << "grew what fitted";
+  EXPECT_EQ(after->live.policy.size(), 40u);
+  EXPECT_NE(agent_->RenderMetrics().find("warden_table_grows_total{node=\"n1\"} 1"),
+            std::string::npos);
 }
 
 }  // namespace
