@@ -171,6 +171,18 @@
 #define WD_TC_HANDLE 0x7764
 #define WD_TC_PRIORITY 1
 
+/* How far the agent may grow each table when a state needs more (agent/datapath/
+ * table_capacity.h), and so the most a compile may need: well past Kubernetes' published
+ * limits (150,000 pods, 5,000 nodes, 110 pods a node), short of letting a runaway input make the
+ * agent ask the kernel for gigabytes. Port set ids stop at WD_PORTSETS_MAX_ENTRIES (16 bits). */
+#define WD_ENDPOINTS_LIMIT (1u << 16)
+#define WD_IPHOST_LIMIT (1u << 22)
+#define WD_IPCACHE_LIMIT (1u << 22)
+#define WD_POLICY_LIMIT (1u << 24)
+#define WD_PORTRANGES_LIMIT (1u << 22)
+#define WD_LOCKDOWN_LIMIT (1u << 16)
+#define WD_IFACES_LIMIT (1u << 16)
+
 WD_STATIC_ASSERT((WD_VCACHE_SLOTS & (WD_VCACHE_SLOTS - 1)) == 0,
                  "wd_vcache_index masks the hash: WD_VCACHE_SLOTS must be a power of two");
 WD_STATIC_ASSERT((WD_IFCACHE_SLOTS & (WD_IFCACHE_SLOTS - 1)) == 0,

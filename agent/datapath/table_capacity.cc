@@ -22,8 +22,8 @@ absl::Status Fits(const Capacity& have, const Capacity& need) {
   for (const TableMap& m : kTableMaps) {
     if (need.*m.field > have.*m.field) {
       return absl::ResourceExhaustedError(absl::StrCat("map full: ", need.*m.field, " ", m.what,
-                                                       " entries needed, room for ",
-                                                       have.*m.field, " (", m.base, ")"));
+                                                       " entries needed, room for ", have.*m.field,
+                                                       " (", m.base, ")"));
     }
   }
   return absl::OkStatus();
@@ -35,8 +35,8 @@ absl::StatusOr<Capacity> Grown(const Capacity& have, const Capacity& need) {
     const uint64_t n = need.*m.field;
     if (n <= have.*m.field) continue;
     if (n > m.limit) {
-      return absl::ResourceExhaustedError(absl::StrCat(n, " ", m.what, " entries needed, more than ",
-                                                       m.base, " may hold (", m.limit, ")"));
+      return absl::ResourceExhaustedError(absl::StrCat(
+          n, " ", m.what, " entries needed, more than ", m.base, " may hold (", m.limit, ")"));
     }
     uint64_t size = 1;
     while (size < 2 * n) size <<= 1;
@@ -49,8 +49,7 @@ std::string CapacityChanges(const Capacity& from, const Capacity& to) {
   std::string out;
   for (const TableMap& m : kTableMaps) {
     if (from.*m.field == to.*m.field) continue;
-    absl::StrAppend(&out, out.empty() ? "" : ", ", m.base, " ", from.*m.field, " -> ",
-                    to.*m.field);
+    absl::StrAppend(&out, out.empty() ? "" : ", ", m.base, " ", from.*m.field, " -> ", to.*m.field);
   }
   return out;
 }

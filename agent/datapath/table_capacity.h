@@ -24,9 +24,7 @@ struct Capacity {
 };
 
 // Each table's maps (<base>_a, <base>_b), its field, what its entries are called in messages,
-// and the most it may grow to: port set ids are 16 bits; the rest are bounded well beyond
-// Kubernetes' published limits (150,000 pods, 110 a node) so that a runaway input cannot make
-// the agent ask the kernel for gigabytes.
+// and the most it may grow to (bpf/warden_consts.h, WD_*_LIMIT).
 struct TableMap {
   const char* base;
   uint32_t Capacity::*field;
@@ -34,14 +32,14 @@ struct TableMap {
   uint32_t limit;
 };
 inline constexpr TableMap kTableMaps[] = {
-    {"wd_endpoints", &Capacity::endpoints, "endpoint", 1u << 16},
-    {"wd_iphost", &Capacity::iphost, "pod and node address", 1u << 22},
-    {"wd_ipcache", &Capacity::ipcache, "ipcache prefix", 1u << 22},
-    {"wd_policy", &Capacity::policy, "policy", 1u << 24},
+    {"wd_endpoints", &Capacity::endpoints, "endpoint", WD_ENDPOINTS_LIMIT},
+    {"wd_iphost", &Capacity::iphost, "pod and node address", WD_IPHOST_LIMIT},
+    {"wd_ipcache", &Capacity::ipcache, "ipcache prefix", WD_IPCACHE_LIMIT},
+    {"wd_policy", &Capacity::policy, "policy", WD_POLICY_LIMIT},
     {"wd_portsets", &Capacity::portsets, "portset", WD_PORTSETS_MAX_ENTRIES},
-    {"wd_portranges", &Capacity::portranges, "port range", 1u << 22},
-    {"wd_lockdown", &Capacity::lockdown, "lockdown", 1u << 16},
-    {"wd_ifaces", &Capacity::ifaces, "interface", 1u << 16},
+    {"wd_portranges", &Capacity::portranges, "port range", WD_PORTRANGES_LIMIT},
+    {"wd_lockdown", &Capacity::lockdown, "lockdown", WD_LOCKDOWN_LIMIT},
+    {"wd_ifaces", &Capacity::ifaces, "interface", WD_IFACES_LIMIT},
 };
 
 // Whether an ipcache key is a full-length prefix (/32, /128): kept in wd_iphost.

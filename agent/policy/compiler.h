@@ -12,14 +12,15 @@
 
 namespace warden::policy {
 
-// How much of each cluster-wide table the datapath holds (every node gets the whole ipcache and
-// every port set). A compile that needs more fails naming the table, so that the tables in
-// force stay as they are, instead of every agent refusing the result.
+// How much of each cluster-wide table the datapath can hold (every node gets the whole ipcache
+// and every port set): the most its tables grow to (bpf/warden_consts.h). A compile that needs
+// more fails naming the table, so that the tables in force stay as they are, instead of every
+// agent refusing the result.
 struct TableLimits {
   size_t portsets = WD_PORTSETS_MAX_ENTRIES;
-  size_t portranges = WD_PORTRANGES_MAX_ENTRIES;     // ranges of sets too large to sit inline
-  size_t ipcache_hosts = WD_IPHOST_MAX_ENTRIES;      // pod and node addresses (/32, /128)
-  size_t ipcache_prefixes = WD_IPCACHE_MAX_ENTRIES;  // every other prefix
+  size_t portranges = WD_PORTRANGES_LIMIT;     // ranges of sets too large to sit inline
+  size_t ipcache_hosts = WD_IPHOST_LIMIT;      // pod and node addresses (/32, /128)
+  size_t ipcache_prefixes = WD_IPCACHE_LIMIT;  // every other prefix
   static TableLimits None() { return {SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX}; }
 };
 

@@ -24,6 +24,7 @@
 #include "agent/node/node_agent.h"
 #include "agent/node/tables_builder.h"
 #include "agent/nodestate/from_snapshot.h"
+#include "agent/nodestate/wire.h"
 #include "agent/policy/compiler.h"
 #include "agent/policy/manifest_loader.h"
 #include "tests/lib/kubelet_node.h"
@@ -385,6 +386,66 @@ TEST_F(NodeAgentTest, TablesGrowUnderTrafficWithoutAGap) {
   EXPECT_EQ(after->live.policy.size(), 40u);
   EXPECT_NE(agent_->RenderMetrics().find("warden_table_grows_total{node=\"n1\"} 1"),
             std::string::npos);
+}
+
+// A cluster of 70,000 pods: more pod addresses than the address table held before tables grew
+// (65,536), which failed the compile of every node. It compiles, its node state goes through the
+// wire (a full update, as the control plane pushes it), and the agent applies it into real maps,
+// growing the address table (to twice the need, a power of two) on the way.
+TEST_F(NodeAgentTest, AClusterBeyondTheOldAddressTableIsCompiledPushedAndApplied) {
+  constexpr int kPods = 70000;
+  auto loaded = policy::LoadManifestTexts({{"c.yaml", GrowthCluster(1)}});
+  ASSERT_TRUE(loaded.errors.empty()) << loaded.errors[0].ToString();
+  policy::ClusterState state = std::move(loaded.state);
+  auto& pods = state.pods.Mut();
+  for (int i = 0; i < kPods; ++i) {
+    policy::Pod p;
+    p.ns = "ns" + std::to_string(i / 1000);
+    p.name = "p" + std::to_string(i);
+    p.uid = "u" + std::to_string(i);
+    p.labels = {{"app", "a" + std::to_string(i % 10)}};
+    p.node_name = "n2";
+    p.ips = {*policy::ParseIp("10." + std::to_string(16 + i / 65536) + "." +
+                              std::to_string((i >> 8) & 255) + "." + std::to_string(i & 255))};
+    pods[p.Key()] = std::move(p);
+  }
+  state.Finalize();
+  absl::StatusOr<policy::Snapshot> snap = policy::Compile(state);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  nodestate::NodeState computed = nodestate::ComputeNodeState(state, *snap, "n1", {"", {}});
+  computed.version = 1;
+  nodestate::NodeState pushed;
+  ASSERT_TRUE(nodestate::ApplyUpdate(nodestate::FullUpdate(computed), &pushed).ok());
+  ASSERT_GT(pushed.ipcache->size(), static_cast<size_t>(WD_IPHOST_MAX_ENTRIES));
+
+  auto kubelet = testlib::KubeletNode::Create(cgroups_.path());
+  ASSERT_TRUE(kubelet.ok()) << kubelet.status();
+  ASSERT_TRUE(kubelet->AddPodWithContainer("ua").ok());
+  auto agent = NodeAgent::Create(Options(), std::make_unique<OfferedHere>());
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  agent_ = std::move(*agent);
+  ASSERT_TRUE(agent_->Start().ok());
+  absl::Status st = agent_->Enforce(pushed);
+  ASSERT_TRUE(st.ok()) << st;
+
+  auto live = datapath::ReadPinnedState(bpffs_);
+  ASSERT_TRUE(live.ok()) << live.status();
+  EXPECT_EQ(live->capacity.iphost, 262144u) << "twice the need, a power of two";
+  EXPECT_GT(live->live.ipcache.size(), static_cast<size_t>(kPods));
+  // The last pod's address holds the identity the compile gave it.
+  auto last = policy::ParseIp("10.17.17.111");  // pod 69999
+  ASSERT_TRUE(last.ok());
+  wd_ipcache_key k = policy::MakeIpcacheKey(policy::HostPrefix(*last));
+  auto in_kernel = live->live.ipcache.find(k);
+  ASSERT_NE(in_kernel, live->live.ipcache.end());
+  bool found = false;
+  for (const auto& [key, v] : snap->ipcache) {
+    if (datapath::SameBytes(key, k)) {
+      found = true;
+      EXPECT_TRUE(datapath::SameBytes(v, in_kernel->second));
+    }
+  }
+  EXPECT_TRUE(found);
 }
 
 }  // namespace

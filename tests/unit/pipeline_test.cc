@@ -138,9 +138,9 @@ TEST(CompileLimitsTest, OverflowsAreErrorsAndTheCacheStays) {
   EXPECT_EQ(over.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(cache, kept) << "a failed compile replaced the cache";
   for (auto [limits, table] : std::vector<std::pair<policy::TableLimits, std::string>>{
-           {{WD_PORTSETS_MAX_ENTRIES, WD_PORTRANGES_MAX_ENTRIES, 1, WD_IPCACHE_MAX_ENTRIES},
+           {{WD_PORTSETS_MAX_ENTRIES, WD_PORTRANGES_LIMIT, 1, WD_IPCACHE_LIMIT},
             "pod and node address"},
-           {{WD_PORTSETS_MAX_ENTRIES, WD_PORTRANGES_MAX_ENTRIES, WD_IPHOST_MAX_ENTRIES, 1},
+           {{WD_PORTSETS_MAX_ENTRIES, WD_PORTRANGES_LIMIT, WD_IPHOST_LIMIT, 1},
             "ipcache prefix"}}) {
     absl::Status st = policy::CheckTableLimits(first, limits);
     EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted) << table;
