@@ -62,6 +62,7 @@ struct Flags {
   bool skip_baseline = false, skip_single = false, skip_contended = false, skip_quiet = false;
   int single_interval_ms = 0;
   bool inproc_only = false;
+  int nodes = 0, pods = 0;  // 0: one node per agent; 100 pods per namespace
   std::string keep_logs, perf_dir;
 };
 
@@ -79,6 +80,8 @@ Flags ParseFlags(int argc, char** argv) {
   f.skip_quiet = ArgFlag(argc, argv, "--skip-quiet");
   f.single_interval_ms = ArgFlag(argc, argv, "--single-quiet") ? 60000 : 0;
   f.inproc_only = ArgFlag(argc, argv, "--inproc-only");
+  f.nodes = ArgInt(argc, argv, "--nodes", 0, 0);
+  f.pods = ArgInt(argc, argv, "--pods", 0, 0);
   f.keep_logs = ArgStr(argc, argv, "--keep-logs", "");
   f.perf_dir = ArgStr(argc, argv, "--perf", "");
   return f;
@@ -92,7 +95,10 @@ constexpr BenchInfo kInfo = {
     "                     [--skip-baseline] [--skip-single] [--skip-contended] "
     "[--skip-quiet]\n"
     "                     [--single-quiet] [--keep-logs DIR] [--perf DIR] [--inproc-only]\n"
-    "  Needs root. N namespaces hold N*100 pods, spread round-robin over --agents nodes.\n",
+    "                     [--nodes N --pods N (with --inproc-only)]\n"
+    "  Needs root. N namespaces hold N*100 pods, spread round-robin over --agents nodes.\n"
+    "  --inproc-only --nodes N --pods P: the control plane's work alone (load, compile, every\n"
+    "  node's state and full update) for a cluster of N nodes and P pods (P/100 namespaces).\n",
     "it creates cgroups, pins BPF maps and attaches programs"};
 
 // The control plane's certificate (IP:127.0.0.1) and one per node.
@@ -146,8 +152,10 @@ ControlRun RunScenarios(const ControlEnv& env, const Flags& f) {
 // Everything but the usage and the root check; returns the exit status.
 int Run(const Flags& f) {
   std::unique_ptr<ControlEnv> env = MakeControlEnv();
-  env->cluster.namespaces = f.namespaces;
-  env->cluster.nodes = f.agents_max;
+  env->cluster.namespaces = f.pods ? std::max(3, f.pods / 100) : f.namespaces;
+  env->cluster.nodes = f.nodes ? f.nodes : f.agents_max;
+  if (env->cluster.nodes != f.agents_max && !f.inproc_only)
+    throw Failure("--nodes other than --agents needs --inproc-only (each agent is one node)");
   env->gap_ms = f.gap_ms;
   env->keep_logs = f.keep_logs;
   env->perf_dir = f.perf_dir;
@@ -162,8 +170,13 @@ int Run(const Flags& f) {
   InProcessFigures inproc =
       RunInProcess(env->cluster, env->manifests, env->pods_per_node, yaml_bytes);
   if (f.inproc_only) {
-    std::printf("inproc_load_ms=%.1f inproc_compile_ms=%.1f inproc_node_states_ms=%.1f\n",
-                inproc.load_ms, inproc.compile_ms, inproc.node_states_ms);
+    std::printf(
+        "nodes=%d pods=%zu inproc_load_ms=%.1f inproc_compile_ms=%.1f inproc_node_states_ms=%.1f "
+        "full_update_max_kb=%.1f full_update_median_kb=%.1f delta_update_kb=%.1f "
+        "node_entries_max=%zu rss_mb=%.0f hwm_mb=%.0f\n",
+        env->cluster.nodes, pods.size(), inproc.load_ms, inproc.compile_ms, inproc.node_states_ms,
+        inproc.full_update_max_bytes / 1024.0, inproc.full_update_median_bytes / 1024.0,
+        inproc.delta_update_bytes / 1024.0, inproc.node_entries_max, inproc.rss_mb, inproc.hwm_mb);
     return 0;
   }
   std::fflush(stdout);

@@ -1,7 +1,12 @@
 #include "tests/bench/control_inprocess.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+
 #include "agent/nodestate/wire.h"
 #include "tests/bench/bench_failure.h"
+#include "tests/lib/proc_status.h"
 #include "tests/lib/stats.h"
 
 namespace warden::bench {
@@ -48,6 +53,11 @@ void PrintCluster(const Breakdown& a, const ClusterSpec& c, const std::vector<in
       "states %.1f ms\n",
       a.load_ms, a.compile_ms, c.nodes, a.node_states_ms, 6, f.load_ms, f.compile_ms,
       f.node_states_ms);
+  std::printf(
+      "every node: full update largest %.1f kB, median %.1f kB; most policy entries on a node "
+      "%zu; this process RSS %.0f MB (peak %.0f MB)\n",
+      f.full_update_max_bytes / 1024.0, f.full_update_median_bytes / 1024.0, f.node_entries_max,
+      f.rss_mb, f.hwm_mb);
 }
 
 }  // namespace
@@ -66,6 +76,16 @@ InProcessFigures RunInProcess(const ClusterSpec& c, const std::string& manifests
   Breakdown b = inproc.Run(c);
   WriteToggle(c, manifests + "/toggle.yaml", 7000);
   f.full_update_bytes = nodestate::FullUpdate(a.states[0]).ByteSizeLong();
+  std::vector<size_t> sizes;
+  for (const auto& s : a.states) {
+    sizes.push_back(nodestate::FullUpdate(s).ByteSizeLong());
+    f.node_entries_max = std::max(f.node_entries_max, s.PolicyEntries());
+  }
+  std::sort(sizes.begin(), sizes.end());
+  f.full_update_max_bytes = sizes.back();
+  f.full_update_median_bytes = sizes[sizes.size() / 2];
+  f.rss_mb = testlib::StatusKb(getpid(), "VmRSS") / 1024.0;
+  f.hwm_mb = testlib::StatusKb(getpid(), "VmHWM") / 1024.0;
   f.delta_update_bytes = nodestate::DeltaUpdate(a.states[0], b.states[0]).ByteSizeLong();
   PrintCluster(a, c, pods_per_node, yaml_bytes, f);
   return f;

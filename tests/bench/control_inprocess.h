@@ -66,6 +66,10 @@ struct InProcessFigures {
   double load_ms = 0, compile_ms = 0, node_states_ms = 0;
   // One node's full state and the delta of one toggle, as Sync messages.
   size_t full_update_bytes = 0, delta_update_bytes = 0;
+  // Over every node: the largest and the median full update, the most policy entries.
+  size_t full_update_max_bytes = 0, full_update_median_bytes = 0, node_entries_max = 0;
+  // This process (the control plane's work, in process) after the start and the toggles.
+  double rss_mb = 0, hwm_mb = 0;
 };
 
 // One start (every file parsed, everything built), then six toggles through the same
