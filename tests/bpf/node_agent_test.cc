@@ -386,6 +386,21 @@ TEST_F(NodeAgentTest, TablesGrowUnderTrafficWithoutAGap) {
   EXPECT_EQ(after->live.policy.size(), 40u);
   EXPECT_NE(agent_->RenderMetrics().find("warden_table_grows_total{node=\"n1\"} 1"),
             std::string::npos);
+
+  // The next agent adopts the grown maps at their size (libbpf reuses a pin only of the same
+  // size), keeps what they hold, and applies the same state without growing again.
+  agent_.reset();
+  auto next = NodeAgent::Create(o, std::make_unique<OfferedHere>());
+  ASSERT_TRUE(next.ok()) << next.status();
+  agent_ = std::move(*next);
+  ASSERT_TRUE(agent_->Start().ok());
+  ASSERT_TRUE(agent_->Enforce(GrowthState(40, 3)).ok());
+  auto again = datapath::ReadPinnedState(bpffs_);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->capacity.policy, after->capacity.policy);
+  EXPECT_EQ(again->live.policy.size(), 40u);
+  EXPECT_NE(agent_->RenderMetrics().find("warden_table_grows_total{node=\"n1\"} 0"),
+            std::string::npos);
 }
 
 // A cluster of 70,000 pods: more pod addresses than the address table held before tables grew
