@@ -171,10 +171,12 @@ int Run(const Flags& f) {
       RunInProcess(env->cluster, env->manifests, env->pods_per_node, yaml_bytes);
   if (f.inproc_only) {
     std::printf(
-        "nodes=%d pods=%zu inproc_load_ms=%.1f inproc_compile_ms=%.1f inproc_node_states_ms=%.1f "
+        "nodes=%d pods=%zu start_load_ms=%.0f start_compile_ms=%.0f start_node_states_ms=%.0f "
+        "inproc_load_ms=%.1f inproc_compile_ms=%.1f inproc_node_states_ms=%.1f "
         "full_update_max_kb=%.1f full_update_median_kb=%.1f delta_update_kb=%.1f "
         "node_entries_max=%zu rss_mb=%.0f hwm_mb=%.0f\n",
-        env->cluster.nodes, pods.size(), inproc.load_ms, inproc.compile_ms, inproc.node_states_ms,
+        env->cluster.nodes, pods.size(), inproc.start_load_ms, inproc.start_compile_ms,
+        inproc.start_node_states_ms, inproc.load_ms, inproc.compile_ms, inproc.node_states_ms,
         inproc.full_update_max_bytes / 1024.0, inproc.full_update_median_bytes / 1024.0,
         inproc.delta_update_bytes / 1024.0, inproc.node_entries_max, inproc.rss_mb, inproc.hwm_mb);
     return 0;

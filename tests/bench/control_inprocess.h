@@ -64,9 +64,12 @@ struct InProcessFigures {
   size_t policies = 0;  // NetworkPolicies in the cluster
   // Per change (a toggle of toggle.yaml), the median of six.
   double load_ms = 0, compile_ms = 0, node_states_ms = 0;
+  // At start: every file parsed, everything compiled, every node's state.
+  double start_load_ms = 0, start_compile_ms = 0, start_node_states_ms = 0;
   // One node's full state and the delta of one toggle, as Sync messages.
   size_t full_update_bytes = 0, delta_update_bytes = 0;
-  // Over every node: the largest and the median full update, the most policy entries.
+  // Over the node with the most policy entries and up to 200 others spread evenly: the
+  // largest and the median full update; the most policy entries on any node.
   size_t full_update_max_bytes = 0, full_update_median_bytes = 0, node_entries_max = 0;
   // This process (the control plane's work, in process) after the start and the toggles.
   double rss_mb = 0, hwm_mb = 0;
