@@ -170,12 +170,12 @@ static __always_inline int wd_connection_cached(const struct wd_packet* p, struc
   return 0;
 }
 
-__noinline int wd_portrun_has_a(__u32 first, __u32 count, __u32 port) {
-  return wd_run_has(&wd_portranges_a, first, count, port);
+__noinline int wd_portrun_has_a(const struct wd_portset* set, __u32 port) {
+  return wd_run_has(&wd_portranges_a, set, port);
 }
 
-__noinline int wd_portrun_has_b(__u32 first, __u32 count, __u32 port) {
-  return wd_run_has(&wd_portranges_b, first, count, port);
+__noinline int wd_portrun_has_b(const struct wd_portset* set, __u32 port) {
+  return wd_run_has(&wd_portranges_b, set, port);
 }
 
 /* wd_skb_slow's `tcp` argument besides the WD_TCP_* kinds: a packet wd_parse_skb could not read. */
@@ -252,7 +252,6 @@ static __always_inline int wd_local_is_host(const struct wd_view* v) {
  * lockdown comes before any reply shortcut, so a connection a world address opened to the pod
  * carries nothing back unless the lockdown lets the pod reach that address and port. Events
  * name this direction's verdict only. */
-
 static __always_inline int wd_skb_connection(const struct wd_view* v, const struct wd_flow* f,
                                              const struct wd_tcp_lookup* l, __u8 hook, __u8 dir,
                                              int stays_local) {

@@ -135,8 +135,8 @@
 /* wd_config.pod_levels: how many cgroup levels may hold pod cgroups. */
 #define WD_MAX_POD_LEVELS 2
 
-/* Map capacities (max_entries) as compiled into bpf/warden_maps.h. The agent may resize the
- * policy, portset, ipcache and iphost maps at load time (BpfDatapath::Options). */
+/* Map capacities (max_entries) as compiled into bpf/warden_maps.h. The tables (_a, _b) start at
+ * these sizes (or BpfDatapath::Options') and grow when a state needs more, up to WD_*_LIMIT. */
 #define WD_ENDPOINTS_MAX_ENTRIES 16384  /* wd_endpoints_{a,b}: local pod cgroups */
 #define WD_IPCACHE_MAX_ENTRIES 65536    /* wd_ipcache_{a,b}: prefixes shorter than /32, /128 */
 #define WD_IPHOST_MAX_ENTRIES 65536     /* wd_iphost_{a,b}: full-length prefixes */

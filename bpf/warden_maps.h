@@ -117,12 +117,15 @@ static __always_inline const struct wd_config* wd_cfg(void) {
 
 /* The search in wd_portranges (wd_ports_allow), per CPU: it runs at the bottom of a chain of BPF
  * functions that already fills the 512 bytes of stack they share, so it keeps its key and
- * bounds here instead. Scratch, not state: not pinned. */
+ * bounds here instead. A program that interrupts another on the same CPU (a softirq's, say)
+ * may search meanwhile: each search bumps `seq`, so that the one interrupted sees it and starts
+ * again. Scratch, not state: not pinned. */
 struct wd_search {
   __u32 key; /* the index looked up */
   __u32 lo;  /* the answer is in [lo, hi) */
   __u32 hi;
   __u32 port; /* the port looked for */
+  __u32 seq;  /* bumped by every search */
 };
 
 struct {

@@ -48,23 +48,27 @@ static __always_inline int wd_in_range(const struct wd_port_range* r, __u16 port
   return r->lo <= port && port <= r->hi;
 }
 
-/* Whether a set's run of ranges in `portranges` holds `port`: the last range starting at or
- * below it, found by halving [first, first + count), must reach it. At most
- * WD_PORTSET_SEARCH_STEPS steps; the key and bounds live in wd_search, not on the stack, and
- * the one return after the last lookup leaves the compiler no value to keep across calls. */
-static __always_inline int wd_run_has(void* portranges, __u32 first, __u32 count, __u32 port) {
-  struct wd_search* s = bpf_map_lookup_elem(&wd_search, &wd_zero_key);
-  if (!s) return 0;
-  s->lo = first;
-  s->hi = first + count;
+/* One search of a set's run of ranges in `portranges` for `port`: the last range starting at
+ * or below it, found by halving [first, first + count), must reach it. Returns 1 (it does), 0
+ * (it does not, or the run lies beyond the array) or -1 (another search ran on this CPU
+ * meanwhile, so what wd_search held may not be ours: never an answer to trust). Everything it keeps
+ * across calls is in wd_search (no stack), except `mine`: the port is read back once, before the
+ * check of `seq` that vouches for it, and compared after. */
+static __always_inline int wd_run_attempt(void* portranges, struct wd_search* s,
+                                          const struct wd_portset* set, __u32 port) {
+  __u32 mine = ++s->seq;
   s->port = port;
-  for (int i = 0; i < WD_PORTSET_SEARCH_STEPS && s->hi - s->lo > 1; i++) {
+  s->lo = set->first;
+  s->hi = set->first + set->count;
+#pragma unroll
+  for (int i = 0; i < WD_PORTSET_SEARCH_STEPS; i++) {
+    /* s opaque to the compiler: each step addresses its fields from s itself, rather than from
+     * pointers to them kept (on the stack) across the calls */
+    __asm__ __volatile__("" : "+r"(s));
+    if (s->hi - s->lo <= 1) break;
     s->key = s->lo + (s->hi - s->lo) / 2;
     struct wd_port_range* r = bpf_map_lookup_elem(portranges, &s->key);
-    if (!r) { /* a run beyond the array: the last lookup below misses too */
-      s->lo = 0xffffffff;
-      break;
-    }
+    if (!r) return 0;
     if (r->lo <= s->port)
       s->lo = s->key;
     else
@@ -72,14 +76,30 @@ static __always_inline int wd_run_has(void* portranges, __u32 first, __u32 count
   }
   s->key = s->lo;
   struct wd_port_range* r = bpf_map_lookup_elem(portranges, &s->key);
-  return r && r->lo <= s->port && s->port <= r->hi;
+  __u32 looked_for = s->port;
+  if (s->seq != mine) return -1;
+  return r && wd_in_range(r, looked_for);
+}
+
+/* A search of a set's run (wd_run_attempt's answer). */
+static __always_inline int wd_run_has(void* portranges, const struct wd_portset* set, __u32 port) {
+  struct wd_search* s = bpf_map_lookup_elem(&wd_search, &wd_zero_key);
+  if (!s || !set) return 0;
+  return wd_run_attempt(portranges, s, set, port);
 }
 
 /* The search in each copy's wd_portranges: global functions (warden.bpf.c), verified once on
  * their own rather than at every decision that inlines wd_ports_allow. Only sets of more than
  * WD_PORTSET_INLINE ranges pay the call. */
-int wd_portrun_has_a(__u32 first, __u32 count, __u32 port);
-int wd_portrun_has_b(__u32 first, __u32 count, __u32 port);
+int wd_portrun_has_a(const struct wd_portset* set, __u32 port);
+int wd_portrun_has_b(const struct wd_portset* set, __u32 port);
+
+/* Whether a set's run holds `port`. A search another one interrupted refuses (fail closed):
+ * retrying here would take stack the chain of BPF functions above has no room for. */
+static __always_inline int wd_portrun_has(const struct wd_tables* t, const struct wd_portset* set,
+                                          __u32 port) {
+  return (t->side ? wd_portrun_has_b(set, port) : wd_portrun_has_a(set, port)) > 0;
+}
 
 /* Whether a policy (or lockdown) entry allows `port` of L4 protocol index `l4`. */
 static __always_inline int wd_ports_allow(const struct wd_tables* t,
@@ -90,8 +110,7 @@ static __always_inline int wd_ports_allow(const struct wd_tables* t,
   struct wd_portset* set = bpf_map_lookup_elem(t->portsets, &idx);
   if (!set) return 0;
   __u32 n = set->count;
-  if (n > WD_PORTSET_INLINE)
-    return t->side ? wd_portrun_has_b(set->first, n, port) : wd_portrun_has_a(set->first, n, port);
+  if (n > WD_PORTSET_INLINE) return wd_portrun_has(t, set, port);
   return (n > 0 && wd_in_range(&set->ranges[0], port)) ||
          (n > 1 && wd_in_range(&set->ranges[1], port));
 }
