@@ -69,6 +69,22 @@ absl::Status EnsureBpffs(const std::string& dir) {
 
 const char* SideSuffix(int side) { return side ? "_b" : "_a"; }
 
+absl::StatusOr<uint32_t> MaxEntries(int fd) {
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return Errno("reading map info", errno);
+  return info.max_entries;
+}
+
+// The size of the map pinned at `path`, or 0 when none is.
+uint32_t PinnedMaxEntries(const std::string& path) {
+  int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) return 0;
+  absl::StatusOr<uint32_t> n = MaxEntries(fd);
+  close(fd);
+  return n.ok() ? *n : 0;
+}
+
 template <typename K, typename V, typename Fn>
 absl::Status ForEachEntry(int fd, Fn fn) {
   K key, next;
@@ -210,14 +226,8 @@ absl::StatusOr<std::unique_ptr<BpfDatapath>> BpfDatapath::OpenObject(const Optio
       bpf_map* m = bpf_object__find_map_by_name(dp->skel_->obj, name.c_str());
       if (!m) return absl::InternalError(absl::StrCat("no map ", name, " in the BPF object"));
       std::string pin = absl::StrCat(dp->opts_.bpffs_dir, "/", name);
-      uint32_t n = opts.capacity.*t.field;
-      int fd = bpf_obj_get(pin.c_str());
-      if (fd >= 0) {
-        bpf_map_info info{};
-        uint32_t len = sizeof(info);
-        if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) n = info.max_entries;
-        close(fd);
-      }
+      uint32_t n = PinnedMaxEntries(pin);
+      if (!n) n = opts.capacity.*t.field;
       if (grow && grow->*t.field > n) {
         n = grow->*t.field;
         if (bpf_map__set_pin_path(m, nullptr) != 0)
@@ -242,12 +252,15 @@ absl::StatusOr<std::unique_ptr<BpfDatapath>> BpfDatapath::OpenObject(const Optio
 
 absl::StatusOr<std::unique_ptr<BpfDatapath>> BpfDatapath::Grow(const Capacity& want) {
   WD_ASSIGN_OR_RETURN(std::unique_ptr<BpfDatapath> next, OpenObject(opts_, &want));
-  // The live copy's contents into the new maps of the live side (the maps both share already
-  // hold them: nothing is written there). The idle side is the next Apply's to write.
+  // The live copy's contents (as this datapath last wrote them, else read back) into the new
+  // maps of the live side (the maps both share already hold them: nothing is written there).
+  // The idle side is the next Apply's to write.
   WD_ASSIGN_OR_RETURN(wd_config cfg, ReadConfig());
   const int live = cfg.configured ? cfg.active : 0;
-  WD_ASSIGN_OR_RETURN(NodeTables tables, ReadSide(live));
-  WD_RETURN_IF_ERROR(next->WriteSide(live, tables, nullptr));
+  if (!mirror_[live]) {
+    WD_ASSIGN_OR_RETURN(mirror_[live], ReadSide(live));
+  }
+  WD_RETURN_IF_ERROR(next->WriteSide(live, *mirror_[live], nullptr));
   // The new maps pinned beside the old ones first (a failure here changes nothing), then the
   // programs: every link this datapath's agents pinned runs the new ones (where that fails,
   // this one's go back), then the new pins take the old ones' names.
@@ -602,13 +615,6 @@ struct PinnedFd {
     if (fd >= 0) close(fd);
   }
 };
-
-absl::StatusOr<uint32_t> MaxEntries(int fd) {
-  bpf_map_info info{};
-  uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return Errno("reading map info", errno);
-  return info.max_entries;
-}
 
 }  // namespace
 
