@@ -3,7 +3,7 @@
 #ifndef WARDEN_CONSTS_H
 #define WARDEN_CONSTS_H
 
-#define WD_ABI_VERSION 2
+#define WD_ABI_VERSION 3
 
 /* A compile-time check in both the BPF C build (C11) and user space (C++). */
 #ifdef __cplusplus
@@ -26,9 +26,12 @@
 #define WD_ID_WORLD 2u      /* outside the cluster */
 #define WD_ID_CLUSTER 3u    /* inside a cluster CIDR but not a known pod */
 #define WD_ID_LOCAL_HOST 4u /* this node's own addresses (node-local tables only) */
+#define WD_ID_ANY_POD 5u    /* policy keys only: every pod of every namespace */
 #define WD_ID_POD_MIN 256u
 #define WD_ID_POD_MAX 0x00ffffffu
 #define WD_ID_CIDR_FLAG 0x01000000u
+/* Namespace identities: every pod of one namespace, as a policy key names it. */
+#define WD_ID_NS_FLAG 0x02000000u
 
 /* Policy directions, seen from the pod that the entry belongs to ("local"). */
 #define WD_DIR_INGRESS 0

@@ -29,6 +29,11 @@ struct wd_ipcache_value {
    * address, which named ports the pod declares). Peers given by ipBlock, and rules with no
    * peers, are keyed by this. Every address has one. */
   __u32 cidr_identity;
+  /* A pod address: its namespace's identity (WD_ID_NS_FLAG set), else WD_ID_NONE. Peers that
+   * are every pod of a namespace (a namespaceSelector or `podSelector: {}` alone) are keyed by
+   * it, and peers that are every pod (`namespaceSelector: {}`) by WD_ID_ANY_POD: one entry per
+   * namespace, or one, where an entry per pod identity would multiply with the cluster. */
+  __u32 ns_identity;
 };
 
 /* policy: a hash from (local identity, remote identity, direction) to the ports allowed. */
@@ -242,7 +247,7 @@ struct wd_event {
  * Pinned maps outlive the agent that created them: a new agent (and `bpftool map dump`) must read
  * them with the same sizes. Changing one of these is an ABI change (WD_ABI_VERSION). */
 WD_ASSERT_SIZE(wd_ipcache_key, 24);
-WD_ASSERT_SIZE(wd_ipcache_value, 8);
+WD_ASSERT_SIZE(wd_ipcache_value, 12);
 WD_ASSERT_SIZE(wd_policy_key, 12);
 WD_ASSERT_SIZE(wd_policy_value, 8);
 WD_ASSERT_SIZE(wd_port_range, 4);

@@ -115,36 +115,60 @@ static __always_inline int wd_ports_allow(const struct wd_tables* t,
          (n > 1 && wd_in_range(&set->ranges[1], port));
 }
 
+/* One policy probe: whether the entry of `pk` (local identity and direction set) for
+ * `remote_id` allows the port; if so the decision is made, naming the entry's remote identity.
+ * One key for every probe: the frames of a chain share 512 bytes of stack. */
+static __always_inline int wd_policy_probe(const struct wd_tables* t, struct wd_policy_key* pk,
+                                           __u32 remote_id, __u8 l4, __u16 port,
+                                           struct wd_decision* d) {
+  pk->remote_identity = remote_id;
+  struct wd_policy_value* pv = bpf_map_lookup_elem(t->policy, pk);
+  if (!pv || !wd_ports_allow(t, pv, l4, port)) return 0;
+  d->allow = 1;
+  d->reason = WD_REASON_ALLOW_POLICY;
+  d->remote_identity = remote_id;
+  return 1;
+}
+
 /* Decides direction `dir` of a flow for `local` on the tables `t`. `port` is the port
  * NetworkPolicy looks at: the remote port for egress, the local port for ingress. */
 static __always_inline void wd_decide(const struct wd_tables* t, const struct wd_config* cfg,
                                       const struct wd_local* local, __u8 dir, __u8 family,
                                       const __u8* remote_addr, __u8 proto, __u16 port,
                                       struct wd_decision* d) {
-  struct wd_ipcache_key key;
-  struct wd_ipcache_value remote = {WD_ID_WORLD, WD_ID_NONE};
+  /* The policy probes' key takes the place of the address key once that is done with: the
+   * frames of a chain share 512 bytes of stack. */
+  union {
+    struct wd_ipcache_key ip;
+    struct wd_policy_key policy;
+  } keys;
+  struct wd_ipcache_key* key = &keys.ip;
   __u8 l4 = wd_l4_index(proto);
-  wd_ipcache_key_of(&key, family, remote_addr);
+  wd_ipcache_key_of(key, family, remote_addr);
   /* Pod and node addresses (full-length prefixes) sit in a hash, whose cost does not grow with
    * the table; only other addresses walk the LPM trie. The longest match of an address that
    * has a full-length entry is that entry, so the answer is the trie's. */
-  struct wd_ipcache_value* rv = bpf_map_lookup_elem(t->iphost, &key);
-  if (!rv) rv = bpf_map_lookup_elem(t->ipcache, &key);
-  if (rv) remote = *rv;
+  struct wd_ipcache_value* rv = bpf_map_lookup_elem(t->iphost, key);
+  if (!rv) rv = bpf_map_lookup_elem(t->ipcache, key);
+  /* The remote's identities read into scalars, not a copy of the entry: the frames of a chain
+   * share 512 bytes of stack. No entry: the world. */
+  __u32 remote_id = rv ? rv->identity : WD_ID_WORLD;
+  __u32 remote_ns = rv ? rv->ns_identity : WD_ID_NONE;
+  __u32 remote_cidr = rv ? rv->cidr_identity : WD_ID_NONE;
   d->allow = 0;
-  d->remote_identity = remote.identity;
+  d->remote_identity = remote_id;
   /* Every node pool locks direct egress to the world down: an inbound packet from the world
    * must not make the pod's answers pass as replies (they are judged by the lockdown). */
-  d->reply_barred = dir == WD_DIR_INGRESS && remote.identity == WD_ID_WORLD;
+  d->reply_barred = dir == WD_DIR_INGRESS && remote_id == WD_ID_WORLD;
   d->world_egress = 0;
 
   /* Node-pool lockdown: direct egress to the world. */
-  if (dir == WD_DIR_EGRESS && remote.identity == WD_ID_WORLD) {
+  if (dir == WD_DIR_EGRESS && remote_id == WD_ID_WORLD) {
     int ok = 0;
     if (cfg->pool == WD_POOL_GATEWAY) {
       ok = (local->flags & WD_EP_GATEWAY) && proto == WD_IPPROTO_TCP && (port == 80 || port == 443);
     } else {
-      struct wd_policy_value* lv = bpf_map_lookup_elem(t->lockdown, &key);
+      struct wd_policy_value* lv = bpf_map_lookup_elem(t->lockdown, key);
       ok = lv && wd_ports_allow(t, lv, l4, port);
     }
     if (!ok) {
@@ -164,7 +188,7 @@ static __always_inline void wd_decide(const struct wd_tables* t, const struct wd
     return;
   }
   /* A pod cannot block traffic from its own node (kubelet probes): Kubernetes semantics. */
-  if (dir == WD_DIR_INGRESS && remote.identity == WD_ID_LOCAL_HOST) {
+  if (dir == WD_DIR_INGRESS && remote_id == WD_ID_LOCAL_HOST) {
     d->allow = 1;
     d->reason = WD_REASON_ALLOW_HOST;
     return;
@@ -175,27 +199,17 @@ static __always_inline void wd_decide(const struct wd_tables* t, const struct wd
     d->reason = WD_REASON_ALLOW_NOT_ISOLATED;
     return;
   }
-  /* Step 2-3: the remote's pod identity, then its CIDR identity. */
-  struct wd_policy_key pk = {};
-  pk.local_identity = local->identity;
-  pk.direction = dir;
-  pk.remote_identity = remote.identity;
-  struct wd_policy_value* pv = bpf_map_lookup_elem(t->policy, &pk);
-  if (pv && wd_ports_allow(t, pv, l4, port)) {
-    d->allow = 1;
-    d->reason = WD_REASON_ALLOW_POLICY;
-    return;
+  /* Step 2-3: the remote's pod identity, its namespace's, "any pod", then its CIDR identity. */
+  struct wd_policy_key* pk = &keys.policy;
+  __builtin_memset(pk, 0, sizeof(*pk));
+  pk->local_identity = local->identity;
+  pk->direction = dir;
+  if (wd_policy_probe(t, pk, remote_id, l4, port, d)) return;
+  if (remote_ns != WD_ID_NONE) {
+    if (wd_policy_probe(t, pk, remote_ns, l4, port, d)) return;
+    if (wd_policy_probe(t, pk, WD_ID_ANY_POD, l4, port, d)) return;
   }
-  if (remote.cidr_identity != WD_ID_NONE) {
-    pk.remote_identity = remote.cidr_identity;
-    pv = bpf_map_lookup_elem(t->policy, &pk);
-    if (pv && wd_ports_allow(t, pv, l4, port)) {
-      d->allow = 1;
-      d->reason = WD_REASON_ALLOW_POLICY;
-      d->remote_identity = remote.cidr_identity;
-      return;
-    }
-  }
+  if (remote_cidr != WD_ID_NONE && wd_policy_probe(t, pk, remote_cidr, l4, port, d)) return;
   d->reason = WD_REASON_DENY_POLICY;
 }
 

@@ -128,6 +128,7 @@ void AddTablesJson(const Inspected& in, json* j) {
     (*j)["ipcache"].push_back({{"prefix", Prefix(k.v)},
                                {"identity", v.identity},
                                {"cidr_identity", v.cidr_identity},
+                               {"ns_identity", v.ns_identity},
                                {"name", in.NameOf(v.identity)}});
   }
   (*j)["policy"] = {{"entries", t.policy.size()}, {"capacity", in.ps.capacity.policy}};
@@ -194,13 +195,15 @@ void PrintEndpointsAndIpcache(const Inspected& in, std::ostream& out) {
   }
   out << "\nipcache (" << t.ipcache.size() << " of " << in.ps.capacity.ipcache << ")\n";
   out << "  " << std::setw(22) << "prefix" << std::setw(11) << "identity" << std::setw(11)
-      << "cidr id"
+      << "cidr id" << std::setw(11) << "ns id"
       << "name\n";
-  std::map<std::string, std::pair<uint32_t, uint32_t>> sorted;
-  for (const auto& [k, v] : t.ipcache) sorted[Prefix(k.v)] = {v.identity, v.cidr_identity};
+  std::map<std::string, wd_ipcache_value> sorted;
+  for (const auto& [k, v] : t.ipcache) sorted[Prefix(k.v)] = v;
   for (const auto& [p, v] : sorted) {
-    out << "  " << std::setw(22) << p << std::setw(11) << v.first << std::setw(11) << v.second
-        << in.NameOf(v.first) << "\n";
+    out << "  " << std::setw(22) << p << std::setw(11) << v.identity << std::setw(11)
+        << v.cidr_identity << std::setw(11)
+        << (v.ns_identity ? std::to_string(v.ns_identity) : std::string("-"))
+        << in.NameOf(v.identity) << "\n";
   }
 }
 

@@ -53,6 +53,7 @@ void ToWire(const Cidr& c, const wd_ipcache_value& v, v1::IpcacheEntry* e) {
   ToWire(c, e->mutable_prefix());
   e->set_identity(v.identity);
   e->set_cidr_identity(v.cidr_identity);
+  e->set_ns_identity(v.ns_identity);
 }
 
 void ToWire(const PolicyKey& k, v1::PolicyKey* w) {
@@ -236,7 +237,15 @@ absl::Status ApplyIpcache(const v1::Update& u, NodeState* next) {
   for (int i = 0; i < u.ipcache_size(); ++i) {
     const auto& e = u.ipcache(i);
     WD_ASSIGN_OR_RETURN(Cidr c, FromWire(e.prefix(), absl::StrCat("ipcache[", i, "].prefix")));
-    ipc[c] = wd_ipcache_value{e.identity(), e.cidr_identity()};
+    // A namespace identity keys entries that hold for every pod of the namespace: one given
+    // where it does not belong would let those entries through for another address.
+    if (e.ns_identity() != WD_ID_NONE && (e.ns_identity() & ~0x00ffffffu) != WD_ID_NS_FLAG)
+      return Bad(absl::StrCat("ipcache[", i, "].ns_identity: ", e.ns_identity(),
+                              " is not a namespace identity"));
+    if (e.ns_identity() != WD_ID_NONE &&
+        (e.identity() < WD_ID_POD_MIN || e.identity() > WD_ID_POD_MAX))
+      return Bad(absl::StrCat("ipcache[", i, "].ns_identity: only a pod address has one"));
+    ipc[c] = wd_ipcache_value{e.identity(), e.cidr_identity(), e.ns_identity()};
   }
   IpAddress any4, any6;
   any6.family = Family::kV6;

@@ -25,6 +25,7 @@ struct IdentityBuild {
   // What was built (pod identities before policies set their isolation).
   std::vector<Identity> pod_identities;
   std::vector<Identity> cidr_identities;
+  std::vector<Identity> ns_identities;
   std::map<std::string, std::vector<size_t>> by_namespace;
   common::SharedMap<std::map<std::string, CompiledPod>> pods_records;
   std::vector<std::pair<wd_ipcache_key, wd_ipcache_value>> ipcache;
@@ -164,6 +165,7 @@ class Compiler {
       std::shared_ptr<const IdentityBuild> ib = c->identities;
       pod_identities_ = ib->pod_identities;
       cidr_identities_ = ib->cidr_identities;
+      ns_identities_ = ib->ns_identities;
       by_namespace_ = ib->by_namespace;
       snap_.pods = ib->pods_records;
       snap_.ipcache = ib->ipcache;
@@ -183,6 +185,7 @@ class Compiler {
     fresh->policy_prefixes = std::move(prefixes);
     fresh->pod_identities = pod_identities_;
     fresh->cidr_identities = cidr_identities_;
+    fresh->ns_identities = ns_identities_;
     fresh->by_namespace = by_namespace_;
     fresh->pods_records = snap_.pods;
     fresh->ipcache = snap_.ipcache;
@@ -248,6 +251,32 @@ class Compiler {
       for (const auto& key : pod_identities_[j].pods)
         pod_sig_[st_.FindPod(key)] = &pod_identities_[j].named_ports;
     }
+    BuildNamespaceIdentities();
+  }
+
+  // One identity per namespace with pods: a peer that is every pod of a namespace is one policy
+  // entry keyed by it, where an entry per pod identity would grow with the cluster.
+  void BuildNamespaceIdentities() {
+    std::vector<std::string> canon;
+    for (const auto& [ns, _] : by_namespace_) canon.push_back(absl::StrCat("namespace\n", ns));
+    absl::StatusOr<std::vector<uint32_t>> ids = ns_alloc_.Allocate(canon);  // sorted: a map's
+    if (!ids.ok()) return Fail("namespace identities", ids.status());
+    size_t i = 0;
+    for (const auto& [ns, _] : by_namespace_) {
+      Identity id;
+      id.id = (*ids)[i++];
+      id.kind = IdentityKind::kNamespace;
+      id.ns = ns;
+      id.name = absl::StrCat("namespace ", ns, " (every pod)");
+      ns_identities_.push_back(std::move(id));
+    }
+  }
+
+  // The identity of namespace `ns`'s pods (null: it has none).
+  const Identity* NamespaceIdentity(const std::string& ns) const {
+    auto it = std::lower_bound(ns_identities_.begin(), ns_identities_.end(), ns,
+                               [](const Identity& id, const std::string& n) { return id.ns < n; });
+    return it != ns_identities_.end() && it->ns == ns ? &*it : nullptr;
   }
 
   static std::vector<std::string> SortedCopy(std::vector<std::string> v) {
@@ -327,13 +356,14 @@ class Compiler {
     std::map<Cidr, wd_ipcache_value> entries;
     for (const auto& p : prefixes_.all()) {
       entries[p] = wd_ipcache_value{cluster.LongestCovering(p) ? WD_ID_CLUSTER : WD_ID_WORLD,
-                                    CidrIdentityOf(p, {})};
+                                    CidrIdentityOf(p, {}), WD_ID_NONE};
     }
     for (const auto& c : cluster.all())
-      entries[c] = wd_ipcache_value{WD_ID_CLUSTER, CidrIdentityOf(c, {})};
+      entries[c] = wd_ipcache_value{WD_ID_CLUSTER, CidrIdentityOf(c, {}), WD_ID_NONE};
     for (const auto& [_, node] : st_.nodes) {
       for (const auto& ip : node.addresses)
-        entries[HostPrefix(ip)] = wd_ipcache_value{WD_ID_HOST, CidrIdentityOf(HostPrefix(ip), {})};
+        entries[HostPrefix(ip)] =
+            wd_ipcache_value{WD_ID_HOST, CidrIdentityOf(HostPrefix(ip), {}), WD_ID_NONE};
     }
     for (const auto& [key, pod] : st_.pods) {
       if (pod.host_network) continue;
@@ -341,9 +371,11 @@ class Compiler {
       CompiledPod& rec = snap_.pods[key];
       if (pod.ips.empty())
         rec.no_address_cidr_identity = cidr_id_.at(CidrIdentityKey{std::nullopt, sig});
+      const uint32_t ns_id = NamespaceIdentity(pod.ns)->id;
+      rec.ns_identity = ns_id;
       for (const auto& ip : pod.ips)
         entries[HostPrefix(ip)] =
-            wd_ipcache_value{rec.identity, CidrIdentityOf(HostPrefix(ip), sig)};
+            wd_ipcache_value{rec.identity, CidrIdentityOf(HostPrefix(ip), sig), ns_id};
     }
     snap_.ipcache.reserve(entries.size());
     for (const auto& [c, v] : entries) snap_.ipcache.emplace_back(MakeIpcacheKey(c), v);
@@ -351,15 +383,19 @@ class Compiler {
 
   void CollectIdentities() {
     auto& ids = snap_.identities;
-    ids.reserve(pod_identities_.size() + cidr_identities_.size() + 3);
-    for (uint32_t r : {WD_ID_HOST, WD_ID_WORLD, WD_ID_CLUSTER}) {
+    ids.reserve(pod_identities_.size() + cidr_identities_.size() + ns_identities_.size() + 4);
+    for (uint32_t r : {WD_ID_HOST, WD_ID_WORLD, WD_ID_CLUSTER, WD_ID_ANY_POD}) {
       Identity id;
       id.id = r;
       id.kind = IdentityKind::kReserved;
-      id.name = r == WD_ID_HOST ? "host" : r == WD_ID_WORLD ? "world" : "cluster (unknown address)";
+      id.name = r == WD_ID_HOST      ? "host"
+                : r == WD_ID_WORLD   ? "world"
+                : r == WD_ID_ANY_POD ? "every pod (of every namespace)"
+                                     : "cluster (unknown address)";
       ids.push_back(std::move(id));
     }
     ids.insert(ids.end(), pod_identities_.begin(), pod_identities_.end());
+    ids.insert(ids.end(), ns_identities_.begin(), ns_identities_.end());
     ids.insert(ids.end(), cidr_identities_.begin(), cidr_identities_.end());
     std::sort(ids.begin(), ids.end(),
               [](const Identity& a, const Identity& b) { return a.id < b.id; });
@@ -413,7 +449,11 @@ class Compiler {
     });
   }
 
-  std::vector<const Identity*> Peers(const NetworkPolicy& np, const PolicyRule& rule) {
+  // The identities whose entries stand for the rule's peers. A peer that is every pod of some
+  // namespaces is keyed by those namespaces' identities (every namespace: WD_ID_ANY_POD), unless
+  // `per_pod` (a named port resolved on each peer: egress) needs the pod identities.
+  std::vector<const Identity*> Peers(const NetworkPolicy& np, const PolicyRule& rule,
+                                     bool per_pod) {
     std::vector<const Identity*> out;
     if (rule.peers.empty()) {  // every peer: every address and every pod has a CIDR identity
       for (const auto& id : cidr_identities_) out.push_back(&id);
@@ -433,10 +473,19 @@ class Compiler {
         }
         continue;
       }
+      const bool whole_namespaces = !per_pod && (!peer.pod_selector || peer.pod_selector->Empty());
+      if (whole_namespaces && peer.namespace_selector && peer.namespace_selector->Empty()) {
+        add(any_pod_);
+        continue;
+      }
       for (const auto& [ns_name, ns] : st_.namespaces) {
         bool ns_ok = peer.namespace_selector ? peer.namespace_selector->Matches(ns.labels)
                                              : ns_name == np.ns;
         if (!ns_ok) continue;
+        if (whole_namespaces) {
+          if (const Identity* nsid = NamespaceIdentity(ns_name)) add(*nsid);
+          continue;
+        }
         auto it = by_namespace_.find(ns_name);
         if (it == by_namespace_.end()) continue;
         for (size_t idx : it->second) {
@@ -541,9 +590,9 @@ class Compiler {
 
   void CompileRule(const NetworkPolicy& np, const PolicyRule& rule, uint8_t dir,
                    const std::vector<Identity*>& selected) {
-    std::vector<const Identity*> peers = Peers(np, rule);
-    if (peers.empty()) return;
     bool named = HasNamedPort(rule);
+    std::vector<const Identity*> peers = Peers(np, rule, named && dir == WD_DIR_EGRESS);
+    if (peers.empty()) return;
     wd_policy_value fixed{};
     if (!named) fixed = ResolvePorts(rule, nullptr);
     // Named ports resolve on the destination: the local pod for ingress, the peer for egress.
@@ -574,8 +623,15 @@ class Compiler {
   Snapshot snap_;
   IdentityAllocator pod_alloc_{WD_ID_POD_MIN, WD_ID_POD_MAX};
   IdentityAllocator cidr_alloc_{WD_ID_CIDR_FLAG | 1u, WD_ID_CIDR_FLAG | 0x00ffffffu};
+  IdentityAllocator ns_alloc_{WD_ID_NS_FLAG | 1u, WD_ID_NS_FLAG | 0x00ffffffu};
   std::vector<Identity> pod_identities_;
   std::vector<Identity> cidr_identities_;
+  std::vector<Identity> ns_identities_;  // sorted by namespace
+  const Identity any_pod_ = [] {
+    Identity id;
+    id.id = WD_ID_ANY_POD;
+    return id;
+  }();
   std::map<std::string, std::vector<size_t>> by_namespace_;
   absl::flat_hash_map<const Pod*, const Signature*> pod_sig_;
   PrefixSet prefixes_;

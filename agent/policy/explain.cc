@@ -34,10 +34,12 @@ absl::StatusOr<Explainer::End> Explainer::ResolveEnd(const std::string& text,
 }
 
 wd_ipcache_value Explainer::RemoteOf(const End& e) const {
-  if (e.ip) return twin_.LookupIpcache(*e.ip).value_or(wd_ipcache_value{WD_ID_WORLD, WD_ID_NONE});
+  if (e.ip)
+    return twin_.LookupIpcache(*e.ip).value_or(
+        wd_ipcache_value{WD_ID_WORLD, WD_ID_NONE, WD_ID_NONE});
   // A pod with no address: what its packets would carry if it had one the ipcache knows.
   const CompiledPod& rec = snap_.pods.at(e.pod->Key());
-  return wd_ipcache_value{rec.identity, rec.no_address_cidr_identity};
+  return wd_ipcache_value{rec.identity, rec.no_address_cidr_identity, rec.ns_identity};
 }
 
 FlowExplanation Explainer::Evaluate(End from, End to, const std::string& port_text,

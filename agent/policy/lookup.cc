@@ -49,8 +49,10 @@ TwinVerdict DatapathTwin::Lookup(uint32_t local, const wd_ipcache_value& remote,
     v.allowed = true;
     return v;
   }
-  // Step 2: probe with the remote's identity, then with its CIDR identity.
-  for (uint32_t remote_id : {remote.identity, remote.cidr_identity}) {
+  // Step 2: probe with the remote's identity, its namespace's and "any pod" (a pod address),
+  // then its CIDR identity.
+  const uint32_t any_pod = remote.ns_identity != WD_ID_NONE ? WD_ID_ANY_POD : WD_ID_NONE;
+  for (uint32_t remote_id : {remote.identity, remote.ns_identity, any_pod, remote.cidr_identity}) {
     if (remote_id == WD_ID_NONE) continue;
     auto it = snap_.policy.find(PolicyKey{local, remote_id, direction});
     if (it == snap_.policy.end()) continue;

@@ -30,7 +30,8 @@ struct NamedPort {
   auto operator<=>(const NamedPort&) const = default;
 };
 
-enum class IdentityKind { kReserved, kPod, kCidr };
+// kNamespace: every pod of one namespace (`ns`), as policy entries name them.
+enum class IdentityKind { kReserved, kPod, kCidr, kNamespace };
 
 struct Identity {
   uint32_t id = 0;
@@ -74,6 +75,7 @@ struct CompiledPod {
   uint32_t identity = 0;
   // The CIDR identity that stands for this pod when it has no address (see docs/datapath.md).
   uint32_t no_address_cidr_identity = 0;
+  uint32_t ns_identity = 0;  // its namespace's identity
 };
 
 struct Snapshot {

@@ -53,7 +53,7 @@ void AddPortsets(const TableSpec& s, datapath::NodeTables& t) {
 
 void AddIpcache(const TableSpec& s, datapath::NodeTables& t) {
   auto add = [&](uint32_t addr, int plen, uint32_t id, uint32_t cidr) {
-    t.ipcache[V4Key(addr, plen)] = wd_ipcache_value{id, cidr};
+    t.ipcache[V4Key(addr, plen)] = wd_ipcache_value{id, cidr, WD_ID_NONE};
   };
   add(0, 0, WD_ID_WORLD, kCidrWorld);
   add(10u << 24, 8, WD_ID_CLUSTER, kCidrCluster);

@@ -551,7 +551,7 @@ class Checker {
       std::optional<wd_ipcache_value> v = twin_.LookupIpcache(*ip);
       if (!v) {
         Fail(f, absl::StrCat("no ipcache entry for ", ip->ToString()));
-        return wd_ipcache_value{WD_ID_WORLD, WD_ID_NONE};
+        return wd_ipcache_value{WD_ID_WORLD, WD_ID_NONE, WD_ID_NONE};
       }
       if (const Pod* p = Enforced(pod)) {
         uint32_t want = snap_.pods.at(p->Key()).identity;
@@ -559,11 +559,16 @@ class Checker {
           Fail(f, absl::StrCat("ipcache gives ", ip->ToString(), " identity ", v->identity,
                                ", but ", p->Key(), " has identity ", want));
         }
+        uint32_t want_ns = snap_.pods.at(p->Key()).ns_identity;
+        if (v->ns_identity != want_ns) {
+          Fail(f, absl::StrCat("ipcache gives ", ip->ToString(), " namespace identity ",
+                               v->ns_identity, ", but ", p->Key(), " has ", want_ns));
+        }
       }
       return *v;
     }
     const CompiledPod& rec = snap_.pods.at(Enforced(pod)->Key());
-    return wd_ipcache_value{rec.identity, rec.no_address_cidr_identity};
+    return wd_ipcache_value{rec.identity, rec.no_address_cidr_identity, rec.ns_identity};
   }
 
   Sides TwinVerdictOf(const Flow& f) {
@@ -840,6 +845,19 @@ TEST(DifferentialGenerator, CoversTheSpecFeatures) {
                                                            : "namespaceSelector peer");
             }
             if (peer.pod_selector && peer.namespace_selector) seen.insert("both selectors peer");
+            // Peers that are whole namespaces (one entry per namespace) or every pod (one
+            // entry), and the case that needs an entry per pod identity all the same.
+            const bool whole = !peer.pod_selector || peer.pod_selector->Empty();
+            if (whole && peer.pod_selector && !peer.namespace_selector)
+              seen.insert("podSelector {} peer");
+            if (whole && peer.namespace_selector && peer.namespace_selector->Empty() &&
+                peer.pod_selector)
+              seen.insert("namespaceSelector {} podSelector {} peer");
+            if (whole && rules == &np.egress &&
+                std::any_of(rule.ports.begin(), rule.ports.end(), [](const PolicyPort& p) {
+                  return std::holds_alternative<std::string>(p.port);
+                }))
+              seen.insert("egress named port to whole namespaces");
           }
           for (const auto& port : rule.ports) {
             seen.insert(absl::StrCat("port protocol ", ProtocolName(port.protocol)));
@@ -872,6 +890,9 @@ TEST(DifferentialGenerator, CoversTheSpecFeatures) {
                            "namespaceSelector {}",
                            "namespaceSelector peer",
                            "both selectors peer",
+                           "podSelector {} peer",
+                           "namespaceSelector {} podSelector {} peer",
+                           "egress named port to whole namespaces",
                            "port protocol TCP",
                            "port protocol UDP",
                            "port protocol SCTP",
@@ -910,6 +931,7 @@ void ExpectSameSnapshot(const Snapshot& a, const Snapshot& b, const std::string&
     ASSERT_TRUE(b.pods.count(key)) << key;
     EXPECT_EQ(rec.identity, b.pods.at(key).identity) << key;
     EXPECT_EQ(rec.no_address_cidr_identity, b.pods.at(key).no_address_cidr_identity) << key;
+    EXPECT_EQ(rec.ns_identity, b.pods.at(key).ns_identity) << key;
   }
   ASSERT_EQ(a.ipcache.size(), b.ipcache.size());
   for (size_t i = 0; i < a.ipcache.size(); ++i) {
@@ -917,6 +939,7 @@ void ExpectSameSnapshot(const Snapshot& a, const Snapshot& b, const std::string&
         << i;
     EXPECT_EQ(a.ipcache[i].second.identity, b.ipcache[i].second.identity) << i;
     EXPECT_EQ(a.ipcache[i].second.cidr_identity, b.ipcache[i].second.cidr_identity) << i;
+    EXPECT_EQ(a.ipcache[i].second.ns_identity, b.ipcache[i].second.ns_identity) << i;
   }
   ASSERT_EQ(a.policy.size(), b.policy.size());
   for (const auto& [key, v] : a.policy) {

@@ -227,6 +227,46 @@ TEST(NodeStateTest, CopyOnWriteKeepsEveryHolderIndependent) {
   EXPECT_EQ(copy.version, 2u);
 }
 
+// A namespace identity in the ipcache makes every entry keyed by it hold for the address: one
+// that is not a namespace identity, or on an address that is no pod's, is refused by name.
+TEST(NodeStateTest, NamespaceIdentitiesOnTheWireAreChecked) {
+  Compiled v1 = CompileTexts(Policy("y", 80));
+  NodeState s = ComputeNodeState(v1.state, v1.snap, "n1", {"", {}});
+  s.version = 1;
+  uint32_t pod_id = 0, ns_id = 0;
+  for (const auto& [c, v] : *s.ipcache) {
+    if (v.ns_identity != WD_ID_NONE) {
+      pod_id = v.identity;
+      ns_id = v.ns_identity;
+    }
+  }
+  ASSERT_NE(ns_id, WD_ID_NONE) << "pod addresses carry their namespace's identity";
+  auto entry = [&](uint32_t identity, uint32_t ns) {
+    v1::Update u;
+    u.set_version(2);
+    u.set_base_version(1);
+    auto* e = u.add_ipcache();
+    e->mutable_prefix()->set_address(std::string("\x0a\x00\x09\x09", 4));
+    e->mutable_prefix()->set_length(32);
+    e->set_identity(identity);
+    e->set_ns_identity(ns);
+    NodeState held = s;
+    absl::Status st = ApplyUpdate(u, &held);
+    if (!st.ok()) {
+      EXPECT_TRUE(held.SameContents(s));
+    }
+    return st;
+  };
+  EXPECT_TRUE(entry(pod_id, ns_id).ok());
+  absl::Status st = entry(pod_id, pod_id);  // a pod identity posing as a namespace's
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("ipcache[0].ns_identity"), std::string::npos) << st.message();
+  st = entry(WD_ID_CLUSTER, ns_id);  // not a pod's address
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("ipcache[0].ns_identity"), std::string::npos) << st.message();
+  EXPECT_FALSE(entry(pod_id, WD_ID_NS_FLAG | WD_ID_CIDR_FLAG | 7).ok());
+}
+
 // A delta is checked against the state it lands on: an entry it writes must name an existing
 // port set, and port sets it replaces must still hold every entry's (the held state's too).
 TEST(NodeStateTest, DeltasNamingMissingPortSetsAreRejected) {
