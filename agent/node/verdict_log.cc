@@ -70,7 +70,18 @@ std::string PolicyOf(const nodestate::NodeState& s, const std::string& pod_key, 
   if (auto ip = policy::ParseIp(remote_text); ip.ok()) {
     peer.ip = *ip;
     auto host = s.ipcache->find(policy::HostPrefix(*ip));
-    if (host != s.ipcache->end()) remote = PodOf(s, host->second.identity, "", {*ip});
+    if (host != s.ipcache->end()) {
+      remote = PodOf(s, host->second.identity, "", {*ip});
+      // A pod whose identity the node was not sent: its namespace is all a rule of the node's
+      // pods can have selected it by.
+      auto ns = s.identities->find(host->second.ns_identity);
+      if (!remote && host->second.ns_identity != WD_ID_NONE && ns != s.identities->end()) {
+        remote = policy::Pod{};
+        remote->ns = ns->second.ns;
+        remote->ips = {*ip};
+        peer.labels_unknown = true;
+      }
+    }
     if (remote) peer.pod = &*remote;
   }
   policy::ClusterState objects;

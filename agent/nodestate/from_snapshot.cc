@@ -17,14 +17,62 @@ Shared<T> Reuse(T fresh, const Shared<T>* old) {
   return Shared<T>(std::move(fresh));
 }
 
+// Pod identities, and namespace identities (a namespace's name, for the verdict log).
 IdentityMap PodIdentities(const policy::Snapshot& snap) {
   IdentityMap ids;
   for (const auto& id : snap.identities) {
-    if (id.kind != policy::IdentityKind::kPod) continue;
+    if (id.kind != policy::IdentityKind::kPod && id.kind != policy::IdentityKind::kNamespace)
+      continue;
     ids[id.id] =
         IdentityRecord{id.name, id.ns, id.service_account, id.labels, id.isolated, id.named_ports};
   }
   return ids;
+}
+
+bool InCatalogue(uint32_t id) {
+  return (id >= WD_ID_POD_MIN && id <= WD_ID_POD_MAX) || (id & ~0x00ffffffu) == WD_ID_NS_FLAG;
+}
+
+// The pod and namespace identities a block's entries name as remotes.
+std::vector<uint32_t> RemotesOf(const PolicyBlock& block) {
+  std::vector<uint32_t> out;
+  for (const auto& [k, _] : block) {
+    if (InCatalogue(k.remote)) out.push_back(k.remote);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+// Each node's catalogue: the previous one while its identities and their records are the same.
+void Catalogues(const SharedParts* previous, SharedParts* parts) {
+  for (const auto& [node, pods] : *parts->pods_by_node) {
+    std::vector<uint32_t> ids;
+    for (const auto& [_, rec] : pods) {
+      ids.push_back(rec.identity);
+      if (auto r = parts->remotes.find(rec.identity); r != parts->remotes.end())
+        ids.insert(ids.end(), r->second->begin(), r->second->end());
+    }
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    const SharedParts::NodeCatalogue* old = nullptr;
+    if (previous) {
+      auto it = previous->catalogue_by_node.find(node);
+      if (it != previous->catalogue_by_node.end()) old = &it->second;
+    }
+    SharedParts::NodeCatalogue& mine = parts->catalogue_by_node[node];
+    if (old && old->ids == ids && previous->identities.SameObject(parts->identities)) {
+      mine = *old;
+      continue;
+    }
+    IdentityMap fresh;
+    for (uint32_t id : ids) {
+      if (auto r = parts->identities->find(id); r != parts->identities->end())
+        fresh.emplace_hint(fresh.end(), id, r->second);
+    }
+    mine.catalogue = Reuse(std::move(fresh), old ? &old->catalogue : nullptr);
+    mine.ids = std::move(ids);
+  }
 }
 
 IpcacheMap Ipcache(const policy::Snapshot& snap) {
@@ -41,8 +89,12 @@ void PolicyBlocks(const policy::Snapshot& snap, const SharedParts* previous, Sha
       previous && snap.policy_changed_from && previous->policy_build == snap.policy_changed_from;
   if (only_changed) {
     parts->policy = previous->policy;
+    parts->remotes = previous->remotes;
     changed.insert(snap.policy_changed_locals.begin(), snap.policy_changed_locals.end());
-    for (uint32_t local : snap.policy_changed_locals) parts->policy.erase(local);
+    for (uint32_t local : snap.policy_changed_locals) {
+      parts->policy.erase(local);
+      parts->remotes.erase(local);
+    }
   }
   // Sorted by key, one local identity's entries are adjacent: each block is built by appending.
   std::vector<std::pair<policy::PolicyKey, wd_policy_value>> entries;
@@ -62,7 +114,15 @@ void PolicyBlocks(const policy::Snapshot& snap, const SharedParts* previous, Sha
       auto it = previous->policy.find(local);
       if (it != previous->policy.end()) old = &it->second;
     }
-    parts->policy.insert_or_assign(local, Reuse(std::move(block), old));
+    Shared<PolicyBlock> mine = Reuse(std::move(block), old);
+    const Shared<std::vector<uint32_t>>* old_remotes = nullptr;
+    if (old && old->SameObject(mine)) {
+      auto it = previous->remotes.find(local);
+      if (it != previous->remotes.end()) old_remotes = &it->second;
+    }
+    parts->remotes.insert_or_assign(
+        local, old_remotes ? *old_remotes : Shared<std::vector<uint32_t>>(RemotesOf(*mine)));
+    parts->policy.insert_or_assign(local, std::move(mine));
   }
 }
 
@@ -135,10 +195,11 @@ SharedParts ComputeSharedParts(const policy::ClusterState& state, const policy::
   if (previous && snap.base && previous->base == snap.base) {
     parts.ipcache = previous->ipcache;
     parts.pods_by_node = previous->pods_by_node;
-    return parts;
+  } else {
+    parts.ipcache = Reuse(Ipcache(snap), previous ? &previous->ipcache : nullptr);
+    parts.pods_by_node = Shared<SharedParts::PodsByNode>(PodsByNode(state, snap));
   }
-  parts.ipcache = Reuse(Ipcache(snap), previous ? &previous->ipcache : nullptr);
-  parts.pods_by_node = Shared<SharedParts::PodsByNode>(PodsByNode(state, snap));
+  Catalogues(previous, &parts);
   return parts;
 }
 
@@ -151,7 +212,8 @@ NodeState ComputeNodeState(const policy::ClusterState& state, const SharedParts&
     s.node_addresses = n->second.addresses;
     s.pool = policy::IsGatewayPool(n->second) ? WD_POOL_GATEWAY : WD_POOL_DEFAULT;
   }
-  s.identities = parts.identities;
+  if (auto c = parts.catalogue_by_node.find(node); c != parts.catalogue_by_node.end())
+    s.identities = c->second.catalogue;
   s.ipcache = parts.ipcache;
   s.portsets = parts.portsets;
   s.namespaces = parts.namespaces;

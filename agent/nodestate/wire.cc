@@ -188,8 +188,10 @@ absl::Status ApplyIdentities(const v1::Update& u, NodeState* next) {
   for (uint32_t id : u.removed_identities()) ids.erase(id);
   for (int i = 0; i < u.identities_size(); ++i) {
     const auto& w = u.identities(i);
-    if (w.id() < WD_ID_POD_MIN || w.id() > WD_ID_POD_MAX)
-      return Bad(absl::StrCat("identities[", i, "].id: ", w.id(), " is not a pod identity"));
+    if ((w.id() < WD_ID_POD_MIN || w.id() > WD_ID_POD_MAX) &&
+        (w.id() & ~0x00ffffffu) != WD_ID_NS_FLAG)
+      return Bad(
+          absl::StrCat("identities[", i, "].id: ", w.id(), " is not a pod or namespace identity"));
     IdentityRecord r{w.name(), w.namespace_(), w.service_account(), {}, 0, {}};
     for (const auto& [k, v] : w.labels()) r.labels[k] = v;
     for (int j = 0; j < w.named_ports_size(); ++j) {

@@ -36,6 +36,7 @@ bool Model::PeerMatches(const NetworkPolicy& np, const PolicyPeer& peer, const E
   } else if (ep.pod->ns != np.ns) {
     return false;  // podSelector alone: the policy's own namespace
   }
+  if (ep.labels_unknown) return !peer.pod_selector || peer.pod_selector->Empty();
   return !peer.pod_selector || peer.pod_selector->Matches(ep.pod->labels);
 }
 

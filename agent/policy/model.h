@@ -18,6 +18,10 @@ const char* DirectionName(Direction d);
 struct Endpoint {
   const Pod* pod = nullptr;  // never a hostNetwork pod: those are addressed as their node
   std::optional<IpAddress> ip;
+  // The pod's namespace is known, its labels (and ports) are not: only peers that select
+  // every pod of a namespace can match it. A node's verdict log knows its peers this way when
+  // no entry of its pods names the peer's own identity (no pod-selecting rule allows it).
+  bool labels_unknown = false;
   std::string ToString() const;
 };
 

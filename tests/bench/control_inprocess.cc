@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_format.h"
+
 #include "agent/nodestate/wire.h"
 #include "tests/bench/bench_failure.h"
 #include "tests/lib/proc_status.h"
@@ -11,6 +13,37 @@
 
 namespace warden::bench {
 namespace {
+
+// "ipcache 812.3 kB (20402), identities ..." : the bytes of each field of an update (with the
+// element count of repeated fields), largest first.
+std::string UpdateParts(const google::protobuf::Message& m) {
+  const google::protobuf::Reflection* r = m.GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  r->ListFields(m, &fields);
+  std::vector<std::pair<size_t, std::string>> parts;
+  for (const auto* fd : fields) {
+    size_t bytes = 0;
+    int count = fd->is_repeated() ? r->FieldSize(m, fd) : 1;
+    if (fd->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) {
+      for (int i = 0; i < count; ++i) {
+        const auto& e = fd->is_repeated() ? r->GetRepeatedMessage(m, fd, i) : r->GetMessage(m, fd);
+        bytes += e.ByteSizeLong() + 3;  // + tag and length
+      }
+    } else {
+      bytes = 8 * count;  // scalars: at most this
+    }
+    parts.emplace_back(bytes, fd->is_repeated() ? absl::StrCat(fd->name(), " (", count, ")")
+                                                : std::string(fd->name()));
+  }
+  std::sort(parts.rbegin(), parts.rend());
+  std::string out;
+  for (const auto& [bytes, name] : parts) {
+    if (bytes < 1024) continue;
+    absl::StrAppend(&out, out.empty() ? "" : ", ", name, " ",
+                    absl::StrFormat("%.1f", bytes / 1024.0), " kB");
+  }
+  return out;
+}
 
 // Six changes after the start, alternating the toggle's port; the first must change every node's
 // state. Fills the per-change medians.
@@ -59,6 +92,8 @@ void PrintCluster(const Breakdown& a, const ClusterSpec& c, const std::vector<in
       "%.0f MB (peak %.0f MB)\n",
       f.full_update_max_bytes / 1024.0, f.full_update_median_bytes / 1024.0, f.node_entries_max,
       f.rss_mb, f.hwm_mb);
+  std::printf("the largest full update (the node with the most entries), by part: %s\n",
+              f.full_update_max_parts.c_str());
 }
 
 }  // namespace
@@ -89,7 +124,9 @@ InProcessFigures RunInProcess(const ClusterSpec& c, const std::string& manifests
       most = n;
     }
   }
-  std::vector<size_t> sizes = {nodestate::FullUpdate(a.states[most]).ByteSizeLong()};
+  const v1::Update largest = nodestate::FullUpdate(a.states[most]);
+  f.full_update_max_parts = UpdateParts(largest);
+  std::vector<size_t> sizes = {largest.ByteSizeLong()};
   const size_t step = std::max<size_t>(1, a.states.size() / 200);
   for (size_t n = 0; n < a.states.size(); n += step)
     sizes.push_back(nodestate::FullUpdate(a.states[n]).ByteSizeLong());

@@ -71,6 +71,7 @@ struct InProcessFigures {
   // Over the node with the most policy entries and up to 200 others spread evenly: the
   // largest and the median full update; the most policy entries on any node.
   size_t full_update_max_bytes = 0, full_update_median_bytes = 0, node_entries_max = 0;
+  std::string full_update_max_parts;  // where the largest full update's bytes go, by field
   // This process (the control plane's work, in process) after the start and the toggles.
   double rss_mb = 0, hwm_mb = 0;
 };

@@ -69,17 +69,29 @@ Compiled CompileTexts(const std::string& policy_yaml) {
   return c;
 }
 
-TEST(NodeStateTest, NodesShareTheCatalogueAndUnchangedPolicyAcrossSnapshots) {
+TEST(NodeStateTest, NodesGetTheirOwnCatalogueAndShareUnchangedPolicyAcrossSnapshots) {
   Compiled v1 = CompileTexts(Policy("y", 80));
   SharedParts p1 = ComputeSharedParts(v1.state, v1.snap);
   NodeState n1 = ComputeNodeState(v1.state, p1, "n1", {"", {}});
   NodeState n2 = ComputeNodeState(v1.state, p1, "n2", {"", {}});
   EXPECT_TRUE(n1.ipcache.SameObject(n2.ipcache));
-  EXPECT_TRUE(n1.identities.SameObject(n2.identities));
   EXPECT_EQ(n1.pods.size(), 1u);
   EXPECT_EQ(n2.pods.size(), 2u);
   // n1 holds the entries of x/a's identity only; n2 those of x/b and y/c.
   uint32_t a = v1.snap.pods.at("x/a").identity;
+  const uint32_t ns_x = v1.snap.pods.at("x/a").ns_identity;
+  const uint32_t ns_y = v1.snap.pods.at("y/c").ns_identity;
+  // Each node's catalogue: its pods' identities and what their entries name (x/a's: namespace
+  // y, one entry for every pod there), not the cluster's.
+  auto ids = [](const NodeState& n) {
+    std::vector<uint32_t> out;
+    for (const auto& [id, _] : *n.identities) out.push_back(id);
+    return out;
+  };
+  EXPECT_EQ(ids(n1), (std::vector<uint32_t>{a, ns_y}));
+  EXPECT_EQ(ids(n2), (std::vector<uint32_t>{v1.snap.pods.at("x/b").identity,
+                                            v1.snap.pods.at("y/c").identity}));
+  EXPECT_EQ(n1.identities->at(ns_y).ns, "y");
   EXPECT_EQ(n1.policy.count(a), 1u);
   EXPECT_EQ(n2.policy.count(a), 0u);
 
@@ -118,7 +130,10 @@ TEST(NodeStateTest, NodesShareTheCatalogueAndUnchangedPolicyAcrossSnapshots) {
   n1b.version = 11;
   v1::Update d = DeltaUpdate(n1, n1b);
   EXPECT_EQ(d.ipcache_size(), 0);
-  EXPECT_EQ(d.identities_size(), 0);
+  ASSERT_EQ(d.identities_size(), 1) << "namespace x, now named by x/a's entries";
+  EXPECT_EQ(d.identities(0).id(), ns_x);
+  EXPECT_EQ(d.removed_identities_size(), 1);
+  EXPECT_TRUE(n2b.identities.SameObject(n2.identities));
   EXPECT_GE(d.policy_size() + d.removed_policy_size(), 1);
   EXPECT_FALSE(d.has_portsets());
   NodeState held = n1;

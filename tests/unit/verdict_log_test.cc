@@ -37,6 +37,21 @@ metadata: {name: c, namespace: y, uid: uc, labels: {app: c}}
 spec: {nodeName: n2, containers: [{name: c}]}
 status: {podIP: 10.0.2.2}
 ---
+apiVersion: v1
+kind: Pod
+metadata: {name: d, namespace: y, uid: ud, labels: {app: d, tier: db}}
+spec: {nodeName: n2, containers: [{name: c}]}
+status: {podIP: 10.0.2.3}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: a-untiered-from-y, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: a}}
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {team: y}}, podSelector: {matchExpressions: [{key: tier, operator: DoesNotExist}]}}]
+    ports: [{port: 8080}]
+---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: web-from-y, namespace: x}
@@ -94,11 +109,19 @@ class VerdictLogTest : public ::testing::Test {
 };
 
 TEST_F(VerdictLogTest, NamesTheAllowingPolicyFromTheStateInForce) {
-  // y/c (a pod of the other node, known by its identity) to x/a's named port web (8080).
+  // y/c (a pod of the other node, known by its identity: a-untiered-from-y selects it by its
+  // labels) to x/a's named port web (8080): both policies allow it, the first is named.
   nlohmann::json j = Line(WD_DIR_INGRESS, "10.0.2.2", 8080, 40000, WD_REASON_ALLOW_POLICY);
   EXPECT_EQ(j["namespace"], "x");
   EXPECT_EQ(j["pod"], "a");
   EXPECT_EQ(j["service_account"], "sa-a");
+  EXPECT_EQ(j["policy"], "x/a-untiered-from-y");
+  // y/d (tier db): only web-from-y, which takes every pod of y, allows it. No entry of n1 names
+  // y/d's identity, so n1 was not sent it: its labels are unknown there, and a selector that an
+  // unlabelled pod would match (tier DoesNotExist) must not be taken for one that matches y/d.
+  ASSERT_EQ(held_.identities->count(held_.ipcache->at(*policy::ParseCidr("10.0.2.3/32")).identity),
+            0u);
+  j = Line(WD_DIR_INGRESS, "10.0.2.3", 8080, 40000, WD_REASON_ALLOW_POLICY);
   EXPECT_EQ(j["policy"], "x/web-from-y");
   // To the world through an ipBlock.
   j = Line(WD_DIR_EGRESS, "203.0.113.66", 40000, 443, WD_REASON_ALLOW_POLICY);
@@ -108,7 +131,7 @@ TEST_F(VerdictLogTest, NamesTheAllowingPolicyFromTheStateInForce) {
 TEST_F(VerdictLogTest, NamesTheIsolatingPoliciesOfADenial) {
   nlohmann::json j = Line(WD_DIR_INGRESS, "10.0.2.2", 9090, 40000, WD_REASON_DENY_POLICY);
   EXPECT_EQ(j["verdict"], "deny");
-  EXPECT_EQ(j["policy"], "x/web-from-y");
+  EXPECT_EQ(j["policy"], "x/a-untiered-from-y,x/web-from-y");
   j = Line(WD_DIR_EGRESS, "198.51.100.53", 40000, 53, WD_REASON_DENY_POLICY);
   EXPECT_EQ(j["policy"], "x/out-to-test-net");
   // Verdicts no policy decided name none.
