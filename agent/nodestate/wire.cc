@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/common/status_macros.h"
+#include "agent/nodestate/ipcache_wire.h"
 #include "agent/nodestate/objects_wire.h"
 
 namespace warden::nodestate {
@@ -229,7 +230,9 @@ absl::Status ApplyPods(const v1::Update& u, NodeState* next) {
 
 // The kernel's lookup relies on the ipcache covering the whole address space.
 absl::Status ApplyIpcache(const v1::Update& u, NodeState* next) {
-  if (!u.full() && u.removed_ipcache_size() == 0 && u.ipcache_size() == 0) return absl::OkStatus();
+  if (!u.full() && u.removed_ipcache_size() == 0 && u.ipcache_size() == 0 &&
+      !u.has_ipcache_hosts() && !u.has_removed_ipcache_hosts())
+    return absl::OkStatus();
   IpcacheMap& ipc = next->ipcache.Mut();
   for (int i = 0; i < u.removed_ipcache_size(); ++i) {
     WD_ASSIGN_OR_RETURN(Cidr c,
@@ -239,15 +242,23 @@ absl::Status ApplyIpcache(const v1::Update& u, NodeState* next) {
   for (int i = 0; i < u.ipcache_size(); ++i) {
     const auto& e = u.ipcache(i);
     WD_ASSIGN_OR_RETURN(Cidr c, FromWire(e.prefix(), absl::StrCat("ipcache[", i, "].prefix")));
-    // A namespace identity keys entries that hold for every pod of the namespace: one given
-    // where it does not belong would let those entries through for another address.
-    if (e.ns_identity() != WD_ID_NONE && (e.ns_identity() & ~0x00ffffffu) != WD_ID_NS_FLAG)
-      return Bad(absl::StrCat("ipcache[", i, "].ns_identity: ", e.ns_identity(),
-                              " is not a namespace identity"));
-    if (e.ns_identity() != WD_ID_NONE &&
-        (e.identity() < WD_ID_POD_MIN || e.identity() > WD_ID_POD_MAX))
-      return Bad(absl::StrCat("ipcache[", i, "].ns_identity: only a pod address has one"));
+    WD_RETURN_IF_ERROR(CheckNamespaceIdentity(e.identity(), e.ns_identity(),
+                                              absl::StrCat("ipcache[", i, "].ns_identity")));
     ipc[c] = wd_ipcache_value{e.identity(), e.cidr_identity(), e.ns_identity()};
+  }
+  // Removals first, as above; nothing is applied unless both lists are well formed.
+  std::vector<std::pair<Cidr, std::optional<wd_ipcache_value>>> hosts;
+  auto collect = [&](const IpAddress& a, const std::optional<wd_ipcache_value>& v) {
+    hosts.emplace_back(policy::HostPrefix(a), v);
+  };
+  WD_RETURN_IF_ERROR(
+      ReadIpcacheHosts(u.removed_ipcache_hosts(), "removed_ipcache_hosts", true, collect));
+  WD_RETURN_IF_ERROR(ReadIpcacheHosts(u.ipcache_hosts(), "ipcache_hosts", false, collect));
+  for (auto& [c, v] : hosts) {
+    if (v)
+      ipc[c] = *v;
+    else
+      ipc.erase(c);
   }
   IpAddress any4, any6;
   any6.family = Family::kV6;
@@ -360,7 +371,14 @@ v1::Update FullUpdate(const NodeState& s) {
   u.set_full(true);
   for (const auto& [id, r] : *s.identities) ToWire(id, r, u.add_identities());
   for (const auto& [k, r] : s.pods) ToWire(k, r, u.add_pods());
-  for (const auto& [c, v] : *s.ipcache) ToWire(c, v, u.add_ipcache());
+  IpcacheHostsWriter hosts;
+  for (const auto& [c, v] : *s.ipcache) {
+    if (IsHostPrefix(c))
+      hosts.Add(c.addr, v);
+    else
+      ToWire(c, v, u.add_ipcache());
+  }
+  hosts.Write(u.mutable_ipcache_hosts());
   s.ForEachPolicy(
       [&](const PolicyKey& k, const wd_policy_value& v) { ToWire(k, v, u.add_policy()); });
   PortsetsToWire(s, &u);
@@ -440,10 +458,23 @@ v1::Update DeltaUpdate(const NodeState& from, const NodeState& to) {
       [&](const std::string& k, const ScheduledPod& r) { ToWire(k, r, u.add_pods()); },
       [&](const std::string& k) { u.add_removed_pods(k); });
   if (!from.ipcache.SameObject(to.ipcache)) {
+    IpcacheHostsWriter upserts, removals;
     DiffMaps(
         *from.ipcache, *to.ipcache,
-        [&](const Cidr& c, const wd_ipcache_value& v) { ToWire(c, v, u.add_ipcache()); },
-        [&](const Cidr& c) { ToWire(c, u.add_removed_ipcache()); });
+        [&](const Cidr& c, const wd_ipcache_value& v) {
+          if (IsHostPrefix(c))
+            upserts.Add(c.addr, v);
+          else
+            ToWire(c, v, u.add_ipcache());
+        },
+        [&](const Cidr& c) {
+          if (IsHostPrefix(c))
+            removals.Add(c.addr);
+          else
+            ToWire(c, u.add_removed_ipcache());
+        });
+    if (!upserts.empty()) upserts.Write(u.mutable_ipcache_hosts());
+    if (!removals.empty()) removals.Write(u.mutable_removed_ipcache_hosts());
   }
   PolicyDelta(from, to, &u);
   if (!from.namespaces.SameObject(to.namespaces)) {
