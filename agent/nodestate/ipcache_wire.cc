@@ -16,8 +16,8 @@ using policy::Family;
 using policy::IpAddress;
 
 uint32_t V4(const IpAddress& a) {
-  return (uint32_t{a.bytes[0]} << 24) | (uint32_t{a.bytes[1]} << 16) |
-         (uint32_t{a.bytes[2]} << 8) | a.bytes[3];
+  return (uint32_t{a.bytes[0]} << 24) | (uint32_t{a.bytes[1]} << 16) | (uint32_t{a.bytes[2]} << 8) |
+         a.bytes[3];
 }
 
 IpAddress FromV4(uint32_t v) {
@@ -117,7 +117,8 @@ absl::Status ReadIpcacheHosts(
     return absl::InvalidArgumentError(absl::StrCat(field, ".", m));
   };
   if (in.ipv6().size() % 16 != 0)
-    return bad(absl::StrCat("ipv6: ", in.ipv6().size(), " bytes is not a whole number of addresses"));
+    return bad(
+        absl::StrCat("ipv6: ", in.ipv6().size(), " bytes is not a whole number of addresses"));
   const size_t n4 = in.ipv4_steps_size(), n = n4 + in.ipv6().size() / 16;
   // The table, checked whole before anything is handed on.
   std::vector<wd_ipcache_value> table;

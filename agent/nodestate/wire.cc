@@ -7,6 +7,7 @@
 #include "agent/common/status_macros.h"
 #include "agent/nodestate/ipcache_wire.h"
 #include "agent/nodestate/objects_wire.h"
+#include "agent/nodestate/policy_wire.h"
 
 namespace warden::nodestate {
 
@@ -55,20 +56,6 @@ void ToWire(const Cidr& c, const wd_ipcache_value& v, v1::IpcacheEntry* e) {
   e->set_identity(v.identity);
   e->set_cidr_identity(v.cidr_identity);
   e->set_ns_identity(v.ns_identity);
-}
-
-void ToWire(const PolicyKey& k, v1::PolicyKey* w) {
-  w->set_local_identity(k.local);
-  w->set_remote_identity(k.remote);
-  w->set_direction(k.direction == WD_DIR_EGRESS ? v1::DIRECTION_EGRESS : v1::DIRECTION_INGRESS);
-}
-
-void ToWire(const PolicyKey& k, const wd_policy_value& v, v1::PolicyEntry* w) {
-  ToWire(k, w->mutable_key());
-  w->set_tcp_portset(v.portset[WD_L4_TCP]);
-  w->set_udp_portset(v.portset[WD_L4_UDP]);
-  w->set_sctp_portset(v.portset[WD_L4_SCTP]);
-  w->set_other_protocols(v.flags & WD_POLICY_OTHER_L4);
 }
 
 void PortsetsToWire(const NodeState& s, v1::Update* u) {
@@ -289,7 +276,18 @@ absl::Status ApplyPolicy(const v1::Update& u, NodeState* next) {
     v.flags = w.other_protocols() ? WD_POLICY_OTHER_L4 : 0;
     next->policy[k.local].Mut()[k] = v;
   }
-  return absl::OkStatus();
+  WD_RETURN_IF_ERROR(
+      ReadPolicyEntries(u.removed_policy_entries(), "removed_policy_entries", true,
+                        [&](const PolicyKey& k, const std::optional<wd_policy_value>&) {
+                          auto b = next->policy.find(k.local);
+                          if (b == next->policy.end()) return;
+                          b->second.Mut().erase(k);
+                          if (b->second->empty()) next->policy.erase(b);
+                        }));
+  return ReadPolicyEntries(u.policy_entries(), "policy_entries", false,
+                           [&](const PolicyKey& k, const std::optional<wd_policy_value>& v) {
+                             next->policy[k.local].Mut()[k] = *v;
+                           });
 }
 
 // The namespaces and NetworkPolicies the entries were compiled from (for naming policies).
@@ -379,8 +377,9 @@ v1::Update FullUpdate(const NodeState& s) {
       ToWire(c, v, u.add_ipcache());
   }
   hosts.Write(u.mutable_ipcache_hosts());
-  s.ForEachPolicy(
-      [&](const PolicyKey& k, const wd_policy_value& v) { ToWire(k, v, u.add_policy()); });
+  PolicyEntriesWriter entries;
+  s.ForEachPolicy([&](const PolicyKey& k, const wd_policy_value& v) { entries.Add(k, v); });
+  entries.Write(u.mutable_policy_entries());
   PortsetsToWire(s, &u);
   ConfigToWire(s, &u);
   for (const auto& [_, ns] : s.namespaces) ToWire(ns, u.add_namespaces());
@@ -425,10 +424,9 @@ void NetworkPolicyDelta(const NodeState& from, const NodeState& to, v1::Update* 
 
 void PolicyDelta(const NodeState& from, const NodeState& to, v1::Update* u) {
   static const PolicyBlock kNone;
-  auto upsert = [&](const PolicyKey& k, const wd_policy_value& v) {
-    ToWire(k, v, u->add_policy());
-  };
-  auto remove = [&](const PolicyKey& k) { ToWire(k, u->add_removed_policy()); };
+  PolicyEntriesWriter upserts, removals;
+  auto upsert = [&](const PolicyKey& k, const wd_policy_value& v) { upserts.Add(k, v); };
+  auto remove = [&](const PolicyKey& k) { removals.Add(k); };
   for (const auto& [local, block] : to.policy) {
     auto it = from.policy.find(local);
     if (it != from.policy.end() && it->second.SameObject(block)) continue;
@@ -437,6 +435,8 @@ void PolicyDelta(const NodeState& from, const NodeState& to, v1::Update* u) {
   for (const auto& [local, block] : from.policy) {
     if (!to.policy.count(local)) DiffMaps(*block, kNone, upsert, remove);
   }
+  if (!upserts.empty()) upserts.Write(u->mutable_policy_entries());
+  if (!removals.empty()) removals.Write(u->mutable_removed_policy_entries());
 }
 
 }  // namespace

@@ -333,8 +333,8 @@ TEST_F(ControlTest, ClientNacksMalformedUpdatesAndKeepsItsState) {
       if (!s->Read(&req)) return grpc::Status::OK;
       v1::SyncResponse bad;
       *bad.mutable_update() = FullUpdate(good_);
-      bad.mutable_update()->mutable_policy(0)->set_tcp_portset(
-          9999);  // a port set that does not exist
+      // A port set that does not exist, named by the packed entries' first value.
+      bad.mutable_update()->mutable_policy_entries()->set_tcp_portset(0, 9999);
       s->Write(bad);
       v1::SyncResponse ok;
       *ok.mutable_update() = FullUpdate(good_);

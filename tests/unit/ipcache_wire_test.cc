@@ -19,10 +19,9 @@ IpAddress Ip(const std::string& text) { return *policy::ParseIp(text); }
 using Entries = std::map<IpAddress, std::optional<wd_ipcache_value>>;
 
 absl::Status Read(const v1::IpcacheHosts& in, bool removals, Entries* out) {
-  return ReadIpcacheHosts(in, "hosts", removals,
-                          [&](const IpAddress& a, const std::optional<wd_ipcache_value>& v) {
-                            (*out)[a] = v;
-                          });
+  return ReadIpcacheHosts(
+      in, "hosts", removals,
+      [&](const IpAddress& a, const std::optional<wd_ipcache_value>& v) { (*out)[a] = v; });
 }
 
 bool Same(const wd_ipcache_value& a, const wd_ipcache_value& b) {
@@ -114,8 +113,7 @@ TEST(IpcacheWireTest, MalformedListsAreRefusedWholeByField) {
        [](auto* h) { h->add_identity_steps(UINT32_MAX), h->add_cidr_of(0), h->add_ns_of(0); },
        "hosts.identity_steps[3]"},
       {"addresses past 255.255.255.255",
-       [](auto* h) { h->add_ipv4_steps(UINT32_MAX), h->add_value_of(0); },
-       "hosts.ipv4_steps[2]"},
+       [](auto* h) { h->add_ipv4_steps(UINT32_MAX), h->add_value_of(0); }, "hosts.ipv4_steps[2]"},
       {"a pod identity posing as a namespace's",
        [](auto* h) {
          for (int i = 0; i < h->ns_identities_size(); ++i)

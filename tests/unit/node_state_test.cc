@@ -116,7 +116,7 @@ TEST(NodeStateTest, NodesGetTheirOwnCatalogueAndShareUnchangedPolicyAcrossSnapsh
   n2.version = 1;
   n2b.version = 2;
   v1::Update d2 = DeltaUpdate(n2, n2b);
-  EXPECT_EQ(d2.policy_size() + d2.removed_policy_size(), 0);
+  EXPECT_EQ(d2.policy_entries().remote_of_size() + d2.removed_policy_entries().remote_of_size(), 0);
   EXPECT_EQ(d2.network_policies_size(), 1);
   EXPECT_EQ(d2.network_policies(0).name(), "a-from-y");
   EXPECT_FALSE(n2b.network_policies.at("x").SameObject(n2.network_policies.at("x")));
@@ -134,7 +134,7 @@ TEST(NodeStateTest, NodesGetTheirOwnCatalogueAndShareUnchangedPolicyAcrossSnapsh
   EXPECT_EQ(d.identities(0).id(), ns_x);
   EXPECT_EQ(d.removed_identities_size(), 1);
   EXPECT_TRUE(n2b.identities.SameObject(n2.identities));
-  EXPECT_GE(d.policy_size() + d.removed_policy_size(), 1);
+  EXPECT_GE(d.policy_entries().remote_of_size() + d.removed_policy_entries().remote_of_size(), 1);
   EXPECT_FALSE(d.has_portsets());
   NodeState held = n1;
   ASSERT_TRUE(ApplyUpdate(d, &held).ok());
