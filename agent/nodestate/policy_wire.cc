@@ -87,7 +87,8 @@ absl::Status ReadPolicyEntries(
     total += in.local_counts(i);
   }
   if (total != static_cast<uint64_t>(in.remote_of_size()))
-    return bad(absl::StrCat("remote_of: ", in.remote_of_size(), " entries, the counts say ", total));
+    return bad(
+        absl::StrCat("remote_of: ", in.remote_of_size(), " entries, the counts say ", total));
   std::vector<uint32_t> remotes;
   uint64_t id = 0;
   for (int i = 0; i < in.remote_steps_size(); ++i) {
@@ -124,8 +125,8 @@ absl::Status ReadPolicyEntries(
       values.push_back(v);
     }
     if (in.value_of_size() != in.remote_of_size())
-      return bad(absl::StrCat("value_of: ", in.value_of_size(), " values for ",
-                              in.remote_of_size(), " entries"));
+      return bad(absl::StrCat("value_of: ", in.value_of_size(), " values for ", in.remote_of_size(),
+                              " entries"));
     for (int i = 0; i < in.value_of_size(); ++i) {
       if (in.value_of(i) >= values.size())
         return bad(absl::StrCat("value_of[", i, "]: ", in.value_of(i), " is past the table"));

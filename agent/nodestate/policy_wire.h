@@ -35,7 +35,6 @@ class PolicyEntriesWriter {
 // anything when the list is malformed.
 absl::Status ReadPolicyEntries(
     const v1::PolicyEntries& in, const std::string& field, bool removals,
-    const std::function<void(const policy::PolicyKey&, const std::optional<wd_policy_value>&)>&
-        fn);
+    const std::function<void(const policy::PolicyKey&, const std::optional<wd_policy_value>&)>& fn);
 
 }  // namespace warden::nodestate

@@ -1627,3 +1627,47 @@ TEST(ManifestErrorToStringTest, Format) {
 
 }  // namespace
 }  // namespace warden::policy
+
+namespace warden::policy {
+namespace {
+
+// Megabytes of manifests decode on several threads: every file's objects land as its own, and
+// an invalid file is reported by its name and line and contributes nothing, as one by one.
+TEST(ManifestLoaderTest, ManyFilesDecodeInParallelAsOneByOne) {
+  std::vector<std::pair<std::string, std::string>> files;
+  constexpr int kFiles = 24, kPods = 150;  // about 3 MB
+  for (int f = 0; f < kFiles; ++f) {
+    std::string text;
+    for (int p = 0; p < kPods; ++p) {
+      absl::StrAppend(&text, "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p", p,
+                      "\n  namespace: ns", f, "\n  labels: {file: \"", f, "\", pod: \"", p,
+                      "\", filler: \"", std::string(40, 'x'), "\"}\nspec:\n  nodeName: n", f,
+                      "\n  containers:\n  - name: c\n    image: registry.example/", f, "-", p,
+                      ":1.0\n    ports: [{name: http, containerPort: ", 8000 + p, "}]\n",
+                      "status:\n  podIP: 10.", f, ".", p / 250, ".", p % 250 + 1, "\n",
+                      std::string(600, '#'), "\n");
+    }
+    // File 7 has an invalid pod in the middle.
+    if (f == 7)
+      absl::StrAppend(&text, "---\napiVersion: v1\nkind: Pod\nmetadata: {name: \"Bad_Name\"}\n");
+    files.emplace_back(absl::StrCat("dir/f", f < 10 ? "0" : "", f, ".yaml"), std::move(text));
+  }
+  LoadResult r = LoadManifestTexts(files);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].file, "dir/f07.yaml");
+  EXPECT_EQ(r.state.pods.size(), static_cast<size_t>((kFiles - 1) * kPods));
+  for (int f = 0; f < kFiles; ++f) {
+    const Pod* pod = r.state.FindPod(absl::StrCat("ns", f, "/p", kPods - 1));
+    if (f == 7) {
+      EXPECT_EQ(pod, nullptr) << "a file with an error contributes nothing";
+      continue;
+    }
+    ASSERT_NE(pod, nullptr) << f;
+    EXPECT_EQ(pod->labels.at("file"), absl::StrCat(f));
+    EXPECT_EQ(pod->node_name, absl::StrCat("n", f));
+    EXPECT_EQ(pod->ports.at(0).port, 8000 + kPods - 1);
+  }
+}
+
+}  // namespace
+}  // namespace warden::policy

@@ -14,10 +14,9 @@ using policy::PolicyKey;
 using Entries = std::map<PolicyKey, std::optional<wd_policy_value>>;
 
 absl::Status Read(const v1::PolicyEntries& in, bool removals, Entries* out) {
-  return ReadPolicyEntries(in, "entries", removals,
-                           [&](const PolicyKey& k, const std::optional<wd_policy_value>& v) {
-                             (*out)[k] = v;
-                           });
+  return ReadPolicyEntries(
+      in, "entries", removals,
+      [&](const PolicyKey& k, const std::optional<wd_policy_value>& v) { (*out)[k] = v; });
 }
 
 std::map<PolicyKey, wd_policy_value> Random(int n, uint32_t seed) {
@@ -106,8 +105,7 @@ TEST(PolicyWireTest, MalformedListsAreRefusedWholeByField) {
        "entries.remote_steps[0]"},
       {"remotes past 2^32", [](auto* e) { e->add_remote_steps(UINT32_MAX); },
        "entries.remote_steps"},
-      {"a value past the table", [](auto* e) { e->set_value_of(0, 9999); },
-       "entries.value_of[0]"},
+      {"a value past the table", [](auto* e) { e->set_value_of(0, 9999); }, "entries.value_of[0]"},
       {"a value short", [](auto* e) { e->mutable_value_of()->RemoveLast(); }, "entries.value_of"},
       {"columns of unequal length", [](auto* e) { e->add_flags(0); }, "entries.tcp_portset"},
       {"a port set id past 16 bits", [](auto* e) { e->set_udp_portset(0, 70000); },
