@@ -46,7 +46,27 @@ std::vector<uint32_t> RemotesOf(const PolicyBlock& block) {
 
 // Each node's catalogue: the previous one while its identities and their records are the same.
 void Catalogues(const SharedParts* previous, SharedParts* parts) {
+  const bool same_ground = previous && previous->identities.SameObject(parts->identities) &&
+                          previous->pods_by_node.SameObject(parts->pods_by_node);
+  auto same_remotes = [&](uint32_t id) {
+    auto a = parts->remotes.find(id);
+    auto b = previous->remotes.find(id);
+    if (a == parts->remotes.end() || b == previous->remotes.end())
+      return (a == parts->remotes.end()) == (b == previous->remotes.end());
+    return a->second.SameObject(b->second);
+  };
   for (const auto& [node, pods] : *parts->pods_by_node) {
+    // The same pods, the same catalogue records and each pod's remotes the same objects: the
+    // previous catalogue, without building its list again (a change touches a few nodes).
+    if (same_ground) {
+      auto it = previous->catalogue_by_node.find(node);
+      if (it != previous->catalogue_by_node.end() &&
+          std::all_of(pods.begin(), pods.end(),
+                      [&](const auto& p) { return same_remotes(p.second.identity); })) {
+        parts->catalogue_by_node[node] = it->second;
+        continue;
+      }
+    }
     std::vector<uint32_t> ids;
     for (const auto& [_, rec] : pods) {
       ids.push_back(rec.identity);
