@@ -1,5 +1,7 @@
 #include "agent/control/sync_server.h"
 
+#include <google/protobuf/arena.h>
+
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/server_credentials.h>
 
@@ -71,10 +73,14 @@ class Session {
       auto cur = cp_->Current(node_);
       if (cur->version != sent && !(sent == 0 && cur->version == Acked())) {
         auto base = BaseFor(sent);
-        v1::SyncResponse resp;
-        *resp.mutable_update() =
-            base ? nodestate::DeltaUpdate(*base, *cur) : nodestate::FullUpdate(*cur);
-        ok = stream->Write(resp);
+        // On an arena: a full update is tens of thousands of small messages.
+        google::protobuf::Arena arena;
+        auto* resp = google::protobuf::Arena::CreateMessage<v1::SyncResponse>(&arena);
+        if (base)
+          nodestate::DeltaUpdate(*base, *cur, resp->mutable_update());
+        else
+          nodestate::FullUpdate(*cur, resp->mutable_update());
+        ok = stream->Write(*resp);
         sent = cur->version;
         ++stats_->pushed;
         continue;

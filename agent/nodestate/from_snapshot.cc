@@ -47,7 +47,7 @@ std::vector<uint32_t> RemotesOf(const PolicyBlock& block) {
 // Each node's catalogue: the previous one while its identities and their records are the same.
 void Catalogues(const SharedParts* previous, SharedParts* parts) {
   const bool same_ground = previous && previous->identities.SameObject(parts->identities) &&
-                          previous->pods_by_node.SameObject(parts->pods_by_node);
+                           previous->pods_by_node.SameObject(parts->pods_by_node);
   auto same_remotes = [&](uint32_t id) {
     auto a = parts->remotes.find(id);
     auto b = previous->remotes.find(id);

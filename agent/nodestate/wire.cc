@@ -1,6 +1,9 @@
 #include "agent/nodestate/wire.h"
 
 #include <cstring>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -363,29 +366,72 @@ absl::Status CheckSequence(const v1::Update& u, const NodeState& held) {
 
 }  // namespace
 
-v1::Update FullUpdate(const NodeState& s) {
-  v1::Update u;
+namespace {
+
+// The wire form of a part every node's state shares (the ipcache, the namespaces): the nodes'
+// full updates carry the same object, so it is built for the wire once per object, not once per
+// node (5,000 nodes' full updates of 160,000 addresses each took 215 s built one by one).
+template <typename T>
+class WirePart {
+ public:
+  std::shared_ptr<const v1::Update> Get(std::shared_ptr<const T> of,
+                                        const std::function<void(const T&, v1::Update*)>& build) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (of_ != of) {
+      auto part = std::make_shared<v1::Update>();
+      build(*of, part.get());
+      part_ = std::move(part);
+      of_ = std::move(of);
+    }
+    return part_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::shared_ptr<const T> of_;  // held: its address stays its own while it is remembered
+  std::shared_ptr<const v1::Update> part_;
+};
+
+void IpcacheToWire(const IpcacheMap& ipc, v1::Update* u) {
+  IpcacheHostsWriter hosts;
+  for (const auto& [c, v] : ipc) {
+    if (IsHostPrefix(c))
+      hosts.Add(c.addr, v);
+    else
+      ToWire(c, v, u->add_ipcache());
+  }
+  hosts.Write(u->mutable_ipcache_hosts());
+}
+
+void NamespacesToWire(const std::map<std::string, policy::Namespace>& nss, v1::Update* u) {
+  for (const auto& [_, ns] : nss) ToWire(ns, u->add_namespaces());
+}
+
+}  // namespace
+
+void FullUpdate(const NodeState& s, v1::Update* out) {
+  v1::Update& u = *out;
+  static WirePart<IpcacheMap> ipcache;
+  static WirePart<std::map<std::string, policy::Namespace>> namespaces;
   u.set_version(s.version);
   u.set_full(true);
   for (const auto& [id, r] : *s.identities) ToWire(id, r, u.add_identities());
   for (const auto& [k, r] : s.pods) ToWire(k, r, u.add_pods());
-  IpcacheHostsWriter hosts;
-  for (const auto& [c, v] : *s.ipcache) {
-    if (IsHostPrefix(c))
-      hosts.Add(c.addr, v);
-    else
-      ToWire(c, v, u.add_ipcache());
-  }
-  hosts.Write(u.mutable_ipcache_hosts());
+  u.MergeFrom(*ipcache.Get(s.ipcache.Pin(), IpcacheToWire));
   PolicyEntriesWriter entries;
   s.ForEachPolicy([&](const PolicyKey& k, const wd_policy_value& v) { entries.Add(k, v); });
   entries.Write(u.mutable_policy_entries());
   PortsetsToWire(s, &u);
   ConfigToWire(s, &u);
-  for (const auto& [_, ns] : s.namespaces) ToWire(ns, u.add_namespaces());
+  u.MergeFrom(*namespaces.Get(s.namespaces.Pin(), NamespacesToWire));
   for (const auto& [_, block] : s.network_policies) {
     for (const auto& [_, np] : *block) ToWire(np, u.add_network_policies());
   }
+}
+
+v1::Update FullUpdate(const NodeState& s) {
+  v1::Update u;
+  FullUpdate(s, &u);
   return u;
 }
 
@@ -441,8 +487,8 @@ void PolicyDelta(const NodeState& from, const NodeState& to, v1::Update* u) {
 
 }  // namespace
 
-v1::Update DeltaUpdate(const NodeState& from, const NodeState& to) {
-  v1::Update u;
+void DeltaUpdate(const NodeState& from, const NodeState& to, v1::Update* out) {
+  v1::Update& u = *out;
   u.set_version(to.version);
   u.set_full(false);
   u.set_base_version(from.version);
@@ -489,6 +535,11 @@ v1::Update DeltaUpdate(const NodeState& from, const NodeState& to) {
       !(from.allowances == to.allowances)) {
     ConfigToWire(to, &u);
   }
+}
+
+v1::Update DeltaUpdate(const NodeState& from, const NodeState& to) {
+  v1::Update u;
+  DeltaUpdate(from, to, &u);
   return u;
 }
 

@@ -95,36 +95,44 @@ constexpr BenchInfo kInfo = {
     "                     [--skip-baseline] [--skip-single] [--skip-contended] "
     "[--skip-quiet]\n"
     "                     [--single-quiet] [--keep-logs DIR] [--perf DIR] [--inproc-only]\n"
-    "                     [--nodes N --pods N (with --inproc-only)]\n"
+    "                     [--nodes N --pods N]\n"
     "  Needs root. N namespaces hold N*100 pods, spread round-robin over --agents nodes.\n"
-    "  --inproc-only --nodes N --pods P: the control plane's work alone (load, compile, every\n"
-    "  node's state and full update) for a cluster of N nodes and P pods (P/100 namespaces).\n",
+    "  --nodes N --pods P: a cluster of N nodes and P pods (P/100 namespaces), the agents its\n"
+    "  first --agents nodes. --inproc-only: the control plane's work alone (load, compile, every\n"
+    "  node's state and full update), no agents.\n",
     "it creates cgroups, pins BPF maps and attaches programs"};
 
 // The control plane's certificate (IP:127.0.0.1) and one per node.
-void MakePki(const ControlEnv& env) {
+void MakePki(const ControlEnv& env, int agents) {
   std::string cmd = absl::StrCat(env.gen_certs, " ", env.pki, " warden-control,IP:127.0.0.1");
-  for (int n = 0; n < env.cluster.nodes; ++n) absl::StrAppend(&cmd, " n", n);
+  for (int n = 0; n < agents; ++n) absl::StrAppend(&cmd, " n", n);
   testlib::ShellResult r = testlib::Sh(cmd);
   if (r.code != 0) throw Failure("gen-certs failed: " + cmd + "\n" + r.err);
 }
 
-// Each node's root <cgroups>/nI with its pods' cgroups where kubelet puts Burstable pods.
-void MakePodCgroups(const ControlEnv& env, const std::vector<PodInfo>& pods) {
+// Each agent's node root <cgroups>/nI with its pods' cgroups where kubelet puts Burstable pods
+// (the agents are nodes n0 .. n<agents - 1> of the cluster; the others have none).
+size_t MakePodCgroups(const ControlEnv& env, const std::vector<PodInfo>& pods, int agents) {
   std::vector<testlib::KubeletNode> nodes;
-  for (int n = 0; n < env.cluster.nodes; ++n) {
+  for (int n = 0; n < agents; ++n) {
     nodes.push_back(Must(testlib::KubeletNode::Create(absl::StrCat(env.cgroups.path(), "/n", n)),
                          "making cgroups"));
   }
-  for (const auto& p : pods) Must(nodes[p.node].AddPod(p.uid, "burstable"), "making a pod cgroup");
+  size_t made = 0;
+  for (const auto& p : pods) {
+    if (p.node >= agents) continue;
+    Must(nodes[p.node].AddPod(p.uid, "burstable"), "making a pod cgroup");
+    ++made;
+  }
+  return made;
 }
 
-void Setup(const ControlEnv& env, const std::vector<PodInfo>& pods) {
+void Setup(const ControlEnv& env, const std::vector<PodInfo>& pods, int agents) {
   auto t = testlib::Clock::now();
-  MakePki(env);
-  MakePodCgroups(env, pods);
-  std::printf("setup: PKI for %d nodes, %zu pod cgroups in %.1f s\n", env.cluster.nodes,
-              pods.size(), testlib::MsSince(t) / 1000);
+  MakePki(env, agents);
+  size_t cgroups = MakePodCgroups(env, pods, agents);
+  std::printf("setup: PKI for %d agents, %zu pod cgroups in %.1f s\n", agents, cgroups,
+              testlib::MsSince(t) / 1000);
   std::fflush(stdout);
 }
 
@@ -154,8 +162,8 @@ int Run(const Flags& f) {
   std::unique_ptr<ControlEnv> env = MakeControlEnv();
   env->cluster.namespaces = f.pods ? std::max(3, f.pods / 100) : f.namespaces;
   env->cluster.nodes = f.nodes ? f.nodes : f.agents_max;
-  if (env->cluster.nodes != f.agents_max && !f.inproc_only)
-    throw Failure("--nodes other than --agents needs --inproc-only (each agent is one node)");
+  if (env->cluster.nodes < f.agents_max && !f.inproc_only)
+    throw Failure("--nodes fewer than --agents: each agent is one node of the cluster");
   env->gap_ms = f.gap_ms;
   env->keep_logs = f.keep_logs;
   env->perf_dir = f.perf_dir;
@@ -174,15 +182,19 @@ int Run(const Flags& f) {
         "nodes=%d pods=%zu start_load_ms=%.0f start_compile_ms=%.0f start_node_states_ms=%.0f "
         "inproc_load_ms=%.1f inproc_compile_ms=%.1f inproc_node_states_ms=%.1f "
         "full_update_max_kb=%.1f full_update_median_kb=%.1f delta_update_kb=%.1f "
-        "node_entries_max=%zu rss_mb=%.0f hwm_mb=%.0f\n",
+        "node_entries_max=%zu rss_mb=%.0f hwm_mb=%.0f start_full_updates_ms=%.0f "
+        "first_push_cpu_ms=%.0f\n",
         env->cluster.nodes, pods.size(), inproc.start_load_ms, inproc.start_compile_ms,
         inproc.start_node_states_ms, inproc.load_ms, inproc.compile_ms, inproc.node_states_ms,
         inproc.full_update_max_bytes / 1024.0, inproc.full_update_median_bytes / 1024.0,
-        inproc.delta_update_bytes / 1024.0, inproc.node_entries_max, inproc.rss_mb, inproc.hwm_mb);
+        inproc.delta_update_bytes / 1024.0, inproc.node_entries_max, inproc.rss_mb, inproc.hwm_mb,
+        inproc.start_full_updates_ms,
+        inproc.start_load_ms + inproc.start_compile_ms + inproc.start_node_states_ms +
+            inproc.start_full_updates_ms);
     return 0;
   }
   std::fflush(stdout);
-  Setup(*env, pods);
+  Setup(*env, pods, f.agents_max);
   ControlRun run = RunScenarios(*env, f);
   run.pods = pods.size();
   run.inproc = inproc;

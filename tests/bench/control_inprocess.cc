@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include <google/protobuf/arena.h>
+
 #include "absl/strings/str_format.h"
 
 #include "agent/nodestate/wire.h"
@@ -115,6 +117,21 @@ InProcessFigures RunInProcess(const ClusterSpec& c, const std::string& manifests
   Breakdown b = inproc.Run(c);
   WriteToggle(c, manifests + "/toggle.yaml", 7000);
   f.full_update_bytes = nodestate::FullUpdate(a.states[0]).ByteSizeLong();
+  {
+    auto t = testlib::Clock::now();
+    size_t total = 0;
+    std::string bytes;
+    for (const auto& st : a.states) {  // as the Sync server does (agent/control/sync_server.cc)
+      google::protobuf::Arena arena;
+      auto* u = google::protobuf::Arena::CreateMessage<v1::Update>(&arena);
+      nodestate::FullUpdate(st, u);
+      u->SerializeToString(&bytes);
+      total += bytes.size();
+    }
+    f.start_full_updates_ms = testlib::MsSince(t);
+    std::printf("every node's full update built and serialized: %.0f ms, %.1f MB in all\n",
+                f.start_full_updates_ms, total / 1e6);
+  }
   // Every node's policy entries; the full update (serializing it is most of a large run's
   // time) of the node with the most, and of up to 200 nodes spread evenly for the median.
   size_t most = 0;

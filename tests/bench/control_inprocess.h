@@ -72,6 +72,9 @@ struct InProcessFigures {
   // largest and the median full update; the most policy entries on any node.
   size_t full_update_max_bytes = 0, full_update_median_bytes = 0, node_entries_max = 0;
   std::string full_update_max_parts;  // where the largest full update's bytes go, by field
+  // Every node's full update built and serialized, as the control plane does for the first push
+  // (what each agent then does with its own happens on its node).
+  double start_full_updates_ms = 0;
   // This process (the control plane's work, in process) after the start and the toggles.
   double rss_mb = 0, hwm_mb = 0;
 };

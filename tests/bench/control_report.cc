@@ -106,13 +106,15 @@ void PrintHeadline(const ControlRun& run, bool met) {
       "control_push_ms_mean_%s_quiet=%.1f control_rss_mb=%.1f control_hwm_mb=%.1f "
       "control_rss_start_mb=%.1f full_update_kb=%.1f delta_update_kb=%.1f "
       "inproc_load_ms=%.1f inproc_compile_ms=%.1f inproc_node_states_ms=%.1f "
-      "idle_cpu_pct_1=%.1f idle_cpu_pct_%s=%.1f target_p99_ms=100 target_met=%d\n",
+      "idle_cpu_pct_1=%.1f idle_cpu_pct_%s=%.1f agent_rss_max_mb_%s=%.1f "
+      "agent_hwm_max_mb_%s=%.1f target_p99_ms=100 target_met=%d\n",
       run.pods, in.policies, run.nodes, N, run.rounds, N, run.contended_rounds, s1.p50, s1.p99,
       s1.max, N, sn.p50, N, sn.p99, N, sn.max, N, ratio, N, sq.p50, N, sq.p99, N, ratio_q, sb.p50,
       sb.p99, run.c1.push_ms_mean, N, run.cn.push_ms_mean, N, run.cq.push_ms_mean,
       mem.control_rss_mb, mem.control_hwm_mb, mem.control_rss_start_mb,
       run.cn.full_update_bytes / 1024.0, in.delta_update_bytes / 1024.0, in.load_ms, in.compile_ms,
-      in.node_states_ms, run.c1.idle_agents_cpu_pct, N, run.cn.idle_agents_cpu_pct, met ? 1 : 0);
+      in.node_states_ms, run.c1.idle_agents_cpu_pct, N, run.cn.idle_agents_cpu_pct, N,
+      run.cn.agent_rss_max_mb, N, run.cn.agent_hwm_max_mb, met ? 1 : 0);
 }
 
 }  // namespace

@@ -350,6 +350,12 @@ void Scenario::ReadAfter(const ConfigWatch& watch, const Before& before, int rou
       res_.extra_flips += static_cast<int>(moved) - rounds;
   }
   res_.agents_cpu_s = AgentsCpu() - before.agents_cpu;
+  for (const Child& c : children_) {
+    res_.agent_rss_max_mb =
+        std::max(res_.agent_rss_max_mb, testlib::StatusKb(c.pid, "VmRSS") / 1024.0);
+    res_.agent_hwm_max_mb =
+        std::max(res_.agent_hwm_max_mb, testlib::StatusKb(c.pid, "VmHWM") / 1024.0);
+  }
   if (!control_mode_) return;
   res_.control_cpu_s = testlib::CpuSeconds(control_.pid) - before.control_cpu;
   std::string m = testlib::HttpGet(control_metrics_, "/metrics");

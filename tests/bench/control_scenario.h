@@ -24,6 +24,7 @@ struct ScenarioResult {
   double control_rss_mb = 0, control_hwm_mb = 0, control_rss_start_mb = 0;
   double control_cpu_s = 0, agents_cpu_s = 0, rounds_wall_s = 0, idle_agents_cpu_pct = 0;
   double push_ms_mean = 0;  // the control plane's own push latency histogram, during the rounds
+  double agent_rss_max_mb = 0, agent_hwm_max_mb = 0;  // the largest agent's, after the rounds
   long full_update_bytes = 0;
   int extra_flips = 0, timeouts = 0;
 };
