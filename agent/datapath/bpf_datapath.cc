@@ -551,23 +551,6 @@ absl::Status BpfDatapath::Apply(const NodeTables& tables, const NodeConfig& conf
     return Errno("writing wd_config", errno);
   last_flip_ = std::chrono::steady_clock::now();
   if (changes && changes->known) last_changes_ = *changes;
-  // The copy just left idle holds what nobody here wrote (a fresh start, or a write that
-  // failed): fill it with these tables now, while no change waits, so that the next change
-  // writes what it changes and not every table (110,000 pod addresses: 1.7 s, where a change
-  // takes milliseconds). Enforcement already runs on the copy just written; this only delays
-  // this update's acknowledgement, once.
-  const int other = !idle;
-  if (!mirror_[other]) {
-    // It may be the copy the programs read until the flip: the same grace period as above. A
-    // failure leaves the copy unknown (written in full by the next update), as before.
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (WriteSide(other, tables, nullptr).ok()) {
-      TableChanges none;
-      none.known = true;
-      none.ipcache = false;
-      last_changes_ = std::move(none);
-    }
-  }
   return absl::OkStatus();
 }
 

@@ -2,8 +2,6 @@
 // BPF_PROG_TEST_RUN, with tables compiled from NetworkPolicy YAML.
 #include <arpa/inet.h>
 
-#include <bpf/bpf.h>
-
 #include "tests/bpf/bpf_fixture.h"
 
 namespace warden::testing {
@@ -449,35 +447,6 @@ TEST_F(BpfTest, HintedUpdatesKeepBothCopiesExact) {
   expect_live(t, "after unhinted");
   ASSERT_TRUE(dp_->Apply(t, config_, &none).ok());
   expect_live(t, "hinted after unhinted");
-}
-
-}  // namespace
-}  // namespace warden::testing
-
-namespace warden::testing {
-namespace {
-
-// After the first update both copies of the tables hold it: the first change after a start
-// writes what it changes, not every table (with 110,000 pod addresses that took 1.7 s).
-TEST_F(BpfTest, TheFirstUpdateFillsBothCopies) {
-  LoadPod(All(), "x/a");
-  absl::StatusOr<wd_config> cfg = dp_->ReadConfig();
-  ASSERT_TRUE(cfg.ok()) << cfg.status();
-  // Make the other copy the live one (as the next flip would) and read it back.
-  wd_config flipped = *cfg;
-  flipped.active = !cfg->active;
-  uint32_t zero = 0;
-  ASSERT_EQ(bpf_map_update_elem(dp_->MapFd("wd_config"), &zero, &flipped, BPF_ANY), 0);
-  absl::StatusOr<datapath::NodeTables> other = dp_->ReadLiveTables();
-  ASSERT_TRUE(other.ok()) << other.status();
-  EXPECT_FALSE(tables_.policy.empty());
-  EXPECT_TRUE(datapath::SameEntries(other->policy, tables_.policy));
-  EXPECT_TRUE(datapath::SameEntries(other->ipcache, tables_.ipcache));
-  EXPECT_TRUE(datapath::SameEntries(other->endpoints, tables_.endpoints));
-  EXPECT_TRUE(datapath::SamePortsets(*other, tables_));
-  // The programs decide the same on it.
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTcp, 40000, 80)), 1u);
-  EXPECT_EQ(Egress(Ipv4Packet("10.244.1.10", "10.244.1.11", kTcp, 40002, 91)), 0u);
 }
 
 }  // namespace
