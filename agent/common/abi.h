@@ -29,6 +29,10 @@ struct Raw {
   }
 };
 
+// The kinds of identity, by the ranges warden_consts.h gives them.
+inline bool IsPodIdentity(uint32_t id) { return id >= WD_ID_POD_MIN && id <= WD_ID_POD_MAX; }
+inline bool IsNamespaceIdentity(uint32_t id) { return (id & ~WD_ID_POD_MAX) == WD_ID_NS_FLAG; }
+
 }  // namespace warden::common
 
 // The values of the ABI's tables compare by bytes (in the global namespace, where the structs

@@ -30,7 +30,7 @@ IdentityMap PodIdentities(const policy::Snapshot& snap) {
 }
 
 bool InCatalogue(uint32_t id) {
-  return (id >= WD_ID_POD_MIN && id <= WD_ID_POD_MAX) || (id & ~0x00ffffffu) == WD_ID_NS_FLAG;
+  return common::IsPodIdentity(id) || common::IsNamespaceIdentity(id);
 }
 
 // The pod and namespace identities a block's entries name as remotes.

@@ -7,6 +7,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "agent/common/abi.h"
 
 namespace warden::nodestate {
 
@@ -101,10 +102,10 @@ void IpcacheHostsWriter::Write(v1::IpcacheHosts* out) {
 
 absl::Status CheckNamespaceIdentity(uint32_t identity, uint32_t ns, const std::string& field) {
   if (ns == WD_ID_NONE) return absl::OkStatus();
-  if ((ns & ~0x00ffffffu) != WD_ID_NS_FLAG)
+  if (!common::IsNamespaceIdentity(ns))
     return absl::InvalidArgumentError(
         absl::StrCat(field, ": ", ns, " is not a namespace identity"));
-  if (identity < WD_ID_POD_MIN || identity > WD_ID_POD_MAX)
+  if (!common::IsPodIdentity(identity))
     return absl::InvalidArgumentError(
         absl::StrCat(field, ": only a pod address has a namespace identity"));
   return absl::OkStatus();

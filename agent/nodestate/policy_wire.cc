@@ -6,6 +6,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "agent/common/abi.h"
 
 namespace warden::nodestate {
 
@@ -82,7 +83,7 @@ absl::Status ReadPolicyEntries(
                             in.locals_size(), " local identities"));
   uint64_t total = 0;
   for (int i = 0; i < in.locals_size(); ++i) {
-    if (in.locals(i) < WD_ID_POD_MIN || in.locals(i) > WD_ID_POD_MAX)
+    if (!common::IsPodIdentity(in.locals(i)))
       return bad(absl::StrCat("locals[", i, "]: ", in.locals(i), " is not a pod identity"));
     total += in.local_counts(i);
   }

@@ -105,7 +105,7 @@ absl::StatusOr<IpAddress> AddrFrom(const std::string& b, const std::string& fiel
 absl::StatusOr<PolicyKey> FromWire(const v1::PolicyKey& k, const std::string& field) {
   if (k.direction() != v1::DIRECTION_INGRESS && k.direction() != v1::DIRECTION_EGRESS)
     return Bad(absl::StrCat(field, ".direction: unknown value ", k.direction()));
-  if (k.local_identity() < WD_ID_POD_MIN || k.local_identity() > WD_ID_POD_MAX) {
+  if (!common::IsPodIdentity(k.local_identity())) {
     return Bad(
         absl::StrCat(field, ".local_identity: ", k.local_identity(), " is not a pod identity"));
   }
@@ -179,8 +179,7 @@ absl::Status ApplyIdentities(const v1::Update& u, NodeState* next) {
   for (uint32_t id : u.removed_identities()) ids.erase(id);
   for (int i = 0; i < u.identities_size(); ++i) {
     const auto& w = u.identities(i);
-    if ((w.id() < WD_ID_POD_MIN || w.id() > WD_ID_POD_MAX) &&
-        (w.id() & ~0x00ffffffu) != WD_ID_NS_FLAG)
+    if (!common::IsPodIdentity(w.id()) && !common::IsNamespaceIdentity(w.id()))
       return Bad(
           absl::StrCat("identities[", i, "].id: ", w.id(), " is not a pod or namespace identity"));
     IdentityRecord r{w.name(), w.namespace_(), w.service_account(), {}, 0, {}};
@@ -205,7 +204,7 @@ absl::Status ApplyPods(const v1::Update& u, NodeState* next) {
     const std::string f = absl::StrCat("pods[", i, "]");
     if (w.namespace_().empty() || w.name().empty())
       return Bad(f + ": namespace and name are required");
-    if (w.identity() < WD_ID_POD_MIN || w.identity() > WD_ID_POD_MAX)
+    if (!common::IsPodIdentity(w.identity()))
       return Bad(absl::StrCat(f, ".identity: ", w.identity(), " is not a pod identity"));
     ScheduledPod r{w.uid(), w.identity(), w.gateway(), {}};
     for (int j = 0; j < w.addresses_size(); ++j) {

@@ -61,6 +61,14 @@ spec:
 
 // The live tables as ReadPinnedState gives them (port sets up to the highest one referenced)
 // hold exactly `want`.
+// Node n1's state, cut from the manifests `yaml` as warden control would.
+nodestate::NodeState StateOfN1(const std::string& yaml) {
+  auto loaded = policy::LoadManifestTexts({{"c.yaml", yaml}});
+  EXPECT_TRUE(loaded.errors.empty()) << loaded.errors[0].ToString();
+  policy::Snapshot snap = policy::Compile(loaded.state).value();
+  return nodestate::ComputeNodeState(loaded.state, snap, "n1", {"", {}});
+}
+
 bool LiveHolds(const datapath::NodeTables& live, const datapath::NodeTables& want) {
   if (live.portsets.size() > want.portsets.size()) return false;
   for (size_t i = 0; i < live.portsets.size(); ++i) {
@@ -129,10 +137,7 @@ class NodeAgentTest : public ::testing::Test {
 };
 
 TEST_F(NodeAgentTest, AnUpdateTheKernelRefusesLeavesTheTablesInForceExactly) {
-  auto loaded = policy::LoadManifestTexts({{"c.yaml", kCluster}});
-  ASSERT_TRUE(loaded.errors.empty()) << loaded.errors[0].ToString();
-  policy::Snapshot snap = policy::Compile(loaded.state).value();
-  nodestate::NodeState good = nodestate::ComputeNodeState(loaded.state, snap, "n1", {"", {}});
+  nodestate::NodeState good = StateOfN1(kCluster);
   good.version = 1;
   ASSERT_EQ(good.policy.size(), 1u);
   const uint32_t local = good.policy.begin()->first;
@@ -192,10 +197,7 @@ TEST_F(NodeAgentTest, AnUpdateTheKernelRefusesLeavesTheTablesInForceExactly) {
 // writes that copy's ipcache whole (1 s at 110,000 pod addresses, on the first policy change
 // after an agent's start in the control bench).
 TEST_F(NodeAgentTest, ANewIpcacheLeavesBothCopiesInStep) {
-  auto loaded = policy::LoadManifestTexts({{"c.yaml", kCluster}});
-  ASSERT_TRUE(loaded.errors.empty()) << loaded.errors[0].ToString();
-  policy::Snapshot snap = policy::Compile(loaded.state).value();
-  nodestate::NodeState first = nodestate::ComputeNodeState(loaded.state, snap, "n1", {"", {}});
+  nodestate::NodeState first = StateOfN1(kCluster);
   first.version = 1;
   nodestate::NodeState second = first;  // a pod elsewhere: one more address, same entries
   second.version = 2;
