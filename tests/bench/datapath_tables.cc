@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "agent/common/abi.h"
 #include "agent/policy/port_sets.h"
 
 namespace warden::bench {
@@ -52,8 +53,11 @@ void AddPortsets(const TableSpec& s, datapath::NodeTables& t) {
 }
 
 void AddIpcache(const TableSpec& s, datapath::NodeTables& t) {
+  // Pod addresses carry their namespace's identity, as the compiler writes them (100
+  // namespaces): a decision that no entry allows probes it and "any pod" too.
   auto add = [&](uint32_t addr, int plen, uint32_t id, uint32_t cidr) {
-    t.ipcache[V4Key(addr, plen)] = wd_ipcache_value{id, cidr, WD_ID_NONE};
+    const uint32_t ns = common::IsPodIdentity(id) ? WD_ID_NS_FLAG | (1 + id % 100) : WD_ID_NONE;
+    t.ipcache[V4Key(addr, plen)] = wd_ipcache_value{id, cidr, ns};
   };
   add(0, 0, WD_ID_WORLD, kCidrWorld);
   add(10u << 24, 8, WD_ID_CLUSTER, kCidrCluster);
