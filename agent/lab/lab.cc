@@ -66,26 +66,33 @@ absl::Status MakeNetwork(const LabState& lab) {
 }
 
 // Echo servers in every pod (its container ports and `serve_ports`), the metadata server on
-// every node, and the internet hosts' servers.
+// every node, and the internet hosts' servers; done when all of them listen.
 absl::Status StartServers(const LabOptions& o, const policy::ClusterState& cluster, LabState* lab) {
   std::string self = WardenBinary(o.warden_binary);
+  std::vector<StartedServer> started;
+  auto start = [&](const std::string& cgroup, const std::string& netns, const ServedPorts& ports,
+                   const std::string& log, bool container) -> absl::StatusOr<pid_t> {
+    WD_ASSIGN_OR_RETURN(pid_t pid, StartEchoServers(self, cgroup, netns, ports, log, container));
+    started.push_back({pid, log});
+    return pid;
+  };
   for (size_t j = 0; j < lab->pods.size(); ++j) {
     LabPod& pod = lab->pods[j];
     ServedPorts ports = PortsToServe(*cluster.FindPod(pod.key), o.serve_ports);
     if (ports.tcp.empty() && ports.udp.empty()) continue;
-    WD_ASSIGN_OR_RETURN(pod.server_pid,
-                        StartEchoServers(self, pod.cgroup, pod.netns, ports,
-                                         LogPath(o.state_dir, absl::StrCat("pod-", j, ".log")),
-                                         /*container=*/true));
+    WD_ASSIGN_OR_RETURN(pod.server_pid, start(pod.cgroup, pod.netns, ports,
+                                              LogPath(o.state_dir, absl::StrCat("pod-", j, ".log")),
+                                              /*container=*/true));
   }
   for (const auto& n : lab->nodes) {
-    WD_RETURN_IF_ERROR(StartEchoServers(self, n.system_cgroup, n.netns, {{80}, {}},
-                                        LogPath(o.state_dir, "metadata-" + n.name + ".log"), false)
+    WD_RETURN_IF_ERROR(start(n.system_cgroup, n.netns, {{80}, {}},
+                             LogPath(o.state_dir, "metadata-" + n.name + ".log"), false)
                            .status());
   }
-  return StartEchoServers(self, lab->inet.cgroup, lab->inet.netns, {{80, 443, 8443, 53}, {53}},
-                          LogPath(o.state_dir, "internet.log"), false)
-      .status();
+  WD_RETURN_IF_ERROR(start(lab->inet.cgroup, lab->inet.netns, {{80, 443, 8443, 53}, {53}},
+                           LogPath(o.state_dir, "internet.log"), false)
+                         .status());
+  return WaitForServers(started);
 }
 
 // The control plane, in a network namespace of its own on the fabric, with a lab PKI (a

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +15,7 @@
 #include "agent/common/cgroup.h"
 #include "agent/lab/lab_network.h"
 #include "agent/lab/lab_pki.h"
+#include "agent/lab/probe.h"
 
 namespace warden::lab {
 namespace {
@@ -157,6 +159,27 @@ absl::StatusOr<pid_t> StartControl(const LabState& lab, const std::string& state
 absl::StatusOr<pid_t> StartAgent(const LabState& lab, const LabNode& node,
                                  const std::string& state_dir) {
   return Spawn(node.agent_argv, LogPath(state_dir, node.name + ".log"), lab.daemons_cgroup());
+}
+
+absl::Status WaitForServers(const std::vector<StartedServer>& servers) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (const auto& s : servers) {
+    while (true) {
+      std::ifstream in(s.log);
+      std::string line;
+      bool serving = false;
+      while (!serving && std::getline(in, line)) serving = line == kServingLine;
+      if (serving) break;
+      int status;
+      if (waitpid(s.pid, &status, WNOHANG) != 0)
+        return absl::InternalError(absl::StrCat("an echo server exited; see ", s.log));
+      if (std::chrono::steady_clock::now() > deadline)
+        return absl::DeadlineExceededError(
+            absl::StrCat("an echo server did not listen in 10 s; see ", s.log));
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status WaitForAgents(const LabState& lab, const std::string& state_dir, bool with_control) {

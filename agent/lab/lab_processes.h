@@ -38,6 +38,13 @@ absl::StatusOr<pid_t> StartEchoServers(const std::string& self, const std::strin
                                        const std::string& netns, const ServedPorts& ports,
                                        const std::string& log, bool container);
 
+struct StartedServer {
+  pid_t pid;
+  std::string log;
+};
+// Waits (10 s at most) until every server has printed that its sockets listen.
+absl::Status WaitForServers(const std::vector<StartedServer>& servers);
+
 // The command lines of the control plane and of `node`'s agent (PKI files under `pki`).
 std::vector<std::string> ControlArgv(const std::string& self, const LabState& lab,
                                      const std::string& pki);

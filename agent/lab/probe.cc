@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <iostream>
 
 #include "absl/strings/str_cat.h"
 #include "agent/common/cgroup.h"
@@ -268,6 +269,8 @@ absl::Status ServeForever(const std::vector<int>& tcp_ports, const std::vector<i
       is_tcp.push_back(tcp);
     }
   }
+  // `lab up` waits for this line: a probe sent before the sockets exist would be refused.
+  std::cout << kServingLine << std::endl;
   while (true) {
     if (poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) continue;

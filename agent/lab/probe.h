@@ -36,8 +36,11 @@ ProbeResult ProbeUdp(const std::string& ip, int port, int timeout_ms);
 ProbeResult ProbeFrom(const std::string& cgroup, const std::string& netns, const std::string& ip,
                       int port, bool udp, int timeout_ms);
 
+// What `ServeForever` prints once every socket listens.
+inline constexpr char kServingLine[] = "serving";
+
 // Echo servers on every given port (TCP: read one byte, write it back; UDP: echo each datagram)
-// on all addresses. Runs until killed.
+// on all addresses; prints kServingLine once they listen. Runs until killed.
 absl::Status ServeForever(const std::vector<int>& tcp_ports, const std::vector<int>& udp_ports);
 
 const char* OutcomeName(ProbeOutcome o);
