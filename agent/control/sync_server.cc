@@ -79,7 +79,7 @@ class Session {
         if (base)
           nodestate::DeltaUpdate(*base, *cur, resp->mutable_update());
         else
-          nodestate::FullUpdate(*cur, resp->mutable_update());
+          nodestate::FullUpdateForWire(*cur, resp->mutable_update());
         ok = stream->Write(*resp);
         sent = cur->version;
         ++stats_->pushed;

@@ -8,7 +8,9 @@ namespace warden::nodestate {
 
 absl::Status SaveNodeState(const NodeState& s, const std::string& path) {
   std::string bytes;
-  if (!FullUpdate(s).SerializeToString(&bytes))
+  v1::Update u;
+  FullUpdateForWire(s, &u);
+  if (!u.SerializeToString(&bytes))
     return absl::InternalError(absl::StrCat("serializing the state for ", path));
   return common::WriteFileAtomically(path, bytes);
 }

@@ -11,6 +11,7 @@
 #include "agent/nodestate/ipcache_wire.h"
 #include "agent/nodestate/objects_wire.h"
 #include "agent/nodestate/policy_wire.h"
+#include "google/protobuf/unknown_field_set.h"
 
 namespace warden::nodestate {
 
@@ -369,16 +370,25 @@ namespace {
 
 // The wire form of a part every node's state shares (the ipcache, the namespaces): the nodes'
 // full updates carry the same object, so it is built for the wire once per object, not once per
-// node (5,000 nodes' full updates of 160,000 addresses each took 215 s built one by one).
+// node (5,000 nodes' full updates of 160,000 addresses each took 215 s built one by one). Kept
+// as an Update holding only that part, and as the same part's encoded fields, which an update
+// that is only serialized takes as they are (see FullUpdateForWire).
+struct EncodedPart {
+  v1::Update fields;
+  google::protobuf::UnknownFieldSet encoded;
+};
+
 template <typename T>
 class WirePart {
  public:
-  std::shared_ptr<const v1::Update> Get(std::shared_ptr<const T> of,
-                                        const std::function<void(const T&, v1::Update*)>& build) {
+  std::shared_ptr<const EncodedPart> Get(std::shared_ptr<const T> of,
+                                         const std::function<void(const T&, v1::Update*)>& build) {
     std::lock_guard<std::mutex> l(mu_);
     if (of_ != of) {
-      auto part = std::make_shared<v1::Update>();
-      build(*of, part.get());
+      auto part = std::make_shared<EncodedPart>();
+      build(*of, &part->fields);
+      // Field by field as unknown fields: a length-delimited field is kept whole, not decoded.
+      part->encoded.ParseFromString(part->fields.SerializeAsString());
       part_ = std::move(part);
       of_ = std::move(of);
     }
@@ -388,7 +398,7 @@ class WirePart {
  private:
   std::mutex mu_;
   std::shared_ptr<const T> of_;  // held: its address stays its own while it is remembered
-  std::shared_ptr<const v1::Update> part_;
+  std::shared_ptr<const EncodedPart> part_;
 };
 
 void IpcacheToWire(const IpcacheMap& ipc, v1::Update* u) {
@@ -406,26 +416,45 @@ void NamespacesToWire(const std::map<std::string, policy::Namespace>& nss, v1::U
   for (const auto& [_, ns] : nss) ToWire(ns, u->add_namespaces());
 }
 
-}  // namespace
+std::shared_ptr<const EncodedPart> IpcachePart(const NodeState& s) {
+  static WirePart<IpcacheMap> part;
+  return part.Get(s.ipcache.Pin(), IpcacheToWire);
+}
 
-void FullUpdate(const NodeState& s, v1::Update* out) {
-  v1::Update& u = *out;
-  static WirePart<IpcacheMap> ipcache;
-  static WirePart<std::map<std::string, policy::Namespace>> namespaces;
-  u.set_version(s.version);
-  u.set_full(true);
-  for (const auto& [id, r] : *s.identities) ToWire(id, r, u.add_identities());
-  for (const auto& [k, r] : s.pods) ToWire(k, r, u.add_pods());
-  u.MergeFrom(*ipcache.Get(s.ipcache.Pin(), IpcacheToWire));
+std::shared_ptr<const EncodedPart> NamespacesPart(const NodeState& s) {
+  static WirePart<std::map<std::string, policy::Namespace>> part;
+  return part.Get(s.namespaces.Pin(), NamespacesToWire);
+}
+
+// What is the node's own: everything but the ipcache and the namespaces.
+void OwnParts(const NodeState& s, v1::Update* u) {
+  u->set_version(s.version);
+  u->set_full(true);
+  for (const auto& [id, r] : *s.identities) ToWire(id, r, u->add_identities());
+  for (const auto& [k, r] : s.pods) ToWire(k, r, u->add_pods());
   PolicyEntriesWriter entries;
   s.ForEachPolicy([&](const PolicyKey& k, const wd_policy_value& v) { entries.Add(k, v); });
-  entries.Write(u.mutable_policy_entries());
-  PortsetsToWire(s, &u);
-  ConfigToWire(s, &u);
-  u.MergeFrom(*namespaces.Get(s.namespaces.Pin(), NamespacesToWire));
+  entries.Write(u->mutable_policy_entries());
+  PortsetsToWire(s, u);
+  ConfigToWire(s, u);
   for (const auto& [_, block] : s.network_policies) {
-    for (const auto& [_, np] : *block) ToWire(np, u.add_network_policies());
+    for (const auto& [_, np] : *block) ToWire(np, u->add_network_policies());
   }
+}
+
+}  // namespace
+
+void FullUpdate(const NodeState& s, v1::Update* u) {
+  OwnParts(s, u);
+  u->MergeFrom(IpcachePart(s)->fields);
+  u->MergeFrom(NamespacesPart(s)->fields);
+}
+
+void FullUpdateForWire(const NodeState& s, v1::Update* u) {
+  OwnParts(s, u);
+  google::protobuf::UnknownFieldSet* spliced = u->GetReflection()->MutableUnknownFields(u);
+  spliced->MergeFrom(IpcachePart(s)->encoded);
+  spliced->MergeFrom(NamespacesPart(s)->encoded);
 }
 
 v1::Update FullUpdate(const NodeState& s) {

@@ -15,6 +15,11 @@ v1::Update DeltaUpdate(const NodeState& from, const NodeState& to);
 // small messages, and an arena makes building and freeing them a fraction of the cost.
 void FullUpdate(const NodeState& s, v1::Update* u);
 void DeltaUpdate(const NodeState& from, const NodeState& to, v1::Update* u);
+// A full update only to be serialized (the Sync stream): the parts every node shares (the
+// ipcache, the namespaces) are spliced in as their encoded fields, held as unknown fields and
+// written as they are, so each node's update copies them instead of encoding them again. Its
+// bytes parse to FullUpdate(s); read as a message, the shared parts are missing.
+void FullUpdateForWire(const NodeState& s, v1::Update* u);
 
 // Applies an update received from the wire. Checks it completely first (version sequence,
 // field ranges, references to port sets); on any error `state` is left unchanged and the error

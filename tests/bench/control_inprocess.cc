@@ -124,7 +124,7 @@ InProcessFigures RunInProcess(const ClusterSpec& c, const std::string& manifests
     for (const auto& st : a.states) {  // as the Sync server does (agent/control/sync_server.cc)
       google::protobuf::Arena arena;
       auto* u = google::protobuf::Arena::CreateMessage<v1::Update>(&arena);
-      nodestate::FullUpdate(st, u);
+      nodestate::FullUpdateForWire(st, u);
       u->SerializeToString(&bytes);
       total += bytes.size();
     }

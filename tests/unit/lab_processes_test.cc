@@ -32,8 +32,8 @@ bool LogSaysServing(const std::string& log) {
 TEST(WaitForServersTest, ReturnsOnceEveryServerHasSaidItListens) {
   std::string fast = ScratchLog("fast.log"), slow = ScratchLog("slow.log");
   pid_t a = testlib::Spawn({"/bin/sh", "-c", "echo serving; exec sleep 30"}, fast);
-  pid_t b = testlib::Spawn({"/bin/sh", "-c", "echo starting; sleep 0.4; echo serving; exec sleep 30"},
-                           slow);
+  pid_t b = testlib::Spawn(
+      {"/bin/sh", "-c", "echo starting; sleep 0.4; echo serving; exec sleep 30"}, slow);
   auto t0 = std::chrono::steady_clock::now();
   absl::Status s = WaitForServers({{a, fast}, {b, slow}});
   auto waited = std::chrono::steady_clock::now() - t0;

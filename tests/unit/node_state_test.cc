@@ -10,6 +10,8 @@
 #include "agent/nodestate/wire.h"
 #include "agent/policy/compiler.h"
 #include "agent/policy/manifest_loader.h"
+#include "google/protobuf/arena.h"
+#include "google/protobuf/util/message_differencer.h"
 
 namespace warden::nodestate {
 namespace {
@@ -280,6 +282,30 @@ TEST(NodeStateTest, NamespaceIdentitiesOnTheWireAreChecked) {
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find("ipcache[0].ns_identity"), std::string::npos) << st.message();
   EXPECT_FALSE(entry(pod_id, WD_ID_NS_FLAG | WD_ID_CIDR_FLAG | 7).ok());
+}
+
+// The Sync stream's full update splices the shared parts in as encoded bytes: its bytes parse to
+// exactly the full update built field by field, and apply to the same state; read in place, it
+// holds only the node's own parts.
+TEST(NodeStateTest, TheWiresFullUpdateParsesToTheFullUpdate) {
+  Compiled v1 = CompileTexts(Policy("y", 80));
+  NodeState s = ComputeNodeState(v1.state, v1.snap, "n1", {"", {}});
+  s.version = 1;
+  v1::Update built = FullUpdate(s);
+  ASSERT_GT(built.namespaces_size(), 0);
+  ASSERT_TRUE(built.has_ipcache_hosts());
+  google::protobuf::Arena arena;
+  auto* spliced = google::protobuf::Arena::CreateMessage<v1::Update>(&arena);
+  FullUpdateForWire(s, spliced);
+  EXPECT_EQ(spliced->namespaces_size(), 0);
+  v1::Update parsed;
+  ASSERT_TRUE(parsed.ParseFromString(spliced->SerializeAsString()));
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(parsed, built))
+      << parsed.ShortDebugString().substr(0, 400);
+  EXPECT_EQ(parsed.ByteSizeLong(), spliced->ByteSizeLong());
+  NodeState from_wire;
+  ASSERT_TRUE(ApplyUpdate(parsed, &from_wire).ok());
+  EXPECT_TRUE(from_wire.SameContents(s));
 }
 
 // A delta is checked against the state it lands on: an entry it writes must name an existing
