@@ -64,13 +64,16 @@ int64_t NowMs() {
 }
 
 // Cancels a stream that has gone silent for `silence_ms` (the server heartbeats when idle).
+// While an update is being applied the client reads nothing, so that time is not silence: a
+// first state of 160,000 addresses can take longer than `silence_ms` to enforce, and cancelling
+// then would lose its ACK and send the whole state again.
 class Watchdog {
  public:
   Watchdog(grpc::ClientContext* ctx, int silence_ms, const std::atomic<bool>& stop)
       : thread_([this, ctx, silence_ms, &stop] {
           while (!finished_ && !stop) {
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
-            if (NowMs() - last_ms_ > silence_ms) {
+            if (!busy_ && NowMs() - last_ms_ > silence_ms) {
               ctx->TryCancel();
               return;
             }
@@ -81,9 +84,22 @@ class Watchdog {
     thread_.join();
   }
   void Heard() { last_ms_ = NowMs(); }
+  // For as long as it lives, the client is busy, not the stream silent.
+  class BusyScope {
+   public:
+    explicit BusyScope(Watchdog* w) : w_(w) { w_->busy_ = true; }
+    ~BusyScope() {
+      w_->Heard();
+      w_->busy_ = false;
+    }
+
+   private:
+    Watchdog* w_;
+  };
 
  private:
   std::atomic<int64_t> last_ms_{NowMs()};
+  std::atomic<bool> busy_{false};
   std::atomic<bool> finished_{false};
   std::thread thread_;
 };
@@ -158,7 +174,11 @@ absl::Status SyncClient::RunStream() {
       watchdog.Heard();
       if (!resp.has_update()) continue;
       ++stats_.updates;
-      absl::Status st = Take(resp.update());
+      absl::Status st;
+      {
+        Watchdog::BusyScope busy(&watchdog);
+        st = Take(resp.update());
+      }
       v1::SyncRequest ack;
       ack.mutable_ack()->set_version(resp.update().version());
       ack.mutable_ack()->set_ok(st.ok());

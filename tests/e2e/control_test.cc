@@ -392,5 +392,28 @@ TEST_F(ControlTest, ClientNacksMalformedUpdatesAndKeepsItsState) {
   EXPECT_EQ(client.stats().version.load(), good.version);
 }
 
+// Enforcing a first state can take longer than the client's silence rule (160,000 addresses
+// into BPF maps): the stream stays up through it, and the state is ACKed on the same stream.
+TEST_F(ControlTest, ASlowApplyIsNotSilenceAndKeepsTheStream) {
+  TlsFiles t = Tls("n1");
+  node::SyncClientOptions o{Address(), "n1", t.cert, t.key, t.ca, "warden-control"};
+  o.silence_ms = 300;
+  std::atomic<int> applies{0};
+  node::SyncClient client(o, NodeState{}, [&](const NodeState&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // four silences long
+    ++applies;
+    return absl::OkStatus();
+  });
+  client.Start();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (server_->stats().acked.load() < 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));  // heartbeats keep it up after
+  client.Stop();
+  EXPECT_EQ(server_->stats().acked.load(), 1u);
+  EXPECT_EQ(client.stats().connects.load(), 1u) << "the stream was cancelled during the apply";
+  EXPECT_EQ(applies.load(), 1) << "the state was sent again";
+}
+
 }  // namespace
 }  // namespace warden::control
