@@ -120,14 +120,16 @@ absl::Status Delete(int fd, const void* k, const char* what) {
 // Makes a keyed map equal to `want`, given what it holds (`have`).
 template <typename K, typename V, typename KeyOf>
 absl::Status Sync(int fd, const char* what, const absl::flat_hash_map<K, V>& have,
-                  const absl::flat_hash_map<K, V>& want, KeyOf key_of) {
+                  const absl::flat_hash_map<K, V>& want, KeyOf key_of, size_t* written) {
   for (const auto& [k, v] : want) {
     auto it = have.find(k);
     if (it != have.end() && SameBytes(it->second, v)) continue;
+    ++*written;
     WD_RETURN_IF_ERROR(Update(fd, key_of(k), &v, what));
   }
   for (const auto& [k, v] : have) {
     if (!want.count(k)) {
+      ++*written;
       WD_RETURN_IF_ERROR(Delete(fd, key_of(k), what));
     }
   }
@@ -420,9 +422,10 @@ namespace {
 // to them.
 template <typename T>
 absl::Status WriteArray(int fd, const char* name, const std::vector<T>& have,
-                        const std::vector<T>& want) {
+                        const std::vector<T>& want, size_t* written) {
   for (uint32_t i = 0; i < want.size(); ++i) {
     if (i < have.size() && SameBytes(have[i], want[i])) continue;
+    ++*written;
     WD_RETURN_IF_ERROR(Update(fd, &i, &want[i], name));
   }
   return absl::OkStatus();
@@ -438,26 +441,30 @@ std::vector<T> AfterWrite(const std::vector<T>& before, const std::vector<T>& wa
 }
 
 // Full-length prefixes into the host hash, the rest into the LPM trie.
-absl::Status WriteIpcache(int host_fd, int lpm_fd, const IpcacheMap& have, const IpcacheMap& want) {
+absl::Status WriteIpcache(int host_fd, int lpm_fd, const IpcacheMap& have, const IpcacheMap& want,
+                          size_t* written) {
   IpcacheMap host_have, lpm_have, host_want, lpm_want;
   SplitIpcache(have, &host_have, &lpm_have);
   SplitIpcache(want, &host_want, &lpm_want);
   auto key_of = [](const Raw<wd_ipcache_key>& k) { return &k.v; };
-  WD_RETURN_IF_ERROR(Sync(host_fd, "wd_iphost", host_have, host_want, key_of));
-  return Sync(lpm_fd, "wd_ipcache", lpm_have, lpm_want, key_of);
+  WD_RETURN_IF_ERROR(Sync(host_fd, "wd_iphost", host_have, host_want, key_of, written));
+  return Sync(lpm_fd, "wd_ipcache", lpm_have, lpm_want, key_of, written);
 }
 
 // Writes only `keys` (those the last two updates changed), patching `have` to match.
 absl::Status WritePolicyKeys(int fd, const absl::flat_hash_set<Raw<wd_policy_key>>& keys,
-                             const NodeTables::PolicyMap& want, NodeTables::PolicyMap* have) {
+                             const NodeTables::PolicyMap& want, NodeTables::PolicyMap* have,
+                             size_t* written) {
   for (const auto& k : keys) {
     auto w = want.find(k);
     auto h = have->find(k);
     if (w != want.end()) {
       if (h != have->end() && SameBytes(h->second, w->second)) continue;
+      ++*written;
       WD_RETURN_IF_ERROR(Update(fd, &k.v, &w->second, "wd_policy"));
       (*have)[k] = w->second;
     } else if (h != have->end()) {
+      ++*written;
       WD_RETURN_IF_ERROR(Delete(fd, &k.v, "wd_policy"));
       have->erase(h);
     }
@@ -480,26 +487,33 @@ absl::Status BpfDatapath::WriteSide(int side, const NodeTables& t, const TableCh
   // Whatever happens below, the idle copy's contents are unknown until written in full.
   NodeTables before = std::move(*mirror_[side]);
   mirror_[side].reset();
+  written_ = 0;
   WD_RETURN_IF_ERROR(
-      WriteArray(fd("wd_portranges"), "wd_portranges", before.portranges, t.portranges));
-  WD_RETURN_IF_ERROR(WriteArray(fd("wd_portsets"), "wd_portsets", before.portsets, t.portsets));
-  WD_RETURN_IF_ERROR(Sync(fd("wd_endpoints"), "wd_endpoints", before.endpoints, t.endpoints,
-                          [](const uint64_t& k) { return &k; }));
+      WriteArray(fd("wd_portranges"), "wd_portranges", before.portranges, t.portranges, &written_));
+  WD_RETURN_IF_ERROR(
+      WriteArray(fd("wd_portsets"), "wd_portsets", before.portsets, t.portsets, &written_));
+  WD_RETURN_IF_ERROR(Sync(
+      fd("wd_endpoints"), "wd_endpoints", before.endpoints, t.endpoints,
+      [](const uint64_t& k) { return &k; }, &written_));
   if (!ipcache_same)
-    WD_RETURN_IF_ERROR(WriteIpcache(fd("wd_iphost"), fd("wd_ipcache"), before.ipcache, t.ipcache));
+    WD_RETURN_IF_ERROR(
+        WriteIpcache(fd("wd_iphost"), fd("wd_ipcache"), before.ipcache, t.ipcache, &written_));
   if (sparse) {
     absl::flat_hash_set<Raw<wd_policy_key>> keys(last_changes_->policy.begin(),
                                                  last_changes_->policy.end());
     keys.insert(changes->policy.begin(), changes->policy.end());
-    WD_RETURN_IF_ERROR(WritePolicyKeys(fd("wd_policy"), keys, t.policy, &before.policy));
+    WD_RETURN_IF_ERROR(WritePolicyKeys(fd("wd_policy"), keys, t.policy, &before.policy, &written_));
   } else {
-    WD_RETURN_IF_ERROR(Sync(fd("wd_policy"), "wd_policy", before.policy, t.policy,
-                            [](const Raw<wd_policy_key>& k) { return &k.v; }));
+    WD_RETURN_IF_ERROR(Sync(
+        fd("wd_policy"), "wd_policy", before.policy, t.policy,
+        [](const Raw<wd_policy_key>& k) { return &k.v; }, &written_));
   }
-  WD_RETURN_IF_ERROR(Sync(fd("wd_lockdown"), "wd_lockdown", before.lockdown, t.lockdown,
-                          [](const Raw<wd_ipcache_key>& k) { return &k.v; }));
-  WD_RETURN_IF_ERROR(Sync(fd("wd_ifaces"), "wd_ifaces", before.ifaces, t.ifaces,
-                          [](const uint32_t& k) { return &k; }));
+  WD_RETURN_IF_ERROR(Sync(
+      fd("wd_lockdown"), "wd_lockdown", before.lockdown, t.lockdown,
+      [](const Raw<wd_ipcache_key>& k) { return &k.v; }, &written_));
+  WD_RETURN_IF_ERROR(Sync(
+      fd("wd_ifaces"), "wd_ifaces", before.ifaces, t.ifaces, [](const uint32_t& k) { return &k; },
+      &written_));
   // The copy now holds t. What `before` already holds (patched policy, untouched ipcache) is
   // moved rather than copied: the policy table is the largest.
   // (if/else, not ?:: a conditional of a moved value and a const one would copy both.)

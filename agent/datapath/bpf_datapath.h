@@ -92,6 +92,8 @@ class BpfDatapath {
                      const TableChanges* changes = nullptr);
   absl::StatusOr<wd_config> ReadConfig() const;
   Capacity capacity() const { return capacity_; }
+  // Entries the last Apply wrote or deleted: by as many the other copy now lags.
+  size_t last_written() const { return written_; }
 
   // A datapath whose tables that `want` makes larger are new maps of that size, holding what
   // the live copy holds, with its programs in place of this one's on every link (the cgroup
@@ -144,6 +146,7 @@ class BpfDatapath {
   // differ between the idle copy (two applies old) and the new tables.
   std::optional<TableChanges> last_changes_;
   std::chrono::steady_clock::time_point last_flip_{};
+  size_t written_ = 0;
 };
 
 // What `warden inspect` reads from an agent's pins, without loading anything.

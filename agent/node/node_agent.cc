@@ -228,11 +228,12 @@ absl::StatusOr<bool> NodeAgent::ApplyTables(const nodestate::NodeState& want,
     if (patch) RestoreNodeTables(&*applied_, std::move(undo));
     return st;
   }
-  if (!changes.known || changes.ipcache || changes.policy.size() > 4096) {
-    // A full build or a large change (the first state, say; or any new ipcache, which the
-    // other copy would otherwise take whole at the next update, however small: 1 s at 110,000
-    // pod addresses, where a policy change takes milliseconds): bring the other copy up to
-    // date as well, now, so that the next update writes only what it changes.
+  if (!changes.known || dp_->last_written() > kIdleCopyLagLimit) {
+    // A full build or a large change (the first state, say, which may also come as a patch of
+    // a saved state): the other copy lags by as much, and the next update, however small, would
+    // write all of it (1 s at 110,000 pod addresses, where a policy change takes milliseconds).
+    // Bring the other copy up to date as well, now. A small lag is written with the next
+    // update, which saves a second flip (and its grace period) on every pod change.
     datapath::TableChanges none;
     none.known = true;
     none.ipcache = false;

@@ -60,6 +60,9 @@ struct AgentStats {
 
 class NodeAgent {
  public:
+  // An apply that wrote more entries than this also brings the other copy of the maps up to
+  // date at once (a second flip); a smaller lag is written with the next update.
+  static constexpr size_t kIdleCopyLagLimit = 4096;
   static absl::StatusOr<std::unique_ptr<NodeAgent>> Create(
       const NodeAgentOptions& opts, std::unique_ptr<DesiredStateSource> source);
   ~NodeAgent();
