@@ -4,9 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <random>
 
+#include "absl/strings/str_cat.h"
 #include "agent/node/tables_builder.h"
 #include "agent/nodestate/from_snapshot.h"
+#include "agent/nodestate/ipcache_wire.h"
 #include "agent/nodestate/wire.h"
 #include "agent/policy/compiler.h"
 #include "agent/policy/manifest_loader.h"
@@ -306,6 +309,40 @@ TEST(NodeStateTest, TheWiresFullUpdateParsesToTheFullUpdate) {
   NodeState from_wire;
   ASSERT_TRUE(ApplyUpdate(parsed, &from_wire).ok());
   EXPECT_TRUE(from_wire.SameContents(s));
+}
+
+// A full ipcache and then deltas that remove, change and add addresses among the prefixes (in
+// both families) apply to exactly the sender's ipcache: the receiver places addresses by their
+// order, which must hold wherever they fall.
+TEST(NodeStateTest, IpcacheDeltasApplyExactly) {
+  Compiled v1 = CompileTexts(Policy("y", 80));
+  NodeState from = ComputeNodeState(v1.state, v1.snap, "n1", {"", {}});
+  from.version = 1;
+  std::mt19937 rng(11);
+  auto address = [&] {
+    if (rng() % 4 == 0) return absl::StrCat("2001:db8::", absl::Hex(rng() % 4096), "/128");
+    return absl::StrCat("10.", rng() % 4, ".", rng() % 256, ".", rng() % 256, "/32");
+  };
+  const uint32_t cidr = from.ipcache->begin()->second.cidr_identity;
+  for (int i = 0; i < 3000; ++i)
+    from.ipcache.Mut()[*policy::ParseCidr(address())] = wd_ipcache_value{WD_ID_CLUSTER, cidr, 0};
+  NodeState held;
+  ASSERT_TRUE(ApplyUpdate(FullUpdate(from), &held).ok());
+  ASSERT_TRUE(held.SameContents(from));
+  for (int round = 0; round < 5; ++round) {
+    NodeState to = from;
+    to.version = from.version + 1;
+    IpcacheMap& m = to.ipcache.Mut();
+    for (auto it = m.begin(); it != m.end();) {
+      bool host = IsHostPrefix(it->first);
+      it = host && rng() % 3 == 0 ? m.erase(it) : std::next(it);
+    }
+    for (int i = 0; i < 1000; ++i)
+      m[*policy::ParseCidr(address())] = wd_ipcache_value{WD_ID_CLUSTER, cidr, 0};
+    ASSERT_TRUE(ApplyUpdate(DeltaUpdate(from, to), &held).ok());
+    ASSERT_TRUE(held.SameContents(to)) << "round " << round;
+    from = to;
+  }
 }
 
 // A delta is checked against the state it lands on: an entry it writes must name an existing
