@@ -49,6 +49,7 @@
 #include "tests/bench/control_inprocess.h"
 #include "tests/bench/control_report.h"
 #include "tests/bench/control_scenario.h"
+#include "tests/bench/control_swarm.h"
 #include "tests/lib/kubelet_node.h"
 #include "tests/lib/shell.h"
 #include "tests/lib/timing.h"
@@ -61,7 +62,7 @@ struct Flags {
   int namespaces = 100, gap_ms = 300;
   bool skip_baseline = false, skip_single = false, skip_contended = false, skip_quiet = false;
   int single_interval_ms = 0;
-  bool inproc_only = false;
+  bool inproc_only = false, swarm = false;
   int nodes = 0, pods = 0;  // 0: one node per agent; 100 pods per namespace
   std::string keep_logs, perf_dir;
 };
@@ -80,6 +81,7 @@ Flags ParseFlags(int argc, char** argv) {
   f.skip_quiet = ArgFlag(argc, argv, "--skip-quiet");
   f.single_interval_ms = ArgFlag(argc, argv, "--single-quiet") ? 60000 : 0;
   f.inproc_only = ArgFlag(argc, argv, "--inproc-only");
+  f.swarm = ArgFlag(argc, argv, "--swarm");
   f.nodes = ArgInt(argc, argv, "--nodes", 0, 0);
   f.pods = ArgInt(argc, argv, "--pods", 0, 0);
   f.keep_logs = ArgStr(argc, argv, "--keep-logs", "");
@@ -95,17 +97,25 @@ constexpr BenchInfo kInfo = {
     "                     [--skip-baseline] [--skip-single] [--skip-contended] "
     "[--skip-quiet]\n"
     "                     [--single-quiet] [--keep-logs DIR] [--perf DIR] [--inproc-only]\n"
-    "                     [--nodes N --pods N]\n"
+    "                     [--nodes N --pods N [--swarm]]\n"
     "  Needs root. N namespaces hold N*100 pods, spread round-robin over --agents nodes.\n"
     "  --nodes N --pods P: a cluster of N nodes and P pods (P/100 namespaces), the agents its\n"
     "  first --agents nodes. --inproc-only: the control plane's work alone (load, compile, every\n"
-    "  node's state and full update), no agents.\n",
+    "  node's state and full update), no agents. --swarm: every other node of the cluster a Sync\n"
+    "  client in this process that applies and ACKs each update (control_swarm.h), in the\n"
+    "  --agents scenario; its rounds wait for every node.\n",
     "it creates cgroups, pins BPF maps and attaches programs"};
 
-// The control plane's certificate (IP:127.0.0.1) and one per node.
+// The control plane's certificate (IP:127.0.0.1), one per agent's node, and the swarm's.
 void MakePki(const ControlEnv& env, int agents) {
   std::string cmd = absl::StrCat(env.gen_certs, " ", env.pki, " warden-control,IP:127.0.0.1");
   for (int n = 0; n < agents; ++n) absl::StrAppend(&cmd, " n", n);
+  if (env.swarm) {
+    std::vector<std::string> nodes;
+    for (int n = env.swarm_from; n < env.cluster.nodes; ++n) nodes.push_back(absl::StrCat("n", n));
+    for (const auto& spec : SwarmCertSpecs(nodes, env.swarm_connections))
+      absl::StrAppend(&cmd, " ", spec);
+  }
   testlib::ShellResult r = testlib::Sh(cmd);
   if (r.code != 0) throw Failure("gen-certs failed: " + cmd + "\n" + r.err);
 }
@@ -166,6 +176,10 @@ int Run(const Flags& f) {
     throw Failure("--nodes fewer than --agents: each agent is one node of the cluster");
   env->gap_ms = f.gap_ms;
   env->keep_logs = f.keep_logs;
+  env->swarm = f.swarm;
+  env->swarm_from = f.agents_max;
+  if (f.swarm && (f.skip_contended || env->cluster.nodes <= f.agents_max))
+    throw Failure("--swarm runs in the --agents scenario, with --nodes more than --agents");
   env->perf_dir = f.perf_dir;
   std::printf(
       "control_bench: NetworkPolicy file change -> new verdict live in every agent's kernel\n");

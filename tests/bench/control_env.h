@@ -25,6 +25,11 @@ struct ControlEnv {
   int gap_ms = 300;
   std::string perf_dir;   // record the control plane and agent n0 with perf during the rounds
   std::string keep_logs;  // copy each scenario's logs here (debugging)
+  // Sync clients in this process (control_swarm.h) for every node from n<swarm_from> on, in the
+  // scenario whose real agents are the nodes before it.
+  bool swarm = false;
+  int swarm_from = 0;
+  int swarm_connections = 8;
 };
 
 // Throws Failure when the binaries are missing or a directory cannot be made.

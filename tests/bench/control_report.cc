@@ -107,7 +107,7 @@ void PrintHeadline(const ControlRun& run, bool met) {
       "control_rss_start_mb=%.1f full_update_kb=%.1f delta_update_kb=%.1f "
       "inproc_load_ms=%.1f inproc_compile_ms=%.1f inproc_node_states_ms=%.1f "
       "idle_cpu_pct_1=%.1f idle_cpu_pct_%s=%.1f agent_rss_max_mb_%s=%.1f "
-      "agent_hwm_max_mb_%s=%.1f target_p99_ms=100 target_met=%d\n",
+      "agent_hwm_max_mb_%s=%.1f target_p99_ms=100 target_met=%d",
       run.pods, in.policies, run.nodes, N, run.rounds, N, run.contended_rounds, s1.p50, s1.p99,
       s1.max, N, sn.p50, N, sn.p99, N, sn.max, N, ratio, N, sq.p50, N, sq.p99, N, ratio_q, sb.p50,
       sb.p99, run.c1.push_ms_mean, N, run.cn.push_ms_mean, N, run.cq.push_ms_mean,
@@ -115,6 +115,36 @@ void PrintHeadline(const ControlRun& run, bool met) {
       run.cn.full_update_bytes / 1024.0, in.delta_update_bytes / 1024.0, in.load_ms, in.compile_ms,
       in.node_states_ms, run.c1.idle_agents_cpu_pct, N, run.cn.idle_agents_cpu_pct, N,
       run.cn.agent_rss_max_mb, N, run.cn.agent_hwm_max_mb, met ? 1 : 0);
+  const ScenarioResult& r = run.cn;
+  if (r.swarm_nodes > 0) {
+    std::vector<double> all = r.samples;
+    all.insert(all.end(), r.swarm_samples.begin(), r.swarm_samples.end());
+    Percentiles ev = NearestRank(all);
+    std::printf(
+        " swarm_nodes=%zu control_up_s=%.1f swarm_hold_s=%.1f first_push_every_node_s=%.1f "
+        "p50_ms_every_node=%.1f p99_ms_every_node=%.1f max_ms_every_node=%.1f "
+        "control_threads=%ld swarm_nacks=%llu",
+        r.swarm_nodes, r.control_up_s, r.swarm_hold_s, r.control_up_s + r.swarm_hold_s, ev.p50,
+        ev.p99, ev.max, r.control_threads, static_cast<unsigned long long>(r.swarm_nacks));
+  }
+  std::printf("\n");
+}
+
+// Every node (the swarm's and the agents' of the --agents scenario): the first push and the
+// change's latency.
+void PrintEveryNode(const ScenarioResult& r) {
+  if (r.swarm_nodes == 0) return;
+  std::vector<double> all = r.samples;
+  all.insert(all.end(), r.swarm_samples.begin(), r.swarm_samples.end());
+  Percentiles sw = NearestRank(r.swarm_samples), ev = NearestRank(all);
+  std::printf(
+      "every node (%zu swarm nodes + %d agents): first push (control plane start -> every swarm "
+      "node holding its state) %.1f s; change -> applied, swarm p50 %.1f p99 %.1f max %.1f ms, "
+      "every node p50 %.1f p99 %.1f max %.1f ms (%zu samples); NACKs %llu; control plane "
+      "threads %ld\n",
+      r.swarm_nodes, r.agents, r.control_up_s + r.swarm_hold_s, sw.p50, sw.p99, sw.max, ev.p50,
+      ev.p99, ev.max, all.size(), static_cast<unsigned long long>(r.swarm_nacks),
+      r.control_threads);
 }
 
 }  // namespace
@@ -122,6 +152,7 @@ void PrintHeadline(const ControlRun& run, bool met) {
 void ReportControl(const ControlRun& run) {
   PrintLatency(run);
   PrintResources(run);
+  PrintEveryNode(run.cn);
   double p99_n = NearestRank(run.cn.samples).p99, p99_q = NearestRank(run.cq.samples).p99;
   bool met = run.have_contended && p99_n < 100 && (!run.have_quiet || p99_q < 100);
   std::printf("target: p99 < 100 ms with %d agents: %s (p99 %.1f ms; quiet agents %.1f ms)\n",

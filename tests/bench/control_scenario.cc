@@ -10,11 +10,13 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <random>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "tests/bench/bench_failure.h"
+#include "tests/bench/control_swarm.h"
 #include "tests/lib/child_process.h"
 #include "tests/lib/cleanup.h"
 #include "tests/lib/metrics_endpoint.h"
@@ -81,6 +83,12 @@ class Scenario {
  private:
   void Prepare();
   void StartControlPlane();
+  bool WithSwarm() const {
+    return control_mode_ && env_.swarm && agents_ == env_.swarm_from &&
+           env_.swarm_from < env_.cluster.nodes;
+  }
+  void StartSwarm();
+  void WaitSwarmRound(int r, Clock::time_point t0, const std::vector<uint64_t>& before);
   std::vector<std::string> AgentArgs(const std::string& node, const std::string& bpffs,
                                      uint16_t metrics_port, int interval_ms) const;
   void StartAgents(int interval_ms);
@@ -107,6 +115,7 @@ class Scenario {
   std::vector<uint16_t> metrics_ports_;
   std::vector<std::string> pins_;
   std::vector<pid_t> perf_pids_;
+  std::unique_ptr<Swarm> swarm_;  // after cleanup_: its streams end before the control plane
 };
 
 Scenario::Scenario(const ControlEnv& env, const std::string& name, bool control_mode, int agents)
@@ -162,10 +171,68 @@ void Scenario::StartControlPlane() {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   res_.control_rss_start_mb = testlib::StatusKb(control_.pid, "VmRSS") / 1024.0;
+  res_.control_up_s = MsSince(t_start) / 1000;
   std::printf("  [%s] warden control up in %.1f s (RSS %.1f MB)\n", res_.name.c_str(),
               MsSince(t_start) / 1000, res_.control_rss_start_mb);
   std::fflush(stdout);
   control_address_ = absl::StrCat("127.0.0.1:", port);
+}
+
+// The nodes without a real agent subscribe, each as itself, and apply their first states:
+// with the control plane's start, the first full push to every node.
+void Scenario::StartSwarm() {
+  SwarmOptions o;
+  o.address = control_address_;
+  o.pki = env_.pki;
+  o.connections = env_.swarm_connections;
+  for (int n = env_.swarm_from; n < env_.cluster.nodes; ++n)
+    o.nodes.push_back(absl::StrCat("n", n));
+  auto t = Clock::now();
+  swarm_ = std::make_unique<Swarm>(o);
+  res_.swarm_nodes = swarm_->size();
+  auto deadline = t + std::chrono::seconds(600);
+  size_t holding = 0;
+  while ((holding = swarm_->Holding()) < swarm_->size()) {
+    CheckInterrupted();
+    if (swarm_->Ended() > 0 || Clock::now() > deadline || testlib::Exited(control_.pid)) {
+      throw Failure(absl::StrCat(
+          "swarm: ", holding, " of ", swarm_->size(), " nodes hold a state after ",
+          MsSince(t) / 1000, " s; ", swarm_->Ended(), " streams ended (", swarm_->FirstError(),
+          "); the control plane's log ends with:\n", testlib::LogTail(control_.log)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  res_.swarm_hold_s = MsSince(t) / 1000;
+  std::printf(
+      "  [%s] %zu swarm nodes holding their first state %.1f s after the control plane was up "
+      "(%.1f s after its start); control plane threads %ld, RSS %.1f MB\n",
+      res_.name.c_str(), swarm_->size(), res_.swarm_hold_s, res_.control_up_s + res_.swarm_hold_s,
+      testlib::StatusKb(control_.pid, "Threads"),
+      testlib::StatusKb(control_.pid, "VmRSS") / 1024.0);
+  std::fflush(stdout);
+}
+
+// Every swarm node applies the round's change (the toggle changes every node's state).
+void Scenario::WaitSwarmRound(int r, Clock::time_point t0, const std::vector<uint64_t>& before) {
+  auto deadline = t0 + std::chrono::seconds(30);
+  size_t left = swarm_->size();
+  std::vector<bool> done(swarm_->size(), false);
+  while (left > 0) {
+    for (size_t i = 0; i < swarm_->size(); ++i) {
+      if (done[i] || swarm_->Version(i) == before[i]) continue;
+      done[i] = true;
+      --left;
+      res_.swarm_samples.push_back(MsBetween(t0, swarm_->AppliedAt(i)));
+    }
+    if (left == 0) break;
+    if (Clock::now() > deadline || swarm_->Ended() > 0) {
+      ++res_.timeouts;
+      throw Failure(absl::StrCat("round ", r, ": ", left, " of ", swarm_->size(),
+                                 " swarm nodes did not apply the change within 30 s (",
+                                 swarm_->Ended(), " streams ended: ", swarm_->FirstError(), ")"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 std::vector<std::string> Scenario::AgentArgs(const std::string& node, const std::string& bpffs,
@@ -314,6 +381,8 @@ void Scenario::RunRound(int r, const ConfigWatch& watch, std::mt19937& rng) {
   CheckInterrupted();
   WriteToggle(env_.cluster, env_.stage + "/toggle.yaml", r % 2 == 0 ? 7001 : 7000);
   const std::vector<uint32_t> before = watch.Generations();
+  std::vector<uint64_t> swarm_before;
+  for (size_t i = 0; swarm_ && i < swarm_->size(); ++i) swarm_before.push_back(swarm_->Version(i));
   std::vector<double> lat(agents_, -1);
   int left = agents_;
   auto t0 = Clock::now();
@@ -334,6 +403,7 @@ void Scenario::RunRound(int r, const ConfigWatch& watch, std::mt19937& rng) {
     }
     std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
+  if (swarm_) WaitSwarmRound(r, t0, swarm_before);
   res_.samples.insert(res_.samples.end(), lat.begin(), lat.end());
   res_.round_max.push_back(*std::max_element(lat.begin(), lat.end()));
   res_.round_min.push_back(*std::min_element(lat.begin(), lat.end()));
@@ -364,6 +434,8 @@ void Scenario::ReadAfter(const ConfigWatch& watch, const Before& before, int rou
   if (push_n > before.push_n)
     res_.push_ms_mean = (push_sum - before.push_sum) / (push_n - before.push_n);
   res_.control_rss_mb = testlib::StatusKb(control_.pid, "VmRSS") / 1024.0;
+  res_.control_threads = testlib::StatusKb(control_.pid, "Threads");
+  if (swarm_) res_.swarm_nacks = swarm_->Nacks();
   res_.control_hwm_mb = testlib::StatusKb(control_.pid, "VmHWM") / 1024.0;
   if (testlib::Metric(m, "warden_control_versions_nacked_total") > 0)
     std::printf("  [%s] warning: the control plane counted NACKs\n", res_.name.c_str());
@@ -373,6 +445,7 @@ ScenarioResult Scenario::Run(int rounds, int agent_interval_ms) {
   res_.rounds = rounds;
   Prepare();
   if (control_mode_) StartControlPlane();
+  if (WithSwarm()) StartSwarm();
   auto t_agents = Clock::now();
   StartAgents(agent_interval_ms);
   WaitAgentsReady(t_agents);

@@ -27,6 +27,13 @@ struct ScenarioResult {
   double agent_rss_max_mb = 0, agent_hwm_max_mb = 0;  // the largest agent's, after the rounds
   long full_update_bytes = 0;
   int extra_flips = 0, timeouts = 0;
+  // With a swarm (ControlEnv::swarm): the nodes without a real agent, as Sync clients.
+  size_t swarm_nodes = 0;
+  double control_up_s = 0;            // start of warden control -> its metrics answer
+  double swarm_hold_s = 0;            // then -> every swarm node holding its first state
+  std::vector<double> swarm_samples;  // every (swarm node, round)
+  long control_threads = 0;           // the control plane's, after the rounds
+  uint64_t swarm_nacks = 0;
 };
 
 // `agent_interval_ms` > 0 sets the agents' --interval-ms (their reconcile tick). Throws Failure.

@@ -1,0 +1,72 @@
+// The nodes of a large simulated cluster that have no real agent: one Sync client per node, as
+// the agent's (agent/node/sync_client.cc) in what it does with an update: subscribe as its node,
+// check and apply every update to its own copy of the node state (nodestate::ApplyUpdate, the
+// user-space twin of the agent's tables), ACK or NACK it. They share a few mTLS connections (a
+// certificate names the nodes of its connection) and gRPC's callback threads, so that thousands
+// fit on one machine beside the control plane. Identical ipcaches and namespace lists are held
+// once (the states are compared whole before one is shared), which keeps 5,000 nodes' states in
+// a few GB.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "agent/nodestate/node_state.h"
+#include "tests/lib/timing.h"
+#include "warden/v1/sync.grpc.pb.h"
+
+namespace warden::bench {
+
+struct SwarmOptions {
+  std::string address;             // the control plane's Sync server, host:port
+  std::string pki;                 // ca.pem and the certificates SwarmCertSpecs named
+  std::vector<std::string> nodes;  // one client each
+  int connections = 8;
+};
+
+// The `scripts/gen-certs` arguments for the swarm's certificates: one per connection, named
+// swarm-K, naming its nodes.
+std::vector<std::string> SwarmCertSpecs(const std::vector<std::string>& nodes, int connections);
+
+class Swarm {
+ public:
+  // Starts every client; throws Failure when the PKI files cannot be read.
+  explicit Swarm(const SwarmOptions& o);
+  // Ends every stream and waits for them.
+  ~Swarm();
+
+  size_t size() const { return clients_.size(); }
+  // How many hold a state (applied a full update), and how many streams ended.
+  size_t Holding() const;
+  size_t Ended() const;
+  uint64_t Nacks() const { return nacks_; }
+  // The version client `i` holds, and when (steady clock) it applied its last update.
+  uint64_t Version(size_t i) const;
+  testlib::Clock::time_point AppliedAt(size_t i) const;
+  // The first error a stream ended with, if any.
+  std::string FirstError() const;
+
+  class Client;  // one node's stream
+
+  // A state equal to one already held shares its ipcache and namespaces.
+  void Intern(nodestate::NodeState* s);
+  void Ended(const grpc::Status& s);
+
+ private:
+  std::vector<std::shared_ptr<grpc::Channel>> channels_;
+  std::vector<std::unique_ptr<v1::Sync::Stub>> stubs_;
+  std::vector<std::unique_ptr<Client>> clients_;
+  std::atomic<uint64_t> nacks_{0};
+  std::atomic<size_t> ended_{0};
+  mutable std::mutex mu_;
+  std::string first_error_;
+  std::vector<nodestate::NodeState> canon_;  // the distinct shared parts seen so far
+  friend class Client;
+};
+
+}  // namespace warden::bench
