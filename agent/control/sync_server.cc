@@ -1,5 +1,9 @@
 #include "agent/control/sync_server.h"
 
+#include <algorithm>
+#include <semaphore>
+#include <thread>
+
 #include <google/protobuf/arena.h>
 
 #include <grpcpp/grpcpp.h>
@@ -65,14 +69,16 @@ class Session {
 
   // Sends each new version (the difference from what the client holds, when remembered) and a
   // heartbeat when nothing changed for `heartbeat_ms`, until the stream or the server ends.
+  // A full update waits for one of `full_slots`.
   void Push(Stream* stream, grpc::ServerContext* ctx, int heartbeat_ms,
-            const std::atomic<bool>& stopping) {
+            const std::atomic<bool>& stopping, std::counting_semaphore<>* full_slots) {
     uint64_t sent = 0;
     bool ok = true;
     while (ok && !done_ && !stopping && !ctx->IsCancelled()) {
       auto cur = cp_->Current(node_);
       if (cur->version != sent && !(sent == 0 && cur->version == Acked())) {
         auto base = BaseFor(sent);
+        if (!base) full_slots->acquire();
         // On an arena: a full update is tens of thousands of small messages.
         google::protobuf::Arena arena;
         auto* resp = google::protobuf::Arena::CreateMessage<v1::SyncResponse>(&arena);
@@ -81,6 +87,7 @@ class Session {
         else
           nodestate::FullUpdateForWire(*cur, resp->mutable_update());
         ok = stream->Write(*resp);
+        if (!base) full_slots->release();
         sent = cur->version;
         ++stats_->pushed;
         continue;
@@ -149,7 +156,7 @@ class SyncServer::Service final : public v1::Sync::Service {
     ++stats_->connected;
     Session session(cp_, stats_, log_, node, first.subscribe().have_version());
     std::thread reader([&] { session.ReadAcks(stream); });
-    session.Push(stream, ctx, heartbeat_ms_, stopping);
+    session.Push(stream, ctx, heartbeat_ms_, stopping, &full_slots_);
     ctx->TryCancel();
     reader.join();
     --stats_->connected;
@@ -161,6 +168,12 @@ class SyncServer::Service final : public v1::Sync::Service {
   SyncStats* stats_;
   int heartbeat_ms_;
   common::Logger log_{"warden control"};
+  // Full updates being built and written at once, across streams. Each holds its node's whole
+  // state encoded (about 1 MB at 5,000 nodes) until written: when a thousand nodes subscribe
+  // together (a control plane's start) they would otherwise all be held at once, 1.8 GB at
+  // 1,000 nodes. The CPUs are busy either way, so this costs the last node nothing.
+  std::counting_semaphore<> full_slots_{
+      static_cast<std::ptrdiff_t>(std::max(2u, std::thread::hardware_concurrency()))};
 };
 
 absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(ControlPlane* cp,

@@ -120,8 +120,7 @@ Swarm::Swarm(const SwarmOptions& o) {
   }
   for (size_t i = 0; i < o.nodes.size(); ++i)
     clients_.push_back(std::make_unique<Client>(this, o.nodes[i]));
-  for (size_t i = 0; i < clients_.size(); ++i)
-    clients_[i]->Start(stubs_[i % o.connections].get());
+  for (size_t i = 0; i < clients_.size(); ++i) clients_[i]->Start(stubs_[i % o.connections].get());
 }
 
 Swarm::~Swarm() {
