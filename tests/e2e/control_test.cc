@@ -392,6 +392,28 @@ TEST_F(ControlTest, ClientNacksMalformedUpdatesAndKeepsItsState) {
   EXPECT_EQ(client.stats().version.load(), good.version);
 }
 
+// Full updates are built a few at a time across streams (they hold a node's whole state): many
+// nodes subscribing at once, some giving up while they wait, still each get theirs, whole.
+TEST_F(ControlTest, ManyNodesSubscribingAtOnceEachGetTheirWholeState) {
+  auto ch1 = Channel("n1"), ch2 = Channel("n2");
+  std::vector<std::unique_ptr<Sub>> subs, quitters;
+  for (int i = 0; i < 24; ++i) {
+    subs.push_back(Subscribe(i % 2 ? ch2 : ch1, i % 2 ? "n2" : "n1"));
+    if (i % 3 == 0) {
+      quitters.push_back(Subscribe(ch1, "n1"));
+      quitters.back()->ctx->TryCancel();
+    }
+  }
+  for (size_t i = 0; i < subs.size(); ++i) {
+    v1::Update u;
+    ASSERT_TRUE(subs[i]->Next(&u)) << "subscriber " << i;
+    EXPECT_TRUE(u.full());
+    NodeState held;
+    ASSERT_TRUE(ApplyUpdate(u, &held).ok());
+    EXPECT_TRUE(held.SameContents(*cp_->Current(i % 2 ? "n2" : "n1"))) << "subscriber " << i;
+  }
+}
+
 // Enforcing a first state can take longer than the client's silence rule (160,000 addresses
 // into BPF maps): the stream stays up through it, and the state is ACKed on the same stream.
 TEST_F(ControlTest, ASlowApplyIsNotSilenceAndKeepsTheStream) {
