@@ -67,7 +67,10 @@ bool ControlPlane::Refresh(bool force) {
     AddVersion(pn, std::move(s), now);
     changed = true;
   }
-  if (changed) cv_.notify_all();
+  if (changed) {
+    ++changes_;
+    cv_.notify_all();
+  }
   auto ms = [](auto a, auto b) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
   };
@@ -97,6 +100,13 @@ std::shared_ptr<const NodeState> ControlPlane::WaitChange(
   std::unique_lock<std::mutex> l(mu_);
   cv_.wait_until(l, deadline, [&] { return Node(node).versions.back()->version != seen; });
   return Node(node).versions.back();
+}
+
+uint64_t ControlPlane::WaitAnyChange(uint64_t seen,
+                                     std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait_until(l, deadline, [&] { return changes_ != seen; });
+  return changes_;
 }
 
 std::chrono::steady_clock::time_point ControlPlane::ChangedAt(const std::string& node,

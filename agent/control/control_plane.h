@@ -44,6 +44,9 @@ class ControlPlane {
   // Blocks until `node`'s version differs from `seen`, or until `deadline`.
   std::shared_ptr<const NodeState> WaitChange(const std::string& node, uint64_t seen,
                                               std::chrono::steady_clock::time_point deadline);
+  // Blocks until some node's state changed since `seen` (a count of changes; 0 at the start),
+  // or until `deadline`, or WakeAll; returns the count now.
+  uint64_t WaitAnyChange(uint64_t seen, std::chrono::steady_clock::time_point deadline);
   // When the state of the current version was computed (for push latency).
   std::chrono::steady_clock::time_point ChangedAt(const std::string& node, uint64_t version);
 
@@ -71,6 +74,7 @@ class ControlPlane {
   std::map<std::string, PerNode> nodes_;
   std::shared_ptr<const nodestate::CompiledCluster> cluster_;  // the compile in force
   uint64_t next_version_ = 1;
+  uint64_t changes_ = 0;  // Refreshes that changed some node's state
   std::atomic<uint64_t> manifest_errors_{0}, compile_errors_{0}, reloads_{0};
 };
 

@@ -1,7 +1,11 @@
 #include "agent/control/sync_server.h"
 
 #include <algorithm>
-#include <semaphore>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 #include <google/protobuf/arena.h>
@@ -26,155 +30,354 @@ void SyncStats::ObserveLatency(double ms) {
 
 namespace {
 
-using Stream = grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>;
-
 // The node a client may subscribe to: a DNS name among its certificate's subject alternative
 // names.
-bool CertificateNames(const grpc::ServerContext& ctx, const std::string& node) {
+bool CertificateNames(const grpc::CallbackServerContext& ctx, const std::string& node) {
   for (const auto& san : ctx.auth_context()->FindPropertyValues("x509_subject_alternative_name")) {
     if (std::string(san.data(), san.size()) == node) return true;
   }
   return false;
 }
 
-// One subscribed node's stream: acks arrive on a thread of their own (ReadAcks), pushes and
-// heartbeats go out from the stream's thread (Push).
-class Session {
- public:
-  Session(ControlPlane* cp, SyncStats* stats, const common::Logger& log, std::string node,
-          uint64_t have_version)
-      : cp_(cp), stats_(stats), log_(log), node_(std::move(node)), acked_(have_version) {}
-
-  void ReadAcks(Stream* stream) {
-    v1::SyncRequest req;
-    while (stream->Read(&req)) {
-      if (!req.has_ack()) continue;
-      std::lock_guard<std::mutex> l(mu_);
-      if (req.ack().ok()) {
-        ++stats_->acked;
-        acked_ = req.ack().version();
-        stats_->ObserveLatency(std::chrono::duration<double, std::milli>(
-                                   std::chrono::steady_clock::now() - cp_->ChangedAt(node_, acked_))
-                                   .count());
-      } else {
-        ++stats_->nacked;
-        nacked_since_push_ = true;
-        log_.Warning("node ", node_, " NACKed version ", req.ack().version(), ": ",
-                     req.ack().error());
-      }
-    }
-    done_ = true;
-    cp_->WakeAll();
-  }
-
-  // Sends each new version (the difference from what the client holds, when remembered) and a
-  // heartbeat when nothing changed for `heartbeat_ms`, until the stream or the server ends.
-  // A full update waits for one of `full_slots`.
-  void Push(Stream* stream, grpc::ServerContext* ctx, int heartbeat_ms,
-            const std::atomic<bool>& stopping, std::counting_semaphore<>* full_slots) {
-    uint64_t sent = 0;
-    bool ok = true;
-    while (ok && !done_ && !stopping && !ctx->IsCancelled()) {
-      auto cur = cp_->Current(node_);
-      if (cur->version != sent && !(sent == 0 && cur->version == Acked())) {
-        auto base = BaseFor(sent);
-        if (!base) full_slots->acquire();
-        // On an arena: a full update is tens of thousands of small messages.
-        google::protobuf::Arena arena;
-        auto* resp = google::protobuf::Arena::CreateMessage<v1::SyncResponse>(&arena);
-        if (base)
-          nodestate::DeltaUpdate(*base, *cur, resp->mutable_update());
-        else
-          nodestate::FullUpdateForWire(*cur, resp->mutable_update());
-        ok = stream->Write(*resp);
-        if (!base) full_slots->release();
-        sent = cur->version;
-        ++stats_->pushed;
-        continue;
-      }
-      if (sent == 0) sent = cur->version;  // the client already holds the current version
-      auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(heartbeat_ms);
-      auto next = cp_->WaitChange(node_, sent, deadline);
-      if (next->version == sent && !done_ && !stopping) ok = stream->Write(Heartbeat());
-    }
-  }
-
- private:
-  uint64_t Acked() {
-    std::lock_guard<std::mutex> l(mu_);
-    return acked_;
-  }
-  // What the client holds: after a NACK what it last ACKed, else what was sent last.
-  std::shared_ptr<const NodeState> BaseFor(uint64_t sent) {
-    std::lock_guard<std::mutex> l(mu_);
-    uint64_t base = nacked_since_push_ ? acked_ : (sent ? sent : acked_);
-    nacked_since_push_ = false;
-    return base ? cp_->Version(node_, base) : nullptr;
-  }
-  static v1::SyncResponse Heartbeat() {
-    v1::SyncResponse hb;
-    hb.mutable_heartbeat()->set_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                            std::chrono::system_clock::now().time_since_epoch())
-                                            .count());
-    return hb;
-  }
-
-  ControlPlane* cp_;
-  SyncStats* stats_;
-  const common::Logger& log_;
-  const std::string node_;
-  std::mutex mu_;
-  uint64_t acked_;
-  bool nacked_since_push_ = false;
-  std::atomic<bool> done_{false};
-};
+v1::SyncResponse Heartbeat() {
+  v1::SyncResponse hb;
+  hb.mutable_heartbeat()->set_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+  return hb;
+}
 
 }  // namespace
 
-class SyncServer::Service final : public v1::Sync::Service {
+// The streams of every subscribed node, without a thread per stream (gRPC's callback API): a
+// stream is a reactor that reads (the Subscribe, then ACKs) and writes one message at a time.
+// One dispatcher thread wakes on every change of the control plane's states, and on a short
+// tick for heartbeats, and has each stream send what is due; deltas are built there (they are
+// small), full updates by one builder thread per CPU, each waiting for its write to finish: a
+// full update holds a node's whole state encoded (about 1 MB at 5,000 nodes), and when every
+// node subscribes at once (the control plane's start) they would otherwise all be held at once.
+class SyncServer::Service final : public v1::Sync::CallbackService {
  public:
-  Service(ControlPlane* cp, SyncStats* stats, int heartbeat_ms)
-      : cp_(cp), stats_(stats), heartbeat_ms_(heartbeat_ms) {}
-  std::atomic<bool> stopping{false};
+  class Session;
 
-  grpc::Status Stream(grpc::ServerContext* ctx, ::warden::control::Stream* stream) override {
-    v1::SyncRequest first;
-    if (!stream->Read(&first)) return grpc::Status(grpc::StatusCode::CANCELLED, "no subscribe");
-    if (!first.has_subscribe() || first.subscribe().node().empty()) {
-      ++stats_->refused;
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "the first message must be a Subscribe naming the node");
-    }
-    const std::string node = first.subscribe().node();
-    if (!CertificateNames(*ctx, node)) {
-      ++stats_->refused;
-      log_.Warning("refused ", ctx->peer(), ": its certificate does not name node ", node);
-      return grpc::Status(
-          grpc::StatusCode::PERMISSION_DENIED,
-          absl::StrCat("this certificate may not subscribe to node \"", node, "\""));
-    }
-    ++stats_->connected;
-    Session session(cp_, stats_, log_, node, first.subscribe().have_version());
-    std::thread reader([&] { session.ReadAcks(stream); });
-    session.Push(stream, ctx, heartbeat_ms_, stopping, &full_slots_);
-    ctx->TryCancel();
-    reader.join();
-    --stats_->connected;
-    return grpc::Status::OK;
+  Service(ControlPlane* cp, SyncStats* stats, int heartbeat_ms)
+      : cp_(cp), stats_(stats), heartbeat_(std::chrono::milliseconds(heartbeat_ms)) {
+    dispatcher_ = std::thread([this] { Dispatch(); });
+    int builders = static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
+    for (int i = 0; i < builders; ++i) builders_.emplace_back([this] { BuildFulls(); });
   }
+  ~Service() { Stop(); }
+
+  // Ends the threads, then every stream.
+  void Stop();
+
+  grpc::ServerBidiReactor<v1::SyncRequest, v1::SyncResponse>* Stream(
+      grpc::CallbackServerContext* ctx) override;
+
+  void Remove(const Session* s);
+  void QueueFull(std::shared_ptr<Session> s);
+
+  ControlPlane* cp() const { return cp_; }
+  bool stopping() const { return stopping_flag_; }
+  SyncStats* stats() const { return stats_; }
+  const common::Logger& log() const { return log_; }
+  std::chrono::milliseconds heartbeat() const { return heartbeat_; }
 
  private:
+  void Dispatch();
+  void BuildFulls();
+
   ControlPlane* cp_;
   SyncStats* stats_;
-  int heartbeat_ms_;
+  const std::chrono::milliseconds heartbeat_;
   common::Logger log_{"warden control"};
-  // Full updates being built and written at once, across streams. Each holds its node's whole
-  // state encoded (about 1 MB at 5,000 nodes) until written: when a thousand nodes subscribe
-  // together (a control plane's start) they would otherwise all be held at once, 1.8 GB at
-  // 1,000 nodes. The CPUs are busy either way, so this costs the last node nothing.
-  std::counting_semaphore<> full_slots_{
-      static_cast<std::ptrdiff_t>(std::max(2u, std::thread::hardware_concurrency()))};
+  std::mutex mu_;
+  bool stopping_ = false;
+  std::atomic<bool> stopping_flag_{false};
+  std::map<const Session*, std::shared_ptr<Session>> sessions_;  // subscribed, not yet done
+  std::condition_variable queue_cv_;
+  std::deque<std::shared_ptr<Session>> fulls_;  // waiting for a builder
+  std::thread dispatcher_;
+  std::vector<std::thread> builders_;
 };
+
+class SyncServer::Service::Session final
+    : public grpc::ServerBidiReactor<v1::SyncRequest, v1::SyncResponse>,
+      public std::enable_shared_from_this<Session> {
+ public:
+  Session(Service* svc, grpc::CallbackServerContext* ctx) : svc_(svc), ctx_(ctx) {}
+  void Begin() { StartRead(&req_); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return FinishOnce(grpc::Status::OK);  // the client went away
+    if (!subscribed_) return Subscribe();
+    if (req_.has_ack()) TakeAck(req_.ack());
+    StartRead(&req_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::optional<grpc::Status> finish;
+    bool poke = false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      writing_ = false;
+      arena_.reset();
+      written_cv_.notify_all();
+      if (!ok) finishing_ = true;  // the stream is broken: nothing more will be written
+      if (finishing_ && !finished_) {
+        finished_ = true;
+        finish = ok ? pending_ : grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed");
+      }
+      poke = !finishing_;
+    }
+    // gRPC is called without the lock held: a reaction may run on the calling thread.
+    if (finish) return Finish(*finish);
+    if (poke) Poke(false);
+  }
+
+  void OnDone() override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      done_ = true;
+      written_cv_.notify_all();
+    }
+    if (subscribed_) --svc_->stats()->connected;
+    svc_->Remove(this);  // may be the last reference
+  }
+
+  // Sends what is due: the node's new version (`changed`: some state changed), or a heartbeat
+  // when nothing was written for the heartbeat period.
+  void Poke(bool changed) {
+    if (const v1::SyncResponse* m = Due(changed)) StartWrite(m);
+  }
+
+  // On a builder thread: the node's whole state, written; returns once the write is done (or
+  // the stream is).
+  void SendFull() {
+    auto cur = svc_->cp()->Current(node_);
+    auto arena = std::make_unique<google::protobuf::Arena>();
+    auto* resp = google::protobuf::Arena::CreateMessage<v1::SyncResponse>(arena.get());
+    nodestate::FullUpdateForWire(*cur, resp->mutable_update());
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      building_ = false;
+      if (finishing_) return;
+      arena_ = std::move(arena);
+      sent_ = cur->version;
+      ++svc_->stats()->pushed;
+      due_ = true;  // a change while this was built is sent next
+      MarkWriting();
+    }
+    StartWrite(resp);
+    std::unique_lock<std::mutex> l(mu_);
+    while (!written_cv_.wait_for(l, std::chrono::milliseconds(100),
+                                 [&] { return !writing_ || done_; })) {
+      if (svc_->stopping()) return;  // the write ends with the server's shutdown
+    }
+  }
+
+  // The server stops: the stream ends.
+  void End() { FinishOnce(grpc::Status::OK); }
+
+ private:
+  // What to write now, if anything (then marked as being written).
+  const v1::SyncResponse* Due(bool changed) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (changed) due_ = true;  // kept while a write is in flight: checked when it is done
+    if (!subscribed_ || finishing_ || writing_ || building_) return nullptr;
+    if (due_) {
+      due_ = false;
+      auto cur = svc_->cp()->Current(node_);
+      if (cur->version != sent_ && !(sent_ == 0 && cur->version == acked_)) {
+        auto base = BaseForLocked();
+        if (!base) {
+          building_ = true;
+          svc_->QueueFull(shared_from_this());
+          return nullptr;
+        }
+        arena_ = std::make_unique<google::protobuf::Arena>();
+        auto* resp = google::protobuf::Arena::CreateMessage<v1::SyncResponse>(arena_.get());
+        nodestate::DeltaUpdate(*base, *cur, resp->mutable_update());
+        sent_ = cur->version;
+        ++svc_->stats()->pushed;
+        MarkWriting();
+        return resp;
+      }
+      if (sent_ == 0) sent_ = cur->version;  // the client already holds the current version
+    }
+    if (std::chrono::steady_clock::now() - last_write_ >= svc_->heartbeat()) {
+      hb_ = Heartbeat();
+      MarkWriting();
+      return &hb_;
+    }
+    return nullptr;
+  }
+
+  void Subscribe() {
+    const v1::SyncRequest& first = req_;
+    if (!first.has_subscribe() || first.subscribe().node().empty()) {
+      ++svc_->stats()->refused;
+      return FinishOnce(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                     "the first message must be a Subscribe naming the node"));
+    }
+    const std::string node = first.subscribe().node();
+    if (!CertificateNames(*ctx_, node)) {
+      ++svc_->stats()->refused;
+      svc_->log().Warning("refused ", ctx_->peer(), ": its certificate does not name node ", node);
+      return FinishOnce(
+          grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                       absl::StrCat("this certificate may not subscribe to node \"", node, "\"")));
+    }
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      node_ = node;
+      acked_ = first.subscribe().have_version();
+      due_ = true;
+    }
+    subscribed_ = true;
+    ++svc_->stats()->connected;
+    StartRead(&req_);
+    Poke(true);
+  }
+
+  void TakeAck(const v1::Ack& ack) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (ack.ok()) {
+      ++svc_->stats()->acked;
+      acked_ = ack.version();
+      svc_->stats()->ObserveLatency(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                    svc_->cp()->ChangedAt(node_, acked_))
+              .count());
+    } else {
+      ++svc_->stats()->nacked;
+      nacked_since_push_ = true;
+      svc_->log().Warning("node ", node_, " NACKed version ", ack.version(), ": ", ack.error());
+    }
+  }
+
+  // What the client holds: after a NACK what it last ACKed, else what was sent last.
+  std::shared_ptr<const NodeState> BaseForLocked() {
+    uint64_t base = nacked_since_push_ ? acked_ : (sent_ ? sent_ : acked_);
+    nacked_since_push_ = false;
+    return base ? svc_->cp()->Version(node_, base) : nullptr;
+  }
+
+  void MarkWriting() {
+    writing_ = true;
+    last_write_ = std::chrono::steady_clock::now();
+  }
+
+  // Ends the stream once no write is in flight (the status then waits for OnWriteDone).
+  void FinishOnce(const grpc::Status& s) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (finished_) return;
+      finishing_ = true;
+      pending_ = s;
+      if (writing_) return;
+      finished_ = true;
+    }
+    Finish(s);
+  }
+
+  Service* svc_;
+  grpc::CallbackServerContext* ctx_;
+  v1::SyncRequest req_;
+  std::atomic<bool> subscribed_{false};
+  std::mutex mu_;
+  std::condition_variable written_cv_;
+  std::string node_;
+  uint64_t sent_ = 0, acked_ = 0;
+  bool nacked_since_push_ = false;
+  bool due_ = false;  // a version to check for even without a change
+  bool writing_ = false, building_ = false, finishing_ = false, finished_ = false, done_ = false;
+  grpc::Status pending_;
+  std::unique_ptr<google::protobuf::Arena> arena_;  // the update being written
+  v1::SyncResponse hb_;
+  std::chrono::steady_clock::time_point last_write_ = std::chrono::steady_clock::now();
+};
+
+grpc::ServerBidiReactor<v1::SyncRequest, v1::SyncResponse>* SyncServer::Service::Stream(
+    grpc::CallbackServerContext* ctx) {
+  auto s = std::make_shared<Session>(this, ctx);
+  {
+    // Held until OnDone: gRPC only has the pointer.
+    std::lock_guard<std::mutex> l(mu_);
+    sessions_[s.get()] = s;
+  }
+  s->Begin();
+  return s.get();
+}
+
+void SyncServer::Service::Stop() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    stopping_flag_ = true;
+  }
+  queue_cv_.notify_all();
+  cp_->WakeAll();
+  if (dispatcher_.joinable()) dispatcher_.join();
+  for (auto& t : builders_) t.join();
+  std::vector<std::shared_ptr<Session>> all;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& [_, s] : sessions_) all.push_back(s);
+  }
+  for (const auto& s : all) s->End();
+}
+
+void SyncServer::Service::Remove(const Session* s) {
+  std::shared_ptr<Session> last;
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = sessions_.find(s);
+  if (it == sessions_.end()) return;
+  last = std::move(it->second);  // freed after the lock, if nothing else holds it
+  sessions_.erase(it);
+}
+
+void SyncServer::Service::QueueFull(std::shared_ptr<Session> s) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    fulls_.push_back(std::move(s));
+  }
+  queue_cv_.notify_one();
+}
+
+void SyncServer::Service::Dispatch() {
+  const auto tick = std::max(std::chrono::milliseconds(10), heartbeat_ / 4);
+  uint64_t seen = 0;
+  std::vector<std::shared_ptr<Session>> all;
+  while (true) {
+    uint64_t now = cp_->WaitAnyChange(seen, std::chrono::steady_clock::now() + tick);
+    const bool changed = now != seen;
+    seen = now;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (stopping_) return;
+      all.clear();
+      for (const auto& [_, s] : sessions_) all.push_back(s);
+    }
+    for (const auto& s : all) s->Poke(changed);
+    all.clear();
+  }
+}
+
+void SyncServer::Service::BuildFulls() {
+  while (true) {
+    std::shared_ptr<Session> s;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      queue_cv_.wait(l, [&] { return stopping_ || !fulls_.empty(); });
+      if (stopping_) return;
+      s = std::move(fulls_.front());
+      fulls_.pop_front();
+    }
+    s->SendFull();
+  }
+}
 
 absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(ControlPlane* cp,
                                                               const std::string& address,
@@ -206,8 +409,7 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(ControlPlane* cp,
 }
 
 SyncServer::~SyncServer() {
-  if (service_) service_->stopping = true;
-  if (cp_) cp_->WakeAll();
+  if (service_) service_->Stop();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
 }
 
