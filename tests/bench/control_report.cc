@@ -122,10 +122,12 @@ void PrintHeadline(const ControlRun& run, bool met) {
     Percentiles ev = NearestRank(all);
     std::printf(
         " swarm_nodes=%zu control_up_s=%.1f swarm_hold_s=%.1f first_push_every_node_s=%.1f "
+        "swarm_hold_control_cpu_s=%.1f swarm_hold_swarm_cpu_s=%.1f "
         "p50_ms_every_node=%.1f p99_ms_every_node=%.1f max_ms_every_node=%.1f "
         "control_threads=%ld swarm_nacks=%llu",
-        r.swarm_nodes, r.control_up_s, r.swarm_hold_s, r.control_up_s + r.swarm_hold_s, ev.p50,
-        ev.p99, ev.max, r.control_threads, static_cast<unsigned long long>(r.swarm_nacks));
+        r.swarm_nodes, r.control_up_s, r.swarm_hold_s, r.control_up_s + r.swarm_hold_s,
+        r.swarm_hold_control_cpu_s, r.swarm_hold_swarm_cpu_s, ev.p50, ev.p99, ev.max,
+        r.control_threads, static_cast<unsigned long long>(r.swarm_nacks));
   }
   std::printf("\n");
 }

@@ -188,6 +188,8 @@ void Scenario::StartSwarm() {
   for (int n = env_.swarm_from; n < env_.cluster.nodes; ++n)
     o.nodes.push_back(absl::StrCat("n", n));
   auto t = Clock::now();
+  const double control_cpu = testlib::CpuSeconds(control_.pid),
+               swarm_cpu = testlib::CpuSeconds(getpid());
   swarm_ = std::make_unique<Swarm>(o);
   res_.swarm_nodes = swarm_->size();
   auto deadline = t + std::chrono::seconds(600);
@@ -203,10 +205,14 @@ void Scenario::StartSwarm() {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   res_.swarm_hold_s = MsSince(t) / 1000;
+  res_.swarm_hold_control_cpu_s = testlib::CpuSeconds(control_.pid) - control_cpu;
+  res_.swarm_hold_swarm_cpu_s = testlib::CpuSeconds(getpid()) - swarm_cpu;
   std::printf(
       "  [%s] %zu swarm nodes holding their first state %.1f s after the control plane was up "
-      "(%.1f s after its start); control plane threads %ld, RSS %.1f MB\n",
+      "(%.1f s after its start); CPU meanwhile: control plane %.1f s, the swarm's decoding and "
+      "applying %.1f s; control plane threads %ld, RSS %.1f MB\n",
       res_.name.c_str(), swarm_->size(), res_.swarm_hold_s, res_.control_up_s + res_.swarm_hold_s,
+      res_.swarm_hold_control_cpu_s, res_.swarm_hold_swarm_cpu_s,
       testlib::StatusKb(control_.pid, "Threads"),
       testlib::StatusKb(control_.pid, "VmRSS") / 1024.0);
   std::fflush(stdout);

@@ -29,10 +29,12 @@ struct ScenarioResult {
   int extra_flips = 0, timeouts = 0;
   // With a swarm (ControlEnv::swarm): the nodes without a real agent, as Sync clients.
   size_t swarm_nodes = 0;
-  double control_up_s = 0;            // start of warden control -> its metrics answer
-  double swarm_hold_s = 0;            // then -> every swarm node holding its first state
-  std::vector<double> swarm_samples;  // every (swarm node, round)
-  long control_threads = 0;           // the control plane's, after the rounds
+  double control_up_s = 0;              // start of warden control -> its metrics answer
+  double swarm_hold_s = 0;              // then -> every swarm node holding its first state
+  double swarm_hold_control_cpu_s = 0;  // the control plane's CPU meanwhile
+  double swarm_hold_swarm_cpu_s = 0;    // the swarm's (this process's)
+  std::vector<double> swarm_samples;    // every (swarm node, round)
+  long control_threads = 0;             // the control plane's, after the rounds
   uint64_t swarm_nacks = 0;
 };
 
