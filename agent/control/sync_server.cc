@@ -360,7 +360,18 @@ void SyncServer::Service::Dispatch() {
       all.clear();
       for (const auto& [_, s] : sessions_) all.push_back(s);
     }
-    for (const auto& s : all) s->Poke(changed);
+    // After a change each stream builds its delta here: on every CPU when there are many (a
+    // change of every node's state at 5,000 nodes is 0.7 s of deltas on one).
+    size_t parts =
+        changed && all.size() >= 512 ? std::max(2u, std::thread::hardware_concurrency()) : 1;
+    std::vector<std::thread> helpers;
+    for (size_t p = 1; p < parts; ++p) {
+      helpers.emplace_back([&all, p, parts, changed] {
+        for (size_t i = p; i < all.size(); i += parts) all[i]->Poke(changed);
+      });
+    }
+    for (size_t i = 0; i < all.size(); i += parts) all[i]->Poke(changed);
+    for (auto& t : helpers) t.join();
     all.clear();
   }
 }

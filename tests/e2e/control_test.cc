@@ -414,6 +414,37 @@ TEST_F(ControlTest, ManyNodesSubscribingAtOnceEachGetTheirWholeState) {
   }
 }
 
+// Hundreds of streams (enough that the deltas of a change are built on every CPU): each takes
+// its full state, then the change as a delta on it, and ends with exactly the new state.
+TEST_F(ControlTest, AChangeReachesHundredsOfStreamsAsDeltas) {
+  auto ch1 = Channel("n1"), ch2 = Channel("n2");
+  std::vector<std::unique_ptr<Sub>> subs;
+  std::vector<NodeState> held(600);
+  for (size_t i = 0; i < held.size(); ++i)
+    subs.push_back(Subscribe(i % 2 ? ch2 : ch1, i % 2 ? "n2" : "n1"));
+  for (size_t i = 0; i < subs.size(); ++i) {
+    v1::Update u;
+    ASSERT_TRUE(subs[i]->Next(&u)) << "subscriber " << i;
+    ASSERT_TRUE(ApplyUpdate(u, &held[i]).ok());
+    subs[i]->Ack(u.version(), true);
+  }
+  Write("policy.yaml",
+        std::string(kPolicy).replace(std::string(kPolicy).find("port: 80"), 8, "port: 81"));
+  ASSERT_TRUE(cp_->Refresh());
+  size_t deltas = 0;
+  for (size_t i = 0; i < subs.size(); ++i) {
+    const char* node = i % 2 ? "n2" : "n1";
+    if (held[i].SameContents(*cp_->Current(node))) continue;  // the change is not this node's
+    v1::Update u;
+    ASSERT_TRUE(subs[i]->Next(&u)) << "subscriber " << i;
+    EXPECT_FALSE(u.full());
+    ASSERT_TRUE(ApplyUpdate(u, &held[i]).ok());
+    EXPECT_TRUE(held[i].SameContents(*cp_->Current(node))) << "subscriber " << i;
+    ++deltas;
+  }
+  EXPECT_GE(deltas, subs.size() / 2) << "the change must concern at least one of the nodes";
+}
+
 // Enforcing a first state can take longer than the client's silence rule (160,000 addresses
 // into BPF maps): the stream stays up through it, and the state is ACKed on the same stream.
 TEST_F(ControlTest, ASlowApplyIsNotSilenceAndKeepsTheStream) {
