@@ -414,8 +414,8 @@ TEST_F(ControlTest, ManyNodesSubscribingAtOnceEachGetTheirWholeState) {
   }
 }
 
-// Hundreds of streams (enough that the deltas of a change are built on every CPU): each takes
-// its full state, then the change as a delta on it, and ends with exactly the new state.
+// Hundreds of streams: each takes its full state, then the change as a delta on it, and ends
+// with exactly the new state.
 TEST_F(ControlTest, AChangeReachesHundredsOfStreamsAsDeltas) {
   auto ch1 = Channel("n1"), ch2 = Channel("n2");
   std::vector<std::unique_ptr<Sub>> subs;
