@@ -132,6 +132,20 @@ class NodeAgentTest : public ::testing::Test {
     ASSERT_TRUE(agent_->Start().ok());
   }
 
+  // An agent of node n1 that is offered its states here (Enforce), as a source would; not
+  // started.
+  void MakeOfferedAgent() {
+    auto agent = NodeAgent::Create(Options(), std::make_unique<OfferedHere>());
+    ASSERT_TRUE(agent.ok()) << agent.status();
+    agent_ = std::move(*agent);
+  }
+  // The tables the kernel reads now.
+  datapath::NodeTables Live() const {
+    auto st = datapath::ReadPinnedState(bpffs_);
+    EXPECT_TRUE(st.ok()) << st.status();
+    return st.ok() ? st->live : datapath::NodeTables{};
+  }
+
   testlib::ScratchCgroup cgroups_;
   std::string bpffs_;
   std::unique_ptr<NodeAgent> agent_;
@@ -161,36 +175,29 @@ TEST_F(NodeAgentTest, AnUpdateTheKernelRefusesLeavesTheTablesInForceExactly) {
   next.policy[local].Mut()[first_key] = all;
 
   // Without Start(): the states are offered here, as a source would.
-  auto agent = NodeAgent::Create(Options(), std::make_unique<OfferedHere>());
-  ASSERT_TRUE(agent.ok()) << agent.status();
-  agent_ = std::move(*agent);
+  ASSERT_NO_FATAL_FAILURE(MakeOfferedAgent());
 
-  auto live = [&] {
-    auto st = datapath::ReadPinnedState(bpffs_);
-    EXPECT_TRUE(st.ok()) << st.status();
-    return st.ok() ? st->live : datapath::NodeTables{};
-  };
   ASSERT_TRUE(agent_->Enforce(good).ok());
   const datapath::NodeTables want_good = BuildNodeTables(good, {}, good.allowances);
-  ASSERT_TRUE(LiveHolds(live(), want_good));
+  ASSERT_TRUE(LiveHolds(Live(), want_good));
   ASSERT_FALSE(want_good.policy.empty());
 
   absl::Status refused = agent_->Enforce(bad);
   EXPECT_FALSE(refused.ok());
   EXPECT_NE(refused.message().find("portset entries"), std::string::npos) << refused.message();
-  EXPECT_TRUE(LiveHolds(live(), want_good)) << "a refused update changed the tables";
+  EXPECT_TRUE(LiveHolds(Live(), want_good)) << "a refused update changed the tables";
   EXPECT_EQ(agent_->stats().apply_errors.load(), 1u);
 
   ASSERT_TRUE(agent_->Enforce(next).ok());
   const datapath::NodeTables want_next = BuildNodeTables(next, {}, next.allowances);
   EXPECT_FALSE(datapath::SameTables(want_next, want_good));
-  EXPECT_TRUE(LiveHolds(live(), want_next))
+  EXPECT_TRUE(LiveHolds(Live(), want_next))
       << "the refused update's entries leaked into the next one";
   // And back to the first state: both copies of the maps have been written since the failure.
   nodestate::NodeState again = good;
   again.version = 4;
   ASSERT_TRUE(agent_->Enforce(again).ok());
-  EXPECT_TRUE(LiveHolds(live(), want_good));
+  EXPECT_TRUE(LiveHolds(Live(), want_good));
 }
 
 // A state that writes many entries (here 5,000 more pod addresses, as a first state from the
@@ -211,14 +218,7 @@ TEST_F(NodeAgentTest, ALargeWriteLeavesBothCopiesInStepASmallOneFlipsOnce) {
   third.version = 3;
   third.ipcache.Mut()[*policy::ParseCidr("10.244.77.7/32")] =
       wd_ipcache_value{WD_ID_CLUSTER, cidr_identity, WD_ID_NONE};
-  auto agent = NodeAgent::Create(Options(), std::make_unique<OfferedHere>());
-  ASSERT_TRUE(agent.ok()) << agent.status();
-  agent_ = std::move(*agent);
-  auto live = [&] {
-    auto st = datapath::ReadPinnedState(bpffs_);
-    EXPECT_TRUE(st.ok()) << st.status();
-    return st.ok() ? st->live : datapath::NodeTables{};
-  };
+  ASSERT_NO_FATAL_FAILURE(MakeOfferedAgent());
   int cfg_fd = bpf_obj_get((bpffs_ + "/wd_config").c_str());
   ASSERT_GE(cfg_fd, 0);
   auto config = [&] {
@@ -230,20 +230,20 @@ TEST_F(NodeAgentTest, ALargeWriteLeavesBothCopiesInStepASmallOneFlipsOnce) {
   ASSERT_TRUE(agent_->Enforce(first).ok());
   ASSERT_TRUE(agent_->Enforce(second).ok());
   const datapath::NodeTables want = BuildNodeTables(second, {}, second.allowances);
-  ASSERT_TRUE(LiveHolds(live(), want));
+  ASSERT_TRUE(LiveHolds(Live(), want));
   // Make the other copy the live one, as the next update's flip would, and read it.
   wd_config cfg = config();
   const uint64_t generation = cfg.generation;
   cfg.active = !cfg.active;
   uint32_t zero = 0;
   ASSERT_EQ(bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY), 0);
-  EXPECT_TRUE(LiveHolds(live(), want)) << "the other copy is not in step";
+  EXPECT_TRUE(LiveHolds(Live(), want)) << "the other copy is not in step";
   cfg.active = !cfg.active;
   ASSERT_EQ(bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY), 0);
 
   ASSERT_TRUE(agent_->Enforce(third).ok());
   EXPECT_EQ(config().generation, generation + 1) << "one address more: one flip, not two";
-  EXPECT_TRUE(LiveHolds(live(), BuildNodeTables(third, {}, third.allowances)));
+  EXPECT_TRUE(LiveHolds(Live(), BuildNodeTables(third, {}, third.allowances)));
   close(cfg_fd);
 }
 
@@ -273,9 +273,7 @@ TEST_F(NodeAgentTest, BothSourcesTakeThePoolFromTheNodeLabel) {
   co.pipeline.manifests = manifests;
   control::ControlPlane cp(co);
   cp.Refresh(true);
-  auto agent = NodeAgent::Create(Options(), std::make_unique<OfferedHere>());
-  ASSERT_TRUE(agent.ok()) << agent.status();
-  agent_ = std::move(*agent);
+  ASSERT_NO_FATAL_FAILURE(MakeOfferedAgent());
   ASSERT_TRUE(agent_->Enforce(*cp.Current("n1")).ok());
   pinned = datapath::ReadPinnedState(bpffs_);
   ASSERT_TRUE(pinned.ok()) << pinned.status();
@@ -497,9 +495,7 @@ TEST_F(NodeAgentTest, AClusterBeyondTheOldAddressTableIsCompiledPushedAndApplied
   auto kubelet = testlib::KubeletNode::Create(cgroups_.path());
   ASSERT_TRUE(kubelet.ok()) << kubelet.status();
   ASSERT_TRUE(kubelet->AddPodWithContainer("ua").ok());
-  auto agent = NodeAgent::Create(Options(), std::make_unique<OfferedHere>());
-  ASSERT_TRUE(agent.ok()) << agent.status();
-  agent_ = std::move(*agent);
+  ASSERT_NO_FATAL_FAILURE(MakeOfferedAgent());
   ASSERT_TRUE(agent_->Start().ok());
   absl::Status st = agent_->Enforce(pushed);
   ASSERT_TRUE(st.ok()) << st;
