@@ -67,7 +67,7 @@ class Swarm::Client final : public grpc::ClientBidiReactor<v1::SyncRequest, v1::
   }
 
   void OnDone(const grpc::Status& s) override {
-    swarm_->Ended(s);
+    swarm_->StreamEnded(s);
     std::lock_guard<std::mutex> l(mu_);
     done_ = true;
     done_cv_.notify_all();
@@ -167,7 +167,7 @@ void Swarm::Intern(nodestate::NodeState* s) {
   canon_.push_back(std::move(parts));
 }
 
-void Swarm::Ended(const grpc::Status& s) {
+void Swarm::StreamEnded(const grpc::Status& s) {
   ++ended_;
   if (s.ok() || s.error_code() == grpc::StatusCode::CANCELLED) return;
   std::lock_guard<std::mutex> l(mu_);

@@ -55,7 +55,7 @@ class Swarm {
 
   // A state equal to one already held shares its ipcache and namespaces.
   void Intern(nodestate::NodeState* s);
-  void Ended(const grpc::Status& s);
+  void StreamEnded(const grpc::Status& s);
 
  private:
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
