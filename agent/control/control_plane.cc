@@ -1,6 +1,7 @@
 #include "agent/control/control_plane.h"
 
 #include <set>
+#include <utility>
 
 namespace warden::control {
 
@@ -19,6 +20,7 @@ void ControlPlane::AddVersion(PerNode& pn, NodeState s, std::chrono::steady_cloc
   pn.versions.push_back(std::make_shared<const NodeState>(std::move(s)));
   while (pn.versions.size() > opts_.history) {
     pn.changed_at.erase(pn.versions.front()->version);
+    release_.Release(std::move(pn.versions.front()));
     pn.versions.pop_front();
   }
 }
@@ -59,18 +61,24 @@ bool ControlPlane::Refresh(bool force) {
   }
   auto now = std::chrono::steady_clock::now();
   bool changed = false;
-  std::lock_guard<std::mutex> l(mu_);
-  cluster_ = r.cluster;
-  for (auto& [n, s] : fresh) {
-    PerNode& pn = nodes_[n];
-    if (!pn.versions.empty() && pn.versions.back()->SameContents(s)) continue;
-    AddVersion(pn, std::move(s), now);
-    changed = true;
+  std::shared_ptr<const nodestate::CompiledCluster> replaced;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    replaced = std::exchange(cluster_, r.cluster);
+    for (auto& [n, s] : fresh) {
+      PerNode& pn = nodes_[n];
+      if (!pn.versions.empty() && pn.versions.back()->SameContents(s)) continue;
+      AddVersion(pn, std::move(s), now);
+      changed = true;
+    }
+    if (changed) {
+      ++changes_;
+      cv_.notify_all();
+    }
   }
-  if (changed) {
-    ++changes_;
-    cv_.notify_all();
-  }
+  // What the change replaced is freed after it is published, not before.
+  release_.Release(std::move(replaced));
+  release_.Release(std::move(r.snapshot));
   auto ms = [](auto a, auto b) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
   };

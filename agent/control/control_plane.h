@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/common/deferred_release.h"
 #include "agent/common/log.h"
 #include "agent/nodestate/node_state.h"
 #include "agent/nodestate/pipeline.h"
@@ -66,6 +67,8 @@ class ControlPlane {
   PerNode& Node(const std::string& node);
   void AddVersion(PerNode& pn, NodeState s, std::chrono::steady_clock::time_point at);
 
+  // First: destroyed last, after every holder of what it frees.
+  common::DeferredRelease release_;
   ControlPlaneOptions opts_;
   common::Logger log_{"warden control"};
   nodestate::DesiredStatePipeline pipeline_;  // Refresh only (one thread)

@@ -1,7 +1,7 @@
 #include "agent/nodestate/from_snapshot.h"
 
 #include <algorithm>
-#include <set>
+#include <optional>
 #include <tuple>
 
 #include "absl/container/flat_hash_set.h"
@@ -29,6 +29,23 @@ IdentityMap PodIdentities(const policy::Snapshot& snap) {
   return ids;
 }
 
+// The catalogue records of every pod and namespace identity. Snapshots of one base (the same
+// pods, compiled again for a policy change) differ only in the isolation of the identities the
+// compile redid: then the previous records are taken with those changed.
+Shared<IdentityMap> Identities(const policy::Snapshot& snap, const SharedParts* previous) {
+  if (previous && snap.base && previous->base == snap.base && snap.policy_changed_from &&
+      previous->policy_build == snap.policy_changed_from) {
+    Shared<IdentityMap> ids = previous->identities;
+    for (uint32_t local : snap.policy_changed_locals) {
+      auto it = ids->find(local);
+      const uint8_t isolated = snap.IsolationOf(local);
+      if (it != ids->end() && it->second.isolated != isolated) ids.Mut()[local].isolated = isolated;
+    }
+    return ids;
+  }
+  return Reuse(PodIdentities(snap), previous ? &previous->identities : nullptr);
+}
+
 bool InCatalogue(uint32_t id) {
   return common::IsPodIdentity(id) || common::IsNamespaceIdentity(id);
 }
@@ -45,32 +62,34 @@ std::vector<uint32_t> RemotesOf(const PolicyBlock& block) {
 }
 
 // Each node's catalogue: the previous one while its identities and their records are the same.
-void Catalogues(const SharedParts* previous, SharedParts* parts) {
+// `new_remotes`: the identities whose remotes may differ from the previous parts' (none: any).
+void Catalogues(const SharedParts* previous,
+                const std::optional<absl::flat_hash_set<uint32_t>>& new_remotes,
+                SharedParts* parts) {
   const bool same_ground = previous && previous->identities.SameObject(parts->identities) &&
                            previous->pods_by_node.SameObject(parts->pods_by_node);
   auto same_remotes = [&](uint32_t id) {
+    if (new_remotes) return !new_remotes->contains(id);
     auto a = parts->remotes.find(id);
     auto b = previous->remotes.find(id);
     if (a == parts->remotes.end() || b == previous->remotes.end())
       return (a == parts->remotes.end()) == (b == previous->remotes.end());
     return a->second.SameObject(b->second);
   };
-  for (const auto& [node, pods] : *parts->pods_by_node) {
+  for (const auto& [node, on] : *parts->pods_by_node) {
     // The same pods, the same catalogue records and each pod's remotes the same objects: the
     // previous catalogue, without building its list again (a change touches a few nodes).
     if (same_ground) {
       auto it = previous->catalogue_by_node.find(node);
       if (it != previous->catalogue_by_node.end() &&
-          std::all_of(pods.begin(), pods.end(),
-                      [&](const auto& p) { return same_remotes(p.second.identity); })) {
-        parts->catalogue_by_node[node] = it->second;
+          std::all_of(on.identities.begin(), on.identities.end(), same_remotes)) {
+        parts->catalogue_by_node.emplace_hint(parts->catalogue_by_node.end(), node, it->second);
         continue;
       }
     }
-    std::vector<uint32_t> ids;
-    for (const auto& [_, rec] : pods) {
-      ids.push_back(rec.identity);
-      if (auto r = parts->remotes.find(rec.identity); r != parts->remotes.end())
+    std::vector<uint32_t> ids = on.identities;
+    for (uint32_t local : on.identities) {
+      if (auto r = parts->remotes.find(local); r != parts->remotes.end())
         ids.insert(ids.end(), r->second->begin(), r->second->end());
     }
     std::sort(ids.begin(), ids.end());
@@ -80,7 +99,8 @@ void Catalogues(const SharedParts* previous, SharedParts* parts) {
       auto it = previous->catalogue_by_node.find(node);
       if (it != previous->catalogue_by_node.end()) old = &it->second;
     }
-    SharedParts::NodeCatalogue& mine = parts->catalogue_by_node[node];
+    SharedParts::NodeCatalogue& mine =
+        parts->catalogue_by_node.try_emplace(parts->catalogue_by_node.end(), node)->second;
     if (old && old->ids == ids && previous->identities.SameObject(parts->identities)) {
       mine = *old;
       continue;
@@ -103,7 +123,10 @@ IpcacheMap Ipcache(const policy::Snapshot& snap) {
 
 // The policy blocks of the local identities whose entries `snap` may have changed: all of them,
 // or (when the previous parts hold the entries `snap` was compiled on top of) those it names.
-void PolicyBlocks(const policy::Snapshot& snap, const SharedParts* previous, SharedParts* parts) {
+// Returns the local identities whose remotes are a new object then (none: any may be).
+std::optional<absl::flat_hash_set<uint32_t>> PolicyBlocks(const policy::Snapshot& snap,
+                                                          const SharedParts* previous,
+                                                          SharedParts* parts) {
   absl::flat_hash_set<uint32_t> changed;
   const bool only_changed =
       previous && snap.policy_changed_from && previous->policy_build == snap.policy_changed_from;
@@ -124,6 +147,7 @@ void PolicyBlocks(const policy::Snapshot& snap, const SharedParts* previous, Sha
   }
   std::sort(entries.begin(), entries.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
+  absl::flat_hash_set<uint32_t> new_remotes;
   for (size_t i = 0; i < entries.size();) {
     const uint32_t local = entries[i].first.local;
     PolicyBlock block;
@@ -136,14 +160,24 @@ void PolicyBlocks(const policy::Snapshot& snap, const SharedParts* previous, Sha
     }
     Shared<PolicyBlock> mine = Reuse(std::move(block), old);
     const Shared<std::vector<uint32_t>>* old_remotes = nullptr;
-    if (old && old->SameObject(mine)) {
+    if (previous) {
       auto it = previous->remotes.find(local);
       if (it != previous->remotes.end()) old_remotes = &it->second;
     }
-    parts->remotes.insert_or_assign(
-        local, old_remotes ? *old_remotes : Shared<std::vector<uint32_t>>(RemotesOf(*mine)));
+    // A block whose ports changed names the same remotes: the node catalogues stay.
+    Shared<std::vector<uint32_t>> remotes = old && old_remotes && old->SameObject(mine)
+                                                ? *old_remotes
+                                                : Reuse(RemotesOf(*mine), old_remotes);
+    if (!old_remotes || !old_remotes->SameObject(remotes)) new_remotes.insert(local);
+    parts->remotes.insert_or_assign(local, std::move(remotes));
     parts->policy.insert_or_assign(local, std::move(mine));
   }
+  if (!only_changed) return std::nullopt;
+  // Removed blocks: their remotes are gone.
+  for (uint32_t local : snap.policy_changed_locals) {
+    if (!parts->remotes.contains(local)) new_remotes.insert(local);
+  }
+  return new_remotes;
 }
 
 // The namespaces and each namespace's NetworkPolicies, without where they were read (a policy
@@ -194,8 +228,19 @@ SharedParts::PodsByNode PodsByNode(const policy::ClusterState& state,
   for (const auto& [key, pod] : state.pods) {
     while (rec != snap.pods.end() && rec->first < key) ++rec;
     if (pod.host_network || rec == snap.pods.end() || rec->first != key) continue;
-    by_node[pod.node_name].push_back(
-        {key, ScheduledPod{pod.uid, rec->second.identity, false, pod.ips}});
+    // Keys arrive in order: each lands at the end of its node's map, and a namespace's pods
+    // are adjacent.
+    SharedParts::NodePods& on = by_node[pod.node_name];
+    PodMap& pods = on.pods.Mut();
+    pods.emplace_hint(pods.end(), key, ScheduledPod{pod.uid, rec->second.identity, false, pod.ips});
+    if (on.namespaces.empty() || on.namespaces.back() != pod.ns) on.namespaces.push_back(pod.ns);
+    on.identities.push_back(rec->second.identity);
+  }
+  for (auto& [_, on] : by_node) {
+    std::sort(on.namespaces.begin(), on.namespaces.end());  // "a-b/x" sorts before "a/x"
+    std::sort(on.identities.begin(), on.identities.end());
+    on.identities.erase(std::unique(on.identities.begin(), on.identities.end()),
+                        on.identities.end());
   }
   return by_node;
 }
@@ -205,21 +250,23 @@ SharedParts::PodsByNode PodsByNode(const policy::ClusterState& state,
 SharedParts ComputeSharedParts(const policy::ClusterState& state, const policy::Snapshot& snap,
                                const SharedParts* previous) {
   SharedParts parts;
-  parts.identities = Reuse(PodIdentities(snap), previous ? &previous->identities : nullptr);
+  parts.identities = Identities(snap, previous);
   Objects(state, previous, &parts);
   parts.portsets = Reuse(snap.portsets, previous ? &previous->portsets : nullptr);
   parts.policy_build = snap.policy_build;
-  PolicyBlocks(snap, previous, &parts);
+  std::optional<absl::flat_hash_set<uint32_t>> new_remotes = PolicyBlocks(snap, previous, &parts);
   // The same base: the same ipcache and pods as the previous snapshot (a policy change).
   parts.base = snap.base;
   if (previous && snap.base && previous->base == snap.base) {
     parts.ipcache = previous->ipcache;
     parts.pods_by_node = previous->pods_by_node;
+    parts.node_names = previous->node_names;  // the same base: the same pods and nodes
   } else {
     parts.ipcache = Reuse(Ipcache(snap), previous ? &previous->ipcache : nullptr);
     parts.pods_by_node = Shared<SharedParts::PodsByNode>(PodsByNode(state, snap));
+    parts.node_names = Shared<std::vector<std::string>>(NodeNames(state));
   }
-  Catalogues(previous, &parts);
+  Catalogues(previous, new_remotes, &parts);
   return parts;
 }
 
@@ -239,17 +286,24 @@ NodeState ComputeNodeState(const policy::ClusterState& state, const SharedParts&
   s.namespaces = parts.namespaces;
   auto on = parts.pods_by_node->find(node);
   if (on == parts.pods_by_node->end()) return s;
-  const std::string gw_prefix = options.gateway_namespace + "/";
-  PodMap& pods = s.pods.Mut();
-  for (const auto& [key, rec] : on->second) {
-    auto it = pods.emplace_hint(pods.end(), key, rec);
-    it->second.gateway = !options.gateway_namespace.empty() && key.rfind(gw_prefix, 0) == 0;
-    const std::string ns = key.substr(0, key.find('/'));
+  s.pods = on->second.pods;
+  // Egress-gateway pods are marked in this state's own copy (only gateway nodes have them).
+  if (!options.gateway_namespace.empty()) {
+    const std::string gw_prefix = options.gateway_namespace + "/";
+    std::vector<std::string> gateways;
+    for (auto it = s.pods.get().lower_bound(gw_prefix);
+         it != s.pods.end() && it->first.starts_with(gw_prefix); ++it)
+      gateways.push_back(it->first);
+    for (const auto& key : gateways) s.pods.Mut()[key].gateway = true;
+  }
+  // Both lists are sorted: each entry lands at the end of its map.
+  for (const std::string& ns : on->second.namespaces) {
     if (auto b = parts.network_policies.find(ns); b != parts.network_policies.end())
-      s.network_policies.emplace(ns, b->second);
-    if (s.policy.count(rec.identity)) continue;
-    if (auto b = parts.policy.find(rec.identity); b != parts.policy.end())
-      s.policy.emplace(rec.identity, b->second);
+      s.network_policies.emplace_hint(s.network_policies.end(), b->first, b->second);
+  }
+  for (uint32_t local : on->second.identities) {
+    if (auto b = parts.policy.find(local); b != parts.policy.end())
+      s.policy.emplace_hint(s.policy.end(), local, b->second);
   }
   return s;
 }
@@ -260,12 +314,15 @@ NodeState ComputeNodeState(const policy::ClusterState& state, const policy::Snap
 }
 
 std::vector<std::string> NodeNames(const policy::ClusterState& state) {
-  std::set<std::string> names;
+  // A hash set of views: a cluster's pods name a few thousand nodes 150,000 times.
+  absl::flat_hash_set<std::string_view> names;
   for (const auto& [n, _] : state.nodes) names.insert(n);
   for (const auto& [_, p] : state.pods) {
     if (!p.node_name.empty()) names.insert(p.node_name);
   }
-  return {names.begin(), names.end()};
+  std::vector<std::string> out(names.begin(), names.end());
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace warden::nodestate

@@ -32,10 +32,18 @@ struct SharedParts {
     Shared<IdentityMap> catalogue;
   };
   std::map<std::string, NodeCatalogue> catalogue_by_node;
-  // Each node's pods ("ns/name" -> record, `gateway` not set yet), in key order; "" holds the
-  // pods not scheduled yet.
-  using PodsByNode = std::map<std::string, std::vector<std::pair<std::string, ScheduledPod>>>;
+  // Each node's pods ("ns/name" -> record, `gateway` not set yet), and the namespaces and
+  // identities they are in (sorted, unique), for cutting the node's state; "" holds the pods
+  // not scheduled yet. Node states share the pod maps: a compile that kept the pods (a policy
+  // change) costs no copy of them, and comparing two versions skips them.
+  struct NodePods {
+    common::SharedMap<PodMap> pods;
+    std::vector<std::string> namespaces;
+    std::vector<uint32_t> identities;
+  };
+  using PodsByNode = std::map<std::string, NodePods>;
   Shared<PodsByNode> pods_by_node;
+  Shared<std::vector<std::string>> node_names;  // NodeNames(state), kept with the pods
   NamespaceMap namespaces;
   std::map<std::string, Shared<NetworkPolicyBlock>> network_policies;  // every namespace's
   // The cluster state's maps the two above were made from (kept, so that their identity means

@@ -42,7 +42,7 @@ class CompiledCluster {
   NodeState NodeStateOf(const std::string& node) const {
     return ComputeNodeState(*state_, parts_, node, options_);
   }
-  std::vector<std::string> NodeNames() const { return nodestate::NodeNames(*state_); }
+  const std::vector<std::string>& NodeNames() const { return *parts_.node_names; }
 
  private:
   std::shared_ptr<const policy::ClusterState> state_;

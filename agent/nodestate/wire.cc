@@ -532,10 +532,12 @@ void DeltaUpdate(const NodeState& from, const NodeState& to, v1::Update* out) {
         [&](uint32_t id, const IdentityRecord& r) { ToWire(id, r, u.add_identities()); },
         [&](uint32_t id) { u.add_removed_identities(id); });
   }
-  DiffMaps(
-      from.pods.get(), to.pods.get(),
-      [&](const std::string& k, const ScheduledPod& r) { ToWire(k, r, u.add_pods()); },
-      [&](const std::string& k) { u.add_removed_pods(k); });
+  if (!from.pods.SameObject(to.pods)) {
+    DiffMaps(
+        from.pods.get(), to.pods.get(),
+        [&](const std::string& k, const ScheduledPod& r) { ToWire(k, r, u.add_pods()); },
+        [&](const std::string& k) { u.add_removed_pods(k); });
+  }
   if (!from.ipcache.SameObject(to.ipcache)) {
     IpcacheHostsWriter upserts, removals;
     DiffMaps(

@@ -22,14 +22,18 @@ void ClusterState::Finalize() {
     ns.implicit = true;
     namespaces.emplace(name, std::move(ns));
   };
-  // Pods are keyed "ns/name": a namespace's pods are adjacent, so one lookup per namespace.
-  const std::string* last_ns = nullptr;
-  for (const auto& [_, pod] : pods) {
-    if (last_ns && *last_ns == pod.ns) continue;
-    ensure_ns(pod.ns);
-    last_ns = &pod.ns;
+  if (namespaces_checked_.pods != pods.Pin() ||
+      namespaces_checked_.namespaces != namespaces.Pin()) {
+    // Pods are keyed "ns/name": a namespace's pods are adjacent, so one lookup per namespace.
+    const std::string* last_ns = nullptr;
+    for (const auto& [_, pod] : pods) {
+      if (last_ns && *last_ns == pod.ns) continue;
+      ensure_ns(pod.ns);
+      last_ns = &pod.ns;
+    }
   }
   for (const auto& [_, np] : policies) ensure_ns(np.ns);
+  namespaces_checked_ = {pods.Pin(), namespaces.Pin()};
   // The index points into the pods map and holds it: writing to `pods` afterwards copies the
   // map, so an index whose map is still `pods` is up to date.
   if (pod_ip_index_ && pod_ip_index_->of == pods.Pin()) return;

@@ -38,7 +38,7 @@ struct PolicyBuild {
   std::shared_ptr<const IdentityBuild> identities;
   std::shared_ptr<const std::map<std::string, NetworkPolicy>> policies;
   std::shared_ptr<const std::map<std::string, Namespace>> namespaces;
-  absl::flat_hash_map<PolicyKey, wd_policy_value> policy;
+  PolicyEntries policy;  // the snapshot's own map, shared
   PortSetTable portsets;
   size_t portsets_after_full = 0;  // the table's size after the last full policy compile
   std::vector<uint8_t> isolated;   // per pod identity (index as in IdentityBuild)
@@ -241,14 +241,14 @@ class Compiler {
       id.name = absl::StrCat(k.ns, " {", LabelsText(k.labels), "} sa=", k.sa);
       if (!k.sig.empty()) absl::StrAppend(&id.name, " ports=", SignatureText(k.sig));
       for (const Pod* p : members) {
-        id.pods.push_back(p->Key());
+        id.pods.Mut().push_back(p->Key());
         snap_.pods[p->Key()].identity = id.id;
       }
       by_namespace_[k.ns].push_back(pod_identities_.size());
       pod_identities_.push_back(std::move(id));
     }
     for (size_t j = 0; j < pod_identities_.size(); ++j) {
-      for (const auto& key : pod_identities_[j].pods)
+      for (const auto& key : *pod_identities_[j].pods)
         pod_sig_[st_.FindPod(key)] = &pod_identities_[j].named_ports;
     }
     BuildNamespaceIdentities();
@@ -542,7 +542,8 @@ class Compiler {
     portsets_ = prev.portsets;
     portsets_after_full_ = prev.portsets_after_full;
     snap_.policy = prev.policy;
-    absl::erase_if(snap_.policy, [&](const auto& e) { return affected.contains(e.first.local); });
+    absl::erase_if(snap_.policy.Mut(),  // the one copy a change makes of the entries
+                   [&](const auto& e) { return affected.contains(e.first.local); });
     // Port sets that only the erased entries named are free for the sets that replace them:
     // a changed port list then often keeps its entries' ids (only the set's contents change),
     // and the table does not grow with every change.
@@ -603,6 +604,7 @@ class Compiler {
       if (fresh) it->second = ResolvePorts(rule, &dest.named_ports);
       return it->second;
     };
+    auto& policy = snap_.policy.Mut();
     for (const Identity* local : selected) {
       for (const Identity* remote : peers) {
         const wd_policy_value& v = value_for(dir == WD_DIR_INGRESS ? *local : *remote);
@@ -610,7 +612,7 @@ class Compiler {
           continue;  // a named port this destination does not declare: nothing to allow
         }
         // A new entry starts as all zeroes (every set WD_PORTSET_EMPTY, no flags).
-        wd_policy_value& out = snap_.policy[PolicyKey{local->id, remote->id, dir}];
+        wd_policy_value& out = policy[PolicyKey{local->id, remote->id, dir}];
         for (int i = 0; i < kProtocolCount; ++i)
           out.portset[i] = SetId(portsets_.Union(out.portset[i], v.portset[i]));
         out.flags |= v.flags;

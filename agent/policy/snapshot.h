@@ -37,11 +37,12 @@ struct Identity {
   uint32_t id = 0;
   IdentityKind kind = IdentityKind::kReserved;
   std::string name;  // readable: "team-x app=web sa=default", "cidr 10.0.0.0/8", "world"
-  // Pod identities: namespace, labels, service account; members are "ns/name" keys.
+  // Pod identities: namespace, labels, service account; members are "ns/name" keys (shared:
+  // every compile of one set of pods copies the identities, not their 150,000 members).
   std::string ns;
   Labels labels;
   std::string service_account;
-  std::vector<std::string> pods;
+  common::Shared<std::vector<std::string>> pods;
   // Pod and CIDR identities: the named ports of the pods (for CIDR identities: of the pods whose
   // address falls under `prefix`).
   std::vector<NamedPort> named_ports;
@@ -70,6 +71,8 @@ struct PolicyKey {
   }
 };
 
+using PolicyEntries = common::SharedMap<absl::flat_hash_map<PolicyKey, wd_policy_value>>;
+
 // What the compile made of one pod.
 struct CompiledPod {
   uint32_t identity = 0;
@@ -85,7 +88,8 @@ struct Snapshot {
   common::SharedMap<std::map<std::string, CompiledPod>> pods;
   // Kernel tables.
   std::vector<std::pair<wd_ipcache_key, wd_ipcache_value>> ipcache;  // sorted by key bytes
-  absl::flat_hash_map<PolicyKey, wd_policy_value> policy;
+  // Shared with the compile cache, which the next compile builds on (copied once by a change).
+  PolicyEntries policy;
   // The port sets policy entries name, by id: [WD_PORTSET_EMPTY], [WD_PORTSET_ALL], then the
   // interned sets (the kernel's form: AppendKernelPortset).
   PortsetList portsets;

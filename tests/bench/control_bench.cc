@@ -31,8 +31,8 @@
 //                      [--skip-baseline] [--skip-single] [--skip-contended] [--skip-quiet]
 //                      [--single-quiet] [--keep-logs DIR] [--perf DIR] [--inproc-only]
 //   --rounds applies to control-1 and control-20-quiet, --contended-rounds to control-20.
-//   --perf DIR records `perf record -g` of the control plane and agent n0 during each
-//   control scenario's rounds; --keep-logs DIR copies every process's log there;
+//   --perf DIR records `perf record --call-graph=dwarf` of the control plane and agent n0 during
+//   each control scenario's rounds; --keep-logs DIR copies every process's log there;
 //   --inproc-only stops after the in-process breakdown (starts no process).
 // Prints human-readable lines, then last one line of key=value pairs.
 #include <unistd.h>

@@ -1,12 +1,16 @@
-// The leaf helpers: atomic file writes, directory watches, log levels, copy-on-write sharing.
-// No root.
+// The leaf helpers: atomic file writes, directory watches, log levels, copy-on-write sharing,
+// deferred release. No root.
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <atomic>
 
 #include <filesystem>
 
 #include <gtest/gtest.h>
 
+#include "agent/common/deferred_release.h"
 #include "agent/common/dir_watch.h"
 #include "agent/common/files.h"
 #include "agent/common/log.h"
@@ -91,6 +95,47 @@ TEST(SharedTest, WritesCopyOnlyWhatOthersHold) {
   a.Mut().push_back(5);
   EXPECT_EQ(*pin, (std::vector<int>{1, 2, 3}));
   EXPECT_NE(pin, a.Pin());
+}
+
+// Records the thread and its nice value at destruction.
+struct Witness {
+  Witness(std::atomic<pid_t>* t, std::atomic<int>* n) : tid(t), nice(n) {}
+  std::atomic<pid_t>* tid;
+  std::atomic<int>* nice;
+  ~Witness() {
+    *tid = gettid();
+    *nice = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+  }
+};
+
+TEST(DeferredReleaseTest, TheLastReferenceIsDroppedOnTheLowPriorityThread) {
+  std::atomic<pid_t> tid{0};
+  std::atomic<int> nice{-100};
+  const int mine = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+  DeferredRelease release;
+  auto w = std::make_shared<Witness>(&tid, &nice);
+  std::shared_ptr<Witness> other = w;
+  release.Release(std::move(w));
+  release.Drain();
+  EXPECT_EQ(tid, 0) << "another holder kept it: not freed yet";
+  release.Release(std::move(other));
+  release.Drain();
+  EXPECT_NE(tid, 0);
+  EXPECT_NE(tid, gettid()) << "freed on the caller's thread";
+  EXPECT_EQ(nice, 19);
+  EXPECT_EQ(getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())), mine)
+      << "only the release thread's priority is lowered";
+}
+
+TEST(DeferredReleaseTest, WhatIsQueuedAtDestructionIsStillFreed) {
+  std::atomic<pid_t> tid{0};
+  std::atomic<int> nice{0};
+  {
+    DeferredRelease release;
+    for (int i = 0; i < 100; ++i) release.Release(std::make_shared<int>(i));
+    release.Release(std::make_shared<Witness>(&tid, &nice));
+  }
+  EXPECT_NE(tid, 0);
 }
 
 }  // namespace
