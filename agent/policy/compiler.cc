@@ -146,9 +146,12 @@ class Compiler {
     }
     if (!error_.ok()) return error_;
     snap_.portsets = portsets_.Sets();
+    std::vector<uint8_t> isolated;  // taken before the identities move into the snapshot
+    isolated.reserve(pod_identities_.size());
+    for (const auto& id : pod_identities_) isolated.push_back(id.isolated);
     CollectIdentities();
     if (absl::Status st = CheckTableLimits(snap_, opts_.limits); !st.ok()) return st;
-    if (cache) *cache = SavedFor(ib);
+    if (cache) *cache = SavedFor(ib, std::move(isolated));
     return std::move(snap_);
   }
 
@@ -193,7 +196,8 @@ class Compiler {
   }
 
   // What the next compile may build on: these identities and this compile's entries.
-  std::shared_ptr<CompileCache> SavedFor(std::shared_ptr<const IdentityBuild> ib) {
+  std::shared_ptr<CompileCache> SavedFor(std::shared_ptr<const IdentityBuild> ib,
+                                         std::vector<uint8_t> isolated) {
     auto pb = std::make_shared<PolicyBuild>();
     pb->identities = ib;
     pb->policies = st_.policies.Pin();
@@ -201,8 +205,7 @@ class Compiler {
     pb->policy = snap_.policy;
     pb->portsets = portsets_;
     pb->portsets_after_full = portsets_after_full_;
-    pb->isolated.reserve(pod_identities_.size());
-    for (const auto& id : pod_identities_) pb->isolated.push_back(id.isolated);
+    pb->isolated = std::move(isolated);
     snap_.policy_build = pb;
     auto next = std::make_shared<CompileCache>();
     next->identities = std::move(ib);
@@ -381,6 +384,7 @@ class Compiler {
     for (const auto& [c, v] : entries) snap_.ipcache.emplace_back(MakeIpcacheKey(c), v);
   }
 
+  // Moves every identity into the snapshot, sorted by id (the compile is over).
   void CollectIdentities() {
     auto& ids = snap_.identities;
     ids.reserve(pod_identities_.size() + cidr_identities_.size() + ns_identities_.size() + 4);
@@ -394,9 +398,11 @@ class Compiler {
                                      : "cluster (unknown address)";
       ids.push_back(std::move(id));
     }
-    ids.insert(ids.end(), pod_identities_.begin(), pod_identities_.end());
-    ids.insert(ids.end(), ns_identities_.begin(), ns_identities_.end());
-    ids.insert(ids.end(), cidr_identities_.begin(), cidr_identities_.end());
+    for (auto* kind : {&pod_identities_, &ns_identities_, &cidr_identities_}) {
+      ids.insert(ids.end(), std::make_move_iterator(kind->begin()),
+                 std::make_move_iterator(kind->end()));
+      kind->clear();
+    }
     std::sort(ids.begin(), ids.end(),
               [](const Identity& a, const Identity& b) { return a.id < b.id; });
     for (size_t i = 0; i < ids.size(); ++i) snap_.identity_index[ids[i].id] = i;
