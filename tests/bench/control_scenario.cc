@@ -196,11 +196,13 @@ void Scenario::StartSwarm() {
   size_t holding = 0;
   while ((holding = swarm_->Holding()) < swarm_->size()) {
     CheckInterrupted();
-    if (swarm_->Ended() > 0 || Clock::now() > deadline || testlib::Exited(control_.pid)) {
-      throw Failure(absl::StrCat(
-          "swarm: ", holding, " of ", swarm_->size(), " nodes hold a state after ",
-          MsSince(t) / 1000, " s; ", swarm_->Ended(), " streams ended (", swarm_->FirstError(),
-          "); the control plane's log ends with:\n", testlib::LogTail(control_.log)));
+    if (swarm_->Ended() > 0 || swarm_->Nacks() > 0 || Clock::now() > deadline ||
+        testlib::Exited(control_.pid)) {
+      throw Failure(absl::StrCat("swarm: ", holding, " of ", swarm_->size(),
+                                 " nodes hold a state after ", MsSince(t) / 1000, " s; ",
+                                 swarm_->Ended(), " streams ended, ", swarm_->Nacks(), " NACKs (",
+                                 swarm_->FirstError(), "); the control plane's log ends with:\n",
+                                 testlib::LogTail(control_.log)));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

@@ -1,11 +1,17 @@
 #include "tests/bench/control_swarm.h"
 
+#include <climits>
 #include <condition_variable>
 #include <deque>
+#include <optional>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "agent/common/files.h"
+#include "agent/common/status_macros.h"
 #include "agent/nodestate/wire.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "tests/bench/bench_failure.h"
 
 namespace warden::bench {
@@ -19,45 +25,93 @@ std::vector<std::string> SwarmCertSpecs(const std::vector<std::string>& nodes, i
   return specs;
 }
 
-// One node's stream. Reads and applies on gRPC's callback threads; one write (the Subscribe,
-// then ACKs) in flight at a time, the others queued.
-class Swarm::Client final : public grpc::ClientBidiReactor<v1::SyncRequest, v1::SyncResponse> {
- public:
-  Client(Swarm* swarm, std::string node) : swarm_(swarm), node_(std::move(node)) {}
+namespace {
 
-  void Start(v1::Sync::Stub* stub) {
-    stub->async()->Stream(&ctx_, this);
+using google::protobuf::internal::WireFormatLite;
+
+// The Update fields every node's full update holds the same bytes of: FullUpdateForWire writes
+// the cluster-wide ipcache and namespace list encoded once (nodestate/wire.h).
+bool SharedField(int number) {
+  return number == v1::Update::kIpcacheFieldNumber ||
+         number == v1::Update::kIpcacheHostsFieldNumber ||
+         number == v1::Update::kNamespacesFieldNumber;
+}
+
+// Splits an encoded Update into its shared fields' bytes and the rest (both still encoded, in
+// order); the rest keeps the ipcache's prefixes (a full update without 0.0.0.0/0 and ::/0 does
+// not apply). False if the bytes do not walk as protobuf fields (the full parse then says why).
+bool SplitUpdate(std::string_view update, std::string* shared, std::string* rest) {
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(update.data()),
+                                            static_cast<int>(update.size()));
+  in.SetTotalBytesLimit(INT_MAX);
+  while (true) {
+    const int start = in.CurrentPosition();
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) return in.CurrentPosition() == static_cast<int>(update.size());
+    if (!WireFormatLite::SkipField(&in, tag)) return false;
+    const std::string_view field = update.substr(start, in.CurrentPosition() - start);
+    const int number = WireFormatLite::GetTagFieldNumber(tag);
+    if (SharedField(number)) shared->append(field);
+    if (!SharedField(number) || number == v1::Update::kIpcacheFieldNumber) rest->append(field);
+  }
+}
+
+// The encoded Update inside an encoded SyncResponse, if that is what it holds.
+std::optional<std::string_view> UpdateOf(std::string_view response) {
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(response.data()),
+                                            static_cast<int>(response.size()));
+  in.SetTotalBytesLimit(INT_MAX);
+  const uint32_t tag = in.ReadTag();
+  uint32_t len = 0;
+  if (WireFormatLite::GetTagFieldNumber(tag) != v1::SyncResponse::kUpdateFieldNumber ||
+      WireFormatLite::GetTagWireType(tag) != WireFormatLite::WIRETYPE_LENGTH_DELIMITED ||
+      !in.ReadVarint32(&len) || static_cast<size_t>(in.CurrentPosition()) + len != response.size())
+    return std::nullopt;
+  return response.substr(in.CurrentPosition(), len);
+}
+
+std::string Flatten(const grpc::ByteBuffer& b) {
+  std::vector<grpc::Slice> slices;
+  std::string out;
+  if (!b.Dump(&slices).ok()) return out;
+  out.reserve(b.Length());
+  for (const auto& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return out;
+}
+
+grpc::ByteBuffer Encode(const v1::SyncRequest& r) {
+  grpc::Slice s(r.SerializeAsString());
+  return grpc::ByteBuffer(&s, 1);
+}
+
+}  // namespace
+
+// One node's stream, on raw bytes (gRPC's generic stub) so that a full update's shared fields
+// are looked at before they are decoded. Reads and applies on gRPC's callback threads; one
+// write (the Subscribe, then ACKs) in flight at a time, the others queued.
+class Swarm::Client final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  Client(Swarm* swarm, std::string node, size_t index)
+      : swarm_(swarm), node_(std::move(node)), index_(index) {}
+
+  void Start(grpc::GenericStub* stub) {
+    // gRPC keeps a pointer to the method's name: it must outlive the call.
+    static const std::string kMethod = "/warden.v1.Sync/Stream";
+    stub->PrepareBidiStreamingCall(&ctx_, kMethod, grpc::StubOptions(), this);
     v1::SyncRequest sub;
     sub.mutable_subscribe()->set_node(node_);
     sub.mutable_subscribe()->set_role(v1::ROLE_NODE);
-    Send(std::move(sub));
-    StartRead(&resp_);
+    Send(sub);
+    StartRead(&in_);
     StartCall();
   }
   void Cancel() { ctx_.TryCancel(); }
 
   void OnReadDone(bool ok) override {
     if (!ok) return;  // the stream is over: OnDone follows
-    if (resp_.has_update()) {
-      const v1::Update& u = resp_.update();
-      absl::Status st = nodestate::ApplyUpdate(u, &held_);  // unchanged unless it applies
-      if (st.ok() && held_.node != node_)
-        st = absl::InvalidArgumentError("node_config.node is not this node");
-      if (st.ok()) {
-        if (u.full()) swarm_->Intern(&held_);
-        applied_ns_ = Clock::now().time_since_epoch().count();
-        version_ = held_.version;
-        holding_ = true;
-      } else {
-        ++swarm_->nacks_;
-      }
-      v1::SyncRequest ack;
-      ack.mutable_ack()->set_version(u.version());
-      ack.mutable_ack()->set_ok(st.ok());
-      if (!st.ok()) ack.mutable_ack()->set_error(std::string(st.message()));
-      Send(std::move(ack));
-    }
-    StartRead(&resp_);
+    const std::string bytes = Flatten(in_);
+    if (std::optional<std::string_view> update = UpdateOf(bytes)) Take(*update);
+    StartRead(&in_);  // anything else is a heartbeat (or garbage a real agent would drop)
   }
 
   void OnWriteDone(bool ok) override {
@@ -83,21 +137,84 @@ class Swarm::Client final : public grpc::ClientBidiReactor<v1::SyncRequest, v1::
   std::atomic<bool> holding_{false};
 
  private:
-  void Send(v1::SyncRequest r) {
+  // Checks and applies one encoded update, then ACKs or NACKs it.
+  void Take(std::string_view encoded) {
+    v1::Update u;
+    absl::Status st = Apply(encoded, &u);
+    if (st.ok() && held_.node != node_)
+      st = absl::InvalidArgumentError("node_config.node is not this node");
+    if (st.ok()) {
+      applied_ns_ = Clock::now().time_since_epoch().count();
+      version_ = held_.version;
+      holding_ = true;
+    } else {
+      ++swarm_->nacks_;
+      swarm_->NoteError(absl::StrCat(node_, ": ", st.message()));
+    }
+    v1::SyncRequest ack;
+    ack.mutable_ack()->set_version(u.version());
+    ack.mutable_ack()->set_ok(st.ok());
+    if (!st.ok()) ack.mutable_ack()->set_error(std::string(st.message()));
+    Send(ack);
+  }
+
+  // nodestate::ApplyUpdate, as the agent does. A full update's shared fields whose bytes the
+  // swarm has decoded already (for another node) are not decoded again: the update without
+  // them is applied and the decoded parts are taken, which is the same state (decoding is a
+  // function of the bytes; every 64th node decodes all and checks that). Thousands of machines
+  // decode their own in parallel; here they share two CPUs with the control plane.
+  absl::Status Apply(std::string_view encoded, v1::Update* u) {
+    std::string shared, rest;
+    if (SplitUpdate(encoded, &shared, &rest) && !shared.empty()) {
+      if (std::shared_ptr<const SharedParts> parts = swarm_->Decoded(shared)) {
+        if (!u->ParseFromString(rest)) return absl::InvalidArgumentError("unparsable update");
+        if (u->full()) {
+          nodestate::NodeState next = held_;
+          WD_RETURN_IF_ERROR(nodestate::ApplyUpdate(*u, &next));
+          next.ipcache = parts->ipcache;
+          next.namespaces = parts->namespaces;
+          if (index_ % 64 == 0) WD_RETURN_IF_ERROR(CheckAgainstWhole(encoded, next));
+          held_ = std::move(next);
+          return absl::OkStatus();
+        }
+        u->Clear();  // a delta with shared fields: decoded whole below
+      }
+    }
+    if (!u->ParseFromArray(encoded.data(), static_cast<int>(encoded.size())))
+      return absl::InvalidArgumentError("unparsable update");
+    WD_RETURN_IF_ERROR(nodestate::ApplyUpdate(*u, &held_));  // unchanged unless it applies
+    if (u->full() && !shared.empty()) swarm_->Remember(shared, held_);
+    return absl::OkStatus();
+  }
+
+  // The state the whole update decodes to, compared with `taken`.
+  absl::Status CheckAgainstWhole(std::string_view encoded, const nodestate::NodeState& taken) {
+    v1::Update whole;
+    if (!whole.ParseFromArray(encoded.data(), static_cast<int>(encoded.size())))
+      return absl::InvalidArgumentError("unparsable update");
+    nodestate::NodeState check = held_;
+    WD_RETURN_IF_ERROR(nodestate::ApplyUpdate(whole, &check));
+    if (!check.SameContents(taken))
+      return absl::InternalError("swarm: the shared parts taken differ from the update's own");
+    return absl::OkStatus();
+  }
+
+  void Send(const v1::SyncRequest& r) {
     std::lock_guard<std::mutex> l(mu_);
-    out_.push_back(std::move(r));  // a deque: the message being written stays where it is
+    out_.push_back(Encode(r));  // a deque: the message being written stays where it is
     if (out_.size() == 1) StartWrite(&out_.front());
   }
 
   Swarm* swarm_;
   std::string node_;
+  size_t index_;
   grpc::ClientContext ctx_;
-  v1::SyncResponse resp_;
+  grpc::ByteBuffer in_;
   nodestate::NodeState held_;
   std::mutex mu_;
   std::condition_variable done_cv_;
   bool done_ = false;
-  std::deque<v1::SyncRequest> out_;
+  std::deque<grpc::ByteBuffer> out_;
 };
 
 Swarm::Swarm(const SwarmOptions& o) {
@@ -116,10 +233,10 @@ Swarm::Swarm(const SwarmOptions& o) {
     args.SetSslTargetNameOverride("warden-control");
     args.SetInt("swarm.connection", k);  // a connection of its own, not one shared by all
     channels_.push_back(grpc::CreateCustomChannel(o.address, grpc::SslCredentials(tls), args));
-    stubs_.push_back(v1::Sync::NewStub(channels_.back()));
+    stubs_.push_back(std::make_unique<grpc::GenericStub>(channels_.back()));
   }
   for (size_t i = 0; i < o.nodes.size(); ++i)
-    clients_.push_back(std::make_unique<Client>(this, o.nodes[i]));
+    clients_.push_back(std::make_unique<Client>(this, o.nodes[i], i));
   for (size_t i = 0; i < clients_.size(); ++i) clients_[i]->Start(stubs_[i % o.connections].get());
 }
 
@@ -147,24 +264,26 @@ std::string Swarm::FirstError() const {
   return first_error_;
 }
 
-void Swarm::Intern(nodestate::NodeState* s) {
+std::shared_ptr<const Swarm::SharedParts> Swarm::Decoded(const std::string& bytes) const {
   std::lock_guard<std::mutex> l(mu_);
-  bool ipcache = false, namespaces = false;
-  for (const auto& c : canon_) {
-    if (!ipcache && c.ipcache == s->ipcache) {
-      s->ipcache = c.ipcache;
-      ipcache = true;
-    }
-    if (!namespaces && c.namespaces == s->namespaces) {
-      s->namespaces = c.namespaces;
-      namespaces = true;
-    }
+  for (const auto& p : decoded_) {
+    if (p->bytes == bytes) return p;
   }
-  if (ipcache && namespaces) return;
-  nodestate::NodeState parts;  // only the shared parts are kept
-  parts.ipcache = s->ipcache;
-  parts.namespaces = s->namespaces;
-  canon_.push_back(std::move(parts));
+  return nullptr;
+}
+
+void Swarm::Remember(const std::string& bytes, const nodestate::NodeState& s) {
+  std::lock_guard<std::mutex> l(mu_);
+  for (const auto& p : decoded_) {
+    if (p->bytes == bytes) return;
+  }
+  decoded_.push_back(
+      std::make_shared<const SharedParts>(SharedParts{bytes, s.ipcache, s.namespaces}));
+}
+
+void Swarm::NoteError(const std::string& e) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (first_error_.empty()) first_error_ = e;
 }
 
 void Swarm::StreamEnded(const grpc::Status& s) {

@@ -3,9 +3,10 @@
 // check and apply every update to its own copy of the node state (nodestate::ApplyUpdate, the
 // user-space twin of the agent's tables), ACK or NACK it. They share a few mTLS connections (a
 // certificate names the nodes of its connection) and gRPC's callback threads, so that thousands
-// fit on one machine beside the control plane. Identical ipcaches and namespace lists are held
-// once (the states are compared whole before one is shared), which keeps 5,000 nodes' states in
-// a few GB.
+// fit on one machine beside the control plane. The cluster-wide ipcache and namespace list of a
+// full update are decoded once per distinct encoding (the control plane writes the same bytes
+// to every node) and held once, which keeps 5,000 nodes' states in a few GB and the swarm's
+// decoding from taking the CPUs a real cluster's nodes would each bring.
 #pragma once
 
 #include <atomic>
@@ -14,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include "agent/nodestate/node_state.h"
@@ -53,19 +55,26 @@ class Swarm {
 
   class Client;  // one node's stream
 
-  // A state equal to one already held shares its ipcache and namespaces.
-  void Intern(nodestate::NodeState* s);
+  // A full update's shared fields (their encoded bytes) and what they decoded to.
+  struct SharedParts {
+    std::string bytes;
+    common::Shared<nodestate::IpcacheMap> ipcache;
+    nodestate::NamespaceMap namespaces;
+  };
+  std::shared_ptr<const SharedParts> Decoded(const std::string& bytes) const;
+  void Remember(const std::string& bytes, const nodestate::NodeState& s);
+  void NoteError(const std::string& e);
   void StreamEnded(const grpc::Status& s);
 
  private:
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
-  std::vector<std::unique_ptr<v1::Sync::Stub>> stubs_;
+  std::vector<std::unique_ptr<grpc::GenericStub>> stubs_;
   std::vector<std::unique_ptr<Client>> clients_;
   std::atomic<uint64_t> nacks_{0};
   std::atomic<size_t> ended_{0};
   mutable std::mutex mu_;
   std::string first_error_;
-  std::vector<nodestate::NodeState> canon_;  // the distinct shared parts seen so far
+  std::vector<std::shared_ptr<const SharedParts>> decoded_;  // the distinct ones seen so far
   friend class Client;
 };
 
