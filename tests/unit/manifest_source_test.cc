@@ -192,6 +192,11 @@ TEST_F(ManifestSourceTest, ReloadSharesUnchangedKindsAndEqualsAFreshLoad) {
       {"e-ns.yaml", ""},                                                        // y gone
       {"d-dup.yaml", PodIn("z", "q", "10.0.0.9")},  // namespace z implicit
       {"d-dup.yaml", ""},
+      // The pods stay the same map while their namespace's object comes and goes (no policy
+      // names x meanwhile: only its pods make it implicit).
+      {"b-policy.yaml", PolicyIn("y", "deny", 1)},
+      {"c-ns.yaml", ""},                                                        // x implicit
+      {"c-ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n"},  // x declared
   };
   for (size_t i = 0; i < edits.size(); ++i) {
     const auto& [file, text] = edits[i];

@@ -184,6 +184,12 @@ TEST(NodeStateTest, PartsOfTheSameBaseAreReusedAndExact) {
     SharedParts p2 = ComputeSharedParts(st2, s2, &prev);
     EXPECT_TRUE(p2.ipcache.SameObject(prev.ipcache));
     EXPECT_TRUE(p2.pods_by_node.SameObject(prev.pods_by_node));
+    EXPECT_TRUE(p2.node_names.SameObject(prev.node_names));
+    for (const char* node : {"n1", "n2"}) {  // the nodes with pods
+      EXPECT_TRUE(ComputeNodeState(st2, p2, node, {"", {}})
+                      .pods.SameObject(ComputeNodeState(st2, prev, node, {"", {}}).pods))
+          << node << ": a policy change shares the node's pod map";
+    }
     for (const auto& [local, block] : p2.policy) {
       if (local != s2.pods.at("x/a").identity) {
         EXPECT_TRUE(block.SameObject(prev.policy.at(local))) << local;
