@@ -5,7 +5,7 @@
 
 namespace warden::common {
 
-DeferredRelease::DeferredRelease() : thread_([this] { Run(); }) {}
+DeferredRelease::DeferredRelease(size_t backlog) : backlog_(backlog), thread_([this] { Run(); }) {}
 
 DeferredRelease::~DeferredRelease() {
   {
@@ -21,9 +21,13 @@ void DeferredRelease::Release(std::shared_ptr<const void> p) {
   if (!p) return;
   {
     std::lock_guard<std::mutex> l(mu_);
-    queue_.push_back(std::move(p));
+    if (queue_.size() < backlog_) {
+      queue_.push_back(std::move(p));
+      p = nullptr;
+    }
   }
   cv_.notify_one();
+  p.reset();  // the backlog is full: freed here, outside the lock
 }
 
 void DeferredRelease::Drain() {

@@ -14,13 +14,16 @@ namespace warden::common {
 
 class DeferredRelease {
  public:
-  DeferredRelease();
+  // `backlog`: queued values beyond which the caller frees what it releases itself, so that a
+  // starved release thread (a CPU kept busy by changes) cannot make memory grow without bound.
+  explicit DeferredRelease(size_t backlog = 1 << 15);
   // Releases whatever is still queued, on the destroying thread.
   ~DeferredRelease();
   DeferredRelease(const DeferredRelease&) = delete;
   DeferredRelease& operator=(const DeferredRelease&) = delete;
 
-  // Takes a reference; the value is freed on the release thread if this was the last.
+  // Takes a reference; the value is freed on the release thread if this was the last (on the
+  // calling thread when the backlog is full).
   void Release(std::shared_ptr<const void> p);
   // Blocks until everything queued before this call has been released (tests).
   void Drain();
@@ -28,6 +31,7 @@ class DeferredRelease {
  private:
   void Run();
 
+  const size_t backlog_;
   std::mutex mu_;
   std::condition_variable cv_, drained_cv_;
   std::deque<std::shared_ptr<const void>> queue_;

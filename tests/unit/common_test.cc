@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 
 #include <filesystem>
 
@@ -125,6 +127,37 @@ TEST(DeferredReleaseTest, TheLastReferenceIsDroppedOnTheLowPriorityThread) {
   EXPECT_EQ(nice, 19);
   EXPECT_EQ(getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())), mine)
       << "only the release thread's priority is lowered";
+}
+
+// Blocks its release until told to go.
+struct Gate {
+  std::atomic<bool>* entered;
+  std::atomic<bool>* go;
+  Gate(std::atomic<bool>* e, std::atomic<bool>* g) : entered(e), go(g) {}
+  ~Gate() {
+    *entered = true;
+    while (!*go) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+};
+
+TEST(DeferredReleaseTest, AStarvedThreadsBacklogIsFreedByTheCaller) {
+  std::atomic<bool> entered{false}, go{false};
+  DeferredRelease release(/*backlog=*/2);
+  release.Release(std::make_shared<Gate>(&entered, &go));
+  while (!entered) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::atomic<pid_t> t1{0}, t2{0}, t3{0};
+  std::atomic<int> nice{0};
+  release.Release(std::make_shared<Witness>(&t1, &nice));
+  release.Release(std::make_shared<Witness>(&t2, &nice));
+  EXPECT_EQ(t1, 0);
+  EXPECT_EQ(t2, 0);
+  release.Release(std::make_shared<Witness>(&t3, &nice));
+  EXPECT_EQ(t3, gettid()) << "past the backlog the caller frees";
+  go = true;
+  release.Drain();
+  EXPECT_NE(t1, 0);
+  EXPECT_NE(t1, gettid());
+  EXPECT_NE(t2, gettid());
 }
 
 TEST(DeferredReleaseTest, WhatIsQueuedAtDestructionIsStillFreed) {
