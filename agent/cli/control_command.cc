@@ -1,7 +1,5 @@
 // `warden control`: the control plane. Watches the manifests directory, compiles it, and pushes
 // each node its state over Sync (mutual TLS).
-#include <malloc.h>
-
 #include <csignal>
 #include <iostream>
 
@@ -10,6 +8,7 @@
 #include "agent/cli/commands.h"
 #include "agent/cli/flags.h"
 #include "agent/common/dir_watch.h"
+#include "agent/common/heap_tuning.h"
 #include "agent/common/http_server.h"
 #include "agent/common/netns.h"
 #include "agent/control/control_plane.h"
@@ -74,13 +73,7 @@ int RunControl(const std::vector<std::string>& args) {
   if (!watch.ok()) return fail("--manifests: " + std::string(watch.status().message()));
   control::ControlPlane cp(o);
   cp.Refresh(true);
-  // The start's parse peak goes back to the kernel; after it, freed heap is kept for the next
-  // change. By default glibc hands the top of the heap back whenever a change frees more than a
-  // few megabytes, and the next change faults it in again, zeroed page by page (an eighth of the
-  // CPU a change costs at 1,000 nodes). RSS stays at the changes' high-water mark.
-  malloc_trim(0);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // the largest glibc allows; setting it fixes it there
+  common::KeepFreedHeap();  // the start's parse peak goes back; what changes free is kept
   auto server = control::SyncServer::Start(&cp, listen, tls);
   if (!server.ok()) return fail(std::string(server.status().message()));
   common::Logger("warden control").Info("serving Sync on port ", (*server)->port());

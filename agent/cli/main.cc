@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "agent/cli/commands.h"
+#include "agent/common/heap_tuning.h"
 
 namespace {
 void Usage(std::ostream& out) {
@@ -21,6 +22,7 @@ void Usage(std::ostream& out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  warden::common::TuneHeap();
   if (argc < 2) {
     Usage(std::cerr);
     return 2;

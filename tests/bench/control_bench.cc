@@ -42,6 +42,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "agent/common/heap_tuning.h"
 #include "tests/bench/bench_args.h"
 #include "tests/bench/bench_failure.h"
 #include "tests/bench/bench_main.h"
@@ -226,4 +227,7 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace warden::bench
 
-int main(int argc, char** argv) { return warden::bench::Main(argc, argv); }
+int main(int argc, char** argv) {
+  warden::common::TuneHeap();  // the in-process figures are the control plane's: warden's heap
+  return warden::bench::Main(argc, argv);
+}
