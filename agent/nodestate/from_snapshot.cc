@@ -29,12 +29,19 @@ IdentityMap PodIdentities(const policy::Snapshot& snap) {
   return ids;
 }
 
-// The catalogue records of every pod and namespace identity. Snapshots of one base (the same
-// pods, compiled again for a policy change) differ only in the isolation of the identities the
-// compile redid: then the previous records are taken with those changed.
-Shared<IdentityMap> Identities(const policy::Snapshot& snap, const SharedParts* previous) {
-  if (previous && snap.base && previous->base == snap.base && snap.policy_changed_from &&
-      previous->policy_build == snap.policy_changed_from) {
+// Whether `snap` was compiled on top of the compile `previous` was cut from (a policy change):
+// then it has the same base, and its entries and identities' isolation are `previous`'s except
+// for the local identities it names (Snapshot::policy_changed_locals).
+bool BuiltOn(const policy::Snapshot& snap, const SharedParts* previous) {
+  return previous && snap.base && previous->base == snap.base && snap.policy_changed_from &&
+         previous->policy_build == snap.policy_changed_from;
+}
+
+// The catalogue records of every pod and namespace identity; on top of `previous` (BuiltOn),
+// its records with the isolation of the recompiled identities set.
+Shared<IdentityMap> Identities(const policy::Snapshot& snap, const SharedParts* previous,
+                               bool built_on) {
+  if (built_on) {
     Shared<IdentityMap> ids = previous->identities;
     for (uint32_t local : snap.policy_changed_locals) {
       auto it = ids->find(local);
@@ -122,14 +129,12 @@ IpcacheMap Ipcache(const policy::Snapshot& snap) {
 }
 
 // The policy blocks of the local identities whose entries `snap` may have changed: all of them,
-// or (when the previous parts hold the entries `snap` was compiled on top of) those it names.
-// Returns the local identities whose remotes are a new object then (none: any may be).
+// or (`only_changed`: built on `previous`, BuiltOn) those it names. Returns the local identities
+// whose remotes are a new object then (none: any may be).
 std::optional<absl::flat_hash_set<uint32_t>> PolicyBlocks(const policy::Snapshot& snap,
                                                           const SharedParts* previous,
-                                                          SharedParts* parts) {
+                                                          bool only_changed, SharedParts* parts) {
   absl::flat_hash_set<uint32_t> changed;
-  const bool only_changed =
-      previous && snap.policy_changed_from && previous->policy_build == snap.policy_changed_from;
   if (only_changed) {
     parts->policy = previous->policy;
     parts->remotes = previous->remotes;
@@ -250,11 +255,13 @@ SharedParts::PodsByNode PodsByNode(const policy::ClusterState& state,
 SharedParts ComputeSharedParts(const policy::ClusterState& state, const policy::Snapshot& snap,
                                const SharedParts* previous) {
   SharedParts parts;
-  parts.identities = Identities(snap, previous);
+  const bool built_on = BuiltOn(snap, previous);
+  parts.identities = Identities(snap, previous, built_on);
   Objects(state, previous, &parts);
   parts.portsets = Reuse(snap.portsets, previous ? &previous->portsets : nullptr);
   parts.policy_build = snap.policy_build;
-  std::optional<absl::flat_hash_set<uint32_t>> new_remotes = PolicyBlocks(snap, previous, &parts);
+  std::optional<absl::flat_hash_set<uint32_t>> new_remotes =
+      PolicyBlocks(snap, previous, built_on, &parts);
   // The same base: the same ipcache and pods as the previous snapshot (a policy change).
   parts.base = snap.base;
   if (previous && snap.base && previous->base == snap.base) {
