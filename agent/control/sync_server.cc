@@ -157,7 +157,7 @@ class SyncServer::Service::Session final
     auto cur = svc_->cp()->Current(node_);
     auto arena = std::make_unique<google::protobuf::Arena>();
     auto* resp = google::protobuf::Arena::CreateMessage<v1::SyncResponse>(arena.get());
-    nodestate::FullUpdateForWire(*cur, resp->mutable_update());
+    nodestate::FullResponseForWire(*cur, resp);
     {
       std::lock_guard<std::mutex> l(mu_);
       building_ = false;

@@ -7,12 +7,7 @@
 namespace warden::nodestate {
 
 absl::Status SaveNodeState(const NodeState& s, const std::string& path) {
-  std::string bytes;
-  v1::Update u;
-  FullUpdateForWire(s, &u);
-  if (!u.SerializeToString(&bytes))
-    return absl::InternalError(absl::StrCat("serializing the state for ", path));
-  return common::WriteFileAtomically(path, bytes);
+  return common::WriteFileAtomically(path, EncodedFullUpdate(s));
 }
 
 absl::StatusOr<NodeState> LoadNodeState(const std::string& path) {

@@ -376,11 +376,11 @@ namespace {
 // The wire form of a part every node's state shares (the ipcache, the namespaces): the nodes'
 // full updates carry the same object, so it is built for the wire once per object, not once per
 // node (5,000 nodes' full updates of 160,000 addresses each took 215 s built one by one). Kept
-// as an Update holding only that part, and as the same part's encoded fields, which an update
-// that is only serialized takes as they are (see FullUpdateForWire).
+// as an Update holding only that part, and as that Update encoded, which an update that is only
+// serialized takes as it is (see FullResponseForWire).
 struct EncodedPart {
   v1::Update fields;
-  google::protobuf::UnknownFieldSet encoded;
+  std::string encoded;
 };
 
 template <typename T>
@@ -392,8 +392,7 @@ class WirePart {
     if (of_ != of) {
       auto part = std::make_shared<EncodedPart>();
       build(*of, &part->fields);
-      // Field by field as unknown fields: a length-delimited field is kept whole, not decoded.
-      part->encoded.ParseFromString(part->fields.SerializeAsString());
+      part->encoded = part->fields.SerializeAsString();
       part_ = std::move(part);
       of_ = std::move(of);
     }
@@ -455,11 +454,19 @@ void FullUpdate(const NodeState& s, v1::Update* u) {
   u->MergeFrom(NamespacesPart(s)->fields);
 }
 
-void FullUpdateForWire(const NodeState& s, v1::Update* u) {
-  OwnParts(s, u);
-  google::protobuf::UnknownFieldSet* spliced = u->GetReflection()->MutableUnknownFields(u);
-  spliced->MergeFrom(IpcachePart(s)->encoded);
-  spliced->MergeFrom(NamespacesPart(s)->encoded);
+void FullResponseForWire(const NodeState& s, v1::SyncResponse* r) {
+  OwnParts(s, r->mutable_update());
+  google::protobuf::UnknownFieldSet* more = r->GetReflection()->MutableUnknownFields(r);
+  for (const auto& part : {IpcachePart(s), NamespacesPart(s)})
+    *more->AddLengthDelimited(v1::SyncResponse::kUpdateFieldNumber) = part->encoded;
+}
+
+std::string EncodedFullUpdate(const NodeState& s) {
+  v1::Update own;
+  OwnParts(s, &own);
+  std::string out = own.SerializeAsString();
+  for (const auto& part : {IpcachePart(s), NamespacesPart(s)}) out += part->encoded;
+  return out;
 }
 
 v1::Update FullUpdate(const NodeState& s) {

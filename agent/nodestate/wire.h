@@ -15,11 +15,16 @@ v1::Update DeltaUpdate(const NodeState& from, const NodeState& to);
 // small messages, and an arena makes building and freeing them a fraction of the cost.
 void FullUpdate(const NodeState& s, v1::Update* u);
 void DeltaUpdate(const NodeState& from, const NodeState& to, v1::Update* u);
-// A full update only to be serialized (the Sync stream): the parts every node shares (the
-// ipcache, the namespaces) are spliced in as their encoded fields, held as unknown fields and
-// written as they are, so each node's update copies them instead of encoding them again. Its
-// bytes parse to FullUpdate(s); read as a message, the shared parts are missing.
-void FullUpdateForWire(const NodeState& s, v1::Update* u);
+// A full update only to be sent or stored, built without copying the parts every node shares
+// (the ipcache, the namespaces) into messages: they follow the node's own parts as the bytes
+// they were encoded to once. Protobuf parses an embedded message field met twice as the merge
+// of both, and a message's encoding followed by another's as their merge, so both parse to
+// exactly FullUpdate(s) (tests/unit/node_state_test.cc).
+// The Sync stream's message: `r->update()` holds the node's own parts; the shared parts follow
+// as further occurrences of the `update` field (held as unknown fields, written as they are).
+void FullResponseForWire(const NodeState& s, v1::SyncResponse* r);
+// An encoded v1::Update.
+std::string EncodedFullUpdate(const NodeState& s);
 
 // Applies an update received from the wire. Checks it completely first (version sequence,
 // field ranges, references to port sets); on any error `state` is left unchanged and the error

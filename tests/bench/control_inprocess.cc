@@ -123,9 +123,9 @@ InProcessFigures RunInProcess(const ClusterSpec& c, const std::string& manifests
     std::string bytes;
     for (const auto& st : a.states) {  // as the Sync server does (agent/control/sync_server.cc)
       google::protobuf::Arena arena;
-      auto* u = google::protobuf::Arena::CreateMessage<v1::Update>(&arena);
-      nodestate::FullUpdateForWire(st, u);
-      u->SerializeToString(&bytes);
+      auto* r = google::protobuf::Arena::CreateMessage<v1::SyncResponse>(&arena);
+      nodestate::FullResponseForWire(st, r);
+      r->SerializeToString(&bytes);
       total += bytes.size();
     }
     f.start_full_updates_ms = testlib::MsSince(t);

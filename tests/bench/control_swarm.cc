@@ -3,12 +3,13 @@
 #include <climits>
 #include <condition_variable>
 #include <deque>
-#include <optional>
 #include <string_view>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "agent/common/files.h"
 #include "agent/common/status_macros.h"
+#include "agent/nodestate/objects_wire.h"
 #include "agent/nodestate/wire.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
@@ -29,45 +30,28 @@ namespace {
 
 using google::protobuf::internal::WireFormatLite;
 
-// The Update fields every node's full update holds the same bytes of: FullUpdateForWire writes
-// the cluster-wide ipcache and namespace list encoded once (nodestate/wire.h).
-bool SharedField(int number) {
-  return number == v1::Update::kIpcacheFieldNumber ||
-         number == v1::Update::kIpcacheHostsFieldNumber ||
-         number == v1::Update::kNamespacesFieldNumber;
-}
-
-// Splits an encoded Update into its shared fields' bytes and the rest (both still encoded, in
-// order); the rest keeps the ipcache's prefixes (a full update without 0.0.0.0/0 and ::/0 does
-// not apply). False if the bytes do not walk as protobuf fields (the full parse then says why).
-bool SplitUpdate(std::string_view update, std::string* shared, std::string* rest) {
-  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(update.data()),
-                                            static_cast<int>(update.size()));
-  in.SetTotalBytesLimit(INT_MAX);
-  while (true) {
-    const int start = in.CurrentPosition();
-    const uint32_t tag = in.ReadTag();
-    if (tag == 0) return in.CurrentPosition() == static_cast<int>(update.size());
-    if (!WireFormatLite::SkipField(&in, tag)) return false;
-    const std::string_view field = update.substr(start, in.CurrentPosition() - start);
-    const int number = WireFormatLite::GetTagFieldNumber(tag);
-    if (SharedField(number)) shared->append(field);
-    if (!SharedField(number) || number == v1::Update::kIpcacheFieldNumber) rest->append(field);
-  }
-}
-
-// The encoded Update inside an encoded SyncResponse, if that is what it holds.
-std::optional<std::string_view> UpdateOf(std::string_view response) {
+// An encoded SyncResponse's `update` field, occurrence by occurrence: a full update from the
+// Sync server is the node's own parts, then the parts every node shares, each encoded once for
+// all nodes (nodestate::FullResponseForWire); a parser merges them. Empty if the bytes are not
+// only `update` fields (a heartbeat) or do not walk as protobuf fields.
+std::vector<std::string_view> UpdatesOf(std::string_view response) {
   google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(response.data()),
                                             static_cast<int>(response.size()));
   in.SetTotalBytesLimit(INT_MAX);
-  const uint32_t tag = in.ReadTag();
-  uint32_t len = 0;
-  if (WireFormatLite::GetTagFieldNumber(tag) != v1::SyncResponse::kUpdateFieldNumber ||
-      WireFormatLite::GetTagWireType(tag) != WireFormatLite::WIRETYPE_LENGTH_DELIMITED ||
-      !in.ReadVarint32(&len) || static_cast<size_t>(in.CurrentPosition()) + len != response.size())
-    return std::nullopt;
-  return response.substr(in.CurrentPosition(), len);
+  std::vector<std::string_view> out;
+  while (true) {
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) break;
+    uint32_t len = 0;
+    if (WireFormatLite::GetTagFieldNumber(tag) != v1::SyncResponse::kUpdateFieldNumber ||
+        WireFormatLite::GetTagWireType(tag) != WireFormatLite::WIRETYPE_LENGTH_DELIMITED ||
+        !in.ReadVarint32(&len) || static_cast<size_t>(in.CurrentPosition()) + len > response.size())
+      return {};
+    out.push_back(response.substr(in.CurrentPosition(), len));
+    if (!in.Skip(static_cast<int>(len))) return {};
+  }
+  if (in.CurrentPosition() != static_cast<int>(response.size())) return {};
+  return out;
 }
 
 std::string Flatten(const grpc::ByteBuffer& b) {
@@ -110,7 +94,7 @@ class Swarm::Client final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grp
   void OnReadDone(bool ok) override {
     if (!ok) return;  // the stream is over: OnDone follows
     const std::string bytes = Flatten(in_);
-    if (std::optional<std::string_view> update = UpdateOf(bytes)) Take(*update);
+    if (std::vector<std::string_view> parts = UpdatesOf(bytes); !parts.empty()) Take(bytes, parts);
     StartRead(&in_);  // anything else is a heartbeat (or garbage a real agent would drop)
   }
 
@@ -137,10 +121,11 @@ class Swarm::Client final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grp
   std::atomic<bool> holding_{false};
 
  private:
-  // Checks and applies one encoded update, then ACKs or NACKs it.
-  void Take(std::string_view encoded) {
+  // Checks and applies one update (`response`, whose `update` occurrences are `parts`), then
+  // ACKs or NACKs it.
+  void Take(std::string_view response, const std::vector<std::string_view>& parts) {
     v1::Update u;
-    absl::Status st = Apply(encoded, &u);
+    absl::Status st = Apply(response, parts, &u);
     if (st.ok() && held_.node != node_)
       st = absl::InvalidArgumentError("node_config.node is not this node");
     if (st.ok()) {
@@ -158,42 +143,49 @@ class Swarm::Client final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grp
     Send(ack);
   }
 
-  // nodestate::ApplyUpdate, as the agent does. A full update's shared fields whose bytes the
-  // swarm has decoded already (for another node) are not decoded again: the update without
-  // them is applied and the decoded parts are taken, which is the same state (decoding is a
-  // function of the bytes; every 64th node decodes all and checks that). Thousands of machines
-  // decode their own in parallel; here they share two CPUs with the control plane.
-  absl::Status Apply(std::string_view encoded, v1::Update* u) {
-    std::string shared, rest;
-    if (SplitUpdate(encoded, &shared, &rest) && !shared.empty()) {
-      if (std::shared_ptr<const SharedParts> parts = swarm_->Decoded(shared)) {
-        if (!u->ParseFromString(rest)) return absl::InvalidArgumentError("unparsable update");
+  // nodestate::ApplyUpdate on the parsed response, as the agent does. A full update's shared
+  // parts whose bytes the swarm has decoded already (for another node) are not decoded again:
+  // the node's own part is applied and the decoded shared parts are taken, which is the same
+  // state (decoding is a function of the bytes; every 64th node decodes all and checks that).
+  // Thousands of machines decode their own in parallel; here they share two CPUs with the
+  // control plane.
+  absl::Status Apply(std::string_view response, const std::vector<std::string_view>& parts,
+                     v1::Update* u) {
+    std::string shared;
+    for (size_t i = 1; i < parts.size(); ++i) shared.append(parts[i]);
+    if (!shared.empty()) {
+      if (std::shared_ptr<const SharedParts> decoded = swarm_->Decoded(shared)) {
+        if (!u->ParseFromArray(parts[0].data(), static_cast<int>(parts[0].size())))
+          return absl::InvalidArgumentError("unparsable update");
         if (u->full()) {
+          u->MergeFrom(decoded->defaults);  // the rest of the ipcache is taken as decoded
           nodestate::NodeState next = held_;
           WD_RETURN_IF_ERROR(nodestate::ApplyUpdate(*u, &next));
-          next.ipcache = parts->ipcache;
-          next.namespaces = parts->namespaces;
-          if (index_ % 64 == 0) WD_RETURN_IF_ERROR(CheckAgainstWhole(encoded, next));
+          next.ipcache = decoded->ipcache;
+          next.namespaces = decoded->namespaces;
+          if (index_ % 64 == 0) WD_RETURN_IF_ERROR(CheckAgainstWhole(response, next));
           held_ = std::move(next);
           return absl::OkStatus();
         }
-        u->Clear();  // a delta with shared fields: decoded whole below
+        u->Clear();  // not a full update: decoded whole below
       }
     }
-    if (!u->ParseFromArray(encoded.data(), static_cast<int>(encoded.size())))
+    v1::SyncResponse whole;
+    if (!whole.ParseFromArray(response.data(), static_cast<int>(response.size())))
       return absl::InvalidArgumentError("unparsable update");
+    u->Swap(whole.mutable_update());
     WD_RETURN_IF_ERROR(nodestate::ApplyUpdate(*u, &held_));  // unchanged unless it applies
     if (u->full() && !shared.empty()) swarm_->Remember(shared, held_);
     return absl::OkStatus();
   }
 
-  // The state the whole update decodes to, compared with `taken`.
-  absl::Status CheckAgainstWhole(std::string_view encoded, const nodestate::NodeState& taken) {
-    v1::Update whole;
-    if (!whole.ParseFromArray(encoded.data(), static_cast<int>(encoded.size())))
+  // The state the whole response decodes to, compared with `taken`.
+  absl::Status CheckAgainstWhole(std::string_view response, const nodestate::NodeState& taken) {
+    v1::SyncResponse whole;
+    if (!whole.ParseFromArray(response.data(), static_cast<int>(response.size())))
       return absl::InvalidArgumentError("unparsable update");
     nodestate::NodeState check = held_;
-    WD_RETURN_IF_ERROR(nodestate::ApplyUpdate(whole, &check));
+    WD_RETURN_IF_ERROR(nodestate::ApplyUpdate(whole.update(), &check));
     if (!check.SameContents(taken))
       return absl::InternalError("swarm: the shared parts taken differ from the update's own");
     return absl::OkStatus();
@@ -277,8 +269,19 @@ void Swarm::Remember(const std::string& bytes, const nodestate::NodeState& s) {
   for (const auto& p : decoded_) {
     if (p->bytes == bytes) return;
   }
-  decoded_.push_back(
-      std::make_shared<const SharedParts>(SharedParts{bytes, s.ipcache, s.namespaces}));
+  auto parts = std::make_shared<SharedParts>(SharedParts{bytes, s.ipcache, s.namespaces, {}});
+  for (policy::Family f : {policy::Family::kV4, policy::Family::kV6}) {
+    policy::Cidr any;
+    any.addr.family = f;
+    auto it = s.ipcache->find(any);
+    if (it == s.ipcache->end()) continue;  // the update would not have applied
+    v1::IpcacheEntry* e = parts->defaults.add_ipcache();
+    nodestate::ToWire(any, e->mutable_prefix());
+    e->set_identity(it->second.identity);
+    e->set_cidr_identity(it->second.cidr_identity);
+    e->set_ns_identity(it->second.ns_identity);
+  }
+  decoded_.push_back(std::move(parts));
 }
 
 void Swarm::NoteError(const std::string& e) {

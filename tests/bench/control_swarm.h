@@ -55,11 +55,13 @@ class Swarm {
 
   class Client;  // one node's stream
 
-  // A full update's shared fields (their encoded bytes) and what they decoded to.
+  // A full update's shared parts (their encoded bytes) and what they decoded to; `defaults`
+  // holds the ipcache's two default routes, without which a full update does not apply.
   struct SharedParts {
     std::string bytes;
     common::Shared<nodestate::IpcacheMap> ipcache;
     nodestate::NamespaceMap namespaces;
+    v1::Update defaults;
   };
   std::shared_ptr<const SharedParts> Decoded(const std::string& bytes) const;
   void Remember(const std::string& bytes, const nodestate::NodeState& s);

@@ -293,28 +293,38 @@ TEST(NodeStateTest, NamespaceIdentitiesOnTheWireAreChecked) {
   EXPECT_FALSE(entry(pod_id, WD_ID_NS_FLAG | WD_ID_CIDR_FLAG | 7).ok());
 }
 
-// The Sync stream's full update splices the shared parts in as encoded bytes: its bytes parse to
-// exactly the full update built field by field, and apply to the same state; read in place, it
-// holds only the node's own parts.
+// The Sync stream's full update and the stored state carry the shared parts as bytes encoded
+// once: both parse to exactly the full update built field by field, and apply to the same
+// state; read in place, the stream's message holds only the node's own parts.
 TEST(NodeStateTest, TheWiresFullUpdateParsesToTheFullUpdate) {
   Compiled v1 = CompileTexts(Policy("y", 80));
   NodeState s = ComputeNodeState(v1.state, v1.snap, "n1", {"", {}});
   s.version = 1;
   v1::Update built = FullUpdate(s);
   ASSERT_GT(built.namespaces_size(), 0);
+  ASSERT_GT(built.ipcache_size(), 0);
   ASSERT_TRUE(built.has_ipcache_hosts());
   google::protobuf::Arena arena;
-  auto* spliced = google::protobuf::Arena::CreateMessage<v1::Update>(&arena);
-  FullUpdateForWire(s, spliced);
-  EXPECT_EQ(spliced->namespaces_size(), 0);
-  v1::Update parsed;
-  ASSERT_TRUE(parsed.ParseFromString(spliced->SerializeAsString()));
-  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(parsed, built))
-      << parsed.ShortDebugString().substr(0, 400);
-  EXPECT_EQ(parsed.ByteSizeLong(), spliced->ByteSizeLong());
-  NodeState from_wire;
-  ASSERT_TRUE(ApplyUpdate(parsed, &from_wire).ok());
-  EXPECT_TRUE(from_wire.SameContents(s));
+  auto* spliced = google::protobuf::Arena::CreateMessage<v1::SyncResponse>(&arena);
+  FullResponseForWire(s, spliced);
+  EXPECT_EQ(spliced->update().namespaces_size(), 0);
+  EXPECT_EQ(spliced->update().ipcache_size(), 0);
+  EXPECT_GT(spliced->update().pods_size(), 0);
+  v1::SyncResponse received;
+  ASSERT_TRUE(received.ParseFromString(spliced->SerializeAsString()));
+  ASSERT_TRUE(received.has_update());
+  EXPECT_TRUE(received.GetReflection()->GetUnknownFields(received).empty());
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(received.update(), built))
+      << received.update().ShortDebugString().substr(0, 400);
+  v1::Update stored;
+  ASSERT_TRUE(stored.ParseFromString(EncodedFullUpdate(s)));
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(stored, built))
+      << stored.ShortDebugString().substr(0, 400);
+  for (const v1::Update* u : std::vector<const v1::Update*>{&received.update(), &stored}) {
+    NodeState from_wire;
+    ASSERT_TRUE(ApplyUpdate(*u, &from_wire).ok());
+    EXPECT_TRUE(from_wire.SameContents(s));
+  }
 }
 
 // A full ipcache and then deltas that remove, change and add addresses among the prefixes (in
