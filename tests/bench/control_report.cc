@@ -88,7 +88,15 @@ void PrintResources(const ControlRun& run) {
   if (extra) std::printf("warning: %d table flips other than the rounds' changes\n", extra);
 }
 
-void PrintHeadline(const ControlRun& run, bool met) {
+// The targets: at Kubernetes' published scale (a swarm of nodes, issue 13), a change applied at
+// every node p99 < 1 s, the first push to every node < 30 s, control-plane RSS < 2 GB and the
+// largest agent < 100 MB; for a run of agents alone, p99 < 100 ms with every agent.
+struct Targets {
+  double p99_ms;
+  bool met;
+};
+
+void PrintHeadline(const ControlRun& run, const Targets& t) {
   Percentiles sb = NearestRank(run.base.samples), s1 = NearestRank(run.c1.samples),
               sn = NearestRank(run.cn.samples), sq = NearestRank(run.cq.samples);
   double ratio = s1.p99 > 0 ? sn.p99 / s1.p99 : 0;
@@ -107,14 +115,14 @@ void PrintHeadline(const ControlRun& run, bool met) {
       "control_rss_start_mb=%.1f full_update_kb=%.1f delta_update_kb=%.1f "
       "inproc_load_ms=%.1f inproc_compile_ms=%.1f inproc_node_states_ms=%.1f "
       "idle_cpu_pct_1=%.1f idle_cpu_pct_%s=%.1f agent_rss_max_mb_%s=%.1f "
-      "agent_hwm_max_mb_%s=%.1f target_p99_ms=100 target_met=%d",
+      "agent_hwm_max_mb_%s=%.1f target_p99_ms=%.0f target_met=%d",
       run.pods, in.policies, run.nodes, N, run.rounds, N, run.contended_rounds, s1.p50, s1.p99,
       s1.max, N, sn.p50, N, sn.p99, N, sn.max, N, ratio, N, sq.p50, N, sq.p99, N, ratio_q, sb.p50,
       sb.p99, run.c1.push_ms_mean, N, run.cn.push_ms_mean, N, run.cq.push_ms_mean,
       mem.control_rss_mb, mem.control_hwm_mb, mem.control_rss_start_mb,
       run.cn.full_update_bytes / 1024.0, in.delta_update_bytes / 1024.0, in.load_ms, in.compile_ms,
       in.node_states_ms, run.c1.idle_agents_cpu_pct, N, run.cn.idle_agents_cpu_pct, N,
-      run.cn.agent_rss_max_mb, N, run.cn.agent_hwm_max_mb, met ? 1 : 0);
+      run.cn.agent_rss_max_mb, N, run.cn.agent_hwm_max_mb, t.p99_ms, t.met ? 1 : 0);
   const ScenarioResult& r = run.cn;
   if (r.swarm_nodes > 0) {
     std::vector<double> all = r.samples;
@@ -149,17 +157,39 @@ void PrintEveryNode(const ScenarioResult& r) {
       r.control_threads);
 }
 
+Targets CheckTargets(const ControlRun& run) {
+  const ScenarioResult& r = run.cn;
+  if (r.swarm_nodes == 0) {
+    double p99_n = NearestRank(r.samples).p99, p99_q = NearestRank(run.cq.samples).p99;
+    bool met = run.have_contended && p99_n < 100 && (!run.have_quiet || p99_q < 100);
+    std::printf("target: p99 < 100 ms with %d agents: %s (p99 %.1f ms; quiet agents %.1f ms)\n",
+                run.agents_max, met ? "met" : "MISSED", p99_n, p99_q);
+    return {100, met};
+  }
+  std::vector<double> all = r.samples;
+  all.insert(all.end(), r.swarm_samples.begin(), r.swarm_samples.end());
+  const double p99 = NearestRank(all).p99, first = r.control_up_s + r.swarm_hold_s,
+               rss = MemoryScenario(run).control_rss_mb;
+  auto say = [](bool ok) { return ok ? "met" : "MISSED"; };
+  const bool p99_ok = p99 < 1000, first_ok = first < 30, rss_ok = rss < 2048,
+             agent_ok = r.agent_rss_max_mb < 100;
+  std::printf(
+      "targets at %d nodes: change -> every node p99 < 1 s: %s (%.1f ms); first push to every "
+      "node < 30 s: %s (%.1f s); control-plane RSS < 2 GB: %s (%.1f MB); largest agent RSS "
+      "< 100 MB: %s (%.1f MB)\n",
+      run.nodes, say(p99_ok), p99, say(first_ok), first, say(rss_ok), rss, say(agent_ok),
+      r.agent_rss_max_mb);
+  return {1000, p99_ok && first_ok && rss_ok && agent_ok};
+}
+
 }  // namespace
 
 void ReportControl(const ControlRun& run) {
   PrintLatency(run);
   PrintResources(run);
   PrintEveryNode(run.cn);
-  double p99_n = NearestRank(run.cn.samples).p99, p99_q = NearestRank(run.cq.samples).p99;
-  bool met = run.have_contended && p99_n < 100 && (!run.have_quiet || p99_q < 100);
-  std::printf("target: p99 < 100 ms with %d agents: %s (p99 %.1f ms; quiet agents %.1f ms)\n",
-              run.agents_max, met ? "met" : "MISSED", p99_n, p99_q);
-  PrintHeadline(run, met);
+  const Targets t = CheckTargets(run);
+  PrintHeadline(run, t);
   std::fflush(stdout);
 }
 

@@ -151,8 +151,7 @@ class Swarm::Client final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grp
   // control plane.
   absl::Status Apply(std::string_view response, const std::vector<std::string_view>& parts,
                      v1::Update* u) {
-    std::string shared;
-    for (size_t i = 1; i < parts.size(); ++i) shared.append(parts[i]);
+    const std::vector<std::string_view> shared(parts.begin() + 1, parts.end());
     if (!shared.empty()) {
       if (std::shared_ptr<const SharedParts> decoded = swarm_->Decoded(shared)) {
         if (!u->ParseFromArray(parts[0].data(), static_cast<int>(parts[0].size())))
@@ -256,20 +255,26 @@ std::string Swarm::FirstError() const {
   return first_error_;
 }
 
-std::shared_ptr<const Swarm::SharedParts> Swarm::Decoded(const std::string& bytes) const {
-  std::lock_guard<std::mutex> l(mu_);
+std::shared_ptr<const Swarm::SharedParts> Swarm::DecodedLocked(
+    const std::vector<std::string_view>& bytes) const {
   for (const auto& p : decoded_) {
-    if (p->bytes == bytes) return p;
+    if (p->bytes.size() == bytes.size() && std::equal(bytes.begin(), bytes.end(), p->bytes.begin()))
+      return p;
   }
   return nullptr;
 }
 
-void Swarm::Remember(const std::string& bytes, const nodestate::NodeState& s) {
+std::shared_ptr<const Swarm::SharedParts> Swarm::Decoded(
+    const std::vector<std::string_view>& bytes) const {
   std::lock_guard<std::mutex> l(mu_);
-  for (const auto& p : decoded_) {
-    if (p->bytes == bytes) return;
-  }
-  auto parts = std::make_shared<SharedParts>(SharedParts{bytes, s.ipcache, s.namespaces, {}});
+  return DecodedLocked(bytes);
+}
+
+void Swarm::Remember(const std::vector<std::string_view>& bytes, const nodestate::NodeState& s) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (DecodedLocked(bytes)) return;
+  auto parts = std::make_shared<SharedParts>(
+      SharedParts{{bytes.begin(), bytes.end()}, s.ipcache, s.namespaces, {}});
   for (policy::Family f : {policy::Family::kV4, policy::Family::kV6}) {
     policy::Cidr any;
     any.addr.family = f;

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <grpcpp/generic/generic_stub.h>
@@ -58,17 +59,19 @@ class Swarm {
   // A full update's shared parts (their encoded bytes) and what they decoded to; `defaults`
   // holds the ipcache's two default routes, without which a full update does not apply.
   struct SharedParts {
-    std::string bytes;
+    std::vector<std::string> bytes;
     common::Shared<nodestate::IpcacheMap> ipcache;
     nodestate::NamespaceMap namespaces;
     v1::Update defaults;
   };
-  std::shared_ptr<const SharedParts> Decoded(const std::string& bytes) const;
-  void Remember(const std::string& bytes, const nodestate::NodeState& s);
+  std::shared_ptr<const SharedParts> Decoded(const std::vector<std::string_view>& bytes) const;
+  void Remember(const std::vector<std::string_view>& bytes, const nodestate::NodeState& s);
   void NoteError(const std::string& e);
   void StreamEnded(const grpc::Status& s);
 
  private:
+  std::shared_ptr<const SharedParts> DecodedLocked(const std::vector<std::string_view>& b) const;
+
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
   std::vector<std::unique_ptr<grpc::GenericStub>> stubs_;
   std::vector<std::unique_ptr<Client>> clients_;
