@@ -7,6 +7,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "agent/common/shared.h"
+#include "agent/policy/istio_objects.h"
 #include "agent/policy/objects.h"
 
 namespace warden::policy {
@@ -19,6 +20,10 @@ struct ClusterState {
   common::SharedMap<std::map<std::string, Node>> nodes;              // by name
   common::SharedMap<std::map<std::string, Pod>> pods;                // by "ns/name"
   common::SharedMap<std::map<std::string, NetworkPolicy>> policies;  // by "ns/name"
+  // Istio's egress objects, by "ns/name" (agent/egress/ gives them their meaning).
+  common::SharedMap<std::map<std::string, ServiceEntry>> service_entries;
+  common::SharedMap<std::map<std::string, DestinationRule>> destination_rules;
+  common::SharedMap<std::map<std::string, AuthorizationPolicy>> authorization_policies;
 
   const Pod* FindPod(const std::string& ns_slash_name) const;
   // The pod that owns `ip` (hostNetwork pods own none). Built by Finalize().

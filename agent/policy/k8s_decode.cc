@@ -4,11 +4,22 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/policy/k8s_decode_core.h"
+#include "agent/policy/k8s_decode_istio_networking.h"
+#include "agent/policy/k8s_decode_istio_security.h"
 #include "agent/policy/k8s_decode_netpol.h"
 #include "agent/policy/manifest_yaml.h"
 
 namespace warden::policy {
 namespace {
+
+bool IstioNetworking(const std::string& v) {
+  return v == "networking.istio.io/v1" || v == "networking.istio.io/v1beta1" ||
+         v == "networking.istio.io/v1alpha3";
+}
+
+bool IstioSecurity(const std::string& v) {
+  return v == "security.istio.io/v1" || v == "security.istio.io/v1beta1";
+}
 
 template <typename T>
 void AddIfValid(std::optional<T> o, std::vector<DecodedObject>* out) {
@@ -25,6 +36,21 @@ void DecodeByKind(ManifestReader* r, const YAML::Node& doc, const std::string& a
     AddIfValid(DecodePod(r, doc), &out->objects);
   } else if (kind == "NetworkPolicy" && api_version == "networking.k8s.io/v1") {
     AddIfValid(DecodeNetworkPolicy(r, doc), &out->objects);
+  } else if (IstioNetworking(api_version) && kind == "ServiceEntry") {
+    AddIfValid(DecodeServiceEntry(r, doc, &out->notes), &out->objects);
+  } else if (IstioNetworking(api_version) && kind == "DestinationRule") {
+    AddIfValid(DecodeDestinationRule(r, doc), &out->objects);
+  } else if (IstioSecurity(api_version) && kind == "AuthorizationPolicy") {
+    AddIfValid(DecodeAuthorizationPolicy(r, doc, &out->notes), &out->objects);
+  } else if (IstioNetworking(api_version) &&
+             (kind == "Gateway" || kind == "VirtualService" || kind == "Sidecar")) {
+    const int before = r->error_count();
+    CheckUnusedIstioKind(r, doc, kind);
+    if (r->error_count() == before)
+      out->notes.push_back(absl::StrCat(r->file(), ":", r->Line(doc), ": ", api_version, " ", kind,
+                                        " read; not needed: the node agents send egress to "
+                                        "warden's gateway without Istio routes, and it changes "
+                                        "no verdict"));
   } else {
     out->notes.push_back(absl::StrCat(r->file(), ":", r->Line(doc), ": ignoring ", api_version, " ",
                                       kind, " (not a kind Warden reads)"));
@@ -53,6 +79,10 @@ std::string ObjectKey(const DecodedObject& o) {
         if constexpr (std::is_same_v<T, Node>) return "Node " + x.name;
         if constexpr (std::is_same_v<T, Pod>) return "Pod " + x.Key();
         if constexpr (std::is_same_v<T, NetworkPolicy>) return "NetworkPolicy " + x.Key();
+        if constexpr (std::is_same_v<T, ServiceEntry>) return "ServiceEntry " + x.Key();
+        if constexpr (std::is_same_v<T, DestinationRule>) return "DestinationRule " + x.Key();
+        if constexpr (std::is_same_v<T, AuthorizationPolicy>)
+          return "AuthorizationPolicy " + x.Key();
       },
       o);
 }

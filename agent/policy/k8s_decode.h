@@ -7,12 +7,14 @@
 #include <variant>
 #include <vector>
 
+#include "agent/policy/istio_objects.h"
 #include "agent/policy/manifest_result.h"
 #include "agent/policy/objects.h"
 
 namespace warden::policy {
 
-using DecodedObject = std::variant<Namespace, Node, Pod, NetworkPolicy>;
+using DecodedObject = std::variant<Namespace, Node, Pod, NetworkPolicy, ServiceEntry,
+                                   DestinationRule, AuthorizationPolicy>;
 
 struct DecodedFile {
   std::vector<DecodedObject> objects;  // empty when there are errors

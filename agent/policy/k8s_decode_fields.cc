@@ -39,12 +39,6 @@ std::optional<Protocol> ReadProtocol(ManifestReader* r, const YAML::Node& parent
   return std::nullopt;
 }
 
-namespace {
-
-// The most bytes the keys and values of one object's annotations may hold together
-// (apimachinery's TotalAnnotationSizeLimitB).
-constexpr size_t kTotalAnnotationSizeLimit = 256 * 1024;
-
 // A map of strings (map[string]string in the API): each value a string (a plain `true` or `1` is
 // refused, as the API server's decoder does), each key checked by `check_key`, each value by
 // `check_value` when given. `what` names the values in messages ("label").
@@ -63,26 +57,33 @@ std::map<std::string, std::string> ReadStringMap(ManifestReader* r, const YAML::
       continue;
     }
     std::string v = kv.second.IsNull() ? "" : kv.second.Scalar();
-    CheckName(r, kv.first, f, k, check_key);
+    if (check_key) CheckName(r, kv.first, f, k, check_key);
     if (check_value) CheckName(r, kv.second, f, v, check_value);
     out[k] = v;
   }
   return out;
 }
 
+namespace {
+
+// The most bytes the keys and values of one object's annotations may hold together
+// (apimachinery's TotalAnnotationSizeLimitB).
+constexpr size_t kTotalAnnotationSizeLimit = 256 * 1024;
+
 // metadata.annotations: keys qualified names (in any case), values strings, and all of it
 // within kTotalAnnotationSizeLimit bytes. Warden keeps no annotation; it only refuses what the
 // API server refuses.
-void CheckAnnotations(ManifestReader* r, const YAML::Node& md, const std::string& field) {
+Labels ReadAnnotations(ManifestReader* r, const YAML::Node& md, const std::string& field) {
   const YAML::Node n = md["annotations"];
   size_t total = 0;
-  for (const auto& [k, v] : ReadStringMap(r, n, field, "annotation", CheckAnnotationKey, nullptr))
-    total += k.size() + v.size();
+  Labels annotations = ReadStringMap(r, n, field, "annotation", CheckAnnotationKey, nullptr);
+  for (const auto& [k, v] : annotations) total += k.size() + v.size();
   if (total > kTotalAnnotationSizeLimit) {
     r->Fail(n, field,
             absl::StrCat("Too long: must have at most ", kTotalAnnotationSizeLimit,
                          " bytes (keys and values hold ", total, ")"));
   }
+  return annotations;
 }
 
 }  // namespace
@@ -135,7 +136,7 @@ ObjectMeta ReadMeta(ManifestReader* r, const YAML::Node& doc, const std::string&
   CheckMetaNames(r, md, mf, kind, namespaced, m);
   r->ReadString(md, "uid", JoinField(mf, "uid"), &m.uid);
   m.labels = ReadLabels(r, md, "labels", JoinField(mf, "labels"));
-  CheckAnnotations(r, md, JoinField(mf, "annotations"));
+  m.annotations = ReadAnnotations(r, md, JoinField(mf, "annotations"));
   return m;
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +45,14 @@ void AppendUnique(const T& value, std::vector<T>* out) {
 std::optional<Protocol> ReadProtocol(ManifestReader* r, const YAML::Node& parent,
                                      const std::string& field);
 
+// A map of strings (map[string]string in the API): each value a string (a plain `true` or `1` is
+// refused, as the API server's decoder does), each key checked by `check_key` and each value by
+// `check_value` when given. `what` names the values in messages ("label").
+std::map<std::string, std::string> ReadStringMap(ManifestReader* r, const YAML::Node& n,
+                                                 const std::string& field, const char* what,
+                                                 std::string (*check_key)(const std::string&),
+                                                 std::string (*check_value)(const std::string&));
+
 // A label map (metadata.labels, matchLabels): keys qualified names, values label values, and
 // values strings (a plain `true` or `1` is refused, as the API server does).
 Labels ReadLabels(ManifestReader* r, const YAML::Node& parent, const char* key,
@@ -52,6 +61,7 @@ Labels ReadLabels(ManifestReader* r, const YAML::Node& parent, const char* key,
 struct ObjectMeta {
   std::string name, ns, uid;  // ns: "default" when a namespaced object names none
   Labels labels;
+  Labels annotations;
 };
 
 // `metadata` of an object of `kind`, validated (names, known keys, and no key repeated anywhere

@@ -171,6 +171,10 @@ LoadResult LoadTexts(const Texts& files, ParseCache* cache) {
   BuildKind<Node>(committed, cache, &ClusterState::nodes, &out.state);
   BuildKind<Pod>(committed, cache, &ClusterState::pods, &out.state);
   BuildKind<NetworkPolicy>(committed, cache, &ClusterState::policies, &out.state);
+  BuildKind<ServiceEntry>(committed, cache, &ClusterState::service_entries, &out.state);
+  BuildKind<DestinationRule>(committed, cache, &ClusterState::destination_rules, &out.state);
+  BuildKind<AuthorizationPolicy>(committed, cache, &ClusterState::authorization_policies,
+                                 &out.state);
   if (cache) out.state.AdoptIndexOf(cache->finalized);
   out.state.Finalize();
   if (cache) cache->finalized = out.state;

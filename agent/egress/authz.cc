@@ -1,0 +1,281 @@
+#include "agent/egress/authz.h"
+
+#include <functional>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "agent/egress/string_match.h"
+
+namespace warden::egress {
+namespace {
+
+using policy::AuthorizationPolicy;
+using policy::AuthzAction;
+using policy::AuthzCondition;
+using policy::AuthzOperation;
+using policy::AuthzRule;
+using policy::AuthzSource;
+using policy::Values;
+
+// A condition's verdict; kDropped: it names an HTTP attribute on a connection that is not HTTP,
+// in a DENY or AUDIT rule, where Istio leaves the condition out (the rule grows broader).
+enum class Match { kNo, kYes, kDropped };
+Match Of(bool b) { return b ? Match::kYes : Match::kNo; }
+
+// What evaluating one rule needs besides the request.
+struct Context {
+  const Request& req;
+  const AuthzOptions& o;
+  const AuthorizationPolicy& policy;
+  bool deny_like;  // DENY or AUDIT: an HTTP-only condition on TCP is dropped, not failing
+  std::string uri;  // "spiffe://td/ns/NS/sa/SA", empty without an identity
+};
+
+bool AnyOf(const Values& values, const std::function<bool(const std::string&)>& one) {
+  for (const auto& v : values) {
+    if (one(v)) return true;
+  }
+  return false;
+}
+
+// values and notValues of one field: OR of values (when given) AND NOT OR of notValues.
+Match Field(const Values& values, const Values& not_values,
+            const std::function<bool(const std::string&)>& one) {
+  if (!values.empty() && !AnyOf(values, one)) return Match::kNo;
+  if (!not_values.empty() && AnyOf(not_values, one)) return Match::kNo;
+  return Match::kYes;
+}
+
+// An HTTP-only field on a connection that is not HTTP: the rule fails for ALLOW, the condition
+// is dropped for DENY and AUDIT.
+Match HttpField(const Context& c, const Values& values, const Values& not_values,
+                const std::function<bool(const std::string&)>& one) {
+  if (values.empty() && not_values.empty()) return Match::kYes;
+  if (!c.req.http) return c.deny_like ? Match::kDropped : Match::kNo;
+  return Field(values, not_values, one);
+}
+
+// ---- the source's identity ------------------------------------------------------------------
+
+// A principal value: "spiffe://" + value with Istio's forms; a trust domain of the mesh (or an
+// alias, or cluster.local) names this mesh's.
+bool PrincipalMatches(const Context& c, const std::string& value) {
+  if (c.uri.empty()) return false;  // no attested identity: no authenticated principal
+  if (value == "*") return true;
+  std::string v = value;
+  std::vector<absl::string_view> parts = absl::StrSplit(value, '/');
+  if (parts.size() == 5 && parts[0] != "*") {
+    bool local = parts[0] == c.o.trust_domain || parts[0] == "cluster.local";
+    for (const auto& a : c.o.trust_domain_aliases) local |= parts[0] == a;
+    if (local)
+      v = absl::StrCat(c.o.trust_domain, "/", parts[1], "/", parts[2], "/", parts[3], "/",
+                       parts[4]);
+  }
+  return StringMatches("spiffe://" + v, c.uri, StringMatchOptions{});
+}
+
+// A namespace value: Istio matches the principal against the regular expression
+// ".*/ns/<value>/.*", each '*' of the value standing for ".*".
+bool NamespaceMatches(const Context& c, const std::string& value) {
+  if (c.uri.empty()) return false;
+  return GlobMatches("*/ns/" + value + "/*", c.uri);
+}
+
+// "sa" (the policy's namespace) or "ns/sa".
+bool ServiceAccountMatches(const Context& c, const std::string& value) {
+  if (!c.req.source) return false;
+  const size_t slash = value.find('/');
+  const std::string ns = slash == std::string::npos ? c.policy.ns : value.substr(0, slash);
+  const std::string sa = slash == std::string::npos ? value : value.substr(slash + 1);
+  return c.req.source->ns == ns && c.req.source->service_account == sa;
+}
+
+bool IpMatches(const std::optional<policy::IpAddress>& ip, const std::string& value) {
+  if (!ip) return false;
+  if (value.find('/') != std::string::npos) {
+    auto cidr = policy::ParseCidr(value);
+    return cidr.ok() && cidr->Contains(*ip);
+  }
+  auto one = policy::ParseIp(value);
+  return one.ok() && *one == *ip;
+}
+
+bool PortMatches(uint32_t port, const std::string& value) {
+  uint32_t v = 0;
+  return absl::SimpleAtoi(value, &v) && v == port;
+}
+
+Match SourceMatches(const Context& c, const AuthzSource& s) {
+  const Match parts[] = {
+      Field(s.principals, s.not_principals, [&](const std::string& v) { return PrincipalMatches(c, v); }),
+      Field(s.namespaces, s.not_namespaces, [&](const std::string& v) { return NamespaceMatches(c, v); }),
+      Field(s.service_accounts, s.not_service_accounts,
+            [&](const std::string& v) { return ServiceAccountMatches(c, v); }),
+      Field(s.ip_blocks, s.not_ip_blocks, [&](const std::string& v) { return IpMatches(c.req.source_ip, v); }),
+      Field(s.remote_ip_blocks, s.not_remote_ip_blocks,
+            [&](const std::string& v) { return IpMatches(c.req.source_ip, v); }),
+  };
+  for (Match m : parts) {
+    if (m == Match::kNo) return Match::kNo;
+  }
+  return Match::kYes;
+}
+
+// ---- the request ----------------------------------------------------------------------------
+
+// Repeated headers are matched as one value, joined with ',' (Envoy's RBAC header matcher).
+std::optional<std::string> HeaderValue(const Request& req, const std::string& name) {
+  const std::string lower = absl::AsciiStrToLower(name);
+  auto [from, to] = req.headers.equal_range(lower);
+  if (from == to) return std::nullopt;
+  std::string joined;
+  for (auto it = from; it != to; ++it) absl::StrAppend(&joined, it == from ? "" : ",", it->second);
+  return joined;
+}
+
+bool HeaderMatches(const std::optional<std::string>& actual, const std::string& value,
+                   bool ignore_case) {
+  if (!actual) return false;
+  if (value == "*") return true;  // presence
+  return StringMatches(value, *actual, StringMatchOptions{.ignore_case = ignore_case});
+}
+
+Match OperationMatches(const Context& c, const AuthzOperation& op) {
+  const Request& r = c.req;
+  const Match parts[] = {
+      Field(op.ports, op.not_ports, [&](const std::string& v) { return PortMatches(r.port, v); }),
+      HttpField(c, op.hosts, op.not_hosts,
+                [&](const std::string& v) { return HeaderMatches(r.authority, v, true); }),
+      HttpField(c, op.methods, op.not_methods,
+                [&](const std::string& v) { return HeaderMatches(r.method, v, false); }),
+      HttpField(c, op.paths, op.not_paths, [&](const std::string& v) { return PathMatches(v, r.path); }),
+  };
+  // An operation whose conditions were all dropped matches every connection.
+  for (Match m : parts) {
+    if (m == Match::kNo) return Match::kNo;
+  }
+  return Match::kYes;
+}
+
+Match ConditionMatches(const Context& c, const AuthzCondition& w) {
+  const Request& r = c.req;
+  const std::string& k = w.key;
+  auto field = [&](const std::function<bool(const std::string&)>& one) {
+    return Field(w.values, w.not_values, one);
+  };
+  if (k.starts_with("request.headers[")) {
+    const std::string name = k.substr(16, k.size() - 17);
+    const std::optional<std::string> actual = r.http ? HeaderValue(r, name) : std::nullopt;
+    return HttpField(c, w.values, w.not_values,
+                     [&](const std::string& v) { return HeaderMatches(actual, v, false); });
+  }
+  if (k == "source.ip" || k == "remote.ip")
+    return field([&](const std::string& v) { return IpMatches(r.source_ip, v); });
+  if (k == "destination.ip")
+    return field([&](const std::string& v) { return IpMatches(r.destination_ip, v); });
+  if (k == "destination.port")
+    return field([&](const std::string& v) { return PortMatches(r.port, v); });
+  if (k == "source.namespace")
+    return field([&](const std::string& v) { return NamespaceMatches(c, v); });
+  if (k == "source.principal")
+    return field([&](const std::string& v) { return PrincipalMatches(c, v); });
+  if (k == "source.serviceAccount")
+    return field([&](const std::string& v) { return ServiceAccountMatches(c, v); });
+  if (k == "connection.sni")
+    return field([&](const std::string& v) {
+      return v == "*" ? !r.sni.empty() : StringMatches(v, r.sni, StringMatchOptions{});
+    });
+  return Match::kNo;  // refused when read; never reached
+}
+
+// OR over a list of sources or operations (an empty list places no constraint).
+template <typename T, typename F>
+bool AnyEntry(const std::vector<T>& list, const F& matches) {
+  if (list.empty()) return true;
+  for (const auto& x : list) {
+    if (matches(x) != Match::kNo) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string RuleRef::Name() const {
+  return policy ? absl::StrCat(policy->ns, "/", policy->name, " rule ", rule) : "";
+}
+
+bool RuleMatches(const AuthorizationPolicy& p, const AuthzRule& rule, const Request& req,
+                 const AuthzOptions& o) {
+  Context c{req, o, p, p.action != AuthzAction::kAllow, ""};
+  if (req.source)
+    c.uri = "spiffe://" + PrincipalOf(*req.source, o.trust_domain);
+  if (!AnyEntry(rule.from, [&](const AuthzSource& s) { return SourceMatches(c, s); })) return false;
+  if (!AnyEntry(rule.to, [&](const AuthzOperation& op) { return OperationMatches(c, op); }))
+    return false;
+  for (const auto& w : rule.when) {
+    if (ConditionMatches(c, w) == Match::kNo) return false;
+  }
+  return true;
+}
+
+namespace {
+
+// The first rule of `p` that matches, if any (a policy without rules matches nothing).
+std::optional<RuleRef> FirstMatch(const AuthorizationPolicy& p, const Request& req,
+                                  const AuthzOptions& o) {
+  for (size_t i = 0; i < p.rules.size(); ++i) {
+    if (RuleMatches(p, p.rules[i], req, o)) return RuleRef{&p, static_cast<int>(i)};
+  }
+  return std::nullopt;
+}
+
+// DENY, then ALLOW, over the policies `enforced` says to count.
+AuthzDecision Decide(const std::vector<const AuthorizationPolicy*>& policies, const Request& req,
+                     const AuthzOptions& o, bool with_dry_run) {
+  AuthzDecision d;
+  for (const auto* p : policies) {
+    if (p->action != AuthzAction::kDeny || (p->dry_run && !with_dry_run)) continue;
+    if (auto m = FirstMatch(*p, req, o)) {
+      d.allowed = false;
+      d.decided_by = m;
+      d.reason = absl::StrCat("denied by DENY policy ", m->Name());
+      return d;
+    }
+  }
+  bool any_allow = false;
+  for (const auto* p : policies) {
+    if (p->action != AuthzAction::kAllow || (p->dry_run && !with_dry_run)) continue;
+    any_allow = true;
+    if (auto m = FirstMatch(*p, req, o)) {
+      d.decided_by = m;
+      d.reason = absl::StrCat("allowed by ALLOW policy ", m->Name());
+      return d;
+    }
+  }
+  d.allowed = !any_allow;
+  d.reason = any_allow ? "denied: no ALLOW policy matched" : "allowed: no ALLOW policy applies";
+  return d;
+}
+
+}  // namespace
+
+AuthzDecision Authorize(const std::vector<const AuthorizationPolicy*>& policies,
+                        const Request& req, const AuthzOptions& o) {
+  AuthzDecision d = Decide(policies, req, o, false);
+  bool any_dry_run = false;
+  for (const auto* p : policies) {
+    if (p->action == AuthzAction::kAudit) {
+      if (auto m = FirstMatch(*p, req, o)) d.audited.push_back(*m);
+    } else if (p->dry_run) {
+      any_dry_run = true;
+      if (auto m = FirstMatch(*p, req, o)) d.dry_run_matched.push_back(*m);
+    }
+  }
+  if (any_dry_run) d.dry_run_allowed = Decide(policies, req, o, true).allowed;
+  return d;
+}
+
+}  // namespace warden::egress
