@@ -30,7 +30,7 @@ struct Context {
   const Request& req;
   const AuthzOptions& o;
   const AuthorizationPolicy& policy;
-  bool deny_like;  // DENY or AUDIT: an HTTP-only condition on TCP is dropped, not failing
+  bool deny_like;   // DENY or AUDIT: an HTTP-only condition on TCP is dropped, not failing
   std::string uri;  // "spiffe://td/ns/NS/sa/SA", empty without an identity
 };
 
@@ -110,11 +110,14 @@ bool PortMatches(uint32_t port, const std::string& value) {
 
 Match SourceMatches(const Context& c, const AuthzSource& s) {
   const Match parts[] = {
-      Field(s.principals, s.not_principals, [&](const std::string& v) { return PrincipalMatches(c, v); }),
-      Field(s.namespaces, s.not_namespaces, [&](const std::string& v) { return NamespaceMatches(c, v); }),
+      Field(s.principals, s.not_principals,
+            [&](const std::string& v) { return PrincipalMatches(c, v); }),
+      Field(s.namespaces, s.not_namespaces,
+            [&](const std::string& v) { return NamespaceMatches(c, v); }),
       Field(s.service_accounts, s.not_service_accounts,
             [&](const std::string& v) { return ServiceAccountMatches(c, v); }),
-      Field(s.ip_blocks, s.not_ip_blocks, [&](const std::string& v) { return IpMatches(c.req.source_ip, v); }),
+      Field(s.ip_blocks, s.not_ip_blocks,
+            [&](const std::string& v) { return IpMatches(c.req.source_ip, v); }),
       Field(s.remote_ip_blocks, s.not_remote_ip_blocks,
             [&](const std::string& v) { return IpMatches(c.req.source_ip, v); }),
   };
@@ -151,7 +154,8 @@ Match OperationMatches(const Context& c, const AuthzOperation& op) {
                 [&](const std::string& v) { return HeaderMatches(r.authority, v, true); }),
       HttpField(c, op.methods, op.not_methods,
                 [&](const std::string& v) { return HeaderMatches(r.method, v, false); }),
-      HttpField(c, op.paths, op.not_paths, [&](const std::string& v) { return PathMatches(v, r.path); }),
+      HttpField(c, op.paths, op.not_paths,
+                [&](const std::string& v) { return PathMatches(v, r.path); }),
   };
   // An operation whose conditions were all dropped matches every connection.
   for (Match m : parts) {
@@ -210,8 +214,7 @@ std::string RuleRef::Name() const {
 bool RuleMatches(const AuthorizationPolicy& p, const AuthzRule& rule, const Request& req,
                  const AuthzOptions& o) {
   Context c{req, o, p, p.action != AuthzAction::kAllow, ""};
-  if (req.source)
-    c.uri = "spiffe://" + PrincipalOf(*req.source, o.trust_domain);
+  if (req.source) c.uri = "spiffe://" + PrincipalOf(*req.source, o.trust_domain);
   if (!AnyEntry(rule.from, [&](const AuthzSource& s) { return SourceMatches(c, s); })) return false;
   if (!AnyEntry(rule.to, [&](const AuthzOperation& op) { return OperationMatches(c, op); }))
     return false;
@@ -232,9 +235,9 @@ std::optional<RuleRef> FirstMatch(const AuthorizationPolicy& p, const Request& r
   return std::nullopt;
 }
 
-// DENY, then ALLOW, over the policies `enforced` says to count.
+// DENY, then ALLOW (dry-run policies counted or not).
 AuthzDecision Decide(const std::vector<const AuthorizationPolicy*>& policies, const Request& req,
-                     const AuthzOptions& o, bool with_dry_run) {
+                     const AuthzOptions& o, bool with_dry_run, bool allow_applies) {
   AuthzDecision d;
   for (const auto* p : policies) {
     if (p->action != AuthzAction::kDeny || (p->dry_run && !with_dry_run)) continue;
@@ -245,36 +248,50 @@ AuthzDecision Decide(const std::vector<const AuthorizationPolicy*>& policies, co
       return d;
     }
   }
-  bool any_allow = false;
   for (const auto* p : policies) {
     if (p->action != AuthzAction::kAllow || (p->dry_run && !with_dry_run)) continue;
-    any_allow = true;
     if (auto m = FirstMatch(*p, req, o)) {
       d.decided_by = m;
       d.reason = absl::StrCat("allowed by ALLOW policy ", m->Name());
       return d;
     }
   }
-  d.allowed = !any_allow;
-  d.reason = any_allow ? "denied: no ALLOW policy matched" : "allowed: no ALLOW policy applies";
+  d.allowed = !allow_applies;
+  d.reason = allow_applies ? "denied: no ALLOW policy matched" : "allowed: no ALLOW policy applies";
   return d;
 }
 
 }  // namespace
 
-AuthzDecision Authorize(const std::vector<const AuthorizationPolicy*>& policies,
-                        const Request& req, const AuthzOptions& o) {
-  AuthzDecision d = Decide(policies, req, o, false);
-  bool any_dry_run = false;
+AuthzScope ScopeOf(const std::vector<const AuthorizationPolicy*>& policies) {
+  AuthzScope s;
   for (const auto* p : policies) {
+    if (p->action == AuthzAction::kAllow) {
+      s.allow |= !p->dry_run;
+      s.allow_with_dry_run = true;
+    }
+    s.dry_run |= p->dry_run;
+  }
+  return s;
+}
+
+AuthzDecision Authorize(const std::vector<const AuthorizationPolicy*>& policies, const Request& req,
+                        const AuthzOptions& o) {
+  return Authorize(policies, req, o, ScopeOf(policies));
+}
+
+AuthzDecision Authorize(const std::vector<const AuthorizationPolicy*>& candidates,
+                        const Request& req, const AuthzOptions& o, const AuthzScope& scope) {
+  AuthzDecision d = Decide(candidates, req, o, false, scope.allow);
+  for (const auto* p : candidates) {
     if (p->action == AuthzAction::kAudit) {
       if (auto m = FirstMatch(*p, req, o)) d.audited.push_back(*m);
     } else if (p->dry_run) {
-      any_dry_run = true;
       if (auto m = FirstMatch(*p, req, o)) d.dry_run_matched.push_back(*m);
     }
   }
-  if (any_dry_run) d.dry_run_allowed = Decide(policies, req, o, true).allowed;
+  if (scope.dry_run)
+    d.dry_run_allowed = Decide(candidates, req, o, true, scope.allow_with_dry_run).allowed;
   return d;
 }
 

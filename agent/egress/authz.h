@@ -42,8 +42,22 @@ struct AuthzDecision {
 bool RuleMatches(const policy::AuthorizationPolicy& p, const policy::AuthzRule& rule,
                  const Request& req, const AuthzOptions& o);
 
+// Which kinds of policy apply to the workload at all: with an index, the policies a request is
+// checked against are only those that can match it, yet "some ALLOW policy applies" is about
+// all of them.
+struct AuthzScope {
+  bool allow = false;               // an enforced ALLOW policy applies
+  bool allow_with_dry_run = false;  // an ALLOW policy applies, dry-run or not
+  bool dry_run = false;             // a dry-run policy applies
+};
+AuthzScope ScopeOf(const std::vector<const policy::AuthorizationPolicy*>& policies);
+
 // The decision of the policies that apply to the gateway (CUSTOM is refused when read).
 AuthzDecision Authorize(const std::vector<const policy::AuthorizationPolicy*>& policies,
                         const Request& req, const AuthzOptions& o);
+// The same over `candidates`, a part of the applying policies that holds every one that can
+// match `req`; `scope` is that of all of them.
+AuthzDecision Authorize(const std::vector<const policy::AuthorizationPolicy*>& candidates,
+                        const Request& req, const AuthzOptions& o, const AuthzScope& scope);
 
 }  // namespace warden::egress

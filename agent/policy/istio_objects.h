@@ -89,9 +89,10 @@ struct PortTls {
 struct DestinationRule {
   std::string ns;
   std::string name;
-  std::string host;  // lower-cased; may be a wildcard or "*"
-  std::optional<ClientTls> tls;          // trafficPolicy.tls
-  std::vector<PortTls> port_level;       // trafficPolicy.portLevelSettings[]
+  std::string host;                 // lower-cased; may be a wildcard or "*"
+  bool traffic_policy = false;      // trafficPolicy given (the first such rule of a host wins)
+  std::optional<ClientTls> tls;     // trafficPolicy.tls
+  std::vector<PortTls> port_level;  // trafficPolicy.portLevelSettings[]
   std::optional<LabelSelector> workload_selector;
   ExportTo export_to;
   SourceRef source;
@@ -111,7 +112,7 @@ using Values = std::vector<std::string>;
 struct AuthzSource {
   Values principals, not_principals;
   Values request_principals, not_request_principals;  // refused at decode (no JWT at egress)
-  Values service_accounts, not_service_accounts;       // "sa" (the policy's namespace) or "ns/sa"
+  Values service_accounts, not_service_accounts;      // "sa" (the policy's namespace) or "ns/sa"
   Values namespaces, not_namespaces;
   Values ip_blocks, not_ip_blocks;
   Values remote_ip_blocks, not_remote_ip_blocks;

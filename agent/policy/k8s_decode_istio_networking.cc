@@ -16,12 +16,12 @@ namespace {
 // Istio's ValidateProtocol: these names in any case, or none (sniffed).
 std::optional<IstioProtocol> ParseServiceProtocol(const std::string& name) {
   static const std::pair<const char*, IstioProtocol> kNames[] = {
-      {"http", IstioProtocol::kHTTP},       {"https", IstioProtocol::kHTTPS},
-      {"http2", IstioProtocol::kHTTP2},     {"grpc", IstioProtocol::kGRPC},
-      {"tls", IstioProtocol::kTLS},         {"tcp", IstioProtocol::kTCP},
-      {"grpc-web", IstioProtocol::kOther},  {"http_proxy", IstioProtocol::kOther},
-      {"udp", IstioProtocol::kOther},       {"mongo", IstioProtocol::kOther},
-      {"redis", IstioProtocol::kOther},     {"mysql", IstioProtocol::kOther}};
+      {"http", IstioProtocol::kHTTP},      {"https", IstioProtocol::kHTTPS},
+      {"http2", IstioProtocol::kHTTP2},    {"grpc", IstioProtocol::kGRPC},
+      {"tls", IstioProtocol::kTLS},        {"tcp", IstioProtocol::kTCP},
+      {"grpc-web", IstioProtocol::kOther}, {"http_proxy", IstioProtocol::kOther},
+      {"udp", IstioProtocol::kOther},      {"mongo", IstioProtocol::kOther},
+      {"redis", IstioProtocol::kOther},    {"mysql", IstioProtocol::kOther}};
   if (name.empty()) return IstioProtocol::kAuto;
   const std::string lower = absl::AsciiStrToLower(name);
   for (const auto& [n, p] : kNames) {
@@ -56,7 +56,8 @@ std::optional<ServicePort> ReadServicePort(ManifestReader* r, const YAML::Node& 
   if (auto proto = ParseServiceProtocol(p.protocol_name)) {
     p.protocol = *proto;
   } else {
-    r->Fail(n["protocol"], f + ".protocol", absl::StrCat("unsupported protocol: ", p.protocol_name));
+    r->Fail(n["protocol"], f + ".protocol",
+            absl::StrCat("unsupported protocol: ", p.protocol_name));
   }
   if (auto target = ReadUint(r, n, "targetPort", f + ".targetPort", UINT32_MAX)) {
     if (*target > 65535)
@@ -111,17 +112,17 @@ void CheckEndpointAddress(ManifestReader* r, const YAML::Node& n, const std::str
   if (resolution == Resolution::kStatic)
     r->Fail(n, f, absl::StrCat("endpoint address \"", address, "\" is not a valid IP address"));
   else if (!CheckFqdn(address).empty())
-    r->Fail(n, f,
-            absl::StrCat("endpoint address \"", address, "\" is not a valid FQDN or an IP address"));
+    r->Fail(
+        n, f,
+        absl::StrCat("endpoint address \"", address, "\" is not a valid FQDN or an IP address"));
 }
 
 std::optional<ServiceEndpoint> ReadEndpoint(ManifestReader* r, const YAML::Node& n,
                                             const std::string& f, Resolution resolution,
                                             const std::vector<ServicePort>& ports) {
   if (!r->IsMapOrReport(n, f)) return std::nullopt;
-  r->CheckKnownKeys(n, f,
-                    {"address", "ports", "labels", "network", "locality", "weight",
-                     "serviceAccount"});
+  r->CheckKnownKeys(
+      n, f, {"address", "ports", "labels", "network", "locality", "weight", "serviceAccount"});
   ServiceEndpoint e;
   std::string network;
   r->ReadString(n, "address", f + ".address", &e.address);
@@ -154,8 +155,8 @@ std::optional<ServiceEndpoint> ReadEndpoint(ManifestReader* r, const YAML::Node&
 // The endpoints and what the resolution requires of them and of the hosts.
 void ReadResolution(ManifestReader* r, const YAML::Node& spec, const std::string& sf,
                     ServiceEntry* se) {
-  static const std::vector<const char*> kResolutions = {"NONE", "STATIC", "DNS",
-                                                        "DNS_ROUND_ROBIN", "DYNAMIC_DNS"};
+  static const std::vector<const char*> kResolutions = {"NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN",
+                                                        "DYNAMIC_DNS"};
   if (auto i = ReadEnum(r, spec, "resolution", sf + ".resolution", kResolutions))
     se->resolution = static_cast<Resolution>(*i);
   const YAML::Node eps = spec["endpoints"];
@@ -169,7 +170,8 @@ void ReadResolution(ManifestReader* r, const YAML::Node& spec, const std::string
   const bool has_endpoints = Present(eps) && eps.IsSequence() && eps.size() > 0;
   switch (se->resolution) {
     case Resolution::kNone:
-      if (has_endpoints) r->Fail(eps, ef, "no endpoints should be provided for resolution type none");
+      if (has_endpoints)
+        r->Fail(eps, ef, "no endpoints should be provided for resolution type none");
       break;
     case Resolution::kStatic:
       break;
@@ -185,8 +187,7 @@ void ReadResolution(ManifestReader* r, const YAML::Node& spec, const std::string
         }
       }
       if (se->resolution == Resolution::kDnsRoundRobin && has_endpoints && eps.size() > 1)
-        r->Fail(eps, ef,
-                "there must only be 0 or 1 endpoint for resolution mode DNS_ROUND_ROBIN");
+        r->Fail(eps, ef, "there must only be 0 or 1 endpoint for resolution mode DNS_ROUND_ROBIN");
       break;
     case Resolution::kDynamicDns:
       for (size_t i = 0; i < se->hosts.size(); ++i) {
@@ -348,8 +349,8 @@ std::optional<ClientTls> ReadClientTls(ManifestReader* r, const YAML::Node& pare
 // rest (they tune Envoy's connection pool and load balancing, which warden's gateway does not
 // share).
 constexpr std::initializer_list<const char*> kTrafficPolicyKeys = {
-    "loadBalancer", "connectionPool", "outlierDetection", "tls", "portLevelSettings",
-    "tunnel",       "proxyProtocol",  "retryBudget"};
+    "loadBalancer",      "connectionPool", "outlierDetection", "tls",
+    "portLevelSettings", "tunnel",         "proxyProtocol",    "retryBudget"};
 
 void ReadPortLevel(ManifestReader* r, const YAML::Node& tp, const std::string& tf,
                    const std::string& ns, DestinationRule* dr) {
@@ -393,6 +394,7 @@ void ReadTrafficPolicy(ManifestReader* r, const YAML::Node& parent, const std::s
   if (Present(tp["tunnel"]) && Present(tp["proxyProtocol"]))
     r->Fail(tp, tf, "tunnel and proxyProtocol cannot be set together");
   if (dr) {
+    dr->traffic_policy = true;
     dr->tls = ReadClientTls(r, tp, tf + ".tls", ns);
     ReadPortLevel(r, tp, tf, ns, dr);
   } else {  // a subset's: checked, not used (warden's gateway has no subsets)

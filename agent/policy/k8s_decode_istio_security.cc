@@ -43,7 +43,8 @@ bool ReadLists(ManifestReader* r, const YAML::Node& n, const std::string& f,
         r->Fail(n[lf.key][i], IndexField(ff, i),
                 absl::StrCat("empty value not allowed, found in ", Capitalized(lf.key)));
       } else if (lf.check) {
-        if (std::string why = lf.check(v[i]); !why.empty()) r->Fail(n[lf.key][i], IndexField(ff, i), why);
+        if (std::string why = lf.check(v[i]); !why.empty())
+          r->Fail(n[lf.key][i], IndexField(ff, i), why);
       }
     }
   }
@@ -52,8 +53,7 @@ bool ReadLists(ManifestReader* r, const YAML::Node& n, const std::string& f,
 
 // Istio's CheckServiceAccount: "sa" or "ns/sa", no wildcard, at most 320 characters.
 std::string CheckServiceAccount(const std::string& v) {
-  if (v.find('*') != std::string::npos)
-    return "wildcard not allowed, found in ServiceAccounts";
+  if (v.find('*') != std::string::npos) return "wildcard not allowed, found in ServiceAccounts";
   if (v.size() > 320) return "value cannot exceed 320 characters, found in ServiceAccounts";
   const size_t slashes = std::count(v.begin(), v.end(), '/');
   if (slashes > 1)
@@ -82,8 +82,8 @@ std::string CheckPath(const std::string& path) {
     size_t end = trimmed.find('/', start);
     if (end == absl::string_view::npos) end = trimmed.size();
     const absl::string_view seg = trimmed.substr(start, end - start);
-    const std::string where = absl::StrCat("invalid or unsupported path ", trimmed,
-                                           ", found in Paths. ");
+    const std::string where =
+        absl::StrCat("invalid or unsupported path ", trimmed, ", found in Paths. ");
     if (seg == "{*}" || seg == "{**}") {
       if (seen_double) return where + "{**} is not the last operator";
       seen_double = seg == "{**}";
@@ -126,8 +126,8 @@ constexpr ListField<AuthzOperation> kOperationFields[] = {
     {"paths", &AuthzOperation::paths, CheckPath},
     {"notPaths", &AuthzOperation::not_paths, CheckPath}};
 
-std::optional<AuthzSource> ReadSource(ManifestReader* r, const YAML::Node& n,
-                                      const std::string& f, size_t rule) {
+std::optional<AuthzSource> ReadSource(ManifestReader* r, const YAML::Node& n, const std::string& f,
+                                      size_t rule) {
   if (!r->IsMapOrReport(n, f)) return std::nullopt;
   r->CheckKnownKeys(n, f, {"source"});
   const YAML::Node s = n["source"];
@@ -137,10 +137,10 @@ std::optional<AuthzSource> ReadSource(ManifestReader* r, const YAML::Node& n,
   }
   const std::string sf = f + ".source";
   if (!r->IsMapOrReport(s, sf)) return std::nullopt;
-  r->CheckKnownKeys(s, sf, {"principals", "notPrincipals", "requestPrincipals",
-                            "notRequestPrincipals", "namespaces", "notNamespaces", "ipBlocks",
-                            "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks",
-                            "serviceAccounts", "notServiceAccounts"});
+  r->CheckKnownKeys(s, sf,
+                    {"principals", "notPrincipals", "requestPrincipals", "notRequestPrincipals",
+                     "namespaces", "notNamespaces", "ipBlocks", "notIpBlocks", "remoteIpBlocks",
+                     "notRemoteIpBlocks", "serviceAccounts", "notServiceAccounts"});
   AuthzSource src;
   if (!ReadLists(r, s, sf, kSourceFields, &src))
     r->Fail(s, sf, absl::StrCat("`from.source` must not be empty, found at rule ", rule));
@@ -153,7 +153,8 @@ std::optional<AuthzSource> ReadSource(ManifestReader* r, const YAML::Node& n,
   if (src.service_accounts.size() > 16)
     r->Fail(s["serviceAccounts"], sf + ".serviceAccounts", "may not have more than 16 values");
   if (src.not_service_accounts.size() > 16)
-    r->Fail(s["notServiceAccounts"], sf + ".notServiceAccounts", "may not have more than 16 values");
+    r->Fail(s["notServiceAccounts"], sf + ".notServiceAccounts",
+            "may not have more than 16 values");
   // An egress gateway sees no end-user credential: a rule on one could never be decided.
   for (const char* k : {"requestPrincipals", "notRequestPrincipals"}) {
     if (Present(s[k]))
@@ -176,9 +177,9 @@ std::optional<AuthzOperation> ReadOperation(ManifestReader* r, const YAML::Node&
   }
   const std::string of = f + ".operation";
   if (!r->IsMapOrReport(o, of)) return std::nullopt;
-  r->CheckKnownKeys(o, of,
-                    {"hosts", "notHosts", "ports", "notPorts", "methods", "notMethods", "paths",
-                     "notPaths"});
+  r->CheckKnownKeys(
+      o, of,
+      {"hosts", "notHosts", "ports", "notPorts", "methods", "notMethods", "paths", "notPaths"});
   AuthzOperation op;
   if (!ReadLists(r, o, of, kOperationFields, &op))
     r->Fail(o, of, absl::StrCat("`to.operation` must not be empty, found at rule ", rule));
@@ -245,16 +246,17 @@ std::optional<AuthzCondition> ReadCondition(ManifestReader* r, const YAML::Node&
     return std::nullopt;
   }
   if (c.values.empty() && c.not_values.empty())
-    r->Fail(n, f, absl::StrCat("at least one of `values` or `notValues` must be set for key ",
-                               c.key));
+    r->Fail(n, f,
+            absl::StrCat("at least one of `values` or `notValues` must be set for key ", c.key));
   const ConditionKey key = LookUpKey(c.key);
-  for (const auto& [list, yaml_key, word] :
-       {std::tuple{&c.values, "values", "value"}, std::tuple{&c.not_values, "notValues", "notValue"}}) {
+  for (const auto& [list, yaml_key, word] : {std::tuple{&c.values, "values", "value"},
+                                             std::tuple{&c.not_values, "notValues", "notValue"}}) {
     const std::string lf = absl::StrCat(f, ".", yaml_key);
     for (size_t i = 0; i < list->size(); ++i) {
       const std::string& v = (*list)[i];
       std::string why = v.empty() ? absl::StrCat("empty value not allowed, found in ", c.key)
-                                  : key.refused.empty() ? key.check(v) : "";
+                        : key.refused.empty() ? key.check(v)
+                                              : "";
       if (!why.empty())
         r->Fail(n[yaml_key][i], IndexField(lf, i),
                 absl::StrCat("invalid `", word, "` for `key` ", c.key, ": ", why));
@@ -262,7 +264,8 @@ std::optional<AuthzCondition> ReadCondition(ManifestReader* r, const YAML::Node&
   }
   if (!key.refused.empty()) r->Fail(n["key"], f + ".key", key.refused);
   if (!key.unsupported.empty())
-    r->Fail(n["key"], f + ".key", absl::StrCat("not supported by warden gateway: ", key.unsupported));
+    r->Fail(n["key"], f + ".key",
+            absl::StrCat("not supported by warden gateway: ", key.unsupported));
   return c;
 }
 
@@ -287,14 +290,15 @@ AuthzRule ReadRule(ManifestReader* r, const YAML::Node& n, const std::string& f,
   }
   if (!r->IsMapOrReport(n, f)) return rule;
   r->CheckKnownKeys(n, f, {"from", "to", "when"});
-  rule.from = ReadList<AuthzSource>(r, n, "from", f, [&](const YAML::Node& x, const std::string& xf) {
-    return ReadSource(r, x, xf, i);
-  });
-  rule.to = ReadList<AuthzOperation>(r, n, "to", f, [&](const YAML::Node& x, const std::string& xf) {
-    return ReadOperation(r, x, xf, i);
-  });
+  rule.from = ReadList<AuthzSource>(
+      r, n, "from", f,
+      [&](const YAML::Node& x, const std::string& xf) { return ReadSource(r, x, xf, i); });
+  rule.to = ReadList<AuthzOperation>(
+      r, n, "to", f,
+      [&](const YAML::Node& x, const std::string& xf) { return ReadOperation(r, x, xf, i); });
   rule.when = ReadList<AuthzCondition>(
-      r, n, "when", f, [&](const YAML::Node& x, const std::string& xf) { return ReadCondition(r, x, xf); });
+      r, n, "when", f,
+      [&](const YAML::Node& x, const std::string& xf) { return ReadCondition(r, x, xf); });
   return rule;
 }
 
@@ -319,13 +323,15 @@ std::vector<PolicyTargetRef> ReadTargetRefs(ManifestReader* r, const YAML::Node&
         {"networking.istio.io", "ServiceEntry"},
         {"gateway.networking.k8s.io", "GatewayClass"}};
     bool allowed = false;
-    for (const auto& [g, k] : kAllowed) allowed |= (ref.group == g || (ref.group == "core" && !*g)) && ref.kind == k;
+    for (const auto& [g, k] : kAllowed)
+      allowed |= (ref.group == g || (ref.group == "core" && !*g)) && ref.kind == k;
     if (!allowed)
-      r->Fail(n, f,
-              absl::StrCat("targetRef must be to one of [/core/Service "
-                           "gateway.networking.k8s.io/v1/Gateway networking.istio.io/v1/ServiceEntry "
-                           "gateway.networking.k8s.io/v1/GatewayClass] but was ",
-                           ref.group, "/", ref.kind));
+      r->Fail(
+          n, f,
+          absl::StrCat("targetRef must be to one of [/core/Service "
+                       "gateway.networking.k8s.io/v1/Gateway networking.istio.io/v1/ServiceEntry "
+                       "gateway.networking.k8s.io/v1/GatewayClass] but was ",
+                       ref.group, "/", ref.kind));
     refs.push_back(std::move(ref));
   };
   const YAML::Node one = spec["targetRef"];

@@ -147,11 +147,13 @@ bool Allowed(const Policies& p, const Request& r) { return Authorize(p.list(), r
 // The reference scenario's policies: team-x may reach example.com; team-y only
 // httpbin.org/status/418.
 TEST(EgressAuthzTest, TheScenariosPolicies) {
-  Policies p(Policy("team-x", "  rules:\n  - from:\n    - source:\n        namespaces: [team-x]\n"
-                              "    to:\n    - operation:\n        hosts: [example.com]\n") +
-             Policy("team-y", "  rules:\n  - from:\n    - source:\n        namespaces: [team-y]\n"
-                              "    to:\n    - operation:\n        hosts: [httpbin.org]\n"
-                              "        paths: [/status/418]\n"));
+  Policies p(Policy("team-x",
+                    "  rules:\n  - from:\n    - source:\n        namespaces: [team-x]\n"
+                    "    to:\n    - operation:\n        hosts: [example.com]\n") +
+             Policy("team-y",
+                    "  rules:\n  - from:\n    - source:\n        namespaces: [team-y]\n"
+                    "    to:\n    - operation:\n        hosts: [httpbin.org]\n"
+                    "        paths: [/status/418]\n"));
   EXPECT_TRUE(Allowed(p, Http("team-x", "GET", "example.com", "/")));
   EXPECT_FALSE(Allowed(p, Http("team-x", "GET", "httpbin.org", "/status/418")));
   EXPECT_TRUE(Allowed(p, Http("team-y", "GET", "httpbin.org", "/status/418")));
@@ -189,8 +191,9 @@ TEST(EgressAuthzTest, AllowWithoutRulesAllowsNothingAndEmptyRuleAllowsAll) {
 
 TEST(EgressAuthzTest, DenyComesBeforeAllow) {
   Policies p(Policy("allow", "  rules:\n  - to:\n    - operation:\n        hosts: [\"*\"]\n") +
-             Policy("deny", "  action: DENY\n  rules:\n  - to:\n    - operation:\n"
-                            "        methods: [DELETE]\n"));
+             Policy("deny",
+                    "  action: DENY\n  rules:\n  - to:\n    - operation:\n"
+                    "        methods: [DELETE]\n"));
   EXPECT_TRUE(Allowed(p, Http("a", "GET", "h", "/")));
   AuthzDecision d = Authorize(p.list(), Http("a", "DELETE", "h", "/"), {});
   EXPECT_FALSE(d.allowed);
@@ -219,11 +222,12 @@ TEST(EgressAuthzTest, AuditAndDryRunNeverDecide) {
 TEST(EgressAuthzTest, FromToWhenCombine) {
   // Two sources (OR), fields inside one (AND), values inside one field (OR), notValues.
   Policies p(Policy(
-      "p", "  rules:\n  - from:\n    - source:\n        namespaces: [team-x]\n"
-           "        notIpBlocks: [10.0.9.0/24]\n    - source:\n        ipBlocks: [10.0.2.0/24]\n"
-           "    to:\n    - operation:\n        methods: [GET, HEAD]\n        notPaths: [/admin*]\n"
-           "    when:\n    - key: request.headers[x-team]\n      values: [\"*\"]\n"
-           "    - key: destination.port\n      values: [\"80\"]\n"));
+      "p",
+      "  rules:\n  - from:\n    - source:\n        namespaces: [team-x]\n"
+      "        notIpBlocks: [10.0.9.0/24]\n    - source:\n        ipBlocks: [10.0.2.0/24]\n"
+      "    to:\n    - operation:\n        methods: [GET, HEAD]\n        notPaths: [/admin*]\n"
+      "    when:\n    - key: request.headers[x-team]\n      values: [\"*\"]\n"
+      "    - key: destination.port\n      values: [\"80\"]\n"));
   Request r = Http("team-x", "GET", "h", "/");
   r.headers.emplace("x-team", "a");
   EXPECT_TRUE(Allowed(p, r));
@@ -249,8 +253,9 @@ TEST(EgressAuthzTest, FromToWhenCombine) {
 }
 
 TEST(EgressAuthzTest, RepeatedHeadersAreJoined) {
-  Policies p(Policy("p", "  rules:\n  - when:\n    - key: request.headers[X-Env]\n"
-                         "      values: [\"prod,canary\"]\n"));
+  Policies p(Policy("p",
+                    "  rules:\n  - when:\n    - key: request.headers[X-Env]\n"
+                    "      values: [\"prod,canary\"]\n"));
   Request r = Http("a", "GET", "h", "/");
   r.headers.emplace("x-env", "prod");
   r.headers.emplace("x-env", "canary");
@@ -261,9 +266,11 @@ TEST(EgressAuthzTest, RepeatedHeadersAreJoined) {
 }
 
 TEST(EgressAuthzTest, PrincipalsAndServiceAccounts) {
-  Policies p(Policy("p", "  rules:\n  - from:\n    - source:\n"
-                         "        principals: [cluster.local/ns/team-x/sa/app]\n") +
-             Policy("sa", "  rules:\n  - from:\n    - source:\n        serviceAccounts: [team-y/api]\n"));
+  Policies p(
+      Policy("p",
+             "  rules:\n  - from:\n    - source:\n"
+             "        principals: [cluster.local/ns/team-x/sa/app]\n") +
+      Policy("sa", "  rules:\n  - from:\n    - source:\n        serviceAccounts: [team-y/api]\n"));
   Request r = Http("team-x", "GET", "h", "/");
   r.source->service_account = "app";
   EXPECT_TRUE(Allowed(p, r));
@@ -275,8 +282,9 @@ TEST(EgressAuthzTest, PrincipalsAndServiceAccounts) {
   y.source->service_account = "api";
   EXPECT_TRUE(Allowed(p, y));
   // A prefix form over the spiffe URI.
-  Policies prefix(Policy("p", "  rules:\n  - from:\n    - source:\n"
-                              "        principals: [cluster.local/ns/team-x/*]\n"));
+  Policies prefix(Policy("p",
+                         "  rules:\n  - from:\n    - source:\n"
+                         "        principals: [cluster.local/ns/team-x/*]\n"));
   EXPECT_TRUE(Allowed(prefix, Http("team-x", "GET", "h", "/")));
   EXPECT_FALSE(Allowed(prefix, Http("team-xy", "GET", "h", "/")));
 }
@@ -303,17 +311,20 @@ TEST(EgressAuthzTest, ConnectionsThatAreNotHttp) {
   tls.http = false;
   tls.sni = "api.example.com";
   // ALLOW: a rule using an HTTP field is skipped on a TLS or TCP connection.
-  Policies hosts(Policy("p", "  rules:\n  - to:\n    - operation:\n        hosts: [api.example.com]\n"));
+  Policies hosts(
+      Policy("p", "  rules:\n  - to:\n    - operation:\n        hosts: [api.example.com]\n"));
   EXPECT_FALSE(Allowed(hosts, tls));
-  Policies sni(Policy("p", "  rules:\n  - when:\n    - key: connection.sni\n"
-                           "      values: [\"*.example.com\"]\n"));
+  Policies sni(Policy("p",
+                      "  rules:\n  - when:\n    - key: connection.sni\n"
+                      "      values: [\"*.example.com\"]\n"));
   EXPECT_TRUE(Allowed(sni, tls));
   tls.sni = "api.example.org";
   EXPECT_FALSE(Allowed(sni, tls));
   // DENY: the HTTP field is dropped, so the rule matches every connection on the port.
   Policies deny(Policy("all", "  rules:\n  - {}\n") +
-                Policy("d", "  action: DENY\n  rules:\n  - to:\n    - operation:\n"
-                            "        methods: [GET]\n        ports: [\"443\"]\n"));
+                Policy("d",
+                       "  action: DENY\n  rules:\n  - to:\n    - operation:\n"
+                       "        methods: [GET]\n        ports: [\"443\"]\n"));
   EXPECT_FALSE(Allowed(deny, tls));
   tls.port = 8443;
   EXPECT_TRUE(Allowed(deny, tls));

@@ -60,7 +60,8 @@ void Check(const Case& c) {
     return;
   }
   bool found = false;
-  for (const auto& e : r.errors) found |= e.field == c.field && absl::StrContains(e.message, c.message);
+  for (const auto& e : r.errors)
+    found |= e.field == c.field && absl::StrContains(e.message, c.message);
   EXPECT_TRUE(found) << c.name << ": expected " << c.field << ": " << c.message << "\ngot:\n"
                      << ErrorsText(r);
   // A file with an invalid object contributes nothing.
@@ -74,10 +75,10 @@ const char kPorts[] = "  ports:\n  - number: 80\n    name: http\n    protocol: H
 // ---- ServiceEntry ---------------------------------------------------------------------------
 
 TEST(IstioDecodeTest, ServiceEntryFields) {
-  LoadResult r = Load(Se(absl::StrCat(
-      "  hosts: [Example.COM, API.example.com]\n", kPorts,
-      "  - number: 443\n    name: tls\n    protocol: tls\n    targetPort: 8443\n"
-      "  resolution: DNS\n  location: MESH_EXTERNAL\n  exportTo: [\".\", team-y]\n")));
+  LoadResult r = Load(Se(
+      absl::StrCat("  hosts: [Example.COM, API.example.com]\n", kPorts,
+                   "  - number: 443\n    name: tls\n    protocol: tls\n    targetPort: 8443\n"
+                   "  resolution: DNS\n  location: MESH_EXTERNAL\n  exportTo: [\".\", team-y]\n")));
   ASSERT_THAT(r.errors, IsEmpty()) << ErrorsText(r);
   ASSERT_EQ(r.state.service_entries.size(), 1u);
   const ServiceEntry& se = r.state.service_entries.at("team-x/o");
@@ -104,32 +105,27 @@ TEST(IstioDecodeTest, ServiceEntryValidation) {
       {"ip literal host", Se(absl::StrCat("  hosts: [1.2.3.4]\n", kPorts)), "spec.hosts[0]",
        "top level domain \"4\" cannot be all-numeric"},
       {"any-suffix wildcard", Se(absl::StrCat("  hosts: [\"*.com\"]\n", kPorts)), "", ""},
-      {"port name required",
-       Se(absl::StrCat(h, "  ports:\n  - number: 80\n    protocol: HTTP\n")), "spec.ports[0].name",
-       "invalid port name"},
-      {"port out of range",
-       Se(absl::StrCat(h, "  ports:\n  - number: 70000\n    name: a\n")), "spec.ports[0].number",
-       "must be in the range 1..65535"},
-      {"duplicate port number",
-       Se(absl::StrCat(h, kPorts, "  - number: 80\n    name: other\n")), "spec.ports[1].number",
-       "service entry port 80 already defined"},
-      {"duplicate port name",
-       Se(absl::StrCat(h, kPorts, "  - number: 81\n    name: http\n")), "spec.ports[1].name",
-       "service entry port name \"http\" already defined"},
+      {"port name required", Se(absl::StrCat(h, "  ports:\n  - number: 80\n    protocol: HTTP\n")),
+       "spec.ports[0].name", "invalid port name"},
+      {"port out of range", Se(absl::StrCat(h, "  ports:\n  - number: 70000\n    name: a\n")),
+       "spec.ports[0].number", "must be in the range 1..65535"},
+      {"duplicate port number", Se(absl::StrCat(h, kPorts, "  - number: 80\n    name: other\n")),
+       "spec.ports[1].number", "service entry port 80 already defined"},
+      {"duplicate port name", Se(absl::StrCat(h, kPorts, "  - number: 81\n    name: http\n")),
+       "spec.ports[1].name", "service entry port name \"http\" already defined"},
       {"unknown protocol",
        Se(absl::StrCat(h, "  ports:\n  - number: 80\n    name: a\n    protocol: QUIC\n")),
        "spec.ports[0].protocol", "unsupported protocol: QUIC"},
       {"protocol in any case",
        Se(absl::StrCat(h, "  ports:\n  - number: 80\n    name: a\n    protocol: hTtP\n")), "", ""},
-      {"endpoints with NONE",
-       Se(absl::StrCat(h, kPorts, "  endpoints:\n  - address: 192.0.2.1\n")), "spec.endpoints",
-       "no endpoints should be provided for resolution type none"},
+      {"endpoints with NONE", Se(absl::StrCat(h, kPorts, "  endpoints:\n  - address: 192.0.2.1\n")),
+       "spec.endpoints", "no endpoints should be provided for resolution type none"},
       {"STATIC takes IPs",
        Se(absl::StrCat(h, kPorts, "  resolution: STATIC\n  endpoints:\n  - address: a.example\n")),
        "spec.endpoints[0].address", "is not a valid IP address"},
       {"DNS takes names",
-       Se(absl::StrCat(h, kPorts, "  resolution: DNS\n  endpoints:\n  - address: a.example\n")),
-       "", ""},
+       Se(absl::StrCat(h, kPorts, "  resolution: DNS\n  endpoints:\n  - address: a.example\n")), "",
+       ""},
       {"DNS without endpoints needs FQDN hosts",
        Se(absl::StrCat("  hosts: [\"*.example.com\"]\n", kPorts, "  resolution: DNS\n")),
        "spec.hosts[0]", "hosts must be FQDN if no endpoints are provided for resolution mode DNS"},
@@ -143,8 +139,8 @@ TEST(IstioDecodeTest, ServiceEntryValidation) {
                        "  resolution: STATIC\n  endpoints:\n  - address: 192.0.2.1\n"
                        "    ports:\n      https: 8443\n")),
        "spec.endpoints[0].ports.https", "endpoint port https is not defined by the service entry"},
-      {"unknown resolution", Se(absl::StrCat(h, kPorts, "  resolution: dns\n")),
-       "spec.resolution", "unsupported value \"dns\""},
+      {"unknown resolution", Se(absl::StrCat(h, kPorts, "  resolution: dns\n")), "spec.resolution",
+       "unsupported value \"dns\""},
       {"CIDR with DNS",
        Se(absl::StrCat(h, kPorts, "  addresses: [192.0.2.0/24]\n  resolution: DNS\n")),
        "spec.addresses[0]", "CIDR addresses are allowed only for NONE/STATIC resolution types"},
@@ -177,8 +173,8 @@ TEST(IstioDecodeTest, ServiceEntryValidation) {
       {"selector with matchLabels (the security kinds' form)",
        Se(absl::StrCat(h, kPorts, "  workloadSelector:\n    matchLabels: {app: a}\n")),
        "spec.workloadSelector.matchLabels", "unknown field"},
-      {"unknown spec field", Se(absl::StrCat(h, kPorts, "  resolutoin: DNS\n")),
-       "spec.resolutoin", "unknown field"},
+      {"unknown spec field", Se(absl::StrCat(h, kPorts, "  resolutoin: DNS\n")), "spec.resolutoin",
+       "unknown field"},
       {"dry-run annotation",
        Object("networking.istio.io/v1beta1", "ServiceEntry", absl::StrCat(h, kPorts),
               "  annotations:\n    istio.io/dry-run: \"true\"\n"),
@@ -215,8 +211,8 @@ TEST(IstioDecodeTest, DestinationRuleValidation) {
   const std::vector<Case> cases = {
       {"bare star host", Dr("  host: \"*\"\n"), "", ""},
       {"no host", Dr("  exportTo: [\".\"]\n"), "spec.host", "empty domain name not allowed"},
-      {"empty traffic policy", Dr("  host: a.example\n  trafficPolicy: {}\n"),
-       "spec.trafficPolicy", "traffic policy must have at least one field"},
+      {"empty traffic policy", Dr("  host: a.example\n  trafficPolicy: {}\n"), "spec.trafficPolicy",
+       "traffic policy must have at least one field"},
       {"MUTUAL needs a certificate", tls("      mode: MUTUAL\n      privateKey: /k.pem\n"),
        "spec.trafficPolicy.tls.clientCertificate", "client certificate required for mutual tls"},
       {"MUTUAL needs a key", tls("      mode: MUTUAL\n      clientCertificate: /c.pem\n"),
@@ -233,7 +229,8 @@ TEST(IstioDecodeTest, DestinationRuleValidation) {
       {"credentialName with files",
        tls("      mode: SIMPLE\n      credentialName: s\n      caCertificates: /ca.pem\n"),
        "spec.trafficPolicy.tls", "cannot specify client certificates or CA certificate"},
-      {"credentialName: a secret warden cannot read", tls("      mode: SIMPLE\n      credentialName: s\n"),
+      {"credentialName: a secret warden cannot read",
+       tls("      mode: SIMPLE\n      credentialName: s\n"),
        "spec.trafficPolicy.tls.credentialName", "not supported by warden gateway"},
       {"unknown mode", tls("      mode: STRICT\n"), "spec.trafficPolicy.tls.mode",
        "unsupported value \"STRICT\""},
@@ -244,16 +241,16 @@ TEST(IstioDecodeTest, DestinationRuleValidation) {
       {"port level with nothing",
        Dr("  host: a.example\n  trafficPolicy:\n    portLevelSettings:\n    - port:\n"
           "        number: 80\n"),
-       "spec.trafficPolicy.portLevelSettings[0]", "port traffic policy must have at least one field"},
+       "spec.trafficPolicy.portLevelSettings[0]",
+       "port traffic policy must have at least one field"},
       {"exportTo ~", Dr("  host: a.example\n  exportTo: [\"~\"]\n"), "spec.exportTo[0]",
        "exportTo ~ (none) is not allowed for Istio configuration objects"},
       {"selector exported beyond its namespace",
        Dr("  host: a.example\n  workloadSelector:\n    matchLabels: {app: a}\n"
           "  exportTo: [team-y]\n"),
        "spec.exportTo", "cannot have exportTo beyond current namespace"},
-      {"duplicate subsets",
-       Dr("  host: a.example\n  subsets:\n  - name: v1\n  - name: v1\n"), "spec.subsets[1].name",
-       "duplicate subset names: v1"},
+      {"duplicate subsets", Dr("  host: a.example\n  subsets:\n  - name: v1\n  - name: v1\n"),
+       "spec.subsets[1].name", "duplicate subset names: v1"},
   };
   for (const Case& c : cases) Check(c);
 }
@@ -261,13 +258,13 @@ TEST(IstioDecodeTest, DestinationRuleValidation) {
 // ---- AuthorizationPolicy --------------------------------------------------------------------
 
 TEST(IstioDecodeTest, AuthorizationPolicyFields) {
-  LoadResult r = Load(Ap(
-      "  selector:\n    matchLabels: {app: gateway}\n  action: DENY\n  rules:\n"
-      "  - from:\n    - source:\n        namespaces: [team-y]\n        notPrincipals: [\"*\"]\n"
-      "    to:\n    - operation:\n        hosts: [httpbin.org]\n        paths: [/status/*]\n"
-      "        ports: [\"80\"]\n"
-      "    when:\n    - key: request.headers[x-team]\n      values: [a, b]\n  - {}\n",
-      "  annotations:\n    istio.io/dry-run: \"True\"\n"));
+  LoadResult r = Load(
+      Ap("  selector:\n    matchLabels: {app: gateway}\n  action: DENY\n  rules:\n"
+         "  - from:\n    - source:\n        namespaces: [team-y]\n        notPrincipals: [\"*\"]\n"
+         "    to:\n    - operation:\n        hosts: [httpbin.org]\n        paths: [/status/*]\n"
+         "        ports: [\"80\"]\n"
+         "    when:\n    - key: request.headers[x-team]\n      values: [a, b]\n  - {}\n",
+         "  annotations:\n    istio.io/dry-run: \"True\"\n"));
   ASSERT_THAT(r.errors, IsEmpty()) << ErrorsText(r);
   const AuthorizationPolicy& ap = r.state.authorization_policies.at("team-x/o");
   EXPECT_EQ(ap.action, AuthzAction::kDeny);
@@ -329,7 +326,8 @@ TEST(IstioDecodeTest, AuthorizationPolicyValidation) {
       {"empty source", rule("  - from:\n    - source: {}\n"), "spec.rules[0].from[0].source",
        "`from.source` must not be empty, found at rule 0"},
       {"empty principal", rule("  - from:\n    - source:\n        principals: [\"\"]\n"),
-       "spec.rules[0].from[0].source.principals[0]", "empty value not allowed, found in Principals"},
+       "spec.rules[0].from[0].source.principals[0]",
+       "empty value not allowed, found in Principals"},
       {"bad ipBlock", rule("  - from:\n    - source:\n        ipBlocks: [10.0.0.0/33]\n"),
        "spec.rules[0].from[0].source.ipBlocks[0]", "bad CIDR range (10.0.0.0/33)"},
       {"ipBlock with host bits", rule("  - from:\n    - source:\n        ipBlocks: [10.1.2.3/8]\n"),
@@ -361,8 +359,7 @@ TEST(IstioDecodeTest, AuthorizationPolicyValidation) {
       {"path template {**} not last",
        rule("  - to:\n    - operation:\n        paths: [\"/{**}/{*}\"]\n"),
        "spec.rules[0].to[0].operation.paths[0]", "{**} is not the last operator"},
-      {"brace outside a template",
-       rule("  - to:\n    - operation:\n        paths: [\"/a{b}\"]\n"),
+      {"brace outside a template", rule("  - to:\n    - operation:\n        paths: [\"/a{b}\"]\n"),
        "spec.rules[0].to[0].operation.paths[0]", "beyond a supported path template"},
       {"path template", rule("  - to:\n    - operation:\n        paths: [\"/api/{*}/x/{**}\"]\n"),
        "", ""},
@@ -379,19 +376,21 @@ TEST(IstioDecodeTest, AuthorizationPolicyValidation) {
       {"when destination.port",
        rule("  - when:\n    - key: destination.port\n      notValues: [\"http\"]\n"),
        "spec.rules[0].when[0].notValues[0]", "invalid `notValue` for `key` destination.port"},
-      {"when JWT claim", rule("  - when:\n    - key: request.auth.claims[iss]\n      values: [a]\n"),
+      {"when JWT claim",
+       rule("  - when:\n    - key: request.auth.claims[iss]\n      values: [a]\n"),
        "spec.rules[0].when[0].key", "not supported by warden gateway"},
       {"when destination.namespace",
        rule("  - when:\n    - key: destination.namespace\n      values: [a]\n"),
        "spec.rules[0].when[0].key", "replaced by the metadata.namespace"},
-      {"when connection.sni", rule("  - when:\n    - key: connection.sni\n      values: [\"*.com\"]\n"),
-       "", ""},
+      {"when connection.sni",
+       rule("  - when:\n    - key: connection.sni\n      values: [\"*.com\"]\n"), "", ""},
       {"null rule", rule("  - null\n"), "spec.rules[0]", "`rule` must not be nil, found at rule 0"},
       {"dry-run on AUDIT",
        Ap("  action: AUDIT\n", "  annotations:\n    istio.io/dry-run: \"true\"\n"),
        "metadata.annotations.istio.io/dry-run",
        "the annotation istio.io/dry-run currently only supports action ALLOW/DENY"},
-      {"dry-run not a boolean", Ap("  rules:\n  - {}\n", "  annotations:\n    istio.io/dry-run: \"yes\"\n"),
+      {"dry-run not a boolean",
+       Ap("  rules:\n  - {}\n", "  annotations:\n    istio.io/dry-run: \"yes\"\n"),
        "metadata.annotations.istio.io/dry-run", "with invalid value (yes)"},
       {"unknown action", Ap("  action: allow\n"), "spec.action", "unsupported value \"allow\""},
       {"unknown field", rule("  - to:\n    - operation:\n        host: [a]\n"),
@@ -401,8 +400,8 @@ TEST(IstioDecodeTest, AuthorizationPolicyValidation) {
 }
 
 TEST(IstioDecodeTest, IstioApiVersions) {
-  for (const char* v : {"networking.istio.io/v1", "networking.istio.io/v1beta1",
-                        "networking.istio.io/v1alpha3"}) {
+  for (const char* v :
+       {"networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"}) {
     LoadResult r = Load(Object(v, "ServiceEntry", absl::StrCat("  hosts: [a.example]\n", kPorts)));
     EXPECT_THAT(r.errors, IsEmpty()) << v << ErrorsText(r);
     EXPECT_EQ(r.state.service_entries.size(), 1u) << v;

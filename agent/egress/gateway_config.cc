@@ -1,0 +1,137 @@
+#include "agent/egress/gateway_config.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+namespace warden::egress {
+
+using policy::AuthorizationPolicy;
+using policy::AuthzAction;
+
+const char* VerdictName(Verdict v) {
+  switch (v) {
+    case Verdict::kAllow:
+      return "allow";
+    case Verdict::kDeny:
+      return "deny";
+    case Verdict::kUnregistered:
+      return "unregistered";
+    case Verdict::kBadRequest:
+      break;
+  }
+  return "bad_request";
+}
+
+namespace {
+
+// The exact hosts a policy can match an HTTP request for, or nullopt when some rule could match
+// any host (no `to`, an operation without hosts, a wildcard, or notHosts).
+std::optional<std::vector<std::string>> ExactHosts(const AuthorizationPolicy& p) {
+  std::vector<std::string> hosts;
+  for (const auto& rule : p.rules) {
+    if (rule.to.empty()) return std::nullopt;
+    for (const auto& op : rule.to) {
+      if (op.hosts.empty() || !op.not_hosts.empty()) return std::nullopt;
+      for (const auto& h : op.hosts) {
+        if (h.find('*') != std::string::npos) return std::nullopt;
+        hosts.push_back(absl::AsciiStrToLower(h));
+      }
+    }
+  }
+  std::sort(hosts.begin(), hosts.end());
+  hosts.erase(std::unique(hosts.begin(), hosts.end()), hosts.end());
+  return hosts;
+}
+
+}  // namespace
+
+GatewayConfig::GatewayConfig(const policy::ClusterState& state, GatewayOptions o)
+    : o_(std::move(o)),
+      registry_(state.service_entries, state.destination_rules,
+                RegistryOptions{o_.root_namespace}) {
+  for (const auto& [key, p] : state.authorization_policies.get()) {
+    if (Applies(p)) policies_.push_back(&p);
+  }
+  for (size_t i = 0; i < policies_.size(); ++i) {
+    if (auto hosts = ExactHosts(*policies_[i])) {
+      for (const auto& h : *hosts) by_host_[h].push_back(i);
+    } else {
+      unindexed_.push_back(i);
+    }
+  }
+  scope_ = ScopeOf(policies_);
+}
+
+bool GatewayConfig::Applies(const AuthorizationPolicy& p) const {
+  if (p.ns != o_.root_namespace && p.ns != o_.gateway_namespace) return false;
+  if (!p.target_refs.empty()) {
+    // A Gateway in the policy's own namespace: the gateway's, when it is ours.
+    if (p.ns != o_.gateway_namespace) return false;
+    for (const auto& ref : p.target_refs) {
+      if (ref.kind == "Gateway" && ref.group == "gateway.networking.k8s.io" &&
+          ref.name == o_.gateway_name)
+        return true;
+    }
+    return false;
+  }
+  if (!p.selector) return true;
+  for (const auto& [k, v] : p.selector->match_labels) {
+    auto it = o_.gateway_labels.find(k);
+    if (it == o_.gateway_labels.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+std::vector<const AuthorizationPolicy*> GatewayConfig::Candidates(
+    const std::string& authority) const {
+  std::vector<size_t> idx = unindexed_;
+  if (auto it = by_host_.find(absl::AsciiStrToLower(authority)); it != by_host_.end())
+    idx.insert(idx.end(), it->second.begin(), it->second.end());
+  std::sort(idx.begin(), idx.end());  // the policies' own order, for a stable decided_by
+  std::vector<const AuthorizationPolicy*> out;
+  out.reserve(idx.size());
+  for (size_t i : idx) out.push_back(policies_[i]);
+  return out;
+}
+
+GatewayVerdict GatewayConfig::Decide(const Request& req) const {
+  GatewayVerdict v;
+  const std::string ns = req.source ? req.source->ns : "";
+  if (req.http) {
+    std::optional<Authority> a = ParseAuthority(req.authority);
+    if (!a) {
+      v.verdict = Verdict::kBadRequest;
+      v.status = 400;
+      v.reason = absl::StrCat("Host \"", req.authority, "\" is not a host[:port]");
+      return v;
+    }
+    // Envoy's routes name a registered host alone or with the connection's port.
+    if (a->port == 0 || a->port == req.port)
+      v.registration = registry_.Lookup(ns, a->host, req.port, Registry::Want::kHttp);
+  } else if (!req.sni.empty()) {
+    v.registration =
+        registry_.Lookup(ns, absl::AsciiStrToLower(req.sni), req.port, Registry::Want::kTls);
+  }
+  if (!v.registration) {
+    v.verdict = Verdict::kUnregistered;
+    v.status = req.http ? 502 : 0;
+    const std::string what = req.http ? "host " + req.authority
+                             : req.sni.empty() ? std::string("a connection without SNI")
+                                               : "server name " + req.sni;
+    v.reason = absl::StrCat(what, " on port ", req.port,
+                            " is registered by no ServiceEntry visible to namespace ",
+                            ns.empty() ? "(no attested identity)" : ns);
+    return v;
+  }
+  v.upstream = registry_.UpstreamFor(ns, *v.registration);
+  v.authz = req.http ? Authorize(Candidates(req.authority), req, o_.authz, scope_)
+                     : Authorize(policies_, req, o_.authz, scope_);
+  v.verdict = v.authz.allowed ? Verdict::kAllow : Verdict::kDeny;
+  v.status = v.authz.allowed ? (req.http ? 200 : 0) : (req.http ? 403 : 0);
+  v.reason = v.authz.reason;
+  return v;
+}
+
+}  // namespace warden::egress

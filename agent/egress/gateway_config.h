@@ -1,0 +1,72 @@
+// What an egress gateway evaluates, compiled from the cluster's objects: the hosts each namespace
+// may reach (ServiceEntry) with how to connect upstream (DestinationRule), the
+// AuthorizationPolicies that apply to the gateway, indexed by host so that a request is checked
+// against the policies that can name it, not all of them; and one decision per request.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "agent/egress/authz.h"
+#include "agent/egress/registry.h"
+#include "agent/egress/request.h"
+#include "agent/policy/cluster.h"
+
+namespace warden::egress {
+
+struct GatewayOptions {
+  std::string root_namespace = "istio-system";  // Istio's: its policies apply everywhere
+  std::string gateway_namespace = "warden-egress";
+  policy::Labels gateway_labels = {{"app", "warden-gateway"}};  // the gateway pods' labels
+  std::string gateway_name = "warden-gateway";  // the Gateway a targetRef may name
+  AuthzOptions authz;
+};
+
+enum class Verdict { kAllow, kDeny, kUnregistered, kBadRequest };
+const char* VerdictName(Verdict v);  // "allow", "deny", "unregistered", "bad_request"
+
+struct GatewayVerdict {
+  Verdict verdict = Verdict::kDeny;
+  // The HTTP status the gateway answers with (200 stands for "forwarded"); for a connection that
+  // is not HTTP, 0 when forwarded and the connection is closed otherwise.
+  int status = 0;
+  std::string reason;
+  std::optional<Registration> registration;
+  Upstream upstream;
+  AuthzDecision authz;
+};
+
+class GatewayConfig {
+ public:
+  GatewayConfig(const policy::ClusterState& state, GatewayOptions o);
+
+  // The request's verdict: an unregistered host is refused before authorization (502 for
+  // HTTP, as Istio's REGISTRY_ONLY answers), then the AuthorizationPolicies decide (403).
+  GatewayVerdict Decide(const Request& req) const;
+
+  const Registry& registry() const { return registry_; }
+  // The policies that apply to the gateway, in namespace/name order.
+  const std::vector<const policy::AuthorizationPolicy*>& policies() const { return policies_; }
+  // Whether `p` applies to the gateway (its namespace, selector or targetRefs).
+  bool Applies(const policy::AuthorizationPolicy& p) const;
+  const GatewayOptions& options() const { return o_; }
+
+ private:
+  // The applicable policies an HTTP request for `authority` must be checked against.
+  std::vector<const policy::AuthorizationPolicy*> Candidates(const std::string& authority) const;
+
+  GatewayOptions o_;
+  Registry registry_;
+  std::vector<const policy::AuthorizationPolicy*> policies_;
+  // Policies whose every rule names exact hosts only, by those hosts (lower-case); the others
+  // are checked for every request.
+  absl::flat_hash_map<std::string, std::vector<size_t>> by_host_;
+  std::vector<size_t> unindexed_;
+  AuthzScope scope_;
+};
+
+}  // namespace warden::egress
