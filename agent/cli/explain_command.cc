@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "agent/cli/commands.h"
+#include "agent/cli/explain_request.h"
 #include "agent/cli/flags.h"
 #include "agent/common/status_macros.h"
 #include "agent/policy/compiler.h"
@@ -122,6 +123,7 @@ struct ExplainFlags {
                                          output = "text";
   bool matrix = false;
   std::vector<std::string> allow, cluster;
+  RequestExplainFlags requests;  // --request / --requests: the egress gateway's answer
   // Parsed.
   std::vector<Cidr> cluster_cidrs;
   LockdownOptions lockdown;
@@ -135,7 +137,10 @@ po::options_description Describe(ExplainFlags* f) {
       "warden explain: why a flow is allowed or denied by NetworkPolicy\n\n"
       "  warden explain --manifests DIR --from NS/POD --to NS/POD|IP --port PORT|NAME [--protocol "
       "TCP]\n"
-      "  warden explain --manifests DIR --matrix [--ports 80,81] [--protocols TCP,UDP,SCTP]\n\n"
+      "  warden explain --manifests DIR --matrix [--ports 80,81] [--protocols TCP,UDP,SCTP]\n"
+      "  warden explain --manifests DIR --from NS/POD --request 'GET http://host/path' "
+      "[--header 'K: V']...\n"
+      "  warden explain --manifests DIR --requests FILE --output json\n\n"
       "options");
   auto add = desc.add_options();
   add("help,h", "show this help");
@@ -160,6 +165,23 @@ po::options_description Describe(ExplainFlags* f) {
   add("gateway-namespace",
       po::value(&f->lockdown.gateway_namespace)->default_value("warden-egress"),
       "namespace whose pods are egress gateways");
+  add("request", po::value(&f->requests.request),
+      "an HTTP request to the egress gateway: 'METHOD URL' (http:// or https://)");
+  add("header", po::value(&f->requests.headers)->composing(),
+      "a request header 'Name: value' (repeatable; Host sets the authority)");
+  add("requests", po::value(&f->requests.requests_file),
+      "a file of requests, one JSON object a line: from (NS/POD) or namespace and "
+      "service_account, method, url, port, headers");
+  add("root-namespace",
+      po::value(&f->requests.gateway.root_namespace)->default_value("istio-system"),
+      "Istio's root namespace: its AuthorizationPolicies and DestinationRules apply everywhere");
+  add("trust-domain",
+      po::value(&f->requests.gateway.authz.trust_domain)->default_value("cluster.local"),
+      "the mesh's trust domain (principals are TD/ns/NS/sa/SA)");
+  add("gateway-name", po::value(&f->requests.gateway.gateway_name)->default_value("warden-gateway"),
+      "the Gateway an AuthorizationPolicy's targetRefs may name");
+  add("gateway-port", po::value(&f->requests.gateway_port)->default_value("mtls"),
+      "the gateway pods' port (number or name) a pod's traffic reaches them on");
   return desc;
 }
 
@@ -189,7 +211,20 @@ absl::Status CheckFlags(const po::variables_map& vm, ExplainFlags* f) {
   if (f->manifests.empty()) return absl::InvalidArgumentError("--manifests DIR is required");
   if (f->output != "text" && f->output != "json")
     return absl::InvalidArgumentError("--output must be text or json, not \"" + f->output + "\"");
-  if (f->matrix) {
+  const bool requests = vm.count("request") || vm.count("requests");
+  if (requests) {
+    if (f->matrix || vm.count("to") || vm.count("port"))
+      return absl::InvalidArgumentError("--request/--requests take no --matrix, --to or --port");
+    if (vm.count("request") && vm.count("requests"))
+      return absl::InvalidArgumentError("give --request or --requests, not both");
+    if (vm.count("request") && f->from.empty())
+      return absl::InvalidArgumentError("--request needs --from NS/POD");
+    if (vm.count("requests") && vm.count("from"))
+      return absl::InvalidArgumentError("--requests names each request's source in the file");
+    f->requests.from = f->from;
+    f->requests.output = f->output;
+    f->requests.gateway.gateway_namespace = f->lockdown.gateway_namespace;
+  } else if (f->matrix) {
     if (vm.count("from") || vm.count("to") || vm.count("port"))
       return absl::InvalidArgumentError("--matrix takes no --from/--to/--port");
     WD_RETURN_IF_ERROR(ParseMatrixLists(f));
@@ -292,6 +327,8 @@ int RunExplain(const std::vector<std::string>& args) {
   if (auto st = LoadAndCompile(f, &loaded, &snap, &exit_code); !st.ok())
     return BadInput("explain", std::string(st.message()));
   Explainer explainer(loaded.state, snap, f.lockdown);
+  if (!f.requests.request.empty() || !f.requests.requests_file.empty())
+    return ExplainRequests(loaded.state, explainer, f.requests, exit_code);
   return f.matrix ? ExplainMatrix(explainer, loaded.state, f, exit_code)
                   : ExplainOne(explainer, f, exit_code);
 }

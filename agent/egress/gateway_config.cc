@@ -117,7 +117,7 @@ GatewayVerdict GatewayConfig::Decide(const Request& req) const {
   if (!v.registration) {
     v.verdict = Verdict::kUnregistered;
     v.status = req.http ? 502 : 0;
-    const std::string what = req.http ? "host " + req.authority
+    const std::string what = req.http          ? "host " + req.authority
                              : req.sni.empty() ? std::string("a connection without SNI")
                                                : "server name " + req.sni;
     v.reason = absl::StrCat(what, " on port ", req.port,

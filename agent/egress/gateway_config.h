@@ -22,7 +22,7 @@ struct GatewayOptions {
   std::string root_namespace = "istio-system";  // Istio's: its policies apply everywhere
   std::string gateway_namespace = "warden-egress";
   policy::Labels gateway_labels = {{"app", "warden-gateway"}};  // the gateway pods' labels
-  std::string gateway_name = "warden-gateway";  // the Gateway a targetRef may name
+  std::string gateway_name = "warden-gateway";                  // the Gateway a targetRef may name
   AuthzOptions authz;
 };
 

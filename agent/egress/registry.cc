@@ -66,8 +66,8 @@ bool Exported(const policy::ExportTo& export_to, const std::string& owner, const
 bool Wanted(IstioProtocol p, Registry::Want want) {
   switch (want) {
     case Registry::Want::kHttp:
-      return p == IstioProtocol::kHTTP || p == IstioProtocol::kHTTP2 ||
-             p == IstioProtocol::kGRPC || p == IstioProtocol::kAuto;
+      return p == IstioProtocol::kHTTP || p == IstioProtocol::kHTTP2 || p == IstioProtocol::kGRPC ||
+             p == IstioProtocol::kAuto;
     case Registry::Want::kTls:
       return p == IstioProtocol::kTLS || p == IstioProtocol::kHTTPS || p == IstioProtocol::kAuto;
     case Registry::Want::kAny:
@@ -144,14 +144,13 @@ Upstream Registry::UpstreamFor(const std::string& ns, const Registration& r) con
       -> std::vector<const DestinationRule*> {
     const DestinationRule* best = nullptr;
     for (const auto* d : candidates) {
-      if (d->host != r.host && !(absl::StartsWith(d->host, "*") &&
-                                 HostPatternMatches(d->host, r.host)))
+      if (d->host != r.host &&
+          !(absl::StartsWith(d->host, "*") && HostPatternMatches(d->host, r.host)))
         continue;
-      const bool better =
-          !best || (d->host == r.host && best->host != r.host) ||
-          (best->host != r.host && d->host != r.host &&
-           (d->host.size() > best->host.size() ||
-            (d->host.size() == best->host.size() && d->host < best->host)));
+      const bool better = !best || (d->host == r.host && best->host != r.host) ||
+                          (best->host != r.host && d->host != r.host &&
+                           (d->host.size() > best->host.size() ||
+                            (d->host.size() == best->host.size() && d->host < best->host)));
       if (better) best = d;
     }
     std::vector<const DestinationRule*> out;

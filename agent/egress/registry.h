@@ -59,8 +59,8 @@ class Registry {
   // route by SNI (TLS, HTTPS); `http_only`: only ports that carry HTTP (HTTP, HTTP2, GRPC, or
   // sniffed).
   enum class Want { kHttp, kTls, kAny };
-  std::optional<Registration> Lookup(const std::string& ns, const std::string& host,
-                                     uint32_t port, Want want) const;
+  std::optional<Registration> Lookup(const std::string& ns, const std::string& host, uint32_t port,
+                                     Want want) const;
 
   // The DestinationRule settings for a registration, seen from namespace `ns` (Istio's order:
   // the client's namespace, the service's, the root namespace; the most specific host in each;

@@ -159,14 +159,14 @@ TEST(EgressRegistryTest, DestinationRuleLookup) {
     // Not exported to the client: the root namespace's applies instead; the most specific host
     // of a namespace is taken before its exportTo is looked at, with no falling back to a less
     // specific host there (Istio's lookup).
-    Gateway g(ses +
-              Dr("team-x", "private",
-                 absl::StrCat("  host: example.com\n", tls("SIMPLE"), "  exportTo: [\".\"]\n")) +
-              Dr("istio-system", "mesh",
-                 absl::StrCat("  host: \"*.example.com\"\n", tls("SIMPLE"),
-                              "  exportTo: [\"*\"]\n")) +
-              Dr("istio-system", "only-x", absl::StrCat("  host: example.com\n", tls("SIMPLE"),
-                                                        "  exportTo: [team-x]\n")));
+    Gateway g(
+        ses +
+        Dr("team-x", "private",
+           absl::StrCat("  host: example.com\n", tls("SIMPLE"), "  exportTo: [\".\"]\n")) +
+        Dr("istio-system", "mesh",
+           absl::StrCat("  host: \"*.example.com\"\n", tls("SIMPLE"), "  exportTo: [\"*\"]\n")) +
+        Dr("istio-system", "only-x",
+           absl::StrCat("  host: example.com\n", tls("SIMPLE"), "  exportTo: [team-x]\n")));
     EXPECT_EQ(g->Decide(Get("team-x", "example.com")).upstream.rule->name, "private");
     GatewayVerdict v = g->Decide(Get("team-y", "example.com"));
     EXPECT_EQ(v.upstream.tls, TlsMode::kDisable);
@@ -189,21 +189,23 @@ TEST(EgressRegistryTest, DestinationRuleLookup) {
 
 TEST(EgressGatewayTest, WhichPoliciesApply) {
   const std::string deny_all = "  action: DENY\n  rules:\n  - {}\n";
-  Gateway g(Se("team-x", "ex", absl::StrCat("  hosts: [example.com]\n", kHttp80)) +
-            Ap("team-x", "elsewhere", deny_all) +  // not the gateway's namespace
-            Ap("warden-egress", "other-pods",
-               absl::StrCat("  selector:\n    matchLabels: {app: other}\n", deny_all)) +
-            Ap("istio-system", "mesh-other",
-               absl::StrCat("  selector:\n    matchLabels: {app: other}\n", deny_all)) +
-            Ap("warden-egress", "other-gateway",
-               absl::StrCat("  targetRefs:\n  - kind: Gateway\n    group: gateway.networking.k8s.io\n"
-                            "    name: someone-else\n",
-                            deny_all)) +
-            Ap("warden-egress", "ours",
-               "  targetRefs:\n  - kind: Gateway\n    group: gateway.networking.k8s.io\n"
-               "    name: warden-gateway\n  rules:\n  - {}\n") +
-            Ap("istio-system", "mesh", "  rules:\n  - to:\n    - operation:\n"
-                                       "        hosts: [example.com]\n"));
+  Gateway g(
+      Se("team-x", "ex", absl::StrCat("  hosts: [example.com]\n", kHttp80)) +
+      Ap("team-x", "elsewhere", deny_all) +  // not the gateway's namespace
+      Ap("warden-egress", "other-pods",
+         absl::StrCat("  selector:\n    matchLabels: {app: other}\n", deny_all)) +
+      Ap("istio-system", "mesh-other",
+         absl::StrCat("  selector:\n    matchLabels: {app: other}\n", deny_all)) +
+      Ap("warden-egress", "other-gateway",
+         absl::StrCat("  targetRefs:\n  - kind: Gateway\n    group: gateway.networking.k8s.io\n"
+                      "    name: someone-else\n",
+                      deny_all)) +
+      Ap("warden-egress", "ours",
+         "  targetRefs:\n  - kind: Gateway\n    group: gateway.networking.k8s.io\n"
+         "    name: warden-gateway\n  rules:\n  - {}\n") +
+      Ap("istio-system", "mesh",
+         "  rules:\n  - to:\n    - operation:\n"
+         "        hosts: [example.com]\n"));
   std::vector<std::string> names;
   for (const auto* p : g->policies()) names.push_back(p->Key());
   EXPECT_THAT(names, testing::ElementsAre("istio-system/mesh", "warden-egress/ours"));
@@ -212,12 +214,14 @@ TEST(EgressGatewayTest, WhichPoliciesApply) {
 
 TEST(EgressGatewayTest, UnregisteredBeforeAuthorizationAndTheIndex) {
   Gateway g(Se("team-x", "ex", absl::StrCat("  hosts: [example.com, httpbin.org]\n", kHttp80)) +
-            Ap("istio-system", "x", "  rules:\n  - from:\n    - source:\n"
-                                    "        namespaces: [team-x]\n    to:\n    - operation:\n"
-                                    "        hosts: [example.com]\n") +
-            Ap("istio-system", "y", "  rules:\n  - from:\n    - source:\n"
-                                    "        namespaces: [team-y]\n    to:\n    - operation:\n"
-                                    "        hosts: [httpbin.org]\n        paths: [/status/418]\n"));
+            Ap("istio-system", "x",
+               "  rules:\n  - from:\n    - source:\n"
+               "        namespaces: [team-x]\n    to:\n    - operation:\n"
+               "        hosts: [example.com]\n") +
+            Ap("istio-system", "y",
+               "  rules:\n  - from:\n    - source:\n"
+               "        namespaces: [team-y]\n    to:\n    - operation:\n"
+               "        hosts: [httpbin.org]\n        paths: [/status/418]\n"));
   GatewayVerdict v = g->Decide(Get("team-x", "example.com"));
   EXPECT_EQ(v.verdict, Verdict::kAllow);
   EXPECT_EQ(v.status, 200);
@@ -244,7 +248,8 @@ TEST(EgressGatewayTest, TheIndexDecidesAsEveryPolicyWould) {
     std::string spec = i % 3 == 0 ? "  action: DENY\n" : "";
     absl::StrAppend(&spec, "  rules:\n  - to:\n    - operation:\n        hosts: [", hosts[i % 4],
                     "]\n        paths: [/p", i % 5, "]\n");
-    if (i % 4 == 1) absl::StrAppend(&spec, "  - from:\n    - source:\n        namespaces: [n", i % 2, "]\n");
+    if (i % 4 == 1)
+      absl::StrAppend(&spec, "  - from:\n    - source:\n        namespaces: [n", i % 2, "]\n");
     yaml += Ap("istio-system", absl::StrCat("p", i), spec);
   }
   Gateway g(yaml);
