@@ -83,8 +83,8 @@ absl::StatusOr<Answer> Explain(const policy::ClusterState& state, const policy::
     out.from = p->Key();
   } else if (ask.identity) {
     req.source = ask.identity;
-    out.from = absl::StrCat(ask.identity->ns, " (service account ", ask.identity->service_account,
-                            ")");
+    out.from =
+        absl::StrCat(ask.identity->ns, " (service account ", ask.identity->service_account, ")");
   } else {
     out.from = "(no attested identity)";
   }
@@ -145,15 +145,14 @@ json AnswerJson(const Answer& a) {
             {"reason", a.v.reason},
             {"from", a.from}};
   if (a.v.authz.decided_by) {
-    j["policy"] = absl::StrCat(a.v.authz.decided_by->policy->ns, "/",
-                               a.v.authz.decided_by->policy->name);
+    j["policy"] =
+        absl::StrCat(a.v.authz.decided_by->policy->ns, "/", a.v.authz.decided_by->policy->name);
     j["rule"] = a.v.authz.decided_by->rule;
   }
   if (a.v.registration) {
     j["registered_by"] = a.v.registration->entry->Key();
-    j["registered_host"] = a.v.registration->host;
-    j["upstream"] = {{"tls", policy::TlsModeName(a.v.upstream.tls)},
-                     {"port", a.v.upstream.port}};
+    j["registered_host"] = *a.v.registration->host;
+    j["upstream"] = {{"tls", policy::TlsModeName(a.v.upstream.tls)}, {"port", a.v.upstream.port}};
     if (a.v.upstream.rule) j["upstream"]["destination_rule"] = a.v.upstream.rule->Key();
   }
   if (!a.v.authz.audited.empty()) {
@@ -161,7 +160,8 @@ json AnswerJson(const Answer& a) {
     for (const auto& r : a.v.authz.audited) audited.push_back(r.Name());
     j["audited"] = audited;
   }
-  if (a.v.authz.dry_run_allowed) j["dry_run_verdict"] = *a.v.authz.dry_run_allowed ? "allow" : "deny";
+  if (a.v.authz.dry_run_allowed)
+    j["dry_run_verdict"] = *a.v.authz.dry_run_allowed ? "allow" : "deny";
   if (a.hop) {
     j["hop"] = {{"verdict", a.hop->allowed ? "allow" : "deny"},
                 {"to", a.hop->to},
@@ -178,9 +178,9 @@ void PrintText(const Answer& a, const Ask& ask, std::ostream& out) {
   out << verdict << " " << a.v.status << "  " << a.from << " -> " << ask.method << " " << ask.url
       << "\n";
   if (a.v.registration) {
-    out << "  registry  " << a.v.registration->host << ":" << a.v.registration->port.number
+    out << "  registry  " << *a.v.registration->host << ":" << a.v.registration->port->number
         << " registered by ServiceEntry " << a.v.registration->entry->Key() << " ("
-        << a.v.registration->port.protocol_name << "); upstream "
+        << a.v.registration->port->protocol_name << "); upstream "
         << policy::TlsModeName(a.v.upstream.tls) << " to port " << a.v.upstream.port;
     if (a.v.upstream.rule) out << " (DestinationRule " << a.v.upstream.rule->Key() << ")";
     out << "\n";
@@ -201,8 +201,8 @@ void PrintText(const Answer& a, const Ask& ask, std::ostream& out) {
 absl::StatusOr<Ask> AskOfLine(const std::string& line) {
   json j = json::parse(line, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return absl::InvalidArgumentError("not a JSON object");
-  static const char* kKnown[] = {"from", "namespace", "service_account", "method", "url", "port",
-                                 "headers"};
+  static const char* kKnown[] = {"from", "namespace", "service_account", "method",
+                                 "url",  "port",      "headers"};
   for (const auto& [k, _] : j.items()) {
     bool known = false;
     for (const char* n : kKnown) known |= k == n;
@@ -283,8 +283,7 @@ int ExplainRequests(const policy::ClusterState& state, const policy::Explainer& 
     absl::StatusOr<Answer> a =
         ask.ok() ? Explain(state, l4, f, gw, *ask) : absl::StatusOr<Answer>(ask.status());
     if (!a.ok()) {
-      std::cerr << "error: " << f.requests_file << ":" << n << ": " << a.status().message()
-                << "\n";
+      std::cerr << "error: " << f.requests_file << ":" << n << ": " << a.status().message() << "\n";
       results.push_back({{"line", n}, {"error", std::string(a.status().message())}});
       exit_code = 2;
       continue;

@@ -27,14 +27,26 @@ Match Of(bool b) { return b ? Match::kYes : Match::kNo; }
 
 // What evaluating one rule needs besides the request.
 struct Context {
+  Context(const Request& r, const AuthzOptions& opts) : req(r), o(opts) {}
+  // "spiffe://td/ns/NS/sa/SA", empty without an identity; built when first needed.
+  const std::string& Uri() const {
+    if (!uri && req.source) uri = "spiffe://" + PrincipalOf(*req.source, o.trust_domain);
+    if (!uri) uri.emplace();
+    return *uri;
+  }
+  void For(const AuthorizationPolicy& p) {
+    policy = &p;
+    deny_like = p.action != AuthzAction::kAllow;
+  }
   const Request& req;
   const AuthzOptions& o;
-  const AuthorizationPolicy& policy;
-  bool deny_like;   // DENY or AUDIT: an HTTP-only condition on TCP is dropped, not failing
-  std::string uri;  // "spiffe://td/ns/NS/sa/SA", empty without an identity
+  const AuthorizationPolicy* policy = nullptr;  // the one being evaluated
+  bool deny_like = false;  // DENY or AUDIT: an HTTP-only condition on TCP is dropped, not failing
+  mutable std::optional<std::string> uri;
 };
 
-bool AnyOf(const Values& values, const std::function<bool(const std::string&)>& one) {
+template <typename F>
+bool AnyOf(const Values& values, const F& one) {
   for (const auto& v : values) {
     if (one(v)) return true;
   }
@@ -42,8 +54,8 @@ bool AnyOf(const Values& values, const std::function<bool(const std::string&)>& 
 }
 
 // values and notValues of one field: OR of values (when given) AND NOT OR of notValues.
-Match Field(const Values& values, const Values& not_values,
-            const std::function<bool(const std::string&)>& one) {
+template <typename F>
+Match Field(const Values& values, const Values& not_values, const F& one) {
   if (!values.empty() && !AnyOf(values, one)) return Match::kNo;
   if (!not_values.empty() && AnyOf(not_values, one)) return Match::kNo;
   return Match::kYes;
@@ -51,8 +63,8 @@ Match Field(const Values& values, const Values& not_values,
 
 // An HTTP-only field on a connection that is not HTTP: the rule fails for ALLOW, the condition
 // is dropped for DENY and AUDIT.
-Match HttpField(const Context& c, const Values& values, const Values& not_values,
-                const std::function<bool(const std::string&)>& one) {
+template <typename F>
+Match HttpField(const Context& c, const Values& values, const Values& not_values, const F& one) {
   if (values.empty() && not_values.empty()) return Match::kYes;
   if (!c.req.http) return c.deny_like ? Match::kDropped : Match::kNo;
   return Field(values, not_values, one);
@@ -63,7 +75,7 @@ Match HttpField(const Context& c, const Values& values, const Values& not_values
 // A principal value: "spiffe://" + value with Istio's forms; a trust domain of the mesh (or an
 // alias, or cluster.local) names this mesh's.
 bool PrincipalMatches(const Context& c, const std::string& value) {
-  if (c.uri.empty()) return false;  // no attested identity: no authenticated principal
+  if (!c.req.source) return false;  // no attested identity: no authenticated principal
   if (value == "*") return true;
   std::string v = value;
   std::vector<absl::string_view> parts = absl::StrSplit(value, '/');
@@ -74,21 +86,24 @@ bool PrincipalMatches(const Context& c, const std::string& value) {
       v = absl::StrCat(c.o.trust_domain, "/", parts[1], "/", parts[2], "/", parts[3], "/",
                        parts[4]);
   }
-  return StringMatches("spiffe://" + v, c.uri, StringMatchOptions{});
+  return StringMatches("spiffe://" + v, c.Uri(), StringMatchOptions{});
 }
 
 // A namespace value: Istio matches the principal against the regular expression
 // ".*/ns/<value>/.*", each '*' of the value standing for ".*".
 bool NamespaceMatches(const Context& c, const std::string& value) {
-  if (c.uri.empty()) return false;
-  return GlobMatches("*/ns/" + value + "/*", c.uri);
+  if (!c.req.source) return false;
+  // Without a '*' the expression holds exactly when the namespace is the value: a trust domain,
+  // a namespace and a service account hold no '/'.
+  if (value.find('*') == std::string::npos) return c.req.source->ns == value;
+  return GlobMatches("*/ns/" + value + "/*", c.Uri());
 }
 
 // "sa" (the policy's namespace) or "ns/sa".
 bool ServiceAccountMatches(const Context& c, const std::string& value) {
   if (!c.req.source) return false;
   const size_t slash = value.find('/');
-  const std::string ns = slash == std::string::npos ? c.policy.ns : value.substr(0, slash);
+  const std::string ns = slash == std::string::npos ? c.policy->ns : value.substr(0, slash);
   const std::string sa = slash == std::string::npos ? value : value.substr(slash + 1);
   return c.req.source->ns == ns && c.req.source->service_account == sa;
 }
@@ -167,9 +182,7 @@ Match OperationMatches(const Context& c, const AuthzOperation& op) {
 Match ConditionMatches(const Context& c, const AuthzCondition& w) {
   const Request& r = c.req;
   const std::string& k = w.key;
-  auto field = [&](const std::function<bool(const std::string&)>& one) {
-    return Field(w.values, w.not_values, one);
-  };
+  auto field = [&](const auto& one) { return Field(w.values, w.not_values, one); };
   if (k.starts_with("request.headers[")) {
     const std::string name = k.substr(16, k.size() - 17);
     const std::optional<std::string> actual = r.http ? HeaderValue(r, name) : std::nullopt;
@@ -211,10 +224,9 @@ std::string RuleRef::Name() const {
   return policy ? absl::StrCat(policy->ns, "/", policy->name, " rule ", rule) : "";
 }
 
-bool RuleMatches(const AuthorizationPolicy& p, const AuthzRule& rule, const Request& req,
-                 const AuthzOptions& o) {
-  Context c{req, o, p, p.action != AuthzAction::kAllow, ""};
-  if (req.source) c.uri = "spiffe://" + PrincipalOf(*req.source, o.trust_domain);
+namespace {
+
+bool Matches(const Context& c, const AuthzRule& rule) {
   if (!AnyEntry(rule.from, [&](const AuthzSource& s) { return SourceMatches(c, s); })) return false;
   if (!AnyEntry(rule.to, [&](const AuthzOperation& op) { return OperationMatches(c, op); }))
     return false;
@@ -224,24 +236,33 @@ bool RuleMatches(const AuthorizationPolicy& p, const AuthzRule& rule, const Requ
   return true;
 }
 
+}  // namespace
+
+bool RuleMatches(const AuthorizationPolicy& p, const AuthzRule& rule, const Request& req,
+                 const AuthzOptions& o) {
+  Context c(req, o);
+  c.For(p);
+  return Matches(c, rule);
+}
+
 namespace {
 
 // The first rule of `p` that matches, if any (a policy without rules matches nothing).
-std::optional<RuleRef> FirstMatch(const AuthorizationPolicy& p, const Request& req,
-                                  const AuthzOptions& o) {
+std::optional<RuleRef> FirstMatch(Context& c, const AuthorizationPolicy& p) {
+  c.For(p);
   for (size_t i = 0; i < p.rules.size(); ++i) {
-    if (RuleMatches(p, p.rules[i], req, o)) return RuleRef{&p, static_cast<int>(i)};
+    if (Matches(c, p.rules[i])) return RuleRef{&p, static_cast<int>(i)};
   }
   return std::nullopt;
 }
 
 // DENY, then ALLOW (dry-run policies counted or not).
-AuthzDecision Decide(const std::vector<const AuthorizationPolicy*>& policies, const Request& req,
-                     const AuthzOptions& o, bool with_dry_run, bool allow_applies) {
+AuthzDecision Decide(const std::vector<const AuthorizationPolicy*>& policies, Context& c,
+                     bool with_dry_run, bool allow_applies) {
   AuthzDecision d;
   for (const auto* p : policies) {
     if (p->action != AuthzAction::kDeny || (p->dry_run && !with_dry_run)) continue;
-    if (auto m = FirstMatch(*p, req, o)) {
+    if (auto m = FirstMatch(c, *p)) {
       d.allowed = false;
       d.decided_by = m;
       d.reason = absl::StrCat("denied by DENY policy ", m->Name());
@@ -250,7 +271,7 @@ AuthzDecision Decide(const std::vector<const AuthorizationPolicy*>& policies, co
   }
   for (const auto* p : policies) {
     if (p->action != AuthzAction::kAllow || (p->dry_run && !with_dry_run)) continue;
-    if (auto m = FirstMatch(*p, req, o)) {
+    if (auto m = FirstMatch(c, *p)) {
       d.decided_by = m;
       d.reason = absl::StrCat("allowed by ALLOW policy ", m->Name());
       return d;
@@ -282,16 +303,17 @@ AuthzDecision Authorize(const std::vector<const AuthorizationPolicy*>& policies,
 
 AuthzDecision Authorize(const std::vector<const AuthorizationPolicy*>& candidates,
                         const Request& req, const AuthzOptions& o, const AuthzScope& scope) {
-  AuthzDecision d = Decide(candidates, req, o, false, scope.allow);
+  Context c(req, o);
+  AuthzDecision d = Decide(candidates, c, false, scope.allow);
   for (const auto* p : candidates) {
     if (p->action == AuthzAction::kAudit) {
-      if (auto m = FirstMatch(*p, req, o)) d.audited.push_back(*m);
+      if (auto m = FirstMatch(c, *p)) d.audited.push_back(*m);
     } else if (p->dry_run) {
-      if (auto m = FirstMatch(*p, req, o)) d.dry_run_matched.push_back(*m);
+      if (auto m = FirstMatch(c, *p)) d.dry_run_matched.push_back(*m);
     }
   }
   if (scope.dry_run)
-    d.dry_run_allowed = Decide(candidates, req, o, true, scope.allow_with_dry_run).allowed;
+    d.dry_run_allowed = Decide(candidates, c, true, scope.allow_with_dry_run).allowed;
   return d;
 }
 

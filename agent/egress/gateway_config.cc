@@ -45,6 +45,25 @@ std::optional<std::vector<std::string>> ExactHosts(const AuthorizationPolicy& p)
   return hosts;
 }
 
+// The exact source namespaces a policy's rules all require, or nullopt when some rule could
+// match a source of any namespace (no `from`, a source without namespaces, or a wildcard).
+std::optional<std::vector<std::string>> ExactNamespaces(const AuthorizationPolicy& p) {
+  std::vector<std::string> nss;
+  for (const auto& rule : p.rules) {
+    if (rule.from.empty()) return std::nullopt;
+    for (const auto& src : rule.from) {
+      if (src.namespaces.empty()) return std::nullopt;
+      for (const auto& ns : src.namespaces) {
+        if (ns.find('*') != std::string::npos) return std::nullopt;
+        nss.push_back(ns);
+      }
+    }
+  }
+  std::sort(nss.begin(), nss.end());
+  nss.erase(std::unique(nss.begin(), nss.end()), nss.end());
+  return nss;
+}
+
 }  // namespace
 
 GatewayConfig::GatewayConfig(const policy::ClusterState& state, GatewayOptions o)
@@ -54,9 +73,15 @@ GatewayConfig::GatewayConfig(const policy::ClusterState& state, GatewayOptions o
   for (const auto& [key, p] : state.authorization_policies.get()) {
     if (Applies(p)) policies_.push_back(&p);
   }
+  namespaces_.resize(policies_.size());
   for (size_t i = 0; i < policies_.size(); ++i) {
+    // A policy without rules matches nothing: it is indexed under no key at all.
+    std::optional<std::vector<std::string>> nss = ExactNamespaces(*policies_[i]);
+    if (nss) namespaces_[i] = *nss;
     if (auto hosts = ExactHosts(*policies_[i])) {
       for (const auto& h : *hosts) by_host_[h].push_back(i);
+    } else if (nss) {
+      for (const auto& ns : *nss) by_namespace_[ns].push_back(i);
     } else {
       unindexed_.push_back(i);
     }
@@ -84,12 +109,39 @@ bool GatewayConfig::Applies(const AuthorizationPolicy& p) const {
   return true;
 }
 
-std::vector<const AuthorizationPolicy*> GatewayConfig::Candidates(
-    const std::string& authority) const {
-  std::vector<size_t> idx = unindexed_;
-  if (auto it = by_host_.find(absl::AsciiStrToLower(authority)); it != by_host_.end())
-    idx.insert(idx.end(), it->second.begin(), it->second.end());
+std::vector<const AuthorizationPolicy*> GatewayConfig::Candidates(const Request& req) const {
+  const std::string* ns = req.source ? &req.source->ns : nullptr;
+  auto from_here = [&](size_t i) {  // the policy can match a source of this namespace
+    const auto& nss = namespaces_[i];
+    return nss.empty() || (ns && std::binary_search(nss.begin(), nss.end(), *ns));
+  };
+  std::vector<size_t> idx;
+  idx.reserve(unindexed_.size() + 8);
+  idx = unindexed_;
+  if (ns) {
+    if (auto it = by_namespace_.find(*ns); it != by_namespace_.end())
+      idx.insert(idx.end(), it->second.begin(), it->second.end());
+  }
+  if (req.http) {
+    const bool lower = std::none_of(req.authority.begin(), req.authority.end(),
+                                    [](char c) { return absl::ascii_isupper(c); });
+    auto it =
+        lower ? by_host_.find(req.authority) : by_host_.find(absl::AsciiStrToLower(req.authority));
+    if (it != by_host_.end()) {
+      for (size_t i : it->second) {
+        if (from_here(i)) idx.push_back(i);
+      }
+    }
+  } else {
+    // Not HTTP: a DENY rule's host condition is dropped, so a host names nothing here.
+    for (const auto& [_, list] : by_host_) {
+      for (size_t i : list) {
+        if (from_here(i)) idx.push_back(i);
+      }
+    }
+  }
   std::sort(idx.begin(), idx.end());  // the policies' own order, for a stable decided_by
+  idx.erase(std::unique(idx.begin(), idx.end()), idx.end());
   std::vector<const AuthorizationPolicy*> out;
   out.reserve(idx.size());
   for (size_t i : idx) out.push_back(policies_[i]);
@@ -126,8 +178,7 @@ GatewayVerdict GatewayConfig::Decide(const Request& req) const {
     return v;
   }
   v.upstream = registry_.UpstreamFor(ns, *v.registration);
-  v.authz = req.http ? Authorize(Candidates(req.authority), req, o_.authz, scope_)
-                     : Authorize(policies_, req, o_.authz, scope_);
+  v.authz = Authorize(Candidates(req), req, o_.authz, scope_);
   v.verdict = v.authz.allowed ? Verdict::kAllow : Verdict::kDeny;
   v.status = v.authz.allowed ? (req.http ? 200 : 0) : (req.http ? 403 : 0);
   v.reason = v.authz.reason;

@@ -56,16 +56,20 @@ class GatewayConfig {
   const GatewayOptions& options() const { return o_; }
 
  private:
-  // The applicable policies an HTTP request for `authority` must be checked against.
-  std::vector<const policy::AuthorizationPolicy*> Candidates(const std::string& authority) const;
+  // The applicable policies a request must be checked against: those that can name its host
+  // (HTTP; every policy otherwise) and its source namespace.
+  std::vector<const policy::AuthorizationPolicy*> Candidates(const Request& req) const;
 
   GatewayOptions o_;
   Registry registry_;
   std::vector<const policy::AuthorizationPolicy*> policies_;
-  // Policies whose every rule names exact hosts only, by those hosts (lower-case); the others
-  // are checked for every request.
+  // Two keys a policy may be indexed by: the exact hosts its every rule names (lower-case), and
+  // the exact source namespaces its every rule names. By host (whatever its namespaces); by
+  // namespace those without hosts; the rest are checked for every request.
   absl::flat_hash_map<std::string, std::vector<size_t>> by_host_;
+  absl::flat_hash_map<std::string, std::vector<size_t>> by_namespace_;
   std::vector<size_t> unindexed_;
+  std::vector<std::vector<std::string>> namespaces_;  // per policy, sorted; empty: any
   AuthzScope scope_;
 };
 

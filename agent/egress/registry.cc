@@ -88,10 +88,11 @@ Registry::Registry(const std::map<std::string, ServiceEntry>& entries,
     : o_(std::move(o)) {
   for (const auto& [key, se] : entries) {
     for (const auto& h : se.hosts) {
-      if (absl::StartsWith(h, "*"))
-        wildcard_[h.substr(1)].push_back({&se, h});
-      else
-        exact_[h].push_back({&se, h});
+      if (absl::StartsWith(h, "*")) {
+        wildcard_[h.substr(1)].push_back({&se, &h});
+        partial_wildcards_ |= !absl::StartsWith(h, "*.");
+      } else
+        exact_[h].push_back({&se, &h});
     }
   }
   for (const auto& [key, dr] : rules) {
@@ -115,7 +116,7 @@ std::optional<Registration> Registry::Lookup(const std::string& ns, const std::s
       if (!Visible(*e.entry, ns)) continue;
       for (const auto& p : e.entry->ports) {
         if (p.number != port || !Wanted(p.protocol, want)) continue;
-        Registration r{e.entry, e.host, p};
+        Registration r{e.entry, e.host, &p};
         if (e.entry->ns == ns) return r;
         if (!other) other = r;
       }
@@ -126,8 +127,10 @@ std::optional<Registration> Registry::Lookup(const std::string& ns, const std::s
     if (auto r = pick(it->second)) return r;
   }
   // Wildcards, the longest suffix first: "*.b.example.com" before "*.example.com".
-  for (size_t i = 1; i < host.size(); ++i) {
-    auto it = wildcard_.find(host.substr(i));
+  const absl::string_view h = host;
+  for (size_t i = 1; i < h.size(); ++i) {
+    if (h[i] != '.' && !partial_wildcards_) continue;
+    auto it = wildcard_.find(h.substr(i));
     if (it == wildcard_.end()) continue;
     if (auto r = pick(it->second)) return r;
   }
@@ -136,7 +139,8 @@ std::optional<Registration> Registry::Lookup(const std::string& ns, const std::s
 
 Upstream Registry::UpstreamFor(const std::string& ns, const Registration& r) const {
   Upstream up;
-  up.port = r.port.target_port ? r.port.target_port : r.port.number;
+  const std::string& host = *r.host;
+  up.port = r.port->target_port ? r.port->target_port : r.port->number;
   // The most specific DestinationRule host for the service among `candidates`: its exact name,
   // else the longest wildcard that covers it (alphabetical among equals), the oldest first
   // (here: namespace/name order) among rules of that host.
@@ -144,11 +148,10 @@ Upstream Registry::UpstreamFor(const std::string& ns, const Registration& r) con
       -> std::vector<const DestinationRule*> {
     const DestinationRule* best = nullptr;
     for (const auto* d : candidates) {
-      if (d->host != r.host &&
-          !(absl::StartsWith(d->host, "*") && HostPatternMatches(d->host, r.host)))
+      if (d->host != host && !(absl::StartsWith(d->host, "*") && HostPatternMatches(d->host, host)))
         continue;
-      const bool better = !best || (d->host == r.host && best->host != r.host) ||
-                          (best->host != r.host && d->host != r.host &&
+      const bool better = !best || (d->host == host && best->host != host) ||
+                          (best->host != host && d->host != host &&
                            (d->host.size() > best->host.size() ||
                             (d->host.size() == best->host.size() && d->host < best->host)));
       if (better) best = d;
@@ -188,16 +191,16 @@ Upstream Registry::UpstreamFor(const std::string& ns, const Registration& r) con
   for (const auto* d : chosen) {
     if (!d->traffic_policy) continue;
     up.rule = d;
-    std::optional<policy::ClientTls> tls = d->tls;
+    const std::optional<policy::ClientTls>* tls = &d->tls;
     for (const auto& pl : d->port_level) {
-      if (pl.port == r.port.number) {
-        tls = pl.tls;  // a port's settings replace the whole policy for that port
+      if (pl.port == r.port->number) {
+        tls = &pl.tls;  // a port's settings replace the whole policy for that port
         break;
       }
     }
-    if (tls) {
-      up.tls = tls->mode;
-      up.settings = tls;
+    if (*tls) {
+      up.tls = (*tls)->mode;
+      up.settings = &**tls;
     }
     break;
   }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "agent/policy/istio_objects.h"
 
@@ -27,16 +28,17 @@ struct Authority {
 std::optional<Authority> ParseAuthority(absl::string_view authority);
 
 // What registers a host for a namespace on a port.
+// Pointers into the objects the Registry was built from.
 struct Registration {
   const policy::ServiceEntry* entry = nullptr;
-  std::string host;  // the ServiceEntry's host pattern that matched
-  policy::ServicePort port;
+  const std::string* host = nullptr;  // the ServiceEntry's host pattern that matched
+  const policy::ServicePort* port = nullptr;
 };
 
 // How the gateway connects upstream for one registration (the DestinationRule that applies).
 struct Upstream {
   policy::TlsMode tls = policy::TlsMode::kDisable;
-  std::optional<policy::ClientTls> settings;  // with SIMPLE or MUTUAL
+  const policy::ClientTls* settings = nullptr;  // the rule's, when it names a mode
   const policy::DestinationRule* rule = nullptr;
   uint32_t port = 0;  // the port connected to: the ServicePort's targetPort, else its number
 };
@@ -73,11 +75,14 @@ class Registry {
  private:
   struct Entry {
     const policy::ServiceEntry* entry;
-    std::string host;
+    const std::string* host;
   };
-  // Exact hosts, and wildcard patterns by what follows the '*' (longest first when looked up).
-  std::map<std::string, std::vector<Entry>> exact_;
-  std::map<std::string, std::vector<Entry>, std::greater<>> wildcard_;  // suffix -> entries
+  // Exact hosts, and wildcard patterns by what follows the '*' (".example.com" for
+  // "*.example.com"); a lookup tries the host's suffixes longest first, only those starting at
+  // a dot unless some pattern is a partial wildcard ("*foo.com").
+  absl::flat_hash_map<std::string, std::vector<Entry>> exact_;
+  absl::flat_hash_map<std::string, std::vector<Entry>> wildcard_;
+  bool partial_wildcards_ = false;
   std::vector<const policy::DestinationRule*> rules_;
   RegistryOptions o_;
 };

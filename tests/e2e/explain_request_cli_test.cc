@@ -38,8 +38,7 @@ TEST(ExplainRequestCli, TheScenariosRows) {
     const char* policy;
   };
   const Row rows[] = {
-      {"team-x/app", "GET http://example.com/", "allow", 200,
-       "warden-egress/team-x-example-com"},
+      {"team-x/app", "GET http://example.com/", "allow", 200, "warden-egress/team-x-example-com"},
       {"team-x/app", "GET http://httpbin.org/status/418", "deny", 403, nullptr},
       {"team-y/app", "GET http://httpbin.org/status/418", "allow", 200,
        "warden-egress/team-y-httpbin-418"},
@@ -108,17 +107,22 @@ TEST(ExplainRequestCli, RequestsFile) {
       << "\n"
       << R"({"namespace": "team-y", "service_account": "default", "method": "GET", "url": "http://httpbin.org/status/418?x=1"})"
       << "\n"
-      << R"({"method": "GET", "url": "http://httpbin.org/status/418"})" << "\n"
+      << R"({"method": "GET", "url": "http://httpbin.org/status/418"})"
+      << "\n"
       << R"({"from": "team-y/app", "method": "GET", "url": "http://httpbin.org/x/../status/418"})"
       << "\n"
-      << R"({"from": "team-y/app", "method": "GET", "url": "http://httpbin.org/a%00b"})" << "\n"
+      << R"({"from": "team-y/app", "method": "GET", "url": "http://httpbin.org/a%00b"})"
+      << "\n"
       << R"({"from": "team-y/app", "method": "GET", "url": "http://httpbin.org/status/418", "port": 8080})"
       << "\n\n"
       << R"({"from": "team-x/app", "url": "http://example.com/", "headers": {"Host": "EXAMPLE.com"}})"
       << "\n"
-      << R"({"from": "team-x/app", "url": "https://example.com/"})" << "\n"
-      << R"({"from": "team-x/app", "url": "http://example.com/", "bogus": 1})" << "\n"
-      << R"(not json)" << "\n";
+      << R"({"from": "team-x/app", "url": "https://example.com/"})"
+      << "\n"
+      << R"({"from": "team-x/app", "url": "http://example.com/", "bogus": 1})"
+      << "\n"
+      << R"(not json)"
+      << "\n";
   auto r = Warden("explain --manifests " + kReference + " --requests " + file.string() +
                   " --output json");
   fs::remove(file);
@@ -136,7 +140,7 @@ TEST(ExplainRequestCli, RequestsFile) {
   EXPECT_EQ(at(4)["verdict"], "bad_request");
   EXPECT_EQ(at(4)["status"], 400);
   EXPECT_EQ(at(5)["verdict"], "unregistered");  // nothing registers port 8080
-  EXPECT_EQ(at(6)["line"], 8);                   // the blank line 7 is skipped
+  EXPECT_EQ(at(6)["line"], 8);                  // the blank line 7 is skipped
   EXPECT_EQ(at(6)["verdict"], "allow");
   // TLS passed through on 443: registered by SNI, but `hosts` is an HTTP field, and an ALLOW
   // rule using one never matches a connection that is not HTTP (Istio's TCP filter chain): a
@@ -149,9 +153,9 @@ TEST(ExplainRequestCli, RequestsFile) {
 }
 
 TEST(ExplainRequestCli, BadFlags) {
-  EXPECT_EQ(Warden("explain --manifests " + kReference + " --request 'GET http://example.com/'")
-                .code,
-            2);  // no --from
+  EXPECT_EQ(
+      Warden("explain --manifests " + kReference + " --request 'GET http://example.com/'").code,
+      2);  // no --from
   EXPECT_EQ(Warden("explain --manifests " + kReference +
                    " --from team-x/app --request 'http://example.com/'")
                 .code,

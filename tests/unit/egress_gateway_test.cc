@@ -122,7 +122,8 @@ TEST(EgressRegistryTest, TheMostSpecificHostAndTheOwnNamespaceWin) {
   Gateway g(Se("a", "broad", absl::StrCat("  hosts: [\"*.example.com\"]\n", kHttp80)) +
             Se("a", "narrow", absl::StrCat("  hosts: [\"*.api.example.com\"]\n", kHttp80)) +
             Se("a", "exact", absl::StrCat("  hosts: [v1.api.example.com]\n", kHttp80)) +
-            Se("b", "mine", absl::StrCat("  hosts: [\"*.api.example.com\"]\n", kHttp80)));
+            Se("b", "mine", absl::StrCat("  hosts: [\"*.api.example.com\"]\n", kHttp80)) +
+            Se("a", "partial", absl::StrCat("  hosts: [\"*ample.com\"]\n", kHttp80)));
   auto entry = [&](const std::string& ns, const std::string& host) {
     return g->Decide(Get(ns, host)).registration->entry->Key();
   };
@@ -130,6 +131,9 @@ TEST(EgressRegistryTest, TheMostSpecificHostAndTheOwnNamespaceWin) {
   EXPECT_EQ(entry("c", "v2.api.example.com"), "a/narrow");
   EXPECT_EQ(entry("b", "v2.api.example.com"), "b/mine");  // its own namespace first
   EXPECT_EQ(entry("c", "www.example.com"), "a/broad");
+  // A partial wildcard (Istio warns, accepts): a suffix that does not start at a dot.
+  EXPECT_EQ(entry("c", "sample.com"), "a/partial");
+  EXPECT_EQ(entry("c", "x.example.com"), "a/broad");  // the longer suffix first
 }
 
 TEST(EgressRegistryTest, DestinationRuleLookup) {
@@ -240,30 +244,56 @@ TEST(EgressGatewayTest, UnregisteredBeforeAuthorizationAndTheIndex) {
 }
 
 // The index must not change a decision: the same requests against the same policies, decided
-// with the index and by evaluating every policy.
+// with the index (by host, by source namespace) and by evaluating every policy; HTTP requests,
+// TLS connections, and sources with and without an identity.
 TEST(EgressGatewayTest, TheIndexDecidesAsEveryPolicyWould) {
-  std::string yaml = Se("a", "hosts", absl::StrCat("  hosts: [\"*.example\"]\n", kHttp80));
+  std::string yaml = Se("a", "hosts",
+                        absl::StrCat("  hosts: [\"*.example\"]\n", kHttp80,
+                                     "  - number: 443\n    name: tls\n"
+                                     "    protocol: TLS\n"));
   const char* hosts[] = {"h1.example", "h2.example", "h3.example", "H1.example"};
-  for (int i = 0; i < 12; ++i) {
+  for (int i = 0; i < 24; ++i) {
     std::string spec = i % 3 == 0 ? "  action: DENY\n" : "";
-    absl::StrAppend(&spec, "  rules:\n  - to:\n    - operation:\n        hosts: [", hosts[i % 4],
-                    "]\n        paths: [/p", i % 5, "]\n");
-    if (i % 4 == 1)
-      absl::StrAppend(&spec, "  - from:\n    - source:\n        namespaces: [n", i % 2, "]\n");
+    absl::StrAppend(&spec, "  rules:\n");
+    if (i % 6 == 5) {  // by namespace only
+      absl::StrAppend(&spec, "  - from:\n    - source:\n        namespaces: [n", i % 2,
+                      "]\n    to:\n    - operation:\n        paths: [/p", i % 5, "]\n");
+    } else {
+      absl::StrAppend(&spec, "  - to:\n    - operation:\n        hosts: [", hosts[i % 4],
+                      "]\n        paths: [/p", i % 5, "]\n");
+      if (i % 4 == 1)
+        absl::StrAppend(&spec, "    from:\n    - source:\n        namespaces: [n", i % 2, "]\n");
+      if (i % 8 == 2)
+        absl::StrAppend(&spec, "  - from:\n    - source:\n        ipBlocks: [10.0.1.0/24]\n");
+    }
     yaml += Ap("istio-system", absl::StrCat("p", i), spec);
   }
   Gateway g(yaml);
+  int allowed = 0, denied = 0;
   for (const char* h : {"h1.example", "h2.example", "h3.example", "h4.example", "H2.EXAMPLE"}) {
     for (int p = 0; p < 6; ++p) {
-      for (const char* ns : {"n0", "n1", "n2"}) {
-        Request r = Get(ns, h, absl::StrCat("/p", p));
-        AuthzDecision all = Authorize(g->policies(), r, {});
-        GatewayVerdict v = g->Decide(r);
-        EXPECT_EQ(v.authz.allowed, all.allowed) << h << " /p" << p << " " << ns;
-        EXPECT_EQ(v.authz.reason, all.reason) << h << " /p" << p << " " << ns;
+      for (const char* ns : {"n0", "n1", "n2", ""}) {
+        for (bool http : {true, false}) {
+          Request r = Get(ns, h, absl::StrCat("/p", p), http ? 80 : 443);
+          if (!*ns) r.source.reset();
+          if (std::string(ns) == "n1") r.source_ip.reset();
+          if (!http) {
+            r.http = false;
+            r.sni = h;
+          }
+          AuthzDecision all = Authorize(g->policies(), r, {});
+          GatewayVerdict v = g->Decide(r);
+          ASSERT_NE(v.verdict, Verdict::kUnregistered) << h;
+          EXPECT_EQ(v.authz.allowed, all.allowed) << h << " /p" << p << " " << ns << " " << http;
+          EXPECT_EQ(v.authz.reason, all.reason) << h << " /p" << p << " " << ns << " " << http;
+          (all.allowed ? allowed : denied)++;
+        }
       }
     }
   }
+  // Both answers occur, so the comparison means something.
+  EXPECT_GT(allowed, 10);
+  EXPECT_GT(denied, 10);
 }
 
 }  // namespace
