@@ -8,6 +8,7 @@
 namespace warden::cli {
 
 int RunExplain(const std::vector<std::string>& args);
+int RunAudit(const std::vector<std::string>& args);
 int RunNode(const std::vector<std::string>& args);
 int RunLab(const std::vector<std::string>& args);
 int RunInspect(const std::vector<std::string>& args);

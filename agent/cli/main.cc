@@ -11,7 +11,9 @@ namespace {
 void Usage(std::ostream& out) {
   out << "usage: warden <command> [options]\n\n"
          "commands:\n"
-         "  explain   why a flow is allowed or denied (NetworkPolicy, compiled tables)\n"
+         "  explain   why a flow is allowed or denied (NetworkPolicy, compiled tables), or what\n"
+         "            the egress gateway answers a request (--request)\n"
+         "  audit     every identity's egress exposure: direct and through the gateway\n"
          "  control   the control plane: pushes each node its state over Sync (mTLS)\n"
          "  node      the node agent: cgroup BPF enforcement of NetworkPolicy and node-pool "
          "lockdown\n"
@@ -30,6 +32,7 @@ int main(int argc, char** argv) {
   std::string cmd = argv[1];
   std::vector<std::string> args(argv + 2, argv + argc);
   if (cmd == "explain") return warden::cli::RunExplain(args);
+  if (cmd == "audit") return warden::cli::RunAudit(args);
   if (cmd == "node") return warden::cli::RunNode(args);
   if (cmd == "lab") return warden::cli::RunLab(args);
   if (cmd == "inspect") return warden::cli::RunInspect(args);

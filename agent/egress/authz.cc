@@ -238,6 +238,13 @@ bool Matches(const Context& c, const AuthzRule& rule) {
 
 }  // namespace
 
+bool FromMatches(const AuthorizationPolicy& p, const AuthzRule& rule, const Request& req,
+                 const AuthzOptions& o) {
+  Context c(req, o);
+  c.For(p);
+  return AnyEntry(rule.from, [&](const AuthzSource& s) { return SourceMatches(c, s); });
+}
+
 bool RuleMatches(const AuthorizationPolicy& p, const AuthzRule& rule, const Request& req,
                  const AuthzOptions& o) {
   Context c(req, o);

@@ -38,6 +38,10 @@ struct AuthzDecision {
   std::vector<RuleRef> dry_run_matched;
 };
 
+// Whether one rule's sources (`from`, OR of them) admit the request's source.
+bool FromMatches(const policy::AuthorizationPolicy& p, const policy::AuthzRule& rule,
+                 const Request& req, const AuthzOptions& o);
+
 // Whether one rule of `p` matches `req` (its from, to and when all do).
 bool RuleMatches(const policy::AuthorizationPolicy& p, const policy::AuthzRule& rule,
                  const Request& req, const AuthzOptions& o);

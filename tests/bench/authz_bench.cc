@@ -90,7 +90,7 @@ std::vector<egress::Request> Requests(int n, int hosts, int teams) {
     r.port = 80;
     r.method = methods[rng() % 4];
     const int h = static_cast<int>(rng() % hosts);
-    r.authority = i % 20 == 0  ? absl::StrCat("nowhere", i, ".test")
+    r.authority = i % 20 == 0   ? absl::StrCat("nowhere", i, ".test")
                   : h % 10 == 9 ? absl::StrCat("x.wild", h, ".test")
                                 : Host(h);
     r.path = *egress::NormalizePath(paths[rng() % 5]);
@@ -105,7 +105,7 @@ egress::Verdict Linear(const egress::GatewayConfig& gw, const egress::Request& r
   if (!a || !gw.registry().Lookup(r.source->ns, a->host, r.port, egress::Registry::Want::kHttp))
     return egress::Verdict::kUnregistered;
   return egress::Authorize(gw.policies(), r, gw.options().authz).allowed ? egress::Verdict::kAllow
-                                                                        : egress::Verdict::kDeny;
+                                                                         : egress::Verdict::kDeny;
 }
 
 int Run(int argc, char** argv) {
@@ -119,8 +119,7 @@ int Run(int argc, char** argv) {
       policy::LoadManifestTexts({{"authz.yaml", Manifests(hosts, policies, teams)}});
   if (!loaded.errors.empty()) throw std::runtime_error(loaded.errors[0].ToString());
   egress::GatewayConfig gw(loaded.state, egress::GatewayOptions{});
-  const double build_ms =
-      std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  const double build_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   const std::vector<egress::Request> reqs = Requests(n, hosts, teams);
   int allowed = 0, denied = 0, unregistered = 0;
   for (const auto& r : reqs) {
@@ -135,8 +134,8 @@ int Run(int argc, char** argv) {
       "cluster: %d hosts registered, %zu AuthorizationPolicies apply to the gateway; read and "
       "compiled in %.0f ms\n",
       hosts, gw.policies().size(), build_ms);
-  std::printf("requests: %d (allowed %d, denied %d, unregistered %d); both ways agree on each\n",
-              n, allowed, denied, unregistered);
+  std::printf("requests: %d (allowed %d, denied %d, unregistered %d); both ways agree on each\n", n,
+              allowed, denied, unregistered);
   // Alternating batches; the linear scan takes a tenth of the requests (it is far slower).
   const int linear_n = std::max(1, n / 10);
   std::vector<double> indexed_ns, linear_ns;
