@@ -42,11 +42,9 @@ po::options_description Describe(AuditFlags* f) {
   add("gateway-namespace",
       po::value(&f->lockdown.gateway_namespace)->default_value("warden-egress"),
       "namespace whose pods are egress gateways");
-  add("root-namespace",
-      po::value(&f->gateway.root_namespace)->default_value("istio-system"),
+  add("root-namespace", po::value(&f->gateway.root_namespace)->default_value("istio-system"),
       "Istio's root namespace");
-  add("trust-domain",
-      po::value(&f->gateway.authz.trust_domain)->default_value("cluster.local"),
+  add("trust-domain", po::value(&f->gateway.authz.trust_domain)->default_value("cluster.local"),
       "the mesh's trust domain");
   add("gateway-name", po::value(&f->gateway.gateway_name)->default_value("warden-gateway"),
       "the Gateway an AuthorizationPolicy's targetRefs may name");
@@ -116,10 +114,10 @@ void PrintCsv(const egress::AuditReport& r, std::ostream& out) {
   out << "namespace,service_account,labels,pods,path,destination,protocol,ports,methods,paths,"
          "conditions,allowed_by,denied_by\n";
   for (const auto& ia : r.identities) {
-    const std::string who = absl::StrJoin(
-        {Csv(ia.identity.ns), Csv(ia.identity.service_account), Csv(Labels(ia.identity.labels)),
-         Csv(absl::StrJoin(ia.identity.pods, " "))},
-        ",");
+    const std::string who =
+        absl::StrJoin({Csv(ia.identity.ns), Csv(ia.identity.service_account),
+                       Csv(Labels(ia.identity.labels)), Csv(absl::StrJoin(ia.identity.pods, " "))},
+                      ",");
     for (const auto& d : ia.direct)
       out << who << ",direct," << Csv(d.destination) << "," << d.protocol << "," << Csv(d.ports)
           << ",,,," << Csv(d.allowed_by + "; " + d.lockdown) << ",\n";
@@ -134,8 +132,8 @@ void PrintCsv(const egress::AuditReport& r, std::ostream& out) {
 void PrintText(const egress::AuditReport& r, std::ostream& out) {
   for (const auto& ia : r.identities) {
     out << ia.identity.ns << " (service account " << ia.identity.service_account << "; "
-        << (ia.identity.labels.empty() ? "no labels" : Labels(ia.identity.labels)) << "): "
-        << absl::StrJoin(ia.identity.pods, " ") << "\n";
+        << (ia.identity.labels.empty() ? "no labels" : Labels(ia.identity.labels))
+        << "): " << absl::StrJoin(ia.identity.pods, " ") << "\n";
     if (ia.direct.empty() && ia.gateway.empty()) out << "  reaches nothing outside\n";
     if (!ia.no_gateway.empty() && ia.no_gateway != "it is the gateway")
       out << "  (no gateway: " << ia.no_gateway << ")\n";
@@ -152,8 +150,8 @@ void PrintText(const egress::AuditReport& r, std::ostream& out) {
       out << "\n";
     }
   }
-  out << "registered hosts nobody can reach:"
-      << (r.unreachable_hosts.empty() ? " none" : "") << "\n";
+  out << "registered hosts nobody can reach:" << (r.unreachable_hosts.empty() ? " none" : "")
+      << "\n";
   for (const auto& h : r.unreachable_hosts) out << "  " << h << "\n";
   out << "AuthorizationPolicies that allow nothing:"
       << (r.policies_allowing_nothing.empty() ? " none" : "") << "\n";

@@ -64,8 +64,8 @@ std::vector<DirectExposure> Direct(const policy::ClusterState& state, const poli
     }
   } else {
     for (const auto& a : lockdown.allowances)
-      candidates.push_back({a.cidr, a.protocol, a.port_lo, a.port_hi,
-                            absl::StrCat("allowance ", a.ToString())});
+      candidates.push_back(
+          {a.cidr, a.protocol, a.port_lo, a.port_hi, absl::StrCat("allowance ", a.ToString())});
   }
   std::vector<DirectExposure> out;
   for (const Candidate& c : candidates) {
@@ -122,7 +122,7 @@ std::optional<std::string> HostOverlap(const std::string& value, const std::stri
   }
   if (absl::StartsWith(v, "*")) {
     const std::string vs = v.substr(1), rs = registered.substr(1);
-    if (absl::EndsWith(vs, rs)) return v;          // narrower
+    if (absl::EndsWith(vs, rs)) return v;           // narrower
     if (absl::EndsWith(rs, vs)) return registered;  // broader: all of the registration
     return std::nullopt;
   }
@@ -178,12 +178,13 @@ std::vector<GatewayExposure> ThroughGateway(const policy::ClusterState& state,
         // Registered for this namespace by this entry (and not by a more specific one)?
         const std::string probe =
             absl::StartsWith(host, "*") ? absl::StrCat("audit", host.substr(1)) : host;
-        auto reg = gw.registry().Lookup(who.source->ns, probe, port.number,
-                                        HttpPort(port.protocol) ? Registry::Want::kHttp
-                                                                : Registry::Want::kTls);
+        auto reg = gw.registry().Lookup(
+            who.source->ns, probe, port.number,
+            HttpPort(port.protocol) ? Registry::Want::kHttp : Registry::Want::kTls);
         if (!reg || reg->entry != &se || *reg->host != host) continue;
         const bool http = HttpPort(port.protocol);
-        const std::string tls = policy::TlsModeName(gw.registry().UpstreamFor(who.source->ns, *reg).tls);
+        const std::string tls =
+            policy::TlsModeName(gw.registry().UpstreamFor(who.source->ns, *reg).tls);
         auto base = [&](const std::string& h) {
           GatewayExposure e;
           e.host = h;
@@ -203,8 +204,7 @@ std::vector<GatewayExposure> ThroughGateway(const policy::ClusterState& state,
           if (p->dry_run || p->action == AuthzAction::kAudit) continue;
           for (size_t i = 0; i < p->rules.size(); ++i) {
             const AuthzRule& rule = p->rules[i];
-            if (!FromMatches(*p, rule, who, o) || !SourceConditionsHold(*p, rule, who, o))
-              continue;
+            if (!FromMatches(*p, rule, who, o) || !SourceConditionsHold(*p, rule, who, o)) continue;
             const std::string name = absl::StrCat(p->ns, "/", p->name, " rule ", i);
             auto add = [&](const policy::AuthzOperation* op, const std::string& h) {
               if (p->action == AuthzAction::kDeny) {
@@ -236,9 +236,9 @@ std::vector<GatewayExposure> ThroughGateway(const policy::ClusterState& state,
                                        !op.paths.empty() || !op.not_paths.empty();
               // On a port that is not HTTP an ALLOW rule with HTTP fields is skipped (Istio).
               if (!http && http_fields && p->action == AuthzAction::kAllow) continue;
-              bool port_ok = op.ports.empty() ||
-                             std::find(op.ports.begin(), op.ports.end(),
-                                       std::to_string(port.number)) != op.ports.end();
+              bool port_ok =
+                  op.ports.empty() || std::find(op.ports.begin(), op.ports.end(),
+                                                std::to_string(port.number)) != op.ports.end();
               if (std::find(op.not_ports.begin(), op.not_ports.end(),
                             std::to_string(port.number)) != op.not_ports.end())
                 port_ok = false;

@@ -56,7 +56,7 @@ struct IdentityAudit {
 
 struct AuditReport {
   std::vector<IdentityAudit> identities;
-  std::vector<std::string> unreachable_hosts;         // "host:port (ServiceEntry ns/name)"
+  std::vector<std::string> unreachable_hosts;          // "host:port (ServiceEntry ns/name)"
   std::vector<std::string> policies_allowing_nothing;  // "ns/name: why"
 };
 

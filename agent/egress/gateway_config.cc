@@ -68,8 +68,8 @@ std::optional<std::vector<std::string>> ExactNamespaces(const AuthorizationPolic
 
 GatewayConfig::GatewayConfig(const policy::ClusterState& state, GatewayOptions o)
     : o_(std::move(o)),
-      registry_(state.service_entries, state.destination_rules,
-                RegistryOptions{o_.root_namespace}) {
+      registry_(state.service_entries, state.destination_rules, RegistryOptions{o_.root_namespace}),
+      state_(state) {
   for (const auto& [key, p] : state.authorization_policies.get()) {
     if (Applies(p)) policies_.push_back(&p);
   }
@@ -148,6 +148,20 @@ std::vector<const AuthorizationPolicy*> GatewayConfig::Candidates(const Request&
   return out;
 }
 
+absl::StatusOr<SourceIdentity> GatewayConfig::PodOnNode(const std::string& node,
+                                                        const std::string& pod) const {
+  const policy::Pod* p = state_.FindPod(pod);
+  if (!p) return absl::NotFoundError(absl::StrCat("no pod ", pod));
+  if (p->node_name != node)
+    return absl::PermissionDeniedError(absl::StrCat("pod ", pod, " runs on ",
+                                                    p->node_name.empty() ? "no node" : p->node_name,
+                                                    ", not on ", node));
+  if (p->host_network)
+    return absl::PermissionDeniedError(
+        absl::StrCat("pod ", pod, " uses the host network: its traffic is the node's"));
+  return SourceIdentity{p->ns, p->service_account, p->Key()};
+}
+
 GatewayVerdict GatewayConfig::Decide(const Request& req) const {
   GatewayVerdict v;
   const std::string ns = req.source ? req.source->ns : "";
@@ -165,6 +179,8 @@ GatewayVerdict GatewayConfig::Decide(const Request& req) const {
   } else if (!req.sni.empty()) {
     v.registration =
         registry_.Lookup(ns, absl::AsciiStrToLower(req.sni), req.port, Registry::Want::kTls);
+  } else if (req.destination_ip) {
+    v.registration = registry_.LookupAddress(ns, *req.destination_ip, req.port);
   }
   if (!v.registration) {
     v.verdict = Verdict::kUnregistered;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
 #include "agent/egress/authz.h"
 #include "agent/egress/registry.h"
 #include "agent/egress/request.h"
@@ -55,6 +56,11 @@ class GatewayConfig {
   bool Applies(const policy::AuthorizationPolicy& p) const;
   const GatewayOptions& options() const { return o_; }
 
+  // The identity of pod `pod` ("ns/name") when it runs on `node`: a node's forwarder speaks only
+  // for its own pods, so a claim for a pod elsewhere (or unknown, or on the host network, whose
+  // traffic is the node's) is refused.
+  absl::StatusOr<SourceIdentity> PodOnNode(const std::string& node, const std::string& pod) const;
+
  private:
   // The applicable policies a request must be checked against: those that can name its host
   // (HTTP; every policy otherwise) and its source namespace.
@@ -70,6 +76,7 @@ class GatewayConfig {
   absl::flat_hash_map<std::string, std::vector<size_t>> by_namespace_;
   std::vector<size_t> unindexed_;
   std::vector<std::vector<std::string>> namespaces_;  // per policy, sorted; empty: any
+  const policy::ClusterState& state_;                 // the pods, by "ns/name" (their node in each)
   AuthzScope scope_;
 };
 

@@ -87,6 +87,7 @@ Registry::Registry(const std::map<std::string, ServiceEntry>& entries,
                    const std::map<std::string, DestinationRule>& rules, RegistryOptions o)
     : o_(std::move(o)) {
   for (const auto& [key, se] : entries) {
+    entries_.push_back(&se);
     for (const auto& h : se.hosts) {
       if (absl::StartsWith(h, "*")) {
         wildcard_[h.substr(1)].push_back({&se, &h});
@@ -135,6 +136,45 @@ std::optional<Registration> Registry::Lookup(const std::string& ns, const std::s
     if (auto r = pick(it->second)) return r;
   }
   return std::nullopt;
+}
+
+std::optional<Registration> Registry::LookupAddress(const std::string& ns,
+                                                    const policy::IpAddress& ip,
+                                                    uint32_t port) const {
+  std::optional<Registration> best;
+  int best_len = -1;
+  bool best_own = false;
+  for (const ServiceEntry* se : entries_) {
+    if (!Visible(*se, ns)) continue;
+    const policy::ServicePort* p = nullptr;
+    for (const auto& sp : se->ports) {
+      if (sp.number == port &&
+          (sp.protocol == IstioProtocol::kTCP || sp.protocol == IstioProtocol::kAuto))
+        p = &sp;
+    }
+    if (!p) continue;
+    int len = -1;  // how specific: the longest address prefix holding `ip`
+    if (se->addresses.empty()) {
+      if (se->resolution == policy::Resolution::kNone) len = 0;
+    } else {
+      for (const auto& a : se->addresses) {
+        if (a.find('/') != std::string::npos) {
+          auto c = policy::ParseCidr(a);
+          if (c.ok() && c->Contains(ip)) len = std::max(len, c->prefix_len);
+        } else if (auto one = policy::ParseIp(a); one.ok() && *one == ip) {
+          len = std::max(len, one->bits());
+        }
+      }
+    }
+    if (len < 0) continue;
+    const bool own = se->ns == ns;
+    if (len > best_len || (len == best_len && own && !best_own)) {
+      best = Registration{se, &se->hosts.front(), p};
+      best_len = len;
+      best_own = own;
+    }
+  }
+  return best;
 }
 
 Upstream Registry::UpstreamFor(const std::string& ns, const Registration& r) const {

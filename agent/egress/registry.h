@@ -64,6 +64,13 @@ class Registry {
   std::optional<Registration> Lookup(const std::string& ns, const std::string& host, uint32_t port,
                                      Want want) const;
 
+  // A connection with neither HTTP nor a server name, by its original destination: a TCP (or
+  // sniffed) port `port` of a ServiceEntry visible to `ns` whose addresses hold `ip`, or that has
+  // no addresses and resolution NONE (Istio's wildcard listener for the port: it takes every
+  // address). The most specific address wins, then the source's namespace, then key order.
+  std::optional<Registration> LookupAddress(const std::string& ns, const policy::IpAddress& ip,
+                                            uint32_t port) const;
+
   // The DestinationRule settings for a registration, seen from namespace `ns` (Istio's order:
   // the client's namespace, the service's, the root namespace; the most specific host in each;
   // a port-level entry replaces the whole policy for its port).
@@ -84,6 +91,7 @@ class Registry {
   absl::flat_hash_map<std::string, std::vector<Entry>> wildcard_;
   bool partial_wildcards_ = false;
   std::vector<const policy::DestinationRule*> rules_;
+  std::vector<const policy::ServiceEntry*> entries_;  // key order
   RegistryOptions o_;
 };
 

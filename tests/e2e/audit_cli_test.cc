@@ -14,7 +14,8 @@ using ::testing::HasSubstr;
 using ::warden::e2e::Warden;
 
 const std::string kReference = std::string(WARDEN_SOURCE_DIR) + "/deploy/examples/reference";
-const std::string kWorld = " --allow-world 199.36.153.8/30:443/TCP --allow-world 169.254.169.254/32:80/TCP";
+const std::string kWorld =
+    " --allow-world 199.36.153.8/30:443/TCP --allow-world 169.254.169.254/32:80/TCP";
 
 TEST(AuditCli, JsonNamesEachIdentitysExposure) {
   auto r = Warden("audit --manifests " + kReference + kWorld + " --output json");

@@ -243,6 +243,43 @@ TEST(EgressGatewayTest, UnregisteredBeforeAuthorizationAndTheIndex) {
   EXPECT_EQ(v.status, 502);
 }
 
+TEST(EgressGatewayTest, TcpByAddressAndPodsOnNodes) {
+  Gateway g(Se("db", "pg",
+               "  hosts: [pg.example]\n  addresses: [192.0.2.0/24]\n"
+               "  ports:\n  - number: 5432\n    name: pg\n    protocol: TCP\n"
+               "  resolution: STATIC\n") +
+            Se("db", "pg-one",
+               "  hosts: [one.example]\n  addresses: [192.0.2.7]\n"
+               "  ports:\n  - number: 5432\n    name: pg\n    protocol: TCP\n"
+               "  resolution: STATIC\n") +
+            Se("db", "any-3306",
+               "  hosts: [mysql.example]\n  ports:\n  - number: 3306\n"
+               "    name: my\n    protocol: TCP\n") +
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {name: app, namespace: team-x}\n"
+            "spec: {nodeName: n1, serviceAccountName: sa1, containers: [{name: c}]}\n"
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {name: host, namespace: team-x}\n"
+            "spec: {nodeName: n1, hostNetwork: true, containers: [{name: c}]}\n");
+  Request tcp;
+  tcp.source = SourceIdentity{"team-x", "default", "team-x/app"};
+  tcp.http = false;
+  tcp.port = 5432;
+  tcp.destination_ip = *policy::ParseIp("192.0.2.9");
+  EXPECT_EQ(g->Decide(tcp).registration->entry->name, "pg");
+  tcp.destination_ip = *policy::ParseIp("192.0.2.7");
+  EXPECT_EQ(g->Decide(tcp).registration->entry->name, "pg-one");  // the longer prefix
+  tcp.destination_ip = *policy::ParseIp("198.51.100.1");
+  EXPECT_EQ(g->Decide(tcp).verdict, Verdict::kUnregistered);
+  tcp.port = 3306;  // NONE without addresses: every address on the port
+  EXPECT_EQ(g->Decide(tcp).registration->entry->name, "any-3306");
+  // The pods a node may speak for.
+  auto id = g->PodOnNode("n1", "team-x/app");
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(id->service_account, "sa1");
+  EXPECT_EQ(g->PodOnNode("n2", "team-x/app").status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(g->PodOnNode("n1", "team-x/host").status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(g->PodOnNode("n1", "team-x/none").status().code(), absl::StatusCode::kNotFound);
+}
+
 // The index must not change a decision: the same requests against the same policies, decided
 // with the index (by host, by source namespace) and by evaluating every policy; HTTP requests,
 // TLS connections, and sources with and without an identity.
