@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_join.h"
 #include "agent/cli/commands.h"
+#include "agent/cli/egress_options.h"
 #include "agent/cli/flags.h"
 #include "agent/egress/audit.h"
 #include "agent/policy/manifest_loader.h"
@@ -34,22 +35,8 @@ po::options_description Describe(AuditFlags* f) {
   add("help,h", "show this help");
   add("manifests", po::value(&f->manifests), "directory of manifests (YAML/JSON, recursive)");
   add("output,o", po::value(&f->output)->default_value("text"), "text, json or csv");
-  add("allow-world", po::value(&f->allow)->composing(),
-      "a world destination default-pool nodes may reach directly, as the agents are given it: "
-      "CIDR[:PORT[-END]][/TCP|UDP|SCTP] (repeatable)");
-  add("cluster-cidr", po::value(&f->cluster)->composing(),
-      "an address range inside the cluster besides podCIDRs");
-  add("gateway-namespace",
-      po::value(&f->lockdown.gateway_namespace)->default_value("warden-egress"),
-      "namespace whose pods are egress gateways");
-  add("root-namespace", po::value(&f->gateway.root_namespace)->default_value("istio-system"),
-      "Istio's root namespace");
-  add("trust-domain", po::value(&f->gateway.authz.trust_domain)->default_value("cluster.local"),
-      "the mesh's trust domain");
-  add("gateway-name", po::value(&f->gateway.gateway_name)->default_value("warden-gateway"),
-      "the Gateway an AuthorizationPolicy's targetRefs may name");
-  add("gateway-port", po::value(&f->gateway_port)->default_value("mtls"),
-      "the gateway pods' port (number or name) a pod's traffic reaches them on");
+  AddWorldOptions(add, &f->allow, &f->cluster, &f->lockdown.gateway_namespace);
+  AddGatewayOptions(add, &f->gateway, &f->gateway_port);
   return desc;
 }
 

@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "agent/cli/commands.h"
+#include "agent/cli/egress_options.h"
 #include "agent/cli/explain_request.h"
 #include "agent/cli/flags.h"
 #include "agent/common/status_macros.h"
@@ -157,14 +158,7 @@ po::options_description Describe(ExplainFlags* f) {
   add("protocols", po::value(&f->protocols)->default_value("TCP"),
       "matrix protocols, comma-separated");
   add("output,o", po::value(&f->output)->default_value("text"), "text or json");
-  add("allow-world", po::value(&f->allow)->composing(),
-      "a world destination default-pool nodes may reach directly, as the agents are given it: "
-      "CIDR[:PORT[-END]][/TCP|UDP|SCTP] (repeatable)");
-  add("cluster-cidr", po::value(&f->cluster)->composing(),
-      "an address range inside the cluster besides podCIDRs, as the agents are given it");
-  add("gateway-namespace",
-      po::value(&f->lockdown.gateway_namespace)->default_value("warden-egress"),
-      "namespace whose pods are egress gateways");
+  AddWorldOptions(add, &f->allow, &f->cluster, &f->lockdown.gateway_namespace);
   add("request", po::value(&f->requests.request),
       "an HTTP request to the egress gateway: 'METHOD URL' (http:// or https://)");
   add("header", po::value(&f->requests.headers)->composing(),
@@ -172,16 +166,7 @@ po::options_description Describe(ExplainFlags* f) {
   add("requests", po::value(&f->requests.requests_file),
       "a file of requests, one JSON object a line: from (NS/POD) or namespace and "
       "service_account, method, url, port, headers");
-  add("root-namespace",
-      po::value(&f->requests.gateway.root_namespace)->default_value("istio-system"),
-      "Istio's root namespace: its AuthorizationPolicies and DestinationRules apply everywhere");
-  add("trust-domain",
-      po::value(&f->requests.gateway.authz.trust_domain)->default_value("cluster.local"),
-      "the mesh's trust domain (principals are TD/ns/NS/sa/SA)");
-  add("gateway-name", po::value(&f->requests.gateway.gateway_name)->default_value("warden-gateway"),
-      "the Gateway an AuthorizationPolicy's targetRefs may name");
-  add("gateway-port", po::value(&f->requests.gateway_port)->default_value("mtls"),
-      "the gateway pods' port (number or name) a pod's traffic reaches them on");
+  AddGatewayOptions(add, &f->requests.gateway, &f->requests.gateway_port);
   return desc;
 }
 

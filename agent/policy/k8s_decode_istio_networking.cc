@@ -458,6 +458,15 @@ void ReadDestinationRuleSpec(ManifestReader* r, const YAML::Node& doc, Destinati
   }
 }
 
+// Istio refuses istio.io/dry-run on every kind but AuthorizationPolicy.
+void RefuseDryRun(ManifestReader* r, const YAML::Node& doc, const ObjectMeta& m) {
+  if (m.annotations.count("istio.io/dry-run"))
+    r->Fail(doc["metadata"], r->Field("metadata.annotations"),
+            absl::StrCat(m.ns, "/", m.name,
+                         " has unsupported annotation istio.io/dry-run, please remove the "
+                         "annotation"));
+}
+
 }  // namespace
 
 std::optional<ServiceEntry> DecodeServiceEntry(ManifestReader* r, const YAML::Node& doc,
@@ -465,11 +474,7 @@ std::optional<ServiceEntry> DecodeServiceEntry(ManifestReader* r, const YAML::No
   auto fill = [&](const ObjectMeta& m, ServiceEntry* se) {
     se->ns = m.ns;
     se->name = m.name;
-    if (m.annotations.count("istio.io/dry-run"))
-      r->Fail(doc["metadata"], r->Field("metadata.annotations"),
-              absl::StrCat(m.ns, "/", m.name,
-                           " has unsupported annotation istio.io/dry-run, please remove the "
-                           "annotation"));
+    RefuseDryRun(r, doc, m);
     ReadServiceEntrySpec(r, doc, se, notes);
   };
   return DecodeObject<ServiceEntry>(r, doc, "ServiceEntry", true, fill);
@@ -479,11 +484,7 @@ std::optional<DestinationRule> DecodeDestinationRule(ManifestReader* r, const YA
   auto fill = [&](const ObjectMeta& m, DestinationRule* dr) {
     dr->ns = m.ns;
     dr->name = m.name;
-    if (m.annotations.count("istio.io/dry-run"))
-      r->Fail(doc["metadata"], r->Field("metadata.annotations"),
-              absl::StrCat(m.ns, "/", m.name,
-                           " has unsupported annotation istio.io/dry-run, please remove the "
-                           "annotation"));
+    RefuseDryRun(r, doc, m);
     ReadDestinationRuleSpec(r, doc, dr);
   };
   return DecodeObject<DestinationRule>(r, doc, "DestinationRule", true, fill);
