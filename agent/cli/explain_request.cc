@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "agent/cli/egress_options.h"
 #include "agent/cli/flags.h"
 #include "agent/common/status_macros.h"
 #include "agent/egress/path_normalize.h"
@@ -112,19 +113,7 @@ absl::StatusOr<Answer> Explain(const policy::ClusterState& state, const policy::
   }
   // The hop to the gateway: the pod's NetworkPolicy must let it reach a gateway pod.
   if (ask.pod) {
-    const policy::Pod* gateway = nullptr;
-    for (const auto& [_, p] : state.pods) {
-      if (p.ns != f.gateway.gateway_namespace) continue;
-      bool labelled = true;
-      for (const auto& [k, v] : f.gateway.gateway_labels) {
-        auto it = p.labels.find(k);
-        labelled &= it != p.labels.end() && it->second == v;
-      }
-      if (labelled) {
-        gateway = &p;
-        break;
-      }
-    }
+    const policy::Pod* gateway = egress::FindGatewayPod(state, f.gateway.gateway_namespace);
     if (!gateway) {
       out.hop_error = absl::StrCat("no gateway pod (namespace ", f.gateway.gateway_namespace,
                                    ") in the manifests");
@@ -249,7 +238,7 @@ absl::StatusOr<Ask> AskOfLine(const std::string& line) {
 
 int ExplainRequests(const policy::ClusterState& state, const policy::Explainer& l4,
                     const RequestExplainFlags& f, int exit_code) {
-  egress::GatewayConfig gw(state, f.gateway);
+  egress::GatewayConfig gw(state, WithGatewayPodLabels(state, f.gateway));
   if (!f.request.empty()) {
     Ask ask;
     const size_t sp = f.request.find(' ');

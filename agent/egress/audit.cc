@@ -267,21 +267,10 @@ std::vector<GatewayExposure> ThroughGateway(const policy::ClusterState& state,
 // Why `pod` cannot reach a gateway pod on `port` (its egress, the gateway's ingress), or "".
 std::string GatewayHop(const policy::ClusterState& state, const policy::Model& model,
                        const GatewayConfig& gw, const Pod& pod, const std::string& port) {
-  const Pod* gateway = nullptr;
-  for (const auto& [_, p] : state.pods.get()) {
-    if (p.ns != gw.options().gateway_namespace || p.ips.empty()) continue;
-    bool labelled = true;
-    for (const auto& [k, v] : gw.options().gateway_labels) {
-      auto it = p.labels.find(k);
-      labelled &= it != p.labels.end() && it->second == v;
-    }
-    if (labelled) {
-      gateway = &p;
-      break;
-    }
-  }
+  const Pod* gateway = FindGatewayPod(state, gw.options().gateway_namespace);
   if (!gateway) return "no gateway pod in the manifests";
   if (&pod == gateway) return "it is the gateway";
+  if (gateway->ips.empty()) return "the gateway pod has no address";
   int number = 0;
   if (!absl::SimpleAtoi(port, &number)) {
     auto named = policy::Model::ResolveNamedPort(*gateway, port, Protocol::kTCP);

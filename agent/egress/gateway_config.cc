@@ -66,6 +66,18 @@ std::optional<std::vector<std::string>> ExactNamespaces(const AuthorizationPolic
 
 }  // namespace
 
+const policy::Pod* FindGatewayPod(const policy::ClusterState& state,
+                                  const std::string& gateway_namespace) {
+  const policy::Pod* first = nullptr;
+  for (const auto& [_, p] : state.pods.get()) {
+    if (p.ns != gateway_namespace || p.host_network) continue;
+    auto node = state.nodes.find(p.node_name);
+    if (node != state.nodes.end() && policy::IsGatewayPool(node->second)) return &p;
+    if (!first) first = &p;
+  }
+  return first;
+}
+
 GatewayConfig::GatewayConfig(const policy::ClusterState& state, GatewayOptions o)
     : o_(std::move(o)),
       registry_(state.service_entries, state.destination_rules, RegistryOptions{o_.root_namespace}),

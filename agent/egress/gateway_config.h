@@ -27,6 +27,11 @@ struct GatewayOptions {
   AuthzOptions authz;
 };
 
+// The gateway pod the manifests hold: a pod of `gateway_namespace` (one on a gateway-pool node
+// first, then namespace/name order), or null. Its labels are what selectors are matched with.
+const policy::Pod* FindGatewayPod(const policy::ClusterState& state,
+                                  const std::string& gateway_namespace);
+
 enum class Verdict { kAllow, kDeny, kUnregistered, kBadRequest };
 const char* VerdictName(Verdict v);  // "allow", "deny", "unregistered", "bad_request"
 

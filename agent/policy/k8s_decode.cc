@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/policy/k8s_decode_core.h"
 #include "agent/policy/k8s_decode_istio_networking.h"
+#include "agent/policy/k8s_decode_istio_routing.h"
 #include "agent/policy/k8s_decode_istio_security.h"
 #include "agent/policy/k8s_decode_netpol.h"
 #include "agent/policy/manifest_yaml.h"

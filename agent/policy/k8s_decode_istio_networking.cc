@@ -490,10 +490,4 @@ std::optional<DestinationRule> DecodeDestinationRule(ManifestReader* r, const YA
   return DecodeObject<DestinationRule>(r, doc, "DestinationRule", true, fill);
 }
 
-void CheckUnusedIstioKind(ManifestReader* r, const YAML::Node& doc, const std::string& kind) {
-  ObjectMeta m = ReadMeta(r, doc, kind, true);
-  const YAML::Node spec = doc["spec"];
-  if (Present(spec)) r->IsMapOrReport(spec, r->Field("spec"));
-}
-
 }  // namespace warden::policy

@@ -1,6 +1,5 @@
 // Decoding and validating networking.istio.io ServiceEntry and DestinationRule as Istio's
-// validation does (pkg/config/validation), with its messages; Gateway, VirtualService and Sidecar
-// are checked as objects only (warden routes to its gateway without them).
+// validation does (pkg/config/validation), with its messages.
 #pragma once
 
 #include <optional>
@@ -17,7 +16,5 @@ namespace warden::policy {
 std::optional<ServiceEntry> DecodeServiceEntry(ManifestReader* r, const YAML::Node& doc,
                                                std::vector<std::string>* notes);
 std::optional<DestinationRule> DecodeDestinationRule(ManifestReader* r, const YAML::Node& doc);
-// Metadata and the shape of spec of a kind warden reads but does not need.
-void CheckUnusedIstioKind(ManifestReader* r, const YAML::Node& doc, const std::string& kind);
 
 }  // namespace warden::policy

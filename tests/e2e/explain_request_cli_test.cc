@@ -96,6 +96,17 @@ spec:
   EXPECT_EQ(j["verdict"], "allow") << j.dump(1);
   EXPECT_EQ(j["policy"], "warden-egress/team-x-httpbin-get");
   EXPECT_EQ(Ask(dir.string(), "team-x/app", "POST http://httpbin.org/get")["verdict"], "deny");
+  // A policy whose selector names labels the gateway pod does not carry does not apply to it.
+  std::ofstream(dir / "51-deny-elsewhere.yaml") << R"(
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-all-other-gateway, namespace: warden-egress}
+spec:
+  selector: {matchLabels: {istio: egressgateway}}
+  action: DENY
+  rules: [{}]
+)";
+  EXPECT_EQ(Ask(dir.string(), "team-x/app", "GET http://httpbin.org/get")["verdict"], "allow");
   fs::remove_all(dir);
 }
 
