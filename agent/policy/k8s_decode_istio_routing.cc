@@ -28,8 +28,7 @@ void CheckNamespacedHost(ManifestReader* r, const YAML::Node& at, const std::str
   if (slash != std::string::npos && ns != "." && ns != "*" && !(sidecar && ns == "~") &&
       !CheckDns1123Label(ns).empty())
     r->Fail(at, f, absl::StrCat("invalid namespace value ", ns, " in host ", host));
-  if (name != "*" && !CheckWildcardDomain(name).empty())
-    r->Fail(at, f, CheckWildcardDomain(name));
+  if (name != "*" && !CheckWildcardDomain(name).empty()) r->Fail(at, f, CheckWildcardDomain(name));
 }
 
 bool KnownGatewayProtocol(const std::string& p) {
@@ -119,9 +118,9 @@ void CheckRoutes(ManifestReader* r, const YAML::Node& spec, const std::string& s
       const YAML::Node route = list[i];
       if (!r->IsMapOrReport(route, f)) continue;
       const bool http = std::string(kind) == "http";
-      const bool elsewhere = http && (Present(route["redirect"]) ||
-                                      Present(route["directResponse"]) ||
-                                      Present(route["delegate"]));
+      const bool elsewhere =
+          http && (Present(route["redirect"]) || Present(route["directResponse"]) ||
+                   Present(route["delegate"]));
       const YAML::Node dests = route["route"];
       if (!elsewhere && (!r->OptionalList(dests, f + ".route") || dests.size() == 0)) {
         r->Fail(route, f + ".route",
@@ -142,8 +141,7 @@ void CheckVirtualServiceSpec(ManifestReader* r, const YAML::Node& spec, const st
                              const std::string& ns) {
   r->CheckKnownKeys(spec, sf, {"hosts", "gateways", "http", "tls", "tcp", "exportTo"});
   const std::vector<std::string> hosts = ReadStringList(r, spec, "hosts", sf + ".hosts");
-  const std::vector<std::string> gateways =
-      ReadStringList(r, spec, "gateways", sf + ".gateways");
+  const std::vector<std::string> gateways = ReadStringList(r, spec, "gateways", sf + ".gateways");
   if (hosts.empty()) r->Fail(spec, sf + ".hosts", "virtual service must have at least one host");
   for (size_t i = 0; i < hosts.size(); ++i) {
     if (hosts[i] == "*") continue;
@@ -163,9 +161,9 @@ void CheckVirtualServiceSpec(ManifestReader* r, const YAML::Node& spec, const st
 }
 
 void CheckSidecarSpec(ManifestReader* r, const YAML::Node& spec, const std::string& sf) {
-  r->CheckKnownKeys(spec, sf,
-                    {"workloadSelector", "ingress", "egress", "outboundTrafficPolicy",
-                     "inboundConnectionPool"});
+  r->CheckKnownKeys(
+      spec, sf,
+      {"workloadSelector", "ingress", "egress", "outboundTrafficPolicy", "inboundConnectionPool"});
   ReadWorkloadSelector(r, spec, "workloadSelector", sf + ".workloadSelector", "labels");
   const YAML::Node egress = spec["egress"];
   const std::string ef = sf + ".egress";
@@ -178,8 +176,7 @@ void CheckSidecarSpec(ManifestReader* r, const YAML::Node& spec, const std::stri
       if (hosts.empty())
         r->Fail(egress[i], f + ".hosts", "sidecar: egress listener must contain at least one host");
       for (size_t h = 0; h < hosts.size(); ++h)
-        CheckNamespacedHost(r, egress[i]["hosts"][h], IndexField(f + ".hosts", h), hosts[h],
-                            true);
+        CheckNamespacedHost(r, egress[i]["hosts"][h], IndexField(f + ".hosts", h), hosts[h], true);
     }
   }
   const YAML::Node otp = spec["outboundTrafficPolicy"];
