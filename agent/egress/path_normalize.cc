@@ -67,11 +67,15 @@ absl::StatusOr<std::string> NormalizePath(absl::string_view target) {
       decoded += '/';
       continue;
     }
-    if (c != '%' || i + 2 >= path.size() || HexValue(path[i + 1]) < 0 ||
-        HexValue(path[i + 2]) < 0) {
-      decoded += static_cast<char>(c);  // an invalid escape stays as sent
+    if (c != '%') {
+      decoded += static_cast<char>(c);
       continue;
     }
+    // RFC 3986: a '%' starts an escape of two hex digits. A stray one is refused: kept as sent,
+    // the unreserved characters decoded after it could form an escape the upstream decodes
+    // again ("%%41" -> "%A..."), past what the policy matched.
+    if (i + 2 >= path.size() || HexValue(path[i + 1]) < 0 || HexValue(path[i + 2]) < 0)
+      return absl::InvalidArgumentError("request path holds a '%' that starts no escape");
     const char byte = static_cast<char>(HexValue(path[i + 1]) * 16 + HexValue(path[i + 2]));
     if (byte == 0) return absl::InvalidArgumentError("request path holds %00");
     if (Unreserved(byte)) {

@@ -15,8 +15,8 @@ namespace warden::egress {
 // (%41 -> A) and other escapes upper-cased (%2f -> %2F, which stays encoded), dot segments are
 // removed (also when encoded, %2E); repeated slashes are kept (BASE does not merge them). The
 // query and fragment are left out (a rule matches the path alone). InvalidArgument (the gateway
-// answers 400) for a target that is not a path, or that holds %00, a control character, a space
-// or a byte outside ASCII.
+// answers 400) for a target that is not a path, or that holds %00, a '%' that starts no escape,
+// a control character, a space or a byte outside ASCII.
 absl::StatusOr<std::string> NormalizePath(absl::string_view target);
 
 // The query of a request target ("" when none), as sent: it is forwarded, never matched.

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -475,6 +476,49 @@ TEST(IstioDecodeTest, RoutingKindsAreReadAndReportedAsNotNeeded) {
       {"malformed spec", gw("  - a\n"), "spec", "must be an object"},
   };
   for (const Case& c : cases) Check(c);
+}
+
+// Mangled Istio objects (characters replaced by ones YAML gives meaning to, lines cut) never
+// crash the reader: each load ends with objects or with errors naming the file, and a file
+// with errors contributes nothing.
+TEST(IstioDecodeTest, MangledObjectsAreErrorsNotCrashes) {
+  const std::string base =
+      Se(absl::StrCat("  hosts: [a.example, \"*.b.example\"]\n", kPorts,
+                      "  resolution: STATIC\n  endpoints:\n  - address: 192.0.2.1\n"
+                      "    ports: {http: 8080}\n  exportTo: [\".\"]\n")) +
+      "---\n" +
+      Dr("  host: a.example\n  trafficPolicy:\n    tls: {mode: SIMPLE, sni: a.example}\n"
+         "    portLevelSettings:\n    - port: {number: 80}\n      tls: {mode: DISABLE}\n") +
+      "---\n" +
+      Ap("  selector: {matchLabels: {app: g}}\n  action: DENY\n  rules:\n  - from:\n"
+         "    - source: {namespaces: [x], ipBlocks: [10.0.0.0/8]}\n    to:\n"
+         "    - operation: {hosts: [a.example], paths: [\"/api/{*}\"], ports: [\"80\"]}\n"
+         "    when:\n    - key: request.headers[x]\n      values: [\"*\"]\n",
+         "  annotations: {istio.io/dry-run: \"true\"}\n");
+  ASSERT_THAT(Load(base).errors, IsEmpty()) << ErrorsText(Load(base));
+  std::mt19937 rng(3);
+  const std::string specials = "{}[]:,-#&*!|>'\"%@` \n\t0x.";
+  int with_errors = 0;
+  for (int i = 0; i < 3000; ++i) {
+    std::string text = base;
+    const int edits = 1 + static_cast<int>(rng() % 3);
+    for (int e = 0; e < edits; ++e) {
+      const size_t at = rng() % text.size();
+      if (rng() % 5 == 0)
+        text.resize(at);
+      else
+        text[at] = specials[rng() % specials.size()];
+      if (text.empty()) break;
+    }
+    LoadResult r = Load(text);
+    if (!r.errors.empty()) {
+      ++with_errors;
+      for (const auto& e : r.errors) EXPECT_EQ(e.file, "istio.yaml");
+      EXPECT_TRUE(r.state.service_entries.empty() && r.state.destination_rules.empty() &&
+                  r.state.authorization_policies.empty());
+    }
+  }
+  EXPECT_GT(with_errors, 1000);  // the mangling reached the readers' checks
 }
 
 }  // namespace
