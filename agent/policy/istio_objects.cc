@@ -1,5 +1,8 @@
 #include "agent/policy/istio_objects.h"
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+
 namespace warden::policy {
 
 const char* IstioProtocolName(IstioProtocol p) {
@@ -66,6 +69,32 @@ const char* AuthzActionName(AuthzAction a) {
       break;
   }
   return "CUSTOM";
+}
+
+std::optional<IstioProtocol> ParseIstioProtocol(const std::string& name) {
+  static const std::pair<const char*, IstioProtocol> kNames[] = {
+      {"http", IstioProtocol::kHTTP},      {"https", IstioProtocol::kHTTPS},
+      {"http2", IstioProtocol::kHTTP2},    {"grpc", IstioProtocol::kGRPC},
+      {"tls", IstioProtocol::kTLS},        {"tcp", IstioProtocol::kTCP},
+      {"grpc-web", IstioProtocol::kOther}, {"http_proxy", IstioProtocol::kOther},
+      {"udp", IstioProtocol::kOther},      {"mongo", IstioProtocol::kOther},
+      {"redis", IstioProtocol::kOther},    {"mysql", IstioProtocol::kOther}};
+  if (name.empty()) return IstioProtocol::kAuto;
+  const std::string lower = absl::AsciiStrToLower(name);
+  for (const auto& [n, p] : kNames) {
+    if (lower == n) return p;
+  }
+  return std::nullopt;
+}
+
+bool SupportedConditionKey(const std::string& key) {
+  if (absl::StartsWith(key, "request.headers[")) return absl::EndsWith(key, "]") && key.size() > 17;
+  for (const char* k :
+       {"source.ip", "remote.ip", "destination.ip", "destination.port", "source.namespace",
+        "source.principal", "source.serviceAccount", "connection.sni"}) {
+    if (key == k) return true;
+  }
+  return false;
 }
 
 }  // namespace warden::policy

@@ -21,6 +21,8 @@ namespace warden::policy {
 // carries nothing.
 enum class IstioProtocol { kAuto, kHTTP, kHTTPS, kHTTP2, kGRPC, kTLS, kTCP, kOther };
 const char* IstioProtocolName(IstioProtocol p);
+// A ServicePort.protocol as Istio's validation accepts it (any case; "" is sniffed), or nullopt.
+std::optional<IstioProtocol> ParseIstioProtocol(const std::string& name);
 
 struct ServicePort {
   uint32_t number = 0;
@@ -105,6 +107,8 @@ struct DestinationRule {
 
 enum class AuthzAction { kAllow, kDeny, kAudit, kCustom };
 const char* AuthzActionName(AuthzAction a);
+// A `when` key the gateway decides on (Istio's keys an egress gateway can know).
+bool SupportedConditionKey(const std::string& key);
 
 // A list of values of one field; Istio treats an empty list as the field being unset.
 using Values = std::vector<std::string>;

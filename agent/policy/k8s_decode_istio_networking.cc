@@ -1,5 +1,6 @@
 #include "agent/policy/k8s_decode_istio_networking.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -12,23 +13,6 @@ namespace warden::policy {
 namespace {
 
 // ---- ServiceEntry ---------------------------------------------------------------------------
-
-// Istio's ValidateProtocol: these names in any case, or none (sniffed).
-std::optional<IstioProtocol> ParseServiceProtocol(const std::string& name) {
-  static const std::pair<const char*, IstioProtocol> kNames[] = {
-      {"http", IstioProtocol::kHTTP},      {"https", IstioProtocol::kHTTPS},
-      {"http2", IstioProtocol::kHTTP2},    {"grpc", IstioProtocol::kGRPC},
-      {"tls", IstioProtocol::kTLS},        {"tcp", IstioProtocol::kTCP},
-      {"grpc-web", IstioProtocol::kOther}, {"http_proxy", IstioProtocol::kOther},
-      {"udp", IstioProtocol::kOther},      {"mongo", IstioProtocol::kOther},
-      {"redis", IstioProtocol::kOther},    {"mysql", IstioProtocol::kOther}};
-  if (name.empty()) return IstioProtocol::kAuto;
-  const std::string lower = absl::AsciiStrToLower(name);
-  for (const auto& [n, p] : kNames) {
-    if (lower == n) return p;
-  }
-  return std::nullopt;
-}
 
 bool HttpFamily(IstioProtocol p) {
   return p == IstioProtocol::kHTTP || p == IstioProtocol::kHTTP2 || p == IstioProtocol::kGRPC;
@@ -53,7 +37,7 @@ std::optional<ServicePort> ReadServicePort(ManifestReader* r, const YAML::Node& 
     r->Fail(n["name"] ? n["name"] : n, f + ".name", absl::StrCat("invalid port name: ", p.name));
   r->ReadString(n, "protocol", f + ".protocol", &p.protocol_name);
   p.protocol_name = absl::AsciiStrToUpper(p.protocol_name);
-  if (auto proto = ParseServiceProtocol(p.protocol_name)) {
+  if (auto proto = ParseIstioProtocol(p.protocol_name)) {
     p.protocol = *proto;
   } else {
     r->Fail(n["protocol"], f + ".protocol",
@@ -146,6 +130,7 @@ std::optional<ServiceEndpoint> ReadEndpoint(ManifestReader* r, const YAML::Node&
       if (number) e.ports.emplace_back(name, *number);
     }
   }
+  std::sort(e.ports.begin(), e.ports.end());  // a map: its order is none
   if (e.address.starts_with("unix://") && !e.ports.empty())
     r->Fail(n["ports"], pf, absl::StrCat("unix endpoint ", e.address, " must not include ports"));
   e.labels = ReadLabels(r, n, "labels", f + ".labels");
