@@ -1,0 +1,102 @@
+// Tests of what a gateway is sent (agent/nodestate/gateway_state.h): through the wire and back,
+// the gateway's compiled form decides every request as the control plane's would; a bad update
+// is refused whole, naming the field.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "agent/egress/gateway_config.h"
+#include "agent/egress/path_normalize.h"
+#include "agent/nodestate/gateway_state.h"
+#include "agent/policy/manifest_loader.h"
+
+namespace warden::nodestate {
+namespace {
+
+using ::testing::HasSubstr;
+
+const std::string kReference = std::string(WARDEN_SOURCE_DIR) + "/deploy/examples/reference";
+
+egress::Request Get(const std::string& ns, const std::string& authority, const std::string& path) {
+  egress::Request r;
+  r.source = egress::SourceIdentity{ns, "default", ns + "/app"};
+  r.port = 80;
+  r.method = "GET";
+  r.authority = authority;
+  r.path = *egress::NormalizePath(path);
+  return r;
+}
+
+TEST(GatewayStateTest, OverTheWireTheGatewayDecidesTheSame) {
+  policy::LoadResult r = policy::LoadManifestDir(kReference);
+  ASSERT_TRUE(r.errors.empty());
+  GatewayState sent = GatewayStateOf(r.state, GatewayScope{});
+  sent.version = 7;
+  v1::GatewayUpdate u;
+  GatewayUpdateOf(sent, &u);
+  v1::GatewayUpdate parsed;
+  ASSERT_TRUE(parsed.ParseFromString(u.SerializeAsString()));
+  auto got = ApplyGatewayUpdate(parsed);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->version, 7u);
+  EXPECT_EQ(got->objects.service_entries.size(), 3u);
+  EXPECT_EQ(got->objects.authorization_policies.size(), 2u);
+  EXPECT_EQ(got->objects.pods.size(), r.state.pods.size());
+  // The gateway's own labels travel; other pods' do not.
+  EXPECT_EQ(got->objects.pods.at("warden-egress/gateway").labels.at("app"), "warden-gateway");
+  EXPECT_TRUE(got->objects.pods.at("team-x/app").labels.empty());
+
+  egress::GatewayConfig here(r.state, {}), there(got->objects, {});
+  int decided = 0;
+  for (const char* ns : {"team-x", "team-y", "kube-system"}) {
+    for (const char* host : {"example.com", "www.example.com", "httpbin.org", "other.test"}) {
+      for (const char* path : {"/", "/status/418", "/get"}) {
+        egress::Request req = Get(ns, host, path);
+        egress::GatewayVerdict a = here.Decide(req), b = there.Decide(req);
+        EXPECT_EQ(a.verdict, b.verdict) << ns << " " << host << path;
+        EXPECT_EQ(a.reason, b.reason) << ns << " " << host << path;
+        EXPECT_EQ(a.upstream.tls, b.upstream.tls) << ns << " " << host << path;
+        ++decided;
+      }
+    }
+  }
+  EXPECT_EQ(decided, 36);
+  auto id = there.PodOnNode("default-1", "team-x/app");
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(id->service_account, r.state.pods.at("team-x/app").service_account);
+  EXPECT_FALSE(there.PodOnNode("default-2", "team-x/app").ok());
+}
+
+TEST(GatewayStateTest, ABadUpdateIsRefusedWhole) {
+  policy::LoadResult r = policy::LoadManifestDir(kReference);
+  GatewayState s = GatewayStateOf(r.state, GatewayScope{});
+  s.version = 1;
+  v1::GatewayUpdate good;
+  GatewayUpdateOf(s, &good);
+  ASSERT_TRUE(ApplyGatewayUpdate(good).ok());
+  auto error = [&](auto edit) {
+    v1::GatewayUpdate u = good;
+    edit(&u);
+    auto got = ApplyGatewayUpdate(u);
+    return got.ok() ? std::string() : std::string(got.status().message());
+  };
+  EXPECT_THAT(error([](v1::GatewayUpdate* u) { u->set_version(0); }), HasSubstr("version"));
+  EXPECT_THAT(error([](v1::GatewayUpdate* u) { u->mutable_service_entries(1)->set_hosts(0, "*"); }),
+              HasSubstr("service_entries[1].hosts[0]"));
+  EXPECT_THAT(
+      error([](v1::GatewayUpdate* u) { *u->add_service_entries() = u->service_entries(0); }),
+      HasSubstr("appears twice"));
+  EXPECT_THAT(error([](v1::GatewayUpdate* u) { u->mutable_pods(2)->add_ips("abc"); }),
+              HasSubstr("pods[2].ips"));
+  EXPECT_THAT(error([](v1::GatewayUpdate* u) { u->mutable_pods(0)->clear_name(); }),
+              HasSubstr("pods[0]"));
+  EXPECT_THAT(
+      error([](v1::GatewayUpdate* u) {
+        u->mutable_authorization_policies(0)->mutable_rules(0)->mutable_to(0)->add_ports("x");
+      }),
+      HasSubstr("authorization_policies[0].rules[0].to[0].ports"));
+}
+
+}  // namespace
+}  // namespace warden::nodestate
