@@ -71,6 +71,7 @@ bool ControlPlane::Refresh(bool force) {
       AddVersion(pn, std::move(s), now);
       changed = true;
     }
+    if (gateways_wanted_ && RefreshGatewayLocked(*r.cluster, now)) changed = true;
     if (changed) {
       ++changes_;
       cv_.notify_all();
@@ -88,6 +89,56 @@ bool ControlPlane::Refresh(bool force) {
             static_cast<int64_t>(ms(t0, now) - r.load_ms - r.compile_ms - r.parts_ms), ")",
             changed ? "" : ", nothing changed for any node");
   return changed;
+}
+
+bool ControlPlane::RefreshGatewayLocked(const nodestate::CompiledCluster& cluster,
+                                        std::chrono::steady_clock::time_point at) {
+  const policy::ClusterState& state = *cluster.state();
+  nodestate::GatewayScope scope{opts_.pipeline.node_states.gateway_namespace, opts_.root_namespace};
+  nodestate::GatewayState next = nodestate::GatewayStateOf(state, scope);
+  if (gateway_) {
+    const policy::ClusterState& was = gateway_->objects;
+    // The pods were cut from the same map: the same pods (150,000 are not compared again).
+    if (gateway_pods_of_ == state.pods.Pin()) next.objects.pods = was.pods;
+    const bool same =
+        next.objects.service_entries.get() == was.service_entries.get() &&
+        next.objects.destination_rules.get() == was.destination_rules.get() &&
+        next.objects.authorization_policies.get() == was.authorization_policies.get() &&
+        next.objects.pods.SameObject(was.pods);
+    if (same) return false;
+  }
+  next.version = next_version_++;
+  next.objects.Finalize();
+  gateway_pods_of_ = state.pods.Pin();
+  release_.Release(
+      std::exchange(gateway_, std::make_shared<const nodestate::GatewayState>(std::move(next))));
+  gateway_changed_at_[gateway_->version] = at;
+  while (gateway_changed_at_.size() > opts_.history)
+    gateway_changed_at_.erase(gateway_changed_at_.begin());
+  return true;
+}
+
+std::shared_ptr<const nodestate::GatewayState> ControlPlane::CurrentGateway() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (!gateways_wanted_) {
+    gateways_wanted_ = true;
+    if (cluster_) RefreshGatewayLocked(*cluster_, std::chrono::steady_clock::now());
+  }
+  if (!gateway_) {  // no compile yet: an empty state (nothing registered: everything refused)
+    nodestate::GatewayState empty;
+    empty.version = next_version_++;
+    gateway_ = std::make_shared<const nodestate::GatewayState>(std::move(empty));
+    gateway_changed_at_[gateway_->version] = std::chrono::steady_clock::now();
+  }
+  return gateway_;
+}
+
+bool ControlPlane::IsGatewayNode(const std::string& node) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (!cluster_) return false;
+  const auto& nodes = cluster_->state()->nodes;
+  auto it = nodes.find(node);
+  return it != nodes.end() && policy::IsGatewayPool(it->second);
 }
 
 std::shared_ptr<const NodeState> ControlPlane::Current(const std::string& node) {
@@ -123,6 +174,12 @@ std::chrono::steady_clock::time_point ControlPlane::ChangedAt(const std::string&
   auto& m = Node(node).changed_at;
   auto it = m.find(version);
   return it == m.end() ? std::chrono::steady_clock::now() : it->second;
+}
+
+std::chrono::steady_clock::time_point ControlPlane::GatewayChangedAt(uint64_t version) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = gateway_changed_at_.find(version);
+  return it == gateway_changed_at_.end() ? std::chrono::steady_clock::now() : it->second;
 }
 
 void ControlPlane::WakeAll() { cv_.notify_all(); }

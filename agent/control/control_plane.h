@@ -15,6 +15,7 @@
 
 #include "agent/common/deferred_release.h"
 #include "agent/common/log.h"
+#include "agent/nodestate/gateway_state.h"
 #include "agent/nodestate/node_state.h"
 #include "agent/nodestate/pipeline.h"
 
@@ -25,6 +26,7 @@ using nodestate::NodeState;
 struct ControlPlaneOptions {
   nodestate::PipelineOptions pipeline;  // manifests, cluster CIDRs, gateway namespace, allowances
   size_t history = 4;  // versions remembered per node, for deltas after a reconnect
+  std::string root_namespace = "istio-system";  // Istio's: its policies go to gateways too
 };
 
 class ControlPlane {
@@ -50,6 +52,13 @@ class ControlPlane {
   uint64_t WaitAnyChange(uint64_t seen, std::chrono::steady_clock::time_point deadline);
   // When the state of the current version was computed (for push latency).
   std::chrono::steady_clock::time_point ChangedAt(const std::string& node, uint64_t version);
+  std::chrono::steady_clock::time_point GatewayChangedAt(uint64_t version);
+
+  // What egress gateways are sent, current version (computed from the first call on: a cluster
+  // without gateways does not pay for it). Versions share the nodes' sequence.
+  std::shared_ptr<const nodestate::GatewayState> CurrentGateway();
+  // Whether `node` is a gateway-pool node of the manifests (only those may subscribe as gateways).
+  bool IsGatewayNode(const std::string& node);
 
   // Every node's current version.
   std::map<std::string, uint64_t> CurrentVersions();
@@ -65,6 +74,9 @@ class ControlPlane {
     std::map<uint64_t, std::chrono::steady_clock::time_point> changed_at;
   };
   PerNode& Node(const std::string& node);
+  // A new gateway version from `cluster` if what gateways are sent changed (mu_ held).
+  bool RefreshGatewayLocked(const nodestate::CompiledCluster& cluster,
+                            std::chrono::steady_clock::time_point at);
   void AddVersion(PerNode& pn, NodeState s, std::chrono::steady_clock::time_point at);
 
   // First: destroyed last, after every holder of what it frees.
@@ -76,6 +88,10 @@ class ControlPlane {
   std::condition_variable cv_;
   std::map<std::string, PerNode> nodes_;
   std::shared_ptr<const nodestate::CompiledCluster> cluster_;  // the compile in force
+  bool gateways_wanted_ = false;
+  std::shared_ptr<const nodestate::GatewayState> gateway_;
+  std::shared_ptr<const void> gateway_pods_of_;  // the cluster's pods map gateway_ was cut from
+  std::map<uint64_t, std::chrono::steady_clock::time_point> gateway_changed_at_;
   uint64_t next_version_ = 1;
   uint64_t changes_ = 0;  // Refreshes that changed some node's state
   std::atomic<uint64_t> manifest_errors_{0}, compile_errors_{0}, reloads_{0};

@@ -154,16 +154,24 @@ class SyncServer::Service::Session final
   // On a builder thread: the node's whole state, written; returns once the write is done (or
   // the stream is).
   void SendFull() {
-    auto cur = svc_->cp()->Current(node_);
     auto arena = std::make_unique<google::protobuf::Arena>();
     auto* resp = google::protobuf::Arena::CreateMessage<v1::SyncResponse>(arena.get());
-    nodestate::FullResponseForWire(*cur, resp);
+    uint64_t version = 0;
+    if (gateway_) {  // a gateway's state, always whole
+      auto cur = svc_->cp()->CurrentGateway();
+      nodestate::GatewayUpdateOf(*cur, resp->mutable_gateway());
+      version = cur->version;
+    } else {
+      auto cur = svc_->cp()->Current(node_);
+      nodestate::FullResponseForWire(*cur, resp);
+      version = cur->version;
+    }
     {
       std::lock_guard<std::mutex> l(mu_);
       building_ = false;
       if (finishing_) return;
       arena_ = std::move(arena);
-      sent_ = cur->version;
+      sent_ = version;
       ++svc_->stats()->pushed;
       due_ = true;  // a change while this was built is sent next
       MarkWriting();
@@ -185,7 +193,16 @@ class SyncServer::Service::Session final
     std::lock_guard<std::mutex> l(mu_);
     if (changed) due_ = true;  // kept while a write is in flight: checked when it is done
     if (!subscribed_ || finishing_ || writing_ || building_) return nullptr;
-    if (due_) {
+    if (due_ && gateway_) {
+      due_ = false;
+      const uint64_t current = svc_->cp()->CurrentGateway()->version;
+      if (current != sent_ && !(sent_ == 0 && current == acked_)) {
+        building_ = true;  // whole, on a builder thread: it holds every pod
+        svc_->QueueFull(shared_from_this());
+        return nullptr;
+      }
+      if (sent_ == 0) sent_ = current;
+    } else if (due_) {
       due_ = false;
       auto cur = svc_->cp()->Current(node_);
       if (cur->version != sent_ && !(sent_ == 0 && cur->version == acked_)) {
@@ -228,9 +245,19 @@ class SyncServer::Service::Session final
           grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                        absl::StrCat("this certificate may not subscribe to node \"", node, "\"")));
     }
+    const bool gateway = first.subscribe().role() == v1::ROLE_GATEWAY;
+    if (gateway && !svc_->cp()->IsGatewayNode(node)) {
+      ++svc_->stats()->refused;
+      svc_->log().Warning("refused ", ctx_->peer(), ": node ", node,
+                          " is not a gateway-pool node and may not subscribe as a gateway");
+      return FinishOnce(grpc::Status(
+          grpc::StatusCode::PERMISSION_DENIED,
+          absl::StrCat("node \"", node, "\" is not a gateway-pool node: no gateway state for it")));
+    }
     {
       std::lock_guard<std::mutex> l(mu_);
       node_ = node;
+      gateway_ = gateway;
       acked_ = first.subscribe().have_version();
       due_ = true;
     }
@@ -245,14 +272,16 @@ class SyncServer::Service::Session final
     if (ack.ok()) {
       ++svc_->stats()->acked;
       acked_ = ack.version();
+      const auto changed_at =
+          gateway_ ? svc_->cp()->GatewayChangedAt(acked_) : svc_->cp()->ChangedAt(node_, acked_);
       svc_->stats()->ObserveLatency(
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                    svc_->cp()->ChangedAt(node_, acked_))
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - changed_at)
               .count());
     } else {
       ++svc_->stats()->nacked;
       nacked_since_push_ = true;
-      svc_->log().Warning("node ", node_, " NACKed version ", ack.version(), ": ", ack.error());
+      svc_->log().Warning(gateway_ ? "gateway on node " : "node ", node_, " NACKed version ",
+                          ack.version(), ": ", ack.error());
     }
   }
 
@@ -288,6 +317,7 @@ class SyncServer::Service::Session final
   std::mutex mu_;
   std::condition_variable written_cv_;
   std::string node_;
+  bool gateway_ = false;  // subscribed as ROLE_GATEWAY: sent GatewayUpdates, whole
   uint64_t sent_ = 0, acked_ = 0;
   bool nacked_since_push_ = false;
   bool due_ = false;  // a version to check for even without a change

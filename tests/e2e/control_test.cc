@@ -15,6 +15,7 @@
 #include "agent/control/control_plane.h"
 #include "agent/control/sync_server.h"
 #include "agent/node/sync_client.h"
+#include "agent/nodestate/gateway_state.h"
 #include "agent/nodestate/wire.h"
 #include "tests/e2e/e2e_util.h"
 #include "tests/lib/yaml_text.h"
@@ -136,6 +137,17 @@ class ControlTest : public ::testing::Test {
       }
       return false;
     }
+    bool NextGateway(v1::GatewayUpdate* u, int timeout_ms = 5000) {
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+      v1::SyncResponse r;
+      while (std::chrono::steady_clock::now() < deadline && stream->Read(&r)) {
+        if (r.has_gateway()) {
+          *u = r.gateway();
+          return true;
+        }
+      }
+      return false;
+    }
     void Ack(uint64_t v, bool ok, const std::string& err = "") {
       v1::SyncRequest req;
       req.mutable_ack()->set_version(v);
@@ -145,14 +157,14 @@ class ControlTest : public ::testing::Test {
     }
   };
   std::unique_ptr<Sub> Subscribe(std::shared_ptr<grpc::Channel> ch, const std::string& node,
-                                 uint64_t have = 0) {
+                                 uint64_t have = 0, v1::Role role = v1::ROLE_NODE) {
     auto s = std::make_unique<Sub>();
     s->ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     s->stub = v1::Sync::NewStub(ch);
     s->stream = s->stub->Stream(s->ctx.get());
     v1::SyncRequest req;
     req.mutable_subscribe()->set_node(node);
-    req.mutable_subscribe()->set_role(v1::ROLE_NODE);
+    req.mutable_subscribe()->set_role(role);
     req.mutable_subscribe()->set_have_version(have);
     s->stream->Write(req);
     return s;
@@ -241,6 +253,74 @@ TEST_F(ControlTest, ANodeCertificateMayNotAskForAnotherNode) {
   grpc::Status st = sub->stream->Finish();
   EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << st.error_message();
   EXPECT_GE(server_->stats().refused.load(), 1u);
+}
+
+// A gateway (on gateway-pool node n2) gets what it evaluates, whole, and every change of it; a
+// node that is not a gateway-pool node may not ask for it.
+TEST_F(ControlTest, AGatewayGetsItsStateAndEveryChange) {
+  const std::string entry = R"(
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ex, namespace: warden-egress}
+spec:
+  hosts: [example.com]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+)";
+  auto allow = [](const std::string& ns) {
+    return R"(
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow, namespace: warden-egress}
+spec:
+  rules: [{from: [{source: {namespaces: [)" +
+           ns + "]}}]}]\n";
+  };
+  Write("istio.yaml", entry + "---\n" + allow("x"));
+  cp_->Refresh();
+  auto sub = Subscribe(Channel("n2"), "n2", 0, v1::ROLE_GATEWAY);
+  v1::GatewayUpdate u;
+  ASSERT_TRUE(sub->NextGateway(&u));
+  auto state = nodestate::ApplyGatewayUpdate(u);
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->objects.service_entries.size(), 1u);
+  EXPECT_EQ(state->objects.pods.size(), 2u);
+  EXPECT_EQ(state->objects.authorization_policies.get()
+                .at("warden-egress/allow")
+                .rules[0]
+                .from[0]
+                .namespaces[0],
+            "x");
+  sub->Ack(u.version(), true);
+  // A policy change: a new version, whole.
+  Write("istio.yaml", entry + "---\n" + allow("y"));
+  cp_->Refresh();
+  v1::GatewayUpdate next;
+  ASSERT_TRUE(sub->NextGateway(&next));
+  EXPECT_GT(next.version(), u.version());
+  state = nodestate::ApplyGatewayUpdate(next);
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->objects.authorization_policies.get()
+                .at("warden-egress/allow")
+                .rules[0]
+                .from[0]
+                .namespaces[0],
+            "y");
+  sub->Ack(next.version(), true);
+  // A NetworkPolicy change gives the gateway nothing new.
+  Write("policy.yaml", std::string(kPolicy) + "---\n" +
+                           "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+                           "metadata: {name: q, namespace: x}\nspec: {podSelector: {}}\n");
+  cp_->Refresh();
+  EXPECT_EQ(cp_->CurrentGateway()->version, next.version());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (server_->stats().acked.load() < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_GE(server_->stats().acked.load(), 2u);
+
+  auto not_gateway = Subscribe(Channel("n1"), "n1", 0, v1::ROLE_GATEWAY);
+  EXPECT_FALSE(not_gateway->NextGateway(&u, 2000));
+  grpc::Status st = not_gateway->stream->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << st.error_message();
 }
 
 TEST_F(ControlTest, PlaintextAndForeignCertificatesAreRefused) {
