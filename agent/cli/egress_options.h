@@ -32,6 +32,9 @@ inline void AddGatewayOptions(boost::program_options::options_description_easy_i
       "Istio's root namespace: its AuthorizationPolicies and DestinationRules apply everywhere");
   add("trust-domain", po::value(&g->authz.trust_domain)->default_value("cluster.local"),
       "the mesh's trust domain (principals are TD/ns/NS/sa/SA)");
+  add("trust-domain-alias", po::value(&g->authz.trust_domain_aliases)->composing(),
+      "another name of the mesh's trust domain: a principal naming it means this mesh's "
+      "(repeatable)");
   add("gateway-name", po::value(&g->gateway_name)->default_value("warden-gateway"),
       "the Gateway an AuthorizationPolicy's targetRefs may name");
   add("gateway-port", po::value(gateway_port)->default_value("mtls"),
