@@ -1,5 +1,6 @@
 #include "agent/control/control_plane.h"
 
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -59,6 +60,18 @@ bool ControlPlane::Refresh(bool force) {
   for (const auto& n : names) {
     if (!fresh.count(n)) fresh.emplace(n, r.cluster->NodeStateOf(n));
   }
+  // So is what gateways are sent, once one has asked.
+  std::optional<nodestate::GatewayState> gateway;
+  if (gateways_wanted_) {
+    std::shared_ptr<const nodestate::GatewayState> was;
+    std::shared_ptr<const void> was_pods_of;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      was = gateway_;
+      was_pods_of = gateway_pods_of_;
+    }
+    gateway = CutGateway(*r.cluster, was.get(), was_pods_of);
+  }
   auto now = std::chrono::steady_clock::now();
   bool changed = false;
   std::shared_ptr<const nodestate::CompiledCluster> replaced;
@@ -71,7 +84,7 @@ bool ControlPlane::Refresh(bool force) {
       AddVersion(pn, std::move(s), now);
       changed = true;
     }
-    if (gateways_wanted_ && RefreshGatewayLocked(*r.cluster, now)) changed = true;
+    if (gateway && PublishGatewayLocked(std::move(*gateway), *r.cluster, now)) changed = true;
     if (changed) {
       ++changes_;
       cv_.notify_all();
@@ -91,15 +104,21 @@ bool ControlPlane::Refresh(bool force) {
   return changed;
 }
 
-bool ControlPlane::RefreshGatewayLocked(const nodestate::CompiledCluster& cluster,
-                                        std::chrono::steady_clock::time_point at) {
+nodestate::GatewayState ControlPlane::CutGateway(
+    const nodestate::CompiledCluster& cluster, const nodestate::GatewayState* was,
+    const std::shared_ptr<const void>& was_pods_of) const {
   const policy::ClusterState& state = *cluster.state();
   nodestate::GatewayScope scope{opts_.pipeline.node_states.gateway_namespace, opts_.root_namespace};
-  nodestate::GatewayState next = nodestate::GatewayStateOf(state, scope);
+  // Cut from the same pods map: the same pods (150,000 are not cut again).
+  const bool same_pods = was && was_pods_of == state.pods.Pin();
+  return nodestate::GatewayStateOf(state, scope, same_pods ? was : nullptr);
+}
+
+bool ControlPlane::PublishGatewayLocked(nodestate::GatewayState next,
+                                        const nodestate::CompiledCluster& cluster,
+                                        std::chrono::steady_clock::time_point at) {
   if (gateway_) {
     const policy::ClusterState& was = gateway_->objects;
-    // The pods were cut from the same map: the same pods (150,000 are not compared again).
-    if (gateway_pods_of_ == state.pods.Pin()) next.objects.pods = was.pods;
     const bool same =
         next.objects.service_entries.get() == was.service_entries.get() &&
         next.objects.destination_rules.get() == was.destination_rules.get() &&
@@ -109,7 +128,7 @@ bool ControlPlane::RefreshGatewayLocked(const nodestate::CompiledCluster& cluste
   }
   next.version = next_version_++;
   next.objects.Finalize();
-  gateway_pods_of_ = state.pods.Pin();
+  gateway_pods_of_ = cluster.state()->pods.Pin();
   release_.Release(
       std::exchange(gateway_, std::make_shared<const nodestate::GatewayState>(std::move(next))));
   gateway_changed_at_[gateway_->version] = at;
@@ -121,8 +140,10 @@ bool ControlPlane::RefreshGatewayLocked(const nodestate::CompiledCluster& cluste
 std::shared_ptr<const nodestate::GatewayState> ControlPlane::CurrentGateway() {
   std::lock_guard<std::mutex> l(mu_);
   if (!gateways_wanted_) {
-    gateways_wanted_ = true;
-    if (cluster_) RefreshGatewayLocked(*cluster_, std::chrono::steady_clock::now());
+    gateways_wanted_ = true;  // Refresh cuts it from now on
+    if (cluster_)
+      PublishGatewayLocked(CutGateway(*cluster_, gateway_.get(), gateway_pods_of_), *cluster_,
+                           std::chrono::steady_clock::now());
   }
   if (!gateway_) {  // no compile yet: an empty state (nothing registered: everything refused)
     nodestate::GatewayState empty;

@@ -74,8 +74,13 @@ class ControlPlane {
     std::map<uint64_t, std::chrono::steady_clock::time_point> changed_at;
   };
   PerNode& Node(const std::string& node);
-  // A new gateway version from `cluster` if what gateways are sent changed (mu_ held).
-  bool RefreshGatewayLocked(const nodestate::CompiledCluster& cluster,
+  // What gateways are sent, cut from `cluster` (no lock: Refresh's thread, or under mu_).
+  nodestate::GatewayState CutGateway(const nodestate::CompiledCluster& cluster,
+                                     const nodestate::GatewayState* was,
+                                     const std::shared_ptr<const void>& was_pods_of) const;
+  // `next` (cut from `cluster`) as a new gateway version, unless it equals the current one
+  // (mu_ held). Returns whether it was published.
+  bool PublishGatewayLocked(nodestate::GatewayState next, const nodestate::CompiledCluster& cluster,
                             std::chrono::steady_clock::time_point at);
   void AddVersion(PerNode& pn, NodeState s, std::chrono::steady_clock::time_point at);
 
@@ -88,7 +93,7 @@ class ControlPlane {
   std::condition_variable cv_;
   std::map<std::string, PerNode> nodes_;
   std::shared_ptr<const nodestate::CompiledCluster> cluster_;  // the compile in force
-  bool gateways_wanted_ = false;
+  std::atomic<bool> gateways_wanted_{false};
   std::shared_ptr<const nodestate::GatewayState> gateway_;
   std::shared_ptr<const void> gateway_pods_of_;  // the cluster's pods map gateway_ was cut from
   std::map<uint64_t, std::chrono::steady_clock::time_point> gateway_changed_at_;

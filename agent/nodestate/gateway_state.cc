@@ -29,7 +29,8 @@ absl::Status Objects(const google::protobuf::RepeatedPtrField<Wire>& list, const
 
 }  // namespace
 
-GatewayState GatewayStateOf(const policy::ClusterState& state, const GatewayScope& scope) {
+GatewayState GatewayStateOf(const policy::ClusterState& state, const GatewayScope& scope,
+                            const GatewayState* pods_from) {
   GatewayState s;
   s.objects.service_entries = state.service_entries;  // shared, not copied
   s.objects.destination_rules = state.destination_rules;
@@ -38,6 +39,10 @@ GatewayState GatewayStateOf(const policy::ClusterState& state, const GatewayScop
     if (ap.ns == scope.gateway_namespace || ap.ns == scope.root_namespace) aps.emplace(k, ap);
   }
   s.objects.authorization_policies = std::move(aps);
+  if (pods_from) {
+    s.objects.pods = pods_from->objects.pods;
+    return s;
+  }
   std::map<std::string, policy::Pod> pods;
   for (const auto& [k, p] : state.pods.get()) {
     policy::Pod q;
