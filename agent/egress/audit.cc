@@ -170,7 +170,8 @@ std::vector<GatewayExposure> ThroughGateway(const policy::ClusterState& state,
   std::vector<GatewayExposure> out;
   const AuthzOptions& o = gw.options().authz;
   const AuthzScope scope = ScopeOf(gw.policies());
-  for (const auto& [key, se] : state.service_entries.get()) {
+  for (const auto& entry : state.service_entries.get()) {
+    const policy::ServiceEntry& se = entry.second;  // captured below: not a structured binding
     if (!Registry::Visible(se, who.source->ns)) continue;
     for (const auto& host : se.hosts) {
       for (const auto& port : se.ports) {

@@ -23,7 +23,6 @@ using policy::Values;
 // A condition's verdict; kDropped: it names an HTTP attribute on a connection that is not HTTP,
 // in a DENY or AUDIT rule, where Istio leaves the condition out (the rule grows broader).
 enum class Match { kNo, kYes, kDropped };
-Match Of(bool b) { return b ? Match::kYes : Match::kNo; }
 
 // What evaluating one rule needs besides the request.
 struct Context {
