@@ -92,6 +92,7 @@ GatewayConfig::GatewayConfig(const policy::ClusterState& state, GatewayOptions o
     if (nss) namespaces_[i] = *nss;
     if (auto hosts = ExactHosts(*policies_[i])) {
       for (const auto& h : *hosts) by_host_[h].push_back(i);
+      if (!hosts->empty()) host_indexed_.push_back(i);
     } else if (nss) {
       for (const auto& ns : *nss) by_namespace_[ns].push_back(i);
     } else {
@@ -146,10 +147,8 @@ std::vector<const AuthorizationPolicy*> GatewayConfig::Candidates(const Request&
     }
   } else {
     // Not HTTP: a DENY rule's host condition is dropped, so a host names nothing here.
-    for (const auto& [_, list] : by_host_) {
-      for (size_t i : list) {
-        if (from_here(i)) idx.push_back(i);
-      }
+    for (size_t i : host_indexed_) {
+      if (from_here(i)) idx.push_back(i);
     }
   }
   std::sort(idx.begin(), idx.end());  // the policies' own order, for a stable decided_by

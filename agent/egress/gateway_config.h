@@ -80,6 +80,7 @@ class GatewayConfig {
   absl::flat_hash_map<std::string, std::vector<size_t>> by_host_;
   absl::flat_hash_map<std::string, std::vector<size_t>> by_namespace_;
   std::vector<size_t> unindexed_;
+  std::vector<size_t> host_indexed_;                  // every policy by_host_ holds, once each
   std::vector<std::vector<std::string>> namespaces_;  // per policy, sorted; empty: any
   const policy::ClusterState& state_;                 // the pods, by "ns/name" (their node in each)
   AuthzScope scope_;

@@ -88,6 +88,14 @@ Registry::Registry(const std::map<std::string, ServiceEntry>& entries,
     : o_(std::move(o)) {
   for (const auto& [key, se] : entries) {
     entries_.push_back(&se);
+    std::vector<policy::Cidr> parsed;  // valid: checked when read
+    for (const auto& a : se.addresses) {
+      if (auto c = policy::ParseCidr(a); c.ok())
+        parsed.push_back(*c);
+      else if (auto one = policy::ParseIp(a); one.ok())
+        parsed.push_back(policy::HostPrefix(*one));
+    }
+    addresses_.push_back(std::move(parsed));
     for (const auto& h : se.hosts) {
       if (absl::StartsWith(h, "*")) {
         wildcard_[h.substr(1)].push_back({&se, &h});
@@ -144,7 +152,8 @@ std::optional<Registration> Registry::LookupAddress(const std::string& ns,
   std::optional<Registration> best;
   int best_len = -1;
   bool best_own = false;
-  for (const ServiceEntry* se : entries_) {
+  for (size_t e = 0; e < entries_.size(); ++e) {
+    const ServiceEntry* se = entries_[e];
     if (!Visible(*se, ns)) continue;
     const policy::ServicePort* p = nullptr;
     for (const auto& sp : se->ports) {
@@ -157,13 +166,8 @@ std::optional<Registration> Registry::LookupAddress(const std::string& ns,
     if (se->addresses.empty()) {
       if (se->resolution == policy::Resolution::kNone) len = 0;
     } else {
-      for (const auto& a : se->addresses) {
-        if (a.find('/') != std::string::npos) {
-          auto c = policy::ParseCidr(a);
-          if (c.ok() && c->Contains(ip)) len = std::max(len, c->prefix_len);
-        } else if (auto one = policy::ParseIp(a); one.ok() && *one == ip) {
-          len = std::max(len, one->bits());
-        }
+      for (const policy::Cidr& c : addresses_[e]) {
+        if (c.Contains(ip)) len = std::max(len, c.prefix_len);
       }
     }
     if (len < 0) continue;

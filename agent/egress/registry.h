@@ -92,6 +92,7 @@ class Registry {
   bool partial_wildcards_ = false;
   std::vector<const policy::DestinationRule*> rules_;
   std::vector<const policy::ServiceEntry*> entries_;  // key order
+  std::vector<std::vector<policy::Cidr>> addresses_;  // entries_[i]'s addresses, parsed once
   RegistryOptions o_;
 };
 
