@@ -189,4 +189,4 @@ absl::Status SyncStream::RunStream() {
   return result;
 }
 
-}  // namespace warden::node
+}  // namespace warden::nodestate
