@@ -70,7 +70,8 @@ int RunGateway(const std::vector<std::string>& args) {
       "CA bundle upstream servers are verified with when a DestinationRule names none "
       "(default: the system's)");
   add("workers", po::value(&o.workers)->default_value(1), "threads serving flows");
-  add("connect-timeout-ms", po::value(&connect_ms)->default_value(5000), "upstream connect timeout");
+  add("connect-timeout-ms", po::value(&connect_ms)->default_value(5000),
+      "upstream connect timeout");
   add("response-timeout-ms", po::value(&response_ms)->default_value(15000),
       "upstream response header timeout (then 504)");
   add("idle-timeout-ms", po::value(&idle_ms)->default_value(60000),

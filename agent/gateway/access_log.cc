@@ -10,7 +10,9 @@
 namespace warden::gateway {
 namespace {
 
-nlohmann::json OrNull(const std::string& s) { return s.empty() ? nlohmann::json() : nlohmann::json(s); }
+nlohmann::json OrNull(const std::string& s) {
+  return s.empty() ? nlohmann::json() : nlohmann::json(s);
+}
 
 // A line is written once this much is buffered, or after this long.
 constexpr size_t kFlushBytes = 64 * 1024;

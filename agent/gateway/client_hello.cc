@@ -68,11 +68,11 @@ bool PlausibleHostName(absl::string_view n) {
 // The server name in a complete ClientHello body (after the 4-byte handshake header).
 ClientHello FromBody(absl::string_view body) {
   Reader r(body);
-  r.U(2);                      // legacy_version
-  r.Take(32);                  // random
-  r.Vector(1);                 // legacy_session_id
-  r.Vector(2);                 // cipher_suites
-  r.Vector(1);                 // legacy_compression_methods
+  r.U(2);       // legacy_version
+  r.Take(32);   // random
+  r.Vector(1);  // legacy_session_id
+  r.Vector(2);  // cipher_suites
+  r.Vector(1);  // legacy_compression_methods
   if (!r.ok()) return Invalid("ClientHello truncated before its extensions");
   ClientHello h;
   h.state = ClientHello::State::kDone;
@@ -129,10 +129,12 @@ ClientHello ParseClientHello(absl::string_view bytes) {
     consumed += 5 + length;
     if (handshake.size() >= 4) {
       Reader hs(handshake);
-      if (hs.U(1) != kClientHelloType) return Invalid("first handshake message is not a ClientHello");
+      if (hs.U(1) != kClientHelloType)
+        return Invalid("first handshake message is not a ClientHello");
       uint32_t body = hs.U(3);
       if (body + 4 > kMaxClientHelloBytes) return Invalid("ClientHello larger than 16 KiB");
-      if (handshake.size() >= body + 4) return FromBody(absl::string_view(handshake).substr(4, body));
+      if (handshake.size() >= body + 4)
+        return FromBody(absl::string_view(handshake).substr(4, body));
     }
   }
   if (bytes.size() >= kMaxClientHelloBytes) return Invalid("ClientHello larger than 16 KiB");

@@ -118,8 +118,9 @@ asio::awaitable<void> Serve(tcp::socket s, UpstreamPool* pool, const Services* g
     size_t n = co_await down.async_read_some(buf.prepare(512),
                                              asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
-      Refuse(g, "flow_header", absl::StrCat("connection ended before the flow header: ", ec.message()),
-             remote, node_names, nullptr);
+      Refuse(g, "flow_header",
+             absl::StrCat("connection ended before the flow header: ", ec.message()), remote,
+             node_names, nullptr);
       co_return;
     }
     buf.commit(n);

@@ -24,10 +24,10 @@ struct ProxyLimits {
   size_t header_bytes = 60 * 1024;  // Envoy's default max_request_headers_kb
   size_t header_count = 100;        // Envoy's default max_headers_count
   std::chrono::milliseconds handshake{10000};
-  std::chrono::milliseconds idle{60000};              // between requests on a connection
-  std::chrono::milliseconds request_headers{30000};   // from the first byte to the last header
-  std::chrono::milliseconds upstream_response{15000}; // Envoy's default route timeout
-  std::chrono::milliseconds body_idle{60000};         // no body byte for this long
+  std::chrono::milliseconds idle{60000};               // between requests on a connection
+  std::chrono::milliseconds request_headers{30000};    // from the first byte to the last header
+  std::chrono::milliseconds upstream_response{15000};  // Envoy's default route timeout
+  std::chrono::milliseconds body_idle{60000};          // no body byte for this long
 };
 
 // What every flow of every worker shares.

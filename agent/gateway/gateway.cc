@@ -30,7 +30,8 @@ absl::StatusOr<tcp::endpoint> ParseListen(const std::string& s) {
   if (colon == std::string::npos || !absl::SimpleAtoi(s.substr(colon + 1), &port) || port > 65535)
     return absl::InvalidArgumentError(absl::StrCat("--listen ", s, ": not HOST:PORT"));
   std::string host = s.substr(0, colon);
-  if (host.size() > 1 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() > 1 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(host, ec);
   if (ec) return absl::InvalidArgumentError(absl::StrCat("--listen ", s, ": ", ec.message()));
@@ -69,19 +70,20 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayProcessOptions o)
   WD_RETURN_IF_ERROR(g->Listen());
   if (!g->o_.metrics.empty()) {
     Gateway* self = g.get();
-    WD_ASSIGN_OR_RETURN(g->admin_, common::HttpServer::Start(g->o_.metrics, [self](const std::string& path) {
-                          common::HttpResponse r;
-                          if (path == "/metrics") {
-                            r.body = self->metrics_.Text(self->state_.version(), self->ready());
-                          } else if (path == "/ready") {
-                            r.status = self->ready() ? 200 : 503;
-                            r.body = self->ready() ? "ready\n" : "no state from the control plane yet\n";
-                          } else {
-                            r.status = 404;
-                            r.body = "not found\n";
-                          }
-                          return r;
-                        }));
+    WD_ASSIGN_OR_RETURN(
+        g->admin_, common::HttpServer::Start(g->o_.metrics, [self](const std::string& path) {
+          common::HttpResponse r;
+          if (path == "/metrics") {
+            r.body = self->metrics_.Text(self->state_.version(), self->ready());
+          } else if (path == "/ready") {
+            r.status = self->ready() ? 200 : 503;
+            r.body = self->ready() ? "ready\n" : "no state from the control plane yet\n";
+          } else {
+            r.status = 404;
+            r.body = "not found\n";
+          }
+          return r;
+        }));
   }
   if (!g->o_.control.address.empty()) {
     g->sync_ = std::make_unique<GatewaySync>(g->o_.control, g->o_.gateway, &g->state_);
@@ -108,7 +110,8 @@ absl::Status Gateway::Listen() {
     if (!ec) w->acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) {
       int one = 1;
-      if (::setsockopt(w->acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+      if (::setsockopt(w->acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) !=
+          0)
         ec = boost::system::error_code(errno, boost::system::system_category());
     }
     if (!ec) w->acceptor->bind(ep, ec);

@@ -25,12 +25,11 @@ absl::Status GatewaySync::Take(const v1::SyncResponse& r) {
   auto compiled = std::make_shared<const CompiledGateway>(std::move(s), gateway_);
   holder_->Set(compiled);
   stream_.mutable_stats().version = r.gateway().version();
-  log_.Info("version ", r.gateway().version(), " (", r.gateway().ByteSizeLong(),
-            " bytes) in force in ",
-            std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::steady_clock::now() - t0)
-                .count(),
-            " ms: ", compiled->config.policies().size(), " AuthorizationPolicies apply");
+  log_.Info(
+      "version ", r.gateway().version(), " (", r.gateway().ByteSizeLong(), " bytes) in force in ",
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count(),
+      " ms: ", compiled->config.policies().size(), " AuthorizationPolicies apply");
   return absl::OkStatus();
 }
 

@@ -161,7 +161,8 @@ asio::awaitable<Forwarded> Forward(Exchange& x, Up& up, RequestParser& rp,
     resp->body_limit(kUnlimitedBody);
     if (head) resp->skip(true);
     beast::get_lowest_layer(up).expires_after(lim.upstream_response);
-    co_await http::async_read_header(up, ubuf, *resp, asio::redirect_error(asio::use_awaitable, ec));
+    co_await http::async_read_header(up, ubuf, *resp,
+                                     asio::redirect_error(asio::use_awaitable, ec));
     if (ec) break;
     const unsigned s = resp->get().result_int();
     if (s < 100 || s >= 200 || s == 101) break;
@@ -202,11 +203,13 @@ asio::awaitable<bool> OneRequest(FlowContext& c) {
   rp.header_limit(static_cast<uint32_t>(lim.header_bytes));
   rp.body_limit(kUnlimitedBody);  // streamed, never held whole
   beast::get_lowest_layer(c.down).expires_after(c.buf.size() ? lim.request_headers : lim.idle);
-  co_await http::async_read_header(c.down, c.buf, rp, asio::redirect_error(asio::use_awaitable, ec));
+  co_await http::async_read_header(c.down, c.buf, rp,
+                                   asio::redirect_error(asio::use_awaitable, ec));
   Exchange x{c, c.Entry()};
   x.e.protocol = "HTTP/1.1";
   if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-      ec == asio::ssl::error::stream_truncated || (ec == beast::error::timeout && c.buf.size() == 0)) {
+      ec == asio::ssl::error::stream_truncated ||
+      (ec == beast::error::timeout && c.buf.size() == 0)) {
     co_return false;  // the pod is done (or idle too long between requests)
   }
   if (ec) {
@@ -227,7 +230,8 @@ asio::awaitable<bool> OneRequest(FlowContext& c) {
   x.e.method = std::string(req.method_string());
   x.e.user_agent = std::string(req[http::field::user_agent]);
   x.e.x_forwarded_for = std::string(req["x-forwarded-for"]);
-  x.e.request_id = req.find("x-request-id") != req.end() ? std::string(req["x-request-id"]) : RequestId();
+  x.e.request_id =
+      req.find("x-request-id") != req.end() ? std::string(req["x-request-id"]) : RequestId();
   if (static_cast<size_t>(std::distance(req.begin(), req.end())) > lim.header_count) {
     x.e.response_code = 431;
     x.e.response_flags = "DPE";
@@ -245,7 +249,8 @@ asio::awaitable<bool> OneRequest(FlowContext& c) {
     x.e.response_flags = "DPE";
     x.e.response_code_details = std::string(parsed.status().message());
     x.e.verdict = "bad_request";
-    co_await Answer(c, 400, absl::StrCat("bad request: ", parsed.status().message()), false, x.e.request_id);
+    co_await Answer(c, 400, absl::StrCat("bad request: ", parsed.status().message()), false,
+                    x.e.request_id);
     x.e.duration_ms = Ms(x.start);
     c.Finish(x.e);
     co_return false;
@@ -262,13 +267,14 @@ asio::awaitable<bool> OneRequest(FlowContext& c) {
   NoteVerdict(v, &x.e);
   // A refused request whose body is still coming ends the connection: its bytes are not read.
   const bool body_pending = !rp.is_done();
-  const bool expects_continue = absl::EqualsIgnoreCase(std::string(req[http::field::expect]), "100-continue");
+  const bool expects_continue =
+      absl::EqualsIgnoreCase(std::string(req[http::field::expect]), "100-continue");
   if (v.verdict != egress::Verdict::kAllow) {
     std::string body;
     if (v.verdict == egress::Verdict::kDeny) {
       body = "RBAC: access denied";
-      x.e.response_code_details = absl::StrCat(
-          "rbac_access_denied_matched_policy[", x.e.policy.empty() ? "none" : x.e.policy, "]");
+      x.e.response_code_details = absl::StrCat("rbac_access_denied_matched_policy[",
+                                               x.e.policy.empty() ? "none" : x.e.policy, "]");
     } else if (v.verdict == egress::Verdict::kUnregistered) {
       x.e.response_flags = "NR";
       x.e.response_code_details = "route_not_found";
@@ -317,7 +323,8 @@ asio::awaitable<bool> OneRequest(FlowContext& c) {
       x.e.response_flags = failure.flag;
       x.e.upstream_transport_failure_reason = failure.reason;
       x.e.response_code_details = "upstream_reset_before_response_started{connection_failure}";
-      co_await Answer(c, *x.e.response_code, "upstream connect error or disconnect/reset before headers", false,
+      co_await Answer(c, *x.e.response_code,
+                      "upstream connect error or disconnect/reset before headers", false,
                       x.e.request_id);
       x.e.duration_ms = Ms(x.start);
       c.Finish(x.e);
@@ -339,8 +346,8 @@ asio::awaitable<bool> OneRequest(FlowContext& c) {
         continue;
       }
       x.e.response_code = f.timed_out ? 504 : 502;
-      x.e.response_code_details = f.timed_out ? "upstream_response_timeout"
-                                              : "upstream_reset_before_response_started";
+      x.e.response_code_details =
+          f.timed_out ? "upstream_response_timeout" : "upstream_reset_before_response_started";
       co_await Answer(c, *x.e.response_code,
                       f.timed_out ? "upstream request timeout"
                                   : "upstream connect error or disconnect/reset before headers",

@@ -29,9 +29,10 @@ bool CleanValue(absl::string_view v) {
 template <class Header>
 std::vector<std::string> ConnectionTokens(const Header& h) {
   std::vector<std::string> out;
-  for (auto it = h.find(http::field::connection); it != h.end() && it->name() == http::field::connection;
-       ++it) {
-    for (absl::string_view t : absl::StrSplit(absl::string_view(it->value().data(), it->value().size()), ',')) {
+  for (auto it = h.find(http::field::connection);
+       it != h.end() && it->name() == http::field::connection; ++it) {
+    for (absl::string_view t :
+         absl::StrSplit(absl::string_view(it->value().data(), it->value().size()), ',')) {
       t = absl::StripAsciiWhitespace(t);
       if (!t.empty()) out.push_back(absl::AsciiStrToLower(t));
     }
@@ -42,12 +43,14 @@ std::vector<std::string> ConnectionTokens(const Header& h) {
 template <class Header>
 void RemoveHopByHop(Header* h, const std::vector<std::string>& named) {
   for (const std::string& n : named) {
-    if (n == "host" || n == "content-length" || n == "transfer-encoding") continue;  // framing stays
+    if (n == "host" || n == "content-length" || n == "transfer-encoding")
+      continue;  // framing stays
     h->erase(n);
   }
-  for (http::field f : {http::field::connection, http::field::keep_alive, http::field::proxy_connection,
-                        http::field::proxy_authenticate, http::field::proxy_authorization, http::field::te,
-                        http::field::trailer, http::field::upgrade}) {
+  for (http::field f :
+       {http::field::connection, http::field::keep_alive, http::field::proxy_connection,
+        http::field::proxy_authenticate, http::field::proxy_authorization, http::field::te,
+        http::field::trailer, http::field::upgrade}) {
     h->erase(f);
   }
 }
@@ -97,9 +100,12 @@ absl::StatusOr<ParsedRequest> ParseRequest(const RequestHeader& h) {
   p.raw_path = p.origin_target.substr(0, q);
   for (const auto& f : h) {
     absl::string_view v(f.value().data(), f.value().size());
-    if (!CleanValue(v)) return Bad(absl::StrCat("header ", std::string(f.name_string()), " holds a control character"));
-    r.headers.emplace(absl::AsciiStrToLower(absl::string_view(f.name_string().data(), f.name_string().size())),
-                      std::string(v));
+    if (!CleanValue(v))
+      return Bad(
+          absl::StrCat("header ", std::string(f.name_string()), " holds a control character"));
+    r.headers.emplace(
+        absl::AsciiStrToLower(absl::string_view(f.name_string().data(), f.name_string().size())),
+        std::string(v));
   }
   if (r.headers.find("host") == r.headers.end()) r.headers.emplace("host", authority);
   return p;
@@ -113,8 +119,6 @@ void PrepareUpstream(const ParsedRequest& p, RequestHeader* h) {
   h->version(11);  // HTTP/1.1 without Connection: kept alive
 }
 
-void PrepareDownstream(ResponseHeader* h) {
-  RemoveHopByHop(h, ConnectionTokens(*h));
-}
+void PrepareDownstream(ResponseHeader* h) { RemoveHopByHop(h, ConnectionTokens(*h)); }
 
 }  // namespace warden::gateway

@@ -27,9 +27,9 @@ std::string Labels(const AccessEntry& e, const std::string& app, bool http) {
       Label("request_protocol", http ? "http" : "tcp"), ",",
       Label("connection_security_policy", "mutual_tls"));
   if (http) {
-    absl::StrAppend(&l, ",", Label("response_code", e.response_code ? absl::StrCat(*e.response_code) : "0"),
-                    ",", Label("response_flags", e.response_flags), ",",
-                    Label("grpc_response_status", ""));
+    absl::StrAppend(
+        &l, ",", Label("response_code", e.response_code ? absl::StrCat(*e.response_code) : "0"),
+        ",", Label("response_flags", e.response_flags), ",", Label("grpc_response_status", ""));
   } else {
     absl::StrAppend(&l, ",", Label("response_flags", e.response_flags));
   }
@@ -100,7 +100,8 @@ std::string Metrics::Text(uint64_t version, bool ready) const {
       {"istio_tcp_received_bytes_total", &TcpSeries::received}};
   for (const auto& [name, field] : tcp) {
     absl::StrAppend(&out, "# TYPE ", name, " counter\n");
-    for (const auto& [labels, s] : tcp_) absl::StrAppend(&out, name, "{", labels, "} ", s.*field, "\n");
+    for (const auto& [labels, s] : tcp_)
+      absl::StrAppend(&out, name, "{", labels, "} ", s.*field, "\n");
   }
   absl::StrAppend(&out, "# TYPE warden_gateway_flows_refused_total counter\n");
   for (const auto& [reason, n] : refused_)

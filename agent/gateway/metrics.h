@@ -28,9 +28,9 @@ class Metrics {
   std::string Text(uint64_t version, bool ready) const;
 
  private:
-  static constexpr std::array<double, 19> kBuckets = {0.5,  1,    5,     10,    25,     50,     100,
-                                                      250,  500,  1000,  2500,  5000,   10000,  30000,
-                                                      60000, 300000, 600000, 1800000, 3600000};
+  static constexpr std::array<double, 19> kBuckets = {
+      0.5,  1,    5,     10,    25,    50,     100,    250,     500,    1000,
+      2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000};
   struct Histogram {
     std::array<uint64_t, kBuckets.size() + 1> counts{};
     double sum = 0;

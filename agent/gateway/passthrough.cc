@@ -79,7 +79,8 @@ asio::awaitable<void> PassThrough(FlowContext& c) {
                                                asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       e.verdict = "bad_request";
-      finish(absl::StrCat("warden_client_hello: connection ended before the ClientHello: ", ec.message()));
+      finish(absl::StrCat("warden_client_hello: connection ended before the ClientHello: ",
+                          ec.message()));
       co_return;
     }
     c.buf.commit(n);
@@ -108,8 +109,8 @@ asio::awaitable<void> PassThrough(FlowContext& c) {
   NoteVerdict(v, &e);
   if (v.verdict != egress::Verdict::kAllow) {
     if (v.verdict == egress::Verdict::kDeny) {
-      finish(absl::StrCat("rbac_access_denied_matched_policy[", e.policy.empty() ? "none" : e.policy,
-                          "]"));
+      finish(absl::StrCat("rbac_access_denied_matched_policy[",
+                          e.policy.empty() ? "none" : e.policy, "]"));
     } else {
       e.response_flags = "NR";
       finish(absl::StrCat("warden_unregistered: ", v.reason));
@@ -137,7 +138,8 @@ asio::awaitable<void> PassThrough(FlowContext& c) {
   e.upstream_local_address = up->local();
   // The hello (and anything after it) goes first.
   size_t ahead = c.buf.size();
-  co_await asio::async_write(up->plain(), c.buf.data(), asio::redirect_error(asio::use_awaitable, ec));
+  co_await asio::async_write(up->plain(), c.buf.data(),
+                             asio::redirect_error(asio::use_awaitable, ec));
   c.buf.consume(ahead);
   e.bytes_received = ahead;
   if (ec) {

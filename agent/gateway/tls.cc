@@ -71,13 +71,15 @@ std::vector<std::string> PeerDnsNames(SSL* ssl) {
   std::vector<std::string> out;
   X509* peer = SSL_get0_peer_certificate(ssl);
   if (!peer) return out;
-  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(peer, NID_subject_alt_name, nullptr, nullptr));
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(peer, NID_subject_alt_name, nullptr, nullptr));
   if (!names) return out;
   for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
     const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
     if (n->type != GEN_DNS) continue;
     const ASN1_IA5STRING* s = n->d.dNSName;
-    out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)), ASN1_STRING_length(s));
+    out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                     ASN1_STRING_length(s));
   }
   GENERAL_NAMES_free(names);
   return out;
@@ -100,7 +102,8 @@ absl::StatusOr<std::shared_ptr<ssl::context>> UpstreamContexts::Get(const Upstre
   if (ec) return absl::FailedPreconditionError(absl::StrCat("CA bundle ", ca, ": ", ec.message()));
   if (!f.cert.empty()) {
     if (ctx->use_certificate_chain_file(f.cert, ec); ec)
-      return absl::FailedPreconditionError(absl::StrCat("clientCertificate ", f.cert, ": ", ec.message()));
+      return absl::FailedPreconditionError(
+          absl::StrCat("clientCertificate ", f.cert, ": ", ec.message()));
     if (ctx->use_private_key_file(f.key, ssl::context::pem, ec); ec)
       return absl::FailedPreconditionError(absl::StrCat("privateKey ", f.key, ": ", ec.message()));
   }

@@ -32,9 +32,9 @@ std::vector<std::string> PeerDnsNames(SSL* ssl);
 // How the gateway verifies an upstream server and presents itself to it: the parts of a
 // DestinationRule's ClientTLSSettings that make an SSL_CTX (the names are set per connection).
 struct UpstreamTlsFiles {
-  std::string ca;                // "" = the gateway's default CA bundle
-  std::string cert, key;         // MUTUAL: the client certificate
-  bool verify = true;            // false: insecureSkipVerify
+  std::string ca;         // "" = the gateway's default CA bundle
+  std::string cert, key;  // MUTUAL: the client certificate
+  bool verify = true;     // false: insecureSkipVerify
   bool operator<(const UpstreamTlsFiles& o) const {
     return std::tie(ca, cert, key, verify) < std::tie(o.ca, o.cert, o.key, o.verify);
   }

@@ -64,7 +64,8 @@ std::string NginxConf(const std::string& dir, uint16_t port) {
       dir, "/tmp;\n  keepalive_requests 1000;\n",
       "  log_format conn '$connection $connection_requests $ssl_server_name $request_method "
       "$uri $status $request_length';\n  access_log ",
-      dir, "/nginx-access.log conn;\n", server("wrong-name.test", "wrong-name.test", " default_server"),
+      dir, "/nginx-access.log conn;\n",
+      server("wrong-name.test", "wrong-name.test", " default_server"),
       server("example.com", "example.com", ""), server("httpbin.org", "httpbin.org", ""), "}\n");
 }
 
@@ -143,8 +144,8 @@ GatewayFixture::GatewayFixture(const std::string& yaml)
   std::filesystem::create_directories(dir_.path() + "/tmp");
   std::filesystem::create_directories(dir_.path() + "/www/upload");
   std::vector<lab::LabCert> certs;
-  for (const char* n : {"default-1", "default-2", "gateway-1", "example.com", "httpbin.org",
-                        "wrong-name.test"})
+  for (const char* n :
+       {"default-1", "default-2", "gateway-1", "example.com", "httpbin.org", "wrong-name.test"})
     certs.push_back({n, ""});
   if (auto st = lab::MakePki(dir_.path() + "/pki", certs); !st.ok())
     throw std::runtime_error(std::string(st.message()));
@@ -157,7 +158,8 @@ GatewayFixture::GatewayFixture(const std::string& yaml)
   for (int i = 0; i < 100 && !Listening(nginx_port_); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   if (!Listening(nginx_port_))
-    throw std::runtime_error("nginx did not start:\n" + testlib::LogTail(dir_.path() + "/nginx-error.log") +
+    throw std::runtime_error("nginx did not start:\n" +
+                             testlib::LogTail(dir_.path() + "/nginx-error.log") +
                              testlib::LogTail(dir_.path() + "/nginx.out"));
 
   gateway::GatewayProcessOptions o;

@@ -101,8 +101,8 @@ TEST(HttpRequestTest, OriginAndAbsoluteFormsAreAuthorizedOnTheirHost) {
   EXPECT_EQ(p->origin_target, "/a/../b?q=1");
   EXPECT_EQ(p->request.headers.find("host")->second, "Example.com");
   // Absolute form: its authority wins over Host; upstream gets the origin form.
-  auto a = ParseRequest(
-      Header(http::verb::get, "http://httpbin.org/get?x", {{"Host", "example.com"}}));
+  auto a =
+      ParseRequest(Header(http::verb::get, "http://httpbin.org/get?x", {{"Host", "example.com"}}));
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->request.authority, "httpbin.org");
   EXPECT_EQ(a->origin_target, "/get?x");
@@ -136,7 +136,8 @@ TEST(HttpRequestTest, HopByHopHeadersStayOnTheirHop) {
   auto p = ParseRequest(h);
   ASSERT_TRUE(p.ok());
   PrepareUpstream(*p, &h);
-  for (const char* gone : {"Connection", "X-Secret", "Proxy-Authorization", "Upgrade", "Expect", "TE"})
+  for (const char* gone :
+       {"Connection", "X-Secret", "Proxy-Authorization", "Upgrade", "Expect", "TE"})
     EXPECT_EQ(h.count(gone), 0u) << gone;
   EXPECT_EQ(std::string(h["X-Kept"]), "k");
   ResponseHeader r;

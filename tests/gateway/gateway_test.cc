@@ -62,9 +62,11 @@ std::string Registered(const std::string& name, const std::string& host) {
 ---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
-metadata: {name: )", name, R"(, namespace: warden-egress}
+metadata: {name: )",
+                      name, R"(, namespace: warden-egress}
 spec:
-  hosts: [)", host, R"(]
+  hosts: [)",
+                      host, R"(]
   resolution: STATIC
   endpoints: [{address: 127.0.0.1}]
   ports:
@@ -73,9 +75,11 @@ spec:
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
-metadata: {name: )", name, R"(, namespace: warden-egress}
+metadata: {name: )",
+                      name, R"(, namespace: warden-egress}
 spec:
-  host: )", host, R"(
+  host: )",
+                      host, R"(
   trafficPolicy:
     portLevelSettings:
     - port: {number: 80}
@@ -335,8 +339,8 @@ TEST_F(GatewayTest, ChunkedBodiesAndExpectContinue) {
   std::string chunk(20000, 'x');
   // Two chunks, the second sent after a pause: streamed, not waited for whole.
   c->Send(absl::StrCat("PUT /upload/chunked HTTP/1.1\r\nHost: example.com\r\n",
-                       "Transfer-Encoding: chunked\r\nx-request-id: chunked\r\n\r\n4e20\r\n",
-                       chunk, "\r\n"));
+                       "Transfer-Encoding: chunked\r\nx-request-id: chunked\r\n\r\n4e20\r\n", chunk,
+                       "\r\n"));
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   c->Send("3\r\nend\r\n0\r\n\r\n");
   EXPECT_EQ(c->Read().result_int(), 201u);
@@ -346,8 +350,9 @@ TEST_F(GatewayTest, ChunkedBodiesAndExpectContinue) {
   EXPECT_EQ(std::filesystem::file_size(f_->dir() + "/www/upload/chunked"), 20003u)
       << "nginx stored the whole body";
 
-  c->Send("PUT /upload/continued HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\n"
-          "Expect: 100-continue\r\n\r\n");
+  c->Send(
+      "PUT /upload/continued HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\n"
+      "Expect: 100-continue\r\n\r\n");
   auto interim = c->Read();
   EXPECT_EQ(interim.result_int(), 100u);
   c->Send("hello");
@@ -382,7 +387,9 @@ TEST_F(GatewayTest, BadRequestsGetClearErrors) {
   }
   {
     auto c = f_->Open("default-1", "team-x", "app", 80);
-    c->Send("GET / HTTP/1.1\r\nHost: example.com\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n");
+    c->Send(
+        "GET / HTTP/1.1\r\nHost: example.com\r\nContent-Length: 3\r\nTransfer-Encoding: "
+        "chunked\r\n\r\n");
     EXPECT_EQ(c->Read().result_int(), 400u) << "both framings: a smuggling attempt";
   }
   EXPECT_EQ(f_->NginxLog().size(), nginx_before);
