@@ -147,6 +147,7 @@ GatewayFixture::GatewayFixture(const std::string& yaml)
   for (const char* n :
        {"default-1", "default-2", "gateway-1", "example.com", "httpbin.org", "wrong-name.test"})
     certs.push_back({n, ""});
+  certs.push_back({"warden-control", "127.0.0.1"});  // the control plane, for Sync tests
   if (auto st = lab::MakePki(dir_.path() + "/pki", certs); !st.ok())
     throw std::runtime_error(std::string(st.message()));
   if (auto st = lab::MakePki(dir_.path() + "/foreign", {{"default-1", ""}}); !st.ok())

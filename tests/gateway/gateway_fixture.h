@@ -77,8 +77,9 @@ class GatewayFixture {
   std::vector<std::string> AccessLog(size_t at_least = 0) const;
   std::vector<std::string> NginxLog() const;
 
+  std::string Expand(const std::string& yaml) const;  // {{NGINX}} -> nginx's port
+
  private:
-  std::string Expand(const std::string& yaml) const;
   testlib::ScratchDir dir_;
   uint16_t nginx_port_ = 0;
   pid_t nginx_ = -1;

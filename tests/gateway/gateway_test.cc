@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "tests/gateway/gateway_fixture.h"
+#include "tests/gateway/gateway_manifests.h"
 #include "tests/lib/metrics_endpoint.h"
 
 namespace warden::gateway_test {
@@ -22,119 +23,6 @@ namespace {
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using testing::HasSubstr;
-
-const char kCluster[] = R"(
-apiVersion: v1
-kind: Node
-metadata: {name: default-1, labels: {cloud.google.com/gke-nodepool: default-pool}}
----
-apiVersion: v1
-kind: Node
-metadata: {name: default-2, labels: {cloud.google.com/gke-nodepool: default-pool}}
----
-apiVersion: v1
-kind: Node
-metadata: {name: gateway-1, labels: {cloud.google.com/gke-nodepool: gateway}}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: app, namespace: team-x, labels: {app: app}}
-spec: {nodeName: default-1, serviceAccountName: app-x, containers: [{name: c}]}
-status: {podIP: 10.244.1.10}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: app, namespace: team-y, labels: {app: app}}
-spec: {nodeName: default-2, containers: [{name: c}]}
-status: {podIP: 10.244.2.10}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: gateway, namespace: warden-egress, labels: {app: warden-gateway}}
-spec: {nodeName: gateway-1, containers: [{name: c, ports: [{name: mtls, containerPort: 15443}]}]}
-status: {podIP: 10.244.3.10}
-)";
-
-// Registered hosts: all at nginx (STATIC endpoint on loopback), port 80 with TLS originated,
-// 443 passed through.
-std::string Registered(const std::string& name, const std::string& host) {
-  return absl::StrCat(R"(
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: )",
-                      name, R"(, namespace: warden-egress}
-spec:
-  hosts: [)",
-                      host, R"(]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1}]
-  ports:
-  - {number: 80, name: http, protocol: HTTP, targetPort: {{NGINX}}}
-  - {number: 443, name: tls, protocol: TLS, targetPort: {{NGINX}}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: )",
-                      name, R"(, namespace: warden-egress}
-spec:
-  host: )",
-                      host, R"(
-  trafficPolicy:
-    portLevelSettings:
-    - port: {number: 80}
-      tls: {mode: SIMPLE}
-)");
-}
-
-const char kPolicies[] = R"(
----
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: team-x-example-com, namespace: warden-egress}
-spec:
-  selector: {matchLabels: {app: warden-gateway}}
-  action: ALLOW
-  rules:
-  - from: [{source: {namespaces: [team-x]}}]
-    to: [{operation: {hosts: [example.com, wrong.test]}}]
-  - from: [{source: {namespaces: [team-x]}}]
-    when: [{key: connection.sni, values: [example.com]}]
----
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: team-y-httpbin-418, namespace: warden-egress}
-spec:
-  selector: {matchLabels: {app: warden-gateway}}
-  action: ALLOW
-  rules:
-  - from: [{source: {namespaces: [team-y]}}]
-    to: [{operation: {hosts: [httpbin.org], paths: [/status/418]}}]
-)";
-
-const char kTeamXGet[] = R"(
----
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: team-x-httpbin-get, namespace: warden-egress}
-spec:
-  selector: {matchLabels: {app: warden-gateway}}
-  action: ALLOW
-  rules:
-  - from: [{source: {principals: [cluster.local/ns/team-x/sa/app-x]}}]
-    to: [{operation: {hosts: [httpbin.org], paths: [/get], methods: [GET]}}]
-)";
-
-std::string Manifests(bool with_get = false) {
-  return absl::StrCat(kCluster, Registered("example-com", "example.com"),
-                      Registered("httpbin-org", "httpbin.org"), Registered("wrong", "wrong.test"),
-                      kPolicies, with_get ? kTeamXGet : "");
-}
-
-std::string Get(const std::string& host, const std::string& path, const std::string& extra = "") {
-  return absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: ", host, "\r\nUser-Agent: test\r\n", extra,
-                      "\r\n");
-}
 
 class GatewayTest : public testing::Test {
  protected:
