@@ -39,8 +39,12 @@ TEST(GatewayControlTest, Row17APolicyAddedReachesTheRunningGatewayWithinASecond)
   ASSERT_TRUE(server.ok()) << server.status();
 
   gateway::GatewayProcessOptions o;
-  o.control = {absl::StrCat("127.0.0.1:", (*server)->port()), "gateway-1", f.cert("gateway-1"),
-               f.key("gateway-1"), f.ca(), "warden-control"};
+  o.control = {absl::StrCat("127.0.0.1:", (*server)->port()),
+               "gateway-1",
+               f.cert("gateway-1"),
+               f.key("gateway-1"),
+               f.ca(),
+               "warden-control"};
   o.listen = "127.0.0.1:0";
   o.access_log = f.dir() + "/control-access.jsonl";
   o.upstream_ca = f.ca();

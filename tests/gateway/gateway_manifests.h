@@ -119,7 +119,8 @@ inline std::string Manifests(bool with_get = false) {
 }
 
 // An HTTP/1.1 GET as a pod sends it.
-inline std::string Get(const std::string& host, const std::string& path, const std::string& extra = "") {
+inline std::string Get(const std::string& host, const std::string& path,
+                       const std::string& extra = "") {
   return absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: ", host, "\r\nUser-Agent: test\r\n", extra,
                       "\r\n");
 }
