@@ -26,7 +26,7 @@ struct LabOptions {
   std::string warden_binary;            // defaults to /proc/self/exe
   std::vector<std::string> agent_args;  // extra flags for every `warden node`
   bool agents = true;
-  bool control = true;           // run `warden control` and the agents in control-plane mode
+  bool control = true;  // run `warden control` and the agents in control-plane mode
   // With a control plane: nginx serving the internet's HTTPS hosts, and `warden gateway` in the
   // gateway pod (a pod of warden-egress on a gateway-pool node) instead of its echo servers.
   bool gateway = true;

@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 
 constexpr char kGatewayListen[] = "0.0.0.0:15443";
 constexpr char kGatewayMetrics[] = "127.0.0.1:15090";  // inside the pod (Istio's stats port)
-constexpr char kInForceLine[] = "in force in";          // GatewaySync's log of a state taken
+constexpr char kInForceLine[] = "in force in";         // GatewaySync's log of a state taken
 
 struct WebHost {
   std::string name;
@@ -34,23 +34,24 @@ std::string NginxConf(const std::string& dir, const std::string& pki, const std:
   for (const auto& h : kWebHosts) {
     absl::StrAppend(&servers, "  server {\n");
     // reuseport: the echo servers hold the port on every address; nginx takes these two.
-    for (const auto& a : h.addresses) absl::StrAppend(&servers, "    listen ", a, ":443 ssl reuseport;\n");
-    absl::StrAppend(&servers, "    server_name ", h.name, ";\n    ssl_certificate ", CertPath(pki, h.name),
-                    ";\n    ssl_certificate_key ", KeyPath(pki, h.name), ";\n",
-                    "    location = /status/418 { return 418 \"I'm a teapot\\n\"; }\n",
+    for (const auto& a : h.addresses)
+      absl::StrAppend(&servers, "    listen ", a, ":443 ssl reuseport;\n");
+    absl::StrAppend(&servers, "    server_name ", h.name, ";\n    ssl_certificate ",
+                    CertPath(pki, h.name), ";\n    ssl_certificate_key ", KeyPath(pki, h.name),
+                    ";\n", "    location = /status/418 { return 418 \"I'm a teapot\\n\"; }\n",
                     "    location = /get { default_type application/json; return 200 "
                     "\"{\\\"url\\\": \\\"https://$host/get\\\"}\\n\"; }\n",
                     "    location / { return 200 \"hello from $host\\n\"; }\n  }\n");
   }
-  return absl::StrCat(
-      "user root;\nworker_processes 1;\ndaemon off;\npid ", dir, "/nginx.pid;\nerror_log ", logs,
-      "/internet-nginx-error.log;\nevents { worker_connections 1024; }\nhttp {\n",
-      "  client_body_temp_path ", dir, ";\n  proxy_temp_path ", dir, ";\n  fastcgi_temp_path ",
-      dir, ";\n  uwsgi_temp_path ", dir, ";\n  scgi_temp_path ", dir, ";\n",
-      "  keepalive_requests 10000;\n",
-      "  log_format conn '$remote_addr conn=$connection req=$connection_requests "
-      "sni=$ssl_server_name \"$request\" $status';\n",
-      "  access_log ", logs, "/internet-https.log conn;\n", servers, "}\n");
+  return absl::StrCat("user root;\nworker_processes 1;\ndaemon off;\npid ", dir,
+                      "/nginx.pid;\nerror_log ", logs,
+                      "/internet-nginx-error.log;\nevents { worker_connections 1024; }\nhttp {\n",
+                      "  client_body_temp_path ", dir, ";\n  proxy_temp_path ", dir,
+                      ";\n  fastcgi_temp_path ", dir, ";\n  uwsgi_temp_path ", dir,
+                      ";\n  scgi_temp_path ", dir, ";\n", "  keepalive_requests 10000;\n",
+                      "  log_format conn '$remote_addr conn=$connection req=$connection_requests "
+                      "sni=$ssl_server_name \"$request\" $status';\n",
+                      "  access_log ", logs, "/internet-https.log conn;\n", servers, "}\n");
 }
 
 // Whether the gateway's log says a state from the control plane is in force.
@@ -77,10 +78,9 @@ absl::StatusOr<pid_t> StartInternetHttps(const LabState& lab, const std::string&
   fs::create_directories(dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("creating ", dir, ": ", ec.message()));
   std::ofstream(dir + "/nginx.conf") << NginxConf(dir, pki, state_dir + "/logs");
-  WD_ASSIGN_OR_RETURN(pid_t pid,
-                      Spawn({"/usr/sbin/ip", "netns", "exec", lab.inet.netns, "/usr/sbin/nginx",
-                             "-c", dir + "/nginx.conf", "-p", dir},
-                            LogPath(state_dir, "internet-nginx.log"), lab.inet.cgroup));
+  WD_ASSIGN_OR_RETURN(pid_t pid, Spawn({"/usr/sbin/ip", "netns", "exec", lab.inet.netns,
+                                        "/usr/sbin/nginx", "-c", dir + "/nginx.conf", "-p", dir},
+                                       LogPath(state_dir, "internet-nginx.log"), lab.inet.cgroup));
   // Listening once the pid file is written (after every listen socket is bound).
   for (int i = 0; i < 200; ++i) {
     if (fs::exists(dir + "/nginx.pid")) return pid;
@@ -88,8 +88,8 @@ absl::StatusOr<pid_t> StartInternetHttps(const LabState& lab, const std::string&
     if (waitpid(pid, &status, WNOHANG) != 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
-  return absl::InternalError(absl::StrCat("nginx did not start; see ", state_dir,
-                                          "/logs/internet-nginx-error.log"));
+  return absl::InternalError(
+      absl::StrCat("nginx did not start; see ", state_dir, "/logs/internet-nginx-error.log"));
 }
 
 const LabPod* FindGatewayPod(const LabState& lab, const std::string& gateway_namespace) {
@@ -101,8 +101,8 @@ const LabPod* FindGatewayPod(const LabState& lab, const std::string& gateway_nam
   return nullptr;
 }
 
-LabGateway PlanGateway(const std::string& self, const LabPod& pod,
-                       const std::string& pki, const std::string& state_dir) {
+LabGateway PlanGateway(const std::string& self, const LabPod& pod, const std::string& pki,
+                       const std::string& state_dir) {
   const std::string hosts = state_dir + "/gateway-hosts";
   std::ofstream out(hosts);
   out << "127.0.0.1 localhost\n";

@@ -40,8 +40,8 @@ const LabPod* FindGatewayPod(const LabState& lab,
 // `warden gateway` for `pod`: in its network namespace and cgroup (the gateway-pool node's agent
 // sees it as the gateway pod), with its node's certificate, the control plane's address, and an
 // /etc/hosts of its own holding kWorldNames.
-LabGateway PlanGateway(const std::string& self, const LabPod& pod,
-                       const std::string& pki, const std::string& state_dir);
+LabGateway PlanGateway(const std::string& self, const LabPod& pod, const std::string& pki,
+                       const std::string& state_dir);
 absl::StatusOr<pid_t> StartGateway(const LabState& lab, const std::string& state_dir);
 // Waits (20 s at most) until the gateway has a state from the control plane in force.
 absl::Status WaitForGateway(const LabState& lab, const std::string& state_dir);
