@@ -64,6 +64,9 @@ absl::StatusOr<std::shared_ptr<ssl::context>> ListenerContext(const std::string&
   SSL_CTX_set_session_id_context(native, kSessionContext, sizeof(kSessionContext) - 1);
   SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_SERVER);
   SSL_CTX_set_alpn_select_cb(native, SelectAlpn, nullptr);
+  // An idle connection gives its record buffers back (34 KB of OpenSSL's): thousands of pods'
+  // keep-alive connections sit idle most of the time.
+  SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
   return ctx;
 }
 
@@ -108,6 +111,7 @@ absl::StatusOr<std::shared_ptr<ssl::context>> UpstreamContexts::Get(const Upstre
       return absl::FailedPreconditionError(absl::StrCat("privateKey ", f.key, ": ", ec.message()));
   }
   ctx->set_verify_mode(f.verify ? ssl::verify_peer : ssl::verify_none);
+  SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);  // pooled, idle connections
   contexts_.emplace(f, ctx);
   return ctx;
 }

@@ -1,4 +1,6 @@
-// the egress gateway beside nginx and HAProxy as the same proxy: req/s, latency, CPU/request, idle RSS
+// the egress gateway beside nginx and HAProxy as the same proxy: req/s, latency, CPU/request, idle
+// RSS
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -41,15 +43,16 @@ Measured Measure(const GatewayEnv& env, const Proxy& p, const LoadSpec& base) {
       s, [&] { cpu0 = env.CpuNs(p); }, [&] { cpu1 = env.CpuNs(p); });
   if (m.load.requests > 0)
     m.cpu_us_per_request = static_cast<double>(cpu1 - cpu0) / 1000.0 / m.load.requests;
-  std::printf("%-8s %9.0f req/s  p50 %7.0f us  p99 %7.0f us  CPU %6.1f us/req  (%llu requests, "
-              "%llu errors)\n",
-              p.name.c_str(), m.load.rps, m.load.p50_us, m.load.p99_us, m.cpu_us_per_request,
-              static_cast<unsigned long long>(m.load.requests),
-              static_cast<unsigned long long>(m.load.errors));
+  std::printf(
+      "%-8s %9.0f req/s  p50 %7.0f us  p99 %7.0f us  CPU %6.1f us/req  (%llu requests, "
+      "%llu errors)\n",
+      p.name.c_str(), m.load.rps, m.load.p50_us, m.load.p99_us, m.cpu_us_per_request,
+      static_cast<unsigned long long>(m.load.requests),
+      static_cast<unsigned long long>(m.load.errors));
   std::fflush(stdout);
   if (m.load.requests == 0 || m.load.errors > m.load.requests / 100)
-    throw std::runtime_error(absl::StrCat(p.name, ": the load failed (", m.load.errors,
-                                          " errors); see ", env.dir()));
+    throw std::runtime_error(
+        absl::StrCat(p.name, ": the load failed (", m.load.errors, " errors); see ", env.dir()));
   return m;
 }
 
@@ -58,6 +61,12 @@ int Run(int argc, char** argv) {
   const int connections = ArgInt(argc, argv, "--connections", 32);
   const int idle = ArgInt(argc, argv, "--idle", 10000);
   const int proxy_cpu = ArgInt(argc, argv, "--proxy-cpu", 1, 0);
+  // 10,000 idle connections: the client and the gateway need more than the default 1,024
+  // descriptors (the children inherit the limit). The hard limit is what this machine allows.
+  rlimit files{};
+  getrlimit(RLIMIT_NOFILE, &files);
+  files.rlim_cur = files.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &files);
   const std::string warden =
       (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "warden").string();
   GatewayEnv env(warden, proxy_cpu);
@@ -75,7 +84,10 @@ int Run(int argc, char** argv) {
 
   const Proxy& gw = env.proxy("warden");
   const long rss_before = testlib::StatusKb(gw.pid, "VmRSS");
-  IdleConnections conns(base, idle);
+  LoadSpec to_gateway = base;
+  to_gateway.port = gw.port;
+  to_gateway.flow_header = true;
+  IdleConnections conns(to_gateway, idle);
   const long rss_after = testlib::StatusKb(gw.pid, "VmRSS");
   std::printf("gateway RSS: %.1f MB idle, %.1f MB with %d idle connections open (of %d)\n",
               rss_before / 1024.0, rss_after / 1024.0, conns.open(), idle);
@@ -94,9 +106,8 @@ int Run(int argc, char** argv) {
       Fmt(w.load.p99_us / n.load.p99_us, 2).c_str(), Fmt(w.load.rps / h.load.rps, 2).c_str(),
       Fmt(w.cpu_us_per_request / h.cpu_us_per_request, 2).c_str(), Fmt(w.load.rps, 0).c_str(),
       Fmt(w.cpu_us_per_request, 1).c_str(), Fmt(w.load.p99_us, 0).c_str(),
-      Fmt(n.load.rps, 0).c_str(), Fmt(n.cpu_us_per_request, 1).c_str(),
-      Fmt(h.load.rps, 0).c_str(), Fmt(h.cpu_us_per_request, 1).c_str(),
-      Fmt(rss_after / 1024.0, 1).c_str());
+      Fmt(n.load.rps, 0).c_str(), Fmt(n.cpu_us_per_request, 1).c_str(), Fmt(h.load.rps, 0).c_str(),
+      Fmt(h.cpu_us_per_request, 1).c_str(), Fmt(rss_after / 1024.0, 1).c_str());
   return 0;
 }
 
@@ -104,7 +115,6 @@ int Run(int argc, char** argv) {
 }  // namespace warden::bench
 
 int main(int argc, char** argv) {
-  return warden::bench::RunBench(argc, argv,
-                                 {"gateway_bench", warden::bench::kUsage, nullptr},
+  return warden::bench::RunBench(argc, argv, {"gateway_bench", warden::bench::kUsage, nullptr},
                                  [&] { return warden::bench::Run(argc, argv); });
 }

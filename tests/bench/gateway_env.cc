@@ -55,7 +55,8 @@ std::string TempPaths(const std::string& d) {
 GatewayEnv::GatewayEnv(const std::string& warden_binary, int proxy_cpu)
     : dir_(absl::StrCat(fs::temp_directory_path().string(), "/warden-gateway-bench-", getpid())) {
   fs::create_directories(dir() + "/tmp");
-  if (auto st = lab::MakePki(dir() + "/pki", {{"node-1", ""}, {"gateway-1", ""}, {"example.com", ""}});
+  if (auto st =
+          lab::MakePki(dir() + "/pki", {{"node-1", ""}, {"gateway-1", ""}, {"example.com", ""}});
       !st.ok())
     throw std::runtime_error(std::string(st.message()));
   StartUpstream();
@@ -158,13 +159,17 @@ spec:
 )");
   const std::string pki = dir() + "/pki";
   Proxy p{"warden", testlib::FreePort(), 0, true};
-  p.pid = testlib::Spawn(
-      Pinned(cpu, {binary, "gateway", "--manifests", m, "--listen",
-                   absl::StrCat("127.0.0.1:", p.port), "--tls-cert", lab::CertPath(pki, "gateway-1"),
-                   "--tls-key", lab::KeyPath(pki, "gateway-1"), "--tls-ca", lab::CaPath(pki),
-                   "--upstream-ca", lab::CaPath(pki), "--access-log", dir() + "/warden-access.jsonl",
-                   "--workers", "1", "--log-level", "warning"}),
-      dir() + "/warden.log");
+  p.pid = testlib::Spawn(Pinned(cpu, {binary,          "gateway",
+                                      "--manifests",   m,
+                                      "--listen",      absl::StrCat("127.0.0.1:", p.port),
+                                      "--tls-cert",    lab::CertPath(pki, "gateway-1"),
+                                      "--tls-key",     lab::KeyPath(pki, "gateway-1"),
+                                      "--tls-ca",      lab::CaPath(pki),
+                                      "--upstream-ca", lab::CaPath(pki),
+                                      "--access-log",  dir() + "/warden-access.jsonl",
+                                      "--workers",     "1",
+                                      "--log-level",   "warning"}),
+                         dir() + "/warden.log");
   WaitListening(p.port, "warden gateway", dir() + "/warden.log");
   proxies_.push_back(p);
 }
@@ -186,8 +191,9 @@ void GatewayEnv::StartNginxProxy(int cpu) {
       "  keepalive_requests 1000000;\n  keepalive_timeout 300s;\n",
       "  upstream up { server 127.0.0.1:", upstream_port_, "; keepalive 256; }\n",
       "  server {\n    listen 127.0.0.1:", p.port, " ssl;\n", "    ssl_certificate ",
-      lab::CertPath(pki, "gateway-1"), ";\n    ssl_certificate_key ", lab::KeyPath(pki, "gateway-1"),
-      ";\n    ssl_client_certificate ", lab::CaPath(pki), ";\n    ssl_verify_client on;\n",
+      lab::CertPath(pki, "gateway-1"), ";\n    ssl_certificate_key ",
+      lab::KeyPath(pki, "gateway-1"), ";\n    ssl_client_certificate ", lab::CaPath(pki),
+      ";\n    ssl_verify_client on;\n",
       "    location / {\n      proxy_pass https://up;\n      proxy_http_version 1.1;\n",
       "      proxy_set_header Connection \"\";\n      proxy_ssl_server_name on;\n",
       "      proxy_ssl_name example.com;\n      proxy_ssl_verify on;\n",
@@ -209,17 +215,19 @@ void GatewayEnv::StartHaproxy(int cpu) {
   }
   Proxy p{"haproxy", testlib::FreePort(), 0, false};
   std::ofstream(conf) << absl::StrCat(
-      "global\n  nbthread 1\n  maxconn 20000\n  log stdout format raw local0\n",
+      "global\n  nbthread 1\n  maxconn 8000\n  log stdout format raw local0\n",
       "defaults\n  mode http\n  log global\n  timeout connect 5s\n  timeout client 300s\n",
       "  timeout server 300s\n  timeout http-keep-alive 300s\n  option http-keep-alive\n",
       "  http-reuse always\n",
       "  log-format '{\"start_time\":\"%t\",\"method\":\"%HM\",\"path\":\"%HU\",\"protocol\":"
       "\"%HV\",\"response_code\":%ST,\"bytes_received\":%U,\"bytes_sent\":%B,\"duration\":%Ta,"
-      "\"upstream_host\":\"%si:%sp\",\"upstream_service_time\":%Tr,\"client\":\"%[ssl_c_s_dn]\"}'\n",
+      "\"upstream_host\":\"%si:%sp\",\"upstream_service_time\":%Tr,\"client\":\"%[ssl_c_s_dn]\"}'"
+      "\n",
       "frontend in\n  bind 127.0.0.1:", p.port, " ssl crt ", dir(),
       "/gateway-1-combined.pem verify required ca-file ", lab::CaPath(pki), "\n",
       "  default_backend up\n", "backend up\n  server s1 127.0.0.1:", upstream_port_,
-      " ssl verify required ca-file ", lab::CaPath(pki), " sni str(example.com) verifyhost example.com\n");
+      " ssl verify required ca-file ", lab::CaPath(pki),
+      " sni str(example.com) verifyhost example.com\n");
   p.pid = testlib::Spawn(Pinned(cpu, {"/usr/sbin/haproxy", "-f", conf, "-db"}),
                          dir() + "/haproxy-access.jsonl");
   WaitListening(p.port, "haproxy", dir() + "/haproxy-access.jsonl");

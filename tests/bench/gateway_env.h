@@ -15,9 +15,9 @@
 namespace warden::bench {
 
 struct Proxy {
-  std::string name;        // "warden", "nginx", "haproxy"
+  std::string name;  // "warden", "nginx", "haproxy"
   uint16_t port = 0;
-  pid_t pid = 0;           // the process whose threads (and children) are counted
+  pid_t pid = 0;             // the process whose threads (and children) are counted
   bool flow_header = false;  // Warden's gateway reads the forwarder's flow header first
 };
 

@@ -1,7 +1,5 @@
 #include "tests/bench/gateway_load.h"
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <stdexcept>
@@ -61,7 +59,8 @@ asio::awaitable<bool> Open(Tls& s, const LoadSpec& spec) {
   if (ec) co_return false;
   if (spec.flow_header) {
     static const std::string header = FlowHeader();
-    co_await asio::async_write(s, asio::buffer(header), asio::redirect_error(asio::use_awaitable, ec));
+    co_await asio::async_write(s, asio::buffer(header),
+                               asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return false;
   }
   co_return true;
@@ -83,7 +82,8 @@ asio::awaitable<void> Client(asio::ssl::context& ctx, const LoadSpec& spec, Shar
     --sh->running;
     co_return;
   }
-  static const std::string req = "GET /bench HTTP/1.1\r\nHost: example.com\r\nUser-Agent: bench\r\n\r\n";
+  static const std::string req =
+      "GET /bench HTTP/1.1\r\nHost: example.com\r\nUser-Agent: bench\r\n\r\n";
   boost::beast::flat_buffer buf;
   boost::system::error_code ec;
   while (Clock::now() < sh->end) {
@@ -150,8 +150,6 @@ struct IdleConnections::Impl {
 };
 
 IdleConnections::IdleConnections(const LoadSpec& spec, int n) : impl_(std::make_unique<Impl>()) {
-  rlimit l{static_cast<rlim_t>(n + 1024), static_cast<rlim_t>(n + 1024)};
-  setrlimit(RLIMIT_NOFILE, &l);
   ConfigureClient(impl_->ctx, spec);
   int ok = 0;
   // A few dozen handshakes at a time: the proxy's accept queue is not the thing measured.

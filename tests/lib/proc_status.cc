@@ -66,8 +66,8 @@ namespace warden::testlib {
 long long SchedstatNs(pid_t pid) {
   long long total = 0;
   std::error_code ec;
-  for (const auto& t : std::filesystem::directory_iterator(
-           "/proc/" + std::to_string(pid) + "/task", ec)) {
+  for (const auto& t :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
     std::ifstream in(t.path() / "schedstat");
     long long ns = 0;
     if (in >> ns) total += ns;
