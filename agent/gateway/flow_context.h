@@ -7,7 +7,7 @@
 #include <utility>  // before Boost.Asio 1.74's awaitable.hpp, which uses std::exchange unincluded
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/ssl/stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 
@@ -18,7 +18,10 @@
 namespace warden::gateway {
 
 struct FlowContext {
-  using Down = boost::asio::ssl::stream<boost::beast::tcp_stream>;
+  // Beast's ssl_stream: Asio's SSL stream behind a flat_stream, which joins a buffer sequence
+  // (a response's status line, each header field, the body) into one SSL_write: one record and
+  // one send, not one per field.
+  using Down = boost::beast::ssl_stream<boost::beast::tcp_stream>;
   Down& down;
   boost::beast::flat_buffer& buf;  // bytes read from `down` not consumed yet
   nodestate::Flow flow;

@@ -65,8 +65,8 @@ asio::awaitable<error_code> Answer(FlowContext& c, int status, const std::string
   co_return ec;
 }
 
-// Streams the body of the message `p` is reading from `in` (after its header was read) to `out`,
-// header first. `bytes` counts the body's bytes.
+// Streams the message `p` is reading from `in` (its header read) to `out`: the header with the
+// first piece of the body. `bytes` counts the body's bytes.
 template <bool isRequest, class In, class Out>
 asio::awaitable<error_code> Relay(In& in, beast::flat_buffer& buf,
                                   http::parser<isRequest, http::buffer_body>& p, Out& out,
@@ -75,12 +75,8 @@ asio::awaitable<error_code> Relay(In& in, beast::flat_buffer& buf,
   http::serializer<isRequest, http::buffer_body> sr{p.get()};
   char chunk[kChunk];
   auto& body = p.get().body();
-  body.data = nullptr;
-  body.size = 0;
-  body.more = !p.is_done();
-  beast::get_lowest_layer(out).expires_after(idle);
-  co_await http::async_write_header(out, sr, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return ec;
+  // The header goes out with the body's first bytes (one record, one send: the body of a small
+  // message is usually read with its header), or alone when the message has no body.
   while (!sr.is_done()) {
     if (!p.is_done()) {
       body.data = chunk;

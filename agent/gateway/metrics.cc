@@ -7,6 +7,7 @@ namespace warden::gateway {
 namespace {
 
 std::string Escape(const std::string& v) {
+  if (v.find_first_of("\\\"\n") == std::string::npos) return v;  // the common case: as is
   return absl::StrReplaceAll(v, {{"\\", "\\\\"}, {"\"", "\\\""}, {"\n", "\\n"}});
 }
 

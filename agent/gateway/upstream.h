@@ -13,7 +13,7 @@
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/ssl/stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 
 #include "absl/status/statusor.h"
@@ -52,7 +52,7 @@ struct UpstreamFailure {
 
 class UpstreamConn {
  public:
-  using Tls = boost::asio::ssl::stream<boost::beast::tcp_stream>;
+  using Tls = boost::beast::ssl_stream<boost::beast::tcp_stream>;  // writes joined, as Down
   UpstreamConn(std::string key, boost::beast::tcp_stream plain);
   UpstreamConn(std::string key, std::unique_ptr<Tls> tls);
 

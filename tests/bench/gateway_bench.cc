@@ -78,6 +78,7 @@ int Run(int argc, char** argv) {
   base.key = env.client_key();
   std::printf("%d keep-alive connections, %d s each after 1 s of warm-up, proxies on CPU %d\n",
               connections, seconds, proxy_cpu);
+  std::fflush(stdout);
   Measured w = Measure(env, env.proxy("warden"), base);
   Measured n = Measure(env, env.proxy("nginx"), base);
   Measured h = Measure(env, env.proxy("haproxy"), base);
