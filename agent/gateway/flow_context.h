@@ -7,9 +7,9 @@
 #include <utility>  // before Boost.Asio 1.74's awaitable.hpp, which uses std::exchange unincluded
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "agent/egress/request.h"
 #include "agent/gateway/flow_session.h"

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "agent/policy/ip.h"
 #include "tests/gateway/gateway_fixture.h"
 #include "tests/gateway/gateway_manifests.h"
 #include "tests/lib/metrics_endpoint.h"
@@ -331,6 +332,37 @@ TEST_F(GatewayTest, TlsPassthroughIsAuthorizedBySni) {
   EXPECT_EQ(passed.front()["verdict"], "allow");
   EXPECT_GT(passed.front()["bytes_sent"].get<int>(), 0);
   EXPECT_EQ(passed.front()["protocol"], "TLS");
+}
+
+// A forwarder's next connection resumes its TLS session (no full handshake), and the resumed
+// session still carries the node's certificate: the pod-on-node check holds.
+TEST_F(GatewayTest, ResumedSessionsKeepTheNodesIdentity) {
+  asio::io_context io;
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  ctx.load_verify_file(f_->ca());
+  ctx.use_certificate_chain_file(f_->cert("default-1"));
+  ctx.use_private_key_file(f_->key("default-1"), asio::ssl::context::pem);
+  ctx.set_verify_mode(asio::ssl::verify_peer);
+  SSL_SESSION* session = nullptr;
+  for (int i = 0; i < 2; ++i) {
+    FlowClient::Tls s(io, ctx);
+    if (session) SSL_set_session(s.native_handle(), session);
+    s.next_layer().connect(
+        asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), f_->port()));
+    s.handshake(asio::ssl::stream_base::client);
+    nodestate::Flow flow{"team-x", "app", "app-x", 0, *policy::ParseIp("127.0.0.1"), 80, 9};
+    asio::write(s, asio::buffer(nodestate::EncodeFlowHeader(flow) + Get("example.com", "/")));
+    boost::beast::flat_buffer b;
+    http::response<http::string_body> res;
+    http::read(s, b, res);  // reading also takes the session tickets (TLS 1.3)
+    EXPECT_EQ(res.result_int(), 200u) << "connection " << i;
+    EXPECT_EQ(SSL_session_reused(s.native_handle()), i == 1 ? 1 : 0) << "connection " << i;
+    if (!session) session = SSL_get1_session(s.native_handle());
+    // A session is resumable only from a connection closed cleanly (close_notify both ways).
+    boost::system::error_code ec;
+    s.shutdown(ec);
+  }
+  SSL_SESSION_free(session);
 }
 
 // Metrics: Istio's request counter with its labels.
