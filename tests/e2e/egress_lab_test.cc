@@ -96,7 +96,8 @@ TEST_F(EgressLab, Rows1To6FromInsideThePods) {
       {"team-y/app", "http://example.com/", "203.0.113.10", 403},
       {"team-x/app", "http://unregistered.test/", "203.0.113.66", 502},
   };
-  for (const auto& r : rows) EXPECT_EQ(Curl(r.from, r.url, r.ip), r.status) << r.from << " " << r.url;
+  for (const auto& r : rows)
+    EXPECT_EQ(Curl(r.from, r.url, r.ip), r.status) << r.from << " " << r.url;
   // The gateway saw each as the pod's, attested.
   auto log = Access();
   auto find = [&](const std::string& pod, const std::string& host, int code) {
@@ -117,7 +118,8 @@ TEST_F(EgressLab, Rows1To6FromInsideThePods) {
   auto nginx = Lines("internet-https.log");
   ASSERT_EQ(nginx.size(), nginx_before + 2) << "only rows 1 and 3 reach the internet";
   EXPECT_THAT(nginx[nginx_before], HasSubstr("sni=example.com \"GET / HTTP/1.1\" 200"));
-  EXPECT_THAT(nginx[nginx_before + 1], HasSubstr("sni=httpbin.org \"GET /status/418 HTTP/1.1\" 418"));
+  EXPECT_THAT(nginx[nginx_before + 1],
+              HasSubstr("sni=httpbin.org \"GET /status/418 HTTP/1.1\" 418"));
 }
 
 // What the gateway answers on its mTLS port, spoken to from node `node` as a forwarder would:
@@ -137,17 +139,20 @@ std::string ByHand(const std::string& node, const std::string& cert, const std::
     std::snprintf(b, sizeof(b), "\\%03o\\%03o", tag, static_cast<int>(v.size()));
     return b + v;
   };
-  std::string body = field(10, ns) + field(18, pod) + field(26, sa) +
-                     "\\052\\004\\313\\000\\161\\024\\060\\120";
+  std::string body =
+      field(10, ns) + field(18, pod) + field(26, sa) + "\\052\\004\\313\\000\\161\\024\\060\\120";
   char len[8];
-  std::snprintf(len, sizeof(len), "\\%03o", static_cast<int>(ns.size() + pod.size() + sa.size() + 14));
+  std::snprintf(len, sizeof(len), "\\%03o",
+                static_cast<int>(ns.size() + pod.size() + sa.size() + 14));
   const std::string pki = state + "/pki";
   const std::string certs =
-      cert.empty() ? "" : " -cert " + pki + "/" + cert + ".pem -key " + pki + "/" + cert + "-key.pem";
-  Result r = Warden("lab exec --state " + state + " --in node:" + node + " -- sh -c \"(printf '" +
-                    len + body + "'; printf 'GET " + path + " HTTP/1.1\\r\\nHost: " + host +
-                    "\\r\\nConnection: close\\r\\n\\r\\n') | timeout 5 openssl s_client -connect " +
-                    gw + ":15443 -CAfile " + pki + "/ca.pem" + certs + " -quiet 2>/dev/null | head -1\"");
+      cert.empty() ? ""
+                   : " -cert " + pki + "/" + cert + ".pem -key " + pki + "/" + cert + "-key.pem";
+  Result r =
+      Warden("lab exec --state " + state + " --in node:" + node + " -- sh -c \"(printf '" + len +
+             body + "'; printf 'GET " + path + " HTTP/1.1\\r\\nHost: " + host +
+             "\\r\\nConnection: close\\r\\n\\r\\n') | timeout 5 openssl s_client -connect " + gw +
+             ":15443 -CAfile " + pki + "/ca.pem" + certs + " -quiet 2>/dev/null | head -1\"");
   if (r.out.rfind("HTTP/1.1 ", 0) != 0) return "refused";
   return r.out.substr(9, 3);
 }

@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 #include <variant>
@@ -1667,6 +1669,41 @@ TEST(ManifestLoaderTest, ManyFilesDecodeInParallelAsOneByOne) {
     EXPECT_EQ(pod->node_name, absl::StrCat("n", f));
     EXPECT_EQ(pod->ports.at(0).port, 8000 + kPods - 1);
   }
+}
+
+}  // namespace
+}  // namespace warden::policy
+
+namespace warden::policy {
+namespace {
+
+// Streams yaml-cpp 0.7 would never finish reading (a fuzzer found the first: it loops,
+// allocating) or would recurse through without bound: refused by the syntax check, naming the
+// file and line, at once.
+TEST(ManifestSyntaxTest, MalformedStreamsAreRefusedBeforeYamlCppReadsThem) {
+  std::string looped;
+  {
+    std::ifstream in(std::string(WARDEN_SOURCE_DIR) +
+                     "/tests/fuzz/corpus/fuzz_manifest/yaml-cpp-loop-1");
+    looped.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_GT(looped.size(), 400u);
+  // The same stream with its control bytes made spaces still loops yaml-cpp: the check is about
+  // structure, not only bytes.
+  std::string printable = looped;
+  for (char& c : printable) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && u != '\n' && u != '\t') || u >= 0x7f) c = ' ';
+  }
+  for (const std::string& text : {looped, printable}) {
+    LoadResult r = LoadManifestTexts({{"bad.yaml", text}});
+    ASSERT_EQ(r.errors.size(), 1u);
+    EXPECT_THAT(r.errors[0].ToString(), testing::HasSubstr("bad.yaml:1: cannot parse"));
+  }
+  std::string deep = "a: " + std::string(200, '[') + std::string(200, ']') + "\n";
+  LoadResult r = LoadManifestTexts({{"deep.yaml", deep}});
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_THAT(r.errors[0].ToString(), testing::HasSubstr("nested deeper than 64 levels"));
 }
 
 }  // namespace
