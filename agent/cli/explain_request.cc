@@ -71,8 +71,8 @@ struct Answer {
 };
 
 // The request the gateway would see; a path it cannot normalize is a bad request (400).
-absl::StatusOr<Answer> Explain(const policy::ClusterState& state, const RequestExplainFlags& f, const egress::GatewayConfig& gw,
-                               const Ask& ask) {
+absl::StatusOr<Answer> Explain(const policy::ClusterState& state, const RequestExplainFlags& f,
+                               const egress::GatewayConfig& gw, const Ask& ask) {
   Answer out;
   Request req;
   if (ask.pod) {
@@ -171,8 +171,8 @@ void PrintText(const Answer& a, const Ask& ask, std::ostream& out) {
     out << "  dry-run   " << (*a.v.authz.dry_run_allowed ? "would allow" : "would deny") << "\n";
   if (a.hop)
     out << "  hop       " << (a.hop->allowed ? "allow" : "deny") << "  " << a.from << " -> "
-        << (a.hop->gateway.empty() ? "(no gateway)" : a.hop->gateway) << " TCP/"
-        << a.hop->port_text << ": " << a.hop->reason << "\n";
+        << (a.hop->gateway.empty() ? "(no gateway)" : a.hop->gateway) << " TCP/" << a.hop->port_text
+        << ": " << a.hop->reason << "\n";
 }
 
 // One line of --requests: an object with from or namespace/service_account (or neither), method,

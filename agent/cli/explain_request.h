@@ -23,7 +23,6 @@ struct RequestExplainFlags {
 
 // Prints the answer(s) and returns the exit code: `exit_code` (2 when the manifests had errors),
 // or 2 for bad input (a message names the flag or the line).
-int ExplainRequests(const policy::ClusterState& state, const RequestExplainFlags& f,
-                    int exit_code);
+int ExplainRequests(const policy::ClusterState& state, const RequestExplainFlags& f, int exit_code);
 
 }  // namespace warden::cli

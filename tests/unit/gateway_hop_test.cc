@@ -48,7 +48,8 @@ metadata: {name: gateway, namespace: warden-egress}
 spec:
   podSelector: {matchLabels: {app: warden-gateway}}
   policyTypes: [Ingress]
-  ingress: [{from: [)", peer, R"(], ports: [{port: mtls}]}]
+  ingress: [{from: [)",
+                      peer, R"(], ports: [{port: mtls}]}]
 )");
 }
 
@@ -60,7 +61,8 @@ GatewayHop Hop(const std::string& yaml) {
 }
 
 TEST(GatewayHopTest, TheGatewaysIngressMustAdmitThePodsNodeNotThePod) {
-  GatewayHop nodes = Hop(std::string(kCluster) + GatewayIngressFrom("{ipBlock: {cidr: 10.10.0.0/24}}"));
+  GatewayHop nodes =
+      Hop(std::string(kCluster) + GatewayIngressFrom("{ipBlock: {cidr: 10.10.0.0/24}}"));
   EXPECT_TRUE(nodes.allowed) << nodes.reason;
   EXPECT_EQ(nodes.gateway, "warden-egress/gw");
   EXPECT_EQ(nodes.node, "d1");
@@ -68,9 +70,9 @@ TEST(GatewayHopTest, TheGatewaysIngressMustAdmitThePodsNodeNotThePod) {
 
   // An ingress that names the pods' namespaces admits no forwarder: the pods never connect to
   // the gateway themselves.
-  GatewayHop pods = Hop(std::string(kCluster) +
-                        GatewayIngressFrom("{namespaceSelector: {matchLabels: "
-                                           "{kubernetes.io/metadata.name: x}}}"));
+  GatewayHop pods =
+      Hop(std::string(kCluster) + GatewayIngressFrom("{namespaceSelector: {matchLabels: "
+                                                     "{kubernetes.io/metadata.name: x}}}"));
   EXPECT_FALSE(pods.allowed);
   EXPECT_THAT(pods.reason, HasSubstr("the gateway's ingress denies node d1's forwarder"));
 }

@@ -1700,6 +1700,30 @@ TEST(ManifestSyntaxTest, MalformedStreamsAreRefusedBeforeYamlCppReadsThem) {
     ASSERT_EQ(r.errors.size(), 1u);
     EXPECT_THAT(r.errors[0].ToString(), testing::HasSubstr("bad.yaml:1: cannot parse"));
   }
+  // A tag of its own on a scalar: yaml-cpp loops on this one too (45 bytes, fuzz_manifest).
+  {
+    std::ifstream in(std::string(WARDEN_SOURCE_DIR) +
+                     "/tests/fuzz/corpus/fuzz_manifest/yaml-cpp-loop-2-tag");
+    std::string tagged((std::istreambuf_iterator<char>(in)), {});
+    LoadResult t = LoadManifestTexts({{"tag.yaml", tagged}});
+    ASSERT_EQ(t.errors.size(), 1u);
+    EXPECT_THAT(t.errors[0].ToString(), testing::HasSubstr("tags are not supported"));
+  }
+  LoadResult anchored = LoadManifestTexts({{"anchor.yaml", "&s podSelec\n? TT"}});
+  ASSERT_EQ(anchored.errors.size(), 1u);
+  EXPECT_THAT(anchored.errors[0].ToString(), testing::HasSubstr("anchored plain scalar"));
+  LoadResult key = LoadManifestTexts({{"key.yaml", "? [a, b]\n: c\n"}});
+  ASSERT_EQ(key.errors.size(), 1u);
+  EXPECT_THAT(key.errors[0].ToString(), testing::HasSubstr("a mapping key that is not a scalar"));
+  // Even a standard tag: yaml-cpp loops on `!!str` before some scalars (fuzz_manifest again).
+  {
+    std::ifstream in(std::string(WARDEN_SOURCE_DIR) +
+                     "/tests/fuzz/corpus/fuzz_manifest/yaml-cpp-loop-3-str");
+    std::string tagged((std::istreambuf_iterator<char>(in)), {});
+    LoadResult t = LoadManifestTexts({{"str.yaml", tagged}});
+    ASSERT_EQ(t.errors.size(), 1u);
+    EXPECT_THAT(t.errors[0].ToString(), testing::HasSubstr("tags are not supported"));
+  }
   std::string deep = "a: " + std::string(200, '[') + std::string(200, ']') + "\n";
   LoadResult r = LoadManifestTexts({{"deep.yaml", deep}});
   ASSERT_EQ(r.errors.size(), 1u);
