@@ -36,7 +36,7 @@ bool CheckYamlSyntax(const std::string& content, YamlSyntaxError* error) {
     }
     const yaml_event_type_t type = event.type;
     const int line = static_cast<int>(event.start_mark.line) + 1;
-    const unsigned char* tag = type == YAML_SCALAR_EVENT            ? event.data.scalar.tag
+    const unsigned char* tag = type == YAML_SCALAR_EVENT           ? event.data.scalar.tag
                                : type == YAML_SEQUENCE_START_EVENT ? event.data.sequence_start.tag
                                : type == YAML_MAPPING_START_EVENT  ? event.data.mapping_start.tag
                                                                    : nullptr;
