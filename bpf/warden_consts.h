@@ -161,7 +161,7 @@
 #define WD_IFCACHE_SLOTS 1024           /* wd_ifcache, per CPU; a power of two */
 #define WD_FRAGS_MAX_ENTRIES 8192       /* wd_frags */
 #define WD_EVLIMIT_MAX_ENTRIES 16384    /* wd_evlimit */
-#define WD_FWD_RECORDS_MAX_ENTRIES 16384 /* wd_fwd_records: redirected connects not accepted yet */
+#define WD_FWD_MAX_ENTRIES 16384        /* wd_fwd_records: connects not accepted yet */
 #define WD_COUNTERS_MAX_ENTRIES (WD_HOOK_COUNT * WD_REASON_COUNT) /* wd_counters */
 
 /* The event ring buffer (bytes) and the fill level past which the reader is woken up. */

@@ -199,7 +199,7 @@ struct {
 
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, WD_FWD_RECORDS_MAX_ENTRIES);
+  __uint(max_entries, WD_FWD_MAX_ENTRIES);
   __type(key, struct wd_fwd_key);
   __type(value, struct wd_fwd_record);
   __uint(pinning, LIBBPF_PIN_BY_NAME);

@@ -26,9 +26,9 @@ struct ring_buffer;
 namespace warden::datapath {
 
 // The cgroup programs' names, as in bpf/warden.bpf.c; also the names of their pinned links.
-inline constexpr const char* kProgramNames[] = {
-    "wd_egress",   "wd_ingress",  "wd_connect4", "wd_connect6",
-    "wd_sendmsg4", "wd_sendmsg6", "wd_sockops",  "wd_getpeername4"};
+inline constexpr const char* kProgramNames[] = {"wd_egress",   "wd_ingress",     "wd_connect4",
+                                                "wd_connect6", "wd_sendmsg4",    "wd_sendmsg6",
+                                                "wd_sockops",  "wd_getpeername4"};
 // The interface programs: at tc ingress of the node side of a pod's interface (what the pod
 // sends) and at its tc egress (what goes to the pod).
 inline constexpr const char* kInterfaceEgressProgram = "wd_if_egress";

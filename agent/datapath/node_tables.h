@@ -48,9 +48,9 @@ struct NodeConfig {
   struct Forwarder {
     uint8_t addr[4] = {0, 0, 0, 0};  // its IPv4 address
     uint16_t port = 0;
-    uint16_t gateway_port = 0;                        // the gateways' mTLS port
+    uint16_t gateway_port = 0;                          // the gateways' mTLS port
     uint16_t world_ports[WD_FWD_PORTS] = {0, 0, 0, 0};  // sent to it
-    uint8_t gateway_family = 0;                       // WD_AF_*; 0: no gateway known
+    uint8_t gateway_family = 0;                         // WD_AF_*; 0: no gateway known
     uint8_t gateway_addr[16] = {};
     bool operator==(const Forwarder&) const = default;
   } forwarder;

@@ -369,6 +369,12 @@ void NodeAgent::DrainEvents(int timeout_ms) {
   fflush(log_file_);
 }
 
+void NodeAgent::LogLine(const std::string& line) {
+  // One stdio call per line (stdio locks the stream for it), then flushed: lines never mix.
+  fprintf(log_file_, "%s\n", line.c_str());
+  fflush(log_file_);
+}
+
 void NodeAgent::CheckCapabilities() {
   std::vector<std::pair<std::string, std::string>> pods;
   {

@@ -61,7 +61,8 @@ struct NodeAgentOptions {
   } forwarding;
   // Called with every state put in force and the local pods by cgroup id (the forwarder's view
   // of the node), under the agent's lock: it must only copy what it needs.
-  std::function<void(const nodestate::NodeState&, const absl::flat_hash_map<uint64_t, std::string>&)>
+  std::function<void(const nodestate::NodeState&,
+                     const absl::flat_hash_map<uint64_t, std::string>&)>
       on_applied;
   // Appends more lines to /metrics (the forwarder's).
   std::function<void(const std::string& node_label, std::string* out)> extra_metrics;
@@ -96,6 +97,8 @@ class NodeAgent {
   // every 10 s.
   void CheckCapabilities();
   void DrainEvents(int timeout_ms);
+  // Appends one line (a JSON object, no newline) to the verdict log; any thread.
+  void LogLine(const std::string& line);
 
   const AgentStats& stats() const { return stats_; }
   uint16_t metrics_port() const { return http_ ? http_->port() : 0; }

@@ -119,10 +119,10 @@ sockaddr_in Addr(const char* ip, uint16_t port) {
 
 // What a pod's connect came to.
 struct Outcome {
-  int connect_errno = -1;     // 0: connected
-  bool peer_is_dst = false;   // getpeername in the pod named the address it connected to
-  bool echoed = false;        // "ping" reached the listener, its "pong" came back
-  uint16_t accepted_port = 0; // the pod's port as the listener saw it (0: nothing accepted)
+  int connect_errno = -1;      // 0: connected
+  bool peer_is_dst = false;    // getpeername in the pod named the address it connected to
+  bool echoed = false;         // "ping" reached the listener, its "pong" came back
+  uint16_t accepted_port = 0;  // the pod's port as the listener saw it (0: nothing accepted)
   in_addr accepted_addr{};     // and its address
 };
 
@@ -228,8 +228,10 @@ class ForwardTest : public BpfTest {
  protected:
   void LoadScene(const std::string& pod, bool gateway_known = true,
                  std::vector<policy::Allowance> allow = {}) {
-    Load(kCluster, {.local_pod = pod, .allow = std::move(allow),
-                    .node_addresses = {kForwarder}, .forwarder = Forwarder(gateway_known)});
+    Load(kCluster, {.local_pod = pod,
+                    .allow = std::move(allow),
+                    .node_addresses = {kForwarder},
+                    .forwarder = Forwarder(gateway_known)});
   }
   std::unique_ptr<datapath::ForwardRecords> Records() {
     auto r = datapath::ForwardRecords::Open(dir_);
@@ -311,8 +313,8 @@ TEST_F(ForwardTest, HostProcessesAreNotRedirected) {
   Netns ns;
   LoadScene("x/app");
   AttachToNode();
-  Outcome o = Exchange(host_cgroup_, host_cgroup_, ns.name(), kForwarder, kForwarderPort, kWorld,
-                       80);
+  Outcome o =
+      Exchange(host_cgroup_, host_cgroup_, ns.name(), kForwarder, kForwarderPort, kWorld, 80);
   EXPECT_EQ(o.connect_errno, EPERM);
   EXPECT_EQ(o.accepted_port, 0);
 }
@@ -345,8 +347,8 @@ TEST_F(ForwardTest, LockdownAllowancesStayDirect) {
 }
 
 TEST_F(ForwardTest, TheHoleIsTheForwardersPortOfItsAddressOnTcpOnly) {
-  Load(kCluster, {.local_pod = "x/closed", .node_addresses = {kForwarder},
-                  .forwarder = Forwarder()});
+  Load(kCluster,
+       {.local_pod = "x/closed", .node_addresses = {kForwarder}, .forwarder = Forwarder()});
   EXPECT_EQ(Egress(Ipv4Packet(kPod, kForwarder, kTcp, 40000, kForwarderPort)), 1u);
   EXPECT_EQ(Counter(WD_HOOK_EGRESS, WD_REASON_ALLOW_FORWARDER), 1u);
   EXPECT_EQ(Egress(Ipv4Packet(kPod, kForwarder, kTcp, 40001, kForwarderPort + 1)), 0u);
@@ -368,7 +370,9 @@ TEST_F(ForwardTest, TheSecondLinePassesTheForwardersPortAndNothingElse) {
   } del{dev};
   const uint32_t ifindex = if_nametoindex(dev.c_str());
   ASSERT_NE(ifindex, 0u);
-  Load(kCluster, {.local_pod = "x/app", .node_addresses = {kForwarder}, .ifindex = ifindex,
+  Load(kCluster, {.local_pod = "x/app",
+                  .node_addresses = {kForwarder},
+                  .ifindex = ifindex,
                   .forwarder = Forwarder()});
   auto out = [&](const std::vector<uint8_t>& pkt) {
     auto r = dp_->TestRun("wd_if_egress", pkt, 1, nullptr, ifindex);
