@@ -19,6 +19,7 @@
 
 #include "agent/common/netns.h"
 #include "tests/bpf/bpf_fixture.h"
+#include "tests/lib/child_process.h"
 #include "tests/lib/shell.h"
 
 namespace warden::testing {
@@ -132,8 +133,8 @@ Outcome Exchange(const std::string& client_cgroup, const std::string& server_cgr
                  const std::string& netns, const char* listen_ip, uint16_t listen_port,
                  const char* dst_ip, uint16_t dst_port) {
   Outcome out;
-  int ready[2], accepted[2], result[2];
-  if (pipe(ready) != 0 || pipe(accepted) != 0 || pipe(result) != 0) return out;
+  int ready[2], accepted[2];
+  if (pipe(ready) != 0 || pipe(accepted) != 0) return out;
   pid_t server = fork();
   if (server == 0) {
     close(ready[0]);
@@ -164,44 +165,28 @@ Outcome Exchange(const std::string& client_cgroup, const std::string& server_cgr
   close(accepted[1]);
   char r;
   if (read(ready[0], &r, 1) == 1) {
-    pid_t client = fork();
-    if (client == 0) {
-      close(result[0]);
-      int code = -1;
-      if (common::MoveToCgroup(client_cgroup, getpid()).ok() && common::EnterNetns(netns).ok()) {
-        int c = socket(AF_INET, SOCK_STREAM, 0);
-        timeval tv{2, 0};
-        setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        sockaddr_in dst = Addr(dst_ip, dst_port);
-        if (connect(c, reinterpret_cast<sockaddr*>(&dst), sizeof(dst)) != 0) {
-          code = 1000 + errno;
-        } else {
-          code = 0;
-          sockaddr_in peer{};
-          socklen_t len = sizeof(peer);
-          if (getpeername(c, reinterpret_cast<sockaddr*>(&peer), &len) == 0 &&
-              peer.sin_addr.s_addr == dst.sin_addr.s_addr && peer.sin_port == dst.sin_port)
-            code |= 1;
-          char b[4];
-          if (write(c, "ping", 4) == 4 && read(c, b, 4) == 4 && std::memcmp(b, "pong", 4) == 0)
-            code |= 2;
-        }
-      }
-      _exit(write(result[1], &code, sizeof(code)) == sizeof(code) ? 0 : 1);
-    }
-    close(result[1]);
-    int code = -1;
-    if (read(result[0], &code, sizeof(code)) == sizeof(code)) {
-      out.connect_errno = code >= 1000 ? code - 1000 : (code < 0 ? -1 : 0);
-      out.peer_is_dst = code >= 0 && code < 1000 && (code & 1);
-      out.echoed = code >= 0 && code < 1000 && (code & 2);
-    }
-    waitpid(client, nullptr, 0);
-  } else {
-    close(result[1]);
+    int code = testlib::RunInChild(client_cgroup, netns, [&] {
+      int c = socket(AF_INET, SOCK_STREAM, 0);
+      timeval tv{2, 0};
+      setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+      setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+      sockaddr_in dst = Addr(dst_ip, dst_port);
+      if (connect(c, reinterpret_cast<sockaddr*>(&dst), sizeof(dst)) != 0) return 1000 + errno;
+      int flags = 0;
+      sockaddr_in peer{};
+      socklen_t len = sizeof(peer);
+      if (getpeername(c, reinterpret_cast<sockaddr*>(&peer), &len) == 0 &&
+          peer.sin_addr.s_addr == dst.sin_addr.s_addr && peer.sin_port == dst.sin_port)
+        flags |= 1;
+      char b[4];
+      if (write(c, "ping", 4) == 4 && read(c, b, 4) == 4 && std::memcmp(b, "pong", 4) == 0)
+        flags |= 2;
+      return flags;
+    });
+    out.connect_errno = code >= 1000 ? code - 1000 : (code < 0 ? -1 : 0);
+    out.peer_is_dst = code >= 0 && code < 1000 && (code & 1);
+    out.echoed = code >= 0 && code < 1000 && (code & 2);
   }
-  close(result[0]);
   close(ready[0]);
   // A listener that accepted nothing gives up after its 2 s timeout.
   sockaddr_in peer{};
