@@ -445,7 +445,8 @@ void Forwarder::Start() {
   if (thread_.joinable()) return;
   asio::co_spawn(impl_->io, AcceptLoop(impl_.get()), asio::detached);
   thread_ = std::thread([this] { impl_->io.run(); });
-  impl_->log.Info("listening on ", impl_->opts.listen, " (gateways from the node's state)");
+  impl_->log.Info("listening on ", impl_->acceptor.local_endpoint().address().to_string(), ":",
+                  port_, " (gateways from the node's state)");
 }
 
 void Forwarder::Stop() {
