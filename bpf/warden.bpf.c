@@ -101,16 +101,30 @@ static __always_inline int wd_verdict(const struct wd_view* v, enum wd_ancestry 
   return 1;
 }
 
+/* The node forwarder's redirect of a connect the lockdown refused (defined below). */
+int wd_fwd_redirect(struct bpf_sock_addr* ctx, const struct wd_flow* world);
+
 /* A new connection (a connect, a SYN or handshake ACK at a listener) or a UDP send: only its own
  * direction's verdict counts (k, whose wd_vcache hash is h). An allowing one is copied into
  * wd_vcache: the connection's next packets, or the connect's SYN, find it there. Events for
- * denials and for verdicts decided now. */
+ * denials and for verdicts decided now. With `fwd_ctx` (a connect4 the forwarder may take,
+ * wd_fwd_takes; NULL everywhere else), a connect the node-pool lockdown refuses goes to the
+ * forwarder when the pod's policy admits the gateway (counted and reported as redirected, every
+ * time: it is not a verdict to cache); otherwise it stays refused. */
 static __always_inline int wd_admit_new(const struct wd_view* v, enum wd_ancestry from, __u8 hook,
                                         const struct wd_verdict_key* k, __u64 h,
-                                        const struct wd_flow* f) {
+                                        const struct wd_flow* f, struct bpf_sock_addr* fwd_ctx) {
   struct wd_local local = {};
   struct wd_decision d;
   int fresh = wd_verdict(v, from, k, wd_cached(k, v->generation), f, &local, &d);
+  if (fwd_ctx && !d.allow && d.reason == WD_REASON_DENY_POOL_LOCKDOWN &&
+      wd_fwd_redirect(fwd_ctx, f)) {
+    d.allow = 1;
+    d.reason = WD_REASON_REDIRECT_GATEWAY;
+    wd_count(hook, d.reason);
+    wd_emit(hook, k->direction, &local, f, &d);
+    return 1;
+  }
   if (d.allow && !d.reply_barred) wd_vcache_put(k, h, v->generation);
   wd_count(hook, fresh || !d.allow ? d.reason : WD_REASON_ALLOW_TRACKED);
   if (fresh || !d.allow) wd_emit(hook, k->direction, &local, f, &d);
@@ -376,8 +390,8 @@ __noinline int wd_skb_tcp(struct __sk_buff* skb, struct wd_packet* p, struct wd_
   struct wd_view v = {cfg, skb, p->self, cfg->generation, cfg->active};
   if (tcp == WD_TCP_LISTENER) {
     const struct wd_verdict_key* k = &l->key[0];
-    return wd_admit_new(&v, WD_ANCESTRY_SKB, hook, k, wd_vcache_hash(k, cfg->vcache_seed),
-                        &p->flow);
+    return wd_admit_new(&v, WD_ANCESTRY_SKB, hook, k, wd_vcache_hash(k, cfg->vcache_seed), &p->flow,
+                        0);
   }
   int stays_local = dir == WD_DIR_EGRESS && skb->ifindex == WD_LOOPBACK_IFINDEX;
   return wd_skb_connection(&v, &p->flow, l, hook, dir, stays_local);
@@ -432,28 +446,6 @@ __noinline int wd_fwd_redirect(struct bpf_sock_addr* ctx, const struct wd_flow* 
   return 1;
 }
 
-/* A pod's TCP connect to a port the forwarder takes (wd_fwd_takes): as wd_admit_new, except that
- * a connect the lockdown refuses goes to the forwarder when the pod's policy admits the gateway
- * (counted and reported as redirected); otherwise it stays refused. */
-static __always_inline int wd_connect_world(struct bpf_sock_addr* ctx, const struct wd_view* v,
-                                            const struct wd_verdict_key* k, __u64 h,
-                                            const struct wd_flow* f) {
-  struct wd_local local = {};
-  struct wd_decision d;
-  int fresh = wd_verdict(v, WD_ANCESTRY_CURRENT, k, wd_cached(k, v->generation), f, &local, &d);
-  if (!d.allow && d.reason == WD_REASON_DENY_POOL_LOCKDOWN && wd_fwd_redirect(ctx, f)) {
-    d.allow = 1;
-    d.reason = WD_REASON_REDIRECT_GATEWAY;
-    wd_count(WD_HOOK_CONNECT, d.reason);
-    wd_emit(WD_HOOK_CONNECT, WD_DIR_EGRESS, &local, f, &d);
-    return 1;
-  }
-  if (d.allow && !d.reply_barred) wd_vcache_put(k, h, v->generation);
-  wd_count(WD_HOOK_CONNECT, fresh || !d.allow ? d.reason : WD_REASON_ALLOW_TRACKED);
-  if (fresh || !d.allow) wd_emit(WD_HOOK_CONNECT, WD_DIR_EGRESS, &local, f, &d);
-  return d.allow ? 1 : 0;
-}
-
 /* `v4_ctx`: the program is connect4's or sendmsg4's (its context has user_ip4). */
 static __always_inline int wd_sock_addr(struct bpf_sock_addr* ctx, __u8 hook, __u8 family,
                                         const __u8* addr, int v4_ctx) {
@@ -495,10 +487,9 @@ static __always_inline int wd_sock_addr(struct bpf_sock_addr* ctx, __u8 hook, __
     wd_count(hook, WD_REASON_ALLOW_TRACKED);
     return 1;
   }
-  if (v4_ctx && hook == WD_HOOK_CONNECT && proto == WD_IPPROTO_TCP &&
-      wd_fwd_takes(cfg, f.remote_port))
-    return wd_connect_world(ctx, &v, &k, h, &f);
-  return wd_admit_new(&v, WD_ANCESTRY_CURRENT, hook, &k, h, &f);
+  int fwd = v4_ctx && hook == WD_HOOK_CONNECT && proto == WD_IPPROTO_TCP &&
+            wd_fwd_takes(cfg, f.remote_port);
+  return wd_admit_new(&v, WD_ANCESTRY_CURRENT, hook, &k, h, &f, fwd ? ctx : 0);
 }
 
 SEC("cgroup/connect4")

@@ -1,5 +1,5 @@
 // The daemons' log: one line per message on standard error,
-//   "I2026-12-06T11:56:30.123Z warden node default-1: attached 6 programs ..."
+//   "I2026-12-06T11:56:30.123Z warden node default-1: attached 8 programs ..."
 // (a level letter D/I/W/E, the UTC time, the component, the message). Lines below the level set
 // with SetLogLevel (default info) are dropped. Verdicts and access logs are data, not this log:
 // they go to their own JSON-lines files.

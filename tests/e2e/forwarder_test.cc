@@ -24,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -337,6 +338,21 @@ class ForwarderE2e : public ::testing::Test {
     return out;
   }
 };
+
+TEST_F(ForwarderE2e, InspectShowsTheForwarderAndItsPrograms) {
+  auto j = nlohmann::json::parse(
+      testlib::ShOut(std::string(WARDEN_BINARY_DIR) + "/bin/warden inspect --output json --bpffs " +
+                     env->bpffs),
+      nullptr, false);
+  ASSERT_FALSE(j.is_discarded());
+  EXPECT_EQ(j["config"]["forwarder"]["listen"], "10.10.0.1:15001");
+  EXPECT_EQ(j["config"]["forwarder"]["gateway"], "10.244.9.10:15443") << "the first gateway";
+  EXPECT_EQ(j["config"]["forwarder"]["world_ports"], nlohmann::json({80, 443}));
+  std::set<std::string> attached;
+  for (const auto& a : j["attach"])
+    if (a["attached"].get<bool>()) attached.insert(a["program"].get<std::string>());
+  EXPECT_TRUE(attached.count("wd_sockops") && attached.count("wd_getpeername4"));
+}
 
 TEST_F(ForwarderE2e, AWorldBoundConnectReachesAGatewayWithItsFlowHeader) {
   PodResult r = App(kWorld, 80, "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n");
