@@ -4,14 +4,17 @@
  *   cgroup_skb/egress, cgroup_skb/ingress: the verdict on every packet (cached verdicts and
  *     conntrack for flows already admitted, re-checked when the generation changes).
  *   cgroup/connect4|6, cgroup/sendmsg4|6: refuse a denied TCP connect or UDP send at once, so
- *     the application sees EPERM instead of a time-out.
+ *     the application sees EPERM instead of a time-out; connect4 sends a pod's world-bound
+ *     connect on a gateway port to the node's forwarder when its policy admits the gateway.
+ *   sockops, cgroup/getpeername4: the forwarder's records (warden_forward.h).
  * The second line, attached (tc) to the node side of each local pod's network interface: every
  * packet leaving the pod or going to it, whatever socket or none made it.
  *   wd_if_egress (tc ingress of that interface), wd_if_ingress (tc egress).
  * Headers, one concern each: warden_parse.h (packet -> flow), warden_tcp.h (the packet's TCP
  * socket), warden_local.h (cgroup -> local endpoint), warden_verdict.h (the decision),
  * warden_caches.h (what was decided before), warden_iface.h (the second line's pieces),
- * warden_events.h (counters and events), warden_maps.h (the maps), warden_structs.h and
+ * warden_events.h (counters and events), warden_forward.h (the node forwarder's records),
+ * warden_maps.h (the maps), warden_structs.h and
  * warden_consts.h (the ABI). */
 #include "vmlinux.h"
 
@@ -98,16 +101,30 @@ static __always_inline int wd_verdict(const struct wd_view* v, enum wd_ancestry 
   return 1;
 }
 
+/* The node forwarder's redirect of a connect the lockdown refused (defined below). */
+int wd_fwd_redirect(struct bpf_sock_addr* ctx, const struct wd_flow* world);
+
 /* A new connection (a connect, a SYN or handshake ACK at a listener) or a UDP send: only its own
  * direction's verdict counts (k, whose wd_vcache hash is h). An allowing one is copied into
  * wd_vcache: the connection's next packets, or the connect's SYN, find it there. Events for
- * denials and for verdicts decided now. */
+ * denials and for verdicts decided now. With `fwd_ctx` (a connect4 the forwarder may take,
+ * wd_fwd_takes; NULL everywhere else), a connect the node-pool lockdown refuses goes to the
+ * forwarder when the pod's policy admits the gateway (counted and reported as redirected, every
+ * time: it is not a verdict to cache); otherwise it stays refused. */
 static __always_inline int wd_admit_new(const struct wd_view* v, enum wd_ancestry from, __u8 hook,
                                         const struct wd_verdict_key* k, __u64 h,
-                                        const struct wd_flow* f) {
+                                        const struct wd_flow* f, struct bpf_sock_addr* fwd_ctx) {
   struct wd_local local = {};
   struct wd_decision d;
   int fresh = wd_verdict(v, from, k, wd_cached(k, v->generation), f, &local, &d);
+  if (fwd_ctx && !d.allow && d.reason == WD_REASON_DENY_POOL_LOCKDOWN &&
+      wd_fwd_redirect(fwd_ctx, f)) {
+    d.allow = 1;
+    d.reason = WD_REASON_REDIRECT_GATEWAY;
+    wd_count(hook, d.reason);
+    wd_emit(hook, k->direction, &local, f, &d);
+    return 1;
+  }
   if (d.allow && !d.reply_barred) wd_vcache_put(k, h, v->generation);
   wd_count(hook, fresh || !d.allow ? d.reason : WD_REASON_ALLOW_TRACKED);
   if (fresh || !d.allow) wd_emit(hook, k->direction, &local, f, &d);
@@ -373,8 +390,8 @@ __noinline int wd_skb_tcp(struct __sk_buff* skb, struct wd_packet* p, struct wd_
   struct wd_view v = {cfg, skb, p->self, cfg->generation, cfg->active};
   if (tcp == WD_TCP_LISTENER) {
     const struct wd_verdict_key* k = &l->key[0];
-    return wd_admit_new(&v, WD_ANCESTRY_SKB, hook, k, wd_vcache_hash(k, cfg->vcache_seed),
-                        &p->flow);
+    return wd_admit_new(&v, WD_ANCESTRY_SKB, hook, k, wd_vcache_hash(k, cfg->vcache_seed), &p->flow,
+                        0);
   }
   int stays_local = dir == WD_DIR_EGRESS && skb->ifindex == WD_LOOPBACK_IFINDEX;
   return wd_skb_connection(&v, &p->flow, l, hook, dir, stays_local);
@@ -393,8 +410,45 @@ __noinline int wd_skb_other(struct __sk_buff* skb, struct wd_packet* p, __u32 di
 
 /* ---- connect and sendmsg: the same egress decision, before any packet exists ---------------- */
 
+/* Whether the pod's egress policy admits the gateway (a gateway pod's address, TCP, its mTLS
+ * port), as if it connected there: then the connect goes to the forwarder, its original
+ * destination remembered on the socket. A verdict like any other (cached under the gateway's
+ * key). Only a known pod's own policy counts (not a host process, not an unknown pod). A global
+ * function: verified once, on its own stack frame. */
+__noinline int wd_fwd_redirect(struct bpf_sock_addr* ctx, const struct wd_flow* world) {
+  const struct wd_config* cfg = wd_cfg();
+  if (!ctx || !world || !cfg) return 0;
+  struct wd_view v = {cfg, ctx, bpf_get_current_cgroup_id(), cfg->generation, cfg->active};
+  struct wd_flow g = {};
+  g.family = cfg->gw_family;
+  g.protocol = WD_IPPROTO_TCP;
+  g.remote_port = cfg->gw_port;
+  __builtin_memcpy(g.remote_addr, cfg->gw_addr, 16);
+  struct wd_verdict_key gk;
+  wd_verdict_key_of(&gk, v.self, &g, WD_DIR_EGRESS);
+  struct wd_local local = {};
+  struct wd_decision d;
+  wd_verdict(&v, WD_ANCESTRY_CURRENT, &gk, wd_cached(&gk, v.generation), &g, &local, &d);
+  if (!d.allow || (d.reason != WD_REASON_ALLOW_POLICY && d.reason != WD_REASON_ALLOW_NOT_ISOLATED))
+    return 0;
+  struct wd_fwd_record rec = {};
+  rec.cgroup_id = local.cgroup_id;
+  rec.cookie = bpf_get_socket_cookie(ctx);
+  rec.identity = local.identity;
+  rec.orig_port = world->remote_port;
+  rec.orig_family = WD_AF_INET;
+  __builtin_memcpy(rec.orig_addr, world->remote_addr, 4);
+  if (!wd_fwd_remember(ctx->sk, &rec)) return 0;
+  __u32 a;
+  __builtin_memcpy(&a, cfg->fwd_addr, 4);
+  ctx->user_ip4 = a;
+  ctx->user_port = bpf_htons(cfg->fwd_port);
+  return 1;
+}
+
+/* `v4_ctx`: the program is connect4's or sendmsg4's (its context has user_ip4). */
 static __always_inline int wd_sock_addr(struct bpf_sock_addr* ctx, __u8 hook, __u8 family,
-                                        const __u8* addr) {
+                                        const __u8* addr, int v4_ctx) {
   const struct wd_config* cfg = wd_cfg();
   if (!cfg || !cfg->configured) {
     wd_count(hook, WD_REASON_DENY_NOT_CONFIGURED);
@@ -433,19 +487,37 @@ static __always_inline int wd_sock_addr(struct bpf_sock_addr* ctx, __u8 hook, __
     wd_count(hook, WD_REASON_ALLOW_TRACKED);
     return 1;
   }
-  return wd_admit_new(&v, WD_ANCESTRY_CURRENT, hook, &k, h, &f);
+  int fwd = v4_ctx && hook == WD_HOOK_CONNECT && proto == WD_IPPROTO_TCP &&
+            wd_fwd_takes(cfg, f.remote_port);
+  return wd_admit_new(&v, WD_ANCESTRY_CURRENT, hook, &k, h, &f, fwd ? ctx : 0);
 }
 
 SEC("cgroup/connect4")
 int wd_connect4(struct bpf_sock_addr* ctx) {
   __u32 a = ctx->user_ip4;
-  return wd_sock_addr(ctx, WD_HOOK_CONNECT, WD_AF_INET, (const __u8*)&a);
+  return wd_sock_addr(ctx, WD_HOOK_CONNECT, WD_AF_INET, (const __u8*)&a, 1);
+}
+
+/* ---- the node forwarder (warden_forward.h) --------------------------------------------------- */
+
+/* At sockops: a redirected connect's record by its local end, before the SYN leaves. */
+SEC("sockops")
+int wd_sockops(struct bpf_sock_ops* ops) {
+  if (ops->op == WD_SOCKOPS_TCP_CONNECT_CB) wd_fwd_publish(ops);
+  return 1;
+}
+
+/* getpeername on a redirected socket: the peer the application connected to. */
+SEC("cgroup/getpeername4")
+int wd_getpeername4(struct bpf_sock_addr* ctx) {
+  wd_fwd_restore(ctx);
+  return 1;
 }
 
 SEC("cgroup/sendmsg4")
 int wd_sendmsg4(struct bpf_sock_addr* ctx) {
   __u32 a = ctx->user_ip4;
-  return wd_sock_addr(ctx, WD_HOOK_SENDMSG, WD_AF_INET, (const __u8*)&a);
+  return wd_sock_addr(ctx, WD_HOOK_SENDMSG, WD_AF_INET, (const __u8*)&a, 1);
 }
 
 static __always_inline int wd_sock_addr6(struct bpf_sock_addr* ctx, __u8 hook) {
@@ -456,8 +528,8 @@ static __always_inline int wd_sock_addr6(struct bpf_sock_addr* ctx, __u8 hook) {
   a[3] = ctx->user_ip6[3];
   /* An IPv4-mapped address (::ffff:a.b.c.d) on a dual-stack socket sends IPv4. */
   if (a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff))
-    return wd_sock_addr(ctx, hook, WD_AF_INET, (const __u8*)&a[3]);
-  return wd_sock_addr(ctx, hook, WD_AF_INET6, (const __u8*)a);
+    return wd_sock_addr(ctx, hook, WD_AF_INET, (const __u8*)&a[3], 0);
+  return wd_sock_addr(ctx, hook, WD_AF_INET6, (const __u8*)a, 0);
 }
 
 SEC("cgroup/connect6")

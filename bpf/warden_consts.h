@@ -3,7 +3,7 @@
 #ifndef WARDEN_CONSTS_H
 #define WARDEN_CONSTS_H
 
-#define WD_ABI_VERSION 3
+#define WD_ABI_VERSION 4
 
 /* A compile-time check in both the BPF C build (C11) and user space (C++). */
 #ifdef __cplusplus
@@ -85,6 +85,10 @@
 /* An egress-gateway pod: may reach the world from a gateway node. */
 #define WD_EP_GATEWAY (1u << 0)
 
+/* wd_config.fwd_world_ports: how many world ports the forwarder may take (80 and 443, and room
+ * for a few more). */
+#define WD_FWD_PORTS 4
+
 /* wd_config.pool */
 #define WD_POOL_DEFAULT 0 /* no direct egress to the world, except the lockdown allowances */
 #define WD_POOL_GATEWAY 1 /* only gateway endpoints reach the world, on TCP ports 80 and 443 */
@@ -111,10 +115,13 @@
 #define WD_REASON_DENY_PACKET_SOCKET 12   /* refused, and written by a packet socket (AF_PACKET) */
 #define WD_REASON_DENY_FRAGMENT 13        /* a later fragment whose first one was not admitted */
 #define WD_REASON_ALLOW_LINK_LOCAL 14     /* IPv6 neighbour discovery / MLD on the pod's link */
-#define WD_REASON_COUNT 15
+/* The node forwarder (warden_forward.h): */
+#define WD_REASON_REDIRECT_GATEWAY 15 /* a world-bound connect sent to the node's forwarder */
+#define WD_REASON_ALLOW_FORWARDER 16  /* a pod's packet to (or connect to) the forwarder's port */
+#define WD_REASON_COUNT 17
 /* Whether a reason is one of an allowing verdict. */
 #define WD_REASON_ALLOWS(r) \
-  ((r) <= WD_REASON_ALLOW_UNKNOWN_POD || (r) == WD_REASON_ALLOW_LINK_LOCAL)
+  ((r) <= WD_REASON_ALLOW_UNKNOWN_POD || (r) >= WD_REASON_ALLOW_LINK_LOCAL)
 
 /* wd_event.verdict */
 #define WD_VERDICT_ALLOW 1
@@ -154,6 +161,7 @@
 #define WD_IFCACHE_SLOTS 1024           /* wd_ifcache, per CPU; a power of two */
 #define WD_FRAGS_MAX_ENTRIES 8192       /* wd_frags */
 #define WD_EVLIMIT_MAX_ENTRIES 16384    /* wd_evlimit */
+#define WD_FWD_MAX_ENTRIES 16384        /* wd_fwd_records: connects not accepted yet */
 #define WD_COUNTERS_MAX_ENTRIES (WD_HOOK_COUNT * WD_REASON_COUNT) /* wd_counters */
 
 /* The event ring buffer (bytes) and the fill level past which the reader is woken up. */

@@ -186,6 +186,25 @@ struct {
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } wd_evlimit SEC(".maps");
 
+/* The node forwarder's records (warden_forward.h): on the redirected socket, and by its local end
+ * until the forwarder takes them. Pinned: a connect seen by one agent's programs is accepted by
+ * the next agent's forwarder, and getpeername must find what connect4 stored. */
+struct {
+  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct wd_fwd_record);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} wd_fwd_sk SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, WD_FWD_MAX_ENTRIES);
+  __type(key, struct wd_fwd_key);
+  __type(value, struct wd_fwd_record);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} wd_fwd_records SEC(".maps");
+
 /* Packet and connect counters per (hook, reason): index hook * WD_REASON_COUNT + reason. */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -91,6 +91,18 @@ struct wd_config {
   __u8 unknown_pod;  /* WD_UNKNOWN_POD_* */
   __u8 active;       /* which copy of the double-buffered tables is live: 0 = _a, 1 = _b */
   __u32 vcache_seed; /* random per generation: see warden_vcache.h */
+  /* The node forwarder (warden_forward.h, docs/forwarder.md). On a default-pool node a pod's
+   * TCP connect to a world address on one of fwd_world_ports, which the lockdown refuses, goes
+   * to fwd_addr:fwd_port instead when the pod's egress NetworkPolicy admits gw_addr:gw_port (a
+   * gateway pod's address and mTLS port: the flow will leave through a gateway). Here, not in a
+   * map of its own: it changes with the gateways and flips with the tables' generation. */
+  __u8 fwd_addr[4]; /* the forwarder's IPv4 address on the node (the pod reaches it) */
+  __u16 fwd_port;   /* its port, host order; 0: no forwarder, such connects refused as before */
+  __u16 gw_port;    /* the gateways' mTLS port (15008), host order */
+  __u16 fwd_world_ports[WD_FWD_PORTS]; /* world ports sent to the forwarder; 0: unused */
+  __u8 gw_family;                      /* WD_AF_* of gw_addr; 0: no gateway known (refused) */
+  __u8 pad[7];
+  __u8 gw_addr[16]; /* a gateway pod's address: the policy is asked as if the pod went there */
 };
 
 /* lockdown: an LPM trie of world destinations that a default-pool node may still reach
@@ -243,6 +255,29 @@ struct wd_event {
   __u32 suppressed; /* this pod's events not sent since its last one (wd_evlimit) */
 };
 
+/* fwd_sk: socket storage (BPF_MAP_TYPE_SK_STORAGE) of a pod's socket that connect4 sent to the
+ * forwarder: where it meant to go. Freed with the socket, so it cannot leak; getpeername4 reads
+ * it back for the application. fwd_records: the same record by the socket's own end, written at
+ * sockops TCP_CONNECT_CB (the local address and port are chosen, the SYN not sent), taken (looked
+ * up and deleted) by the forwarder when it accepts the connection. An LRU: a record whose SYN
+ * never arrived is evicted, never grows the map. */
+struct wd_fwd_key {
+  __u8 family; /* WD_AF_INET (the forwarder takes IPv4 connects only) */
+  __u8 pad;
+  __u16 port;    /* the pod socket's local port, host order */
+  __u8 addr[16]; /* its local address; IPv4 uses addr[0..3] */
+};
+
+struct wd_fwd_record {
+  __u64 cgroup_id; /* the pod's cgroup (its wd_endpoints key): who connected */
+  __u64 cookie;    /* the pod socket's cookie (logs) */
+  __u32 identity;  /* the pod's identity when it connected */
+  __u16 orig_port; /* where it connected: port, host order */
+  __u8 orig_family;
+  __u8 pad;
+  __u8 orig_addr[16]; /* and address; IPv4 uses orig_addr[0..3] */
+};
+
 /* ---- layout checks ----------------------------------------------------------------------------
  * Pinned maps outlive the agent that created them: a new agent (and `bpftool map dump`) must read
  * them with the same sizes. Changing one of these is an ABI change (WD_ABI_VERSION). */
@@ -253,7 +288,7 @@ WD_ASSERT_SIZE(wd_policy_value, 8);
 WD_ASSERT_SIZE(wd_port_range, 4);
 WD_ASSERT_SIZE(wd_portset, 8 + 4 * WD_PORTSET_INLINE);
 WD_ASSERT_SIZE(wd_endpoint, 8);
-WD_ASSERT_SIZE(wd_config, 32);
+WD_ASSERT_SIZE(wd_config, 72);
 WD_ASSERT_SIZE(wd_ct_key, 32);
 WD_ASSERT_SIZE(wd_ct_value, 8);
 WD_ASSERT_SIZE(wd_verdict_key, 32);
@@ -266,6 +301,8 @@ WD_ASSERT_SIZE(wd_frag_key, 44);
 WD_ASSERT_SIZE(wd_frag_value, 8);
 WD_ASSERT_SIZE(wd_evlimit, 16);
 WD_ASSERT_SIZE(wd_event, 80);
+WD_ASSERT_SIZE(wd_fwd_key, 20);
+WD_ASSERT_SIZE(wd_fwd_record, 40);
 
 /* The LPM trie matches the bits after prefixlen: the family byte and its padding
  * (WD_IPCACHE_PREFIX_BASE bits), then the address. */

@@ -4,6 +4,7 @@
 #ifndef WARDEN_VERDICT_H
 #define WARDEN_VERDICT_H
 
+#include "warden_forward.h"
 #include "warden_local.h"
 #include "warden_parse.h"
 
@@ -138,6 +139,18 @@ static __always_inline void wd_decide(const struct wd_tables* t, const struct wd
                                       struct wd_decision* d) {
   /* The policy probes' key takes the place of the address key once that is done with: the
    * frames of a chain share 512 bytes of stack. */
+  /* A pod's connection to the node's forwarder (the redirected connects' packets): passes
+   * whatever the pod's policy, which connect4 asked about the gateway instead; the forwarder
+   * carries only connections it has a record of. First, while the least is held. */
+  if (dir == WD_DIR_EGRESS && local->kind == WD_LOCAL_POD &&
+      wd_to_forwarder(cfg, family, remote_addr, proto, port)) {
+    d->allow = 1;
+    d->reason = WD_REASON_ALLOW_FORWARDER;
+    d->reply_barred = 0;
+    d->world_egress = 0;
+    d->remote_identity = WD_ID_LOCAL_HOST;
+    return;
+  }
   union {
     struct wd_ipcache_key ip;
     struct wd_policy_key policy;

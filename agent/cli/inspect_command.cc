@@ -91,6 +91,28 @@ struct Inspected {
 const char* PoolName(uint8_t pool) { return pool == WD_POOL_GATEWAY ? "gateway" : "default"; }
 const char* UnknownPodName(uint8_t u) { return u == WD_UNKNOWN_POD_ALLOW ? "allow" : "deny"; }
 
+// The node forwarder's part of the configuration (docs/forwarder.md): where pods' world-bound
+// connects go, on which ports, and the gateway their policy is asked about; "" when none.
+std::string ForwarderText(const wd_config& c, json* j) {
+  if (!c.fwd_port) return "";
+  char ip[INET6_ADDRSTRLEN];
+  inet_ntop(AF_INET, c.fwd_addr, ip, sizeof(ip));
+  std::string listen = absl::StrCat(ip, ":", c.fwd_port);
+  std::vector<uint16_t> ports;
+  for (uint16_t p : c.fwd_world_ports)
+    if (p) ports.push_back(p);
+  std::string gateway = "none known (connects refused)";
+  if (c.gw_family) {
+    inet_ntop(c.gw_family == WD_AF_INET ? AF_INET : AF_INET6, c.gw_addr, ip, sizeof(ip));
+    gateway = absl::StrCat(ip, ":", c.gw_port);
+  }
+  (*j)["listen"] = listen;
+  (*j)["world_ports"] = ports;
+  (*j)["gateway"] = c.gw_family ? gateway : "";
+  return absl::StrCat(listen, " takes world ports ", absl::StrJoin(ports, ","),
+                      "; policy asked about gateway ", gateway);
+}
+
 json ConfigAndLinksJson(const Inspected& in) {
   const wd_config& c = in.ps.config;
   json j;
@@ -101,6 +123,9 @@ json ConfigAndLinksJson(const Inspected& in) {
                  {"unknown_pod", UnknownPodName(c.unknown_pod)},
                  {"kubepods_cgroup_id", c.kubepods_cgroup_id},
                  {"kubepods_level", c.kubepods_level}};
+  json fwd = json::object();
+  ForwarderText(c, &fwd);
+  j["config"]["forwarder"] = fwd;
   for (const auto& l : in.ps.links) {
     j["attach"].push_back({{"program", l.name},
                            {"attached", l.link_id != 0},
@@ -164,18 +189,21 @@ void PrintConfigAndLinks(const Inspected& in, std::ostream& out) {
   out << "config     generation " << c.generation << ", live copy " << (c.active ? "b" : "a")
       << ", pool " << PoolName(c.pool) << ", unknown pods " << UnknownPodName(c.unknown_pod)
       << ", kubepods cgroup " << c.kubepods_cgroup_id << " (level " << c.kubepods_level << ")"
-      << (c.configured ? "" : "  NOT CONFIGURED: everything is dropped") << "\n\n";
+      << (c.configured ? "" : "  NOT CONFIGURED: everything is dropped") << "\n";
+  json unused;
+  std::string fwd = ForwarderText(c, &unused);
+  out << "forwarder  " << (fwd.empty() ? "none (world-bound connects refused)" : fwd) << "\n\n";
   out << "attach points\n";
-  out << "  " << std::left << std::setw(14) << "program" << std::setw(24) << "attach type"
+  out << "  " << std::left << std::setw(17) << "program" << std::setw(26) << "attach type"
       << std::setw(12) << "cgroup id" << std::setw(9) << "link id"
       << "prog id\n";
   for (const auto& l : in.ps.links) {
-    out << "  " << std::setw(14) << l.name;
+    out << "  " << std::setw(17) << l.name;
     if (!l.link_id) {
       out << "(not attached)\n";
       continue;
     }
-    out << std::setw(24) << datapath::AttachTypeName(l.attach_type) << std::setw(12) << l.cgroup_id
+    out << std::setw(26) << datapath::AttachTypeName(l.attach_type) << std::setw(12) << l.cgroup_id
         << std::setw(9) << l.link_id << l.prog_id << "\n";
   }
 }

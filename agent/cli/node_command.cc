@@ -4,9 +4,12 @@
 
 #include <boost/program_options.hpp>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "agent/cli/commands.h"
 #include "agent/cli/flags.h"
 #include "agent/common/netns.h"
+#include "agent/forwarder/forwarder.h"
 #include "agent/node/manifests_source.h"
 #include "agent/node/node_agent.h"
 #include "agent/node/sync_source.h"
@@ -27,6 +30,8 @@ struct NodeFlags {
   nodestate::PipelineOptions manifests;  // with --manifests
   node::SyncClientOptions control;       // with --control
   std::string state_dir;
+  std::string forwarder_listen, forwarder_ports = "80,443";
+  int forwarder_connect_timeout_ms = 1000;
 };
 
 po::options_description Describe(NodeFlags* f) {
@@ -73,7 +78,49 @@ po::options_description Describe(NodeFlags* f) {
       "the name to expect in the control plane's certificate");
   add("state-dir", po::value(&f->state_dir),
       "keep the last applied control-plane state here (restart without it)");
+  add("forwarder-listen", po::value(&f->forwarder_listen),
+      "run the node forwarder on IPV4:PORT (an address of the node its pods reach): on a "
+      "default-pool node, pods' world-bound TCP connects on --forwarder-ports go there when their "
+      "policy admits the egress gateway, and on to a gateway over mutual TLS (--tls-cert, "
+      "--tls-key, --tls-ca); without it such connects are refused");
+  add("forwarder-ports", po::value(&f->forwarder_ports)->default_value("80,443"),
+      "the world ports the forwarder takes (comma-separated, at most 4)");
+  add("forwarder-connect-timeout-ms",
+      po::value(&f->forwarder_connect_timeout_ms)->default_value(1000),
+      "a gateway that does not complete TCP and TLS in this time is skipped for the next");
   return desc;
+}
+
+// --forwarder-*: where the programs send pods' world-bound connects, on which ports.
+absl::Status ParseForwarderFlags(NodeFlags* f) {
+  if (f->forwarder_listen.empty()) return absl::OkStatus();
+  const std::string& l = f->forwarder_listen;
+  size_t colon = l.rfind(':');
+  uint32_t port = 0;
+  auto ip = colon == std::string::npos ? absl::InvalidArgumentError("no port")
+                                       : policy::ParseIp(l.substr(0, colon));
+  if (!ip.ok() || ip->family != policy::Family::kV4 ||
+      !absl::SimpleAtoi(l.substr(colon + 1), &port) || port == 0 || port > 65535)
+    return absl::InvalidArgumentError("--forwarder-listen must be IPV4:PORT, not \"" + l + "\"");
+  std::copy(ip->bytes.begin(), ip->bytes.begin() + 4, f->agent.forwarding.addr.begin());
+  f->agent.forwarding.port = static_cast<uint16_t>(port);
+  f->agent.forwarding.world_ports.clear();
+  for (absl::string_view p : absl::StrSplit(f->forwarder_ports, ',', absl::SkipEmpty())) {
+    uint32_t n = 0;
+    if (!absl::SimpleAtoi(p, &n) || n == 0 || n > 65535)
+      return absl::InvalidArgumentError("--forwarder-ports: \"" + std::string(p) +
+                                        "\" is not a port");
+    f->agent.forwarding.world_ports.push_back(static_cast<uint16_t>(n));
+  }
+  if (f->agent.forwarding.world_ports.empty() ||
+      f->agent.forwarding.world_ports.size() > WD_FWD_PORTS)
+    return absl::InvalidArgumentError("--forwarder-ports: 1 to 4 ports");
+  if (f->forwarder_connect_timeout_ms < 10 || f->forwarder_connect_timeout_ms > 60000)
+    return absl::InvalidArgumentError("--forwarder-connect-timeout-ms must be 10..60000");
+  if (f->control.cert.empty() || f->control.key.empty() || f->control.ca.empty())
+    return absl::InvalidArgumentError(
+        "--forwarder-listen needs the node's certificate: --tls-cert, --tls-key, --tls-ca");
+  return absl::OkStatus();
 }
 
 // The agent's options and its source of desired state, from the flags.
@@ -86,6 +133,7 @@ absl::StatusOr<std::unique_ptr<node::DesiredStateSource>> Configure(NodeFlags* f
                                       "\"");
   }
   f->agent.unknown_pod = f->unknown == "allow" ? WD_UNKNOWN_POD_ALLOW : WD_UNKNOWN_POD_DENY;
+  WD_RETURN_IF_ERROR(ParseForwarderFlags(f));
   WD_RETURN_IF_ERROR(
       ParseWorldFlags(f->allow, f->cluster, &f->agent.allowances, &f->manifests.cluster_cidrs));
   if (f->agent.interval_ms < 10 || f->agent.interval_ms > 60000)
@@ -118,12 +166,46 @@ int RunNode(const std::vector<std::string>& args) {
   }
   auto source = Configure(&f);
   if (!source.ok()) return fail(source.status());
+  // The forwarder's view of the node follows every state the agent puts in force; its metrics
+  // join the agent's.
+  auto view = std::make_shared<forwarder::NodeView>();
+  auto metrics_of = std::make_shared<std::atomic<forwarder::Forwarder*>>(nullptr);
+  if (!f.forwarder_listen.empty()) {
+    f.agent.on_applied = [view](const nodestate::NodeState& s,
+                                const absl::flat_hash_map<uint64_t, std::string>& pods) {
+      view->Update(s, pods);
+    };
+    f.agent.extra_metrics = [metrics_of](const std::string& node, std::string* out) {
+      if (forwarder::Forwarder* fw = metrics_of->load()) fw->AppendMetrics(node, out);
+    };
+  }
   auto agent = node::NodeAgent::Create(f.agent, std::move(*source));
   if (!agent.ok()) return fail(agent.status());
+  std::unique_ptr<forwarder::Forwarder> fwd;
+  if (!f.forwarder_listen.empty()) {
+    forwarder::ForwarderOptions fo;
+    fo.listen = f.forwarder_listen;
+    fo.tls = {f.control.cert, f.control.key, f.control.ca};
+    fo.node = f.agent.node;
+    fo.connect_timeout = std::chrono::milliseconds(f.forwarder_connect_timeout_ms);
+    node::NodeAgent* a = agent->get();
+    fo.log_line = [a](const std::string& line) { a->LogLine(line); };
+    // Listening before the programs send anything here; records are read from the agent's pins.
+    auto made = forwarder::Forwarder::Create(std::move(fo), view,
+                                             forwarder::DatapathRecords(f.agent.bpffs));
+    if (!made.ok()) return fail(made.status());
+    fwd = std::move(*made);
+    metrics_of->store(fwd.get());
+    fwd->Start();
+  }
   if (auto st = (*agent)->Start(); !st.ok()) return fail(st);
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
   (*agent)->Run(g_stop);
+  if (fwd) {
+    metrics_of->store(nullptr);
+    fwd->Stop();
+  }
   common::Logger("warden node " + f.agent.node)
       .Info("stopping; programs stay attached and pinned under ", f.agent.bpffs);
   return 0;

@@ -29,6 +29,17 @@ std::string UtcNow() {
 
 }  // namespace
 
+std::string Rfc3339(int64_t ns) {
+  time_t secs = static_cast<time_t>(ns / 1000000000);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[80];
+  snprintf(out, sizeof(out), "%s.%06lldZ", buf, static_cast<long long>((ns % 1000000000) / 1000));
+  return out;
+}
+
 void SetLogLevel(LogLevel min) { g_min_level = static_cast<int>(min); }
 
 absl::StatusOr<LogLevel> ParseLogLevel(const std::string& text) {

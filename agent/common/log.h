@@ -1,10 +1,11 @@
 // The daemons' log: one line per message on standard error,
-//   "I2026-12-06T11:56:30.123Z warden node default-1: attached 6 programs ..."
+//   "I2026-12-06T11:56:30.123Z warden node default-1: attached 8 programs ..."
 // (a level letter D/I/W/E, the UTC time, the component, the message). Lines below the level set
 // with SetLogLevel (default info) are dropped. Verdicts and access logs are data, not this log:
 // they go to their own JSON-lines files.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -16,6 +17,9 @@ namespace warden::common {
 enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
 
 void SetLogLevel(LogLevel min);
+// A wall-clock time (ns since the epoch) as the JSON-lines logs write it:
+// "2026-12-06T11:56:30.123456Z".
+std::string Rfc3339(int64_t wall_ns);
 // "debug", "info", "warning" or "error"; the error names the flag.
 absl::StatusOr<LogLevel> ParseLogLevel(const std::string& text);
 

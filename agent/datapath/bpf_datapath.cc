@@ -560,6 +560,13 @@ absl::Status BpfDatapath::Apply(const NodeTables& tables, const NodeConfig& conf
   next.unknown_pod = config.unknown_pod;
   next.active = static_cast<uint8_t>(idle);
   next.vcache_seed = VcacheSeed();
+  const NodeConfig::Forwarder& fw = config.forwarder;
+  std::memcpy(next.fwd_addr, fw.addr, sizeof(next.fwd_addr));
+  next.fwd_port = fw.port;
+  next.gw_port = fw.gateway_port;
+  std::memcpy(next.fwd_world_ports, fw.world_ports, sizeof(next.fwd_world_ports));
+  next.gw_family = fw.gateway_family;
+  std::memcpy(next.gw_addr, fw.gateway_addr, sizeof(next.gw_addr));
   uint32_t zero = 0;
   if (bpf_map_update_elem(MapFd("wd_config"), &zero, &next, BPF_ANY) != 0)
     return Errno("writing wd_config", errno);
@@ -632,6 +639,33 @@ struct PinnedFd {
 
 }  // namespace
 
+absl::StatusOr<std::unique_ptr<ForwardRecords>> ForwardRecords::Open(const std::string& dir) {
+  std::string path = absl::StrCat(dir, "/wd_fwd_records");
+  int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) return Errno(absl::StrCat("opening pinned ", path), errno);
+  return std::unique_ptr<ForwardRecords>(new ForwardRecords(fd));
+}
+
+ForwardRecords::~ForwardRecords() {
+  if (fd_ >= 0) close(fd_);
+}
+
+absl::StatusOr<std::optional<wd_fwd_record>> ForwardRecords::Take(const wd_fwd_key& key) {
+  wd_fwd_record r;
+  if (bpf_map_lookup_and_delete_elem(fd_, &key, &r) != 0) {
+    if (errno == ENOENT) return std::nullopt;
+    return Errno("taking a record from wd_fwd_records", errno);
+  }
+  return r;
+}
+
+absl::StatusOr<size_t> ForwardRecords::Count() const {
+  size_t n = 0;
+  WD_RETURN_IF_ERROR((ForEachEntry<wd_fwd_key, wd_fwd_record>(
+      fd_, [&](const wd_fwd_key&, const wd_fwd_record&) { ++n; })));
+  return n;
+}
+
 const char* AttachTypeName(uint32_t t) {
   switch (t) {
     case BPF_CGROUP_INET_EGRESS:
@@ -646,6 +680,10 @@ const char* AttachTypeName(uint32_t t) {
       return "cgroup_udp4_sendmsg";
     case BPF_CGROUP_UDP6_SENDMSG:
       return "cgroup_udp6_sendmsg";
+    case BPF_CGROUP_SOCK_OPS:
+      return "cgroup_sock_ops";
+    case BPF_CGROUP_INET4_GETPEERNAME:
+      return "cgroup_inet4_getpeername";
   }
   return "other";
 }
@@ -752,6 +790,10 @@ const char* ReasonName(uint8_t reason) {
       return "fragment";
     case WD_REASON_ALLOW_LINK_LOCAL:
       return "link-local";
+    case WD_REASON_REDIRECT_GATEWAY:
+      return "gateway-redirect";
+    case WD_REASON_ALLOW_FORWARDER:
+      return "forwarder";
   }
   return "unknown";
 }

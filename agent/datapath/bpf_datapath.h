@@ -26,8 +26,9 @@ struct ring_buffer;
 namespace warden::datapath {
 
 // The cgroup programs' names, as in bpf/warden.bpf.c; also the names of their pinned links.
-inline constexpr const char* kProgramNames[] = {"wd_egress",   "wd_ingress",  "wd_connect4",
-                                                "wd_connect6", "wd_sendmsg4", "wd_sendmsg6"};
+inline constexpr const char* kProgramNames[] = {"wd_egress",   "wd_ingress",     "wd_connect4",
+                                                "wd_connect6", "wd_sendmsg4",    "wd_sendmsg6",
+                                                "wd_sockops",  "wd_getpeername4"};
 // The interface programs: at tc ingress of the node side of a pod's interface (what the pod
 // sends) and at its tc egress (what goes to the pod).
 inline constexpr const char* kInterfaceEgressProgram = "wd_if_egress";
@@ -147,6 +148,28 @@ class BpfDatapath {
   std::optional<TableChanges> last_changes_;
   std::chrono::steady_clock::time_point last_flip_{};
   size_t written_ = 0;
+};
+
+// The node forwarder's records (bpf/warden_forward.h), from the pinned wd_fwd_records of an
+// agent's bpffs directory: a redirected connection's original destination and pod, by the pod
+// socket's local address and port. Opened on its own (the forwarder does not need the
+// datapath's programs, and the tables' maps may be replaced by Grow; this one is not).
+class ForwardRecords {
+ public:
+  static absl::StatusOr<std::unique_ptr<ForwardRecords>> Open(const std::string& bpffs_dir);
+  ~ForwardRecords();
+  ForwardRecords(const ForwardRecords&) = delete;
+  ForwardRecords& operator=(const ForwardRecords&) = delete;
+
+  // Looks the record of `key` up and deletes it, in one step (a record is taken once). nullopt
+  // when there is none.
+  absl::StatusOr<std::optional<wd_fwd_record>> Take(const wd_fwd_key& key);
+  // Records in the map (for tests and metrics; walks it).
+  absl::StatusOr<size_t> Count() const;
+
+ private:
+  explicit ForwardRecords(int fd) : fd_(fd) {}
+  int fd_ = -1;
 };
 
 // What `warden inspect` reads from an agent's pins, without loading anything.

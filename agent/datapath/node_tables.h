@@ -44,6 +44,16 @@ struct NodeConfig {
   uint32_t pod_levels[WD_MAX_POD_LEVELS] = {0, 0};
   uint8_t pool = WD_POOL_DEFAULT;
   uint8_t unknown_pod = WD_UNKNOWN_POD_DENY;
+  // The node forwarder (wd_config.fwd_*; bpf/warden_forward.h): port 0 for none.
+  struct Forwarder {
+    uint8_t addr[4] = {0, 0, 0, 0};  // its IPv4 address
+    uint16_t port = 0;
+    uint16_t gateway_port = 0;                          // the gateways' mTLS port
+    uint16_t world_ports[WD_FWD_PORTS] = {0, 0, 0, 0};  // sent to it
+    uint8_t gateway_family = 0;                         // WD_AF_*; 0: no gateway known
+    uint8_t gateway_addr[16] = {};
+    bool operator==(const Forwarder&) const = default;
+  } forwarder;
 };
 
 }  // namespace warden::datapath
@@ -82,7 +92,7 @@ inline bool SameTables(const NodeTables& a, const NodeTables& b) {
 inline bool SameConfig(const NodeConfig& a, const NodeConfig& b) {
   return a.kubepods_cgroup_id == b.kubepods_cgroup_id && a.kubepods_level == b.kubepods_level &&
          a.pod_levels[0] == b.pod_levels[0] && a.pod_levels[1] == b.pod_levels[1] &&
-         a.pool == b.pool && a.unknown_pod == b.unknown_pod;
+         a.pool == b.pool && a.unknown_pod == b.unknown_pod && a.forwarder == b.forwarder;
 }
 
 }  // namespace warden::datapath

@@ -66,16 +66,27 @@ std::optional<std::vector<std::string>> ExactNamespaces(const AuthorizationPolic
 
 }  // namespace
 
+std::vector<const policy::Pod*> GatewayPods(const policy::ClusterState& state,
+                                            const std::string& gateway_namespace) {
+  std::vector<const policy::Pod*> on_gateway_nodes, elsewhere;
+  const std::string prefix = gateway_namespace + "/";
+  const auto& pods = state.pods.get();
+  for (auto it = pods.lower_bound(prefix); it != pods.end() && it->first.starts_with(prefix);
+       ++it) {
+    const policy::Pod& p = it->second;
+    if (p.host_network) continue;
+    auto node = state.nodes.find(p.node_name);
+    bool gateway_node = node != state.nodes.end() && policy::IsGatewayPool(node->second);
+    (gateway_node ? on_gateway_nodes : elsewhere).push_back(&p);
+  }
+  on_gateway_nodes.insert(on_gateway_nodes.end(), elsewhere.begin(), elsewhere.end());
+  return on_gateway_nodes;
+}
+
 const policy::Pod* FindGatewayPod(const policy::ClusterState& state,
                                   const std::string& gateway_namespace) {
-  const policy::Pod* first = nullptr;
-  for (const auto& [_, p] : state.pods.get()) {
-    if (p.ns != gateway_namespace || p.host_network) continue;
-    auto node = state.nodes.find(p.node_name);
-    if (node != state.nodes.end() && policy::IsGatewayPool(node->second)) return &p;
-    if (!first) first = &p;
-  }
-  return first;
+  std::vector<const policy::Pod*> pods = GatewayPods(state, gateway_namespace);
+  return pods.empty() ? nullptr : pods.front();
 }
 
 GatewayConfig::GatewayConfig(const policy::ClusterState& state, GatewayOptions o)

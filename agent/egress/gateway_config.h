@@ -27,8 +27,11 @@ struct GatewayOptions {
   AuthzOptions authz;
 };
 
-// The gateway pod the manifests hold: a pod of `gateway_namespace` (one on a gateway-pool node
-// first, then namespace/name order), or null. Its labels are what selectors are matched with.
+// The gateway pods the manifests hold: the pods of `gateway_namespace` not on the host network,
+// those on gateway-pool nodes first, each group in namespace/name order.
+std::vector<const policy::Pod*> GatewayPods(const policy::ClusterState& state,
+                                            const std::string& gateway_namespace);
+// The first of them, or null. Its labels are what selectors are matched with.
 const policy::Pod* FindGatewayPod(const policy::ClusterState& state,
                                   const std::string& gateway_namespace);
 

@@ -3,6 +3,7 @@
 #include <malloc.h>
 
 #include <chrono>
+#include <cstring>
 #include <ctime>
 
 #include "absl/strings/str_cat.h"
@@ -96,6 +97,30 @@ absl::Status NodeAgent::Enforce(const nodestate::NodeState& d) {
   ++stats_.desired_states;
   return absl::OkStatus();
 }
+
+namespace {
+
+// The forwarder's part of the datapath's configuration for state `want`: none on a gateway-pool
+// node or without a forwarder; no gateway known (connects refused) when the state names none.
+datapath::NodeConfig::Forwarder ForwarderConfig(const NodeAgentOptions::Forwarding& f,
+                                                const nodestate::NodeState& want) {
+  datapath::NodeConfig::Forwarder out;
+  if (f.port == 0 || want.pool != WD_POOL_DEFAULT) return out;
+  std::memcpy(out.addr, f.addr.data(), 4);
+  out.port = f.port;
+  for (size_t i = 0; i < f.world_ports.size() && i < WD_FWD_PORTS; ++i)
+    out.world_ports[i] = f.world_ports[i];
+  if (!want.gateways.empty()) {
+    const nodestate::GatewayEndpoint& g = want.gateways.front();
+    const bool v4 = g.address.family == policy::Family::kV4;
+    out.gateway_family = v4 ? WD_AF_INET : WD_AF_INET6;
+    std::memcpy(out.gateway_addr, g.address.bytes.data(), v4 ? 4 : 16);
+    out.gateway_port = g.port;
+  }
+  return out;
+}
+
+}  // namespace
 
 // The pool comes with the desired state, from the Node object's label, in both modes; the
 // --pool flag only holds until the first state.
@@ -206,10 +231,12 @@ absl::StatusOr<bool> NodeAgent::ApplyTables(const nodestate::NodeState& want,
     built = BuildNodeTables(want, local, want.allowances, nullptr, nullptr, &changes);
   }
   const datapath::NodeTables& tables = patch ? *applied_ : *built;
-  const datapath::NodeConfig cfg = NodeConfigFor(kubepods, want.pool, opts_.unknown_pod);
+  datapath::NodeConfig cfg = NodeConfigFor(kubepods, want.pool, opts_.unknown_pod);
+  cfg.forwarder = ForwarderConfig(opts_.forwarding, want);
   if (patch && undo.Unchanged(tables) && datapath::SameConfig(applied_config_, cfg)) {
     built_from_ = want;
     applied_inputs_ = std::move(inputs);
+    if (opts_.on_applied) opts_.on_applied(want, pod_by_cgroup_);
     return false;
   }
   absl::Status st = dp_->Apply(tables, cfg, &changes);
@@ -246,6 +273,7 @@ absl::StatusOr<bool> NodeAgent::ApplyTables(const nodestate::NodeState& want,
   applied_inputs_ = std::move(inputs);
   pod_by_cgroup_.clear();
   for (const auto& lp : local) pod_by_cgroup_[lp.cgroup_id] = lp.key;
+  if (opts_.on_applied) opts_.on_applied(want, pod_by_cgroup_);
   SyncInterfaces();
   ++stats_.applies;
   stats_.last_apply_unix_ms = NowNs(CLOCK_REALTIME) / 1000000;
@@ -341,6 +369,12 @@ void NodeAgent::DrainEvents(int timeout_ms) {
   fflush(log_file_);
 }
 
+void NodeAgent::LogLine(const std::string& line) {
+  // One stdio call per line (stdio locks the stream for it), then flushed: lines never mix.
+  fprintf(log_file_, "%s\n", line.c_str());
+  fflush(log_file_);
+}
+
 void NodeAgent::CheckCapabilities() {
   std::vector<std::pair<std::string, std::string>> pods;
   {
@@ -418,6 +452,7 @@ std::string NodeAgent::RenderMetrics() const {
         static_cast<uint64_t>(stats_.last_apply_unix_ms.load()));
   capabilities_.AppendMetrics(node, &out);
   source_->AppendMetrics(node, &out);
+  if (opts_.extra_metrics) opts_.extra_metrics(node, &out);
   return out;
 }
 

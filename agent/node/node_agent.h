@@ -10,9 +10,11 @@
 // drained into the verdict log.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -49,6 +51,21 @@ struct NodeAgentOptions {
   int interval_ms = 100;
   // The tables' first sizes (0 fields: as compiled in); a state that needs more grows them.
   datapath::Capacity capacity;
+  // The node forwarder (docs/forwarder.md): on a default-pool node, pods' world-bound TCP
+  // connects on `world_ports` go to addr:port (port 0: no forwarder) when their policy admits
+  // the state's first gateway endpoint.
+  struct Forwarding {
+    std::array<uint8_t, 4> addr{};
+    uint16_t port = 0;
+    std::vector<uint16_t> world_ports = {80, 443};
+  } forwarding;
+  // Called with every state put in force and the local pods by cgroup id (the forwarder's view
+  // of the node), under the agent's lock: it must only copy what it needs.
+  std::function<void(const nodestate::NodeState&,
+                     const absl::flat_hash_map<uint64_t, std::string>&)>
+      on_applied;
+  // Appends more lines to /metrics (the forwarder's).
+  std::function<void(const std::string& node_label, std::string* out)> extra_metrics;
 };
 
 struct AgentStats {
@@ -80,6 +97,8 @@ class NodeAgent {
   // every 10 s.
   void CheckCapabilities();
   void DrainEvents(int timeout_ms);
+  // Appends one line (a JSON object, no newline) to the verdict log; any thread.
+  void LogLine(const std::string& line);
 
   const AgentStats& stats() const { return stats_; }
   uint16_t metrics_port() const { return http_ ? http_->port() : 0; }

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/common/log.h"
 #include "agent/datapath/bpf_datapath.h"
 #include "agent/policy/model.h"
 
@@ -26,17 +27,6 @@ std::string ProtoName(uint8_t p) {
   if (p == IPPROTO_ICMP) return "ICMP";
   if (p == IPPROTO_ICMPV6) return "ICMPv6";
   return std::to_string(p);
-}
-
-std::string Rfc3339(int64_t ns) {
-  time_t secs = static_cast<time_t>(ns / 1000000000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[80];
-  snprintf(out, sizeof(out), "%s.%06lldZ", buf, static_cast<long long>((ns % 1000000000) / 1000));
-  return out;
 }
 
 // A pod as the policy model needs it (namespace, labels, account, named ports, addresses), made
@@ -104,7 +94,7 @@ std::string VerdictLogLine(const wd_event& e, int64_t wall_ns, const EventContex
   bool egress = e.direction == WD_DIR_EGRESS;
   std::string local = Addr(e.family, e.local_addr), remote = Addr(e.family, e.remote_addr);
   json j;
-  j["time"] = Rfc3339(wall_ns);
+  j["time"] = common::Rfc3339(wall_ns);
   j["node"] = ctx.node;
   std::string pod_key;
   if (ctx.pod_by_cgroup) {

@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "absl/container/flat_hash_set.h"
+#include "agent/egress/gateway_config.h"
 
 namespace warden::nodestate {
 
@@ -252,6 +253,29 @@ SharedParts::PodsByNode PodsByNode(const policy::ClusterState& state,
 
 }  // namespace
 
+std::vector<GatewayEndpoint> GatewayEndpoints(const policy::ClusterState& state,
+                                              const std::string& gateway_namespace) {
+  std::vector<GatewayEndpoint> out;
+  if (gateway_namespace.empty()) return out;
+  for (const policy::Pod* p : egress::GatewayPods(state, gateway_namespace)) {
+    auto node = state.nodes.find(p->node_name);
+    if (node == state.nodes.end() || !policy::IsGatewayPool(node->second) || p->ips.empty())
+      continue;
+    GatewayEndpoint g;
+    g.address = p->ips.front();
+    g.node = p->node_name;
+    g.port = kDefaultGatewayPort;
+    for (const policy::ContainerPort& cp : p->ports) {
+      if (cp.name == kGatewayPortName && cp.protocol == policy::Protocol::kTCP && cp.port > 0 &&
+          cp.port <= 65535)
+        g.port = static_cast<uint16_t>(cp.port);
+    }
+    g.pod = p->Key();
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
 SharedParts ComputeSharedParts(const policy::ClusterState& state, const policy::Snapshot& snap,
                                const SharedParts* previous) {
   SharedParts parts;
@@ -286,6 +310,7 @@ NodeState ComputeNodeState(const policy::ClusterState& state, const SharedParts&
     s.node_addresses = n->second.addresses;
     s.pool = policy::IsGatewayPool(n->second) ? WD_POOL_GATEWAY : WD_POOL_DEFAULT;
   }
+  s.gateways = GatewayEndpoints(state, options.gateway_namespace);
   if (auto c = parts.catalogue_by_node.find(node); c != parts.catalogue_by_node.end())
     s.identities = c->second.catalogue;
   s.ipcache = parts.ipcache;

@@ -74,6 +74,11 @@ NodeState ComputeNodeState(const policy::ClusterState& state, const SharedParts&
 NodeState ComputeNodeState(const policy::ClusterState& state, const policy::Snapshot& snap,
                            const std::string& node, const NodeStateOptions& options = {});
 
+// The gateway pods on gateway-pool nodes that have an address (egress::GatewayPods' order), each
+// with its mutual-TLS port: its containerPort named kGatewayPortName, else kDefaultGatewayPort.
+std::vector<GatewayEndpoint> GatewayEndpoints(const policy::ClusterState& state,
+                                              const std::string& gateway_namespace);
+
 // Every node that has a state to enforce: the declared nodes and those pods are scheduled on.
 std::vector<std::string> NodeNames(const policy::ClusterState& state);
 

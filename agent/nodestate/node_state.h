@@ -40,6 +40,20 @@ struct ScheduledPod {
   bool operator==(const ScheduledPod&) const = default;
 };
 
+// An egress gateway pod, as a node's forwarder needs it: where to connect, and which node's
+// certificate the gateway must present (it presents its node's).
+struct GatewayEndpoint {
+  policy::IpAddress address;
+  std::string node;
+  uint16_t port = 0;  // its mutual-TLS port
+  std::string pod;    // "ns/name"
+  bool operator==(const GatewayEndpoint&) const = default;
+};
+
+// The gateway's mutual-TLS port when its pod declares no containerPort named kGatewayPortName.
+inline constexpr uint16_t kDefaultGatewayPort = 15008;
+inline constexpr char kGatewayPortName[] = "mtls";
+
 using IdentityMap = std::map<uint32_t, IdentityRecord>;
 // B-trees: a state holds tens of thousands of these entries, built, compared and copied on
 // every change; a node-per-entry std::map spends most of that time in malloc.
@@ -69,6 +83,9 @@ struct NodeState {
   Shared<policy::PortsetList> portsets;
   uint8_t pool = WD_POOL_DEFAULT;
   std::vector<policy::Allowance> allowances;
+  // The gateway pods on gateway-pool nodes (egress::GatewayPods' order): where a default-pool
+  // node's forwarder carries its pods' world-bound flows.
+  std::vector<GatewayEndpoint> gateways;
   NamespaceMap namespaces;                                             // by name
   std::map<std::string, Shared<NetworkPolicyBlock>> network_policies;  // by namespace
 

@@ -87,6 +87,13 @@ void ConfigToWire(const NodeState& s, v1::Update* u) {
     w->set_port_first(a.port_lo);
     w->set_port_last(a.port_hi);
   }
+  for (const GatewayEndpoint& g : s.gateways) {
+    auto* w = c->add_gateways();
+    w->set_address(AddrBytes(g.address));
+    w->set_node(g.node);
+    w->set_port(g.port);
+    w->set_pod(g.pod);
+  }
 }
 
 // ---- from the wire ------------------------------------------------------------------------------
@@ -148,6 +155,20 @@ absl::Status ApplyConfig(const v1::NodeConfig& c, NodeState* next) {
     WD_ASSIGN_OR_RETURN(policy::Allowance al,
                         FromWire(c.allowances(i), absl::StrCat("node_config.allowances[", i, "]")));
     next->allowances.push_back(al);
+  }
+  next->gateways.clear();
+  for (int i = 0; i < c.gateways_size(); ++i) {
+    const v1::GatewayEndpoint& w = c.gateways(i);
+    const std::string f = absl::StrCat("node_config.gateways[", i, "]");
+    GatewayEndpoint g;
+    WD_ASSIGN_OR_RETURN(g.address, AddrFrom(w.address(), f + ".address"));
+    if (w.node().empty()) return Bad(f + ".node: empty");
+    if (w.port() == 0 || w.port() > 65535)
+      return Bad(absl::StrCat(f, ".port: ", w.port(), " is not a port"));
+    g.node = w.node();
+    g.port = static_cast<uint16_t>(w.port());
+    g.pod = w.pod();
+    next->gateways.push_back(std::move(g));
   }
   return absl::OkStatus();
 }
@@ -574,7 +595,7 @@ void DeltaUpdate(const NodeState& from, const NodeState& to, v1::Update* out) {
   NetworkPolicyDelta(from, to, &u);
   if (!(from.portsets == to.portsets)) PortsetsToWire(to, &u);
   if (from.node != to.node || from.node_addresses != to.node_addresses || from.pool != to.pool ||
-      !(from.allowances == to.allowances)) {
+      !(from.allowances == to.allowances) || from.gateways != to.gateways) {
     ConfigToWire(to, &u);
   }
 }

@@ -43,6 +43,7 @@ struct Scene {
   std::vector<std::string> node_addresses;  // this node's own addresses
   bool guaranteed = false;  // the pod sits at kubepods/podg (Guaranteed QoS) instead
   uint32_t ifindex = 0;     // the local pod's interface (wd_ifaces), 0 for none
+  datapath::NodeConfig::Forwarder forwarder;  // the node forwarder (port 0: none)
 };
 
 // Node-pool allowances from their flag texts ("203.0.113.0/24:443/TCP"); a bad one fails the test.
@@ -115,6 +116,7 @@ class BpfTest : public ::testing::Test {
     if (!s.local_pod.empty()) pods.push_back({s.local_pod, pod.id, s.ifindex});
     tables_ = node::BuildNodeTables(ns, pods, s.allow);
     datapath::NodeConfig cfg = kubelet_.Config(s.pool, s.unknown_pod);
+    cfg.forwarder = s.forwarder;
     config_ = cfg;
     auto st = dp_->Apply(tables_, cfg);
     ASSERT_TRUE(st.ok()) << st;

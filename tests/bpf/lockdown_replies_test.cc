@@ -20,6 +20,7 @@
 
 #include "agent/common/netns.h"
 #include "tests/bpf/bpf_fixture.h"
+#include "tests/lib/child_process.h"
 #include "tests/lib/shell.h"
 
 namespace warden::testing {
@@ -146,26 +147,6 @@ sockaddr_in Addr(const char* ip, uint16_t port) {
   return a;
 }
 
-// Runs `fn` in a child that joined `cgroup` and `netns`; returns what it returned (-1: the child
-// could not get there).
-int InChild(const std::string& cgroup, const std::string& netns, const std::function<int()>& fn) {
-  int p[2];
-  if (pipe(p) != 0) return -1;
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(p[0]);
-    int r = -1;
-    if (common::MoveToCgroup(cgroup, getpid()).ok() && common::EnterNetns(netns).ok()) r = fn();
-    _exit(write(p[1], &r, sizeof(r)) == sizeof(r) ? 0 : 1);
-  }
-  close(p[1]);
-  int r = -1;
-  if (pid < 0 || read(p[0], &r, sizeof(r)) != sizeof(r)) r = -1;
-  close(p[0]);
-  if (pid > 0) waitpid(pid, nullptr, 0);
-  return r;
-}
-
 // A world client (a process outside the node's cgroup) connects from kWorld to the pod's
 // listener (a process of the pod) and reads one byte the pod sends on the connection. Returns
 // 1 when the byte arrived, 0 when the connect did not complete in time, -1 on a setup error.
@@ -195,7 +176,7 @@ int WorldConnectsToPod(const std::string& pod_cgroup, const std::string& world_c
   close(ready[0]);
   int result = -1;
   if (listening) {
-    result = InChild(world_cgroup, netns, [] {
+    result = testlib::RunInChild(world_cgroup, netns, [] {
       int c = socket(AF_INET, SOCK_STREAM, 0);
       sockaddr_in src = Addr(kWorld, 0), dst = Addr(kPod, 8080);
       timeval tv{1, 0};
@@ -247,7 +228,7 @@ int PodAnswersWorldDatagram(const std::string& pod_cgroup, const std::string& wo
   char c;
   int result = -1;
   if (read(ready[0], &c, 1) == 1) {
-    InChild(world_cgroup, netns, [] {
+    testlib::RunInChild(world_cgroup, netns, [] {
       int s = socket(AF_INET, SOCK_DGRAM, 0);
       sockaddr_in src = Addr(kWorld, 53), dst = Addr(kPod, 5353);
       if (bind(s, reinterpret_cast<sockaddr*>(&src), sizeof(src)) != 0) return -1;

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <thread>
@@ -22,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "agent/datapath/bpf_datapath.h"
 #include "agent/lab/probe.h"
 #include "tests/e2e/e2e_util.h"
 #include "tests/lib/child_process.h"
@@ -508,7 +510,7 @@ TEST_F(LabTest, ReferenceScenarioMatrixEqualsExplain) {
     EXPECT_EQ(j["config"]["configured"], true) << node;
     EXPECT_GE(j["config"]["generation"].get<int>(), 1) << node;
     EXPECT_EQ(j["config"]["pool"], n["pool"]) << node;
-    ASSERT_EQ(j["attach"].size(), 6u) << node;
+    ASSERT_EQ(j["attach"].size(), std::size(datapath::kProgramNames)) << node;
     for (const auto& a : j["attach"]) EXPECT_TRUE(a["attached"].get<bool>()) << node << a.dump();
     // Every pod of this node is an endpoint, named after its identity; every pod's address is
     // in the ipcache with the identity of its endpoint.
@@ -709,7 +711,8 @@ TEST_F(LabTest, AgentKilledAndRestartedLosesNoEnforcement) {
     if (log.find("adopted") != std::string::npos) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  EXPECT_THAT(log, HasSubstr("adopted 6 programs"));
+  EXPECT_THAT(log,
+              HasSubstr(absl::StrCat("adopted ", std::size(datapath::kProgramNames), " programs")));
   before = p.rounds;
   while (p.rounds < before + 2 &&
          std::chrono::steady_clock::now() < deadline + std::chrono::seconds(10)) {

@@ -10,7 +10,29 @@
 #include <stdexcept>
 #include <thread>
 
+#include "agent/common/cgroup.h"
+#include "agent/common/netns.h"
+
 namespace warden::testlib {
+
+int RunInChild(const std::string& cgroup, const std::string& netns,
+               const std::function<int()>& fn) {
+  int p[2];
+  if (pipe(p) != 0) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(p[0]);
+    int r = -1;
+    if (common::MoveToCgroup(cgroup, getpid()).ok() && common::EnterNetns(netns).ok()) r = fn();
+    _exit(write(p[1], &r, sizeof(r)) == sizeof(r) ? 0 : 1);
+  }
+  close(p[1]);
+  int r = -1;
+  if (pid < 0 || read(p[0], &r, sizeof(r)) != sizeof(r)) r = -1;
+  close(p[0]);
+  if (pid > 0) waitpid(pid, nullptr, 0);
+  return r;
+}
 
 pid_t StartParked(const std::function<bool()>& setup) {
   int ready[2];

@@ -21,6 +21,10 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& log);
 // child is in place: its pid, or -1 when setup failed (the child is then gone).
 pid_t StartParked(const std::function<bool()>& setup);
 
+// Forks a child that moves itself into cgroup `cgroup` and then network namespace `netns`
+// (/var/run/netns/NAME; the cgroup first: the namespace's view of /sys has no cgroup2 mount) and
+// runs `fn`; returns what fn returned, or -1 when the child could not get there.
+int RunInChild(const std::string& cgroup, const std::string& netns, const std::function<int()>& fn);
 // Whether child `pid` has exited (it is reaped if so).
 bool Exited(pid_t pid);
 

@@ -1,0 +1,57 @@
+// The forwarder's side of the mutual-TLS connection to a gateway: TLS 1.3 only, the node's
+// certificate and key, the control plane's CA, ALPN "warden-flow/1", and the gateway's
+// certificate checked to name the gateway pod's node as a DNS subjectAltName (a gateway presents
+// its node's certificate). Sessions are resumed: each gateway's tickets are kept (a few, each
+// used once), so that a new pod connection costs a resumed handshake, not a full one.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+typedef struct ssl_st SSL;
+typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_session_st SSL_SESSION;
+
+namespace warden::forwarder {
+
+inline constexpr char kFlowAlpn[] = "warden-flow/1";
+
+struct TlsFiles {
+  std::string cert, key, ca;  // PEM files: the node's certificate and key, the CA
+};
+
+class TlsClient {
+ public:
+  static absl::StatusOr<std::unique_ptr<TlsClient>> Create(const TlsFiles& files);
+  ~TlsClient();
+  TlsClient(const TlsClient&) = delete;
+  TlsClient& operator=(const TlsClient&) = delete;
+
+  // A client connection's SSL (owned by the caller: SSL_free) for the gateway keyed `gateway`
+  // ("addr:port"), whose certificate must name `node`; with a session of that gateway to resume
+  // when one is kept.
+  absl::StatusOr<SSL*> NewSsl(const std::string& gateway, const std::string& node);
+  // After the handshake: whether ALPN chose warden-flow/1.
+  static bool AlpnAgreed(SSL* ssl);
+  // The reason for the last OpenSSL failure on this thread (empties its error queue).
+  static std::string LastError();
+  // Sessions kept for `gateway` (tests).
+  size_t KeptSessions(const std::string& gateway);
+
+  static constexpr size_t kSessionsPerGateway = 8;
+
+ private:
+  explicit TlsClient(SSL_CTX* ctx) : ctx_(ctx) {}
+  static int OnNewSession(SSL* ssl, SSL_SESSION* session);
+
+  SSL_CTX* ctx_;
+  std::mutex mu_;
+  std::map<std::string, std::deque<SSL_SESSION*>> sessions_;
+};
+
+}  // namespace warden::forwarder
