@@ -146,6 +146,10 @@ std::vector<std::string> AgentArgv(const LabOptions& o, const std::string& self,
                 {"--control", ControlAddress(), "--tls-cert", CertPath(pki, node.name), "--tls-key",
                  KeyPath(pki, node.name), "--tls-ca", CaPath(pki), "--tls-server-name",
                  "warden-control", "--state-dir", AgentStateDir(o.state_dir)});
+    // With the gateway: a default-pool node's forwarder, on its own address (its pods reach it
+    // through their veth), carries their world-bound HTTP(S) to the gateway.
+    if (o.gateway && node.pool != "gateway")
+      argv.insert(argv.end(), {"--forwarder-listen", absl::StrCat(node.ip, ":", kForwarderPort)});
   } else {
     argv.insert(argv.end(), {"--manifests", lab.manifests, "--cluster-cidr", kFabricSubnet,
                              "--cluster-cidr", kFabricSubnet6});

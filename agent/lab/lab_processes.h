@@ -19,6 +19,7 @@ namespace warden::lab {
 
 inline constexpr char kControlMetrics[] = "127.0.0.1:19099";
 inline constexpr int kFirstAgentMetricsPort = 19100;  // node i: this + i
+inline constexpr int kForwarderPort = 15001;          // each default-pool node's forwarder
 
 // Starts `argv` detached, output appended to `log`; in `cgroup` first when not empty.
 absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& log,
