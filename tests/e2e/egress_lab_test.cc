@@ -231,10 +231,10 @@ TEST_F(EgressLab, WithTheGatewayDownNothingLeavesAndTrafficResumesAfter) {
     status = Curl("team-x/app", "http://example.com/", "203.0.113.10");
     if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  EXPECT_EQ(status, 200) << "traffic resumes once the gateway is back\n"
-                         << Sh("tail -5 " + state_ + "/logs/gateway.log").out
-                         << Sh("grep forwarder " + state_ + "/logs/default-1-verdicts.jsonl | tail -3")
-                                .out;
+  EXPECT_EQ(status, 200)
+      << "traffic resumes once the gateway is back\n"
+      << Sh("tail -5 " + state_ + "/logs/gateway.log").out
+      << Sh("grep forwarder " + state_ + "/logs/default-1-verdicts.jsonl | tail -3").out;
 }
 
 }  // namespace
