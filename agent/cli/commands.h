@@ -13,5 +13,6 @@ int RunNode(const std::vector<std::string>& args);
 int RunLab(const std::vector<std::string>& args);
 int RunInspect(const std::vector<std::string>& args);
 int RunControl(const std::vector<std::string>& args);
+int RunGateway(const std::vector<std::string>& args);
 
 }  // namespace warden::cli

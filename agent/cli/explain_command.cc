@@ -311,9 +311,9 @@ int RunExplain(const std::vector<std::string>& args) {
   int exit_code = 0;
   if (auto st = LoadAndCompile(f, &loaded, &snap, &exit_code); !st.ok())
     return BadInput("explain", std::string(st.message()));
-  Explainer explainer(loaded.state, snap, f.lockdown);
   if (!f.requests.request.empty() || !f.requests.requests_file.empty())
-    return ExplainRequests(loaded.state, explainer, f.requests, exit_code);
+    return ExplainRequests(loaded.state, f.requests, exit_code);
+  Explainer explainer(loaded.state, snap, f.lockdown);
   return f.matrix ? ExplainMatrix(explainer, loaded.state, f, exit_code)
                   : ExplainOne(explainer, f, exit_code);
 }

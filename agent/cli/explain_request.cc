@@ -12,6 +12,7 @@
 #include "agent/cli/egress_options.h"
 #include "agent/cli/flags.h"
 #include "agent/common/status_macros.h"
+#include "agent/egress/gateway_hop.h"
 #include "agent/egress/path_normalize.h"
 
 namespace warden::cli {
@@ -66,14 +67,12 @@ struct Ask {
 struct Answer {
   GatewayVerdict v;
   std::string from;  // as written
-  std::optional<policy::FlowExplanation> hop;
-  std::string hop_error;
+  std::optional<egress::GatewayHop> hop;
 };
 
 // The request the gateway would see; a path it cannot normalize is a bad request (400).
-absl::StatusOr<Answer> Explain(const policy::ClusterState& state, const policy::Explainer& l4,
-                               const RequestExplainFlags& f, const egress::GatewayConfig& gw,
-                               const Ask& ask) {
+absl::StatusOr<Answer> Explain(const policy::ClusterState& state, const RequestExplainFlags& f,
+                               const egress::GatewayConfig& gw, const Ask& ask) {
   Answer out;
   Request req;
   if (ask.pod) {
@@ -111,19 +110,12 @@ absl::StatusOr<Answer> Explain(const policy::ClusterState& state, const policy::
     if (path.ok()) req.path = *path;
     out.v = gw.Decide(req);
   }
-  // The hop to the gateway: the pod's NetworkPolicy must let it reach a gateway pod.
+  // The hop to the gateway: the pod's egress must allow a gateway pod (its node redirects it to
+  // the forwarder only then), and the gateway's ingress the node's forwarder.
   if (ask.pod) {
-    const policy::Pod* gateway = egress::FindGatewayPod(state, f.gateway.gateway_namespace);
-    if (!gateway) {
-      out.hop_error = absl::StrCat("no gateway pod (namespace ", f.gateway.gateway_namespace,
-                                   ") in the manifests");
-    } else {
-      auto fx = l4.Explain(*ask.pod, gateway->Key(), f.gateway_port, policy::Protocol::kTCP);
-      if (fx.ok())
-        out.hop = *fx;
-      else
-        out.hop_error = std::string(fx.status().message());
-    }
+    policy::Model model(state);
+    out.hop = egress::CheckGatewayHop(state, model, f.gateway.gateway_namespace,
+                                      *state.FindPod(*ask.pod), f.gateway_port);
   }
   return out;
 }
@@ -153,11 +145,10 @@ json AnswerJson(const Answer& a) {
     j["dry_run_verdict"] = *a.v.authz.dry_run_allowed ? "allow" : "deny";
   if (a.hop) {
     j["hop"] = {{"verdict", a.hop->allowed ? "allow" : "deny"},
-                {"to", a.hop->to},
+                {"to", a.hop->gateway},
                 {"port", a.hop->port_text},
+                {"via", a.hop->node},
                 {"reason", a.hop->reason}};
-  } else if (!a.hop_error.empty()) {
-    j["hop"] = {{"verdict", "unknown"}, {"reason", a.hop_error}};
   }
   return j;
 }
@@ -179,10 +170,9 @@ void PrintText(const Answer& a, const Ask& ask, std::ostream& out) {
   if (a.v.authz.dry_run_allowed)
     out << "  dry-run   " << (*a.v.authz.dry_run_allowed ? "would allow" : "would deny") << "\n";
   if (a.hop)
-    out << "  hop       " << (a.hop->allowed ? "allow" : "deny") << "  " << a.hop->from << " -> "
-        << a.hop->to << " TCP/" << a.hop->port_text << ": " << a.hop->reason << "\n";
-  else if (!a.hop_error.empty())
-    out << "  hop       unknown: " << a.hop_error << "\n";
+    out << "  hop       " << (a.hop->allowed ? "allow" : "deny") << "  " << a.from << " -> "
+        << (a.hop->gateway.empty() ? "(no gateway)" : a.hop->gateway) << " TCP/" << a.hop->port_text
+        << ": " << a.hop->reason << "\n";
 }
 
 // One line of --requests: an object with from or namespace/service_account (or neither), method,
@@ -236,8 +226,8 @@ absl::StatusOr<Ask> AskOfLine(const std::string& line) {
 
 }  // namespace
 
-int ExplainRequests(const policy::ClusterState& state, const policy::Explainer& l4,
-                    const RequestExplainFlags& f, int exit_code) {
+int ExplainRequests(const policy::ClusterState& state, const RequestExplainFlags& f,
+                    int exit_code) {
   egress::GatewayConfig gw(state, WithGatewayPodLabels(state, f.gateway));
   if (!f.request.empty()) {
     Ask ask;
@@ -254,7 +244,7 @@ int ExplainRequests(const policy::ClusterState& state, const policy::Explainer& 
       ask.headers.emplace_back(h.substr(0, colon),
                                std::string(absl::StripAsciiWhitespace(h.substr(colon + 1))));
     }
-    auto a = Explain(state, l4, f, gw, ask);
+    auto a = Explain(state, f, gw, ask);
     if (!a.ok()) return BadInput("explain", std::string(a.status().message()));
     if (f.output == "json")
       std::cout << AnswerJson(*a).dump(2) << "\n";
@@ -270,7 +260,7 @@ int ExplainRequests(const policy::ClusterState& state, const policy::Explainer& 
     if (absl::StripAsciiWhitespace(line).empty()) continue;
     absl::StatusOr<Ask> ask = AskOfLine(line);
     absl::StatusOr<Answer> a =
-        ask.ok() ? Explain(state, l4, f, gw, *ask) : absl::StatusOr<Answer>(ask.status());
+        ask.ok() ? Explain(state, f, gw, *ask) : absl::StatusOr<Answer>(ask.status());
     if (!a.ok()) {
       std::cerr << "error: " << f.requests_file << ":" << n << ": " << a.status().message() << "\n";
       results.push_back({{"line", n}, {"error", std::string(a.status().message())}});

@@ -17,13 +17,12 @@ struct RequestExplainFlags {
   std::string requests_file;         // one JSON object a line
   std::string from;                  // NS/POD for --request
   std::string output = "text";
-  std::string gateway_port = "mtls";  // the gateway pod's port the forwarder reaches
+  std::string gateway_port = "mtls";  // the gateway pod's port the node's forwarder reaches
   egress::GatewayOptions gateway;
 };
 
 // Prints the answer(s) and returns the exit code: `exit_code` (2 when the manifests had errors),
 // or 2 for bad input (a message names the flag or the line).
-int ExplainRequests(const policy::ClusterState& state, const policy::Explainer& l4,
-                    const RequestExplainFlags& f, int exit_code);
+int ExplainRequests(const policy::ClusterState& state, const RequestExplainFlags& f, int exit_code);
 
 }  // namespace warden::cli

@@ -55,6 +55,7 @@ int Usage() {
          "       warden lab down [--state DIR]\n"
          "       warden lab start-agent --node NAME   (start a node's agent again, as it was)\n"
          "       warden lab start-control             (start the control plane again)\n"
+         "       warden lab start-gateway             (start the egress gateway again)\n"
          "       warden lab probe --from NS/POD|node:NAME|internet --to NS/POD|IP --port P "
          "[--protocol TCP|UDP] [--family 4|6]\n"
          "       warden lab matrix [--ports 80,81] [--protocols TCP,UDP] [--families 4,6] "
@@ -219,6 +220,7 @@ int RunLab(const std::vector<std::string>& all) {
       {"up", [&] { return Up(f); }},
       {"down", [&] { return lab::LabDown(f.state); }},
       {"start-control", [&] { return PrintPid(lab::LabStartControl(f.state)); }},
+      {"start-gateway", [&] { return PrintPid(lab::LabStartGateway(f.state)); }},
       {"start-agent", [&] { return PrintPid(lab::LabStartAgent(f.state, f.node)); }},
       {"serve", [&] { return Serve(f); }},
       {"probe", [&] { return Probe(f); }},

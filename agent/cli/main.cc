@@ -1,5 +1,4 @@
-// warden: one binary, one subcommand per role (explain now; node, control, gateway, inspect to
-// come).
+// warden: one binary, one subcommand per role.
 #include <iostream>
 #include <string>
 #include <vector>
@@ -15,6 +14,8 @@ void Usage(std::ostream& out) {
          "            the egress gateway answers a request (--request)\n"
          "  audit     every identity's egress exposure: direct and through the gateway\n"
          "  control   the control plane: pushes each node its state over Sync (mTLS)\n"
+         "  gateway   the egress gateway: authorizes forwarded flows by attested identity, host\n"
+         "            and path, originates TLS, logs every request\n"
          "  node      the node agent: cgroup BPF enforcement of NetworkPolicy and node-pool "
          "lockdown\n"
          "  inspect   the datapath state an agent pinned (tables, attach points, counters)\n"
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   if (cmd == "lab") return warden::cli::RunLab(args);
   if (cmd == "inspect") return warden::cli::RunInspect(args);
   if (cmd == "control") return warden::cli::RunControl(args);
+  if (cmd == "gateway") return warden::cli::RunGateway(args);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     Usage(std::cout);
     return 0;

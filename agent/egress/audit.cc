@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/egress/gateway_hop.h"
 #include "agent/egress/string_match.h"
 #include "agent/policy/model.h"
 
@@ -265,29 +266,6 @@ std::vector<GatewayExposure> ThroughGateway(const policy::ClusterState& state,
   return out;
 }
 
-// Why `pod` cannot reach a gateway pod on `port` (its egress, the gateway's ingress), or "".
-std::string GatewayHop(const policy::ClusterState& state, const policy::Model& model,
-                       const GatewayConfig& gw, const Pod& pod, const std::string& port) {
-  const Pod* gateway = FindGatewayPod(state, gw.options().gateway_namespace);
-  if (!gateway) return "no gateway pod in the manifests";
-  if (&pod == gateway) return "it is the gateway";
-  if (gateway->ips.empty()) return "the gateway pod has no address";
-  int number = 0;
-  if (!absl::SimpleAtoi(port, &number)) {
-    auto named = policy::Model::ResolveNamedPort(*gateway, port, Protocol::kTCP);
-    if (!named) return absl::StrCat("the gateway pod has no port named ", port);
-    number = *named;
-  }
-  policy::Endpoint to{gateway, gateway->ips.front()}, from{&pod, std::nullopt};
-  if (!pod.ips.empty()) from.ip = pod.ips.front();
-  const policy::L4 l4{Protocol::kTCP, number};
-  policy::SideDecision out = model.Evaluate(policy::Direction::kEgress, pod, to, l4);
-  if (!out.allowed) return absl::StrCat("its egress to the gateway is denied: ", out.reason);
-  policy::SideDecision in = model.Evaluate(policy::Direction::kIngress, *gateway, from, l4);
-  if (!in.allowed) return absl::StrCat("the gateway's ingress denies it: ", in.reason);
-  return "";
-}
-
 }  // namespace
 
 AuditReport Audit(const policy::ClusterState& state, const GatewayConfig& gateway,
@@ -316,7 +294,9 @@ AuditReport Audit(const policy::ClusterState& state, const GatewayConfig& gatewa
     Request who;
     who.source = SourceIdentity{std::get<0>(k), std::get<1>(k), pods.front()->Key()};
     if (!pods.front()->ips.empty()) who.source_ip = pods.front()->ips.front();
-    ia.no_gateway = GatewayHop(state, model, gateway, *pods.front(), gateway_port);
+    GatewayHop hop = CheckGatewayHop(state, model, gateway.options().gateway_namespace,
+                                     *pods.front(), gateway_port);
+    if (!hop.allowed) ia.no_gateway = hop.reason;
     if (ia.no_gateway.empty()) ia.gateway = ThroughGateway(state, gateway, who, &used, &reached);
     report.identities.push_back(std::move(ia));
   }

@@ -11,6 +11,7 @@
 #include "agent/common/cgroup.h"
 #include "agent/common/log.h"
 #include "agent/common/status_macros.h"
+#include "agent/lab/lab_egress.h"
 #include "agent/lab/lab_exec.h"
 #include "agent/lab/lab_network.h"
 #include "agent/lab/lab_pki.h"
@@ -65,6 +66,8 @@ absl::Status MakeNetwork(const LabState& lab) {
   return RouteClusterAddresses(lab);
 }
 
+bool RunsGateway(const LabOptions& o) { return o.agents && o.control && o.gateway; }
+
 // Echo servers in every pod (its container ports and `serve_ports`), the metadata server on
 // every node, and the internet hosts' servers; done when all of them listen.
 absl::Status StartServers(const LabOptions& o, const policy::ClusterState& cluster, LabState* lab) {
@@ -76,8 +79,10 @@ absl::Status StartServers(const LabOptions& o, const policy::ClusterState& clust
     started.push_back({pid, log});
     return pid;
   };
+  const LabPod* gateway = RunsGateway(o) ? FindGatewayPod(*lab) : nullptr;
   for (size_t j = 0; j < lab->pods.size(); ++j) {
     LabPod& pod = lab->pods[j];
+    if (&pod == gateway) continue;  // `warden gateway` serves there
     ServedPorts ports = PortsToServe(*cluster.FindPod(pod.key), o.serve_ports);
     if (ports.tcp.empty() && ports.udp.empty()) continue;
     WD_ASSIGN_OR_RETURN(pod.server_pid, start(pod.cgroup, pod.netns, ports,
@@ -101,8 +106,10 @@ absl::Status StartControlPlane(const LabOptions& o, LabState* lab) {
   std::string pki = o.state_dir + "/pki";
   std::vector<LabCert> certs = {{"warden-control", kControlIp}};
   for (const auto& n : lab->nodes) certs.push_back({n.name, ""});
+  for (const auto& c : InternetCerts()) certs.push_back(c);
   WD_RETURN_IF_ERROR(MakePki(pki, certs));
   WD_RETURN_IF_ERROR(MakeControlNetns());
+  WD_RETURN_IF_ERROR(RouteToPods(*lab, kControlNetns));
   lab->control = LabControl{kControlNetns, ControlAddress(), kControlMetrics,
                             ControlArgv(WardenBinary(o.warden_binary), *lab, pki), 0};
   WD_ASSIGN_OR_RETURN(lab->control->pid, StartControl(*lab, o.state_dir));
@@ -120,6 +127,18 @@ absl::Status StartAgents(const LabOptions& o, LabState* lab) {
     WD_ASSIGN_OR_RETURN(n.agent_pid, StartAgent(*lab, n, o.state_dir));
   }
   return WaitForAgents(*lab, o.state_dir, o.control);
+}
+
+// The internet's HTTPS hosts, and the gateway once the agents enforce (its pod's egress is the
+// gateway node's to allow).
+absl::Status StartEgress(const LabOptions& o, LabState* lab) {
+  const std::string pki = o.state_dir + "/pki";
+  WD_ASSIGN_OR_RETURN(lab->web_pid, StartInternetHttps(*lab, o.state_dir, pki));
+  const LabPod* pod = FindGatewayPod(*lab);
+  if (!pod) return absl::OkStatus();  // manifests without a gateway
+  lab->gateway = PlanGateway(WardenBinary(o.warden_binary), *pod, pki, o.state_dir);
+  WD_ASSIGN_OR_RETURN(lab->gateway->pid, StartGateway(*lab, o.state_dir));
+  return WaitForGateway(*lab, o.state_dir);
 }
 
 // ---- probes ---------------------------------------------------------------------------------
@@ -230,6 +249,7 @@ absl::Status LabUp(const LabOptions& o) {
   WD_RETURN_IF_ERROR(StartServers(o, cluster, &lab));
   if (o.agents && o.control) WD_RETURN_IF_ERROR(StartControlPlane(o, &lab));
   if (o.agents) WD_RETURN_IF_ERROR(StartAgents(o, &lab));
+  if (RunsGateway(o)) WD_RETURN_IF_ERROR(StartEgress(o, &lab));
   return WriteLabState(o.state_dir, lab);
 }
 

@@ -26,7 +26,10 @@ struct LabOptions {
   std::string warden_binary;            // defaults to /proc/self/exe
   std::vector<std::string> agent_args;  // extra flags for every `warden node`
   bool agents = true;
-  bool control = true;           // run `warden control` and the agents in control-plane mode
+  bool control = true;  // run `warden control` and the agents in control-plane mode
+  // With a control plane: nginx serving the internet's HTTPS hosts, and `warden gateway` in the
+  // gateway pod (a pod of warden-egress on a gateway-pool node) instead of its echo servers.
+  bool gateway = true;
   std::vector<int> serve_ports;  // every pod also serves these, on TCP and UDP
 };
 
@@ -56,6 +59,9 @@ struct ProbeReport {
 
 // Starts the control plane again (after it was killed), with the flags it had.
 absl::StatusOr<pid_t> LabStartControl(const std::string& state_dir);
+
+// Starts the gateway again (after it was killed), with the flags it had.
+absl::StatusOr<pid_t> LabStartGateway(const std::string& state_dir);
 
 // Starts the agent of `node` again (after it was killed), with the flags it had.
 absl::StatusOr<pid_t> LabStartAgent(const std::string& state_dir, const std::string& node);

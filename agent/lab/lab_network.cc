@@ -109,6 +109,16 @@ absl::Status MakeNode(size_t index, const LabNode& node) {
        absl::StrCat("ip -n ", ns, " addr add 169.254.169.254/32 dev lo")});  // metadata server
 }
 
+absl::Status RouteToPods(const LabState& lab, const std::string& netns) {
+  for (const auto& b : lab.nodes) {
+    for (const auto& prefix : NodePrefixes(lab, b)) {
+      if (prefix.find(':') != std::string::npos) continue;  // the control plane is IPv4 only
+      WD_RETURN_IF_ERROR(RouteVia(netns, prefix, b.ip, b.ip6));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RouteClusterAddresses(const LabState& lab) {
   for (const auto& b : lab.nodes) {
     for (const auto& prefix : NodePrefixes(lab, b)) {

@@ -50,6 +50,9 @@ absl::Status MakeNode(size_t index, const LabNode& node);
 // same family): its podCIDRs, and each pod's address that no podCIDR of its node holds (a node
 // without spec.podCIDR(s), or without a Node object at all).
 absl::Status RouteClusterAddresses(const LabState& lab);
+// In `netns` (on the fabric, IPv4 only, not a node), a route to every node's IPv4 pods via that
+// node: how the control plane answers a pod (the gateway) that subscribes.
+absl::Status RouteToPods(const LabState& lab, const std::string& netns);
 // The `index`th pod behind a veth into its node, with its IPv4 and IPv6 addresses (either may
 // be missing) and a default route of each family.
 absl::Status MakePod(size_t index, const LabPod& pod, const LabNode& node);

@@ -24,9 +24,10 @@ namespace {
 const std::vector<std::string> kAllowances = {"169.254.169.254/32:80/TCP",
                                               "199.36.153.8/30:443/TCP", "199.36.153.4/30:443/TCP"};
 
-// Starts `argv` detached, output appended to `log`; in `cgroup` first when not empty.
+}  // namespace
+
 absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& log,
-                            const std::string& cgroup = "") {
+                            const std::string& cgroup) {
   pid_t pid = fork();
   if (pid < 0) return absl::InternalError("fork failed");
   if (pid == 0) {
@@ -50,6 +51,8 @@ absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, const std::str
   }
   return pid;
 }
+
+namespace {
 
 void AppendAllowances(std::vector<std::string>* argv) {
   for (const auto& a : kAllowances) argv->insert(argv->end(), {"--allow-world", a});

@@ -20,6 +20,10 @@ namespace warden::lab {
 inline constexpr char kControlMetrics[] = "127.0.0.1:19099";
 inline constexpr int kFirstAgentMetricsPort = 19100;  // node i: this + i
 
+// Starts `argv` detached, output appended to `log`; in `cgroup` first when not empty.
+absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& log,
+                            const std::string& cgroup = "");
+
 // The warden binary the lab runs: `configured`, or this very binary.
 std::string WardenBinary(const std::string& configured);
 

@@ -71,6 +71,9 @@ const auto kPodFields =
 const auto kControlFields = std::make_tuple(
     F("netns", &LabControl::netns), F("address", &LabControl::address),
     F("metrics", &LabControl::metrics), F("argv", &LabControl::argv), F("pid", &LabControl::pid));
+const auto kGatewayFields = std::make_tuple(
+    F("pod", &LabGateway::pod), F("access_log", &LabGateway::access_log),
+    F("metrics", &LabGateway::metrics), F("argv", &LabGateway::argv), F("pid", &LabGateway::pid));
 const auto kStateFields = std::make_tuple(
     F("manifests", &LabState::manifests), F("lab_cgroup", &LabState::lab_cgroup),
     F("inet", &LabState::inet), F("nodes", &LabState::nodes), F("pods", &LabState::pods));
@@ -101,13 +104,20 @@ void from_json(const json& j, LabPod& v) {
 void to_json(json& j, const LabControl& v) { WriteFields(j, v, kControlFields); }
 void from_json(const json& j, LabControl& v) { ReadFields(j, v, kControlFields); }
 
+void to_json(json& j, const LabGateway& v) { WriteFields(j, v, kGatewayFields); }
+void from_json(const json& j, LabGateway& v) { ReadFields(j, v, kGatewayFields); }
+
 void to_json(json& j, const LabState& v) {
   WriteFields(j, v, kStateFields);
   if (v.control) j["control"] = *v.control;
+  if (v.gateway) j["gateway"] = *v.gateway;
+  if (v.web_pid) j["web_pid"] = *v.web_pid;
 }
 void from_json(const json& j, LabState& v) {
   ReadFields(j, v, kStateFields);
   if (j.contains("control")) v.control = j.at("control").get<LabControl>();
+  if (j.contains("gateway")) v.gateway = j.at("gateway").get<LabGateway>();
+  if (j.contains("web_pid")) v.web_pid = j.at("web_pid").get<pid_t>();
 }
 
 absl::StatusOr<LabState> ReadLabState(const std::string& state_dir) {

@@ -59,6 +59,16 @@ struct LabControl {
   pid_t pid = 0;
 };
 
+// `warden gateway` in the gateway pod (with a control plane and a gateway pod on a gateway-pool
+// node).
+struct LabGateway {
+  std::string pod;  // "ns/name"
+  std::string access_log;
+  std::string metrics;            // in the pod's network namespace
+  std::vector<std::string> argv;  // to start it again as it was
+  pid_t pid = 0;
+};
+
 struct LabState {
   std::string manifests;   // absolute path
   std::string lab_cgroup;  // <cgroup2>/warden-lab
@@ -66,6 +76,8 @@ struct LabState {
   std::vector<LabNode> nodes;
   std::vector<LabPod> pods;
   std::optional<LabControl> control;  // when the lab runs a control plane
+  std::optional<LabGateway> gateway;
+  std::optional<pid_t> web_pid;  // nginx serving the internet's HTTPS hosts
 
   const LabNode* FindNode(const std::string& name) const;
   LabNode* FindNode(const std::string& name);
@@ -82,6 +94,8 @@ void to_json(nlohmann::json& j, const LabPod& v);
 void from_json(const nlohmann::json& j, LabPod& v);
 void to_json(nlohmann::json& j, const LabControl& v);
 void from_json(const nlohmann::json& j, LabControl& v);
+void to_json(nlohmann::json& j, const LabGateway& v);
+void from_json(const nlohmann::json& j, LabGateway& v);
 void to_json(nlohmann::json& j, const LabState& v);
 void from_json(const nlohmann::json& j, LabState& v);
 

@@ -216,6 +216,9 @@ absl::StatusOr<int> ListenOn(int port, bool tcp) {
   int zero = 0, one = 1;
   setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));  // IPv4 and IPv6
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  // A server bound to one address of the port (the internet's nginx, on its HTTPS hosts' own
+  // addresses) may share it: the kernel gives each connection the most specific listener.
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   sockaddr_in6 a{};
   a.sin6_family = AF_INET6;
   a.sin6_port = htons(static_cast<uint16_t>(port));

@@ -1,44 +1,24 @@
-// The node agent's side of Sync: subscribes to its node's state over mutual TLS, checks and
-// applies each update, ACKs or NACKs it, and reconnects with jittered backoff when the stream
-// breaks or goes silent. While disconnected nothing changes: the agent keeps enforcing the last
-// state it applied.
+// The node agent's side of Sync: checks and applies each update of its node's state (the stream
+// itself, with its ACKs and reconnects, is nodestate::SyncStream). While disconnected nothing
+// changes: the agent keeps enforcing the last state it applied.
 #pragma once
 
-#include <atomic>
 #include <functional>
-#include <memory>
-#include <mutex>
-#include <string>
-#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/common/log.h"
 #include "agent/nodestate/node_state.h"
+#include "agent/nodestate/sync_stream.h"
 
-namespace grpc {
-class Channel;
-class ClientContext;
-}  // namespace grpc
 namespace warden::v1 {
 class Update;
 }
 
 namespace warden::node {
 
-struct SyncClientOptions {
-  std::string address;  // host:port of warden control
-  std::string node;
-  std::string cert, key, ca;  // PEM files: this node's certificate and key, the CA of the server
-  std::string server_name;    // TLS name to expect from the server ("" = the host of `address`)
-  int silence_ms = 5000;      // no message for this long: reconnect
-};
-
-struct SyncClientStats {
-  std::atomic<uint64_t> connects{0}, updates{0}, acks{0}, nacks{0};
-  std::atomic<bool> connected{false};
-  std::atomic<uint64_t> version{0};
-};
+using SyncClientOptions = nodestate::SyncStreamOptions;
+using SyncClientStats = nodestate::SyncStreamStats;
 
 class SyncClient {
  public:
@@ -48,12 +28,9 @@ class SyncClient {
   ~SyncClient();
   void Start();
   void Stop();
-  const SyncClientStats& stats() const { return stats_; }
+  const SyncClientStats& stats() const { return stream_.stats(); }
 
  private:
-  void Loop();
-  absl::Status RunStream();
-  absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel() const;
   // Applies `u` to the state held and has it enforced; the status is the ACK or the NACK.
   absl::Status Take(const v1::Update& u);
 
@@ -61,11 +38,7 @@ class SyncClient {
   common::Logger log_;
   nodestate::NodeState held_;
   ApplyFn apply_;
-  SyncClientStats stats_;
-  std::atomic<bool> stop_{false};
-  std::mutex ctx_mu_;
-  grpc::ClientContext* ctx_ = nullptr;
-  std::thread thread_;
+  nodestate::SyncStream stream_;  // last: its thread uses the members above
 };
 
 }  // namespace warden::node

@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/policy/yaml_syntax.h"
 
 namespace warden::policy {
 
@@ -179,6 +180,11 @@ void ReadDocument(const YAML::Node& doc, const std::string& path, ManifestReader
 
 void ReadManifestObjects(const std::string& content, ManifestReader* reader,
                          const ManifestObjectFn& object) {
+  YamlSyntaxError syntax;
+  if (!CheckYamlSyntax(content, &syntax)) {
+    reader->FailFile(syntax.line, absl::StrCat("cannot parse: ", syntax.problem));
+    return;
+  }
   try {
     std::vector<YAML::Node> docs = YAML::LoadAll(content);
     for (const auto& d : docs) ReadDocument(d, "", reader, object);

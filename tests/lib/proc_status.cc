@@ -1,5 +1,9 @@
 #include "tests/lib/proc_status.h"
 
+#include <filesystem>
+#include <fstream>
+#include <string>
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -53,6 +57,22 @@ double CpuSeconds(pid_t pid) {
     }
   }
   return static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
+}
+
+}  // namespace warden::testlib
+
+namespace warden::testlib {
+
+long long SchedstatNs(pid_t pid) {
+  long long total = 0;
+  std::error_code ec;
+  for (const auto& t :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream in(t.path() / "schedstat");
+    long long ns = 0;
+    if (in >> ns) total += ns;
+  }
+  return total;
 }
 
 }  // namespace warden::testlib

@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 #include <variant>
@@ -1667,6 +1669,65 @@ TEST(ManifestLoaderTest, ManyFilesDecodeInParallelAsOneByOne) {
     EXPECT_EQ(pod->node_name, absl::StrCat("n", f));
     EXPECT_EQ(pod->ports.at(0).port, 8000 + kPods - 1);
   }
+}
+
+}  // namespace
+}  // namespace warden::policy
+
+namespace warden::policy {
+namespace {
+
+// Streams yaml-cpp 0.7 would never finish reading (a fuzzer found the first: it loops,
+// allocating) or would recurse through without bound: refused by the syntax check, naming the
+// file and line, at once.
+TEST(ManifestSyntaxTest, MalformedStreamsAreRefusedBeforeYamlCppReadsThem) {
+  std::string looped;
+  {
+    std::ifstream in(std::string(WARDEN_SOURCE_DIR) +
+                     "/tests/fuzz/corpus/fuzz_manifest/yaml-cpp-loop-1");
+    looped.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_GT(looped.size(), 400u);
+  // The same stream with its control bytes made spaces still loops yaml-cpp: the check is about
+  // structure, not only bytes.
+  std::string printable = looped;
+  for (char& c : printable) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && u != '\n' && u != '\t') || u >= 0x7f) c = ' ';
+  }
+  for (const std::string& text : {looped, printable}) {
+    LoadResult r = LoadManifestTexts({{"bad.yaml", text}});
+    ASSERT_EQ(r.errors.size(), 1u);
+    EXPECT_THAT(r.errors[0].ToString(), testing::HasSubstr("bad.yaml:1: cannot parse"));
+  }
+  // A tag of its own on a scalar: yaml-cpp loops on this one too (45 bytes, fuzz_manifest).
+  {
+    std::ifstream in(std::string(WARDEN_SOURCE_DIR) +
+                     "/tests/fuzz/corpus/fuzz_manifest/yaml-cpp-loop-2-tag");
+    std::string tagged((std::istreambuf_iterator<char>(in)), {});
+    LoadResult t = LoadManifestTexts({{"tag.yaml", tagged}});
+    ASSERT_EQ(t.errors.size(), 1u);
+    EXPECT_THAT(t.errors[0].ToString(), testing::HasSubstr("tags are not supported"));
+  }
+  LoadResult anchored = LoadManifestTexts({{"anchor.yaml", "&s podSelec\n? TT"}});
+  ASSERT_EQ(anchored.errors.size(), 1u);
+  EXPECT_THAT(anchored.errors[0].ToString(), testing::HasSubstr("anchored plain scalar"));
+  LoadResult key = LoadManifestTexts({{"key.yaml", "? [a, b]\n: c\n"}});
+  ASSERT_EQ(key.errors.size(), 1u);
+  EXPECT_THAT(key.errors[0].ToString(), testing::HasSubstr("a mapping key that is not a scalar"));
+  // Even a standard tag: yaml-cpp loops on `!!str` before some scalars (fuzz_manifest again).
+  {
+    std::ifstream in(std::string(WARDEN_SOURCE_DIR) +
+                     "/tests/fuzz/corpus/fuzz_manifest/yaml-cpp-loop-3-str");
+    std::string tagged((std::istreambuf_iterator<char>(in)), {});
+    LoadResult t = LoadManifestTexts({{"str.yaml", tagged}});
+    ASSERT_EQ(t.errors.size(), 1u);
+    EXPECT_THAT(t.errors[0].ToString(), testing::HasSubstr("tags are not supported"));
+  }
+  std::string deep = "a: " + std::string(200, '[') + std::string(200, ']') + "\n";
+  LoadResult r = LoadManifestTexts({{"deep.yaml", deep}});
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_THAT(r.errors[0].ToString(), testing::HasSubstr("nested deeper than 64 levels"));
 }
 
 }  // namespace

@@ -1,0 +1,191 @@
+#include "agent/gateway/flow_session.h"
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "agent/gateway/flow_context.h"
+#include "agent/gateway/tls.h"
+
+namespace warden::gateway {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using asio::ip::tcp;
+
+AccessEntry FlowContext::Entry() const {
+  AccessEntry e;
+  e.start_time = absl::Now();
+  e.source_node = node;
+  e.source_namespace = source.ns;
+  e.source_pod = source.pod;
+  e.source_service_account = source.service_account;
+  e.source_principal = egress::PrincipalOf(source, g->trust_domain);
+  e.original_destination = absl::StrCat(flow.original_ip.ToString(), ":", flow.original_port);
+  e.flow_id = flow.flow_id;
+  e.downstream_remote_address = downstream_remote;
+  e.downstream_local_address = downstream_local;
+  return e;
+}
+
+void FlowContext::Finish(AccessEntry& e) const {
+  g->log->Write(e);
+  g->metrics->Observe(e, app);
+}
+
+void NoteVerdict(const egress::GatewayVerdict& v, AccessEntry* e) {
+  e->verdict = egress::VerdictName(v.verdict);
+  const auto& by = v.authz.decided_by;
+  if (by && by->policy) {
+    e->policy = absl::StrCat(by->policy->ns, "/", by->policy->name);
+    e->rule = absl::StrCat(by->rule);
+  }
+}
+
+namespace {
+
+std::string Endpoint(const tcp::endpoint& ep) {
+  return absl::StrCat(ep.address().is_v6() ? "[" : "", ep.address().to_string(),
+                      ep.address().is_v6() ? "]" : "", ":", ep.port());
+}
+
+// A flow refused before it had a source: logged with what is known, counted by reason.
+void Refuse(const Services* g, const std::string& reason, const std::string& details,
+            const std::string& remote, const std::string& node, const nodestate::Flow* flow) {
+  AccessEntry e;
+  e.start_time = absl::Now();
+  e.protocol = "TCP";
+  e.response_flags = "UAEX";
+  e.connection_termination_details = absl::StrCat("warden_", reason, ": ", details);
+  e.downstream_remote_address = remote;
+  e.source_node = node;
+  e.verdict = "refused";
+  if (flow) {
+    e.source_namespace = flow->ns;
+    e.source_pod = absl::StrCat(flow->ns, "/", flow->pod);
+    e.original_destination = absl::StrCat(flow->original_ip.ToString(), ":", flow->original_port);
+    e.flow_id = flow->flow_id;
+  }
+  g->log->Write(e);
+  g->metrics->Refused(reason);
+}
+
+struct OpenCount {
+  Metrics* m;
+  explicit OpenCount(Metrics* m) : m(m) { m->ConnectionOpened(); }
+  ~OpenCount() { m->ConnectionClosed(); }
+};
+
+asio::awaitable<void> Serve(tcp::socket s, UpstreamPool* pool, const Services* g) {
+  OpenCount open(g->metrics);
+  boost::system::error_code ec;
+  s.set_option(tcp::no_delay(true), ec);
+  const std::string remote = Endpoint(s.remote_endpoint(ec));
+  const std::string local = Endpoint(s.local_endpoint(ec));
+  FlowContext::Down down(beast::tcp_stream(std::move(s)), *g->listener_tls);
+  auto& lowest = beast::get_lowest_layer(down);
+  lowest.expires_after(g->limits.handshake);
+  co_await down.async_handshake(asio::ssl::stream_base::server,
+                                asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    std::string why = TlsError();
+    Refuse(g, "tls_handshake", why.empty() ? ec.message() : why, remote, "", nullptr);
+    co_return;
+  }
+  const std::vector<std::string> names = PeerDnsNames(down.native_handle());
+  const std::string node_names = absl::StrJoin(names, ",");
+
+  // The flow header: never more than its own bytes are taken; what follows stays in `buf`.
+  beast::flat_buffer buf;
+  std::optional<nodestate::DecodedFlow> header;
+  while (!header) {
+    auto data = buf.cdata();
+    absl::StatusOr<std::optional<nodestate::DecodedFlow>> d = nodestate::DecodeFlowHeader(
+        absl::string_view(static_cast<const char*>(data.data()), data.size()));
+    if (!d.ok()) {
+      Refuse(g, "flow_header", std::string(d.status().message()), remote, node_names, nullptr);
+      co_return;
+    }
+    if (*d) {
+      header = std::move(*d);
+      break;
+    }
+    size_t n = co_await down.async_read_some(buf.prepare(512),
+                                             asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      Refuse(g, "flow_header",
+             absl::StrCat("connection ended before the flow header: ", ec.message()), remote,
+             node_names, nullptr);
+      co_return;
+    }
+    buf.commit(n);
+  }
+  buf.consume(header->consumed);
+  const nodestate::Flow& flow = header->flow;
+
+  std::shared_ptr<const CompiledGateway> state = g->state->Get();
+  if (!state) {
+    Refuse(g, "no_state", "no state from the control plane yet", remote, node_names, &flow);
+    co_return;
+  }
+  // The certificate names the node; the pod must run there (a node speaks for its own pods).
+  const std::string pod = absl::StrCat(flow.ns, "/", flow.pod);
+  std::optional<egress::SourceIdentity> source;
+  std::string node, why;
+  for (const std::string& n : names) {
+    absl::StatusOr<egress::SourceIdentity> id = state->config.PodOnNode(n, pod);
+    if (id.ok()) {
+      source = *std::move(id);
+      node = n;
+      break;
+    }
+    why = std::string(id.status().message());
+  }
+  if (!source) {
+    Refuse(g, "pod_not_on_node",
+           names.empty() ? "the certificate names no node (no DNS subjectAltName)" : why, remote,
+           node_names, &flow);
+    co_return;
+  }
+  std::string app;
+  if (auto it = state->state.objects.pods.find(pod); it != state->state.objects.pods.end()) {
+    if (auto l = it->second.labels.find("app"); l != it->second.labels.end()) app = l->second;
+  }
+  state.reset();  // each request takes the state in force when it is decided
+
+  FlowContext c{down, buf, flow, *source, node, app, remote, local, pool, g};
+  // What the pod sends first tells TLS (a handshake record) from HTTP.
+  lowest.expires_after(g->limits.request_headers);
+  if (buf.size() == 0) {
+    size_t n = co_await down.async_read_some(buf.prepare(4096),
+                                             asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;  // the pod closed without sending anything
+    buf.commit(n);
+  }
+  const auto first = static_cast<const unsigned char*>(buf.cdata().data())[0];
+  if (first == 0x16) {
+    co_await PassThrough(c);
+  } else {
+    co_await ProxyHttp(c);
+  }
+  lowest.expires_after(std::chrono::seconds(5));
+  co_await down.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+}  // namespace
+
+asio::awaitable<void> ServeFlow(tcp::socket s, UpstreamPool* pool, const Services* g) {
+  try {
+    co_await Serve(std::move(s), pool, g);
+  } catch (const std::exception& e) {
+    // Nothing here throws by design (every operation takes an error code); a bug must not take
+    // the other flows down with it.
+    Refuse(g, "internal", e.what(), "", "", nullptr);
+  }
+}
+
+}  // namespace warden::gateway

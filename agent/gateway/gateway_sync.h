@@ -1,0 +1,31 @@
+// The gateway's side of Sync (role gateway): each GatewayUpdate is checked whole, compiled and
+// put in force, then ACKed; one that fails is NACKed and the last good state stays in force.
+#pragma once
+
+#include <memory>
+
+#include "agent/common/log.h"
+#include "agent/egress/gateway_config.h"
+#include "agent/gateway/state.h"
+#include "agent/nodestate/sync_stream.h"
+
+namespace warden::gateway {
+
+class GatewaySync {
+ public:
+  GatewaySync(nodestate::SyncStreamOptions opts, egress::GatewayOptions gateway,
+              StateHolder* holder);
+  void Start() { stream_.Start(); }
+  void Stop() { stream_.Stop(); }
+  const nodestate::SyncStreamStats& stats() const { return stream_.stats(); }
+
+ private:
+  absl::Status Take(const v1::SyncResponse& r);
+
+  egress::GatewayOptions gateway_;
+  StateHolder* holder_;
+  common::Logger log_;
+  nodestate::SyncStream stream_;  // last: its thread uses the members above
+};
+
+}  // namespace warden::gateway

@@ -1,0 +1,238 @@
+// Issue 15 on the lab, end to end with real parts: pods' plain HTTP carried by their node's
+// forwarder to `warden gateway` over mutual TLS, authorized there, sent on as HTTPS to nginx
+// (certificates of the lab CA). Rows 1-6 from inside the pods, checked from both ends (the pod's
+// status, the gateway's access log, nginx's own log); rows 15-16 spoken to the gateway's port by
+// hand from a node; row 17 by editing the manifests the control plane watches; and the gateway
+// killed: nothing leaves directly meanwhile, and traffic resumes once it is back. Needs root.
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/e2e/e2e_util.h"
+
+namespace warden::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::HasSubstr;
+
+class EgressLab : public ::testing::Test {
+ public:
+  static void SetUpTestSuite() {
+    if (geteuid() != 0) {
+      up_error_ = "the lab needs root (network namespaces, cgroups, BPF)";
+      return;
+    }
+    dir_ = (fs::temp_directory_path() / ("warden-egress-lab-" + std::to_string(getpid()))).string();
+    state_ = dir_ + "-state";
+    fs::create_directories(dir_);
+    fs::copy(fs::path(WARDEN_SOURCE_DIR) / "deploy/examples/reference", dir_,
+             fs::copy_options::recursive);
+    Result r = Warden("lab up --manifests " + dir_ + " --state " + state_);
+    if (r.code != 0) up_error_ = "lab up failed: " + r.out + r.err;
+  }
+  static void TearDownTestSuite() {
+    if (state_.empty()) return;
+    Result r = Warden("lab down --state " + state_);
+    EXPECT_EQ(r.code, 0) << r.err;
+    fs::remove_all(dir_);
+    EXPECT_EQ(Sh("ip netns list | grep -c '^wl-' || true").out, "0\n");
+  }
+
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(geteuid(), 0u) << "needs root (network namespaces, cgroups, BPF)";
+    ASSERT_TRUE(up_error_.empty()) << up_error_;
+  }
+
+  // The status curl in pod `from` gets for `url` (its host resolved to `ip`), or 0.
+  static int Curl(const std::string& from, const std::string& url, const std::string& ip,
+                  int max_time = 5) {
+    std::string host = url.substr(7, url.find('/', 7) - 7);
+    Result r = Warden("lab exec --state " + state_ + " --in " + from +
+                      " -- curl -s -o /dev/null -w '%{http_code}' --max-time " +
+                      std::to_string(max_time) + " --resolve " + host + ":80:" + ip + " " + url);
+    return std::atoi(r.out.c_str());
+  }
+  static std::vector<nlohmann::json> Access() {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));  // the log's flush
+    std::vector<nlohmann::json> out;
+    std::ifstream in(state_ + "/logs/gateway-access.jsonl");
+    for (std::string l; std::getline(in, l);) out.push_back(nlohmann::json::parse(l));
+    return out;
+  }
+  static std::vector<std::string> Lines(const std::string& log) {
+    std::ifstream in(state_ + "/logs/" + log);
+    std::vector<std::string> out;
+    for (std::string l; std::getline(in, l);) out.push_back(l);
+    return out;
+  }
+
+  static std::string dir_, state_, up_error_;
+};
+std::string EgressLab::dir_, EgressLab::state_, EgressLab::up_error_;
+
+TEST_F(EgressLab, Rows1To6FromInsideThePods) {
+  const size_t nginx_before = Lines("internet-https.log").size();
+  struct Row {
+    const char* from;
+    const char* url;
+    const char* ip;
+    int status;
+  };
+  const Row rows[] = {
+      {"team-x/app", "http://example.com/", "203.0.113.10", 200},
+      {"team-x/app", "http://httpbin.org/status/418", "203.0.113.20", 403},
+      {"team-y/app", "http://httpbin.org/status/418", "203.0.113.20", 418},
+      {"team-y/app", "http://httpbin.org/get", "203.0.113.20", 403},
+      {"team-y/app", "http://example.com/", "203.0.113.10", 403},
+      {"team-x/app", "http://unregistered.test/", "203.0.113.66", 502},
+  };
+  for (const auto& r : rows)
+    EXPECT_EQ(Curl(r.from, r.url, r.ip), r.status) << r.from << " " << r.url;
+  // The gateway saw each as the pod's, attested.
+  auto log = Access();
+  auto find = [&](const std::string& pod, const std::string& host, int code) {
+    for (const auto& e : log) {
+      if (e["source_pod"] == pod && e["authority"] == host && e["response_code"] == code) return e;
+    }
+    return nlohmann::json();
+  };
+  nlohmann::json row1 = find("team-x/app", "example.com", 200);
+  ASSERT_FALSE(row1.is_null()) << "row 1 is not in the gateway's access log";
+  EXPECT_EQ(row1["source_namespace"], "team-x");
+  EXPECT_EQ(row1["source_service_account"], "app-x");
+  EXPECT_EQ(row1["source_node"], "default-1");
+  EXPECT_EQ(row1["upstream_host"], "203.0.113.10:443") << "TLS originated to example.com:443";
+  EXPECT_FALSE(find("team-y/app", "httpbin.org", 418).is_null());
+  EXPECT_FALSE(find("team-x/app", "unregistered.test", 502).is_null());
+  // nginx saw only what was allowed (rows 1 and 3), over TLS with the host's name.
+  auto nginx = Lines("internet-https.log");
+  ASSERT_EQ(nginx.size(), nginx_before + 2) << "only rows 1 and 3 reach the internet";
+  EXPECT_THAT(nginx[nginx_before], HasSubstr("sni=example.com \"GET / HTTP/1.1\" 200"));
+  EXPECT_THAT(nginx[nginx_before + 1],
+              HasSubstr("sni=httpbin.org \"GET /status/418 HTTP/1.1\" 418"));
+}
+
+// What the gateway answers on its mTLS port, spoken to from node `node` as a forwarder would:
+// `cert` "" for none, else a node's certificate; the flow header names pod `ns/pod`. The HTTP
+// status, or "refused".
+std::string ByHand(const std::string& node, const std::string& cert, const std::string& ns,
+                   const std::string& pod, const std::string& sa, const std::string& path,
+                   const std::string& host, const std::string& state) {
+  const nlohmann::json lab = nlohmann::json::parse(std::ifstream(state + "/state.json"));
+  std::string gw;
+  for (const auto& p : lab["pods"])
+    if (p["key"] == "warden-egress/gateway") gw = p["ip"];
+  // The flow header (proto/warden/v1/flow.proto) as octal escapes: fields 1-3 (strings), 5 (the
+  // original address 203.0.113.20), 6 (port 80).
+  auto field = [](int tag, const std::string& v) {
+    char b[16];
+    std::snprintf(b, sizeof(b), "\\%03o\\%03o", tag, static_cast<int>(v.size()));
+    return b + v;
+  };
+  std::string body =
+      field(10, ns) + field(18, pod) + field(26, sa) + "\\052\\004\\313\\000\\161\\024\\060\\120";
+  char len[8];
+  std::snprintf(len, sizeof(len), "\\%03o",
+                static_cast<int>(ns.size() + pod.size() + sa.size() + 14));
+  const std::string pki = state + "/pki";
+  const std::string certs =
+      cert.empty() ? ""
+                   : " -cert " + pki + "/" + cert + ".pem -key " + pki + "/" + cert + "-key.pem";
+  Result r =
+      Warden("lab exec --state " + state + " --in node:" + node + " -- sh -c \"(printf '" + len +
+             body + "'; printf 'GET " + path + " HTTP/1.1\\r\\nHost: " + host +
+             "\\r\\nConnection: close\\r\\n\\r\\n') | timeout 5 openssl s_client -connect " + gw +
+             ":15443 -CAfile " + pki + "/ca.pem" + certs + " -quiet 2>/dev/null | head -1\"");
+  if (r.out.rfind("HTTP/1.1 ", 0) != 0) return "refused";
+  return r.out.substr(9, 3);
+}
+
+TEST_F(EgressLab, Rows15And16OnlyNodesSpeakingForTheirOwnPodsGetIn) {
+  EXPECT_EQ(ByHand("default-1", "", "team-x", "app", "app", "/", "example.com", state_), "refused");
+  EXPECT_EQ(ByHand("default-1", "default-1", "team-y", "app", "default", "/status/418",
+                   "httpbin.org", state_),
+            "refused")
+      << "team-y/app runs on default-2";
+  EXPECT_EQ(ByHand("default-2", "default-2", "team-y", "app", "default", "/status/418",
+                   "httpbin.org", state_),
+            "418")
+      << "its own node may speak for it";
+  bool handshake = false, elsewhere = false;
+  for (const auto& e : Access()) {
+    std::string d = e["connection_termination_details"].is_string()
+                        ? e["connection_termination_details"].get<std::string>()
+                        : "";
+    handshake = handshake || d.find("warden_tls_handshake") != std::string::npos;
+    elsewhere = elsewhere || d.find("warden_pod_not_on_node: pod team-y/app runs on default-2") !=
+                                 std::string::npos;
+  }
+  EXPECT_TRUE(handshake);
+  EXPECT_TRUE(elsewhere);
+}
+
+TEST_F(EgressLab, Row17APolicyAddedIsInForceWithinASecond) {
+  ASSERT_EQ(Curl("team-x/app", "http://httpbin.org/get", "203.0.113.20"), 403);
+  std::ofstream(dir_ + "/50-team-x-get.yaml") << R"(apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: team-x-httpbin-get, namespace: warden-egress}
+spec:
+  selector: {matchLabels: {app: warden-gateway}}
+  rules:
+  - from: [{source: {namespaces: [team-x]}}]
+    to: [{operation: {hosts: [httpbin.org], paths: [/get]}}]
+)";
+  const auto t0 = std::chrono::steady_clock::now();
+  int status = 403;
+  while (status != 200 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3))
+    status = Curl("team-x/app", "http://httpbin.org/get", "203.0.113.20");
+  const auto took = std::chrono::steady_clock::now() - t0;
+  fs::remove(dir_ + "/50-team-x-get.yaml");
+  EXPECT_EQ(status, 200);
+  EXPECT_LT(took, std::chrono::seconds(1)) << "row 17";
+}
+
+// Two pods, one upstream connection: nginx counts the requests on it.
+TEST_F(EgressLab, UpstreamConnectionsAreReusedAcrossPods) {
+  ASSERT_EQ(Curl("team-x/app", "http://example.com/", "203.0.113.10"), 200);
+  ASSERT_EQ(Curl("team-x/worker", "http://example.com/", "203.0.113.10"), 200);
+  auto nginx = Lines("internet-https.log");
+  ASSERT_GE(nginx.size(), 2u);
+  EXPECT_THAT(nginx.back(), testing::ContainsRegex("req=([2-9]|[1-9][0-9]+) "))
+      << "the second request came on a connection that had carried one before";
+}
+
+// The gateway down: a pod's connection fails at once, and nothing leaves directly.
+TEST_F(EgressLab, WithTheGatewayDownNothingLeavesAndTrafficResumesAfter) {
+  const nlohmann::json lab = nlohmann::json::parse(std::ifstream(state_ + "/state.json"));
+  const pid_t gw = lab["gateway"]["pid"];
+  const size_t internet_before = Lines("internet.log").size() + Lines("internet-https.log").size();
+  ASSERT_EQ(kill(gw, SIGKILL), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(Curl("team-x/app", "http://example.com/", "203.0.113.10", 3), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2))
+      << "no gateway: the connection fails at once, not after a time-out";
+  EXPECT_EQ(Lines("internet.log").size() + Lines("internet-https.log").size(), internet_before)
+      << "nothing reached the internet while the gateway was down";
+  Result r = Warden("lab start-gateway --state " + state_);
+  ASSERT_EQ(r.code, 0) << r.err;
+  int status = 0;
+  for (int i = 0; i < 50 && status != 200; ++i) {
+    status = Curl("team-x/app", "http://example.com/", "203.0.113.10");
+    if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(status, 200) << "traffic resumes once the gateway is back";
+}
+
+}  // namespace
+}  // namespace warden::e2e
