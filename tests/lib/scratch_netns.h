@@ -21,7 +21,8 @@ class ScratchNetns {
       : name_(std::move(name)) {
     MustSh("ip netns add " + name_);
     MustSh("ip -n " + name_ + " link set lo up");
-    for (const char* a : loopback_addresses) MustSh("ip -n " + name_ + " addr add " + a + " dev lo");
+    for (const char* a : loopback_addresses)
+      MustSh("ip -n " + name_ + " addr add " + a + " dev lo");
   }
   ~ScratchNetns() { Sh("ip netns del " + name_); }
   ScratchNetns(const ScratchNetns&) = delete;
