@@ -20,6 +20,7 @@
 #include "agent/common/netns.h"
 #include "tests/bpf/bpf_fixture.h"
 #include "tests/lib/child_process.h"
+#include "tests/lib/scratch_netns.h"
 #include "tests/lib/shell.h"
 
 namespace warden::testing {
@@ -93,30 +94,13 @@ datapath::NodeConfig::Forwarder Forwarder(bool gateway_known = true) {
   return f;
 }
 
-// A network namespace of the test's own: loopback up with the pod's, the forwarder's and the
-// world's addresses on it; deleted with the test.
-class Netns {
+// A network namespace of the test's own, holding the addresses of the test on its loopback.
+class Netns : public testlib::ScratchNetns {
  public:
-  Netns() : name_("wdf-" + std::to_string(getpid())) {
-    testlib::MustSh("ip netns add " + name_);
-    testlib::MustSh("ip -n " + name_ + " link set lo up");
-    for (const char* a : {kPod, kForwarder, kWorld})
-      testlib::MustSh("ip -n " + name_ + " addr add " + a + "/32 dev lo");
-  }
-  ~Netns() { testlib::Sh("ip netns del " + name_); }
-  const std::string& name() const { return name_; }
-
- private:
-  std::string name_;
+  Netns() : ScratchNetns("wdf-" + std::to_string(getpid()), {kPod, kForwarder, kWorld}) {}
 };
 
-sockaddr_in Addr(const char* ip, uint16_t port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  inet_pton(AF_INET, ip, &a.sin_addr);
-  return a;
-}
+using testlib::SockAddr4;
 
 // What a pod's connect came to.
 struct Outcome {
@@ -146,7 +130,7 @@ Outcome Exchange(const std::string& client_cgroup, const std::string& server_cgr
     setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     timeval tv{2, 0};
     setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    sockaddr_in a = Addr(listen_ip, listen_port);
+    sockaddr_in a = SockAddr4(listen_ip, listen_port);
     if (bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(l, 4) != 0) _exit(3);
     if (write(ready[1], "r", 1) != 1) _exit(4);
     sockaddr_in peer{};
@@ -170,7 +154,7 @@ Outcome Exchange(const std::string& client_cgroup, const std::string& server_cgr
       timeval tv{2, 0};
       setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
       setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-      sockaddr_in dst = Addr(dst_ip, dst_port);
+      sockaddr_in dst = SockAddr4(dst_ip, dst_port);
       if (connect(c, reinterpret_cast<sockaddr*>(&dst), sizeof(dst)) != 0) return 1000 + errno;
       int flags = 0;
       sockaddr_in peer{};

@@ -21,6 +21,7 @@
 #include "agent/common/netns.h"
 #include "tests/bpf/bpf_fixture.h"
 #include "tests/lib/child_process.h"
+#include "tests/lib/scratch_netns.h"
 #include "tests/lib/shell.h"
 
 namespace warden::testing {
@@ -122,30 +123,13 @@ TEST_F(BpfTest, FlowsToTheClusterStillTrackReplies) {
 
 // ---- real sockets ----------------------------------------------------------------------------
 
-// A network namespace of the test's own: loopback up, holding the pod's address and the world
-// address; deleted with the test.
-class Netns {
+// A network namespace of the test's own, holding the addresses of the test on its loopback.
+class Netns : public testlib::ScratchNetns {
  public:
-  Netns() : name_("wdt-" + std::to_string(getpid())) {
-    testlib::MustSh("ip netns add " + name_);
-    testlib::MustSh("ip -n " + name_ + " link set lo up");
-    for (const char* a : {kPod, kWorld})
-      testlib::MustSh("ip -n " + name_ + " addr add " + a + "/32 dev lo");
-  }
-  ~Netns() { testlib::Sh("ip netns del " + name_); }
-  const std::string& name() const { return name_; }
-
- private:
-  std::string name_;
+  Netns() : ScratchNetns("wdt-" + std::to_string(getpid()), {kPod, kWorld}) {}
 };
 
-sockaddr_in Addr(const char* ip, uint16_t port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  inet_pton(AF_INET, ip, &a.sin_addr);
-  return a;
-}
+using testlib::SockAddr4;
 
 // A world client (a process outside the node's cgroup) connects from kWorld to the pod's
 // listener (a process of the pod) and reads one byte the pod sends on the connection. Returns
@@ -162,7 +146,7 @@ int WorldConnectsToPod(const std::string& pod_cgroup, const std::string& world_c
     int l = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in a = Addr(kPod, 8080);
+    sockaddr_in a = SockAddr4(kPod, 8080);
     if (bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(l, 4) != 0) _exit(3);
     if (write(ready[1], "r", 1) != 1) _exit(4);
     int c = accept(l, nullptr, nullptr);
@@ -178,7 +162,7 @@ int WorldConnectsToPod(const std::string& pod_cgroup, const std::string& world_c
   if (listening) {
     result = testlib::RunInChild(world_cgroup, netns, [] {
       int c = socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in src = Addr(kWorld, 0), dst = Addr(kPod, 8080);
+      sockaddr_in src = SockAddr4(kWorld, 0), dst = SockAddr4(kPod, 8080);
       timeval tv{1, 0};
       setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
       setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -208,7 +192,7 @@ int PodAnswersWorldDatagram(const std::string& pod_cgroup, const std::string& wo
     int r = -1;
     if (common::MoveToCgroup(pod_cgroup, getpid()).ok() && common::EnterNetns(netns).ok()) {
       int s = socket(AF_INET, SOCK_DGRAM, 0);
-      sockaddr_in a = Addr(kPod, 5353);
+      sockaddr_in a = SockAddr4(kPod, 5353);
       timeval tv{2, 0};
       setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
       if (bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
@@ -230,7 +214,7 @@ int PodAnswersWorldDatagram(const std::string& pod_cgroup, const std::string& wo
   if (read(ready[0], &c, 1) == 1) {
     testlib::RunInChild(world_cgroup, netns, [] {
       int s = socket(AF_INET, SOCK_DGRAM, 0);
-      sockaddr_in src = Addr(kWorld, 53), dst = Addr(kPod, 5353);
+      sockaddr_in src = SockAddr4(kWorld, 53), dst = SockAddr4(kPod, 5353);
       if (bind(s, reinterpret_cast<sockaddr*>(&src), sizeof(src)) != 0) return -1;
       return sendto(s, "q", 1, 0, reinterpret_cast<sockaddr*>(&dst), sizeof(dst)) == 1 ? 0 : -1;
     });
