@@ -99,7 +99,8 @@ int Run(int argc, char** argv) {
   if (conns.open() < idle) throw std::runtime_error("not every idle connection opened");
   std::string first_added = "na", reused_added = "na";
   if (geteuid() == 0) {
-    PathLatency p = MeasurePath(warden, WARDEN_SOURCE_DIR, ArgInt(argc, argv, "--path-samples", 30));
+    PathLatency p =
+        MeasurePath(warden, WARDEN_SOURCE_DIR, ArgInt(argc, argv, "--path-samples", 30));
     std::printf(
         "whole path on the lab (medians of %d): first request on a new pod connection %.2f ms via "
         "forwarder and gateway, %.2f ms straight to the upstream over HTTPS; a request on a "
@@ -112,19 +113,20 @@ int Run(int argc, char** argv) {
   }
 
   // The headline, last: ratios are Warden's over the other's.
-  std::printf("%s\n",
-              absl::StrCat("rps_vs_nginx=", Fmt(w.load.rps / n.load.rps, 2),
-                           " cpu_per_req_vs_nginx=", Fmt(w.cpu_us_per_request / n.cpu_us_per_request, 2),
-                           " p99_vs_nginx=", Fmt(w.load.p99_us / n.load.p99_us, 2),
-                           " rps_vs_haproxy=", Fmt(w.load.rps / h.load.rps, 2),
-                           " cpu_per_req_vs_haproxy=", Fmt(w.cpu_us_per_request / h.cpu_us_per_request, 2),
-                           " warden_rps=", Fmt(w.load.rps, 0), " warden_cpu_us=", Fmt(w.cpu_us_per_request, 1),
-                           " warden_p99_us=", Fmt(w.load.p99_us, 0), " nginx_rps=", Fmt(n.load.rps, 0),
-                           " nginx_cpu_us=", Fmt(n.cpu_us_per_request, 1), " haproxy_rps=", Fmt(h.load.rps, 0),
-                           " haproxy_cpu_us=", Fmt(h.cpu_us_per_request, 1),
-                           " first_request_added_ms=", first_added, " reused_request_added_us=", reused_added,
-                           " rss_mb_10k_idle=", Fmt(rss_after / 1024.0, 1))
-                  .c_str());
+  std::printf(
+      "%s\n",
+      absl::StrCat(
+          "rps_vs_nginx=", Fmt(w.load.rps / n.load.rps, 2),
+          " cpu_per_req_vs_nginx=", Fmt(w.cpu_us_per_request / n.cpu_us_per_request, 2),
+          " p99_vs_nginx=", Fmt(w.load.p99_us / n.load.p99_us, 2),
+          " rps_vs_haproxy=", Fmt(w.load.rps / h.load.rps, 2), " cpu_per_req_vs_haproxy=",
+          Fmt(w.cpu_us_per_request / h.cpu_us_per_request, 2), " warden_rps=", Fmt(w.load.rps, 0),
+          " warden_cpu_us=", Fmt(w.cpu_us_per_request, 1), " warden_p99_us=", Fmt(w.load.p99_us, 0),
+          " nginx_rps=", Fmt(n.load.rps, 0), " nginx_cpu_us=", Fmt(n.cpu_us_per_request, 1),
+          " haproxy_rps=", Fmt(h.load.rps, 0), " haproxy_cpu_us=", Fmt(h.cpu_us_per_request, 1),
+          " first_request_added_ms=", first_added, " reused_request_added_us=", reused_added,
+          " rss_mb_10k_idle=", Fmt(rss_after / 1024.0, 1))
+          .c_str());
   return 0;
 }
 

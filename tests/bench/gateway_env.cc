@@ -21,21 +21,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool Listening(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-  ::close(fd);
-  return ok;
-}
-
 void WaitListening(uint16_t port, const std::string& what, const std::string& log) {
-  for (int i = 0; i < 200 && !Listening(port); ++i)
+  for (int i = 0; i < 200 && !testlib::Listening(port); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  if (!Listening(port))
+  if (!testlib::Listening(port))
     throw std::runtime_error(what + " did not listen:\n" + testlib::LogTail(log, 12));
 }
 
@@ -60,8 +49,6 @@ GatewayEnv::GatewayEnv(const std::string& warden_binary, int proxy_cpu)
       !st.ok())
     throw std::runtime_error(std::string(st.message()));
   StartUpstream();
-  const int other = proxy_cpu == 0 ? 1 : 0;
-  (void)other;
   StartWarden(warden_binary, proxy_cpu);
   StartNginxProxy(proxy_cpu);
   StartHaproxy(proxy_cpu);

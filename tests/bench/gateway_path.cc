@@ -42,8 +42,8 @@ std::vector<double> Times(const std::string& warden, const std::string& state,
 }  // namespace
 
 PathLatency MeasurePath(const std::string& warden, const std::string& source_dir, int samples) {
-  const std::string dir = absl::StrCat(fs::temp_directory_path().string(), "/warden-path-bench-",
-                                       getpid());
+  const std::string dir =
+      absl::StrCat(fs::temp_directory_path().string(), "/warden-path-bench-", getpid());
   const std::string manifests = dir + "/manifests", state = dir + "/state";
   fs::create_directories(manifests);
   for (const auto& f : fs::directory_iterator(source_dir + "/deploy/examples/reference"))

@@ -9,7 +9,7 @@
 namespace warden::bench {
 
 struct PathLatency {
-  double via_first_ms = 0, direct_first_ms = 0;   // a request on a new connection, medians
+  double via_first_ms = 0, direct_first_ms = 0;    // a request on a new connection, medians
   double via_reused_us = 0, direct_reused_us = 0;  // a second request on the same connection
   int samples = 0;
 };

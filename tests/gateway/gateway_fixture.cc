@@ -32,17 +32,6 @@ using asio::ip::tcp;
 
 namespace {
 
-bool Listening(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-  ::close(fd);
-  return ok;
-}
-
 // nginx as the "internet": example.com and httpbin.org with certificates of the lab CA, and a
 // default server whose certificate names wrong-name.test (any other name reaches it). Its log
 // names the connection each request came on, to see upstream reuse from the server's side.
@@ -156,9 +145,9 @@ GatewayFixture::GatewayFixture(const std::string& yaml)
   std::ofstream(dir_.path() + "/nginx.conf") << NginxConf(dir_.path(), nginx_port_);
   nginx_ = testlib::Spawn({"/usr/sbin/nginx", "-c", dir_.path() + "/nginx.conf", "-p", dir_.path()},
                           dir_.path() + "/nginx.out");
-  for (int i = 0; i < 100 && !Listening(nginx_port_); ++i)
+  for (int i = 0; i < 100 && !testlib::Listening(nginx_port_); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  if (!Listening(nginx_port_))
+  if (!testlib::Listening(nginx_port_))
     throw std::runtime_error("nginx did not start:\n" +
                              testlib::LogTail(dir_.path() + "/nginx-error.log") +
                              testlib::LogTail(dir_.path() + "/nginx.out"));

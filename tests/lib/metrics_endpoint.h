@@ -11,6 +11,9 @@ namespace warden::testlib {
 // none is found.
 uint16_t FreePort();
 
+// Whether something accepts TCP connections on 127.0.0.1:`port` now.
+bool Listening(uint16_t port);
+
 // The whole HTTP/1.0 response (headers and body) to GET `path` on 127.0.0.1:`port`, or "".
 std::string HttpGet(uint16_t port, const std::string& path);
 
