@@ -1,8 +1,9 @@
 // A manifest's YAML checked by libyaml before yaml-cpp builds its nodes: yaml-cpp 0.7 loops
-// forever (allocating) on some malformed streams and on some tagged scalars, and recurses without
-// bound on deep nesting, where libyaml (fuzzed continuously upstream) reports an error. Only
-// well-formed streams of bounded depth, without tags and with scalar mapping keys (what a JSON
-// document can say, which is how Kubernetes reads manifests), reach yaml-cpp.
+// forever (allocating) on some malformed streams and on some tagged or anchored nodes, and
+// recurses without bound on deep nesting, where libyaml (fuzzed continuously upstream) reports an
+// error. Only well-formed streams of bounded depth, without tags, anchors or aliases and with
+// scalar mapping keys (what a JSON document can say, which is how Kubernetes reads manifests),
+// reach yaml-cpp.
 #pragma once
 
 #include <string>
@@ -17,8 +18,8 @@ struct YamlSyntaxError {
   std::string problem;
 };
 
-// Whether `content` is a well-formed YAML stream no deeper than kMaxYamlDepth, without tags and
-// with no mapping key but scalars; else why not.
+// Whether `content` is a well-formed YAML stream no deeper than kMaxYamlDepth, without tags,
+// anchors or aliases, and with no mapping key but scalars; else why not.
 bool CheckYamlSyntax(const std::string& content, YamlSyntaxError* error);
 
 }  // namespace warden::policy

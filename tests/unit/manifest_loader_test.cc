@@ -1711,7 +1711,16 @@ TEST(ManifestSyntaxTest, MalformedStreamsAreRefusedBeforeYamlCppReadsThem) {
   }
   LoadResult anchored = LoadManifestTexts({{"anchor.yaml", "&s podSelec\n? TT"}});
   ASSERT_EQ(anchored.errors.size(), 1u);
-  EXPECT_THAT(anchored.errors[0].ToString(), testing::HasSubstr("anchored plain scalar"));
+  EXPECT_THAT(anchored.errors[0].ToString(), testing::HasSubstr("anchors and aliases"));
+  {
+    std::ifstream in(std::string(WARDEN_SOURCE_DIR) +
+                     "/tests/fuzz/corpus/fuzz_manifest/yaml-cpp-loop-5-anchor");
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    LoadResult t = LoadManifestTexts({{"anchor2.yaml", text}});
+    ASSERT_EQ(t.errors.size(), 1u);
+    EXPECT_THAT(t.errors[0].ToString(), testing::HasSubstr("anchors and aliases"));
+  }
+  EXPECT_EQ(LoadManifestTexts({{"alias.yaml", "a: &x 1\nb: *x\n"}}).errors.size(), 1u);
   LoadResult key = LoadManifestTexts({{"key.yaml", "? [a, b]\n: c\n"}});
   ASSERT_EQ(key.errors.size(), 1u);
   EXPECT_THAT(key.errors[0].ToString(), testing::HasSubstr("a mapping key that is not a scalar"));
