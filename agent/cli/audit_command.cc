@@ -162,7 +162,8 @@ int RunAudit(const std::vector<std::string>& args) {
   f.gateway.gateway_namespace = f.lockdown.gateway_namespace;
   policy::LoadResult loaded = policy::LoadManifestDir(f.manifests);
   for (const auto& e : loaded.errors) std::cerr << "error: " << e.ToString() << "\n";
-  egress::GatewayConfig gateway(loaded.state, WithGatewayPodLabels(loaded.state, f.gateway));
+  egress::GatewayConfig gateway(loaded.state,
+                                egress::WithGatewayPodLabels(loaded.state, f.gateway));
   egress::AuditReport report = egress::Audit(loaded.state, gateway, f.lockdown, f.gateway_port);
   if (f.output == "json")
     std::cout << ReportJson(report).dump(2) << "\n";

@@ -41,13 +41,4 @@ inline void AddGatewayOptions(boost::program_options::options_description_easy_i
       "the gateway pods' port (number or name) a pod's traffic reaches them on");
 }
 
-// `o` with the gateway pods' labels as the manifests hold them (a pod of the gateway namespace),
-// for AuthorizationPolicy selectors to be matched as on the real gateway.
-inline egress::GatewayOptions WithGatewayPodLabels(const policy::ClusterState& state,
-                                                   egress::GatewayOptions o) {
-  if (const policy::Pod* p = egress::FindGatewayPod(state, o.gateway_namespace))
-    o.gateway_labels = p->labels;
-  return o;
-}
-
 }  // namespace warden::cli

@@ -228,7 +228,7 @@ absl::StatusOr<Ask> AskOfLine(const std::string& line) {
 
 int ExplainRequests(const policy::ClusterState& state, const RequestExplainFlags& f,
                     int exit_code) {
-  egress::GatewayConfig gw(state, WithGatewayPodLabels(state, f.gateway));
+  egress::GatewayConfig gw(state, egress::WithGatewayPodLabels(state, f.gateway));
   if (!f.request.empty()) {
     Ask ask;
     const size_t sp = f.request.find(' ');

@@ -184,6 +184,12 @@ absl::StatusOr<SourceIdentity> GatewayConfig::PodOnNode(const std::string& node,
   return SourceIdentity{p->ns, p->service_account, p->Key()};
 }
 
+GatewayOptions WithGatewayPodLabels(const policy::ClusterState& state, GatewayOptions o) {
+  if (const policy::Pod* p = FindGatewayPod(state, o.gateway_namespace))
+    o.gateway_labels = p->labels;
+  return o;
+}
+
 GatewayVerdict GatewayConfig::Decide(const Request& req) const {
   GatewayVerdict v;
   const std::string ns = req.source ? req.source->ns : "";

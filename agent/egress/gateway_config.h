@@ -35,6 +35,10 @@ std::vector<const policy::Pod*> GatewayPods(const policy::ClusterState& state,
 const policy::Pod* FindGatewayPod(const policy::ClusterState& state,
                                   const std::string& gateway_namespace);
 
+// `o` with the gateway pods' labels as `state` holds them (a pod of the gateway namespace), for
+// AuthorizationPolicy selectors to be matched as on the real gateway.
+GatewayOptions WithGatewayPodLabels(const policy::ClusterState& state, GatewayOptions o);
+
 enum class Verdict { kAllow, kDeny, kUnregistered, kBadRequest };
 const char* VerdictName(Verdict v);  // "allow", "deny", "unregistered", "bad_request"
 
