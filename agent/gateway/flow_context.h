@@ -4,25 +4,19 @@
 #pragma once
 
 #include <string>
-#include <utility>  // before Boost.Asio 1.74's awaitable.hpp, which uses std::exchange unincluded
 
-#include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "agent/egress/request.h"
 #include "agent/gateway/flow_session.h"
+#include "agent/gateway/stream.h"
+#include "agent/gateway/task.h"
 #include "agent/nodestate/flow_header.h"
 
 namespace warden::gateway {
 
 struct FlowContext {
-  // Beast's ssl_stream: Asio's SSL stream behind a flat_stream, which joins a buffer sequence
-  // (a response's status line, each header field, the body) into one SSL_write: one record and
-  // one send, not one per field.
-  using Down = boost::beast::ssl_stream<boost::beast::tcp_stream>;
-  Down& down;
+  TlsStream& down;
   boost::beast::flat_buffer& buf;  // bytes read from `down` not consumed yet
   nodestate::Flow flow;
   egress::SourceIdentity source;
@@ -39,9 +33,9 @@ struct FlowContext {
 };
 
 // HTTP/1.1 requests, one after the other, each authorized on its own (http_proxy.cc).
-boost::asio::awaitable<void> ProxyHttp(FlowContext& c);
+Task<void> ProxyHttp(FlowContext& c);
 // A TLS connection authorized by its ClientHello's server name and passed through (passthrough.cc).
-boost::asio::awaitable<void> PassThrough(FlowContext& c);
+Task<void> PassThrough(FlowContext& c);
 
 // The upstream_host of a connection for the log, and the access-log fields of a verdict.
 void NoteVerdict(const egress::GatewayVerdict& v, AccessEntry* e);

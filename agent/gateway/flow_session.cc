@@ -1,10 +1,10 @@
 #include "agent/gateway/flow_session.h"
 
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -13,9 +13,7 @@
 #include "agent/gateway/tls.h"
 
 namespace warden::gateway {
-namespace asio = boost::asio;
 namespace beast = boost::beast;
-using asio::ip::tcp;
 
 AccessEntry FlowContext::Entry() const {
   AccessEntry e;
@@ -48,11 +46,6 @@ void NoteVerdict(const egress::GatewayVerdict& v, AccessEntry* e) {
 
 namespace {
 
-std::string Endpoint(const tcp::endpoint& ep) {
-  return absl::StrCat(ep.address().is_v6() ? "[" : "", ep.address().to_string(),
-                      ep.address().is_v6() ? "]" : "", ":", ep.port());
-}
-
 // A flow refused before it had a source: logged with what is known, counted by reason.
 void Refuse(const Services* g, const std::string& reason, const std::string& details,
             const std::string& remote, const std::string& node, const nodestate::Flow* flow) {
@@ -80,28 +73,33 @@ struct OpenCount {
   ~OpenCount() { m->ConnectionClosed(); }
 };
 
-asio::awaitable<void> Serve(tcp::socket s, UpstreamPool* pool, const Services* g) {
+Task<void> Serve(Ring* ring, int fd, UpstreamPool* pool, const Services* g) {
   OpenCount open(g->metrics);
-  boost::system::error_code ec;
-  s.set_option(tcp::no_delay(true), ec);
-  const std::string remote = Endpoint(s.remote_endpoint(ec));
-  const std::string local = Endpoint(s.local_endpoint(ec));
-  FlowContext::Down down(beast::tcp_stream(std::move(s)), *g->listener_tls);
-  auto& lowest = beast::get_lowest_layer(down);
-  lowest.expires_after(g->limits.handshake);
-  co_await down.async_handshake(asio::ssl::stream_base::server,
-                                asio::redirect_error(asio::use_awaitable, ec));
+  Ring::TaskCount counted(ring);
+  auto sock = std::make_unique<Socket>(ring, fd);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  const std::string remote = sock->Remote();
+  const std::string local = sock->Local();
+  SSL* ssl = SSL_new(g->listener_tls->native_handle());
+  if (!ssl) {
+    Refuse(g, "tls_handshake", TlsError(), remote, "", nullptr);
+    co_return;
+  }
+  TlsStream down(std::move(sock), ssl, /*server=*/true);
+  error_code ec = co_await down.Handshake(In(g->limits.handshake));
   if (ec) {
-    std::string why = TlsError();
+    std::string why = down.TlsDetails();
     Refuse(g, "tls_handshake", why.empty() ? ec.message() : why, remote, "", nullptr);
     co_return;
   }
-  const std::vector<std::string> names = PeerDnsNames(down.native_handle());
+  const std::vector<std::string> names = PeerDnsNames(down.ssl());
   const std::string node_names = absl::StrJoin(names, ",");
 
   // The flow header: never more than its own bytes are taken; what follows stays in `buf`.
   beast::flat_buffer buf;
   std::optional<nodestate::DecodedFlow> header;
+  const Deadline header_by = In(g->limits.request_headers);
   while (!header) {
     auto data = buf.cdata();
     absl::StatusOr<std::optional<nodestate::DecodedFlow>> d = nodestate::DecodeFlowHeader(
@@ -114,15 +112,16 @@ asio::awaitable<void> Serve(tcp::socket s, UpstreamPool* pool, const Services* g
       header = std::move(*d);
       break;
     }
-    size_t n = co_await down.async_read_some(buf.prepare(512),
-                                             asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
+    auto space = buf.prepare(512);
+    Io r = co_await down.ReadSome(static_cast<char*>(space.data()), space.size(), header_by);
+    if (r.ec) {
       Refuse(g, "flow_header",
-             absl::StrCat("connection ended before the flow header: ", ec.message()), remote,
-             node_names, nullptr);
+             absl::StrCat("connection ended before the flow header: ",
+                          IsEnd(r.ec) ? "end of stream" : r.ec.message()),
+             remote, node_names, nullptr);
       co_return;
     }
-    buf.commit(n);
+    buf.commit(r.n);
   }
   buf.consume(header->consumed);
   const nodestate::Flow& flow = header->flow;
@@ -159,12 +158,12 @@ asio::awaitable<void> Serve(tcp::socket s, UpstreamPool* pool, const Services* g
 
   FlowContext c{down, buf, flow, *source, node, app, remote, local, pool, g};
   // What the pod sends first tells TLS (a handshake record) from HTTP.
-  lowest.expires_after(g->limits.request_headers);
   if (buf.size() == 0) {
-    size_t n = co_await down.async_read_some(buf.prepare(4096),
-                                             asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return;  // the pod closed without sending anything
-    buf.commit(n);
+    auto space = buf.prepare(4096);
+    Io r = co_await down.ReadSome(static_cast<char*>(space.data()), space.size(),
+                                  In(g->limits.request_headers));
+    if (r.ec) co_return;  // the pod closed without sending anything
+    buf.commit(r.n);
   }
   const auto first = static_cast<const unsigned char*>(buf.cdata().data())[0];
   if (first == 0x16) {
@@ -172,17 +171,16 @@ asio::awaitable<void> Serve(tcp::socket s, UpstreamPool* pool, const Services* g
   } else {
     co_await ProxyHttp(c);
   }
-  lowest.expires_after(std::chrono::seconds(5));
-  co_await down.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+  co_await down.ShutdownSend(In(std::chrono::seconds(5)));
 }
 
 }  // namespace
 
-asio::awaitable<void> ServeFlow(tcp::socket s, UpstreamPool* pool, const Services* g) {
+Task<void> ServeFlow(Ring* ring, int fd, UpstreamPool* pool, const Services* g) {
   try {
-    co_await Serve(std::move(s), pool, g);
+    co_await Serve(ring, fd, pool, g);
   } catch (const std::exception& e) {
-    // Nothing here throws by design (every operation takes an error code); a bug must not take
+    // Nothing here throws by design (every operation returns its error); a bug must not take
     // the other flows down with it.
     Refuse(g, "internal", e.what(), "", "", nullptr);
   }

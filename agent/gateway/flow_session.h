@@ -7,15 +7,14 @@
 #include <chrono>
 #include <memory>
 #include <string>
-#include <utility>  // before Boost.Asio 1.74's awaitable.hpp, which uses std::exchange unincluded
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 
 #include "agent/gateway/access_log.h"
 #include "agent/gateway/metrics.h"
+#include "agent/gateway/ring.h"
 #include "agent/gateway/state.h"
+#include "agent/gateway/task.h"
 #include "agent/gateway/upstream.h"
 
 namespace warden::gateway {
@@ -40,8 +39,7 @@ struct Services {
   ProxyLimits limits;
 };
 
-// Serves one accepted connection to the end. Never throws.
-boost::asio::awaitable<void> ServeFlow(boost::asio::ip::tcp::socket s, UpstreamPool* pool,
-                                       const Services* g);
+// Serves one accepted connection (`fd`, owned from here) to the end. Never throws.
+Task<void> ServeFlow(Ring* ring, int fd, UpstreamPool* pool, const Services* g);
 
 }  // namespace warden::gateway

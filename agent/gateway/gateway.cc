@@ -1,30 +1,34 @@
 #include "agent/gateway/gateway.h"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <future>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/common/status_macros.h"
 
 namespace warden::gateway {
-namespace asio = boost::asio;
-using asio::ip::tcp;
 
+// A worker: a thread with its own ring, listening socket and upstream pool; its connections
+// never touch another worker's state.
 struct Gateway::Worker {
-  explicit Worker(UpstreamContexts* ctx, UpstreamTimeouts t) : pool(ctx, t) {}
-  asio::io_context io{1};
-  std::unique_ptr<tcp::acceptor> acceptor;
-  UpstreamPool pool;
+  int listen_fd = -1;
+  std::unique_ptr<Ring> ring;
+  std::thread thread;
+  ~Worker() {
+    if (listen_fd >= 0) close(listen_fd);
+  }
 };
 
 namespace {
 
-absl::StatusOr<tcp::endpoint> ParseListen(const std::string& s) {
+absl::StatusOr<sockaddr_storage> ParseListen(const std::string& s, socklen_t* len) {
   size_t colon = s.rfind(':');
   uint32_t port = 0;
   if (colon == std::string::npos || !absl::SimpleAtoi(s.substr(colon + 1), &port) || port > 65535)
@@ -32,21 +36,36 @@ absl::StatusOr<tcp::endpoint> ParseListen(const std::string& s) {
   std::string host = s.substr(0, colon);
   if (host.size() > 1 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);
-  boost::system::error_code ec;
-  auto addr = asio::ip::make_address(host, ec);
-  if (ec) return absl::InvalidArgumentError(absl::StrCat("--listen ", s, ": ", ec.message()));
-  return tcp::endpoint(addr, static_cast<uint16_t>(port));
+  sockaddr_storage ss{};
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    *len = sizeof(sockaddr_in);
+  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    *len = sizeof(sockaddr_in6);
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--listen ", s, ": ", host, " is not an IPv4 or IPv6 address"));
+  }
+  return ss;
 }
 
-asio::awaitable<void> AcceptLoop(tcp::acceptor& acceptor, UpstreamPool* pool, const Services* g) {
-  while (acceptor.is_open()) {
-    boost::system::error_code ec;
-    tcp::socket s = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
-      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-      continue;  // EMFILE and the like: the next accept may succeed
+Task<void> AcceptLoop(Ring* ring, int listen_fd, UpstreamPool* pool, const Services* g) {
+  Ring::TaskCount counted(ring);
+  while (!ring->stopping()) {
+    int fd = co_await ring->Accept(listen_fd);
+    if (fd >= 0) {
+      Spawn(ServeFlow(ring, fd, pool, g));
+      continue;
     }
-    asio::co_spawn(acceptor.get_executor(), ServeFlow(std::move(s), pool, g), asio::detached);
+    if (ring->stopping() || fd == -ECANCELED) break;
+    // EMFILE and the like: the next accept may succeed once connections end.
+    if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM)
+      co_await ring->Sleep(std::chrono::milliseconds(50));
   }
 }
 
@@ -91,34 +110,61 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayProcessOptions o)
   }
   for (auto& w : g->workers_) {
     Worker* worker = w.get();
-    asio::co_spawn(worker->io, AcceptLoop(*worker->acceptor, &worker->pool, &g->services_),
-                   asio::detached);
-    g->threads_.emplace_back([worker] { worker->io.run(); });
+    const Services* services = &g->services_;
+    UpstreamContexts* contexts = g->upstream_tls_.get();
+    const UpstreamTimeouts timeouts = g->o_.upstream;
+    std::promise<absl::Status> ready;
+    std::future<absl::Status> started = ready.get_future();
+    // The ring is made on its own thread: that thread alone submits to it.
+    worker->thread = std::thread([worker, services, contexts, timeouts, &ready] {
+      absl::StatusOr<std::unique_ptr<Ring>> ring = Ring::Create(Ring::Options{});
+      if (!ring.ok()) {
+        ready.set_value(ring.status());
+        return;
+      }
+      worker->ring = *std::move(ring);
+      UpstreamPool pool(worker->ring.get(), contexts, timeouts);
+      Spawn(AcceptLoop(worker->ring.get(), worker->listen_fd, &pool, services));
+      ready.set_value(absl::OkStatus());
+      worker->ring->Run(nullptr, std::chrono::seconds(2));
+      pool.Clear();
+    });
+    if (absl::Status s = started.get(); !s.ok()) {
+      worker->thread.join();
+      return s;
+    }
   }
   return g;
 }
 
 absl::Status Gateway::Listen() {
-  WD_ASSIGN_OR_RETURN(tcp::endpoint ep, ParseListen(o_.listen));
+  socklen_t len = 0;
+  WD_ASSIGN_OR_RETURN(sockaddr_storage ep, ParseListen(o_.listen, &len));
   for (int i = 0; i < o_.workers; ++i) {
-    auto w = std::make_unique<Worker>(upstream_tls_.get(), o_.upstream);
+    auto w = std::make_unique<Worker>();
     // Every worker has its own socket on the port (SO_REUSEPORT): the kernel spreads
-    // connections, and a worker's connections never touch another's state.
-    w->acceptor = std::make_unique<tcp::acceptor>(w->io);
-    boost::system::error_code ec;
-    w->acceptor->open(ep.protocol(), ec);
-    if (!ec) w->acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) {
-      int one = 1;
-      if (::setsockopt(w->acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) !=
-          0)
-        ec = boost::system::error_code(errno, boost::system::system_category());
+    // connections among them.
+    w->listen_fd = ::socket(ep.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    bool ok = w->listen_fd >= 0 &&
+              setsockopt(w->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+              setsockopt(w->listen_fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == 0 &&
+              bind(w->listen_fd, reinterpret_cast<sockaddr*>(&ep), len) == 0 &&
+              listen(w->listen_fd, SOMAXCONN) == 0;
+    if (!ok)
+      return absl::UnavailableError(
+          absl::StrCat("--listen ", o_.listen, ": ", std::strerror(errno)));
+    sockaddr_storage bound{};
+    socklen_t blen = sizeof(bound);
+    getsockname(w->listen_fd, reinterpret_cast<sockaddr*>(&bound), &blen);
+    port_ = ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
+                                             : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+    // Port 0: the others take the port the first was given.
+    if (ep.ss_family == AF_INET) {
+      reinterpret_cast<sockaddr_in*>(&ep)->sin_port = htons(port_);
+    } else {
+      reinterpret_cast<sockaddr_in6*>(&ep)->sin6_port = htons(port_);
     }
-    if (!ec) w->acceptor->bind(ep, ec);
-    if (!ec) w->acceptor->listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return absl::UnavailableError(absl::StrCat("--listen ", o_.listen, ": ", ec.message()));
-    port_ = w->acceptor->local_endpoint().port();
-    ep.port(port_);  // port 0: the others take the port the first was given
     workers_.push_back(std::move(w));
   }
   return absl::OkStatus();
@@ -126,8 +172,10 @@ absl::Status Gateway::Listen() {
 
 Gateway::~Gateway() {
   if (sync_) sync_->Stop();
-  for (auto& w : workers_) w->io.stop();
-  for (auto& t : threads_) t.join();
+  for (auto& w : workers_)
+    if (w->ring) w->ring->Stop();
+  for (auto& w : workers_)
+    if (w->thread.joinable()) w->thread.join();
   workers_.clear();
   admin_.reset();
 }

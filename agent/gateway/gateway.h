@@ -56,7 +56,6 @@ class Gateway {
   std::unique_ptr<UpstreamContexts> upstream_tls_;
   Services services_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::vector<std::thread> threads_;
   uint16_t port_ = 0;
   std::unique_ptr<GatewaySync> sync_;
   std::unique_ptr<common::HttpServer> admin_;

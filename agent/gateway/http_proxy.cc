@@ -2,15 +2,12 @@
 // are served in order), each decided on its own with the state in force (REGISTRY_ONLY, then
 // AuthorizationPolicy), then sent upstream over a pooled connection with TLS originated as the
 // DestinationRule says; bodies stream both ways (chunked or sized) without being held whole.
-#include <utility>  // before Boost.Asio 1.74's awaitable.hpp, which uses std::exchange unincluded
-
+#include <algorithm>
 #include <chrono>
 #include <limits>
+#include <memory>
 #include <random>
 
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/http.hpp>
 
 #include "absl/strings/ascii.h"
@@ -19,17 +16,15 @@
 #include "absl/strings/str_format.h"
 #include "agent/egress/registry.h"
 #include "agent/gateway/flow_context.h"
+#include "agent/gateway/http_io.h"
 #include "agent/gateway/http_request.h"
 
 namespace warden::gateway {
-namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-using boost::system::error_code;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using RequestParser = http::request_parser<http::buffer_body>;
 using ResponseParser = http::response_parser<http::buffer_body>;
 
@@ -50,8 +45,8 @@ std::string RequestId() {
 }
 
 // A response the gateway makes itself (a refusal or an upstream failure).
-asio::awaitable<error_code> Answer(FlowContext& c, int status, const std::string& body,
-                                   bool keep_alive, const std::string& request_id) {
+Task<error_code> Answer(FlowContext& c, int status, const std::string& body, bool keep_alive,
+                        const std::string& request_id) {
   http::response<http::string_body> res{static_cast<http::status>(status), 11};
   res.set(http::field::server, "warden-gateway");
   res.set(http::field::content_type, "text/plain");
@@ -59,46 +54,50 @@ asio::awaitable<error_code> Answer(FlowContext& c, int status, const std::string
   res.body() = body;
   res.prepare_payload();
   res.keep_alive(keep_alive);
-  error_code ec;
-  beast::get_lowest_layer(c.down).expires_after(c.g->limits.body_idle);
-  co_await http::async_write(c.down, res, asio::redirect_error(asio::use_awaitable, ec));
-  co_return ec;
+  http::serializer<false, http::string_body> sr{res};
+  co_return co_await WriteSome(c.down, sr, In(c.g->limits.body_idle));
 }
 
 // Streams the message `p` is reading from `in` (its header read) to `out`: the header with the
 // first piece of the body. `bytes` counts the body's bytes.
-template <bool isRequest, class In, class Out>
-asio::awaitable<error_code> Relay(In& in, beast::flat_buffer& buf,
-                                  http::parser<isRequest, http::buffer_body>& p, Out& out,
-                                  std::chrono::milliseconds idle, uint64_t* bytes) {
+template <bool isRequest>
+Task<error_code> Relay(Stream& in, beast::flat_buffer& buf,
+                       http::parser<isRequest, http::buffer_body>& p, Stream& out,
+                       std::chrono::milliseconds idle, uint64_t* bytes) {
   error_code ec;
   http::serializer<isRequest, http::buffer_body> sr{p.get()};
-  char chunk[kChunk];
+  // As large as the body when its length is known (a small answer needs no 16 KB).
+  const size_t size =
+      std::max<size_t>(1, std::min<uint64_t>(kChunk, p.content_length().value_or(kChunk)));
+  std::unique_ptr<char[]> chunk;
   auto& body = p.get().body();
   // The header goes out with the body's first bytes (one record, one send: the body of a small
   // message is usually read with its header), or alone when the message has no body.
   while (!sr.is_done()) {
     if (!p.is_done()) {
-      body.data = chunk;
-      body.size = sizeof(chunk);
-      beast::get_lowest_layer(in).expires_after(idle);
-      co_await http::async_read_some(in, buf, p, asio::redirect_error(asio::use_awaitable, ec));
-      if (ec == http::error::need_buffer) ec = {};
+      if (!chunk) chunk.reset(new char[size]);
+      body.data = chunk.get();
+      body.size = size;
+      ec = co_await ReadBodySome(in, buf, p, In(idle));
       if (ec) co_return ec;
-      const size_t n = sizeof(chunk) - body.size;
-      body.data = chunk;
+      const size_t n = size - body.size;
+      body.data = chunk.get();
       body.size = n;
       body.more = !p.is_done();
       *bytes += n;
-      if (n == 0 && !p.is_done()) continue;  // framing only (a chunk header): nothing to send
+      if (n == 0) {
+        if (!p.is_done()) continue;  // framing only (a chunk header): nothing to send
+        // The end of a chunked body alone: no empty chunk (that would be a last-chunk of its
+        // own, and the real one after it the start of a bogus next request).
+        body.data = nullptr;
+        body.more = false;
+      }
     } else {
       body.data = nullptr;
       body.size = 0;
       body.more = false;
     }
-    beast::get_lowest_layer(out).expires_after(idle);
-    co_await http::async_write(out, sr, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec == http::error::need_buffer) ec = {};
+    ec = co_await WriteSome(out, sr, In(idle));
     if (ec) co_return ec;
   }
   co_return ec;
@@ -117,6 +116,14 @@ struct Exchange {
   Clock::time_point start = Clock::now();
 };
 
+// How an I/O error reads in the log.
+std::string Why(const error_code& ec, const Stream& s) {
+  if (IsTimeout(ec)) return "timed out";
+  if (IsEnd(ec)) return "end of stream";
+  std::string tls = s.TlsDetails();
+  return tls.empty() ? ec.message() : tls;
+}
+
 // How forwarding one request ended.
 struct Forwarded {
   bool keep_alive = false;         // the pod's connection may carry another request
@@ -128,9 +135,7 @@ struct Forwarded {
 };
 
 // Sends the request upstream and streams the response back.
-template <class Up>
-asio::awaitable<Forwarded> Forward(Exchange& x, Up& up, RequestParser& rp,
-                                   const ParsedRequest& parsed) {
+Task<Forwarded> Forward(Exchange& x, Stream& up, RequestParser& rp, const ParsedRequest& parsed) {
   FlowContext& c = x.c;
   const ProxyLimits& lim = c.g->limits;
   Forwarded f;
@@ -142,9 +147,9 @@ asio::awaitable<Forwarded> Forward(Exchange& x, Up& up, RequestParser& rp,
   ec = co_await Relay<true>(c.down, c.buf, rp, up, lim.body_idle, &x.e.bytes_received);
   if (ec) {
     f.failed_before_response = true;
-    f.timed_out = ec == beast::error::timeout;
+    f.timed_out = IsTimeout(ec);
     x.e.response_flags = f.timed_out ? "SI" : "UC";
-    x.e.upstream_transport_failure_reason = absl::StrCat("sending the request: ", ec.message());
+    x.e.upstream_transport_failure_reason = absl::StrCat("sending the request: ", Why(ec, up));
     co_return f;
   }
   const auto sent = Clock::now();
@@ -156,18 +161,17 @@ asio::awaitable<Forwarded> Forward(Exchange& x, Up& up, RequestParser& rp,
     resp->header_limit(static_cast<uint32_t>(lim.header_bytes));
     resp->body_limit(kUnlimitedBody);
     if (head) resp->skip(true);
-    beast::get_lowest_layer(up).expires_after(lim.upstream_response);
-    co_await http::async_read_header(up, ubuf, *resp,
-                                     asio::redirect_error(asio::use_awaitable, ec));
+    ec = co_await ReadHeader(up, ubuf, *resp, In(lim.upstream_response));
     if (ec) break;
     const unsigned s = resp->get().result_int();
     if (s < 100 || s >= 200 || s == 101) break;
   }
   if (ec) {
     f.failed_before_response = true;
-    f.timed_out = ec == beast::error::timeout;
+    f.timed_out = IsTimeout(ec);
     x.e.response_flags = f.timed_out ? "UT" : "UC";
-    x.e.upstream_transport_failure_reason = absl::StrCat("reading the response: ", ec.message());
+    x.e.upstream_transport_failure_reason = absl::StrCat(
+        "reading the response: ", ec == http::error::end_of_stream ? "end of stream" : Why(ec, up));
     co_return f;
   }
   x.e.upstream_service_time_ms =
@@ -182,8 +186,8 @@ asio::awaitable<Forwarded> Forward(Exchange& x, Up& up, RequestParser& rp,
   res.keep_alive(f.keep_alive);
   ec = co_await Relay<false>(up, ubuf, *resp, c.down, lim.body_idle, &x.e.bytes_sent);
   if (ec) {
-    x.e.response_flags = ec == beast::error::timeout ? "SI" : "UR";
-    x.e.connection_termination_details = absl::StrCat("response body: ", ec.message());
+    x.e.response_flags = IsTimeout(ec) ? "SI" : "UR";
+    x.e.connection_termination_details = absl::StrCat("response body: ", Why(ec, up));
     f.keep_alive = false;
     co_return f;
   }
@@ -192,24 +196,25 @@ asio::awaitable<Forwarded> Forward(Exchange& x, Up& up, RequestParser& rp,
 }
 
 // One request: read, decided, answered or forwarded. False: the connection is done.
-asio::awaitable<bool> OneRequest(FlowContext& c) {
+Task<bool> OneRequest(FlowContext& c) {
   const ProxyLimits& lim = c.g->limits;
-  error_code ec;
   RequestParser rp;
   rp.header_limit(static_cast<uint32_t>(lim.header_bytes));
   rp.body_limit(kUnlimitedBody);  // streamed, never held whole
-  beast::get_lowest_layer(c.down).expires_after(c.buf.size() ? lim.request_headers : lim.idle);
-  co_await http::async_read_header(c.down, c.buf, rp,
-                                   asio::redirect_error(asio::use_awaitable, ec));
-  Exchange x{c, c.Entry()};
-  x.e.protocol = "HTTP/1.1";
-  if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-      ec == asio::ssl::error::stream_truncated ||
-      (ec == beast::error::timeout && c.buf.size() == 0)) {
+  if (c.buf.size() == 0) {
+    // Waiting for the next request holds no buffer (thousands of idle keep-alive connections).
+    c.buf.clear();
+    c.buf.shrink_to_fit();
+  }
+  error_code ec =
+      co_await ReadHeader(c.down, c.buf, rp, In(c.buf.size() ? lim.request_headers : lim.idle));
+  if (ec == http::error::end_of_stream || IsEnd(ec) || (IsTimeout(ec) && c.buf.size() == 0)) {
     co_return false;  // the pod is done (or idle too long between requests)
   }
+  Exchange x{c, c.Entry()};
+  x.e.protocol = "HTTP/1.1";
   if (ec) {
-    auto [status, details] = ec == beast::error::timeout
+    auto [status, details] = IsTimeout(ec)
                                  ? std::pair<int, std::string>{408, "request_header_timeout"}
                                  : RequestError(ec);
     x.e.response_code = status;
@@ -304,9 +309,7 @@ asio::awaitable<bool> OneRequest(FlowContext& c) {
   if (expects_continue && body_pending) {
     // Envoy's way: the proxy answers 100-continue itself and does not send Expect upstream.
     static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    co_await asio::async_write(c.down, asio::buffer(kContinue, sizeof(kContinue) - 1),
-                               asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return false;
+    if (co_await c.down.Write(kContinue, In(lim.body_idle))) co_return false;
   }
   // A pooled connection the server closed meanwhile fails before the response starts; a request
   // whose body has not been read yet is then retried once on a new connection.
@@ -328,12 +331,7 @@ asio::awaitable<bool> OneRequest(FlowContext& c) {
     }
     x.e.upstream_host = conn->remote();
     x.e.upstream_local_address = conn->local();
-    Forwarded f;
-    if (conn->is_tls()) {
-      f = co_await Forward(x, conn->tls(), rp, *parsed);
-    } else {
-      f = co_await Forward(x, conn->plain(), rp, *parsed);
-    }
+    Forwarded f = co_await Forward(x, conn->stream(), rp, *parsed);
     if (f.failed_before_response) {
       // A pooled connection the server had closed: the request (without a body) goes again.
       if (reused && attempt == 0 && !body_pending && !f.timed_out) {
@@ -361,7 +359,7 @@ asio::awaitable<bool> OneRequest(FlowContext& c) {
 
 }  // namespace
 
-asio::awaitable<void> ProxyHttp(FlowContext& c) {
+Task<void> ProxyHttp(FlowContext& c) {
   // (not `while (co_await ...)`: GCC 12 built that into code that crashed with SIGILL here)
   while (true) {
     const bool more = co_await OneRequest(c);

@@ -1,64 +1,60 @@
 // The TLS half of a flow: the pod's ClientHello is read (never answered: the pod's TLS session
 // is end to end with the server), the flow authorized by attested identity + server name, and
 // the bytes passed through both ways on a connection of its own.
-#include <utility>  // before Boost.Asio 1.74's awaitable.hpp, which uses std::exchange unincluded
+#include <sys/socket.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
+#include <coroutine>
 
 #include "absl/strings/str_cat.h"
 #include "agent/gateway/client_hello.h"
 #include "agent/gateway/flow_context.h"
 
 namespace warden::gateway {
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-using boost::system::error_code;
-
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 // A connection idle this long in both directions is closed (Envoy's TCP proxy default).
 constexpr auto kTcpIdle = std::chrono::hours(1);
 
 // Copies `from` to `to` until `from` ends; counts the bytes.
-template <class From, class To>
-asio::awaitable<error_code> Pipe(From& from, To& to, uint64_t* bytes) {
+Task<error_code> Pipe(Stream& from, Stream& to, uint64_t* bytes) {
   char chunk[16384];
-  error_code ec;
   while (true) {
-    beast::get_lowest_layer(from).expires_after(kTcpIdle);
-    size_t n = co_await from.async_read_some(asio::buffer(chunk),
-                                             asio::redirect_error(asio::use_awaitable, ec));
-    if (n > 0) {
-      co_await asio::async_write(to, asio::buffer(chunk, n),
-                                 asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) co_return ec;
-      *bytes += n;
-    }
+    Io r = co_await from.ReadSome(chunk, sizeof(chunk), In(kTcpIdle));
+    if (r.ec) co_return r.ec;
+    error_code ec = co_await to.Write(std::string_view(chunk, r.n), In(kTcpIdle));
     if (ec) co_return ec;
+    *bytes += r.n;
   }
 }
 
+// The end of the server-to-pod direction, which the pod-to-server direction waits for.
+struct Joined {
+  Ring* ring;
+  bool done = false;
+  std::coroutine_handle<> waiter;
+  void Set() {
+    done = true;
+    // Resumed from the loop, not from here: the waiter ends the flow and frees what this
+    // direction still stands on.
+    if (waiter) ring->Post([h = waiter] { h.resume(); });
+  }
+  bool await_ready() const noexcept { return done; }
+  void await_suspend(std::coroutine_handle<> h) { waiter = h; }
+  void await_resume() const noexcept {}
+};
+
 // Server to pod; when the server is done, so is the flow: the pod's side is cut too.
-asio::awaitable<void> Downward(UpstreamConn& up, FlowContext& c, uint64_t* bytes, bool* finished,
-                               asio::steady_timer* done) {
-  co_await Pipe(up.plain(), c.down, bytes);
-  *finished = true;
-  error_code ec;
-  beast::get_lowest_layer(c.down).socket().cancel(ec);
-  done->cancel();
+Task<void> Downward(UpstreamConn& up, FlowContext& c, uint64_t* bytes, Joined* joined) {
+  Ring* ring = c.down.socket().ring();
+  Ring::TaskCount counted(ring);
+  co_await Pipe(up.stream(), c.down, bytes);
+  ring->Cancel(c.down.socket().fd());
+  joined->Set();
 }
 
 }  // namespace
 
-asio::awaitable<void> PassThrough(FlowContext& c) {
+Task<void> PassThrough(FlowContext& c) {
   const auto start = Clock::now();
   AccessEntry e = c.Entry();
   e.protocol = "TLS";
@@ -68,22 +64,21 @@ asio::awaitable<void> PassThrough(FlowContext& c) {
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
     c.Finish(e);
   };
-  error_code ec;
   ClientHello hello;
   while (true) {
     auto d = c.buf.cdata();
     hello = ParseClientHello(absl::string_view(static_cast<const char*>(d.data()), d.size()));
     if (hello.state != ClientHello::State::kNeedMore) break;
-    beast::get_lowest_layer(c.down).expires_after(c.g->limits.handshake);
-    size_t n = co_await c.down.async_read_some(c.buf.prepare(4096),
-                                               asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
+    auto space = c.buf.prepare(4096);
+    Io r = co_await c.down.ReadSome(static_cast<char*>(space.data()), space.size(),
+                                    In(c.g->limits.handshake));
+    if (r.ec) {
       e.verdict = "bad_request";
       finish(absl::StrCat("warden_client_hello: connection ended before the ClientHello: ",
-                          ec.message()));
+                          IsEnd(r.ec) ? "end of stream" : r.ec.message()));
       co_return;
     }
-    c.buf.commit(n);
+    c.buf.commit(r.n);
   }
   if (hello.state == ClientHello::State::kInvalid) {
     e.verdict = "bad_request";
@@ -137,9 +132,10 @@ asio::awaitable<void> PassThrough(FlowContext& c) {
   e.upstream_host = up->remote();
   e.upstream_local_address = up->local();
   // The hello (and anything after it) goes first.
-  size_t ahead = c.buf.size();
-  co_await asio::async_write(up->plain(), c.buf.data(),
-                             asio::redirect_error(asio::use_awaitable, ec));
+  const size_t ahead = c.buf.size();
+  auto data = c.buf.cdata();
+  error_code ec = co_await up->stream().Write(
+      std::string_view(static_cast<const char*>(data.data()), data.size()), In(kTcpIdle));
   c.buf.consume(ahead);
   e.bytes_received = ahead;
   if (ec) {
@@ -147,14 +143,12 @@ asio::awaitable<void> PassThrough(FlowContext& c) {
     finish(absl::StrCat("upstream: ", ec.message()));
     co_return;
   }
-  auto ex = co_await asio::this_coro::executor;
-  asio::steady_timer done(ex, Clock::time_point::max());
-  bool down_finished = false;
-  asio::co_spawn(ex, Downward(*up, c, &e.bytes_sent, &down_finished, &done), asio::detached);
-  co_await Pipe(c.down, up->plain(), &e.bytes_received);
+  Joined joined{c.down.socket().ring()};
+  Spawn(Downward(*up, c, &e.bytes_sent, &joined));
+  co_await Pipe(c.down, up->stream(), &e.bytes_received);
   // The pod is done sending: the server is told (half-close) and may still answer.
-  up->plain().socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
-  if (!down_finished) co_await done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  co_await up->stream().ShutdownSend(In(kTcpIdle));
+  co_await joined;
   finish("");
 }
 

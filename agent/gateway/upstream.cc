@@ -2,18 +2,16 @@
 
 #include <sys/socket.h>
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <openssl/x509_vfy.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
 namespace warden::gateway {
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-using asio::ip::tcp;
+namespace {
+// A pooled connection idle less than this is used without checking that the server kept it.
+constexpr auto kFreshIdle = std::chrono::seconds(2);
+}  // namespace
 
 std::string UpstreamTarget::Key() const {
   return absl::StrCat(host, "|", port, "|", tls ? 1 : 0, "|", sni, "|", absl::StrJoin(names, ","),
@@ -88,27 +86,15 @@ absl::StatusOr<UpstreamTarget> TargetFor(const egress::GatewayVerdict& v, const 
   return t;
 }
 
-UpstreamConn::UpstreamConn(std::string key, beast::tcp_stream plain)
-    : key_(std::move(key)), plain_(std::make_unique<beast::tcp_stream>(std::move(plain))) {
-  Addresses();
-}
-
-UpstreamConn::UpstreamConn(std::string key, std::unique_ptr<Tls> tls)
-    : key_(std::move(key)), tls_(std::move(tls)) {
-  Addresses();
-}
-
-void UpstreamConn::Addresses() {
-  boost::system::error_code ec;
-  auto r = tcp().socket().remote_endpoint(ec);
-  if (!ec) remote_ = absl::StrCat(r.address().to_string(), ":", r.port());
-  auto l = tcp().socket().local_endpoint(ec);
-  if (!ec) local_ = absl::StrCat(l.address().to_string(), ":", l.port());
+UpstreamConn::UpstreamConn(std::string key, std::unique_ptr<Stream> stream, bool tls)
+    : key_(std::move(key)), stream_(std::move(stream)), tls_(tls) {
+  remote_ = stream_->socket().Remote();
+  local_ = stream_->socket().Local();
 }
 
 bool UpstreamConn::StillUsable() {
   char byte;
-  ssize_t n = ::recv(tcp().socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  ssize_t n = ::recv(stream_->socket().fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   // EOF (0) or anything to read while idle (a close_notify, a stray response) retires it.
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
@@ -117,11 +103,14 @@ std::unique_ptr<UpstreamConn> UpstreamPool::Take(const std::string& key) {
   auto it = idle_.find(key);
   if (it == idle_.end()) return nullptr;
   auto& v = it->second;
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = Clock::now();
   while (!v.empty()) {
     std::unique_ptr<UpstreamConn> c = std::move(v.back());
     v.pop_back();
-    if (now - c->idle_since < t_.idle && c->StillUsable()) return c;
+    if (now - c->idle_since >= t_.idle) continue;
+    // One that was busy a moment ago is taken without a look (a system call per request); one
+    // the server closed since fails before the response and the request is sent again.
+    if (now - c->idle_since < kFreshIdle || c->StillUsable()) return c;
   }
   idle_.erase(it);
   return nullptr;
@@ -129,18 +118,16 @@ std::unique_ptr<UpstreamConn> UpstreamPool::Take(const std::string& key) {
 
 void UpstreamPool::Put(std::unique_ptr<UpstreamConn> c) {
   auto& v = idle_[c->key()];
-  c->idle_since = std::chrono::steady_clock::now();
+  c->idle_since = Clock::now();
   // The oldest go first: they are the likeliest to be closed by the server.
   if (v.size() >= t_.max_idle_per_key) v.erase(v.begin());
   v.push_back(std::move(c));
 }
 
-asio::awaitable<std::unique_ptr<UpstreamConn>> UpstreamPool::Connect(const UpstreamTarget& t,
-                                                                     UpstreamFailure* failure,
-                                                                     bool* reused) {
-  const std::string key = t.Key();
+Task<std::unique_ptr<UpstreamConn>> UpstreamPool::Connect(const UpstreamTarget& t,
+                                                          UpstreamFailure* failure, bool* reused) {
   *reused = false;
-  if (auto c = Take(key)) {
+  if (auto c = Take(t.Key())) {
     *reused = true;
     ++reused_;
     co_return c;
@@ -148,41 +135,34 @@ asio::awaitable<std::unique_ptr<UpstreamConn>> UpstreamPool::Connect(const Upstr
   co_return co_await Dial(t, failure);
 }
 
-asio::awaitable<std::unique_ptr<UpstreamConn>> UpstreamPool::Dial(const UpstreamTarget& t,
-                                                                  UpstreamFailure* failure) {
+Task<std::unique_ptr<UpstreamConn>> UpstreamPool::Dial(const UpstreamTarget& t,
+                                                       UpstreamFailure* failure) {
   const std::string key = t.Key();
-  auto ex = co_await asio::this_coro::executor;
-  boost::system::error_code ec;
-  tcp::resolver resolver(ex);
-  auto endpoints = co_await resolver.async_resolve(t.host, std::to_string(t.port),
-                                                   asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) {
-    *failure = {"DF", absl::StrCat("cannot resolve ", t.host, ": ", ec.message())};
+  const Deadline by = In(t_.connect);
+  std::string error;
+  bool timed_out = false;
+  std::unique_ptr<Socket> s = co_await gateway::Dial(ring_, t.host, t.port, by, &error, &timed_out);
+  if (!s) {
+    *failure = {timed_out ? "UT" : (error.rfind("cannot resolve", 0) == 0 ? "DF" : "UF"), error};
     co_return nullptr;
   }
-  beast::tcp_stream stream(ex);
-  stream.expires_after(t_.connect);
-  co_await stream.async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) {
-    *failure = {ec == beast::error::timeout ? "UT" : "UF",
-                absl::StrCat("connect to ", t.host, ":", t.port, ": ", ec.message())};
-    co_return nullptr;
-  }
-  stream.socket().set_option(tcp::no_delay(true), ec);
   ++created_;
   if (!t.tls) {
-    stream.expires_never();
-    co_return std::make_unique<UpstreamConn>(key, std::move(stream));
+    co_return std::make_unique<UpstreamConn>(key, std::make_unique<PlainStream>(std::move(s)),
+                                             false);
   }
-  absl::StatusOr<std::shared_ptr<asio::ssl::context>> ctx = contexts_->Get(t.files);
+  absl::StatusOr<std::shared_ptr<boost::asio::ssl::context>> ctx = contexts_->Get(t.files);
   if (!ctx.ok()) {
     *failure = {"UF", std::string(ctx.status().message())};
     co_return nullptr;
   }
-  // The stream keeps a reference to the context's SSL_CTX (up-ref'd by SSL_new), so the
-  // shared context may be replaced while connections made from it live on.
-  auto tls = std::make_unique<UpstreamConn::Tls>(std::move(stream), **ctx);
-  SSL* ssl = tls->native_handle();
+  // SSL_new up-refs the context's SSL_CTX, so the shared context may be replaced while
+  // connections made from it live on.
+  SSL* ssl = SSL_new((*ctx)->native_handle());
+  if (!ssl) {
+    *failure = {"UF", absl::StrCat("TLS_error:|", TlsError())};
+    co_return nullptr;
+  }
   if (!t.sni.empty()) SSL_set_tlsext_host_name(ssl, t.sni.c_str());
   if (t.files.verify) {
     bool first = true;
@@ -195,18 +175,17 @@ asio::awaitable<std::unique_ptr<UpstreamConn>> UpstreamPool::Dial(const Upstream
       }
     }
   }
-  co_await tls->async_handshake(asio::ssl::stream_base::client,
-                                asio::redirect_error(asio::use_awaitable, ec));
+  auto tls = std::make_unique<TlsStream>(std::move(s), ssl, /*server=*/false);
+  error_code ec = co_await tls->Handshake(by);
   if (ec) {
-    std::string why = ec.message();
+    std::string why = tls->TlsDetails().empty() ? ec.message() : tls->TlsDetails();
     long verify = SSL_get_verify_result(ssl);
     if (verify != X509_V_OK) why = X509_verify_cert_error_string(verify);
-    *failure = {ec == beast::error::timeout ? "UT" : "UF",
+    *failure = {IsTimeout(ec) ? "UT" : "UF",
                 absl::StrCat("TLS_error:|", why, " (", t.host, ":", t.port, ", SNI ", t.sni, ")")};
     co_return nullptr;
   }
-  tls->next_layer().expires_never();
-  co_return std::make_unique<UpstreamConn>(key, std::move(tls));
+  co_return std::make_unique<UpstreamConn>(key, std::move(tls), true);
 }
 
 }  // namespace warden::gateway

@@ -12,12 +12,11 @@
 #include <utility>
 #include <vector>
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
-
 #include "absl/status/statusor.h"
 #include "agent/egress/gateway_config.h"
+#include "agent/gateway/ring.h"
+#include "agent/gateway/stream.h"
+#include "agent/gateway/task.h"
 #include "agent/gateway/tls.h"
 #include "agent/policy/ip.h"
 
@@ -52,29 +51,24 @@ struct UpstreamFailure {
 
 class UpstreamConn {
  public:
-  using Tls = boost::beast::ssl_stream<boost::beast::tcp_stream>;  // writes joined, as Down
-  UpstreamConn(std::string key, boost::beast::tcp_stream plain);
-  UpstreamConn(std::string key, std::unique_ptr<Tls> tls);
+  UpstreamConn(std::string key, std::unique_ptr<Stream> stream, bool tls);
 
   const std::string& key() const { return key_; }
-  bool is_tls() const { return tls_ != nullptr; }
-  boost::beast::tcp_stream& tcp() { return tls_ ? tls_->next_layer() : *plain_; }
-  Tls& tls() { return *tls_; }
-  boost::beast::tcp_stream& plain() { return *plain_; }
+  bool is_tls() const { return tls_; }
+  Stream& stream() { return *stream_; }
   std::string remote() const { return remote_; }
   std::string local() const { return local_; }
   // Whether an idle connection can still carry a request: not closed by the server, nothing
   // unexpected waiting to be read.
   bool StillUsable();
 
-  std::chrono::steady_clock::time_point idle_since;
+  Clock::time_point idle_since;
 
  private:
   std::string key_;
-  std::unique_ptr<boost::beast::tcp_stream> plain_;
-  std::unique_ptr<Tls> tls_;
+  std::unique_ptr<Stream> stream_;
+  bool tls_;
   std::string remote_, local_;
-  void Addresses();
 };
 
 struct UpstreamTimeouts {
@@ -86,15 +80,16 @@ struct UpstreamTimeouts {
 // One worker's pool (a worker's connections are used by its thread only: no locks).
 class UpstreamPool {
  public:
-  UpstreamPool(UpstreamContexts* contexts, UpstreamTimeouts t) : contexts_(contexts), t_(t) {}
+  UpstreamPool(Ring* ring, UpstreamContexts* contexts, UpstreamTimeouts t)
+      : ring_(ring), contexts_(contexts), t_(t) {}
 
   // A pooled connection for `t`, or a new one; null on failure (`failure` says why).
-  boost::asio::awaitable<std::unique_ptr<UpstreamConn>> Connect(const UpstreamTarget& t,
-                                                                UpstreamFailure* failure,
-                                                                bool* reused);
+  Task<std::unique_ptr<UpstreamConn>> Connect(const UpstreamTarget& t, UpstreamFailure* failure,
+                                              bool* reused);
   // A new connection, never pooled (a passed-through flow is the pod's own session).
-  boost::asio::awaitable<std::unique_ptr<UpstreamConn>> Dial(const UpstreamTarget& t,
-                                                             UpstreamFailure* failure);
+  Task<std::unique_ptr<UpstreamConn>> Dial(const UpstreamTarget& t, UpstreamFailure* failure);
+  // Closes every idle connection (the worker is stopping).
+  void Clear() { idle_.clear(); }
   // A connection that finished a request cleanly and may carry another.
   void Put(std::unique_ptr<UpstreamConn> c);
 
@@ -104,6 +99,7 @@ class UpstreamPool {
  private:
   std::unique_ptr<UpstreamConn> Take(const std::string& key);
 
+  Ring* ring_;
   UpstreamContexts* contexts_;
   UpstreamTimeouts t_;
   std::map<std::string, std::vector<std::unique_ptr<UpstreamConn>>> idle_;
