@@ -1,6 +1,7 @@
 #include "agent/gateway/access_log.h"
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -38,7 +39,18 @@ size_t Utf8Length(absl::string_view s) {
 // (names and paths come from the network) replaced by U+FFFD.
 void AppendString(std::string* out, absl::string_view s) {
   out->push_back('"');
-  for (size_t i = 0; i < s.size();) {
+  size_t i = 0;
+  while (i < s.size()) {
+    // The common case, printable ASCII, goes in runs.
+    size_t run = i;
+    while (run < s.size()) {
+      const unsigned char c = static_cast<unsigned char>(s[run]);
+      if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') break;
+      ++run;
+    }
+    out->append(s.data() + i, run - i);
+    i = run;
+    if (i == s.size()) break;
     const unsigned char c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
       size_t n = Utf8Length(s.substr(i));
@@ -68,20 +80,38 @@ void AppendString(std::string* out, absl::string_view s) {
         out->append("\\t");
         break;
       default:
-        if (c < 0x20 || c == 0x7f) {
-          absl::StrAppend(out, "\\u00", absl::Hex(c, absl::kZeroPad2));
-        } else {
-          out->push_back(static_cast<char>(c));
-        }
+        absl::StrAppend(out, "\\u00", absl::Hex(c, absl::kZeroPad2));
     }
     ++i;
   }
   out->push_back('"');
 }
 
+// RFC 3339 UTC with milliseconds; the part to the second is formatted once per second.
+std::string StartTime(absl::Time t) {
+  thread_local int64_t cached_second = INT64_MIN;
+  thread_local std::string cached;
+  const int64_t ms = absl::ToUnixMillis(t);
+  const int64_t second = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+  if (second != cached_second) {
+    cached =
+        absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::FromUnixSeconds(second), absl::UTCTimeZone());
+    cached_second = second;
+  }
+  const int millis = static_cast<int>(ms - second * 1000);
+  char frac[6] = {'.',
+                  static_cast<char>('0' + millis / 100),
+                  static_cast<char>('0' + millis / 10 % 10),
+                  static_cast<char>('0' + millis % 10),
+                  'Z',
+                  0};
+  return absl::StrCat(cached, frac);
+}
+
 // Appends `"key":value` (a string, null when empty) after a comma unless first.
 class Line {
  public:
+  Line() { out_.reserve(1024); }
   void Str(absl::string_view key, absl::string_view v) {
     Key(key);
     if (v.empty()) {
@@ -116,7 +146,7 @@ class Line {
 
 std::string AccessLine(const AccessEntry& e) {
   Line l;
-  l.Str("start_time", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", e.start_time, absl::UTCTimeZone()));
+  l.Str("start_time", StartTime(e.start_time));
   l.Str("method", e.method);
   l.Str("path", e.path);
   l.Str("protocol", e.protocol);

@@ -5,8 +5,6 @@
 
 #include <string>
 
-#include <boost/beast/core/flat_buffer.hpp>
-
 #include "agent/egress/request.h"
 #include "agent/gateway/flow_session.h"
 #include "agent/gateway/stream.h"
@@ -17,7 +15,7 @@ namespace warden::gateway {
 
 struct FlowContext {
   TlsStream& down;
-  boost::beast::flat_buffer& buf;  // bytes read from `down` not consumed yet
+  FlowBuffer& buf;  // bytes read from `down` not consumed yet
   nodestate::Flow flow;
   egress::SourceIdentity source;
   std::string node;  // the node whose certificate carried the flow

@@ -4,8 +4,6 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#include <boost/beast/core/flat_buffer.hpp>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -13,7 +11,6 @@
 #include "agent/gateway/tls.h"
 
 namespace warden::gateway {
-namespace beast = boost::beast;
 
 AccessEntry FlowContext::Entry() const {
   AccessEntry e;
@@ -97,7 +94,7 @@ Task<void> Serve(Ring* ring, int fd, UpstreamPool* pool, const Services* g) {
   const std::string node_names = absl::StrJoin(names, ",");
 
   // The flow header: never more than its own bytes are taken; what follows stays in `buf`.
-  beast::flat_buffer buf;
+  FlowBuffer buf;
   std::optional<nodestate::DecodedFlow> header;
   const Deadline header_by = In(g->limits.request_headers);
   while (!header) {
@@ -159,6 +156,8 @@ Task<void> Serve(Ring* ring, int fd, UpstreamPool* pool, const Services* g) {
   FlowContext c{down, buf, flow, *source, node, app, remote, local, pool, g};
   // What the pod sends first tells TLS (a handshake record) from HTTP.
   if (buf.size() == 0) {
+    buf.shrink_to_fit();  // nothing held while the pod has not sent anything
+    if (co_await down.WaitReadable(In(g->limits.request_headers))) co_return;
     auto space = buf.prepare(4096);
     Io r = co_await down.ReadSome(static_cast<char*>(space.data()), space.size(),
                                   In(g->limits.request_headers));

@@ -6,7 +6,6 @@
 #include <string>
 
 #include <boost/beast/core/buffers_range.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/serializer.hpp>
@@ -21,8 +20,8 @@ constexpr size_t kReadSize = 16384;
 // Feeds `buf` to `p`; reads more when it needs more. Done when `done(p)` or the body buffer is
 // full (need_buffer) or some body was parsed.
 template <bool isRequest, class Done>
-Task<error_code> Parse(Stream& s, boost::beast::flat_buffer& buf,
-                       boost::beast::http::basic_parser<isRequest>& p, Deadline d, Done done) {
+Task<error_code> Parse(Stream& s, FlowBuffer& buf, boost::beast::http::basic_parser<isRequest>& p,
+                       Deadline d, Done done) {
   namespace http = boost::beast::http;
   error_code ec;
   while (true) {
@@ -63,7 +62,7 @@ Task<error_code> Parse(Stream& s, boost::beast::flat_buffer& buf,
 // Reads until `p` has the whole header; what follows stays in `buf` (a pipelined request too).
 // end_of_stream when the peer ended before sending anything.
 template <bool isRequest>
-Task<error_code> ReadHeader(Stream& s, boost::beast::flat_buffer& buf,
+Task<error_code> ReadHeader(Stream& s, FlowBuffer& buf,
                             boost::beast::http::basic_parser<isRequest>& p, Deadline d) {
   return http_io_detail::Parse<isRequest>(s, buf, p, d,
                                           [](auto& q, size_t) { return q.is_header_done(); });
@@ -71,7 +70,7 @@ Task<error_code> ReadHeader(Stream& s, boost::beast::flat_buffer& buf,
 
 // Reads some of the body into the parser's buffer_body (or to the message's end).
 template <bool isRequest>
-Task<error_code> ReadBodySome(Stream& s, boost::beast::flat_buffer& buf,
+Task<error_code> ReadBodySome(Stream& s, FlowBuffer& buf,
                               boost::beast::http::basic_parser<isRequest>& p, Deadline d) {
   return http_io_detail::Parse<isRequest>(
       s, buf, p, d, [](auto& q, size_t used) { return q.is_done() || used > 0; });

@@ -60,22 +60,37 @@ Task<error_code> Answer(FlowContext& c, int status, const std::string& body, boo
 
 // Streams the message `p` is reading from `in` (its header read) to `out`: the header with the
 // first piece of the body. `bytes` counts the body's bytes.
+// A piece of a body on its way through (recycled memory).
+class Chunk {
+ public:
+  explicit Chunk(size_t n) : n_(n) {}
+  ~Chunk() {
+    if (p_) Recycler::Free(p_, n_);
+  }
+  char* get() {
+    if (!p_) p_ = static_cast<char*>(Recycler::Allocate(n_));
+    return p_;
+  }
+
+ private:
+  size_t n_;
+  char* p_ = nullptr;
+};
+
 template <bool isRequest>
-Task<error_code> Relay(Stream& in, beast::flat_buffer& buf,
-                       http::parser<isRequest, http::buffer_body>& p, Stream& out,
-                       std::chrono::milliseconds idle, uint64_t* bytes) {
+Task<error_code> Relay(Stream& in, FlowBuffer& buf, http::parser<isRequest, http::buffer_body>& p,
+                       Stream& out, std::chrono::milliseconds idle, uint64_t* bytes) {
   error_code ec;
   http::serializer<isRequest, http::buffer_body> sr{p.get()};
   // As large as the body when its length is known (a small answer needs no 16 KB).
   const size_t size =
       std::max<size_t>(1, std::min<uint64_t>(kChunk, p.content_length().value_or(kChunk)));
-  std::unique_ptr<char[]> chunk;
+  Chunk chunk(size);
   auto& body = p.get().body();
   // The header goes out with the body's first bytes (one record, one send: the body of a small
   // message is usually read with its header), or alone when the message has no body.
   while (!sr.is_done()) {
     if (!p.is_done()) {
-      if (!chunk) chunk.reset(new char[size]);
       body.data = chunk.get();
       body.size = size;
       ec = co_await ReadBodySome(in, buf, p, In(idle));
@@ -153,7 +168,7 @@ Task<Forwarded> Forward(Exchange& x, Stream& up, RequestParser& rp, const Parsed
     co_return f;
   }
   const auto sent = Clock::now();
-  beast::flat_buffer ubuf;
+  FlowBuffer ubuf;
   std::optional<ResponseParser> resp;
   // 1xx answers other than 101 are interim: the final response follows.
   while (true) {

@@ -49,16 +49,26 @@ void Metrics::Histogram::Add(double v) {
 
 void Metrics::Observe(const AccessEntry& e, const std::string& app) {
   const bool http = e.protocol.rfind("HTTP", 0) == 0;
-  std::string labels = Labels(e, app, http);
+  // Every value a label is made of, separated by a byte none of them can hold.
+  const std::string raw = absl::StrCat(
+      http ? "h" : "t", absl::string_view("\0", 1), e.source_pod, absl::string_view("\0", 1),
+      e.source_namespace, absl::string_view("\0", 1), e.source_principal,
+      absl::string_view("\0", 1), app, absl::string_view("\0", 1), e.authority,
+      absl::string_view("\0", 1), e.requested_server_name, absl::string_view("\0", 1),
+      e.response_code.value_or(0), absl::string_view("\0", 1), e.response_flags);
   std::lock_guard<std::mutex> l(mu_);
   if (http) {
-    HttpSeries& s = http_[labels];
+    HttpSeries*& found = http_raw_[raw];
+    if (!found) found = &http_[Labels(e, app, true)];
+    HttpSeries& s = *found;
     ++s.requests;
     s.duration.Add(static_cast<double>(e.duration_ms));
     s.request_bytes.Add(static_cast<double>(e.bytes_received));
     s.response_bytes.Add(static_cast<double>(e.bytes_sent));
   } else {
-    TcpSeries& s = tcp_[labels];
+    TcpSeries*& found = tcp_raw_[raw];
+    if (!found) found = &tcp_[Labels(e, app, false)];
+    TcpSeries& s = *found;
     ++s.opened;
     ++s.closed;
     s.received += e.bytes_received;

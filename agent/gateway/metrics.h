@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "agent/gateway/access_log.h"
 
@@ -48,6 +49,10 @@ class Metrics {
   mutable std::mutex mu_;
   std::map<std::string, HttpSeries> http_;  // by label set, rendered
   std::map<std::string, TcpSeries> tcp_;
+  // The same series by the raw values their labels are made of: a request finds its series
+  // without rendering (and escaping) fourteen labels.
+  std::unordered_map<std::string, HttpSeries*> http_raw_;
+  std::unordered_map<std::string, TcpSeries*> tcp_raw_;
   std::map<std::string, uint64_t> refused_;
   std::atomic<int64_t> downstream_open_{0};
 };

@@ -143,7 +143,7 @@ Task<void> PassThrough(FlowContext& c) {
     finish(absl::StrCat("upstream: ", ec.message()));
     co_return;
   }
-  Joined joined{c.down.socket().ring()};
+  Joined joined{c.down.socket().ring(), false, {}};
   Spawn(Downward(*up, c, &e.bytes_sent, &joined));
   co_await Pipe(c.down, up->stream(), &e.bytes_received);
   // The pod is done sending: the server is told (half-close) and may still answer.

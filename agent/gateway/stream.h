@@ -10,14 +10,18 @@
 #include <string>
 #include <string_view>
 
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/system/error_code.hpp>
 
+#include "agent/gateway/recycler.h"
 #include "agent/gateway/ring.h"
 #include "agent/gateway/task.h"
 
 namespace warden::gateway {
 
 using boost::system::error_code;
+// The bytes read ahead of a parser (recycled memory: one is taken and given back per request).
+using FlowBuffer = boost::beast::basic_flat_buffer<RecyclingAllocator<char>>;
 
 // errno (positive) as an error code; ETIMEDOUT is the deadline passing.
 error_code ErrnoCode(int err);

@@ -8,6 +8,8 @@
 #include <optional>
 #include <utility>
 
+#include "agent/gateway/recycler.h"
+
 namespace warden::gateway {
 
 template <class T>
@@ -16,6 +18,10 @@ class Task;
 namespace task_detail {
 
 struct PromiseBase {
+  // Frames come from the thread's recycler: a request makes a dozen.
+  static void* operator new(size_t n) { return Recycler::Allocate(n); }
+  static void operator delete(void* p, size_t n) noexcept { Recycler::Free(p, n); }
+
   std::coroutine_handle<> continuation;
   std::exception_ptr error;
 
@@ -97,6 +103,8 @@ inline Task<void> Promise<void>::get_return_object() {
 // Runs a task nobody awaits; its frame frees itself when the task ends.
 struct Detached {
   struct promise_type {
+    static void* operator new(size_t n) { return Recycler::Allocate(n); }
+    static void operator delete(void* p, size_t n) noexcept { Recycler::Free(p, n); }
     Detached get_return_object() { return {}; }
     std::suspend_never initial_suspend() noexcept { return {}; }
     std::suspend_never final_suspend() noexcept { return {}; }
