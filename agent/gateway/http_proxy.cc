@@ -39,9 +39,23 @@ int64_t Ms(Clock::time_point since) {
 
 std::string RequestId() {
   thread_local std::mt19937_64 rng(std::random_device{}());
+  // A version-4 UUID: 8-4-4-4-12 hex digits.
   uint64_t a = rng(), b = rng();
-  return absl::StrFormat("%08x-%04x-4%03x-%04x-%012x", a >> 32, (a >> 16) & 0xffff, a & 0xfff,
-                         0x8000 | (b >> 48 & 0x3fff), b & 0xffffffffffffULL);
+  a = (a & ~0xf000ULL) | 0x4000ULL;                         // version 4
+  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 10
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(36, '-');
+  int pos = 0;
+  auto put = [&](uint64_t v, int digits) {
+    for (int i = digits - 1; i >= 0; --i) out[pos + i] = kHex[(v >> (4 * (digits - 1 - i))) & 0xf];
+    pos += digits + 1;
+  };
+  put(a >> 32, 8);
+  put((a >> 16) & 0xffff, 4);
+  put(a & 0xffff, 4);
+  put(b >> 48, 4);
+  put(b & 0xffffffffffffULL, 12);
+  return out;
 }
 
 // A response the gateway makes itself (a refusal or an upstream failure).

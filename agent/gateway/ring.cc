@@ -315,6 +315,7 @@ void Ring::Run(std::function<void()> on_stop, std::chrono::milliseconds drain) {
     io_uring_cqe* first = nullptr;
     int rc = io_uring_submit_and_wait_timeout(&ring_, &first, 1, &ts, nullptr);
     if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) break;  // the ring is unusable
+    ring_detail::now = Clock::now();
     // Completions are copied out and marked seen before their task resumes: the task may queue
     // new operations, and a resumed task must not find its slot reused under it.
     io_uring_cqe* c = nullptr;
@@ -335,7 +336,7 @@ void Ring::Run(std::function<void()> on_stop, std::chrono::milliseconds drain) {
       }
       Complete(copy);
     }
-    const Deadline now = Clock::now();
+    const Deadline now = ring_detail::now;
     if (now >= next_sweep) {
       Sweep(now);
       if (stopping_) CancelAll();

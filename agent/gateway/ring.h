@@ -27,7 +27,15 @@ namespace warden::gateway {
 using Clock = std::chrono::steady_clock;
 using Deadline = Clock::time_point;
 inline constexpr Deadline kNoDeadline = Deadline::max();
-inline Deadline In(std::chrono::milliseconds d) { return Clock::now() + d; }
+namespace ring_detail {
+// The time the ring's loop last woke: deadlines are swept every 100 ms, so the clock need not be
+// read for each operation.
+inline thread_local Deadline now{};
+}  // namespace ring_detail
+inline Deadline In(std::chrono::milliseconds d) {
+  const Deadline n = ring_detail::now;
+  return (n == Deadline{} ? Clock::now() : n) + d;
+}
 
 class Ring;
 

@@ -198,15 +198,18 @@ error_code TlsStream::Failed(int ret) {
 }
 
 Task<error_code> TlsStream::Handshake(Deadline d) {
+  ERR_clear_error();  // from here on, every failure drains the queue (Failed)
   while (true) {
-    ERR_clear_error();
     const int r = SSL_do_handshake(ssl_);
     if (!out_.empty()) {
       // The handshake's flight goes out even when the handshake failed (the alert says why).
       error_code ec = co_await Flush(d);
       if (ec && r == 1) co_return ec;
     }
-    if (r == 1) co_return error_code{};
+    if (r == 1) {
+      std::string().swap(out_);  // the handshake's flight was the largest write it will see
+      co_return error_code{};
+    }
     if (SSL_get_error(ssl_, r) == SSL_ERROR_WANT_READ && !eof_) {
       error_code ec = co_await Fill(d);
       if (ec) co_return ec;
@@ -219,7 +222,6 @@ Task<error_code> TlsStream::Handshake(Deadline d) {
 
 Task<Io> TlsStream::ReadSome(char* p, size_t n, Deadline d) {
   while (true) {
-    ERR_clear_error();
     const int r = SSL_read(ssl_, p, static_cast<int>(std::min<size_t>(n, 1 << 30)));
     if (!out_.empty()) {
       // What reading made OpenSSL send (a key update's answer, session tickets).
@@ -238,7 +240,6 @@ Task<Io> TlsStream::ReadSome(char* p, size_t n, Deadline d) {
 
 Task<error_code> TlsStream::Write(std::string_view data, Deadline d) {
   if (!data.empty()) {
-    ERR_clear_error();
     // The memory BIO never refuses, so the whole of `data` is encrypted here, before suspending.
     const int r = SSL_write(ssl_, data.data(), static_cast<int>(data.size()));
     if (r <= 0) {
