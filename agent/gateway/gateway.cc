@@ -11,6 +11,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "agent/common/log.h"
 #include "agent/common/status_macros.h"
 
 namespace warden::gateway {
@@ -126,7 +127,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayProcessOptions o)
       UpstreamPool pool(worker->ring.get(), contexts, timeouts);
       Spawn(AcceptLoop(worker->ring.get(), worker->listen_fd, &pool, services));
       ready.set_value(absl::OkStatus());
-      worker->ring->Run(nullptr, std::chrono::seconds(2));
+      if (absl::Status s = worker->ring->Run(nullptr, std::chrono::seconds(2)); !s.ok())
+        common::Logger("warden gateway").Error("a worker stopped: ", s.message());
       pool.Clear();
     });
     if (absl::Status s = started.get(); !s.ok()) {

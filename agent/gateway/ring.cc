@@ -78,6 +78,7 @@ absl::Status Ring::Init() {
   ArmWake();
 
   // The receive pool: the kernel takes a buffer only when a receive has bytes for it.
+  if (o_.buffers == 0) return absl::OkStatus();
   br_bytes_ = o_.buffers * sizeof(io_uring_buf);
   void* mem = mmap(nullptr, br_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
   if (mem == MAP_FAILED) return absl::ResourceExhaustedError("mmap of the buffer ring failed");
@@ -169,10 +170,10 @@ Ring::Op Ring::Sleep(std::chrono::milliseconds d) {
   return op;
 }
 
-Ring::PooledRecv::PooledRecv(Ring* r, int fd, Deadline d, RingBuffer* out)
-    : op_(r, r->br_ ? Op::Kind::kRecvPooled : Op::Kind::kRecv, fd, d), out_(out) {
+Ring::PooledRecv::PooledRecv(Ring* r, int fd, Deadline d, RingBuffer* out, bool own)
+    : op_(r, r->br_ && !own ? Op::Kind::kRecvPooled : Op::Kind::kRecv, fd, d), out_(out) {
   out_->Release();
-  if (!r->br_) {
+  if (op_.kind_ == Op::Kind::kRecv) {
     out_->data_ = static_cast<char*>(std::malloc(r->o_.buffer_size));
     op_.buf_ = out_->data_;
     op_.len_ = r->o_.buffer_size;
@@ -300,7 +301,7 @@ void Ring::Stop() {
   (void)!write(wake_fd_, &one, sizeof(one));
 }
 
-void Ring::Run(std::function<void()> on_stop, std::chrono::milliseconds drain) {
+absl::Status Ring::Run(std::function<void()> on_stop, std::chrono::milliseconds drain) {
   Deadline next_sweep = Clock::now() + kSweepEvery;
   Deadline drain_until = kNoDeadline;
   while (true) {
@@ -314,7 +315,10 @@ void Ring::Run(std::function<void()> on_stop, std::chrono::milliseconds drain) {
     __kernel_timespec ts{0, std::chrono::nanoseconds(kSweepEvery).count()};
     io_uring_cqe* first = nullptr;
     int rc = io_uring_submit_and_wait_timeout(&ring_, &first, 1, &ts, nullptr);
-    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) break;  // the ring is unusable
+    // Transient: the wait timed out or was interrupted, or completions are waiting to be reaped.
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) {
+      return absl::InternalError(absl::StrCat("io_uring_enter: ", std::strerror(-rc)));
+    }
     ring_detail::now = Clock::now();
     // Completions are copied out and marked seen before their task resumes: the task may queue
     // new operations, and a resumed task must not find its slot reused under it.
@@ -344,6 +348,7 @@ void Ring::Run(std::function<void()> on_stop, std::chrono::milliseconds drain) {
     }
   }
   io_uring_submit(&ring_);
+  return absl::OkStatus();
 }
 
 }  // namespace warden::gateway

@@ -114,11 +114,13 @@ class Ring {
 
    private:
     friend class Ring;
-    PooledRecv(Ring* r, int fd, Deadline d, RingBuffer* out);
+    PooledRecv(Ring* r, int fd, Deadline d, RingBuffer* out, bool own);
     Op op_;
     RingBuffer* out_;
   };
-  PooledRecv RecvPooled(int fd, Deadline d, RingBuffer* out) { return {this, fd, d, out}; }
+  // -ENOBUFS when the pool is empty: RecvOwn then receives into a buffer of its own.
+  PooledRecv RecvPooled(int fd, Deadline d, RingBuffer* out) { return {this, fd, d, out, false}; }
+  PooledRecv RecvOwn(int fd, Deadline d, RingBuffer* out) { return {this, fd, d, out, true}; }
   size_t buffer_size() const { return o_.buffer_size; }
 
   // Runs `fn` on the ring's thread (from any thread).
@@ -127,8 +129,9 @@ class Ring {
   static void PostTo(uint64_t id, std::function<void()> fn);
   uint64_t id() const { return id_; }
   // Runs until Stop(), then until every task counted by TaskCount has ended (at most `drain`).
-  // `on_stop` runs once, on the ring's thread, when the stop is seen.
-  void Run(std::function<void()> on_stop, std::chrono::milliseconds drain);
+  // `on_stop` runs once, on the ring's thread, when the stop is seen. An error: the ring failed
+  // and serves nothing more.
+  absl::Status Run(std::function<void()> on_stop, std::chrono::milliseconds drain);
   void Stop();  // from any thread
   // Ends every operation waiting on `fd` (with -ECANCELED).
   void Cancel(int fd);

@@ -159,6 +159,8 @@ TlsStream::~TlsStream() { SSL_free(ssl_); }
 
 Task<error_code> TlsStream::Fill(Deadline d) {
   int r = co_await s_->ring()->RecvPooled(s_->fd(), d, &in_);
+  // Every pooled buffer is held (by connections whose bytes wait to be used): one of its own.
+  if (r == -ENOBUFS) r = co_await s_->ring()->RecvOwn(s_->fd(), d, &in_);
   if (r > 0) {
     in_off_ = 0;
     in_len_ = static_cast<size_t>(r);

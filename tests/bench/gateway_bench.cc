@@ -34,23 +34,34 @@ constexpr char kUsage[] =
 struct Measured {
   LoadResult load;
   double cpu_us_per_request = 0;
+  double kernel_us_per_request = 0;  // of cpu_us_per_request
 };
 
 Measured Measure(const GatewayEnv& env, const Proxy& p, const LoadSpec& base) {
   LoadSpec s = base;
   s.port = p.port;
   s.flow_header = p.flow_header;
-  long long cpu0 = 0, cpu1 = 0;
+  long long cpu0 = 0, cpu1 = 0, sys0 = 0, sys1 = 0;
   Measured m;
   m.load = RunLoad(
-      s, [&] { cpu0 = env.CpuNs(p); }, [&] { cpu1 = env.CpuNs(p); });
-  if (m.load.requests > 0)
+      s,
+      [&] {
+        cpu0 = env.CpuNs(p);
+        sys0 = env.KernelNs(p);
+      },
+      [&] {
+        cpu1 = env.CpuNs(p);
+        sys1 = env.KernelNs(p);
+      });
+  if (m.load.requests > 0) {
     m.cpu_us_per_request = static_cast<double>(cpu1 - cpu0) / 1000.0 / m.load.requests;
+    m.kernel_us_per_request = static_cast<double>(sys1 - sys0) / 1000.0 / m.load.requests;
+  }
   std::printf(
-      "%-8s %9.0f req/s  p50 %7.0f us  p99 %7.0f us  CPU %6.1f us/req  (%llu requests, "
-      "%llu errors)\n",
+      "%-8s %9.0f req/s  p50 %7.0f us  p99 %7.0f us  CPU %6.1f us/req, %4.1f of it in the kernel  "
+      "(%llu requests, %llu errors)\n",
       p.name.c_str(), m.load.rps, m.load.p50_us, m.load.p99_us, m.cpu_us_per_request,
-      static_cast<unsigned long long>(m.load.requests),
+      m.kernel_us_per_request, static_cast<unsigned long long>(m.load.requests),
       static_cast<unsigned long long>(m.load.errors));
   std::fflush(stdout);
   if (m.load.requests == 0 || m.load.errors > m.load.requests / 100)
@@ -122,9 +133,11 @@ int Run(int argc, char** argv) {
           " rps_vs_haproxy=", Fmt(w.load.rps / h.load.rps, 2), " cpu_per_req_vs_haproxy=",
           Fmt(w.cpu_us_per_request / h.cpu_us_per_request, 2), " warden_rps=", Fmt(w.load.rps, 0),
           " warden_cpu_us=", Fmt(w.cpu_us_per_request, 1), " warden_p99_us=", Fmt(w.load.p99_us, 0),
-          " nginx_rps=", Fmt(n.load.rps, 0), " nginx_cpu_us=", Fmt(n.cpu_us_per_request, 1),
-          " haproxy_rps=", Fmt(h.load.rps, 0), " haproxy_cpu_us=", Fmt(h.cpu_us_per_request, 1),
-          " first_request_added_ms=", first_added, " reused_request_added_us=", reused_added,
+          " warden_kernel_us=", Fmt(w.kernel_us_per_request, 1), " nginx_rps=", Fmt(n.load.rps, 0),
+          " nginx_cpu_us=", Fmt(n.cpu_us_per_request, 1),
+          " nginx_kernel_us=", Fmt(n.kernel_us_per_request, 1), " haproxy_rps=", Fmt(h.load.rps, 0),
+          " haproxy_cpu_us=", Fmt(h.cpu_us_per_request, 1), " first_request_added_ms=", first_added,
+          " reused_request_added_us=", reused_added,
           " rss_mb_10k_idle=", Fmt(rss_after / 1024.0, 1))
           .c_str());
   return 0;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -75,6 +76,31 @@ long long GatewayEnv::CpuNs(const Proxy& p) const {
   std::ifstream children("/proc/" + std::to_string(p.pid) + "/task/" + std::to_string(p.pid) +
                          "/children");
   for (pid_t c; children >> c;) total += testlib::SchedstatNs(c);
+  return total;
+}
+
+namespace {
+long long StimeNs(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  // Fields after the command (which may hold spaces) start after the last ')'.
+  const size_t close = line.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(line.substr(close + 2));
+  std::string field;
+  long long stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i)
+    if (i == 15) stime = std::stoll(field);
+  return stime * (1000000000LL / sysconf(_SC_CLK_TCK));
+}
+}  // namespace
+
+long long GatewayEnv::KernelNs(const Proxy& p) const {
+  long long total = StimeNs(p.pid);
+  std::ifstream children("/proc/" + std::to_string(p.pid) + "/task/" + std::to_string(p.pid) +
+                         "/children");
+  for (pid_t c; children >> c;) total += StimeNs(c);
   return total;
 }
 

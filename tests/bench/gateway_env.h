@@ -35,6 +35,10 @@ class GatewayEnv {
   const std::string& dir() const { return dir_.path(); }
   // CPU time (ns) of `p` and of every process below it.
   long long CpuNs(const Proxy& p) const;
+  // Of that, the time in the kernel (stime of /proc/PID/stat, clock ticks: coarse, so read over
+  // seconds): sends and receives, which no proxy can avoid, and the loopback peers' receive
+  // processing, which runs in the sender's context.
+  long long KernelNs(const Proxy& p) const;
 
  private:
   void StartUpstream();

@@ -234,7 +234,9 @@ TEST_F(EgressLab, WithTheGatewayDownNothingLeavesAndTrafficResumesAfter) {
   EXPECT_EQ(status, 200)
       << "traffic resumes once the gateway is back\n"
       << Sh("tail -5 " + state_ + "/logs/gateway.log").out
-      << Sh("grep forwarder " + state_ + "/logs/default-1-verdicts.jsonl | tail -3").out;
+      << Sh("grep forwarder " + state_ + "/logs/default-1-verdicts.jsonl | tail -3").out
+      << Sh("tail -3 " + state_ + "/logs/gateway-access.jsonl").out
+      << Sh("tail -5 " + state_ + "/logs/default-1.log").out;
 }
 
 }  // namespace
