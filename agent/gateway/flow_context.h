@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
+
 #include "agent/egress/request.h"
 #include "agent/gateway/flow_session.h"
 #include "agent/gateway/stream.h"
@@ -23,6 +25,10 @@ struct FlowContext {
   std::string downstream_remote, downstream_local;
   UpstreamPool* pool;
   const Services* g;
+  // The same for every request of the flow: made once.
+  std::string principal = egress::PrincipalOf(source, g->trust_domain);
+  std::string original_destination =
+      absl::StrCat(flow.original_ip.ToString(), ":", flow.original_port);
 
   // An access-log entry with the source and the flow filled in.
   AccessEntry Entry() const;

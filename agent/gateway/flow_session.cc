@@ -19,8 +19,8 @@ AccessEntry FlowContext::Entry() const {
   e.source_namespace = source.ns;
   e.source_pod = source.pod;
   e.source_service_account = source.service_account;
-  e.source_principal = egress::PrincipalOf(source, g->trust_domain);
-  e.original_destination = absl::StrCat(flow.original_ip.ToString(), ":", flow.original_port);
+  e.source_principal = principal;
+  e.original_destination = original_destination;
   e.flow_id = flow.flow_id;
   e.downstream_remote_address = downstream_remote;
   e.downstream_local_address = downstream_local;

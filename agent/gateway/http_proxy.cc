@@ -25,9 +25,6 @@ namespace http = beast::http;
 
 namespace {
 
-using RequestParser = http::request_parser<http::buffer_body>;
-using ResponseParser = http::response_parser<http::buffer_body>;
-
 constexpr size_t kChunk = 16384;
 // Bodies stream through, never held: no limit. (Not boost::none: Beast 1.74 compares a
 // Content-Length with an empty optional as greater, and refuses every sized body.)
@@ -92,10 +89,11 @@ class Chunk {
 };
 
 template <bool isRequest>
-Task<error_code> Relay(Stream& in, FlowBuffer& buf, http::parser<isRequest, http::buffer_body>& p,
+Task<error_code> Relay(Stream& in, FlowBuffer& buf,
+                       http::parser<isRequest, http::buffer_body, RecyclingAllocator<char>>& p,
                        Stream& out, std::chrono::milliseconds idle, uint64_t* bytes) {
   error_code ec;
-  http::serializer<isRequest, http::buffer_body> sr{p.get()};
+  http::serializer<isRequest, http::buffer_body, Fields> sr{p.get()};
   // As large as the body when its length is known (a small answer needs no 16 KB).
   const size_t size =
       std::max<size_t>(1, std::min<uint64_t>(kChunk, p.content_length().value_or(kChunk)));

@@ -5,16 +5,26 @@
 
 #include <string>
 
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
 
 #include "absl/status/statusor.h"
 #include "agent/egress/request.h"
+#include "agent/gateway/recycler.h"
 
 namespace warden::gateway {
 
-using RequestHeader = boost::beast::http::request_header<boost::beast::http::fields>;
-using ResponseHeader = boost::beast::http::response_header<boost::beast::http::fields>;
+// Header fields in recycled memory: Beast allocates each field on its own, a dozen a request.
+using Fields = boost::beast::http::basic_fields<RecyclingAllocator<char>>;
+using RequestHeader = boost::beast::http::request_header<Fields>;
+using ResponseHeader = boost::beast::http::response_header<Fields>;
+// Parsers whose body goes through a caller's buffer (streamed, never held whole).
+using RequestParser =
+    boost::beast::http::request_parser<boost::beast::http::buffer_body, RecyclingAllocator<char>>;
+using ResponseParser =
+    boost::beast::http::response_parser<boost::beast::http::buffer_body, RecyclingAllocator<char>>;
 
 struct ParsedRequest {
   egress::Request request;    // method, authority, path (normalized), headers; no source yet

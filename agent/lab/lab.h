@@ -60,7 +60,8 @@ struct ProbeReport {
 // Starts the control plane again (after it was killed), with the flags it had.
 absl::StatusOr<pid_t> LabStartControl(const std::string& state_dir);
 
-// Starts the gateway again (after it was killed), with the flags it had.
+// Starts the gateway again (after it was killed), with the flags it had; returns once it has a
+// state from the control plane (an error if it exits first or has none in 20 s).
 absl::StatusOr<pid_t> LabStartGateway(const std::string& state_dir);
 
 // Starts the agent of `node` again (after it was killed), with the flags it had.

@@ -55,8 +55,10 @@ std::string NginxConf(const std::string& dir, const std::string& pki, const std:
 }
 
 // Whether the gateway's log says a state from the control plane is in force.
-bool StateInForce(const std::string& log) {
+// Whether the gateway's log says a state is in force, after its first `from` bytes.
+bool StateInForce(const std::string& log, std::streamoff from) {
   std::ifstream in(log);
+  in.seekg(from);
   std::string l;
   while (std::getline(in, l))
     if (l.find(kInForceLine) != std::string::npos) return true;
@@ -155,10 +157,11 @@ absl::StatusOr<pid_t> StartGateway(const LabState& lab, const std::string& state
   return Spawn(lab.gateway->argv, LogPath(state_dir, "gateway.log"), pod->cgroup);
 }
 
-absl::Status WaitForGateway(const LabState& lab, const std::string& state_dir) {
+absl::Status WaitForGateway(const LabState& lab, const std::string& state_dir,
+                            std::streamoff log_from) {
   const std::string log = LogPath(state_dir, "gateway.log");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!StateInForce(log)) {
+  while (!StateInForce(log, log_from)) {
     int status;
     if (waitpid(lab.gateway->pid, &status, WNOHANG) != 0)
       return absl::InternalError(absl::StrCat("the gateway exited; see ", log));
@@ -172,9 +175,13 @@ absl::Status WaitForGateway(const LabState& lab, const std::string& state_dir) {
 
 absl::StatusOr<pid_t> LabStartGateway(const std::string& state_dir) {
   WD_ASSIGN_OR_RETURN(LabState lab, ReadLabState(state_dir));
+  // The log is appended to: what the last gateway wrote does not count as this one ready.
+  std::error_code ec;
+  const auto before = std::filesystem::file_size(LogPath(state_dir, "gateway.log"), ec);
   WD_ASSIGN_OR_RETURN(pid_t pid, StartGateway(lab, state_dir));
   lab.gateway->pid = pid;
   WD_RETURN_IF_ERROR(WriteLabState(state_dir, lab));
+  WD_RETURN_IF_ERROR(WaitForGateway(lab, state_dir, ec ? 0 : static_cast<std::streamoff>(before)));
   return pid;
 }
 

@@ -3,6 +3,7 @@
 // the gateway pod of a gateway-pool node, fed by the control plane.
 #pragma once
 
+#include <ios>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,6 +45,7 @@ LabGateway PlanGateway(const std::string& self, const LabPod& pod, const std::st
                        const std::string& state_dir);
 absl::StatusOr<pid_t> StartGateway(const LabState& lab, const std::string& state_dir);
 // Waits (20 s at most) until the gateway has a state from the control plane in force.
-absl::Status WaitForGateway(const LabState& lab, const std::string& state_dir);
+absl::Status WaitForGateway(const LabState& lab, const std::string& state_dir,
+                            std::streamoff log_from = 0);
 
 }  // namespace warden::lab

@@ -13,7 +13,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   namespace http = boost::beast::http;
-  http::request_parser<http::buffer_body> p;
+  warden::gateway::RequestParser p;
   p.header_limit(60 * 1024);
   p.eager(false);
   boost::system::error_code ec;
