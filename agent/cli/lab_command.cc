@@ -55,7 +55,8 @@ int Usage() {
          "       warden lab down [--state DIR]\n"
          "       warden lab start-agent --node NAME   (start a node's agent again, as it was)\n"
          "       warden lab start-control             (start the control plane again)\n"
-         "       warden lab start-gateway             (start the egress gateway again)\n"
+         "       warden lab start-gateway [--pod NS/NAME] (start a gateway replica again; without\n"
+         "           --pod every replica whose process is gone)\n"
          "       warden lab probe --from NS/POD|node:NAME|internet --to NS/POD|IP --port P "
          "[--protocol TCP|UDP] [--family 4|6]\n"
          "       warden lab matrix [--ports 80,81] [--protocols TCP,UDP] [--families 4,6] "
@@ -74,7 +75,8 @@ int Usage() {
 
 struct LabFlags {
   std::string state = "/run/warden-lab", manifests, from, to, protocol = "TCP", ports = "80",
-              protocols = "TCP", output = "text", cgroup, netns, tcp, udp, serve_ports, node, in;
+              protocols = "TCP", output = "text", cgroup, netns, tcp, udp, serve_ports, node, in,
+              pod;
   std::string families;
   int port = 0, timeout_ms = 1000, parallel = 16, family = 0;
   bool no_agents = false, no_control = false, privileged = false, container = false;
@@ -105,6 +107,7 @@ po::options_description Describe(LabFlags* f) {
   add("tcp", po::value(&f->tcp));
   add("udp", po::value(&f->udp));
   add("node", po::value(&f->node));
+  add("pod", po::value(&f->pod));
   add("in", po::value(&f->in));
   add("privileged", po::bool_switch(&f->privileged));
   add("container", po::bool_switch(&f->container));
@@ -129,6 +132,12 @@ absl::Status Up(const LabFlags& f) {
 absl::Status PrintPid(absl::StatusOr<pid_t> pid) {
   if (!pid.ok()) return pid.status();
   std::cout << *pid << "\n";
+  return absl::OkStatus();
+}
+
+absl::Status PrintPids(absl::StatusOr<std::vector<pid_t>> pids) {
+  if (!pids.ok()) return pids.status();
+  for (pid_t p : *pids) std::cout << p << "\n";
   return absl::OkStatus();
 }
 
@@ -220,7 +229,7 @@ int RunLab(const std::vector<std::string>& all) {
       {"up", [&] { return Up(f); }},
       {"down", [&] { return lab::LabDown(f.state); }},
       {"start-control", [&] { return PrintPid(lab::LabStartControl(f.state)); }},
-      {"start-gateway", [&] { return PrintPid(lab::LabStartGateway(f.state)); }},
+      {"start-gateway", [&] { return PrintPids(lab::LabStartGateway(f.state, f.pod)); }},
       {"start-agent", [&] { return PrintPid(lab::LabStartAgent(f.state, f.node)); }},
       {"serve", [&] { return Serve(f); }},
       {"probe", [&] { return Probe(f); }},

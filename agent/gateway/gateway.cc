@@ -16,15 +16,11 @@
 
 namespace warden::gateway {
 
-// A worker: a thread with its own ring, listening socket and upstream pool; its connections
-// never touch another worker's state.
+// A worker: a thread with its own ring and upstream pool, accepting on the gateway's one
+// listening socket; its connections never touch another worker's state.
 struct Gateway::Worker {
-  int listen_fd = -1;
   std::unique_ptr<Ring> ring;
   std::thread thread;
-  ~Worker() {
-    if (listen_fd >= 0) close(listen_fd);
-  }
 };
 
 namespace {
@@ -111,13 +107,14 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayProcessOptions o)
   }
   for (auto& w : g->workers_) {
     Worker* worker = w.get();
+    const int listen_fd = g->listen_fd_;
     const Services* services = &g->services_;
     UpstreamContexts* contexts = g->upstream_tls_.get();
     const UpstreamTimeouts timeouts = g->o_.upstream;
     std::promise<absl::Status> ready;
     std::future<absl::Status> started = ready.get_future();
     // The ring is made on its own thread: that thread alone submits to it.
-    worker->thread = std::thread([worker, services, contexts, timeouts, &ready] {
+    worker->thread = std::thread([worker, listen_fd, services, contexts, timeouts, &ready] {
       absl::StatusOr<std::unique_ptr<Ring>> ring = Ring::Create(Ring::Options{});
       if (!ring.ok()) {
         ready.set_value(ring.status());
@@ -125,7 +122,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayProcessOptions o)
       }
       worker->ring = *std::move(ring);
       UpstreamPool pool(worker->ring.get(), contexts, timeouts);
-      Spawn(AcceptLoop(worker->ring.get(), worker->listen_fd, &pool, services));
+      Spawn(AcceptLoop(worker->ring.get(), listen_fd, &pool, services));
       ready.set_value(absl::OkStatus());
       if (absl::Status s = worker->ring->Run(nullptr, std::chrono::seconds(2)); !s.ok())
         common::Logger("warden gateway").Error("a worker stopped: ", s.message());
@@ -142,33 +139,29 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayProcessOptions o)
 absl::Status Gateway::Listen() {
   socklen_t len = 0;
   WD_ASSIGN_OR_RETURN(sockaddr_storage ep, ParseListen(o_.listen, &len));
-  for (int i = 0; i < o_.workers; ++i) {
-    auto w = std::make_unique<Worker>();
-    // Every worker has its own socket on the port (SO_REUSEPORT): the kernel spreads
-    // connections among them.
-    w->listen_fd = ::socket(ep.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    bool ok = w->listen_fd >= 0 &&
-              setsockopt(w->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
-              setsockopt(w->listen_fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == 0 &&
-              bind(w->listen_fd, reinterpret_cast<sockaddr*>(&ep), len) == 0 &&
-              listen(w->listen_fd, SOMAXCONN) == 0;
-    if (!ok)
+  // One socket, which every worker accepts on. Not SO_REUSEPORT: a second process on the port
+  // (a gateway still exiting, or another one) would silently take half the connections, and
+  // those queued at a dying process hang until it is gone. Such a port is waited for instead,
+  // 5 s at most, then refused.
+  listen_fd_ = ::socket(ep.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listen_fd_ < 0) return absl::UnavailableError(absl::StrCat("socket: ", std::strerror(errno)));
+  int one = 1;
+  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (bind(listen_fd_, reinterpret_cast<sockaddr*>(&ep), len) != 0) {
+    if (errno != EADDRINUSE || std::chrono::steady_clock::now() > give_up)
       return absl::UnavailableError(
           absl::StrCat("--listen ", o_.listen, ": ", std::strerror(errno)));
-    sockaddr_storage bound{};
-    socklen_t blen = sizeof(bound);
-    getsockname(w->listen_fd, reinterpret_cast<sockaddr*>(&bound), &blen);
-    port_ = ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
-                                             : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
-    // Port 0: the others take the port the first was given.
-    if (ep.ss_family == AF_INET) {
-      reinterpret_cast<sockaddr_in*>(&ep)->sin_port = htons(port_);
-    } else {
-      reinterpret_cast<sockaddr_in6*>(&ep)->sin6_port = htons(port_);
-    }
-    workers_.push_back(std::move(w));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  if (listen(listen_fd_, SOMAXCONN) != 0)
+    return absl::UnavailableError(absl::StrCat("--listen ", o_.listen, ": ", std::strerror(errno)));
+  sockaddr_storage bound{};
+  socklen_t blen = sizeof(bound);
+  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&bound), &blen);
+  port_ = ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
+                                           : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  for (int i = 0; i < o_.workers; ++i) workers_.push_back(std::make_unique<Worker>());
   return absl::OkStatus();
 }
 
@@ -179,6 +172,7 @@ Gateway::~Gateway() {
   for (auto& w : workers_)
     if (w->thread.joinable()) w->thread.join();
   workers_.clear();
+  if (listen_fd_ >= 0) close(listen_fd_);
   admin_.reset();
 }
 

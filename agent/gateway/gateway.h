@@ -57,6 +57,7 @@ class Gateway {
   Services services_;
   std::vector<std::unique_ptr<Worker>> workers_;
   uint16_t port_ = 0;
+  int listen_fd_ = -1;
   std::unique_ptr<GatewaySync> sync_;
   std::unique_ptr<common::HttpServer> admin_;
 };

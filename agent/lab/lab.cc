@@ -79,10 +79,12 @@ absl::Status StartServers(const LabOptions& o, const policy::ClusterState& clust
     started.push_back({pid, log});
     return pid;
   };
-  const LabPod* gateway = RunsGateway(o) ? FindGatewayPod(*lab) : nullptr;
+  const std::vector<const LabPod*> gateways =
+      RunsGateway(o) ? FindGatewayPods(*lab) : std::vector<const LabPod*>{};
   for (size_t j = 0; j < lab->pods.size(); ++j) {
     LabPod& pod = lab->pods[j];
-    if (&pod == gateway) continue;  // `warden gateway` serves there
+    // `warden gateway` serves there.
+    if (std::find(gateways.begin(), gateways.end(), &pod) != gateways.end()) continue;
     ServedPorts ports = PortsToServe(*cluster.FindPod(pod.key), o.serve_ports);
     if (ports.tcp.empty() && ports.udp.empty()) continue;
     WD_ASSIGN_OR_RETURN(pod.server_pid, start(pod.cgroup, pod.netns, ports,
@@ -134,11 +136,14 @@ absl::Status StartAgents(const LabOptions& o, LabState* lab) {
 absl::Status StartEgress(const LabOptions& o, LabState* lab) {
   const std::string pki = o.state_dir + "/pki";
   WD_ASSIGN_OR_RETURN(lab->web_pid, StartInternetHttps(*lab, o.state_dir, pki));
-  const LabPod* pod = FindGatewayPod(*lab);
-  if (!pod) return absl::OkStatus();  // manifests without a gateway
-  lab->gateway = PlanGateway(WardenBinary(o.warden_binary), *pod, pki, o.state_dir);
-  WD_ASSIGN_OR_RETURN(lab->gateway->pid, StartGateway(*lab, o.state_dir));
-  return WaitForGateway(*lab, o.state_dir);
+  // Manifests without a gateway pod run none.
+  for (const LabPod* pod : FindGatewayPods(*lab)) {
+    LabGateway g = PlanGateway(WardenBinary(o.warden_binary), *pod, pki, o.state_dir);
+    WD_ASSIGN_OR_RETURN(g.pid, StartGateway(*lab, g, o.state_dir));
+    lab->gateways.push_back(std::move(g));
+  }
+  for (const LabGateway& g : lab->gateways) WD_RETURN_IF_ERROR(WaitForGateway(g, o.state_dir));
+  return absl::OkStatus();
 }
 
 // ---- probes ---------------------------------------------------------------------------------

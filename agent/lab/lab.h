@@ -60,9 +60,11 @@ struct ProbeReport {
 // Starts the control plane again (after it was killed), with the flags it had.
 absl::StatusOr<pid_t> LabStartControl(const std::string& state_dir);
 
-// Starts the gateway again (after it was killed), with the flags it had; returns once it has a
-// state from the control plane (an error if it exits first or has none in 20 s).
-absl::StatusOr<pid_t> LabStartGateway(const std::string& state_dir);
+// Starts a gateway replica again (after it was killed), with the flags it had: the one in `pod`
+// ("ns/name"), or with `pod` empty every replica whose process is gone. Returns once each has a
+// state from the control plane (an error if one exits first or has none in 20 s).
+absl::StatusOr<std::vector<pid_t>> LabStartGateway(const std::string& state_dir,
+                                                   const std::string& pod = "");
 
 // Starts the agent of `node` again (after it was killed), with the flags it had.
 absl::StatusOr<pid_t> LabStartAgent(const std::string& state_dir, const std::string& node);

@@ -94,13 +94,34 @@ absl::StatusOr<pid_t> StartInternetHttps(const LabState& lab, const std::string&
       absl::StrCat("nginx did not start; see ", state_dir, "/logs/internet-nginx-error.log"));
 }
 
-const LabPod* FindGatewayPod(const LabState& lab, const std::string& gateway_namespace) {
+std::vector<const LabPod*> FindGatewayPods(const LabState& lab,
+                                           const std::string& gateway_namespace) {
+  std::vector<const LabPod*> out;
   for (const auto& p : lab.pods) {
     if (!p.key.starts_with(gateway_namespace + "/")) continue;
     const LabNode* n = lab.FindNode(p.node);
-    if (n && n->pool == "gateway") return &p;
+    if (n && n->pool == "gateway") out.push_back(&p);
   }
-  return nullptr;
+  return out;
+}
+
+namespace {
+std::string PodName(const std::string& key) { return key.substr(key.find('/') + 1); }
+
+// Whether `pid` is a process that has not ended (a zombie has).
+bool Running(pid_t pid) {
+  if (pid <= 0) return false;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return false;
+  const size_t close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z' &&
+         line[close + 2] != 'X';
+}
+}  // namespace
+
+std::string GatewayLog(const LabGateway& g, const std::string& state_dir) {
+  return LogPath(state_dir, PodName(g.pod) + ".log");
 }
 
 LabGateway PlanGateway(const std::string& self, const LabPod& pod, const std::string& pki,
@@ -111,7 +132,7 @@ LabGateway PlanGateway(const std::string& self, const LabPod& pod, const std::st
   for (const auto& [name, ip] : kWorldNames) out << ip << " " << name << "\n";
   LabGateway g;
   g.pod = pod.key;
-  g.access_log = LogPath(state_dir, "gateway-access.jsonl");
+  g.access_log = LogPath(state_dir, PodName(pod.key) + "-access.jsonl");
   g.metrics = kGatewayMetrics;
   // A mount namespace of its own, where /etc/hosts is the lab's names: what the cluster's DNS
   // answers a real gateway.
@@ -150,39 +171,59 @@ LabGateway PlanGateway(const std::string& self, const LabPod& pod, const std::st
   return g;
 }
 
-absl::StatusOr<pid_t> StartGateway(const LabState& lab, const std::string& state_dir) {
-  if (!lab.gateway) return absl::FailedPreconditionError("the lab runs no gateway");
-  const LabPod* pod = lab.FindPod(lab.gateway->pod);
-  if (!pod) return absl::NotFoundError("the gateway's pod is gone from the lab");
-  return Spawn(lab.gateway->argv, LogPath(state_dir, "gateway.log"), pod->cgroup);
+absl::StatusOr<pid_t> StartGateway(const LabState& lab, const LabGateway& g,
+                                   const std::string& state_dir) {
+  const LabPod* pod = lab.FindPod(g.pod);
+  if (!pod)
+    return absl::NotFoundError(absl::StrCat("the gateway's pod ", g.pod, " is gone from the lab"));
+  return Spawn(g.argv, GatewayLog(g, state_dir), pod->cgroup);
 }
 
-absl::Status WaitForGateway(const LabState& lab, const std::string& state_dir,
+absl::Status WaitForGateway(const LabGateway& g, const std::string& state_dir,
                             std::streamoff log_from) {
-  const std::string log = LogPath(state_dir, "gateway.log");
+  const std::string log = GatewayLog(g, state_dir);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (!StateInForce(log, log_from)) {
     int status;
-    if (waitpid(lab.gateway->pid, &status, WNOHANG) != 0)
-      return absl::InternalError(absl::StrCat("the gateway exited; see ", log));
+    if (waitpid(g.pid, &status, WNOHANG) != 0)
+      return absl::InternalError(absl::StrCat("the gateway in ", g.pod, " exited; see ", log));
     if (std::chrono::steady_clock::now() > deadline)
-      return absl::DeadlineExceededError(
-          absl::StrCat("the gateway had no state from the control plane in 20 s; see ", log));
+      return absl::DeadlineExceededError(absl::StrCat(
+          "the gateway in ", g.pod, " had no state from the control plane in 20 s; see ", log));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<pid_t> LabStartGateway(const std::string& state_dir) {
+absl::StatusOr<std::vector<pid_t>> LabStartGateway(const std::string& state_dir,
+                                                   const std::string& pod) {
   WD_ASSIGN_OR_RETURN(LabState lab, ReadLabState(state_dir));
-  // The log is appended to: what the last gateway wrote does not count as this one ready.
-  std::error_code ec;
-  const auto before = std::filesystem::file_size(LogPath(state_dir, "gateway.log"), ec);
-  WD_ASSIGN_OR_RETURN(pid_t pid, StartGateway(lab, state_dir));
-  lab.gateway->pid = pid;
+  if (lab.gateways.empty()) return absl::FailedPreconditionError("the lab runs no gateway");
+  std::vector<LabGateway*> which;
+  if (!pod.empty()) {
+    LabGateway* g = lab.FindGateway(pod);
+    if (!g) return absl::NotFoundError(absl::StrCat("no gateway runs in pod ", pod));
+    which.push_back(g);
+  } else {
+    // Every replica whose process is gone (or a zombie: killed, not reaped yet).
+    for (auto& g : lab.gateways)
+      if (!Running(g.pid)) which.push_back(&g);
+  }
+  std::vector<std::pair<LabGateway*, std::streamoff>> started;
+  for (LabGateway* g : which) {
+    // The log is appended to: what the last process wrote does not count as this one ready.
+    std::error_code ec;
+    const auto before = std::filesystem::file_size(GatewayLog(*g, state_dir), ec);
+    WD_ASSIGN_OR_RETURN(g->pid, StartGateway(lab, *g, state_dir));
+    started.push_back({g, ec ? 0 : static_cast<std::streamoff>(before)});
+  }
   WD_RETURN_IF_ERROR(WriteLabState(state_dir, lab));
-  WD_RETURN_IF_ERROR(WaitForGateway(lab, state_dir, ec ? 0 : static_cast<std::streamoff>(before)));
-  return pid;
+  std::vector<pid_t> pids;
+  for (auto& [g, from] : started) {
+    WD_RETURN_IF_ERROR(WaitForGateway(*g, state_dir, from));
+    pids.push_back(g->pid);
+  }
+  return pids;
 }
 
 }  // namespace warden::lab

@@ -34,18 +34,24 @@ std::vector<LabCert> InternetCerts();
 absl::StatusOr<pid_t> StartInternetHttps(const LabState& lab, const std::string& state_dir,
                                          const std::string& pki);
 
-// The gateway pod: a pod of `gateway_namespace` on a gateway-pool node, or null.
-const LabPod* FindGatewayPod(const LabState& lab,
-                             const std::string& gateway_namespace = "warden-egress");
+// The gateway pods: the pods of `gateway_namespace` on gateway-pool nodes, in the manifests'
+// order (each runs a replica of `warden gateway`).
+std::vector<const LabPod*> FindGatewayPods(const LabState& lab,
+                                           const std::string& gateway_namespace = "warden-egress");
 
 // `warden gateway` for `pod`: in its network namespace and cgroup (the gateway-pool node's agent
-// sees it as the gateway pod), with its node's certificate, the control plane's address, and an
-// /etc/hosts of its own holding kWorldNames.
+// sees it as a gateway pod), with its node's certificate, the control plane's address, and an
+// /etc/hosts of its own holding kWorldNames. Its logs are named after the pod:
+// logs/NAME.log and logs/NAME-access.jsonl.
 LabGateway PlanGateway(const std::string& self, const LabPod& pod, const std::string& pki,
                        const std::string& state_dir);
-absl::StatusOr<pid_t> StartGateway(const LabState& lab, const std::string& state_dir);
-// Waits (20 s at most) until the gateway has a state from the control plane in force.
-absl::Status WaitForGateway(const LabState& lab, const std::string& state_dir,
+absl::StatusOr<pid_t> StartGateway(const LabState& lab, const LabGateway& g,
+                                   const std::string& state_dir);
+// Waits (20 s at most) until `g` has a state from the control plane in force (in its log after
+// the first `log_from` bytes).
+absl::Status WaitForGateway(const LabGateway& g, const std::string& state_dir,
                             std::streamoff log_from = 0);
+// The process log of `g`.
+std::string GatewayLog(const LabGateway& g, const std::string& state_dir);
 
 }  // namespace warden::lab

@@ -30,6 +30,9 @@ LabNode* LabState::FindNode(const std::string& name) { return FindBy(nodes, &Lab
 const LabPod* LabState::FindPod(const std::string& key) const {
   return FindBy(pods, &LabPod::key, key);
 }
+LabGateway* LabState::FindGateway(const std::string& pod) {
+  return FindBy(gateways, &LabGateway::pod, pod);
+}
 
 namespace {
 
@@ -110,13 +113,13 @@ void from_json(const json& j, LabGateway& v) { ReadFields(j, v, kGatewayFields);
 void to_json(json& j, const LabState& v) {
   WriteFields(j, v, kStateFields);
   if (v.control) j["control"] = *v.control;
-  if (v.gateway) j["gateway"] = *v.gateway;
+  if (!v.gateways.empty()) j["gateways"] = v.gateways;
   if (v.web_pid) j["web_pid"] = *v.web_pid;
 }
 void from_json(const json& j, LabState& v) {
   ReadFields(j, v, kStateFields);
   if (j.contains("control")) v.control = j.at("control").get<LabControl>();
-  if (j.contains("gateway")) v.gateway = j.at("gateway").get<LabGateway>();
+  if (j.contains("gateways")) v.gateways = j.at("gateways").get<std::vector<LabGateway>>();
   if (j.contains("web_pid")) v.web_pid = j.at("web_pid").get<pid_t>();
 }
 

@@ -59,7 +59,7 @@ struct LabControl {
   pid_t pid = 0;
 };
 
-// `warden gateway` in the gateway pod (with a control plane and a gateway pod on a gateway-pool
+// `warden gateway` in a gateway pod (with a control plane; one per gateway pod on a gateway-pool
 // node).
 struct LabGateway {
   std::string pod;  // "ns/name"
@@ -76,12 +76,13 @@ struct LabState {
   std::vector<LabNode> nodes;
   std::vector<LabPod> pods;
   std::optional<LabControl> control;  // when the lab runs a control plane
-  std::optional<LabGateway> gateway;
-  std::optional<pid_t> web_pid;  // nginx serving the internet's HTTPS hosts
+  std::vector<LabGateway> gateways;   // the replicas, in the manifests' order
+  std::optional<pid_t> web_pid;       // nginx serving the internet's HTTPS hosts
 
   const LabNode* FindNode(const std::string& name) const;
   LabNode* FindNode(const std::string& name);
   const LabPod* FindPod(const std::string& key) const;
+  LabGateway* FindGateway(const std::string& pod);
   // The cgroup of the lab's daemons (agents, control plane): `down` finds them there.
   std::string daemons_cgroup() const { return lab_cgroup + "/agents"; }
 };

@@ -2,13 +2,18 @@
 // forwarder to `warden gateway` over mutual TLS, authorized there, sent on as HTTPS to nginx
 // (certificates of the lab CA). Rows 1-6 from inside the pods, checked from both ends (the pod's
 // status, the gateway's access log, nginx's own log); rows 15-16 spoken to the gateway's port by
-// hand from a node; row 17 by editing the manifests the control plane watches; and the gateway
-// killed: nothing leaves directly meanwhile, and traffic resumes once it is back. Needs root.
+// hand from a node; row 17 by editing the manifests the control plane watches; the forwarders
+// spreading flows over the two gateway replicas and failing over when one is killed; and every
+// replica killed: nothing leaves directly meanwhile, and traffic resumes once they are back.
+// Needs root.
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -62,12 +67,32 @@ class EgressLab : public ::testing::Test {
                       std::to_string(max_time) + " --resolve " + host + ":80:" + ip + " " + url);
     return std::atoi(r.out.c_str());
   }
+  // The lab's gateway replicas (state.json's "gateways": pod, access_log, pid).
+  static std::vector<nlohmann::json> Gateways() {
+    const nlohmann::json lab = nlohmann::json::parse(std::ifstream(state_ + "/state.json"));
+    std::vector<nlohmann::json> out;
+    for (const auto& g : lab["gateways"]) out.push_back(g);
+    return out;
+  }
+  // Every replica's access log, each entry with the replica's pod as "_replica".
   static std::vector<nlohmann::json> Access() {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));  // the log's flush
     std::vector<nlohmann::json> out;
-    std::ifstream in(state_ + "/logs/gateway-access.jsonl");
-    for (std::string l; std::getline(in, l);) out.push_back(nlohmann::json::parse(l));
+    for (const auto& g : Gateways()) {
+      std::ifstream in(g["access_log"].get<std::string>());
+      for (std::string l; std::getline(in, l);) {
+        out.push_back(nlohmann::json::parse(l));
+        out.back()["_replica"] = g["pod"];
+      }
+    }
     return out;
+  }
+  // How many access-log entries each replica has.
+  static std::map<std::string, size_t> PerReplica() {
+    std::map<std::string, size_t> n;
+    for (const auto& g : Gateways()) n[g["pod"]] = 0;
+    for (const auto& e : Access()) ++n[e["_replica"]];
+    return n;
   }
   static std::vector<std::string> Lines(const std::string& log) {
     std::ifstream in(state_ + "/logs/" + log);
@@ -201,29 +226,79 @@ spec:
   EXPECT_LT(took, std::chrono::seconds(1)) << "row 17";
 }
 
-// Two pods, one upstream connection: nginx counts the requests on it.
+// Two pods, one upstream connection: the gateway's log shows both pods' requests on the same
+// upstream connection, and nginx counts the requests on it. (Flows alternate between the two
+// replicas, each with its own pool: app, worker, worker, app gives each replica one of each.)
 TEST_F(EgressLab, UpstreamConnectionsAreReusedAcrossPods) {
-  ASSERT_EQ(Curl("team-x/app", "http://example.com/", "203.0.113.10"), 200);
-  ASSERT_EQ(Curl("team-x/worker", "http://example.com/", "203.0.113.10"), 200);
+  const size_t logged_before = Access().size();
+  for (const char* pod : {"team-x/app", "team-x/worker", "team-x/worker", "team-x/app"})
+    ASSERT_EQ(Curl(pod, "http://example.com/", "203.0.113.10"), 200) << pod;
+  std::vector<nlohmann::json> all = Access();
+  ASSERT_GE(all.size(), logged_before + 4);
+  std::map<std::string, std::set<std::string>> pods_by_connection;  // replica|upstream local
+  for (const auto& e : all) {
+    if (e["authority"] != "example.com" || !e["upstream_local_address"].is_string()) continue;
+    pods_by_connection[e["_replica"].get<std::string>() + "|" +
+                       e["upstream_local_address"].get<std::string>()]
+        .insert(e["source_pod"].get<std::string>());
+  }
+  bool shared = false;
+  for (const auto& [conn, pods] : pods_by_connection) shared = shared || pods.size() >= 2;
+  EXPECT_TRUE(shared) << "no upstream connection carried requests of two pods";
   auto nginx = Lines("internet-https.log");
   ASSERT_GE(nginx.size(), 2u);
   EXPECT_THAT(nginx.back(), testing::ContainsRegex("req=([2-9]|[1-9][0-9]+) "))
-      << "the second request came on a connection that had carried one before";
+      << "the last request came on a connection that had carried one before";
 }
 
-// The gateway down: a pod's connection fails at once, and nothing leaves directly.
-TEST_F(EgressLab, WithTheGatewayDownNothingLeavesAndTrafficResumesAfter) {
-  const nlohmann::json lab = nlohmann::json::parse(std::ifstream(state_ + "/state.json"));
-  const pid_t gw = lab["gateway"]["pid"];
+// Two replicas: the node's forwarder spreads flows over both; one killed under traffic, the
+// other carries every flow (no request fails, nothing leaves directly); restarted, it is used
+// again once its time out of the rotation has passed.
+TEST_F(EgressLab, TheForwarderSpreadsFlowsAndFailsOverWhenAReplicaDies) {
+  std::vector<nlohmann::json> gws = Gateways();
+  ASSERT_EQ(gws.size(), 2u) << "the reference manifests run two gateway pods";
+  const std::string a = gws[0]["pod"], b = gws[1]["pod"];
+  auto before = PerReplica();
+  for (int i = 0; i < 8; ++i)
+    ASSERT_EQ(Curl("team-x/app", "http://example.com/", "203.0.113.10"), 200) << i;
+  auto spread = PerReplica();
+  EXPECT_GT(spread[a], before[a]) << "replica " << a << " carried none of 8 flows";
+  EXPECT_GT(spread[b], before[b]) << "replica " << b << " carried none of 8 flows";
+
+  const size_t internet_before = Lines("internet.log").size();
+  ASSERT_EQ(kill(gws[1]["pid"].get<pid_t>(), SIGKILL), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto at_kill = PerReplica();
+  for (int i = 0; i < 8; ++i)
+    EXPECT_EQ(Curl("team-x/app", "http://example.com/", "203.0.113.10"), 200)
+        << "flow " << i << " after " << b << " was killed: the forwarder fails over to " << a;
+  auto after_kill = PerReplica();
+  EXPECT_EQ(after_kill[a] - at_kill[a], 8u) << a << " carried every flow";
+  EXPECT_EQ(after_kill[b], at_kill[b]);
+  EXPECT_EQ(Lines("internet.log").size(), internet_before) << "nothing left directly";
+
+  Result r = Warden("lab start-gateway --state " + state_ + " --pod " + b);
+  ASSERT_EQ(r.code, 0) << r.err;
+  // Back in the rotation once its time out of it (5 s) has passed.
+  size_t b_now = PerReplica()[b];
+  for (int i = 0; i < 40 && PerReplica()[b] == b_now; ++i) {
+    EXPECT_EQ(Curl("team-x/app", "http://example.com/", "203.0.113.10"), 200);
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  EXPECT_GT(PerReplica()[b], b_now) << b << " carries flows again after its restart";
+}
+
+// Every replica down: a pod's connection fails at once, and nothing leaves directly.
+TEST_F(EgressLab, WithTheGatewaysDownNothingLeavesAndTrafficResumesAfter) {
   const size_t internet_before = Lines("internet.log").size() + Lines("internet-https.log").size();
-  ASSERT_EQ(kill(gw, SIGKILL), 0);
+  for (const auto& g : Gateways()) ASSERT_EQ(kill(g["pid"].get<pid_t>(), SIGKILL), 0) << g;
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   const auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(Curl("team-x/app", "http://example.com/", "203.0.113.10", 3), 0);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2))
       << "no gateway: the connection fails at once, not after a time-out";
   EXPECT_EQ(Lines("internet.log").size() + Lines("internet-https.log").size(), internet_before)
-      << "nothing reached the internet while the gateway was down";
+      << "nothing reached the internet while the gateways were down";
   Result r = Warden("lab start-gateway --state " + state_);
   ASSERT_EQ(r.code, 0) << r.err;
   int status = 0;
@@ -232,7 +307,7 @@ TEST_F(EgressLab, WithTheGatewayDownNothingLeavesAndTrafficResumesAfter) {
     if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   EXPECT_EQ(status, 200)
-      << "traffic resumes once the gateway is back\n"
+      << "traffic resumes once the gateways are back\n"
       << Sh("tail -5 " + state_ + "/logs/gateway.log").out
       << Sh("grep forwarder " + state_ + "/logs/default-1-verdicts.jsonl | tail -3").out
       << Sh("tail -3 " + state_ + "/logs/gateway-access.jsonl").out
