@@ -1,6 +1,8 @@
 // `warden explain`: one flow, or the whole matrix of pod pairs, ports and protocols.
+#include <algorithm>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include <boost/program_options.hpp>
@@ -13,6 +15,7 @@
 #include "agent/cli/explain_request.h"
 #include "agent/cli/flags.h"
 #include "agent/common/status_macros.h"
+#include "agent/egress/gateway_hop.h"
 #include "agent/policy/compiler.h"
 #include "agent/policy/explain.h"
 #include "agent/policy/manifest_loader.h"
@@ -125,6 +128,8 @@ struct ExplainFlags {
   bool matrix = false;
   std::vector<std::string> allow, cluster;
   RequestExplainFlags requests;  // --request / --requests: the egress gateway's answer
+  std::string forwarder_ports = "80,443";
+  std::vector<int> fwd_ports;  // parsed; empty: the agents run no forwarder
   // Parsed.
   std::vector<Cidr> cluster_cidrs;
   LockdownOptions lockdown;
@@ -167,6 +172,9 @@ po::options_description Describe(ExplainFlags* f) {
       "a file of requests, one JSON object a line: from (NS/POD) or namespace and "
       "service_account, method, url, port, headers");
   AddGatewayOptions(add, &f->requests.gateway, &f->requests.gateway_port);
+  add("forwarder-ports", po::value(&f->forwarder_ports)->default_value("80,443"),
+      "the world ports default-pool nodes' forwarders take, as the agents are given them "
+      "(\"none\": the agents run no forwarder)");
   return desc;
 }
 
@@ -222,6 +230,15 @@ absl::Status CheckFlags(const po::variables_map& vm, ExplainFlags* f) {
                                       "\" (TCP, UDP or SCTP)");
   }
   f->proto = *proto;
+  if (f->forwarder_ports != "none") {
+    for (absl::string_view p : absl::StrSplit(f->forwarder_ports, ',', absl::SkipWhitespace())) {
+      int n = 0;
+      if (!absl::SimpleAtoi(p, &n) || n < 1 || n > 65535)
+        return absl::InvalidArgumentError(
+            absl::StrCat("--forwarder-ports: \"", p, "\" is not a port (or give \"none\")"));
+      f->fwd_ports.push_back(n);
+    }
+  }
   return ParseWorldFlags(f->allow, f->cluster, &f->lockdown.allowances, &f->cluster_cidrs);
 }
 
@@ -250,13 +267,63 @@ absl::Status LoadAndCompile(const ExplainFlags& f, LoadResult* loaded, Snapshot*
   return absl::OkStatus();
 }
 
-int ExplainOne(const Explainer& explainer, const ExplainFlags& f, int exit_code) {
+// A connect the default-pool lockdown refuses that the node's forwarder takes instead (TCP to an
+// IPv4 world address on a forwarder port, from a pod), as the datapath decides it, with the hop
+// to the gateway: the pod's egress must admit a gateway pod, and the gateway's ingress the
+// pod's node. What passes after that is decided request by request at the gateway.
+std::optional<egress::GatewayHop> Redirect(const ClusterState& state, const ExplainFlags& f,
+                                           const FlowExplanation& fx) {
+  if (fx.protocol != Protocol::kTCP || fx.egress.allowed || !fx.egress.default_pool_lockdown)
+    return std::nullopt;
+  if (std::find(f.fwd_ports.begin(), f.fwd_ports.end(), fx.port) == f.fwd_ports.end())
+    return std::nullopt;
+  absl::StatusOr<IpAddress> ip = ParseIp(fx.to_ip);
+  const Pod* pod = state.FindPod(fx.from);
+  // The forwarder takes IPv4 connects.
+  if (!ip.ok() || ip->family != Family::kV4 || !pod) return std::nullopt;
+  Model model(state);
+  return egress::CheckGatewayHop(state, model, f.lockdown.gateway_namespace, *pod,
+                                 f.requests.gateway_port);
+}
+
+std::string RequestHint(const FlowExplanation& fx) {
+  return absl::StrCat("warden explain --from ", fx.from, " --request 'GET ",
+                      fx.port == 443 ? "https" : "http", "://HOST/PATH'");
+}
+
+int ExplainOne(const Explainer& explainer, const ClusterState& state, const ExplainFlags& f,
+               int exit_code) {
   auto fx = explainer.Explain(f.from, f.to, f.port, f.proto);
   if (!fx.ok()) return BadInput("explain", std::string(fx.status().message()));
+  const std::optional<egress::GatewayHop> hop = Redirect(state, f, *fx);
+  const bool redirected = hop && hop->allowed;
   if (f.output == "json") {
-    std::cout << FlowJson(*fx).dump(2) << "\n";
+    json j = FlowJson(*fx);
+    if (hop) {
+      j["redirect"] = {{"taken", hop->allowed},
+                       {"node", hop->node},
+                       {"gateway", hop->gateway},
+                       {"reason", hop->reason}};
+      if (redirected) {
+        j["verdict"] = "redirect";
+        j["then"] = "each request is decided at the gateway: " + RequestHint(*fx);
+      }
+    }
+    std::cout << j.dump(2) << "\n";
   } else {
-    PrintFlowText(*fx, std::cout);
+    std::ostringstream flow;
+    PrintFlowText(*fx, flow);
+    std::string text = flow.str();
+    if (redirected) text.replace(0, text.find(' '), "REDIRECT");
+    std::cout << text;
+    if (hop && redirected) {
+      std::cout << "  forwarder  the connect goes to " << hop->node << "'s forwarder, then to "
+                << hop->gateway << ": " << hop->reason << "\n"
+                << "  then       each request is decided at the gateway: " << RequestHint(*fx)
+                << "\n";
+    } else if (hop) {
+      std::cout << "  forwarder  not taken: " << hop->reason << "\n";
+    }
   }
   return fx->consistent ? exit_code : 3;
 }
@@ -315,7 +382,7 @@ int RunExplain(const std::vector<std::string>& args) {
     return ExplainRequests(loaded.state, f.requests, exit_code);
   Explainer explainer(loaded.state, snap, f.lockdown);
   return f.matrix ? ExplainMatrix(explainer, loaded.state, f, exit_code)
-                  : ExplainOne(explainer, f, exit_code);
+                  : ExplainOne(explainer, loaded.state, f, exit_code);
 }
 
 }  // namespace warden::cli

@@ -141,6 +141,7 @@ FlowExplanation Explainer::Evaluate(End from, End to, const std::string& port_te
           DecideLockdown(state_, *local.pod, *remote.ip, protocol, *port, *lockdown_);
       out->lockdown = ld.reason;
       if (!ld.allowed) {
+        out->default_pool_lockdown = ld.default_pool;
         out->allowed = false;
         out->policy.clear();
         out->rule = -1;

@@ -26,6 +26,7 @@ struct SideReport {
   int rule = -1;
   std::vector<std::string> isolating_policies;
   std::string lockdown;  // egress to the world: what the node-pool lockdown decided, and why
+  bool default_pool_lockdown = false;  // refused by a default-pool node's lockdown
 };
 
 struct FlowExplanation {

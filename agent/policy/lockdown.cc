@@ -40,7 +40,8 @@ LockdownDecision DecideLockdown(const ClusterState& state, const Pod& pod,
   }
   return {false,
           absl::StrCat("pool-lockdown: default-pool node ", node,
-                       " reaches no world address directly, and no --allow-world covers ", what)};
+                       " reaches no world address directly, and no --allow-world covers ", what),
+          /*default_pool=*/true};
 }
 
 }  // namespace warden::policy

@@ -23,6 +23,9 @@ struct LockdownOptions {
 struct LockdownDecision {
   bool allowed = false;
   std::string reason;
+  // Refused by a default-pool node's lockdown: what its forwarder, when it runs one, takes
+  // instead (TCP on the forwarder's ports) for a pod whose policy admits the gateway.
+  bool default_pool = false;
 };
 
 // May `pod` send to `world_address` (an address the ipcache calls world) on `protocol`/`port`?

@@ -255,3 +255,61 @@ TEST_F(ExplainCli, SymlinkLoopIsReportedNotACrash) {
 }
 
 }  // namespace
+
+// On a default-pool node the forwarder takes a pod's world-bound TCP connects on its ports (80
+// and 443 unless --forwarder-ports says otherwise) when the pod's egress admits a gateway pod and
+// the gateway admits the node: explain says REDIRECT, and where each request is then decided.
+// Anything else stays the lockdown's denial.
+TEST_F(ExplainCli, AConnectTheForwarderTakesIsARedirectToTheGateway) {
+  const std::string ref = std::string(WARDEN_SOURCE_DIR) + "/deploy/examples/reference";
+  auto run = [&](const std::string& manifests, const std::string& args) {
+    CliRun r = Warden("explain --manifests " + manifests + " " + args + " --output json");
+    EXPECT_EQ(r.code, 0) << args << ": " << r.err;
+    return nlohmann::json::parse(r.out.empty() ? "{}" : r.out);
+  };
+  nlohmann::json j = run(ref, "--from team-x/app --to 203.0.113.10 --port 80");
+  EXPECT_EQ(j["verdict"], "redirect") << j.dump(1);
+  EXPECT_EQ(j["redirect"]["taken"], true);
+  EXPECT_EQ(j["redirect"]["node"], "default-1");
+  EXPECT_EQ(j["redirect"]["gateway"], "warden-egress/gateway");
+  EXPECT_THAT(j.value("then", ""), HasSubstr("--request 'GET http://HOST/PATH'"));
+  EXPECT_EQ(j["egress"]["verdict"], "deny") << "the datapath's own decision stays a denial";
+  EXPECT_EQ(run(ref, "--from team-x/app --to 203.0.113.10 --port 443")["verdict"], "redirect");
+  // Other ports, UDP and IPv6 destinations are not the forwarder's.
+  for (const std::string args : {"--port 8443", "--port 80 --protocol UDP"}) {
+    nlohmann::json d = run(ref, "--from team-x/app --to 203.0.113.10 " + args);
+    EXPECT_EQ(d["verdict"], "deny") << args;
+    EXPECT_FALSE(d.contains("redirect")) << args;
+  }
+  EXPECT_FALSE(run(ref, "--from team-x/app --to 2001:db8::1 --port 80").contains("redirect"));
+  // The ports are the agents' to choose.
+  EXPECT_EQ(run(ref, "--from team-x/app --to 203.0.113.10 --port 80 --forwarder-ports none")
+                .value("verdict", ""),
+            "deny");
+  EXPECT_EQ(run(ref, "--from team-x/app --to 203.0.113.10 --port 8443 --forwarder-ports 8443")
+                .value("verdict", ""),
+            "redirect");
+  // A pod whose egress does not admit the gateway is not redirected: the denial, and why.
+  fs::copy(ref, dir_ / "ref", fs::copy_options::recursive);
+  std::string policies;
+  {
+    std::ifstream in(dir_ / "ref" / "10-team-x-policies.yaml");
+    policies.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const size_t at = policies.find("name: allow-egress-gateway");
+  ASSERT_NE(at, std::string::npos);
+  policies.replace(at, 26, "name: renamed-to-no-effect");
+  const size_t port = policies.find("port: mtls", at);
+  ASSERT_NE(port, std::string::npos);
+  policies.replace(port, 10, "port: 15999");  // the gateway's port no longer admitted
+  std::ofstream(dir_ / "ref" / "10-team-x-policies.yaml") << policies;
+  nlohmann::json n = run((dir_ / "ref").string(), "--from team-x/app --to 203.0.113.10 --port 80");
+  EXPECT_EQ(n["verdict"], "deny") << n.dump(1);
+  EXPECT_EQ(n["redirect"]["taken"], false);
+  EXPECT_THAT(n["redirect"].value("reason", ""), HasSubstr("egress"));
+  // The text names the forwarder either way.
+  CliRun text =
+      Warden("explain --manifests " + ref + " --from team-x/app --to 203.0.113.10 --port 80");
+  EXPECT_THAT(text.out, testing::StartsWith("REDIRECT  team-x/app"));
+  EXPECT_THAT(text.out, HasSubstr("default-1's forwarder, then to warden-egress/gateway"));
+}
