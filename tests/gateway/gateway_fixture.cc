@@ -42,7 +42,8 @@ std::string NginxConf(const std::string& dir, uint16_t port) {
                         ".pem;\n    ssl_certificate_key ", dir, "/pki/", cert, "-key.pem;\n",
                         "    location = /status/418 { return 418 \"teapot\\n\"; }\n",
                         "    location = /get { return 200 \"{\\\"host\\\":\\\"$host\\\"}\\n\"; }\n",
-                        "    location /upload/ { root ", dir, "/www; dav_methods PUT; }\n",
+                        "    location = /empty { return 204; }\n", "    location /upload/ { root ",
+                        dir, "/www; dav_methods PUT; }\n",
                         "    location / { return 200 \"hello from $host\\n\"; }\n  }\n");
   };
   return absl::StrCat(
@@ -94,10 +95,13 @@ void FlowClient::SendHeader(const nodestate::Flow& f) { Send(nodestate::EncodeFl
 
 void FlowClient::Send(const std::string& bytes) { asio::write(*s_, asio::buffer(bytes)); }
 
-http::response<http::string_body> FlowClient::Read() {
-  http::response<http::string_body> res;
+http::response<http::string_body> FlowClient::Read(bool head) {
+  http::response_parser<http::string_body> p;
+  p.body_limit(64 << 20);
+  p.skip(head);
   boost::system::error_code ec;
-  http::read(*s_, buf_, res, ec);
+  http::read(*s_, buf_, p, ec);
+  http::response<http::string_body> res = p.release();
   if (ec) res.result(0);
   return res;
 }

@@ -35,7 +35,8 @@ class FlowClient {
   void SendHeader(const nodestate::Flow& f);
   void Send(const std::string& bytes);
   // The next HTTP response (empty result 0 when the gateway closed the connection instead).
-  boost::beast::http::response<boost::beast::http::string_body> Read();
+  // The next response (status 0 when none came); `head`: the answer to a HEAD (no body follows).
+  boost::beast::http::response<boost::beast::http::string_body> Read(bool head = false);
   // Whether the gateway closed the connection (EOF, or an error) within `ms`.
   bool ClosedWithin(int ms);
   bool ReadableWithin(int ms);

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -247,6 +248,41 @@ TEST_F(GatewayTest, ChunkedBodiesAndExpectContinue) {
   c->Send("hello");
   EXPECT_EQ(c->Read().result_int(), 201u);
   EXPECT_EQ(std::filesystem::file_size(f_->dir() + "/www/upload/continued"), 5u);
+}
+
+// Answers without a body (HEAD's, 204) keep the connection's framing right for the next request;
+// a large body streams through whole; an HTTP/1.0 request is answered and its connection closed.
+TEST_F(GatewayTest, BodilessAnswersLargeBodiesAndHttp10) {
+  auto c = f_->Open("default-1", "team-x", "app", 80);
+  c->Send("HEAD / HTTP/1.1\r\nHost: example.com\r\n\r\n");
+  auto head = c->Read(/*head=*/true);
+  EXPECT_EQ(head.result_int(), 200u);
+  EXPECT_EQ(head[boost::beast::http::field::content_length], "23") << head;
+  c->Send(Get("example.com", "/empty"));
+  EXPECT_EQ(c->Read().result_int(), 204u);
+  c->Send(Get("example.com", "/"));
+  auto after = c->Read();
+  EXPECT_EQ(after.result_int(), 200u);
+  EXPECT_EQ(after.body(), "hello from example.com\n") << "framing intact after HEAD and 204";
+
+  // 3 MB from a file, through many records and chunks of the gateway's.
+  std::string big(3 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + (i * 7919) % 26);
+  std::ofstream(f_->dir() + "/www/upload/big.bin", std::ios::binary) << big;
+  c->Send(Get("example.com", "/upload/big.bin"));
+  auto res = c->Read();
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_TRUE(res.body() == big) << "got " << res.body().size() << " bytes";
+  auto logged = Logged({{"path", "/upload/big.bin"}});
+  ASSERT_FALSE(logged.empty());
+  EXPECT_EQ(logged.back()["bytes_sent"], big.size());
+
+  auto old = f_->Open("default-1", "team-x", "app", 80);
+  old->Send("GET / HTTP/1.0\r\nHost: example.com\r\n\r\n");
+  auto r10 = old->Read();
+  EXPECT_EQ(r10.result_int(), 200u);
+  EXPECT_EQ(r10.body(), "hello from example.com\n");
+  EXPECT_TRUE(old->ClosedWithin(2000)) << "an HTTP/1.0 request without keep-alive ends it";
 }
 
 // Malformed and oversized requests get clear 4xx answers, nothing upstream.
