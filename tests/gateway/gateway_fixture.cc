@@ -167,6 +167,7 @@ GatewayFixture::GatewayFixture(const std::string& yaml)
   o.upstream_ca = ca();
   o.limits.upstream_response = std::chrono::milliseconds(3000);
   gopts_ = o.gateway;
+  options_ = o;
   auto gw = gateway::Gateway::Start(o);
   if (!gw.ok()) throw std::runtime_error(std::string(gw.status().message()));
   gw_ = std::move(*gw);
@@ -186,8 +187,20 @@ void GatewayFixture::SetManifests(const std::string& yaml) {
   policy::LoadResult r = policy::LoadManifestTexts({{"test.yaml", Expand(yaml)}});
   if (!r.errors.empty()) throw std::runtime_error(r.errors[0].ToString());
   nodestate::GatewayScope scope{gopts_.gateway_namespace, gopts_.root_namespace};
-  gw_->SetState(std::make_shared<const gateway::CompiledGateway>(
-      nodestate::GatewayStateOf(r.state, scope), gopts_));
+  state_ = std::make_shared<const gateway::CompiledGateway>(
+      nodestate::GatewayStateOf(r.state, scope), gopts_);
+  gw_->SetState(state_);
+}
+
+std::unique_ptr<gateway::Gateway> GatewayFixture::StartAnother(int workers) {
+  gateway::GatewayProcessOptions o = options_;
+  o.workers = workers;
+  o.metrics = "";
+  o.access_log = dir_.path() + "/access-" + std::to_string(workers) + ".jsonl";
+  auto gw = gateway::Gateway::Start(o);
+  if (!gw.ok()) throw std::runtime_error(std::string(gw.status().message()));
+  (*gw)->SetState(state_);
+  return std::move(*gw);
 }
 
 std::string GatewayFixture::ca() const { return lab::CaPath(dir_.path() + "/pki"); }
@@ -207,7 +220,13 @@ std::string GatewayFixture::foreign_key() const {
 std::unique_ptr<FlowClient> GatewayFixture::Open(const std::string& node, const std::string& ns,
                                                  const std::string& pod, uint16_t port,
                                                  const std::string& sa) {
-  auto c = std::make_unique<FlowClient>(gw_->port(), cert(node), key(node), ca());
+  return OpenAt(gw_->port(), node, ns, pod, port, sa);
+}
+
+std::unique_ptr<FlowClient> GatewayFixture::OpenAt(uint16_t gateway_port, const std::string& node,
+                                                   const std::string& ns, const std::string& pod,
+                                                   uint16_t port, const std::string& sa) {
+  auto c = std::make_unique<FlowClient>(gateway_port, cert(node), key(node), ca());
   if (!c->handshake_error().empty()) throw std::runtime_error("handshake: " + c->handshake_error());
   nodestate::Flow f;
   f.ns = ns;

@@ -74,6 +74,12 @@ class GatewayFixture {
   std::unique_ptr<FlowClient> Open(const std::string& node, const std::string& ns,
                                    const std::string& pod, uint16_t port,
                                    const std::string& sa = "default");
+  // The same on the gateway listening on `gateway_port` (one of StartAnother's).
+  std::unique_ptr<FlowClient> OpenAt(uint16_t gateway_port, const std::string& node,
+                                     const std::string& ns, const std::string& pod, uint16_t port,
+                                     const std::string& sa = "default");
+  // Another gateway with the same options and state in force, `workers` threads, its own port.
+  std::unique_ptr<gateway::Gateway> StartAnother(int workers);
   // The access log's lines so far (waits for the writer's flush), and nginx's.
   std::vector<std::string> AccessLog(size_t at_least = 0) const;
   std::vector<std::string> NginxLog() const;
@@ -86,6 +92,8 @@ class GatewayFixture {
   pid_t nginx_ = -1;
   std::unique_ptr<gateway::Gateway> gw_;
   egress::GatewayOptions gopts_;
+  gateway::GatewayProcessOptions options_;
+  std::shared_ptr<const gateway::CompiledGateway> state_;
 };
 
 }  // namespace warden::gateway_test

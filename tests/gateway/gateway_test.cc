@@ -285,6 +285,37 @@ TEST_F(GatewayTest, BodilessAnswersLargeBodiesAndHttp10) {
   EXPECT_TRUE(old->ClosedWithin(2000)) << "an HTTP/1.0 request without keep-alive ends it";
 }
 
+// Several workers accept on one listening socket and every request is answered; a second gateway
+// cannot take the port after its 5 s wait (no SO_REUSEPORT: it would silently
+// get half the connections). Stopping with connections still open ends promptly.
+TEST_F(GatewayTest, WorkersShareOnePortThatNoOtherProcessTakes) {
+  auto gw = f_->StartAnother(/*workers=*/3);
+  std::vector<std::unique_ptr<FlowClient>> conns;
+  for (int i = 0; i < 12; ++i)
+    conns.push_back(f_->OpenAt(gw->port(), "default-1", "team-x", "app", 80));
+  for (int round = 0; round < 3; ++round) {
+    for (auto& c : conns) c->Send(Get("example.com", "/"));
+    for (auto& c : conns) EXPECT_EQ(c->Read().result_int(), 200u) << "round " << round;
+  }
+  gateway::GatewayProcessOptions o;
+  o.control.cert = f_->cert("gateway-1");
+  o.control.key = f_->key("gateway-1");
+  o.control.ca = f_->ca();
+  o.listen = absl::StrCat("127.0.0.1:", gw->port());
+  o.access_log = f_->dir() + "/access-other.jsonl";
+  const auto t0 = std::chrono::steady_clock::now();
+  auto other = gateway::Gateway::Start(o);
+  EXPECT_FALSE(other.ok()) << "a second gateway took a port in use";
+  if (!other.ok()) {
+    EXPECT_THAT(std::string(other.status().message()), HasSubstr("--listen"));
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  const auto stop = std::chrono::steady_clock::now();
+  gw.reset();  // twelve idle keep-alive connections still open
+  EXPECT_LT(std::chrono::steady_clock::now() - stop, std::chrono::seconds(3));
+  for (auto& c : conns) EXPECT_TRUE(c->ClosedWithin(1000));
+}
+
 // Malformed and oversized requests get clear 4xx answers, nothing upstream.
 TEST_F(GatewayTest, BadRequestsGetClearErrors) {
   size_t nginx_before = f_->NginxLog().size();
