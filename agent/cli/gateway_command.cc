@@ -41,7 +41,7 @@ absl::StatusOr<std::shared_ptr<const gateway::CompiledGateway>> FromManifests(
 int RunGateway(const std::vector<std::string>& args) {
   gateway::GatewayProcessOptions o;
   std::string netns, log_level = "info", manifests, gateway_port;
-  int connect_ms = 5000, response_ms = 15000, idle_ms = 60000;
+  int connect_ms = 5000, response_ms = 15000, idle_ms = 60000, drain_ms = 5000;
   po::options_description desc(
       "warden gateway: the egress gateway. Admits flows from node forwarders (mutual TLS), "
       "authorizes each request by attested identity, host and path (Istio's "
@@ -76,6 +76,9 @@ int RunGateway(const std::vector<std::string>& args) {
       "upstream response header timeout (then 504)");
   add("idle-timeout-ms", po::value(&idle_ms)->default_value(60000),
       "a pod connection idle between requests this long is closed");
+  add("drain-timeout-ms", po::value(&drain_ms)->default_value(5000),
+      "on SIGTERM: how long requests under way may take to finish (idle connections close at "
+      "once, nothing new is accepted); then the rest is cut");
   add("gateway-namespace", po::value(&o.gateway.gateway_namespace)->default_value("warden-egress"),
       "namespace whose pods are egress gateways");
   AddGatewayOptions(add, &o.gateway, &gateway_port);
@@ -97,6 +100,8 @@ int RunGateway(const std::vector<std::string>& args) {
     return fail("--node is required with --control");
   for (int ms : {connect_ms, response_ms, idle_ms})
     if (ms <= 0) return fail("timeouts must be positive");
+  if (drain_ms < 0) return fail("--drain-timeout-ms must not be negative");
+  o.drain = std::chrono::milliseconds(drain_ms);
   o.upstream.connect = std::chrono::milliseconds(connect_ms);
   o.limits.upstream_response = std::chrono::milliseconds(response_ms);
   o.limits.idle = std::chrono::milliseconds(idle_ms);

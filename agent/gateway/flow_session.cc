@@ -157,7 +157,7 @@ Task<void> Serve(Ring* ring, int fd, UpstreamPool* pool, const Services* g) {
   // What the pod sends first tells TLS (a handshake record) from HTTP.
   if (buf.size() == 0) {
     buf.shrink_to_fit();  // nothing held while the pod has not sent anything
-    if (co_await down.WaitReadable(In(g->limits.request_headers))) co_return;
+    if (co_await down.WaitReadable(In(g->limits.request_headers), /*idle=*/true)) co_return;
     auto space = buf.prepare(4096);
     Io r = co_await down.ReadSome(static_cast<char*>(space.data()), space.size(),
                                   In(g->limits.request_headers));

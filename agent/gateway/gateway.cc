@@ -111,10 +111,11 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayProcessOptions o)
     const Services* services = &g->services_;
     UpstreamContexts* contexts = g->upstream_tls_.get();
     const UpstreamTimeouts timeouts = g->o_.upstream;
+    const std::chrono::milliseconds drain = g->o_.drain;
     std::promise<absl::Status> ready;
     std::future<absl::Status> started = ready.get_future();
     // The ring is made on its own thread: that thread alone submits to it.
-    worker->thread = std::thread([worker, listen_fd, services, contexts, timeouts, &ready] {
+    worker->thread = std::thread([worker, listen_fd, services, contexts, timeouts, drain, &ready] {
       absl::StatusOr<std::unique_ptr<Ring>> ring = Ring::Create(Ring::Options{});
       if (!ring.ok()) {
         ready.set_value(ring.status());
@@ -124,7 +125,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayProcessOptions o)
       UpstreamPool pool(worker->ring.get(), contexts, timeouts);
       Spawn(AcceptLoop(worker->ring.get(), listen_fd, &pool, services));
       ready.set_value(absl::OkStatus());
-      if (absl::Status s = worker->ring->Run(nullptr, std::chrono::seconds(2)); !s.ok())
+      if (absl::Status s = worker->ring->Run(nullptr, drain); !s.ok())
         common::Logger("warden gateway").Error("a worker stopped: ", s.message());
       pool.Clear();
     });
@@ -167,6 +168,9 @@ absl::Status Gateway::Listen() {
 
 Gateway::~Gateway() {
   if (sync_) sync_->Stop();
+  // Nothing new from here: connections still queued are reset, so forwarders try another
+  // gateway at once; the workers then drain what they hold.
+  if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RDWR);
   for (auto& w : workers_)
     if (w->ring) w->ring->Stop();
   for (auto& w : workers_)

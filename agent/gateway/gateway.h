@@ -4,6 +4,7 @@
 // every request, and serves Prometheus /metrics and /ready.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
@@ -29,6 +30,9 @@ struct GatewayProcessOptions {
   std::string access_log = "-";
   std::string upstream_ca;  // the CA bundle upstream servers are verified with ("" = system's)
   int workers = 1;          // threads, each with its own connections and upstream pool
+  // On stop: how long requests under way may take to finish (idle connections close at once,
+  // nothing new is accepted); then whatever is left is cut.
+  std::chrono::milliseconds drain{5000};
   egress::GatewayOptions gateway;
   ProxyLimits limits;
   UpstreamTimeouts upstream;

@@ -42,7 +42,7 @@ Task<error_code> Parse(Stream& s, FlowBuffer& buf, boost::beast::http::basic_par
     }
     if (buf.capacity() == 0) {
       // An idle connection holds no buffer until bytes come.
-      error_code w = co_await s.WaitReadable(d);
+      error_code w = co_await s.WaitReadable(d, /*idle=*/false);
       if (w) co_return w;
     }
     auto space = buf.prepare(kReadSize);

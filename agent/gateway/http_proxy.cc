@@ -208,7 +208,9 @@ Task<Forwarded> Forward(Exchange& x, Stream& up, RequestParser& rp, const Parsed
   x.e.response_code_details = "via_upstream";
   const bool upstream_keep_alive = res.keep_alive() && !res.need_eof();
   // 101 (a protocol switch) is not followed: the gateway authorizes HTTP requests one by one.
-  f.keep_alive = request_keep_alive && !res.need_eof() && res.result_int() != 101;
+  // A draining gateway closes the connection after this answer (Connection: close).
+  f.keep_alive = request_keep_alive && !res.need_eof() && res.result_int() != 101 &&
+                 !c.down.socket().ring()->stopping();
   PrepareDownstream(&res.base());
   res.keep_alive(f.keep_alive);
   ec = co_await Relay<false>(up, ubuf, *resp, c.down, lim.body_idle, &x.e.bytes_sent);
@@ -228,10 +230,15 @@ Task<bool> OneRequest(FlowContext& c) {
   RequestParser rp;
   rp.header_limit(static_cast<uint32_t>(lim.header_bytes));
   rp.body_limit(kUnlimitedBody);  // streamed, never held whole
+  Ring* ring = c.down.socket().ring();
   if (c.buf.size() == 0) {
+    // A draining gateway takes no more requests on a connection: the pod's next goes elsewhere.
+    if (ring->stopping()) co_return false;
     // Waiting for the next request holds no buffer (thousands of idle keep-alive connections).
     c.buf.clear();
     c.buf.shrink_to_fit();
+    // Idle: the pod is done, or idle too long, or the gateway drains.
+    if (co_await c.down.WaitReadable(In(lim.idle), /*idle=*/true)) co_return false;
   }
   error_code ec =
       co_await ReadHeader(c.down, c.buf, rp, In(c.buf.size() ? lim.request_headers : lim.idle));

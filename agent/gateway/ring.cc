@@ -159,7 +159,11 @@ Ring::Op Ring::Connect(int fd, const sockaddr* a, socklen_t len, Deadline d) {
   return op;
 }
 
-Ring::Op Ring::Accept(int fd) { return Op(this, Op::Kind::kAccept, fd, kNoDeadline); }
+Ring::Op Ring::Accept(int fd) {
+  Op op(this, Op::Kind::kAccept, fd, kNoDeadline);
+  op.idle_ = true;
+  return op;
+}
 
 Ring::Op Ring::WaitReadable(int fd, Deadline d) { return Op(this, Op::Kind::kPoll, fd, d); }
 
@@ -170,8 +174,9 @@ Ring::Op Ring::Sleep(std::chrono::milliseconds d) {
   return op;
 }
 
-Ring::PooledRecv::PooledRecv(Ring* r, int fd, Deadline d, RingBuffer* out, bool own)
+Ring::PooledRecv::PooledRecv(Ring* r, int fd, Deadline d, RingBuffer* out, bool own, bool idle)
     : op_(r, r->br_ && !own ? Op::Kind::kRecvPooled : Op::Kind::kRecv, fd, d), out_(out) {
+  op_.idle_ = idle;
   out_->Release();
   if (op_.kind_ == Op::Kind::kRecv) {
     out_->data_ = static_cast<char*>(std::malloc(r->o_.buffer_size));
@@ -235,12 +240,18 @@ void Ring::Submit(Op* op) {
       break;
   }
   io_uring_sqe_set_data(sqe, op);
-  if (op->deadline_ != kNoDeadline) {
+  if (op->deadline_ != kNoDeadline || op->idle_) {
     op->listed_ = true;
     op->prev_ = nullptr;
     op->next_ = listed_;
     if (listed_) listed_->prev_ = op;
     listed_ = op;
+  }
+  if (op->idle_ && stopping_) {
+    // Draining: a wait for more work ends at once.
+    io_uring_sqe* cancel = Sqe();
+    io_uring_prep_cancel(cancel, op, 0);
+    io_uring_sqe_set_data64(cancel, kIgnore);
   }
 }
 
@@ -261,6 +272,15 @@ void Ring::Sweep(Deadline now) {
   for (Op* op = listed_; op; op = op->next_) {
     if (op->timed_out_ || op->deadline_ > now) continue;
     op->timed_out_ = true;
+    io_uring_sqe* sqe = Sqe();
+    io_uring_prep_cancel(sqe, op, 0);
+    io_uring_sqe_set_data64(sqe, kIgnore);
+  }
+}
+
+void Ring::CancelIdle() {
+  for (Op* op = listed_; op; op = op->next_) {
+    if (!op->idle_) continue;
     io_uring_sqe* sqe = Sqe();
     io_uring_prep_cancel(sqe, op, 0);
     io_uring_sqe_set_data64(sqe, kIgnore);
@@ -301,17 +321,23 @@ void Ring::Stop() {
   (void)!write(wake_fd_, &one, sizeof(one));
 }
 
-absl::Status Ring::Run(std::function<void()> on_stop, std::chrono::milliseconds drain) {
+absl::Status Ring::Run(std::function<void()> on_stop, std::chrono::milliseconds grace) {
   Deadline next_sweep = Clock::now() + kSweepEvery;
-  Deadline drain_until = kNoDeadline;
+  Deadline drain_until = kNoDeadline, cut_until = kNoDeadline;
   while (true) {
     if (stop_ && !stopping_) {
       stopping_ = true;
       if (on_stop) on_stop();
-      CancelAll();
-      drain_until = Clock::now() + drain;
+      CancelIdle();
+      drain_until = Clock::now() + grace;
     }
-    if (stopping_ && (tasks_ == 0 || Clock::now() > drain_until)) break;
+    if (stopping_ && tasks_ == 0) break;
+    if (stopping_ && !cutting_ && Clock::now() > drain_until) {
+      cutting_ = true;
+      CancelAll();
+      cut_until = Clock::now() + std::chrono::seconds(1);
+    }
+    if (cutting_ && Clock::now() > cut_until) break;
     __kernel_timespec ts{0, std::chrono::nanoseconds(kSweepEvery).count()};
     io_uring_cqe* first = nullptr;
     int rc = io_uring_submit_and_wait_timeout(&ring_, &first, 1, &ts, nullptr);
@@ -343,7 +369,7 @@ absl::Status Ring::Run(std::function<void()> on_stop, std::chrono::milliseconds 
     const Deadline now = ring_detail::now;
     if (now >= next_sweep) {
       Sweep(now);
-      if (stopping_) CancelAll();
+      if (cutting_) CancelAll();
       next_sweep = now + kSweepEvery;
     }
   }

@@ -1,9 +1,9 @@
 // One worker's event loop: an io_uring ring through which every socket operation of the worker's
 // connections goes. Operations are queued as the coroutines ask for them and submitted together
-// with the wait for completions, one system call for many connections' sends and receives (the
-// cost that dominates on these machines is the call, not the work). Receives can take their buffer
-// from a pool the kernel picks from only when bytes arrive, so an idle connection holds none.
-// Deadlines are checked by a sweep every 100 ms: a late operation is cancelled and ends in
+// with the wait for completions: one system call for many connections' sends and receives, where
+// each used to pay a call of its own (what a send does in TCP remains). Receives can take their
+// buffer from a pool the kernel picks from only when bytes arrive, so an idle connection holds
+// none. Deadlines are checked by a sweep every 100 ms: a late operation is cancelled and ends in
 // -ETIMEDOUT. Single-threaded: only Post and Stop may be called from another thread.
 #pragma once
 
@@ -93,7 +93,8 @@ class Ring {
     int res_ = 0;
     uint32_t flags_ = 0;
     bool timed_out_ = false;
-    Op* prev_ = nullptr;  // the list of operations with a deadline
+    bool idle_ = false;   // a wait between requests: ended at once when the ring drains
+    Op* prev_ = nullptr;  // the list of operations with a deadline (or idle)
     Op* next_ = nullptr;
     bool listed_ = false;
   };
@@ -101,7 +102,7 @@ class Ring {
   Op Recv(int fd, void* buf, size_t n, Deadline d);
   Op Send(int fd, const void* buf, size_t n, Deadline d);
   Op Connect(int fd, const sockaddr* a, socklen_t len, Deadline d);
-  Op Accept(int fd);
+  Op Accept(int fd);  // ended when the ring drains
   Op WaitReadable(int fd, Deadline d);
   Op Sleep(std::chrono::milliseconds d);
 
@@ -114,13 +115,18 @@ class Ring {
 
    private:
     friend class Ring;
-    PooledRecv(Ring* r, int fd, Deadline d, RingBuffer* out, bool own);
+    PooledRecv(Ring* r, int fd, Deadline d, RingBuffer* out, bool own, bool idle);
     Op op_;
     RingBuffer* out_;
   };
-  // -ENOBUFS when the pool is empty: RecvOwn then receives into a buffer of its own.
-  PooledRecv RecvPooled(int fd, Deadline d, RingBuffer* out) { return {this, fd, d, out, false}; }
-  PooledRecv RecvOwn(int fd, Deadline d, RingBuffer* out) { return {this, fd, d, out, true}; }
+  // -ENOBUFS when the pool is empty: RecvOwn then receives into a buffer of its own. `idle`: a
+  // wait for a next request, which a draining ring ends (-ECANCELED).
+  PooledRecv RecvPooled(int fd, Deadline d, RingBuffer* out, bool idle = false) {
+    return {this, fd, d, out, false, idle};
+  }
+  PooledRecv RecvOwn(int fd, Deadline d, RingBuffer* out, bool idle = false) {
+    return {this, fd, d, out, true, idle};
+  }
   size_t buffer_size() const { return o_.buffer_size; }
 
   // Runs `fn` on the ring's thread (from any thread).
@@ -128,10 +134,12 @@ class Ring {
   // The same for the ring with this id, if it still exists (else `fn` is dropped).
   static void PostTo(uint64_t id, std::function<void()> fn);
   uint64_t id() const { return id_; }
-  // Runs until Stop(), then until every task counted by TaskCount has ended (at most `drain`).
-  // `on_stop` runs once, on the ring's thread, when the stop is seen. An error: the ring failed
-  // and serves nothing more.
-  absl::Status Run(std::function<void()> on_stop, std::chrono::milliseconds drain);
+  // Runs until Stop(), then drains: accepts and idle waits end at once (tasks finish what they
+  // are doing and close), and every task counted by TaskCount has `grace` to end. Then every
+  // socket is shut down and every operation cancelled, and the tasks have 1 s more. `on_stop`
+  // runs once, on the ring's thread, when the stop is seen. An error: the ring failed and serves
+  // nothing more.
+  absl::Status Run(std::function<void()> on_stop, std::chrono::milliseconds grace);
   void Stop();  // from any thread
   // Ends every operation waiting on `fd` (with -ECANCELED).
   void Cancel(int fd);
@@ -156,6 +164,7 @@ class Ring {
   void Complete(const io_uring_cqe& cqe);
   void Sweep(Deadline now);
   void CancelAll();
+  void CancelIdle();
   void ArmWake();
   void GiveBack(int id);
 
@@ -171,7 +180,8 @@ class Ring {
   std::mutex mu_;
   std::vector<std::function<void()>> posted_;
   std::atomic<bool> stop_{false};
-  bool stopping_ = false;
+  bool stopping_ = false;  // draining, then cutting
+  bool cutting_ = false;
   int tasks_ = 0;
   Op* listed_ = nullptr;  // operations with a deadline
   std::unordered_set<int> sockets_;

@@ -92,7 +92,7 @@ Task<error_code> PlainStream::Write(std::string_view data, Deadline d) {
   co_return error_code{};
 }
 
-Task<error_code> PlainStream::WaitReadable(Deadline d) {
+Task<error_code> PlainStream::WaitReadable(Deadline d, bool) {
   int r = co_await s_->ring()->WaitReadable(s_->fd(), d);
   co_return r < 0 ? ErrnoCode(-r) : error_code{};
 }
@@ -157,10 +157,10 @@ TlsStream::TlsStream(std::unique_ptr<Socket> s, SSL* ssl, bool server)
 
 TlsStream::~TlsStream() { SSL_free(ssl_); }
 
-Task<error_code> TlsStream::Fill(Deadline d) {
-  int r = co_await s_->ring()->RecvPooled(s_->fd(), d, &in_);
+Task<error_code> TlsStream::Fill(Deadline d, bool idle) {
+  int r = co_await s_->ring()->RecvPooled(s_->fd(), d, &in_, idle);
   // Every pooled buffer is held (by connections whose bytes wait to be used): one of its own.
-  if (r == -ENOBUFS) r = co_await s_->ring()->RecvOwn(s_->fd(), d, &in_);
+  if (r == -ENOBUFS) r = co_await s_->ring()->RecvOwn(s_->fd(), d, &in_, idle);
   if (r > 0) {
     in_off_ = 0;
     in_len_ = static_cast<size_t>(r);
@@ -252,9 +252,9 @@ Task<error_code> TlsStream::Write(std::string_view data, Deadline d) {
   co_return co_await Flush(d);
 }
 
-Task<error_code> TlsStream::WaitReadable(Deadline d) {
+Task<error_code> TlsStream::WaitReadable(Deadline d, bool idle) {
   if (in_off_ < in_len_ || SSL_pending(ssl_) > 0 || eof_) co_return error_code{};
-  co_return co_await Fill(d);
+  co_return co_await Fill(d, idle);
 }
 
 Task<void> TlsStream::ShutdownSend(Deadline d) {

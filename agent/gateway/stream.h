@@ -59,7 +59,8 @@ class Stream {
   // the caller's buffer may be reused by others once the call is made.
   virtual Task<error_code> Write(std::string_view data, Deadline d) = 0;
   // Waits until bytes can be read without waiting (an idle connection holds no buffer meanwhile).
-  virtual Task<error_code> WaitReadable(Deadline d) = 0;
+  // `idle`: the wait for a next request, which a draining ring ends (ECANCELED).
+  virtual Task<error_code> WaitReadable(Deadline d, bool idle) = 0;
   // Ends the sending direction (a TLS close_notify; a TCP FIN).
   virtual Task<void> ShutdownSend(Deadline d) = 0;
   virtual Socket& socket() = 0;
@@ -72,7 +73,7 @@ class PlainStream : public Stream {
   explicit PlainStream(std::unique_ptr<Socket> s) : s_(std::move(s)) {}
   Task<Io> ReadSome(char* p, size_t n, Deadline d) override;
   Task<error_code> Write(std::string_view data, Deadline d) override;
-  Task<error_code> WaitReadable(Deadline d) override;
+  Task<error_code> WaitReadable(Deadline d, bool idle) override;
   Task<void> ShutdownSend(Deadline d) override;
   Socket& socket() override { return *s_; }
 
@@ -89,7 +90,7 @@ class TlsStream : public Stream {
   Task<error_code> Handshake(Deadline d);
   Task<Io> ReadSome(char* p, size_t n, Deadline d) override;
   Task<error_code> Write(std::string_view data, Deadline d) override;
-  Task<error_code> WaitReadable(Deadline d) override;
+  Task<error_code> WaitReadable(Deadline d, bool idle) override;
   Task<void> ShutdownSend(Deadline d) override;
   Socket& socket() override { return *s_; }
   std::string TlsDetails() const override { return details_; }
@@ -100,7 +101,7 @@ class TlsStream : public Stream {
   static int BioRead(BIO* b, char* out, int len);
   static int BioWrite(BIO* b, const char* in, int len);
   static long BioCtrl(BIO* b, int cmd, long num, void* ptr);
-  Task<error_code> Fill(Deadline d);   // more ciphertext from the socket
+  Task<error_code> Fill(Deadline d, bool idle = false);  // more ciphertext from the socket
   Task<error_code> Flush(Deadline d);  // the ciphertext OpenSSL wrote, to the socket
   error_code Failed(int ret);
 

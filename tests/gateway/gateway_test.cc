@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -314,6 +315,40 @@ TEST_F(GatewayTest, WorkersShareOnePortThatNoOtherProcessTakes) {
   gw.reset();  // twelve idle keep-alive connections still open
   EXPECT_LT(std::chrono::steady_clock::now() - stop, std::chrono::seconds(3));
   for (auto& c : conns) EXPECT_TRUE(c->ClosedWithin(1000));
+}
+
+// Stopping drains: nothing new is accepted (refused at once, so a forwarder tries another
+// gateway), an idle keep-alive connection is closed at once, and a response under way is
+// finished before its connection closes.
+TEST_F(GatewayTest, StoppingFinishesResponsesUnderWayAndClosesIdleConnections) {
+  auto gw = f_->StartAnother(/*workers=*/1);
+  const uint16_t port = gw->port();
+  // 32 MB: more than the kernel's buffers hold, so most of it is still to send at the stop.
+  std::string big(32 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + (i * 31) % 26);
+  std::ofstream(f_->dir() + "/www/upload/drain.bin", std::ios::binary) << big;
+  auto idle = f_->OpenAt(port, "default-1", "team-x", "app", 80);
+  idle->Send(Get("example.com", "/"));
+  ASSERT_EQ(idle->Read().result_int(), 200u);
+  auto busy = f_->OpenAt(port, "default-1", "team-x", "app", 80);
+  busy->Send(Get("example.com", "/upload/drain.bin"));
+  ASSERT_TRUE(busy->ReadableWithin(5000)) << "the response started";
+  std::thread stop([&] { gw.reset(); });
+  EXPECT_TRUE(idle->ClosedWithin(2000)) << "an idle connection is closed at the stop";
+  auto res = busy->Read();
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_TRUE(res.body() == big) << "got " << res.body().size() << " of " << big.size();
+  // Its header went out before the stop; the connection ends after it all the same.
+  EXPECT_TRUE(busy->ClosedWithin(2000));
+  stop.join();
+  bool refused = false;
+  try {
+    FlowClient late(port, f_->cert("default-1"), f_->key("default-1"), f_->ca());
+    refused = !late.handshake_error().empty();
+  } catch (const std::exception&) {
+    refused = true;  // the connect itself refused
+  }
+  EXPECT_TRUE(refused) << "nothing is accepted once stopped";
 }
 
 // Malformed and oversized requests get clear 4xx answers, nothing upstream.

@@ -112,30 +112,44 @@ TEST(RingTest, WhenThePoolIsHeldReceivesTakeBuffersOfTheirOwn) {
   EXPECT_EQ(after, 1);
 }
 
-TEST(RingTest, StoppingCancelsWhatWaitsAndWaitsForTheTasks) {
+// Stopping drains: a wait for more work (idle) ends at once; an operation under way may still
+// complete within the grace; what is left after it is cut.
+TEST(RingTest, StoppingEndsIdleWaitsAtOnceAndCutsTheRestAfterTheGrace) {
   auto ring = MakeRing();
   ASSERT_TRUE(ring);
-  Pair p;
-  ring->Track(p.fd[0]);
+  Pair idle, busy, stuck;
+  for (Pair* p : {&idle, &busy, &stuck}) ring->Track(p->fd[0]);
+  int idle_result = 1, busy_result = 1, stuck_result = 1;
   char buf[16];
-  int result = 1;
-  bool finished = false;
-  auto task = [&]() -> Task<void> {
+  RingBuffer held;
+  auto waiter = [&]() -> Task<void> {
     Ring::TaskCount counted(ring.get());
-    result = co_await ring->Recv(p.fd[0], buf, sizeof(buf), kNoDeadline);
-    finished = true;
+    idle_result = co_await ring->RecvPooled(idle.fd[0], kNoDeadline, &held, /*idle=*/true);
   };
-  Spawn(task());
+  auto worker = [&](Pair* p, int* result) -> Task<void> {
+    Ring::TaskCount counted(ring.get());
+    *result = co_await ring->Recv(p->fd[0], buf, sizeof(buf), kNoDeadline);
+  };
+  Spawn(waiter());
+  Spawn(worker(&busy, &busy_result));
+  Spawn(worker(&stuck, &stuck_result));
   std::thread stopper([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     ring->Stop();
+    // Within the grace, the busy one's bytes arrive: it completes as it would have.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    (void)!write(busy.fd[1], "x", 1);
   });
-  ASSERT_TRUE(ring->Run(nullptr, std::chrono::seconds(5)).ok());
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(ring->Run(nullptr, std::chrono::milliseconds(400)).ok());
+  const auto took = std::chrono::steady_clock::now() - t0;
   stopper.join();
-  EXPECT_TRUE(finished);
-  // Shut down (0) or cancelled: either way it no longer waits.
-  EXPECT_TRUE(result == 0 || result == -ECANCELED) << result;
-  ring->Untrack(p.fd[0]);
+  EXPECT_EQ(idle_result, -ECANCELED) << "an idle wait ends when the ring drains";
+  EXPECT_EQ(busy_result, 1) << "an operation under way completes within the grace";
+  EXPECT_TRUE(stuck_result == 0 || stuck_result == -ECANCELED) << stuck_result;
+  EXPECT_GE(took, std::chrono::milliseconds(400)) << "the stuck one had its grace";
+  EXPECT_LT(took, std::chrono::seconds(3));
+  for (Pair* p : {&idle, &busy, &stuck}) ring->Untrack(p->fd[0]);
 }
 
 }  // namespace
