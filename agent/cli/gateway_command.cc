@@ -76,6 +76,9 @@ int RunGateway(const std::vector<std::string>& args) {
       "upstream response header timeout (then 504)");
   add("idle-timeout-ms", po::value(&idle_ms)->default_value(60000),
       "a pod connection idle between requests this long is closed");
+  add("state-dir", po::value(&o.state_dir),
+      "keep the state in force here (gateway.state): a restart decides on it until the control "
+      "plane answers");
   add("drain-timeout-ms", po::value(&drain_ms)->default_value(5000),
       "on SIGTERM: how long requests under way may take to finish (idle connections close at "
       "once, nothing new is accepted); then the rest is cut");

@@ -7,12 +7,14 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <future>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/common/log.h"
 #include "agent/common/status_macros.h"
+#include "agent/nodestate/store.h"
 
 namespace warden::gateway {
 
@@ -101,8 +103,25 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayProcessOptions o)
           return r;
         }));
   }
+  std::string state_file;
+  if (!g->o_.state_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(g->o_.state_dir, ec);
+    if (ec)
+      return absl::InvalidArgumentError(
+          absl::StrCat("--state-dir ", g->o_.state_dir, ": ", ec.message()));
+    state_file = g->o_.state_dir + "/gateway.state";
+    absl::StatusOr<nodestate::GatewayState> saved = nodestate::LoadGatewayState(state_file);
+    common::Logger log("warden gateway");
+    if (saved.ok()) {
+      log.Info("saved version ", saved->version, " in force until the control plane answers");
+      g->state_.Set(std::make_shared<const CompiledGateway>(*std::move(saved), g->o_.gateway));
+    } else if (!absl::IsNotFound(saved.status())) {
+      log.Warning("ignoring saved state: ", saved.status().message());
+    }
+  }
   if (!g->o_.control.address.empty()) {
-    g->sync_ = std::make_unique<GatewaySync>(g->o_.control, g->o_.gateway, &g->state_);
+    g->sync_ = std::make_unique<GatewaySync>(g->o_.control, g->o_.gateway, &g->state_, state_file);
     g->sync_->Start();
   }
   for (auto& w : g->workers_) {

@@ -33,6 +33,9 @@ struct GatewayProcessOptions {
   // On stop: how long requests under way may take to finish (idle connections close at once,
   // nothing new is accepted); then whatever is left is cut.
   std::chrono::milliseconds drain{5000};
+  // A directory where the state in force is kept (gateway.state): a restart decides on it until
+  // the control plane answers. "" = none.
+  std::string state_dir;
   egress::GatewayOptions gateway;
   ProxyLimits limits;
   UpstreamTimeouts upstream;

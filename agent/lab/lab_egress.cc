@@ -21,6 +21,7 @@ namespace fs = std::filesystem;
 constexpr char kGatewayListen[] = "0.0.0.0:15443";
 constexpr char kGatewayMetrics[] = "127.0.0.1:15090";  // inside the pod (Istio's stats port)
 constexpr char kInForceLine[] = "in force in";         // GatewaySync's log of a state taken
+constexpr char kSavedInForceLine[] = "saved version";  // the gateway's log of its saved state
 
 struct WebHost {
   std::string name;
@@ -61,7 +62,8 @@ bool StateInForce(const std::string& log, std::streamoff from) {
   in.seekg(from);
   std::string l;
   while (std::getline(in, l))
-    if (l.find(kInForceLine) != std::string::npos) return true;
+    if (l.find(kInForceLine) != std::string::npos || l.find(kSavedInForceLine) != std::string::npos)
+      return true;
   return false;
 }
 
@@ -167,7 +169,9 @@ LabGateway PlanGateway(const std::string& self, const LabPod& pod, const std::st
             "--access-log",
             g.access_log,
             "--upstream-ca",
-            CaPath(pki)};
+            CaPath(pki),
+            "--state-dir",
+            absl::StrCat(state_dir, "/gateway-state/", PodName(pod.key))};
   return g;
 }
 

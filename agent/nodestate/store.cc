@@ -22,4 +22,19 @@ absl::StatusOr<NodeState> LoadNodeState(const std::string& path) {
   return s;
 }
 
+absl::Status SaveGatewayUpdate(const v1::GatewayUpdate& u, const std::string& path) {
+  return common::WriteFileAtomically(path, u.SerializeAsString());
+}
+
+absl::StatusOr<GatewayState> LoadGatewayState(const std::string& path) {
+  absl::StatusOr<std::string> bytes = common::ReadFile(path);
+  if (!bytes.ok()) return absl::NotFoundError(absl::StrCat(path, ": no saved state"));
+  v1::GatewayUpdate u;
+  if (!u.ParseFromString(*bytes))
+    return absl::DataLossError(absl::StrCat(path, ": not a saved gateway state"));
+  absl::StatusOr<GatewayState> s = ApplyGatewayUpdate(u);
+  if (!s.ok()) return absl::DataLossError(absl::StrCat(path, ": ", s.status().message()));
+  return s;
+}
+
 }  // namespace warden::nodestate

@@ -288,6 +288,24 @@ TEST_F(EgressLab, TheForwarderSpreadsFlowsAndFailsOverWhenAReplicaDies) {
   EXPECT_GT(PerReplica()[b], b_now) << b << " carries flows again after its restart";
 }
 
+// The control plane down and the gateways restarted meanwhile: each comes back deciding on the
+// state it saved (--state-dir), both ways: what was allowed passes, what was denied stays denied.
+TEST_F(EgressLab, GatewaysRestartedWithTheControlPlaneDownDecideOnTheirSavedState) {
+  const nlohmann::json lab = nlohmann::json::parse(std::ifstream(state_ + "/state.json"));
+  ASSERT_EQ(kill(lab["control"]["pid"].get<pid_t>(), SIGKILL), 0);
+  for (const auto& g : Gateways()) ASSERT_EQ(kill(g["pid"].get<pid_t>(), SIGKILL), 0) << g;
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  Result r = Warden("lab start-gateway --state " + state_);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(Sh("cat " + state_ + "/logs/gateway.log").out,
+              HasSubstr("in force until the control plane answers"));
+  EXPECT_EQ(Curl("team-x/app", "http://example.com/", "203.0.113.10"), 200);
+  EXPECT_EQ(Curl("team-x/app", "http://httpbin.org/status/418", "203.0.113.20"), 403);
+  EXPECT_EQ(Curl("team-y/app", "http://httpbin.org/status/418", "203.0.113.20"), 418);
+  Result c = Warden("lab start-control --state " + state_);
+  ASSERT_EQ(c.code, 0) << c.err;
+}
+
 // Every replica down: a pod's connection fails at once, and nothing leaves directly.
 TEST_F(EgressLab, WithTheGatewaysDownNothingLeavesAndTrafficResumesAfter) {
   const size_t internet_before = Lines("internet.log").size() + Lines("internet-https.log").size();

@@ -4,11 +4,16 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "agent/egress/gateway_config.h"
 #include "agent/egress/path_normalize.h"
 #include "agent/nodestate/gateway_state.h"
+#include "agent/nodestate/store.h"
 #include "agent/policy/manifest_loader.h"
 
 namespace warden::nodestate {
@@ -96,6 +101,38 @@ TEST(GatewayStateTest, ABadUpdateIsRefusedWhole) {
         u->mutable_authorization_policies(0)->mutable_rules(0)->mutable_to(0)->add_ports("x");
       }),
       HasSubstr("authorization_policies[0].rules[0].to[0].ports"));
+}
+
+}  // namespace
+}  // namespace warden::nodestate
+
+namespace warden::nodestate {
+namespace {
+
+// What a gateway saves (--state-dir) comes back the same; a damaged or foreign file is refused
+// as such (the gateway then ignores it and waits for the control plane).
+TEST(GatewayStateTest, ASavedStateComesBackAndADamagedOneIsRefused) {
+  policy::LoadResult r = policy::LoadManifestDir(kReference);
+  ASSERT_TRUE(r.errors.empty());
+  GatewayState s = GatewayStateOf(r.state, GatewayScope{});
+  s.version = 42;
+  v1::GatewayUpdate u;
+  GatewayUpdateOf(s, &u);
+  const std::string dir = ::testing::TempDir() + "/gateway-store-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/gateway.state";
+  EXPECT_TRUE(absl::IsNotFound(LoadGatewayState(path).status()));
+  ASSERT_TRUE(SaveGatewayUpdate(u, path).ok());
+  auto back = LoadGatewayState(path);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->version, 42u);
+  EXPECT_EQ(back->objects.authorization_policies.size(), s.objects.authorization_policies.size());
+  EXPECT_EQ(back->objects.pods.size(), s.objects.pods.size());
+  std::ofstream(path, std::ios::trunc) << "\xff\xff not a state";
+  auto damaged = LoadGatewayState(path);
+  EXPECT_TRUE(absl::IsDataLoss(damaged.status())) << damaged.status();
+  EXPECT_THAT(std::string(damaged.status().message()), HasSubstr(path));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
