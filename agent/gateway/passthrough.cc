@@ -48,6 +48,9 @@ Task<void> Downward(UpstreamConn& up, FlowContext& c, uint64_t* bytes, Joined* j
   Ring* ring = c.down.socket().ring();
   Ring::TaskCount counted(ring);
   co_await Pipe(up.stream(), c.down, bytes);
+  // The other direction stops reading the pod: what it waits on ends now, and a read it has not
+  // begun yet (it may be sending to the server) finds the end at once.
+  ::shutdown(c.down.socket().fd(), SHUT_RD);
   ring->Cancel(c.down.socket().fd());
   joined->Set();
 }

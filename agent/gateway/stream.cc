@@ -193,7 +193,8 @@ error_code TlsStream::Failed(int ret) {
   const int err = SSL_get_error(ssl_, ret);
   if (err == SSL_ERROR_ZERO_RETURN) return kEnd;  // close_notify
   details_ = TlsError();
-  if (eof_ && (err == SSL_ERROR_SYSCALL || details_.find("unexpected eof") != std::string::npos))
+  if (eof_ && (err == SSL_ERROR_SYSCALL || err == SSL_ERROR_WANT_READ ||
+               details_.find("unexpected eof") != std::string::npos))
     return kEnd;  // ended without close_notify: the stream is over all the same
   if (details_.empty()) details_ = absl::StrCat("SSL error ", err);
   return ErrnoCode(EPROTO);
