@@ -88,20 +88,22 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayProcessOptions o)
   WD_RETURN_IF_ERROR(g->Listen());
   if (!g->o_.metrics.empty()) {
     Gateway* self = g.get();
-    WD_ASSIGN_OR_RETURN(
-        g->admin_, common::HttpServer::Start(g->o_.metrics, [self](const std::string& path) {
-          common::HttpResponse r;
-          if (path == "/metrics") {
-            r.body = self->metrics_.Text(self->state_.version(), self->ready());
-          } else if (path == "/ready") {
-            r.status = self->ready() ? 200 : 503;
-            r.body = self->ready() ? "ready\n" : "no state from the control plane yet\n";
-          } else {
-            r.status = 404;
-            r.body = "not found\n";
-          }
-          return r;
-        }));
+    WD_ASSIGN_OR_RETURN(g->admin_,
+                        common::HttpServer::Start(g->o_.metrics, [self](const std::string& path) {
+                          common::HttpResponse r;
+                          if (path == "/metrics") {
+                            r.body = self->metrics_.Text(self->state_.version(), self->ready());
+                          } else if (path == "/ready") {
+                            r.status = self->ready() ? 200 : 503;
+                            r.body = self->ready()     ? "ready\n"
+                                     : self->draining_ ? "draining\n"
+                                                       : "no state from the control plane yet\n";
+                          } else {
+                            r.status = 404;
+                            r.body = "not found\n";
+                          }
+                          return r;
+                        }));
   }
   std::string state_file;
   if (!g->o_.state_dir.empty()) {
@@ -186,6 +188,7 @@ absl::Status Gateway::Listen() {
 }
 
 Gateway::~Gateway() {
+  draining_ = true;  // /ready answers 503 from now on
   if (sync_) sync_->Stop();
   // Nothing new from here: connections still queued are reset, so forwarders try another
   // gateway at once; the workers then drain what they hold.

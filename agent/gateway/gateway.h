@@ -4,6 +4,7 @@
 // every request, and serves Prometheus /metrics and /ready.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -47,7 +48,8 @@ class Gateway {
   ~Gateway();
   uint16_t port() const { return port_; }
   uint16_t metrics_port() const { return admin_ ? admin_->port() : 0; }
-  bool ready() const { return state_.Get() != nullptr; }
+  // A state in force, and not stopping (a draining gateway leaves the Service's endpoints).
+  bool ready() const { return !draining_ && state_.Get() != nullptr; }
   // Takes a state without the control plane (tests, and `--state` files).
   void SetState(std::shared_ptr<const CompiledGateway> s) { state_.Set(std::move(s)); }
 
@@ -65,6 +67,7 @@ class Gateway {
   std::vector<std::unique_ptr<Worker>> workers_;
   uint16_t port_ = 0;
   int listen_fd_ = -1;
+  std::atomic<bool> draining_{false};
   std::unique_ptr<GatewaySync> sync_;
   std::unique_ptr<common::HttpServer> admin_;
 };

@@ -195,7 +195,7 @@ void GatewayFixture::SetManifests(const std::string& yaml) {
 std::unique_ptr<gateway::Gateway> GatewayFixture::StartAnother(int workers) {
   gateway::GatewayProcessOptions o = options_;
   o.workers = workers;
-  o.metrics = "";
+  o.metrics = "127.0.0.1:0";
   o.access_log = dir_.path() + "/access-" + std::to_string(workers) + ".jsonl";
   auto gw = gateway::Gateway::Start(o);
   if (!gw.ok()) throw std::runtime_error(std::string(gw.status().message()));

@@ -333,8 +333,12 @@ TEST_F(GatewayTest, StoppingFinishesResponsesUnderWayAndClosesIdleConnections) {
   auto busy = f_->OpenAt(port, "default-1", "team-x", "app", 80);
   busy->Send(Get("example.com", "/upload/drain.bin"));
   ASSERT_TRUE(busy->ReadableWithin(5000)) << "the response started";
+  const uint16_t admin = gw->metrics_port();
+  EXPECT_THAT(testlib::HttpGet(admin, "/ready"), HasSubstr("200"));
   std::thread stop([&] { gw.reset(); });
   EXPECT_TRUE(idle->ClosedWithin(2000)) << "an idle connection is closed at the stop";
+  // Draining: not ready (a Service stops sending it new connections).
+  EXPECT_THAT(testlib::HttpGet(admin, "/ready"), HasSubstr("503 "));
   auto res = busy->Read();
   EXPECT_EQ(res.result_int(), 200u);
   EXPECT_TRUE(res.body() == big) << "got " << res.body().size() << " of " << big.size();
