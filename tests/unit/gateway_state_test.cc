@@ -1,6 +1,6 @@
 // Tests of what a gateway is sent (agent/nodestate/gateway_state.h): through the wire and back,
 // the gateway's compiled form decides every request as the control plane's would; a bad update
-// is refused whole, naming the field.
+// is refused whole, naming the field; what a gateway saves comes back (agent/nodestate/store.h).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -33,13 +33,26 @@ egress::Request Get(const std::string& ns, const std::string& authority, const s
   return r;
 }
 
+// The reference scenario's gateway state at `version`, and its update.
+struct Sent {
+  policy::LoadResult loaded;
+  GatewayState state;
+  v1::GatewayUpdate update;
+};
+Sent ReferenceState(uint64_t version) {
+  Sent s;
+  s.loaded = policy::LoadManifestDir(kReference);
+  EXPECT_TRUE(s.loaded.errors.empty());
+  s.state = GatewayStateOf(s.loaded.state, GatewayScope{});
+  s.state.version = version;
+  GatewayUpdateOf(s.state, &s.update);
+  return s;
+}
+
 TEST(GatewayStateTest, OverTheWireTheGatewayDecidesTheSame) {
-  policy::LoadResult r = policy::LoadManifestDir(kReference);
-  ASSERT_TRUE(r.errors.empty());
-  GatewayState sent = GatewayStateOf(r.state, GatewayScope{});
-  sent.version = 7;
-  v1::GatewayUpdate u;
-  GatewayUpdateOf(sent, &u);
+  Sent sent = ReferenceState(7);
+  const policy::LoadResult& r = sent.loaded;
+  const v1::GatewayUpdate& u = sent.update;
   v1::GatewayUpdate parsed;
   ASSERT_TRUE(parsed.ParseFromString(u.SerializeAsString()));
   auto got = ApplyGatewayUpdate(parsed);
@@ -103,21 +116,12 @@ TEST(GatewayStateTest, ABadUpdateIsRefusedWhole) {
       HasSubstr("authorization_policies[0].rules[0].to[0].ports"));
 }
 
-}  // namespace
-}  // namespace warden::nodestate
-
-namespace warden::nodestate {
-namespace {
-
 // What a gateway saves (--state-dir) comes back the same; a damaged or foreign file is refused
 // as such (the gateway then ignores it and waits for the control plane).
 TEST(GatewayStateTest, ASavedStateComesBackAndADamagedOneIsRefused) {
-  policy::LoadResult r = policy::LoadManifestDir(kReference);
-  ASSERT_TRUE(r.errors.empty());
-  GatewayState s = GatewayStateOf(r.state, GatewayScope{});
-  s.version = 42;
-  v1::GatewayUpdate u;
-  GatewayUpdateOf(s, &u);
+  Sent sent = ReferenceState(42);
+  const GatewayState& s = sent.state;
+  const v1::GatewayUpdate& u = sent.update;
   const std::string dir = ::testing::TempDir() + "/gateway-store-" + std::to_string(getpid());
   std::filesystem::create_directories(dir);
   const std::string path = dir + "/gateway.state";
