@@ -69,7 +69,8 @@ int RunGateway(const std::vector<std::string>& args) {
   add("upstream-ca", po::value(&o.upstream_ca),
       "CA bundle upstream servers are verified with when a DestinationRule names none "
       "(default: the system's)");
-  add("workers", po::value(&o.workers)->default_value(1), "threads serving flows");
+  add("workers", po::value(&o.workers)->default_value(0),
+      "threads serving flows (0: one per CPU the process may run on)");
   add("connect-timeout-ms", po::value(&connect_ms)->default_value(5000),
       "upstream connect timeout");
   add("response-timeout-ms", po::value(&response_ms)->default_value(15000),

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -73,8 +74,13 @@ Task<void> AcceptLoop(Ring* ring, int listen_fd, UpstreamPool* pool, const Servi
 Gateway::Gateway(GatewayProcessOptions o) : o_(std::move(o)) {}
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayProcessOptions o) {
+  if (o.workers == 0) {
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    o.workers = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+  }
   if (o.workers < 1 || o.workers > 256)
-    return absl::InvalidArgumentError("--workers: from 1 to 256");
+    return absl::InvalidArgumentError("--workers: from 1 to 256 (0: one per CPU)");
   std::unique_ptr<Gateway> g(new Gateway(std::move(o)));
   WD_ASSIGN_OR_RETURN(g->log_, AccessLog::Open(g->o_.access_log));
   WD_ASSIGN_OR_RETURN(g->services_.listener_tls,

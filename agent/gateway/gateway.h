@@ -30,7 +30,9 @@ struct GatewayProcessOptions {
   std::string metrics;                   // HOST:PORT for /metrics and /ready ("" = none)
   std::string access_log = "-";
   std::string upstream_ca;  // the CA bundle upstream servers are verified with ("" = system's)
-  int workers = 1;          // threads, each with its own connections and upstream pool
+  // Threads, each with its own connections and upstream pool; 0 = one per CPU the process may
+  // run on (its affinity: a container's cpuset).
+  int workers = 1;
   // On stop: how long requests under way may take to finish (idle connections close at once,
   // nothing new is accepted); then whatever is left is cut.
   std::chrono::milliseconds drain{5000};

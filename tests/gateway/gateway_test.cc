@@ -315,6 +315,11 @@ TEST_F(GatewayTest, WorkersShareOnePortThatNoOtherProcessTakes) {
   gw.reset();  // twelve idle keep-alive connections still open
   EXPECT_LT(std::chrono::steady_clock::now() - stop, std::chrono::seconds(3));
   for (auto& c : conns) EXPECT_TRUE(c->ClosedWithin(1000));
+  // --workers 0: one per CPU this process may run on.
+  auto per_cpu = f_->StartAnother(/*workers=*/0);
+  auto c = f_->OpenAt(per_cpu->port(), "default-1", "team-x", "app", 80);
+  c->Send(Get("example.com", "/"));
+  EXPECT_EQ(c->Read().result_int(), 200u);
 }
 
 // Stopping drains: nothing new is accepted (refused at once, so a forwarder tries another
