@@ -138,40 +138,16 @@ LabGateway PlanGateway(const std::string& self, const LabPod& pod, const std::st
   g.metrics = kGatewayMetrics;
   // A mount namespace of its own, where /etc/hosts is the lab's names: what the cluster's DNS
   // answers a real gateway.
-  g.argv = {"/usr/bin/unshare",
-            "--mount",
-            "--propagation",
-            "private",
-            "/bin/sh",
-            "-c",
-            "mount --bind \"$0\" /etc/hosts && exec \"$@\"",
-            hosts,
-            self,
-            "gateway",
-            "--netns",
-            pod.netns,
-            "--node",
-            pod.node,
-            "--control",
-            ControlAddress(),
-            "--tls-cert",
-            CertPath(pki, pod.node),
-            "--tls-key",
-            KeyPath(pki, pod.node),
-            "--tls-ca",
-            CaPath(pki),
-            "--tls-server-name",
-            "warden-control",
-            "--listen",
-            kGatewayListen,
-            "--metrics",
-            kGatewayMetrics,
-            "--access-log",
-            g.access_log,
-            "--upstream-ca",
-            CaPath(pki),
-            "--state-dir",
-            absl::StrCat(state_dir, "/gateway-state/", PodName(pod.key))};
+  g.argv = {"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+            "mount --bind \"$0\" /etc/hosts && exec \"$@\"", hosts, self, "gateway", "--netns",
+            pod.netns, "--node", pod.node, "--control", ControlAddress(), "--tls-cert",
+            CertPath(pki, pod.node), "--tls-key", KeyPath(pki, pod.node), "--tls-ca", CaPath(pki),
+            "--tls-server-name", "warden-control", "--listen", kGatewayListen, "--metrics",
+            kGatewayMetrics, "--access-log", g.access_log, "--upstream-ca", CaPath(pki),
+            "--state-dir", absl::StrCat(state_dir, "/gateway-state/", PodName(pod.key)),
+            // One worker: one upstream pool per replica, so that what the tests and the demo
+            // show of upstream reuse does not hang on which worker took a connection.
+            "--workers", "1"};
   return g;
 }
 
