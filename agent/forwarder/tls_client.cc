@@ -5,6 +5,7 @@
 #include <openssl/x509v3.h>
 
 #include "absl/strings/str_cat.h"
+#include "agent/common/openssl_errors.h"
 
 namespace warden::forwarder {
 
@@ -32,13 +33,7 @@ int NoteIndex() {
 }  // namespace
 
 std::string TlsClient::LastError() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
+  std::string out = common::OpenSslErrors();
   return out.empty() ? "unknown TLS error" : out;
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "agent/nodestate/flow_header.h"
 
 typedef struct ssl_st SSL;
 typedef struct ssl_ctx_st SSL_CTX;
@@ -19,7 +20,7 @@ typedef struct ssl_session_st SSL_SESSION;
 
 namespace warden::forwarder {
 
-inline constexpr char kFlowAlpn[] = "warden-flow/1";
+using nodestate::kFlowAlpn;
 
 struct TlsFiles {
   std::string cert, key, ca;  // PEM files: the node's certificate and key, the CA

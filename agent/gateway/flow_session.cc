@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "agent/common/openssl_errors.h"
 #include "agent/gateway/flow_context.h"
 #include "agent/gateway/tls.h"
 
@@ -80,7 +81,7 @@ Task<void> Serve(Ring* ring, int fd, UpstreamPool* pool, const Services* g) {
   const std::string local = sock->Local();
   SSL* ssl = SSL_new(g->listener_tls->native_handle());
   if (!ssl) {
-    Refuse(g, "tls_handshake", TlsError(), remote, "", nullptr);
+    Refuse(g, "tls_handshake", common::OpenSslErrors(), remote, "", nullptr);
     co_return;
   }
   TlsStream down(std::move(sock), ssl, /*server=*/true);

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/common/log.h"
 #include "agent/common/status_macros.h"
+#include "agent/gateway/stream.h"
 #include "agent/nodestate/store.h"
 
 namespace warden::gateway {
@@ -36,22 +37,11 @@ absl::StatusOr<sockaddr_storage> ParseListen(const std::string& s, socklen_t* le
   std::string host = s.substr(0, colon);
   if (host.size() > 1 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);
-  sockaddr_storage ss{};
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(static_cast<uint16_t>(port));
-    *len = sizeof(sockaddr_in);
-  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(static_cast<uint16_t>(port));
-    *len = sizeof(sockaddr_in6);
-  } else {
+  std::optional<sockaddr_storage> ss = SocketAddress(host, static_cast<uint16_t>(port), len);
+  if (!ss)
     return absl::InvalidArgumentError(
         absl::StrCat("--listen ", s, ": ", host, " is not an IPv4 or IPv6 address"));
-  }
-  return ss;
+  return *ss;
 }
 
 Task<void> AcceptLoop(Ring* ring, int listen_fd, UpstreamPool* pool, const Services* g) {

@@ -15,6 +15,7 @@
 #include <boost/system/error_code.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "agent/common/openssl_errors.h"
 #include "agent/gateway/resolver.h"
 #include "agent/gateway/tls.h"
 
@@ -192,7 +193,7 @@ Task<error_code> TlsStream::Flush(Deadline d) {
 error_code TlsStream::Failed(int ret) {
   const int err = SSL_get_error(ssl_, ret);
   if (err == SSL_ERROR_ZERO_RETURN) return kEnd;  // close_notify
-  details_ = TlsError();
+  details_ = common::OpenSslErrors();
   if (eof_ && (err == SSL_ERROR_SYSCALL || err == SSL_ERROR_WANT_READ ||
                details_.find("unexpected eof") != std::string::npos))
     return kEnd;  // ended without close_notify: the stream is over all the same
@@ -266,21 +267,33 @@ Task<void> TlsStream::ShutdownSend(Deadline d) {
 
 // --- connecting ---
 
+std::optional<sockaddr_storage> SocketAddress(const std::string& host, uint16_t port,
+                                              socklen_t* len) {
+  sockaddr_storage ss{};
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    *len = sizeof(sockaddr_in);
+    return ss;
+  }
+  if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    *len = sizeof(sockaddr_in6);
+    return ss;
+  }
+  return std::nullopt;
+}
+
 Task<std::unique_ptr<Socket>> Dial(Ring* ring, std::string host, uint16_t port, Deadline d,
                                    std::string* error, bool* timed_out) {
   *timed_out = false;
   std::vector<sockaddr_storage> addrs;
-  sockaddr_storage lit{};
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&lit);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&lit);
-  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(port);
-    addrs.push_back(lit);
-  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(port);
-    addrs.push_back(lit);
+  socklen_t unused;
+  if (std::optional<sockaddr_storage> lit = SocketAddress(host, port, &unused)) {
+    addrs.push_back(*lit);
   } else {
     Resolved r = co_await Resolve(ring, host, port);
     if (!r.error.empty()) {

@@ -6,7 +6,10 @@
 
 #include <openssl/ssl.h>
 
+#include <sys/socket.h>
+
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -113,6 +116,10 @@ class TlsStream : public Stream {
   std::string out_;
   std::string details_;
 };
+
+// `host` as a socket address with `port`, when it is an IPv4 or IPv6 literal (`len` set).
+std::optional<sockaddr_storage> SocketAddress(const std::string& host, uint16_t port,
+                                              socklen_t* len);
 
 // A connection to `host` (an address literal or a name, resolved off the ring's thread) and
 // port: every address is tried in turn. The error says what failed.

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "agent/nodestate/flow_header.h"
 
 namespace warden::gateway {
 namespace ssl = boost::asio::ssl;
@@ -18,11 +19,11 @@ constexpr unsigned char kSessionContext[] = "warden-gateway";
 
 int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
                unsigned int inlen, void*) {
-  const size_t want = std::strlen(kFlowAlpn);
+  const size_t want = std::strlen(nodestate::kFlowAlpn);
   for (unsigned int i = 0; i < inlen;) {
     unsigned int len = in[i];
     if (i + 1 + len > inlen) break;
-    if (len == want && std::memcmp(in + i + 1, kFlowAlpn, want) == 0) {
+    if (len == want && std::memcmp(in + i + 1, nodestate::kFlowAlpn, want) == 0) {
       *out = in + i + 1;
       *outlen = static_cast<unsigned char>(len);
       return SSL_TLSEXT_ERR_OK;
@@ -33,17 +34,6 @@ int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const uns
 }
 
 }  // namespace
-
-std::string TlsError() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out;
-}
 
 absl::StatusOr<std::shared_ptr<ssl::context>> ListenerContext(const std::string& cert,
                                                               const std::string& key,

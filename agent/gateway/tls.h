@@ -16,12 +16,10 @@
 namespace warden::gateway {
 
 // What forwarders ask for in ALPN: the flow protocol (a flow header, then the flow's bytes).
-inline constexpr char kFlowAlpn[] = "warden-flow/1";
-
 // The listener's context: `cert`/`key` (this gateway node's certificate: forwarders check it
 // names the node), clients verified against `ca` and refused without a certificate, TLS 1.2 at
 // least, session tickets on (a forwarder's next connection resumes without a full handshake; the
-// session keeps the client's certificate), ALPN kFlowAlpn when the client offers ALPN.
+// session keeps the client's certificate), ALPN nodestate::kFlowAlpn when the client offers ALPN.
 absl::StatusOr<std::shared_ptr<boost::asio::ssl::context>> ListenerContext(const std::string& cert,
                                                                            const std::string& key,
                                                                            const std::string& ca);
@@ -52,8 +50,5 @@ class UpstreamContexts {
   std::mutex mu_;
   std::map<UpstreamTlsFiles, std::shared_ptr<boost::asio::ssl::context>> contexts_;
 };
-
-// OpenSSL's last error, readable ("" when none), cleared.
-std::string TlsError();
 
 }  // namespace warden::gateway

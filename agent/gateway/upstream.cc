@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/common/openssl_errors.h"
 
 namespace warden::gateway {
 namespace {
@@ -160,7 +161,7 @@ Task<std::unique_ptr<UpstreamConn>> UpstreamPool::Dial(const UpstreamTarget& t,
   // connections made from it live on.
   SSL* ssl = SSL_new((*ctx)->native_handle());
   if (!ssl) {
-    *failure = {"UF", absl::StrCat("TLS_error:|", TlsError())};
+    *failure = {"UF", absl::StrCat("TLS_error:|", common::OpenSslErrors())};
     co_return nullptr;
   }
   if (!t.sni.empty()) SSL_set_tlsext_host_name(ssl, t.sni.c_str());

@@ -14,6 +14,10 @@
 
 namespace warden::nodestate {
 
+// The ALPN protocol of a forwarder's mutual-TLS connection to a gateway, which carries a flow
+// header and then the pod's bytes.
+inline constexpr char kFlowAlpn[] = "warden-flow/1";
+
 struct Flow {
   std::string ns, pod, service_account;
   uint32_t identity = 0;

@@ -95,7 +95,9 @@ TEST(FlowHeaderTest, RandomBytesAreErrorsOrWaitsNeverCrashes) {
       ++errors;
       continue;
     }
-    if (got->has_value()) EXPECT_LE((*got)->consumed, b.size());
+    if (got->has_value()) {
+      EXPECT_LE((*got)->consumed, b.size());
+    }
   }
   EXPECT_GT(errors, 1000);
 }
