@@ -7,7 +7,6 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -70,38 +69,26 @@ std::string GatewayEnv::ca() const { return lab::CaPath(dir() + "/pki"); }
 std::string GatewayEnv::client_cert() const { return lab::CertPath(dir() + "/pki", "node-1"); }
 std::string GatewayEnv::client_key() const { return lab::KeyPath(dir() + "/pki", "node-1"); }
 
-long long GatewayEnv::CpuNs(const Proxy& p) const {
-  long long total = testlib::SchedstatNs(p.pid);
-  // nginx's worker is a child of its master.
-  std::ifstream children("/proc/" + std::to_string(p.pid) + "/task/" + std::to_string(p.pid) +
-                         "/children");
-  for (pid_t c; children >> c;) total += testlib::SchedstatNs(c);
-  return total;
-}
-
 namespace {
-long long StimeNs(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(in, line);
-  // Fields after the command (which may hold spaces) start after the last ')'.
-  const size_t close = line.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(line.substr(close + 2));
-  std::string field;
-  long long stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i)
-    if (i == 15) stime = std::stoll(field);
-  return stime * (1000000000LL / sysconf(_SC_CLK_TCK));
+// `of(pid)` summed over the proxy's process and its children (nginx's worker is a child of its
+// master).
+template <class Of>
+long long OverProcesses(pid_t pid, Of of) {
+  long long total = of(pid);
+  std::ifstream children("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) +
+                         "/children");
+  for (pid_t c; children >> c;) total += of(c);
+  return total;
 }
 }  // namespace
 
+long long GatewayEnv::CpuNs(const Proxy& p) const {
+  return OverProcesses(p.pid, testlib::SchedstatNs);
+}
+
 long long GatewayEnv::KernelNs(const Proxy& p) const {
-  long long total = StimeNs(p.pid);
-  std::ifstream children("/proc/" + std::to_string(p.pid) + "/task/" + std::to_string(p.pid) +
-                         "/children");
-  for (pid_t c; children >> c;) total += StimeNs(c);
-  return total;
+  return OverProcesses(
+      p.pid, [](pid_t pid) { return static_cast<long long>(testlib::KernelSeconds(pid) * 1e9); });
 }
 
 // nginx as the internet's HTTPS server: a small answer, keep-alive without limit, no log.

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 
 #include <unistd.h>
 
@@ -39,13 +40,15 @@ long StatusKb(pid_t pid, const char* field) { return FieldKb(pid, "status", fiel
 
 long SmapsRollupKb(pid_t pid, const char* field) { return FieldKb(pid, "smaps_rollup", field); }
 
-double CpuSeconds(pid_t pid) {
+namespace {
+// utime and stime of /proc/PID/stat, in clock ticks (both 0 once the process is gone).
+std::pair<unsigned long long, unsigned long long> CpuTicks(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::stringstream ss;
   ss << in.rdbuf();
   std::string s = ss.str();
   size_t close_paren = s.rfind(')');
-  if (close_paren == std::string::npos) return 0;
+  if (close_paren == std::string::npos) return {0, 0};
   std::istringstream fields(s.substr(close_paren + 2));
   std::string field;
   unsigned long long utime = 0, stime = 0;
@@ -56,12 +59,18 @@ double CpuSeconds(pid_t pid) {
       break;
     }
   }
+  return {utime, stime};
+}
+}  // namespace
+
+double CpuSeconds(pid_t pid) {
+  auto [utime, stime] = CpuTicks(pid);
   return static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
 }
 
-}  // namespace warden::testlib
-
-namespace warden::testlib {
+double KernelSeconds(pid_t pid) {
+  return static_cast<double>(CpuTicks(pid).second) / sysconf(_SC_CLK_TCK);
+}
 
 long long SchedstatNs(pid_t pid) {
   long long total = 0;

@@ -17,5 +17,7 @@ long long SchedstatNs(pid_t pid);
 
 // utime + stime of a process, in seconds (0 once it is gone).
 double CpuSeconds(pid_t pid);
+// Of that, stime: the time in the kernel (clock ticks: coarse, read it over seconds).
+double KernelSeconds(pid_t pid);
 
 }  // namespace warden::testlib
