@@ -247,12 +247,13 @@ void Ring::Submit(Op* op) {
     if (listed_) listed_->prev_ = op;
     listed_ = op;
   }
-  if (op->idle_ && stopping_) {
-    // Draining: a wait for more work ends at once.
-    io_uring_sqe* cancel = Sqe();
-    io_uring_prep_cancel(cancel, op, 0);
-    io_uring_sqe_set_data64(cancel, kIgnore);
-  }
+  if (op->idle_ && stopping_) CancelOp(op);  // draining: a wait for more work ends at once
+}
+
+void Ring::CancelOp(Op* op) {
+  io_uring_sqe* sqe = Sqe();
+  io_uring_prep_cancel(sqe, op, 0);
+  io_uring_sqe_set_data64(sqe, kIgnore);
 }
 
 void Ring::Complete(const io_uring_cqe& cqe) {
@@ -272,18 +273,13 @@ void Ring::Sweep(Deadline now) {
   for (Op* op = listed_; op; op = op->next_) {
     if (op->timed_out_ || op->deadline_ > now) continue;
     op->timed_out_ = true;
-    io_uring_sqe* sqe = Sqe();
-    io_uring_prep_cancel(sqe, op, 0);
-    io_uring_sqe_set_data64(sqe, kIgnore);
+    CancelOp(op);
   }
 }
 
 void Ring::CancelIdle() {
   for (Op* op = listed_; op; op = op->next_) {
-    if (!op->idle_) continue;
-    io_uring_sqe* sqe = Sqe();
-    io_uring_prep_cancel(sqe, op, 0);
-    io_uring_sqe_set_data64(sqe, kIgnore);
+    if (op->idle_) CancelOp(op);
   }
 }
 

@@ -163,6 +163,7 @@ class Ring {
   void Submit(Op* op);
   void Complete(const io_uring_cqe& cqe);
   void Sweep(Deadline now);
+  void CancelOp(Op* op);  // its completion then says -ECANCELED (or what it did first)
   void CancelAll();
   void CancelIdle();
   void ArmWake();
