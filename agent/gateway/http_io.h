@@ -40,11 +40,6 @@ Task<error_code> Parse(Stream& s, FlowBuffer& buf, boost::beast::http::basic_par
     } else if (done(p, 0)) {
       co_return error_code{};
     }
-    if (buf.capacity() == 0) {
-      // An idle connection holds no buffer until bytes come.
-      error_code w = co_await s.WaitReadable(d, /*idle=*/false);
-      if (w) co_return w;
-    }
     auto space = buf.prepare(kReadSize);
     Io r = co_await s.ReadSome(static_cast<char*>(space.data()), space.size(), d);
     if (r.ec) {

@@ -1,6 +1,5 @@
 #include "agent/gateway/ring.h"
 
-#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -165,8 +164,6 @@ Ring::Op Ring::Accept(int fd) {
   return op;
 }
 
-Ring::Op Ring::WaitReadable(int fd, Deadline d) { return Op(this, Op::Kind::kPoll, fd, d); }
-
 Ring::Op Ring::Sleep(std::chrono::milliseconds d) {
   Op op(this, Op::Kind::kSleep, -1, kNoDeadline);
   op.ts_.tv_sec = d.count() / 1000;
@@ -231,9 +228,6 @@ void Ring::Submit(Op* op) {
       break;
     case Op::Kind::kAccept:
       io_uring_prep_accept(sqe, op->fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      break;
-    case Op::Kind::kPoll:
-      io_uring_prep_poll_add(sqe, op->fd_, POLLIN);
       break;
     case Op::Kind::kSleep:
       io_uring_prep_timeout(sqe, &op->ts_, 0, 0);

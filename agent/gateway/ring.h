@@ -78,7 +78,7 @@ class Ring {
 
    private:
     friend class Ring;
-    enum class Kind : uint8_t { kRecv, kRecvPooled, kSend, kConnect, kAccept, kPoll, kSleep };
+    enum class Kind : uint8_t { kRecv, kRecvPooled, kSend, kConnect, kAccept, kSleep };
     Op(Ring* r, Kind k, int fd, Deadline d) : ring_(r), kind_(k), fd_(fd), deadline_(d) {}
     Ring* ring_;
     Kind kind_;
@@ -103,7 +103,6 @@ class Ring {
   Op Send(int fd, const void* buf, size_t n, Deadline d);
   Op Connect(int fd, const sockaddr* a, socklen_t len, Deadline d);
   Op Accept(int fd);  // ended when the ring drains
-  Op WaitReadable(int fd, Deadline d);
   Op Sleep(std::chrono::milliseconds d);
 
   // Receives into a pooled buffer: `out` holds the bytes (the result counts them) until dropped.

@@ -93,11 +93,6 @@ Task<error_code> PlainStream::Write(std::string_view data, Deadline d) {
   co_return error_code{};
 }
 
-Task<error_code> PlainStream::WaitReadable(Deadline d, bool) {
-  int r = co_await s_->ring()->WaitReadable(s_->fd(), d);
-  co_return r < 0 ? ErrnoCode(-r) : error_code{};
-}
-
 Task<void> PlainStream::ShutdownSend(Deadline) {
   ::shutdown(s_->fd(), SHUT_WR);
   co_return;

@@ -61,9 +61,6 @@ class Stream {
   // All of `data`. Whatever the stream needs of `data` it takes before it first suspends, so
   // the caller's buffer may be reused by others once the call is made.
   virtual Task<error_code> Write(std::string_view data, Deadline d) = 0;
-  // Waits until bytes can be read without waiting (an idle connection holds no buffer meanwhile).
-  // `idle`: the wait for a next request, which a draining ring ends (ECANCELED).
-  virtual Task<error_code> WaitReadable(Deadline d, bool idle) = 0;
   // Ends the sending direction (a TLS close_notify; a TCP FIN).
   virtual Task<void> ShutdownSend(Deadline d) = 0;
   virtual Socket& socket() = 0;
@@ -76,7 +73,6 @@ class PlainStream : public Stream {
   explicit PlainStream(std::unique_ptr<Socket> s) : s_(std::move(s)) {}
   Task<Io> ReadSome(char* p, size_t n, Deadline d) override;
   Task<error_code> Write(std::string_view data, Deadline d) override;
-  Task<error_code> WaitReadable(Deadline d, bool idle) override;
   Task<void> ShutdownSend(Deadline d) override;
   Socket& socket() override { return *s_; }
 
@@ -93,7 +89,10 @@ class TlsStream : public Stream {
   Task<error_code> Handshake(Deadline d);
   Task<Io> ReadSome(char* p, size_t n, Deadline d) override;
   Task<error_code> Write(std::string_view data, Deadline d) override;
-  Task<error_code> WaitReadable(Deadline d, bool idle) override;
+  // Waits until bytes can be read without waiting, holding no buffer meanwhile (thousands of
+  // pods' keep-alive connections sit idle). `idle`: the wait for a next request, which a
+  // draining ring ends (ECANCELED).
+  Task<error_code> WaitReadable(Deadline d, bool idle);
   Task<void> ShutdownSend(Deadline d) override;
   Socket& socket() override { return *s_; }
   std::string TlsDetails() const override { return details_; }
