@@ -1,5 +1,7 @@
 #include "agent/control/control_plane.h"
 
+#include <random>
+
 #include <optional>
 #include <set>
 #include <utility>
@@ -8,15 +10,20 @@ namespace warden::control {
 
 ControlPlane::ControlPlane(ControlPlaneOptions opts)
     : opts_(std::move(opts)), pipeline_(opts_.pipeline) {
-  // Versions never repeat across restarts of the control plane: an agent that still holds
-  // version N of an earlier run must not mistake a different state numbered N for its own.
+  // Versions never repeat across restarts of the control plane (the count starts from the
+  // clock) nor across its replicas (the low bits are this run's random tag): an agent that still
+  // holds version N of an earlier run, or of the replica it was connected to before, must not
+  // mistake a different state numbered N for its own and apply a delta to it.
   next_version_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                             std::chrono::system_clock::now().time_since_epoch())
                                             .count());
+  replica_tag_ = std::random_device{}() & ((1u << kReplicaTagBits) - 1);
 }
 
+uint64_t ControlPlane::NewVersion() { return (next_version_++ << kReplicaTagBits) | replica_tag_; }
+
 void ControlPlane::AddVersion(PerNode& pn, NodeState s, std::chrono::steady_clock::time_point at) {
-  s.version = next_version_++;
+  s.version = NewVersion();
   pn.changed_at[s.version] = at;
   pn.versions.push_back(std::make_shared<const NodeState>(std::move(s)));
   while (pn.versions.size() > opts_.history) {
@@ -126,7 +133,7 @@ bool ControlPlane::PublishGatewayLocked(nodestate::GatewayState next,
         next.objects.pods.SameObject(was.pods);
     if (same) return false;
   }
-  next.version = next_version_++;
+  next.version = NewVersion();
   next.objects.Finalize();
   gateway_pods_of_ = cluster.state()->pods.Pin();
   release_.Release(
@@ -147,11 +154,16 @@ std::shared_ptr<const nodestate::GatewayState> ControlPlane::CurrentGateway() {
   }
   if (!gateway_) {  // no compile yet: an empty state (nothing registered: everything refused)
     nodestate::GatewayState empty;
-    empty.version = next_version_++;
+    empty.version = NewVersion();
     gateway_ = std::make_shared<const nodestate::GatewayState>(std::move(empty));
     gateway_changed_at_[gateway_->version] = std::chrono::steady_clock::now();
   }
   return gateway_;
+}
+
+bool ControlPlane::Compiled() {
+  std::lock_guard<std::mutex> l(mu_);
+  return cluster_ != nullptr;
 }
 
 bool ControlPlane::IsGatewayNode(const std::string& node) {

@@ -60,6 +60,8 @@ class ControlPlane {
   // Whether `node` is a gateway-pool node of the manifests (only those may subscribe as gateways).
   bool IsGatewayNode(const std::string& node);
 
+  // Whether a compile is in force (readiness: before it, every node would be sent nothing).
+  bool Compiled();
   // Every node's current version.
   std::map<std::string, uint64_t> CurrentVersions();
   uint64_t manifest_errors() const { return manifest_errors_; }
@@ -97,7 +99,11 @@ class ControlPlane {
   std::shared_ptr<const nodestate::GatewayState> gateway_;
   std::shared_ptr<const void> gateway_pods_of_;  // the cluster's pods map gateway_ was cut from
   std::map<uint64_t, std::chrono::steady_clock::time_point> gateway_changed_at_;
+  // A new version number (mu_ held, or Refresh's thread before any reader).
+  uint64_t NewVersion();
+  static constexpr int kReplicaTagBits = 12;  // the clock's microseconds fill 51 bits
   uint64_t next_version_ = 1;
+  uint64_t replica_tag_ = 0;
   uint64_t changes_ = 0;  // Refreshes that changed some node's state
   std::atomic<uint64_t> manifest_errors_{0}, compile_errors_{0}, reloads_{0};
 };

@@ -2,8 +2,6 @@
 
 #include <chrono>
 
-#include "agent/common/dir_watch.h"
-
 namespace warden::nodestate {
 
 namespace {
@@ -14,21 +12,14 @@ double MsSince(Clock::time_point t) {
 }  // namespace
 
 DesiredStatePipeline::DesiredStatePipeline(PipelineOptions opts)
-    : opts_(std::move(opts)), source_(opts_.manifests) {}
-
-bool DesiredStatePipeline::Changed() {
-  seen_ = common::DirFingerprint(opts_.manifests);
-  return !ran_ || *seen_ != fingerprint_;
-}
+    : opts_(std::move(opts)),
+      source_(opts_.source ? opts_.source
+                           : std::make_shared<policy::ManifestSource>(opts_.manifests)) {}
 
 DesiredStatePipeline::Result DesiredStatePipeline::Run() {
   Result r;
-  // Taken before reading: a file that changes while it is read is read again next time.
-  fingerprint_ = seen_ ? std::move(*seen_) : common::DirFingerprint(opts_.manifests);
-  seen_.reset();
-  ran_ = true;
   auto t = Clock::now();
-  policy::LoadResult loaded = source_.Load();
+  policy::LoadResult loaded = source_->Load();
   r.errors = std::move(loaded.errors);
   r.load_ms = MsSince(t);
   t = Clock::now();

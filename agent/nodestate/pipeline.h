@@ -18,7 +18,9 @@
 namespace warden::nodestate {
 
 struct PipelineOptions {
-  std::string manifests;  // the directory
+  std::string manifests;  // the directory (when `source` is not given)
+  // Where the objects come from; a ManifestSource of `manifests` when null.
+  std::shared_ptr<policy::ObjectSource> source;
   std::vector<policy::Cidr> cluster_cidrs;
   NodeStateOptions node_states;
   // What the datapath's cluster-wide tables hold: a compile that needs more fails naming the
@@ -54,9 +56,8 @@ class DesiredStatePipeline {
  public:
   explicit DesiredStatePipeline(PipelineOptions opts);
 
-  // Whether the manifests directory changed since the last Run() (a look at names, sizes and
-  // modification times; the next Run() takes what it saw as its starting point).
-  bool Changed();
+  // Whether the objects may have changed since the last Run() (ObjectSource::Changed).
+  bool Changed() { return source_->Changed(); }
 
   struct Result {
     // The new compile; null when it failed (then `status` says why, and whoever holds the
@@ -74,10 +75,7 @@ class DesiredStatePipeline {
 
  private:
   PipelineOptions opts_;
-  policy::ManifestSource source_;
-  std::string fingerprint_;          // of the directory as the last Run() began to read it
-  std::optional<std::string> seen_;  // taken by Changed() since
-  bool ran_ = false;
+  std::shared_ptr<policy::ObjectSource> source_;
   std::shared_ptr<policy::CompileCache> compile_cache_;
   std::shared_ptr<const CompiledCluster> current_;
 };

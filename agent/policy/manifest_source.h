@@ -6,27 +6,32 @@
 // deleted stops contributing. Files that did not change are neither read nor parsed again.
 #pragma once
 
-#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
-#include "agent/policy/manifest_result.h"
+#include "agent/policy/last_good.h"
+#include "agent/policy/object_source.h"
 
 namespace warden::policy {
 
 struct ManifestSourceCache;  // parsed files and file stamps (manifest_source.cc)
 
-class ManifestSource {
+class ManifestSource : public ObjectSource {
  public:
   explicit ManifestSource(std::string dir) : dir_(std::move(dir)) {}
-  LoadResult Load();
+  // A look at the directory's names, sizes and modification times.
+  bool Changed() override;
+  LoadResult Load() override;
   const std::string& dir() const { return dir_; }
 
  private:
   std::string dir_;
-  // path -> content of its last valid version (shared with the parse cache, not copied)
-  std::map<std::string, std::shared_ptr<const std::string>> last_good_;
+  LastGood last_good_;
   std::shared_ptr<ManifestSourceCache> cache_;
+  std::string fingerprint_;          // of the directory as the last Load() began to read it
+  std::optional<std::string> seen_;  // taken by Changed() since
+  bool loaded_ = false;
 };
 
 }  // namespace warden::policy
