@@ -190,7 +190,9 @@ absl::Status WaitForServers(const std::vector<StartedServer>& servers) {
 }
 
 absl::Status WaitForAgents(const LabState& lab, const std::string& state_dir, bool with_control) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  // Every node's agent loads its programs at once: the verifier takes seconds per program, and
+  // the nodes share the machine's cores.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
   for (const auto& n : lab.nodes) {
     std::string pin = n.bpffs + "/links/wd_sendmsg6";
     std::string saved = absl::StrCat(AgentStateDir(state_dir), "/", n.name, ".state");
@@ -202,7 +204,7 @@ absl::Status WaitForAgents(const LabState& lab, const std::string& state_dir, bo
       }
       if (std::chrono::steady_clock::now() > deadline) {
         return absl::DeadlineExceededError(
-            absl::StrCat("the agent of node ", n.name, " did not attach in 20 s"));
+            absl::StrCat("the agent of node ", n.name, " did not attach in 90 s"));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }

@@ -702,8 +702,9 @@ TEST_F(LabTest, AgentKilledAndRestartedLosesNoEnforcement) {
   }
   Result r = Warden("lab start-agent --state " + state_ + " --node default-1");
   ASSERT_EQ(r.code, 0) << r.err;
-  // The new agent adopts the pinned links in place.
-  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  // The new agent adopts the pinned links in place, once the verifier has taken its programs
+  // (several seconds each on these machines, more while other tests load theirs).
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   std::string log;
   while (std::chrono::steady_clock::now() < deadline) {
     std::ifstream in(state_ + "/logs/default-1.log");
@@ -714,8 +715,8 @@ TEST_F(LabTest, AgentKilledAndRestartedLosesNoEnforcement) {
   EXPECT_THAT(log,
               HasSubstr(absl::StrCat("adopted ", std::size(datapath::kProgramNames), " programs")));
   before = p.rounds;
-  while (p.rounds < before + 2 &&
-         std::chrono::steady_clock::now() < deadline + std::chrono::seconds(10)) {
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (p.rounds < before + 2 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   p.Stop();
@@ -822,6 +823,8 @@ spec:
   ASSERT_EQ(kill(agent, SIGKILL), 0);
   Result r = Warden("lab start-agent --state " + state_ + " --node default-1");
   ASSERT_EQ(r.code, 0) << r.err;
+  // Its programs go through the verifier first: seconds each, more under load.
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   before = p.rounds;
   while (p.rounds < before + 3 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
