@@ -10,11 +10,13 @@ namespace warden::control {
 
 ControlPlane::ControlPlane(ControlPlaneOptions opts)
     : opts_(std::move(opts)), pipeline_(opts_.pipeline) {
-  // Versions never repeat across restarts of the control plane (the count starts from the
-  // clock) nor across its replicas (the low bits are this run's random tag): an agent that still
-  // holds version N of an earlier run, or of the replica it was connected to before, must not
-  // mistake a different state numbered N for its own and apply a delta to it.
-  next_version_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+  // Versions never repeat across restarts of the control plane nor across its replicas: an agent
+  // that still holds version N of an earlier run, or of the replica it was connected to before,
+  // must not mistake a different state numbered N for its own and apply a delta to it. So the
+  // low bits are this run's random tag (two runs share one with odds of 1 in 4 million), and the
+  // count above them starts from the clock (versions grow across restarts, for people reading
+  // them).
+  next_version_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                             std::chrono::system_clock::now().time_since_epoch())
                                             .count());
   replica_tag_ = std::random_device{}() & ((1u << kReplicaTagBits) - 1);

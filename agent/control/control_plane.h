@@ -101,7 +101,7 @@ class ControlPlane {
   std::map<uint64_t, std::chrono::steady_clock::time_point> gateway_changed_at_;
   // A new version number (mu_ held, or Refresh's thread before any reader).
   uint64_t NewVersion();
-  static constexpr int kReplicaTagBits = 12;  // the clock's microseconds fill 51 bits
+  static constexpr int kReplicaTagBits = 22;  // the clock's milliseconds fill 41 bits
   uint64_t next_version_ = 1;
   uint64_t replica_tag_ = 0;
   uint64_t changes_ = 0;  // Refreshes that changed some node's state

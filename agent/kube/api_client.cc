@@ -1,7 +1,10 @@
 #include "agent/kube/api_client.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
 
 #include <limits>
 
@@ -88,6 +91,12 @@ struct Exchange {
       conn.expires_after(timeouts->connect);
       stage = "connecting";
       co_await conn.async_connect(endpoints, asio::use_awaitable);
+      // A watch may be quiet for minutes: keepalives find a peer that is gone within a minute.
+      int fd = conn.socket().native_handle(), on = 1, idle = 30, interval = 10, count = 3;
+      setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
       // The name the certificate must carry: an IP literal is checked against IP SANs.
       std::string name = ServerName(*cfg);
       SSL* ssl = s.native_handle();

@@ -257,8 +257,14 @@ Reflector::Next Reflector::Watch() {
     return !stop;
   });
   if (stop_) return Next::kWatch;
+  if (!r.ok() && absl::IsDeadlineExceeded(r.status())) {
+    // Quiet for longer than a server stays silent (it sends bookmarks): resume at once from
+    // the last version seen. Not an error: a quiet kind may simply have had nothing to say.
+    log_.Debug(r.status().message(), "; watching again from resourceVersion ", rv_);
+    return Next::kWatch;
+  }
   if (!r.ok()) {
-    // Broken or stalled: resume from the last version seen, the objects kept meanwhile.
+    // Broken: resume from the last version seen after a backoff, the objects kept meanwhile.
     log_.Warning(r.status().message());
     return Next::kBackOff;
   }
