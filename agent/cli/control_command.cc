@@ -33,7 +33,7 @@ int RunControl(const std::vector<std::string>& args) {
   nodestate::PipelineOptions& p = o.pipeline;
   control::TlsFiles tls;
   std::string listen = "0.0.0.0:9443", metrics, log_level = "info";
-  std::vector<std::string> cluster, allow;
+  std::vector<std::string> cluster, allow, client_cas;
   std::string netns, kubeconfig, kube_context;
   bool kubernetes = false;
   po::options_description desc(
@@ -51,9 +51,11 @@ int RunControl(const std::vector<std::string>& args) {
       "Sync (gRPC over mutual TLS) address")("tls-cert", po::value(&tls.cert),
                                              "the control plane's certificate (PEM)")(
       "tls-key", po::value(&tls.key), "its private key (PEM)")(
-      "client-ca", po::value(&tls.ca),
-      "CA of the node certificates (PEM); a node's DNS SAN names it")(
-      "metrics", po::value(&metrics), "serve Prometheus /metrics on HOST:PORT")(
+      "client-ca", po::value(&client_cas)->composing(),
+      "a CA of the clients' certificates (PEM; repeatable): Warden's own, whose certificates name "
+      "a node by DNS SAN, and the cluster's, whose kubelet certificates (O=system:nodes, "
+      "CN=system:node:NAME) name theirs")("metrics", po::value(&metrics),
+                                          "serve Prometheus /metrics on HOST:PORT")(
       "cluster-cidr", po::value(&cluster)->composing(),
       "an address range inside the cluster besides podCIDRs")(
       "allow-world", po::value(&allow)->composing(),
@@ -74,6 +76,10 @@ int RunControl(const std::vector<std::string>& args) {
   }
   if ((!p.manifests.empty()) + kubernetes + (!kubeconfig.empty()) != 1)
     return fail("give one source: --manifests DIR, --kubernetes or --kubeconfig FILE");
+  if (!client_cas.empty()) {
+    tls.ca = client_cas.front();
+    tls.more_cas.assign(client_cas.begin() + 1, client_cas.end());
+  }
   if (tls.cert.empty() || tls.key.empty() || tls.ca.empty()) {
     return fail("--tls-cert, --tls-key and --client-ca are required (plaintext is refused)");
   }

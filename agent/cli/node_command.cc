@@ -1,5 +1,6 @@
 // `warden node`: the node agent.
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 
 #include <boost/program_options.hpp>
@@ -8,10 +9,12 @@
 #include "absl/strings/str_split.h"
 #include "agent/cli/commands.h"
 #include "agent/cli/flags.h"
+#include "agent/common/capabilities.h"
 #include "agent/common/netns.h"
 #include "agent/forwarder/forwarder.h"
 #include "agent/node/manifests_source.h"
 #include "agent/node/node_agent.h"
+#include "agent/node/required_capabilities.h"
 #include "agent/node/sync_source.h"
 
 namespace warden::cli {
@@ -160,6 +163,17 @@ int RunNode(const std::vector<std::string>& args) {
   if (auto done = ParseFlags("node", desc, args, &vm)) return *done;
   auto fail = [](const absl::Status& st) { return CommandFailed("node", st); };
   if (auto st = ApplyLogLevel(f.log_level); !st.ok()) return fail(st);
+  // Capabilities first: without one the agent would fail later, halfway through loading, with
+  // an errno that does not say which (required_capabilities.h).
+  absl::StatusOr<common::CapabilitySet> caps = common::OwnEffectiveCapabilities();
+  if (!caps.ok()) return fail(caps.status());
+  // tests/e2e/agent_capabilities_test.cc skips the check once per capability, to show that the
+  // kernel does refuse the agent without it (and that the refusal names it too).
+  const bool check = std::getenv("WARDEN_NODE_SKIP_CAPABILITY_CHECK") == nullptr;
+  if (auto st = node::CheckCapabilities(*caps, !f.netns.empty()); check && !st.ok())
+    return fail(st);
+  if (std::string less = node::MissingOptionalCapabilities(*caps); !less.empty())
+    common::Logger("warden node " + f.agent.node).Warning(less);
   if (!f.netns.empty()) {
     if (auto st = common::EnterNetns(f.netns); !st.ok())
       return fail(absl::InvalidArgumentError("--netns: " + std::string(st.message())));
@@ -180,7 +194,7 @@ int RunNode(const std::vector<std::string>& args) {
     };
   }
   auto agent = node::NodeAgent::Create(f.agent, std::move(*source));
-  if (!agent.ok()) return fail(agent.status());
+  if (!agent.ok()) return fail(node::ExplainPermissionError(agent.status()));
   std::unique_ptr<forwarder::Forwarder> fwd;
   if (!f.forwarder_listen.empty()) {
     forwarder::ForwarderOptions fo;
@@ -198,7 +212,7 @@ int RunNode(const std::vector<std::string>& args) {
     metrics_of->store(fwd.get());
     fwd->Start();
   }
-  if (auto st = (*agent)->Start(); !st.ok()) return fail(st);
+  if (auto st = (*agent)->Start(); !st.ok()) return fail(node::ExplainPermissionError(st));
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
   (*agent)->Run(g_stop);

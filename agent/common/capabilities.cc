@@ -32,6 +32,14 @@ absl::StatusOr<CapabilitySet> EffectiveCapabilities(pid_t pid) {
   return absl::NotFoundError(absl::StrCat("process ", pid, " is gone"));
 }
 
+absl::StatusOr<CapabilitySet> OwnEffectiveCapabilities() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  if (syscall(SYS_capget, &header, data) != 0)
+    return absl::InternalError(absl::StrCat("capget: ", strerror(errno)));
+  return CapabilitySet{data[0].effective} | CapabilitySet{data[1].effective} << 32;
+}
+
 absl::StatusOr<CapabilitySet> EffectiveCapabilitiesInCgroup(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_directory(path, ec))

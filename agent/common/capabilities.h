@@ -20,6 +20,9 @@ constexpr CapabilitySet Capability(int n) { return CapabilitySet{1} << n; }
 // The effective capabilities of process `pid` (NotFound once it has gone).
 absl::StatusOr<CapabilitySet> EffectiveCapabilities(pid_t pid);
 
+// The effective capabilities of this process (capget: no /proc needed).
+absl::StatusOr<CapabilitySet> OwnEffectiveCapabilities();
+
 // The union of the effective capabilities of every process in the cgroup tree at `path`.
 absl::StatusOr<CapabilitySet> EffectiveCapabilitiesInCgroup(const std::string& path);
 

@@ -10,11 +10,13 @@
 
 #include <google/protobuf/arena.h>
 
+#include <grpc/grpc_security_constants.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/server_credentials.h>
 
 #include "absl/strings/str_cat.h"
 #include "agent/common/files.h"
+#include "agent/nodestate/node_identity.h"
 #include "agent/nodestate/wire.h"
 #include "warden/v1/sync.grpc.pb.h"
 
@@ -30,11 +32,13 @@ void SyncStats::ObserveLatency(double ms) {
 
 namespace {
 
-// The node a client may subscribe to: a DNS name among its certificate's subject alternative
-// names.
+// Whether the client's certificate speaks for `node` (nodestate/node_identity.h: a DNS name among
+// its subject alternative names, or the kubelet's own certificate of that node).
 bool CertificateNames(const grpc::CallbackServerContext& ctx, const std::string& node) {
-  for (const auto& san : ctx.auth_context()->FindPropertyValues("x509_subject_alternative_name")) {
-    if (std::string(san.data(), san.size()) == node) return true;
+  for (const auto& pem : ctx.auth_context()->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME)) {
+    for (const std::string& name :
+         nodestate::NodeNamesOfPem(std::string_view(pem.data(), pem.size())))
+      if (name == node) return true;
   }
   return false;
 }
@@ -422,6 +426,12 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(ControlPlane* cp,
   auto ca = common::ReadFile(tls.ca);
   if (!ca.ok())
     return absl::InvalidArgumentError(absl::StrCat("--client-ca: ", ca.status().message()));
+  for (const std::string& more : tls.more_cas) {
+    auto extra = common::ReadFile(more);
+    if (!extra.ok())
+      return absl::InvalidArgumentError(absl::StrCat("--client-ca: ", extra.status().message()));
+    *ca += "\n" + *extra;
+  }
   grpc::SslServerCredentialsOptions o(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   o.pem_root_certs = *ca;
   o.pem_key_cert_pairs.push_back({*key, *cert});

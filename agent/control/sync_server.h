@@ -5,6 +5,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "agent/control/control_plane.h"
@@ -17,6 +18,8 @@ namespace warden::control {
 
 struct TlsFiles {
   std::string cert, key, ca;  // PEM files
+  // More CAs whose certificates clients may present (the cluster's CA, for kubelet certificates).
+  std::vector<std::string> more_cas;
 };
 
 struct SyncStats {

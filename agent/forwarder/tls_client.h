@@ -5,6 +5,8 @@
 // used once), so that a new pod connection costs a resumed handshake, not a full one.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <deque>
 #include <map>
 #include <memory>
@@ -12,6 +14,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "agent/common/watched_files.h"
 #include "agent/nodestate/flow_header.h"
 
 typedef struct ssl_st SSL;
@@ -24,6 +27,10 @@ using nodestate::kFlowAlpn;
 
 struct TlsFiles {
   std::string cert, key, ca;  // PEM files: the node's certificate and key, the CA
+  // How often the files are looked at for a change (Kubernetes replaces a Secret's files in
+  // place): new connections use new files that load; the kept sessions (which carry the old
+  // certificate) are dropped. Files that do not load leave the ones in use (logged).
+  std::chrono::milliseconds check_every = std::chrono::seconds(30);
 };
 
 class TlsClient {
@@ -44,14 +51,25 @@ class TlsClient {
   // Sessions kept for `gateway` (tests).
   size_t KeptSessions(const std::string& gateway);
 
+  // Times new files were taken (tests, metrics).
+  uint64_t reloads() const { return reloads_; }
+
   static constexpr size_t kSessionsPerGateway = 8;
 
  private:
-  explicit TlsClient(SSL_CTX* ctx) : ctx_(ctx) {}
+  explicit TlsClient(const TlsFiles& files);
+  static absl::StatusOr<SSL_CTX*> MakeContext(const TlsFiles& f);
   static int OnNewSession(SSL* ssl, SSL_SESSION* session);
+  // Takes the files again if they changed and load; under mu_.
+  void ReloadIfChanged();
+  void DropSessions();  // under mu_
 
-  SSL_CTX* ctx_;
+  const TlsFiles files_;
+  common::WatchedFiles watched_;
   std::mutex mu_;
+  SSL_CTX* ctx_ = nullptr;   // new connections' (each SSL holds a reference of its own)
+  uint64_t generation_ = 0;  // of ctx_: sessions of an older one are not kept
+  std::atomic<uint64_t> reloads_{0};
   std::map<std::string, std::deque<SSL_SESSION*>> sessions_;
 };
 

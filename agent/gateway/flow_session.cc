@@ -79,7 +79,9 @@ Task<void> Serve(Ring* ring, int fd, UpstreamPool* pool, const Services* g) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   const std::string remote = sock->Remote();
   const std::string local = sock->Local();
-  SSL* ssl = SSL_new(g->listener_tls->native_handle());
+  // The newest certificate for this handshake; the SSL keeps its context whatever comes after.
+  const std::shared_ptr<boost::asio::ssl::context> tls = g->listener_tls->Current();
+  SSL* ssl = SSL_new(tls->native_handle());
   if (!ssl) {
     Refuse(g, "tls_handshake", common::OpenSslErrors(), remote, "", nullptr);
     co_return;
@@ -91,7 +93,7 @@ Task<void> Serve(Ring* ring, int fd, UpstreamPool* pool, const Services* g) {
     Refuse(g, "tls_handshake", why.empty() ? ec.message() : why, remote, "", nullptr);
     co_return;
   }
-  const std::vector<std::string> names = PeerDnsNames(down.ssl());
+  const std::vector<std::string> names = PeerNodeNames(down.ssl());
   const std::string node_names = absl::StrJoin(names, ",");
 
   // The flow header: never more than its own bytes are taken; what follows stays in `buf`.

@@ -15,6 +15,7 @@
 #include "agent/gateway/ring.h"
 #include "agent/gateway/state.h"
 #include "agent/gateway/task.h"
+#include "agent/gateway/tls.h"
 #include "agent/gateway/upstream.h"
 
 namespace warden::gateway {
@@ -34,7 +35,7 @@ struct Services {
   StateHolder* state = nullptr;
   AccessLog* log = nullptr;
   Metrics* metrics = nullptr;
-  std::shared_ptr<boost::asio::ssl::context> listener_tls;
+  ListenerTls* listener_tls = nullptr;
   std::string trust_domain = "cluster.local";
   ProxyLimits limits;
 };

@@ -64,6 +64,7 @@ class Gateway {
   StateHolder state_;
   Metrics metrics_;
   std::unique_ptr<AccessLog> log_;
+  std::unique_ptr<ListenerTls> listener_tls_;
   std::unique_ptr<UpstreamContexts> upstream_tls_;
   Services services_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -7,7 +7,10 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "agent/common/log.h"
+#include "agent/common/status_macros.h"
 #include "agent/nodestate/flow_header.h"
+#include "agent/nodestate/node_identity.h"
 
 namespace warden::gateway {
 namespace ssl = boost::asio::ssl;
@@ -60,22 +63,41 @@ absl::StatusOr<std::shared_ptr<ssl::context>> ListenerContext(const std::string&
   return ctx;
 }
 
-std::vector<std::string> PeerDnsNames(SSL* ssl) {
-  std::vector<std::string> out;
-  X509* peer = SSL_get0_peer_certificate(ssl);
-  if (!peer) return out;
-  auto* names =
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(peer, NID_subject_alt_name, nullptr, nullptr));
-  if (!names) return out;
-  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
-    const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
-    if (n->type != GEN_DNS) continue;
-    const ASN1_IA5STRING* s = n->d.dNSName;
-    out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                     ASN1_STRING_length(s));
+ListenerTls::ListenerTls(std::string cert, std::string key, std::string ca,
+                         std::chrono::milliseconds check_every)
+    : cert_(std::move(cert)),
+      key_(std::move(key)),
+      ca_(std::move(ca)),
+      files_({cert_, key_, ca_}, check_every) {}
+
+absl::StatusOr<std::unique_ptr<ListenerTls>> ListenerTls::Create(
+    std::string cert, std::string key, std::string ca, std::chrono::milliseconds check_every) {
+  std::unique_ptr<ListenerTls> t(
+      new ListenerTls(std::move(cert), std::move(key), std::move(ca), check_every));
+  WD_ASSIGN_OR_RETURN(t->ctx_, ListenerContext(t->cert_, t->key_, t->ca_));
+  return t;
+}
+
+std::shared_ptr<ssl::context> ListenerTls::Current() {
+  if (files_.Changed()) {
+    absl::StatusOr<std::shared_ptr<ssl::context>> next = ListenerContext(cert_, key_, ca_);
+    common::Logger log("warden gateway");
+    if (next.ok()) {
+      std::lock_guard<std::mutex> l(mu_);
+      ctx_ = *std::move(next);
+      ++reloads_;
+      log.Info("the TLS files changed (", cert_, "): new handshakes use them");
+    } else {
+      log.Error("the TLS files changed but do not load, new handshakes keep the ones in use: ",
+                next.status().message());
+    }
   }
-  GENERAL_NAMES_free(names);
-  return out;
+  std::lock_guard<std::mutex> l(mu_);
+  return ctx_;
+}
+
+std::vector<std::string> PeerNodeNames(SSL* ssl) {
+  return nodestate::NodeNamesOf(SSL_get0_peer_certificate(ssl));
 }
 
 absl::StatusOr<std::shared_ptr<ssl::context>> UpstreamContexts::Get(const UpstreamTlsFiles& f) {

@@ -2,6 +2,8 @@
 // the control plane's CA), and the client contexts it originates upstream TLS with.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -12,6 +14,7 @@
 #include <boost/asio/ssl/context.hpp>
 
 #include "absl/status/statusor.h"
+#include "agent/common/watched_files.h"
 
 namespace warden::gateway {
 
@@ -24,8 +27,34 @@ absl::StatusOr<std::shared_ptr<boost::asio::ssl::context>> ListenerContext(const
                                                                            const std::string& key,
                                                                            const std::string& ca);
 
-// The DNS names among the subject alternative names of the peer's certificate.
-std::vector<std::string> PeerDnsNames(SSL* ssl);
+// The listener's context, made again (ListenerContext) when its files change (WatchedFiles; in
+// Kubernetes a Secret's files are replaced in place): new handshakes take the newest context
+// that loaded, connections under way keep the one they began with (an SSL holds a reference to
+// its SSL_CTX). Files that do not load leave the previous context in use (logged, naming the
+// file): TLS never stops for a bad file.
+class ListenerTls {
+ public:
+  static absl::StatusOr<std::unique_ptr<ListenerTls>> Create(std::string cert, std::string key,
+                                                             std::string ca,
+                                                             std::chrono::milliseconds check_every);
+  // The context for a new handshake; the files are looked at, at most once per `check_every`.
+  std::shared_ptr<boost::asio::ssl::context> Current();
+  uint64_t reloads() const { return reloads_; }
+
+ private:
+  ListenerTls(std::string cert, std::string key, std::string ca,
+              std::chrono::milliseconds check_every);
+
+  const std::string cert_, key_, ca_;
+  common::WatchedFiles files_;
+  std::mutex mu_;
+  std::shared_ptr<boost::asio::ssl::context> ctx_;
+  std::atomic<uint64_t> reloads_{0};
+};
+
+// The nodes the peer's certificate speaks for (nodestate/node_identity.h: DNS SANs, or the
+// kubelet's own certificate of a node).
+std::vector<std::string> PeerNodeNames(SSL* ssl);
 
 // How the gateway verifies an upstream server and presents itself to it: the parts of a
 // DestinationRule's ClientTLSSettings that make an SSL_CTX (the names are set per connection).

@@ -236,6 +236,7 @@ absl::StatusOr<bool> NodeAgent::ApplyTables(const nodestate::NodeState& want,
   if (patch && undo.Unchanged(tables) && datapath::SameConfig(applied_config_, cfg)) {
     built_from_ = want;
     applied_inputs_ = std::move(inputs);
+    state_in_force_ = desired_.has_value();
     if (opts_.on_applied) opts_.on_applied(want, pod_by_cgroup_);
     return false;
   }
@@ -269,6 +270,7 @@ absl::StatusOr<bool> NodeAgent::ApplyTables(const nodestate::NodeState& want,
   }
   if (!patch) applied_ = std::move(*built);
   built_from_ = want;
+  state_in_force_ = desired_.has_value();
   applied_config_ = cfg;
   applied_inputs_ = std::move(inputs);
   pod_by_cgroup_.clear();
@@ -317,6 +319,22 @@ void NodeAgent::SyncInterfaces() {
 }
 
 absl::Status NodeAgent::Start() {
+  // Serving from the start: a readiness probe sees why the agent is not ready yet (loading the
+  // programs takes seconds) rather than a refused connection.
+  if (!opts_.metrics_address.empty()) {
+    auto http = common::HttpServer::Start(opts_.metrics_address, [this](const std::string& path) {
+      if (path == "/ready") {
+        std::string why;
+        if (Ready(&why)) return common::HttpResponse{200, "text/plain", "ready\n"};
+        return common::HttpResponse{503, "text/plain", why + "\n"};
+      }
+      if (path != "/metrics") return common::HttpResponse{404, "text/plain", "not found\n"};
+      // The source's metrics are its own only once it has started.
+      if (!started_) return common::HttpResponse{503, "text/plain", "starting\n"};
+      return common::HttpResponse{200, "text/plain; version=0.0.4", RenderMetrics()};
+    });
+    WD_ASSIGN_OR_RETURN(http_, std::move(http));
+  }
   if (std::optional<nodestate::NodeState> initial = source_->Initial()) {
     std::lock_guard<std::mutex> l(mu_);
     desired_ = std::move(*initial);
@@ -332,6 +350,7 @@ absl::Status NodeAgent::Start() {
     log_.Info("no desired state yet: keeping generation ", cfg.generation, " in force");
   }
   WD_ASSIGN_OR_RETURN(std::vector<datapath::AttachPoint> attached, dp_->Attach());
+  attached_ = true;
   int adopted = 0;
   for (const auto& ap : attached) adopted += ap.adopted;
   // Loading the programs parsed the kernel's BTF (megabytes, freed since) and the first
@@ -342,14 +361,23 @@ absl::Status NodeAgent::Start() {
             " (", stats_.local_pods.load(), " local pods, generation ", stats_.generation.load(),
             ")");
   source_->Start([this](const nodestate::NodeState& d) { return Enforce(d); });
-  if (!opts_.metrics_address.empty()) {
-    auto http = common::HttpServer::Start(opts_.metrics_address, [this](const std::string& path) {
-      if (path != "/metrics") return common::HttpResponse{404, "text/plain", "not found\n"};
-      return common::HttpResponse{200, "text/plain; version=0.0.4", RenderMetrics()};
-    });
-    WD_ASSIGN_OR_RETURN(http_, std::move(http));
-  }
+  started_ = true;
   return absl::OkStatus();
+}
+
+bool NodeAgent::Ready(std::string* why) const {
+  if (!attached_) {
+    *why = "not ready: the programs are not attached yet";
+    return false;
+  }
+  if (!state_in_force_) {
+    *why =
+        "not ready: no desired state in force yet (none from the control plane, no saved state, "
+        "or the manifests do not compile); pods stay denied as unknown, or an earlier agent's "
+        "tables stay in force";
+    return false;
+  }
+  return true;
 }
 
 void NodeAgent::DrainEvents(int timeout_ms) {

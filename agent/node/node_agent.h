@@ -47,7 +47,7 @@ struct NodeAgentOptions {
   std::vector<policy::Allowance> allowances;
   uint8_t unknown_pod = WD_UNKNOWN_POD_DENY;
   std::string log_path = "-";   // verdict log: "-" for stdout
-  std::string metrics_address;  // "" for none
+  std::string metrics_address;  // "" for none: else /metrics and /ready on HOST:PORT
   int interval_ms = 100;
   // The tables' first sizes (0 fields: as compiled in); a state that needs more grows them.
   datapath::Capacity capacity;
@@ -101,6 +101,10 @@ class NodeAgent {
   void LogLine(const std::string& line);
 
   const AgentStats& stats() const { return stats_; }
+  // Whether the agent is ready (its programs attached and a desired state in force, from the
+  // source: the control plane, a saved state or the manifests); when not, why. What /ready
+  // answers: 200 "ready", or 503 with the reason.
+  bool Ready(std::string* why) const;
   uint16_t metrics_port() const { return http_ ? http_->port() : 0; }
   std::string RenderMetrics() const;
 
@@ -156,6 +160,8 @@ class NodeAgent {
   FILE* log_file_ = nullptr;
   std::unique_ptr<common::HttpServer> http_;
   AgentStats stats_;
+  // For Ready(), from the HTTP thread.
+  std::atomic<bool> attached_{false}, state_in_force_{false}, started_{false};
 };
 
 }  // namespace warden::node

@@ -1,12 +1,12 @@
 #include "agent/nodestate/sync_stream.h"
 
 #include <chrono>
+#include <functional>
 #include <random>
 
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
-#include "agent/common/files.h"
 #include "agent/common/status_macros.h"
 #include "warden/v1/sync.grpc.pb.h"
 
@@ -24,7 +24,8 @@ SyncStream::SyncStream(SyncStreamOptions opts, v1::Role role, common::Logger log
       role_(role),
       log_(std::move(log)),
       take_(std::move(take)),
-      held_version_(std::move(held_version)) {
+      held_version_(std::move(held_version)),
+      tls_files_({opts_.cert, opts_.key, opts_.ca}, std::chrono::milliseconds(opts_.tls_check_ms)) {
   stats_.version = held_version_();
 }
 
@@ -74,13 +75,20 @@ int64_t NowMs() {
 // While an update is being applied the client reads nothing, so that time is not silence: a
 // first state of 160,000 addresses can take longer than `silence_ms` to enforce, and cancelling
 // then would lose its ACK and send the whole state again.
+// It also ends the stream when `renew` says so (new TLS files to connect with).
 class Watchdog {
  public:
-  Watchdog(grpc::ClientContext* ctx, int silence_ms, const std::atomic<bool>& stop)
-      : thread_([this, ctx, silence_ms, &stop] {
+  Watchdog(grpc::ClientContext* ctx, int silence_ms, const std::atomic<bool>& stop,
+           std::function<bool()> renew)
+      : thread_([this, ctx, silence_ms, &stop, renew = std::move(renew)] {
           while (!finished_ && !stop) {
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
             if (!busy_ && NowMs() - last_ms_ > silence_ms) {
+              ctx->TryCancel();
+              return;
+            }
+            if (renew()) {
+              renewed_ = true;
               ctx->TryCancel();
               return;
             }
@@ -91,6 +99,7 @@ class Watchdog {
     thread_.join();
   }
   void Heard() { last_ms_ = NowMs(); }
+  bool renewed() const { return renewed_; }
   // For as long as it lives, the client is busy, not the stream silent.
   class BusyScope {
    public:
@@ -108,16 +117,40 @@ class Watchdog {
   std::atomic<int64_t> last_ms_{NowMs()};
   std::atomic<bool> busy_{false};
   std::atomic<bool> finished_{false};
+  std::atomic<bool> renewed_{false};
   std::thread thread_;
 };
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<grpc::Channel>> SyncStream::Channel() const {
+bool SyncStream::TookNewTlsFiles(bool now) {
+  if (!(now ? tls_files_.ChangedNow() : tls_files_.Changed())) return false;
+  absl::StatusOr<common::TlsPem> pem = common::LoadTlsPem(opts_.cert, opts_.key, opts_.ca);
+  if (!pem.ok()) {
+    log_.Error("the TLS files changed but do not load, keeping the ones in use: ",
+               pem.status().message());
+    return false;
+  }
+  std::lock_guard<std::mutex> l(tls_mu_);
+  const bool had = tls_.has_value();
+  tls_ = *std::move(pem);
+  if (had) log_.Info("the TLS files changed (", opts_.cert, "): connecting with the new ones");
+  return had;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> SyncStream::Channel() {
+  TookNewTlsFiles(/*now=*/true);  // every reconnect looks
   grpc::SslCredentialsOptions o;
-  WD_ASSIGN_OR_RETURN(o.pem_cert_chain, common::ReadFile(opts_.cert));
-  WD_ASSIGN_OR_RETURN(o.pem_private_key, common::ReadFile(opts_.key));
-  WD_ASSIGN_OR_RETURN(o.pem_root_certs, common::ReadFile(opts_.ca));
+  {
+    std::lock_guard<std::mutex> l(tls_mu_);
+    if (!tls_) {
+      // None has loaded yet: the error, until they do.
+      WD_ASSIGN_OR_RETURN(tls_, common::LoadTlsPem(opts_.cert, opts_.key, opts_.ca));
+    }
+    o.pem_cert_chain = tls_->cert;
+    o.pem_private_key = tls_->key;
+    o.pem_root_certs = tls_->ca;
+  }
   grpc::ChannelArguments args;
   if (!opts_.server_name.empty()) args.SetSslTargetNameOverride(opts_.server_name);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 2000);
@@ -154,8 +187,9 @@ absl::Status SyncStream::RunStream() {
   ++stats_.connects;
   stats_.connected = true;
   absl::Status result = absl::UnavailableError("stream ended");
+  bool renewed = false;
   {
-    Watchdog watchdog(&ctx, opts_.silence_ms, stop_);
+    Watchdog watchdog(&ctx, opts_.silence_ms, stop_, [this] { return TookNewTlsFiles(false); });
     v1::SyncResponse resp;
     while (stream->Read(&resp)) {
       watchdog.Heard();
@@ -183,8 +217,10 @@ absl::Status SyncStream::RunStream() {
         break;
       }
     }
+    renewed = watchdog.renewed();
   }
   grpc::Status s = stream->Finish();
+  if (renewed) return absl::UnavailableError("reconnecting with the new TLS files");
   if (!s.ok()) return absl::UnavailableError(absl::StrCat("stream closed: ", s.error_message()));
   return result;
 }

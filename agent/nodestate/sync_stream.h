@@ -9,12 +9,15 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/common/log.h"
+#include "agent/common/tls_files.h"
+#include "agent/common/watched_files.h"
 #include "warden/v1/sync.pb.h"
 
 namespace grpc {
@@ -30,6 +33,10 @@ struct SyncStreamOptions {
   std::string cert, key, ca;  // PEM files: this node's certificate and key, the CA of the server
   std::string server_name;    // TLS name to expect from the server ("" = the host of `address`)
   int silence_ms = 5000;      // no message for this long: reconnect
+  // How often the TLS files are looked at for a change (Kubernetes replaces a Secret's files in
+  // place): new files that load are used from the next connection, and a stream in progress is
+  // reconnected with them, so it moves to a new certificate before the old one expires.
+  int tls_check_ms = 30000;
 };
 
 struct SyncStreamStats {
@@ -58,7 +65,11 @@ class SyncStream {
  private:
   void Loop();
   absl::Status RunStream();
-  absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel() const;
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel();
+  // Whether the TLS files changed and the new ones load (then they are used from the next
+  // connection on). New files that do not load are logged, naming the file, and the ones in use
+  // are kept. `now`: look even if the check interval has not passed.
+  bool TookNewTlsFiles(bool now);
 
   SyncStreamOptions opts_;
   v1::Role role_;
@@ -66,6 +77,9 @@ class SyncStream {
   TakeFn take_;
   VersionFn held_version_;
   SyncStreamStats stats_;
+  common::WatchedFiles tls_files_;
+  std::mutex tls_mu_;
+  std::optional<common::TlsPem> tls_;  // the files last loaded
   std::atomic<bool> stop_{false};
   std::mutex ctx_mu_;
   grpc::ClientContext* ctx_ = nullptr;

@@ -30,6 +30,7 @@
 #include "agent/policy/compiler.h"
 #include "agent/policy/manifest_loader.h"
 #include "tests/lib/kubelet_node.h"
+#include "tests/lib/metrics_endpoint.h"
 #include "tests/lib/scratch_cgroup.h"
 #include "tests/lib/scratch_dir.h"
 #include "tests/lib/yaml_text.h"
@@ -133,9 +134,11 @@ class NodeAgentTest : public ::testing::Test {
   }
 
   // An agent of node n1 that is offered its states here (Enforce), as a source would; not
-  // started.
-  void MakeOfferedAgent() {
-    auto agent = NodeAgent::Create(Options(), std::make_unique<OfferedHere>());
+  // started. `metrics`: its /metrics and /ready address.
+  void MakeOfferedAgent(const std::string& metrics = "") {
+    NodeAgentOptions opts = Options();
+    opts.metrics_address = metrics;
+    auto agent = NodeAgent::Create(opts, std::make_unique<OfferedHere>());
     ASSERT_TRUE(agent.ok()) << agent.status();
     agent_ = std::move(*agent);
   }
@@ -256,6 +259,61 @@ metadata: {name: n1, labels: {cloud.google.com/gke-nodepool: gateway}}
 // The agent reading the manifests itself and the agent given the state the control plane cut
 // decide the node's pool the same way: from the Node object's label, whatever --pool says (it
 // holds only until the first state).
+// /ready: 200 only with the programs attached and a desired state in force; before that 503 and
+// why. A state refused later leaves the one in force, and the agent ready.
+TEST_F(NodeAgentTest, ReadyOnlyWithTheProgramsAttachedAndAStateInForce) {
+  ASSERT_NO_FATAL_FAILURE(MakeOfferedAgent("127.0.0.1:0"));
+  std::string why;
+  EXPECT_FALSE(agent_->Ready(&why));
+  EXPECT_EQ(why, "not ready: the programs are not attached yet");
+  ASSERT_TRUE(agent_->Start().ok());
+  const uint16_t port = agent_->metrics_port();
+  ASSERT_NE(port, 0);
+  std::string ready = testlib::HttpGet(port, "/ready");
+  EXPECT_NE(ready.find(" 503 "), std::string::npos) << ready;
+  EXPECT_NE(ready.find("not ready: no desired state in force yet"), std::string::npos) << ready;
+  std::string metrics = testlib::HttpGet(port, "/metrics");
+  EXPECT_NE(metrics.find(" 200 "), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("warden_applies_total"), std::string::npos) << metrics;
+
+  nodestate::NodeState good = StateOfN1(kCluster);
+  good.version = 1;
+  ASSERT_TRUE(agent_->Enforce(good).ok());
+  EXPECT_TRUE(agent_->Ready(&why)) << why;
+  ready = testlib::HttpGet(port, "/ready");
+  EXPECT_NE(ready.find(" 200 "), std::string::npos) << ready;
+  EXPECT_EQ(ready.substr(ready.size() - 6), "ready\n") << ready;
+
+  nodestate::NodeState bad = good;  // more port sets than ids can name: refused
+  bad.version = 2;
+  for (int i = 0; i < WD_PORTSETS_MAX_ENTRIES + 1; ++i)
+    bad.portsets.Mut().push_back(
+        {{static_cast<uint16_t>(1000 + i), static_cast<uint16_t>(1000 + i)}});
+  EXPECT_FALSE(agent_->Enforce(bad).ok());
+  ready = testlib::HttpGet(port, "/ready");
+  EXPECT_NE(ready.find(" 200 "), std::string::npos) << ready;
+  EXPECT_EQ(testlib::HttpGet(port, "/nope").find(" 404 "), 8u);
+}
+
+// From the manifests, ready as soon as it has started; an earlier agent's tables, kept with no
+// state of the new agent's own, are not a state in force.
+TEST_F(NodeAgentTest, ReadyFromManifestsAtStartNotWithAnEarlierAgentsTablesAlone) {
+  testlib::ScratchDir scratch(std::filesystem::temp_directory_path().string() +
+                              "/warden-agenttest-manifests-" + std::to_string(getpid()));
+  std::ofstream(scratch.path() + "/c.yaml") << kCluster;
+  StartFromManifests(scratch.path());
+  std::string why;
+  EXPECT_TRUE(agent_->Ready(&why)) << why;
+
+  agent_.reset();  // the tables stay in force; a new agent has no state of its own yet
+  ASSERT_NO_FATAL_FAILURE(MakeOfferedAgent());
+  ASSERT_TRUE(agent_->Start().ok());
+  EXPECT_FALSE(agent_->Ready(&why));
+  EXPECT_NE(why.find("no desired state in force yet"), std::string::npos) << why;
+  ASSERT_TRUE(agent_->Enforce(StateOfN1(kCluster)).ok());
+  EXPECT_TRUE(agent_->Ready(&why)) << why;
+}
+
 TEST_F(NodeAgentTest, BothSourcesTakeThePoolFromTheNodeLabel) {
   testlib::ScratchDir scratch(std::filesystem::temp_directory_path().string() +
                               "/warden-agenttest-manifests-" + std::to_string(getpid()));

@@ -256,6 +256,39 @@ TEST_F(ControlTest, ANodeCertificateMayNotAskForAnotherNode) {
   EXPECT_GE(server_->stats().refused.load(), 1u);
 }
 
+// A kubelet's own client certificate (O=system:nodes, CN=system:node:NAME, from the cluster's
+// CA) speaks for its node and no other; the same common name outside the nodes group, or in the
+// group under another name form, speaks for none.
+TEST_F(ControlTest, AKubeletCertificateSpeaksForItsNodeOnly) {
+  auto issue = [&](const std::string& name, const std::string& subject) {
+    std::string d = (root_ / "pki").string();
+    auto r = e2e::Sh("cd " + d + " && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 " +
+                     "-nodes -subj '" + subject + "' -keyout " + name + "-key.pem -out " + name +
+                     ".csr 2>/dev/null && printf 'extendedKeyUsage=clientAuth\\n' > " + name +
+                     ".ext && openssl x509 -req -in " + name + ".csr -CA ca.pem -CAkey " +
+                     "ca-key.pem -CAcreateserial -days 1 -extfile " + name + ".ext -out " + name +
+                     ".pem 2>/dev/null");
+    ASSERT_EQ(r.code, 0) << r.err;
+  };
+  issue("kubelet-n1", "/O=system:nodes/CN=system:node:n1");
+  issue("not-a-node", "/O=developers/CN=system:node:n1");
+  issue("bare-name", "/O=system:nodes/CN=n1");
+  v1::Update u;
+  auto own = Subscribe(Channel("kubelet-n1"), "n1");
+  EXPECT_TRUE(own->Next(&u));
+  EXPECT_TRUE(u.full());
+  struct Refused {
+    const char* cert;
+    const char* node;
+  } refused[] = {{"kubelet-n1", "n2"}, {"not-a-node", "n1"}, {"bare-name", "n1"}};
+  for (const Refused& r : refused) {
+    auto sub = Subscribe(Channel(r.cert), r.node);
+    EXPECT_FALSE(sub->Next(&u, 2000)) << r.cert << " as " << r.node;
+    EXPECT_EQ(sub->stream->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED)
+        << r.cert << " as " << r.node;
+  }
+}
+
 // A gateway (on gateway-pool node n2) gets what it evaluates, whole, and every change of it; a
 // node that is not a gateway-pool node may not ask for it.
 TEST_F(ControlTest, AGatewayGetsItsStateAndEveryChange) {

@@ -19,6 +19,7 @@
 #include "tests/gateway/gateway_fixture.h"
 #include "tests/gateway/gateway_manifests.h"
 #include "tests/lib/metrics_endpoint.h"
+#include "tests/lib/shell.h"
 
 namespace warden::gateway_test {
 namespace {
@@ -145,6 +146,29 @@ TEST_F(GatewayTest, Row15NoOrForeignCertificateIsRefused) {
     if (handshakes < 2) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_EQ(handshakes, 2u);
+}
+
+// A node's kubelet certificate (O=system:nodes, CN=system:node:NAME, from the cluster's CA, here
+// the fixture's) speaks for that node's pods, as a DNS SAN of Warden's own PKI does, and for no
+// other node's.
+TEST_F(GatewayTest, AKubeletCertificateSpeaksForItsNodesPodsOnly) {
+  std::string pki = std::filesystem::path(f_->ca()).parent_path().string();
+  for (const char* node : {"default-1", "default-2"}) {
+    std::string name = absl::StrCat("kubelet-", node);
+    auto r = testlib::Sh(absl::StrCat(
+        "cd ", pki, " && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes ",
+        "-subj /O=system:nodes/CN=system:node:", node, " -keyout ", name, "-key.pem -out ", name,
+        ".csr 2>/dev/null && printf 'extendedKeyUsage=clientAuth\\n' > ", name,
+        ".ext && openssl x509 -req -in ", name, ".csr -CA ca.pem -CAkey ca-key.pem ",
+        "-CAcreateserial -days 1 -extfile ", name, ".ext -out ", name, ".pem 2>/dev/null"));
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  auto own = f_->OpenAt(f_->port(), "kubelet-default-2", "team-y", "app", 80);
+  own->Send(Get("httpbin.org", "/status/418"));
+  EXPECT_EQ(own->Read().result_int(), 418u);
+  auto other = f_->OpenAt(f_->port(), "kubelet-default-1", "team-y", "app", 80);
+  other->Send(Get("httpbin.org", "/status/418"));
+  EXPECT_EQ(other->Read().result_int(), 0u);  // team-y/app runs on default-2: closed, no answer
 }
 
 // Row 16: a node speaks only for its own pods.
