@@ -59,6 +59,9 @@ int RunGateway(const std::vector<std::string>& args) {
   add("tls-key", po::value(&o.control.key), "its private key (PEM)");
   add("tls-ca", po::value(&o.control.ca),
       "the control plane's CA (PEM): node certificates and the control plane are verified with it");
+  add("client-ca", po::value(&o.client_cas)->composing(),
+      "another CA forwarders' certificates may come from (PEM; repeatable): the cluster's, "
+      "whose kubelet certificates (O=system:nodes, CN=system:node:NAME) name their nodes");
   add("tls-server-name", po::value(&o.control.server_name),
       "the name the control plane's certificate must carry (default: the host of --control)");
   add("listen", po::value(&o.listen)->default_value("0.0.0.0:15443"),

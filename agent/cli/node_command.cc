@@ -11,6 +11,7 @@
 #include "agent/cli/flags.h"
 #include "agent/common/capabilities.h"
 #include "agent/common/netns.h"
+#include "agent/datapath/kernel_support.h"
 #include "agent/forwarder/forwarder.h"
 #include "agent/node/manifests_source.h"
 #include "agent/node/node_agent.h"
@@ -174,6 +175,14 @@ int RunNode(const std::vector<std::string>& args) {
     return fail(st);
   if (std::string less = node::MissingOptionalCapabilities(*caps); !less.empty())
     common::Logger("warden node " + f.agent.node).Warning(less);
+  // Then the kernel: one message naming what it lacks, before anything is loaded.
+  absl::StatusOr<datapath::KernelSupport> kernel = datapath::CheckKernel();
+  if (!kernel.ok()) return fail(kernel.status());
+  if (!kernel->tcx)
+    common::Logger("warden node " + f.agent.node)
+        .Warning(
+            "no tcx in this kernel (Linux 6.6 or later): the programs on pods' interfaces "
+            "are attached as clsact filters");
   if (!f.netns.empty()) {
     if (auto st = common::EnterNetns(f.netns); !st.ok())
       return fail(absl::InvalidArgumentError("--netns: " + std::string(st.message())));

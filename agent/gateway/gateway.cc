@@ -73,9 +73,10 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayProcessOptions o)
     return absl::InvalidArgumentError("--workers: from 1 to 256 (0: one per CPU)");
   std::unique_ptr<Gateway> g(new Gateway(std::move(o)));
   WD_ASSIGN_OR_RETURN(g->log_, AccessLog::Open(g->o_.access_log));
-  WD_ASSIGN_OR_RETURN(g->listener_tls_,
-                      ListenerTls::Create(g->o_.control.cert, g->o_.control.key, g->o_.control.ca,
-                                          std::chrono::milliseconds(g->o_.control.tls_check_ms)));
+  WD_ASSIGN_OR_RETURN(
+      g->listener_tls_,
+      ListenerTls::Create(g->o_.control.cert, g->o_.control.key, g->o_.control.ca,
+                          std::chrono::milliseconds(g->o_.control.tls_check_ms), g->o_.client_cas));
   g->services_.listener_tls = g->listener_tls_.get();
   g->upstream_tls_ = std::make_unique<UpstreamContexts>(g->o_.upstream_ca);
   g->services_.state = &g->state_;

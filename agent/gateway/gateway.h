@@ -26,6 +26,8 @@ namespace warden::gateway {
 
 struct GatewayProcessOptions {
   nodestate::SyncStreamOptions control;  // address, node, cert/key/ca (also the listener's)
+  // More CAs forwarders' certificates may come from (the cluster's CA: kubelet certificates).
+  std::vector<std::string> client_cas;
   std::string listen = "0.0.0.0:15443";  // the mutual-TLS port forwarders connect to
   std::string metrics;                   // HOST:PORT for /metrics and /ready ("" = none)
   std::string access_log = "-";

@@ -38,9 +38,9 @@ int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const uns
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<ssl::context>> ListenerContext(const std::string& cert,
-                                                              const std::string& key,
-                                                              const std::string& ca) {
+absl::StatusOr<std::shared_ptr<ssl::context>> ListenerContext(
+    const std::string& cert, const std::string& key, const std::string& ca,
+    const std::vector<std::string>& more_cas) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   boost::system::error_code ec;
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
@@ -52,6 +52,10 @@ absl::StatusOr<std::shared_ptr<ssl::context>> ListenerContext(const std::string&
     return absl::InvalidArgumentError(absl::StrCat("--tls-key ", key, ": ", ec.message()));
   if (ctx->load_verify_file(ca, ec); ec)
     return absl::InvalidArgumentError(absl::StrCat("--tls-ca ", ca, ": ", ec.message()));
+  for (const std::string& more : more_cas) {
+    if (ctx->load_verify_file(more, ec); ec)
+      return absl::InvalidArgumentError(absl::StrCat("--client-ca ", more, ": ", ec.message()));
+  }
   ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
   SSL_CTX* native = ctx->native_handle();
   SSL_CTX_set_session_id_context(native, kSessionContext, sizeof(kSessionContext) - 1);
@@ -63,24 +67,34 @@ absl::StatusOr<std::shared_ptr<ssl::context>> ListenerContext(const std::string&
   return ctx;
 }
 
+namespace {
+std::vector<std::string> Concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+}  // namespace
+
 ListenerTls::ListenerTls(std::string cert, std::string key, std::string ca,
-                         std::chrono::milliseconds check_every)
+                         std::chrono::milliseconds check_every, std::vector<std::string> more_cas)
     : cert_(std::move(cert)),
       key_(std::move(key)),
       ca_(std::move(ca)),
-      files_({cert_, key_, ca_}, check_every) {}
+      more_cas_(std::move(more_cas)),
+      files_(Concat({cert_, key_, ca_}, more_cas_), check_every) {}
 
 absl::StatusOr<std::unique_ptr<ListenerTls>> ListenerTls::Create(
-    std::string cert, std::string key, std::string ca, std::chrono::milliseconds check_every) {
-  std::unique_ptr<ListenerTls> t(
-      new ListenerTls(std::move(cert), std::move(key), std::move(ca), check_every));
-  WD_ASSIGN_OR_RETURN(t->ctx_, ListenerContext(t->cert_, t->key_, t->ca_));
+    std::string cert, std::string key, std::string ca, std::chrono::milliseconds check_every,
+    std::vector<std::string> more_cas) {
+  std::unique_ptr<ListenerTls> t(new ListenerTls(std::move(cert), std::move(key), std::move(ca),
+                                                 check_every, std::move(more_cas)));
+  WD_ASSIGN_OR_RETURN(t->ctx_, ListenerContext(t->cert_, t->key_, t->ca_, t->more_cas_));
   return t;
 }
 
 std::shared_ptr<ssl::context> ListenerTls::Current() {
   if (files_.Changed()) {
-    absl::StatusOr<std::shared_ptr<ssl::context>> next = ListenerContext(cert_, key_, ca_);
+    absl::StatusOr<std::shared_ptr<ssl::context>> next =
+        ListenerContext(cert_, key_, ca_, more_cas_);
     common::Logger log("warden gateway");
     if (next.ok()) {
       std::lock_guard<std::mutex> l(mu_);

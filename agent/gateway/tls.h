@@ -20,12 +20,13 @@ namespace warden::gateway {
 
 // What forwarders ask for in ALPN: the flow protocol (a flow header, then the flow's bytes).
 // The listener's context: `cert`/`key` (this gateway node's certificate: forwarders check it
-// names the node), clients verified against `ca` and refused without a certificate, TLS 1.2 at
-// least, session tickets on (a forwarder's next connection resumes without a full handshake; the
-// session keeps the client's certificate), ALPN nodestate::kFlowAlpn when the client offers ALPN.
-absl::StatusOr<std::shared_ptr<boost::asio::ssl::context>> ListenerContext(const std::string& cert,
-                                                                           const std::string& key,
-                                                                           const std::string& ca);
+// names the node), clients verified against `ca` and `more_cas` (the cluster's CA, whose kubelet
+// certificates name their nodes) and refused without a certificate, TLS 1.2 at least, session
+// tickets on (a forwarder's next connection resumes without a full handshake; the session keeps
+// the client's certificate), ALPN nodestate::kFlowAlpn when the client offers ALPN.
+absl::StatusOr<std::shared_ptr<boost::asio::ssl::context>> ListenerContext(
+    const std::string& cert, const std::string& key, const std::string& ca,
+    const std::vector<std::string>& more_cas = {});
 
 // The listener's context, made again (ListenerContext) when its files change (WatchedFiles; in
 // Kubernetes a Secret's files are replaced in place): new handshakes take the newest context
@@ -34,18 +35,19 @@ absl::StatusOr<std::shared_ptr<boost::asio::ssl::context>> ListenerContext(const
 // file): TLS never stops for a bad file.
 class ListenerTls {
  public:
-  static absl::StatusOr<std::unique_ptr<ListenerTls>> Create(std::string cert, std::string key,
-                                                             std::string ca,
-                                                             std::chrono::milliseconds check_every);
+  static absl::StatusOr<std::unique_ptr<ListenerTls>> Create(
+      std::string cert, std::string key, std::string ca, std::chrono::milliseconds check_every,
+      std::vector<std::string> more_cas = {});
   // The context for a new handshake; the files are looked at, at most once per `check_every`.
   std::shared_ptr<boost::asio::ssl::context> Current();
   uint64_t reloads() const { return reloads_; }
 
  private:
   ListenerTls(std::string cert, std::string key, std::string ca,
-              std::chrono::milliseconds check_every);
+              std::chrono::milliseconds check_every, std::vector<std::string> more_cas);
 
   const std::string cert_, key_, ca_;
+  const std::vector<std::string> more_cas_;
   common::WatchedFiles files_;
   std::mutex mu_;
   std::shared_ptr<boost::asio::ssl::context> ctx_;

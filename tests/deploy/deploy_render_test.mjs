@@ -9,8 +9,22 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { describe, find, KUSTOMIZATIONS, render, SOURCE_DIR } from "./render.mjs";
 
-// The agent's capabilities: this list and the DaemonSet's securityContext are the only places.
-const AGENT_CAPABILITIES = ["BPF", "NET_ADMIN", "PERFMON", "SYS_RESOURCE"];
+// The agent's capabilities: exactly those agent/node/required_capabilities.h requires (the agent
+// checks for them at start; tests/e2e/agent_capabilities_test.cc proved them enough and each one
+// needed). Checked against the header below.
+const AGENT_CAPABILITIES = ["BPF", "NET_ADMIN", "PERFMON"];
+const REQUIRED_CAPABILITIES = (() => {
+  const h = readFileSync(join(SOURCE_DIR, "agent/node/required_capabilities.h"), "utf8");
+  const block = h.match(/kRequiredCapabilities\[\] = \{([\s\S]*?)\n\};/)[1];
+  return [...block.matchAll(/\{CAP_(\w+),/g)].map((m) => m[1]);
+})();
+// The agent's identity: the kubelet's client certificate and key, one file the kubelet swaps.
+const KUBELET_PKI = "/var/lib/kubelet/pki";
+const KUBELET_CLIENT_PEM = `${KUBELET_PKI}/kubelet-client-current.pem`;
+// Warden's CA certificate for the agents (a ConfigMap: public, no key beside it).
+const WARDEN_CA_CONFIGMAP = "warden-ca";
+// The cluster's CA, which Kubernetes publishes in every namespace (key ca.crt).
+const CLUSTER_CA_CONFIGMAP = "kube-root-ca.crt";
 // What warden-control may read: exactly the kinds the loader turns into objects
 // (agent/policy/k8s_decode.cc), read-only.
 const CONTROL_READS = {
@@ -52,6 +66,11 @@ function flag(w, c, name) {
   assert.ok(i >= 0 && i + 1 < argv.length, `${where(w, c)}: command has no ${name} VALUE`);
   return argv[i + 1];
 }
+// Every value of a repeatable flag, in order.
+function flags(w, c, name) {
+  const argv = [...(c.command ?? []), ...(c.args ?? [])];
+  return argv.flatMap((a, i) => (a === name && i + 1 < argv.length ? [argv[i + 1]] : []));
+}
 const portOf = (address) => Number(address.slice(address.lastIndexOf(":") + 1));
 function containerPort(w, c, port) {
   if (typeof port === "number") return port;
@@ -65,6 +84,28 @@ function mount(w, c, path) {
   const v = w.spec.template.spec.volumes.find((x) => x.name === m.name);
   assert.ok(v, `${describe(w)}: volume ${m.name} is not declared`);
   return { m, v };
+}
+// The mount a file is read through (the file's directory is a mountPath) and the file's name in it.
+function fileMount(w, c, file) {
+  const dir = file.slice(0, file.lastIndexOf("/"));
+  return { ...mount(w, c, dir), name: file.slice(dir.length + 1) };
+}
+// Where a ConfigMap or Secret key comes from in a volume: {kind, name, key} for file `name`.
+function volumeSource(v, name) {
+  if (v.configMap) return { kind: "ConfigMap", name: v.configMap.name, key: itemKey(v.configMap, name) };
+  if (v.secret) return { kind: "Secret", name: v.secret.secretName, key: itemKey(v.secret, name) };
+  for (const s of v.projected?.sources ?? []) {
+    for (const [kind, src] of [["ConfigMap", s.configMap], ["Secret", s.secret]]) {
+      if (!src) continue;
+      const item = (src.items ?? []).find((i) => i.path === name);
+      if (item) return { kind, name: src.name, key: item.key };
+    }
+  }
+  return undefined;
+}
+function itemKey(src, name) {
+  if (!src.items) return name;
+  return src.items.find((i) => i.path === name)?.key;
 }
 // Whether a toleration tolerates a taint, as the scheduler decides (ToleratesTaint).
 function tolerates(t, taint) {
@@ -115,6 +156,8 @@ for (const k of KUSTOMIZATIONS) {
   const agent = container(node, "agent");
 
   test(`${k}: the agent's capabilities are exactly ${AGENT_CAPABILITIES}, ALL dropped`, () => {
+    assert.deepEqual(sorted(AGENT_CAPABILITIES), sorted(REQUIRED_CAPABILITIES),
+      "AGENT_CAPABILITIES must be agent/node/required_capabilities.h's kRequiredCapabilities");
     const sc = agent.securityContext ?? {};
     assert.deepEqual(sorted(sc.capabilities?.add), sorted(AGENT_CAPABILITIES),
       `${where(node, agent)}: securityContext.capabilities.add`);
@@ -145,7 +188,7 @@ for (const k of KUSTOMIZATIONS) {
     assert.equal(v.hostPath?.path, "/sys/fs/bpf", `${describe(node)}: volume ${v.name} hostPath`);
   });
 
-  test(`${k}: the agent's mounts: bpffs HostToContainer, cgroup2 read-only, state, TLS`, () => {
+  test(`${k}: the agent's mounts: bpffs HostToContainer, cgroup2 read-only, state, kubelet PKI, CA`, () => {
     const bpf = mount(node, agent, "/sys/fs/bpf");
     assert.equal(bpf.m.mountPropagation, "HostToContainer", `${where(node, agent)}: /sys/fs/bpf mountPropagation`);
     assert.equal(bpf.v.hostPath?.path, "/sys/fs/bpf");
@@ -155,8 +198,33 @@ for (const k of KUSTOMIZATIONS) {
     assert.equal(cg.m.readOnly, true, `${where(node, agent)}: /sys/fs/cgroup readOnly`);
     const st = mount(node, agent, flag(node, agent, "--state-dir"));
     assert.equal(st.v.hostPath?.path, "/var/lib/warden", `${where(node, agent)}: --state-dir on hostPath /var/lib/warden`);
-    const tls = mount(node, agent, "/etc/warden/tls");
-    assert.equal(tls.v.secret?.secretName, "warden-node-tls", `${where(node, agent)}: TLS Secret`);
+    const hostPaths = node.spec.template.spec.volumes.filter((v) => v.hostPath).map((v) => v.hostPath.path);
+    assert.deepEqual(sorted(hostPaths), sorted(["/sys/fs/bpf", "/sys/fs/cgroup", "/var/lib/warden", KUBELET_PKI]),
+      `${describe(node)}: hostPath volumes`);
+  });
+
+  test(`${k}: the agent speaks for its node with the kubelet's certificate, read-only, rotated in place`, () => {
+    assert.equal(flag(node, agent, "--tls-cert"), KUBELET_CLIENT_PEM, `${where(node, agent)}: --tls-cert`);
+    assert.equal(flag(node, agent, "--tls-key"), KUBELET_CLIENT_PEM, `${where(node, agent)}: --tls-key`);
+    // The directory at the host's own path: kubelet-client-current.pem is a symlink to an
+    // absolute path beside it, and the kubelet swaps it on rotation (a file mount would not see it).
+    const pki = fileMount(node, agent, KUBELET_CLIENT_PEM);
+    assert.equal(pki.v.hostPath?.path, KUBELET_PKI, `${describe(node)}: volume ${pki.v.name} hostPath`);
+    assert.equal(pki.v.hostPath?.type, "Directory", `${describe(node)}: volume ${pki.v.name} hostPath type`);
+    assert.equal(pki.m.mountPath, pki.v.hostPath.path, `${where(node, agent)}: the kubelet's PKI at the host's path`);
+    assert.equal(pki.m.readOnly, true, `${where(node, agent)}: ${KUBELET_PKI} readOnly`);
+    // --tls-ca: Warden's CA certificate only, from the ConfigMap.
+    const ca = fileMount(node, agent, flag(node, agent, "--tls-ca"));
+    assert.deepEqual(volumeSource(ca.v, ca.name), { kind: "ConfigMap", name: WARDEN_CA_CONFIGMAP, key: "ca.crt" },
+      `${where(node, agent)}: --tls-ca must be ca.crt of ConfigMap ${WARDEN_CA_CONFIGMAP}`);
+    // No shared node credential: the agent's pod mounts no Secret at all.
+    for (const v of node.spec.template.spec.volumes) {
+      const secrets = [v.secret?.secretName, ...(v.projected?.sources ?? []).map((s) => s.secret?.name)];
+      assert.deepEqual(secrets.filter(Boolean), [], `${describe(node)}: volume ${v.name} mounts a Secret`);
+    }
+    for (const o of objs) {
+      assert.ok(!JSON.stringify(o).includes("warden-node-tls"), `${describe(o)} still names warden-node-tls`);
+    }
   });
 
   test(`${k}: the agent's pod: host network, no host PID, every node, node-critical`, () => {
@@ -226,8 +294,49 @@ for (const k of KUSTOMIZATIONS) {
     assert.equal(s.securityContext?.runAsNonRoot, true, `${describe(gateway)}: runAsNonRoot`);
     assert.ok(s.securityContext?.runAsUser > 0, `${describe(gateway)}: a fixed non-root runAsUser`);
     assert.equal(gw.securityContext?.capabilities?.add, undefined, `${where(gateway, gw)}: no capability added`);
-    assert.equal(mount(gateway, gw, "/etc/warden/tls").v.secret?.secretName, "warden-gateway-tls");
+    assert.equal(fileMount(gateway, gw, flag(gateway, gw, "--tls-cert")).v.secret?.secretName, "warden-gateway-tls");
+    assert.equal(fileMount(gateway, gw, flag(gateway, gw, "--tls-key")).v.secret?.secretName, "warden-gateway-tls");
     noApiToken(objs, gateway);
+  });
+
+  test(`${k}: the gateway's --tls-ca is a bundle of Warden's CA and the cluster's CA`, () => {
+    // One file verifies both warden-control (Warden's CA) and the forwarders (their kubelets'
+    // certificates: the cluster's CA). Nothing in kustomize concatenates: an init container
+    // writes the bundle from a projected volume holding the two CAs.
+    const gw = container(gateway, "gateway");
+    const bundle = flag(gateway, gw, "--tls-ca");
+    const out = fileMount(gateway, gw, bundle);
+    assert.ok(out.v.emptyDir, `${where(gateway, gw)}: --tls-ca on the emptyDir the init container writes`);
+    const writers = (gateway.spec.template.spec.initContainers ?? []).filter((c) =>
+      (c.volumeMounts ?? []).some((m) => m.name === out.v.name && !m.readOnly));
+    assert.equal(writers.length, 1, `${describe(gateway)}: one init container writes volume ${out.v.name}`);
+    const init = writers[0];
+    const script = [...(init.command ?? []), ...(init.args ?? [])].join(" ");
+    const initOut = init.volumeMounts.find((m) => m.name === out.v.name).mountPath;
+    assert.ok(script.includes(`${initOut}/${out.name}`), `${where(gateway, init)}: writes ${initOut}/${out.name}`);
+    const wanted = [
+      { kind: "Secret", name: "warden-gateway-tls", key: "ca.crt" },
+      { kind: "ConfigMap", name: CLUSTER_CA_CONFIGMAP, key: "ca.crt" },
+    ];
+    const read = [];
+    for (const m of init.volumeMounts.filter((x) => x.name !== out.v.name)) {
+      assert.equal(m.readOnly, true, `${where(gateway, init)}: ${m.mountPath} readOnly`);
+      const v = gateway.spec.template.spec.volumes.find((x) => x.name === m.name);
+      for (const [file, src] of (v.projected?.sources ?? []).flatMap((s) =>
+        (s.secret ?? s.configMap)?.items?.map((i) => [i.path, volumeSource(v, i.path)]) ?? [])) {
+        if (script.includes(`${m.mountPath}/${file}`)) read.push(src);
+      }
+    }
+    assert.deepEqual(read, wanted, `${where(gateway, init)}: the bundle is Warden's CA, then the cluster's`);
+    // The init container sees the CAs only, never the gateway's key.
+    for (const m of init.volumeMounts) {
+      const v = gateway.spec.template.spec.volumes.find((x) => x.name === m.name);
+      assert.equal(v.secret, undefined, `${where(gateway, init)}: mounts the whole Secret ${v.secret?.secretName}`);
+      for (const src of (v.projected?.sources ?? []).filter((x) => x.secret)) {
+        assert.deepEqual(src.secret.items?.map((i) => i.key), ["ca.crt"],
+          `${where(gateway, init)}: sees only ca.crt of Secret ${src.secret.name}`);
+      }
+    }
   });
 
   test(`${k}: the control plane: two replicas, Sync and metrics Service, read-only API access`, () => {
@@ -244,6 +353,19 @@ for (const k of KUSTOMIZATIONS) {
     assert.equal(s.tolerations, undefined, `${describe(control)}: tolerations (none special)`);
     assert.notEqual(s.automountServiceAccountToken, false, `${describe(control)}: needs its token`);
     assert.equal(mount(control, c, "/etc/warden/tls").v.secret?.secretName, "warden-control-tls");
+  });
+
+  test(`${k}: the control plane trusts Warden's CA (gateways) and the cluster's CA (kubelets)`, () => {
+    const c = container(control, "control");
+    const cas = flags(control, c, "--client-ca").map((f) => {
+      const fm = fileMount(control, c, f);
+      assert.equal(fm.m.readOnly, true, `${where(control, c)}: ${fm.m.mountPath} readOnly`);
+      return volumeSource(fm.v, fm.name);
+    });
+    assert.deepEqual(cas, [
+      { kind: "Secret", name: "warden-control-tls", key: "ca.crt" },
+      { kind: "ConfigMap", name: CLUSTER_CA_CONFIGMAP, key: "ca.crt" },
+    ], `${where(control, c)}: --client-ca`);
   });
 
   test(`${k}: RBAC: control reads exactly its kinds; no wildcard; agent and gateway bound to nothing`, () => {
@@ -310,14 +432,21 @@ for (const k of KUSTOMIZATIONS) {
   });
 
   if (k === "overlays/cert-manager") {
-    test(`${k}: cert-manager issues the three TLS Secrets the base mounts`, () => {
-      for (const [secret, ns] of [["warden-control-tls", "warden-system"], ["warden-node-tls", "warden-system"],
-        ["warden-gateway-tls", "warden-egress"]]) {
-        const cert = objs.find((o) => o.kind === "Certificate" && o.spec.secretName === secret);
-        assert.ok(cert, `no Certificate writes Secret ${secret}`);
+    test(`${k}: cert-manager issues the two TLS Secrets the base mounts, and no node certificate`, () => {
+      const leaves = objs.filter((o) => o.kind === "Certificate" && !o.spec.isCA);
+      assert.deepEqual(sorted(leaves.map((c) => c.spec.secretName)), ["warden-control-tls", "warden-gateway-tls"],
+        "Certificates other than Warden's CA (the agents present their kubelets' certificates)");
+      for (const [secret, ns, usages] of [["warden-control-tls", "warden-system", ["server auth"]],
+        ["warden-gateway-tls", "warden-egress", ["server auth", "client auth"]]]) {
+        const cert = leaves.find((o) => o.spec.secretName === secret);
         assert.equal(cert.metadata.namespace, ns, `${describe(cert)}: namespace`);
         assert.equal(cert.spec.issuerRef?.name, "warden-ca", `${describe(cert)}: issuerRef`);
+        assert.ok(cert.spec.dnsNames?.length > 0, `${describe(cert)}: dnsNames (cert-manager refuses none)`);
+        for (const u of usages) assert.ok(cert.spec.usages.includes(u), `${describe(cert)}: usages ${u}`);
       }
+      // Warden's CA key stays in cert-manager's namespace: nothing in Warden's namespaces is it.
+      const ca = objs.find((o) => o.kind === "Certificate" && o.spec.isCA);
+      assert.ok(!["warden-system", "warden-egress"].includes(ca.metadata.namespace), `${describe(ca)}: namespace`);
       const control = objs.find((o) => o.kind === "Certificate" && o.spec.secretName === "warden-control-tls");
       const agentServerName = flag(node, agent, "--tls-server-name");
       assert.ok(control.spec.dnsNames.includes(agentServerName),

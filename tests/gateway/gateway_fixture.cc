@@ -192,9 +192,11 @@ void GatewayFixture::SetManifests(const std::string& yaml) {
   gw_->SetState(state_);
 }
 
-std::unique_ptr<gateway::Gateway> GatewayFixture::StartAnother(int workers) {
+std::unique_ptr<gateway::Gateway> GatewayFixture::StartAnother(
+    int workers, std::vector<std::string> client_cas) {
   gateway::GatewayProcessOptions o = options_;
   o.workers = workers;
+  o.client_cas = std::move(client_cas);
   o.metrics = "127.0.0.1:0";
   o.access_log = dir_.path() + "/access-" + std::to_string(workers) + ".jsonl";
   auto gw = gateway::Gateway::Start(o);

@@ -79,7 +79,8 @@ class GatewayFixture {
                                      const std::string& ns, const std::string& pod, uint16_t port,
                                      const std::string& sa = "default");
   // Another gateway with the same options and state in force, `workers` threads, its own port.
-  std::unique_ptr<gateway::Gateway> StartAnother(int workers);
+  std::unique_ptr<gateway::Gateway> StartAnother(int workers,
+                                                 std::vector<std::string> client_cas = {});
   // The access log's lines so far (waits for the writer's flush), and nginx's.
   std::vector<std::string> AccessLog(size_t at_least = 0) const;
   std::vector<std::string> NginxLog() const;

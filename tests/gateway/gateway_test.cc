@@ -148,25 +148,35 @@ TEST_F(GatewayTest, Row15NoOrForeignCertificateIsRefused) {
   EXPECT_EQ(handshakes, 2u);
 }
 
-// A node's kubelet certificate (O=system:nodes, CN=system:node:NAME, from the cluster's CA, here
-// the fixture's) speaks for that node's pods, as a DNS SAN of Warden's own PKI does, and for no
-// other node's.
+// A node's kubelet certificate (O=system:nodes, CN=system:node:NAME, from the cluster's CA, given
+// with --client-ca) speaks for that node's pods, as a DNS SAN of Warden's own PKI does, and for
+// no other node's; without --client-ca the cluster's CA is not trusted at all.
 TEST_F(GatewayTest, AKubeletCertificateSpeaksForItsNodesPodsOnly) {
   std::string pki = std::filesystem::path(f_->ca()).parent_path().string();
+  std::string cluster_ca = pki + "/cluster-ca.pem";
+  auto made = testlib::Sh(absl::StrCat(
+      "cd ", pki, " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes ",
+      "-days 1 -subj /CN=kubernetes -keyout cluster-ca-key.pem -out cluster-ca.pem 2>/dev/null"));
+  ASSERT_EQ(made.code, 0) << made.err;
   for (const char* node : {"default-1", "default-2"}) {
     std::string name = absl::StrCat("kubelet-", node);
     auto r = testlib::Sh(absl::StrCat(
         "cd ", pki, " && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes ",
         "-subj /O=system:nodes/CN=system:node:", node, " -keyout ", name, "-key.pem -out ", name,
         ".csr 2>/dev/null && printf 'extendedKeyUsage=clientAuth\\n' > ", name,
-        ".ext && openssl x509 -req -in ", name, ".csr -CA ca.pem -CAkey ca-key.pem ",
-        "-CAcreateserial -days 1 -extfile ", name, ".ext -out ", name, ".pem 2>/dev/null"));
+        ".ext && openssl x509 -req -in ", name, ".csr -CA cluster-ca.pem -CAkey ",
+        "cluster-ca-key.pem -CAcreateserial -days 1 -extfile ", name, ".ext -out ", name,
+        ".pem 2>/dev/null"));
     ASSERT_EQ(r.code, 0) << r.err;
   }
-  auto own = f_->OpenAt(f_->port(), "kubelet-default-2", "team-y", "app", 80);
+  FlowClient untrusted(f_->port(), f_->cert("kubelet-default-2"), f_->key("kubelet-default-2"),
+                       f_->ca());
+  EXPECT_FALSE(untrusted.handshake_error().empty()) << "the cluster's CA was not given";
+  auto gw = f_->StartAnother(1, {cluster_ca});
+  auto own = f_->OpenAt(gw->port(), "kubelet-default-2", "team-y", "app", 80);
   own->Send(Get("httpbin.org", "/status/418"));
   EXPECT_EQ(own->Read().result_int(), 418u);
-  auto other = f_->OpenAt(f_->port(), "kubelet-default-1", "team-y", "app", 80);
+  auto other = f_->OpenAt(gw->port(), "kubelet-default-1", "team-y", "app", 80);
   other->Send(Get("httpbin.org", "/status/418"));
   EXPECT_EQ(other->Read().result_int(), 0u);  // team-y/app runs on default-2: closed, no answer
 }
