@@ -299,42 +299,28 @@ for (const k of KUSTOMIZATIONS) {
     noApiToken(objs, gateway);
   });
 
-  test(`${k}: the gateway's --tls-ca is a bundle of Warden's CA and the cluster's CA`, () => {
-    // One file verifies both warden-control (Warden's CA) and the forwarders (their kubelets'
-    // certificates: the cluster's CA). Nothing in kustomize concatenates: an init container
-    // writes the bundle from a projected volume holding the two CAs.
+  test(`${k}: the gateway trusts Warden's CA (--tls-ca) and the cluster's CA for forwarders only`, () => {
+    // --tls-ca: Warden's CA, from the gateway's own Secret (warden-control's serving certificate,
+    // Warden's node certificates). --client-ca: the cluster's CA, for the kubelets' certificates
+    // the forwarders present, and nothing else. Each a file of a whole volume, read-only, so the
+    // gateway sees a renewed Secret or a rotated cluster CA in place: no bundle, no init container.
     const gw = container(gateway, "gateway");
-    const bundle = flag(gateway, gw, "--tls-ca");
-    const out = fileMount(gateway, gw, bundle);
-    assert.ok(out.v.emptyDir, `${where(gateway, gw)}: --tls-ca on the emptyDir the init container writes`);
-    const writers = (gateway.spec.template.spec.initContainers ?? []).filter((c) =>
-      (c.volumeMounts ?? []).some((m) => m.name === out.v.name && !m.readOnly));
-    assert.equal(writers.length, 1, `${describe(gateway)}: one init container writes volume ${out.v.name}`);
-    const init = writers[0];
-    const script = [...(init.command ?? []), ...(init.args ?? [])].join(" ");
-    const initOut = init.volumeMounts.find((m) => m.name === out.v.name).mountPath;
-    assert.ok(script.includes(`${initOut}/${out.name}`), `${where(gateway, init)}: writes ${initOut}/${out.name}`);
-    const wanted = [
-      { kind: "Secret", name: "warden-gateway-tls", key: "ca.crt" },
-      { kind: "ConfigMap", name: CLUSTER_CA_CONFIGMAP, key: "ca.crt" },
-    ];
-    const read = [];
-    for (const m of init.volumeMounts.filter((x) => x.name !== out.v.name)) {
-      assert.equal(m.readOnly, true, `${where(gateway, init)}: ${m.mountPath} readOnly`);
-      const v = gateway.spec.template.spec.volumes.find((x) => x.name === m.name);
-      for (const [file, src] of (v.projected?.sources ?? []).flatMap((s) =>
-        (s.secret ?? s.configMap)?.items?.map((i) => [i.path, volumeSource(v, i.path)]) ?? [])) {
-        if (script.includes(`${m.mountPath}/${file}`)) read.push(src);
-      }
-    }
-    assert.deepEqual(read, wanted, `${where(gateway, init)}: the bundle is Warden's CA, then the cluster's`);
-    // The init container sees the CAs only, never the gateway's key.
-    for (const m of init.volumeMounts) {
-      const v = gateway.spec.template.spec.volumes.find((x) => x.name === m.name);
-      assert.equal(v.secret, undefined, `${where(gateway, init)}: mounts the whole Secret ${v.secret?.secretName}`);
-      for (const src of (v.projected?.sources ?? []).filter((x) => x.secret)) {
-        assert.deepEqual(src.secret.items?.map((i) => i.key), ["ca.crt"],
-          `${where(gateway, init)}: sees only ca.crt of Secret ${src.secret.name}`);
+    const source = (f) => {
+      const fm = fileMount(gateway, gw, f);
+      assert.equal(fm.m.readOnly, true, `${where(gateway, gw)}: ${fm.m.mountPath} readOnly`);
+      return volumeSource(fm.v, fm.name);
+    };
+    assert.deepEqual(flags(gateway, gw, "--tls-ca").map(source),
+      [{ kind: "Secret", name: "warden-gateway-tls", key: "ca.crt" }],
+      `${where(gateway, gw)}: --tls-ca must be ca.crt of Secret warden-gateway-tls`);
+    assert.deepEqual(flags(gateway, gw, "--client-ca").map(source),
+      [{ kind: "ConfigMap", name: CLUSTER_CA_CONFIGMAP, key: "ca.crt" }],
+      `${where(gateway, gw)}: --client-ca must be ca.crt of ConfigMap ${CLUSTER_CA_CONFIGMAP}`);
+    const s = gateway.spec.template.spec;
+    assert.deepEqual(s.initContainers ?? [], [], `${describe(gateway)}: no init container`);
+    for (const { c } of allContainers(gateway)) {
+      for (const m of c.volumeMounts ?? []) {
+        assert.equal(m.subPath, undefined, `${where(gateway, c)}: volumeMount ${m.name} uses subPath`);
       }
     }
   });
