@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/common/files.h"
+#include "agent/control/server_tls.h"
 #include "agent/nodestate/node_identity.h"
 #include "agent/nodestate/wire.h"
 #include "warden/v1/sync.grpc.pb.h"
@@ -417,30 +418,15 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(ControlPlane* cp,
                                                               const std::string& address,
                                                               const TlsFiles& tls,
                                                               int heartbeat_ms) {
-  auto cert = common::ReadFile(tls.cert);
-  if (!cert.ok())
-    return absl::InvalidArgumentError(absl::StrCat("--tls-cert: ", cert.status().message()));
-  auto key = common::ReadFile(tls.key);
-  if (!key.ok())
-    return absl::InvalidArgumentError(absl::StrCat("--tls-key: ", key.status().message()));
-  auto ca = common::ReadFile(tls.ca);
-  if (!ca.ok())
-    return absl::InvalidArgumentError(absl::StrCat("--client-ca: ", ca.status().message()));
-  for (const std::string& more : tls.more_cas) {
-    auto extra = common::ReadFile(more);
-    if (!extra.ok())
-      return absl::InvalidArgumentError(absl::StrCat("--client-ca: ", extra.status().message()));
-    *ca += "\n" + *extra;
-  }
-  grpc::SslServerCredentialsOptions o(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  o.pem_root_certs = *ca;
-  o.pem_key_cert_pairs.push_back({*key, *cert});
+  auto server_tls = ServerTls::Create(tls, tls.refresh);
+  if (!server_tls.ok()) return server_tls.status();
   std::unique_ptr<SyncServer> s(new SyncServer());
   s->cp_ = cp;
   s->stats_ = std::make_unique<SyncStats>();
   s->service_ = std::make_unique<Service>(cp, s->stats_.get(), heartbeat_ms);
   grpc::ServerBuilder b;
-  b.AddListeningPort(address, grpc::SslServerCredentials(o), &s->port_);
+  s->tls_ = std::move(*server_tls);
+  b.AddListeningPort(address, s->tls_->credentials(), &s->port_);
   b.RegisterService(s->service_.get());
   s->server_ = b.BuildAndStart();
   if (!s->server_ || s->port_ == 0)

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,7 +21,11 @@ struct TlsFiles {
   std::string cert, key, ca;  // PEM files
   // More CAs whose certificates clients may present (the cluster's CA, for kubelet certificates).
   std::vector<std::string> more_cas;
+  // How often the files are looked at: a renewed certificate is served without a restart.
+  std::chrono::seconds refresh{30};
 };
+
+class ServerTls;
 
 struct SyncStats {
   std::atomic<int64_t> connected{0};
@@ -48,6 +53,7 @@ class SyncServer {
   class Service;
   SyncServer() = default;
   std::unique_ptr<Service> service_;
+  std::unique_ptr<ServerTls> tls_;  // before server_: outlives it
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<SyncStats> stats_;
   ControlPlane* cp_ = nullptr;

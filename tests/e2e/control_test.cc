@@ -11,6 +11,8 @@
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <openssl/bn.h>
+#include <openssl/pem.h>
 
 #include "agent/common/files.h"
 #include "agent/control/control_plane.h"
@@ -177,6 +179,38 @@ class ControlTest : public ::testing::Test {
   std::unique_ptr<SyncServer> server_;
 };
 
+// The serial of the certificate the server presented on `ch` (a fresh subscription).
+std::string ServerSerial(std::shared_ptr<grpc::Channel> ch) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  auto stub = v1::Sync::NewStub(ch);
+  auto stream = stub->Stream(&ctx);
+  v1::SyncRequest req;
+  req.mutable_subscribe()->set_node("n1");
+  req.mutable_subscribe()->set_role(v1::ROLE_NODE);
+  stream->Write(req);
+  v1::SyncResponse r;
+  stream->Read(&r);
+  std::string serial;
+  auto auth = ctx.auth_context();
+  for (const auto& pem :
+       auth ? auth->FindPropertyValues("x509_pem_cert") : std::vector<grpc::string_ref>{}) {
+    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+    if (x) {
+      BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), nullptr);
+      char* hex = BN_bn2hex(bn);
+      serial = hex;
+      OPENSSL_free(hex);
+      BN_free(bn);
+      X509_free(x);
+    }
+    BIO_free(bio);
+  }
+  ctx.TryCancel();
+  return serial;
+}
+
 TEST_F(ControlTest, SnapshotThenDeltas) {
   auto sub = Subscribe(Channel("n1"), "n1");
   v1::Update u;
@@ -287,6 +321,75 @@ TEST_F(ControlTest, AKubeletCertificateSpeaksForItsNodeOnly) {
     EXPECT_EQ(sub->stream->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED)
         << r.cert << " as " << r.node;
   }
+}
+
+// A certificate renewed in place (cert-manager rewriting its Secret) is served from the next
+// handshake on, and a client CA file that changes is trusted from then on, all without a
+// restart; the CAs of several files are served as one bundle.
+TEST_F(ControlTest, RenewedCertificatesAndCasAreTakenWithoutARestart) {
+  fs::path live = root_ / "live";
+  fs::create_directories(live);
+  auto sh = [](const std::string& cmd) {
+    auto r = e2e::Sh(cmd);
+    EXPECT_EQ(r.code, 0) << cmd << ": " << r.err;
+  };
+  const std::string gen = std::string(WARDEN_SOURCE_DIR) + "/scripts/gen-certs ";
+  sh("cp " + (root_ / "pki/warden-control.pem").string() + " " + (live / "cert.pem").string());
+  sh("cp " + (root_ / "pki/warden-control-key.pem").string() + " " + (live / "key.pem").string());
+  // A third CA, not trusted at first: its n1 certificate is refused until its CA file is given.
+  sh(gen + (root_ / "third").string() + " n1");
+  std::ofstream(live / "more-ca.pem") << *ReadFile((root_ / "other/ca.pem").string());
+  TlsFiles tls{(live / "cert.pem").string(),
+               (live / "key.pem").string(),
+               (root_ / "pki/ca.pem").string(),
+               {(live / "more-ca.pem").string()},
+               std::chrono::seconds(1)};
+  auto server = SyncServer::Start(cp_.get(), "127.0.0.1:0", tls, /*heartbeat_ms=*/200);
+  ASSERT_TRUE(server.ok()) << server.status();
+  uint16_t port = (*server)->port();
+  auto channel = [&](const std::string& pki, const std::string& name) {
+    grpc::SslCredentialsOptions o;
+    o.pem_root_certs = *ReadFile((root_ / "pki/ca.pem").string());
+    o.pem_cert_chain = *ReadFile((root_ / pki / (name + ".pem")).string());
+    o.pem_private_key = *ReadFile((root_ / pki / (name + "-key.pem")).string());
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("warden-control");
+    return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port), grpc::SslCredentials(o),
+                                     args);
+  };
+  v1::Update u;
+  // Both CA files are trusted: the fixture's CA and the one in more-ca.pem.
+  EXPECT_TRUE(Subscribe(channel("pki", "n1"), "n1")->Next(&u));
+  EXPECT_TRUE(Subscribe(channel("other", "n1"), "n1")->Next(&u));
+  EXPECT_FALSE(Subscribe(channel("third", "n1"), "n1")->Next(&u, 1000));
+  std::string before = ServerSerial(channel("pki", "n1"));
+  ASSERT_FALSE(before.empty());
+
+  // Renewed: a new certificate for the same name, written beside and renamed over.
+  fs::path renewed = root_ / "renewed";
+  sh("mkdir -p " + renewed.string() + " && cp " + (root_ / "pki/ca.pem").string() + " " +
+     (root_ / "pki/ca-key.pem").string() + " " + renewed.string() + " && " + gen +
+     renewed.string() + " warden-control,IP:127.0.0.1");
+  sh("cp " + (root_ / "renewed/warden-control.pem").string() + " " + (live / "cert.new").string() +
+     " && cp " + (root_ / "renewed/warden-control-key.pem").string() + " " +
+     (live / "key.new").string() + " && mv " + (live / "key.new").string() + " " +
+     (live / "key.pem").string() + " && mv " + (live / "cert.new").string() + " " +
+     (live / "cert.pem").string());
+  // And the third CA given in place of the other.
+  std::ofstream(live / "more-ca.new") << *ReadFile((root_ / "third/ca.pem").string());
+  fs::rename(live / "more-ca.new", live / "more-ca.pem");
+  std::string after;
+  bool third_in = false;
+  for (int i = 0; i < 60 && (after == before || after.empty() || !third_in); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    after = ServerSerial(channel("pki", "n1"));
+    third_in = Subscribe(channel("third", "n1"), "n1")->Next(&u, 500);
+  }
+  EXPECT_FALSE(after.empty());
+  EXPECT_NE(after, before) << "the renewed certificate is not served";
+  EXPECT_TRUE(third_in) << "the changed client CA file is not trusted";
+  EXPECT_FALSE(Subscribe(channel("other", "n1"), "n1")->Next(&u, 1000))
+      << "the CA taken out of the file is still trusted";
 }
 
 // A gateway (on gateway-pool node n2) gets what it evaluates, whole, and every change of it; a
