@@ -15,4 +15,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path);
 // the new one, never a part, also after a crash.
 absl::Status WriteFileAtomically(const std::string& path, const std::string& content);
 
+// Writes all of `content` to `fd` (short writes and EINTR retried); an error names `what`.
+absl::Status WriteAll(int fd, const std::string& content, const std::string& what);
+
 }  // namespace warden::common

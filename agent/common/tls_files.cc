@@ -54,6 +54,12 @@ absl::StatusOr<Cert> Certificates(const char* what, const std::string& path,
 
 }  // namespace
 
+absl::StatusOr<std::string> LoadCaPem(const std::string& ca) {
+  WD_ASSIGN_OR_RETURN(std::string text, ReadFile(ca));
+  WD_RETURN_IF_ERROR(Certificates("CA", ca, text).status());
+  return text;
+}
+
 absl::StatusOr<TlsPem> LoadTlsPem(const std::string& cert, const std::string& key,
                                   const std::string& ca) {
   TlsPem out;

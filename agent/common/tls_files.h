@@ -18,4 +18,7 @@ struct TlsPem {
 absl::StatusOr<TlsPem> LoadTlsPem(const std::string& cert, const std::string& key,
                                   const std::string& ca);
 
+// Reads a CA file and checks it holds at least one certificate; its text.
+absl::StatusOr<std::string> LoadCaPem(const std::string& ca);
+
 }  // namespace warden::common

@@ -1,7 +1,6 @@
 #include "agent/control/server_tls.h"
 
 #include <fcntl.h>
-#include <openssl/pem.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -20,29 +19,12 @@
 
 namespace warden::control {
 
-namespace {
-
-// Whether `pem` holds at least one certificate.
-bool HoldsCertificate(const std::string& pem) {
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  X509* x = bio ? PEM_read_bio_X509(bio, nullptr, nullptr, nullptr) : nullptr;
-  bool ok = x != nullptr;
-  X509_free(x);
-  BIO_free(bio);
-  return ok;
-}
-
-}  // namespace
-
 absl::StatusOr<std::string> ServerTls::Bundle() const {
   std::string out;
   for (const std::string& path : cas_) {
-    auto text = common::ReadFile(path);
+    auto text = common::LoadCaPem(path);
     if (!text.ok())
       return absl::InvalidArgumentError(absl::StrCat("--client-ca: ", text.status().message()));
-    if (!HoldsCertificate(*text))
-      return absl::InvalidArgumentError(
-          absl::StrCat("--client-ca ", path, ": no PEM certificate in it"));
     absl::StrAppend(&out, *text, text->ends_with('\n') ? "" : "\n");
   }
   return out;
@@ -51,16 +33,9 @@ absl::StatusOr<std::string> ServerTls::Bundle() const {
 absl::Status ServerTls::Publish(const std::string& text) {
   int fd = memfd_create("warden-client-cas", MFD_CLOEXEC);
   if (fd < 0) return absl::InternalError(absl::StrCat("memfd_create: ", std::strerror(errno)));
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = errno;
-      close(fd);
-      return absl::InternalError(absl::StrCat("writing the CA bundle: ", std::strerror(err)));
-    }
-    done += static_cast<size_t>(n);
+  if (absl::Status st = common::WriteAll(fd, text, "the CA bundle"); !st.ok()) {
+    close(fd);
+    return st;
   }
   if (bundle_fd_ < 0) {
     bundle_fd_ = fd;
@@ -78,6 +53,7 @@ absl::Status ServerTls::Publish(const std::string& text) {
 
 absl::StatusOr<std::unique_ptr<ServerTls>> ServerTls::Create(const TlsFiles& tls,
                                                              std::chrono::seconds refresh) {
+  // (A single CA file is checked here; several, again as they are joined.)
   if (auto pem = common::LoadTlsPem(tls.cert, tls.key, tls.ca); !pem.ok()) return pem.status();
   std::unique_ptr<ServerTls> t(new ServerTls());
   t->refresh_ = std::max(refresh, std::chrono::seconds(1));
@@ -92,8 +68,6 @@ absl::StatusOr<std::unique_ptr<ServerTls>> ServerTls::Create(const TlsFiles& tls
     t->watched_ = std::make_unique<common::WatchedFiles>(
         t->cas_, std::chrono::duration_cast<std::chrono::milliseconds>(t->refresh_));
     t->thread_ = std::thread([p = t.get()] { p->WatchCas(); });
-  } else if (auto bundle = t->Bundle(); !bundle.ok()) {
-    return bundle.status();
   }
   auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
       tls.key, tls.cert, roots, static_cast<unsigned>(t->refresh_.count()));

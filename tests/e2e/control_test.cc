@@ -11,8 +11,6 @@
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <openssl/bn.h>
-#include <openssl/pem.h>
 
 #include "agent/common/files.h"
 #include "agent/control/control_plane.h"
@@ -21,6 +19,7 @@
 #include "agent/nodestate/gateway_state.h"
 #include "agent/nodestate/wire.h"
 #include "tests/e2e/e2e_util.h"
+#include "tests/lib/secret_volume.h"
 #include "tests/lib/yaml_text.h"
 #include "warden/v1/sync.grpc.pb.h"
 
@@ -192,20 +191,9 @@ std::string ServerSerial(std::shared_ptr<grpc::Channel> ch) {
   v1::SyncResponse r;
   stream->Read(&r);
   std::string serial;
-  auto auth = ctx.auth_context();
-  for (const auto& pem :
-       auth ? auth->FindPropertyValues("x509_pem_cert") : std::vector<grpc::string_ref>{}) {
-    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-    X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-    if (x) {
-      BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), nullptr);
-      char* hex = BN_bn2hex(bn);
-      serial = hex;
-      OPENSSL_free(hex);
-      BN_free(bn);
-      X509_free(x);
-    }
-    BIO_free(bio);
+  if (auto auth = ctx.auth_context()) {
+    for (const auto& pem : auth->FindPropertyValues("x509_pem_cert"))
+      serial = testlib::SerialOfPem(std::string(pem.data(), pem.size()));
   }
   ctx.TryCancel();
   return serial;
@@ -295,14 +283,11 @@ TEST_F(ControlTest, ANodeCertificateMayNotAskForAnotherNode) {
 // group under another name form, speaks for none.
 TEST_F(ControlTest, AKubeletCertificateSpeaksForItsNodeOnly) {
   auto issue = [&](const std::string& name, const std::string& subject) {
-    std::string d = (root_ / "pki").string();
-    auto r = e2e::Sh("cd " + d + " && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 " +
-                     "-nodes -subj '" + subject + "' -keyout " + name + "-key.pem -out " + name +
-                     ".csr 2>/dev/null && printf 'extendedKeyUsage=clientAuth\\n' > " + name +
-                     ".ext && openssl x509 -req -in " + name + ".csr -CA ca.pem -CAkey " +
-                     "ca-key.pem -CAcreateserial -days 1 -extfile " + name + ".ext -out " + name +
-                     ".pem 2>/dev/null");
-    ASSERT_EQ(r.code, 0) << r.err;
+    fs::path d = root_ / "pki";
+    ASSERT_TRUE(testlib::IssueCertificateFiles(
+                    {(d / "ca.pem").string(), (d / "ca-key.pem").string(), subject, ""},
+                    (d / (name + ".pem")).string(), (d / (name + "-key.pem")).string())
+                    .ok());
   };
   issue("kubelet-n1", "/O=system:nodes/CN=system:node:n1");
   issue("not-a-node", "/O=developers/CN=system:node:n1");

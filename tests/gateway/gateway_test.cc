@@ -19,6 +19,7 @@
 #include "tests/gateway/gateway_fixture.h"
 #include "tests/gateway/gateway_manifests.h"
 #include "tests/lib/metrics_endpoint.h"
+#include "tests/lib/secret_volume.h"
 #include "tests/lib/shell.h"
 
 namespace warden::gateway_test {
@@ -160,14 +161,11 @@ TEST_F(GatewayTest, AKubeletCertificateSpeaksForItsNodesPodsOnly) {
   ASSERT_EQ(made.code, 0) << made.err;
   for (const char* node : {"default-1", "default-2"}) {
     std::string name = absl::StrCat("kubelet-", node);
-    auto r = testlib::Sh(absl::StrCat(
-        "cd ", pki, " && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes ",
-        "-subj /O=system:nodes/CN=system:node:", node, " -keyout ", name, "-key.pem -out ", name,
-        ".csr 2>/dev/null && printf 'extendedKeyUsage=clientAuth\\n' > ", name,
-        ".ext && openssl x509 -req -in ", name, ".csr -CA cluster-ca.pem -CAkey ",
-        "cluster-ca-key.pem -CAcreateserial -days 1 -extfile ", name, ".ext -out ", name,
-        ".pem 2>/dev/null"));
-    ASSERT_EQ(r.code, 0) << r.err;
+    ASSERT_TRUE(
+        testlib::IssueCertificateFiles({cluster_ca, pki + "/cluster-ca-key.pem",
+                                        absl::StrCat("/O=system:nodes/CN=system:node:", node), ""},
+                                       f_->cert(name), f_->key(name))
+            .ok());
   }
   FlowClient untrusted(f_->port(), f_->cert("kubelet-default-2"), f_->key("kubelet-default-2"),
                        f_->ca());

@@ -28,22 +28,39 @@ std::string Slurp(const std::string& path) {
 
 }  // namespace
 
+absl::StatusOr<std::pair<std::string, std::string>> IssueCertificate(const CertificateRequest& r) {
+  static int n = 0;
+  const std::string base =
+      absl::StrCat(fs::path(r.ca_cert).parent_path().string(), "/issued-", getpid(), "-", ++n);
+  std::ofstream ext(base + ".ext");
+  if (!r.dns_san.empty()) ext << "subjectAltName=DNS:" << r.dns_san << "\n";
+  ext << "extendedKeyUsage=serverAuth,clientAuth\n";
+  ext.close();
+  ShellResult sh =
+      Sh(absl::StrCat("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '",
+                      r.subject, "' -keyout ", base, ".key -out ", base,
+                      ".csr && openssl x509 -req -in ", base, ".csr -CA ", r.ca_cert, " -CAkey ",
+                      r.ca_key, " -set_serial 0x", std::to_string(100000 + getpid() * 100 + n),
+                      " -days 30 -extfile ", base, ".ext -out ", base, ".pem"));
+  if (sh.code != 0) return absl::InternalError("openssl: " + sh.err);
+  std::pair<std::string, std::string> out{Slurp(base + ".pem"), Slurp(base + ".key")};
+  for (const char* e : {".ext", ".csr", ".pem", ".key"}) fs::remove(base + e);
+  return out;
+}
+
 absl::StatusOr<std::pair<std::string, std::string>> IssueCertificate(const std::string& pki,
                                                                      const std::string& name) {
-  static int n = 0;
-  const std::string base = absl::StrCat(pki, "/issued-", name, "-", getpid(), "-", ++n);
-  std::ofstream(base + ".ext") << "subjectAltName=DNS:" << name
-                               << "\nextendedKeyUsage=serverAuth,clientAuth\n";
-  ShellResult r = Sh(absl::StrCat(
-      "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=", name,
-      " -keyout ", base, ".key -out ", base, ".csr && openssl x509 -req -in ", base, ".csr -CA ",
-      pki, "/ca.pem -CAkey ", pki, "/ca-key.pem -set_serial 0x",
-      std::to_string(100000 + getpid() * 100 + n), " -days 30 -extfile ", base, ".ext -out ", base,
-      ".pem"));
-  if (r.code != 0) return absl::InternalError("openssl: " + r.err);
-  std::pair<std::string, std::string> out{Slurp(base + ".pem"), Slurp(base + ".key")};
-  for (const char* ext : {".ext", ".csr", ".pem", ".key"}) fs::remove(base + ext);
-  return out;
+  return IssueCertificate(
+      CertificateRequest{pki + "/ca.pem", pki + "/ca-key.pem", "/CN=" + name, name});
+}
+
+absl::Status IssueCertificateFiles(const CertificateRequest& r, const std::string& cert,
+                                   const std::string& key) {
+  auto issued = IssueCertificate(r);
+  if (!issued.ok()) return issued.status();
+  std::ofstream(cert) << issued->first;
+  std::ofstream(key) << issued->second;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<SecretVolume> SecretVolume::Create(std::string dir, std::string pki,

@@ -38,9 +38,20 @@ class SecretVolume {
   std::string key_pem_;  // the newest key issued
 };
 
-// A new key and a certificate for `name` from the CA of the lab PKI at `pki`: (cert, key) PEM.
+// A new key and a certificate issued by `ca_cert`/`ca_key` with subject `subject`
+// ("/O=system:nodes/CN=system:node:n1"), and DNS SAN `dns_san` unless empty: (cert, key) PEM.
+struct CertificateRequest {
+  std::string ca_cert, ca_key;
+  std::string subject;
+  std::string dns_san;
+};
+absl::StatusOr<std::pair<std::string, std::string>> IssueCertificate(const CertificateRequest& r);
+// The same for `name` (CN and DNS SAN) from the CA of the lab PKI at `pki`.
 absl::StatusOr<std::pair<std::string, std::string>> IssueCertificate(const std::string& pki,
                                                                      const std::string& name);
+// Issues as IssueCertificate(r) and writes the certificate to `cert` and the key to `key`.
+absl::Status IssueCertificateFiles(const CertificateRequest& r, const std::string& cert,
+                                   const std::string& key);
 
 // The serial number (hex) of the first certificate in PEM `text` ("" when there is none).
 std::string SerialOfPem(const std::string& text);
