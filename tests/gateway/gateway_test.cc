@@ -174,9 +174,11 @@ TEST_F(GatewayTest, AKubeletCertificateSpeaksForItsNodesPodsOnly) {
   auto own = f_->OpenAt(gw->port(), "kubelet-default-2", "team-y", "app", 80);
   own->Send(Get("httpbin.org", "/status/418"));
   EXPECT_EQ(own->Read().result_int(), 418u);
+  size_t nginx_before = f_->NginxLog().size();
   auto other = f_->OpenAt(gw->port(), "kubelet-default-1", "team-y", "app", 80);
   other->Send(Get("httpbin.org", "/status/418"));
   EXPECT_EQ(other->Read().result_int(), 0u);  // team-y/app runs on default-2: closed, no answer
+  EXPECT_EQ(f_->NginxLog().size(), nginx_before) << "the upstream saw the refused request";
 }
 
 // Row 16: a node speaks only for its own pods.
