@@ -124,6 +124,7 @@ absl::Status Up(const LabFlags& f) {
   o.agent_args = f.after_dashes;
   if (!f.serve_ports.empty() && !ParseInts(f.serve_ports, &o.serve_ports))
     return absl::InvalidArgumentError("--serve-ports: bad list");
+  o.progress = &std::cout;
   WD_RETURN_IF_ERROR(lab::LabUp(o));
   std::cout << "lab is up (state in " << f.state << ")\n";
   return absl::OkStatus();

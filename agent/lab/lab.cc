@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -146,6 +148,34 @@ absl::Status StartEgress(const LabOptions& o, LabState* lab) {
   return absl::OkStatus();
 }
 
+// `up`'s steps as they start and end, with how long each took.
+class Progress {
+ public:
+  explicit Progress(std::ostream* out) : out_(out), start_(std::chrono::steady_clock::now()) {}
+
+  absl::Status Step(const std::string& what, const std::function<absl::Status()>& run) {
+    if (out_) *out_ << "  " << what << " ..." << std::flush;
+    auto begin = std::chrono::steady_clock::now();
+    absl::Status status = run();
+    if (out_) *out_ << (status.ok() ? " " : " failed after ") << Seconds(begin) << std::endl;
+    return status;
+  }
+  void Done() {
+    if (out_) *out_ << "  up in " << Seconds(start_) << std::endl;
+  }
+
+ private:
+  static std::string Seconds(std::chrono::steady_clock::time_point since) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - since)
+                  .count();
+    return absl::StrCat(ms / 1000, ".", ms % 1000 / 100, " s");
+  }
+
+  std::ostream* out_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 // ---- probes ---------------------------------------------------------------------------------
 
 struct Place {
@@ -245,16 +275,39 @@ std::vector<ProbeSpec> MatrixSpecs(const LabState& lab, const MatrixSpec& m) {
 }  // namespace
 
 absl::Status LabUp(const LabOptions& o) {
+  Progress progress(o.progress);
   LabDown(o.state_dir).IgnoreError();
   WD_ASSIGN_OR_RETURN(policy::ClusterState cluster, LoadManifests(o.manifests));
   WD_ASSIGN_OR_RETURN(std::string lab_cgroup, LabCgroup());
   WD_ASSIGN_OR_RETURN(LabState lab, PlanLab(cluster, o.manifests, lab_cgroup));
-  WD_RETURN_IF_ERROR(MakeDirectories(o.state_dir, lab));
-  WD_RETURN_IF_ERROR(MakeNetwork(lab));
-  WD_RETURN_IF_ERROR(StartServers(o, cluster, &lab));
-  if (o.agents && o.control) WD_RETURN_IF_ERROR(StartControlPlane(o, &lab));
-  if (o.agents) WD_RETURN_IF_ERROR(StartAgents(o, &lab));
-  if (RunsGateway(o)) WD_RETURN_IF_ERROR(StartEgress(o, &lab));
+  size_t gateways = RunsGateway(o) ? FindGatewayPods(lab).size() : 0;
+  WD_RETURN_IF_ERROR(
+      progress.Step(absl::StrCat("network: ", lab.nodes.size(), " nodes, ", lab.pods.size(),
+                                 " pods, the internet (namespaces, veths, routes, cgroups)"),
+                    [&] {
+                      WD_RETURN_IF_ERROR(MakeDirectories(o.state_dir, lab));
+                      return MakeNetwork(lab);
+                    }));
+  WD_RETURN_IF_ERROR(progress.Step(
+      "servers: every pod's ports, the metadata server on each node, the internet's hosts",
+      [&] { return StartServers(o, cluster, &lab); }));
+  if (o.agents && o.control) {
+    WD_RETURN_IF_ERROR(progress.Step("control plane: a lab PKI, `warden control`",
+                                     [&] { return StartControlPlane(o, &lab); }));
+  }
+  if (o.agents) {
+    WD_RETURN_IF_ERROR(
+        progress.Step(absl::StrCat("agents: one `warden node` per node, until each has attached "
+                                   "its programs and applied a state (the verifier is the wait)"),
+                      [&] { return StartAgents(o, &lab); }));
+  }
+  if (RunsGateway(o)) {
+    WD_RETURN_IF_ERROR(
+        progress.Step(absl::StrCat("egress: nginx for the internet's HTTPS hosts, ", gateways,
+                                   " `warden gateway` replica(s), until each serves"),
+                      [&] { return StartEgress(o, &lab); }));
+  }
+  progress.Done();
   return WriteLabState(o.state_dir, lab);
 }
 

@@ -11,6 +11,7 @@
 // container port (TCP and UDP); the internet hosts serve TCP 80, 443, 8443 and UDP/TCP 53.
 #pragma once
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ struct LabOptions {
   // gateway pod (a pod of warden-egress on a gateway-pool node) instead of its echo servers.
   bool gateway = true;
   std::vector<int> serve_ports;  // every pod also serves these, on TCP and UDP
+  // Where `up` says what it starts and how long each step took (none: silent). Building the lab
+  // takes tens of seconds, mostly the verifier taking each agent's programs.
+  std::ostream* progress = nullptr;
 };
 
 absl::Status LabUp(const LabOptions& opts);

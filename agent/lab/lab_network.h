@@ -27,11 +27,13 @@ inline constexpr char kInternetNetns[] = "wl-inet";
 inline constexpr char kControlNetns[] = "wl-control";
 // The "internet": TEST-NET hosts of the reference scenario and the Google API VIPs, and an IPv6
 // twin (2001:db8::/32, the documentation range) of each TEST-NET host: 2001:db8::10 is
-// example.com's. The Google API VIPs have none: their real IPv6 ranges are not documentation
-// addresses, and the node-pool allowances name only their IPv4 ones.
+// example.com's. The Google API VIPs' IPv6 twins are in their real ranges
+// (private.googleapis.com 2600:2d00:2:2000::/64, restricted 2600:2d00:2:1000::/64), which only
+// the lab's own internet namespace holds.
 inline const std::vector<std::string> kWorldHosts = {
-    "203.0.113.10", "203.0.113.20", "203.0.113.66", "198.51.100.53", "199.36.153.8",
-    "199.36.153.4", "2001:db8::10", "2001:db8::20", "2001:db8::66",  "2001:db8::53"};
+    "203.0.113.10", "203.0.113.20", "203.0.113.66",        "198.51.100.53",
+    "199.36.153.8", "199.36.153.4", "2001:db8::10",        "2001:db8::20",
+    "2001:db8::66", "2001:db8::53", "2600:2d00:2:2000::8", "2600:2d00:2:1000::4"};
 
 // The names and fabric addresses of the `index`th node and pod.
 std::string NodeNetns(size_t index);

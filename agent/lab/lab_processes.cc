@@ -20,9 +20,11 @@
 namespace warden::lab {
 namespace {
 
-// What default-pool nodes may still reach directly (metadata server, Google API VIPs).
-const std::vector<std::string> kAllowances = {"169.254.169.254/32:80/TCP",
-                                              "199.36.153.8/30:443/TCP", "199.36.153.4/30:443/TCP"};
+// What default-pool nodes may still reach directly (metadata server, Google API VIPs of both
+// families).
+const std::vector<std::string> kAllowances = {
+    "169.254.169.254/32:80/TCP", "199.36.153.8/30:443/TCP", "199.36.153.4/30:443/TCP",
+    "2600:2d00:2:2000::/64:443/TCP", "2600:2d00:2:1000::/64:443/TCP"};
 
 }  // namespace
 
