@@ -13,6 +13,7 @@
 #include "agent/common/capabilities.h"
 #include "agent/common/status_macros.h"
 #include "agent/lab/lab.h"
+#include "agent/lab/lab_faults.h"
 #include "agent/lab/probe.h"
 
 namespace warden::cli {
@@ -62,6 +63,9 @@ int Usage() {
          "       warden lab matrix [--ports 80,81] [--protocols TCP,UDP] [--families 4,6] "
          "[--output text|json]\n"
          "           (--families: default both when a pod has an IPv6 address, else 4)\n"
+         "       warden lab faults [--output text|json]   (the reference scenario's rows tried\n"
+         "           continuously while the control plane, an agent and a gateway replica are\n"
+         "           each killed and started again; exits 1 if anything denied got through)\n"
          "       warden lab exec --in NS/POD|node:NAME|internet [--privileged] -- CMD [ARGS...]\n"
          "           (CMD in that place's cgroup and network namespace, with this terminal's\n"
          "           stdin/stdout/stderr; exits with CMD's status. In a pod CMD keeps only a\n"
@@ -211,6 +215,22 @@ absl::Status Matrix(const LabFlags& f) {
   return absl::OkStatus();
 }
 
+// Faults under continuous traffic; exits 1 when something denied got through or permitted
+// traffic did not come back.
+absl::Status Faults(const LabFlags& f, int* exit_code) {
+  lab::FaultsOptions o;
+  o.state_dir = f.state;
+  o.progress = f.output == "json" ? &std::cerr : &std::cout;
+  WD_ASSIGN_OR_RETURN(lab::FaultsReport r, lab::LabFaults(o));
+  if (f.output == "json") {
+    std::cout << lab::FaultsJson(r).dump(1) << "\n";
+  } else {
+    std::cout << "\n" << lab::FaultsText(r);
+  }
+  *exit_code = r.ok() ? 0 : 1;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int RunLab(const std::vector<std::string>& all) {
@@ -236,6 +256,7 @@ int RunLab(const std::vector<std::string>& all) {
       {"probe", [&] { return Probe(f); }},
       {"matrix", [&] { return Matrix(f); }},
       {"exec", [&] { return Exec(f, &exit_code); }},
+      {"faults", [&] { return Faults(f, &exit_code); }},
   };
   auto it = verbs.find(verb);
   if (it == verbs.end()) return Usage();

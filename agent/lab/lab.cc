@@ -17,6 +17,7 @@
 #include "agent/lab/lab_exec.h"
 #include "agent/lab/lab_network.h"
 #include "agent/lab/lab_pki.h"
+#include "agent/lab/lab_places.h"
 #include "agent/lab/lab_plan.h"
 #include "agent/lab/lab_processes.h"
 #include "agent/lab/lab_state.h"
@@ -177,54 +178,6 @@ class Progress {
 };
 
 // ---- probes ---------------------------------------------------------------------------------
-
-struct Place {
-  std::string cgroup, netns;
-  bool pod = false;
-};
-
-// Where `text` (the value of `flag`) runs processes: a pod, a node's host processes, the internet.
-absl::StatusOr<Place> PlaceOf(const LabState& lab, const std::string& text, const char* flag) {
-  if (text.starts_with("node:")) {
-    if (const LabNode* n = lab.FindNode(text.substr(5))) return Place{n->system_cgroup, n->netns};
-    return absl::NotFoundError(absl::StrCat(flag, " ", text, ": no such node in the lab"));
-  }
-  if (text == "internet") return Place{lab.inet.cgroup, lab.inet.netns};
-  if (const LabPod* p = lab.FindPod(text)) return Place{p->cgroup, p->netns, true};
-  return absl::NotFoundError(
-      absl::StrCat(flag, " ", text, ": no such pod in the lab (NS/POD, node:NAME or internet)"));
-}
-
-// The pod's address of `family` (4 or 6), or "".
-const std::string& PodAddress(const LabPod& pod, int family) {
-  return family == 6 ? pod.ip6 : pod.ip;
-}
-
-// What a probe connects to.
-struct Target {
-  std::string ip;
-  int family = 4;
-};
-
-// The address `to` names: a pod's, of `family`; or `to` itself, which must be of `family`.
-absl::StatusOr<Target> TargetOf(const LabState& lab, const std::string& to, int family) {
-  if (const LabPod* p = lab.FindPod(to)) {
-    if (family == 0) family = p->ip.empty() ? 6 : 4;
-    if (PodAddress(*p, family).empty())
-      return absl::NotFoundError(
-          absl::StrCat("--to ", to, ": the pod has no IPv", family, " address (--family)"));
-    return Target{PodAddress(*p, family), family};
-  }
-  auto ip = policy::ParseIp(to);
-  if (!ip.ok())
-    return absl::NotFoundError(
-        absl::StrCat("--to ", to, ": no such pod in the lab, and not an address"));
-  int is = static_cast<int>(ip->family);
-  if (family != 0 && family != is)
-    return absl::InvalidArgumentError(
-        absl::StrCat("--to ", to, " is an IPv", is, " address, but --family is ", family));
-  return Target{to, is};
-}
 
 absl::StatusOr<ProbeReport> Probe(const LabState& lab, const ProbeSpec& s) {
   WD_ASSIGN_OR_RETURN(Place place, PlaceOf(lab, s.from, "--from"));

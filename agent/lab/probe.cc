@@ -9,11 +9,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <iostream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/common/cgroup.h"
 #include "agent/common/netns.h"
@@ -170,8 +173,70 @@ ProbeResult ProbeUdp(const std::string& ip, int port, int timeout_ms) {
   return r;
 }
 
-ProbeResult ProbeFrom(const std::string& cgroup, const std::string& netns, const std::string& ip,
-                      int port, bool udp, int timeout_ms) {
+ProbeResult ProbeHttp(const std::string& ip, int port, const std::string& host,
+                      const std::string& path, int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  sockaddr_storage ss;
+  socklen_t len;
+  if (!ToSockaddr(ip, port, &ss, &len)) return Fail(ProbeOutcome::kError, "bad address " + ip);
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return FromErrno(errno, "socket");
+  ProbeResult r = Fail(ProbeOutcome::kTimeout, "no answer in time");
+  auto wait = [&](short events) {
+    pollfd p{fd, events, 0};
+    return poll(&p, 1, static_cast<int>(std::max<int64_t>(0, MsLeft(deadline)))) > 0;
+  };
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS) {
+    r = FromErrno(errno, "connect");
+    close(fd);
+    return r;
+  }
+  int err = 0;
+  socklen_t el = sizeof(err);
+  if (!wait(POLLOUT)) {
+    close(fd);
+    return Fail(ProbeOutcome::kTimeout, "connect: no answer in time");
+  }
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
+  if (err != 0) {
+    close(fd);
+    return FromErrno(err, "connect");
+  }
+  const std::string request =
+      absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: ", host, "\r\nConnection: close\r\n\r\n");
+  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(request.size())) {
+    r = FromErrno(errno, "send");
+    close(fd);
+    return r;
+  }
+  std::string got;
+  while (got.find("\r\n") == std::string::npos && got.size() < 512) {
+    if (!wait(POLLIN)) break;
+    char buf[256];
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n < 0) {
+      r = FromErrno(errno, "recv");
+      break;
+    }
+    if (n == 0) {
+      r = Fail(ProbeOutcome::kRefused, "closed before an answer");
+      break;
+    }
+    got.append(buf, n);
+  }
+  close(fd);
+  size_t eol = got.find("\r\n");
+  int status = 0;
+  if (eol != std::string::npos && got.starts_with("HTTP/1.") && eol >= 12 &&
+      absl::SimpleAtoi(got.substr(9, 3), &status)) {
+    r = ProbeResult{ProbeOutcome::kConnected, got.substr(0, eol), status};
+  }
+  return r;
+}
+
+ProbeResult ProbeIn(const std::string& cgroup, const std::string& netns,
+                    const std::function<ProbeResult()>& probe) {
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) return Fail(ProbeOutcome::kError, "pipe failed");
   pid_t pid = fork();
@@ -186,9 +251,9 @@ ProbeResult ProbeFrom(const std::string& cgroup, const std::string& netns, const
     if (auto st = EnterPlace(cgroup, netns); !st.ok()) {
       r = Fail(ProbeOutcome::kError, std::string(st.message()));
     } else {
-      r = udp ? ProbeUdp(ip, port, timeout_ms) : ProbeTcp(ip, port, timeout_ms);
+      r = probe();
     }
-    std::string msg = absl::StrCat(static_cast<int>(r.outcome), "\n", r.detail);
+    std::string msg = absl::StrCat(static_cast<int>(r.outcome), " ", r.http_status, "\n", r.detail);
     ssize_t w = write(pipefd[1], msg.data(), msg.size());
     (void)w;
     _exit(0);
@@ -202,9 +267,18 @@ ProbeResult ProbeFrom(const std::string& cgroup, const std::string& netns, const
   int status = 0;
   waitpid(pid, &status, 0);
   size_t nl = out.find('\n');
-  if (nl == std::string::npos) return Fail(ProbeOutcome::kError, "probe process died");
-  return ProbeResult{static_cast<ProbeOutcome>(std::atoi(out.substr(0, nl).c_str())),
-                     out.substr(nl + 1)};
+  int outcome = 0, http_status = 0;
+  if (nl == std::string::npos ||
+      std::sscanf(out.substr(0, nl).c_str(), "%d %d", &outcome, &http_status) != 2)
+    return Fail(ProbeOutcome::kError, "probe process died");
+  return ProbeResult{static_cast<ProbeOutcome>(outcome), out.substr(nl + 1), http_status};
+}
+
+ProbeResult ProbeFrom(const std::string& cgroup, const std::string& netns, const std::string& ip,
+                      int port, bool udp, int timeout_ms) {
+  return ProbeIn(cgroup, netns, [&] {
+    return udp ? ProbeUdp(ip, port, timeout_ms) : ProbeTcp(ip, port, timeout_ms);
+  });
 }
 
 namespace {
@@ -232,11 +306,44 @@ absl::StatusOr<int> ListenOn(int port, bool tcp) {
   return fd;
 }
 
+// An address of a dual-stack socket, IPv4 ones unmapped ("10.0.0.1", not "::ffff:10.0.0.1").
+std::pair<std::string, int> AddressOf(const sockaddr_storage& ss) {
+  char text[INET6_ADDRSTRLEN] = "?";
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, text, sizeof(text));
+    return {text, ntohs(a->sin_port)};
+  }
+  const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+  if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+    inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], text, sizeof(text));
+  } else {
+    inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof(text));
+  }
+  return {text, ntohs(a->sin6_port)};
+}
+
+// One kAcceptedWord line on stdout (the server's log), written whole.
+void LogAccepted(const char* proto, const std::string& local_ip, int local_port,
+                 const sockaddr_storage& peer) {
+  auto [peer_ip, peer_port] = AddressOf(peer);
+  std::string line = absl::StrCat(kAcceptedWord, " ", proto, " ", local_ip, " ", local_port, " ",
+                                  peer_ip, " ", peer_port, "\n");
+  ssize_t w = write(STDOUT_FILENO, line.data(), line.size());
+  (void)w;
+}
+
 // One connection: one byte back, then close; a short receive timeout so a silent client cannot
 // stall the server.
 void EchoTcp(int listener) {
-  int c = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  sockaddr_storage peer{}, local{};
+  socklen_t pl = sizeof(peer), ll = sizeof(local);
+  int c = accept4(listener, reinterpret_cast<sockaddr*>(&peer), &pl, SOCK_CLOEXEC);
   if (c < 0) return;
+  if (getsockname(c, reinterpret_cast<sockaddr*>(&local), &ll) == 0) {
+    auto [local_ip, local_port] = AddressOf(local);
+    LogAccepted("tcp", local_ip, local_port, peer);
+  }
   timeval tv{0, 500000};
   setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   char b;
@@ -248,12 +355,13 @@ void EchoTcp(int listener) {
 }
 
 // Every datagram waiting, back to its sender.
-void EchoUdp(int fd) {
+void EchoUdp(int fd, int port) {
   char buf[2048];
   sockaddr_storage from;
   socklen_t fl = sizeof(from);
   ssize_t n;
   while ((n = recvfrom(fd, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &fl)) > 0) {
+    LogAccepted("udp", "*", port, from);
     ssize_t w = sendto(fd, buf, n, 0, reinterpret_cast<sockaddr*>(&from), fl);
     (void)w;
     fl = sizeof(from);
@@ -265,11 +373,13 @@ void EchoUdp(int fd) {
 absl::Status ServeForever(const std::vector<int>& tcp_ports, const std::vector<int>& udp_ports) {
   std::vector<pollfd> fds;
   std::vector<bool> is_tcp;
+  std::vector<int> ports;
   for (bool tcp : {true, false}) {
     for (int p : tcp ? tcp_ports : udp_ports) {
       WD_ASSIGN_OR_RETURN(int fd, ListenOn(p, tcp));
       fds.push_back(pollfd{fd, POLLIN, 0});
       is_tcp.push_back(tcp);
+      ports.push_back(p);
     }
   }
   // `lab up` waits for this line: a probe sent before the sockets exist would be refused.
@@ -284,7 +394,7 @@ absl::Status ServeForever(const std::vector<int>& tcp_ports, const std::vector<i
       if (is_tcp[i]) {
         EchoTcp(fds[i].fd);
       } else {
-        EchoUdp(fds[i].fd);
+        EchoUdp(fds[i].fd, ports[i]);
       }
     }
   }

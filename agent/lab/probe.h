@@ -4,6 +4,7 @@
 // the pod.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@ enum class ProbeOutcome {
 struct ProbeResult {
   ProbeOutcome outcome = ProbeOutcome::kError;
   std::string detail;
+  int http_status = 0;  // ProbeHttp: the answer's status code
   bool allowed() const { return outcome == ProbeOutcome::kConnected; }
 };
 
@@ -32,7 +34,15 @@ absl::Status EnterPlace(const std::string& cgroup, const std::string& netns);
 ProbeResult ProbeTcp(const std::string& ip, int port, int timeout_ms);
 ProbeResult ProbeUdp(const std::string& ip, int port, int timeout_ms);
 
-// Forks a child that enters (cgroup, netns) and probes; returns the child's result.
+// An HTTP/1.1 GET of `path` with Host `host` over TCP to ip:port: kConnected once a status line
+// came back (its code in `http_status`), else why not (EPERM at connect, a reset, a time-out).
+ProbeResult ProbeHttp(const std::string& ip, int port, const std::string& host,
+                      const std::string& path, int timeout_ms);
+
+// Forks a child that enters (cgroup, netns) and runs `probe` there; returns the child's result.
+ProbeResult ProbeIn(const std::string& cgroup, const std::string& netns,
+                    const std::function<ProbeResult()>& probe);
+// ProbeIn with a TCP or UDP probe.
 ProbeResult ProbeFrom(const std::string& cgroup, const std::string& netns, const std::string& ip,
                       int port, bool udp, int timeout_ms);
 
@@ -40,8 +50,14 @@ ProbeResult ProbeFrom(const std::string& cgroup, const std::string& netns, const
 inline constexpr char kServingLine[] = "serving";
 
 // Echo servers on every given port (TCP: read one byte, write it back; UDP: echo each datagram)
-// on all addresses; prints kServingLine once they listen. Runs until killed.
+// on all addresses; prints kServingLine once they listen, then one line per connection accepted
+// and per datagram received (see kAcceptedFormat), so that the receiving side of a flow can be
+// counted. Runs until killed.
 absl::Status ServeForever(const std::vector<int>& tcp_ports, const std::vector<int>& udp_ports);
+
+// The servers' line per connection or datagram: "accepted PROTO LOCAL_IP LOCAL_PORT PEER_IP
+// PEER_PORT" (IPv4 peers of the dual-stack sockets unmapped; a datagram's LOCAL_IP is "*").
+inline constexpr char kAcceptedWord[] = "accepted";
 
 const char* OutcomeName(ProbeOutcome o);
 
