@@ -5,7 +5,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <sstream>
 
 namespace warden::e2e {
@@ -14,21 +13,6 @@ namespace fs = std::filesystem;
 
 std::string AttackLab::dir_, AttackLab::state_, AttackLab::up_error_;
 nlohmann::json AttackLab::lab_;
-
-std::string DualStackPods(const std::string& pods_yaml) {
-  static const std::regex kPodIp(R"(^(\s*)podIP: 10\.244\.(\d+)\.(\d+)\s*$)");
-  std::istringstream in(pods_yaml);
-  std::string out, line;
-  while (std::getline(in, line)) {
-    out += line + "\n";
-    std::smatch m;
-    if (std::regex_match(line, m, kPodIp)) {
-      out += m[1].str() + "podIPs: [{ip: 10.244." + m[2].str() + "." + m[3].str() +
-             "}, {ip: \"fd00:10:244:" + m[2].str() + "::" + m[3].str() + "\"}]\n";
-    }
-  }
-  return out;
-}
 
 void AttackLab::SetUpTestSuite() {
   if (geteuid() != 0) {
@@ -40,10 +24,6 @@ void AttackLab::SetUpTestSuite() {
   fs::create_directories(dir_);
   fs::copy(fs::path(WARDEN_SOURCE_DIR) / "deploy/examples/reference", dir_,
            fs::copy_options::recursive);
-  const fs::path pods = fs::path(dir_) / "02-pods.yaml";
-  std::stringstream text;
-  text << std::ifstream(pods).rdbuf();
-  std::ofstream(pods) << DualStackPods(text.str());
   // WARDEN_ATTACK_LAB_UP_FLAGS=--no-agents brings the lab up without enforcement: every attack
   // then gets through, which shows each test can fail (docs/lab.md).
   const char* extra = std::getenv("WARDEN_ATTACK_LAB_UP_FLAGS");

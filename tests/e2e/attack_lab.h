@@ -50,7 +50,4 @@ class AttackLab : public ::testing::Test {
   static nlohmann::json lab_;
 };
 
-// The reference pods with an IPv6 twin of each IPv4 address (10.244.N.M: fd00:10:244:N::M).
-std::string DualStackPods(const std::string& pods_yaml);
-
 }  // namespace warden::e2e

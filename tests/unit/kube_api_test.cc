@@ -459,7 +459,8 @@ nlohmann::json ToJson(const YAML::Node& n) {
 TEST_F(KubeApiTest, TheSameObjectsGiveTheSameNodeStatesAsTheManifests) {
   const std::string manifests = std::string(WARDEN_SOURCE_DIR) + "/deploy/examples/reference";
   std::map<std::string, std::vector<std::string>> by_plural;  // items per collection path
-  for (const auto& e : fs::directory_iterator(manifests)) {
+  for (const auto& e : fs::recursive_directory_iterator(manifests)) {
+    if (!e.is_regular_file()) continue;
     for (const YAML::Node& file_doc : YAML::LoadAllFromFile(e.path().string())) {
       if (!file_doc.IsMap()) continue;
       // A v1 List holds its objects as items.
