@@ -202,10 +202,16 @@ int RunNode(const std::vector<std::string>& args) {
       if (forwarder::Forwarder* fw = metrics_of->load()) fw->AppendMetrics(node, out);
     };
   }
+  // With a forwarder, the programs load in Start(): the forwarder serves before that, from the
+  // state the agent has at hand (its saved state, or the manifests), so an agent started again
+  // does not leave its pods' world-bound connects, which the programs an earlier agent left
+  // attached send to the forwarder's port, refused for the verifier's seconds.
+  f.agent.load_in_start = !f.forwarder_listen.empty();
   auto agent = node::NodeAgent::Create(f.agent, std::move(*source));
   if (!agent.ok()) return fail(node::ExplainPermissionError(agent.status()));
   std::unique_ptr<forwarder::Forwarder> fwd;
   if (!f.forwarder_listen.empty()) {
+    if (auto st = (*agent)->Preview(); !st.ok()) return fail(st);
     forwarder::ForwarderOptions fo;
     fo.listen = f.forwarder_listen;
     fo.tls = {f.control.cert, f.control.key, f.control.ca};

@@ -63,6 +63,45 @@ ProbeResult FromErrno(int err, const char* what) {
   return Fail(ProbeOutcome::kError, absl::StrCat(what, ": ", std::strerror(err)));
 }
 
+// Waits until `fd` is ready for `events` or the deadline passes.
+bool WaitFor(int fd, short events, std::chrono::steady_clock::time_point deadline) {
+  pollfd p{fd, events, 0};
+  return poll(&p, 1, static_cast<int>(std::max<int64_t>(0, MsLeft(deadline)))) > 0;
+}
+
+// A non-blocking TCP socket connected to ip:port before the deadline, or why not (EPERM: the
+// connect hook refused it).
+struct Connected {
+  int fd = -1;
+  ProbeResult failure;
+};
+Connected ConnectTcp(const std::string& ip, int port,
+                     std::chrono::steady_clock::time_point deadline) {
+  sockaddr_storage ss;
+  socklen_t len;
+  if (!ToSockaddr(ip, port, &ss, &len))
+    return {-1, Fail(ProbeOutcome::kError, "bad address " + ip)};
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return {-1, FromErrno(errno, "socket")};
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS) {
+    ProbeResult r = FromErrno(errno, "connect");
+    close(fd);
+    return {-1, r};
+  }
+  if (!WaitFor(fd, POLLOUT, deadline)) {
+    close(fd);
+    return {-1, Fail(ProbeOutcome::kTimeout, "connect: no answer in time")};
+  }
+  int err = 0;
+  socklen_t el = sizeof(err);
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
+  if (err != 0) {
+    close(fd);
+    return {-1, FromErrno(err, "connect")};
+  }
+  return {fd, {}};
+}
+
 }  // namespace
 
 const char* OutcomeName(ProbeOutcome o) {
@@ -91,39 +130,17 @@ absl::Status EnterPlace(const std::string& cgroup, const std::string& netns) {
 
 ProbeResult ProbeTcp(const std::string& ip, int port, int timeout_ms) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  sockaddr_storage ss;
-  socklen_t len;
-  if (!ToSockaddr(ip, port, &ss, &len)) return Fail(ProbeOutcome::kError, "bad address " + ip);
-  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return FromErrno(errno, "socket");
+  Connected c = ConnectTcp(ip, port, deadline);
+  if (c.fd < 0) return c.failure;
+  const int fd = c.fd;
   ProbeResult r;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS) {
-    r = FromErrno(errno, "connect");
-    close(fd);
-    return r;
-  }
-  pollfd p{fd, POLLOUT, 0};
-  int n = poll(&p, 1, static_cast<int>(std::max<int64_t>(0, MsLeft(deadline))));
-  if (n == 0) {
-    close(fd);
-    return Fail(ProbeOutcome::kTimeout, "connect: no answer in time");
-  }
-  int err = 0;
-  socklen_t el = sizeof(err);
-  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
-  if (err != 0) {
-    close(fd);
-    return FromErrno(err, "connect");
-  }
   char out = 'w', in = 0;
   if (send(fd, &out, 1, MSG_NOSIGNAL) != 1) {
     r = FromErrno(errno, "send");
     close(fd);
     return r;
   }
-  p = pollfd{fd, POLLIN, 0};
-  n = poll(&p, 1, static_cast<int>(std::max<int64_t>(0, MsLeft(deadline))));
-  if (n <= 0) {
+  if (!WaitFor(fd, POLLIN, deadline)) {
     close(fd);
     return Fail(ProbeOutcome::kTimeout, "connected, but no echo in time");
   }
@@ -176,32 +193,10 @@ ProbeResult ProbeUdp(const std::string& ip, int port, int timeout_ms) {
 ProbeResult ProbeHttp(const std::string& ip, int port, const std::string& host,
                       const std::string& path, int timeout_ms) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  sockaddr_storage ss;
-  socklen_t len;
-  if (!ToSockaddr(ip, port, &ss, &len)) return Fail(ProbeOutcome::kError, "bad address " + ip);
-  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return FromErrno(errno, "socket");
+  Connected c = ConnectTcp(ip, port, deadline);
+  if (c.fd < 0) return c.failure;
+  const int fd = c.fd;
   ProbeResult r = Fail(ProbeOutcome::kTimeout, "no answer in time");
-  auto wait = [&](short events) {
-    pollfd p{fd, events, 0};
-    return poll(&p, 1, static_cast<int>(std::max<int64_t>(0, MsLeft(deadline)))) > 0;
-  };
-  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS) {
-    r = FromErrno(errno, "connect");
-    close(fd);
-    return r;
-  }
-  int err = 0;
-  socklen_t el = sizeof(err);
-  if (!wait(POLLOUT)) {
-    close(fd);
-    return Fail(ProbeOutcome::kTimeout, "connect: no answer in time");
-  }
-  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
-  if (err != 0) {
-    close(fd);
-    return FromErrno(err, "connect");
-  }
   const std::string request =
       absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: ", host, "\r\nConnection: close\r\n\r\n");
   if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
@@ -212,7 +207,7 @@ ProbeResult ProbeHttp(const std::string& ip, int port, const std::string& host,
   }
   std::string got;
   while (got.find("\r\n") == std::string::npos && got.size() < 512) {
-    if (!wait(POLLIN)) break;
+    if (!WaitFor(fd, POLLIN, deadline)) break;
     char buf[256];
     ssize_t n = recv(fd, buf, sizeof(buf), 0);
     if (n < 0) {

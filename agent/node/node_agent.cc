@@ -42,12 +42,44 @@ absl::StatusOr<std::unique_ptr<NodeAgent>> NodeAgent::Create(
       return absl::InvalidArgumentError(
           absl::StrCat("--log ", opts.log_path, ": cannot open for append"));
   }
-  datapath::BpfDatapath::Options dopts;
-  dopts.bpffs_dir = opts.bpffs;
-  dopts.cgroup_path = opts.cgroup_root;
-  dopts.capacity = opts.capacity;
-  WD_ASSIGN_OR_RETURN(a->dp_, datapath::BpfDatapath::Open(dopts));
+  if (!opts.load_in_start) WD_RETURN_IF_ERROR(a->OpenDatapath());
   return a;
+}
+
+absl::Status NodeAgent::OpenDatapath() {
+  datapath::BpfDatapath::Options dopts;
+  dopts.bpffs_dir = opts_.bpffs;
+  dopts.cgroup_path = opts_.cgroup_root;
+  dopts.capacity = opts_.capacity;
+  WD_ASSIGN_OR_RETURN(std::unique_ptr<datapath::BpfDatapath> dp,
+                      datapath::BpfDatapath::Open(dopts));
+  std::lock_guard<std::mutex> l(dp_mu_);
+  dp_ = std::move(dp);
+  return absl::OkStatus();
+}
+
+absl::Status NodeAgent::Preview() {
+  std::optional<nodestate::NodeState> initial = source_->Initial();
+  std::lock_guard<std::mutex> l(mu_);
+  previewed_ = true;
+  if (!initial) return absl::OkStatus();
+  desired_ = std::move(*initial);
+  ++desired_gen_;
+  if (!opts_.on_applied) return absl::OkStatus();
+  absl::StatusOr<common::KubepodsCgroup> kubepods = common::FindKubepods(opts_.cgroup_root);
+  if (!kubepods.ok()) {
+    // Start's reconcile says what is wrong, and fails if it still is.
+    log_.Info("no preview: ", kubepods.status().message());
+    return absl::OkStatus();
+  }
+  absl::flat_hash_map<uint64_t, std::string> pods;
+  for (const LocalPod& lp : ScanPods(*desired_, *kubepods)) pods[lp.cgroup_id] = lp.key;
+  // Start's first reconcile scans again: pods may start while the programs load.
+  scanned_for_.clear();
+  opts_.on_applied(*desired_, pods);
+  log_.Info("before loading the programs: version ", desired_->version, " and ", pods.size(),
+            " local pods handed to the forwarder");
+  return absl::OkStatus();
 }
 
 std::shared_ptr<datapath::BpfDatapath> NodeAgent::Datapath() const {
@@ -335,10 +367,13 @@ absl::Status NodeAgent::Start() {
     });
     WD_ASSIGN_OR_RETURN(http_, std::move(http));
   }
-  if (std::optional<nodestate::NodeState> initial = source_->Initial()) {
-    std::lock_guard<std::mutex> l(mu_);
-    desired_ = std::move(*initial);
-    ++desired_gen_;
+  if (!dp_) WD_RETURN_IF_ERROR(OpenDatapath());
+  if (!previewed_) {
+    if (std::optional<nodestate::NodeState> initial = source_->Initial()) {
+      std::lock_guard<std::mutex> l(mu_);
+      desired_ = std::move(*initial);
+      ++desired_gen_;
+    }
   }
   WD_ASSIGN_OR_RETURN(wd_config cfg, dp_->ReadConfig());
   // With no state to enforce, tables an earlier agent left in force stay untouched until the

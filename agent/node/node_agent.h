@@ -66,6 +66,9 @@ struct NodeAgentOptions {
       on_applied;
   // Appends more lines to /metrics (the forwarder's).
   std::function<void(const std::string& node_label, std::string* out)> extra_metrics;
+  // Load the programs in Start() instead of Create(): after Preview(), so that what does not
+  // need them (the forwarder) serves during the seconds the verifier takes.
+  bool load_in_start = false;
 };
 
 struct AgentStats {
@@ -84,6 +87,12 @@ class NodeAgent {
       const NodeAgentOptions& opts, std::unique_ptr<DesiredStateSource> source);
   ~NodeAgent();
 
+  // Before the programs are loaded (with load_in_start): the state the source has now (a saved
+  // state, the manifests) and the local pods' cgroups go to on_applied, nothing to the kernel.
+  // An agent started again serves its forwarder at once this way: the programs the last agent
+  // left attached go on enforcing, and sending it world-bound connects, while the new ones load.
+  // Without an initial state, nothing (the forwarder knows no pod: it refuses every flow).
+  absl::Status Preview();
   // The source's initial state in force (or an earlier agent's tables left alone), then attach
   // (or adopt the links of an earlier agent), then the source's later states, then metrics.
   absl::Status Start();
@@ -124,6 +133,8 @@ class NodeAgent {
   // larger maps under the programs, nothing stops enforcing). Fails, changing nothing, when a
   // table would pass its limit or nothing can grow.
   absl::Status GrowTables(const datapath::NodeTables& tables);
+  // Loads the programs (the verifier's seconds) and creates or reuses the pinned maps.
+  absl::Status OpenDatapath();
   // The datapath, for the threads that use it without mu_ (events, metrics).
   std::shared_ptr<datapath::BpfDatapath> Datapath() const;
   // The interface programs on the interfaces of the tables in force (pod_interfaces.h), off the
@@ -162,6 +173,7 @@ class NodeAgent {
   AgentStats stats_;
   // For Ready(), from the HTTP thread.
   std::atomic<bool> attached_{false}, state_in_force_{false}, started_{false};
+  bool previewed_ = false;  // Preview() took the source's initial state
 };
 
 }  // namespace warden::node

@@ -314,6 +314,46 @@ TEST_F(NodeAgentTest, ReadyFromManifestsAtStartNotWithAnEarlierAgentsTablesAlone
   EXPECT_TRUE(agent_->Ready(&why)) << why;
 }
 
+// An agent started again hands the forwarder its state and its pods' cgroups before it loads
+// the programs (the verifier's seconds), so the forwarder serves meanwhile; nothing reaches the
+// kernel until Start.
+TEST_F(NodeAgentTest, PreviewHandsTheForwarderTheStateAndPodsBeforeAnythingLoads) {
+  testlib::ScratchDir scratch(std::filesystem::temp_directory_path().string() +
+                              "/warden-agenttest-manifests-" + std::to_string(getpid()));
+  std::ofstream(scratch.path() + "/c.yaml") << kCluster;
+  auto node = testlib::KubeletNode::Create(cgroups_.path());
+  ASSERT_TRUE(node.ok()) << node.status();
+  auto pod_a = node->AddPod("ua");
+  ASSERT_TRUE(pod_a.ok()) << pod_a.status();
+  NodeAgentOptions opts = Options();
+  opts.load_in_start = true;
+  int calls = 0;
+  absl::flat_hash_map<uint64_t, std::string> seen;
+  opts.on_applied = [&](const nodestate::NodeState& s,
+                        const absl::flat_hash_map<uint64_t, std::string>& pods) {
+    ++calls;
+    EXPECT_NE(s.pods.find("x/a"), s.pods.end());
+    seen = pods;
+  };
+  nodestate::PipelineOptions po;
+  po.manifests = scratch.path();
+  auto agent = NodeAgent::Create(opts, std::make_unique<ManifestsSource>("n1", po));
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  agent_ = std::move(*agent);
+  ASSERT_TRUE(agent_->Preview().ok());
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(seen, (absl::flat_hash_map<uint64_t, std::string>{{pod_a->id, "x/a"}}));
+  // Nothing loaded, nothing pinned yet.
+  EXPECT_FALSE(std::filesystem::exists(bpffs_ + "/wd_config"));
+  std::string why;
+  EXPECT_FALSE(agent_->Ready(&why));
+  ASSERT_TRUE(agent_->Start().ok());
+  EXPECT_TRUE(std::filesystem::exists(bpffs_ + "/wd_config"));
+  EXPECT_TRUE(agent_->Ready(&why)) << why;
+  EXPECT_EQ(calls, 2);  // the state put in force, as before
+  EXPECT_EQ(seen, (absl::flat_hash_map<uint64_t, std::string>{{pod_a->id, "x/a"}}));
+}
+
 TEST_F(NodeAgentTest, BothSourcesTakeThePoolFromTheNodeLabel) {
   testlib::ScratchDir scratch(std::filesystem::temp_directory_path().string() +
                               "/warden-agenttest-manifests-" + std::to_string(getpid()));

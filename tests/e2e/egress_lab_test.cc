@@ -21,7 +21,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "tests/e2e/e2e_util.h"
+#include "tests/e2e/reference_lab.h"
 
 namespace warden::e2e {
 namespace {
@@ -32,25 +32,12 @@ using testing::HasSubstr;
 class EgressLab : public ::testing::Test {
  public:
   static void SetUpTestSuite() {
-    if (geteuid() != 0) {
-      up_error_ = "the lab needs root (network namespaces, cgroups, BPF)";
-      return;
-    }
-    dir_ = (fs::temp_directory_path() / ("warden-egress-lab-" + std::to_string(getpid()))).string();
-    state_ = dir_ + "-state";
-    fs::create_directories(dir_);
-    fs::copy(fs::path(WARDEN_SOURCE_DIR) / "deploy/examples/reference", dir_,
-             fs::copy_options::recursive);
-    Result r = Warden("lab up --manifests " + dir_ + " --state " + state_);
-    if (r.code != 0) up_error_ = "lab up failed: " + r.out + r.err;
+    lab_ = ReferenceLab::Up("warden-egress-lab");
+    dir_ = lab_.dir;
+    state_ = lab_.state;
+    up_error_ = lab_.error;
   }
-  static void TearDownTestSuite() {
-    if (state_.empty()) return;
-    Result r = Warden("lab down --state " + state_);
-    EXPECT_EQ(r.code, 0) << r.err;
-    fs::remove_all(dir_);
-    EXPECT_EQ(Sh("ip netns list | grep -c '^wl-' || true").out, "0\n");
-  }
+  static void TearDownTestSuite() { lab_.Down(); }
 
  protected:
   void SetUp() override {
@@ -101,8 +88,10 @@ class EgressLab : public ::testing::Test {
     return out;
   }
 
+  static ReferenceLab lab_;
   static std::string dir_, state_, up_error_;
 };
+ReferenceLab EgressLab::lab_;
 std::string EgressLab::dir_, EgressLab::state_, EgressLab::up_error_;
 
 TEST_F(EgressLab, Rows1To6FromInsideThePods) {

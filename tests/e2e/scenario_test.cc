@@ -10,7 +10,6 @@
 // Needs root.
 #include <unistd.h>
 
-#include <filesystem>
 #include <set>
 #include <sstream>
 
@@ -19,50 +18,30 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_format.h"
-#include "tests/e2e/e2e_util.h"
+#include "tests/e2e/reference_lab.h"
 
 namespace warden::e2e {
 namespace {
 
-namespace fs = std::filesystem;
-
 class Scenario : public ::testing::Test {
  public:
-  static void SetUpTestSuite() {
-    if (geteuid() != 0) {
-      up_error_ = "the lab needs root (network namespaces, cgroups, BPF)";
-      return;
-    }
-    dir_ = (fs::temp_directory_path() / ("warden-scenario-" + std::to_string(getpid()))).string();
-    state_ = dir_ + "-state";
-    fs::create_directories(dir_);
-    fs::copy(fs::path(WARDEN_SOURCE_DIR) / "deploy/examples/reference", dir_,
-             fs::copy_options::recursive);
-    // As scripts/demo brings it up.
-    Result r = Warden("lab up --manifests " + dir_ + " --state " + state_ + " --serve-ports 8080");
-    if (r.code != 0) up_error_ = "lab up failed: " + r.out + r.err;
-  }
-  static void TearDownTestSuite() {
-    if (state_.empty()) return;
-    Result r = Warden("lab down --state " + state_);
-    EXPECT_EQ(r.code, 0) << r.err;
-    fs::remove_all(dir_);
-    EXPECT_EQ(Sh("ip netns list | grep -c '^wl-' || true").out, "0\n");
-  }
+  // As scripts/demo brings it up.
+  static void SetUpTestSuite() { lab_ = ReferenceLab::Up("warden-scenario", "--serve-ports 8080"); }
+  static void TearDownTestSuite() { lab_.Down(); }
 
  protected:
   void SetUp() override {
     ASSERT_EQ(geteuid(), 0u) << "needs root (network namespaces, cgroups, BPF)";
-    ASSERT_TRUE(up_error_.empty()) << up_error_;
+    ASSERT_TRUE(lab_.error.empty()) << lab_.error;
   }
 
-  static std::string dir_, state_, up_error_;
+  static ReferenceLab lab_;
 };
-std::string Scenario::dir_, Scenario::state_, Scenario::up_error_;
+ReferenceLab Scenario::lab_;
 
 TEST_F(Scenario, EveryRowOfTheDemoTablePassesForBothFamilies) {
-  Result r = Sh(std::string(WARDEN_SOURCE_DIR) + "/scripts/demo-table " + WardenBin() + " " + dir_ +
-                " " + state_);
+  Result r = Sh(std::string(WARDEN_SOURCE_DIR) + "/scripts/demo-table " + WardenBin() + " " +
+                lab_.dir + " " + lab_.state);
   EXPECT_EQ(r.code, 0) << r.out << r.err;
   std::map<std::string, std::string> rows;  // label -> its line
   std::istringstream in(r.out);
@@ -92,7 +71,7 @@ TEST_F(Scenario, EveryRowOfTheDemoTablePassesForBothFamilies) {
 }
 
 TEST_F(Scenario, FaultsUnderContinuousTrafficLetNothingDeniedThrough) {
-  Result r = Warden("lab faults --output json --state " + state_);
+  Result r = Warden("lab faults --output json --state " + lab_.state);
   ASSERT_FALSE(r.out.empty()) << r.err;
   const nlohmann::json j = nlohmann::json::parse(r.out);
   EXPECT_EQ(r.code, 0) << j.dump(1) << r.err;
@@ -125,7 +104,7 @@ TEST_F(Scenario, FaultsUnderContinuousTrafficLetNothingDeniedThrough) {
     }
   }
   // And the lab is whole again: row 1 from inside the pod.
-  Result curl = Warden("lab exec --state " + state_ +
+  Result curl = Warden("lab exec --state " + lab_.state +
                        " --in team-x/app -- curl -s -o /dev/null -w '%{http_code}' --max-time 5 "
                        "--resolve example.com:80:203.0.113.10 http://example.com/");
   EXPECT_EQ(curl.out, "200");
