@@ -41,12 +41,18 @@ struct wd_view {
 };
 
 /* Decides k's direction for `local` on the tables `t`, resolving `local` on first need
- * (ancestor cgroups read `from` the packet or the current task). */
+ * (ancestor cgroups read `from` the packet or the current task). A loopback peer is allowed
+ * before any table (wd_decide_loopback): what a socket sees here stays in its own network
+ * namespace. The interface programs decide through wd_decide alone, without this exemption. */
 static __always_inline void wd_decide_on(const struct wd_tables* t, const struct wd_view* v,
                                          enum wd_ancestry from, const struct wd_verdict_key* k,
                                          const struct wd_flow* f, struct wd_local* local,
                                          struct wd_decision* d) {
   if (!local->resolved) wd_find_local(local, v->cfg, t->endpoints, v->ctx, from, v->self);
+  if (wd_is_loopback(f->family, f->remote_addr)) {
+    wd_decide_loopback(d);
+    return;
+  }
   wd_decide(t, v->cfg, local, k->direction, f->family, f->remote_addr, f->protocol, k->port, d);
 }
 
@@ -542,7 +548,11 @@ int wd_sendmsg6(struct bpf_sock_addr* ctx) { return wd_sock_addr6(ctx, WD_HOOK_S
 
 /* Decides direction `dir` of flow `f` for the interface's pod `local` on the live copy of the
  * tables (the same wd_decide as the first line: the lockdown, then NetworkPolicy by address).
- * A function of its own, shared by both directions' calls. */
+ * A function of its own, shared by both directions' calls. Without the first line's loopback
+ * exemption (wd_decide_on): loopback traffic never crosses a pod's interface (the kernel keeps
+ * 127.0.0.0/8 and ::1 on the lo device of the namespace), so a packet carrying such an address
+ * here was forged (a packet socket, a raw socket with its own headers) and is judged as what its
+ * address is to the tables, a world address: a default-pool node refuses it (pool-lockdown). */
 static __noinline int wd_if_decide(const struct wd_view* v, const struct wd_local* local, __u32 dir,
                                    const struct wd_flow* f, struct wd_decision* d) {
   __u16 port = dir == WD_DIR_EGRESS ? f->remote_port : f->local_port;

@@ -102,7 +102,9 @@
 #define WD_REASON_ALLOW_POLICY 0       /* a NetworkPolicy rule allows it */
 #define WD_REASON_ALLOW_NOT_ISOLATED 1 /* no policy of this direction selects the pod */
 #define WD_REASON_ALLOW_TRACKED 2      /* a cached verdict or a conntrack entry allows it */
-#define WD_REASON_ALLOW_HOST 3 /* a host process (lockdown permitting), or the pod's own node */
+/* a host process (lockdown permitting), the pod's own node, or loopback (127.0.0.0/8, ::1: the
+ * cgroup programs only) */
+#define WD_REASON_ALLOW_HOST 3
 #define WD_REASON_ALLOW_UNKNOWN_POD 4   /* a pod Warden does not know, with --unknown-pod allow */
 #define WD_REASON_DENY_POLICY 5         /* the pod is isolated and no rule allows it */
 #define WD_REASON_DENY_POOL_LOCKDOWN 6  /* direct egress to the world from this node pool */

@@ -766,7 +766,7 @@ const char* ReasonName(uint8_t reason) {
       return "not-isolated";
     case WD_REASON_ALLOW_TRACKED:
       return "tracked";
-    case WD_REASON_ALLOW_HOST:
+    case WD_REASON_ALLOW_HOST:  // a host process, the pod's own node, or a loopback peer
       return "host-allow";
     case WD_REASON_ALLOW_UNKNOWN_POD:
       return "unknown-pod-allow";

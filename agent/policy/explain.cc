@@ -8,6 +8,29 @@
 
 namespace warden::policy {
 
+namespace {
+
+// What both sides of a flow to or from a loopback address say: the kernel's cgroup programs allow
+// it before any table (bpf/warden.bpf.c, wd_decide_on), as Kubernetes does.
+constexpr char kLoopbackReason[] =
+    "loopback: never leaves the pod's network namespace; NetworkPolicy cannot block localhost";
+
+// The address the kernel sends from to a loopback destination of `family` (127.0.0.1 for all of
+// 127.0.0.0/8): whatever addresses the pod has, they play no part.
+IpAddress LoopbackSource(Family family) {
+  IpAddress a;
+  a.family = family;
+  if (family == Family::kV4) {
+    a.bytes[0] = 127;
+    a.bytes[3] = 1;
+  } else {
+    a.bytes[15] = 1;
+  }
+  return a;
+}
+
+}  // namespace
+
 absl::StatusOr<Explainer::End> Explainer::ResolveEnd(const std::string& text,
                                                      const char* flag) const {
   End e;
@@ -51,9 +74,12 @@ FlowExplanation Explainer::Evaluate(End from, End to, const std::string& port_te
   fx.port = port.value_or(0);
   fx.protocol = protocol;
   // Pick addresses of one family, as a client would: the destination's address family first,
-  // then the other family both ends have (either end may be a pod with two addresses).
+  // then the other family both ends have (either end may be a pod with two addresses). To a
+  // loopback address the kernel sends from the loopback address of that family.
   bool common_family = true;
-  if (from.ip && to.ip && from.ip->family != to.ip->family) {
+  if (to.ip && IsLoopback(*to.ip)) {
+    from.ip = LoopbackSource(to.ip->family);
+  } else if (from.ip && to.ip && from.ip->family != to.ip->family) {
     std::vector<IpAddress> src =
         from.any_pod ? from.any_pod->ips : std::vector<IpAddress>{*from.ip};
     std::vector<IpAddress> dst = {*to.ip};
@@ -102,6 +128,20 @@ FlowExplanation Explainer::Evaluate(End from, End to, const std::string& port_te
 
   auto side = [&](SideReport* out, Direction dir, const End& local, const End& remote,
                   const Endpoint& remote_ep) {
+    // Loopback stays in the sender's network namespace: neither NetworkPolicy nor the node-pool
+    // lockdown has a say (the kernel's cgroup programs allow it before any table lookup). Either
+    // end being loopback puts the whole flow there.
+    if ((remote.ip && IsLoopback(*remote.ip)) || (local.ip && IsLoopback(*local.ip))) {
+      out->applies = local.pod != nullptr;
+      out->allowed = true;
+      out->reason = kLoopbackReason;
+      if (local.pod) {
+        SideDecision md = model_.Evaluate(dir, *local.pod, remote_ep, l4);
+        out->isolated = md.isolated;
+        out->isolating_policies = md.isolating_policies;
+      }
+      return;
+    }
     if (!local.pod) {
       out->applies = false;
       out->allowed = true;

@@ -82,4 +82,12 @@ absl::StatusOr<Cidr> ParseCidr(absl::string_view text) {
 
 Cidr HostPrefix(const IpAddress& ip) { return Cidr{ip, ip.bits()}; }
 
+bool IsLoopback(const IpAddress& ip) {
+  if (ip.family == Family::kV4) return ip.bytes[0] == 127;
+  static constexpr std::array<uint8_t, 16> kOne = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  static constexpr std::array<uint8_t, 12> kMapped = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (ip.bytes == kOne) return true;
+  return std::memcmp(ip.bytes.data(), kMapped.data(), kMapped.size()) == 0 && ip.bytes[12] == 127;
+}
+
 }  // namespace warden::policy

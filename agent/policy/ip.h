@@ -46,5 +46,9 @@ absl::StatusOr<IpAddress> ParseIp(absl::string_view text);
 absl::StatusOr<Cidr> ParseCidr(absl::string_view text);
 // The /32 or /128 prefix of one address.
 Cidr HostPrefix(const IpAddress& ip);
+// Whether `ip` is a loopback address: 127.0.0.0/8, ::1, or an IPv4-mapped 127.x.y.z (a
+// dual-stack socket's connect to it is an IPv4 connect to 127.x.y.z). bpf/warden_verdict.h's
+// wd_is_loopback is the kernel's side of it.
+bool IsLoopback(const IpAddress& ip);
 
 }  // namespace warden::policy

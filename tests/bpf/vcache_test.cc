@@ -1,7 +1,8 @@
 // The per-CPU verdict cache (bpf/warden_vcache.h) admits a packet or a connect only from a slot
 // that is whole, of the current generation and hashed with the current seed. Real programs
-// attached to a real cgroup: a process in a pod's cgroup connects over loopback in a network
-// namespace of its own, while the test forges slots in the pinned wd_vcache map. The pod may not
+// attached to a real cgroup: a process in a pod's cgroup connects to an address of its own (on
+// the loopback device of a network namespace of its own, but not a loopback address: those the
+// programs always allow), while the test forges slots in the pinned wd_vcache map. The pod may not
 // send anything (an egress policy with no rules), so every admitted connect came from a slot.
 // Needs root (fails, never skips, without it).
 #include <arpa/inet.h>
@@ -52,10 +53,21 @@ spec:
 )";
 
 constexpr uint16_t kPort = 18080;
+// The addresses the pod connects to: world addresses to the tables (not loopback, which the
+// programs allow before any table), held by the loopback device of the pod's network namespace.
+constexpr char kAddr4[] = "10.99.0.1";
+constexpr char kAddr6[] = "fd00:99::1";
 
-// In a child: joins `cgroup`, makes a network namespace with loopback up, listens on
-// 127.0.0.1:kPort (::1 with `v6`) and connects to it. Returns 0 when the connect succeeded, else
-// its errno.
+// in6_ifreq of <linux/ipv6.h>, which does not mix with <netinet/in.h>.
+struct In6Ifreq {
+  in6_addr addr;
+  uint32_t prefixlen;
+  int ifindex;
+};
+
+// In a child: joins `cgroup`, makes a network namespace with loopback up and kAddr4 and kAddr6 on
+// it, listens on kAddr4:kPort (kAddr6 with `v6`) and connects to it. Returns 0 when the connect
+// succeeded, else its errno.
 int ConnectFromPod(const std::string& cgroup, bool v6 = false) {
   int p[2];
   if (pipe(p) != 0) return -1;
@@ -76,27 +88,45 @@ int ConnectFromPod(const std::string& cgroup, bool v6 = false) {
     if (ctl < 0 || ioctl(ctl, SIOCGIFFLAGS, &ifr) != 0) report(1003);
     ifr.ifr_flags |= IFF_UP;
     if (ioctl(ctl, SIOCSIFFLAGS, &ifr) != 0) report(1004);
+    ifreq alias{};
+    std::strcpy(alias.ifr_name, "lo:1");
+    auto* a4 = reinterpret_cast<sockaddr_in*>(&alias.ifr_addr);
+    a4->sin_family = AF_INET;
+    inet_pton(AF_INET, kAddr4, &a4->sin_addr);
+    if (ioctl(ctl, SIOCSIFADDR, &alias) != 0) report(1006);
+    In6Ifreq a6{};
+    inet_pton(AF_INET6, kAddr6, &a6.addr);
+    a6.prefixlen = 128;
+    a6.ifindex = static_cast<int>(if_nametoindex("lo"));
+    int ctl6 = socket(AF_INET6, SOCK_DGRAM, 0);
+    if (ctl6 < 0 || ioctl(ctl6, SIOCSIFADDR, &a6) != 0) report(1007);
     sockaddr_storage ss{};
     socklen_t len;
     if (v6) {
       auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
       a->sin6_family = AF_INET6;
       a->sin6_port = htons(kPort);
-      a->sin6_addr = in6addr_loopback;
+      inet_pton(AF_INET6, kAddr6, &a->sin6_addr);
       len = sizeof(*a);
     } else {
       auto* a = reinterpret_cast<sockaddr_in*>(&ss);
       a->sin_family = AF_INET;
       a->sin_port = htons(kPort);
-      a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      inet_pton(AF_INET, kAddr4, &a->sin_addr);
       len = sizeof(*a);
     }
     const int family = v6 ? AF_INET6 : AF_INET;
     int ls = socket(family, SOCK_STREAM, 0);
     int one = 1;
     if (v6) setsockopt(ls, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    if (ls < 0 || bind(ls, reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(ls, 4) != 0)
-      report(1005);
+    // A new IPv6 address is tentative until the kernel's address work has run (no duplicate
+    // address detection on loopback, but that work is asynchronous): bind fails until then.
+    int bound = -1;
+    for (int i = 0; ls >= 0 && i < 200 && bound != 0; ++i) {
+      bound = bind(ls, reinterpret_cast<sockaddr*>(&ss), len);
+      if (bound != 0) usleep(5000);
+    }
+    if (bound != 0 || listen(ls, 4) != 0) report(1005);
     int c = socket(family, SOCK_STREAM, 0);
     timeval tv{2, 0};
     setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -136,12 +166,13 @@ class VcacheTest : public ::testing::Test {
     ASSERT_TRUE(loaded.errors.empty()) << loaded.errors[0].ToString();
     policy::Snapshot snap = policy::Compile(loaded.state).value();
     nodestate::NodeState ns = nodestate::ComputeNodeState(loaded.state, snap, "", {"", {}});
-    // Loopback addresses are in no cluster range: to the datapath they are world addresses, and
-    // the listener's replies to the client pass only where the node-pool lockdown lets the pod
-    // reach the client (the lockdown comes before any reply shortcut).
-    std::vector<policy::Allowance> loopback;
-    for (const char* a : {"127.0.0.0/8", "::1/128"}) loopback.push_back(*policy::ParseAllowance(a));
-    tables_ = node::BuildNodeTables(ns, {{"x/a", pod->id}}, loopback);
+    // The pod's own addresses kAddr4 and kAddr6 are in no cluster range: to the datapath they
+    // are world addresses, and the listener's replies to the client pass only where the node-pool
+    // lockdown lets the pod reach the client (the lockdown comes before any reply shortcut).
+    std::vector<policy::Allowance> own;
+    for (const char* a : {"10.99.0.1/32", "fd00:99::1/128"})
+      own.push_back(*policy::ParseAllowance(a));
+    tables_ = node::BuildNodeTables(ns, {{"x/a", pod->id}}, own);
     config_ = kubelet->Config();
     ASSERT_TRUE(dp_->Apply(tables_, config_).ok());
     ASSERT_TRUE(dp_->Attach().ok());
@@ -154,8 +185,8 @@ class VcacheTest : public ::testing::Test {
     EXPECT_TRUE(cgroups_.Remove().ok());
   }
 
-  // The key connect4 (connect6 with `v6`) builds for the container's connect to
-  // 127.0.0.1:kPort (::1).
+  // The key connect4 (connect6 with `v6`) builds for the container's connect to kAddr4:kPort
+  // (kAddr6).
   wd_verdict_key Key(uint16_t port = kPort, bool v6 = false) {
     wd_verdict_key k{};
     auto id = common::CgroupId(container_);
@@ -166,10 +197,9 @@ class VcacheTest : public ::testing::Test {
     k.direction = WD_DIR_EGRESS;
     k.port = port;
     if (v6) {
-      std::memcpy(k.remote_addr, &in6addr_loopback, 16);
+      inet_pton(AF_INET6, kAddr6, k.remote_addr);
     } else {
-      uint32_t lo = htonl(INADDR_LOOPBACK);
-      std::memcpy(k.remote_addr, &lo, 4);
+      inet_pton(AF_INET, kAddr4, k.remote_addr);
     }
     return k;
   }
@@ -243,7 +273,7 @@ TEST_F(VcacheTest, OnlyWholeSlotsOfTheCurrentGenerationAdmit) {
 }
 
 // IPv6: connect6 and the packets of the connection (SYN, replies) use the 16-byte key; a slot
-// admits exactly that key, and a slot of another address (::2) does not.
+// admits exactly that key, and a slot of another address (fd00:99::2) does not.
 TEST_F(VcacheTest, Ipv6KeysAreWholeAddresses) {
   ASSERT_EQ(ConnectFromPod(container_, true), EPERM) << "the pod may not send anything";
   wd_config cfg = Config();
@@ -251,7 +281,8 @@ TEST_F(VcacheTest, Ipv6KeysAreWholeAddresses) {
   const uint32_t idx = wd_vcache_index(wd_vcache_hash(&k, cfg.vcache_seed));
   Put(idx, Slot(k, cfg.generation, cfg.vcache_seed));
   EXPECT_EQ(ConnectFromPod(container_, true), 0);
-  // Another address: ::2 (the slot's key differs in the last byte) does not match ::1.
+  // Another address: fd00:99::2 (the slot's key differs in the last byte) does not match
+  // fd00:99::1.
   wd_verdict_key other = k;
   other.remote_addr[15] = 2;
   Put(idx, Slot(other, cfg.generation, cfg.vcache_seed));

@@ -598,6 +598,65 @@ TEST_F(LabTest, LockdownAndEpermAtConnect) {
   EXPECT_EQ(allowed_by, "team-x/allow-same-namespace");
 }
 
+// Loopback is not the world: Kubernetes does not let NetworkPolicy block localhost, and a node's
+// host processes (kubelet, the container runtime's streaming server for `kubectl exec`) talk over
+// 127.0.0.1. On default-1 (default pool: locked down, no allowance for loopback), team-x/app
+// (default deny both ways, nothing allowed on 8080 but its own namespace) reaches its own echo
+// servers on 127.0.0.1 and [::1], TCP and UDP; a host process reaches the metadata server on
+// 127.0.0.1 and the agent's /metrics; the world stays refused. Checked where the flows arrive: the
+// servers' `accepted` lines, the metrics body, and no loopback denial in the verdict log.
+TEST_F(LabTest, LoopbackIsNotTheWorld) {
+  UpReference("--serve-ports 8080");
+  std::string app_log, metrics;
+  for (size_t j = 0; j < lab_["pods"].size(); ++j) {
+    if (lab_["pods"][j]["key"] == "team-x/app")
+      app_log = state_ + "/logs/pod-" + std::to_string(j) + ".log";
+  }
+  for (const auto& n : lab_["nodes"]) {
+    if (n["name"] == "default-1") metrics = n["metrics"];
+  }
+  ASSERT_FALSE(app_log.empty());
+  ASSERT_THAT(metrics, ::testing::StartsWith("127.0.0.1:"));
+
+  for (const char* proto : {"TCP", "UDP"}) {
+    EXPECT_EQ(Probe("team-x/app", "127.0.0.1", 8080, proto), "connected") << proto;
+    EXPECT_EQ(Probe("team-x/app", "::1", 8080, proto), "connected") << proto;
+  }
+  EXPECT_EQ(Probe("node:default-1", "127.0.0.1", 80, "TCP"), "connected");
+  Result scrape = Exec("node:default-1", "curl -sS --max-time 2 http://" + metrics + "/metrics");
+  EXPECT_EQ(scrape.code, 0) << scrape.err;
+  EXPECT_THAT(scrape.out, HasSubstr("warden_")) << scrape.err;
+  // Beside it, the world: refused at connect, for the pod and for the host process.
+  EXPECT_EQ(Probe("team-x/app", "203.0.113.66", 8443, "TCP"), "eperm");
+  EXPECT_EQ(Probe("node:default-1", "203.0.113.66", 443, "TCP"), "eperm");
+  // And the pod's policy still holds for other pods.
+  EXPECT_EQ(Probe("team-x/app", "team-y/app", 8080, "TCP"), "eperm");
+
+  // The receiving ends: the pod's own servers saw its loopback connections and datagrams, the
+  // node's metadata server the host process's; the internet saw nothing of the refused ones.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::string app = Sh("cat " + app_log).out;
+  EXPECT_THAT(app, HasSubstr("accepted tcp 127.0.0.1 8080 127.0.0.1 ")) << app;
+  EXPECT_THAT(app, HasSubstr("accepted tcp ::1 8080 ::1 ")) << app;
+  EXPECT_THAT(app, HasSubstr("accepted udp * 8080 127.0.0.1 ")) << app;
+  EXPECT_THAT(app, HasSubstr("accepted udp * 8080 ::1 ")) << app;
+  std::string metadata = Sh("cat " + state_ + "/logs/metadata-default-1.log").out;
+  EXPECT_THAT(metadata, HasSubstr("accepted tcp 127.0.0.1 80 127.0.0.1 ")) << metadata;
+  std::string internet = Sh("cat " + state_ + "/logs/internet.log").out;
+  EXPECT_THAT(internet, ::testing::Not(HasSubstr("accepted tcp 203.0.113.66 "))) << internet;
+  // The verdict log: loopback allowed as the node's own (host-allow), never refused.
+  std::ifstream log(state_ + "/logs/default-1-verdicts.jsonl");
+  std::string line;
+  int allowed = 0;
+  while (std::getline(log, line)) {
+    json j = json::parse(line);
+    if (j["dst"] != "127.0.0.1" && j["dst"] != "::1") continue;
+    EXPECT_EQ(j["verdict"], "allow") << line;
+    if (j["reason"] == "host-allow") ++allowed;
+  }
+  EXPECT_GT(allowed, 0) << "no verdict log line for a loopback flow";
+}
+
 // `warden explain` says what the kernel does for flows from pods to the world too: the node-pool
 // lockdown first (default pool: the allowances; gateway pool: gateway pods on TCP 80/443), then
 // NetworkPolicy. Every pod to every internet host and the metadata server, for real.

@@ -19,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "agent/policy/compiler.h"
 #include "agent/policy/explain.h"
+#include "agent/policy/ip.h"
 #include "agent/policy/lookup.h"
 #include "agent/policy/manifest_loader.h"
 #include "tests/lib/yaml_text.h"
@@ -1261,6 +1262,76 @@ spec: {podSelector: {}, policyTypes: [Ingress, Egress]}
   auto out = ex.Explain("p/web", "192.168.9.1", "22", Protocol::kTCP);
   ASSERT_TRUE(out.ok());
   EXPECT_FALSE(out->allowed);
+}
+
+// "What you can't do with network policies: prevent loopback": a flow to or from a loopback
+// address is allowed on both sides, by default deny and by a default-pool node's lockdown alike,
+// as the kernel's cgroup programs allow it (bpf/warden.bpf.c, wd_decide_on).
+TEST(Loopback, NeitherPolicyNorTheLockdownBlocksLocalhost) {
+  for (const char* text : {"127.0.0.1", "127.255.0.9", "::1", "::ffff:127.0.0.1"})
+    EXPECT_TRUE(IsLoopback(*ParseIp(text))) << text;
+  for (const char* text : {"128.0.0.1", "126.255.255.255", "::", "::2", "::ffff:128.0.0.1",
+                           "::127.0.0.1", "fe80::1", "10.0.0.1"})
+    EXPECT_FALSE(IsLoopback(*ParseIp(text))) << text;
+
+  // p/web: IPv4 only, default deny both ways, on a default-pool node without allowances.
+  LoadResult r = LoadManifestTexts({{"c.yaml", R"(
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: p}
+status: {podIP: 10.9.0.1}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny, namespace: p}
+spec: {podSelector: {}, policyTypes: [Ingress, Egress]}
+)"}});
+  ASSERT_TRUE(r.errors.empty());
+  Snapshot snap = Compile(r.state).value();
+  Explainer ex(r.state, snap, LockdownOptions{});
+  for (const char* to : {"127.0.0.1", "127.0.0.53", "::1", "::ffff:127.0.0.1"}) {
+    for (Protocol proto : {Protocol::kTCP, Protocol::kUDP}) {
+      auto fx = ex.Explain("p/web", to, "8080", proto);
+      ASSERT_TRUE(fx.ok()) << to << ": " << fx.status();
+      EXPECT_TRUE(fx->allowed) << to << ": " << fx->reason;
+      EXPECT_TRUE(fx->consistent) << to;
+      EXPECT_TRUE(fx->egress.applies) << to;
+      EXPECT_TRUE(fx->egress.isolated) << to;
+      EXPECT_THAT(fx->egress.isolating_policies, ::testing::ElementsAre("p/deny")) << to;
+      EXPECT_FALSE(fx->egress.default_pool_lockdown) << to;
+      EXPECT_TRUE(fx->ingress.allowed) << to;
+      for (const SideReport* side : {&fx->egress, &fx->ingress})
+        EXPECT_THAT(side->reason, ::testing::StartsWith("loopback: ")) << to;
+      EXPECT_THAT(fx->egress.reason, ::testing::HasSubstr("NetworkPolicy cannot block localhost"));
+    }
+  }
+  // The pod's own addresses play no part: to ::1 it sends from ::1, though it has no IPv6.
+  auto six = ex.Explain("p/web", "::1", "8080", Protocol::kTCP);
+  ASSERT_TRUE(six.ok());
+  EXPECT_EQ(six->from_ip, "::1");
+  auto four = ex.Explain("p/web", "127.0.0.53", "8080", Protocol::kTCP);
+  ASSERT_TRUE(four.ok());
+  EXPECT_EQ(four->from_ip, "127.0.0.1");
+  EXPECT_EQ(four->to_ip, "127.0.0.53");
+  // Loopback coming in: the pod's isolated ingress has no say either.
+  auto in = ex.Explain("127.0.0.1", "p/web", "8080", Protocol::kTCP);
+  ASSERT_TRUE(in.ok());
+  EXPECT_TRUE(in->allowed) << in->reason;
+  EXPECT_TRUE(in->ingress.applies);
+  EXPECT_THAT(in->ingress.reason, ::testing::StartsWith("loopback: "));
+  // Next to loopback, an address that is not: the lockdown refuses it, and the policy would.
+  for (const char* to : {"128.0.0.1", "126.255.255.255", "::2"}) {
+    auto world = ex.Explain("p/web", to, "8080", Protocol::kTCP);
+    ASSERT_TRUE(world.ok()) << to;
+    EXPECT_FALSE(world->allowed) << to;
+    EXPECT_THAT(world->egress.reason, ::testing::Not(::testing::HasSubstr("loopback"))) << to;
+  }
+  auto world = ex.Explain("p/web", "128.0.0.1", "8080", Protocol::kTCP);
+  ASSERT_TRUE(world.ok());
+  EXPECT_TRUE(world->egress.default_pool_lockdown) << world->egress.reason;
+  auto from_world = ex.Explain("128.0.0.1", "p/web", "8080", Protocol::kTCP);
+  ASSERT_TRUE(from_world.ok());
+  EXPECT_FALSE(from_world->allowed) << from_world->reason;
 }
 
 }  // namespace
