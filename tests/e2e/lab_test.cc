@@ -655,6 +655,26 @@ TEST_F(LabTest, LoopbackIsNotTheWorld) {
     if (j["reason"] == "host-allow") ++allowed;
   }
   EXPECT_GT(allowed, 0) << "no verdict log line for a loopback flow";
+
+  // The attack the exemption must not open: a pod that may rewrite its own packets (NET_ADMIN,
+  // beyond a default container's capabilities) connects to a loopback address, which the connect
+  // hook lets through, and NATs it to the world on the way out. The packet that leaves carries
+  // the world address: the cgroup egress program (after netfilter) and the interface program
+  // judge that, and refuse it; the internet never sees it.
+  const std::string rewrite =
+      "sysctl -qw net.ipv4.conf.all.route_localnet=1 && "
+      "iptables -t nat -A OUTPUT -p tcp -d 127.0.0.2 --dport 8443 -j DNAT "
+      "--to-destination 203.0.113.66:8443 && "
+      "iptables -t nat -A POSTROUTING -p tcp -d 203.0.113.66 -j MASQUERADE && "
+      "curl -sS --max-time 3 -o /dev/null http://127.0.0.2:8443/; echo curl=$?";
+  Result attack = Exec("team-x/app", "sh -c '" + rewrite + "'", "--privileged");
+  EXPECT_THAT(attack.out, HasSubstr("curl=")) << attack.out << attack.err;
+  EXPECT_THAT(attack.out, ::testing::Not(HasSubstr("curl=0"))) << attack.out << attack.err;
+  Exec("team-x/app", "sh -c 'iptables -t nat -F; sysctl -qw net.ipv4.conf.all.route_localnet=0'",
+       "--privileged");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  internet = Sh("cat " + state_ + "/logs/internet.log").out;
+  EXPECT_THAT(internet, ::testing::Not(HasSubstr("accepted tcp 203.0.113.66 8443"))) << internet;
 }
 
 // `warden explain` says what the kernel does for flows from pods to the world too: the node-pool

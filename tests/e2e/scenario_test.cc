@@ -93,6 +93,14 @@ TEST_F(Scenario, FaultsUnderContinuousTrafficLetNothingDeniedThrough) {
   // permitted fails.
   EXPECT_EQ(j["faults"][0]["name"], "control plane");
   EXPECT_EQ(j["faults"][0]["permitted_failed"], 0) << j["faults"][0].dump();
+  // An agent started again serves its forwarder before its programs have loaded (the verifier
+  // takes about ten seconds here): permitted traffic is back within seconds of the restart, not
+  // after the load (the programs the dead agent left attached kept enforcing meanwhile).
+  EXPECT_EQ(j["faults"][1]["name"], "agent of default-1");
+  EXPECT_LT(
+      j["faults"][1]["recovered_ms"].get<int64_t>() - j["faults"][1]["restarted_ms"].get<int64_t>(),
+      5000)
+      << j["faults"][1].dump();
   // The receivers' own logs: no line of a denied row; lines of every permitted one (so the
   // logs are read right).
   ASSERT_EQ(j["receivers"].size(), 25u);
