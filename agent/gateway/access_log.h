@@ -34,6 +34,9 @@ struct AccessEntry {
   std::string source_node, source_namespace, source_pod, source_service_account, source_principal;
   std::string original_destination;
   std::string verdict, policy, rule;
+  // The namespace of the ServiceEntry that registered the host (Istio's
+  // destination_service_namespace); not a field of the access log's JSON.
+  std::string service_namespace;
   uint64_t flow_id = 0;
 };
 

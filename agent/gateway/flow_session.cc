@@ -35,6 +35,7 @@ void FlowContext::Finish(AccessEntry& e) const {
 
 void NoteVerdict(const egress::GatewayVerdict& v, AccessEntry* e) {
   e->verdict = egress::VerdictName(v.verdict);
+  if (v.registration && v.registration->entry) e->service_namespace = v.registration->entry->ns;
   const auto& by = v.authz.decided_by;
   if (by && by->policy) {
     e->policy = absl::StrCat(by->policy->ns, "/", by->policy->name);

@@ -24,7 +24,9 @@ std::string Labels(const AccessEntry& e, const std::string& app, bool http) {
       Label("source_principal", e.source_principal.empty() ? "" : "spiffe://" + e.source_principal),
       ",", Label("source_app", app), ",", Label("destination_service", host), ",",
       Label("destination_service_name", host), ",",
-      Label("destination_service_namespace", e.source_namespace), ",",
+      // The registering ServiceEntry's namespace, as Istio's registry gives it ("unknown" for a
+      // host none registered).
+      Label("destination_service_namespace", e.service_namespace), ",",
       Label("request_protocol", http ? "http" : "tcp"), ",",
       Label("connection_security_policy", "mutual_tls"));
   if (http) {
@@ -50,12 +52,13 @@ void Metrics::Histogram::Add(double v) {
 void Metrics::Observe(const AccessEntry& e, const std::string& app) {
   const bool http = e.protocol.rfind("HTTP", 0) == 0;
   // Every value a label is made of, separated by a byte none of them can hold.
-  const std::string raw = absl::StrCat(
-      http ? "h" : "t", absl::string_view("\0", 1), e.source_pod, absl::string_view("\0", 1),
-      e.source_namespace, absl::string_view("\0", 1), e.source_principal,
-      absl::string_view("\0", 1), app, absl::string_view("\0", 1), e.authority,
-      absl::string_view("\0", 1), e.requested_server_name, absl::string_view("\0", 1),
-      e.response_code.value_or(0), absl::string_view("\0", 1), e.response_flags);
+  const std::string raw =
+      absl::StrCat(http ? "h" : "t", absl::string_view("\0", 1), e.source_pod,
+                   absl::string_view("\0", 1), e.source_namespace, absl::string_view("\0", 1),
+                   e.source_principal, absl::string_view("\0", 1), e.service_namespace,
+                   absl::string_view("\0", 1), app, absl::string_view("\0", 1), e.authority,
+                   absl::string_view("\0", 1), e.requested_server_name, absl::string_view("\0", 1),
+                   e.response_code.value_or(0), absl::string_view("\0", 1), e.response_flags);
   std::lock_guard<std::mutex> l(mu_);
   if (http) {
     HttpSeries*& found = http_raw_[raw];

@@ -521,6 +521,10 @@ TEST_F(GatewayTest, MetricsCarryIstioLabels) {
   EXPECT_THAT(text, HasSubstr("istio_requests_total{reporter=\"source\""));
   EXPECT_THAT(text, HasSubstr("source_workload_namespace=\"team-y\""));
   EXPECT_THAT(text, HasSubstr("destination_service=\"httpbin.org\""));
+  // The service's namespace is the registering ServiceEntry's (Istio's registry), not the
+  // client's.
+  EXPECT_THAT(text, HasSubstr("destination_service_namespace=\"warden-egress\""));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("destination_service_namespace=\"team-y\"")));
   EXPECT_THAT(text, HasSubstr("response_code=\"418\""));
   EXPECT_THAT(text, HasSubstr("istio_request_duration_milliseconds_bucket{"));
   EXPECT_THAT(text, HasSubstr("warden_gateway_ready 1"));
