@@ -155,6 +155,14 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> SyncStream::Channel() {
   if (!opts_.server_name.empty()) args.SetSslTargetNameOverride(opts_.server_name);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 2000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 2000);
+  // Each attempt connects at once, with the Loop's backoff (at most 5 s) between attempts: by
+  // default gRPC shares one subchannel among channels to the same target, and its reconnect
+  // backoff (up to 120 s) outlives the channel, so after a long outage the control plane could
+  // be back for a minute before an agent even tried.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
   return grpc::CreateCustomChannel(opts_.address, grpc::SslCredentials(o), args);
 }
 

@@ -498,7 +498,9 @@ spec: {podSelector: {}, policyTypes: [Ingress]}
 TEST_F(LabTest, ReferenceScenarioMatrixEqualsExplain) {
   // The agents read the manifests themselves here (the other tests use the control plane).
   UpReference("--serve-ports 8080,53,15443 --no-control");
-  ExpectMatrixEqualsExplain("reference", "8080,53,15443");
+  // The reference is dual-stack: every pair in each family, each against explain for the
+  // addresses of that family.
+  ExpectDualStackMatrixEqualsExplain("8080,53,15443");
 
   // `warden inspect` on each node's pins shows that node's datapath state after the matrix.
   for (const auto& n : lab_["nodes"]) {
