@@ -35,13 +35,14 @@ struct Attempt {
 // Every row tried again and again, each from its own thread, until Stop().
 class Traffic {
  public:
-  Traffic(const LabState& lab, const std::vector<TrafficRow>& rows, const FaultsOptions& o)
-      : rows_(rows), options_(o), start_(Clock::now()) {
-    for (size_t i = 0; i < rows.size(); ++i) {
-      places_.push_back(*PlaceOf(lab, rows[i].from, "from"));
-      targets_.push_back(*TargetOf(lab, rows[i].to, rows[i].family));
-    }
-  }
+  // rows[i] is sent from places[i] to targets[i].
+  Traffic(const std::vector<TrafficRow>& rows, std::vector<Place> places,
+          std::vector<Target> targets, const FaultsOptions& o)
+      : rows_(rows),
+        options_(o),
+        start_(Clock::now()),
+        places_(std::move(places)),
+        targets_(std::move(targets)) {}
   ~Traffic() { Stop(); }
 
   void Start() {
@@ -188,11 +189,15 @@ bool FaultsReport::ok() const {
 absl::StatusOr<FaultsReport> LabFaults(const FaultsOptions& o) {
   WD_ASSIGN_OR_RETURN(LabState lab, ReadLabState(o.state_dir));
   const std::vector<TrafficRow>& rows = ReferenceTraffic();
+  std::vector<Place> places;
+  std::vector<Target> targets;
   std::vector<Receiver> receivers;
   std::vector<std::uintmax_t> offsets;
   for (const TrafficRow& row : rows) {
     WD_ASSIGN_OR_RETURN(Place place, PlaceOf(lab, row.from, "row"));
-    (void)place;
+    WD_ASSIGN_OR_RETURN(Target target, TargetOf(lab, row.to, row.family));
+    places.push_back(std::move(place));
+    targets.push_back(std::move(target));
     WD_ASSIGN_OR_RETURN(Receiver r, ReceiverOf(lab, o.state_dir, row));
     std::error_code ec;
     offsets.push_back(std::filesystem::file_size(r.log, ec));
@@ -205,7 +210,7 @@ absl::StatusOr<FaultsReport> LabFaults(const FaultsOptions& o) {
     if (o.progress) *o.progress << s << std::flush;
   };
   FaultsReport report;
-  Traffic traffic(lab, rows, o);
+  Traffic traffic(rows, std::move(places), std::move(targets), o);
   say(absl::StrCat("  traffic: ", rows.size(), " rows, each tried every ", o.interval_ms,
                    " ms from its pod or node\n"));
   traffic.Start();
