@@ -210,7 +210,8 @@ class LabTest : public ::testing::Test {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
       ASSERT_LT(std::chrono::steady_clock::now(), deadline)
-          << "node " << name << " did not reach version " << want;
+          << "node " << name << " did not reach version " << want << "\n"
+          << testlib::LogTail(state_ + "/logs/" + name + ".log", 20);
     }
   }
   std::string Probe(const std::string& from, const std::string& to, int port, const char* proto,
@@ -918,6 +919,19 @@ spec:
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_THAT(log, HasSubstr("enforcing saved version"));
+  // That state is in force once its programs are attached: /ready says so. Loading them takes the
+  // verifier seconds, more under load, so the control plane returns only after that.
+  std::string ready;
+  for (const auto& n : lab_["nodes"]) {
+    if (n["name"] != "default-1") continue;
+    while (std::chrono::steady_clock::now() < deadline &&
+           (ready = Sh("ip netns exec " + n["netns"].get<std::string>() +
+                       " curl -s --max-time 2 http://" + n["metrics"].get<std::string>() + "/ready")
+                        .out) != "ready\n") {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  ASSERT_EQ(ready, "ready\n") << testlib::LogTail(state_ + "/logs/default-1.log", 20);
   // The control plane returns: everyone catches up, with no gap in enforcement meanwhile.
   r = Warden("lab start-control --state " + state_);
   ASSERT_EQ(r.code, 0) << r.err;

@@ -16,6 +16,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
@@ -53,7 +54,7 @@ std::string NginxConf(const std::string& dir, uint16_t port) {
       "  fastcgi_temp_path ", dir, "/tmp;\n  uwsgi_temp_path ", dir, "/tmp;\n  scgi_temp_path ",
       dir, "/tmp;\n  keepalive_requests 1000;\n",
       "  log_format conn '$connection $connection_requests $ssl_server_name $request_method "
-      "$uri $status $request_length';\n  access_log ",
+      "$uri $status $request_length $http_x_request_id';\n  access_log ",
       dir, "/nginx-access.log conn;\n",
       server("wrong-name.test", "wrong-name.test", " default_server"),
       server("example.com", "example.com", ""), server("httpbin.org", "httpbin.org", ""), "}\n");
@@ -253,6 +254,17 @@ std::vector<std::string> GatewayFixture::AccessLog(size_t at_least) const {
 
 std::vector<std::string> GatewayFixture::NginxLog() const {
   return Lines(dir_.path() + "/nginx-access.log");
+}
+
+std::vector<std::string> GatewayFixture::NginxLogOf(const std::string& request_id) const {
+  std::vector<std::string> out;
+  for (int i = 0; i < 40 && out.empty(); ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (auto& l : NginxLog()) {
+      if (absl::EndsWith(l, " " + request_id)) out.push_back(std::move(l));
+    }
+  }
+  return out;
 }
 
 }  // namespace warden::gateway_test

@@ -83,7 +83,11 @@ class GatewayFixture {
                                                  std::vector<std::string> client_cas = {});
   // The access log's lines so far (waits for the writer's flush), and nginx's.
   std::vector<std::string> AccessLog(size_t at_least = 0) const;
+  // nginx's access log: connection, its request count, SNI, method, path, status, length and
+  // x-request-id. nginx writes a line after the response is sent, so a test that has just read
+  // an answer waits for its line with NginxLogOf(request id).
   std::vector<std::string> NginxLog() const;
+  std::vector<std::string> NginxLogOf(const std::string& request_id) const;
 
   std::string Expand(const std::string& yaml) const;  // {{NGINX}} -> nginx's port
 

@@ -85,7 +85,7 @@ TEST_F(GatewayTest, Row1AllowedRequestIsOriginatedAsTlsAndLogged) {
   EXPECT_TRUE(e["duration"].is_number());
   EXPECT_TRUE(e["upstream_service_time"].is_number());
   // nginx saw it over TLS with the right server name.
-  EXPECT_THAT(f_->NginxLog(), testing::Contains(HasSubstr(" example.com GET / 200")));
+  EXPECT_THAT(f_->NginxLogOf("row-1"), testing::ElementsAre(HasSubstr(" example.com GET / 200")));
 }
 
 // Rows 2-6: what is not authorized is answered by the gateway, never sent upstream.
@@ -172,13 +172,15 @@ TEST_F(GatewayTest, AKubeletCertificateSpeaksForItsNodesPodsOnly) {
   EXPECT_FALSE(untrusted.handshake_error().empty()) << "the cluster's CA was not given";
   auto gw = f_->StartAnother(1, {cluster_ca});
   auto own = f_->OpenAt(gw->port(), "kubelet-default-2", "team-y", "app", 80);
-  own->Send(Get("httpbin.org", "/status/418"));
+  own->Send(Get("httpbin.org", "/status/418", "x-request-id: kubelet-own\r\n"));
   EXPECT_EQ(own->Read().result_int(), 418u);
+  EXPECT_EQ(f_->NginxLogOf("kubelet-own").size(), 1u);
   size_t nginx_before = f_->NginxLog().size();
   auto other = f_->OpenAt(gw->port(), "kubelet-default-1", "team-y", "app", 80);
-  other->Send(Get("httpbin.org", "/status/418"));
+  other->Send(Get("httpbin.org", "/status/418", "x-request-id: kubelet-other\r\n"));
   EXPECT_EQ(other->Read().result_int(), 0u);  // team-y/app runs on default-2: closed, no answer
   EXPECT_EQ(f_->NginxLog().size(), nginx_before) << "the upstream saw the refused request";
+  EXPECT_THAT(f_->NginxLog(), testing::Not(testing::Contains(HasSubstr(" kubelet-other"))));
 }
 
 // Row 16: a node speaks only for its own pods.
@@ -230,9 +232,14 @@ TEST_F(GatewayTest, UpstreamConnectionsAreReusedAcrossPods) {
   ASSERT_EQ(second.size(), 1u);
   EXPECT_EQ(first[0]["upstream_local_address"], second[0]["upstream_local_address"]);
   // nginx: the same connection number, its request count going up.
-  std::vector<std::string> last = absl::StrSplit(f_->NginxLog().back(), ' ');
-  ASSERT_GE(last.size(), 2u);
-  EXPECT_NE(last[1], "1") << f_->NginxLog().back();
+  auto seen_a = f_->NginxLogOf("reuse-1"), seen_b = f_->NginxLogOf("reuse-2");
+  ASSERT_EQ(seen_a.size(), 1u);
+  ASSERT_EQ(seen_b.size(), 1u);
+  std::vector<std::string> la = absl::StrSplit(seen_a[0], ' '), lb = absl::StrSplit(seen_b[0], ' ');
+  ASSERT_GE(la.size(), 2u);
+  ASSERT_GE(lb.size(), 2u);
+  EXPECT_EQ(la[0], lb[0]) << seen_a[0] << " / " << seen_b[0];
+  EXPECT_NE(lb[1], "1") << seen_b[0];
 }
 
 // A server whose certificate does not name the host is refused: 502, and why.
