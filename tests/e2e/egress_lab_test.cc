@@ -81,10 +81,17 @@ class EgressLab : public ::testing::Test {
     for (const auto& e : Access()) ++n[e["_replica"]];
     return n;
   }
-  static std::vector<std::string> Lines(const std::string& log) {
-    std::ifstream in(state_ + "/logs/" + log);
+  // The lines of lab log `log`, waiting up to 2 s for `at_least` of them: nginx writes a
+  // request's line after answering it, so the client can be faster than the log.
+  static std::vector<std::string> Lines(const std::string& log, size_t at_least = 0) {
     std::vector<std::string> out;
-    for (std::string l; std::getline(in, l);) out.push_back(l);
+    for (int i = 0; i < 40; ++i) {
+      if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      out.clear();
+      std::ifstream in(state_ + "/logs/" + log);
+      for (std::string l; std::getline(in, l);) out.push_back(l);
+      if (out.size() >= at_least) break;
+    }
     return out;
   }
 
@@ -129,7 +136,7 @@ TEST_F(EgressLab, Rows1To6FromInsideThePods) {
   EXPECT_FALSE(find("team-y/app", "httpbin.org", 418).is_null());
   EXPECT_FALSE(find("team-x/app", "unregistered.test", 502).is_null());
   // nginx saw only what was allowed (rows 1 and 3), over TLS with the host's name.
-  auto nginx = Lines("internet-https.log");
+  auto nginx = Lines("internet-https.log", nginx_before + 2);
   ASSERT_EQ(nginx.size(), nginx_before + 2) << "only rows 1 and 3 reach the internet";
   EXPECT_THAT(nginx[nginx_before], HasSubstr("sni=example.com \"GET / HTTP/1.1\" 200"));
   EXPECT_THAT(nginx[nginx_before + 1],
@@ -220,6 +227,7 @@ spec:
 // replicas, each with its own pool: app, worker, worker, app gives each replica one of each.)
 TEST_F(EgressLab, UpstreamConnectionsAreReusedAcrossPods) {
   const size_t logged_before = Access().size();
+  const size_t nginx_before = Lines("internet-https.log").size();
   for (const char* pod : {"team-x/app", "team-x/worker", "team-x/worker", "team-x/app"})
     ASSERT_EQ(Curl(pod, "http://example.com/", "203.0.113.10"), 200) << pod;
   std::vector<nlohmann::json> all = Access();
@@ -234,8 +242,8 @@ TEST_F(EgressLab, UpstreamConnectionsAreReusedAcrossPods) {
   bool shared = false;
   for (const auto& [conn, pods] : pods_by_connection) shared = shared || pods.size() >= 2;
   EXPECT_TRUE(shared) << "no upstream connection carried requests of two pods";
-  auto nginx = Lines("internet-https.log");
-  ASSERT_GE(nginx.size(), 2u);
+  auto nginx = Lines("internet-https.log", nginx_before + 4);
+  ASSERT_GE(nginx.size(), nginx_before + 4);
   EXPECT_THAT(nginx.back(), testing::ContainsRegex("req=([2-9]|[1-9][0-9]+) "))
       << "the last request came on a connection that had carried one before";
 }
