@@ -468,6 +468,7 @@ static __always_inline int wd_sock_addr(struct bpf_sock_addr* ctx, __u8 hook, __
   f.protocol = proto;
   f.remote_port = bpf_ntohs((__u16)ctx->user_port);
   __builtin_memcpy(f.remote_addr, addr, family == WD_AF_INET ? 4 : 16);
+  wd_unspecified_to_loopback(&f);
   struct bpf_sock* sk = ctx->sk;
   if (sk) f.local_port = (__u16)sk->src_port;
 

@@ -160,6 +160,25 @@ static __always_inline void wd_decide_loopback(struct wd_decision* d) {
   d->remote_identity = WD_ID_LOCAL_HOST;
 }
 
+/* A socket's destination of the unspecified address (0.0.0.0, ::) is loopback: the kernel sends
+ * it to 127.0.0.1 or ::1 (the IPv4 route lookup, tcp_v6_connect, udpv6_sendmsg), so the
+ * socket-address programs judge it as that address. A pod's connect to 0.0.0.0:PORT reaches its
+ * own listener, and would otherwise meet the lockdown or a 0.0.0.0/0 ipBlock as the world. Only
+ * what the socket names: a packet carries the loopback address itself. `f` holds an IPv4
+ * address in its first four bytes, the rest zero. */
+static __always_inline void wd_unspecified_to_loopback(struct wd_flow* f) {
+  __u64 high, low;
+  __builtin_memcpy(&high, f->remote_addr, 8);
+  __builtin_memcpy(&low, f->remote_addr + 8, 8);
+  if (high | low) return;
+  if (f->family == WD_AF_INET) {
+    f->remote_addr[0] = 127;
+    f->remote_addr[3] = 1;
+  } else {
+    f->remote_addr[15] = 1;
+  }
+}
+
 /* Decides direction `dir` of a flow for `local` on the tables `t`. `port` is the port
  * NetworkPolicy looks at: the remote port for egress, the local port for ingress. */
 static __always_inline void wd_decide(const struct wd_tables* t, const struct wd_config* cfg,

@@ -3,9 +3,11 @@
 // and counters. With --manifests, identity numbers are shown with what they stand for.
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <string_view>
 
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
@@ -214,7 +216,9 @@ void PrintEndpointsAndIpcache(const Inspected& in, std::ostream& out) {
   out << "  " << std::setw(12) << "cgroup id" << std::setw(11) << "identity" << std::setw(10)
       << "isolated"
       << "name\n";
-  for (const auto& [cg, e] : t.endpoints) {
+  std::map<uint64_t, wd_endpoint> by_cgroup;  // in cgroup order, not the table's hash order
+  for (const auto& [cg, e] : t.endpoints) by_cgroup[cg] = e;
+  for (const auto& [cg, e] : by_cgroup) {
     std::string iso = std::string(e.isolated & WD_ISOLATED_INGRESS ? "I" : "-") +
                       (e.isolated & WD_ISOLATED_EGRESS ? "E" : "-") +
                       (e.flags & WD_EP_GATEWAY ? " gw" : "");
@@ -247,14 +251,21 @@ void PrintPolicyAndRest(const Inspected& in, std::ostream& out) {
     }
   }
   out << "\nlockdown allowances (" << t.lockdown.size() << ")\n";
-  for (const auto& [k, v] : t.lockdown)
-    out << "  " << std::setw(22) << Prefix(k.v) << Ports(t, v) << "\n";
+  std::map<std::string, std::string> allowances;  // by prefix: the table's order is its hash's
+  for (const auto& [k, v] : t.lockdown) allowances[Prefix(k.v)] = Ports(t, v);
+  for (const auto& [prefix, ports] : allowances)
+    out << "  " << std::setw(22) << prefix << ports << "\n";
   out << "\nconntrack  " << in.ps.conntrack_entries << " flows (UDP, ICMP, ...)\n"
       << "verdicts   " << in.ps.verdict_cache_entries
       << " cached (pod, peer, port) verdicts\n\ncounters\n";
+  size_t hook_width = 0, reason_width = 0;  // columns as wide as the longest name, plus two
+  in.ForEachCounter([&](uint8_t h, uint8_t r, uint64_t) {
+    hook_width = std::max(hook_width, std::string_view(datapath::HookName(h)).size() + 2);
+    reason_width = std::max(reason_width, std::string_view(datapath::ReasonName(r)).size() + 2);
+  });
   in.ForEachCounter([&](uint8_t h, uint8_t r, uint64_t n) {
-    out << "  " << std::setw(9) << datapath::HookName(h) << std::setw(20) << datapath::ReasonName(r)
-        << n << "\n";
+    out << "  " << std::setw(hook_width) << datapath::HookName(h) << std::setw(reason_width)
+        << datapath::ReasonName(r) << n << "\n";
   });
 }
 

@@ -7,8 +7,9 @@
 //
 // Crafted packets through BPF_PROG_TEST_RUN (the cgroup_skb and the interface programs), then
 // real sockets in a network namespace with the programs attached to the node's cgroup (connect4/6
-// and sendmsg4/6). Each allowed case sits next to an address just outside loopback that stays
-// refused, so no test passes by allowing everything.
+// and sendmsg4/6), including the unspecified address (0.0.0.0, ::), which the kernel sends to
+// loopback. Each allowed case sits next to an address just outside loopback that stays refused,
+// so no test passes by allowing everything.
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -276,13 +277,33 @@ TEST_F(LoopbackTest, ConnectAndSendmsgToLoopbackPassForPodsAndHostProcesses) {
     EXPECT_EQ(testlib::RunInChild(who, ns.name(),
                                   [] { return UdpExchange(AF_INET6, SockAddr6("::1", 5354)); }),
               0);
-    // Next to loopback, the world: refused at connect.
+    // The unspecified address as a destination: the kernel sends to 127.0.0.1 or ::1, a
+    // listener on it answers, and so do the programs.
+    EXPECT_EQ(testlib::RunInChild(who, ns.name(),
+                                  [] { return TcpExchange(AF_INET, SockAddr4("0.0.0.0", 8084)); }),
+              0);
+    EXPECT_EQ(testlib::RunInChild(who, ns.name(),
+                                  [] { return TcpExchange(AF_INET6, SockAddr6("::", 8085)); }),
+              0);
+    EXPECT_EQ(testlib::RunInChild(
+                  who, ns.name(),
+                  [] { return TcpExchange(AF_INET6, SockAddr6("::ffff:0.0.0.0", 8086)); }),
+              0);
+    EXPECT_EQ(testlib::RunInChild(who, ns.name(),
+                                  [] { return UdpExchange(AF_INET, SockAddr4("0.0.0.0", 5355)); }),
+              0);
+    EXPECT_EQ(testlib::RunInChild(who, ns.name(),
+                                  [] { return UdpExchange(AF_INET6, SockAddr6("::", 5356)); }),
+              0);
+    // Next to loopback and to the unspecified address, the world: refused at connect.
     EXPECT_EQ(testlib::RunInChild(who, ns.name(), [] { return ConnectOnly("128.0.0.1"); }),
               1000 + EPERM);
+    EXPECT_EQ(testlib::RunInChild(who, ns.name(), [] { return ConnectOnly("0.0.0.1"); }),
+              1000 + EPERM);
   }
-  EXPECT_GE(Counter(WD_HOOK_CONNECT, WD_REASON_ALLOW_HOST), 8u);
-  EXPECT_GE(Counter(WD_HOOK_SENDMSG, WD_REASON_ALLOW_HOST), 4u);
-  EXPECT_EQ(Counter(WD_HOOK_CONNECT, WD_REASON_DENY_POOL_LOCKDOWN), 2u);
+  EXPECT_GE(Counter(WD_HOOK_CONNECT, WD_REASON_ALLOW_HOST), 14u);
+  EXPECT_GE(Counter(WD_HOOK_SENDMSG, WD_REASON_ALLOW_HOST), 8u);
+  EXPECT_EQ(Counter(WD_HOOK_CONNECT, WD_REASON_DENY_POOL_LOCKDOWN), 4u);
   EXPECT_EQ(Counter(WD_HOOK_SENDMSG, WD_REASON_DENY_POOL_LOCKDOWN), 0u);
 }
 

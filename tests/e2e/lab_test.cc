@@ -624,6 +624,9 @@ TEST_F(LabTest, LoopbackIsNotTheWorld) {
   for (const char* proto : {"TCP", "UDP"}) {
     EXPECT_EQ(Probe("team-x/app", "127.0.0.1", 8080, proto), "connected") << proto;
     EXPECT_EQ(Probe("team-x/app", "::1", 8080, proto), "connected") << proto;
+    // The unspecified address: the kernel sends to loopback, the pod's own server.
+    EXPECT_EQ(Probe("team-x/app", "0.0.0.0", 8080, proto), "connected") << proto;
+    EXPECT_EQ(Probe("team-x/app", "::", 8080, proto), "connected") << proto;
   }
   EXPECT_EQ(Probe("node:default-1", "127.0.0.1", 80, "TCP"), "connected");
   Result scrape = Exec("node:default-1", "curl -sS --max-time 2 http://" + metrics + "/metrics");
@@ -660,19 +663,25 @@ TEST_F(LabTest, LoopbackIsNotTheWorld) {
   EXPECT_GT(allowed, 0) << "no verdict log line for a loopback flow";
 
   // The attack the exemption must not open: a pod that may rewrite its own packets (NET_ADMIN,
-  // beyond a default container's capabilities) connects to a loopback address, which the connect
-  // hook lets through, and NATs it to the world on the way out. The packet that leaves carries
-  // the world address: the cgroup egress program (after netfilter) and the interface program
-  // judge that, and refuse it; the internet never sees it.
+  // beyond a default container's capabilities) connects to a loopback address (or 0.0.0.0), which
+  // the connect hook lets through, and NATs it to the world on the way out. The packet that leaves
+  // carries the world address: the cgroup egress program (after netfilter) and the interface
+  // program judge that, and refuse it; the internet never sees it.
   const std::string rewrite =
       "sysctl -qw net.ipv4.conf.all.route_localnet=1 && "
       "iptables -t nat -A OUTPUT -p tcp -d 127.0.0.2 --dport 8443 -j DNAT "
       "--to-destination 203.0.113.66:8443 && "
+      "iptables -t nat -A OUTPUT -p tcp -d 127.0.0.1 --dport 8444 -j DNAT "
+      "--to-destination 203.0.113.66:8443 && "
       "iptables -t nat -A POSTROUTING -p tcp -d 203.0.113.66 -j MASQUERADE && "
-      "curl -sS --max-time 3 -o /dev/null http://127.0.0.2:8443/; echo curl=$?";
+      "curl -sS --max-time 3 -o /dev/null http://127.0.0.2:8443/; echo curl=$?; "
+      "curl -sS --max-time 3 -o /dev/null http://0.0.0.0:8444/; echo any=$?";
   Result attack = Exec("team-x/app", "sh -c '" + rewrite + "'", "--privileged");
   EXPECT_THAT(attack.out, HasSubstr("curl=")) << attack.out << attack.err;
   EXPECT_THAT(attack.out, ::testing::Not(HasSubstr("curl=0"))) << attack.out << attack.err;
+  // The same through the unspecified address, which the connect hook takes for 127.0.0.1.
+  EXPECT_THAT(attack.out, HasSubstr("any=")) << attack.out << attack.err;
+  EXPECT_THAT(attack.out, ::testing::Not(HasSubstr("any=0"))) << attack.out << attack.err;
   Exec("team-x/app", "sh -c 'iptables -t nat -F; sysctl -qw net.ipv4.conf.all.route_localnet=0'",
        "--privileged");
   std::this_thread::sleep_for(std::chrono::milliseconds(300));

@@ -33,9 +33,11 @@ TEST(GatewayControlTest, Row17APolicyAddedReachesTheRunningGatewayWithinASecond)
   co.pipeline.manifests = manifests.string();
   control::ControlPlane cp(co);
   cp.Refresh(true);
-  auto server = control::SyncServer::Start(
-      &cp, "127.0.0.1:0", {f.cert("warden-control"), f.key("warden-control"), f.ca()},
-      /*heartbeat_ms=*/200);
+  control::TlsFiles tls;
+  tls.cert = f.cert("warden-control");
+  tls.key = f.key("warden-control");
+  tls.ca = f.ca();
+  auto server = control::SyncServer::Start(&cp, "127.0.0.1:0", tls, /*heartbeat_ms=*/200);
   ASSERT_TRUE(server.ok()) << server.status();
 
   gateway::GatewayProcessOptions o;

@@ -1313,6 +1313,15 @@ spec: {podSelector: {}, policyTypes: [Ingress, Egress]}
   ASSERT_TRUE(four.ok());
   EXPECT_EQ(four->from_ip, "127.0.0.1");
   EXPECT_EQ(four->to_ip, "127.0.0.53");
+  // To the unspecified address the kernel connects to loopback: so does explain.
+  for (auto [to, lo] :
+       {std::pair{"0.0.0.0", "127.0.0.1"}, {"::", "::1"}, {"::ffff:0.0.0.0", "::ffff:127.0.0.1"}}) {
+    auto any = ex.Explain("p/web", to, "8080", Protocol::kTCP);
+    ASSERT_TRUE(any.ok()) << to;
+    EXPECT_TRUE(any->allowed) << to << ": " << any->reason;
+    EXPECT_EQ(any->to_ip, lo) << to;
+    EXPECT_THAT(any->egress.reason, ::testing::StartsWith("loopback: ")) << to;
+  }
   // Loopback coming in: the pod's isolated ingress has no say either.
   auto in = ex.Explain("127.0.0.1", "p/web", "8080", Protocol::kTCP);
   ASSERT_TRUE(in.ok());
@@ -1320,7 +1329,7 @@ spec: {podSelector: {}, policyTypes: [Ingress, Egress]}
   EXPECT_TRUE(in->ingress.applies);
   EXPECT_THAT(in->ingress.reason, ::testing::StartsWith("loopback: "));
   // Next to loopback, an address that is not: the lockdown refuses it, and the policy would.
-  for (const char* to : {"128.0.0.1", "126.255.255.255", "::2"}) {
+  for (const char* to : {"128.0.0.1", "126.255.255.255", "::2", "0.0.0.1", "::ffff:0.0.0.1"}) {
     auto world = ex.Explain("p/web", to, "8080", Protocol::kTCP);
     ASSERT_TRUE(world.ok()) << to;
     EXPECT_FALSE(world->allowed) << to;
