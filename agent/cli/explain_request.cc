@@ -155,7 +155,10 @@ json AnswerJson(const Answer& a) {
 
 void PrintText(const Answer& a, const Ask& ask, std::ostream& out) {
   std::string verdict = absl::AsciiStrToUpper(egress::VerdictName(a.v.verdict));
-  out << verdict << " " << a.v.status << "  " << a.from << " -> " << ask.method << " " << ask.url
+  // An allowed request is answered by the upstream, not the gateway: no status of its own.
+  std::string answer =
+      a.v.verdict == egress::Verdict::kAllow ? "(to upstream)" : std::to_string(a.v.status);
+  out << verdict << " " << answer << "  " << a.from << " -> " << ask.method << " " << ask.url
       << "\n";
   if (a.v.registration) {
     out << "  registry  " << *a.v.registration->host << ":" << a.v.registration->port->number

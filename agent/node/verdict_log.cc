@@ -87,6 +87,28 @@ std::string PolicyOf(const nodestate::NodeState& s, const std::string& pod_key, 
   return d.allowed ? d.allowing_policy : absl::StrJoin(d.isolating_policies, ",");
 }
 
+// At connect and sendmsg the kernel has not chosen the socket's source yet (the event carries the
+// unspecified address): it will be the pod's own address of the flow's family, which the state in
+// force knows. "" when it does not (a host process, an unknown pod, no address of that family).
+std::string SourceBeforeBind(const EventContext& ctx, const std::string& pod_key, uint8_t family) {
+  if (!ctx.desired || pod_key.empty()) return "";
+  auto sched = ctx.desired->pods.find(pod_key);
+  if (sched == ctx.desired->pods.end()) return "";
+  const policy::Family want = family == WD_AF_INET ? policy::Family::kV4 : policy::Family::kV6;
+  for (const policy::IpAddress& ip : sched->second.addresses) {
+    if (ip.family == want) return ip.ToString();
+  }
+  return "";
+}
+
+bool Unspecified(uint8_t family, const uint8_t* a) {
+  const int n = family == WD_AF_INET ? 4 : 16;
+  for (int i = 0; i < n; ++i) {
+    if (a[i]) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string VerdictLogLine(const wd_event& e, int64_t wall_ns, const EventContext& ctx) {
@@ -117,6 +139,10 @@ std::string VerdictLogLine(const wd_event& e, int64_t wall_ns, const EventContex
     j["namespace"] = "";
     j["pod"] = "";
     j["unknown_pod_cgroup"] = e.cgroup_id;
+  }
+  if (egress && (e.hook == WD_HOOK_CONNECT || e.hook == WD_HOOK_SENDMSG) &&
+      Unspecified(e.family, e.local_addr)) {
+    if (std::string own = SourceBeforeBind(ctx, pod_key, e.family); !own.empty()) local = own;
   }
   j["identity"] = e.local_identity;
   j["remote_identity"] = e.remote_identity;

@@ -5,7 +5,7 @@
 //     accounts that exist, a Deployment's selector matching its template; no status, no nodeName;
 //   - it passes deploy/'s admission policies, their CEL run for real: the workloads as the
 //     ReplicaSet controller creates their pods, the network objects written by a network admin;
-//   - the policies select deploy/'s own gateway pods;
+//   - the policies select deploy/'s own gateway pods, and let them reach its control pods;
 //   - the lab's pods are what these objects become (namespace, labels, service account, ports),
 //     so the lab and a cluster run one scenario.
 //   node tests/deploy/reference_examples_test.mjs
@@ -158,4 +158,24 @@ test("reference: the lab's pods are what its workloads and deploy/ become", () =
     matched++;
   }
   assert.ok(matched >= 6, `only ${matched} lab pods checked`);
+});
+
+test("reference: the gateway reaches deploy/'s control pods on their Sync port, no lab address", () => {
+  const control = find(base, "Deployment", "warden-control");
+  const labels = control.spec.template.metadata.labels;
+  const ns = control.metadata.namespace;
+  const ports = control.spec.template.spec.containers.flatMap((c) => c.ports ?? []).map((p) => p.containerPort);
+  const gw = applied.find((o) => o.kind === "NetworkPolicy" && o.metadata.name === "gateway");
+  assert.ok(gw, "no NetworkPolicy gateway");
+  const reaches = (gw.spec.egress ?? []).filter((rule) =>
+    (rule.ports ?? []).some((p) => ports.includes(p.port)) &&
+    (rule.to ?? []).some((peer) => peer.podSelector && peer.namespaceSelector &&
+      selects(peer.namespaceSelector, namespaceLabels(ns)) && selects(peer.podSelector, labels)));
+  assert.equal(reaches.length, 1, `no egress rule of ${describe(gw)} selects ${ns}'s control pods on ${ports}`);
+  // The lab's own addresses stay in lab/: the control plane's, outside any pod there.
+  for (const o of applied.filter((x) => x.kind === "NetworkPolicy")) {
+    assert.ok(!JSON.stringify(o.spec).includes("10.10.0.2/32"), `${describe(o)} names the lab's control plane`);
+  }
+  assert.ok(lab.some((o) => o.kind === "NetworkPolicy" && JSON.stringify(o.spec).includes("10.10.0.2/32")),
+    "lab/ does not let the lab's gateway reach its control plane");
 });

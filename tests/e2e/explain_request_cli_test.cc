@@ -74,6 +74,13 @@ TEST(ExplainRequestCli, TextNamesTheDecision) {
   EXPECT_THAT(r.out, HasSubstr("registered by ServiceEntry warden-egress/httpbin-org"));
   EXPECT_THAT(r.out, HasSubstr("denied: no ALLOW policy matched"));
   EXPECT_THAT(r.out, HasSubstr("hop       allow"));
+  // Allowed, the upstream answers: no status of the gateway's own.
+  r = Warden("explain --manifests " + kReference +
+             " --from team-y/app --request 'GET http://httpbin.org/status/418'");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::StartsWith(
+                         "ALLOW (to upstream)  team-y/app -> GET http://httpbin.org/status/418"));
+  EXPECT_THAT(r.out, HasSubstr("allowed by ALLOW policy warden-egress/team-y-httpbin-418"));
 }
 
 // Row 17: an operator adds an AuthorizationPolicy; the same request's answer changes.

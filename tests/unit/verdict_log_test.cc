@@ -139,6 +139,44 @@ TEST_F(VerdictLogTest, NamesTheIsolatingPoliciesOfADenial) {
   EXPECT_FALSE(j.contains("policy"));
 }
 
+// At connect the kernel has not chosen the source yet: the line names the pod's own address, as
+// the packets will carry it, not the unspecified address the event has.
+TEST_F(VerdictLogTest, AConnectNamesThePodsOwnAddressAsItsSource) {
+  wd_event e{};
+  e.cgroup_id = 42;
+  e.local_identity = local_identity_;
+  e.hook = WD_HOOK_CONNECT;
+  e.direction = WD_DIR_EGRESS;
+  e.verdict = WD_VERDICT_DENY;
+  e.reason = WD_REASON_DENY_POOL_LOCKDOWN;
+  e.family = WD_AF_INET;
+  e.protocol = 6;
+  e.remote_port = 8443;
+  inet_pton(AF_INET, "203.0.113.66", e.remote_addr);
+  absl::flat_hash_map<uint64_t, std::string> pods = {{42, "x/a"}};
+  EventContext ctx{"n1", &held_, &pods};
+  nlohmann::json j = nlohmann::json::parse(VerdictLogLine(e, 0, ctx));
+  EXPECT_EQ(j["src"], "10.0.1.1");
+  EXPECT_EQ(j["dst"], "203.0.113.66");
+  // No address of the flow's family (x/a has no IPv6), or no pod: the event's own.
+  e.family = WD_AF_INET6;
+  inet_pton(AF_INET6, "2001:db8::66", e.remote_addr);
+  j = nlohmann::json::parse(VerdictLogLine(e, 0, ctx));
+  EXPECT_EQ(j["src"], "::");
+  e.family = WD_AF_INET;
+  inet_pton(AF_INET, "203.0.113.66", e.remote_addr);
+  e.cgroup_id = 43;
+  e.local_identity = WD_ID_HOST;
+  j = nlohmann::json::parse(VerdictLogLine(e, 0, ctx));
+  EXPECT_EQ(j["src"], "0.0.0.0");
+  // A packet's source is what it carries, whatever it is.
+  e.cgroup_id = 42;
+  e.local_identity = local_identity_;
+  e.hook = WD_HOOK_EGRESS;
+  j = nlohmann::json::parse(VerdictLogLine(e, 0, ctx));
+  EXPECT_EQ(j["src"], "0.0.0.0");
+}
+
 // The interface programs' refusals: the hook, the reason by name, the interface, and how many of
 // the pod's events the datapath held back before this one (wd_evlimit).
 TEST_F(VerdictLogTest, InterfaceRefusalsNameHookReasonInterfaceAndHeldBackEvents) {
