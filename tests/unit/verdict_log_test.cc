@@ -99,13 +99,30 @@ class VerdictLogTest : public ::testing::Test {
     e.remote_port = remote_port;
     inet_pton(AF_INET, "10.0.1.1", e.local_addr);
     inet_pton(AF_INET, remote, e.remote_addr);
-    absl::flat_hash_map<uint64_t, std::string> pods = {{42, "x/a"}};
-    EventContext ctx{"n1", &held_, &pods};
+    return Parsed(e);
+  }
+
+  // A denied egress event of x/a (cgroup 42) at `hook`, IPv4 `protocol` to `remote`.
+  wd_event Denied(uint8_t hook, uint8_t protocol, const char* remote) const {
+    wd_event e{};
+    e.cgroup_id = 42;
+    e.local_identity = local_identity_;
+    e.hook = hook;
+    e.direction = WD_DIR_EGRESS;
+    e.verdict = WD_VERDICT_DENY;
+    e.family = WD_AF_INET;
+    e.protocol = protocol;
+    inet_pton(AF_INET, remote, e.remote_addr);
+    return e;
+  }
+  nlohmann::json Parsed(const wd_event& e) const {
+    EventContext ctx{"n1", &held_, &pods_};
     return nlohmann::json::parse(VerdictLogLine(e, 0, ctx));
   }
 
   nodestate::NodeState held_;
   uint32_t local_identity_ = 0;
+  absl::flat_hash_map<uint64_t, std::string> pods_ = {{42, "x/a"}};
 };
 
 TEST_F(VerdictLogTest, NamesTheAllowingPolicyFromTheStateInForce) {
@@ -142,58 +159,31 @@ TEST_F(VerdictLogTest, NamesTheIsolatingPoliciesOfADenial) {
 // At connect the kernel has not chosen the source yet: the line names the pod's own address, as
 // the packets will carry it, not the unspecified address the event has.
 TEST_F(VerdictLogTest, AConnectNamesThePodsOwnAddressAsItsSource) {
-  wd_event e{};
-  e.cgroup_id = 42;
-  e.local_identity = local_identity_;
-  e.hook = WD_HOOK_CONNECT;
-  e.direction = WD_DIR_EGRESS;
-  e.verdict = WD_VERDICT_DENY;
+  wd_event e = Denied(WD_HOOK_CONNECT, 6, "203.0.113.66");
   e.reason = WD_REASON_DENY_POOL_LOCKDOWN;
-  e.family = WD_AF_INET;
-  e.protocol = 6;
   e.remote_port = 8443;
-  inet_pton(AF_INET, "203.0.113.66", e.remote_addr);
-  absl::flat_hash_map<uint64_t, std::string> pods = {{42, "x/a"}};
-  EventContext ctx{"n1", &held_, &pods};
-  nlohmann::json j = nlohmann::json::parse(VerdictLogLine(e, 0, ctx));
+  nlohmann::json j = Parsed(e);
   EXPECT_EQ(j["src"], "10.0.1.1");
   EXPECT_EQ(j["dst"], "203.0.113.66");
   // No address of the flow's family (x/a has no IPv6), or no pod: the event's own.
   e.family = WD_AF_INET6;
   inet_pton(AF_INET6, "2001:db8::66", e.remote_addr);
-  j = nlohmann::json::parse(VerdictLogLine(e, 0, ctx));
-  EXPECT_EQ(j["src"], "::");
-  e.family = WD_AF_INET;
-  inet_pton(AF_INET, "203.0.113.66", e.remote_addr);
-  e.cgroup_id = 43;
-  e.local_identity = WD_ID_HOST;
-  j = nlohmann::json::parse(VerdictLogLine(e, 0, ctx));
-  EXPECT_EQ(j["src"], "0.0.0.0");
+  EXPECT_EQ(Parsed(e)["src"], "::");
+  wd_event host = Denied(WD_HOOK_CONNECT, 6, "203.0.113.66");
+  host.cgroup_id = 43;
+  host.local_identity = WD_ID_HOST;
+  EXPECT_EQ(Parsed(host)["src"], "0.0.0.0");
   // A packet's source is what it carries, whatever it is.
-  e.cgroup_id = 42;
-  e.local_identity = local_identity_;
-  e.hook = WD_HOOK_EGRESS;
-  j = nlohmann::json::parse(VerdictLogLine(e, 0, ctx));
-  EXPECT_EQ(j["src"], "0.0.0.0");
+  EXPECT_EQ(Parsed(Denied(WD_HOOK_EGRESS, 6, "203.0.113.66"))["src"], "0.0.0.0");
 }
 
 // The interface programs' refusals: the hook, the reason by name, the interface, and how many of
 // the pod's events the datapath held back before this one (wd_evlimit).
 TEST_F(VerdictLogTest, InterfaceRefusalsNameHookReasonInterfaceAndHeldBackEvents) {
-  wd_event e{};
-  e.cgroup_id = 42;
-  e.local_identity = local_identity_;
-  e.hook = WD_HOOK_IF_EGRESS;
-  e.direction = WD_DIR_EGRESS;
-  e.verdict = WD_VERDICT_DENY;
-  e.family = WD_AF_INET;
-  e.protocol = 17;
+  wd_event e = Denied(WD_HOOK_IF_EGRESS, 17, "203.0.113.66");
   e.ifindex = 2994;
   e.suppressed = 731;
   inet_pton(AF_INET, "10.0.2.2", e.local_addr);  // another pod's address: spoofed
-  inet_pton(AF_INET, "203.0.113.66", e.remote_addr);
-  absl::flat_hash_map<uint64_t, std::string> pods = {{42, "x/a"}};
-  EventContext ctx{"n1", &held_, &pods};
   const std::pair<uint8_t, const char*> reasons[] = {
       {WD_REASON_DENY_SPOOFED_SOURCE, "spoofed-source"},
       {WD_REASON_DENY_PACKET_SOCKET, "packet-socket"},
@@ -203,7 +193,7 @@ TEST_F(VerdictLogTest, InterfaceRefusalsNameHookReasonInterfaceAndHeldBackEvents
       {WD_REASON_DENY_FRAGMENT, "fragment"}};
   for (const auto& [reason, name] : reasons) {
     e.reason = reason;
-    nlohmann::json j = nlohmann::json::parse(VerdictLogLine(e, 0, ctx));
+    nlohmann::json j = Parsed(e);
     EXPECT_EQ(j["reason"], name);
     EXPECT_EQ(j["hook"], "if-egress");
     EXPECT_EQ(j["namespace"], "x");
@@ -215,7 +205,7 @@ TEST_F(VerdictLogTest, InterfaceRefusalsNameHookReasonInterfaceAndHeldBackEvents
   // The first line's events carry neither.
   e.hook = WD_HOOK_EGRESS;
   e.ifindex = e.suppressed = 0;
-  nlohmann::json j = nlohmann::json::parse(VerdictLogLine(e, 0, ctx));
+  nlohmann::json j = Parsed(e);
   EXPECT_FALSE(j.contains("ifindex"));
   EXPECT_FALSE(j.contains("suppressed"));
 }
