@@ -1,7 +1,6 @@
 #include "agent/policy/explain.h"
 
 #include <algorithm>
-#include <array>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -28,18 +27,6 @@ IpAddress LoopbackSource(Family family) {
     a.bytes[15] = 1;
   }
   return a;
-}
-
-// Whether `ip` is the unspecified address (0.0.0.0, ::, ::ffff:0.0.0.0), which as a destination
-// the kernel replaces with loopback (bpf/warden_verdict.h, wd_unspecified_to_loopback).
-bool IsUnspecified(const IpAddress& ip) {
-  static constexpr std::array<uint8_t, 12> kMapped = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  const size_t n = ip.family == Family::kV4 ? 4 : 16;
-  size_t from = 0;
-  if (ip.family == Family::kV6 && std::equal(kMapped.begin(), kMapped.end(), ip.bytes.begin()))
-    from = kMapped.size();
-  return std::all_of(ip.bytes.begin() + from, ip.bytes.begin() + n,
-                     [](uint8_t b) { return b == 0; });
 }
 
 }  // namespace
@@ -91,14 +78,7 @@ FlowExplanation Explainer::Evaluate(End from, End to, const std::string& port_te
   // loopback address the kernel sends from the loopback address of that family.
   bool common_family = true;
   // To the unspecified address the kernel connects (or sends) to loopback of its family.
-  if (to.ip && IsUnspecified(*to.ip)) {
-    if (to.ip->family == Family::kV6 && to.ip->bytes[10] == 0xff) {
-      to.ip->bytes[12] = 127;  // ::ffff:0.0.0.0 is IPv4's: ::ffff:127.0.0.1
-      to.ip->bytes[15] = 1;
-    } else {
-      to.ip = LoopbackSource(to.ip->family);
-    }
-  }
+  if (to.ip) to.ip = SocketDestination(*to.ip);
   if (to.ip && IsLoopback(*to.ip)) {
     from.ip = LoopbackSource(to.ip->family);
   } else if (from.ip && to.ip && from.ip->family != to.ip->family) {

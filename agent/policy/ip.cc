@@ -82,12 +82,31 @@ absl::StatusOr<Cidr> ParseCidr(absl::string_view text) {
 
 Cidr HostPrefix(const IpAddress& ip) { return Cidr{ip, ip.bits()}; }
 
+namespace {
+constexpr std::array<uint8_t, 12> kMapped = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+bool IsMapped(const IpAddress& ip) {
+  return ip.family == Family::kV6 &&
+         std::memcmp(ip.bytes.data(), kMapped.data(), kMapped.size()) == 0;
+}
+}  // namespace
+
 bool IsLoopback(const IpAddress& ip) {
   if (ip.family == Family::kV4) return ip.bytes[0] == 127;
   static constexpr std::array<uint8_t, 16> kOne = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-  static constexpr std::array<uint8_t, 12> kMapped = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   if (ip.bytes == kOne) return true;
-  return std::memcmp(ip.bytes.data(), kMapped.data(), kMapped.size()) == 0 && ip.bytes[12] == 127;
+  return IsMapped(ip) && ip.bytes[12] == 127;
+}
+
+IpAddress SocketDestination(const IpAddress& ip) {
+  const size_t from = IsMapped(ip) ? kMapped.size() : 0;
+  const size_t to = ip.family == Family::kV4 ? 4 : 16;
+  for (size_t i = from; i < to; ++i) {
+    if (ip.bytes[i]) return ip;
+  }
+  IpAddress lo = ip;
+  if (ip.family == Family::kV4 || from) lo.bytes[from] = 127;
+  lo.bytes[to - 1] = 1;
+  return lo;
 }
 
 }  // namespace warden::policy

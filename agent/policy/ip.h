@@ -51,4 +51,9 @@ Cidr HostPrefix(const IpAddress& ip);
 // wd_is_loopback is the kernel's side of it.
 bool IsLoopback(const IpAddress& ip);
 
+// Where the kernel sends a socket's connect or sendmsg to `ip`: the unspecified address (0.0.0.0,
+// ::, ::ffff:0.0.0.0) goes to loopback of its kind (127.0.0.1, ::1, ::ffff:127.0.0.1); any other
+// address is itself. bpf/warden_verdict.h's wd_unspecified_to_loopback is the kernel's side.
+IpAddress SocketDestination(const IpAddress& ip);
+
 }  // namespace warden::policy

@@ -252,54 +252,35 @@ TEST_F(LoopbackTest, ConnectAndSendmsgToLoopbackPassForPodsAndHostProcesses) {
   Netns ns;
   LoadPod(kCluster, "x/app");
   AttachToNode();
+  struct Case {
+    const char* what;
+    int (*run)();
+    int want;  // 0: a byte both ways; 1000 + EPERM: refused at connect
+  };
+  const Case cases[] = {
+      {"TCP 127.0.0.1", [] { return TcpExchange(AF_INET, SockAddr4("127.0.0.1", 8080)); }, 0},
+      {"TCP 127.0.0.53", [] { return TcpExchange(AF_INET, SockAddr4("127.0.0.53", 8081)); }, 0},
+      {"TCP ::1", [] { return TcpExchange(AF_INET6, SockAddr6("::1", 8082)); }, 0},
+      // A dual-stack socket to an IPv4-mapped loopback address: connect6 judges it as IPv4.
+      {"TCP ::ffff:127.0.0.1",
+       [] { return TcpExchange(AF_INET6, SockAddr6("::ffff:127.0.0.1", 8083)); }, 0},
+      {"UDP 127.0.0.1", [] { return UdpExchange(AF_INET, SockAddr4("127.0.0.1", 5353)); }, 0},
+      {"UDP ::1", [] { return UdpExchange(AF_INET6, SockAddr6("::1", 5354)); }, 0},
+      // The unspecified address as a destination: the kernel sends to 127.0.0.1 or ::1, a
+      // listener on it answers, and so do the programs.
+      {"TCP 0.0.0.0", [] { return TcpExchange(AF_INET, SockAddr4("0.0.0.0", 8084)); }, 0},
+      {"TCP ::", [] { return TcpExchange(AF_INET6, SockAddr6("::", 8085)); }, 0},
+      {"TCP ::ffff:0.0.0.0",
+       [] { return TcpExchange(AF_INET6, SockAddr6("::ffff:0.0.0.0", 8086)); }, 0},
+      {"UDP 0.0.0.0", [] { return UdpExchange(AF_INET, SockAddr4("0.0.0.0", 5355)); }, 0},
+      {"UDP ::", [] { return UdpExchange(AF_INET6, SockAddr6("::", 5356)); }, 0},
+      // Next to loopback and to the unspecified address, the world: refused at connect.
+      {"TCP 128.0.0.1", [] { return ConnectOnly("128.0.0.1"); }, 1000 + EPERM},
+      {"TCP 0.0.0.1", [] { return ConnectOnly("0.0.0.1"); }, 1000 + EPERM},
+  };
   for (const std::string& who : {burstable_pod_.container, host_cgroup_}) {
-    SCOPED_TRACE(who);
-    EXPECT_EQ(
-        testlib::RunInChild(who, ns.name(),
-                            [] { return TcpExchange(AF_INET, SockAddr4("127.0.0.1", 8080)); }),
-        0);
-    EXPECT_EQ(
-        testlib::RunInChild(who, ns.name(),
-                            [] { return TcpExchange(AF_INET, SockAddr4("127.0.0.53", 8081)); }),
-        0);
-    EXPECT_EQ(testlib::RunInChild(who, ns.name(),
-                                  [] { return TcpExchange(AF_INET6, SockAddr6("::1", 8082)); }),
-              0);
-    // A dual-stack socket to an IPv4-mapped loopback address: connect6 judges it as IPv4.
-    EXPECT_EQ(testlib::RunInChild(
-                  who, ns.name(),
-                  [] { return TcpExchange(AF_INET6, SockAddr6("::ffff:127.0.0.1", 8083)); }),
-              0);
-    EXPECT_EQ(
-        testlib::RunInChild(who, ns.name(),
-                            [] { return UdpExchange(AF_INET, SockAddr4("127.0.0.1", 5353)); }),
-        0);
-    EXPECT_EQ(testlib::RunInChild(who, ns.name(),
-                                  [] { return UdpExchange(AF_INET6, SockAddr6("::1", 5354)); }),
-              0);
-    // The unspecified address as a destination: the kernel sends to 127.0.0.1 or ::1, a
-    // listener on it answers, and so do the programs.
-    EXPECT_EQ(testlib::RunInChild(who, ns.name(),
-                                  [] { return TcpExchange(AF_INET, SockAddr4("0.0.0.0", 8084)); }),
-              0);
-    EXPECT_EQ(testlib::RunInChild(who, ns.name(),
-                                  [] { return TcpExchange(AF_INET6, SockAddr6("::", 8085)); }),
-              0);
-    EXPECT_EQ(testlib::RunInChild(
-                  who, ns.name(),
-                  [] { return TcpExchange(AF_INET6, SockAddr6("::ffff:0.0.0.0", 8086)); }),
-              0);
-    EXPECT_EQ(testlib::RunInChild(who, ns.name(),
-                                  [] { return UdpExchange(AF_INET, SockAddr4("0.0.0.0", 5355)); }),
-              0);
-    EXPECT_EQ(testlib::RunInChild(who, ns.name(),
-                                  [] { return UdpExchange(AF_INET6, SockAddr6("::", 5356)); }),
-              0);
-    // Next to loopback and to the unspecified address, the world: refused at connect.
-    EXPECT_EQ(testlib::RunInChild(who, ns.name(), [] { return ConnectOnly("128.0.0.1"); }),
-              1000 + EPERM);
-    EXPECT_EQ(testlib::RunInChild(who, ns.name(), [] { return ConnectOnly("0.0.0.1"); }),
-              1000 + EPERM);
+    for (const Case& c : cases)
+      EXPECT_EQ(testlib::RunInChild(who, ns.name(), c.run), c.want) << who << ": " << c.what;
   }
   EXPECT_GE(Counter(WD_HOOK_CONNECT, WD_REASON_ALLOW_HOST), 14u);
   EXPECT_GE(Counter(WD_HOOK_SENDMSG, WD_REASON_ALLOW_HOST), 8u);
