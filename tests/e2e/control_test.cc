@@ -98,8 +98,11 @@ class ControlTest : public ::testing::Test {
   }
   TlsFiles Tls(const std::string& name, const std::string& pki = "pki") {
     fs::path d = root_ / pki;
-    return TlsFiles{(d / (name + ".pem")).string(), (d / (name + "-key.pem")).string(),
-                    (root_ / "pki" / "ca.pem").string()};
+    TlsFiles t;
+    t.cert = (d / (name + ".pem")).string();
+    t.key = (d / (name + "-key.pem")).string();
+    t.ca = (root_ / "pki" / "ca.pem").string();
+    return t;
   }
   void Write(const std::string& name, const std::string& text) {
     fs::path tmp = root_ / "manifests" / (name + ".tmp");

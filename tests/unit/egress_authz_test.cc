@@ -306,12 +306,16 @@ TEST(EgressAuthzTest, PrincipalsAndServiceAccounts) {
   r.source->service_account = "app";
   EXPECT_TRUE(Allowed(p, r));
   // Another trust domain for the mesh: cluster.local in a policy still means this mesh.
-  EXPECT_TRUE(Authorize(p.list(), r, AuthzOptions{.trust_domain = "corp.example"}).allowed);
+  EXPECT_TRUE(Authorize(p.list(), r,
+                        AuthzOptions{.trust_domain = "corp.example", .trust_domain_aliases = {}})
+                  .allowed);
   // A policy naming an alias of the mesh's trust domain means this mesh too; another does not.
   Policies alias(Policy("p",
                         "  rules:\n  - from:\n    - source:\n"
                         "        principals: [old.example/ns/team-x/sa/app]\n"));
-  EXPECT_FALSE(Authorize(alias.list(), r, AuthzOptions{.trust_domain = "corp.example"}).allowed);
+  EXPECT_FALSE(Authorize(alias.list(), r,
+                         AuthzOptions{.trust_domain = "corp.example", .trust_domain_aliases = {}})
+                   .allowed);
   EXPECT_TRUE(Authorize(alias.list(), r,
                         AuthzOptions{.trust_domain = "corp.example",
                                      .trust_domain_aliases = {"old.example"}})

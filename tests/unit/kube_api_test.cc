@@ -409,9 +409,7 @@ TEST_F(KubeApiTest, AnEndedPodIsGone) {
 }
 
 TEST_F(KubeApiTest, AServerWhoseCertificateIsNotFromTheCaIsNeverRead) {
-  pods = [](const ApiRequest& r, ApiExchange& x) {
-    x.Respond(200, ListBody("Pod", "v1", {}, "10"));
-  };
+  pods = [](const ApiRequest&, ApiExchange& x) { x.Respond(200, ListBody("Pod", "v1", {}, "10")); };
   server_ = std::make_unique<testlib::FakeApiServer>(
       dir_ + "/pki", [this](const ApiRequest& r, ApiExchange& x) { Route(r, x); });
   testlib::FakeApiServer other(dir_ + "/other-pki", [](const ApiRequest&, ApiExchange&) {});
