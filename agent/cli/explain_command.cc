@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "agent/cli/commands.h"
 #include "agent/cli/egress_options.h"
@@ -249,6 +251,12 @@ absl::Status LoadAndCompile(const ExplainFlags& f, LoadResult* loaded, Snapshot*
                             int* exit_code) {
   *loaded = LoadManifestDir(f.manifests);
   for (const auto& n : loaded->notes) std::cerr << "info: " << n << "\n";
+  if (!loaded->ignored.empty()) {
+    std::vector<std::string> kinds;
+    for (const auto& [kind, n] : loaded->ignored) kinds.push_back(absl::StrCat(n, " ", kind));
+    std::cerr << "info: not read (kinds Warden does not use): " << absl::StrJoin(kinds, ", ")
+              << "\n";
+  }
   for (const auto& e : loaded->errors) std::cerr << "error: " << e.ToString() << "\n";
   *exit_code = loaded->errors.empty() ? 0 : 2;
   if (!loaded->errors.empty()) {

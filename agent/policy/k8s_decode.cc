@@ -1,5 +1,6 @@
 #include "agent/policy/k8s_decode.h"
 
+#include <algorithm>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +21,35 @@ bool IstioNetworking(const std::string& v) {
 
 bool IstioSecurity(const std::string& v) {
   return v == "security.istio.io/v1" || v == "security.istio.io/v1beta1";
+}
+
+// The API groups whose objects of `kind` Warden reads, or nullptr for a kind it does not read.
+// An object of such a kind and group in a version Warden does not decode is an error, not a kind
+// to pass over: ignoring a NetworkPolicy or a DENY AuthorizationPolicy would loosen enforcement.
+// The same kind name in another group (Gateway API's gateway.networking.k8s.io Gateway) is another
+// kind.
+const std::vector<std::string>* GroupsRead(const std::string& kind) {
+  static const std::vector<std::string> core{""}, netpol{"networking.k8s.io", "extensions"},
+      istio_net{"networking.istio.io"}, istio_sec{"security.istio.io"};
+  if (kind == "Namespace" || kind == "Node" || kind == "Pod") return &core;
+  if (kind == "NetworkPolicy") return &netpol;
+  if (kind == "ServiceEntry" || kind == "DestinationRule" || kind == "Gateway" ||
+      kind == "VirtualService" || kind == "Sidecar")
+    return &istio_net;
+  if (kind == "AuthorizationPolicy") return &istio_sec;
+  return nullptr;
+}
+
+std::string GroupOf(const std::string& api_version) {
+  size_t slash = api_version.find('/');
+  return slash == std::string::npos ? "" : api_version.substr(0, slash);
+}
+
+std::string VersionsRead(const std::string& kind) {
+  if (kind == "NetworkPolicy") return "networking.k8s.io/v1";
+  if (kind == "AuthorizationPolicy") return "security.istio.io/v1 or v1beta1";
+  if (kind == "Namespace" || kind == "Node" || kind == "Pod") return "v1";
+  return "networking.istio.io/v1, v1beta1 or v1alpha3";
 }
 
 template <typename T>
@@ -52,9 +82,16 @@ void DecodeByKind(ManifestReader* r, const YAML::Node& doc, const std::string& a
                                         " read; not needed: the node agents send egress to "
                                         "warden's gateway without Istio routes, and it changes "
                                         "no verdict"));
+  } else if (const auto* groups = GroupsRead(kind);
+             groups &&
+             std::find(groups->begin(), groups->end(), GroupOf(api_version)) != groups->end()) {
+    const YAML::Node name = doc["metadata"]["name"];
+    if (name && name.IsScalar()) r->SetObject(absl::StrCat(kind, " ", name.Scalar()));
+    r->Fail(doc["apiVersion"], r->Field("apiVersion"),
+            absl::StrCat(kind, " in ", api_version, " is not read (Warden reads ",
+                         VersionsRead(kind), "); refusing rather than ignoring it"));
   } else {
-    out->notes.push_back(absl::StrCat(r->file(), ":", r->Line(doc), ": ignoring ", api_version, " ",
-                                      kind, " (not a kind Warden reads)"));
+    ++out->ignored[absl::StrCat(api_version, " ", kind)];
   }
 }
 

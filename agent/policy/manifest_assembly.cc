@@ -112,6 +112,7 @@ ParsedFiles CommittedFiles(const Texts& files, const ParsedFiles& parsed, LoadRe
   for (size_t f = 0; f < parsed.size(); ++f) {
     const DecodedFile& d = parsed[f]->decoded;
     out->notes.insert(out->notes.end(), d.notes.begin(), d.notes.end());
+    for (const auto& [kind, n] : d.ignored) out->ignored[kind] += n;
     if (!d.errors.empty()) {
       out->errors.insert(out->errors.end(), d.errors.begin(), d.errors.end());
       continue;

@@ -2,6 +2,7 @@
 // line, object and field it is about.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,9 @@ struct ManifestError {
 struct LoadResult {
   ClusterState state;
   std::vector<ManifestError> errors;
-  std::vector<std::string> notes;  // informational (ignored kinds, implicit namespaces)
+  std::vector<std::string> notes;  // informational (implicit namespaces, unused Istio kinds)
+  // Objects of kinds Warden does not read, by "apiVersion Kind", in every file read.
+  std::map<std::string, int> ignored;
   int files_read = 0;
 };
 

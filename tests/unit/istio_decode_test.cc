@@ -412,11 +412,13 @@ TEST(IstioDecodeTest, IstioApiVersions) {
     EXPECT_THAT(r.errors, IsEmpty()) << v << ErrorsText(r);
     EXPECT_EQ(r.state.authorization_policies.size(), 1u) << v;
   }
-  // Not a version Istio serves: ignored with a note, as any kind warden does not read.
+  // Not a version Istio serves: refused, never passed over (a DENY policy ignored would loosen
+  // enforcement).
   LoadResult r = Load(Object("security.istio.io/v1alpha1", "AuthorizationPolicy", "  {}\n"));
-  EXPECT_THAT(r.errors, IsEmpty());
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].field, "apiVersion");
+  EXPECT_THAT(r.errors[0].message, HasSubstr("security.istio.io/v1 or v1beta1"));
   EXPECT_TRUE(r.state.authorization_policies.empty());
-  EXPECT_THAT(absl::StrJoin(r.notes, "\n"), HasSubstr("not a kind Warden reads"));
 }
 
 TEST(IstioDecodeTest, RoutingKindsAreReadAndReportedAsNotNeeded) {

@@ -22,6 +22,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Pair;
 using ::warden::testlib::LineOf;
 using ::warden::testlib::PolicyYaml;
 
@@ -692,7 +693,7 @@ TEST(ManifestLoaderTest, PortBounds) {
   EXPECT_EQ(np.ingress[0].ports[2].end_port, 65535);
 }
 
-TEST(ManifestLoaderTest, UnknownKindsAreIgnoredWithANote) {
+TEST(ManifestLoaderTest, UnknownKindsAreCountedNotRead) {
   LoadResult r = Load(R"(apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -712,8 +713,44 @@ metadata:
 )");
   ASSERT_THAT(r.errors, IsEmpty()) << ErrorsText(r);
   EXPECT_EQ(r.state.pods.size(), 1u);
-  EXPECT_THAT(NotesText(r), HasSubstr("test.yaml:1: ignoring apps/v1 Deployment"));
-  EXPECT_THAT(NotesText(r), HasSubstr("test.yaml:8: ignoring v1 Service"));
+  EXPECT_THAT(r.ignored, ElementsAre(Pair("apps/v1 Deployment", 1), Pair("v1 Service", 1)));
+}
+
+// A kind Warden reads, in a version of its group that Warden does not decode, is refused (the
+// file is not applied): passing over a NetworkPolicy would leave its pods open. The same kind
+// name in another API group is another kind, counted as not read.
+TEST(ManifestLoaderTest, AReadKindInAnUnreadVersionIsAnErrorNotIgnored) {
+  for (const char* v : {"networking.k8s.io/v1beta1", "extensions/v1beta1"}) {
+    LoadResult r = Load(absl::StrCat("apiVersion: ", v, R"(
+kind: NetworkPolicy
+metadata: {name: np, namespace: a}
+spec: {podSelector: {}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: p}
+)"));
+    ASSERT_EQ(r.errors.size(), 1u) << v;
+    EXPECT_EQ(r.errors[0].line, 1) << v;
+    EXPECT_EQ(r.errors[0].object, "NetworkPolicy np") << v;
+    EXPECT_EQ(r.errors[0].field, "apiVersion") << v;
+    EXPECT_THAT(r.errors[0].message, HasSubstr("networking.k8s.io/v1")) << v;
+    EXPECT_TRUE(r.state.pods.empty()) << v << ": a file with an error is not applied";
+  }
+  LoadResult r = Load(R"(
+apiVersion: v2
+kind: Pod
+metadata: {name: p}
+)");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].field, "apiVersion");
+  r = Load(R"(
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: g}
+)");
+  EXPECT_THAT(r.errors, IsEmpty()) << ErrorsText(r);
+  EXPECT_THAT(r.ignored, ElementsAre(Pair("gateway.networking.k8s.io/v1 Gateway", 1)));
 }
 
 // ---- validation errors --------------------------------------------------------------------
