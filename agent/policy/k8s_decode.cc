@@ -1,9 +1,12 @@
 #include "agent/policy/k8s_decode.h"
 
-#include <algorithm>
 #include <optional>
+#include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "agent/policy/k8s_decode_core.h"
 #include "agent/policy/k8s_decode_istio_networking.h"
 #include "agent/policy/k8s_decode_istio_routing.h"
@@ -14,42 +17,41 @@
 namespace warden::policy {
 namespace {
 
-bool IstioNetworking(const std::string& v) {
-  return v == "networking.istio.io/v1" || v == "networking.istio.io/v1beta1" ||
-         v == "networking.istio.io/v1alpha3";
-}
+// The kinds Warden reads: their API groups and the versions it decodes. An object of such a
+// kind and group in another version is an error, not a kind to pass over: ignoring a
+// NetworkPolicy or a DENY AuthorizationPolicy would loosen enforcement. The same kind name in
+// another group (Gateway API's gateway.networking.k8s.io Gateway) is another kind.
+struct KindRead {
+  absl::string_view kind;
+  std::vector<absl::string_view> groups;
+  std::vector<absl::string_view> api_versions;
+};
 
-bool IstioSecurity(const std::string& v) {
-  return v == "security.istio.io/v1" || v == "security.istio.io/v1beta1";
-}
-
-// The API groups whose objects of `kind` Warden reads, or nullptr for a kind it does not read.
-// An object of such a kind and group in a version Warden does not decode is an error, not a kind
-// to pass over: ignoring a NetworkPolicy or a DENY AuthorizationPolicy would loosen enforcement.
-// The same kind name in another group (Gateway API's gateway.networking.k8s.io Gateway) is another
-// kind.
-const std::vector<std::string>* GroupsRead(const std::string& kind) {
-  static const std::vector<std::string> core{""}, netpol{"networking.k8s.io", "extensions"},
-      istio_net{"networking.istio.io"}, istio_sec{"security.istio.io"};
-  if (kind == "Namespace" || kind == "Node" || kind == "Pod") return &core;
-  if (kind == "NetworkPolicy") return &netpol;
-  if (kind == "ServiceEntry" || kind == "DestinationRule" || kind == "Gateway" ||
-      kind == "VirtualService" || kind == "Sidecar")
-    return &istio_net;
-  if (kind == "AuthorizationPolicy") return &istio_sec;
+const KindRead* FindKindRead(const std::string& kind, const std::string& api_version) {
+  static const std::vector<absl::string_view> kIstioNetworking = {
+      "networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"};
+  static const std::vector<KindRead> kKinds = {
+      {"Namespace", {""}, {"v1"}},
+      {"Node", {""}, {"v1"}},
+      {"Pod", {""}, {"v1"}},
+      {"NetworkPolicy", {"networking.k8s.io", "extensions"}, {"networking.k8s.io/v1"}},
+      {"ServiceEntry", {"networking.istio.io"}, kIstioNetworking},
+      {"DestinationRule", {"networking.istio.io"}, kIstioNetworking},
+      {"Gateway", {"networking.istio.io"}, kIstioNetworking},
+      {"VirtualService", {"networking.istio.io"}, kIstioNetworking},
+      {"Sidecar", {"networking.istio.io"}, kIstioNetworking},
+      {"AuthorizationPolicy",
+       {"security.istio.io"},
+       {"security.istio.io/v1", "security.istio.io/v1beta1"}},
+  };
+  const size_t slash = api_version.find('/');
+  const absl::string_view group = slash == std::string::npos
+                                      ? absl::string_view()
+                                      : absl::string_view(api_version).substr(0, slash);
+  for (const KindRead& k : kKinds) {
+    if (k.kind == kind && absl::c_linear_search(k.groups, group)) return &k;
+  }
   return nullptr;
-}
-
-std::string GroupOf(const std::string& api_version) {
-  size_t slash = api_version.find('/');
-  return slash == std::string::npos ? "" : api_version.substr(0, slash);
-}
-
-std::string VersionsRead(const std::string& kind) {
-  if (kind == "NetworkPolicy") return "networking.k8s.io/v1";
-  if (kind == "AuthorizationPolicy") return "security.istio.io/v1 or v1beta1";
-  if (kind == "Namespace" || kind == "Node" || kind == "Pod") return "v1";
-  return "networking.istio.io/v1, v1beta1 or v1alpha3";
 }
 
 template <typename T>
@@ -59,22 +61,35 @@ void AddIfValid(std::optional<T> o, std::vector<DecodedObject>* out) {
 
 void DecodeByKind(ManifestReader* r, const YAML::Node& doc, const std::string& api_version,
                   const std::string& kind, DecodedFile* out) {
-  if (kind == "Namespace" && api_version == "v1") {
+  const KindRead* read = FindKindRead(kind, api_version);
+  if (!read) {
+    ++out->ignored[absl::StrCat(api_version, " ", kind)];
+    return;
+  }
+  if (!absl::c_linear_search(read->api_versions, api_version)) {
+    const YAML::Node name = doc["metadata"]["name"];
+    if (name && name.IsScalar()) r->SetObject(absl::StrCat(kind, " ", name.Scalar()));
+    r->Fail(doc["apiVersion"], r->Field("apiVersion"),
+            absl::StrCat(kind, " in ", api_version, " is not read (Warden reads ",
+                         absl::StrJoin(read->api_versions, ", "),
+                         "); refusing rather than ignoring it"));
+    return;
+  }
+  if (kind == "Namespace") {
     AddIfValid(DecodeNamespace(r, doc), &out->objects);
-  } else if (kind == "Node" && api_version == "v1") {
+  } else if (kind == "Node") {
     AddIfValid(DecodeNode(r, doc), &out->objects);
-  } else if (kind == "Pod" && api_version == "v1") {
+  } else if (kind == "Pod") {
     AddIfValid(DecodePod(r, doc), &out->objects);
-  } else if (kind == "NetworkPolicy" && api_version == "networking.k8s.io/v1") {
+  } else if (kind == "NetworkPolicy") {
     AddIfValid(DecodeNetworkPolicy(r, doc), &out->objects);
-  } else if (IstioNetworking(api_version) && kind == "ServiceEntry") {
+  } else if (kind == "ServiceEntry") {
     AddIfValid(DecodeServiceEntry(r, doc, &out->notes), &out->objects);
-  } else if (IstioNetworking(api_version) && kind == "DestinationRule") {
+  } else if (kind == "DestinationRule") {
     AddIfValid(DecodeDestinationRule(r, doc), &out->objects);
-  } else if (IstioSecurity(api_version) && kind == "AuthorizationPolicy") {
+  } else if (kind == "AuthorizationPolicy") {
     AddIfValid(DecodeAuthorizationPolicy(r, doc, &out->notes), &out->objects);
-  } else if (IstioNetworking(api_version) &&
-             (kind == "Gateway" || kind == "VirtualService" || kind == "Sidecar")) {
+  } else {  // Gateway, VirtualService, Sidecar
     const int before = r->error_count();
     CheckUnusedIstioKind(r, doc, kind);
     if (r->error_count() == before)
@@ -82,16 +97,6 @@ void DecodeByKind(ManifestReader* r, const YAML::Node& doc, const std::string& a
                                         " read; not needed: the node agents send egress to "
                                         "warden's gateway without Istio routes, and it changes "
                                         "no verdict"));
-  } else if (const auto* groups = GroupsRead(kind);
-             groups &&
-             std::find(groups->begin(), groups->end(), GroupOf(api_version)) != groups->end()) {
-    const YAML::Node name = doc["metadata"]["name"];
-    if (name && name.IsScalar()) r->SetObject(absl::StrCat(kind, " ", name.Scalar()));
-    r->Fail(doc["apiVersion"], r->Field("apiVersion"),
-            absl::StrCat(kind, " in ", api_version, " is not read (Warden reads ",
-                         VersionsRead(kind), "); refusing rather than ignoring it"));
-  } else {
-    ++out->ignored[absl::StrCat(api_version, " ", kind)];
   }
 }
 

@@ -417,7 +417,7 @@ TEST(IstioDecodeTest, IstioApiVersions) {
   LoadResult r = Load(Object("security.istio.io/v1alpha1", "AuthorizationPolicy", "  {}\n"));
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0].field, "apiVersion");
-  EXPECT_THAT(r.errors[0].message, HasSubstr("security.istio.io/v1 or v1beta1"));
+  EXPECT_THAT(r.errors[0].message, HasSubstr("security.istio.io/v1, security.istio.io/v1beta1"));
   EXPECT_TRUE(r.state.authorization_policies.empty());
 }
 
